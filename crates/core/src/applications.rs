@@ -1,0 +1,787 @@
+//! Applications, service principals, their client secrets, and app role assignments (how an app is
+//! granted Graph application permissions, exactly as in Entra).
+//!
+//! Invariants: an application's `appId` is unique among the tenant's live applications, and at most one
+//! live service principal exists per `appId`; a client secret's text is shown once, in the response that
+//! created it, and afterwards exists only as a digest.
+
+use crate::authorization::{require, Action, Permission, Permissions, GRAPH_APP_ID};
+use crate::directory::write_error;
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{self, format_time, Access, Property, PropertyType};
+use crate::secrets;
+use crate::store::{
+    AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write,
+};
+use crate::tenants::{object, service_principal_doc};
+use crate::users::{check_odata_annotation, Page};
+use crate::{Caller, Directory};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+const W: Access = Access::Writable;
+const R: Access = Access::ReadOnly;
+const fn p(name: &'static str, ty: PropertyType, access: Access) -> Property {
+    Property {
+        name,
+        ty,
+        access,
+        default: true,
+    }
+}
+
+/// Application properties Gatehouse keeps.
+pub const APPLICATION: &[Property] = &[
+    p("id", PropertyType::String { max: 36 }, R),
+    p("appId", PropertyType::String { max: 36 }, R),
+    p("createdDateTime", PropertyType::DateTime, R),
+    p("deletedDateTime", PropertyType::DateTime, R),
+    p("displayName", PropertyType::String { max: 256 }, W),
+    p("description", PropertyType::String { max: 1024 }, W),
+    p("notes", PropertyType::String { max: 1024 }, W),
+    p(
+        "signInAudience",
+        PropertyType::Enum(&[
+            "AzureADMyOrg",
+            "AzureADMultipleOrgs",
+            "AzureADandPersonalMicrosoftAccount",
+            "PersonalMicrosoftAccount",
+        ]),
+        W,
+    ),
+    p("tags", PropertyType::Strings { max: 256 }, W),
+    p("identifierUris", PropertyType::Strings { max: 256 }, W),
+    p("web", PropertyType::Special, W),
+    p("spa", PropertyType::Special, W),
+    p("publicClient", PropertyType::Special, W),
+    p("api", PropertyType::Special, W),
+    p("requiredResourceAccess", PropertyType::Special, W),
+    p("passwordCredentials", PropertyType::Special, R),
+    p("keyCredentials", PropertyType::Special, R),
+];
+
+/// Service principal properties Gatehouse keeps.
+pub const SERVICE_PRINCIPAL: &[Property] = &[
+    p("id", PropertyType::String { max: 36 }, R),
+    p("appId", PropertyType::String { max: 36 }, W),
+    p("createdDateTime", PropertyType::DateTime, R),
+    p("deletedDateTime", PropertyType::DateTime, R),
+    p("displayName", PropertyType::String { max: 256 }, R),
+    p("accountEnabled", PropertyType::Bool, W),
+    p("appRoleAssignmentRequired", PropertyType::Bool, W),
+    p("notes", PropertyType::String { max: 1024 }, W),
+    p("tags", PropertyType::Strings { max: 256 }, W),
+    p("servicePrincipalType", PropertyType::String { max: 64 }, R),
+    p(
+        "servicePrincipalNames",
+        PropertyType::Strings { max: 256 },
+        R,
+    ),
+    p("appRoles", PropertyType::Special, R),
+    p("passwordCredentials", PropertyType::Special, R),
+    p("keyCredentials", PropertyType::Special, R),
+];
+
+/// What the token endpoint learns about an authenticated client.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    pub app_id: Uuid,
+    pub display_name: String,
+    pub service_principal: Uuid,
+    pub permissions: Permissions,
+}
+
+/// A new client secret, with its text: the only time the text is available.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub credential: Value,
+}
+
+/// An app role assignment as Graph shows it.
+#[derive(Debug, Clone)]
+pub struct AppRoleAssignment {
+    pub record: AppRoleAssignmentRecord,
+    pub principal_display_name: Option<String>,
+    pub resource_display_name: Option<String>,
+}
+
+fn check_body(
+    table: &'static [Property],
+    type_name: &str,
+    body: &Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    let mut checked = Map::new();
+    for (name, value) in body {
+        if name.starts_with("@odata.") {
+            check_odata_annotation(name, value, type_name)?;
+            continue;
+        }
+        let property = schema::find(table, name).ok_or_else(|| {
+            Error::invalid_property(name, format!("Property '{name}' does not exist as a declared property or extension property."))
+        })?;
+        if property.access == Access::ReadOnly {
+            return Err(Error::invalid_property(
+                name,
+                format!("Property '{name}' is read-only and cannot be set."),
+            ));
+        }
+        if matches!(property.ty, PropertyType::Special)
+            && !(value.is_object() || value.is_array() || value.is_null())
+        {
+            return Err(Error::invalid_property(
+                name,
+                format!("Invalid value for property '{name}': expected an object."),
+            ));
+        }
+        checked.insert(name.clone(), schema::check_value(property, value)?);
+    }
+    Ok(checked)
+}
+
+fn kind_action(kind: ObjectKind) -> (Action, Action) {
+    match kind {
+        ObjectKind::User => (Action::ReadUsers, Action::WriteUsers),
+        _ => (Action::ReadApplications, Action::WriteApplications),
+    }
+}
+
+impl Directory {
+    pub async fn create_application(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+    ) -> Result<ObjectRecord> {
+        require(caller, Action::WriteApplications)?;
+        let mut doc = check_body(APPLICATION, "application", body)?;
+        if doc
+            .get("displayName")
+            .and_then(Value::as_str)
+            .is_none_or(|d| d.trim().is_empty())
+        {
+            return Err(Error::invalid_property(
+                "displayName",
+                "Invalid value specified for property 'displayName' of resource 'Application'.",
+            ));
+        }
+        let app_id = Uuid::new_v4();
+        doc.insert("appId".into(), json!(app_id));
+        doc.entry("signInAudience")
+            .or_insert_with(|| json!("AzureADMyOrg"));
+        doc.insert("passwordCredentials".into(), json!([]));
+        let record = object(
+            ObjectKind::Application,
+            Some(app_id.to_string()),
+            doc,
+            self.now(),
+        );
+        self.commit(caller, vec![Write::InsertObject(record.clone())])
+            .await
+            .map_err(|e| write_error(e, "An application with this appId already exists."))?;
+        Ok(record)
+    }
+
+    pub async fn create_service_principal(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+    ) -> Result<ObjectRecord> {
+        require(caller, Action::WriteApplications)?;
+        let mut doc = check_body(SERVICE_PRINCIPAL, "servicePrincipal", body)?;
+        let app_id = doc
+            .get("appId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let application = Uuid::parse_str(&app_id)
+            .ok()
+            .map(|_| app_id.to_lowercase())
+            .ok_or_else(|| {
+                Error::invalid_property(
+                    "appId",
+                    "Invalid value specified for property 'appId' of resource 'ServicePrincipal'.",
+                )
+            })?;
+        let app = self
+            .store
+            .object_by_key(caller.tenant(), ObjectKind::Application, &application)
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(|| {
+                Error::invalid_property(
+                    "appId",
+                    format!("No application with appId '{application}' exists in this tenant."),
+                )
+            })?;
+        let mut base = service_principal_doc(&app.doc);
+        base.append(&mut doc);
+        base.insert("passwordCredentials".into(), json!([]));
+        base.insert("servicePrincipalNames".into(), json!([application]));
+        let record = object(
+            ObjectKind::ServicePrincipal,
+            Some(application.clone()),
+            base,
+            self.now(),
+        );
+        self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
+            write_error(
+                e,
+                &format!("The service principal cannot be created, updated, or restored because the service principal name {application} is already in use."),
+            )
+        })?;
+        Ok(record)
+    }
+
+    /// A live application or service principal by object id.
+    pub async fn get_object(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<ObjectRecord> {
+        require(caller, kind_action(kind).0)?;
+        self.live_object(caller, kind, id).await
+    }
+
+    async fn live_object(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<ObjectRecord> {
+        let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
+        self.store
+            .object(caller.tenant(), kind, parsed)
+            .await
+            .map_err(Error::internal)?
+            .filter(|o| o.deleted_at.is_none())
+            .ok_or_else(|| Error::not_found(id))
+    }
+
+    pub async fn list_objects(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        after: Option<Uuid>,
+        top: u32,
+    ) -> Result<Page> {
+        require(caller, kind_action(kind).0)?;
+        self.page(
+            caller,
+            ObjectQuery {
+                kind,
+                deleted: false,
+                manager: None,
+                after,
+                limit: top,
+            },
+        )
+        .await
+    }
+
+    /// Deletes an application (to deleted items, taking its service principal with it) or a service
+    /// principal (permanently, with its grants).
+    pub async fn delete_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<()> {
+        require(caller, kind_action(kind).1)?;
+        let target = self.live_object(caller, kind, id).await?;
+        if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
+            return Err(Error::invalid(
+                "Microsoft Graph's service principal cannot be deleted.",
+            ));
+        }
+        let mut writes = Vec::new();
+        match kind {
+            ObjectKind::Application => {
+                writes.push(Write::SoftDelete {
+                    kind,
+                    id: target.id,
+                    at: self.now(),
+                });
+                let key = target.unique_key.clone().unwrap_or_default();
+                let sp = self
+                    .store
+                    .object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key)
+                    .await
+                    .map_err(Error::internal)?;
+                if let Some(sp) = sp {
+                    writes.push(Write::Purge {
+                        kind: ObjectKind::ServicePrincipal,
+                        id: sp.id,
+                    });
+                }
+            }
+            _ => writes.push(Write::Purge {
+                kind,
+                id: target.id,
+            }),
+        }
+        self.commit(caller, writes)
+            .await
+            .map_err(|e| write_error(e, "conflict"))?;
+        Ok(())
+    }
+
+    /// `addPassword`: a new client secret on an application or service principal.
+    pub async fn add_password(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<NewSecret> {
+        require(caller, Action::WriteApplications)?;
+        let requested = match body.get("passwordCredential") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(object)) => object.clone(),
+            Some(_) => {
+                return Err(Error::invalid_property(
+                    "passwordCredential",
+                    "passwordCredential must be an object.",
+                ))
+            }
+        };
+        let now = self.now();
+        let time = |name: &str, default: DateTime<Utc>| -> Result<DateTime<Utc>> {
+            match requested.get(name) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        Error::invalid_property(
+                            name,
+                            format!("'{text}' is not an ISO 8601 date-time."),
+                        )
+                    }),
+                Some(_) => Err(Error::invalid_property(
+                    name,
+                    format!("{name} must be a date-time string."),
+                )),
+            }
+        };
+        let start = time("startDateTime", now)?;
+        let end = time("endDateTime", now + chrono::Duration::days(730))?;
+        if end <= start {
+            return Err(Error::invalid_property(
+                "endDateTime",
+                "endDateTime must be later than startDateTime.",
+            ));
+        }
+        let display_name = match requested.get("displayName") {
+            Some(Value::String(name)) if name.chars().count() <= 256 => Some(name.clone()),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                return Err(Error::invalid_property(
+                    "displayName",
+                    "displayName must be a string of at most 256 characters.",
+                ))
+            }
+        };
+        let text = secrets::new_client_secret();
+        let secret = SecretRecord {
+            owner: Uuid::nil(),
+            key_id: Uuid::new_v4(),
+            digest: secrets::digest(&text),
+            hint: text.chars().take(3).collect(),
+            display_name,
+            start,
+            end,
+        };
+        let shown = credential_json(&secret);
+        for _ in 0..5 {
+            let target = self.live_object(caller, kind, id).await?;
+            let mut record = target.clone();
+            let list = record
+                .doc
+                .entry("passwordCredentials")
+                .or_insert_with(|| json!([]));
+            if let Value::Array(items) = list {
+                items.push(shown.clone());
+            }
+            let owned = SecretRecord {
+                owner: target.id,
+                ..secret.clone()
+            };
+            let writes = vec![
+                Write::UpdateObject {
+                    object: record,
+                    expected_version: target.version,
+                    attributes: vec!["passwordCredentials".into()],
+                },
+                Write::AddSecret(owned),
+            ];
+            match self.commit(caller, writes).await {
+                Ok(_) => {
+                    let mut credential = shown;
+                    credential["secretText"] = json!(text);
+                    return Ok(NewSecret { credential });
+                }
+                Err(StoreError::VersionMismatch) => continue,
+                Err(other) => return Err(write_error(other, "conflict")),
+            }
+        }
+        Err(Error::conflict(
+            "The object is being changed by another request; try again.",
+        ))
+    }
+
+    /// `removePassword`: revokes a client secret by key id.
+    pub async fn remove_password(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<()> {
+        require(caller, Action::WriteApplications)?;
+        let key_id = body
+            .get("keyId")
+            .and_then(Value::as_str)
+            .and_then(|k| Uuid::parse_str(k).ok())
+            .ok_or_else(|| {
+                Error::invalid_property(
+                    "keyId",
+                    "keyId must be the GUID of one of the object's password credentials.",
+                )
+            })?;
+        for _ in 0..5 {
+            let target = self.live_object(caller, kind, id).await?;
+            let mut record = target.clone();
+            let mut found = false;
+            if let Some(Value::Array(items)) = record.doc.get_mut("passwordCredentials") {
+                let before = items.len();
+                items.retain(|c| {
+                    c.get("keyId").and_then(Value::as_str) != Some(&key_id.to_string())
+                });
+                found = items.len() != before;
+            }
+            if !found {
+                return Err(Error::not_found(key_id));
+            }
+            let writes = vec![
+                Write::UpdateObject {
+                    object: record,
+                    expected_version: target.version,
+                    attributes: vec!["passwordCredentials".into()],
+                },
+                Write::RemoveSecret {
+                    owner: target.id,
+                    key_id,
+                },
+            ];
+            match self.commit(caller, writes).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionMismatch) => continue,
+                Err(other) => return Err(write_error(other, "conflict")),
+            }
+        }
+        Err(Error::conflict(
+            "The object is being changed by another request; try again.",
+        ))
+    }
+
+    /// Grants an app role (for Graph: an application permission) to a service principal.
+    pub async fn assign_app_role(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        body: &Map<String, Value>,
+    ) -> Result<AppRoleAssignment> {
+        require(caller, Action::GrantAppRoles)?;
+        let guid = |name: &str| -> Result<Uuid> {
+            body.get(name)
+                .and_then(Value::as_str)
+                .and_then(|v| Uuid::parse_str(v).ok())
+                .ok_or_else(|| Error::invalid_property(name, format!("{name} must be a GUID.")))
+        };
+        for (name, value) in body {
+            if !(name.starts_with("@odata.")
+                || ["principalId", "resourceId", "appRoleId"].contains(&name.as_str()))
+            {
+                return Err(Error::invalid_property(name, format!("Property '{name}' does not exist as a declared property or extension property.")));
+            }
+            if name.starts_with("@odata.") {
+                check_odata_annotation(name, value, "appRoleAssignment")?;
+            }
+        }
+        let sp = self
+            .live_object(caller, ObjectKind::ServicePrincipal, principal)
+            .await?;
+        if guid("principalId")? != sp.id {
+            return Err(Error::invalid_property(
+                "principalId",
+                "principalId must be the service principal in the request URL.",
+            ));
+        }
+        let resource_id = guid("resourceId")?;
+        let resource = self
+            .live_object(
+                caller,
+                ObjectKind::ServicePrincipal,
+                &resource_id.to_string(),
+            )
+            .await
+            .map_err(|_| {
+                Error::invalid_property(
+                    "resourceId",
+                    format!("Resource service principal '{resource_id}' does not exist."),
+                )
+            })?;
+        let role = guid("appRoleId")?;
+        let defined = resource
+            .doc
+            .get("appRoles")
+            .and_then(Value::as_array)
+            .is_some_and(|roles| {
+                roles
+                    .iter()
+                    .any(|r| r.get("id").and_then(Value::as_str) == Some(&role.to_string()))
+            });
+        if !defined {
+            return Err(Error::invalid_property(
+                "appRoleId",
+                format!(
+                    "Permission being assigned was not found on application '{}'.",
+                    resource.unique_key.clone().unwrap_or_default()
+                ),
+            ));
+        }
+        let existing = self
+            .store
+            .app_role_assignments(caller.tenant(), sp.id)
+            .await
+            .map_err(Error::internal)?;
+        if existing
+            .iter()
+            .any(|a| a.resource == resource.id && a.app_role_id == role)
+        {
+            return Err(Error::conflict(
+                "Permission being assigned already exists on the object.",
+            ));
+        }
+        let record = AppRoleAssignmentRecord {
+            id: Uuid::new_v4(),
+            principal: sp.id,
+            resource: resource.id,
+            app_role_id: role,
+            created_at: self.now(),
+        };
+        self.commit(caller, vec![Write::AddAppRoleAssignment(record.clone())])
+            .await
+            .map_err(|e| {
+                write_error(e, "Permission being assigned already exists on the object.")
+            })?;
+        Ok(AppRoleAssignment {
+            record,
+            principal_display_name: sp
+                .doc
+                .get("displayName")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            resource_display_name: resource
+                .doc
+                .get("displayName")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    pub async fn app_role_assignments(
+        &self,
+        caller: &Caller,
+        principal: &str,
+    ) -> Result<Vec<AppRoleAssignment>> {
+        require(caller, Action::ReadApplications)?;
+        let sp = self
+            .live_object(caller, ObjectKind::ServicePrincipal, principal)
+            .await?;
+        let records = self
+            .store
+            .app_role_assignments(caller.tenant(), sp.id)
+            .await
+            .map_err(Error::internal)?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let resource = self
+                .store
+                .object(
+                    caller.tenant(),
+                    ObjectKind::ServicePrincipal,
+                    record.resource,
+                )
+                .await
+                .map_err(Error::internal)?;
+            out.push(AppRoleAssignment {
+                principal_display_name: sp
+                    .doc
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                resource_display_name: resource.and_then(|r| {
+                    r.doc
+                        .get("displayName")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }),
+                record,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn remove_app_role_assignment(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        assignment: &str,
+    ) -> Result<()> {
+        require(caller, Action::GrantAppRoles)?;
+        let sp = self
+            .live_object(caller, ObjectKind::ServicePrincipal, principal)
+            .await?;
+        let records = self
+            .store
+            .app_role_assignments(caller.tenant(), sp.id)
+            .await
+            .map_err(Error::internal)?;
+        let target = records
+            .iter()
+            .find(|a| a.id.to_string().eq_ignore_ascii_case(assignment))
+            .ok_or_else(|| Error::not_found(assignment))?;
+        self.commit(
+            caller,
+            vec![Write::RemoveAppRoleAssignment { id: target.id }],
+        )
+        .await
+        .map_err(|e| write_error(e, "conflict"))?;
+        Ok(())
+    }
+
+    /// Checks a client's id and secret in a tenant and gathers its Graph permissions.
+    pub async fn authenticate_client(
+        &self,
+        tenant: Uuid,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<AuthenticatedClient> {
+        let key = client_id.to_lowercase();
+        let unknown = || {
+            Error::unauthenticated(format!(
+                "AADSTS700016: Application with identifier '{client_id}' was not found in the directory."
+            ))
+        };
+        if Uuid::parse_str(&key).is_err() {
+            return Err(unknown());
+        }
+        let app = self
+            .store
+            .object_by_key(tenant, ObjectKind::Application, &key)
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(unknown)?;
+        let sp = self
+            .store
+            .object_by_key(tenant, ObjectKind::ServicePrincipal, &key)
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(unknown)?;
+        let now = self.now();
+        let mut valid = false;
+        for owner in [app.id, sp.id] {
+            for stored in self
+                .store
+                .secrets(tenant, owner)
+                .await
+                .map_err(Error::internal)?
+            {
+                if stored.start <= now
+                    && now < stored.end
+                    && secrets::matches(secret, &stored.digest)
+                {
+                    valid = true;
+                }
+            }
+        }
+        if !valid {
+            return Err(Error::unauthenticated(format!(
+                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            )));
+        }
+        if sp.doc.get("accountEnabled") == Some(&Value::Bool(false)) {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                format!("AADSTS7000112: Application '{client_id}' is disabled."),
+            ));
+        }
+        let graph = self
+            .store
+            .object_by_key(tenant, ObjectKind::ServicePrincipal, GRAPH_APP_ID)
+            .await
+            .map_err(Error::internal)?;
+        let permissions = match graph {
+            Some(graph) => self
+                .store
+                .app_role_assignments(tenant, sp.id)
+                .await
+                .map_err(Error::internal)?
+                .iter()
+                .filter(|a| a.resource == graph.id)
+                .filter_map(|a| Permission::from_app_role_id(&a.app_role_id.to_string()))
+                .collect(),
+            None => Permissions::default(),
+        };
+        Ok(AuthenticatedClient {
+            app_id: Uuid::parse_str(&key).map_err(Error::internal)?,
+            display_name: app
+                .doc
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            service_principal: sp.id,
+            permissions,
+        })
+    }
+}
+
+fn credential_json(secret: &SecretRecord) -> Value {
+    json!({
+        "customKeyIdentifier": null,
+        "displayName": secret.display_name,
+        "endDateTime": format_time(secret.end),
+        "hint": secret.hint,
+        "keyId": secret.key_id,
+        "secretText": null,
+        "startDateTime": format_time(secret.start),
+    })
+}
+
+/// Every property of an application or service principal with its current value.
+pub fn object_properties(record: &ObjectRecord) -> Map<String, Value> {
+    let table = match record.kind {
+        ObjectKind::ServicePrincipal => SERVICE_PRINCIPAL,
+        _ => APPLICATION,
+    };
+    let mut out = Map::new();
+    for property in table {
+        let value = match property.name {
+            "id" => json!(record.id),
+            "createdDateTime" => json!(format_time(record.created_at)),
+            "deletedDateTime" => record
+                .deleted_at
+                .map(|d| json!(format_time(d)))
+                .unwrap_or(Value::Null),
+            name => match (record.doc.get(name), property.ty) {
+                (Some(value), _) => value.clone(),
+                (None, PropertyType::Strings { .. }) => json!([]),
+                (None, PropertyType::Special)
+                    if name.ends_with("Credentials") || name == "appRoles" =>
+                {
+                    json!([])
+                }
+                (None, _) => Value::Null,
+            },
+        };
+        out.insert(property.name.to_owned(), value);
+    }
+    out
+}

@@ -1,0 +1,222 @@
+//! Authorization: what a caller may do. Deny unless a grant allows.
+//!
+//! Application permissions are Microsoft Graph's app roles, with Graph's own ids, so a permission granted
+//! here is granted the same way as in Entra: an app role assignment from the client's service principal to
+//! the tenant's Microsoft Graph service principal.
+
+use crate::caller::Caller;
+use crate::error::{Error, Result};
+
+/// Microsoft Graph's application id, the same in every tenant.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+/// The resource a client-credentials request names for Graph.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// One Graph application permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    UserReadAll,
+    UserReadWriteAll,
+    DirectoryReadAll,
+    DirectoryReadWriteAll,
+    ApplicationReadAll,
+    ApplicationReadWriteAll,
+    AppRoleAssignmentReadWriteAll,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::UserReadAll,
+        Permission::UserReadWriteAll,
+        Permission::DirectoryReadAll,
+        Permission::DirectoryReadWriteAll,
+        Permission::ApplicationReadAll,
+        Permission::ApplicationReadWriteAll,
+        Permission::AppRoleAssignmentReadWriteAll,
+    ];
+
+    /// The permission's name as it appears in a token's `roles` claim.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::UserReadAll => "User.Read.All",
+            Permission::UserReadWriteAll => "User.ReadWrite.All",
+            Permission::DirectoryReadAll => "Directory.Read.All",
+            Permission::DirectoryReadWriteAll => "Directory.ReadWrite.All",
+            Permission::ApplicationReadAll => "Application.Read.All",
+            Permission::ApplicationReadWriteAll => "Application.ReadWrite.All",
+            Permission::AppRoleAssignmentReadWriteAll => "AppRoleAssignment.ReadWrite.All",
+        }
+    }
+
+    /// Graph's app role id for the permission (identical in every Entra tenant).
+    pub fn app_role_id(self) -> &'static str {
+        match self {
+            Permission::UserReadAll => "df021288-bdef-4463-88db-98f22de89214",
+            Permission::UserReadWriteAll => "741f803b-c850-494e-b5df-cde7c675a1ca",
+            Permission::DirectoryReadAll => "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+            Permission::DirectoryReadWriteAll => "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
+            Permission::ApplicationReadAll => "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
+            Permission::ApplicationReadWriteAll => "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
+            Permission::AppRoleAssignmentReadWriteAll => "06b708a9-e830-4db3-a914-8e69da51d44f",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::UserReadAll => "Read all users' full profiles",
+            Permission::UserReadWriteAll => "Read and write all users' full profiles",
+            Permission::DirectoryReadAll => "Read directory data",
+            Permission::DirectoryReadWriteAll => "Read and write directory data",
+            Permission::ApplicationReadAll => "Read all applications",
+            Permission::ApplicationReadWriteAll => "Read and write all applications",
+            Permission::AppRoleAssignmentReadWriteAll => {
+                "Manage app permission grants and app role assignments"
+            }
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn from_app_role_id(id: &str) -> Option<Permission> {
+        Permission::ALL
+            .into_iter()
+            .find(|p| p.app_role_id().eq_ignore_ascii_case(id))
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+/// A set of permissions, as carried by a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permissions(u32);
+
+impl Permissions {
+    pub fn contains(self, permission: Permission) -> bool {
+        self.0 & permission.bit() != 0
+    }
+
+    pub fn insert(&mut self, permission: Permission) {
+        self.0 |= permission.bit();
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
+    }
+}
+
+impl FromIterator<Permission> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        let mut set = Permissions::default();
+        for p in iter {
+            set.insert(p);
+        }
+        set
+    }
+}
+
+/// What a use case is about to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ReadUsers,
+    WriteUsers,
+    ReadApplications,
+    WriteApplications,
+    GrantAppRoles,
+}
+
+impl Action {
+    /// The permissions any one of which allows the action.
+    fn allowed_by(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Action::ReadUsers => &[
+                UserReadAll,
+                UserReadWriteAll,
+                DirectoryReadAll,
+                DirectoryReadWriteAll,
+            ],
+            Action::WriteUsers => &[UserReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadApplications => &[
+                ApplicationReadAll,
+                ApplicationReadWriteAll,
+                DirectoryReadAll,
+                DirectoryReadWriteAll,
+            ],
+            Action::WriteApplications => &[ApplicationReadWriteAll],
+            Action::GrantAppRoles => &[AppRoleAssignmentReadWriteAll],
+        }
+    }
+}
+
+/// Allows the action or returns `Forbidden`. The system caller may do anything in its own tenant.
+pub fn require(caller: &Caller, action: Action) -> Result<()> {
+    match caller {
+        Caller::System { .. } => Ok(()),
+        Caller::App { permissions, .. } => {
+            if action.allowed_by().iter().any(|p| permissions.contains(*p)) {
+                Ok(())
+            } else {
+                Err(Error::forbidden())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn app(perms: &[Permission]) -> Caller {
+        Caller::App {
+            tenant: Uuid::nil(),
+            service_principal: Uuid::nil(),
+            app_id: Uuid::nil(),
+            permissions: perms.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn the_matrix_denies_unless_a_permission_allows() {
+        use Action::*;
+        use Permission::*;
+        let cases: &[(&[Permission], Action, bool)] = &[
+            (&[], ReadUsers, false),
+            (&[UserReadAll], ReadUsers, true),
+            (&[UserReadAll], WriteUsers, false),
+            (&[DirectoryReadAll], WriteUsers, false),
+            (&[DirectoryReadAll], ReadUsers, true),
+            (&[UserReadWriteAll], WriteUsers, true),
+            (&[DirectoryReadWriteAll], WriteUsers, true),
+            (&[DirectoryReadWriteAll], WriteApplications, false),
+            (&[ApplicationReadWriteAll], WriteApplications, true),
+            (&[ApplicationReadWriteAll], ReadUsers, false),
+            (&[DirectoryReadAll], ReadApplications, true),
+            (&[UserReadWriteAll], GrantAppRoles, false),
+            (&[AppRoleAssignmentReadWriteAll], GrantAppRoles, true),
+        ];
+        for (perms, action, allowed) in cases {
+            assert_eq!(
+                require(&app(perms), *action).is_ok(),
+                *allowed,
+                "{perms:?} {action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn permission_names_and_ids_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_name(p.name()), Some(p));
+            assert_eq!(Permission::from_app_role_id(p.app_role_id()), Some(p));
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! [`Directory`]: the core's entry point. Adapters hold one and call its use cases, caller first.
+//!
+//! It owns the caches that make hot paths cheap: parsed signing keys per tenant, and recently verified
+//! access tokens (RS256 verification is cheap but not free, and a client sends the same token many times).
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::keys::{SigningKey, VerifyingKey};
+use crate::passwords::HashParams;
+use crate::secrets::MasterKey;
+use crate::store::{Store, StoreError, TenantRecord, Write};
+use crate::Caller;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    /// argon2id cost for password hashes.
+    pub hash_params: HashParams,
+    /// How long an access token lives, in seconds.
+    pub access_token_lifetime: i64,
+    /// How long soft-deleted objects stay restorable.
+    pub deleted_retention: chrono::Duration,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            hash_params: HashParams::PRODUCTION,
+            access_token_lifetime: 3599,
+            deleted_retention: chrono::Duration::days(30),
+        }
+    }
+}
+
+/// A tenant's keys: the one that signs now, and every key whose tokens are still accepted.
+pub(crate) struct TenantKeys {
+    pub signing: Arc<SigningKey>,
+    pub verifying: Vec<VerifyingKey>,
+}
+
+/// A verified token, remembered until it expires.
+pub(crate) struct VerifiedToken {
+    pub caller: Caller,
+    pub expires: i64,
+}
+
+const TOKEN_CACHE_CAPACITY: usize = 50_000;
+
+pub struct Directory {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) master: MasterKey,
+    pub(crate) config: DirectoryConfig,
+    pub(crate) keys: RwLock<HashMap<Uuid, Arc<TenantKeys>>>,
+    pub(crate) verified: Mutex<HashMap<[u8; 32], VerifiedToken>>,
+}
+
+impl Directory {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master: MasterKey,
+        config: DirectoryConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            master,
+            config,
+            keys: RwLock::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master
+    }
+
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.config
+    }
+
+    /// Whether the store answers; for readiness probes.
+    pub async fn ready(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+
+    /// Commits one use case's writes in the caller's tenant.
+    pub(crate) async fn commit(
+        &self,
+        caller: &Caller,
+        writes: Vec<Write>,
+    ) -> std::result::Result<i64, StoreError> {
+        self.store
+            .commit(caller.tenant(), writes, self.clock.now())
+            .await
+    }
+
+    pub(crate) async fn tenant_record(&self, tenant: Uuid) -> Result<TenantRecord> {
+        self.store
+            .tenant(&tenant.to_string())
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::unauthenticated("The tenant does not exist."))
+    }
+
+    /// The tenant's keys, loaded and parsed once.
+    pub(crate) async fn tenant_keys(&self, tenant: Uuid) -> Result<Option<Arc<TenantKeys>>> {
+        if let Some(keys) = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+        {
+            return Ok(Some(keys.clone()));
+        }
+        let records = self
+            .store
+            .signing_keys(tenant)
+            .await
+            .map_err(Error::internal)?;
+        let mut parsed = Vec::with_capacity(records.len());
+        for record in &records {
+            parsed.push(Arc::new(SigningKey::from_pkcs8(
+                &self.master.open(&record.sealed_private_key)?,
+            )?));
+        }
+        let Some(signing) = parsed.last().cloned() else {
+            return Ok(None);
+        };
+        let keys = Arc::new(TenantKeys {
+            signing,
+            verifying: parsed.iter().map(|k| k.verifier()).collect(),
+        });
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant, keys.clone());
+        Ok(Some(keys))
+    }
+
+    pub(crate) fn remember_token(&self, digest: [u8; 32], caller: Caller, expires: i64) {
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= TOKEN_CACHE_CAPACITY {
+            let now = self.clock.now().timestamp();
+            cache.retain(|_, v| v.expires > now);
+            if cache.len() >= TOKEN_CACHE_CAPACITY {
+                cache.clear();
+            }
+        }
+        cache.insert(digest, VerifiedToken { caller, expires });
+    }
+
+    pub(crate) fn recall_token(&self, digest: &[u8; 32]) -> Option<(Caller, i64)> {
+        let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(digest).map(|v| (v.caller.clone(), v.expires))
+    }
+}
+
+/// Maps a store failure of a write to the core's error; `conflict` says what a unique-value clash means.
+pub(crate) fn write_error(error: StoreError, conflict: &str) -> Error {
+    match error {
+        StoreError::Conflict(_) => Error::conflict(conflict),
+        StoreError::Missing | StoreError::VersionMismatch => Error::new(
+            crate::ErrorKind::NotFound,
+            "The object changed or was removed while the request ran.",
+        ),
+        StoreError::Unavailable(cause) => Error::internal(cause),
+    }
+}

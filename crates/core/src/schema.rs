@@ -1,0 +1,318 @@
+//! Property tables of directory object kinds: each property's type, limits and who may write it.
+//!
+//! Request bodies are checked against these tables before anything else happens, so an unknown property,
+//! a read-only one or a wrong type is refused with the property's name and nothing is written.
+
+use crate::error::{Error, Result};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Settable on create and update.
+    Writable,
+    /// Computed by the directory; a request that sets it is refused.
+    ReadOnly,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PropertyType {
+    String {
+        max: usize,
+    },
+    Bool,
+    /// A collection of strings, each at most `max` characters.
+    Strings {
+        max: usize,
+    },
+    DateTime,
+    /// One of the listed values (compared case-insensitively, stored as listed).
+    Enum(&'static [&'static str]),
+    /// A complex value whose members are all nullable strings with the given names.
+    StringObject(&'static [&'static str]),
+    /// Handled by the use case itself (passwordProfile, identities).
+    Special,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Property {
+    pub name: &'static str,
+    pub ty: PropertyType,
+    pub access: Access,
+    /// Returned when a list or get names no `$select`.
+    pub default: bool,
+}
+
+const fn p(name: &'static str, ty: PropertyType, access: Access, default: bool) -> Property {
+    Property {
+        name,
+        ty,
+        access,
+        default,
+    }
+}
+
+const W: Access = Access::Writable;
+const R: Access = Access::ReadOnly;
+const fn s(max: usize) -> PropertyType {
+    PropertyType::String { max }
+}
+
+const EXTENSION_ATTRIBUTES: &[&str] = &[
+    "extensionAttribute1",
+    "extensionAttribute2",
+    "extensionAttribute3",
+    "extensionAttribute4",
+    "extensionAttribute5",
+    "extensionAttribute6",
+    "extensionAttribute7",
+    "extensionAttribute8",
+    "extensionAttribute9",
+    "extensionAttribute10",
+    "extensionAttribute11",
+    "extensionAttribute12",
+    "extensionAttribute13",
+    "extensionAttribute14",
+    "extensionAttribute15",
+];
+
+/// The user properties Gatehouse keeps, by Graph name.
+pub const USER: &[Property] = &[
+    p("id", s(36), R, true),
+    p("accountEnabled", PropertyType::Bool, W, false),
+    p(
+        "ageGroup",
+        PropertyType::Enum(&["Minor", "NotAdult", "Adult"]),
+        W,
+        false,
+    ),
+    p("businessPhones", PropertyType::Strings { max: 64 }, W, true),
+    p("city", s(128), W, false),
+    p("companyName", s(64), W, false),
+    p(
+        "consentProvidedForMinor",
+        PropertyType::Enum(&["Granted", "Denied", "NotRequired"]),
+        W,
+        false,
+    ),
+    p("country", s(128), W, false),
+    p("createdDateTime", PropertyType::DateTime, R, false),
+    p("creationType", s(64), R, false),
+    p("deletedDateTime", PropertyType::DateTime, R, false),
+    p("department", s(64), W, false),
+    p("displayName", s(256), W, true),
+    p("employeeHireDate", PropertyType::DateTime, W, false),
+    p("employeeLeaveDateTime", PropertyType::DateTime, W, false),
+    p("employeeId", s(16), W, false),
+    p(
+        "employeeOrgData",
+        PropertyType::StringObject(&["division", "costCenter"]),
+        W,
+        false,
+    ),
+    p("employeeType", s(64), W, false),
+    p("externalUserState", s(64), R, false),
+    p(
+        "externalUserStateChangeDateTime",
+        PropertyType::DateTime,
+        R,
+        false,
+    ),
+    p("faxNumber", s(64), W, false),
+    p("givenName", s(64), W, true),
+    p("identities", PropertyType::Special, R, false),
+    p("jobTitle", s(128), W, true),
+    p(
+        "lastPasswordChangeDateTime",
+        PropertyType::DateTime,
+        R,
+        false,
+    ),
+    p("mail", s(256), W, true),
+    p("mailNickname", s(64), W, false),
+    p("mobilePhone", s(64), W, true),
+    p("officeLocation", s(128), W, true),
+    p(
+        "onPremisesExtensionAttributes",
+        PropertyType::StringObject(EXTENSION_ATTRIBUTES),
+        W,
+        false,
+    ),
+    p("onPremisesImmutableId", s(256), W, false),
+    p("onPremisesSyncEnabled", PropertyType::Bool, R, false),
+    p("otherMails", PropertyType::Strings { max: 256 }, W, false),
+    p("passwordPolicies", s(256), W, false),
+    p("passwordProfile", PropertyType::Special, W, false),
+    p("postalCode", s(40), W, false),
+    p("preferredDataLocation", s(64), W, false),
+    p("preferredLanguage", s(64), W, true),
+    p(
+        "proxyAddresses",
+        PropertyType::Strings { max: 256 },
+        R,
+        false,
+    ),
+    p("showInAddressList", PropertyType::Bool, W, false),
+    p(
+        "signInSessionsValidFromDateTime",
+        PropertyType::DateTime,
+        R,
+        false,
+    ),
+    p("state", s(128), W, false),
+    p("streetAddress", s(1024), W, false),
+    p("surname", s(64), W, true),
+    p("usageLocation", s(2), W, false),
+    p("userPrincipalName", s(113), W, true),
+    p(
+        "userType",
+        PropertyType::Enum(&["Member", "Guest"]),
+        W,
+        false,
+    ),
+];
+
+pub fn find(table: &'static [Property], name: &str) -> Option<&'static Property> {
+    table.iter().find(|p| p.name == name)
+}
+
+/// Checks one value against its property, returning it normalised (enums in their listed case).
+/// `null` clears a property.
+pub fn check_value(property: &Property, value: &Value) -> Result<Value> {
+    let name = property.name;
+    let wrong_type = |expected: &str| {
+        Error::invalid_property(
+            name,
+            format!(
+                "Invalid value for property '{name}': expected {expected}, got {}.",
+                kind_of(value)
+            ),
+        )
+    };
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    match property.ty {
+        PropertyType::String { max } => {
+            let text = value.as_str().ok_or_else(|| wrong_type("a string"))?;
+            check_length(name, text, max)?;
+            Ok(value.clone())
+        }
+        PropertyType::Bool => value
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| wrong_type("a boolean")),
+        PropertyType::Strings { max } => {
+            let items = value
+                .as_array()
+                .ok_or_else(|| wrong_type("a collection of strings"))?;
+            for item in items {
+                let text = item
+                    .as_str()
+                    .ok_or_else(|| wrong_type("a collection of strings"))?;
+                check_length(name, text, max)?;
+            }
+            Ok(value.clone())
+        }
+        PropertyType::DateTime => {
+            let text = value
+                .as_str()
+                .ok_or_else(|| wrong_type("a date-time string"))?;
+            let parsed = DateTime::parse_from_rfc3339(text).map_err(|_| {
+                Error::invalid_property(name, format!("Invalid value for property '{name}': '{text}' is not an ISO 8601 date-time."))
+            })?;
+            Ok(Value::String(format_time(parsed.with_timezone(&Utc))))
+        }
+        PropertyType::Enum(allowed) => {
+            let text = value.as_str().ok_or_else(|| wrong_type("a string"))?;
+            allowed
+                .iter()
+                .find(|a| a.eq_ignore_ascii_case(text))
+                .map(|a| Value::String((*a).to_owned()))
+                .ok_or_else(|| {
+                    Error::invalid_property(
+                        name,
+                        format!(
+                            "Invalid value '{text}' for property '{name}'; allowed: {}.",
+                            allowed.join(", ")
+                        ),
+                    )
+                })
+        }
+        PropertyType::StringObject(members) => {
+            let object = value.as_object().ok_or_else(|| wrong_type("an object"))?;
+            let mut out = Map::new();
+            for (key, member) in object {
+                if key.starts_with("@odata.") {
+                    continue;
+                }
+                let known = members.iter().find(|m| **m == key).ok_or_else(|| {
+                    Error::invalid_property(
+                        name,
+                        format!("Property '{key}' does not exist on '{name}'."),
+                    )
+                })?;
+                if !(member.is_null() || member.is_string()) {
+                    return Err(wrong_type("an object of strings"));
+                }
+                if let Some(text) = member.as_str() {
+                    check_length(name, text, 1024)?;
+                }
+                out.insert((*known).to_owned(), member.clone());
+            }
+            Ok(Value::Object(out))
+        }
+        PropertyType::Special => Ok(value.clone()),
+    }
+}
+
+fn check_length(name: &str, text: &str, max: usize) -> Result<()> {
+    if text.chars().count() > max {
+        return Err(Error::invalid_property(
+            name,
+            format!(
+                "Invalid value for property '{name}': longer than the {max} characters allowed."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a collection",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Graph's date-time format: UTC, whole seconds, `Z`.
+pub fn format_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_are_checked_and_normalised() {
+        let user_type = find(USER, "userType").map(|p| check_value(p, &json!("guest")));
+        assert_eq!(user_type, Some(Ok(json!("Guest"))));
+        let enabled = find(USER, "accountEnabled").map(|p| check_value(p, &json!("yes")).is_err());
+        assert_eq!(enabled, Some(true));
+        let long = "x".repeat(257);
+        let display = find(USER, "displayName").map(|p| check_value(p, &json!(long)).is_err());
+        assert_eq!(display, Some(true));
+        let ext = find(USER, "onPremisesExtensionAttributes")
+            .map(|p| check_value(p, &json!({"extensionAttribute16": "x"})).is_err());
+        assert_eq!(ext, Some(true));
+        let hire = find(USER, "employeeHireDate")
+            .map(|p| check_value(p, &json!("2024-01-02T03:04:05+01:00")));
+        assert_eq!(hire, Some(Ok(json!("2024-01-02T02:04:05Z"))));
+    }
+}

@@ -1,0 +1,171 @@
+//! Secrets: client secrets (stored as SHA-256 digests, compared in constant time), the deployment's master
+//! key that seals token-signing keys at rest (AES-256-GCM), and random identifiers.
+//!
+//! Client secrets are 40 random characters (about 230 bits), so a fast digest is safe to store; a slow
+//! password hash would cap client-credentials throughput at the argon2 rate for no gain.
+
+use crate::error::{Error, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rand::{distributions::Alphanumeric, Rng, RngCore};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::hmac;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A new client secret in Entra's shape: a three-character hint, a `~`, then random characters.
+pub fn new_client_secret() -> String {
+    let mut rng = rand::thread_rng();
+    let head: String = (&mut rng)
+        .sample_iter(&Alphanumeric)
+        .take(3)
+        .map(char::from)
+        .collect();
+    let tail: String = (&mut rng)
+        .sample_iter(&Alphanumeric)
+        .take(37)
+        .map(char::from)
+        .collect();
+    format!("{head}8Q~{tail}")
+}
+
+pub fn digest(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares a presented secret with a stored digest without leaking where they differ.
+pub fn matches(secret: &str, stored_digest: &str) -> bool {
+    digest(secret)
+        .as_bytes()
+        .ct_eq(stored_digest.as_bytes())
+        .into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The deployment's master key: seals signing keys at rest and keys the MACs on paging tokens.
+/// Every node of a deployment must hold the same one.
+#[derive(Clone)]
+pub struct MasterKey {
+    sealing: [u8; 32],
+    mac: hmac::Key,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> MasterKey {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        MasterKey::from_bytes(bytes)
+    }
+
+    fn from_bytes(sealing: [u8; 32]) -> MasterKey {
+        let mac_key = Sha256::new()
+            .chain_update(b"gatehouse paging mac")
+            .chain_update(sealing)
+            .finalize();
+        MasterKey {
+            sealing,
+            mac: hmac::Key::new(hmac::HMAC_SHA256, &mac_key),
+        }
+    }
+
+    /// Parses the base64 text form written by [`MasterKey::encode`].
+    pub fn decode(text: &str) -> Result<MasterKey> {
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| Error::invalid("The master key is not valid base64."))?;
+        let array: [u8; 32] = bytes.try_into().map_err(|_| {
+            Error::invalid("The master key must be 32 bytes (44 base64 characters).")
+        })?;
+        Ok(MasterKey::from_bytes(array))
+    }
+
+    pub fn encode(&self) -> String {
+        STANDARD.encode(self.sealing)
+    }
+
+    fn aead(&self) -> Result<LessSafeKey> {
+        Ok(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &self.sealing).map_err(Error::internal)?,
+        ))
+    }
+
+    /// Encrypts and authenticates; returns base64 of nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let mut buffer = plaintext.to_vec();
+        self.aead()?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::empty(),
+                &mut buffer,
+            )
+            .map_err(Error::internal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buffer);
+        Ok(STANDARD.encode(out))
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>> {
+        let bytes = STANDARD.decode(sealed).map_err(Error::internal)?;
+        if bytes.len() < NONCE_LEN {
+            return Err(Error::internal("sealed value too short"));
+        }
+        let (nonce, body) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(Error::internal)?;
+        let mut buffer = body.to_vec();
+        let plain = self
+            .aead()?
+            .open_in_place(nonce, Aad::empty(), &mut buffer)
+            .map_err(|_| Error::internal("a sealed key does not open with this master key"))?;
+        Ok(plain.to_vec())
+    }
+
+    /// A MAC over `data`, base64url.
+    pub fn mac(&self, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.mac, data).as_ref())
+    }
+
+    pub fn verify_mac(&self, data: &[u8], mac: &str) -> bool {
+        match URL_SAFE_NO_PAD.decode(mac) {
+            Ok(tag) => hmac::verify(&self.mac, data, &tag).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_match_only_their_digest() {
+        let secret = new_client_secret();
+        assert_eq!(secret.len(), 43);
+        let stored = digest(&secret);
+        assert!(matches(&secret, &stored));
+        assert!(!matches(&new_client_secret(), &stored));
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key() -> Result<()> {
+        let key = MasterKey::generate();
+        let sealed = key.seal(b"private key")?;
+        assert_eq!(key.open(&sealed)?, b"private key");
+        assert!(MasterKey::generate().open(&sealed).is_err());
+        let again = MasterKey::decode(&key.encode())?;
+        assert_eq!(again.open(&sealed)?, b"private key");
+        assert!(key.verify_mac(b"x", &key.mac(b"x")));
+        assert!(!key.verify_mac(b"y", &key.mac(b"x")));
+        Ok(())
+    }
+}

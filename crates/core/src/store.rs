@@ -1,0 +1,274 @@
+//! The storage interface the core depends on; implemented by the `gatehouse-store` crate.
+//!
+//! Invariants every implementation keeps:
+//! - Tenant isolation: every read and write names its tenant, and no call returns another tenant's rows.
+//! - One use case, one transaction: [`Store::commit`] applies its whole batch of [`Write`]s atomically, and
+//!   appends one [`ChangeRecord`] per write to the tenant's change log in the same transaction, numbered by a
+//!   per-tenant sequence without gaps, in commit order.
+//! - Unique values (a user's folded UPN, an app's appId) are unique among live objects of a kind in a tenant;
+//!   a violation fails the whole batch with [`StoreError::Conflict`].
+//! - Optimistic concurrency: an update names the version it read; if the row moved on, the batch fails with
+//!   [`StoreError::VersionMismatch`] and the use case re-reads and retries.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    User,
+    Application,
+    ServicePrincipal,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::User => "user",
+            ObjectKind::Application => "application",
+            ObjectKind::ServicePrincipal => "servicePrincipal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ObjectKind> {
+        match s {
+            "user" => Some(ObjectKind::User),
+            "application" => Some(ObjectKind::Application),
+            "servicePrincipal" => Some(ObjectKind::ServicePrincipal),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantRecord {
+    pub id: Uuid,
+    pub display_name: String,
+    /// The domain the tenant was created with, e.g. `contoso.gatehouse.test`.
+    pub initial_domain: String,
+    /// All verified domains, the initial one included, lower-cased.
+    pub domains: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A directory object: its searchable keys as columns, the rest of its properties as a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectRecord {
+    pub id: Uuid,
+    pub kind: ObjectKind,
+    pub version: i64,
+    /// The folded unique value of the kind (a user's UPN, an application's or service principal's appId).
+    pub unique_key: Option<String>,
+    /// The user's manager (users only).
+    pub manager: Option<Uuid>,
+    /// Every other property, by its Graph name.
+    pub doc: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A client secret of an application, stored only as a SHA-256 digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretRecord {
+    /// The application's object id.
+    pub owner: Uuid,
+    pub key_id: Uuid,
+    pub digest: String,
+    pub hint: String,
+    pub display_name: Option<String>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRoleAssignmentRecord {
+    pub id: Uuid,
+    /// The service principal (later also user or group) that holds the role.
+    pub principal: Uuid,
+    /// The service principal of the resource that defines the role (e.g. Microsoft Graph's).
+    pub resource: Uuid,
+    pub app_role_id: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// The PKCS#8 private key, sealed with the deployment's master key.
+    pub sealed_private_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+    Restored,
+    Purged,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::Restored => "restored",
+            ChangeKind::Purged => "purged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeKind> {
+        [
+            ChangeKind::Created,
+            ChangeKind::Updated,
+            ChangeKind::Deleted,
+            ChangeKind::Restored,
+            ChangeKind::Purged,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of a tenant's change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    pub seq: i64,
+    /// What changed: an object kind's name, or `tenant`, `signingKey`, `appRoleAssignment`.
+    pub object_type: String,
+    pub object_id: String,
+    pub kind: ChangeKind,
+    /// The properties the change touched, by Graph name.
+    pub attributes: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// One write of a use case. A batch of them commits atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    CreateTenant(TenantRecord),
+    InsertObject(ObjectRecord),
+    UpdateObject {
+        object: ObjectRecord,
+        expected_version: i64,
+        attributes: Vec<String>,
+    },
+    SoftDelete {
+        kind: ObjectKind,
+        id: Uuid,
+        at: DateTime<Utc>,
+    },
+    Restore {
+        kind: ObjectKind,
+        id: Uuid,
+    },
+    /// Removes the object and everything that hangs off it (credentials, assignments).
+    Purge {
+        kind: ObjectKind,
+        id: Uuid,
+    },
+    SetPassword {
+        user: Uuid,
+        hash: String,
+    },
+    AddSecret(SecretRecord),
+    RemoveSecret {
+        owner: Uuid,
+        key_id: Uuid,
+    },
+    AddAppRoleAssignment(AppRoleAssignmentRecord),
+    RemoveAppRoleAssignment {
+        id: Uuid,
+    },
+    AddSigningKey(SigningKeyRecord),
+}
+
+/// Selects a page of objects of one kind, in id order, after a keyset cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectQuery {
+    pub kind: ObjectKind,
+    /// Soft-deleted objects instead of live ones.
+    pub deleted: bool,
+    /// Only the direct reports of this manager.
+    pub manager: Option<Uuid>,
+    pub after: Option<Uuid>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A unique value is taken; the string names what.
+    Conflict(String),
+    /// An update's expected version is stale, or its object is gone.
+    VersionMismatch,
+    /// The batch refers to an object that does not exist.
+    Missing,
+    /// The database failed; the string is for the log only.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Conflict(what) => write!(f, "conflict on {what}"),
+            StoreError::VersionMismatch => f.write_str("version mismatch"),
+            StoreError::Missing => f.write_str("missing object"),
+            StoreError::Unavailable(cause) => write!(f, "store unavailable: {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies the batch atomically, with one change record per write; returns the last sequence number.
+    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>)
+        -> StoreResult<i64>;
+
+    async fn tenants(&self) -> StoreResult<Vec<TenantRecord>>;
+    /// A tenant by its id or any of its domains (case-insensitive).
+    async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<TenantRecord>>;
+
+    /// An object by id, live or soft-deleted.
+    async fn object(
+        &self,
+        tenant: Uuid,
+        kind: ObjectKind,
+        id: Uuid,
+    ) -> StoreResult<Option<ObjectRecord>>;
+    /// A live object by its folded unique key.
+    async fn object_by_key(
+        &self,
+        tenant: Uuid,
+        kind: ObjectKind,
+        key: &str,
+    ) -> StoreResult<Option<ObjectRecord>>;
+    async fn objects(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>>;
+
+    async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>>;
+    async fn secrets(&self, tenant: Uuid, owner: Uuid) -> StoreResult<Vec<SecretRecord>>;
+    async fn app_role_assignments(
+        &self,
+        tenant: Uuid,
+        principal: Uuid,
+    ) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
+    async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
+
+    async fn changes(&self, tenant: Uuid, after: i64, limit: u32)
+        -> StoreResult<Vec<ChangeRecord>>;
+    /// Soft-deleted objects, of every tenant, deleted before the cutoff.
+    async fn deleted_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}

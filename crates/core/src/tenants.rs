@@ -1,0 +1,326 @@
+//! Tenants: creation with everything a tenant needs to be administered from the first minute.
+//!
+//! Creating a tenant is one batch: the tenant and its domains, its first signing key, the Microsoft Graph
+//! service principal (the resource whose app roles are Graph's application permissions), an administrator
+//! user and an administration app with a client secret and Graph permissions.
+
+use crate::authorization::{Permission, GRAPH_APP_ID};
+use crate::error::{Error, Result};
+use crate::keys::SigningKey;
+use crate::passwords;
+use crate::schema::format_time;
+use crate::secrets;
+use crate::store::{
+    AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord,
+    TenantRecord, Write,
+};
+use crate::users::{check_user_principal_name, FORCE_CHANGE};
+use crate::Directory;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+/// What to create; every `None` is generated.
+#[derive(Debug, Clone, Default)]
+pub struct NewTenant {
+    pub id: Option<Uuid>,
+    pub display_name: Option<String>,
+    pub domain: Option<String>,
+    pub admin_user_principal_name: Option<String>,
+    pub admin_password: Option<String>,
+    pub client_id: Option<Uuid>,
+    pub client_secret: Option<String>,
+}
+
+/// The credentials of a new tenant, shown once.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantBootstrap {
+    pub tenant_id: Uuid,
+    pub tenant_domain: String,
+    pub admin_user_principal_name: String,
+    pub admin_password: String,
+    pub client_id: Uuid,
+    pub client_secret: String,
+}
+
+/// The permissions the administration app is granted.
+const ADMIN_APP_PERMISSIONS: [Permission; 4] = [
+    Permission::DirectoryReadWriteAll,
+    Permission::UserReadWriteAll,
+    Permission::ApplicationReadWriteAll,
+    Permission::AppRoleAssignmentReadWriteAll,
+];
+
+/// Years an initial client secret stays valid.
+const BOOTSTRAP_SECRET_YEARS: i64 = 2;
+
+fn check_domain(domain: &str) -> Result<String> {
+    let domain = domain.trim().to_ascii_lowercase();
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    });
+    if domain.len() > 48 || !domain.contains('.') || !labels_ok {
+        return Err(Error::invalid_property(
+            "domain",
+            format!("'{domain}' is not a valid domain name."),
+        ));
+    }
+    Ok(domain)
+}
+
+/// A random password that meets the complexity rule: 20 characters from all four classes.
+pub fn generate_password() -> String {
+    const CLASSES: [&[u8]; 4] = [
+        b"abcdefghijkmnopqrstuvwxyz",
+        b"ABCDEFGHJKLMNPQRSTUVWXYZ",
+        b"23456789",
+        b"!#%+-=?@^_~",
+    ];
+    let mut rng = rand::thread_rng();
+    let mut chars: Vec<char> = CLASSES
+        .iter()
+        .map(|class| class[rng.gen_range(0..class.len())] as char)
+        .collect();
+    let all: Vec<u8> = CLASSES.concat();
+    chars.extend((0..16).map(|_| all[rng.gen_range(0..all.len())] as char));
+    chars.shuffle(&mut rng);
+    chars.into_iter().collect()
+}
+
+impl Directory {
+    /// Creates a tenant with its administrator and administration app, in one batch.
+    pub async fn create_tenant(&self, spec: NewTenant) -> Result<TenantBootstrap> {
+        let id = spec.id.unwrap_or_else(Uuid::new_v4);
+        let short = id.simple().to_string();
+        let domain = check_domain(
+            &spec
+                .domain
+                .unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])),
+        )?;
+        let display_name = spec.display_name.unwrap_or_else(|| domain.clone());
+        let now = self.now();
+        let tenant = TenantRecord {
+            id,
+            display_name,
+            initial_domain: domain.clone(),
+            domains: vec![domain.clone()],
+            created_at: now,
+        };
+        if self
+            .store
+            .tenant(&id.to_string())
+            .await
+            .map_err(Error::internal)?
+            .is_some()
+            || self
+                .store
+                .tenant(&domain)
+                .await
+                .map_err(Error::internal)?
+                .is_some()
+        {
+            return Err(Error::conflict(format!(
+                "A tenant with id {id} or domain {domain} already exists."
+            )));
+        }
+
+        let upn = spec
+            .admin_user_principal_name
+            .unwrap_or_else(|| format!("admin@{domain}"));
+        let upn = check_user_principal_name(&upn, &tenant.domains)?;
+        let password = spec.admin_password.unwrap_or_else(generate_password);
+        passwords::check_complexity(&password, true)?;
+        let hash = passwords::hash(password.clone(), self.config.hash_params).await?;
+        let nickname = upn.split('@').next().unwrap_or("admin").to_owned();
+        let mut admin_doc = Map::new();
+        for (key, value) in [
+            ("accountEnabled", json!(true)),
+            ("displayName", json!("Global Administrator")),
+            ("mailNickname", json!(nickname)),
+            ("userPrincipalName", json!(upn)),
+            ("userType", json!("Member")),
+            ("proxyAddresses", json!([])),
+            ("lastPasswordChangeDateTime", json!(format_time(now))),
+            (FORCE_CHANGE, json!(false)),
+        ] {
+            admin_doc.insert(key.to_owned(), value);
+        }
+        let admin = object(ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
+
+        let (signing, der) = SigningKey::generate()?;
+        let key = SigningKeyRecord {
+            kid: signing.kid.clone(),
+            sealed_private_key: self.master.seal(&der)?,
+            created_at: now,
+        };
+
+        let graph = graph_service_principal(now);
+        let client_id = spec.client_id.unwrap_or_else(Uuid::new_v4);
+        let app_doc = application_doc(client_id, "Gatehouse administration");
+        let app = object(
+            ObjectKind::Application,
+            Some(client_id.to_string()),
+            app_doc.clone(),
+            now,
+        );
+        let app_sp = object(
+            ObjectKind::ServicePrincipal,
+            Some(client_id.to_string()),
+            service_principal_doc(&app_doc),
+            now,
+        );
+        let client_secret = spec
+            .client_secret
+            .unwrap_or_else(secrets::new_client_secret);
+        if client_secret.len() < 16 {
+            return Err(Error::invalid_property(
+                "clientSecret",
+                "A client secret must have at least 16 characters.",
+            ));
+        }
+        let secret = SecretRecord {
+            owner: app.id,
+            key_id: Uuid::new_v4(),
+            digest: secrets::digest(&client_secret),
+            hint: client_secret.chars().take(3).collect(),
+            display_name: Some("bootstrap".into()),
+            start: now,
+            end: now + chrono::Duration::days(365 * BOOTSTRAP_SECRET_YEARS),
+        };
+        let mut writes = vec![
+            Write::CreateTenant(tenant),
+            Write::AddSigningKey(key),
+            Write::InsertObject(graph.clone()),
+            Write::SetPassword {
+                user: admin.id,
+                hash,
+            },
+            Write::InsertObject(app.clone()),
+            Write::InsertObject(app_sp.clone()),
+            Write::AddSecret(secret),
+        ];
+        writes.insert(3, Write::InsertObject(admin));
+        for permission in ADMIN_APP_PERMISSIONS {
+            writes.push(Write::AddAppRoleAssignment(AppRoleAssignmentRecord {
+                id: Uuid::new_v4(),
+                principal: app_sp.id,
+                resource: graph.id,
+                app_role_id: Uuid::parse_str(permission.app_role_id()).map_err(Error::internal)?,
+                created_at: now,
+            }));
+        }
+        self.store.commit(id, writes, now).await.map_err(|e| {
+            crate::directory::write_error(
+                e,
+                "The tenant, its domain or its client id already exists.",
+            )
+        })?;
+        Ok(TenantBootstrap {
+            tenant_id: id,
+            tenant_domain: domain,
+            admin_user_principal_name: upn,
+            admin_password: password,
+            client_id,
+            client_secret,
+        })
+    }
+
+    /// Every tenant; for the operator's CLI and the bootstrap check.
+    pub async fn tenants(&self) -> Result<Vec<crate::store::TenantRecord>> {
+        self.store.tenants().await.map_err(Error::internal)
+    }
+
+    /// A tenant by id or domain, as named in an identity-platform URL.
+    pub async fn find_tenant(&self, id_or_domain: &str) -> Result<crate::store::TenantRecord> {
+        self.store
+            .tenant(id_or_domain)
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::not_found(id_or_domain))
+    }
+}
+
+pub(crate) fn object(
+    kind: ObjectKind,
+    unique_key: Option<String>,
+    doc: Map<String, Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ObjectRecord {
+    ObjectRecord {
+        id: Uuid::new_v4(),
+        kind,
+        version: 1,
+        unique_key,
+        manager: None,
+        doc,
+        created_at: now,
+        deleted_at: None,
+    }
+}
+
+pub(crate) fn application_doc(app_id: Uuid, display_name: &str) -> Map<String, Value> {
+    let mut doc = Map::new();
+    doc.insert("appId".into(), json!(app_id));
+    doc.insert("displayName".into(), json!(display_name));
+    doc.insert("signInAudience".into(), json!("AzureADMyOrg"));
+    doc
+}
+
+pub(crate) fn service_principal_doc(application: &Map<String, Value>) -> Map<String, Value> {
+    let mut doc = Map::new();
+    doc.insert(
+        "appId".into(),
+        application.get("appId").cloned().unwrap_or(Value::Null),
+    );
+    doc.insert(
+        "displayName".into(),
+        application
+            .get("displayName")
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    doc.insert("accountEnabled".into(), json!(true));
+    doc.insert("servicePrincipalType".into(), json!("Application"));
+    doc.insert("appRoles".into(), json!([]));
+    doc
+}
+
+/// Microsoft Graph's service principal: its app roles are the application permissions Gatehouse enforces.
+fn graph_service_principal(now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
+    let roles: Vec<Value> = Permission::ALL
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.app_role_id(),
+                "value": p.name(),
+                "displayName": p.description(),
+                "description": p.description(),
+                "allowedMemberTypes": ["Application"],
+                "isEnabled": true,
+                "origin": "Application",
+            })
+        })
+        .collect();
+    let mut doc = application_doc(
+        Uuid::parse_str(GRAPH_APP_ID).unwrap_or_default(),
+        "Microsoft Graph",
+    );
+    doc = service_principal_doc(&doc);
+    doc.insert("appRoles".into(), Value::Array(roles));
+    doc.insert(
+        "servicePrincipalNames".into(),
+        json!([crate::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]),
+    );
+    object(
+        ObjectKind::ServicePrincipal,
+        Some(GRAPH_APP_ID.to_owned()),
+        doc,
+        now,
+    )
+}

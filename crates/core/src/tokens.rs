@@ -1,0 +1,214 @@
+//! Access tokens: issuing app-only tokens (client credentials) and turning a bearer token back into a
+//! [`Caller`].
+//!
+//! A token is accepted only if: its header names RS256 and a `kid` of the tenant in its `tid` claim (so a
+//! token of tenant A can never be checked against, or pass as, tenant B), the signature verifies, `iss` is
+//! that tenant's issuer, `aud` is Microsoft Graph, and the clock is within `nbf`..`exp`.
+
+use crate::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::{Caller, Directory};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Clock skew tolerated on `nbf`, in seconds.
+const NOT_BEFORE_SKEW: i64 = 300;
+
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in: i64,
+}
+
+/// Resources a client-credentials scope may name for Graph.
+fn is_graph_resource(resource: &str) -> bool {
+    let resource = resource.trim_end_matches('/');
+    resource.eq_ignore_ascii_case(GRAPH_RESOURCE) || resource.eq_ignore_ascii_case(GRAPH_APP_ID)
+}
+
+/// The issuer of a tenant's tokens under a public base URL.
+pub fn issuer(base: &str, tenant: Uuid) -> String {
+    format!("{}/{tenant}/v2.0", base.trim_end_matches('/'))
+}
+
+impl Directory {
+    /// The client-credentials grant: checks the client and the scope, and signs an app-only token.
+    pub async fn issue_app_token(
+        &self,
+        tenant: Uuid,
+        client_id: &str,
+        secret: &str,
+        scope: &str,
+        base: &str,
+    ) -> Result<IssuedToken> {
+        let scopes: Vec<&str> = scope.split_whitespace().collect();
+        let resource = match scopes.as_slice() {
+            [single] => single.strip_suffix("/.default").ok_or_else(|| {
+                Error::invalid_property(
+                    "scope",
+                    format!("AADSTS1002012: The provided value for scope {single} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+                )
+            })?,
+            _ => {
+                return Err(Error::invalid_property(
+                    "scope",
+                    "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a single scope value with /.default suffixed to the resource identifier.",
+                ))
+            }
+        };
+        if !is_graph_resource(resource) {
+            return Err(Error::invalid_property(
+                "resource",
+                format!("AADSTS500011: The resource principal named {resource} was not found in the tenant."),
+            ));
+        }
+        let client = self.authenticate_client(tenant, client_id, secret).await?;
+        let keys = self
+            .tenant_keys(tenant)
+            .await?
+            .ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let now = self.now().timestamp();
+        let lifetime = self.config.access_token_lifetime;
+        let iss = issuer(base, tenant);
+        let mut uti = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut uti);
+        let roles: Vec<&str> = client.permissions.iter().map(Permission::name).collect();
+        let claims = json!({
+            "aud": GRAPH_RESOURCE,
+            "iss": iss,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+            "app_displayname": client.display_name,
+            "appid": client.app_id,
+            "appidacr": "1",
+            "azp": client.app_id,
+            "azpacr": "1",
+            "idp": iss,
+            "idtyp": "app",
+            "oid": client.service_principal,
+            "roles": roles,
+            "sub": client.service_principal,
+            "tid": tenant,
+            "uti": URL_SAFE_NO_PAD.encode(uti),
+            "ver": "2.0",
+        });
+        let access_token = keys.signing.sign(&claims)?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: lifetime,
+        })
+    }
+
+    /// The tenant's public keys as a JWK set.
+    pub async fn jwks(&self, tenant: Uuid) -> Result<Value> {
+        let keys = self
+            .tenant_keys(tenant)
+            .await?
+            .ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        Ok(json!({ "keys": [keys.signing.jwk()] }))
+    }
+
+    /// Turns a bearer token into the caller it was issued to, or refuses it.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = self.now().timestamp();
+        if let Some((caller, expires)) = self.recall_token(&digest) {
+            if now < expires {
+                return Ok(caller);
+            }
+            return Err(expired());
+        }
+        let parsed = keys::parse(token)?;
+        let claims = &parsed.claims;
+        let tenant = claims
+            .get("tid")
+            .and_then(Value::as_str)
+            .and_then(|t| Uuid::parse_str(t).ok())
+            .ok_or_else(|| Error::unauthenticated("Access token has no valid tenant."))?;
+        let keys = self
+            .tenant_keys(tenant)
+            .await?
+            .ok_or_else(|| Error::unauthenticated("Access token's tenant is unknown."))?;
+        let key = keys
+            .verifying
+            .iter()
+            .find(|k| k.kid == parsed.kid)
+            .ok_or_else(|| {
+                Error::unauthenticated("Access token was not signed by a key of its tenant.")
+            })?;
+        parsed.verify(key)?;
+        let issuer_ok = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .is_some_and(|iss| iss.ends_with(&format!("/{tenant}/v2.0")));
+        if !issuer_ok {
+            return Err(Error::unauthenticated(
+                "Access token has an invalid issuer.",
+            ));
+        }
+        let audience_ok = claims
+            .get("aud")
+            .and_then(Value::as_str)
+            .is_some_and(is_graph_resource);
+        if !audience_ok {
+            return Err(Error::unauthenticated(
+                "Access token has an invalid audience.",
+            ));
+        }
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let (Some(not_before), Some(expires)) = (time("nbf"), time("exp")) else {
+            return Err(Error::unauthenticated("Access token has no lifetime."));
+        };
+        if now >= expires {
+            return Err(expired());
+        }
+        if now + NOT_BEFORE_SKEW < not_before {
+            return Err(Error::unauthenticated("Access token is not yet valid."));
+        }
+        if claims.get("idtyp").and_then(Value::as_str) != Some("app") {
+            return Err(Error::unauthenticated(
+                "Only app-only access tokens are accepted here.",
+            ));
+        }
+        let id = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .and_then(|v| Uuid::parse_str(v).ok())
+        };
+        let (Some(service_principal), Some(app_id)) = (id("oid"), id("azp")) else {
+            return Err(Error::unauthenticated(
+                "Access token does not name its application.",
+            ));
+        };
+        let permissions = claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(Permission::from_name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let caller = Caller::App {
+            tenant,
+            service_principal,
+            app_id,
+            permissions,
+        };
+        self.remember_token(digest, caller.clone(), expires);
+        Ok(caller)
+    }
+}
+
+fn expired() -> Error {
+    Error::unauthenticated("Lifetime validation failed, the token is expired.")
+}

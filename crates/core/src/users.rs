@@ -1,0 +1,618 @@
+//! Users: create, read, update, soft delete, restore, manager links.
+//!
+//! Invariants: a user's UPN is `alias@domain` with a domain of its tenant and is unique among the tenant's
+//! live users, compared case-insensitively; the password exists only as an argon2id hash in its own table
+//! and is never part of the user document; every change is one store batch.
+
+use crate::authorization::{require, Action};
+use crate::directory::write_error;
+use crate::error::{Error, Result};
+use crate::passwords;
+use crate::schema::{self, format_time, Access, PropertyType, USER};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
+use crate::{Caller, Directory};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+pub const DUPLICATE_UPN: &str =
+    "Another object with the same value for property userPrincipalName already exists.";
+const REQUIRED_ON_CREATE: &[&str] = &[
+    "accountEnabled",
+    "displayName",
+    "mailNickname",
+    "userPrincipalName",
+];
+const UPDATE_ATTEMPTS: usize = 5;
+/// Internal document key: the user must change the password at next sign-in. Not a Graph property.
+pub const FORCE_CHANGE: &str = "_forceChangePassword";
+
+/// A page of objects and the cursor after its last one, if more may follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<ObjectRecord>,
+    pub next: Option<Uuid>,
+}
+
+/// The password part of a create or update.
+#[derive(Debug, Clone)]
+struct PasswordProfile {
+    password: Option<String>,
+    force_change: bool,
+    force_change_with_mfa: bool,
+}
+
+fn required_message(property: &str) -> String {
+    format!("Invalid value specified for property '{property}' of resource 'User'.")
+}
+
+/// Checks a Graph request body against the user table; returns the checked properties and the password.
+fn check_body(body: &Map<String, Value>) -> Result<(Map<String, Value>, Option<PasswordProfile>)> {
+    let mut checked = Map::new();
+    let mut password = None;
+    for (name, value) in body {
+        if name.starts_with("@odata.") {
+            check_odata_annotation(name, value, "user")?;
+            continue;
+        }
+        let property = schema::find(USER, name).ok_or_else(|| {
+            Error::invalid_property(
+                name,
+                format!("Property '{name}' does not exist as a declared property or extension property."),
+            )
+        })?;
+        if property.access == Access::ReadOnly {
+            return Err(Error::invalid_property(
+                name,
+                format!("Property '{name}' is read-only and cannot be set."),
+            ));
+        }
+        if name == "passwordProfile" {
+            password = Some(parse_password_profile(value)?);
+            continue;
+        }
+        checked.insert(name.clone(), schema::check_value(property, value)?);
+    }
+    Ok((checked, password))
+}
+
+/// `@odata.type` must name the resource's own type; other instance annotations are ignored, as Graph does.
+pub(crate) fn check_odata_annotation(name: &str, value: &Value, type_name: &str) -> Result<()> {
+    if name != "@odata.type" {
+        return Ok(());
+    }
+    let stated = value.as_str().unwrap_or_default().trim_start_matches('#');
+    let expected = format!("microsoft.graph.{type_name}");
+    if stated.eq_ignore_ascii_case(&expected)
+        || stated.eq_ignore_ascii_case(&format!("graph.{type_name}"))
+    {
+        Ok(())
+    } else {
+        Err(Error::invalid_property(
+            "@odata.type",
+            format!("The type '{stated}' is not '#{expected}', the type of this resource."),
+        ))
+    }
+}
+
+fn parse_password_profile(value: &Value) -> Result<PasswordProfile> {
+    let object = value.as_object().ok_or_else(|| {
+        Error::invalid_property(
+            "passwordProfile",
+            "Invalid value for property 'passwordProfile': expected an object.",
+        )
+    })?;
+    let mut profile = PasswordProfile {
+        password: None,
+        force_change: false,
+        force_change_with_mfa: false,
+    };
+    for (key, member) in object {
+        match key.as_str() {
+            "password" => match member {
+                Value::String(text) => profile.password = Some(text.clone()),
+                Value::Null => {}
+                _ => {
+                    return Err(Error::invalid_property(
+                        "passwordProfile",
+                        "passwordProfile.password must be a string.",
+                    ))
+                }
+            },
+            "forceChangePasswordNextSignIn" | "forceChangePasswordNextSignInWithMfa" => {
+                let flag = match member {
+                    Value::Bool(b) => *b,
+                    Value::Null => false,
+                    _ => {
+                        return Err(Error::invalid_property(
+                            "passwordProfile",
+                            format!("passwordProfile.{key} must be a boolean."),
+                        ))
+                    }
+                };
+                if key == "forceChangePasswordNextSignIn" {
+                    profile.force_change = flag;
+                } else {
+                    profile.force_change_with_mfa = flag;
+                }
+            }
+            k if k.starts_with("@odata.") => {}
+            other => {
+                return Err(Error::invalid_property(
+                    "passwordProfile",
+                    format!("Property '{other}' does not exist on 'passwordProfile'."),
+                ))
+            }
+        }
+    }
+    Ok(profile)
+}
+
+const UPN_CHARS: &str = "'.-_!#^~";
+
+/// Checks a UPN against Entra's rules and the tenant's domains; returns it with the domain lower-cased.
+pub fn check_user_principal_name(upn: &str, domains: &[String]) -> Result<String> {
+    let invalid = |why: &str| {
+        Error::invalid_property(
+            "userPrincipalName",
+            format!("Invalid value specified for property 'userPrincipalName' of resource 'User': {why}"),
+        )
+    };
+    let (alias, domain) = upn
+        .rsplit_once('@')
+        .ok_or_else(|| invalid("it must have the form alias@domain."))?;
+    if alias.is_empty() || alias.len() > 64 {
+        return Err(invalid("the part before '@' must be 1 to 64 characters."));
+    }
+    if domain.len() > 48 || upn.len() > 113 {
+        return Err(invalid(
+            "the domain may have at most 48 characters and the whole name at most 113.",
+        ));
+    }
+    if let Some(bad) = alias
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || UPN_CHARS.contains(*c)))
+    {
+        return Err(invalid(&format!("the character '{bad}' is not allowed.")));
+    }
+    if alias.starts_with('.') || alias.ends_with('.') {
+        return Err(invalid(
+            "the part before '@' may not begin or end with '.'.",
+        ));
+    }
+    let domain = domain.to_ascii_lowercase();
+    if !domains.iter().any(|d| *d == domain) {
+        return Err(Error::invalid_property(
+            "userPrincipalName",
+            format!(
+                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization: '{domain}' is not one of them."
+            ),
+        ));
+    }
+    Ok(format!("{alias}@{domain}"))
+}
+
+const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:<>, ";
+
+fn check_mail_nickname(nickname: &str) -> Result<()> {
+    if nickname.is_empty()
+        || nickname
+            .chars()
+            .any(|c| !c.is_ascii() || c.is_ascii_control() || NICKNAME_FORBIDDEN.contains(c))
+    {
+        return Err(Error::invalid_property(
+            "mailNickname",
+            required_message("mailNickname"),
+        ));
+    }
+    Ok(())
+}
+
+/// Cross-property rules and derived values, applied after a create or a patch has been merged.
+fn normalise(doc: &mut Map<String, Value>) -> Result<()> {
+    for name in ["displayName", "accountEnabled"] {
+        let present = match doc.get(name) {
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(Value::Bool(_)) => true,
+            _ => false,
+        };
+        if !present {
+            return Err(Error::invalid_property(name, required_message(name)));
+        }
+    }
+    match doc.get("mailNickname") {
+        Some(Value::String(nick)) => check_mail_nickname(nick)?,
+        _ => {
+            return Err(Error::invalid_property(
+                "mailNickname",
+                required_message("mailNickname"),
+            ))
+        }
+    }
+    if let Some(Value::String(location)) = doc.get("usageLocation") {
+        if location.len() != 2 || !location.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(Error::invalid_property(
+                "usageLocation",
+                "Invalid value specified for property 'usageLocation': expected a two-letter ISO 3166 country code.",
+            ));
+        }
+        let upper = location.to_ascii_uppercase();
+        doc.insert("usageLocation".into(), Value::String(upper));
+    }
+    if let Some(Value::String(mail)) = doc.get("mail") {
+        if !mail.contains('@') {
+            return Err(Error::invalid_property(
+                "mail",
+                "Invalid value specified for property 'mail': not an email address.",
+            ));
+        }
+    }
+    let proxy = match doc.get("mail") {
+        Some(Value::String(mail)) => json!([format!("SMTP:{mail}")]),
+        _ => json!([]),
+    };
+    doc.insert("proxyAddresses".into(), proxy);
+    Ok(())
+}
+
+fn strong_passwords(doc: &Map<String, Value>) -> bool {
+    !doc.get("passwordPolicies")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .contains("DisableStrongPassword")
+}
+
+fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+impl Directory {
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+    ) -> Result<ObjectRecord> {
+        require(caller, Action::WriteUsers)?;
+        let (mut doc, profile) = check_body(body)?;
+        for name in REQUIRED_ON_CREATE {
+            if doc.get(*name).is_none_or(Value::is_null) {
+                return Err(Error::invalid_property(name, required_message(name)));
+            }
+        }
+        let password = profile
+            .and_then(|p| p.password.clone().map(|pw| (pw, p)))
+            .ok_or_else(|| {
+                Error::invalid_property("passwordProfile", required_message("passwordProfile"))
+            })?;
+        let tenant = self.tenant_record(caller.tenant()).await?;
+        let upn = doc
+            .get("userPrincipalName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let upn = check_user_principal_name(upn, &tenant.domains)?;
+        doc.insert("userPrincipalName".into(), Value::String(upn.clone()));
+        doc.entry("userType").or_insert_with(|| json!("Member"));
+        normalise(&mut doc)?;
+        passwords::check_complexity(&password.0, strong_passwords(&doc))?;
+        let now = self.now();
+        doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
+        doc.insert(
+            FORCE_CHANGE.into(),
+            json!(password.1.force_change || password.1.force_change_with_mfa),
+        );
+        let hash = passwords::hash(password.0, self.config.hash_params).await?;
+        let record = ObjectRecord {
+            id: Uuid::new_v4(),
+            kind: ObjectKind::User,
+            version: 1,
+            unique_key: Some(fold(&upn)),
+            manager: None,
+            doc,
+            created_at: now,
+            deleted_at: None,
+        };
+        let writes = vec![
+            Write::InsertObject(record.clone()),
+            Write::SetPassword {
+                user: record.id,
+                hash,
+            },
+        ];
+        self.commit(caller, writes)
+            .await
+            .map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        Ok(record)
+    }
+
+    /// A live user by object id or UPN.
+    pub async fn get_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
+        require(caller, Action::ReadUsers)?;
+        self.live_user(caller, key).await
+    }
+
+    pub(crate) async fn live_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
+        let tenant = caller.tenant();
+        let found = match Uuid::parse_str(key) {
+            Ok(id) => self.store.object(tenant, ObjectKind::User, id).await,
+            Err(_) => {
+                self.store
+                    .object_by_key(tenant, ObjectKind::User, &fold(key))
+                    .await
+            }
+        }
+        .map_err(Error::internal)?;
+        found
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or_else(|| Error::not_found(key))
+    }
+
+    pub async fn list_users(&self, caller: &Caller, after: Option<Uuid>, top: u32) -> Result<Page> {
+        require(caller, Action::ReadUsers)?;
+        self.page(
+            caller,
+            ObjectQuery {
+                kind: ObjectKind::User,
+                deleted: false,
+                manager: None,
+                after,
+                limit: top,
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn page(&self, caller: &Caller, mut query: ObjectQuery) -> Result<Page> {
+        let top = query.limit;
+        query.limit = top + 1;
+        let mut items = self
+            .store
+            .objects(caller.tenant(), &query)
+            .await
+            .map_err(Error::internal)?;
+        let next = if items.len() > top as usize {
+            items.truncate(top as usize);
+            items.last().map(|o| o.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    pub async fn update_user(
+        &self,
+        caller: &Caller,
+        key: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<()> {
+        require(caller, Action::WriteUsers)?;
+        let (changes, profile) = check_body(patch)?;
+        let tenant = self.tenant_record(caller.tenant()).await?;
+        let new_password = match profile {
+            Some(PasswordProfile {
+                password: Some(password),
+                force_change,
+                force_change_with_mfa,
+            }) => Some((password, force_change || force_change_with_mfa)),
+            _ => None,
+        };
+        let mut hash = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.live_user(caller, key).await?;
+            let mut record = current.clone();
+            let mut attributes: Vec<String> = changes.keys().cloned().collect();
+            for (name, value) in &changes {
+                if name == "userPrincipalName" {
+                    let upn = check_user_principal_name(
+                        value.as_str().unwrap_or_default(),
+                        &tenant.domains,
+                    )?;
+                    record.unique_key = Some(fold(&upn));
+                    record.doc.insert(name.clone(), Value::String(upn));
+                } else if value.is_null() {
+                    record.doc.remove(name);
+                } else {
+                    record.doc.insert(name.clone(), value.clone());
+                }
+            }
+            normalise(&mut record.doc)?;
+            let mut writes = Vec::new();
+            if let Some((password, force)) = &new_password {
+                passwords::check_complexity(password, strong_passwords(&record.doc))?;
+                if hash.is_none() {
+                    hash = Some(passwords::hash(password.clone(), self.config.hash_params).await?);
+                }
+                record.doc.insert(
+                    "lastPasswordChangeDateTime".into(),
+                    json!(format_time(self.now())),
+                );
+                record.doc.insert(FORCE_CHANGE.into(), json!(force));
+                attributes.push("passwordProfile".into());
+                if let Some(hash) = &hash {
+                    writes.push(Write::SetPassword {
+                        user: record.id,
+                        hash: hash.clone(),
+                    });
+                }
+            }
+            writes.insert(
+                0,
+                Write::UpdateObject {
+                    object: record,
+                    expected_version: current.version,
+                    attributes,
+                },
+            );
+            match self.commit(caller, writes).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionMismatch) => continue,
+                Err(other) => return Err(write_error(other, DUPLICATE_UPN)),
+            }
+        }
+        Err(Error::conflict(
+            "The user is being changed by another request; try again.",
+        ))
+    }
+
+    /// Moves the user to deleted items, restorable for the retention period.
+    pub async fn delete_user(&self, caller: &Caller, key: &str) -> Result<()> {
+        require(caller, Action::WriteUsers)?;
+        let user = self.live_user(caller, key).await?;
+        let writes = vec![Write::SoftDelete {
+            kind: ObjectKind::User,
+            id: user.id,
+            at: self.now(),
+        }];
+        self.commit(caller, writes)
+            .await
+            .map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        Ok(())
+    }
+
+    pub async fn set_manager(&self, caller: &Caller, key: &str, manager: &str) -> Result<()> {
+        require(caller, Action::WriteUsers)?;
+        let manager = self.live_user(caller, manager).await?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let user = self.live_user(caller, key).await?;
+            if user.id == manager.id {
+                return Err(Error::invalid("A user cannot be their own manager."));
+            }
+            let mut record = user.clone();
+            record.manager = Some(manager.id);
+            match self.write_manager(caller, record, user.version).await {
+                Err(StoreError::VersionMismatch) => continue,
+                other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
+            }
+        }
+        Err(Error::conflict(
+            "The user is being changed by another request; try again.",
+        ))
+    }
+
+    pub async fn remove_manager(&self, caller: &Caller, key: &str) -> Result<()> {
+        require(caller, Action::WriteUsers)?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let user = self.live_user(caller, key).await?;
+            if user.manager.is_none() {
+                return Err(Error::not_found("manager"));
+            }
+            let mut record = user.clone();
+            record.manager = None;
+            match self.write_manager(caller, record, user.version).await {
+                Err(StoreError::VersionMismatch) => continue,
+                other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
+            }
+        }
+        Err(Error::conflict(
+            "The user is being changed by another request; try again.",
+        ))
+    }
+
+    async fn write_manager(
+        &self,
+        caller: &Caller,
+        record: ObjectRecord,
+        version: i64,
+    ) -> Result<(), StoreError> {
+        let write = Write::UpdateObject {
+            object: record,
+            expected_version: version,
+            attributes: vec!["manager".into()],
+        };
+        self.commit(caller, vec![write]).await.map(|_| ())
+    }
+
+    pub async fn get_manager(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
+        require(caller, Action::ReadUsers)?;
+        let user = self.live_user(caller, key).await?;
+        let manager = user.manager.ok_or_else(|| Error::not_found("manager"))?;
+        self.live_user(caller, &manager.to_string())
+            .await
+            .map_err(|_| Error::not_found("manager"))
+    }
+
+    pub async fn direct_reports(
+        &self,
+        caller: &Caller,
+        key: &str,
+        after: Option<Uuid>,
+        top: u32,
+    ) -> Result<Page> {
+        require(caller, Action::ReadUsers)?;
+        let user = self.live_user(caller, key).await?;
+        let query = ObjectQuery {
+            kind: ObjectKind::User,
+            deleted: false,
+            manager: Some(user.id),
+            after,
+            limit: top,
+        };
+        self.page(caller, query).await
+    }
+}
+
+/// Every user property with its current value: stored, derived, or the empty value Graph shows.
+pub fn user_properties(record: &ObjectRecord) -> Map<String, Value> {
+    let mut out = Map::new();
+    for property in USER {
+        let value = match property.name {
+            "id" => json!(record.id),
+            "createdDateTime" => json!(format_time(record.created_at)),
+            "deletedDateTime" => record
+                .deleted_at
+                .map(|d| json!(format_time(d)))
+                .unwrap_or(Value::Null),
+            "passwordProfile" => Value::Null,
+            "identities" => json!([{
+                "signInType": "userPrincipalName",
+                "issuer": record.doc.get("userPrincipalName").and_then(Value::as_str).and_then(|u| u.rsplit_once('@')).map(|(_, d)| d),
+                "issuerAssignedId": record.doc.get("userPrincipalName"),
+            }]),
+            "onPremisesExtensionAttributes" => {
+                let mut attributes = Map::new();
+                if let PropertyType::StringObject(members) = property.ty {
+                    let stored = record.doc.get(property.name).and_then(Value::as_object);
+                    for member in members {
+                        let value = stored
+                            .and_then(|s| s.get(*member))
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        attributes.insert((*member).to_owned(), value);
+                    }
+                }
+                Value::Object(attributes)
+            }
+            name => match (record.doc.get(name), property.ty) {
+                (Some(value), _) => value.clone(),
+                (None, PropertyType::Strings { .. }) => json!([]),
+                (None, _) => Value::Null,
+            },
+        };
+        out.insert(property.name.to_owned(), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upn_rules() {
+        let domains = vec!["contoso.test".to_owned()];
+        assert_eq!(
+            check_user_principal_name("Ada.L@Contoso.Test", &domains),
+            Ok("Ada.L@contoso.test".into())
+        );
+        for bad in [
+            "ada",
+            "@contoso.test",
+            "ada@fabrikam.test",
+            "ad a@contoso.test",
+            "ada.@contoso.test",
+            ".ada@contoso.test",
+            "ädå@contoso.test",
+            &format!("{}@contoso.test", "a".repeat(65)),
+        ] {
+            assert!(check_user_principal_name(bad, &domains).is_err(), "{bad}");
+        }
+    }
+}

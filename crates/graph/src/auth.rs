@@ -1,0 +1,39 @@
+//! The bearer-token extractor: every Graph handler that takes a [`Caller`] gets one the core vouched for.
+
+use crate::error::GraphError;
+use crate::GraphState;
+use axum::extract::FromRequestParts;
+use axum::http::{header, request::Parts, StatusCode};
+use gatehouse_core::Caller;
+
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<GraphState> for Authenticated {
+    type Rejection = GraphError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &GraphState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthenticated = |message: &str| {
+            GraphError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                message,
+            )
+        };
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthenticated("Access token is empty."))?
+            .to_str()
+            .map_err(|_| unauthenticated("Access token is malformed."))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthenticated("Access token is empty."))?;
+        Ok(Authenticated(state.directory.authenticate(token).await?))
+    }
+}

@@ -1,0 +1,40 @@
+//! The Microsoft Graph v1.0 adapter: routes, OData query options, JSON shapes and Graph's error bodies.
+//!
+//! Handlers only translate: they parse the request into core calls and turn results and core errors into
+//! Graph's shapes. They never check permissions; the core does, with the caller the [`auth`] extractor
+//! produced from the bearer token.
+
+mod applications;
+mod auth;
+mod body;
+mod deleted;
+mod error;
+mod odata;
+mod users;
+
+use axum::Router;
+use gatehouse_core::Directory;
+use std::sync::Arc;
+
+pub use error::GraphError;
+
+/// Largest request body the Graph API accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct GraphState {
+    pub directory: Arc<Directory>,
+}
+
+/// The Graph routes, to be nested under `/v1.0`.
+pub fn router(directory: Arc<Directory>) -> Router {
+    let state = GraphState { directory };
+    Router::new()
+        .merge(users::routes())
+        .merge(applications::routes())
+        .merge(deleted::routes())
+        .fallback(error::unknown_segment)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,217 @@
+//! `/users`: the user lifecycle, manager and direct reports.
+
+use crate::auth::Authenticated;
+use crate::body::JsonObject;
+use crate::error::GraphResult;
+use crate::odata::{self, QueryOptions};
+use crate::GraphState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use gatehouse_core::schema::USER;
+use gatehouse_core::store::ObjectRecord;
+use gatehouse_core::users::{user_properties, Page};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<GraphState> {
+    Router::new()
+        .route("/users", get(list).post(create))
+        .route("/users/{id}", get(read).patch(update).delete(remove))
+        .route("/users/{id}/manager", get(manager))
+        .route(
+            "/users/{id}/manager/$ref",
+            get(manager_ref).put(set_manager).delete(remove_manager),
+        )
+        .route("/users/{id}/directReports", get(direct_reports))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn options(params: &HashMap<String, String>) -> GraphResult<QueryOptions> {
+    let options = QueryOptions::parse(params)?;
+    options.check_select(USER, "user")?;
+    Ok(options)
+}
+
+/// A user as Graph shows it, with `@odata.type` when it appears among directory objects.
+pub(crate) fn user_json(
+    record: &ObjectRecord,
+    options: &QueryOptions,
+    typed: bool,
+) -> Map<String, Value> {
+    let mut body = odata::project(&user_properties(record), USER, options.select.as_ref());
+    if typed {
+        body.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+    }
+    body
+}
+
+fn after(
+    state: &GraphState,
+    path: &str,
+    options: &QueryOptions,
+) -> GraphResult<Option<uuid::Uuid>> {
+    options
+        .skiptoken
+        .as_deref()
+        .map(|t| odata::open_skiptoken(state.directory.master_key(), path, t))
+        .transpose()
+}
+
+fn page_json(
+    state: &GraphState,
+    path: &str,
+    context: &str,
+    options: &QueryOptions,
+    page: &Page,
+    typed: bool,
+) -> Value {
+    let items = page
+        .items
+        .iter()
+        .map(|u| Value::Object(user_json(u, options, typed)))
+        .collect();
+    odata::collection(
+        state.directory.master_key(),
+        path,
+        context,
+        options,
+        page,
+        items,
+    )
+}
+
+async fn create(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    JsonObject(body): JsonObject,
+) -> GraphResult<Response> {
+    let record = state.directory.create_user(&caller, &body).await?;
+    let body = user_json(&record, &QueryOptions::default(), false);
+    Ok((
+        StatusCode::CREATED,
+        Json(odata::entity("users", None, body)),
+    )
+        .into_response())
+}
+
+async fn read(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> GraphResult<Json<Value>> {
+    let options = options(&params)?;
+    let record = state.directory.get_user(&caller, &id).await?;
+    Ok(Json(odata::entity(
+        "users",
+        options.select.as_ref(),
+        user_json(&record, &options, false),
+    )))
+}
+
+async fn list(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Query(params): Params,
+) -> GraphResult<Json<Value>> {
+    let options = options(&params)?;
+    let page = state
+        .directory
+        .list_users(&caller, after(&state, "users", &options)?, options.top)
+        .await?;
+    Ok(Json(page_json(
+        &state, "users", "users", &options, &page, false,
+    )))
+}
+
+async fn update(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> GraphResult<StatusCode> {
+    state.directory.update_user(&caller, &id, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<StatusCode> {
+    state.directory.delete_user(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn manager(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> GraphResult<Json<Value>> {
+    let options = options(&params)?;
+    let record = state.directory.get_manager(&caller, &id).await?;
+    Ok(Json(odata::entity(
+        "directoryObjects",
+        options.select.as_ref(),
+        user_json(&record, &options, true),
+    )))
+}
+
+async fn manager_ref(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<Json<Value>> {
+    let record = state.directory.get_manager(&caller, &id).await?;
+    Ok(Json(json!({
+        "@odata.context": format!("{}/$metadata#directoryObjects/$ref", odata::base_url()),
+        "@odata.id": format!("{}/directoryObjects/{}", odata::base_url(), record.id),
+    })))
+}
+
+async fn set_manager(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> GraphResult<StatusCode> {
+    let manager = odata::reference_id(&body)?;
+    state.directory.set_manager(&caller, &id, &manager).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_manager(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<StatusCode> {
+    state.directory.remove_manager(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn direct_reports(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> GraphResult<Json<Value>> {
+    let options = options(&params)?;
+    let path = format!("users/{id}/directReports");
+    let page = state
+        .directory
+        .direct_reports(&caller, &id, after(&state, &path, &options)?, options.top)
+        .await?;
+    Ok(Json(page_json(
+        &state,
+        &path,
+        "directoryObjects",
+        &options,
+        &page,
+        true,
+    )))
+}

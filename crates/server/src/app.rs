@@ -1,0 +1,174 @@
+//! The router and its layers.
+
+use crate::metrics::Metrics;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use gatehouse_core::request::{self, RequestContext};
+use gatehouse_core::Directory;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// How the server is reached, for absolute links and issuers.
+#[derive(Debug, Clone)]
+pub struct Addressing {
+    /// A fixed public URL; when absent, each request's Host header is used.
+    pub public_url: Option<String>,
+    pub https: bool,
+}
+
+#[derive(Clone)]
+struct Operations {
+    directory: Arc<Directory>,
+    metrics: Arc<Metrics>,
+    addressing: Arc<Addressing>,
+}
+
+pub fn router(directory: Arc<Directory>, addressing: Addressing) -> Router {
+    let operations = Operations {
+        directory: directory.clone(),
+        metrics: Arc::new(Metrics::default()),
+        addressing: Arc::new(addressing),
+    };
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(operations.clone())
+        .nest("/v1.0", gatehouse_graph::router(directory.clone()))
+        .merge(gatehouse_identity::router(directory))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(operations, context))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            gatehouse_graph::GraphError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "An internal error occurred.",
+            )
+            .into_response()
+        }))
+}
+
+async fn ready(State(operations): State<Operations>) -> Response {
+    if operations.directory.ready().await {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+async fn metrics(State(operations): State<Operations>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        operations.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(
+            serde_json::json!({"error": "not_found", "error_description": "No such endpoint."}),
+        ),
+    )
+        .into_response()
+}
+
+/// A Host header value safe to put into links: host name or address characters and a port.
+fn clean_host(value: &str) -> Option<&str> {
+    let ok = !value.is_empty()
+        && value.len() <= 255
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    ok.then_some(value)
+}
+
+/// Sets the request context, answers with `request-id`, logs, and counts.
+async fn context(State(operations): State<Operations>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 128)
+        .map(str::to_owned);
+    let base_url = match &operations.addressing.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .or_else(|| request.uri().authority().map(|a| a.as_str()))
+                .and_then(clean_host)
+                .unwrap_or("localhost");
+            format!(
+                "{}://{host}",
+                if operations.addressing.https {
+                    "https"
+                } else {
+                    "http"
+                }
+            )
+        }
+    };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let context = RequestContext {
+        request_id: request_id.clone(),
+        client_request_id: client_request_id.clone(),
+        base_url,
+    };
+    let mut response = request::scope(context, next.run(request)).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    operations.metrics.record(&method, &route, status, elapsed);
+    if status >= 500 {
+        tracing::warn!(
+            request_id,
+            method,
+            route,
+            status,
+            elapsed_us = elapsed.as_micros() as u64,
+            "request failed"
+        );
+    } else if status >= 400 {
+        tracing::info!(
+            request_id,
+            method,
+            route,
+            status,
+            elapsed_us = elapsed.as_micros() as u64,
+            "request refused"
+        );
+    } else {
+        tracing::debug!(
+            request_id,
+            method,
+            route,
+            status,
+            elapsed_us = elapsed.as_micros() as u64,
+            "request served"
+        );
+    }
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("request-id", value);
+    }
+    if let Some(value) = client_request_id.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert("client-request-id", value);
+    }
+    response
+}

@@ -1,0 +1,205 @@
+//! Settings: flags, then `GATEHOUSE_*` environment variables, then the TOML file, then defaults.
+
+use anyhow::Context;
+use clap::Args;
+use gatehouse_core::passwords::HashParams;
+use gatehouse_core::secrets::MasterKey;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Where the directory lives; shared by `serve` and the operator commands.
+#[derive(Debug, Clone, Args, Default)]
+pub struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "GATEHOUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./gatehouse-data): the SQLite database and the master key live here.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB (default: SQLite inside the data directory).
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The deployment's master key (base64 of 32 bytes); every node sharing a database needs the same.
+    #[arg(long, env = "GATEHOUSE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// argon2id memory in KiB (default 19456, OWASP's minimum).
+    #[arg(long, env = "GATEHOUSE_PASSWORD_HASH_MEMORY_KIB")]
+    pub password_hash_memory_kib: Option<u32>,
+    /// argon2id iterations (default 2).
+    #[arg(long, env = "GATEHOUSE_PASSWORD_HASH_ITERATIONS")]
+    pub password_hash_iterations: Option<u32>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "GATEHOUSE_LISTEN")]
+    pub listen: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "GATEHOUSE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "GATEHOUSE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Write the first tenant's credentials here as JSON (mode 0600) once the server accepts requests.
+    #[arg(long, env = "GATEHOUSE_BOOTSTRAP_OUTPUT")]
+    pub bootstrap_output: Option<PathBuf>,
+    /// The URL clients reach this server at (default: taken from each request's Host header).
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Access-token lifetime in seconds (default 3599).
+    #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_LIFETIME")]
+    pub access_token_lifetime: Option<i64>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    bootstrap_output: Option<PathBuf>,
+    public_url: Option<String>,
+    access_token_lifetime: Option<i64>,
+    password_hash_memory_kib: Option<u32>,
+    password_hash_iterations: Option<u32>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    master_key: Option<String>,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub bootstrap_output: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub access_token_lifetime: i64,
+    pub hash_params: HashParams,
+}
+
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
+    let Some(path) = path else {
+        return Ok(FileSettings::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+}
+
+impl Settings {
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = read_file(args.store.config.as_deref())?;
+        let data_dir = args
+            .store
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("gatehouse-data"));
+        let database_url = match args.store.database_url.clone().or(file.database_url) {
+            Some(url) => url,
+            None => format!("sqlite://{}", data_dir.join("gatehouse.db").display()),
+        };
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let defaults = HashParams::PRODUCTION;
+        let hash_params = HashParams {
+            memory_kib: args
+                .store
+                .password_hash_memory_kib
+                .or(file.password_hash_memory_kib)
+                .unwrap_or(defaults.memory_kib),
+            iterations: args
+                .store
+                .password_hash_iterations
+                .or(file.password_hash_iterations)
+                .unwrap_or(defaults.iterations),
+            parallelism: defaults.parallelism,
+        };
+        let access_token_lifetime = args
+            .access_token_lifetime
+            .or(file.access_token_lifetime)
+            .unwrap_or(3599);
+        if !(60..=86_400).contains(&access_token_lifetime) {
+            anyhow::bail!("the access-token lifetime must be between 60 and 86400 seconds");
+        }
+        Ok(Settings {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data_dir,
+            database_url,
+            master_key: args.store.master_key.clone().or(file.master_key),
+            tls,
+            bootstrap_output: args.bootstrap_output.clone().or(file.bootstrap_output),
+            public_url: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            access_token_lifetime,
+            hash_params,
+        })
+    }
+
+    pub fn for_store(args: &StoreArgs) -> anyhow::Result<Settings> {
+        Settings::resolve(&ServeArgs {
+            store: args.clone(),
+            ..ServeArgs::default()
+        })
+    }
+
+    /// The configured master key, or the data directory's `master.key`, created (mode 0600) if missing.
+    pub fn master_key(&self) -> anyhow::Result<MasterKey> {
+        if let Some(text) = &self.master_key {
+            return MasterKey::decode(text).map_err(|e| anyhow::anyhow!("{}", e.message));
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
+        let path = self.data_dir.join("master.key");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => MasterKey::decode(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = MasterKey::generate();
+                write_private(&path, key.encode().as_bytes())?;
+                Ok(key)
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// Writes a file only its owner can read, atomically (a temporary file renamed into place).
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

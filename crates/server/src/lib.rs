@@ -1,0 +1,141 @@
+//! The `gatehouse` server: configuration, wiring of store, core and adapters, the HTTP(S) listener,
+//! operational endpoints and background processors.
+//!
+//! Layout:
+//! - [`config`]: settings from flags, `GATEHOUSE_*` environment variables and a TOML file, in that order.
+//! - [`app`]: the router: Graph under `/v1.0`, the identity platform under `/{tenant}/…`, and the
+//!   operational endpoints, wrapped in the request-context, logging, metrics and panic layers.
+//! - [`metrics`]: Prometheus counters and latency histograms by route and status.
+//! - [`bootstrap`]: the first tenant on an empty store, and `tenant create`.
+//! - [`certs`]: `dev-cert`, a local CA and a localhost certificate for trying HTTPS.
+//!
+//! [`serve`] takes an already-bound listener and a shutdown future, so tests bind port 0 and stop the
+//! server cleanly; in-flight requests finish before it returns.
+
+pub mod app;
+pub mod bootstrap;
+pub mod certs;
+pub mod config;
+pub mod metrics;
+
+use anyhow::Context;
+use gatehouse_core::{Clock, Directory, DirectoryConfig, SystemClock};
+use gatehouse_store::SqlStore;
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long shutdown waits for in-flight requests.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Opens the store, checks the master key against it, and builds the directory.
+pub async fn open_directory(
+    settings: &config::Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Directory>> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let store = SqlStore::connect(&settings.database_url)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database {}: {e}",
+                gatehouse_store::redact(&settings.database_url)
+            )
+        })?;
+    let master = settings.master_key()?;
+    let directory_config = DirectoryConfig {
+        hash_params: settings.hash_params,
+        access_token_lifetime: settings.access_token_lifetime,
+        ..DirectoryConfig::default()
+    };
+    let directory = Arc::new(Directory::new(
+        Arc::new(store),
+        clock,
+        master,
+        directory_config,
+    ));
+    if let Some(tenant) = directory
+        .tenants()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .first()
+    {
+        directory.jwks(tenant.id).await.map_err(|_| {
+            anyhow::anyhow!(
+                "the master key does not open this database's signing keys: give every node the same key (GATEHOUSE_MASTER_KEY or the data directory's master.key)"
+            )
+        })?;
+    }
+    Ok(directory)
+}
+
+/// Opens the directory with the wall clock.
+pub async fn open(settings: &config::Settings) -> anyhow::Result<Arc<Directory>> {
+    open_directory(settings, Arc::new(SystemClock)).await
+}
+
+/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await?;
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(GRACE));
+            });
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the TLS certificate and key, installing the process's crypto provider once.
+pub async fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot load the TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })
+}
+
+/// Purges expired deleted items now and then every hour, until the process ends.
+pub fn spawn_retention(directory: Arc<Directory>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match directory.purge_expired().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged expired deleted items"),
+                Err(error) => tracing::warn!(%error, "purging expired deleted items failed"),
+            }
+        }
+    });
+}

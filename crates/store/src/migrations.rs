@@ -1,0 +1,85 @@
+//! Versioned, forward-only schema migrations, identical in meaning on both engines.
+//!
+//! The SQL is written once; `{text_c}` stands for a text column that compares byte-wise (PostgreSQL's
+//! `COLLATE "C"`; SQLite's default), so keyset paging by id orders the same way on both engines whatever
+//! locale the PostgreSQL database was created with.
+
+pub const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE tenants (
+    id {text_c} PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    initial_domain TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    change_seq BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE domains (
+    name {text_c} PRIMARY KEY,
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id)
+);
+CREATE INDEX domains_tenant ON domains (tenant_id);
+CREATE TABLE objects (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    kind {text_c} NOT NULL,
+    version BIGINT NOT NULL,
+    unique_key {text_c},
+    manager_id {text_c},
+    doc TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    deleted_at BIGINT,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE UNIQUE INDEX objects_live_unique ON objects (tenant_id, kind, unique_key)
+    WHERE deleted_at IS NULL AND unique_key IS NOT NULL;
+CREATE INDEX objects_by_kind ON objects (tenant_id, kind, id);
+CREATE INDEX objects_by_manager ON objects (tenant_id, manager_id, id) WHERE manager_id IS NOT NULL;
+CREATE INDEX objects_deleted ON objects (deleted_at) WHERE deleted_at IS NOT NULL;
+CREATE TABLE passwords (
+    tenant_id {text_c} NOT NULL,
+    user_id {text_c} NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+CREATE TABLE client_secrets (
+    tenant_id {text_c} NOT NULL,
+    owner_id {text_c} NOT NULL,
+    key_id {text_c} NOT NULL,
+    digest TEXT NOT NULL,
+    hint TEXT NOT NULL,
+    display_name TEXT,
+    start_at BIGINT NOT NULL,
+    end_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, owner_id, key_id)
+);
+CREATE TABLE app_role_assignments (
+    tenant_id {text_c} NOT NULL,
+    id {text_c} NOT NULL,
+    principal_id {text_c} NOT NULL,
+    resource_id {text_c} NOT NULL,
+    app_role_id {text_c} NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE UNIQUE INDEX app_role_assignments_unique ON app_role_assignments (tenant_id, principal_id, resource_id, app_role_id);
+CREATE INDEX app_role_assignments_resource ON app_role_assignments (tenant_id, resource_id);
+CREATE TABLE signing_keys (
+    tenant_id {text_c} NOT NULL,
+    kid {text_c} NOT NULL,
+    sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, kid)
+);
+CREATE TABLE change_log (
+    tenant_id {text_c} NOT NULL,
+    seq BIGINT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, seq)
+);
+"#,
+)];
