@@ -1,0 +1,33 @@
+//! A Python virtual environment with Microsoft's Graph SDK, for the interoperability tests.
+//!
+//! Made once under the given directory (the build's target tree) and reused; an interrupted install
+//! never leaves a half-made environment behind, because it is built beside and renamed into place.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pinned client libraries the interop tests drive Gatehouse with.
+pub const PACKAGES: &[&str] = &["msgraph-sdk==1.65.0"];
+
+/// The environment's python, creating the environment first if needed.
+pub fn interop_python(root: &Path) -> PathBuf {
+    let venv = root.join("interop-venv");
+    let python = venv.join("bin").join("python");
+    if python.exists() {
+        return python;
+    }
+    let building = root.join(format!("interop-venv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&building);
+    let status = Command::new("python3").arg("-m").arg("venv").arg(&building).status().expect("python3 runs");
+    assert!(status.success(), "python3 -m venv failed (Debian: apt-get install python3-venv)");
+    let status = Command::new(building.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PACKAGES)
+        .status()
+        .expect("pip runs");
+    assert!(status.success(), "installing {PACKAGES:?} from PyPI failed");
+    if std::fs::rename(&building, &venv).is_err() {
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    python
+}
