@@ -30,6 +30,11 @@ impl ManualClock {
         }
     }
 
+    /// The current time as Unix seconds.
+    pub fn now_seconds(&self) -> i64 {
+        self.now().timestamp()
+    }
+
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self
             .now

@@ -123,7 +123,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     gatehouse::spawn_retention(directory);
-    tracing::info!(address = %local, scheme, database = %gatehouse_store::redact(&settings.database_url), "listening");
     if let Some(created) = &created {
         let ca = settings
             .tls
@@ -135,6 +134,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bootstrap::write_output(created, path)?;
         }
     }
+    tracing::info!(address = %local, scheme, database = %gatehouse_store::redact(&settings.database_url), "listening");
     gatehouse::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -1,0 +1,618 @@
+//! Bad input: every case gets the right 4xx Graph error, and the store is unchanged afterwards.
+
+use crate::support::{new_user, sqlite_server};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// How a case sends its body.
+enum Body {
+    None,
+    Json(Value),
+    Raw(&'static str, String),
+}
+
+struct Case {
+    name: &'static str,
+    method: Method,
+    path: String,
+    body: Body,
+    status: StatusCode,
+    code: &'static str,
+}
+
+fn user_with(change: impl FnOnce(&mut Value)) -> Body {
+    let mut body = new_user("zed");
+    change(&mut body);
+    Body::Json(body)
+}
+
+fn case(
+    name: &'static str,
+    method: Method,
+    path: &str,
+    body: Body,
+    status: u16,
+    code: &'static str,
+) -> Case {
+    Case {
+        name,
+        method,
+        path: path.to_owned(),
+        body,
+        status: StatusCode::from_u16(status).unwrap(),
+        code,
+    }
+}
+
+#[tokio::test]
+async fn every_bad_request_is_refused_and_nothing_is_written() {
+    let server = sqlite_server().await;
+    let token = server.admin_token().await;
+    let (_, ada) = server
+        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
+        .await;
+    let ada = ada["id"].as_str().unwrap().to_owned();
+    let (_, bob) = server
+        .call(&token, Method::POST, "/v1.0/users", Some(new_user("bob")))
+        .await;
+    let bob = bob["id"].as_str().unwrap().to_owned();
+    let ada_path = format!("/v1.0/users/{ada}");
+    let missing = "/v1.0/users/0b5b6c39-0000-4000-8000-000000000000";
+    let bad = "Request_BadRequest";
+    let not_found = "Request_ResourceNotFound";
+    let post = Method::POST;
+    let patch = Method::PATCH;
+    let users = "/v1.0/users";
+    let cases = vec![
+        case(
+            "malformed JSON",
+            post.clone(),
+            users,
+            Body::Raw("application/json", "{\"displayName\":".into()),
+            400,
+            bad,
+        ),
+        case(
+            "JSON that is not an object",
+            post.clone(),
+            users,
+            Body::Json(json!([1, 2])),
+            400,
+            bad,
+        ),
+        case(
+            "not JSON at all",
+            post.clone(),
+            users,
+            Body::Raw("text/plain", "hello".into()),
+            415,
+            bad,
+        ),
+        case(
+            "oversized body",
+            post.clone(),
+            users,
+            Body::Raw(
+                "application/json",
+                format!("{{\"displayName\":\"{}\"}}", "x".repeat(2 * 1024 * 1024)),
+            ),
+            413,
+            "Request_EntityTooLarge",
+        ),
+        case(
+            "missing displayName",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u.as_object_mut().unwrap().remove("displayName");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "missing accountEnabled",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u.as_object_mut().unwrap().remove("accountEnabled");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "missing mailNickname",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u.as_object_mut().unwrap().remove("mailNickname");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "missing userPrincipalName",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u.as_object_mut().unwrap().remove("userPrincipalName");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "missing passwordProfile",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u.as_object_mut().unwrap().remove("passwordProfile");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "empty displayName",
+            post.clone(),
+            users,
+            user_with(|u| u["displayName"] = json!("  ")),
+            400,
+            bad,
+        ),
+        case(
+            "unknown property",
+            post.clone(),
+            users,
+            user_with(|u| u["favouriteColour"] = json!("blue")),
+            400,
+            bad,
+        ),
+        case(
+            "read-only id",
+            post.clone(),
+            users,
+            user_with(|u| u["id"] = json!(ada)),
+            400,
+            bad,
+        ),
+        case(
+            "read-only createdDateTime",
+            post.clone(),
+            users,
+            user_with(|u| u["createdDateTime"] = json!("2020-01-01T00:00:00Z")),
+            400,
+            bad,
+        ),
+        case(
+            "read-only proxyAddresses",
+            post.clone(),
+            users,
+            user_with(|u| u["proxyAddresses"] = json!(["SMTP:a@b.c"])),
+            400,
+            bad,
+        ),
+        case(
+            "boolean as string",
+            post.clone(),
+            users,
+            user_with(|u| u["accountEnabled"] = json!("yes")),
+            400,
+            bad,
+        ),
+        case(
+            "string as number",
+            post.clone(),
+            users,
+            user_with(|u| u["displayName"] = json!(5)),
+            400,
+            bad,
+        ),
+        case(
+            "collection as string",
+            post.clone(),
+            users,
+            user_with(|u| u["businessPhones"] = json!("555")),
+            400,
+            bad,
+        ),
+        case(
+            "displayName too long",
+            post.clone(),
+            users,
+            user_with(|u| u["displayName"] = json!("x".repeat(257))),
+            400,
+            bad,
+        ),
+        case(
+            "date that is not a date",
+            post.clone(),
+            users,
+            user_with(|u| u["employeeHireDate"] = json!("next tuesday")),
+            400,
+            bad,
+        ),
+        case(
+            "UPN without @",
+            post.clone(),
+            users,
+            user_with(|u| u["userPrincipalName"] = json!("zed")),
+            400,
+            bad,
+        ),
+        case(
+            "UPN in a foreign domain",
+            post.clone(),
+            users,
+            user_with(|u| u["userPrincipalName"] = json!("zed@fabrikam.test")),
+            400,
+            bad,
+        ),
+        case(
+            "UPN with a space",
+            post.clone(),
+            users,
+            user_with(|u| u["userPrincipalName"] = json!("z ed@contoso.gatehouse.test")),
+            400,
+            bad,
+        ),
+        case(
+            "UPN with a dot before @",
+            post.clone(),
+            users,
+            user_with(|u| u["userPrincipalName"] = json!("zed.@contoso.gatehouse.test")),
+            400,
+            bad,
+        ),
+        case(
+            "UPN alias too long",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u["userPrincipalName"] = json!(format!("{}@contoso.gatehouse.test", "z".repeat(65)))
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "duplicate UPN",
+            post.clone(),
+            users,
+            user_with(|u| u["userPrincipalName"] = json!("ada@contoso.gatehouse.test")),
+            400,
+            bad,
+        ),
+        case(
+            "duplicate UPN in other case",
+            post.clone(),
+            users,
+            user_with(|u| u["userPrincipalName"] = json!("ADA@Contoso.Gatehouse.Test")),
+            400,
+            bad,
+        ),
+        case(
+            "weak password",
+            post.clone(),
+            users,
+            user_with(|u| u["passwordProfile"]["password"] = json!("password")),
+            400,
+            bad,
+        ),
+        case(
+            "short password",
+            post.clone(),
+            users,
+            user_with(|u| u["passwordProfile"]["password"] = json!("Aa1!")),
+            400,
+            bad,
+        ),
+        case(
+            "password that is a number",
+            post.clone(),
+            users,
+            user_with(|u| u["passwordProfile"]["password"] = json!(12345678)),
+            400,
+            bad,
+        ),
+        case(
+            "unknown passwordProfile member",
+            post.clone(),
+            users,
+            user_with(|u| u["passwordProfile"]["hint"] = json!("x")),
+            400,
+            bad,
+        ),
+        case(
+            "three-letter usageLocation",
+            post.clone(),
+            users,
+            user_with(|u| u["usageLocation"] = json!("USA")),
+            400,
+            bad,
+        ),
+        case(
+            "unknown userType",
+            post.clone(),
+            users,
+            user_with(|u| u["userType"] = json!("Admin")),
+            400,
+            bad,
+        ),
+        case(
+            "mailNickname with a space",
+            post.clone(),
+            users,
+            user_with(|u| u["mailNickname"] = json!("z ed")),
+            400,
+            bad,
+        ),
+        case(
+            "extensionAttribute16",
+            post.clone(),
+            users,
+            user_with(|u| {
+                u["onPremisesExtensionAttributes"] = json!({"extensionAttribute16": "x"})
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "another @odata.type",
+            post.clone(),
+            users,
+            user_with(|u| u["@odata.type"] = json!("#microsoft.graph.group")),
+            400,
+            bad,
+        ),
+        case(
+            "clearing displayName",
+            patch.clone(),
+            &ada_path,
+            Body::Json(json!({"displayName": null})),
+            400,
+            bad,
+        ),
+        case(
+            "patching an unknown property",
+            patch.clone(),
+            &ada_path,
+            Body::Json(json!({"shoeSize": 9})),
+            400,
+            bad,
+        ),
+        case(
+            "patching a read-only property",
+            patch.clone(),
+            &ada_path,
+            Body::Json(json!({"creationType": "Invitation"})),
+            400,
+            bad,
+        ),
+        case(
+            "patching to a taken UPN",
+            patch.clone(),
+            &ada_path,
+            Body::Json(json!({"userPrincipalName": "bob@contoso.gatehouse.test"})),
+            400,
+            bad,
+        ),
+        case(
+            "patching a weak password",
+            patch.clone(),
+            &ada_path,
+            Body::Json(json!({"passwordProfile": {"password": "abc"}})),
+            400,
+            bad,
+        ),
+        case(
+            "patching a missing user",
+            patch.clone(),
+            missing,
+            Body::Json(json!({"jobTitle": "x"})),
+            404,
+            not_found,
+        ),
+        case(
+            "deleting a missing user",
+            Method::DELETE,
+            missing,
+            Body::None,
+            404,
+            not_found,
+        ),
+        case(
+            "$top too large",
+            Method::GET,
+            "/v1.0/users?$top=1000",
+            Body::None,
+            400,
+            bad,
+        ),
+        case(
+            "$top zero",
+            Method::GET,
+            "/v1.0/users?$top=0",
+            Body::None,
+            400,
+            bad,
+        ),
+        case(
+            "$select of an unknown property",
+            Method::GET,
+            "/v1.0/users?$select=id,shoeSize",
+            Body::None,
+            400,
+            bad,
+        ),
+        case(
+            "tampered $skiptoken",
+            Method::GET,
+            "/v1.0/users?$skiptoken=AAAAAAAAAAAAAAAAAAAAAA.forged",
+            Body::None,
+            400,
+            bad,
+        ),
+        case(
+            "query option of the next issue",
+            Method::GET,
+            "/v1.0/users?$filter=displayName%20eq%20'x'",
+            Body::None,
+            400,
+            "Request_UnsupportedQuery",
+        ),
+        case(
+            "manager reference on a foreign host",
+            Method::PUT,
+            &format!("{ada_path}/manager/$ref"),
+            Body::Json(json!({"@odata.id": format!("https://evil.test/v1.0/users/{bob}")})),
+            400,
+            bad,
+        ),
+        case(
+            "manager reference without @odata.id",
+            Method::PUT,
+            &format!("{ada_path}/manager/$ref"),
+            Body::Json(json!({"id": bob})),
+            400,
+            bad,
+        ),
+        case(
+            "a missing manager",
+            Method::PUT,
+            &format!("{ada_path}/manager/$ref"),
+            Body::Json(json!({"@odata.id": format!("https://graph.microsoft.com{missing}")})),
+            404,
+            not_found,
+        ),
+        case(
+            "being one's own manager",
+            Method::PUT,
+            &format!("{ada_path}/manager/$ref"),
+            Body::Json(
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{ada}")}),
+            ),
+            400,
+            bad,
+        ),
+        case(
+            "restoring a live user",
+            post.clone(),
+            &format!("/v1.0/directory/deletedItems/{ada}/restore"),
+            Body::None,
+            404,
+            not_found,
+        ),
+        case(
+            "a method Graph does not allow",
+            Method::PUT,
+            users,
+            Body::Json(json!({})),
+            405,
+            bad,
+        ),
+        case(
+            "an unknown segment",
+            Method::GET,
+            "/v1.0/gadgets",
+            Body::None,
+            400,
+            "BadRequest",
+        ),
+        case(
+            "an application without a name",
+            post.clone(),
+            "/v1.0/applications",
+            Body::Json(json!({"description": "x"})),
+            400,
+            bad,
+        ),
+        case(
+            "a service principal for no app",
+            post.clone(),
+            "/v1.0/servicePrincipals",
+            Body::Json(json!({"appId": "0b5b6c39-0000-4000-8000-000000000000"})),
+            400,
+            bad,
+        ),
+        case(
+            "a secret for a missing app",
+            post.clone(),
+            "/v1.0/applications/0b5b6c39-0000-4000-8000-000000000000/addPassword",
+            Body::Json(json!({})),
+            404,
+            not_found,
+        ),
+    ];
+    assert!(cases.len() >= 30);
+
+    let before = server.snapshot().await;
+    for case in cases {
+        let mut request = server
+            .http
+            .request(case.method.clone(), server.url(&case.path))
+            .bearer_auth(&token);
+        request = match case.body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Raw(content_type, text) => {
+                request.header("content-type", content_type).body(text)
+            }
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert!(
+            response.headers().get("request-id").is_some(),
+            "{}",
+            case.name
+        );
+        let body: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.name));
+        assert_eq!(status, case.status, "{}: {body}", case.name);
+        assert_eq!(body["error"]["code"], case.code, "{}: {body}", case.name);
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.len() > 10,
+            "{}: a clear message, got {message:?}",
+            case.name
+        );
+        assert!(
+            body["error"]["innerError"]["request-id"].is_string(),
+            "{}",
+            case.name
+        );
+        assert!(
+            body["error"]["innerError"]["date"].is_string(),
+            "{}",
+            case.name
+        );
+    }
+    assert_eq!(
+        server.snapshot().await,
+        before,
+        "a refused request changed the store"
+    );
+}
+
+#[tokio::test]
+async fn the_duplicate_upn_message_is_graphs() {
+    let server = sqlite_server().await;
+    let token = server.admin_token().await;
+    server
+        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
+        .await;
+    let (_, body) = server
+        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
+        .await;
+    assert_eq!(
+        body["error"]["message"],
+        "Another object with the same value for property userPrincipalName already exists."
+    );
+    let mut weak = new_user("zed");
+    weak["passwordProfile"]["password"] = json!("password");
+    let (_, body) = server
+        .call(&token, Method::POST, "/v1.0/users", Some(weak))
+        .await;
+    assert_eq!(
+        body["error"]["message"],
+        "The specified password does not comply with password complexity requirements. Please provide a different password."
+    );
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: the whole server on loopback port 0, driven over real HTTP by real clients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod applications;
+mod authentication;
+mod bad_input;
+mod interop;
+mod operations;
+mod processes;
+mod support;
+mod users;

@@ -1,0 +1,444 @@
+//! The real binary: first start, crash durability, graceful shutdown, two nodes on one database, HTTPS.
+
+use gatehouse_testkit::postgres;
+use gatehouse_testkit::process::{Launch, ServerProcess};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+pub fn launch<'a>(data_dir: &'a Path, url: &'a str, master_key: Option<&'a str>) -> Launch<'a> {
+    Launch {
+        binary: Path::new(BINARY),
+        data_dir,
+        database_url: url,
+        master_key,
+        tls: None,
+        env: HashMap::new(),
+    }
+}
+
+/// A client that trusts the development CA, when one is given.
+pub fn client(ca: Option<&Path>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+pub async fn token(http: &reqwest::Client, base: &str, bootstrap: &Value) -> String {
+    let response = http
+        .post(format!(
+            "{base}/{}/oauth2/v2.0/token",
+            bootstrap["tenantId"].as_str().unwrap()
+        ))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", bootstrap["clientId"].as_str().unwrap()),
+            ("client_secret", bootstrap["clientSecret"].as_str().unwrap()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn user(alias: &str, domain: &str) -> Value {
+    json!({
+        "accountEnabled": true, "displayName": alias, "mailNickname": alias,
+        "userPrincipalName": format!("{alias}@{domain}"),
+        "passwordProfile": {"password": "Durab1e!pass"},
+    })
+}
+
+async fn create(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    alias: &str,
+    domain: &str,
+) -> Result<String, String> {
+    let response = http
+        .post(format!("{base}/v1.0/users"))
+        .bearer_auth(token)
+        .json(&user(alias, domain))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if response.status() != StatusCode::CREATED {
+        return Err(format!("status {}", response.status()));
+    }
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    Ok(body["id"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn exists(http: &reqwest::Client, base: &str, token: &str, id: &str) -> bool {
+    let response = http
+        .get(format!("{base}/v1.0/users/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    response.status() == StatusCode::OK
+}
+
+#[tokio::test]
+async fn acknowledged_creates_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let data = dir.path().join(engine);
+        let mut server = ServerProcess::start(launch(&data, &url, None));
+        let bootstrap = server.bootstrap.clone().unwrap();
+        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+        let http = client(None);
+        let token = token(&http, &server.base_url, &bootstrap).await;
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let count = Arc::new(AtomicUsize::new(0));
+        let enough = Arc::new(tokio::sync::Notify::new());
+        let mut writers = Vec::new();
+        for writer in 0..6 {
+            let (http, base, token, domain) = (
+                http.clone(),
+                server.base_url.clone(),
+                token.clone(),
+                domain.clone(),
+            );
+            let (acknowledged, count, enough) =
+                (acknowledged.clone(), count.clone(), enough.clone());
+            writers.push(tokio::spawn(async move {
+                for i in 0..10_000 {
+                    match create(&http, &base, &token, &format!("w{writer}n{i}"), &domain).await {
+                        Ok(id) => {
+                            acknowledged.lock().unwrap().push(id);
+                            if count.fetch_add(1, Ordering::SeqCst) + 1 == 60 {
+                                enough.notify_one();
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }));
+        }
+        enough.notified().await;
+        server.kill_hard();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let acknowledged = acknowledged.lock().unwrap().clone();
+        assert!(acknowledged.len() >= 60, "{engine}");
+
+        let restarted = ServerProcess::start(launch(&data, &url, None));
+        assert!(
+            restarted.bootstrap.is_none(),
+            "{engine}: a restart does not bootstrap again"
+        );
+        let token = crate::processes::token(&http, &restarted.base_url, &bootstrap).await;
+        for id in &acknowledged {
+            assert!(
+                exists(&http, &restarted.base_url, &token, id).await,
+                "{engine}: acknowledged user {id} was lost"
+            );
+        }
+        eprintln!(
+            "{engine}: {} acknowledged creates all survived kill -9",
+            acknowledged.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let mut slow = launch(dir.path(), &url, None);
+    // Expensive hashing keeps the creates in flight long enough to stop the server under them.
+    slow.env
+        .insert("GATEHOUSE_PASSWORD_HASH_MEMORY_KIB".into(), "65536".into());
+    slow.env
+        .insert("GATEHOUSE_PASSWORD_HASH_ITERATIONS".into(), "4".into());
+    let mut server = ServerProcess::start(slow);
+    let bootstrap = server.bootstrap.clone().unwrap();
+    let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+    let http = client(None);
+    let token = token(&http, &server.base_url, &bootstrap).await;
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (http, base, token, domain) = (
+            http.clone(),
+            server.base_url.clone(),
+            token.clone(),
+            domain.clone(),
+        );
+        requests.spawn(async move {
+            create(&http, &base, &token, &format!("inflight{i}"), &domain).await
+        });
+    }
+    let first = requests.join_next().await.unwrap().unwrap();
+    let code = server.terminate();
+    let mut ids = vec![first.expect("the first create succeeds")];
+    while let Some(result) = requests.join_next().await {
+        ids.push(
+            result
+                .unwrap()
+                .expect("an in-flight create finished despite the shutdown"),
+        );
+    }
+    assert_eq!(code, Some(0), "a clean exit");
+    let restarted = ServerProcess::start(launch(dir.path(), &url, None));
+    let token = crate::processes::token(&http, &restarted.base_url, &bootstrap).await;
+    for id in ids {
+        assert!(exists(&http, &restarted.base_url, &token, &id).await);
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_postgres_database_agree() {
+    let Some(cluster) = postgres::cluster() else {
+        return;
+    };
+    let url = cluster.create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = gatehouse_core::secrets::MasterKey::generate().encode();
+    let one = ServerProcess::start(launch(&dir.path().join("one"), &url, Some(&key)));
+    let bootstrap = one.bootstrap.clone().unwrap();
+    let two = ServerProcess::start(launch(&dir.path().join("two"), &url, Some(&key)));
+    assert!(
+        two.bootstrap.is_none(),
+        "the second node joins the first one's tenant"
+    );
+    let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+    let http = client(None);
+    let token_one = token(&http, &one.base_url, &bootstrap).await;
+    let token_two = token(&http, &two.base_url, &bootstrap).await;
+
+    let via_one = create(&http, &one.base_url, &token_one, "made-on-one", &domain)
+        .await
+        .unwrap();
+    let via_two = create(&http, &two.base_url, &token_two, "made-on-two", &domain)
+        .await
+        .unwrap();
+    assert!(
+        exists(&http, &two.base_url, &token_one, &via_one).await,
+        "node two reads node one's user, with node one's token"
+    );
+    assert!(
+        exists(&http, &one.base_url, &token_two, &via_two).await,
+        "and the other way round"
+    );
+    let clash = create(&http, &two.base_url, &token_two, "made-on-one", &domain).await;
+    assert_eq!(
+        clash,
+        Err("status 400 Bad Request".to_owned()),
+        "uniqueness holds across nodes"
+    );
+
+    let response = http
+        .patch(format!("{}/v1.0/users/{via_one}", two.base_url))
+        .bearer_auth(&token_two)
+        .json(&json!({"jobTitle": "Shared"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let read: Value = http
+        .get(format!(
+            "{}/v1.0/users/{via_one}?$select=jobTitle",
+            one.base_url
+        ))
+        .bearer_auth(&token_one)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["jobTitle"], "Shared");
+
+    let stranger = gatehouse_core::secrets::MasterKey::generate().encode();
+    let refused = Command::new(BINARY)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &url,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("three"))
+        .env("GATEHOUSE_MASTER_KEY", stranger)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "a node with another master key refuses to start"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("master key"));
+}
+
+/// Makes the development certificates with the real command.
+pub fn dev_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let out = dir.join("tls");
+    let status = Command::new(BINARY)
+        .args(["dev-cert", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (
+        out.join("ca.pem"),
+        out.join("cert.pem"),
+        out.join("key.pem"),
+    )
+}
+
+#[tokio::test]
+async fn https_with_the_development_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = dev_certificates(dir.path());
+    let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    let mut secure = launch(dir.path(), &url, None);
+    secure.tls = Some((cert, key));
+    let server = ServerProcess::start(secure);
+    assert!(server.base_url.starts_with("https://localhost:"));
+    let bootstrap = server.bootstrap.clone().unwrap();
+    let http = client(Some(&ca));
+    let token = token(&http, &server.base_url, &bootstrap).await;
+    let issuer = crate::support::claims(&token)["iss"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(issuer.starts_with(&server.base_url), "{issuer}");
+    let users: Value = http
+        .get(format!("{}/v1.0/users", server.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(users["@odata.context"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://localhost:"));
+    assert!(
+        client(None)
+            .get(format!("{}/healthz", server.base_url))
+            .send()
+            .await
+            .is_err(),
+        "an untrusted certificate is refused"
+    );
+}
+
+#[tokio::test]
+async fn first_start_prints_a_working_example_and_tenant_create_adds_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .envs(gatehouse_testkit::process::TEST_HASH_ENV)
+        .env_remove("GATEHOUSE_MASTER_KEY")
+        .env_remove("GATEHOUSE_DATA_DIR")
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.contains("/v1.0/users");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(text.contains("client secret"), "{text}");
+    assert!(
+        dir.path()
+            .join("gatehouse-data")
+            .join("gatehouse.db")
+            .exists(),
+        "the default data directory"
+    );
+    let example = text
+        .split("Get a token and list the users:")
+        .nth(1)
+        .unwrap();
+    let output = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(example)
+        .output()
+        .await
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{example}\n{}", String::from_utf8_lossy(&output.stdout)));
+    assert!(
+        listed["value"][0]["userPrincipalName"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin@"),
+        "{listed}"
+    );
+
+    let created = Command::new(BINARY)
+        .args([
+            "tenant",
+            "create",
+            "--domain",
+            "fabrikam.gatehouse.test",
+            "--name",
+            "Fabrikam",
+        ])
+        .current_dir(dir.path())
+        .envs(gatehouse_testkit::process::TEST_HASH_ENV)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let fabrikam: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(fabrikam["tenantDomain"], "fabrikam.gatehouse.test");
+    let url = example
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let base = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let http = client(None);
+    let token = token(&http, &base, &fabrikam).await;
+    let users: Value = http
+        .get(format!("{base}/v1.0/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        users["value"][0]["userPrincipalName"],
+        "admin@fabrikam.gatehouse.test"
+    );
+    let _ = child.kill().await;
+}

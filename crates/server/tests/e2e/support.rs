@@ -1,0 +1,214 @@
+//! An in-process server with a manual clock, and helpers to talk to it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{TimeZone, Utc};
+use gatehouse::app::{self, Addressing};
+use gatehouse_core::clock::ManualClock;
+use gatehouse_core::keys::SigningKey;
+use gatehouse_core::passwords::HashParams;
+use gatehouse_core::secrets::MasterKey;
+use gatehouse_core::store::Store;
+use gatehouse_core::tenants::{NewTenant, TenantBootstrap};
+use gatehouse_core::{Directory, DirectoryConfig};
+use gatehouse_store::SqlStore;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub const CHEAP_HASH: HashParams = HashParams {
+    memory_kib: 256,
+    iterations: 1,
+    parallelism: 1,
+};
+
+pub struct Server {
+    pub base: String,
+    pub store: Arc<SqlStore>,
+    pub directory: Arc<Directory>,
+    pub clock: Arc<ManualClock>,
+    pub master: MasterKey,
+    pub tenant: TenantBootstrap,
+    pub http: reqwest::Client,
+    pub engine: &'static str,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// One in-process server per engine the machine offers.
+pub async fn servers() -> Vec<Server> {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut out = Vec::new();
+    for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
+        out.push(Server::start(engine, &url, dir.clone()).await);
+    }
+    out
+}
+
+pub async fn sqlite_server() -> Server {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+    Server::start("sqlite", &url, dir).await
+}
+
+impl Server {
+    pub async fn start(engine: &'static str, url: &str, dir: Arc<tempfile::TempDir>) -> Server {
+        let store = Arc::new(SqlStore::connect(url).await.unwrap());
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+        ));
+        let master = MasterKey::generate();
+        let config = DirectoryConfig {
+            hash_params: CHEAP_HASH,
+            ..DirectoryConfig::default()
+        };
+        let directory = Arc::new(Directory::new(
+            store.clone(),
+            clock.clone(),
+            master.clone(),
+            config,
+        ));
+        let tenant = directory
+            .create_tenant(NewTenant {
+                domain: Some("contoso.gatehouse.test".into()),
+                ..NewTenant::default()
+            })
+            .await
+            .unwrap();
+        let router = app::router(
+            directory.clone(),
+            Addressing {
+                public_url: None,
+                https: false,
+            },
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(gatehouse::serve(listener, None, router, async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            store,
+            directory,
+            clock,
+            master,
+            tenant,
+            http: reqwest::Client::new(),
+            engine,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Requests a client-credentials token; returns the status and the JSON body.
+    pub async fn token_response(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/{tenant}/oauth2/v2.0/token")))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    pub async fn token(&self, tenant: &str, client_id: &str, secret: &str) -> String {
+        let (status, body) = self.token_response(tenant, client_id, secret).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let t = &self.tenant;
+        self.token(
+            &t.tenant_id.to_string(),
+            &t.client_id.to_string(),
+            &t.client_secret,
+        )
+        .await
+    }
+
+    /// Sends a Graph request with a token; returns status and body (JSON, or a string for non-JSON).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// A token signed with the tenant's real key over arbitrary claims, for adversarial tests.
+    pub async fn forge(&self, tenant: uuid::Uuid, claims: &Value) -> String {
+        let keys = self.store.signing_keys(tenant).await.unwrap();
+        let der = self.master.open(&keys[0].sealed_private_key).unwrap();
+        SigningKey::from_pkcs8(&der).unwrap().sign(claims).unwrap()
+    }
+
+    /// Everything a failed request must not have changed: the change log's length and the user list.
+    pub async fn snapshot(&self) -> (usize, Value) {
+        let changes = self
+            .store
+            .changes(self.tenant.tenant_id, 0, 1_000_000)
+            .await
+            .unwrap()
+            .len();
+        let token = self.admin_token().await;
+        let (_, users) = self
+            .call(&token, Method::GET, "/v1.0/users?$top=999&$select=*", None)
+            .await;
+        (changes, users["value"].clone())
+    }
+}
+
+/// The claims of a JWT, decoded without checking.
+pub fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+pub fn new_user(alias: &str) -> Value {
+    json!({
+        "accountEnabled": true,
+        "displayName": format!("User {alias}"),
+        "mailNickname": alias,
+        "userPrincipalName": format!("{alias}@contoso.gatehouse.test"),
+        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Str0ng!Passw0rd"},
+    })
+}
