@@ -180,7 +180,7 @@ pub fn check_user_principal_name(upn: &str, domains: &[String]) -> Result<String
         ));
     }
     let domain = domain.to_ascii_lowercase();
-    if !domains.iter().any(|d| *d == domain) {
+    if !domains.contains(&domain) {
         return Err(Error::invalid_property(
             "userPrincipalName",
             format!(

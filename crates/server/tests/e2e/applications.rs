@@ -276,7 +276,8 @@ async fn the_token_endpoint_speaks_oauth() {
     assert_eq!(keys["keys"][0]["kid"], header["kid"]);
     assert_eq!(header["alg"], "RS256");
 
-    let cases: [(&[(&str, &str)], StatusCode, &str); 6] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, StatusCode, &str); 6] = [
         (
             &[("grant_type", "password"), ("client_id", "x")],
             StatusCode::BAD_REQUEST,
