@@ -1,1 +1,262 @@
-fn main() {}
+//! `gatehouse-bench`: load generation, seeding and raw-cost baselines for Gatehouse's benchmarks.
+//!
+//! Every figure is meant to be read next to a baseline measured in the same run (see `bench/run.sh` and
+//! `docs/benchmarks.md`): the machines are shared and noisy, so ratios carry the meaning.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gatehouse_core::keys::SigningKey;
+use gatehouse_core::passwords::{self, HashParams};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "gatehouse-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Raw costs on one core: RS256 signatures/s and argon2id (production parameters) hashes/s.
+    Baseline {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// Closed-loop HTTP/1.1 keep-alive load; prints throughput and latency percentiles as JSON.
+    Load {
+        /// Target URL; `{id}` is replaced by the lines of --ids, round-robin.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Extra header, `Name: value`; repeatable.
+        #[arg(long)]
+        header: Vec<String>,
+        /// Request body; `{n}` is replaced by a unique number per request.
+        #[arg(long)]
+        body: Option<String>,
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
+        #[arg(long)]
+        ids: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Stop after this many requests in all (0: run for --seconds).
+        #[arg(long, default_value_t = 0)]
+        requests: u64,
+        /// A label for the JSON output.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Creates users through Graph and writes their ids to a file.
+    Seed {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        domain: String,
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Baseline { seconds } => baseline(Duration::from_secs(seconds)),
+            Command::Load { url, method, header, body, content_type, ids, concurrency, seconds, requests, name } => {
+                let ids = match ids {
+                    Some(path) => std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                        .lines()
+                        .map(str::to_owned)
+                        .collect(),
+                    None => vec![String::new()],
+                };
+                let plan = Plan { url, method, headers: parse_headers(&header)?, body, content_type, ids };
+                let report = load(Arc::new(plan), concurrency, Duration::from_secs(seconds), requests).await;
+                println!("{}", report.json(&name));
+                Ok(())
+            }
+            Command::Seed { base, token, domain, count, concurrency, out } => seed(base, token, domain, count, concurrency, out).await,
+        }
+    })
+}
+
+fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).context("a header is `Name: value`"))
+        .collect()
+}
+
+fn baseline(window: Duration) -> anyhow::Result<()> {
+    let (key, _) = SigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let claims = json!({"aud": "https://graph.microsoft.com", "iss": "x", "roles": ["User.Read.All"], "tid": "t", "exp": 1});
+    let started = Instant::now();
+    let mut signs = 0u64;
+    while started.elapsed() < window {
+        key.sign(&claims).map_err(|e| anyhow::anyhow!("{e}"))?;
+        signs += 1;
+    }
+    let sign_rate = signs as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut hashes = 0u64;
+    while started.elapsed() < window {
+        passwords::hash_now("Bench-passw0rd!", HashParams::PRODUCTION).map_err(|e| anyhow::anyhow!("{e}"))?;
+        hashes += 1;
+    }
+    let hash_rate = hashes as f64 / started.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!(
+        "{}",
+        json!({"cores": cores, "rs256_signs_per_second_one_core": sign_rate.round(), "argon2id_hashes_per_second_one_core": (hash_rate * 10.0).round() / 10.0})
+    );
+    Ok(())
+}
+
+struct Plan {
+    url: String,
+    method: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    content_type: String,
+    ids: Vec<String>,
+}
+
+#[derive(Default)]
+struct Report {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Report {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[index] as f64 / 1000.0
+    }
+
+    fn json(&self, name: &str) -> serde_json::Value {
+        let ok = self.latencies_us.len() as f64;
+        json!({
+            "name": name,
+            "requests": self.latencies_us.len(),
+            "errors": self.errors,
+            "seconds": (self.elapsed.as_secs_f64() * 100.0).round() / 100.0,
+            "per_second": (ok / self.elapsed.as_secs_f64()).round(),
+            "p50_ms": self.percentile(0.50),
+            "p90_ms": self.percentile(0.90),
+            "p99_ms": self.percentile(0.99),
+        })
+    }
+}
+
+async fn load(plan: Arc<Plan>, concurrency: usize, window: Duration, limit: u64) -> Report {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (plan, counter) = (plan.clone(), counter.clone());
+        workers.push(tokio::spawn(async move {
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let mut report = Report::default();
+            loop {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if (limit > 0 && n >= limit) || (limit == 0 && started.elapsed() >= window) {
+                    return report;
+                }
+                let id = &plan.ids[(n as usize) % plan.ids.len()];
+                let url = plan.url.replace("{id}", id);
+                let mut request = Request::builder().method(plan.method.as_str()).uri(url);
+                for (name, value) in &plan.headers {
+                    request = request.header(name, value);
+                }
+                let body = match &plan.body {
+                    Some(body) => {
+                        request = request.header("content-type", &plan.content_type);
+                        body.replace("{n}", &format!("{n}-{}", uuid::Uuid::new_v4().simple()))
+                    }
+                    None => String::new(),
+                };
+                let Ok(request) = request.body(Full::new(Bytes::from(body))) else {
+                    report.errors += 1;
+                    continue;
+                };
+                let sent = Instant::now();
+                match client.request(request).await {
+                    Ok(response) => {
+                        let success = response.status().is_success();
+                        let drained = response.into_body().collect().await.is_ok();
+                        if success && drained {
+                            report.latencies_us.push(sent.elapsed().as_micros() as u64);
+                        } else {
+                            report.errors += 1;
+                        }
+                    }
+                    Err(_) => report.errors += 1,
+                }
+            }
+        }));
+    }
+    let mut total = Report::default();
+    for worker in workers {
+        if let Ok(report) = worker.await {
+            total.latencies_us.extend(report.latencies_us);
+            total.errors += report.errors;
+        }
+    }
+    total.elapsed = started.elapsed();
+    total.latencies_us.sort_unstable();
+    total
+}
+
+async fn seed(base: String, token: String, domain: String, count: u64, concurrency: usize, out: std::path::PathBuf) -> anyhow::Result<()> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let plan = Plan {
+        url: format!("{base}/v1.0/users"),
+        method: "POST".into(),
+        headers: vec![("authorization".into(), format!("Bearer {token}"))],
+        body: Some(format!(
+            r#"{{"accountEnabled":true,"displayName":"Seed {{n}}","mailNickname":"s{run}","userPrincipalName":"s{{n}}@{domain}","passwordProfile":{{"password":"Seed-Passw0rd!"}}}}"#,
+            run = &run[..8]
+        )),
+        content_type: "application/json".into(),
+        ids: vec![String::new()],
+    };
+    let report = load(Arc::new(plan), concurrency, Duration::from_secs(3600), count).await;
+    println!("{}", report.json("seed"));
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut ids = Vec::new();
+    let mut next = Some(format!("{base}/v1.0/users?$top=999&$select=id"));
+    while let Some(url) = next {
+        let request = Request::get(url).header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::new()))?;
+        let body = client.request(request).await?.into_body().collect().await?.to_bytes();
+        let page: serde_json::Value = serde_json::from_slice(&body)?;
+        for user in page["value"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            ids.push(user["id"].as_str().unwrap_or_default().to_owned());
+        }
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    std::fs::write(&out, ids.join("\n"))?;
+    Ok(())
+}

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::passwords::HashParams;
 use crate::secrets::MasterKey;
-use crate::store::{Store, StoreError, TenantRecord, Write};
+use crate::authorization::GRAPH_APP_ID;
+use crate::store::{ObjectKind, Store, StoreError, TenantRecord, Write};
 use crate::Caller;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -56,6 +57,11 @@ pub struct Directory {
     pub(crate) config: DirectoryConfig,
     pub(crate) keys: RwLock<HashMap<Uuid, Arc<TenantKeys>>>,
     pub(crate) verified: Mutex<HashMap<[u8; 32], VerifiedToken>>,
+    /// Tenant ids by id or domain as named in URLs. Tenants and domains are never removed yet; when
+    /// domain removal arrives, it must evict here.
+    tenant_names: RwLock<HashMap<String, Uuid>>,
+    /// Each tenant's Microsoft Graph service principal, which never changes.
+    graph_principals: RwLock<HashMap<Uuid, Uuid>>,
 }
 
 impl Directory {
@@ -72,6 +78,8 @@ impl Directory {
             config,
             keys: RwLock::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
+            tenant_names: RwLock::new(HashMap::new()),
+            graph_principals: RwLock::new(HashMap::new()),
         }
     }
 
@@ -101,6 +109,34 @@ impl Directory {
         self.store
             .commit(caller.tenant(), writes, self.clock.now())
             .await
+    }
+
+    /// A tenant's id from its id or any of its domains, as named in an identity-platform URL.
+    pub async fn resolve_tenant(&self, id_or_domain: &str) -> Result<Uuid> {
+        let name = id_or_domain.to_lowercase();
+        if let Some(id) = self.tenant_names.read().unwrap_or_else(|p| p.into_inner()).get(&name) {
+            return Ok(*id);
+        }
+        let tenant = self.store.tenant(&name).await.map_err(Error::internal)?.ok_or_else(|| Error::not_found(id_or_domain))?;
+        self.tenant_names.write().unwrap_or_else(|p| p.into_inner()).insert(name, tenant.id);
+        Ok(tenant.id)
+    }
+
+    /// The object id of the tenant's Microsoft Graph service principal.
+    pub(crate) async fn graph_principal(&self, tenant: Uuid) -> Result<Option<Uuid>> {
+        if let Some(id) = self.graph_principals.read().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
+            return Ok(Some(*id));
+        }
+        let graph = self
+            .store
+            .object_by_key(tenant, ObjectKind::ServicePrincipal, GRAPH_APP_ID)
+            .await
+            .map_err(Error::internal)?
+            .map(|sp| sp.id);
+        if let Some(id) = graph {
+            self.graph_principals.write().unwrap_or_else(|p| p.into_inner()).insert(tenant, id);
+        }
+        Ok(graph)
     }
 
     pub(crate) async fn tenant_record(&self, tenant: Uuid) -> Result<TenantRecord> {

@@ -252,7 +252,8 @@ pub trait Store: Send + Sync + 'static {
     async fn objects(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>>;
 
     async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>>;
-    async fn secrets(&self, tenant: Uuid, owner: Uuid) -> StoreResult<Vec<SecretRecord>>;
+    /// The client secrets of any of the owners (an application and its service principal).
+    async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>>;
     async fn app_role_assignments(
         &self,
         tenant: Uuid,

@@ -235,15 +235,6 @@ impl Directory {
     pub async fn tenants(&self) -> Result<Vec<crate::store::TenantRecord>> {
         self.store.tenants().await.map_err(Error::internal)
     }
-
-    /// A tenant by id or domain, as named in an identity-platform URL.
-    pub async fn find_tenant(&self, id_or_domain: &str) -> Result<crate::store::TenantRecord> {
-        self.store
-            .tenant(id_or_domain)
-            .await
-            .map_err(Error::internal)?
-            .ok_or_else(|| Error::not_found(id_or_domain))
-    }
 }
 
 pub(crate) fn object(

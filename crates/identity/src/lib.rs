@@ -107,7 +107,7 @@ impl IntoResponse for OAuthError {
 }
 
 async fn tenant_id(state: &IdentityState, tenant: &str) -> Result<Uuid, OAuthError> {
-    state.directory.find_tenant(tenant).await.map(|t| t.id).map_err(|_| {
+    state.directory.resolve_tenant(tenant).await.map_err(|_| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",

@@ -203,3 +203,55 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<ServeArgs> {
+        let mut argv = vec!["gatehouse"];
+        argv.extend_from_slice(args);
+        Ok(Command::try_parse_from(argv)?.serve)
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/gatehouse\"\naccess_token_lifetime = 600\n")?;
+        let config = file.to_string_lossy().into_owned();
+
+        let from_file = Settings::resolve(&parse(&["--config", &config])?)?;
+        assert_eq!(from_file.listen, "0.0.0.0:9000");
+        assert_eq!(from_file.database_url, "sqlite:///srv/gatehouse/gatehouse.db");
+        assert_eq!(from_file.access_token_lifetime, 600);
+        assert_eq!(from_file.hash_params, HashParams::PRODUCTION);
+
+        let flagged = Settings::resolve(&parse(&["--config", &config, "--listen", "127.0.0.1:1", "--database-url", "postgres://db/x"])?)?;
+        assert_eq!(flagged.listen, "127.0.0.1:1");
+        assert_eq!(flagged.database_url, "postgres://db/x");
+
+        let defaults = Settings::resolve(&parse(&[])?)?;
+        assert_eq!(defaults.listen, "127.0.0.1:8080");
+        assert_eq!(defaults.data_dir, PathBuf::from("gatehouse-data"));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_settings_are_refused() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, "lissen = \"typo\"\n")?;
+        assert!(Settings::resolve(&parse(&["--config", &file.to_string_lossy()])?).is_err(), "unknown keys are refused");
+        assert!(Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(), "a certificate needs its key");
+        assert!(Settings::resolve(&parse(&["--access-token-lifetime", "5"])?).is_err());
+        Ok(())
+    }
+}

@@ -657,19 +657,25 @@ impl Store for SqlStore {
             .transpose()
     }
 
-    async fn secrets(&self, tenant: Uuid, owner: Uuid) -> StoreResult<Vec<SecretRecord>> {
-        let rows = sqlx::query(
-            "SELECT key_id, digest, hint, display_name, start_at, end_at FROM client_secrets WHERE tenant_id = $1 AND owner_id = $2",
-        )
-        .bind(tenant.to_string())
-        .bind(owner.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+    async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT owner_id, key_id, digest, hint, display_name, start_at, end_at FROM client_secrets \
+             WHERE tenant_id = $1 AND owner_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        for owner in owners {
+            query = query.bind(owner.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 Ok(SecretRecord {
-                    owner,
+                    owner: uuid(row, "owner_id")?,
                     key_id: uuid(row, "key_id")?,
                     digest: row.try_get("digest").map_err(unavailable)?,
                     hint: row.try_get("hint").map_err(unavailable)?,

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Gatehouse's benchmark suite: every figure next to its baseline, measured in the same run.
+#
+#   bench/run.sh [sqlite|postgres|all] [SECONDS]
+#
+# Builds release binaries, measures the raw baselines (RS256 signatures/s, argon2id hashes/s on one core),
+# then for each engine starts the server on loopback and measures: the trivial endpoint (/healthz),
+# GET /v1.0/users/{id}, client-credentials tokens/s, user creation with cheap hashing (store-bound) and
+# with production argon2id. Prints one JSON line per measurement; docs/benchmarks.md records them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engines=${1:-all}
+seconds=${2:-10}
+cargo build --release -q -p gatehouse -p gatehouse-bench
+bin=target/release/gatehouse
+bench=target/release/gatehouse-bench
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "${pgdata:-}" ]; then as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start NAME DATABASE_URL HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, token, domain
+start() {
+  local name=$1 url=$2 memory=$3 iterations=$4 port
+  port=$(free_port)
+  mkdir -p "$work/$name"
+  GATEHOUSE_LOG=warn GATEHOUSE_PASSWORD_HASH_MEMORY_KIB=$memory GATEHOUSE_PASSWORD_HASH_ITERATIONS=$iterations \
+    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --database-url "$url" \
+    --bootstrap-output "$work/$name/boot.json" >/dev/null 2>"$work/$name/log" &
+  pids+=($!)
+  until [ -s "$work/$name/boot.json" ]; do sleep 0.1; done
+  base="http://127.0.0.1:$port"
+  local tenant client secret
+  tenant=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tenantId'])" "$work/$name/boot.json")
+  client=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['clientId'])" "$work/$name/boot.json")
+  secret=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['clientSecret'])" "$work/$name/boot.json")
+  domain=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tenantDomain'])" "$work/$name/boot.json")
+  token_form="grant_type=client_credentials&client_id=$client&client_secret=$secret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+  token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$token_form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  token_url="$base/$tenant/oauth2/v2.0/token"
+}
+
+"$bench" baseline --seconds 5
+
+run_engine() {
+  local engine=$1 url_cheap=$2 url_prod=$3
+  start "$engine-cheap" "$url_cheap" 8 1
+  "$bench" load --name "$engine trivial GET /healthz" --url "$base/healthz" --concurrency 32 --seconds "$seconds"
+  "$bench" seed --base "$base" --token "$token" --domain "$domain" --count 5000 --concurrency 16 --out "$work/ids" \
+    | sed "s/\"seed\"/\"$engine create user, cheap hash (store-bound)\"/"
+  "$bench" load --name "$engine GET /v1.0/users/{id}" --url "$base/v1.0/users/{id}" --ids "$work/ids" \
+    --header "Authorization: Bearer $token" --concurrency 32 --seconds "$seconds"
+  "$bench" load --name "$engine client-credentials token" --url "$token_url" --method POST \
+    --content-type application/x-www-form-urlencoded --body "$token_form" --concurrency 8 --seconds "$seconds"
+  start "$engine-production" "$url_prod" 19456 2
+  "$bench" load --name "$engine create user, production argon2id" --url "$base/v1.0/users" --method POST \
+    --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds" \
+    --body "{\"accountEnabled\":true,\"displayName\":\"P {n}\",\"mailNickname\":\"p\",\"userPrincipalName\":\"p{n}@$domain\",\"passwordProfile\":{\"password\":\"Bench-Passw0rd!\"}}"
+}
+
+if [ "$engines" = all ] || [ "$engines" = sqlite ]; then
+  run_engine sqlite "sqlite://$work/cheap.db" "sqlite://$work/production.db"
+fi
+
+if [ "$engines" = all ] || [ "$engines" = postgres ]; then
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  pgroot="$work/pg"
+  mkdir -p "$pgroot"
+  [ "$(id -u)" = 0 ] && chown postgres "$pgroot"
+  pgdata="$pgroot/data"
+  pgport=$(free_port)
+  as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $pgroot" start >/dev/null
+  for db in cheap production; do psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE $db" postgres; done
+  run_engine postgres "postgres://postgres@127.0.0.1:$pgport/cheap" "postgres://postgres@127.0.0.1:$pgport/production"
+fi
