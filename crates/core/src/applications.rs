@@ -685,15 +685,24 @@ impl Directory {
             .map_err(Error::internal)?
             .ok_or_else(unknown)?;
         let now = self.now();
-        let stored = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::internal)?;
-        let valid = stored.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
+        let stored = self
+            .store
+            .secrets(tenant, &[app.id, sp.id])
+            .await
+            .map_err(Error::internal)?;
+        let valid = stored
+            .iter()
+            .any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
         if !valid {
             return Err(Error::unauthenticated(format!(
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
             )));
         }
         if sp.doc.get("accountEnabled") == Some(&Value::Bool(false)) {
-            return Err(Error::new(ErrorKind::Forbidden, format!("AADSTS7000112: Application '{client_id}' is disabled.")));
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                format!("AADSTS7000112: Application '{client_id}' is disabled."),
+            ));
         }
         let permissions = match self.graph_principal(tenant).await? {
             Some(graph) => self

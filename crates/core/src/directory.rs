@@ -3,12 +3,12 @@
 //! It owns the caches that make hot paths cheap: parsed signing keys per tenant, and recently verified
 //! access tokens (RS256 verification is cheap but not free, and a client sends the same token many times).
 
+use crate::authorization::GRAPH_APP_ID;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::keys::{SigningKey, VerifyingKey};
 use crate::passwords::HashParams;
 use crate::secrets::MasterKey;
-use crate::authorization::GRAPH_APP_ID;
 use crate::store::{ObjectKind, Store, StoreError, TenantRecord, Write};
 use crate::Caller;
 use chrono::{DateTime, Utc};
@@ -114,17 +114,35 @@ impl Directory {
     /// A tenant's id from its id or any of its domains, as named in an identity-platform URL.
     pub async fn resolve_tenant(&self, id_or_domain: &str) -> Result<Uuid> {
         let name = id_or_domain.to_lowercase();
-        if let Some(id) = self.tenant_names.read().unwrap_or_else(|p| p.into_inner()).get(&name) {
+        if let Some(id) = self
+            .tenant_names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+        {
             return Ok(*id);
         }
-        let tenant = self.store.tenant(&name).await.map_err(Error::internal)?.ok_or_else(|| Error::not_found(id_or_domain))?;
-        self.tenant_names.write().unwrap_or_else(|p| p.into_inner()).insert(name, tenant.id);
+        let tenant = self
+            .store
+            .tenant(&name)
+            .await
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::not_found(id_or_domain))?;
+        self.tenant_names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, tenant.id);
         Ok(tenant.id)
     }
 
     /// The object id of the tenant's Microsoft Graph service principal.
     pub(crate) async fn graph_principal(&self, tenant: Uuid) -> Result<Option<Uuid>> {
-        if let Some(id) = self.graph_principals.read().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
+        if let Some(id) = self
+            .graph_principals
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+        {
             return Ok(Some(*id));
         }
         let graph = self
@@ -134,7 +152,10 @@ impl Directory {
             .map_err(Error::internal)?
             .map(|sp| sp.id);
         if let Some(id) = graph {
-            self.graph_principals.write().unwrap_or_else(|p| p.into_inner()).insert(tenant, id);
+            self.graph_principals
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tenant, id);
         }
         Ok(graph)
     }

@@ -230,11 +230,21 @@ mod tests {
 
         let from_file = Settings::resolve(&parse(&["--config", &config])?)?;
         assert_eq!(from_file.listen, "0.0.0.0:9000");
-        assert_eq!(from_file.database_url, "sqlite:///srv/gatehouse/gatehouse.db");
+        assert_eq!(
+            from_file.database_url,
+            "sqlite:///srv/gatehouse/gatehouse.db"
+        );
         assert_eq!(from_file.access_token_lifetime, 600);
         assert_eq!(from_file.hash_params, HashParams::PRODUCTION);
 
-        let flagged = Settings::resolve(&parse(&["--config", &config, "--listen", "127.0.0.1:1", "--database-url", "postgres://db/x"])?)?;
+        let flagged = Settings::resolve(&parse(&[
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:1",
+            "--database-url",
+            "postgres://db/x",
+        ])?)?;
         assert_eq!(flagged.listen, "127.0.0.1:1");
         assert_eq!(flagged.database_url, "postgres://db/x");
 
@@ -249,8 +259,14 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("gatehouse.toml");
         std::fs::write(&file, "lissen = \"typo\"\n")?;
-        assert!(Settings::resolve(&parse(&["--config", &file.to_string_lossy()])?).is_err(), "unknown keys are refused");
-        assert!(Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(), "a certificate needs its key");
+        assert!(
+            Settings::resolve(&parse(&["--config", &file.to_string_lossy()])?).is_err(),
+            "unknown keys are refused"
+        );
+        assert!(
+            Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(),
+            "a certificate needs its key"
+        );
         assert!(Settings::resolve(&parse(&["--access-token-lifetime", "5"])?).is_err());
         Ok(())
     }

@@ -412,7 +412,11 @@ async fn purge_removes_everything_that_hangs_off_an_object() {
             .await
             .unwrap()
             .is_none());
-        assert!(store.secrets(t.id, &[manager.id, report.id]).await.unwrap().is_empty());
+        assert!(store
+            .secrets(t.id, &[manager.id, report.id])
+            .await
+            .unwrap()
+            .is_empty());
         assert!(store
             .app_role_assignments(t.id, manager.id)
             .await

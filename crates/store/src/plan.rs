@@ -1,0 +1,396 @@
+//! The SQL of every write and read, written once for both engines, and the portable values and rows that
+//! carry parameters in and results out.
+
+use chrono::{DateTime, TimeZone, Utc};
+use gatehouse_core::store::{
+    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, ObjectKind, ObjectRecord, SecretRecord,
+    SigningKeyRecord, StoreError, StoreResult, Write,
+};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A parameter or a column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_owned())
+    }
+}
+
+impl From<Uuid> for SqlValue {
+    fn from(v: Uuid) -> Self {
+        SqlValue::Text(v.to_string())
+    }
+}
+
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(SqlValue::Null)
+    }
+}
+
+/// A result row, its values in the order the query selected them.
+#[derive(Debug, Clone)]
+pub struct Row(pub Vec<SqlValue>);
+
+fn corrupt(what: &str, index: usize) -> StoreError {
+    StoreError::Unavailable(format!("column {index}: expected {what}"))
+}
+
+impl Row {
+    pub fn text(&self, index: usize) -> StoreResult<String> {
+        match self.0.get(index) {
+            Some(SqlValue::Text(t)) => Ok(t.clone()),
+            _ => Err(corrupt("text", index)),
+        }
+    }
+
+    pub fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
+        match self.0.get(index) {
+            Some(SqlValue::Null) => Ok(None),
+            _ => self.text(index).map(Some),
+        }
+    }
+
+    pub fn int(&self, index: usize) -> StoreResult<i64> {
+        match self.0.get(index) {
+            Some(SqlValue::Int(i)) => Ok(*i),
+            _ => Err(corrupt("an integer", index)),
+        }
+    }
+
+    pub fn optional_int(&self, index: usize) -> StoreResult<Option<i64>> {
+        match self.0.get(index) {
+            Some(SqlValue::Null) => Ok(None),
+            _ => self.int(index).map(Some),
+        }
+    }
+
+    pub fn uuid(&self, index: usize) -> StoreResult<Uuid> {
+        Uuid::parse_str(&self.text(index)?).map_err(|_| corrupt("a GUID", index))
+    }
+
+    pub fn time(&self, index: usize) -> StoreResult<DateTime<Utc>> {
+        Ok(from_micros(self.int(index)?))
+    }
+}
+
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub fn from_micros(value: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(value).single().unwrap_or_default()
+}
+
+/// A query and its parameters.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+pub fn query(sql: impl Into<String>, params: Vec<SqlValue>) -> Query {
+    Query {
+        sql: sql.into(),
+        params,
+    }
+}
+
+/// A statement of a write, and what it must have done.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub query: Query,
+    /// When set, the statement must affect at least one row, or the batch fails with this error.
+    pub must_affect: Option<StoreError>,
+}
+
+/// What one write contributes to the change log.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub object_type: String,
+    pub object_id: String,
+    pub kind: ChangeKind,
+    pub attributes: Vec<String>,
+}
+
+fn statement(sql: &str, params: Vec<SqlValue>) -> Statement {
+    Statement {
+        query: query(sql, params),
+        must_affect: None,
+    }
+}
+
+fn checked(sql: &str, params: Vec<SqlValue>, missing: StoreError) -> Statement {
+    Statement {
+        query: query(sql, params),
+        must_affect: Some(missing),
+    }
+}
+
+fn change(
+    object_type: &str,
+    object_id: impl ToString,
+    kind: ChangeKind,
+    attributes: Vec<String>,
+) -> Change {
+    Change {
+        object_type: object_type.to_owned(),
+        object_id: object_id.to_string(),
+        kind,
+        attributes,
+    }
+}
+
+fn json(doc: &Map<String, Value>) -> StoreResult<String> {
+    serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// The statements of one write and its change record.
+pub fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change)> {
+    let t = || SqlValue::from(tenant);
+    Ok(match write {
+        Write::CreateTenant(record) => {
+            let mut statements = vec![statement(
+                "INSERT INTO tenants (id, display_name, initial_domain, created_at, change_seq) VALUES ($1, $2, $3, $4, 0)",
+                vec![record.id.into(), record.display_name.into(), record.initial_domain.into(), micros(record.created_at).into()],
+            )];
+            for domain in &record.domains {
+                statements.push(statement(
+                    "INSERT INTO domains (name, tenant_id) VALUES ($1, $2)",
+                    vec![domain.to_lowercase().into(), record.id.into()],
+                ));
+            }
+            (statements, change("tenant", record.id, ChangeKind::Created, vec!["domains".into()]))
+        }
+        Write::InsertObject(object) => {
+            let mut attributes: Vec<String> = object.doc.keys().filter(|k| !k.starts_with('_')).cloned().collect();
+            attributes.sort();
+            let insert = statement(
+                "INSERT INTO objects (tenant_id, id, kind, version, unique_key, manager_id, doc, created_at, deleted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                vec![
+                    t(),
+                    object.id.into(),
+                    object.kind.as_str().into(),
+                    object.version.into(),
+                    object.unique_key.clone().into(),
+                    object.manager.into(),
+                    json(&object.doc)?.into(),
+                    micros(object.created_at).into(),
+                ],
+            );
+            (vec![insert], change(object.kind.as_str(), object.id, ChangeKind::Created, attributes))
+        }
+        Write::UpdateObject { object, expected_version, attributes } => {
+            let update = checked(
+                "UPDATE objects SET version = version + 1, unique_key = $1, manager_id = $2, doc = $3 \
+                 WHERE tenant_id = $4 AND id = $5 AND version = $6 AND deleted_at IS NULL",
+                vec![
+                    object.unique_key.clone().into(),
+                    object.manager.into(),
+                    json(&object.doc)?.into(),
+                    t(),
+                    object.id.into(),
+                    expected_version.into(),
+                ],
+                StoreError::VersionMismatch,
+            );
+            (vec![update], change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes))
+        }
+        Write::SoftDelete { kind, id, at } => (
+            vec![checked(
+                "UPDATE objects SET deleted_at = $1, version = version + 1 \
+                 WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL",
+                vec![micros(at).into(), t(), id.into(), kind.as_str().into()],
+                StoreError::Missing,
+            )],
+            change(kind.as_str(), id, ChangeKind::Deleted, vec![]),
+        ),
+        Write::Restore { kind, id } => (
+            vec![checked(
+                "UPDATE objects SET deleted_at = NULL, version = version + 1 \
+                 WHERE tenant_id = $1 AND id = $2 AND kind = $3 AND deleted_at IS NOT NULL",
+                vec![t(), id.into(), kind.as_str().into()],
+                StoreError::Missing,
+            )],
+            change(kind.as_str(), id, ChangeKind::Restored, vec![]),
+        ),
+        Write::Purge { kind, id } => {
+            let mut statements: Vec<Statement> = [
+                "DELETE FROM passwords WHERE tenant_id = $1 AND user_id = $2",
+                "DELETE FROM client_secrets WHERE tenant_id = $1 AND owner_id = $2",
+                "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)",
+                "UPDATE objects SET manager_id = NULL WHERE tenant_id = $1 AND manager_id = $2",
+            ]
+            .into_iter()
+            .map(|sql| statement(sql, vec![t(), id.into()]))
+            .collect();
+            statements.push(checked(
+                "DELETE FROM objects WHERE tenant_id = $1 AND id = $2 AND kind = $3",
+                vec![t(), id.into(), kind.as_str().into()],
+                StoreError::Missing,
+            ));
+            (statements, change(kind.as_str(), id, ChangeKind::Purged, vec![]))
+        }
+        Write::SetPassword { user, hash } => (
+            vec![statement(
+                "INSERT INTO passwords (tenant_id, user_id, hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET hash = excluded.hash",
+                vec![t(), user.into(), hash.into()],
+            )],
+            change("user", user, ChangeKind::Updated, vec!["passwordProfile".into()]),
+        ),
+        Write::AddSecret(secret) => (
+            vec![statement(
+                "INSERT INTO client_secrets (tenant_id, owner_id, key_id, digest, hint, display_name, start_at, end_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                vec![
+                    t(),
+                    secret.owner.into(),
+                    secret.key_id.into(),
+                    secret.digest.into(),
+                    secret.hint.into(),
+                    secret.display_name.into(),
+                    micros(secret.start).into(),
+                    micros(secret.end).into(),
+                ],
+            )],
+            change("clientSecret", secret.key_id, ChangeKind::Created, vec![secret.owner.to_string()]),
+        ),
+        Write::RemoveSecret { owner, key_id } => (
+            vec![checked(
+                "DELETE FROM client_secrets WHERE tenant_id = $1 AND owner_id = $2 AND key_id = $3",
+                vec![t(), owner.into(), key_id.into()],
+                StoreError::Missing,
+            )],
+            change("clientSecret", key_id, ChangeKind::Purged, vec![owner.to_string()]),
+        ),
+        Write::AddAppRoleAssignment(a) => (
+            vec![statement(
+                "INSERT INTO app_role_assignments (tenant_id, id, principal_id, resource_id, app_role_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![t(), a.id.into(), a.principal.into(), a.resource.into(), a.app_role_id.into(), micros(a.created_at).into()],
+            )],
+            change("appRoleAssignment", a.id, ChangeKind::Created, vec![a.principal.to_string()]),
+        ),
+        Write::RemoveAppRoleAssignment { id } => (
+            vec![checked(
+                "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND id = $2",
+                vec![t(), id.into()],
+                StoreError::Missing,
+            )],
+            change("appRoleAssignment", id, ChangeKind::Purged, vec![]),
+        ),
+        Write::AddSigningKey(key) => (
+            vec![statement(
+                "INSERT INTO signing_keys (tenant_id, kid, sealed, created_at) VALUES ($1, $2, $3, $4)",
+                vec![t(), key.kid.clone().into(), key.sealed_private_key.into(), micros(key.created_at).into()],
+            )],
+            change("signingKey", key.kid, ChangeKind::Created, vec![]),
+        ),
+    })
+}
+
+/// Advances the tenant's change sequence by `count`; returns the new last sequence number.
+pub fn advance_sequence(tenant: &str, count: i64) -> Query {
+    query(
+        "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
+        vec![count.into(), tenant.into()],
+    )
+}
+
+pub fn insert_change(tenant: &str, seq: i64, entry: Change, at: i64) -> StoreResult<Query> {
+    let attributes = serde_json::to_string(&entry.attributes)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(query(
+        "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        vec![tenant.into(), seq.into(), entry.object_type.into(), entry.object_id.into(), entry.kind.as_str().into(), attributes.into(), at.into()],
+    ))
+}
+
+pub const OBJECT_COLUMNS: &str =
+    "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
+
+pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
+    let kind = row.text(1)?;
+    let doc = row.text(5)?;
+    Ok(ObjectRecord {
+        id: row.uuid(0)?,
+        kind: ObjectKind::parse(&kind)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
+        version: row.int(2)?,
+        unique_key: row.optional_text(3)?,
+        manager: row
+            .optional_text(4)?
+            .map(|m| Uuid::parse_str(&m))
+            .transpose()
+            .map_err(|_| corrupt("a GUID", 4))?,
+        doc: serde_json::from_str::<Map<String, Value>>(&doc)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        created_at: row.time(6)?,
+        deleted_at: row.optional_int(7)?.map(from_micros),
+    })
+}
+
+pub fn secret(row: &Row) -> StoreResult<SecretRecord> {
+    Ok(SecretRecord {
+        owner: row.uuid(0)?,
+        key_id: row.uuid(1)?,
+        digest: row.text(2)?,
+        hint: row.text(3)?,
+        display_name: row.optional_text(4)?,
+        start: row.time(5)?,
+        end: row.time(6)?,
+    })
+}
+
+pub fn assignment(row: &Row) -> StoreResult<AppRoleAssignmentRecord> {
+    Ok(AppRoleAssignmentRecord {
+        id: row.uuid(0)?,
+        principal: row.uuid(1)?,
+        resource: row.uuid(2)?,
+        app_role_id: row.uuid(3)?,
+        created_at: row.time(4)?,
+    })
+}
+
+pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: row.text(0)?,
+        sealed_private_key: row.text(1)?,
+        created_at: row.time(2)?,
+    })
+}
+
+pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
+    let kind = row.text(3)?;
+    Ok(ChangeRecord {
+        seq: row.int(0)?,
+        object_type: row.text(1)?,
+        object_id: row.text(2)?,
+        kind: ChangeKind::parse(&kind)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown change kind {kind}")))?,
+        attributes: serde_json::from_str(&row.text(4)?)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        at: row.time(5)?,
+    })
+}

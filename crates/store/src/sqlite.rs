@@ -1,0 +1,218 @@
+//! Plans on SQLite, through rusqlite.
+//!
+//! Reads run inline on the calling task from a pool of reader connections; write transactions run on
+//! the blocking pool through the one writer connection (SQLite has a single writer; holding it behind a
+//! mutex also keeps writers from spinning in SQLite's busy handler). WAL mode lets readers proceed while
+//! the writer commits; `synchronous = FULL` makes every acknowledged commit survive a power loss.
+
+use crate::migrations::MIGRATIONS;
+use crate::plan::{self, Change, Query, Row, SqlValue, Statement};
+use gatehouse_core::store::{StoreError, StoreResult};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Reader connections kept open for reuse.
+const READERS: usize = 8;
+
+pub struct SqliteDb {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn write_error(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(failure, message)
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation
+                && matches!(failure.extended_code, 2067 | 1555) =>
+        {
+            StoreError::Conflict(
+                message
+                    .clone()
+                    .unwrap_or_else(|| "unique constraint".into()),
+            )
+        }
+        _ => unavailable(e),
+    }
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            SqlValue::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            SqlValue::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            SqlValue::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        })
+    }
+}
+
+/// `$n` placeholders as SQLite's explicit `?n`.
+fn sqlite_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn open(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(unavailable)?;
+    Ok(connection)
+}
+
+fn fetch_on(connection: &Connection, query: &Query) -> rusqlite::Result<Vec<Row>> {
+    let mut statement = connection.prepare_cached(&sqlite_sql(&query.sql))?;
+    let columns = statement.column_count();
+    let mut rows = statement.query(rusqlite::params_from_iter(query.params.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut values = Vec::with_capacity(columns);
+        for index in 0..columns {
+            values.push(match row.get_ref(index)? {
+                ValueRef::Null => SqlValue::Null,
+                ValueRef::Integer(i) => SqlValue::Int(i),
+                ValueRef::Real(r) => SqlValue::Int(r as i64),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            });
+        }
+        out.push(Row(values));
+    }
+    Ok(out)
+}
+
+fn execute_on(connection: &Connection, query: &Query) -> Result<usize, StoreError> {
+    let mut statement = connection
+        .prepare_cached(&sqlite_sql(&query.sql))
+        .map_err(unavailable)?;
+    statement
+        .execute(rusqlite::params_from_iter(query.params.iter()))
+        .map_err(write_error)
+}
+
+impl SqliteDb {
+    /// `url` is `sqlite://PATH`, optionally followed by `?…` options, which are ignored.
+    pub fn open(url: &str) -> StoreResult<SqliteDb> {
+        let rest = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = PathBuf::from(rest.split('?').next().unwrap_or_default());
+        if path.as_os_str().is_empty() {
+            return Err(StoreError::Unavailable(
+                "the SQLite URL names no file".into(),
+            ));
+        }
+        let writer = open(&path)?;
+        Ok(SqliteDb {
+            path,
+            readers: Mutex::new(Vec::new()),
+            writer: Arc::new(Mutex::new(writer)),
+        })
+    }
+
+    pub fn migrate(&self) -> StoreResult<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer
+            .execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .map_err(unavailable)?;
+        for (version, sql) in MIGRATIONS {
+            let applied: i64 = writer
+                .query_row(
+                    "SELECT COUNT(*) FROM schema_migrations WHERE version = ?1",
+                    [version],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            if applied > 0 {
+                continue;
+            }
+            let tx = writer
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.execute_batch(&sql.replace("{text_c}", "TEXT"))
+                .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                [*version, plan::micros(chrono::Utc::now())],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            tracing::info!(version, "applied schema migration");
+        }
+        Ok(())
+    }
+
+    /// Runs a read on a pooled reader connection, on the calling thread.
+    pub fn fetch(&self, query: &Query) -> StoreResult<Vec<Row>> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open(&self.path)?,
+        };
+        let result = fetch_on(&connection, query).map_err(unavailable);
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < READERS {
+            readers.push(connection);
+        }
+        result
+    }
+
+    /// Applies the statements, advances the sequence and logs the changes, in one transaction.
+    pub async fn transaction(
+        &self,
+        tenant: String,
+        statements: Vec<Statement>,
+        changes: Vec<Change>,
+        at: i64,
+    ) -> StoreResult<i64> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            for statement in &statements {
+                let affected = execute_on(&tx, &statement.query)?;
+                if let (0, Some(missing)) = (affected, &statement.must_affect) {
+                    return Err(missing.clone());
+                }
+            }
+            let count = changes.len() as i64;
+            let last = fetch_on(&tx, &plan::advance_sequence(&tenant, count))
+                .map_err(unavailable)?
+                .first()
+                .ok_or(StoreError::Missing)?
+                .int(0)?;
+            for (offset, entry) in changes.into_iter().enumerate() {
+                execute_on(
+                    &tx,
+                    &plan::insert_change(&tenant, last - count + 1 + offset as i64, entry, at)?,
+                )?;
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(last)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}

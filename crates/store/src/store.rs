@@ -1,0 +1,296 @@
+//! [`SqlStore`]: the core's store interface over either engine. See the crate docs for the layout.
+
+use crate::plan::{self, query, Query, Row, SqlValue, OBJECT_COLUMNS};
+use crate::postgres::PgDb;
+use crate::sqlite::SqliteDb;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gatehouse_core::store::{
+    AppRoleAssignmentRecord, ChangeRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+enum Backend {
+    Sqlite(SqliteDb),
+    Postgres(PgDb),
+}
+
+pub struct SqlStore {
+    backend: Backend,
+}
+
+/// Hides a password in a database URL before it reaches a log or an error.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl SqlStore {
+    /// Connects and migrates. `url` is `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> StoreResult<SqlStore> {
+        let backend = if url.starts_with("sqlite:") {
+            let db = SqliteDb::open(url)?;
+            db.migrate()?;
+            Backend::Sqlite(db)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let db = PgDb::connect(url).await?;
+            db.migrate().await?;
+            Backend::Postgres(db)
+        } else {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported database URL scheme in '{}'",
+                redact(url)
+            )));
+        };
+        Ok(SqlStore { backend })
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.backend {
+            Backend::Sqlite(_) => Engine::Sqlite,
+            Backend::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    async fn fetch(&self, query: Query) -> StoreResult<Vec<Row>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.fetch(&query),
+            Backend::Postgres(db) => db.fetch(&query).await,
+        }
+    }
+
+    async fn fetch_all<T>(
+        &self,
+        query: Query,
+        decode: fn(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.fetch(query).await?.iter().map(decode).collect()
+    }
+
+    async fn fetch_one<T>(
+        &self,
+        query: Query,
+        decode: fn(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        self.fetch(query).await?.first().map(decode).transpose()
+    }
+
+    async fn domains(&self, tenant: Uuid) -> StoreResult<Vec<String>> {
+        let rows = self
+            .fetch(query(
+                "SELECT name FROM domains WHERE tenant_id = $1 ORDER BY name",
+                vec![tenant.into()],
+            ))
+            .await?;
+        rows.iter().map(|r| r.text(0)).collect()
+    }
+
+    async fn tenant_from_row(&self, row: &Row) -> StoreResult<TenantRecord> {
+        let id = row.uuid(0)?;
+        Ok(TenantRecord {
+            id,
+            display_name: row.text(1)?,
+            initial_domain: row.text(2)?,
+            domains: self.domains(id).await?,
+            created_at: row.time(3)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn commit(
+        &self,
+        tenant: Uuid,
+        writes: Vec<Write>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let tenant = tenant.to_string();
+        let mut statements = Vec::new();
+        let mut changes = Vec::with_capacity(writes.len());
+        for write in writes {
+            let (mut s, change) = plan::write_plan(&tenant, write)?;
+            statements.append(&mut s);
+            changes.push(change);
+        }
+        let at = plan::micros(at);
+        match &self.backend {
+            Backend::Sqlite(db) => db.transaction(tenant, statements, changes, at).await,
+            Backend::Postgres(db) => db.transaction(tenant, statements, changes, at).await,
+        }
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
+        let rows = self
+            .fetch(query("SELECT id, display_name, initial_domain, created_at FROM tenants ORDER BY created_at, id", vec![]))
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.tenant_from_row(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<TenantRecord>> {
+        let rows = self
+            .fetch(query(
+                "SELECT id, display_name, initial_domain, created_at FROM tenants \
+                 WHERE id = $1 OR id = (SELECT tenant_id FROM domains WHERE name = $1)",
+                vec![id_or_domain.to_lowercase().into()],
+            ))
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(Some(self.tenant_from_row(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn object(
+        &self,
+        tenant: Uuid,
+        kind: ObjectKind,
+        id: Uuid,
+    ) -> StoreResult<Option<ObjectRecord>> {
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id = $2 AND kind = $3"
+        );
+        self.fetch_one(
+            query(sql, vec![tenant.into(), id.into(), kind.as_str().into()]),
+            plan::object,
+        )
+        .await
+    }
+
+    async fn object_by_key(
+        &self,
+        tenant: Uuid,
+        kind: ObjectKind,
+        key: &str,
+    ) -> StoreResult<Option<ObjectRecord>> {
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND unique_key = $3 AND deleted_at IS NULL"
+        );
+        self.fetch_one(
+            query(sql, vec![tenant.into(), kind.as_str().into(), key.into()]),
+            plan::object,
+        )
+        .await
+    }
+
+    async fn objects(&self, tenant: Uuid, q: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>> {
+        let deleted = if q.deleted {
+            "deleted_at IS NOT NULL"
+        } else {
+            "deleted_at IS NULL"
+        };
+        let manager = if q.manager.is_some() {
+            "AND manager_id = $4"
+        } else {
+            "AND $4 = ''"
+        };
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND id > $3 {manager} AND {deleted} \
+             ORDER BY id LIMIT $5"
+        );
+        let params: Vec<SqlValue> = vec![
+            tenant.into(),
+            q.kind.as_str().into(),
+            q.after.map(|a| a.to_string()).unwrap_or_default().into(),
+            q.manager.map(|m| m.to_string()).unwrap_or_default().into(),
+            i64::from(q.limit).into(),
+        ];
+        self.fetch_all(query(sql, params), plan::object).await
+    }
+
+    async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>> {
+        let q = query(
+            "SELECT hash FROM passwords WHERE tenant_id = $1 AND user_id = $2",
+            vec![tenant.into(), user.into()],
+        );
+        self.fetch_one(q, |r| r.text(0)).await
+    }
+
+    async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT owner_id, key_id, digest, hint, display_name, start_at, end_at FROM client_secrets \
+             WHERE tenant_id = $1 AND owner_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut params: Vec<SqlValue> = vec![tenant.into()];
+        params.extend(owners.iter().map(|o| SqlValue::from(*o)));
+        self.fetch_all(query(sql, params), plan::secret).await
+    }
+
+    async fn app_role_assignments(
+        &self,
+        tenant: Uuid,
+        principal: Uuid,
+    ) -> StoreResult<Vec<AppRoleAssignmentRecord>> {
+        let q = query(
+            "SELECT id, principal_id, resource_id, app_role_id, created_at FROM app_role_assignments \
+             WHERE tenant_id = $1 AND principal_id = $2 ORDER BY created_at, id",
+            vec![tenant.into(), principal.into()],
+        );
+        self.fetch_all(q, plan::assignment).await
+    }
+
+    async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>> {
+        let q = query("SELECT kid, sealed, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid", vec![tenant.into()]);
+        self.fetch_all(q, plan::signing_key).await
+    }
+
+    async fn changes(
+        &self,
+        tenant: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ChangeRecord>> {
+        let q = query(
+            "SELECT seq, object_type, object_id, kind, attributes, at FROM change_log \
+             WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            vec![tenant.into(), after.into(), i64::from(limit).into()],
+        );
+        self.fetch_all(q, plan::change_record).await
+    }
+
+    async fn deleted_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>> {
+        let q = query(
+            "SELECT tenant_id, kind, id FROM objects WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT $2",
+            vec![plan::micros(cutoff).into(), i64::from(limit).into()],
+        );
+        self.fetch_all(q, |row| {
+            let kind = row.text(1)?;
+            let kind = ObjectKind::parse(&kind)
+                .ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?;
+            Ok((row.uuid(0)?, kind, row.uuid(2)?))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.fetch(query("SELECT 1", vec![])).await.map(|_| ())
+    }
+}
