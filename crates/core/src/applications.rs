@@ -748,27 +748,8 @@ pub fn object_properties(record: &ObjectRecord) -> Map<String, Value> {
         ObjectKind::ServicePrincipal => SERVICE_PRINCIPAL,
         _ => APPLICATION,
     };
-    let mut out = Map::new();
-    for property in table {
-        let value = match property.name {
-            "id" => json!(record.id),
-            "createdDateTime" => json!(format_time(record.created_at)),
-            "deletedDateTime" => record
-                .deleted_at
-                .map(|d| json!(format_time(d)))
-                .unwrap_or(Value::Null),
-            name => match (record.doc.get(name), property.ty) {
-                (Some(value), _) => value.clone(),
-                (None, PropertyType::Strings { .. }) => json!([]),
-                (None, PropertyType::Special)
-                    if name.ends_with("Credentials") || name == "appRoles" =>
-                {
-                    json!([])
-                }
-                (None, _) => Value::Null,
-            },
-        };
-        out.insert(property.name.to_owned(), value);
-    }
-    out
+    schema::properties(table, record, |property| {
+        let listed = property.name.ends_with("Credentials") || property.name == "appRoles";
+        (listed && !record.doc.contains_key(property.name)).then(|| json!([]))
+    })
 }

@@ -4,6 +4,7 @@
 //! a read-only one or a wrong type is refused with the property's name and nothing is written.
 
 use crate::error::{Error, Result};
+use crate::store::ObjectRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
@@ -287,6 +288,34 @@ fn kind_of(value: &Value) -> &'static str {
         Value::Array(_) => "a collection",
         Value::Object(_) => "an object",
     }
+}
+
+/// Every property of a table with its current value: `derived` first (for properties the use case
+/// computes), then the object's own times and id, then the stored value, then the empty value Graph shows
+/// (`[]` for collections, `null` otherwise).
+pub fn properties(
+    table: &[Property],
+    record: &ObjectRecord,
+    derived: impl Fn(&Property) -> Option<Value>,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for property in table {
+        let value = derived(property).unwrap_or_else(|| match property.name {
+            "id" => Value::String(record.id.to_string()),
+            "createdDateTime" => Value::String(format_time(record.created_at)),
+            "deletedDateTime" => record
+                .deleted_at
+                .map(|d| Value::String(format_time(d)))
+                .unwrap_or(Value::Null),
+            name => match (record.doc.get(name), property.ty) {
+                (Some(value), _) => value.clone(),
+                (None, PropertyType::Strings { .. }) => Value::Array(Vec::new()),
+                (None, _) => Value::Null,
+            },
+        });
+        out.insert(property.name.to_owned(), value);
+    }
+    out
 }
 
 /// Graph's date-time format: UTC, whole seconds, `Z`.

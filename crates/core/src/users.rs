@@ -551,44 +551,34 @@ impl Directory {
 
 /// Every user property with its current value: stored, derived, or the empty value Graph shows.
 pub fn user_properties(record: &ObjectRecord) -> Map<String, Value> {
-    let mut out = Map::new();
-    for property in USER {
-        let value = match property.name {
-            "id" => json!(record.id),
-            "createdDateTime" => json!(format_time(record.created_at)),
-            "deletedDateTime" => record
-                .deleted_at
-                .map(|d| json!(format_time(d)))
-                .unwrap_or(Value::Null),
-            "passwordProfile" => Value::Null,
-            "identities" => json!([{
+    let upn = record.doc.get("userPrincipalName").and_then(Value::as_str);
+    schema::properties(USER, record, |property| {
+        match (property.name, property.ty) {
+            ("passwordProfile", _) => Some(Value::Null),
+            ("identities", _) => Some(json!([{
                 "signInType": "userPrincipalName",
-                "issuer": record.doc.get("userPrincipalName").and_then(Value::as_str).and_then(|u| u.rsplit_once('@')).map(|(_, d)| d),
-                "issuerAssignedId": record.doc.get("userPrincipalName"),
-            }]),
-            "onPremisesExtensionAttributes" => {
-                let mut attributes = Map::new();
-                if let PropertyType::StringObject(members) = property.ty {
-                    let stored = record.doc.get(property.name).and_then(Value::as_object);
-                    for member in members {
-                        let value = stored
-                            .and_then(|s| s.get(*member))
-                            .cloned()
-                            .unwrap_or(Value::Null);
-                        attributes.insert((*member).to_owned(), value);
-                    }
-                }
-                Value::Object(attributes)
+                "issuer": upn.and_then(|u| u.rsplit_once('@')).map(|(_, domain)| domain),
+                "issuerAssignedId": upn,
+            }])),
+            ("onPremisesExtensionAttributes", PropertyType::StringObject(members)) => {
+                let stored = record.doc.get(property.name).and_then(Value::as_object);
+                let attributes = members
+                    .iter()
+                    .map(|m| {
+                        (
+                            (*m).to_owned(),
+                            stored
+                                .and_then(|s| s.get(*m))
+                                .cloned()
+                                .unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect();
+                Some(Value::Object(attributes))
             }
-            name => match (record.doc.get(name), property.ty) {
-                (Some(value), _) => value.clone(),
-                (None, PropertyType::Strings { .. }) => json!([]),
-                (None, _) => Value::Null,
-            },
-        };
-        out.insert(property.name.to_owned(), value);
-    }
-    out
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]

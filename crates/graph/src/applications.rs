@@ -19,38 +19,8 @@ use std::collections::HashMap;
 
 pub fn routes() -> Router<GraphState> {
     Router::new()
-        .route(
-            "/applications",
-            get(list_applications).post(create_application),
-        )
-        .route(
-            "/applications/{id}",
-            get(read_application).delete(delete_application),
-        )
-        .route(
-            "/applications/{id}/addPassword",
-            post(add_application_password),
-        )
-        .route(
-            "/applications/{id}/removePassword",
-            post(remove_application_password),
-        )
-        .route(
-            "/servicePrincipals",
-            get(list_service_principals).post(create_service_principal),
-        )
-        .route(
-            "/servicePrincipals/{id}",
-            get(read_service_principal).delete(delete_service_principal),
-        )
-        .route(
-            "/servicePrincipals/{id}/addPassword",
-            post(add_service_principal_password),
-        )
-        .route(
-            "/servicePrincipals/{id}/removePassword",
-            post(remove_service_principal_password),
-        )
+        .merge(resource_routes(&APPLICATIONS))
+        .merge(resource_routes(&SERVICE_PRINCIPALS))
         .route(
             "/servicePrincipals/{id}/appRoleAssignments",
             get(list_assignments).post(assign),
@@ -58,6 +28,77 @@ pub fn routes() -> Router<GraphState> {
         .route(
             "/servicePrincipals/{id}/appRoleAssignments/{assignment}",
             delete(unassign),
+        )
+}
+
+/// The routes both resources share, bound to the resource.
+fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
+    let set = resource.set;
+    Router::new()
+        .route(
+            &format!("/{set}"),
+            get(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      Query(params): Params| async move {
+                    list(&state, resource, &caller, &params).await
+                },
+            )
+            .post(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      JsonObject(body): JsonObject| async move {
+                    create(&state, resource, &caller, &body).await
+                },
+            ),
+        )
+        .route(
+            &format!("/{set}/{{id}}"),
+            get(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      Path(id): Path<String>,
+                      Query(params): Params| async move {
+                    read(&state, resource, &caller, &id, &params).await
+                },
+            )
+            .delete(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      Path(id): Path<String>| async move {
+                    state
+                        .directory
+                        .delete_object(&caller, resource.kind, &id)
+                        .await?;
+                    GraphResult::Ok(StatusCode::NO_CONTENT)
+                },
+            ),
+        )
+        .route(
+            &format!("/{set}/{{id}}/addPassword"),
+            post(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      Path(id): Path<String>,
+                      JsonObject(body): JsonObject| async move {
+                    add_password(&state, resource, &caller, &id, &body).await
+                },
+            ),
+        )
+        .route(
+            &format!("/{set}/{{id}}/removePassword"),
+            post(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      Path(id): Path<String>,
+                      JsonObject(body): JsonObject| async move {
+                    state
+                        .directory
+                        .remove_password(&caller, resource.kind, &id, &body)
+                        .await?;
+                    GraphResult::Ok(StatusCode::NO_CONTENT)
+                },
+            ),
         )
 }
 
@@ -198,124 +239,6 @@ async fn add_password(
         out.extend(credential);
     }
     Ok(Json(Value::Object(out)))
-}
-
-async fn create_application(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    JsonObject(body): JsonObject,
-) -> GraphResult<(StatusCode, Json<Value>)> {
-    create(&state, &APPLICATIONS, &caller, &body).await
-}
-
-async fn create_service_principal(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    JsonObject(body): JsonObject,
-) -> GraphResult<(StatusCode, Json<Value>)> {
-    create(&state, &SERVICE_PRINCIPALS, &caller, &body).await
-}
-
-async fn read_application(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    Query(params): Params,
-) -> GraphResult<Json<Value>> {
-    read(&state, &APPLICATIONS, &caller, &id, &params).await
-}
-
-async fn read_service_principal(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    Query(params): Params,
-) -> GraphResult<Json<Value>> {
-    read(&state, &SERVICE_PRINCIPALS, &caller, &id, &params).await
-}
-
-async fn list_applications(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Query(params): Params,
-) -> GraphResult<Json<Value>> {
-    list(&state, &APPLICATIONS, &caller, &params).await
-}
-
-async fn list_service_principals(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Query(params): Params,
-) -> GraphResult<Json<Value>> {
-    list(&state, &SERVICE_PRINCIPALS, &caller, &params).await
-}
-
-async fn delete_application(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-) -> GraphResult<StatusCode> {
-    state
-        .directory
-        .delete_object(&caller, ObjectKind::Application, &id)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn delete_service_principal(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-) -> GraphResult<StatusCode> {
-    state
-        .directory
-        .delete_object(&caller, ObjectKind::ServicePrincipal, &id)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn add_application_password(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> GraphResult<Json<Value>> {
-    add_password(&state, &APPLICATIONS, &caller, &id, &body).await
-}
-
-async fn add_service_principal_password(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> GraphResult<Json<Value>> {
-    add_password(&state, &SERVICE_PRINCIPALS, &caller, &id, &body).await
-}
-
-async fn remove_application_password(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> GraphResult<StatusCode> {
-    state
-        .directory
-        .remove_password(&caller, ObjectKind::Application, &id, &body)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn remove_service_principal_password(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> GraphResult<StatusCode> {
-    state
-        .directory
-        .remove_password(&caller, ObjectKind::ServicePrincipal, &id, &body)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 fn assignment_json(assignment: &AppRoleAssignment) -> Map<String, Value> {

@@ -313,9 +313,36 @@ async fn https_with_the_development_certificate() {
     let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
     let mut secure = launch(dir.path(), &url, None);
     secure.tls = Some((cert, key));
+    let presets = [
+        ("TENANT_ID", "7d3e2f4a-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
+        ("TENANT_DOMAIN", "contoso.gatehouse.test"),
+        ("ADMIN_USER_PRINCIPAL_NAME", "root@contoso.gatehouse.test"),
+        ("ADMIN_PASSWORD", "Preset-Passw0rd!"),
+        ("CLIENT_ID", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+        ("CLIENT_SECRET", "preset-client-secret-0123456789"),
+    ];
+    for (name, value) in presets {
+        secure
+            .env
+            .insert(format!("GATEHOUSE_BOOTSTRAP_{name}"), value.into());
+    }
     let server = ServerProcess::start(secure);
     assert!(server.base_url.starts_with("https://localhost:"));
     let bootstrap = server.bootstrap.clone().unwrap();
+    let keys = [
+        "tenantId",
+        "tenantDomain",
+        "adminUserPrincipalName",
+        "adminPassword",
+        "clientId",
+        "clientSecret",
+    ];
+    for ((_, preset), key) in presets.iter().zip(keys) {
+        assert_eq!(
+            bootstrap[key], *preset,
+            "the bootstrap takes the preset {key}"
+        );
+    }
     let http = client(Some(&ca));
     let token = token(&http, &server.base_url, &bootstrap).await;
     let issuer = crate::support::claims(&token)["iss"]
