@@ -81,18 +81,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Baseline { seconds } => baseline(Duration::from_secs(seconds)),
-            Command::Load {
-                url,
-                method,
-                header,
-                body,
-                content_type,
-                ids,
-                concurrency,
-                seconds,
-                requests,
-                name,
-            } => {
+            Command::Load { url, method, header, body, content_type, ids, concurrency, seconds, requests, name } => {
                 let ids = match ids {
                     Some(path) => std::fs::read_to_string(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?
@@ -101,32 +90,14 @@ fn main() -> anyhow::Result<()> {
                         .collect(),
                     None => vec![String::new()],
                 };
-                let plan = Plan {
-                    url,
-                    method,
-                    headers: parse_headers(&header)?,
-                    body,
-                    content_type,
-                    ids,
-                };
-                let report = load(
-                    Arc::new(plan),
-                    concurrency,
-                    Duration::from_secs(seconds),
-                    requests,
-                )
-                .await;
+                let plan = Plan { url, method, headers: parse_headers(&header)?, body, content_type, ids };
+                let report = load(Arc::new(plan), concurrency, Duration::from_secs(seconds), requests).await;
                 println!("{}", report.json(&name));
                 Ok(())
             }
-            Command::Seed {
-                base,
-                token,
-                domain,
-                count,
-                concurrency,
-                out,
-            } => seed(base, token, domain, count, concurrency, out).await,
+            Command::Seed { base, token, domain, count, concurrency, out } => {
+                seed(base, token, domain, count, concurrency, out).await
+            }
         }
     })
 }
@@ -143,7 +114,8 @@ fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 fn baseline(window: Duration) -> anyhow::Result<()> {
     let (key, _) = SigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let claims = json!({"aud": "https://graph.microsoft.com", "iss": "x", "roles": ["User.Read.All"], "tid": "t", "exp": 1});
+    let claims =
+        json!({"aud": "https://graph.microsoft.com", "iss": "x", "roles": ["User.Read.All"], "tid": "t", "exp": 1});
     let started = Instant::now();
     let mut signs = 0u64;
     while started.elapsed() < window {
@@ -154,14 +126,11 @@ fn baseline(window: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut hashes = 0u64;
     while started.elapsed() < window {
-        passwords::hash_now("Bench-passw0rd!", HashParams::PRODUCTION)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        passwords::hash_now("Bench-passw0rd!", HashParams::PRODUCTION).map_err(|e| anyhow::anyhow!("{e}"))?;
         hashes += 1;
     }
     let hash_rate = hashes as f64 / started.elapsed().as_secs_f64();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
         "{}",
         json!({"cores": cores, "rs256_signs_per_second_one_core": sign_rate.round(), "argon2id_hashes_per_second_one_core": (hash_rate * 10.0).round() / 10.0})
@@ -288,34 +257,17 @@ async fn seed(
         content_type: "application/json".into(),
         ids: vec![String::new()],
     };
-    let report = load(
-        Arc::new(plan),
-        concurrency,
-        Duration::from_secs(3600),
-        count,
-    )
-    .await;
+    let report = load(Arc::new(plan), concurrency, Duration::from_secs(3600), count).await;
     println!("{}", report.json("seed"));
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut ids = Vec::new();
     let mut next = Some(format!("{base}/v1.0/users?$top=999&$select=id"));
     while let Some(url) = next {
-        let request = Request::get(url)
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))?;
-        let body = client
-            .request(request)
-            .await?
-            .into_body()
-            .collect()
-            .await?
-            .to_bytes();
+        let request =
+            Request::get(url).header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::new()))?;
+        let body = client.request(request).await?.into_body().collect().await?.to_bytes();
         let page: serde_json::Value = serde_json::from_slice(&body)?;
-        for user in page["value"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for user in page["value"].as_array().map(Vec::as_slice).unwrap_or_default() {
             ids.push(user["id"].as_str().unwrap_or_default().to_owned());
         }
         next = page["@odata.nextLink"].as_str().map(str::to_owned);

@@ -10,9 +10,7 @@ use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{self, format_time, Access, Property, PropertyType};
 use crate::secrets;
-use crate::store::{
-    AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write,
-};
+use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write};
 use crate::tenants::{object, service_principal_doc};
 use crate::users::{check_odata_annotation, Page};
 use crate::{Caller, Directory};
@@ -23,12 +21,7 @@ use uuid::Uuid;
 const W: Access = Access::Writable;
 const R: Access = Access::ReadOnly;
 const fn p(name: &'static str, ty: PropertyType, access: Access) -> Property {
-    Property {
-        name,
-        ty,
-        access,
-        default: true,
-    }
+    Property { name, ty, access, default: true }
 }
 
 /// Application properties Gatehouse keeps.
@@ -73,11 +66,7 @@ pub const SERVICE_PRINCIPAL: &[Property] = &[
     p("notes", PropertyType::String { max: 1024 }, W),
     p("tags", PropertyType::Strings { max: 256 }, W),
     p("servicePrincipalType", PropertyType::String { max: 64 }, R),
-    p(
-        "servicePrincipalNames",
-        PropertyType::Strings { max: 256 },
-        R,
-    ),
+    p("servicePrincipalNames", PropertyType::Strings { max: 256 }, R),
     p("appRoles", PropertyType::Special, R),
     p("passwordCredentials", PropertyType::Special, R),
     p("keyCredentials", PropertyType::Special, R),
@@ -106,11 +95,7 @@ pub struct AppRoleAssignment {
     pub resource_display_name: Option<String>,
 }
 
-fn check_body(
-    table: &'static [Property],
-    type_name: &str,
-    body: &Map<String, Value>,
-) -> Result<Map<String, Value>> {
+fn check_body(table: &'static [Property], type_name: &str, body: &Map<String, Value>) -> Result<Map<String, Value>> {
     let mut checked = Map::new();
     for (name, value) in body {
         if name.starts_with("@odata.") {
@@ -118,17 +103,15 @@ fn check_body(
             continue;
         }
         let property = schema::find(table, name).ok_or_else(|| {
-            Error::invalid_property(name, format!("Property '{name}' does not exist as a declared property or extension property."))
+            Error::invalid_property(
+                name,
+                format!("Property '{name}' does not exist as a declared property or extension property."),
+            )
         })?;
         if property.access == Access::ReadOnly {
-            return Err(Error::invalid_property(
-                name,
-                format!("Property '{name}' is read-only and cannot be set."),
-            ));
+            return Err(Error::invalid_property(name, format!("Property '{name}' is read-only and cannot be set.")));
         }
-        if matches!(property.ty, PropertyType::Special)
-            && !(value.is_object() || value.is_array() || value.is_null())
-        {
+        if matches!(property.ty, PropertyType::Special) && !(value.is_object() || value.is_array() || value.is_null()) {
             return Err(Error::invalid_property(
                 name,
                 format!("Invalid value for property '{name}': expected an object."),
@@ -147,18 +130,10 @@ fn kind_action(kind: ObjectKind) -> (Action, Action) {
 }
 
 impl Directory {
-    pub async fn create_application(
-        &self,
-        caller: &Caller,
-        body: &Map<String, Value>,
-    ) -> Result<ObjectRecord> {
+    pub async fn create_application(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteApplications)?;
         let mut doc = check_body(APPLICATION, "application", body)?;
-        if doc
-            .get("displayName")
-            .and_then(Value::as_str)
-            .is_none_or(|d| d.trim().is_empty())
-        {
+        if doc.get("displayName").and_then(Value::as_str).is_none_or(|d| d.trim().is_empty()) {
             return Err(Error::invalid_property(
                 "displayName",
                 "Invalid value specified for property 'displayName' of resource 'Application'.",
@@ -166,42 +141,25 @@ impl Directory {
         }
         let app_id = Uuid::new_v4();
         doc.insert("appId".into(), json!(app_id));
-        doc.entry("signInAudience")
-            .or_insert_with(|| json!("AzureADMyOrg"));
+        doc.entry("signInAudience").or_insert_with(|| json!("AzureADMyOrg"));
         doc.insert("passwordCredentials".into(), json!([]));
-        let record = object(
-            ObjectKind::Application,
-            Some(app_id.to_string()),
-            doc,
-            self.now(),
-        );
+        let record = object(ObjectKind::Application, Some(app_id.to_string()), doc, self.now());
         self.commit(caller, vec![Write::InsertObject(record.clone())])
             .await
             .map_err(|e| write_error(e, "An application with this appId already exists."))?;
         Ok(record)
     }
 
-    pub async fn create_service_principal(
-        &self,
-        caller: &Caller,
-        body: &Map<String, Value>,
-    ) -> Result<ObjectRecord> {
+    pub async fn create_service_principal(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteApplications)?;
         let mut doc = check_body(SERVICE_PRINCIPAL, "servicePrincipal", body)?;
-        let app_id = doc
-            .get("appId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let application = Uuid::parse_str(&app_id)
-            .ok()
-            .map(|_| app_id.to_lowercase())
-            .ok_or_else(|| {
-                Error::invalid_property(
-                    "appId",
-                    "Invalid value specified for property 'appId' of resource 'ServicePrincipal'.",
-                )
-            })?;
+        let app_id = doc.get("appId").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let application = Uuid::parse_str(&app_id).ok().map(|_| app_id.to_lowercase()).ok_or_else(|| {
+            Error::invalid_property(
+                "appId",
+                "Invalid value specified for property 'appId' of resource 'ServicePrincipal'.",
+            )
+        })?;
         let app = self
             .store
             .object_by_key(caller.tenant(), ObjectKind::Application, &application)
@@ -217,12 +175,7 @@ impl Directory {
         base.append(&mut doc);
         base.insert("passwordCredentials".into(), json!([]));
         base.insert("servicePrincipalNames".into(), json!([application]));
-        let record = object(
-            ObjectKind::ServicePrincipal,
-            Some(application.clone()),
-            base,
-            self.now(),
-        );
+        let record = object(ObjectKind::ServicePrincipal, Some(application.clone()), base, self.now());
         self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
             write_error(
                 e,
@@ -233,22 +186,12 @@ impl Directory {
     }
 
     /// A live application or service principal by object id.
-    pub async fn get_object(
-        &self,
-        caller: &Caller,
-        kind: ObjectKind,
-        id: &str,
-    ) -> Result<ObjectRecord> {
+    pub async fn get_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
         require(caller, kind_action(kind).0)?;
         self.live_object(caller, kind, id).await
     }
 
-    async fn live_object(
-        &self,
-        caller: &Caller,
-        kind: ObjectKind,
-        id: &str,
-    ) -> Result<ObjectRecord> {
+    async fn live_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
         let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
         self.store
             .object(caller.tenant(), kind, parsed)
@@ -258,25 +201,9 @@ impl Directory {
             .ok_or_else(|| Error::not_found(id))
     }
 
-    pub async fn list_objects(
-        &self,
-        caller: &Caller,
-        kind: ObjectKind,
-        after: Option<Uuid>,
-        top: u32,
-    ) -> Result<Page> {
+    pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, after: Option<Uuid>, top: u32) -> Result<Page> {
         require(caller, kind_action(kind).0)?;
-        self.page(
-            caller,
-            ObjectQuery {
-                kind,
-                deleted: false,
-                manager: None,
-                after,
-                limit: top,
-            },
-        )
-        .await
+        self.page(caller, ObjectQuery { kind, deleted: false, manager: None, after, limit: top }).await
     }
 
     /// Deletes an application (to deleted items, taking its service principal with it) or a service
@@ -285,18 +212,12 @@ impl Directory {
         require(caller, kind_action(kind).1)?;
         let target = self.live_object(caller, kind, id).await?;
         if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
-            return Err(Error::invalid(
-                "Microsoft Graph's service principal cannot be deleted.",
-            ));
+            return Err(Error::invalid("Microsoft Graph's service principal cannot be deleted."));
         }
         let mut writes = Vec::new();
         match kind {
             ObjectKind::Application => {
-                writes.push(Write::SoftDelete {
-                    kind,
-                    id: target.id,
-                    at: self.now(),
-                });
+                writes.push(Write::SoftDelete { kind, id: target.id, at: self.now() });
                 let key = target.unique_key.clone().unwrap_or_default();
                 let sp = self
                     .store
@@ -304,20 +225,12 @@ impl Directory {
                     .await
                     .map_err(Error::internal)?;
                 if let Some(sp) = sp {
-                    writes.push(Write::Purge {
-                        kind: ObjectKind::ServicePrincipal,
-                        id: sp.id,
-                    });
+                    writes.push(Write::Purge { kind: ObjectKind::ServicePrincipal, id: sp.id });
                 }
             }
-            _ => writes.push(Write::Purge {
-                kind,
-                id: target.id,
-            }),
+            _ => writes.push(Write::Purge { kind, id: target.id }),
         }
-        self.commit(caller, writes)
-            .await
-            .map_err(|e| write_error(e, "conflict"))?;
+        self.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
         Ok(())
     }
 
@@ -334,10 +247,7 @@ impl Directory {
             None | Some(Value::Null) => Map::new(),
             Some(Value::Object(object)) => object.clone(),
             Some(_) => {
-                return Err(Error::invalid_property(
-                    "passwordCredential",
-                    "passwordCredential must be an object.",
-                ))
+                return Err(Error::invalid_property("passwordCredential", "passwordCredential must be an object."))
             }
         };
         let now = self.now();
@@ -346,25 +256,14 @@ impl Directory {
                 None | Some(Value::Null) => Ok(default),
                 Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| {
-                        Error::invalid_property(
-                            name,
-                            format!("'{text}' is not an ISO 8601 date-time."),
-                        )
-                    }),
-                Some(_) => Err(Error::invalid_property(
-                    name,
-                    format!("{name} must be a date-time string."),
-                )),
+                    .map_err(|_| Error::invalid_property(name, format!("'{text}' is not an ISO 8601 date-time."))),
+                Some(_) => Err(Error::invalid_property(name, format!("{name} must be a date-time string."))),
             }
         };
         let start = time("startDateTime", now)?;
         let end = time("endDateTime", now + chrono::Duration::days(730))?;
         if end <= start {
-            return Err(Error::invalid_property(
-                "endDateTime",
-                "endDateTime must be later than startDateTime.",
-            ));
+            return Err(Error::invalid_property("endDateTime", "endDateTime must be later than startDateTime."));
         }
         let display_name = match requested.get("displayName") {
             Some(Value::String(name)) if name.chars().count() <= 256 => Some(name.clone()),
@@ -390,17 +289,11 @@ impl Directory {
         for _ in 0..5 {
             let target = self.live_object(caller, kind, id).await?;
             let mut record = target.clone();
-            let list = record
-                .doc
-                .entry("passwordCredentials")
-                .or_insert_with(|| json!([]));
+            let list = record.doc.entry("passwordCredentials").or_insert_with(|| json!([]));
             if let Value::Array(items) = list {
                 items.push(shown.clone());
             }
-            let owned = SecretRecord {
-                owner: target.id,
-                ..secret.clone()
-            };
+            let owned = SecretRecord { owner: target.id, ..secret.clone() };
             let writes = vec![
                 Write::UpdateObject {
                     object: record,
@@ -419,9 +312,7 @@ impl Directory {
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict(
-            "The object is being changed by another request; try again.",
-        ))
+        Err(Error::conflict("The object is being changed by another request; try again."))
     }
 
     /// `removePassword`: revokes a client secret by key id.
@@ -433,15 +324,9 @@ impl Directory {
         body: &Map<String, Value>,
     ) -> Result<()> {
         require(caller, Action::WriteApplications)?;
-        let key_id = body
-            .get("keyId")
-            .and_then(Value::as_str)
-            .and_then(|k| Uuid::parse_str(k).ok())
-            .ok_or_else(|| {
-                Error::invalid_property(
-                    "keyId",
-                    "keyId must be the GUID of one of the object's password credentials.",
-                )
+        let key_id =
+            body.get("keyId").and_then(Value::as_str).and_then(|k| Uuid::parse_str(k).ok()).ok_or_else(|| {
+                Error::invalid_property("keyId", "keyId must be the GUID of one of the object's password credentials.")
             })?;
         for _ in 0..5 {
             let target = self.live_object(caller, kind, id).await?;
@@ -449,9 +334,7 @@ impl Directory {
             let mut found = false;
             if let Some(Value::Array(items)) = record.doc.get_mut("passwordCredentials") {
                 let before = items.len();
-                items.retain(|c| {
-                    c.get("keyId").and_then(Value::as_str) != Some(&key_id.to_string())
-                });
+                items.retain(|c| c.get("keyId").and_then(Value::as_str) != Some(&key_id.to_string()));
                 found = items.len() != before;
             }
             if !found {
@@ -463,10 +346,7 @@ impl Directory {
                     expected_version: target.version,
                     attributes: vec!["passwordCredentials".into()],
                 },
-                Write::RemoveSecret {
-                    owner: target.id,
-                    key_id,
-                },
+                Write::RemoveSecret { owner: target.id, key_id },
             ];
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
@@ -474,9 +354,7 @@ impl Directory {
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict(
-            "The object is being changed by another request; try again.",
-        ))
+        Err(Error::conflict("The object is being changed by another request; try again."))
     }
 
     /// Grants an app role (for Graph: an application permission) to a service principal.
@@ -494,18 +372,17 @@ impl Directory {
                 .ok_or_else(|| Error::invalid_property(name, format!("{name} must be a GUID.")))
         };
         for (name, value) in body {
-            if !(name.starts_with("@odata.")
-                || ["principalId", "resourceId", "appRoleId"].contains(&name.as_str()))
-            {
-                return Err(Error::invalid_property(name, format!("Property '{name}' does not exist as a declared property or extension property.")));
+            if !(name.starts_with("@odata.") || ["principalId", "resourceId", "appRoleId"].contains(&name.as_str())) {
+                return Err(Error::invalid_property(
+                    name,
+                    format!("Property '{name}' does not exist as a declared property or extension property."),
+                ));
             }
             if name.starts_with("@odata.") {
                 check_odata_annotation(name, value, "appRoleAssignment")?;
             }
         }
-        let sp = self
-            .live_object(caller, ObjectKind::ServicePrincipal, principal)
-            .await?;
+        let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
         if guid("principalId")? != sp.id {
             return Err(Error::invalid_property(
                 "principalId",
@@ -513,28 +390,17 @@ impl Directory {
             ));
         }
         let resource_id = guid("resourceId")?;
-        let resource = self
-            .live_object(
-                caller,
-                ObjectKind::ServicePrincipal,
-                &resource_id.to_string(),
-            )
-            .await
-            .map_err(|_| {
+        let resource =
+            self.live_object(caller, ObjectKind::ServicePrincipal, &resource_id.to_string()).await.map_err(|_| {
                 Error::invalid_property(
                     "resourceId",
                     format!("Resource service principal '{resource_id}' does not exist."),
                 )
             })?;
         let role = guid("appRoleId")?;
-        let defined = resource
-            .doc
-            .get("appRoles")
-            .and_then(Value::as_array)
-            .is_some_and(|roles| {
-                roles
-                    .iter()
-                    .any(|r| r.get("id").and_then(Value::as_str) == Some(&role.to_string()))
+        let defined =
+            resource.doc.get("appRoles").and_then(Value::as_array).is_some_and(|roles| {
+                roles.iter().any(|r| r.get("id").and_then(Value::as_str) == Some(&role.to_string()))
             });
         if !defined {
             return Err(Error::invalid_property(
@@ -545,18 +411,9 @@ impl Directory {
                 ),
             ));
         }
-        let existing = self
-            .store
-            .app_role_assignments(caller.tenant(), sp.id)
-            .await
-            .map_err(Error::internal)?;
-        if existing
-            .iter()
-            .any(|a| a.resource == resource.id && a.app_role_id == role)
-        {
-            return Err(Error::conflict(
-                "Permission being assigned already exists on the object.",
-            ));
+        let existing = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::internal)?;
+        if existing.iter().any(|a| a.resource == resource.id && a.app_role_id == role) {
+            return Err(Error::conflict("Permission being assigned already exists on the object."));
         }
         let record = AppRoleAssignmentRecord {
             id: Uuid::new_v4(),
@@ -567,92 +424,46 @@ impl Directory {
         };
         self.commit(caller, vec![Write::AddAppRoleAssignment(record.clone())])
             .await
-            .map_err(|e| {
-                write_error(e, "Permission being assigned already exists on the object.")
-            })?;
+            .map_err(|e| write_error(e, "Permission being assigned already exists on the object."))?;
         Ok(AppRoleAssignment {
             record,
-            principal_display_name: sp
-                .doc
-                .get("displayName")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            resource_display_name: resource
-                .doc
-                .get("displayName")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            principal_display_name: sp.doc.get("displayName").and_then(Value::as_str).map(str::to_owned),
+            resource_display_name: resource.doc.get("displayName").and_then(Value::as_str).map(str::to_owned),
         })
     }
 
-    pub async fn app_role_assignments(
-        &self,
-        caller: &Caller,
-        principal: &str,
-    ) -> Result<Vec<AppRoleAssignment>> {
+    pub async fn app_role_assignments(&self, caller: &Caller, principal: &str) -> Result<Vec<AppRoleAssignment>> {
         require(caller, Action::ReadApplications)?;
-        let sp = self
-            .live_object(caller, ObjectKind::ServicePrincipal, principal)
-            .await?;
-        let records = self
-            .store
-            .app_role_assignments(caller.tenant(), sp.id)
-            .await
-            .map_err(Error::internal)?;
+        let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
+        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::internal)?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
             let resource = self
                 .store
-                .object(
-                    caller.tenant(),
-                    ObjectKind::ServicePrincipal,
-                    record.resource,
-                )
+                .object(caller.tenant(), ObjectKind::ServicePrincipal, record.resource)
                 .await
                 .map_err(Error::internal)?;
             out.push(AppRoleAssignment {
-                principal_display_name: sp
-                    .doc
-                    .get("displayName")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                resource_display_name: resource.and_then(|r| {
-                    r.doc
-                        .get("displayName")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                }),
+                principal_display_name: sp.doc.get("displayName").and_then(Value::as_str).map(str::to_owned),
+                resource_display_name: resource
+                    .and_then(|r| r.doc.get("displayName").and_then(Value::as_str).map(str::to_owned)),
                 record,
             });
         }
         Ok(out)
     }
 
-    pub async fn remove_app_role_assignment(
-        &self,
-        caller: &Caller,
-        principal: &str,
-        assignment: &str,
-    ) -> Result<()> {
+    pub async fn remove_app_role_assignment(&self, caller: &Caller, principal: &str, assignment: &str) -> Result<()> {
         require(caller, Action::GrantAppRoles)?;
-        let sp = self
-            .live_object(caller, ObjectKind::ServicePrincipal, principal)
-            .await?;
-        let records = self
-            .store
-            .app_role_assignments(caller.tenant(), sp.id)
-            .await
-            .map_err(Error::internal)?;
+        let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
+        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::internal)?;
         let target = records
             .iter()
             .find(|a| a.id.to_string().eq_ignore_ascii_case(assignment))
             .ok_or_else(|| Error::not_found(assignment))?;
-        self.commit(
-            caller,
-            vec![Write::RemoveAppRoleAssignment { id: target.id }],
-        )
-        .await
-        .map_err(|e| write_error(e, "conflict"))?;
+        self.commit(caller, vec![Write::RemoveAppRoleAssignment { id: target.id }])
+            .await
+            .map_err(|e| write_error(e, "conflict"))?;
         Ok(())
     }
 
@@ -672,27 +483,13 @@ impl Directory {
         if Uuid::parse_str(&key).is_err() {
             return Err(unknown());
         }
-        let app = self
-            .store
-            .object_by_key(tenant, ObjectKind::Application, &key)
-            .await
-            .map_err(Error::internal)?
-            .ok_or_else(unknown)?;
-        let sp = self
-            .store
-            .object_by_key(tenant, ObjectKind::ServicePrincipal, &key)
-            .await
-            .map_err(Error::internal)?
-            .ok_or_else(unknown)?;
+        let kinds = [ObjectKind::Application, ObjectKind::ServicePrincipal];
+        let found = self.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::internal)?;
+        let of_kind = |kind| found.iter().find(|o| o.kind == kind).ok_or_else(unknown);
+        let (app, sp) = (of_kind(ObjectKind::Application)?, of_kind(ObjectKind::ServicePrincipal)?);
         let now = self.now();
-        let stored = self
-            .store
-            .secrets(tenant, &[app.id, sp.id])
-            .await
-            .map_err(Error::internal)?;
-        let valid = stored
-            .iter()
-            .any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
+        let stored = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::internal)?;
+        let valid = stored.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
         if !valid {
             return Err(Error::unauthenticated(format!(
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
@@ -718,12 +515,7 @@ impl Directory {
         };
         Ok(AuthenticatedClient {
             app_id: Uuid::parse_str(&key).map_err(Error::internal)?,
-            display_name: app
-                .doc
-                .get("displayName")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            display_name: app.doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned(),
             service_principal: sp.id,
             permissions,
         })

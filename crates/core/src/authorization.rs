@@ -69,22 +69,16 @@ impl Permission {
             Permission::DirectoryReadWriteAll => "Read and write directory data",
             Permission::ApplicationReadAll => "Read all applications",
             Permission::ApplicationReadWriteAll => "Read and write all applications",
-            Permission::AppRoleAssignmentReadWriteAll => {
-                "Manage app permission grants and app role assignments"
-            }
+            Permission::AppRoleAssignmentReadWriteAll => "Manage app permission grants and app role assignments",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Permission> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        Permission::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 
     pub fn from_app_role_id(id: &str) -> Option<Permission> {
-        Permission::ALL
-            .into_iter()
-            .find(|p| p.app_role_id().eq_ignore_ascii_case(id))
+        Permission::ALL.into_iter().find(|p| p.app_role_id().eq_ignore_ascii_case(id))
     }
 
     fn bit(self) -> u32 {
@@ -106,9 +100,7 @@ impl Permissions {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL
-            .into_iter()
-            .filter(move |p| self.contains(*p))
+        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
     }
 }
 
@@ -137,19 +129,11 @@ impl Action {
     fn allowed_by(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Action::ReadUsers => &[
-                UserReadAll,
-                UserReadWriteAll,
-                DirectoryReadAll,
-                DirectoryReadWriteAll,
-            ],
+            Action::ReadUsers => &[UserReadAll, UserReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteUsers => &[UserReadWriteAll, DirectoryReadWriteAll],
-            Action::ReadApplications => &[
-                ApplicationReadAll,
-                ApplicationReadWriteAll,
-                DirectoryReadAll,
-                DirectoryReadWriteAll,
-            ],
+            Action::ReadApplications => {
+                &[ApplicationReadAll, ApplicationReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
+            }
             Action::WriteApplications => &[ApplicationReadWriteAll],
             Action::GrantAppRoles => &[AppRoleAssignmentReadWriteAll],
         }
@@ -204,11 +188,7 @@ mod tests {
             (&[AppRoleAssignmentReadWriteAll], GrantAppRoles, true),
         ];
         for (perms, action, allowed) in cases {
-            assert_eq!(
-                require(&app(perms), *action).is_ok(),
-                *allowed,
-                "{perms:?} {action:?}"
-            );
+            assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");
         }
     }
 

@@ -11,37 +11,15 @@ use uuid::Uuid;
 /// The kinds that go to deleted items, with the permissions to read and to restore or purge them.
 const RESTORABLE: [(ObjectKind, Action, Action); 2] = [
     (ObjectKind::User, Action::ReadUsers, Action::WriteUsers),
-    (
-        ObjectKind::Application,
-        Action::ReadApplications,
-        Action::WriteApplications,
-    ),
+    (ObjectKind::Application, Action::ReadApplications, Action::WriteApplications),
 ];
 
 impl Directory {
-    pub async fn list_deleted(
-        &self,
-        caller: &Caller,
-        kind: ObjectKind,
-        after: Option<Uuid>,
-        top: u32,
-    ) -> Result<Page> {
-        let (_, read, _) = RESTORABLE
-            .into_iter()
-            .find(|(k, _, _)| *k == kind)
-            .ok_or_else(|| Error::not_found(kind.as_str()))?;
+    pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, after: Option<Uuid>, top: u32) -> Result<Page> {
+        let (_, read, _) =
+            RESTORABLE.into_iter().find(|(k, _, _)| *k == kind).ok_or_else(|| Error::not_found(kind.as_str()))?;
         require(caller, read)?;
-        self.page(
-            caller,
-            ObjectQuery {
-                kind,
-                deleted: true,
-                manager: None,
-                after,
-                limit: top,
-            },
-        )
-        .await
+        self.page(caller, ObjectQuery { kind, deleted: true, manager: None, after, limit: top }).await
     }
 
     /// A deleted object of any restorable kind the caller may read.
@@ -53,11 +31,7 @@ impl Directory {
         let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
         let mut denied = None;
         for (kind, read, change) in RESTORABLE {
-            let found = self
-                .store
-                .object(caller.tenant(), kind, parsed)
-                .await
-                .map_err(Error::internal)?;
+            let found = self.store.object(caller.tenant(), kind, parsed).await.map_err(Error::internal)?;
             if let Some(object) = found.filter(|o| o.deleted_at.is_some()) {
                 match require(caller, if write { change } else { read }) {
                     Ok(()) => return Ok(object),
@@ -71,33 +45,18 @@ impl Directory {
     /// Brings a deleted object back; fails if its unique value was taken meanwhile.
     pub async fn restore_deleted(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         let object = self.find_deleted(caller, id, true).await?;
-        self.commit(
-            caller,
-            vec![Write::Restore {
-                kind: object.kind,
-                id: object.id,
-            }],
-        )
-        .await
-        .map_err(|e| write_error(e, DUPLICATE_UPN))?;
-        Ok(ObjectRecord {
-            deleted_at: None,
-            ..object
-        })
+        self.commit(caller, vec![Write::Restore { kind: object.kind, id: object.id }])
+            .await
+            .map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        Ok(ObjectRecord { deleted_at: None, ..object })
     }
 
     /// Deletes a deleted object for good.
     pub async fn purge_deleted(&self, caller: &Caller, id: &str) -> Result<()> {
         let object = self.find_deleted(caller, id, true).await?;
-        self.commit(
-            caller,
-            vec![Write::Purge {
-                kind: object.kind,
-                id: object.id,
-            }],
-        )
-        .await
-        .map_err(|e| write_error(e, "conflict"))?;
+        self.commit(caller, vec![Write::Purge { kind: object.kind, id: object.id }])
+            .await
+            .map_err(|e| write_error(e, "conflict"))?;
         Ok(())
     }
 
@@ -106,19 +65,13 @@ impl Directory {
         let cutoff = self.now() - self.config.deleted_retention;
         let mut purged = 0;
         loop {
-            let batch = self
-                .store
-                .deleted_before(cutoff, 500)
-                .await
-                .map_err(Error::internal)?;
+            let batch = self.store.deleted_before(cutoff, 500).await.map_err(Error::internal)?;
             if batch.is_empty() {
                 return Ok(purged);
             }
             for (tenant, kind, id) in batch {
                 let system = Caller::System { tenant };
-                self.commit(&system, vec![Write::Purge { kind, id }])
-                    .await
-                    .map_err(|e| write_error(e, "conflict"))?;
+                self.commit(&system, vec![Write::Purge { kind, id }]).await.map_err(|e| write_error(e, "conflict"))?;
                 purged += 1;
             }
         }

@@ -65,12 +65,7 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        master: MasterKey,
-        config: DirectoryConfig,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, master: MasterKey, config: DirectoryConfig) -> Self {
         Self {
             store,
             clock,
@@ -101,48 +96,25 @@ impl Directory {
     }
 
     /// Commits one use case's writes in the caller's tenant.
-    pub(crate) async fn commit(
-        &self,
-        caller: &Caller,
-        writes: Vec<Write>,
-    ) -> std::result::Result<i64, StoreError> {
-        self.store
-            .commit(caller.tenant(), writes, self.clock.now())
-            .await
+    pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
+        self.store.commit(caller.tenant(), writes, self.clock.now()).await
     }
 
     /// A tenant's id from its id or any of its domains, as named in an identity-platform URL.
     pub async fn resolve_tenant(&self, id_or_domain: &str) -> Result<Uuid> {
         let name = id_or_domain.to_lowercase();
-        if let Some(id) = self
-            .tenant_names
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&name)
-        {
+        if let Some(id) = self.tenant_names.read().unwrap_or_else(|p| p.into_inner()).get(&name) {
             return Ok(*id);
         }
-        let tenant = self
-            .store
-            .tenant(&name)
-            .await
-            .map_err(Error::internal)?
-            .ok_or_else(|| Error::not_found(id_or_domain))?;
-        self.tenant_names
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name, tenant.id);
+        let tenant =
+            self.store.tenant(&name).await.map_err(Error::internal)?.ok_or_else(|| Error::not_found(id_or_domain))?;
+        self.tenant_names.write().unwrap_or_else(|p| p.into_inner()).insert(name, tenant.id);
         Ok(tenant.id)
     }
 
     /// The object id of the tenant's Microsoft Graph service principal.
     pub(crate) async fn graph_principal(&self, tenant: Uuid) -> Result<Option<Uuid>> {
-        if let Some(id) = self
-            .graph_principals
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&tenant)
-        {
+        if let Some(id) = self.graph_principals.read().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
             return Ok(Some(*id));
         }
         let graph = self
@@ -152,10 +124,7 @@ impl Directory {
             .map_err(Error::internal)?
             .map(|sp| sp.id);
         if let Some(id) = graph {
-            self.graph_principals
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(tenant, id);
+            self.graph_principals.write().unwrap_or_else(|p| p.into_inner()).insert(tenant, id);
         }
         Ok(graph)
     }
@@ -170,36 +139,19 @@ impl Directory {
 
     /// The tenant's keys, loaded and parsed once.
     pub(crate) async fn tenant_keys(&self, tenant: Uuid) -> Result<Option<Arc<TenantKeys>>> {
-        if let Some(keys) = self
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&tenant)
-        {
+        if let Some(keys) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
             return Ok(Some(keys.clone()));
         }
-        let records = self
-            .store
-            .signing_keys(tenant)
-            .await
-            .map_err(Error::internal)?;
+        let records = self.store.signing_keys(tenant).await.map_err(Error::internal)?;
         let mut parsed = Vec::with_capacity(records.len());
         for record in &records {
-            parsed.push(Arc::new(SigningKey::from_pkcs8(
-                &self.master.open(&record.sealed_private_key)?,
-            )?));
+            parsed.push(Arc::new(SigningKey::from_pkcs8(&self.master.open(&record.sealed_private_key)?)?));
         }
         let Some(signing) = parsed.last().cloned() else {
             return Ok(None);
         };
-        let keys = Arc::new(TenantKeys {
-            signing,
-            verifying: parsed.iter().map(|k| k.verifier()).collect(),
-        });
-        self.keys
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tenant, keys.clone());
+        let keys = Arc::new(TenantKeys { signing, verifying: parsed.iter().map(|k| k.verifier()).collect() });
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(tenant, keys.clone());
         Ok(Some(keys))
     }
 
@@ -225,10 +177,9 @@ impl Directory {
 pub(crate) fn write_error(error: StoreError, conflict: &str) -> Error {
     match error {
         StoreError::Conflict(_) => Error::conflict(conflict),
-        StoreError::Missing | StoreError::VersionMismatch => Error::new(
-            crate::ErrorKind::NotFound,
-            "The object changed or was removed while the request ran.",
-        ),
+        StoreError::Missing | StoreError::VersionMismatch => {
+            Error::new(crate::ErrorKind::NotFound, "The object changed or was removed while the request ran.")
+        }
         StoreError::Unavailable(cause) => Error::internal(cause),
     }
 }

@@ -36,11 +36,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-            target: None,
-        }
+        Self { kind, message: message.into(), target: None }
     }
 
     pub fn not_found(id: impl fmt::Display) -> Self {
@@ -55,11 +51,7 @@ impl Error {
     }
 
     pub fn invalid_property(target: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::Invalid,
-            message: message.into(),
-            target: Some(target.to_owned()),
-        }
+        Self { kind: ErrorKind::Invalid, message: message.into(), target: Some(target.to_owned()) }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -67,10 +59,7 @@ impl Error {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(
-            ErrorKind::Forbidden,
-            "Insufficient privileges to complete the operation.",
-        )
+        Self::new(ErrorKind::Forbidden, "Insufficient privileges to complete the operation.")
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -80,10 +69,7 @@ impl Error {
     /// An internal failure. The cause is logged here; the caller sees only a generic message.
     pub fn internal(cause: impl fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        Self::new(
-            ErrorKind::Internal,
-            "An internal error occurred; the request was not applied.",
-        )
+        Self::new(ErrorKind::Internal, "An internal error occurred; the request was not applied.")
     }
 }
 

@@ -11,9 +11,7 @@ use crate::error::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
-use ring::signature::{
-    RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
-};
+use ring::signature::{RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256};
 use rsa::pkcs8::EncodePrivateKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,28 +28,20 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
 impl SigningKey {
     /// Generates a fresh key; returns it with its PKCS#8 DER form for sealing.
     pub fn generate() -> Result<(SigningKey, Vec<u8>)> {
-        let private =
-            rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(Error::internal)?;
-        let der = private
-            .to_pkcs8_der()
-            .map_err(Error::internal)?
-            .as_bytes()
-            .to_vec();
+        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(Error::internal)?;
+        let der = private.to_pkcs8_der().map_err(Error::internal)?.as_bytes().to_vec();
         Ok((SigningKey::from_pkcs8(&der)?, der))
     }
 
     pub fn from_pkcs8(der: &[u8]) -> Result<SigningKey> {
-        let pair = RsaKeyPair::from_pkcs8(der)
-            .map_err(|e| Error::internal(format!("signing key: {e}")))?;
+        let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| Error::internal(format!("signing key: {e}")))?;
         let public = pair.public();
         let components: RsaPublicKeyComponents<Vec<u8>> = public.into();
         let n = trim_leading_zeros(&components.n);
@@ -60,13 +50,7 @@ impl SigningKey {
         thumb.update(&n);
         thumb.update(&e);
         let kid = URL_SAFE_NO_PAD.encode(&thumb.finalize()[..20]);
-        Ok(SigningKey {
-            kid,
-            pair,
-            n,
-            e,
-            rng: SystemRandom::new(),
-        })
+        Ok(SigningKey { kid, pair, n, e, rng: SystemRandom::new() })
     }
 
     /// The public half, as a JSON Web Key the way Entra publishes them.
@@ -83,30 +67,18 @@ impl SigningKey {
     }
 
     pub fn verifier(&self) -> VerifyingKey {
-        VerifyingKey {
-            kid: self.kid.clone(),
-            n: self.n.clone(),
-            e: self.e.clone(),
-        }
+        VerifyingKey { kid: self.kid.clone(), n: self.n.clone(), e: self.e.clone() }
     }
 
     /// Signs the claims as a compact JWS with header `{"typ":"JWT","alg":"RS256","kid"}`.
     pub fn sign(&self, claims: &Value) -> Result<String> {
         let header = json!({"typ": "JWT", "alg": "RS256", "kid": self.kid});
-        let mut token =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(Error::internal)?);
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(Error::internal)?);
         token.push('.');
-        token.push_str(
-            &URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(Error::internal)?),
-        );
+        token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(Error::internal)?));
         let mut signature = vec![0u8; self.pair.public().modulus_len()];
         self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &self.rng,
-                token.as_bytes(),
-                &mut signature,
-            )
+            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
             .map_err(|e| Error::internal(format!("signing: {e}")))?;
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature));
@@ -151,51 +123,31 @@ pub fn parse(token: &str) -> Result<UnverifiedToken<'_>> {
         _ => return Err(bad()),
     };
     let header: Header =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(|_| bad())?)
-            .map_err(|_| bad())?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(|_| bad())?).map_err(|_| bad())?;
     if header.alg != "RS256" {
-        return Err(Error::unauthenticated(format!(
-            "Signing algorithm '{}' is not accepted.",
-            header.alg
-        )));
+        return Err(Error::unauthenticated(format!("Signing algorithm '{}' is not accepted.", header.alg)));
     }
     let kid = header.kid.ok_or_else(bad)?;
     let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?)
-            .map_err(|_| bad())?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?).map_err(|_| bad())?;
     if !claims.is_object() {
         return Err(bad());
     }
     let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| bad())?;
     let signed_len = token.len() - signature_len(token);
-    Ok(UnverifiedToken {
-        kid,
-        signed: &token[..signed_len],
-        signature,
-        claims,
-    })
+    Ok(UnverifiedToken { kid, signed: &token[..signed_len], signature, claims })
 }
 
 fn signature_len(token: &str) -> usize {
-    token
-        .rsplit_once('.')
-        .map(|(_, s)| s.len() + 1)
-        .unwrap_or(0)
+    token.rsplit_once('.').map(|(_, s)| s.len() + 1).unwrap_or(0)
 }
 
 impl UnverifiedToken<'_> {
     /// Checks the signature with the key the header named.
     pub fn verify(&self, key: &VerifyingKey) -> Result<()> {
-        let components = RsaPublicKeyComponents {
-            n: &key.n,
-            e: &key.e,
-        };
+        let components = RsaPublicKeyComponents { n: &key.n, e: &key.e };
         components
-            .verify(
-                &RSA_PKCS1_2048_8192_SHA256,
-                self.signed.as_bytes(),
-                &self.signature,
-            )
+            .verify(&RSA_PKCS1_2048_8192_SHA256, self.signed.as_bytes(), &self.signature)
             .map_err(|_| Error::unauthenticated("Access token signature is invalid."))
     }
 }
@@ -214,12 +166,8 @@ mod tests {
         let reloaded = SigningKey::from_pkcs8(&der)?;
         assert_eq!(reloaded.kid, key.kid);
 
-        let (header, rest) = token
-            .split_once('.')
-            .ok_or_else(|| Error::invalid("no dot"))?;
-        let (_, signature) = rest
-            .split_once('.')
-            .ok_or_else(|| Error::invalid("no dot"))?;
+        let (header, rest) = token.split_once('.').ok_or_else(|| Error::invalid("no dot"))?;
+        let (_, signature) = rest.split_once('.').ok_or_else(|| Error::invalid("no dot"))?;
         let forged_claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"y","n":1}"#);
         let forged = format!("{header}.{forged_claims}.{signature}");
         assert!(parse(&forged)?.verify(&key.verifier()).is_err());

@@ -5,9 +5,7 @@
 //! (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
 
 use crate::error::{Error, Result};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// argon2id cost parameters.
@@ -20,15 +18,10 @@ pub struct HashParams {
 
 impl HashParams {
     /// OWASP's minimum recommendation for argon2id.
-    pub const PRODUCTION: HashParams = HashParams {
-        memory_kib: 19_456,
-        iterations: 2,
-        parallelism: 1,
-    };
+    pub const PRODUCTION: HashParams = HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 };
 
     fn argon2(self) -> Result<Argon2<'static>> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(Error::internal)?;
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(Error::internal)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 }
@@ -49,10 +42,7 @@ const SYMBOLS: &str = "@#$%^&*-_!+=[]{}|\\:',.?/`~\"();<> ";
 pub fn check_complexity(password: &str, strong: bool) -> Result<()> {
     let length = password.chars().count();
     if !(8..=256).contains(&length) {
-        return Err(Error::invalid_property(
-            "passwordProfile",
-            COMPLEXITY_MESSAGE,
-        ));
+        return Err(Error::invalid_property("passwordProfile", COMPLEXITY_MESSAGE));
     }
     if !strong {
         return Ok(());
@@ -64,46 +54,31 @@ pub fn check_complexity(password: &str, strong: bool) -> Result<()> {
             'A'..='Z' => upper = true,
             '0'..='9' => digit = true,
             c if SYMBOLS.contains(c) => symbol = true,
-            _ => {
-                return Err(Error::invalid_property(
-                    "passwordProfile",
-                    COMPLEXITY_MESSAGE,
-                ))
-            }
+            _ => return Err(Error::invalid_property("passwordProfile", COMPLEXITY_MESSAGE)),
         }
     }
     if [lower, upper, digit, symbol].iter().filter(|x| **x).count() < 3 {
-        return Err(Error::invalid_property(
-            "passwordProfile",
-            COMPLEXITY_MESSAGE,
-        ));
+        return Err(Error::invalid_property("passwordProfile", COMPLEXITY_MESSAGE));
     }
     Ok(())
 }
 
 /// Hashes on the blocking pool; returns the PHC string (`$argon2id$v=19$m=…`).
 pub async fn hash(password: String, params: HashParams) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_now(&password, params))
-        .await
-        .map_err(Error::internal)?
+    tokio::task::spawn_blocking(move || hash_now(&password, params)).await.map_err(Error::internal)?
 }
 
 /// Hashes on the current thread; for benchmarks and blocking contexts.
 pub fn hash_now(password: &str, params: HashParams) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    let hashed = params
-        .argon2()?
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(Error::internal)?;
+    let hashed = params.argon2()?.hash_password(password.as_bytes(), &salt).map_err(Error::internal)?;
     Ok(hashed.to_string())
 }
 
 /// Verifies against a stored PHC string, with the parameters recorded in it. Constant-time inside argon2.
 pub fn verify_now(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -132,11 +107,7 @@ mod tests {
 
     #[test]
     fn hashes_are_argon2id_and_verify() -> Result<()> {
-        let cheap = HashParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        };
+        let cheap = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
         let phc = hash_now("Sup3r-secret", cheap)?;
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(verify_now("Sup3r-secret", &phc));

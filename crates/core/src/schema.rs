@@ -45,12 +45,7 @@ pub struct Property {
 }
 
 const fn p(name: &'static str, ty: PropertyType, access: Access, default: bool) -> Property {
-    Property {
-        name,
-        ty,
-        access,
-        default,
-    }
+    Property { name, ty, access, default }
 }
 
 const W: Access = Access::Writable;
@@ -81,21 +76,11 @@ const EXTENSION_ATTRIBUTES: &[&str] = &[
 pub const USER: &[Property] = &[
     p("id", s(36), R, true),
     p("accountEnabled", PropertyType::Bool, W, false),
-    p(
-        "ageGroup",
-        PropertyType::Enum(&["Minor", "NotAdult", "Adult"]),
-        W,
-        false,
-    ),
+    p("ageGroup", PropertyType::Enum(&["Minor", "NotAdult", "Adult"]), W, false),
     p("businessPhones", PropertyType::Strings { max: 64 }, W, true),
     p("city", s(128), W, false),
     p("companyName", s(64), W, false),
-    p(
-        "consentProvidedForMinor",
-        PropertyType::Enum(&["Granted", "Denied", "NotRequired"]),
-        W,
-        false,
-    ),
+    p("consentProvidedForMinor", PropertyType::Enum(&["Granted", "Denied", "NotRequired"]), W, false),
     p("country", s(128), W, false),
     p("createdDateTime", PropertyType::DateTime, R, false),
     p("creationType", s(64), R, false),
@@ -105,40 +90,20 @@ pub const USER: &[Property] = &[
     p("employeeHireDate", PropertyType::DateTime, W, false),
     p("employeeLeaveDateTime", PropertyType::DateTime, W, false),
     p("employeeId", s(16), W, false),
-    p(
-        "employeeOrgData",
-        PropertyType::StringObject(&["division", "costCenter"]),
-        W,
-        false,
-    ),
+    p("employeeOrgData", PropertyType::StringObject(&["division", "costCenter"]), W, false),
     p("employeeType", s(64), W, false),
     p("externalUserState", s(64), R, false),
-    p(
-        "externalUserStateChangeDateTime",
-        PropertyType::DateTime,
-        R,
-        false,
-    ),
+    p("externalUserStateChangeDateTime", PropertyType::DateTime, R, false),
     p("faxNumber", s(64), W, false),
     p("givenName", s(64), W, true),
     p("identities", PropertyType::Special, R, false),
     p("jobTitle", s(128), W, true),
-    p(
-        "lastPasswordChangeDateTime",
-        PropertyType::DateTime,
-        R,
-        false,
-    ),
+    p("lastPasswordChangeDateTime", PropertyType::DateTime, R, false),
     p("mail", s(256), W, true),
     p("mailNickname", s(64), W, false),
     p("mobilePhone", s(64), W, true),
     p("officeLocation", s(128), W, true),
-    p(
-        "onPremisesExtensionAttributes",
-        PropertyType::StringObject(EXTENSION_ATTRIBUTES),
-        W,
-        false,
-    ),
+    p("onPremisesExtensionAttributes", PropertyType::StringObject(EXTENSION_ATTRIBUTES), W, false),
     p("onPremisesImmutableId", s(256), W, false),
     p("onPremisesSyncEnabled", PropertyType::Bool, R, false),
     p("otherMails", PropertyType::Strings { max: 256 }, W, false),
@@ -147,30 +112,15 @@ pub const USER: &[Property] = &[
     p("postalCode", s(40), W, false),
     p("preferredDataLocation", s(64), W, false),
     p("preferredLanguage", s(64), W, true),
-    p(
-        "proxyAddresses",
-        PropertyType::Strings { max: 256 },
-        R,
-        false,
-    ),
+    p("proxyAddresses", PropertyType::Strings { max: 256 }, R, false),
     p("showInAddressList", PropertyType::Bool, W, false),
-    p(
-        "signInSessionsValidFromDateTime",
-        PropertyType::DateTime,
-        R,
-        false,
-    ),
+    p("signInSessionsValidFromDateTime", PropertyType::DateTime, R, false),
     p("state", s(128), W, false),
     p("streetAddress", s(1024), W, false),
     p("surname", s(64), W, true),
     p("usageLocation", s(2), W, false),
     p("userPrincipalName", s(113), W, true),
-    p(
-        "userType",
-        PropertyType::Enum(&["Member", "Guest"]),
-        W,
-        false,
-    ),
+    p("userType", PropertyType::Enum(&["Member", "Guest"]), W, false),
 ];
 
 pub fn find(table: &'static [Property], name: &str) -> Option<&'static Property> {
@@ -184,10 +134,7 @@ pub fn check_value(property: &Property, value: &Value) -> Result<Value> {
     let wrong_type = |expected: &str| {
         Error::invalid_property(
             name,
-            format!(
-                "Invalid value for property '{name}': expected {expected}, got {}.",
-                kind_of(value)
-            ),
+            format!("Invalid value for property '{name}': expected {expected}, got {}.", kind_of(value)),
         )
     };
     if value.is_null() {
@@ -199,46 +146,35 @@ pub fn check_value(property: &Property, value: &Value) -> Result<Value> {
             check_length(name, text, max)?;
             Ok(value.clone())
         }
-        PropertyType::Bool => value
-            .as_bool()
-            .map(Value::Bool)
-            .ok_or_else(|| wrong_type("a boolean")),
+        PropertyType::Bool => value.as_bool().map(Value::Bool).ok_or_else(|| wrong_type("a boolean")),
         PropertyType::Strings { max } => {
-            let items = value
-                .as_array()
-                .ok_or_else(|| wrong_type("a collection of strings"))?;
+            let items = value.as_array().ok_or_else(|| wrong_type("a collection of strings"))?;
             for item in items {
-                let text = item
-                    .as_str()
-                    .ok_or_else(|| wrong_type("a collection of strings"))?;
+                let text = item.as_str().ok_or_else(|| wrong_type("a collection of strings"))?;
                 check_length(name, text, max)?;
             }
             Ok(value.clone())
         }
         PropertyType::DateTime => {
-            let text = value
-                .as_str()
-                .ok_or_else(|| wrong_type("a date-time string"))?;
+            let text = value.as_str().ok_or_else(|| wrong_type("a date-time string"))?;
             let parsed = DateTime::parse_from_rfc3339(text).map_err(|_| {
-                Error::invalid_property(name, format!("Invalid value for property '{name}': '{text}' is not an ISO 8601 date-time."))
+                Error::invalid_property(
+                    name,
+                    format!("Invalid value for property '{name}': '{text}' is not an ISO 8601 date-time."),
+                )
             })?;
             Ok(Value::String(format_time(parsed.with_timezone(&Utc))))
         }
         PropertyType::Enum(allowed) => {
             let text = value.as_str().ok_or_else(|| wrong_type("a string"))?;
-            allowed
-                .iter()
-                .find(|a| a.eq_ignore_ascii_case(text))
-                .map(|a| Value::String((*a).to_owned()))
-                .ok_or_else(|| {
+            allowed.iter().find(|a| a.eq_ignore_ascii_case(text)).map(|a| Value::String((*a).to_owned())).ok_or_else(
+                || {
                     Error::invalid_property(
                         name,
-                        format!(
-                            "Invalid value '{text}' for property '{name}'; allowed: {}.",
-                            allowed.join(", ")
-                        ),
+                        format!("Invalid value '{text}' for property '{name}'; allowed: {}.", allowed.join(", ")),
                     )
-                })
+                },
+            )
         }
         PropertyType::StringObject(members) => {
             let object = value.as_object().ok_or_else(|| wrong_type("an object"))?;
@@ -248,10 +184,7 @@ pub fn check_value(property: &Property, value: &Value) -> Result<Value> {
                     continue;
                 }
                 let known = members.iter().find(|m| **m == key).ok_or_else(|| {
-                    Error::invalid_property(
-                        name,
-                        format!("Property '{key}' does not exist on '{name}'."),
-                    )
+                    Error::invalid_property(name, format!("Property '{key}' does not exist on '{name}'."))
                 })?;
                 if !(member.is_null() || member.is_string()) {
                     return Err(wrong_type("an object of strings"));
@@ -271,9 +204,7 @@ fn check_length(name: &str, text: &str, max: usize) -> Result<()> {
     if text.chars().count() > max {
         return Err(Error::invalid_property(
             name,
-            format!(
-                "Invalid value for property '{name}': longer than the {max} characters allowed."
-            ),
+            format!("Invalid value for property '{name}': longer than the {max} characters allowed."),
         ));
     }
     Ok(())
@@ -303,10 +234,7 @@ pub fn properties(
         let value = derived(property).unwrap_or_else(|| match property.name {
             "id" => Value::String(record.id.to_string()),
             "createdDateTime" => Value::String(format_time(record.created_at)),
-            "deletedDateTime" => record
-                .deleted_at
-                .map(|d| Value::String(format_time(d)))
-                .unwrap_or(Value::Null),
+            "deletedDateTime" => record.deleted_at.map(|d| Value::String(format_time(d))).unwrap_or(Value::Null),
             name => match (record.doc.get(name), property.ty) {
                 (Some(value), _) => value.clone(),
                 (None, PropertyType::Strings { .. }) => Value::Array(Vec::new()),
@@ -340,8 +268,7 @@ mod tests {
         let ext = find(USER, "onPremisesExtensionAttributes")
             .map(|p| check_value(p, &json!({"extensionAttribute16": "x"})).is_err());
         assert_eq!(ext, Some(true));
-        let hire = find(USER, "employeeHireDate")
-            .map(|p| check_value(p, &json!("2024-01-02T03:04:05+01:00")));
+        let hire = find(USER, "employeeHireDate").map(|p| check_value(p, &json!("2024-01-02T03:04:05+01:00")));
         assert_eq!(hire, Some(Ok(json!("2024-01-02T02:04:05Z"))));
     }
 }

@@ -16,16 +16,8 @@ use subtle::ConstantTimeEq;
 /// A new client secret in Entra's shape: a three-character hint, a `~`, then random characters.
 pub fn new_client_secret() -> String {
     let mut rng = rand::thread_rng();
-    let head: String = (&mut rng)
-        .sample_iter(&Alphanumeric)
-        .take(3)
-        .map(char::from)
-        .collect();
-    let tail: String = (&mut rng)
-        .sample_iter(&Alphanumeric)
-        .take(37)
-        .map(char::from)
-        .collect();
+    let head: String = (&mut rng).sample_iter(&Alphanumeric).take(3).map(char::from).collect();
+    let tail: String = (&mut rng).sample_iter(&Alphanumeric).take(37).map(char::from).collect();
     format!("{head}8Q~{tail}")
 }
 
@@ -35,10 +27,7 @@ pub fn digest(secret: &str) -> String {
 
 /// Compares a presented secret with a stored digest without leaking where they differ.
 pub fn matches(secret: &str, stored_digest: &str) -> bool {
-    digest(secret)
-        .as_bytes()
-        .ct_eq(stored_digest.as_bytes())
-        .into()
+    digest(secret).as_bytes().ct_eq(stored_digest.as_bytes()).into()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -67,24 +56,15 @@ impl MasterKey {
     }
 
     fn from_bytes(sealing: [u8; 32]) -> MasterKey {
-        let mac_key = Sha256::new()
-            .chain_update(b"gatehouse paging mac")
-            .chain_update(sealing)
-            .finalize();
-        MasterKey {
-            sealing,
-            mac: hmac::Key::new(hmac::HMAC_SHA256, &mac_key),
-        }
+        let mac_key = Sha256::new().chain_update(b"gatehouse paging mac").chain_update(sealing).finalize();
+        MasterKey { sealing, mac: hmac::Key::new(hmac::HMAC_SHA256, &mac_key) }
     }
 
     /// Parses the base64 text form written by [`MasterKey::encode`].
     pub fn decode(text: &str) -> Result<MasterKey> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| Error::invalid("The master key is not valid base64."))?;
-        let array: [u8; 32] = bytes.try_into().map_err(|_| {
-            Error::invalid("The master key must be 32 bytes (44 base64 characters).")
-        })?;
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| Error::invalid("The master key is not valid base64."))?;
+        let array: [u8; 32] =
+            bytes.try_into().map_err(|_| Error::invalid("The master key must be 32 bytes (44 base64 characters)."))?;
         Ok(MasterKey::from_bytes(array))
     }
 
@@ -93,9 +73,7 @@ impl MasterKey {
     }
 
     fn aead(&self) -> Result<LessSafeKey> {
-        Ok(LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &self.sealing).map_err(Error::internal)?,
-        ))
+        Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.sealing).map_err(Error::internal)?))
     }
 
     /// Encrypts and authenticates; returns base64 of nonce ‖ ciphertext ‖ tag.
@@ -104,11 +82,7 @@ impl MasterKey {
         rand::thread_rng().fill_bytes(&mut nonce);
         let mut buffer = plaintext.to_vec();
         self.aead()?
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                &mut buffer,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buffer)
             .map_err(Error::internal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buffer);

@@ -121,15 +121,9 @@ impl ChangeKind {
     }
 
     pub fn parse(s: &str) -> Option<ChangeKind> {
-        [
-            ChangeKind::Created,
-            ChangeKind::Updated,
-            ChangeKind::Deleted,
-            ChangeKind::Restored,
-            ChangeKind::Purged,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [ChangeKind::Created, ChangeKind::Updated, ChangeKind::Deleted, ChangeKind::Restored, ChangeKind::Purged]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -228,47 +222,30 @@ pub type StoreResult<T> = std::result::Result<T, StoreError>;
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies the batch atomically, with one change record per write; returns the last sequence number.
-    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>)
-        -> StoreResult<i64>;
+    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64>;
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>>;
     /// A tenant by its id or any of its domains (case-insensitive).
     async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<TenantRecord>>;
 
     /// An object by id, live or soft-deleted.
-    async fn object(
-        &self,
-        tenant: Uuid,
-        kind: ObjectKind,
-        id: Uuid,
-    ) -> StoreResult<Option<ObjectRecord>>;
+    async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>>;
     /// A live object by its folded unique key.
-    async fn object_by_key(
-        &self,
-        tenant: Uuid,
-        kind: ObjectKind,
-        key: &str,
-    ) -> StoreResult<Option<ObjectRecord>>;
+    async fn object_by_key(&self, tenant: Uuid, kind: ObjectKind, key: &str) -> StoreResult<Option<ObjectRecord>>;
+    /// The live objects of any of the kinds with the folded unique key, in one round trip (an
+    /// application and its service principal share their appId).
+    async fn objects_by_key(&self, tenant: Uuid, kinds: &[ObjectKind], key: &str) -> StoreResult<Vec<ObjectRecord>>;
     async fn objects(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>>;
 
     async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>>;
     /// The client secrets of any of the owners (an application and its service principal).
     async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>>;
-    async fn app_role_assignments(
-        &self,
-        tenant: Uuid,
-        principal: Uuid,
-    ) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
+    async fn app_role_assignments(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
 
-    async fn changes(&self, tenant: Uuid, after: i64, limit: u32)
-        -> StoreResult<Vec<ChangeRecord>>;
+    async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.
-    async fn deleted_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
+    async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -11,8 +11,7 @@ use crate::passwords;
 use crate::schema::format_time;
 use crate::secrets;
 use crate::store::{
-    AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord,
-    TenantRecord, Write,
+    AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord, TenantRecord, Write,
 };
 use crate::users::{check_user_principal_name, FORCE_CHANGE};
 use crate::Directory;
@@ -66,27 +65,17 @@ fn check_domain(domain: &str) -> Result<String> {
             && !label.ends_with('-')
     });
     if domain.len() > 48 || !domain.contains('.') || !labels_ok {
-        return Err(Error::invalid_property(
-            "domain",
-            format!("'{domain}' is not a valid domain name."),
-        ));
+        return Err(Error::invalid_property("domain", format!("'{domain}' is not a valid domain name.")));
     }
     Ok(domain)
 }
 
 /// A random password that meets the complexity rule: 20 characters from all four classes.
 pub fn generate_password() -> String {
-    const CLASSES: [&[u8]; 4] = [
-        b"abcdefghijkmnopqrstuvwxyz",
-        b"ABCDEFGHJKLMNPQRSTUVWXYZ",
-        b"23456789",
-        b"!#%+-=?@^_~",
-    ];
+    const CLASSES: [&[u8]; 4] =
+        [b"abcdefghijkmnopqrstuvwxyz", b"ABCDEFGHJKLMNPQRSTUVWXYZ", b"23456789", b"!#%+-=?@^_~"];
     let mut rng = rand::thread_rng();
-    let mut chars: Vec<char> = CLASSES
-        .iter()
-        .map(|class| class[rng.gen_range(0..class.len())] as char)
-        .collect();
+    let mut chars: Vec<char> = CLASSES.iter().map(|class| class[rng.gen_range(0..class.len())] as char).collect();
     let all: Vec<u8> = CLASSES.concat();
     chars.extend((0..16).map(|_| all[rng.gen_range(0..all.len())] as char));
     chars.shuffle(&mut rng);
@@ -98,11 +87,7 @@ impl Directory {
     pub async fn create_tenant(&self, spec: NewTenant) -> Result<TenantBootstrap> {
         let id = spec.id.unwrap_or_else(Uuid::new_v4);
         let short = id.simple().to_string();
-        let domain = check_domain(
-            &spec
-                .domain
-                .unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])),
-        )?;
+        let domain = check_domain(&spec.domain.unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])))?;
         let display_name = spec.display_name.unwrap_or_else(|| domain.clone());
         let now = self.now();
         let tenant = TenantRecord {
@@ -112,27 +97,13 @@ impl Directory {
             domains: vec![domain.clone()],
             created_at: now,
         };
-        if self
-            .store
-            .tenant(&id.to_string())
-            .await
-            .map_err(Error::internal)?
-            .is_some()
-            || self
-                .store
-                .tenant(&domain)
-                .await
-                .map_err(Error::internal)?
-                .is_some()
+        if self.store.tenant(&id.to_string()).await.map_err(Error::internal)?.is_some()
+            || self.store.tenant(&domain).await.map_err(Error::internal)?.is_some()
         {
-            return Err(Error::conflict(format!(
-                "A tenant with id {id} or domain {domain} already exists."
-            )));
+            return Err(Error::conflict(format!("A tenant with id {id} or domain {domain} already exists.")));
         }
 
-        let upn = spec
-            .admin_user_principal_name
-            .unwrap_or_else(|| format!("admin@{domain}"));
+        let upn = spec.admin_user_principal_name.unwrap_or_else(|| format!("admin@{domain}"));
         let upn = check_user_principal_name(&upn, &tenant.domains)?;
         let password = spec.admin_password.unwrap_or_else(generate_password);
         passwords::check_complexity(&password, true)?;
@@ -154,35 +125,18 @@ impl Directory {
         let admin = object(ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
 
         let (signing, der) = SigningKey::generate()?;
-        let key = SigningKeyRecord {
-            kid: signing.kid.clone(),
-            sealed_private_key: self.master.seal(&der)?,
-            created_at: now,
-        };
+        let key =
+            SigningKeyRecord { kid: signing.kid.clone(), sealed_private_key: self.master.seal(&der)?, created_at: now };
 
         let graph = graph_service_principal(now);
         let client_id = spec.client_id.unwrap_or_else(Uuid::new_v4);
         let app_doc = application_doc(client_id, "Gatehouse administration");
-        let app = object(
-            ObjectKind::Application,
-            Some(client_id.to_string()),
-            app_doc.clone(),
-            now,
-        );
-        let app_sp = object(
-            ObjectKind::ServicePrincipal,
-            Some(client_id.to_string()),
-            service_principal_doc(&app_doc),
-            now,
-        );
-        let client_secret = spec
-            .client_secret
-            .unwrap_or_else(secrets::new_client_secret);
+        let app = object(ObjectKind::Application, Some(client_id.to_string()), app_doc.clone(), now);
+        let app_sp =
+            object(ObjectKind::ServicePrincipal, Some(client_id.to_string()), service_principal_doc(&app_doc), now);
+        let client_secret = spec.client_secret.unwrap_or_else(secrets::new_client_secret);
         if client_secret.len() < 16 {
-            return Err(Error::invalid_property(
-                "clientSecret",
-                "A client secret must have at least 16 characters.",
-            ));
+            return Err(Error::invalid_property("clientSecret", "A client secret must have at least 16 characters."));
         }
         let secret = SecretRecord {
             owner: app.id,
@@ -197,10 +151,7 @@ impl Directory {
             Write::CreateTenant(tenant),
             Write::AddSigningKey(key),
             Write::InsertObject(graph.clone()),
-            Write::SetPassword {
-                user: admin.id,
-                hash,
-            },
+            Write::SetPassword { user: admin.id, hash },
             Write::InsertObject(app.clone()),
             Write::InsertObject(app_sp.clone()),
             Write::AddSecret(secret),
@@ -215,12 +166,10 @@ impl Directory {
                 created_at: now,
             }));
         }
-        self.store.commit(id, writes, now).await.map_err(|e| {
-            crate::directory::write_error(
-                e,
-                "The tenant, its domain or its client id already exists.",
-            )
-        })?;
+        self.store
+            .commit(id, writes, now)
+            .await
+            .map_err(|e| crate::directory::write_error(e, "The tenant, its domain or its client id already exists."))?;
         Ok(TenantBootstrap {
             tenant_id: id,
             tenant_domain: domain,
@@ -265,17 +214,8 @@ pub(crate) fn application_doc(app_id: Uuid, display_name: &str) -> Map<String, V
 
 pub(crate) fn service_principal_doc(application: &Map<String, Value>) -> Map<String, Value> {
     let mut doc = Map::new();
-    doc.insert(
-        "appId".into(),
-        application.get("appId").cloned().unwrap_or(Value::Null),
-    );
-    doc.insert(
-        "displayName".into(),
-        application
-            .get("displayName")
-            .cloned()
-            .unwrap_or(Value::Null),
-    );
+    doc.insert("appId".into(), application.get("appId").cloned().unwrap_or(Value::Null));
+    doc.insert("displayName".into(), application.get("displayName").cloned().unwrap_or(Value::Null));
     doc.insert("accountEnabled".into(), json!(true));
     doc.insert("servicePrincipalType".into(), json!("Application"));
     doc.insert("appRoles".into(), json!([]));
@@ -298,20 +238,9 @@ fn graph_service_principal(now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
             })
         })
         .collect();
-    let mut doc = application_doc(
-        Uuid::parse_str(GRAPH_APP_ID).unwrap_or_default(),
-        "Microsoft Graph",
-    );
+    let mut doc = application_doc(Uuid::parse_str(GRAPH_APP_ID).unwrap_or_default(), "Microsoft Graph");
     doc = service_principal_doc(&doc);
     doc.insert("appRoles".into(), Value::Array(roles));
-    doc.insert(
-        "servicePrincipalNames".into(),
-        json!([crate::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]),
-    );
-    object(
-        ObjectKind::ServicePrincipal,
-        Some(GRAPH_APP_ID.to_owned()),
-        doc,
-        now,
-    )
+    doc.insert("servicePrincipalNames".into(), json!([crate::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]));
+    object(ObjectKind::ServicePrincipal, Some(GRAPH_APP_ID.to_owned()), doc, now)
 }

@@ -68,10 +68,7 @@ impl Directory {
             ));
         }
         let client = self.authenticate_client(tenant, client_id, secret).await?;
-        let keys = self
-            .tenant_keys(tenant)
-            .await?
-            .ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let keys = self.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
         let now = self.now().timestamp();
         let lifetime = self.config.access_token_lifetime;
         let iss = issuer(base, tenant);
@@ -99,18 +96,12 @@ impl Directory {
             "ver": "2.0",
         });
         let access_token = keys.signing.sign(&claims)?;
-        Ok(IssuedToken {
-            access_token,
-            expires_in: lifetime,
-        })
+        Ok(IssuedToken { access_token, expires_in: lifetime })
     }
 
     /// The tenant's public keys as a JWK set.
     pub async fn jwks(&self, tenant: Uuid) -> Result<Value> {
-        let keys = self
-            .tenant_keys(tenant)
-            .await?
-            .ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let keys = self.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
         Ok(json!({ "keys": [keys.signing.jwk()] }))
     }
 
@@ -139,27 +130,16 @@ impl Directory {
             .verifying
             .iter()
             .find(|k| k.kid == parsed.kid)
-            .ok_or_else(|| {
-                Error::unauthenticated("Access token was not signed by a key of its tenant.")
-            })?;
+            .ok_or_else(|| Error::unauthenticated("Access token was not signed by a key of its tenant."))?;
         parsed.verify(key)?;
-        let issuer_ok = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .is_some_and(|iss| iss.ends_with(&format!("/{tenant}/v2.0")));
+        let issuer_ok =
+            claims.get("iss").and_then(Value::as_str).is_some_and(|iss| iss.ends_with(&format!("/{tenant}/v2.0")));
         if !issuer_ok {
-            return Err(Error::unauthenticated(
-                "Access token has an invalid issuer.",
-            ));
+            return Err(Error::unauthenticated("Access token has an invalid issuer."));
         }
-        let audience_ok = claims
-            .get("aud")
-            .and_then(Value::as_str)
-            .is_some_and(is_graph_resource);
+        let audience_ok = claims.get("aud").and_then(Value::as_str).is_some_and(is_graph_resource);
         if !audience_ok {
-            return Err(Error::unauthenticated(
-                "Access token has an invalid audience.",
-            ));
+            return Err(Error::unauthenticated("Access token has an invalid audience."));
         }
         let time = |name: &str| claims.get(name).and_then(Value::as_i64);
         let (Some(not_before), Some(expires)) = (time("nbf"), time("exp")) else {
@@ -172,38 +152,18 @@ impl Directory {
             return Err(Error::unauthenticated("Access token is not yet valid."));
         }
         if claims.get("idtyp").and_then(Value::as_str) != Some("app") {
-            return Err(Error::unauthenticated(
-                "Only app-only access tokens are accepted here.",
-            ));
+            return Err(Error::unauthenticated("Only app-only access tokens are accepted here."));
         }
-        let id = |name: &str| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .and_then(|v| Uuid::parse_str(v).ok())
-        };
+        let id = |name: &str| claims.get(name).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
         let (Some(service_principal), Some(app_id)) = (id("oid"), id("azp")) else {
-            return Err(Error::unauthenticated(
-                "Access token does not name its application.",
-            ));
+            return Err(Error::unauthenticated("Access token does not name its application."));
         };
         let permissions = claims
             .get("roles")
             .and_then(Value::as_array)
-            .map(|roles| {
-                roles
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(Permission::from_name)
-                    .collect()
-            })
+            .map(|roles| roles.iter().filter_map(Value::as_str).filter_map(Permission::from_name).collect())
             .unwrap_or_default();
-        let caller = Caller::App {
-            tenant,
-            service_principal,
-            app_id,
-            permissions,
-        };
+        let caller = Caller::App { tenant, service_principal, app_id, permissions };
         self.remember_token(digest, caller.clone(), expires);
         Ok(caller)
     }

@@ -14,14 +14,8 @@ use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-pub const DUPLICATE_UPN: &str =
-    "Another object with the same value for property userPrincipalName already exists.";
-const REQUIRED_ON_CREATE: &[&str] = &[
-    "accountEnabled",
-    "displayName",
-    "mailNickname",
-    "userPrincipalName",
-];
+pub const DUPLICATE_UPN: &str = "Another object with the same value for property userPrincipalName already exists.";
+const REQUIRED_ON_CREATE: &[&str] = &["accountEnabled", "displayName", "mailNickname", "userPrincipalName"];
 const UPDATE_ATTEMPTS: usize = 5;
 /// Internal document key: the user must change the password at next sign-in. Not a Graph property.
 pub const FORCE_CHANGE: &str = "_forceChangePassword";
@@ -61,10 +55,7 @@ fn check_body(body: &Map<String, Value>) -> Result<(Map<String, Value>, Option<P
             )
         })?;
         if property.access == Access::ReadOnly {
-            return Err(Error::invalid_property(
-                name,
-                format!("Property '{name}' is read-only and cannot be set."),
-            ));
+            return Err(Error::invalid_property(name, format!("Property '{name}' is read-only and cannot be set.")));
         }
         if name == "passwordProfile" {
             password = Some(parse_password_profile(value)?);
@@ -82,9 +73,7 @@ pub(crate) fn check_odata_annotation(name: &str, value: &Value, type_name: &str)
     }
     let stated = value.as_str().unwrap_or_default().trim_start_matches('#');
     let expected = format!("microsoft.graph.{type_name}");
-    if stated.eq_ignore_ascii_case(&expected)
-        || stated.eq_ignore_ascii_case(&format!("graph.{type_name}"))
-    {
+    if stated.eq_ignore_ascii_case(&expected) || stated.eq_ignore_ascii_case(&format!("graph.{type_name}")) {
         Ok(())
     } else {
         Err(Error::invalid_property(
@@ -96,16 +85,9 @@ pub(crate) fn check_odata_annotation(name: &str, value: &Value, type_name: &str)
 
 fn parse_password_profile(value: &Value) -> Result<PasswordProfile> {
     let object = value.as_object().ok_or_else(|| {
-        Error::invalid_property(
-            "passwordProfile",
-            "Invalid value for property 'passwordProfile': expected an object.",
-        )
+        Error::invalid_property("passwordProfile", "Invalid value for property 'passwordProfile': expected an object.")
     })?;
-    let mut profile = PasswordProfile {
-        password: None,
-        force_change: false,
-        force_change_with_mfa: false,
-    };
+    let mut profile = PasswordProfile { password: None, force_change: false, force_change_with_mfa: false };
     for (key, member) in object {
         match key.as_str() {
             "password" => match member {
@@ -157,27 +139,18 @@ pub fn check_user_principal_name(upn: &str, domains: &[String]) -> Result<String
             format!("Invalid value specified for property 'userPrincipalName' of resource 'User': {why}"),
         )
     };
-    let (alias, domain) = upn
-        .rsplit_once('@')
-        .ok_or_else(|| invalid("it must have the form alias@domain."))?;
+    let (alias, domain) = upn.rsplit_once('@').ok_or_else(|| invalid("it must have the form alias@domain."))?;
     if alias.is_empty() || alias.len() > 64 {
         return Err(invalid("the part before '@' must be 1 to 64 characters."));
     }
     if domain.len() > 48 || upn.len() > 113 {
-        return Err(invalid(
-            "the domain may have at most 48 characters and the whole name at most 113.",
-        ));
+        return Err(invalid("the domain may have at most 48 characters and the whole name at most 113."));
     }
-    if let Some(bad) = alias
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || UPN_CHARS.contains(*c)))
-    {
+    if let Some(bad) = alias.chars().find(|c| !(c.is_ascii_alphanumeric() || UPN_CHARS.contains(*c))) {
         return Err(invalid(&format!("the character '{bad}' is not allowed.")));
     }
     if alias.starts_with('.') || alias.ends_with('.') {
-        return Err(invalid(
-            "the part before '@' may not begin or end with '.'.",
-        ));
+        return Err(invalid("the part before '@' may not begin or end with '.'."));
     }
     let domain = domain.to_ascii_lowercase();
     if !domains.contains(&domain) {
@@ -195,14 +168,9 @@ const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:<>, ";
 
 fn check_mail_nickname(nickname: &str) -> Result<()> {
     if nickname.is_empty()
-        || nickname
-            .chars()
-            .any(|c| !c.is_ascii() || c.is_ascii_control() || NICKNAME_FORBIDDEN.contains(c))
+        || nickname.chars().any(|c| !c.is_ascii() || c.is_ascii_control() || NICKNAME_FORBIDDEN.contains(c))
     {
-        return Err(Error::invalid_property(
-            "mailNickname",
-            required_message("mailNickname"),
-        ));
+        return Err(Error::invalid_property("mailNickname", required_message("mailNickname")));
     }
     Ok(())
 }
@@ -221,12 +189,7 @@ fn normalise(doc: &mut Map<String, Value>) -> Result<()> {
     }
     match doc.get("mailNickname") {
         Some(Value::String(nick)) => check_mail_nickname(nick)?,
-        _ => {
-            return Err(Error::invalid_property(
-                "mailNickname",
-                required_message("mailNickname"),
-            ))
-        }
+        _ => return Err(Error::invalid_property("mailNickname", required_message("mailNickname"))),
     }
     if let Some(Value::String(location)) = doc.get("usageLocation") {
         if location.len() != 2 || !location.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -255,10 +218,7 @@ fn normalise(doc: &mut Map<String, Value>) -> Result<()> {
 }
 
 fn strong_passwords(doc: &Map<String, Value>) -> bool {
-    !doc.get("passwordPolicies")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .contains("DisableStrongPassword")
+    !doc.get("passwordPolicies").and_then(Value::as_str).unwrap_or_default().contains("DisableStrongPassword")
 }
 
 fn fold(text: &str) -> String {
@@ -266,11 +226,7 @@ fn fold(text: &str) -> String {
 }
 
 impl Directory {
-    pub async fn create_user(
-        &self,
-        caller: &Caller,
-        body: &Map<String, Value>,
-    ) -> Result<ObjectRecord> {
+    pub async fn create_user(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteUsers)?;
         let (mut doc, profile) = check_body(body)?;
         for name in REQUIRED_ON_CREATE {
@@ -280,14 +236,9 @@ impl Directory {
         }
         let password = profile
             .and_then(|p| p.password.clone().map(|pw| (pw, p)))
-            .ok_or_else(|| {
-                Error::invalid_property("passwordProfile", required_message("passwordProfile"))
-            })?;
+            .ok_or_else(|| Error::invalid_property("passwordProfile", required_message("passwordProfile")))?;
         let tenant = self.tenant_record(caller.tenant()).await?;
-        let upn = doc
-            .get("userPrincipalName")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let upn = doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
         let upn = check_user_principal_name(upn, &tenant.domains)?;
         doc.insert("userPrincipalName".into(), Value::String(upn.clone()));
         doc.entry("userType").or_insert_with(|| json!("Member"));
@@ -295,10 +246,7 @@ impl Directory {
         passwords::check_complexity(&password.0, strong_passwords(&doc))?;
         let now = self.now();
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
-        doc.insert(
-            FORCE_CHANGE.into(),
-            json!(password.1.force_change || password.1.force_change_with_mfa),
-        );
+        doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
         let hash = passwords::hash(password.0, self.config.hash_params).await?;
         let record = ObjectRecord {
             id: Uuid::new_v4(),
@@ -310,16 +258,8 @@ impl Directory {
             created_at: now,
             deleted_at: None,
         };
-        let writes = vec![
-            Write::InsertObject(record.clone()),
-            Write::SetPassword {
-                user: record.id,
-                hash,
-            },
-        ];
-        self.commit(caller, writes)
-            .await
-            .map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        let writes = vec![Write::InsertObject(record.clone()), Write::SetPassword { user: record.id, hash }];
+        self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(record)
     }
 
@@ -333,41 +273,22 @@ impl Directory {
         let tenant = caller.tenant();
         let found = match Uuid::parse_str(key) {
             Ok(id) => self.store.object(tenant, ObjectKind::User, id).await,
-            Err(_) => {
-                self.store
-                    .object_by_key(tenant, ObjectKind::User, &fold(key))
-                    .await
-            }
+            Err(_) => self.store.object_by_key(tenant, ObjectKind::User, &fold(key)).await,
         }
         .map_err(Error::internal)?;
-        found
-            .filter(|u| u.deleted_at.is_none())
-            .ok_or_else(|| Error::not_found(key))
+        found.filter(|u| u.deleted_at.is_none()).ok_or_else(|| Error::not_found(key))
     }
 
     pub async fn list_users(&self, caller: &Caller, after: Option<Uuid>, top: u32) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
-        self.page(
-            caller,
-            ObjectQuery {
-                kind: ObjectKind::User,
-                deleted: false,
-                manager: None,
-                after,
-                limit: top,
-            },
-        )
-        .await
+        self.page(caller, ObjectQuery { kind: ObjectKind::User, deleted: false, manager: None, after, limit: top })
+            .await
     }
 
     pub(crate) async fn page(&self, caller: &Caller, mut query: ObjectQuery) -> Result<Page> {
         let top = query.limit;
         query.limit = top + 1;
-        let mut items = self
-            .store
-            .objects(caller.tenant(), &query)
-            .await
-            .map_err(Error::internal)?;
+        let mut items = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
         let next = if items.len() > top as usize {
             items.truncate(top as usize);
             items.last().map(|o| o.id)
@@ -377,21 +298,14 @@ impl Directory {
         Ok(Page { items, next })
     }
 
-    pub async fn update_user(
-        &self,
-        caller: &Caller,
-        key: &str,
-        patch: &Map<String, Value>,
-    ) -> Result<()> {
+    pub async fn update_user(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let (changes, profile) = check_body(patch)?;
         let tenant = self.tenant_record(caller.tenant()).await?;
         let new_password = match profile {
-            Some(PasswordProfile {
-                password: Some(password),
-                force_change,
-                force_change_with_mfa,
-            }) => Some((password, force_change || force_change_with_mfa)),
+            Some(PasswordProfile { password: Some(password), force_change, force_change_with_mfa }) => {
+                Some((password, force_change || force_change_with_mfa))
+            }
             _ => None,
         };
         let mut hash = None;
@@ -401,10 +315,7 @@ impl Directory {
             let mut attributes: Vec<String> = changes.keys().cloned().collect();
             for (name, value) in &changes {
                 if name == "userPrincipalName" {
-                    let upn = check_user_principal_name(
-                        value.as_str().unwrap_or_default(),
-                        &tenant.domains,
-                    )?;
+                    let upn = check_user_principal_name(value.as_str().unwrap_or_default(), &tenant.domains)?;
                     record.unique_key = Some(fold(&upn));
                     record.doc.insert(name.clone(), Value::String(upn));
                 } else if value.is_null() {
@@ -420,50 +331,29 @@ impl Directory {
                 if hash.is_none() {
                     hash = Some(passwords::hash(password.clone(), self.config.hash_params).await?);
                 }
-                record.doc.insert(
-                    "lastPasswordChangeDateTime".into(),
-                    json!(format_time(self.now())),
-                );
+                record.doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(self.now())));
                 record.doc.insert(FORCE_CHANGE.into(), json!(force));
                 attributes.push("passwordProfile".into());
                 if let Some(hash) = &hash {
-                    writes.push(Write::SetPassword {
-                        user: record.id,
-                        hash: hash.clone(),
-                    });
+                    writes.push(Write::SetPassword { user: record.id, hash: hash.clone() });
                 }
             }
-            writes.insert(
-                0,
-                Write::UpdateObject {
-                    object: record,
-                    expected_version: current.version,
-                    attributes,
-                },
-            );
+            writes.insert(0, Write::UpdateObject { object: record, expected_version: current.version, attributes });
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionMismatch) => continue,
                 Err(other) => return Err(write_error(other, DUPLICATE_UPN)),
             }
         }
-        Err(Error::conflict(
-            "The user is being changed by another request; try again.",
-        ))
+        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     /// Moves the user to deleted items, restorable for the retention period.
     pub async fn delete_user(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.live_user(caller, key).await?;
-        let writes = vec![Write::SoftDelete {
-            kind: ObjectKind::User,
-            id: user.id,
-            at: self.now(),
-        }];
-        self.commit(caller, writes)
-            .await
-            .map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        let writes = vec![Write::SoftDelete { kind: ObjectKind::User, id: user.id, at: self.now() }];
+        self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(())
     }
 
@@ -482,9 +372,7 @@ impl Directory {
                 other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
             }
         }
-        Err(Error::conflict(
-            "The user is being changed by another request; try again.",
-        ))
+        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     pub async fn remove_manager(&self, caller: &Caller, key: &str) -> Result<()> {
@@ -501,22 +389,12 @@ impl Directory {
                 other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
             }
         }
-        Err(Error::conflict(
-            "The user is being changed by another request; try again.",
-        ))
+        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
-    async fn write_manager(
-        &self,
-        caller: &Caller,
-        record: ObjectRecord,
-        version: i64,
-    ) -> Result<(), StoreError> {
-        let write = Write::UpdateObject {
-            object: record,
-            expected_version: version,
-            attributes: vec!["manager".into()],
-        };
+    async fn write_manager(&self, caller: &Caller, record: ObjectRecord, version: i64) -> Result<(), StoreError> {
+        let write =
+            Write::UpdateObject { object: record, expected_version: version, attributes: vec!["manager".into()] };
         self.commit(caller, vec![write]).await.map(|_| ())
     }
 
@@ -524,27 +402,13 @@ impl Directory {
         require(caller, Action::ReadUsers)?;
         let user = self.live_user(caller, key).await?;
         let manager = user.manager.ok_or_else(|| Error::not_found("manager"))?;
-        self.live_user(caller, &manager.to_string())
-            .await
-            .map_err(|_| Error::not_found("manager"))
+        self.live_user(caller, &manager.to_string()).await.map_err(|_| Error::not_found("manager"))
     }
 
-    pub async fn direct_reports(
-        &self,
-        caller: &Caller,
-        key: &str,
-        after: Option<Uuid>,
-        top: u32,
-    ) -> Result<Page> {
+    pub async fn direct_reports(&self, caller: &Caller, key: &str, after: Option<Uuid>, top: u32) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
         let user = self.live_user(caller, key).await?;
-        let query = ObjectQuery {
-            kind: ObjectKind::User,
-            deleted: false,
-            manager: Some(user.id),
-            after,
-            limit: top,
-        };
+        let query = ObjectQuery { kind: ObjectKind::User, deleted: false, manager: Some(user.id), after, limit: top };
         self.page(caller, query).await
     }
 }
@@ -552,32 +416,22 @@ impl Directory {
 /// Every user property with its current value: stored, derived, or the empty value Graph shows.
 pub fn user_properties(record: &ObjectRecord) -> Map<String, Value> {
     let upn = record.doc.get("userPrincipalName").and_then(Value::as_str);
-    schema::properties(USER, record, |property| {
-        match (property.name, property.ty) {
-            ("passwordProfile", _) => Some(Value::Null),
-            ("identities", _) => Some(json!([{
-                "signInType": "userPrincipalName",
-                "issuer": upn.and_then(|u| u.rsplit_once('@')).map(|(_, domain)| domain),
-                "issuerAssignedId": upn,
-            }])),
-            ("onPremisesExtensionAttributes", PropertyType::StringObject(members)) => {
-                let stored = record.doc.get(property.name).and_then(Value::as_object);
-                let attributes = members
-                    .iter()
-                    .map(|m| {
-                        (
-                            (*m).to_owned(),
-                            stored
-                                .and_then(|s| s.get(*m))
-                                .cloned()
-                                .unwrap_or(Value::Null),
-                        )
-                    })
-                    .collect();
-                Some(Value::Object(attributes))
-            }
-            _ => None,
+    schema::properties(USER, record, |property| match (property.name, property.ty) {
+        ("passwordProfile", _) => Some(Value::Null),
+        ("identities", _) => Some(json!([{
+            "signInType": "userPrincipalName",
+            "issuer": upn.and_then(|u| u.rsplit_once('@')).map(|(_, domain)| domain),
+            "issuerAssignedId": upn,
+        }])),
+        ("onPremisesExtensionAttributes", PropertyType::StringObject(members)) => {
+            let stored = record.doc.get(property.name).and_then(Value::as_object);
+            let attributes = members
+                .iter()
+                .map(|m| ((*m).to_owned(), stored.and_then(|s| s.get(*m)).cloned().unwrap_or(Value::Null)))
+                .collect();
+            Some(Value::Object(attributes))
         }
+        _ => None,
     })
 }
 
@@ -588,10 +442,7 @@ mod tests {
     #[test]
     fn upn_rules() {
         let domains = vec!["contoso.test".to_owned()];
-        assert_eq!(
-            check_user_principal_name("Ada.L@Contoso.Test", &domains),
-            Ok("Ada.L@contoso.test".into())
-        );
+        assert_eq!(check_user_principal_name("Ada.L@Contoso.Test", &domains), Ok("Ada.L@contoso.test".into()));
         for bad in [
             "ada",
             "@contoso.test",

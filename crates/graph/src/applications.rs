@@ -9,9 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use gatehouse_core::applications::{
-    object_properties, AppRoleAssignment, APPLICATION, SERVICE_PRINCIPAL,
-};
+use gatehouse_core::applications::{object_properties, AppRoleAssignment, APPLICATION, SERVICE_PRINCIPAL};
 use gatehouse_core::schema::{format_time, Property};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
@@ -21,14 +19,8 @@ pub fn routes() -> Router<GraphState> {
     Router::new()
         .merge(resource_routes(&APPLICATIONS))
         .merge(resource_routes(&SERVICE_PRINCIPALS))
-        .route(
-            "/servicePrincipals/{id}/appRoleAssignments",
-            get(list_assignments).post(assign),
-        )
-        .route(
-            "/servicePrincipals/{id}/appRoleAssignments/{assignment}",
-            delete(unassign),
-        )
+        .route("/servicePrincipals/{id}/appRoleAssignments", get(list_assignments).post(assign))
+        .route("/servicePrincipals/{id}/appRoleAssignments/{assignment}", delete(unassign))
 }
 
 /// The routes both resources share, bound to the resource.
@@ -112,12 +104,8 @@ struct Resource {
     set: &'static str,
 }
 
-const APPLICATIONS: Resource = Resource {
-    kind: ObjectKind::Application,
-    table: APPLICATION,
-    type_name: "application",
-    set: "applications",
-};
+const APPLICATIONS: Resource =
+    Resource { kind: ObjectKind::Application, table: APPLICATION, type_name: "application", set: "applications" };
 const SERVICE_PRINCIPALS: Resource = Resource {
     kind: ObjectKind::ServicePrincipal,
     table: SERVICE_PRINCIPAL,
@@ -131,16 +119,8 @@ fn options(resource: &Resource, params: &HashMap<String, String>) -> GraphResult
     Ok(options)
 }
 
-fn object_json(
-    resource: &Resource,
-    record: &ObjectRecord,
-    options: &QueryOptions,
-) -> Map<String, Value> {
-    odata::project(
-        &object_properties(record),
-        resource.table,
-        options.select.as_ref(),
-    )
+fn object_json(resource: &Resource, record: &ObjectRecord, options: &QueryOptions) -> Map<String, Value> {
+    odata::project(&object_properties(record), resource.table, options.select.as_ref())
 }
 
 async fn create(
@@ -150,19 +130,11 @@ async fn create(
     body: &Map<String, Value>,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
     let record = match resource.kind {
-        ObjectKind::ServicePrincipal => {
-            state
-                .directory
-                .create_service_principal(caller, body)
-                .await?
-        }
+        ObjectKind::ServicePrincipal => state.directory.create_service_principal(caller, body).await?,
         _ => state.directory.create_application(caller, body).await?,
     };
     let body = object_json(resource, &record, &QueryOptions::default());
-    Ok((
-        StatusCode::CREATED,
-        Json(odata::entity(resource.set, None, body)),
-    ))
+    Ok((StatusCode::CREATED, Json(odata::entity(resource.set, None, body))))
 }
 
 async fn read(
@@ -173,15 +145,8 @@ async fn read(
     params: &HashMap<String, String>,
 ) -> GraphResult<Json<Value>> {
     let options = options(resource, params)?;
-    let record = state
-        .directory
-        .get_object(caller, resource.kind, id)
-        .await?;
-    Ok(Json(odata::entity(
-        resource.set,
-        options.select.as_ref(),
-        object_json(resource, &record, &options),
-    )))
+    let record = state.directory.get_object(caller, resource.kind, id).await?;
+    Ok(Json(odata::entity(resource.set, options.select.as_ref(), object_json(resource, &record, &options))))
 }
 
 async fn list(
@@ -192,28 +157,10 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     let options = options(resource, params)?;
     let key = state.directory.master_key();
-    let after = options
-        .skiptoken
-        .as_deref()
-        .map(|t| odata::open_skiptoken(key, resource.set, t))
-        .transpose()?;
-    let page = state
-        .directory
-        .list_objects(caller, resource.kind, after, options.top)
-        .await?;
-    let items = page
-        .items
-        .iter()
-        .map(|r| Value::Object(object_json(resource, r, &options)))
-        .collect();
-    Ok(Json(odata::collection(
-        key,
-        resource.set,
-        resource.set,
-        &options,
-        &page,
-        items,
-    )))
+    let after = options.skiptoken.as_deref().map(|t| odata::open_skiptoken(key, resource.set, t)).transpose()?;
+    let page = state.directory.list_objects(caller, resource.kind, after, options.top).await?;
+    let items = page.items.iter().map(|r| Value::Object(object_json(resource, r, &options))).collect();
+    Ok(Json(odata::collection(key, resource.set, resource.set, &options, &page, items)))
 }
 
 async fn add_password(
@@ -223,17 +170,11 @@ async fn add_password(
     id: &str,
     body: &Map<String, Value>,
 ) -> GraphResult<Json<Value>> {
-    let secret = state
-        .directory
-        .add_password(caller, resource.kind, id, body)
-        .await?;
+    let secret = state.directory.add_password(caller, resource.kind, id, body).await?;
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        json!(format!(
-            "{}/$metadata#microsoft.graph.passwordCredential",
-            odata::base_url()
-        )),
+        json!(format!("{}/$metadata#microsoft.graph.passwordCredential", odata::base_url())),
     );
     if let Value::Object(credential) = secret.credential {
         out.extend(credential);
@@ -267,10 +208,7 @@ async fn assign(
 ) -> GraphResult<(StatusCode, Json<Value>)> {
     let assignment = state.directory.assign_app_role(&caller, &id, &body).await?;
     let context = format!("servicePrincipals('{id}')/appRoleAssignments");
-    Ok((
-        StatusCode::CREATED,
-        Json(odata::entity(&context, None, assignment_json(&assignment))),
-    ))
+    Ok((StatusCode::CREATED, Json(odata::entity(&context, None, assignment_json(&assignment)))))
 }
 
 async fn list_assignments(
@@ -279,10 +217,7 @@ async fn list_assignments(
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
     let assignments = state.directory.app_role_assignments(&caller, &id).await?;
-    let items: Vec<Value> = assignments
-        .iter()
-        .map(|a| Value::Object(assignment_json(a)))
-        .collect();
+    let items: Vec<Value> = assignments.iter().map(|a| Value::Object(assignment_json(a))).collect();
     Ok(Json(json!({
         "@odata.context": odata::context_url(&format!("servicePrincipals('{id}')/appRoleAssignments"), None),
         "value": items,
@@ -294,9 +229,6 @@ async fn unassign(
     Authenticated(caller): Authenticated,
     Path((id, assignment)): Path<(String, String)>,
 ) -> GraphResult<StatusCode> {
-    state
-        .directory
-        .remove_app_role_assignment(&caller, &id, &assignment)
-        .await?;
+    state.directory.remove_app_role_assignment(&caller, &id, &assignment).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,17 +11,9 @@ pub struct Authenticated(pub Caller);
 impl FromRequestParts<GraphState> for Authenticated {
     type Rejection = GraphError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &GraphState,
-    ) -> Result<Self, Self::Rejection> {
-        let unauthenticated = |message: &str| {
-            GraphError::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                message,
-            )
-        };
+    async fn from_request_parts(parts: &mut Parts, state: &GraphState) -> Result<Self, Self::Rejection> {
+        let unauthenticated =
+            |message: &str| GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message);
         let value = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -18,22 +18,17 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    GraphError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "Request_EntityTooLarge",
-                        format!(
-                            "The request body is larger than the {} bytes allowed.",
-                            crate::MAX_BODY_BYTES
-                        ),
-                    )
-                } else {
-                    GraphError::bad_request("The request body could not be read.")
-                }
-            })?;
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                GraphError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Request_EntityTooLarge",
+                    format!("The request body is larger than the {} bytes allowed.", crate::MAX_BODY_BYTES),
+                )
+            } else {
+                GraphError::bad_request("The request body could not be read.")
+            }
+        })?;
         if !content_type.is_empty() && !content_type.starts_with("application/json") {
             return Err(GraphError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -43,12 +38,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(object)) => Ok(JsonObject(object)),
-            Ok(_) => Err(GraphError::bad_request(
-                "The request body must be a JSON object.",
-            )),
-            Err(e) => Err(GraphError::bad_request(format!(
-                "Invalid JSON in the request body: {e}."
-            ))),
+            Ok(_) => Err(GraphError::bad_request("The request body must be a JSON object.")),
+            Err(e) => Err(GraphError::bad_request(format!("Invalid JSON in the request body: {e}."))),
         }
     }
 }

@@ -19,20 +19,14 @@ pub fn routes() -> Router<GraphState> {
     Router::new()
         .route("/directory/deletedItems/{id}", get(read).delete(purge))
         .route("/directory/deletedItems/{id}/restore", post(restore))
-        .route(
-            "/directory/deletedItems/{id}/microsoft.graph.restore",
-            post(restore),
-        )
+        .route("/directory/deletedItems/{id}/microsoft.graph.restore", post(restore))
 }
 
 type Params = Query<HashMap<String, String>>;
 
 /// The type cast segment of a deleted-items list (`microsoft.graph.user`, `graph.user`).
 fn cast(segment: &str) -> Option<(ObjectKind, &'static str)> {
-    match segment
-        .trim_start_matches("microsoft.")
-        .trim_start_matches("graph.")
-    {
+    match segment.trim_start_matches("microsoft.").trim_start_matches("graph.") {
         "user" => Some((ObjectKind::User, "user")),
         "application" => Some((ObjectKind::Application, "application")),
         _ => None,
@@ -43,25 +37,15 @@ fn deleted_json(record: &ObjectRecord, options: &QueryOptions) -> Map<String, Va
     let mut body = match record.kind {
         ObjectKind::User => user_json(record, options, true),
         _ => {
-            let mut body = odata::project(
-                &object_properties(record),
-                APPLICATION,
-                options.select.as_ref(),
-            );
-            body.insert(
-                "@odata.type".into(),
-                json!(format!("#microsoft.graph.{}", record.kind.as_str())),
-            );
+            let mut body = odata::project(&object_properties(record), APPLICATION, options.select.as_ref());
+            body.insert("@odata.type".into(), json!(format!("#microsoft.graph.{}", record.kind.as_str())));
             body
         }
     };
     if options.select.is_none() {
         body.insert(
             "deletedDateTime".into(),
-            object_properties(record)
-                .get("deletedDateTime")
-                .cloned()
-                .unwrap_or(Value::Null),
+            object_properties(record).get("deletedDateTime").cloned().unwrap_or(Value::Null),
         );
     }
     body
@@ -76,45 +60,19 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     let options = QueryOptions::parse(&params)?;
     if let Some((kind, type_name)) = cast(&id) {
-        options.check_select(
-            if kind == ObjectKind::User {
-                USER
-            } else {
-                APPLICATION
-            },
-            type_name,
-        )?;
+        options.check_select(if kind == ObjectKind::User { USER } else { APPLICATION }, type_name)?;
         let path = format!("directory/deletedItems/microsoft.graph.{type_name}");
         let key = state.directory.master_key();
-        let after = options
-            .skiptoken
-            .as_deref()
-            .map(|t| odata::open_skiptoken(key, &path, t))
-            .transpose()?;
-        let page = state
-            .directory
-            .list_deleted(&caller, kind, after, options.top)
-            .await?;
-        let items = page
-            .items
-            .iter()
-            .map(|r| Value::Object(deleted_json(r, &options)))
-            .collect();
-        return Ok(Json(odata::collection(
-            key, &path, &path, &options, &page, items,
-        )));
+        let after = options.skiptoken.as_deref().map(|t| odata::open_skiptoken(key, &path, t)).transpose()?;
+        let page = state.directory.list_deleted(&caller, kind, after, options.top).await?;
+        let items = page.items.iter().map(|r| Value::Object(deleted_json(r, &options))).collect();
+        return Ok(Json(odata::collection(key, &path, &path, &options, &page, items)));
     }
     if id.contains('.') {
-        return Err(GraphError::bad_request(format!(
-            "'{id}' is not a type that deleted items holds."
-        )));
+        return Err(GraphError::bad_request(format!("'{id}' is not a type that deleted items holds.")));
     }
     let record = state.directory.get_deleted(&caller, &id).await?;
-    Ok(Json(odata::entity(
-        "directory/deletedItems",
-        None,
-        deleted_json(&record, &options),
-    )))
+    Ok(Json(odata::entity("directory/deletedItems", None, deleted_json(&record, &options))))
 }
 
 async fn restore(

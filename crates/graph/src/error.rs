@@ -14,11 +14,7 @@ pub struct GraphError {
 
 impl GraphError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -34,9 +30,7 @@ impl From<Error> for GraphError {
     fn from(error: Error) -> Self {
         let (status, code) = match error.kind {
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "Request_ResourceNotFound"),
-            ErrorKind::Conflict | ErrorKind::Invalid => {
-                (StatusCode::BAD_REQUEST, "Request_BadRequest")
-            }
+            ErrorKind::Conflict | ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "Request_BadRequest"),
             ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
             ErrorKind::NotSupported => (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
@@ -74,20 +68,10 @@ impl IntoResponse for GraphError {
 pub type GraphResult<T> = Result<T, GraphError>;
 
 pub async fn unknown_segment(uri: Uri) -> GraphError {
-    let segment = uri
-        .path()
-        .trim_start_matches("/v1.0")
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let segment =
+        uri.path().trim_start_matches("/v1.0").trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
     let segment: String = segment.chars().take(64).collect();
-    GraphError::new(
-        StatusCode::BAD_REQUEST,
-        "BadRequest",
-        format!("Resource not found for the segment '{segment}'."),
-    )
+    GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", format!("Resource not found for the segment '{segment}'."))
 }
 
 pub async fn method_not_allowed() -> GraphError {

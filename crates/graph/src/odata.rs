@@ -27,39 +27,29 @@ pub struct QueryOptions {
 }
 
 /// Options that belong to the next issue's query language; refused clearly until then.
-const NOT_YET: &[&str] = &[
-    "$filter", "$orderby", "$search", "$count", "$expand", "$skip", "$format",
-];
+const NOT_YET: &[&str] = &["$filter", "$orderby", "$search", "$count", "$expand", "$skip", "$format"];
 
 impl QueryOptions {
     pub fn parse(raw: &HashMap<String, String>) -> GraphResult<QueryOptions> {
-        let mut options = QueryOptions {
-            top: DEFAULT_TOP,
-            ..Default::default()
-        };
+        let mut options = QueryOptions { top: DEFAULT_TOP, ..Default::default() };
         for (key, value) in raw {
-            let name = if key.starts_with('$') {
-                key.to_ascii_lowercase()
-            } else {
-                format!("${}", key.to_ascii_lowercase())
-            };
+            let name =
+                if key.starts_with('$') { key.to_ascii_lowercase() } else { format!("${}", key.to_ascii_lowercase()) };
             match name.as_str() {
                 "$top" => {
-                    let top: u32 = value.trim().parse().ok().filter(|t| (1..=MAX_TOP).contains(t)).ok_or_else(|| {
-                        GraphError::bad_request(format!("Invalid page size specified: '{value}'. Must be between 1 and {MAX_TOP} inclusive."))
-                    })?;
+                    let top: u32 =
+                        value.trim().parse().ok().filter(|t| (1..=MAX_TOP).contains(t)).ok_or_else(|| {
+                            GraphError::bad_request(format!(
+                                "Invalid page size specified: '{value}'. Must be between 1 and {MAX_TOP} inclusive."
+                            ))
+                        })?;
                     options.top = top;
                 }
                 "$select" => {
-                    let list: Vec<String> = value
-                        .split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect();
+                    let list: Vec<String> =
+                        value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
                     if list.is_empty() {
-                        return Err(GraphError::bad_request(
-                            "$select must name at least one property.",
-                        ));
+                        return Err(GraphError::bad_request("$select must name at least one property."));
                     }
                     options.select = Some(list);
                 }
@@ -70,9 +60,7 @@ impl QueryOptions {
                     )))
                 }
                 other if key.starts_with('$') => {
-                    return Err(GraphError::bad_request(format!(
-                        "The query parameter '{other}' is not supported."
-                    )))
+                    return Err(GraphError::bad_request(format!("The query parameter '{other}' is not supported.")))
                 }
                 _ => {}
             }
@@ -96,11 +84,7 @@ impl QueryOptions {
 }
 
 /// Picks the selected properties (or the default ones) out of all of an object's properties.
-pub fn project(
-    all: &Map<String, Value>,
-    table: &[Property],
-    select: Option<&Vec<String>>,
-) -> Map<String, Value> {
+pub fn project(all: &Map<String, Value>, table: &[Property], select: Option<&Vec<String>>) -> Map<String, Value> {
     let mut out = Map::new();
     match select {
         Some(names) if !names.iter().any(|n| n == "*") => {
@@ -130,10 +114,8 @@ pub fn base_url() -> String {
 pub fn context_url(context: &str, select: Option<&Vec<String>>) -> String {
     match select {
         Some(names) => {
-            let (set, rest) = context
-                .split_once('/')
-                .map(|(a, b)| (a, format!("/{b}")))
-                .unwrap_or((context, String::new()));
+            let (set, rest) =
+                context.split_once('/').map(|(a, b)| (a, format!("/{b}"))).unwrap_or((context, String::new()));
             format!("{}/$metadata#{set}({}){rest}", base_url(), names.join(","))
         }
         None => format!("{}/$metadata#{context}", base_url()),
@@ -142,10 +124,7 @@ pub fn context_url(context: &str, select: Option<&Vec<String>>) -> String {
 
 pub fn entity(context: &str, select: Option<&Vec<String>>, body: Map<String, Value>) -> Value {
     let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(context_url(&format!("{context}/$entity"), select)),
-    );
+    out.insert("@odata.context".into(), Value::String(context_url(&format!("{context}/$entity"), select)));
     out.extend(body);
     Value::Object(out)
 }
@@ -153,17 +132,12 @@ pub fn entity(context: &str, select: Option<&Vec<String>>, body: Map<String, Val
 /// Seals the cursor of a page for a collection path.
 pub fn skiptoken(key: &MasterKey, collection: &str, after: Uuid) -> String {
     let payload = format!("{collection}|{after}");
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(after.as_bytes()),
-        key.mac(payload.as_bytes())
-    )
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(after.as_bytes()), key.mac(payload.as_bytes()))
 }
 
 /// Opens a `$skiptoken`; a token of another collection or a tampered one is refused.
 pub fn open_skiptoken(key: &MasterKey, collection: &str, token: &str) -> GraphResult<Uuid> {
-    let invalid =
-        || GraphError::bad_request("The $skiptoken is invalid or belongs to another request.");
+    let invalid = || GraphError::bad_request("The $skiptoken is invalid or belongs to another request.");
     let (id, mac) = token.split_once('.').ok_or_else(invalid)?;
     let bytes = URL_SAFE_NO_PAD.decode(id).map_err(|_| invalid())?;
     let after = Uuid::from_slice(&bytes).map_err(|_| invalid())?;
@@ -183,10 +157,7 @@ pub fn collection(
     items: Vec<Value>,
 ) -> Value {
     let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        Value::String(context_url(context, options.select.as_ref())),
-    );
+    out.insert("@odata.context".into(), Value::String(context_url(context, options.select.as_ref())));
     if let Some(after) = page.next {
         let mut link = format!("{}/{path}?$top={}", base_url(), options.top);
         if let Some(select) = &options.select {
@@ -201,29 +172,18 @@ pub fn collection(
 
 /// The id an `@odata.id` reference names: `…/v1.0/{users|directoryObjects}/{id}` on Graph's host or ours.
 pub fn reference_id(body: &Map<String, Value>) -> GraphResult<String> {
-    let url = body
-        .get("@odata.id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            GraphError::bad_request(
-                "The request body must contain '@odata.id' with the URL of the referenced object.",
-            )
-        })?;
+    let url = body.get("@odata.id").and_then(Value::as_str).ok_or_else(|| {
+        GraphError::bad_request("The request body must contain '@odata.id' with the URL of the referenced object.")
+    })?;
     let ours = format!("{}/", base_url());
     let rest = url
         .strip_prefix("https://graph.microsoft.com/v1.0/")
         .or_else(|| url.strip_prefix(&ours))
         .ok_or_else(|| GraphError::bad_request(format!("Invalid object identifier '{url}'.")))?;
     match rest.split('/').collect::<Vec<_>>().as_slice() {
-        [collection, id]
-            if ["users", "directoryObjects"].contains(collection) && !id.is_empty() =>
-        {
-            Ok(percent_encoding::percent_decode_str(id)
-                .decode_utf8_lossy()
-                .into_owned())
+        [collection, id] if ["users", "directoryObjects"].contains(collection) && !id.is_empty() => {
+            Ok(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
         }
-        _ => Err(GraphError::bad_request(format!(
-            "Invalid object identifier '{url}'."
-        ))),
+        _ => Err(GraphError::bad_request(format!("Invalid object identifier '{url}'."))),
     }
 }

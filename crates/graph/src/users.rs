@@ -21,11 +21,9 @@ pub fn routes() -> Router<GraphState> {
         .route("/users", get(list).post(create))
         .route("/users/{id}", get(read).patch(update).delete(remove))
         .route("/users/{id}/manager", get(manager))
-        .route(
-            "/users/{id}/manager/$ref",
-            get(manager_ref).put(set_manager).delete(remove_manager),
-        )
+        .route("/users/{id}/manager/$ref", get(manager_ref).put(set_manager).delete(remove_manager))
         .route("/users/{id}/directReports", get(direct_reports))
+        .route("/users/{id}/directReports/$ref", get(direct_report_refs))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -37,11 +35,7 @@ fn options(params: &HashMap<String, String>) -> GraphResult<QueryOptions> {
 }
 
 /// A user as Graph shows it, with `@odata.type` when it appears among directory objects.
-pub(crate) fn user_json(
-    record: &ObjectRecord,
-    options: &QueryOptions,
-    typed: bool,
-) -> Map<String, Value> {
+pub(crate) fn user_json(record: &ObjectRecord, options: &QueryOptions, typed: bool) -> Map<String, Value> {
     let mut body = odata::project(&user_properties(record), USER, options.select.as_ref());
     if typed {
         body.insert("@odata.type".into(), json!("#microsoft.graph.user"));
@@ -49,39 +43,13 @@ pub(crate) fn user_json(
     body
 }
 
-fn after(
-    state: &GraphState,
-    path: &str,
-    options: &QueryOptions,
-) -> GraphResult<Option<uuid::Uuid>> {
-    options
-        .skiptoken
-        .as_deref()
-        .map(|t| odata::open_skiptoken(state.directory.master_key(), path, t))
-        .transpose()
+fn after(state: &GraphState, path: &str, options: &QueryOptions) -> GraphResult<Option<uuid::Uuid>> {
+    options.skiptoken.as_deref().map(|t| odata::open_skiptoken(state.directory.master_key(), path, t)).transpose()
 }
 
-fn page_json(
-    state: &GraphState,
-    path: &str,
-    context: &str,
-    options: &QueryOptions,
-    page: &Page,
-    typed: bool,
-) -> Value {
-    let items = page
-        .items
-        .iter()
-        .map(|u| Value::Object(user_json(u, options, typed)))
-        .collect();
-    odata::collection(
-        state.directory.master_key(),
-        path,
-        context,
-        options,
-        page,
-        items,
-    )
+fn page_json(state: &GraphState, path: &str, context: &str, options: &QueryOptions, page: &Page, typed: bool) -> Value {
+    let items = page.items.iter().map(|u| Value::Object(user_json(u, options, typed))).collect();
+    odata::collection(state.directory.master_key(), path, context, options, page, items)
 }
 
 async fn create(
@@ -91,11 +59,7 @@ async fn create(
 ) -> GraphResult<Response> {
     let record = state.directory.create_user(&caller, &body).await?;
     let body = user_json(&record, &QueryOptions::default(), false);
-    Ok((
-        StatusCode::CREATED,
-        Json(odata::entity("users", None, body)),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(odata::entity("users", None, body))).into_response())
 }
 
 async fn read(
@@ -106,11 +70,7 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     let options = options(&params)?;
     let record = state.directory.get_user(&caller, &id).await?;
-    Ok(Json(odata::entity(
-        "users",
-        options.select.as_ref(),
-        user_json(&record, &options, false),
-    )))
+    Ok(Json(odata::entity("users", options.select.as_ref(), user_json(&record, &options, false))))
 }
 
 async fn list(
@@ -119,13 +79,8 @@ async fn list(
     Query(params): Params,
 ) -> GraphResult<Json<Value>> {
     let options = options(&params)?;
-    let page = state
-        .directory
-        .list_users(&caller, after(&state, "users", &options)?, options.top)
-        .await?;
-    Ok(Json(page_json(
-        &state, "users", "users", &options, &page, false,
-    )))
+    let page = state.directory.list_users(&caller, after(&state, "users", &options)?, options.top).await?;
+    Ok(Json(page_json(&state, "users", "users", &options, &page, false)))
 }
 
 async fn update(
@@ -155,11 +110,7 @@ async fn manager(
 ) -> GraphResult<Json<Value>> {
     let options = options(&params)?;
     let record = state.directory.get_manager(&caller, &id).await?;
-    Ok(Json(odata::entity(
-        "directoryObjects",
-        options.select.as_ref(),
-        user_json(&record, &options, true),
-    )))
+    Ok(Json(odata::entity("directoryObjects", options.select.as_ref(), user_json(&record, &options, true))))
 }
 
 async fn manager_ref(
@@ -202,16 +153,20 @@ async fn direct_reports(
 ) -> GraphResult<Json<Value>> {
     let options = options(&params)?;
     let path = format!("users/{id}/directReports");
-    let page = state
-        .directory
-        .direct_reports(&caller, &id, after(&state, &path, &options)?, options.top)
-        .await?;
-    Ok(Json(page_json(
-        &state,
-        &path,
-        "directoryObjects",
-        &options,
-        &page,
-        true,
-    )))
+    let page = state.directory.direct_reports(&caller, &id, after(&state, &path, &options)?, options.top).await?;
+    Ok(Json(page_json(&state, &path, "directoryObjects", &options, &page, true)))
+}
+
+async fn direct_report_refs(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> GraphResult<Json<Value>> {
+    let options = options(&params)?;
+    let path = format!("users/{id}/directReports/$ref");
+    let page = state.directory.direct_reports(&caller, &id, after(&state, &path, &options)?, options.top).await?;
+    let base = odata::base_url();
+    let items = page.items.iter().map(|u| json!({"@odata.id": format!("{base}/directoryObjects/{}", u.id)})).collect();
+    Ok(Json(odata::collection(state.directory.master_key(), &path, "directoryObjects/$ref", &options, &page, items)))
 }

@@ -27,10 +27,7 @@ struct IdentityState {
 
 pub fn router(directory: Arc<Directory>) -> Router {
     Router::new()
-        .route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(discovery),
-        )
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .with_state(IdentityState { directory })
@@ -45,38 +42,24 @@ struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            description: description.into(),
-        }
+        Self { status, error, description: description.into() }
     }
 }
 
 impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
         match (e.kind, e.target.as_deref()) {
-            (ErrorKind::Unauthenticated, _) => {
-                OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.message)
-            }
-            (ErrorKind::Forbidden, _) => {
-                OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.message)
-            }
-            (ErrorKind::Invalid, Some("scope")) => {
-                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.message)
-            }
+            (ErrorKind::Unauthenticated, _) => OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.message),
+            (ErrorKind::Forbidden, _) => OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.message),
+            (ErrorKind::Invalid, Some("scope")) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.message),
             (ErrorKind::Invalid, Some("resource")) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_resource", e.message)
             }
             (ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::NotSupported, _) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", e.message)
             }
-            (ErrorKind::NotFound, _) => {
-                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_tenant", e.message)
-            }
-            (ErrorKind::Internal, _) => {
-                OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.message)
-            }
+            (ErrorKind::NotFound, _) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_tenant", e.message),
+            (ErrorKind::Internal, _) => OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.message),
         }
     }
 }
@@ -98,10 +81,7 @@ impl IntoResponse for OAuthError {
             "correlation_id": context.client_request_id.unwrap_or(context.request_id.clone()),
         });
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            header::HeaderValue::from_static("no-store"),
-        );
+        response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
         response
     }
 }
@@ -116,10 +96,7 @@ async fn tenant_id(state: &IdentityState, tenant: &str) -> Result<Uuid, OAuthErr
     })
 }
 
-async fn discovery(
-    State(state): State<IdentityState>,
-    Path(tenant): Path<String>,
-) -> Result<Json<Value>, OAuthError> {
+async fn discovery(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Result<Json<Value>, OAuthError> {
     let id = tenant_id(&state, &tenant).await?;
     let base = request::current().base_url;
     Ok(Json(json!({
@@ -141,26 +118,17 @@ async fn discovery(
     })))
 }
 
-async fn keys(
-    State(state): State<IdentityState>,
-    Path(tenant): Path<String>,
-) -> Result<Json<Value>, OAuthError> {
+async fn keys(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Result<Json<Value>, OAuthError> {
     let id = tenant_id(&state, &tenant).await?;
     Ok(Json(state.directory.jwks(id).await?))
 }
 
 /// Client credentials from `client_secret_basic` (Authorization header) or `client_secret_post` (form).
-fn client_credentials(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Result<(String, String), OAuthError> {
+fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, String), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
     if let Some(encoded) = basic {
         if form.contains_key("client_secret") {
             return Err(OAuthError::new(
@@ -169,11 +137,8 @@ fn client_credentials(
                 "AADSTS90014: Use only one client authentication method.",
             ));
         }
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| {
+        let decoded =
+            STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
                 OAuthError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
@@ -208,9 +173,7 @@ fn client_credentials(
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
 fn form_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(&text.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 async fn token(
@@ -227,17 +190,16 @@ async fn token(
         )
     })?;
     let id = tenant_id(&state, &tenant).await?;
-    let grant = form
-        .get("grant_type")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let grant = form.get("grant_type").map(String::as_str).unwrap_or_default();
     match grant {
         "client_credentials" => {}
-        "" => return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "AADSTS900144: The request body must contain the following parameter: 'grant_type'.",
-        )),
+        "" => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "AADSTS900144: The request body must contain the following parameter: 'grant_type'.",
+            ))
+        }
         other => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
@@ -256,10 +218,7 @@ async fn token(
         ));
     }
     let base = request::current().base_url;
-    let issued = state
-        .directory
-        .issue_app_token(id, &client_id, &secret, scope, &base)
-        .await?;
+    let issued = state.directory.issue_app_token(id, &client_id, &secret, scope, &base).await?;
     let body = json!({
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
@@ -267,9 +226,6 @@ async fn token(
         "access_token": issued.access_token,
     });
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(response)
 }

@@ -63,19 +63,13 @@ async fn ready(State(operations): State<Operations>) -> Response {
 }
 
 async fn metrics(State(operations): State<Operations>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        operations.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], operations.metrics.render()).into_response()
 }
 
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        axum::Json(
-            serde_json::json!({"error": "not_found", "error_description": "No such endpoint."}),
-        ),
+        axum::Json(serde_json::json!({"error": "not_found", "error_description": "No such endpoint."})),
     )
         .into_response()
 }
@@ -84,9 +78,7 @@ async fn not_found() -> Response {
 fn clean_host(value: &str) -> Option<&str> {
     let ok = !value.is_empty()
         && value.len() <= 255
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
     ok.then_some(value)
 }
 
@@ -110,58 +102,24 @@ async fn context(State(operations): State<Operations>, request: Request, next: N
                 .or_else(|| request.uri().authority().map(|a| a.as_str()))
                 .and_then(clean_host)
                 .unwrap_or("localhost");
-            format!(
-                "{}://{host}",
-                if operations.addressing.https {
-                    "https"
-                } else {
-                    "http"
-                }
-            )
+            format!("{}://{host}", if operations.addressing.https { "https" } else { "http" })
         }
     };
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().to_string();
-    let context = RequestContext {
-        request_id: request_id.clone(),
-        client_request_id: client_request_id.clone(),
-        base_url,
-    };
+    let context =
+        RequestContext { request_id: request_id.clone(), client_request_id: client_request_id.clone(), base_url };
     let mut response = request::scope(context, next.run(request)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     operations.metrics.record(&method, &route, status, elapsed);
     if status >= 500 {
-        tracing::warn!(
-            request_id,
-            method,
-            route,
-            status,
-            elapsed_us = elapsed.as_micros() as u64,
-            "request failed"
-        );
+        tracing::warn!(request_id, method, route, status, elapsed_us = elapsed.as_micros() as u64, "request failed");
     } else if status >= 400 {
-        tracing::info!(
-            request_id,
-            method,
-            route,
-            status,
-            elapsed_us = elapsed.as_micros() as u64,
-            "request refused"
-        );
+        tracing::info!(request_id, method, route, status, elapsed_us = elapsed.as_micros() as u64, "request refused");
     } else {
-        tracing::debug!(
-            request_id,
-            method,
-            route,
-            status,
-            elapsed_us = elapsed.as_micros() as u64,
-            "request served"
-        );
+        tracing::debug!(request_id, method, route, status, elapsed_us = elapsed.as_micros() as u64, "request served");
     }
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

@@ -7,17 +7,10 @@ use std::path::Path;
 
 /// Presets from `GATEHOUSE_BOOTSTRAP_*`, for automation that must know the credentials in advance.
 pub fn presets_from_env() -> anyhow::Result<NewTenant> {
-    let var = |name: &str| {
-        std::env::var(format!("GATEHOUSE_BOOTSTRAP_{name}"))
-            .ok()
-            .filter(|v| !v.is_empty())
-    };
+    let var = |name: &str| std::env::var(format!("GATEHOUSE_BOOTSTRAP_{name}")).ok().filter(|v| !v.is_empty());
     let uuid = |name: &str| -> anyhow::Result<Option<uuid::Uuid>> {
         var(name)
-            .map(|v| {
-                uuid::Uuid::parse_str(&v)
-                    .with_context(|| format!("GATEHOUSE_BOOTSTRAP_{name} is not a GUID"))
-            })
+            .map(|v| uuid::Uuid::parse_str(&v).with_context(|| format!("GATEHOUSE_BOOTSTRAP_{name} is not a GUID")))
             .transpose()
     };
     Ok(NewTenant {
@@ -33,12 +26,7 @@ pub fn presets_from_env() -> anyhow::Result<NewTenant> {
 
 /// Creates the first tenant if the store has none.
 pub async fn first_tenant(directory: &Directory) -> anyhow::Result<Option<TenantBootstrap>> {
-    if !directory
-        .tenants()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .is_empty()
-    {
+    if !directory.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty() {
         return Ok(None);
     }
     let created = directory

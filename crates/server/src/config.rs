@@ -89,28 +89,19 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
     let Some(path) = path else {
         return Ok(FileSettings::default());
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
 }
 
 impl Settings {
     pub fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
         let file = read_file(args.store.config.as_deref())?;
-        let data_dir = args
-            .store
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("gatehouse-data"));
+        let data_dir = args.store.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("gatehouse-data"));
         let database_url = match args.store.database_url.clone().or(file.database_url) {
             Some(url) => url,
             None => format!("sqlite://{}", data_dir.join("gatehouse.db").display()),
         };
-        let tls = match (
-            args.tls_cert.clone().or(file.tls_cert),
-            args.tls_key.clone().or(file.tls_key),
-        ) {
+        let tls = match (args.tls_cert.clone().or(file.tls_cert), args.tls_key.clone().or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
@@ -129,39 +120,25 @@ impl Settings {
                 .unwrap_or(defaults.iterations),
             parallelism: defaults.parallelism,
         };
-        let access_token_lifetime = args
-            .access_token_lifetime
-            .or(file.access_token_lifetime)
-            .unwrap_or(3599);
+        let access_token_lifetime = args.access_token_lifetime.or(file.access_token_lifetime).unwrap_or(3599);
         if !(60..=86_400).contains(&access_token_lifetime) {
             anyhow::bail!("the access-token lifetime must be between 60 and 86400 seconds");
         }
         Ok(Settings {
-            listen: args
-                .listen
-                .clone()
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            listen: args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
             master_key: args.store.master_key.clone().or(file.master_key),
             tls,
             bootstrap_output: args.bootstrap_output.clone().or(file.bootstrap_output),
-            public_url: args
-                .public_url
-                .clone()
-                .or(file.public_url)
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned()),
             access_token_lifetime,
             hash_params,
         })
     }
 
     pub fn for_store(args: &StoreArgs) -> anyhow::Result<Settings> {
-        Settings::resolve(&ServeArgs {
-            store: args.clone(),
-            ..ServeArgs::default()
-        })
+        Settings::resolve(&ServeArgs { store: args.clone(), ..ServeArgs::default() })
     }
 
     /// The configured master key, or the data directory's `master.key`, created (mode 0600) if missing.
@@ -173,8 +150,7 @@ impl Settings {
             .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
         let path = self.data_dir.join("master.key");
         match std::fs::read_to_string(&path) {
-            Ok(text) => MasterKey::decode(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message)),
+            Ok(text) => MasterKey::decode(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = MasterKey::generate();
                 write_private(&path, key.encode().as_bytes())?;
@@ -199,8 +175,7 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     file.write_all(contents)?;
     file.sync_all()?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -225,15 +200,15 @@ mod tests {
     fn flags_win_over_the_file_which_wins_over_defaults() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("gatehouse.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/gatehouse\"\naccess_token_lifetime = 600\n")?;
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/gatehouse\"\naccess_token_lifetime = 600\n",
+        )?;
         let config = file.to_string_lossy().into_owned();
 
         let from_file = Settings::resolve(&parse(&["--config", &config])?)?;
         assert_eq!(from_file.listen, "0.0.0.0:9000");
-        assert_eq!(
-            from_file.database_url,
-            "sqlite:///srv/gatehouse/gatehouse.db"
-        );
+        assert_eq!(from_file.database_url, "sqlite:///srv/gatehouse/gatehouse.db");
         assert_eq!(from_file.access_token_lifetime, 600);
         assert_eq!(from_file.hash_params, HashParams::PRODUCTION);
 
@@ -263,10 +238,7 @@ mod tests {
             Settings::resolve(&parse(&["--config", &file.to_string_lossy()])?).is_err(),
             "unknown keys are refused"
         );
-        assert!(
-            Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(),
-            "a certificate needs its key"
-        );
+        assert!(Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(), "a certificate needs its key");
         assert!(Settings::resolve(&parse(&["--access-token-lifetime", "5"])?).is_err());
         Ok(())
     }

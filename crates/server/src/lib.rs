@@ -30,38 +30,20 @@ use std::time::Duration;
 const GRACE: Duration = Duration::from_secs(30);
 
 /// Opens the store, checks the master key against it, and builds the directory.
-pub async fn open_directory(
-    settings: &config::Settings,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Arc<Directory>> {
+pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Directory>> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
-    let store = SqlStore::connect(&settings.database_url)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the database {}: {e}",
-                gatehouse_store::redact(&settings.database_url)
-            )
-        })?;
+    let store = SqlStore::connect(&settings.database_url).await.map_err(|e| {
+        anyhow::anyhow!("cannot open the database {}: {e}", gatehouse_store::redact(&settings.database_url))
+    })?;
     let master = settings.master_key()?;
     let directory_config = DirectoryConfig {
         hash_params: settings.hash_params,
         access_token_lifetime: settings.access_token_lifetime,
         ..DirectoryConfig::default()
     };
-    let directory = Arc::new(Directory::new(
-        Arc::new(store),
-        clock,
-        master,
-        directory_config,
-    ));
-    if let Some(tenant) = directory
-        .tenants()
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .first()
-    {
+    let directory = Arc::new(Directory::new(Arc::new(store), clock, master, directory_config));
+    if let Some(tenant) = directory.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?.first() {
         directory.jwks(tenant.id).await.map_err(|_| {
             anyhow::anyhow!(
                 "the master key does not open this database's signing keys: give every node the same key (GATEHOUSE_MASTER_KEY or the data directory's master.key)"
@@ -88,9 +70,7 @@ pub async fn serve(
     match tls {
         None => {
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         }
         Some(tls) => {
             let handle = axum_server::Handle::new();
@@ -99,10 +79,7 @@ pub async fn serve(
                 shutdown.await;
                 stopper.graceful_shutdown(Some(GRACE));
             });
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await?;
         }
     }
     Ok(())
@@ -116,13 +93,7 @@ pub async fn tls_config(
     let _ = rustls::crypto::ring::default_provider().install_default();
     axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
         .await
-        .with_context(|| {
-            format!(
-                "cannot load the TLS certificate {} and key {}",
-                cert.display(),
-                key.display()
-            )
-        })
+        .with_context(|| format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display()))
 }
 
 /// Purges expired deleted items now and then every hour, until the process ends.

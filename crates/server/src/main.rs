@@ -65,9 +65,7 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -78,7 +76,10 @@ fn run() -> anyhow::Result<()> {
             Command::DevCert { out } => {
                 certs::write_dev_certificates(&out)?;
                 println!("Wrote {0}/ca.pem, {0}/cert.pem and {0}/key.pem (localhost, 127.0.0.1, ::1).", out.display());
-                println!("Serve HTTPS with: gatehouse serve --tls-cert {0}/cert.pem --tls-key {0}/key.pem", out.display());
+                println!(
+                    "Serve HTTPS with: gatehouse serve --tls-cert {0}/cert.pem --tls-key {0}/key.pem",
+                    out.display()
+                );
                 Ok(())
             }
             Command::Tenant(TenantCommand::Create { store, domain, name }) => {
@@ -111,24 +112,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let base = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{scheme}://{local}"));
-    let router = app::router(
-        directory.clone(),
-        Addressing {
-            public_url: settings.public_url.clone(),
-            https: tls.is_some(),
-        },
-    );
+    let base = settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
+    let router =
+        app::router(directory.clone(), Addressing { public_url: settings.public_url.clone(), https: tls.is_some() });
     gatehouse::spawn_retention(directory);
     if let Some(created) = &created {
-        let ca = settings
-            .tls
-            .as_ref()
-            .and_then(|(cert, _)| cert.parent().map(|d| d.join("ca.pem")))
-            .filter(|p| p.exists());
+        let ca =
+            settings.tls.as_ref().and_then(|(cert, _)| cert.parent().map(|d| d.join("ca.pem"))).filter(|p| p.exists());
         bootstrap::announce(created, &base, ca.as_deref());
         if let Some(path) = &settings.bootstrap_output {
             bootstrap::write_output(created, path)?;

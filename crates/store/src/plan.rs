@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, ObjectKind, ObjectRecord, SecretRecord,
-    SigningKeyRecord, StoreError, StoreResult, Write,
+    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord,
+    StoreError, StoreResult, Write,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -109,10 +109,7 @@ pub struct Query {
 }
 
 pub fn query(sql: impl Into<String>, params: Vec<SqlValue>) -> Query {
-    Query {
-        sql: sql.into(),
-        params,
-    }
+    Query { sql: sql.into(), params }
 }
 
 /// A statement of a write, and what it must have done.
@@ -133,31 +130,15 @@ pub struct Change {
 }
 
 fn statement(sql: &str, params: Vec<SqlValue>) -> Statement {
-    Statement {
-        query: query(sql, params),
-        must_affect: None,
-    }
+    Statement { query: query(sql, params), must_affect: None }
 }
 
 fn checked(sql: &str, params: Vec<SqlValue>, missing: StoreError) -> Statement {
-    Statement {
-        query: query(sql, params),
-        must_affect: Some(missing),
-    }
+    Statement { query: query(sql, params), must_affect: Some(missing) }
 }
 
-fn change(
-    object_type: &str,
-    object_id: impl ToString,
-    kind: ChangeKind,
-    attributes: Vec<String>,
-) -> Change {
-    Change {
-        object_type: object_type.to_owned(),
-        object_id: object_id.to_string(),
-        kind,
-        attributes,
-    }
+fn change(object_type: &str, object_id: impl ToString, kind: ChangeKind, attributes: Vec<String>) -> Change {
+    Change { object_type: object_type.to_owned(), object_id: object_id.to_string(), kind, attributes }
 }
 
 fn json(doc: &Map<String, Value>) -> StoreResult<String> {
@@ -319,33 +300,25 @@ pub fn advance_sequence(tenant: &str, count: i64) -> Query {
 }
 
 pub fn insert_change(tenant: &str, seq: i64, entry: Change, at: i64) -> StoreResult<Query> {
-    let attributes = serde_json::to_string(&entry.attributes)
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let attributes = serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(query(
         "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         vec![tenant.into(), seq.into(), entry.object_type.into(), entry.object_id.into(), entry.kind.as_str().into(), attributes.into(), at.into()],
     ))
 }
 
-pub const OBJECT_COLUMNS: &str =
-    "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
+pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
 
 pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
     let kind = row.text(1)?;
     let doc = row.text(5)?;
     Ok(ObjectRecord {
         id: row.uuid(0)?,
-        kind: ObjectKind::parse(&kind)
-            .ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
+        kind: ObjectKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
         version: row.int(2)?,
         unique_key: row.optional_text(3)?,
-        manager: row
-            .optional_text(4)?
-            .map(|m| Uuid::parse_str(&m))
-            .transpose()
-            .map_err(|_| corrupt("a GUID", 4))?,
-        doc: serde_json::from_str::<Map<String, Value>>(&doc)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        manager: row.optional_text(4)?.map(|m| Uuid::parse_str(&m)).transpose().map_err(|_| corrupt("a GUID", 4))?,
+        doc: serde_json::from_str::<Map<String, Value>>(&doc).map_err(|e| StoreError::Unavailable(e.to_string()))?,
         created_at: row.time(6)?,
         deleted_at: row.optional_int(7)?.map(from_micros),
     })
@@ -374,11 +347,7 @@ pub fn assignment(row: &Row) -> StoreResult<AppRoleAssignmentRecord> {
 }
 
 pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
-    Ok(SigningKeyRecord {
-        kid: row.text(0)?,
-        sealed_private_key: row.text(1)?,
-        created_at: row.time(2)?,
-    })
+    Ok(SigningKeyRecord { kid: row.text(0)?, sealed_private_key: row.text(1)?, created_at: row.time(2)? })
 }
 
 pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
@@ -387,10 +356,8 @@ pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
         seq: row.int(0)?,
         object_type: row.text(1)?,
         object_id: row.text(2)?,
-        kind: ChangeKind::parse(&kind)
-            .ok_or_else(|| StoreError::Unavailable(format!("unknown change kind {kind}")))?,
-        attributes: serde_json::from_str(&row.text(4)?)
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        kind: ChangeKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown change kind {kind}")))?,
+        attributes: serde_json::from_str(&row.text(4)?).map_err(|e| StoreError::Unavailable(e.to_string()))?,
         at: row.time(5)?,
     })
 }

@@ -42,22 +42,10 @@ fn row(row: &PgRow) -> StoreResult<Row> {
     let mut values = Vec::with_capacity(row.len());
     for (index, column) in row.columns().iter().enumerate() {
         let value = match column.type_info().name() {
-            "INT8" => row
-                .try_get::<Option<i64>, _>(index)
-                .map_err(unavailable)?
-                .map(SqlValue::Int),
-            "INT4" => row
-                .try_get::<Option<i32>, _>(index)
-                .map_err(unavailable)?
-                .map(|i| SqlValue::Int(i.into())),
-            "INT2" => row
-                .try_get::<Option<i16>, _>(index)
-                .map_err(unavailable)?
-                .map(|i| SqlValue::Int(i.into())),
-            _ => row
-                .try_get::<Option<String>, _>(index)
-                .map_err(unavailable)?
-                .map(SqlValue::Text),
+            "INT8" => row.try_get::<Option<i64>, _>(index).map_err(unavailable)?.map(SqlValue::Int),
+            "INT4" => row.try_get::<Option<i32>, _>(index).map_err(unavailable)?.map(|i| SqlValue::Int(i.into())),
+            "INT2" => row.try_get::<Option<i16>, _>(index).map_err(unavailable)?.map(|i| SqlValue::Int(i.into())),
+            _ => row.try_get::<Option<String>, _>(index).map_err(unavailable)?.map(SqlValue::Text),
         };
         values.push(value.unwrap_or(SqlValue::Null));
     }
@@ -84,9 +72,11 @@ impl PgDb {
             .await
             .map_err(unavailable)?;
         let result = async {
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-                .await
-                .map_err(unavailable)?;
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(unavailable)?;
             for (version, sql) in MIGRATIONS {
                 let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = $1")
                     .bind(*version)
@@ -97,7 +87,10 @@ impl PgDb {
                     continue;
                 }
                 let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(unavailable)?;
-                sqlx::raw_sql(&sql.replace("{text_c}", "TEXT COLLATE \"C\"")).execute(&mut *tx).await.map_err(unavailable)?;
+                sqlx::raw_sql(&sql.replace("{text_c}", "TEXT COLLATE \"C\""))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
                 sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                     .bind(*version)
                     .bind(plan::micros(chrono::Utc::now()))
@@ -119,13 +112,7 @@ impl PgDb {
     }
 
     pub async fn fetch(&self, query: &Query) -> StoreResult<Vec<Row>> {
-        bind(query)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .iter()
-            .map(row)
-            .collect()
+        bind(query).fetch_all(&self.pool).await.map_err(unavailable)?.iter().map(row).collect()
     }
 
     /// Applies the statements, advances the sequence and logs the changes, in one transaction. The
@@ -139,20 +126,14 @@ impl PgDb {
     ) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         for statement in &statements {
-            let affected = bind(&statement.query)
-                .execute(&mut *tx)
-                .await
-                .map_err(write_error)?
-                .rows_affected();
+            let affected = bind(&statement.query).execute(&mut *tx).await.map_err(write_error)?.rows_affected();
             if let (0, Some(missing)) = (affected, &statement.must_affect) {
                 return Err(missing.clone());
             }
         }
         let count = changes.len() as i64;
-        let advanced = bind(&plan::advance_sequence(&tenant, count))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let advanced =
+            bind(&plan::advance_sequence(&tenant, count)).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         let last = row(&advanced.ok_or(StoreError::Missing)?)?.int(0)?;
         for (offset, entry) in changes.into_iter().enumerate() {
             let insert = plan::insert_change(&tenant, last - count + 1 + offset as i64, entry, at)?;

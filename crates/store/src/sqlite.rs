@@ -32,11 +32,7 @@ fn write_error(e: rusqlite::Error) -> StoreError {
             if failure.code == rusqlite::ErrorCode::ConstraintViolation
                 && matches!(failure.extended_code, 2067 | 1555) =>
         {
-            StoreError::Conflict(
-                message
-                    .clone()
-                    .unwrap_or_else(|| "unique constraint".into()),
-            )
+            StoreError::Conflict(message.clone().unwrap_or_else(|| "unique constraint".into()))
         }
         _ => unavailable(e),
     }
@@ -67,9 +63,7 @@ fn sqlite_sql(sql: &str) -> String {
 }
 
 fn open(path: &Path) -> StoreResult<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags).map_err(unavailable)?;
     connection
         .execute_batch(
@@ -91,9 +85,7 @@ fn fetch_on(connection: &Connection, query: &Query) -> rusqlite::Result<Vec<Row>
                 ValueRef::Null => SqlValue::Null,
                 ValueRef::Integer(i) => SqlValue::Int(i),
                 ValueRef::Real(r) => SqlValue::Int(r as i64),
-                ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-                }
+                ValueRef::Text(t) | ValueRef::Blob(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
             });
         }
         out.push(Row(values));
@@ -102,55 +94,38 @@ fn fetch_on(connection: &Connection, query: &Query) -> rusqlite::Result<Vec<Row>
 }
 
 fn execute_on(connection: &Connection, query: &Query) -> Result<usize, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&sqlite_sql(&query.sql))
-        .map_err(unavailable)?;
-    statement
-        .execute(rusqlite::params_from_iter(query.params.iter()))
-        .map_err(write_error)
+    let mut statement = connection.prepare_cached(&sqlite_sql(&query.sql)).map_err(unavailable)?;
+    statement.execute(rusqlite::params_from_iter(query.params.iter())).map_err(write_error)
 }
 
 impl SqliteDb {
     /// `url` is `sqlite://PATH`, optionally followed by `?…` options, which are ignored.
     pub fn open(url: &str) -> StoreResult<SqliteDb> {
-        let rest = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
+        let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let path = PathBuf::from(rest.split('?').next().unwrap_or_default());
         if path.as_os_str().is_empty() {
-            return Err(StoreError::Unavailable(
-                "the SQLite URL names no file".into(),
-            ));
+            return Err(StoreError::Unavailable("the SQLite URL names no file".into()));
         }
         let writer = open(&path)?;
-        Ok(SqliteDb {
-            path,
-            readers: Mutex::new(Vec::new()),
-            writer: Arc::new(Mutex::new(writer)),
-        })
+        Ok(SqliteDb { path, readers: Mutex::new(Vec::new()), writer: Arc::new(Mutex::new(writer)) })
     }
 
     pub fn migrate(&self) -> StoreResult<()> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer
-            .execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
             .map_err(unavailable)?;
         for (version, sql) in MIGRATIONS {
             let applied: i64 = writer
-                .query_row(
-                    "SELECT COUNT(*) FROM schema_migrations WHERE version = ?1",
-                    [version],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT COUNT(*) FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
                 .map_err(unavailable)?;
             if applied > 0 {
                 continue;
             }
-            let tx = writer
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            tx.execute_batch(&sql.replace("{text_c}", "TEXT"))
-                .map_err(unavailable)?;
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            tx.execute_batch(&sql.replace("{text_c}", "TEXT")).map_err(unavailable)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 [*version, plan::micros(chrono::Utc::now())],
@@ -188,9 +163,7 @@ impl SqliteDb {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
             let mut connection = writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             for statement in &statements {
                 let affected = execute_on(&tx, &statement.query)?;
                 if let (0, Some(missing)) = (affected, &statement.must_affect) {
@@ -204,10 +177,7 @@ impl SqliteDb {
                 .ok_or(StoreError::Missing)?
                 .int(0)?;
             for (offset, entry) in changes.into_iter().enumerate() {
-                execute_on(
-                    &tx,
-                    &plan::insert_change(&tenant, last - count + 1 + offset as i64, entry, at)?,
-                )?;
+                execute_on(&tx, &plan::insert_change(&tenant, last - count + 1 + offset as i64, entry, at)?)?;
             }
             tx.commit().map_err(unavailable)?;
             Ok(last)

@@ -6,8 +6,8 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    AppRoleAssignmentRecord, ChangeRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, SigningKeyRecord,
+    Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -52,10 +52,7 @@ impl SqlStore {
             db.migrate().await?;
             Backend::Postgres(db)
         } else {
-            return Err(StoreError::Unavailable(format!(
-                "unsupported database URL scheme in '{}'",
-                redact(url)
-            )));
+            return Err(StoreError::Unavailable(format!("unsupported database URL scheme in '{}'", redact(url))));
         };
         Ok(SqlStore { backend })
     }
@@ -74,28 +71,17 @@ impl SqlStore {
         }
     }
 
-    async fn fetch_all<T>(
-        &self,
-        query: Query,
-        decode: fn(&Row) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
+    async fn fetch_all<T>(&self, query: Query, decode: fn(&Row) -> StoreResult<T>) -> StoreResult<Vec<T>> {
         self.fetch(query).await?.iter().map(decode).collect()
     }
 
-    async fn fetch_one<T>(
-        &self,
-        query: Query,
-        decode: fn(&Row) -> StoreResult<T>,
-    ) -> StoreResult<Option<T>> {
+    async fn fetch_one<T>(&self, query: Query, decode: fn(&Row) -> StoreResult<T>) -> StoreResult<Option<T>> {
         self.fetch(query).await?.first().map(decode).transpose()
     }
 
     async fn domains(&self, tenant: Uuid) -> StoreResult<Vec<String>> {
         let rows = self
-            .fetch(query(
-                "SELECT name FROM domains WHERE tenant_id = $1 ORDER BY name",
-                vec![tenant.into()],
-            ))
+            .fetch(query("SELECT name FROM domains WHERE tenant_id = $1 ORDER BY name", vec![tenant.into()]))
             .await?;
         rows.iter().map(|r| r.text(0)).collect()
     }
@@ -114,12 +100,7 @@ impl SqlStore {
 
 #[async_trait]
 impl Store for SqlStore {
-    async fn commit(
-        &self,
-        tenant: Uuid,
-        writes: Vec<Write>,
-        at: DateTime<Utc>,
-    ) -> StoreResult<i64> {
+    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
         let tenant = tenant.to_string();
         let mut statements = Vec::new();
         let mut changes = Vec::with_capacity(writes.len());
@@ -137,7 +118,10 @@ impl Store for SqlStore {
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
         let rows = self
-            .fetch(query("SELECT id, display_name, initial_domain, created_at FROM tenants ORDER BY created_at, id", vec![]))
+            .fetch(query(
+                "SELECT id, display_name, initial_domain, created_at FROM tenants ORDER BY created_at, id",
+                vec![],
+            ))
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -160,49 +144,32 @@ impl Store for SqlStore {
         }
     }
 
-    async fn object(
-        &self,
-        tenant: Uuid,
-        kind: ObjectKind,
-        id: Uuid,
-    ) -> StoreResult<Option<ObjectRecord>> {
-        let sql = format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id = $2 AND kind = $3"
-        );
-        self.fetch_one(
-            query(sql, vec![tenant.into(), id.into(), kind.as_str().into()]),
-            plan::object,
-        )
-        .await
+    async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>> {
+        let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id = $2 AND kind = $3");
+        self.fetch_one(query(sql, vec![tenant.into(), id.into(), kind.as_str().into()]), plan::object).await
     }
 
-    async fn object_by_key(
-        &self,
-        tenant: Uuid,
-        kind: ObjectKind,
-        key: &str,
-    ) -> StoreResult<Option<ObjectRecord>> {
+    async fn object_by_key(&self, tenant: Uuid, kind: ObjectKind, key: &str) -> StoreResult<Option<ObjectRecord>> {
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND unique_key = $3 AND deleted_at IS NULL"
         );
-        self.fetch_one(
-            query(sql, vec![tenant.into(), kind.as_str().into(), key.into()]),
-            plan::object,
-        )
-        .await
+        self.fetch_one(query(sql, vec![tenant.into(), kind.as_str().into(), key.into()]), plan::object).await
+    }
+
+    async fn objects_by_key(&self, tenant: Uuid, kinds: &[ObjectKind], key: &str) -> StoreResult<Vec<ObjectRecord>> {
+        let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND unique_key = $2 AND kind IN ({}) AND deleted_at IS NULL",
+            placeholders.join(", ")
+        );
+        let mut params: Vec<SqlValue> = vec![tenant.into(), key.into()];
+        params.extend(kinds.iter().map(|k| SqlValue::from(k.as_str())));
+        self.fetch_all(query(sql, params), plan::object).await
     }
 
     async fn objects(&self, tenant: Uuid, q: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>> {
-        let deleted = if q.deleted {
-            "deleted_at IS NOT NULL"
-        } else {
-            "deleted_at IS NULL"
-        };
-        let manager = if q.manager.is_some() {
-            "AND manager_id = $4"
-        } else {
-            "AND $4 = ''"
-        };
+        let deleted = if q.deleted { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" };
+        let manager = if q.manager.is_some() { "AND manager_id = $4" } else { "AND $4 = ''" };
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND id > $3 {manager} AND {deleted} \
              ORDER BY id LIMIT $5"
@@ -218,10 +185,8 @@ impl Store for SqlStore {
     }
 
     async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>> {
-        let q = query(
-            "SELECT hash FROM passwords WHERE tenant_id = $1 AND user_id = $2",
-            vec![tenant.into(), user.into()],
-        );
+        let q =
+            query("SELECT hash FROM passwords WHERE tenant_id = $1 AND user_id = $2", vec![tenant.into(), user.into()]);
         self.fetch_one(q, |r| r.text(0)).await
     }
 
@@ -240,11 +205,7 @@ impl Store for SqlStore {
         self.fetch_all(query(sql, params), plan::secret).await
     }
 
-    async fn app_role_assignments(
-        &self,
-        tenant: Uuid,
-        principal: Uuid,
-    ) -> StoreResult<Vec<AppRoleAssignmentRecord>> {
+    async fn app_role_assignments(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>> {
         let q = query(
             "SELECT id, principal_id, resource_id, app_role_id, created_at FROM app_role_assignments \
              WHERE tenant_id = $1 AND principal_id = $2 ORDER BY created_at, id",
@@ -254,16 +215,14 @@ impl Store for SqlStore {
     }
 
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>> {
-        let q = query("SELECT kid, sealed, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid", vec![tenant.into()]);
+        let q = query(
+            "SELECT kid, sealed, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid",
+            vec![tenant.into()],
+        );
         self.fetch_all(q, plan::signing_key).await
     }
 
-    async fn changes(
-        &self,
-        tenant: Uuid,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<ChangeRecord>> {
+    async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
         let q = query(
             "SELECT seq, object_type, object_id, kind, attributes, at FROM change_log \
              WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -272,11 +231,7 @@ impl Store for SqlStore {
         self.fetch_all(q, plan::change_record).await
     }
 
-    async fn deleted_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>> {
+    async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>> {
         let q = query(
             "SELECT tenant_id, kind, id FROM objects WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT $2",
             vec![plan::micros(cutoff).into(), i64::from(limit).into()],

@@ -34,21 +34,13 @@ fn bin_dir() -> Option<PathBuf> {
         .filter(|p| p.join("initdb").exists() && p.join("postgres").exists())
         .collect();
     versions.sort_by_key(|p| {
-        p.parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str())
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0)
+        p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
     });
     versions.pop()
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 /// A command run as the postgres user when we are root, as ourselves otherwise.
@@ -56,14 +48,7 @@ fn as_postgres(program: &Path, root: bool) -> Command {
     if root {
         let mut command = Command::new("setpriv");
         command
-            .args([
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--init-groups",
-                "--pdeathsig",
-                "KILL",
-                "--",
-            ])
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--pdeathsig", "KILL", "--"])
             .arg(program);
         command
     } else {
@@ -72,11 +57,7 @@ fn as_postgres(program: &Path, root: bool) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start() -> Option<Cluster> {
@@ -91,32 +72,16 @@ fn start() -> Option<Cluster> {
         return None;
     };
     let root = is_root();
-    let dir = std::env::temp_dir().join(format!(
-        "gatehouse-pg-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-pg-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     if root {
-        let status = Command::new("chown")
-            .arg("postgres:postgres")
-            .arg(&dir)
-            .status()
-            .unwrap();
+        let status = Command::new("chown").arg("postgres:postgres").arg(&dir).status().unwrap();
         assert!(status.success(), "chown of the cluster directory failed");
     }
     let data = dir.join("data");
     let status = as_postgres(&bin.join("initdb"), root)
-        .args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "-D",
-        ])
+        .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8", "-D"])
         .arg(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -166,9 +131,7 @@ fn start() -> Option<Cluster> {
             std::thread::park();
         }
     });
-    let started = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or(false);
+    let started = receiver.recv_timeout(Duration::from_secs(60)).unwrap_or(false);
     assert!(started, "PostgreSQL did not start");
     Some(Cluster { port })
 }
@@ -189,28 +152,19 @@ impl Cluster {
             match sqlx::PgConnection::connect(&admin).await {
                 Ok(c) => break c,
                 Err(e) => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "cannot connect to the test cluster: {e}"
-                    );
+                    assert!(Instant::now() < deadline, "cannot connect to the test cluster: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         };
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut connection)
-            .await
-            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 }
 
 /// A database URL for each engine the machine offers: SQLite in `dir` always, PostgreSQL when installed.
 pub async fn engines(dir: &Path) -> Vec<(&'static str, String)> {
-    let mut urls = vec![(
-        "sqlite",
-        format!("sqlite://{}", dir.join("gatehouse.db").display()),
-    )];
+    let mut urls = vec![("sqlite", format!("sqlite://{}", dir.join("gatehouse.db").display()))];
     if let Some(cluster) = cluster() {
         urls.push(("postgres", cluster.create_database().await));
     }

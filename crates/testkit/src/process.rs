@@ -8,10 +8,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Cheap argon2id parameters, set explicitly for tests (never a default).
-pub const TEST_HASH_ENV: [(&str, &str); 2] = [
-    ("GATEHOUSE_PASSWORD_HASH_MEMORY_KIB", "256"),
-    ("GATEHOUSE_PASSWORD_HASH_ITERATIONS", "1"),
-];
+pub const TEST_HASH_ENV: [(&str, &str); 2] =
+    [("GATEHOUSE_PASSWORD_HASH_MEMORY_KIB", "256"), ("GATEHOUSE_PASSWORD_HASH_ITERATIONS", "1")];
 
 pub struct ServerProcess {
     child: Child,
@@ -33,9 +31,7 @@ pub struct Launch<'a> {
 impl ServerProcess {
     /// Starts the server and waits until it listens.
     pub fn start(launch: Launch<'_>) -> ServerProcess {
-        let output = launch
-            .data_dir
-            .join(format!("bootstrap-{}.json", uuid::Uuid::new_v4().simple()));
+        let output = launch.data_dir.join(format!("bootstrap-{}.json", uuid::Uuid::new_v4().simple()));
         let mut command = Command::new(launch.binary);
         command
             .arg("serve")
@@ -55,11 +51,7 @@ impl ServerProcess {
         }
         let https = launch.tls.is_some();
         if let Some((cert, key)) = &launch.tls {
-            command
-                .arg("--tls-cert")
-                .arg(cert)
-                .arg("--tls-key")
-                .arg(key);
+            command.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
         }
         let mut child = command.spawn().expect("the gatehouse binary starts");
         let stderr = BufReader::new(child.stderr.take().unwrap());
@@ -70,10 +62,7 @@ impl ServerProcess {
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
                     if event["fields"]["message"] == "listening" {
                         if let Some(s) = sender.take() {
-                            let _ = s.send(Ok(event["fields"]["address"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned()));
+                            let _ = s.send(Ok(event["fields"]["address"].as_str().unwrap_or_default().to_owned()));
                         }
                     }
                 } else if let Some(s) = &sender {
@@ -88,17 +77,10 @@ impl ServerProcess {
                 Err(_) => panic!("the server did not start listening: {:?}", child.try_wait()),
             }
         };
-        let bootstrap = std::fs::read(&output)
-            .ok()
-            .map(|b| serde_json::from_slice(&b).unwrap());
+        let bootstrap = std::fs::read(&output).ok().map(|b| serde_json::from_slice(&b).unwrap());
         let scheme = if https { "https" } else { "http" };
         let host = address.replace("127.0.0.1", if https { "localhost" } else { "127.0.0.1" });
-        ServerProcess {
-            child,
-            base_url: format!("{scheme}://{host}"),
-            address,
-            bootstrap,
-        }
+        ServerProcess { child, base_url: format!("{scheme}://{host}"), address, bootstrap }
     }
 
     /// SIGKILL: no chance to flush or finish anything.
@@ -109,10 +91,7 @@ impl ServerProcess {
 
     /// SIGTERM, then waits for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         self.child.wait().ok().and_then(|s| s.code())
     }
 }

@@ -18,16 +18,8 @@ pub fn interop_python(root: &Path) -> PathBuf {
     }
     let building = root.join(format!("interop-venv-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
-    let status = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&building)
-        .status()
-        .expect("python3 runs");
-    assert!(
-        status.success(),
-        "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    );
+    let status = Command::new("python3").arg("-m").arg("venv").arg(&building).status().expect("python3 runs");
+    assert!(status.success(), "python3 -m venv failed (Debian: apt-get install python3-venv)");
     let status = Command::new(building.join("bin").join("pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .args(PACKAGES)

@@ -13,40 +13,18 @@ async fn an_app_gets_exactly_the_permissions_granted_to_it() {
         let admin = server.admin_token().await;
         let tenant = server.tenant.tenant_id.to_string();
 
-        let (status, app) = server
-            .call(
-                &admin,
-                Method::POST,
-                "/v1.0/applications",
-                Some(json!({"displayName": "HR sync"})),
-            )
-            .await;
+        let (status, app) =
+            server.call(&admin, Method::POST, "/v1.0/applications", Some(json!({"displayName": "HR sync"}))).await;
         assert_eq!(status, StatusCode::CREATED, "{engine}: {app}");
         let app_id = app["appId"].as_str().unwrap().to_owned();
         let app_object = app["id"].as_str().unwrap().to_owned();
-        let (status, sp) = server
-            .call(
-                &admin,
-                Method::POST,
-                "/v1.0/servicePrincipals",
-                Some(json!({"appId": app_id})),
-            )
-            .await;
+        let (status, sp) =
+            server.call(&admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_id}))).await;
         assert_eq!(status, StatusCode::CREATED, "{engine}: {sp}");
         let sp_id = sp["id"].as_str().unwrap().to_owned();
-        let (status, again) = server
-            .call(
-                &admin,
-                Method::POST,
-                "/v1.0/servicePrincipals",
-                Some(json!({"appId": app_id})),
-            )
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::BAD_REQUEST,
-            "one service principal per app: {again}"
-        );
+        let (status, again) =
+            server.call(&admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_id}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "one service principal per app: {again}");
 
         let (status, secret) = server
             .call(
@@ -60,20 +38,9 @@ async fn an_app_gets_exactly_the_permissions_granted_to_it() {
         let text = secret["secretText"].as_str().unwrap().to_owned();
         let key_id = secret["keyId"].as_str().unwrap().to_owned();
         assert_eq!(secret["hint"].as_str().unwrap(), &text[..3]);
-        let (_, stored) = server
-            .call(
-                &admin,
-                Method::GET,
-                &format!("/v1.0/applications/{app_object}"),
-                None,
-            )
-            .await;
+        let (_, stored) = server.call(&admin, Method::GET, &format!("/v1.0/applications/{app_object}"), None).await;
         assert_eq!(stored["passwordCredentials"][0]["keyId"], key_id.as_str());
-        assert_eq!(
-            stored["passwordCredentials"][0]["secretText"],
-            Value::Null,
-            "a secret is shown once"
-        );
+        assert_eq!(stored["passwordCredentials"][0]["secretText"], Value::Null, "a secret is shown once");
 
         let bare = server.token(&tenant, &app_id, &text).await;
         assert_eq!(claims(&bare)["roles"], json!([]));
@@ -81,9 +48,7 @@ async fn an_app_gets_exactly_the_permissions_granted_to_it() {
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(denied["error"]["code"], "Authorization_RequestDenied");
 
-        let (_, principals) = server
-            .call(&admin, Method::GET, "/v1.0/servicePrincipals", None)
-            .await;
+        let (_, principals) = server.call(&admin, Method::GET, "/v1.0/servicePrincipals", None).await;
         let graph = principals["value"]
             .as_array()
             .unwrap()
@@ -95,57 +60,26 @@ async fn an_app_gets_exactly_the_permissions_granted_to_it() {
             .to_owned();
         let grant = json!({"principalId": sp_id, "resourceId": graph, "appRoleId": USER_READ_ALL});
         let path = format!("/v1.0/servicePrincipals/{sp_id}/appRoleAssignments");
-        let (status, assignment) = server
-            .call(&admin, Method::POST, &path, Some(grant.clone()))
-            .await;
+        let (status, assignment) = server.call(&admin, Method::POST, &path, Some(grant.clone())).await;
         assert_eq!(status, StatusCode::CREATED, "{engine}: {assignment}");
         let (status, _) = server.call(&admin, Method::POST, &path, Some(grant)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "the same grant twice");
 
         let reader = server.token(&tenant, &app_id, &text).await;
         assert_eq!(claims(&reader)["roles"], json!(["User.Read.All"]));
-        assert_eq!(
-            server
-                .call(&reader, Method::GET, "/v1.0/users", None)
-                .await
-                .0,
-            StatusCode::OK
-        );
-        let (status, body) = server
-            .call(
-                &reader,
-                Method::POST,
-                "/v1.0/users",
-                Some(new_user("mallory")),
-            )
-            .await;
+        assert_eq!(server.call(&reader, Method::GET, "/v1.0/users", None).await.0, StatusCode::OK);
+        let (status, body) = server.call(&reader, Method::POST, "/v1.0/users", Some(new_user("mallory"))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        let (status, _) = server
-            .call(
-                &reader,
-                Method::POST,
-                "/v1.0/applications",
-                Some(json!({"displayName": "x"})),
-            )
-            .await;
+        let (status, _) =
+            server.call(&reader, Method::POST, "/v1.0/applications", Some(json!({"displayName": "x"}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
         let (_, listed) = server.call(&admin, Method::GET, &path, None).await;
         let assignment_id = listed["value"][0]["id"].as_str().unwrap().to_owned();
         assert_eq!(listed["value"][0]["resourceDisplayName"], "Microsoft Graph");
-        let (status, _) = server
-            .call(
-                &admin,
-                Method::DELETE,
-                &format!("{path}/{assignment_id}"),
-                None,
-            )
-            .await;
+        let (status, _) = server.call(&admin, Method::DELETE, &format!("{path}/{assignment_id}"), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        assert_eq!(
-            claims(&server.token(&tenant, &app_id, &text).await)["roles"],
-            json!([])
-        );
+        assert_eq!(claims(&server.token(&tenant, &app_id, &text).await)["roles"], json!([]));
 
         let (status, _) = server
             .call(
@@ -160,36 +94,12 @@ async fn an_app_gets_exactly_the_permissions_granted_to_it() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: {refused}");
         assert_eq!(refused["error"], "invalid_client");
 
-        let (status, _) = server
-            .call(
-                &admin,
-                Method::DELETE,
-                &format!("/v1.0/applications/{app_object}"),
-                None,
-            )
-            .await;
+        let (status, _) = server.call(&admin, Method::DELETE, &format!("/v1.0/applications/{app_object}"), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _) = server
-            .call(
-                &admin,
-                Method::GET,
-                &format!("/v1.0/servicePrincipals/{sp_id}"),
-                None,
-            )
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
-            "the app's service principal goes with it"
-        );
-        let (_, deleted) = server
-            .call(
-                &admin,
-                Method::GET,
-                "/v1.0/directory/deletedItems/microsoft.graph.application",
-                None,
-            )
-            .await;
+        let (status, _) = server.call(&admin, Method::GET, &format!("/v1.0/servicePrincipals/{sp_id}"), None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "the app's service principal goes with it");
+        let (_, deleted) =
+            server.call(&admin, Method::GET, "/v1.0/directory/deletedItems/microsoft.graph.application", None).await;
         assert_eq!(deleted["value"][0]["id"], app_object.as_str(), "{deleted}");
     }
 }
@@ -203,15 +113,9 @@ async fn the_token_endpoint_speaks_oauth() {
     // client_secret_basic, by tenant domain.
     let response = server
         .http
-        .post(server.url(&format!(
-            "/{}/oauth2/v2.0/token",
-            t.tenant_domain.to_uppercase()
-        )))
+        .post(server.url(&format!("/{}/oauth2/v2.0/token", t.tenant_domain.to_uppercase())))
         .basic_auth(t.client_id, Some(&t.client_secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("scope", "https://graph.microsoft.com/.default")])
         .send()
         .await
         .unwrap();
@@ -225,16 +129,8 @@ async fn the_token_endpoint_speaks_oauth() {
     assert_eq!(c["aud"], "https://graph.microsoft.com");
     assert_eq!(c["azp"], t.client_id.to_string());
     assert_eq!(c["ver"], "2.0");
-    assert_eq!(
-        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
-        3599
-    );
-    let mut roles: Vec<&str> = c["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap())
-        .collect();
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3599);
+    let mut roles: Vec<&str> = c["roles"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     roles.sort();
     assert_eq!(
         roles,
@@ -256,21 +152,11 @@ async fn the_token_endpoint_speaks_oauth() {
         .await
         .unwrap();
     assert_eq!(discovery["issuer"], c["iss"]);
-    let keys: Value = server
-        .http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value =
+        server.http.get(discovery["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
     let header: Value = serde_json::from_slice(
-        &base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            token.split('.').next().unwrap(),
-        )
-        .unwrap(),
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.split('.').next().unwrap())
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(keys["keys"][0]["kid"], header["kid"]);
@@ -278,21 +164,10 @@ async fn the_token_endpoint_speaks_oauth() {
 
     type Form<'a> = &'a [(&'a str, &'a str)];
     let cases: [(Form, StatusCode, &str); 6] = [
+        (&[("grant_type", "password"), ("client_id", "x")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        (&[("client_id", "x")], StatusCode::BAD_REQUEST, "invalid_request"),
         (
-            &[("grant_type", "password"), ("client_id", "x")],
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-        ),
-        (
-            &[("client_id", "x")],
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
-        (
-            &[
-                ("grant_type", "client_credentials"),
-                ("scope", "https://graph.microsoft.com/.default"),
-            ],
+            &[("grant_type", "client_credentials"), ("scope", "https://graph.microsoft.com/.default")],
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
@@ -307,12 +182,7 @@ async fn the_token_endpoint_speaks_oauth() {
             "invalid_client",
         ),
         (
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", "c"),
-                ("client_secret", "s"),
-                ("scope", "User.Read"),
-            ],
+            &[("grant_type", "client_credentials"), ("client_id", "c"), ("client_secret", "s"), ("scope", "User.Read")],
             StatusCode::BAD_REQUEST,
             "invalid_scope",
         ),
@@ -328,21 +198,14 @@ async fn the_token_endpoint_speaks_oauth() {
         ),
     ];
     for (form, status, error) in cases {
-        let response = server
-            .http
-            .post(server.url(&format!("/{tenant}/oauth2/v2.0/token")))
-            .form(form)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            server.http.post(server.url(&format!("/{tenant}/oauth2/v2.0/token"))).form(form).send().await.unwrap();
         assert_eq!(response.status(), status, "{form:?}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], error, "{form:?}: {body}");
         assert!(body["error_description"].is_string());
     }
-    let (status, wrong_secret) = server
-        .token_response(&tenant, &t.client_id.to_string(), "not-the-secret")
-        .await;
+    let (status, wrong_secret) = server.token_response(&tenant, &t.client_id.to_string(), "not-the-secret").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong_secret["error_codes"], json!([7000215]));
     let response = server

@@ -19,10 +19,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let server = sqlite_server().await;
     let tenant = server.tenant.tenant_id;
     let good = server.admin_token().await;
-    assert_eq!(
-        server.call(&good, Method::GET, "/v1.0/users", None).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(server.call(&good, Method::GET, "/v1.0/users", None).await.0, StatusCode::OK);
     let original = claims(&good);
 
     let with = |name: &str, value: Value| {
@@ -32,101 +29,52 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     };
     let reissued = server.forge(tenant, &original).await;
     assert_eq!(
-        server
-            .call(&reissued, Method::GET, "/v1.0/users", None)
-            .await
-            .0,
+        server.call(&reissued, Method::GET, "/v1.0/users", None).await.0,
         StatusCode::OK,
         "the forging helper signs valid tokens"
     );
 
+    assert_refused(&server, &server.forge(tenant, &with("aud", json!("api://someone-else"))).await, "wrong audience")
+        .await;
     assert_refused(
         &server,
-        &server
-            .forge(tenant, &with("aud", json!("api://someone-else")))
-            .await,
-        "wrong audience",
-    )
-    .await;
-    assert_refused(
-        &server,
-        &server
-            .forge(tenant, &with("iss", json!("https://evil.test/x/v2.0")))
-            .await,
+        &server.forge(tenant, &with("iss", json!("https://evil.test/x/v2.0"))).await,
         "wrong issuer",
     )
     .await;
     let now = server.clock.now_seconds();
-    assert_refused(
-        &server,
-        &server.forge(tenant, &with("exp", json!(now - 1))).await,
-        "expired",
-    )
-    .await;
-    assert_refused(
-        &server,
-        &server.forge(tenant, &with("nbf", json!(now + 3600))).await,
-        "not yet valid",
-    )
-    .await;
+    assert_refused(&server, &server.forge(tenant, &with("exp", json!(now - 1))).await, "expired").await;
+    assert_refused(&server, &server.forge(tenant, &with("nbf", json!(now + 3600))).await, "not yet valid").await;
 
     let other = server
         .directory
-        .create_tenant(NewTenant {
-            domain: Some("fabrikam.gatehouse.test".into()),
-            ..NewTenant::default()
-        })
+        .create_tenant(NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() })
         .await
         .unwrap();
     let wrong_tenant = with("tid", json!(other.tenant_id));
-    assert_refused(
-        &server,
-        &server.forge(tenant, &wrong_tenant).await,
-        "signed by tenant A, claiming tenant B",
-    )
-    .await;
+    assert_refused(&server, &server.forge(tenant, &wrong_tenant).await, "signed by tenant A, claiming tenant B").await;
 
     let (header, rest) = good.split_once('.').unwrap();
     let (_, signature) = rest.split_once('.').unwrap();
     let mut escalated = original.clone();
-    escalated["roles"] = json!([
-        "Directory.ReadWrite.All",
-        "User.ReadWrite.All",
-        "Application.ReadWrite.All"
-    ]);
+    escalated["roles"] = json!(["Directory.ReadWrite.All", "User.ReadWrite.All", "Application.ReadWrite.All"]);
     escalated["tid"] = json!(other.tenant_id);
-    let tampered = format!(
-        "{header}.{}.{signature}",
-        URL_SAFE_NO_PAD.encode(escalated.to_string())
-    );
+    let tampered = format!("{header}.{}.{signature}", URL_SAFE_NO_PAD.encode(escalated.to_string()));
     assert_refused(&server, &tampered, "tampered claims").await;
 
-    let none_header = URL_SAFE_NO_PAD
-        .encode(json!({"alg": "none", "typ": "JWT", "kid": claims_kid(&good)}).to_string());
-    let unsigned = format!(
-        "{none_header}.{}.",
-        URL_SAFE_NO_PAD.encode(original.to_string())
-    );
+    let none_header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT", "kid": claims_kid(&good)}).to_string());
+    let unsigned = format!("{none_header}.{}.", URL_SAFE_NO_PAD.encode(original.to_string()));
     assert_refused(&server, &unsigned, "alg none").await;
-    let hs_header = URL_SAFE_NO_PAD
-        .encode(json!({"alg": "HS256", "typ": "JWT", "kid": claims_kid(&good)}).to_string());
+    let hs_header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT", "kid": claims_kid(&good)}).to_string());
     assert_refused(
         &server,
-        &format!(
-            "{hs_header}.{}.{signature}",
-            URL_SAFE_NO_PAD.encode(original.to_string())
-        ),
+        &format!("{hs_header}.{}.{signature}", URL_SAFE_NO_PAD.encode(original.to_string())),
         "alg HS256",
     )
     .await;
     assert_refused(&server, "not-a-jwt", "garbage").await;
-    let (status, body) = server
-        .http
-        .get(server.url("/v1.0/users"))
-        .send()
-        .await
-        .map(|r| (r.status(), r))
-        .unwrap();
+    let (status, body) = server.http.get(server.url("/v1.0/users")).send().await.map(|r| (r.status(), r)).unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.headers().get("www-authenticate").is_some());
 
@@ -136,12 +84,8 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
 }
 
 fn claims_kid(token: &str) -> String {
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
     header["kid"].as_str().unwrap().to_owned()
 }
 
@@ -151,80 +95,33 @@ async fn tenants_are_isolated() {
     let a = server.admin_token().await;
     let other = server
         .directory
-        .create_tenant(NewTenant {
-            domain: Some("fabrikam.gatehouse.test".into()),
-            ..NewTenant::default()
-        })
+        .create_tenant(NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() })
         .await
         .unwrap();
-    let b = server
-        .token(
-            &other.tenant_id.to_string(),
-            &other.client_id.to_string(),
-            &other.client_secret,
-        )
-        .await;
+    let b = server.token(&other.tenant_id.to_string(), &other.client_id.to_string(), &other.client_secret).await;
 
-    let (_, ada) = server
-        .call(&a, Method::POST, "/v1.0/users", Some(new_user("ada")))
-        .await;
+    let (_, ada) = server.call(&a, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
     let ada_id = ada["id"].as_str().unwrap();
-    let (status, _) = server
-        .call(&b, Method::GET, &format!("/v1.0/users/{ada_id}"), None)
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "B cannot read A's user by id"
-    );
-    let (status, _) = server
-        .call(
-            &b,
-            Method::GET,
-            "/v1.0/users/ada@contoso.gatehouse.test",
-            None,
-        )
-        .await;
+    let (status, _) = server.call(&b, Method::GET, &format!("/v1.0/users/{ada_id}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "B cannot read A's user by id");
+    let (status, _) = server.call(&b, Method::GET, "/v1.0/users/ada@contoso.gatehouse.test", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nor by UPN");
-    let (status, _) = server
-        .call(
-            &b,
-            Method::PATCH,
-            &format!("/v1.0/users/{ada_id}"),
-            Some(json!({"jobTitle": "x"})),
-        )
-        .await;
+    let (status, _) =
+        server.call(&b, Method::PATCH, &format!("/v1.0/users/{ada_id}"), Some(json!({"jobTitle": "x"}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nor change it");
-    let (status, _) = server
-        .call(&b, Method::DELETE, &format!("/v1.0/users/{ada_id}"), None)
-        .await;
+    let (status, _) = server.call(&b, Method::DELETE, &format!("/v1.0/users/{ada_id}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nor delete it");
     let (_, listed) = server.call(&b, Method::GET, "/v1.0/users", None).await;
-    let upns: Vec<&str> = listed["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userPrincipalName"].as_str().unwrap())
-        .collect();
+    let upns: Vec<&str> =
+        listed["value"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
     assert_eq!(upns, ["admin@fabrikam.gatehouse.test"]);
-    let (status, body) = server
-        .call(&b, Method::POST, "/v1.0/users", Some(new_user("eve")))
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::BAD_REQUEST,
-        "B cannot create users in A's domain: {body}"
-    );
+    let (status, body) = server.call(&b, Method::POST, "/v1.0/users", Some(new_user("eve"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "B cannot create users in A's domain: {body}");
 
     // A's credentials are not B's: at B's token endpoint they are an unknown client.
     let t = &server.tenant;
-    let (status, body) = server
-        .token_response(
-            &other.tenant_id.to_string(),
-            &t.client_id.to_string(),
-            &t.client_secret,
-        )
-        .await;
+    let (status, body) =
+        server.token_response(&other.tenant_id.to_string(), &t.client_id.to_string(), &t.client_secret).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
 }

@@ -26,35 +26,17 @@ fn user_with(change: impl FnOnce(&mut Value)) -> Body {
     Body::Json(body)
 }
 
-fn case(
-    name: &'static str,
-    method: Method,
-    path: &str,
-    body: Body,
-    status: u16,
-    code: &'static str,
-) -> Case {
-    Case {
-        name,
-        method,
-        path: path.to_owned(),
-        body,
-        status: StatusCode::from_u16(status).unwrap(),
-        code,
-    }
+fn case(name: &'static str, method: Method, path: &str, body: Body, status: u16, code: &'static str) -> Case {
+    Case { name, method, path: path.to_owned(), body, status: StatusCode::from_u16(status).unwrap(), code }
 }
 
 #[tokio::test]
 async fn every_bad_request_is_refused_and_nothing_is_written() {
     let server = sqlite_server().await;
     let token = server.admin_token().await;
-    let (_, ada) = server
-        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
-        .await;
+    let (_, ada) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
     let ada = ada["id"].as_str().unwrap().to_owned();
-    let (_, bob) = server
-        .call(&token, Method::POST, "/v1.0/users", Some(new_user("bob")))
-        .await;
+    let (_, bob) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("bob"))).await;
     let bob = bob["id"].as_str().unwrap().to_owned();
     let ada_path = format!("/v1.0/users/{ada}");
     let missing = "/v1.0/users/0b5b6c39-0000-4000-8000-000000000000";
@@ -72,30 +54,13 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "JSON that is not an object",
-            post.clone(),
-            users,
-            Body::Json(json!([1, 2])),
-            400,
-            bad,
-        ),
-        case(
-            "not JSON at all",
-            post.clone(),
-            users,
-            Body::Raw("text/plain", "hello".into()),
-            415,
-            bad,
-        ),
+        case("JSON that is not an object", post.clone(), users, Body::Json(json!([1, 2])), 400, bad),
+        case("not JSON at all", post.clone(), users, Body::Raw("text/plain", "hello".into()), 415, bad),
         case(
             "oversized body",
             post.clone(),
             users,
-            Body::Raw(
-                "application/json",
-                format!("{{\"displayName\":\"{}\"}}", "x".repeat(2 * 1024 * 1024)),
-            ),
+            Body::Raw("application/json", format!("{{\"displayName\":\"{}\"}}", "x".repeat(2 * 1024 * 1024))),
             413,
             "Request_EntityTooLarge",
         ),
@@ -149,30 +114,9 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "empty displayName",
-            post.clone(),
-            users,
-            user_with(|u| u["displayName"] = json!("  ")),
-            400,
-            bad,
-        ),
-        case(
-            "unknown property",
-            post.clone(),
-            users,
-            user_with(|u| u["favouriteColour"] = json!("blue")),
-            400,
-            bad,
-        ),
-        case(
-            "read-only id",
-            post.clone(),
-            users,
-            user_with(|u| u["id"] = json!(ada)),
-            400,
-            bad,
-        ),
+        case("empty displayName", post.clone(), users, user_with(|u| u["displayName"] = json!("  ")), 400, bad),
+        case("unknown property", post.clone(), users, user_with(|u| u["favouriteColour"] = json!("blue")), 400, bad),
+        case("read-only id", post.clone(), users, user_with(|u| u["id"] = json!(ada)), 400, bad),
         case(
             "read-only createdDateTime",
             post.clone(),
@@ -189,30 +133,9 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "boolean as string",
-            post.clone(),
-            users,
-            user_with(|u| u["accountEnabled"] = json!("yes")),
-            400,
-            bad,
-        ),
-        case(
-            "string as number",
-            post.clone(),
-            users,
-            user_with(|u| u["displayName"] = json!(5)),
-            400,
-            bad,
-        ),
-        case(
-            "collection as string",
-            post.clone(),
-            users,
-            user_with(|u| u["businessPhones"] = json!("555")),
-            400,
-            bad,
-        ),
+        case("boolean as string", post.clone(), users, user_with(|u| u["accountEnabled"] = json!("yes")), 400, bad),
+        case("string as number", post.clone(), users, user_with(|u| u["displayName"] = json!(5)), 400, bad),
+        case("collection as string", post.clone(), users, user_with(|u| u["businessPhones"] = json!("555")), 400, bad),
         case(
             "displayName too long",
             post.clone(),
@@ -229,14 +152,7 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "UPN without @",
-            post.clone(),
-            users,
-            user_with(|u| u["userPrincipalName"] = json!("zed")),
-            400,
-            bad,
-        ),
+        case("UPN without @", post.clone(), users, user_with(|u| u["userPrincipalName"] = json!("zed")), 400, bad),
         case(
             "UPN in a foreign domain",
             post.clone(),
@@ -265,9 +181,7 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             "UPN alias too long",
             post.clone(),
             users,
-            user_with(|u| {
-                u["userPrincipalName"] = json!(format!("{}@contoso.gatehouse.test", "z".repeat(65)))
-            }),
+            user_with(|u| u["userPrincipalName"] = json!(format!("{}@contoso.gatehouse.test", "z".repeat(65)))),
             400,
             bad,
         ),
@@ -327,14 +241,7 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "unknown userType",
-            post.clone(),
-            users,
-            user_with(|u| u["userType"] = json!("Admin")),
-            400,
-            bad,
-        ),
+        case("unknown userType", post.clone(), users, user_with(|u| u["userType"] = json!("Admin")), 400, bad),
         case(
             "mailNickname with a space",
             post.clone(),
@@ -347,9 +254,7 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             "extensionAttribute16",
             post.clone(),
             users,
-            user_with(|u| {
-                u["onPremisesExtensionAttributes"] = json!({"extensionAttribute16": "x"})
-            }),
+            user_with(|u| u["onPremisesExtensionAttributes"] = json!({"extensionAttribute16": "x"})),
             400,
             bad,
         ),
@@ -361,22 +266,8 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "clearing displayName",
-            patch.clone(),
-            &ada_path,
-            Body::Json(json!({"displayName": null})),
-            400,
-            bad,
-        ),
-        case(
-            "patching an unknown property",
-            patch.clone(),
-            &ada_path,
-            Body::Json(json!({"shoeSize": 9})),
-            400,
-            bad,
-        ),
+        case("clearing displayName", patch.clone(), &ada_path, Body::Json(json!({"displayName": null})), 400, bad),
+        case("patching an unknown property", patch.clone(), &ada_path, Body::Json(json!({"shoeSize": 9})), 400, bad),
         case(
             "patching a read-only property",
             patch.clone(),
@@ -401,46 +292,11 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             400,
             bad,
         ),
-        case(
-            "patching a missing user",
-            patch.clone(),
-            missing,
-            Body::Json(json!({"jobTitle": "x"})),
-            404,
-            not_found,
-        ),
-        case(
-            "deleting a missing user",
-            Method::DELETE,
-            missing,
-            Body::None,
-            404,
-            not_found,
-        ),
-        case(
-            "$top too large",
-            Method::GET,
-            "/v1.0/users?$top=1000",
-            Body::None,
-            400,
-            bad,
-        ),
-        case(
-            "$top zero",
-            Method::GET,
-            "/v1.0/users?$top=0",
-            Body::None,
-            400,
-            bad,
-        ),
-        case(
-            "$select of an unknown property",
-            Method::GET,
-            "/v1.0/users?$select=id,shoeSize",
-            Body::None,
-            400,
-            bad,
-        ),
+        case("patching a missing user", patch.clone(), missing, Body::Json(json!({"jobTitle": "x"})), 404, not_found),
+        case("deleting a missing user", Method::DELETE, missing, Body::None, 404, not_found),
+        case("$top too large", Method::GET, "/v1.0/users?$top=1000", Body::None, 400, bad),
+        case("$top zero", Method::GET, "/v1.0/users?$top=0", Body::None, 400, bad),
+        case("$select of an unknown property", Method::GET, "/v1.0/users?$select=id,shoeSize", Body::None, 400, bad),
         case(
             "tampered $skiptoken",
             Method::GET,
@@ -485,9 +341,7 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             "being one's own manager",
             Method::PUT,
             &format!("{ada_path}/manager/$ref"),
-            Body::Json(
-                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{ada}")}),
-            ),
+            Body::Json(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{ada}")})),
             400,
             bad,
         ),
@@ -499,22 +353,8 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
             404,
             not_found,
         ),
-        case(
-            "a method Graph does not allow",
-            Method::PUT,
-            users,
-            Body::Json(json!({})),
-            405,
-            bad,
-        ),
-        case(
-            "an unknown segment",
-            Method::GET,
-            "/v1.0/gadgets",
-            Body::None,
-            400,
-            "BadRequest",
-        ),
+        case("a method Graph does not allow", Method::PUT, users, Body::Json(json!({})), 405, bad),
+        case("an unknown segment", Method::GET, "/v1.0/gadgets", Body::None, 400, "BadRequest"),
         case(
             "an application without a name",
             post.clone(),
@@ -544,73 +384,39 @@ async fn every_bad_request_is_refused_and_nothing_is_written() {
 
     let before = server.snapshot().await;
     for case in cases {
-        let mut request = server
-            .http
-            .request(case.method.clone(), server.url(&case.path))
-            .bearer_auth(&token);
+        let mut request = server.http.request(case.method.clone(), server.url(&case.path)).bearer_auth(&token);
         request = match case.body {
             Body::None => request,
             Body::Json(value) => request.json(&value),
-            Body::Raw(content_type, text) => {
-                request.header("content-type", content_type).body(text)
-            }
+            Body::Raw(content_type, text) => request.header("content-type", content_type).body(text),
         };
         let response = request.send().await.unwrap();
         let status = response.status();
-        assert!(
-            response.headers().get("request-id").is_some(),
-            "{}",
-            case.name
-        );
-        let body: Value = response
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.name));
+        assert!(response.headers().get("request-id").is_some(), "{}", case.name);
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.name));
         assert_eq!(status, case.status, "{}: {body}", case.name);
         assert_eq!(body["error"]["code"], case.code, "{}: {body}", case.name);
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(
-            message.len() > 10,
-            "{}: a clear message, got {message:?}",
-            case.name
-        );
-        assert!(
-            body["error"]["innerError"]["request-id"].is_string(),
-            "{}",
-            case.name
-        );
-        assert!(
-            body["error"]["innerError"]["date"].is_string(),
-            "{}",
-            case.name
-        );
+        assert!(message.len() > 10, "{}: a clear message, got {message:?}", case.name);
+        assert!(body["error"]["innerError"]["request-id"].is_string(), "{}", case.name);
+        assert!(body["error"]["innerError"]["date"].is_string(), "{}", case.name);
     }
-    assert_eq!(
-        server.snapshot().await,
-        before,
-        "a refused request changed the store"
-    );
+    assert_eq!(server.snapshot().await, before, "a refused request changed the store");
 }
 
 #[tokio::test]
 async fn the_duplicate_upn_message_is_graphs() {
     let server = sqlite_server().await;
     let token = server.admin_token().await;
-    server
-        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
-        .await;
-    let (_, body) = server
-        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
-        .await;
+    server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
+    let (_, body) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
     assert_eq!(
         body["error"]["message"],
         "Another object with the same value for property userPrincipalName already exists."
     );
     let mut weak = new_user("zed");
     weak["passwordProfile"]["password"] = json!("password");
-    let (_, body) = server
-        .call(&token, Method::POST, "/v1.0/users", Some(weak))
-        .await;
+    let (_, body) = server.call(&token, Method::POST, "/v1.0/users", Some(weak)).await;
     assert_eq!(
         body["error"]["message"],
         "The specified password does not comply with password complexity requirements. Please provide a different password."

@@ -6,10 +6,7 @@ use gatehouse_testkit::postgres;
 use gatehouse_testkit::process::ServerProcess;
 use std::path::Path;
 
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/interop/msgraph_lifecycle.py"
-);
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_lifecycle.py");
 
 #[tokio::test]
 async fn msgraph_sdk_user_lifecycle() {
@@ -29,13 +26,7 @@ async fn msgraph_sdk_user_lifecycle() {
             if https {
                 settings.tls = Some((cert.clone(), key.clone()));
             }
-            run(
-                &python,
-                ServerProcess::start(settings),
-                https.then_some(ca.as_path()),
-                engine,
-            )
-            .await;
+            run(&python, ServerProcess::start(settings), https.then_some(ca.as_path()), engine).await;
         }
     }
 }
@@ -44,11 +35,7 @@ async fn run(python: &Path, server: ServerProcess, ca: Option<&Path>, engine: &s
     let bootstrap = server.bootstrap.clone().unwrap();
     let token = token(&client(ca), &server.base_url, &bootstrap).await;
     let mut command = tokio::process::Command::new(python);
-    command
-        .arg(SCRIPT)
-        .arg(&server.base_url)
-        .arg(&token)
-        .arg(bootstrap["tenantDomain"].as_str().unwrap());
+    command.arg(SCRIPT).arg(&server.base_url).arg(&token).arg(bootstrap["tenantDomain"].as_str().unwrap());
     if let Some(ca) = ca {
         command.arg(ca);
     }

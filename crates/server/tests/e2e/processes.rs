@@ -13,14 +13,7 @@ use std::sync::{Arc, Mutex};
 pub const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 pub fn launch<'a>(data_dir: &'a Path, url: &'a str, master_key: Option<&'a str>) -> Launch<'a> {
-    Launch {
-        binary: Path::new(BINARY),
-        data_dir,
-        database_url: url,
-        master_key,
-        tls: None,
-        env: HashMap::new(),
-    }
+    Launch { binary: Path::new(BINARY), data_dir, database_url: url, master_key, tls: None, env: HashMap::new() }
 }
 
 /// A client that trusts the development CA, when one is given.
@@ -35,10 +28,7 @@ pub fn client(ca: Option<&Path>) -> reqwest::Client {
 
 pub async fn token(http: &reqwest::Client, base: &str, bootstrap: &Value) -> String {
     let response = http
-        .post(format!(
-            "{base}/{}/oauth2/v2.0/token",
-            bootstrap["tenantId"].as_str().unwrap()
-        ))
+        .post(format!("{base}/{}/oauth2/v2.0/token", bootstrap["tenantId"].as_str().unwrap()))
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_id", bootstrap["clientId"].as_str().unwrap()),
@@ -49,10 +39,7 @@ pub async fn token(http: &reqwest::Client, base: &str, bootstrap: &Value) -> Str
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    response.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
 
 fn user(alias: &str, domain: &str) -> Value {
@@ -63,13 +50,7 @@ fn user(alias: &str, domain: &str) -> Value {
     })
 }
 
-async fn create(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    alias: &str,
-    domain: &str,
-) -> Result<String, String> {
+async fn create(http: &reqwest::Client, base: &str, token: &str, alias: &str, domain: &str) -> Result<String, String> {
     let response = http
         .post(format!("{base}/v1.0/users"))
         .bearer_auth(token)
@@ -85,12 +66,7 @@ async fn create(
 }
 
 async fn exists(http: &reqwest::Client, base: &str, token: &str, id: &str) -> bool {
-    let response = http
-        .get(format!("{base}/v1.0/users/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = http.get(format!("{base}/v1.0/users/{id}")).bearer_auth(token).send().await.unwrap();
     response.status() == StatusCode::OK
 }
 
@@ -109,14 +85,8 @@ async fn acknowledged_creates_survive_kill_9() {
         let enough = Arc::new(tokio::sync::Notify::new());
         let mut writers = Vec::new();
         for writer in 0..6 {
-            let (http, base, token, domain) = (
-                http.clone(),
-                server.base_url.clone(),
-                token.clone(),
-                domain.clone(),
-            );
-            let (acknowledged, count, enough) =
-                (acknowledged.clone(), count.clone(), enough.clone());
+            let (http, base, token, domain) = (http.clone(), server.base_url.clone(), token.clone(), domain.clone());
+            let (acknowledged, count, enough) = (acknowledged.clone(), count.clone(), enough.clone());
             writers.push(tokio::spawn(async move {
                 for i in 0..10_000 {
                     match create(&http, &base, &token, &format!("w{writer}n{i}"), &domain).await {
@@ -140,21 +110,12 @@ async fn acknowledged_creates_survive_kill_9() {
         assert!(acknowledged.len() >= 60, "{engine}");
 
         let restarted = ServerProcess::start(launch(&data, &url, None));
-        assert!(
-            restarted.bootstrap.is_none(),
-            "{engine}: a restart does not bootstrap again"
-        );
+        assert!(restarted.bootstrap.is_none(), "{engine}: a restart does not bootstrap again");
         let token = crate::processes::token(&http, &restarted.base_url, &bootstrap).await;
         for id in &acknowledged {
-            assert!(
-                exists(&http, &restarted.base_url, &token, id).await,
-                "{engine}: acknowledged user {id} was lost"
-            );
+            assert!(exists(&http, &restarted.base_url, &token, id).await, "{engine}: acknowledged user {id} was lost");
         }
-        eprintln!(
-            "{engine}: {} acknowledged creates all survived kill -9",
-            acknowledged.len()
-        );
+        eprintln!("{engine}: {} acknowledged creates all survived kill -9", acknowledged.len());
     }
 }
 
@@ -164,10 +125,8 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
     let mut slow = launch(dir.path(), &url, None);
     // Expensive hashing keeps the creates in flight long enough to stop the server under them.
-    slow.env
-        .insert("GATEHOUSE_PASSWORD_HASH_MEMORY_KIB".into(), "65536".into());
-    slow.env
-        .insert("GATEHOUSE_PASSWORD_HASH_ITERATIONS".into(), "4".into());
+    slow.env.insert("GATEHOUSE_PASSWORD_HASH_MEMORY_KIB".into(), "65536".into());
+    slow.env.insert("GATEHOUSE_PASSWORD_HASH_ITERATIONS".into(), "4".into());
     let mut server = ServerProcess::start(slow);
     let bootstrap = server.bootstrap.clone().unwrap();
     let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
@@ -175,25 +134,14 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let token = token(&http, &server.base_url, &bootstrap).await;
     let mut requests = tokio::task::JoinSet::new();
     for i in 0..8 {
-        let (http, base, token, domain) = (
-            http.clone(),
-            server.base_url.clone(),
-            token.clone(),
-            domain.clone(),
-        );
-        requests.spawn(async move {
-            create(&http, &base, &token, &format!("inflight{i}"), &domain).await
-        });
+        let (http, base, token, domain) = (http.clone(), server.base_url.clone(), token.clone(), domain.clone());
+        requests.spawn(async move { create(&http, &base, &token, &format!("inflight{i}"), &domain).await });
     }
     let first = requests.join_next().await.unwrap().unwrap();
     let code = server.terminate();
     let mut ids = vec![first.expect("the first create succeeds")];
     while let Some(result) = requests.join_next().await {
-        ids.push(
-            result
-                .unwrap()
-                .expect("an in-flight create finished despite the shutdown"),
-        );
+        ids.push(result.unwrap().expect("an in-flight create finished despite the shutdown"));
     }
     assert_eq!(code, Some(0), "a clean exit");
     let restarted = ServerProcess::start(launch(dir.path(), &url, None));
@@ -214,35 +162,21 @@ async fn two_nodes_on_one_postgres_database_agree() {
     let one = ServerProcess::start(launch(&dir.path().join("one"), &url, Some(&key)));
     let bootstrap = one.bootstrap.clone().unwrap();
     let two = ServerProcess::start(launch(&dir.path().join("two"), &url, Some(&key)));
-    assert!(
-        two.bootstrap.is_none(),
-        "the second node joins the first one's tenant"
-    );
+    assert!(two.bootstrap.is_none(), "the second node joins the first one's tenant");
     let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
     let http = client(None);
     let token_one = token(&http, &one.base_url, &bootstrap).await;
     let token_two = token(&http, &two.base_url, &bootstrap).await;
 
-    let via_one = create(&http, &one.base_url, &token_one, "made-on-one", &domain)
-        .await
-        .unwrap();
-    let via_two = create(&http, &two.base_url, &token_two, "made-on-two", &domain)
-        .await
-        .unwrap();
+    let via_one = create(&http, &one.base_url, &token_one, "made-on-one", &domain).await.unwrap();
+    let via_two = create(&http, &two.base_url, &token_two, "made-on-two", &domain).await.unwrap();
     assert!(
         exists(&http, &two.base_url, &token_one, &via_one).await,
         "node two reads node one's user, with node one's token"
     );
-    assert!(
-        exists(&http, &one.base_url, &token_two, &via_two).await,
-        "and the other way round"
-    );
+    assert!(exists(&http, &one.base_url, &token_two, &via_two).await, "and the other way round");
     let clash = create(&http, &two.base_url, &token_two, "made-on-one", &domain).await;
-    assert_eq!(
-        clash,
-        Err("status 400 Bad Request".to_owned()),
-        "uniqueness holds across nodes"
-    );
+    assert_eq!(clash, Err("status 400 Bad Request".to_owned()), "uniqueness holds across nodes");
 
     let response = http
         .patch(format!("{}/v1.0/users/{via_one}", two.base_url))
@@ -253,10 +187,7 @@ async fn two_nodes_on_one_postgres_database_agree() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let read: Value = http
-        .get(format!(
-            "{}/v1.0/users/{via_one}?$select=jobTitle",
-            one.base_url
-        ))
+        .get(format!("{}/v1.0/users/{via_one}?$select=jobTitle", one.base_url))
         .bearer_auth(&token_one)
         .send()
         .await
@@ -268,42 +199,23 @@ async fn two_nodes_on_one_postgres_database_agree() {
 
     let stranger = gatehouse_core::secrets::MasterKey::generate().encode();
     let refused = Command::new(BINARY)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            &url,
-            "--data-dir",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--data-dir"])
         .arg(dir.path().join("three"))
         .env("GATEHOUSE_MASTER_KEY", stranger)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    assert!(
-        !refused.status.success(),
-        "a node with another master key refuses to start"
-    );
+    assert!(!refused.status.success(), "a node with another master key refuses to start");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("master key"));
 }
 
 /// Makes the development certificates with the real command.
 pub fn dev_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let out = dir.join("tls");
-    let status = Command::new(BINARY)
-        .args(["dev-cert", "--out"])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let status = Command::new(BINARY).args(["dev-cert", "--out"]).arg(&out).stdout(Stdio::null()).status().unwrap();
     assert!(status.success());
-    (
-        out.join("ca.pem"),
-        out.join("cert.pem"),
-        out.join("key.pem"),
-    )
+    (out.join("ca.pem"), out.join("cert.pem"), out.join("key.pem"))
 }
 
 #[tokio::test]
@@ -322,33 +234,18 @@ async fn https_with_the_development_certificate() {
         ("CLIENT_SECRET", "preset-client-secret-0123456789"),
     ];
     for (name, value) in presets {
-        secure
-            .env
-            .insert(format!("GATEHOUSE_BOOTSTRAP_{name}"), value.into());
+        secure.env.insert(format!("GATEHOUSE_BOOTSTRAP_{name}"), value.into());
     }
     let server = ServerProcess::start(secure);
     assert!(server.base_url.starts_with("https://localhost:"));
     let bootstrap = server.bootstrap.clone().unwrap();
-    let keys = [
-        "tenantId",
-        "tenantDomain",
-        "adminUserPrincipalName",
-        "adminPassword",
-        "clientId",
-        "clientSecret",
-    ];
+    let keys = ["tenantId", "tenantDomain", "adminUserPrincipalName", "adminPassword", "clientId", "clientSecret"];
     for ((_, preset), key) in presets.iter().zip(keys) {
-        assert_eq!(
-            bootstrap[key], *preset,
-            "the bootstrap takes the preset {key}"
-        );
+        assert_eq!(bootstrap[key], *preset, "the bootstrap takes the preset {key}");
     }
     let http = client(Some(&ca));
     let token = token(&http, &server.base_url, &bootstrap).await;
-    let issuer = crate::support::claims(&token)["iss"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let issuer = crate::support::claims(&token)["iss"].as_str().unwrap().to_owned();
     assert!(issuer.starts_with(&server.base_url), "{issuer}");
     let users: Value = http
         .get(format!("{}/v1.0/users", server.base_url))
@@ -359,16 +256,9 @@ async fn https_with_the_development_certificate() {
         .json()
         .await
         .unwrap();
-    assert!(users["@odata.context"]
-        .as_str()
-        .unwrap()
-        .starts_with("https://localhost:"));
+    assert!(users["@odata.context"].as_str().unwrap().starts_with("https://localhost:"));
     assert!(
-        client(None)
-            .get(format!("{}/healthz", server.base_url))
-            .send()
-            .await
-            .is_err(),
+        client(None).get(format!("{}/healthz", server.base_url)).send().await.is_err(),
         "an untrusted certificate is refused"
     );
 }
@@ -400,72 +290,28 @@ async fn first_start_prints_a_working_example_and_tenant_create_adds_tenants() {
     }
     let text = printed.join("\n");
     assert!(text.contains("client secret"), "{text}");
-    assert!(
-        dir.path()
-            .join("gatehouse-data")
-            .join("gatehouse.db")
-            .exists(),
-        "the default data directory"
-    );
-    let example = text
-        .split("Get a token and list the users:")
-        .nth(1)
-        .unwrap();
-    let output = tokio::process::Command::new("bash")
-        .arg("-c")
-        .arg(example)
-        .output()
-        .await
-        .unwrap();
+    assert!(dir.path().join("gatehouse-data").join("gatehouse.db").exists(), "the default data directory");
+    let example = text.split("Get a token and list the users:").nth(1).unwrap();
+    let output = tokio::process::Command::new("bash").arg("-c").arg(example).output().await.unwrap();
     let listed: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{example}\n{}", String::from_utf8_lossy(&output.stdout)));
-    assert!(
-        listed["value"][0]["userPrincipalName"]
-            .as_str()
-            .unwrap()
-            .starts_with("admin@"),
-        "{listed}"
-    );
+    assert!(listed["value"][0]["userPrincipalName"].as_str().unwrap().starts_with("admin@"), "{listed}");
 
     let created = Command::new(BINARY)
-        .args([
-            "tenant",
-            "create",
-            "--domain",
-            "fabrikam.gatehouse.test",
-            "--name",
-            "Fabrikam",
-        ])
+        .args(["tenant", "create", "--domain", "fabrikam.gatehouse.test", "--name", "Fabrikam"])
         .current_dir(dir.path())
         .envs(gatehouse_testkit::process::TEST_HASH_ENV)
         .output()
         .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let fabrikam: Value = serde_json::from_slice(&created.stdout).unwrap();
     assert_eq!(fabrikam["tenantDomain"], "fabrikam.gatehouse.test");
-    let url = example
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap();
+    let url = example.split_whitespace().find(|w| w.starts_with("http://")).unwrap();
     let base = url.split('/').take(3).collect::<Vec<_>>().join("/");
     let http = client(None);
     let token = token(&http, &base, &fabrikam).await;
-    let users: Value = http
-        .get(format!("{base}/v1.0/users"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        users["value"][0]["userPrincipalName"],
-        "admin@fabrikam.gatehouse.test"
-    );
+    let users: Value =
+        http.get(format!("{base}/v1.0/users")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(users["value"][0]["userPrincipalName"], "admin@fabrikam.gatehouse.test");
     let _ = child.kill().await;
 }

@@ -17,11 +17,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-pub const CHEAP_HASH: HashParams = HashParams {
-    memory_kib: 256,
-    iterations: 1,
-    parallelism: 1,
-};
+pub const CHEAP_HASH: HashParams = HashParams { memory_kib: 256, iterations: 1, parallelism: 1 };
 
 pub struct Server {
     pub base: String,
@@ -63,34 +59,15 @@ pub async fn sqlite_server() -> Server {
 impl Server {
     pub async fn start(engine: &'static str, url: &str, dir: Arc<tempfile::TempDir>) -> Server {
         let store = Arc::new(SqlStore::connect(url).await.unwrap());
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
-        ));
+        let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
         let master = MasterKey::generate();
-        let config = DirectoryConfig {
-            hash_params: CHEAP_HASH,
-            ..DirectoryConfig::default()
-        };
-        let directory = Arc::new(Directory::new(
-            store.clone(),
-            clock.clone(),
-            master.clone(),
-            config,
-        ));
+        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+        let directory = Arc::new(Directory::new(store.clone(), clock.clone(), master.clone(), config));
         let tenant = directory
-            .create_tenant(NewTenant {
-                domain: Some("contoso.gatehouse.test".into()),
-                ..NewTenant::default()
-            })
+            .create_tenant(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
             .await
             .unwrap();
-        let router = app::router(
-            directory.clone(),
-            Addressing {
-                public_url: None,
-                https: false,
-            },
-        );
+        let router = app::router(directory.clone(), Addressing { public_url: None, https: false });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -116,12 +93,7 @@ impl Server {
     }
 
     /// Requests a client-credentials token; returns the status and the JSON body.
-    pub async fn token_response(
-        &self,
-        tenant: &str,
-        client_id: &str,
-        secret: &str,
-    ) -> (StatusCode, Value) {
+    pub async fn token_response(&self, tenant: &str, client_id: &str, secret: &str) -> (StatusCode, Value) {
         let response = self
             .http
             .post(self.url(&format!("/{tenant}/oauth2/v2.0/token")))
@@ -145,22 +117,11 @@ impl Server {
 
     pub async fn admin_token(&self) -> String {
         let t = &self.tenant;
-        self.token(
-            &t.tenant_id.to_string(),
-            &t.client_id.to_string(),
-            &t.client_secret,
-        )
-        .await
+        self.token(&t.tenant_id.to_string(), &t.client_id.to_string(), &t.client_secret).await
     }
 
     /// Sends a Graph request with a token; returns status and body (JSON, or a string for non-JSON).
-    pub async fn call(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -168,10 +129,7 @@ impl Server {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// A token signed with the tenant's real key over arbitrary claims, for adversarial tests.
@@ -183,16 +141,9 @@ impl Server {
 
     /// Everything a failed request must not have changed: the change log's length and the user list.
     pub async fn snapshot(&self) -> (usize, Value) {
-        let changes = self
-            .store
-            .changes(self.tenant.tenant_id, 0, 1_000_000)
-            .await
-            .unwrap()
-            .len();
+        let changes = self.store.changes(self.tenant.tenant_id, 0, 1_000_000).await.unwrap().len();
         let token = self.admin_token().await;
-        let (_, users) = self
-            .call(&token, Method::GET, "/v1.0/users?$top=999&$select=*", None)
-            .await;
+        let (_, users) = self.call(&token, Method::GET, "/v1.0/users?$top=999&$select=*", None).await;
         (changes, users["value"].clone())
     }
 }

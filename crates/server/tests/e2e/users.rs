@@ -10,34 +10,16 @@ async fn user_lifecycle_on_every_engine() {
         let engine = server.engine;
         let token = server.admin_token().await;
 
-        let (status, created) = server
-            .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
-            .await;
+        let (status, created) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
         assert_eq!(status, StatusCode::CREATED, "{engine}: {created}");
-        assert!(created["@odata.context"]
-            .as_str()
-            .unwrap()
-            .ends_with("/v1.0/$metadata#users/$entity"));
-        assert!(
-            created.get("passwordProfile").is_none(),
-            "{engine}: the password never comes back"
-        );
+        assert!(created["@odata.context"].as_str().unwrap().ends_with("/v1.0/$metadata#users/$entity"));
+        assert!(created.get("passwordProfile").is_none(), "{engine}: the password never comes back");
         let id = created["id"].as_str().unwrap().to_owned();
 
-        let (status, by_upn) = server
-            .call(
-                &token,
-                Method::GET,
-                "/v1.0/users/ADA%40contoso.gatehouse.test",
-                None,
-            )
-            .await;
+        let (status, by_upn) = server.call(&token, Method::GET, "/v1.0/users/ADA%40contoso.gatehouse.test", None).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {by_upn}");
         assert_eq!(by_upn["id"], id.as_str());
-        assert!(
-            by_upn.get("accountEnabled").is_none(),
-            "{engine}: not in the default property set"
-        );
+        assert!(by_upn.get("accountEnabled").is_none(), "{engine}: not in the default property set");
 
         let patch = json!({
             "@odata.type": "#microsoft.graph.user",
@@ -47,50 +29,23 @@ async fn user_lifecycle_on_every_engine() {
             "onPremisesExtensionAttributes": {"extensionAttribute3": "blue"},
             "accountEnabled": false,
         });
-        let (status, body) = server
-            .call(
-                &token,
-                Method::PATCH,
-                &format!("/v1.0/users/{id}"),
-                Some(patch),
-            )
-            .await;
+        let (status, body) = server.call(&token, Method::PATCH, &format!("/v1.0/users/{id}"), Some(patch)).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
-        let select = "$select=id,jobTitle,usageLocation,employeeId,accountEnabled,onPremisesExtensionAttributes,userType";
-        let (_, read) = server
-            .call(
-                &token,
-                Method::GET,
-                &format!("/v1.0/users/{id}?{select}"),
-                None,
-            )
-            .await;
+        let select =
+            "$select=id,jobTitle,usageLocation,employeeId,accountEnabled,onPremisesExtensionAttributes,userType";
+        let (_, read) = server.call(&token, Method::GET, &format!("/v1.0/users/{id}?{select}"), None).await;
         assert_eq!(read["jobTitle"], "Engineer");
         assert_eq!(read["usageLocation"], "GB");
         assert_eq!(read["employeeId"], "E-1");
         assert_eq!(read["accountEnabled"], false);
         assert_eq!(read["userType"], "Member");
-        assert_eq!(
-            read["onPremisesExtensionAttributes"]["extensionAttribute3"],
-            "blue"
-        );
-        assert_eq!(
-            read["onPremisesExtensionAttributes"]["extensionAttribute4"],
-            serde_json::Value::Null
-        );
-        assert!(
-            read.get("displayName").is_none(),
-            "{engine}: $select limits the properties"
-        );
-        assert!(read["@odata.context"]
-            .as_str()
-            .unwrap()
-            .contains("users(id,jobTitle"));
+        assert_eq!(read["onPremisesExtensionAttributes"]["extensionAttribute3"], "blue");
+        assert_eq!(read["onPremisesExtensionAttributes"]["extensionAttribute4"], serde_json::Value::Null);
+        assert!(read.get("displayName").is_none(), "{engine}: $select limits the properties");
+        assert!(read["@odata.context"].as_str().unwrap().contains("users(id,jobTitle"));
 
         for alias in ["bob", "cyd", "dan", "eve"] {
-            let (status, body) = server
-                .call(&token, Method::POST, "/v1.0/users", Some(new_user(alias)))
-                .await;
+            let (status, body) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user(alias))).await;
             assert_eq!(status, StatusCode::CREATED, "{engine}: {body}");
         }
         let mut seen = Vec::new();
@@ -115,172 +70,81 @@ async fn user_lifecycle_on_every_engine() {
         let boss = format!("{}/v1.0/users/{id}", server.base);
         let reference = json!({"@odata.id": boss});
         let (status, body) = server
-            .call(
-                &token,
-                Method::PUT,
-                "/v1.0/users/bob@contoso.gatehouse.test/manager/$ref",
-                Some(reference),
-            )
+            .call(&token, Method::PUT, "/v1.0/users/bob@contoso.gatehouse.test/manager/$ref", Some(reference))
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
-        let graph_reference =
-            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")});
+        let graph_reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")});
         let (status, _) = server
-            .call(
-                &token,
-                Method::PUT,
-                "/v1.0/users/cyd@contoso.gatehouse.test/manager/$ref",
-                Some(graph_reference),
-            )
+            .call(&token, Method::PUT, "/v1.0/users/cyd@contoso.gatehouse.test/manager/$ref", Some(graph_reference))
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (_, manager) = server
-            .call(
-                &token,
-                Method::GET,
-                "/v1.0/users/bob@contoso.gatehouse.test/manager",
-                None,
-            )
-            .await;
+        let (_, manager) =
+            server.call(&token, Method::GET, "/v1.0/users/bob@contoso.gatehouse.test/manager", None).await;
         assert_eq!(manager["id"], id.as_str());
         assert_eq!(manager["@odata.type"], "#microsoft.graph.user");
-        let (_, reports) = server
-            .call(
-                &token,
-                Method::GET,
-                &format!("/v1.0/users/{id}/directReports"),
-                None,
-            )
-            .await;
-        let mut names: Vec<&str> = reports["value"]
+        let (_, reports) = server.call(&token, Method::GET, &format!("/v1.0/users/{id}/directReports"), None).await;
+        let mut names: Vec<&str> =
+            reports["value"].as_array().unwrap().iter().map(|r| r["userPrincipalName"].as_str().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["bob@contoso.gatehouse.test", "cyd@contoso.gatehouse.test"]);
+        let (_, refs) = server.call(&token, Method::GET, &format!("/v1.0/users/{id}/directReports/$ref"), None).await;
+        let mut referenced: Vec<String> =
+            refs["value"].as_array().unwrap().iter().map(|r| r["@odata.id"].as_str().unwrap().to_owned()).collect();
+        referenced.sort();
+        let mut expected: Vec<String> = reports["value"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["userPrincipalName"].as_str().unwrap())
+            .map(|r| format!("{}/v1.0/directoryObjects/{}", server.base, r["id"].as_str().unwrap()))
             .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            ["bob@contoso.gatehouse.test", "cyd@contoso.gatehouse.test"]
-        );
-        let (status, _) = server
-            .call(
-                &token,
-                Method::DELETE,
-                "/v1.0/users/cyd@contoso.gatehouse.test/manager/$ref",
-                None,
-            )
-            .await;
+        expected.sort();
+        assert_eq!(referenced, expected, "{refs}");
+        let (status, _) =
+            server.call(&token, Method::DELETE, "/v1.0/users/cyd@contoso.gatehouse.test/manager/$ref", None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, body) = server
-            .call(
-                &token,
-                Method::GET,
-                "/v1.0/users/cyd@contoso.gatehouse.test/manager",
-                None,
-            )
-            .await;
+        let (status, body) =
+            server.call(&token, Method::GET, "/v1.0/users/cyd@contoso.gatehouse.test/manager", None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
         assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
 
-        let (status, _) = server
-            .call(&token, Method::DELETE, &format!("/v1.0/users/{id}"), None)
-            .await;
+        let (status, _) = server.call(&token, Method::DELETE, &format!("/v1.0/users/{id}"), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _) = server
-            .call(&token, Method::GET, &format!("/v1.0/users/{id}"), None)
-            .await;
+        let (status, _) = server.call(&token, Method::GET, &format!("/v1.0/users/{id}"), None).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (_, deleted) = server
-            .call(
-                &token,
-                Method::GET,
-                "/v1.0/directory/deletedItems/microsoft.graph.user",
-                None,
-            )
-            .await;
-        let listed: Vec<&str> = deleted["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["id"].as_str().unwrap())
-            .collect();
+        let (_, deleted) =
+            server.call(&token, Method::GET, "/v1.0/directory/deletedItems/microsoft.graph.user", None).await;
+        let listed: Vec<&str> =
+            deleted["value"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
         assert_eq!(listed, [id.as_str()], "{engine}: {deleted}");
         assert!(deleted["value"][0]["deletedDateTime"].is_string());
-        let (status, one) = server
-            .call(
-                &token,
-                Method::GET,
-                &format!("/v1.0/directory/deletedItems/{id}"),
-                None,
-            )
-            .await;
+        let (status, one) = server.call(&token, Method::GET, &format!("/v1.0/directory/deletedItems/{id}"), None).await;
         assert_eq!(status, StatusCode::OK, "{one}");
         assert_eq!(one["@odata.type"], "#microsoft.graph.user");
 
-        let (status, restored) = server
-            .call(
-                &token,
-                Method::POST,
-                &format!("/v1.0/directory/deletedItems/{id}/restore"),
-                None,
-            )
-            .await;
+        let (status, restored) =
+            server.call(&token, Method::POST, &format!("/v1.0/directory/deletedItems/{id}/restore"), None).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {restored}");
-        let (status, _) = server
-            .call(&token, Method::GET, &format!("/v1.0/users/{id}"), None)
-            .await;
+        let (status, _) = server.call(&token, Method::GET, &format!("/v1.0/users/{id}"), None).await;
         assert_eq!(status, StatusCode::OK);
 
         // Deleted, then purged for good.
-        server
-            .call(&token, Method::DELETE, &format!("/v1.0/users/{id}"), None)
-            .await;
-        let (status, _) = server
-            .call(
-                &token,
-                Method::DELETE,
-                &format!("/v1.0/directory/deletedItems/{id}"),
-                None,
-            )
-            .await;
+        server.call(&token, Method::DELETE, &format!("/v1.0/users/{id}"), None).await;
+        let (status, _) =
+            server.call(&token, Method::DELETE, &format!("/v1.0/directory/deletedItems/{id}"), None).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _) = server
-            .call(
-                &token,
-                Method::GET,
-                &format!("/v1.0/directory/deletedItems/{id}"),
-                None,
-            )
-            .await;
+        let (status, _) = server.call(&token, Method::GET, &format!("/v1.0/directory/deletedItems/{id}"), None).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
 
         // Deleted items are purged once the 30 days are over, not before.
-        server
-            .call(
-                &token,
-                Method::DELETE,
-                "/v1.0/users/eve@contoso.gatehouse.test",
-                None,
-            )
-            .await;
+        server.call(&token, Method::DELETE, "/v1.0/users/eve@contoso.gatehouse.test", None).await;
         server.clock.advance(chrono::Duration::days(29));
         assert_eq!(server.directory.purge_expired().await.unwrap(), 0);
         server.clock.advance(chrono::Duration::days(2));
         assert_eq!(server.directory.purge_expired().await.unwrap(), 1);
         let (_, deleted) = server
-            .call(
-                &server.admin_token().await,
-                Method::GET,
-                "/v1.0/directory/deletedItems/graph.user",
-                None,
-            )
+            .call(&server.admin_token().await, Method::GET, "/v1.0/directory/deletedItems/graph.user", None)
             .await;
-        assert_eq!(
-            deleted["value"].as_array().unwrap().len(),
-            0,
-            "{engine}: {deleted}"
-        );
+        assert_eq!(deleted["value"].as_array().unwrap().len(), 0, "{engine}: {deleted}");
     }
 }
 
@@ -288,38 +152,15 @@ async fn user_lifecycle_on_every_engine() {
 async fn a_restore_whose_upn_was_taken_is_refused() {
     let server = crate::support::sqlite_server().await;
     let token = server.admin_token().await;
-    let (_, first) = server
-        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
-        .await;
+    let (_, first) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
     let id = first["id"].as_str().unwrap();
-    server
-        .call(&token, Method::DELETE, &format!("/v1.0/users/{id}"), None)
-        .await;
-    let (status, _) = server
-        .call(&token, Method::POST, "/v1.0/users", Some(new_user("ada")))
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "a deleted user's UPN is free again"
-    );
-    let (status, body) = server
-        .call(
-            &token,
-            Method::POST,
-            &format!("/v1.0/directory/deletedItems/{id}/restore"),
-            None,
-        )
-        .await;
+    server.call(&token, Method::DELETE, &format!("/v1.0/users/{id}"), None).await;
+    let (status, _) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
+    assert_eq!(status, StatusCode::CREATED, "a deleted user's UPN is free again");
+    let (status, body) =
+        server.call(&token, Method::POST, &format!("/v1.0/directory/deletedItems/{id}/restore"), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "Request_BadRequest");
-    let (status, _) = server
-        .call(
-            &token,
-            Method::GET,
-            &format!("/v1.0/directory/deletedItems/{id}"),
-            None,
-        )
-        .await;
+    let (status, _) = server.call(&token, Method::GET, &format!("/v1.0/directory/deletedItems/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "the user stays in deleted items");
 }
