@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use gatehouse_core::schema::USER;
 use gatehouse_core::store::ObjectRecord;
 use gatehouse_core::users::{user_properties, Page};
+use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -151,10 +152,7 @@ async fn direct_reports(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> GraphResult<Json<Value>> {
-    let options = options(&params)?;
-    let path = format!("users/{id}/directReports");
-    let page = state.directory.direct_reports(&caller, &id, after(&state, &path, &options)?, options.top).await?;
-    Ok(Json(page_json(&state, &path, "directoryObjects", &options, &page, true)))
+    reports_page(&state, &caller, &id, &params, false).await
 }
 
 async fn direct_report_refs(
@@ -163,9 +161,23 @@ async fn direct_report_refs(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> GraphResult<Json<Value>> {
-    let options = options(&params)?;
-    let path = format!("users/{id}/directReports/$ref");
-    let page = state.directory.direct_reports(&caller, &id, after(&state, &path, &options)?, options.top).await?;
+    reports_page(&state, &caller, &id, &params, true).await
+}
+
+/// A page of direct reports, as users or (`refs`) as `@odata.id` references.
+async fn reports_page(
+    state: &GraphState,
+    caller: &Caller,
+    id: &str,
+    params: &HashMap<String, String>,
+    refs: bool,
+) -> GraphResult<Json<Value>> {
+    let options = options(params)?;
+    let path = format!("users/{id}/directReports{}", if refs { "/$ref" } else { "" });
+    let page = state.directory.direct_reports(caller, id, after(state, &path, &options)?, options.top).await?;
+    if !refs {
+        return Ok(Json(page_json(state, &path, "directoryObjects", &options, &page, true)));
+    }
     let base = odata::base_url();
     let items = page.items.iter().map(|u| json!({"@odata.id": format!("{base}/directoryObjects/{}", u.id)})).collect();
     Ok(Json(odata::collection(state.directory.master_key(), &path, "directoryObjects/$ref", &options, &page, items)))

@@ -146,7 +146,7 @@ fn json(doc: &Map<String, Value>) -> StoreResult<String> {
 }
 
 /// The statements of one write and its change record.
-pub fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change)> {
+fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change)> {
     let t = || SqlValue::from(tenant);
     Ok(match write {
         Write::CreateTenant(record) => {
@@ -291,20 +291,63 @@ pub fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Ch
     })
 }
 
-/// Advances the tenant's change sequence by `count`; returns the new last sequence number.
-pub fn advance_sequence(tenant: &str, count: i64) -> Query {
-    query(
-        "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
-        vec![count.into(), tenant.into()],
-    )
+/// One use case's writes as one transaction: its statements, then the tenant's sequence advanced by the
+/// number of changes, then one change-log row per change.
+#[derive(Debug)]
+pub struct Batch {
+    pub tenant: String,
+    pub statements: Vec<Statement>,
+    changes: Vec<Change>,
+    at: i64,
 }
 
-pub fn insert_change(tenant: &str, seq: i64, entry: Change, at: i64) -> StoreResult<Query> {
-    let attributes = serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    Ok(query(
-        "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        vec![tenant.into(), seq.into(), entry.object_type.into(), entry.object_id.into(), entry.kind.as_str().into(), attributes.into(), at.into()],
-    ))
+impl Batch {
+    pub fn new(tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<Batch> {
+        let tenant = tenant.to_string();
+        let mut statements = Vec::new();
+        let mut changes = Vec::with_capacity(writes.len());
+        for write in writes {
+            let (mut s, change) = write_plan(&tenant, write)?;
+            statements.append(&mut s);
+            changes.push(change);
+        }
+        Ok(Batch { tenant, statements, changes, at: micros(at) })
+    }
+
+    /// Advances the tenant's change sequence; returns the new last sequence number as its one row.
+    pub fn advance_sequence(&self) -> Query {
+        query(
+            "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
+            vec![(self.changes.len() as i64).into(), self.tenant.as_str().into()],
+        )
+    }
+
+    /// The change-log rows, numbered up to `last`.
+    pub fn change_log(self, last: i64) -> StoreResult<Vec<Query>> {
+        let first = last - self.changes.len() as i64 + 1;
+        let (tenant, at) = (self.tenant, self.at);
+        self.changes
+            .into_iter()
+            .enumerate()
+            .map(|(offset, entry)| {
+                let attributes =
+                    serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(query(
+                    "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    vec![
+                        tenant.as_str().into(),
+                        (first + offset as i64).into(),
+                        entry.object_type.into(),
+                        entry.object_id.into(),
+                        entry.kind.as_str().into(),
+                        attributes.into(),
+                        at.into(),
+                    ],
+                ))
+            })
+            .collect()
+    }
 }
 
 pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";

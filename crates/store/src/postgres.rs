@@ -1,7 +1,7 @@
 //! Plans on PostgreSQL, through sqlx.
 
 use crate::migrations::MIGRATIONS;
-use crate::plan::{self, Change, Query, Row, SqlValue, Statement};
+use crate::plan::{self, Batch, Query, Row, SqlValue};
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::{Column, Executor, PgPool, Postgres, Row as _, TypeInfo};
@@ -115,28 +115,19 @@ impl PgDb {
         bind(query).fetch_all(&self.pool).await.map_err(unavailable)?.iter().map(row).collect()
     }
 
-    /// Applies the statements, advances the sequence and logs the changes, in one transaction. The
-    /// sequence update locks the tenant's row until commit, so sequence order is commit order.
-    pub async fn transaction(
-        &self,
-        tenant: String,
-        statements: Vec<Statement>,
-        changes: Vec<Change>,
-        at: i64,
-    ) -> StoreResult<i64> {
+    /// Runs the batch in one transaction. The sequence update locks the tenant's row until commit, so
+    /// sequence order is commit order.
+    pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for statement in &statements {
+        for statement in &batch.statements {
             let affected = bind(&statement.query).execute(&mut *tx).await.map_err(write_error)?.rows_affected();
             if let (0, Some(missing)) = (affected, &statement.must_affect) {
                 return Err(missing.clone());
             }
         }
-        let count = changes.len() as i64;
-        let advanced =
-            bind(&plan::advance_sequence(&tenant, count)).fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        let advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         let last = row(&advanced.ok_or(StoreError::Missing)?)?.int(0)?;
-        for (offset, entry) in changes.into_iter().enumerate() {
-            let insert = plan::insert_change(&tenant, last - count + 1 + offset as i64, entry, at)?;
+        for insert in batch.change_log(last)? {
             bind(&insert).execute(&mut *tx).await.map_err(write_error)?;
         }
         tx.commit().await.map_err(unavailable)?;

@@ -6,7 +6,7 @@
 //! the writer commits; `synchronous = FULL` makes every acknowledged commit survive a power loss.
 
 use crate::migrations::MIGRATIONS;
-use crate::plan::{self, Change, Query, Row, SqlValue, Statement};
+use crate::plan::{self, Batch, Query, Row, SqlValue};
 use gatehouse_core::store::{StoreError, StoreResult};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -152,32 +152,22 @@ impl SqliteDb {
         result
     }
 
-    /// Applies the statements, advances the sequence and logs the changes, in one transaction.
-    pub async fn transaction(
-        &self,
-        tenant: String,
-        statements: Vec<Statement>,
-        changes: Vec<Change>,
-        at: i64,
-    ) -> StoreResult<i64> {
+    /// Runs the batch in one transaction on the writer connection, on the blocking pool.
+    pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
             let mut connection = writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            for statement in &statements {
+            for statement in &batch.statements {
                 let affected = execute_on(&tx, &statement.query)?;
                 if let (0, Some(missing)) = (affected, &statement.must_affect) {
                     return Err(missing.clone());
                 }
             }
-            let count = changes.len() as i64;
-            let last = fetch_on(&tx, &plan::advance_sequence(&tenant, count))
-                .map_err(unavailable)?
-                .first()
-                .ok_or(StoreError::Missing)?
-                .int(0)?;
-            for (offset, entry) in changes.into_iter().enumerate() {
-                execute_on(&tx, &plan::insert_change(&tenant, last - count + 1 + offset as i64, entry, at)?)?;
+            let advanced = fetch_on(&tx, &batch.advance_sequence()).map_err(unavailable)?;
+            let last = advanced.first().ok_or(StoreError::Missing)?.int(0)?;
+            for insert in batch.change_log(last)? {
+                execute_on(&tx, &insert)?;
             }
             tx.commit().map_err(unavailable)?;
             Ok(last)

@@ -1,6 +1,6 @@
 //! [`SqlStore`]: the core's store interface over either engine. See the crate docs for the layout.
 
-use crate::plan::{self, query, Query, Row, SqlValue, OBJECT_COLUMNS};
+use crate::plan::{self, query, Batch, Query, Row, SqlValue, OBJECT_COLUMNS};
 use crate::postgres::PgDb;
 use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
@@ -101,18 +101,10 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
-        let tenant = tenant.to_string();
-        let mut statements = Vec::new();
-        let mut changes = Vec::with_capacity(writes.len());
-        for write in writes {
-            let (mut s, change) = plan::write_plan(&tenant, write)?;
-            statements.append(&mut s);
-            changes.push(change);
-        }
-        let at = plan::micros(at);
+        let batch = Batch::new(tenant, writes, at)?;
         match &self.backend {
-            Backend::Sqlite(db) => db.transaction(tenant, statements, changes, at).await,
-            Backend::Postgres(db) => db.transaction(tenant, statements, changes, at).await,
+            Backend::Sqlite(db) => db.transaction(batch).await,
+            Backend::Postgres(db) => db.transaction(batch).await,
         }
     }
 

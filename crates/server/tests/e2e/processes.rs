@@ -42,6 +42,11 @@ pub async fn token(http: &reqwest::Client, base: &str, bootstrap: &Value) -> Str
     response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A GET with a bearer token, its body as JSON.
+pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl, token: &str) -> Value {
+    http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 fn user(alias: &str, domain: &str) -> Value {
     json!({
         "accountEnabled": true, "displayName": alias, "mailNickname": alias,
@@ -186,15 +191,8 @@ async fn two_nodes_on_one_postgres_database_agree() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let read: Value = http
-        .get(format!("{}/v1.0/users/{via_one}?$select=jobTitle", one.base_url))
-        .bearer_auth(&token_one)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value =
+        get_json(&http, format!("{}/v1.0/users/{via_one}?$select=jobTitle", one.base_url), &token_one).await;
     assert_eq!(read["jobTitle"], "Shared");
 
     let stranger = gatehouse_core::secrets::MasterKey::generate().encode();
@@ -247,15 +245,7 @@ async fn https_with_the_development_certificate() {
     let token = token(&http, &server.base_url, &bootstrap).await;
     let issuer = crate::support::claims(&token)["iss"].as_str().unwrap().to_owned();
     assert!(issuer.starts_with(&server.base_url), "{issuer}");
-    let users: Value = http
-        .get(format!("{}/v1.0/users", server.base_url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = get_json(&http, format!("{}/v1.0/users", server.base_url), &token).await;
     assert!(users["@odata.context"].as_str().unwrap().starts_with("https://localhost:"));
     assert!(
         client(None).get(format!("{}/healthz", server.base_url)).send().await.is_err(),
@@ -310,8 +300,7 @@ async fn first_start_prints_a_working_example_and_tenant_create_adds_tenants() {
     let base = url.split('/').take(3).collect::<Vec<_>>().join("/");
     let http = client(None);
     let token = token(&http, &base, &fabrikam).await;
-    let users: Value =
-        http.get(format!("{base}/v1.0/users")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let users: Value = get_json(&http, format!("{base}/v1.0/users"), &token).await;
     assert_eq!(users["value"][0]["userPrincipalName"], "admin@fabrikam.gatehouse.test");
     let _ = child.kill().await;
 }
