@@ -3,7 +3,7 @@
 use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, Result};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, Write};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::users::{Page, DUPLICATE_UPN};
 use crate::{Caller, Directory};
 use uuid::Uuid;
@@ -71,8 +71,12 @@ impl Directory {
             }
             for (tenant, kind, id) in batch {
                 let system = Caller::System { tenant };
-                self.commit(&system, vec![Write::Purge { kind, id }]).await.map_err(|e| write_error(e, "conflict"))?;
-                purged += 1;
+                match self.commit(&system, vec![Write::Purge { kind, id }]).await {
+                    Ok(_) => purged += 1,
+                    // Another node purged it first.
+                    Err(StoreError::Missing) => {}
+                    Err(other) => return Err(write_error(other, "conflict")),
+                }
             }
         }
     }
