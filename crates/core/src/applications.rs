@@ -8,9 +8,10 @@
 use crate::authorization::{require, Action, Permission, Permissions, GRAPH_APP_ID};
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
+use crate::query::Listing;
 use crate::schema::{self, format_time, Access, Property, PropertyType};
 use crate::secrets;
-use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write};
+use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, StoreError, Write};
 use crate::tenants::{object, service_principal_doc};
 use crate::users::{check_odata_annotation, Page};
 use crate::{Caller, Directory};
@@ -201,9 +202,9 @@ impl Directory {
             .ok_or_else(|| Error::not_found(id))
     }
 
-    pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, after: Option<Uuid>, top: u32) -> Result<Page> {
+    pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         require(caller, kind_action(kind).0)?;
-        self.page(caller, ObjectQuery { kind, deleted: false, manager: None, after, limit: top }).await
+        self.page(caller, kind, false, None, listing).await
     }
 
     /// Deletes an application (to deleted items, taking its service principal with it) or a service

@@ -3,7 +3,8 @@
 use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, Result};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
+use crate::query::Listing;
+use crate::store::{ObjectKind, ObjectRecord, StoreError, Write};
 use crate::users::{Page, DUPLICATE_UPN};
 use crate::{Caller, Directory};
 use uuid::Uuid;
@@ -15,11 +16,11 @@ const RESTORABLE: [(ObjectKind, Action, Action); 2] = [
 ];
 
 impl Directory {
-    pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, after: Option<Uuid>, top: u32) -> Result<Page> {
+    pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         let (_, read, _) =
             RESTORABLE.into_iter().find(|(k, _, _)| *k == kind).ok_or_else(|| Error::not_found(kind.as_str()))?;
         require(caller, read)?;
-        self.page(caller, ObjectQuery { kind, deleted: true, manager: None, after, limit: top }).await
+        self.page(caller, kind, true, None, listing).await
     }
 
     /// A deleted object of any restorable kind the caller may read.

@@ -18,8 +18,8 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The caller is known but lacks the permission.
     Forbidden,
-    /// The request needs a feature the directory does not offer for this target.
-    NotSupported,
+    /// The query asks for an operator, property or combination the directory does not query by.
+    UnsupportedQuery,
     /// Something failed inside Gatehouse; details are in the log, not in the message.
     Internal,
 }

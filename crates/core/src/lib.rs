@@ -23,6 +23,7 @@ pub mod directory;
 pub mod error;
 pub mod keys;
 pub mod passwords;
+pub mod query;
 pub mod request;
 pub mod schema;
 pub mod secrets;

@@ -10,13 +10,15 @@
 //! - Optimistic concurrency: an update names the version it read; if the row moved on, the batch fails with
 //!   [`StoreError::VersionMismatch`] and the use case re-reads and retries.
 
+use crate::query::Filter;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ObjectKind {
+    #[default]
     User,
     Application,
     ServicePrincipal,
@@ -180,15 +182,38 @@ pub enum Write {
     AddSigningKey(SigningKeyRecord),
 }
 
-/// Selects a page of objects of one kind, in id order, after a keyset cursor.
-#[derive(Debug, Clone, PartialEq)]
+/// The order of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderBy {
+    /// Object id: stable, and the default.
+    #[default]
+    Id,
+    /// Folded display name, then id.
+    DisplayName,
+    /// Folded unique key (a user's UPN), then id.
+    UniqueKey,
+}
+
+/// Where the previous page ended: its last object's sort key (none when ordered by id) and id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    pub key: Option<String>,
+    pub id: Uuid,
+}
+
+/// Selects a page of objects of one kind, in a keyset order, after a cursor.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObjectQuery {
     pub kind: ObjectKind,
     /// Soft-deleted objects instead of live ones.
     pub deleted: bool,
     /// Only the direct reports of this manager.
     pub manager: Option<Uuid>,
-    pub after: Option<Uuid>,
+    /// Only objects that match.
+    pub filter: Option<Filter>,
+    pub order: OrderBy,
+    pub descending: bool,
+    pub after: Option<Cursor>,
     pub limit: u32,
 }
 
@@ -236,6 +261,8 @@ pub trait Store: Send + Sync + 'static {
     /// application and its service principal share their appId).
     async fn objects_by_key(&self, tenant: Uuid, kinds: &[ObjectKind], key: &str) -> StoreResult<Vec<ObjectRecord>>;
     async fn objects(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>>;
+    /// How many objects the query selects, all pages together (its cursor and limit are ignored).
+    async fn count(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<u64>;
 
     async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>>;
     /// The client secrets of any of the owners (an application and its service principal).

@@ -6,10 +6,11 @@
 
 use crate::authorization::{require, Action};
 use crate::directory::write_error;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::passwords;
+use crate::query::{self, Listing};
 use crate::schema::{self, format_time, Access, PropertyType, USER};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
+use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -20,11 +21,13 @@ const UPDATE_ATTEMPTS: usize = 5;
 /// Internal document key: the user must change the password at next sign-in. Not a Graph property.
 pub const FORCE_CHANGE: &str = "_forceChangePassword";
 
-/// A page of objects and the cursor after its last one, if more may follow.
+/// A page of objects, the cursor after its last one if more may follow, and the count of all pages
+/// when it was asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub items: Vec<ObjectRecord>,
-    pub next: Option<Uuid>,
+    pub next: Option<Cursor>,
+    pub count: Option<u64>,
 }
 
 /// The password part of a create or update.
@@ -279,23 +282,60 @@ impl Directory {
         found.filter(|u| u.deleted_at.is_none()).ok_or_else(|| Error::not_found(key))
     }
 
-    pub async fn list_users(&self, caller: &Caller, after: Option<Uuid>, top: u32) -> Result<Page> {
+    /// A page of the tenant's users that match the listing's filter, in its order.
+    pub async fn list_users(&self, caller: &Caller, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
-        self.page(caller, ObjectQuery { kind: ObjectKind::User, deleted: false, manager: None, after, limit: top })
-            .await
+        self.page(caller, ObjectKind::User, false, None, listing).await
     }
 
-    pub(crate) async fn page(&self, caller: &Caller, mut query: ObjectQuery) -> Result<Page> {
-        let top = query.limit;
-        query.limit = top + 1;
-        let mut items = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+    pub(crate) async fn page(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        deleted: bool,
+        manager: Option<Uuid>,
+        listing: Listing,
+    ) -> Result<Page> {
+        if let Some(filter) = &listing.filter {
+            if kind != ObjectKind::User {
+                return Err(Error::new(
+                    ErrorKind::UnsupportedQuery,
+                    "$filter is not supported on this collection yet.",
+                ));
+            }
+            query::check_user_filter(filter)?;
+        }
+        let top = listing.top;
+        let query = ObjectQuery {
+            kind,
+            deleted,
+            manager,
+            filter: listing.filter,
+            order: listing.order,
+            descending: listing.descending,
+            after: listing.after,
+            limit: top + 1,
+        };
+        let tenant = caller.tenant();
+        let count = match listing.count {
+            true => Some(self.store.count(tenant, &query).await.map_err(Error::internal)?),
+            false => None,
+        };
+        let mut items = self.store.objects(tenant, &query).await.map_err(Error::internal)?;
         let next = if items.len() > top as usize {
             items.truncate(top as usize);
-            items.last().map(|o| o.id)
+            items.last().map(|last| Cursor {
+                key: match query.order {
+                    OrderBy::Id => None,
+                    OrderBy::DisplayName => Some(query::sort_name(last)),
+                    OrderBy::UniqueKey => last.unique_key.clone(),
+                },
+                id: last.id,
+            })
         } else {
             None
         };
-        Ok(Page { items, next })
+        Ok(Page { items, next, count })
     }
 
     pub async fn update_user(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
@@ -405,11 +445,10 @@ impl Directory {
         self.live_user(caller, &manager.to_string()).await.map_err(|_| Error::not_found("manager"))
     }
 
-    pub async fn direct_reports(&self, caller: &Caller, key: &str, after: Option<Uuid>, top: u32) -> Result<Page> {
+    pub async fn direct_reports(&self, caller: &Caller, key: &str, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
         let user = self.live_user(caller, key).await?;
-        let query = ObjectQuery { kind: ObjectKind::User, deleted: false, manager: Some(user.id), after, limit: top };
-        self.page(caller, query).await
+        self.page(caller, ObjectKind::User, false, Some(user.id), listing).await
     }
 }
 

@@ -5,7 +5,7 @@ use crate::body::JsonObject;
 use crate::error::GraphResult;
 use crate::odata::{self, QueryOptions};
 use crate::GraphState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -13,7 +13,6 @@ use gatehouse_core::applications::{object_properties, AppRoleAssignment, APPLICA
 use gatehouse_core::schema::{format_time, Property};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 pub fn routes() -> Router<GraphState> {
     Router::new()
@@ -32,8 +31,8 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
             get(
                 move |State(state): State<GraphState>,
                       Authenticated(caller): Authenticated,
-                      Query(params): Params| async move {
-                    list(&state, resource, &caller, &params).await
+                      options: QueryOptions| async move {
+                    list(&state, resource, &caller, options).await
                 },
             )
             .post(
@@ -50,8 +49,8 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                 move |State(state): State<GraphState>,
                       Authenticated(caller): Authenticated,
                       Path(id): Path<String>,
-                      Query(params): Params| async move {
-                    read(&state, resource, &caller, &id, &params).await
+                      options: QueryOptions| async move {
+                    read(&state, resource, &caller, &id, options).await
                 },
             )
             .delete(
@@ -94,8 +93,6 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
         )
 }
 
-type Params = Query<HashMap<String, String>>;
-
 /// What differs between the two resources.
 struct Resource {
     kind: ObjectKind,
@@ -113,8 +110,7 @@ const SERVICE_PRINCIPALS: Resource = Resource {
     set: "servicePrincipals",
 };
 
-fn options(resource: &Resource, params: &HashMap<String, String>) -> GraphResult<QueryOptions> {
-    let options = QueryOptions::parse(params)?;
+fn checked(resource: &Resource, options: QueryOptions) -> GraphResult<QueryOptions> {
     options.check_select(resource.table, resource.type_name)?;
     Ok(options)
 }
@@ -142,9 +138,9 @@ async fn read(
     resource: &Resource,
     caller: &gatehouse_core::Caller,
     id: &str,
-    params: &HashMap<String, String>,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = options(resource, params)?;
+    let options = checked(resource, options)?;
     let record = state.directory.get_object(caller, resource.kind, id).await?;
     Ok(Json(odata::entity(resource.set, options.select.as_ref(), object_json(resource, &record, &options))))
 }
@@ -153,12 +149,12 @@ async fn list(
     state: &GraphState,
     resource: &Resource,
     caller: &gatehouse_core::Caller,
-    params: &HashMap<String, String>,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = options(resource, params)?;
+    let options = checked(resource, options)?;
     let key = state.directory.master_key();
-    let after = options.skiptoken.as_deref().map(|t| odata::open_skiptoken(key, resource.set, t)).transpose()?;
-    let page = state.directory.list_objects(caller, resource.kind, after, options.top).await?;
+    let listing = options.listing(key, resource.set, false)?;
+    let page = state.directory.list_objects(caller, resource.kind, listing).await?;
     let items = page.items.iter().map(|r| Value::Object(object_json(resource, r, &options))).collect();
     Ok(Json(odata::collection(key, resource.set, resource.set, &options, &page, items)))
 }

@@ -5,7 +5,7 @@ use crate::error::{GraphError, GraphResult};
 use crate::odata::{self, QueryOptions};
 use crate::users::user_json;
 use crate::GraphState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,7 +13,6 @@ use gatehouse_core::applications::{object_properties, APPLICATION};
 use gatehouse_core::schema::USER;
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 pub fn routes() -> Router<GraphState> {
     Router::new()
@@ -21,8 +20,6 @@ pub fn routes() -> Router<GraphState> {
         .route("/directory/deletedItems/{id}/restore", post(restore))
         .route("/directory/deletedItems/{id}/microsoft.graph.restore", post(restore))
 }
-
-type Params = Query<HashMap<String, String>>;
 
 /// The type cast segment of a deleted-items list (`microsoft.graph.user`, `graph.user`).
 fn cast(segment: &str) -> Option<(ObjectKind, &'static str)> {
@@ -56,15 +53,14 @@ async fn read(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    Query(params): Params,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = QueryOptions::parse(&params)?;
     if let Some((kind, type_name)) = cast(&id) {
         options.check_select(if kind == ObjectKind::User { USER } else { APPLICATION }, type_name)?;
         let path = format!("directory/deletedItems/microsoft.graph.{type_name}");
         let key = state.directory.master_key();
-        let after = options.skiptoken.as_deref().map(|t| odata::open_skiptoken(key, &path, t)).transpose()?;
-        let page = state.directory.list_deleted(&caller, kind, after, options.top).await?;
+        let listing = options.listing(key, &path, false)?;
+        let page = state.directory.list_deleted(&caller, kind, listing).await?;
         let items = page.items.iter().map(|r| Value::Object(deleted_json(r, &options))).collect();
         return Ok(Json(odata::collection(key, &path, &path, &options, &page, items)));
     }

@@ -33,7 +33,7 @@ impl From<Error> for GraphError {
             ErrorKind::Conflict | ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "Request_BadRequest"),
             ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
-            ErrorKind::NotSupported => (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
+            ErrorKind::UnsupportedQuery => (StatusCode::BAD_REQUEST, "Request_UnsupportedQuery"),
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         };
         Self::new(status, code, error.message)

@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod deleted;
 mod error;
+mod filter;
 mod odata;
 mod users;
 

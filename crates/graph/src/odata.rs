@@ -1,16 +1,24 @@
 //! OData query options, paging tokens and response envelopes.
 //!
-//! Paging is keyset paging: `$skiptoken` carries the id of the last object on the page, MAC'd together
-//! with the collection it belongs to, so a token is opaque, cannot be forged or replayed against another
-//! collection, and stays correct when objects are created or deleted between pages.
+//! Paging is keyset paging: `$skiptoken` carries the sort key and id of the last object on the page,
+//! MAC'd together with the collection and the query it belongs to, so a token is opaque, cannot be forged
+//! or replayed against another collection or filter, and stays correct when objects are created or
+//! deleted between pages.
 
 use crate::error::{GraphError, GraphResult};
+use crate::filter;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use gatehouse_core::query::{self, Filter, Listing};
 use gatehouse_core::request;
 use gatehouse_core::schema::Property;
 use gatehouse_core::secrets::MasterKey;
+use gatehouse_core::store::Cursor;
 use gatehouse_core::users::Page;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use serde_json::json;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -18,16 +26,41 @@ use uuid::Uuid;
 pub const DEFAULT_TOP: u32 = 100;
 pub const MAX_TOP: u32 = 999;
 
-/// The query options of a read.
+/// The query options of a read, from its query string and its `ConsistencyLevel` header.
 #[derive(Debug, Default)]
 pub struct QueryOptions {
     pub top: u32,
     pub select: Option<Vec<String>>,
     pub skiptoken: Option<String>,
+    pub filter: Option<String>,
+    pub search: Option<String>,
+    pub orderby: Option<String>,
+    /// `$count=true` was asked for.
+    pub count: bool,
+    /// `ConsistencyLevel: eventual` was sent.
+    pub eventual: bool,
 }
 
-/// Options that belong to the next issue's query language; refused clearly until then.
-const NOT_YET: &[&str] = &["$filter", "$orderby", "$search", "$count", "$expand", "$skip", "$format"];
+/// Options Gatehouse does not offer yet; refused clearly rather than ignored.
+const NOT_YET: &[&str] = &["$expand", "$skip", "$format"];
+
+const ADVANCED: &str = "is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information";
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryOptions {
+    type Rejection = GraphError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+            .map_err(|_| GraphError::bad_request("The query string is malformed."))?;
+        let mut options = QueryOptions::parse(&raw)?;
+        options.eventual = parts
+            .headers
+            .get("consistencylevel")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
+        Ok(options)
+    }
+}
 
 impl QueryOptions {
     pub fn parse(raw: &HashMap<String, String>) -> GraphResult<QueryOptions> {
@@ -54,6 +87,16 @@ impl QueryOptions {
                     options.select = Some(list);
                 }
                 "$skiptoken" => options.skiptoken = Some(value.clone()),
+                "$filter" => options.filter = Some(value.clone()),
+                "$search" => options.search = Some(value.clone()),
+                "$orderby" => options.orderby = Some(value.clone()),
+                "$count" => {
+                    options.count = match value.trim() {
+                        "true" => true,
+                        "false" => false,
+                        other => return Err(GraphError::bad_request(format!("Invalid value '{other}' for $count."))),
+                    }
+                }
                 other if NOT_YET.contains(&other) => {
                     return Err(GraphError::unsupported_query(format!(
                         "The query option '{other}' is not supported on this resource yet."
@@ -66,6 +109,62 @@ impl QueryOptions {
             }
         }
         Ok(options)
+    }
+
+    /// What the query options ask of a collection, with Graph's advanced-query rules. `queryable` says
+    /// whether the collection offers `$filter`, `$search` and `$orderby` (users do).
+    pub fn listing(&self, key: &MasterKey, path: &str, queryable: bool) -> GraphResult<Listing> {
+        let mut listing = Listing { top: self.top, ..Listing::default() };
+        let mut advanced = self.eventual && self.count;
+        let mut eventual = self.eventual;
+        if let Some(token) = &self.skiptoken {
+            let (cursor, advanced_token) = open_skiptoken(key, path, &self.signature(), token)?;
+            listing.after = Some(cursor);
+            advanced |= advanced_token;
+            eventual |= advanced_token;
+        }
+        if !queryable && (self.filter.is_some() || self.search.is_some() || self.orderby.is_some()) {
+            return Err(GraphError::unsupported_query(
+                "$filter, $search and $orderby are not supported on this collection yet.",
+            ));
+        }
+        let filter = self.filter.as_deref().map(filter::parse_filter).transpose()?;
+        if let Some(operator) = filter.as_ref().and_then(query::needs_advanced) {
+            if !advanced {
+                return Err(GraphError::unsupported_query(format!("Operator '{operator}' {ADVANCED}")));
+            }
+        }
+        let search = match &self.search {
+            Some(_) if !eventual => {
+                return Err(GraphError::unsupported_query(
+                    "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+                ))
+            }
+            Some(text) => Some(filter::parse_search(text.trim().trim_matches('\''))?),
+            None => None,
+        };
+        if let Some(orderby) = &self.orderby {
+            if filter.is_some() && !advanced {
+                return Err(GraphError::unsupported_query("Sorting not supported for current query."));
+            }
+            (listing.order, listing.descending) = filter::parse_orderby(orderby)?;
+        }
+        listing.filter = match (filter, search) {
+            (Some(f), Some(s)) => Some(Filter::And(Box::new(f), Box::new(s))),
+            (f, s) => f.or(s),
+        };
+        listing.count = self.count && self.eventual && self.skiptoken.is_none();
+        Ok(listing)
+    }
+
+    /// What a paging token is bound to besides its collection.
+    fn signature(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.filter.as_deref().unwrap_or_default(),
+            self.search.as_deref().unwrap_or_default(),
+            self.orderby.as_deref().unwrap_or_default()
+        )
     }
 
     /// Checks `$select` against a property table.
@@ -129,22 +228,30 @@ pub fn entity(context: &str, select: Option<&Vec<String>>, body: Map<String, Val
     Value::Object(out)
 }
 
-/// Seals the cursor of a page for a collection path.
-pub fn skiptoken(key: &MasterKey, collection: &str, after: Uuid) -> String {
-    let payload = format!("{collection}|{after}");
-    format!("{}.{}", URL_SAFE_NO_PAD.encode(after.as_bytes()), key.mac(payload.as_bytes()))
+/// Seals a page's cursor, bound to its collection and query; `advanced` carries the advanced-query mode to
+/// later pages, whose requests (msgraph-sdk's page iterator, for one) do not repeat the header.
+fn skiptoken(key: &MasterKey, collection: &str, signature: &str, cursor: &Cursor, advanced: bool) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(json!({"k": cursor.key, "i": cursor.id, "a": advanced}).to_string());
+    let mac = key.mac(format!("{collection}|{signature}|{payload}").as_bytes());
+    format!("{payload}.{mac}")
 }
 
-/// Opens a `$skiptoken`; a token of another collection or a tampered one is refused.
-pub fn open_skiptoken(key: &MasterKey, collection: &str, token: &str) -> GraphResult<Uuid> {
+/// Opens a `$skiptoken`; a token of another collection or query, or a tampered one, is refused.
+fn open_skiptoken(key: &MasterKey, collection: &str, signature: &str, token: &str) -> GraphResult<(Cursor, bool)> {
     let invalid = || GraphError::bad_request("The $skiptoken is invalid or belongs to another request.");
-    let (id, mac) = token.split_once('.').ok_or_else(invalid)?;
-    let bytes = URL_SAFE_NO_PAD.decode(id).map_err(|_| invalid())?;
-    let after = Uuid::from_slice(&bytes).map_err(|_| invalid())?;
-    if !key.verify_mac(format!("{collection}|{after}").as_bytes(), mac) {
+    let (payload, mac) = token.split_once('.').ok_or_else(invalid)?;
+    if !key.verify_mac(format!("{collection}|{signature}|{payload}").as_bytes(), mac) {
         return Err(invalid());
     }
-    Ok(after)
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    let id = value["i"].as_str().and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(invalid)?;
+    let cursor = Cursor { key: value["k"].as_str().map(str::to_owned), id };
+    Ok((cursor, value["a"].as_bool().unwrap_or(false)))
+}
+
+fn encode(value: &str) -> String {
+    utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
 }
 
 /// A collection response with its `@odata.nextLink` when the page is not the last.
@@ -158,12 +265,28 @@ pub fn collection(
 ) -> Value {
     let mut out = Map::new();
     out.insert("@odata.context".into(), Value::String(context_url(context, options.select.as_ref())));
-    if let Some(after) = page.next {
+    if let Some(count) = page.count {
+        out.insert("@odata.count".into(), json!(count));
+    }
+    if let Some(cursor) = &page.next {
         let mut link = format!("{}/{path}?$top={}", base_url(), options.top);
-        if let Some(select) = &options.select {
-            link.push_str(&format!("&$select={}", select.join(",")));
+        let passed = [
+            ("$select", options.select.as_ref().map(|s| s.join(","))),
+            ("$filter", options.filter.clone()),
+            ("$search", options.search.clone()),
+            ("$orderby", options.orderby.clone()),
+        ];
+        for (name, value) in passed {
+            if let Some(value) = value {
+                link.push_str(&format!("&{name}={}", encode(&value)));
+            }
         }
-        link.push_str(&format!("&$skiptoken={}", skiptoken(key, path, after)));
+        let advanced = options.eventual
+            || options
+                .skiptoken
+                .as_deref()
+                .is_some_and(|t| open_skiptoken(key, path, &options.signature(), t).map(|(_, a)| a).unwrap_or(false));
+        link.push_str(&format!("&$skiptoken={}", skiptoken(key, path, &options.signature(), cursor, advanced)));
         out.insert("@odata.nextLink".into(), Value::String(link));
     }
     out.insert("value".into(), Value::Array(items));

@@ -5,7 +5,7 @@ use crate::body::JsonObject;
 use crate::error::GraphResult;
 use crate::odata::{self, QueryOptions};
 use crate::GraphState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,6 @@ use gatehouse_core::store::ObjectRecord;
 use gatehouse_core::users::{user_properties, Page};
 use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 pub fn routes() -> Router<GraphState> {
     Router::new()
@@ -27,10 +26,8 @@ pub fn routes() -> Router<GraphState> {
         .route("/users/{id}/directReports/$ref", get(direct_report_refs))
 }
 
-type Params = Query<HashMap<String, String>>;
-
-fn options(params: &HashMap<String, String>) -> GraphResult<QueryOptions> {
-    let options = QueryOptions::parse(params)?;
+/// The request's query options, with `$select` checked against the user properties.
+fn checked(options: QueryOptions) -> GraphResult<QueryOptions> {
     options.check_select(USER, "user")?;
     Ok(options)
 }
@@ -42,10 +39,6 @@ pub(crate) fn user_json(record: &ObjectRecord, options: &QueryOptions, typed: bo
         body.insert("@odata.type".into(), json!("#microsoft.graph.user"));
     }
     body
-}
-
-fn after(state: &GraphState, path: &str, options: &QueryOptions) -> GraphResult<Option<uuid::Uuid>> {
-    options.skiptoken.as_deref().map(|t| odata::open_skiptoken(state.directory.master_key(), path, t)).transpose()
 }
 
 fn page_json(state: &GraphState, path: &str, context: &str, options: &QueryOptions, page: &Page, typed: bool) -> Value {
@@ -67,9 +60,9 @@ async fn read(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    Query(params): Params,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = options(&params)?;
+    let options = checked(options)?;
     let record = state.directory.get_user(&caller, &id).await?;
     Ok(Json(odata::entity("users", options.select.as_ref(), user_json(&record, &options, false))))
 }
@@ -77,10 +70,11 @@ async fn read(
 async fn list(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
-    Query(params): Params,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = options(&params)?;
-    let page = state.directory.list_users(&caller, after(&state, "users", &options)?, options.top).await?;
+    let options = checked(options)?;
+    let listing = options.listing(state.directory.master_key(), "users", true)?;
+    let page = state.directory.list_users(&caller, listing).await?;
     Ok(Json(page_json(&state, "users", "users", &options, &page, false)))
 }
 
@@ -107,9 +101,9 @@ async fn manager(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    Query(params): Params,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = options(&params)?;
+    let options = checked(options)?;
     let record = state.directory.get_manager(&caller, &id).await?;
     Ok(Json(odata::entity("directoryObjects", options.select.as_ref(), user_json(&record, &options, true))))
 }
@@ -150,18 +144,18 @@ async fn direct_reports(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    Query(params): Params,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    reports_page(&state, &caller, &id, &params, false).await
+    reports_page(&state, &caller, &id, options, false).await
 }
 
 async fn direct_report_refs(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    Query(params): Params,
+    options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    reports_page(&state, &caller, &id, &params, true).await
+    reports_page(&state, &caller, &id, options, true).await
 }
 
 /// A page of direct reports, as users or (`refs`) as `@odata.id` references.
@@ -169,12 +163,13 @@ async fn reports_page(
     state: &GraphState,
     caller: &Caller,
     id: &str,
-    params: &HashMap<String, String>,
+    options: QueryOptions,
     refs: bool,
 ) -> GraphResult<Json<Value>> {
-    let options = options(params)?;
+    let options = checked(options)?;
     let path = format!("users/{id}/directReports{}", if refs { "/$ref" } else { "" });
-    let page = state.directory.direct_reports(caller, id, after(state, &path, &options)?, options.top).await?;
+    let listing = options.listing(state.directory.master_key(), &path, false)?;
+    let page = state.directory.direct_reports(caller, id, listing).await?;
     if !refs {
         return Ok(Json(page_json(state, &path, "directoryObjects", &options, &page, true)));
     }

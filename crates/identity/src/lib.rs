@@ -55,7 +55,7 @@ impl From<Error> for OAuthError {
             (ErrorKind::Invalid, Some("resource")) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_resource", e.message)
             }
-            (ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::NotSupported, _) => {
+            (ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::UnsupportedQuery, _) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", e.message)
             }
             (ErrorKind::NotFound, _) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_tenant", e.message),

@@ -14,6 +14,7 @@
 //!
 //! Times are stored as microseconds since the Unix epoch; ids as lower-case hyphenated GUID text.
 
+mod compile;
 mod migrations;
 mod plan;
 mod postgres;

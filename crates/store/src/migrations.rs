@@ -3,10 +3,14 @@
 //! The SQL is written once; `{text_c}` stands for a text column that compares byte-wise (PostgreSQL's
 //! `COLLATE "C"`; SQLite's default), so keyset paging by id orders the same way on both engines whatever
 //! locale the PostgreSQL database was created with.
+//!
+//! Migration 2 adds `object_values`: one row per (object, filterable property, folded value), which
+//! `$filter` and `$search` compile against (`docs/design/0002-queries.md`).
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE tenants (
     id {text_c} PRIMARY KEY,
     display_name TEXT NOT NULL,
@@ -82,4 +86,25 @@ CREATE TABLE change_log (
     PRIMARY KEY (tenant_id, seq)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE object_values (
+    tenant_id {text_c} NOT NULL,
+    object_id {text_c} NOT NULL,
+    property {text_c} NOT NULL,
+    value {text_c} NOT NULL,
+    PRIMARY KEY (tenant_id, property, value, object_id)
+);
+CREATE INDEX object_values_by_object ON object_values (tenant_id, object_id);
+ALTER TABLE objects ADD COLUMN sort_name {text_c} NOT NULL DEFAULT '';
+CREATE INDEX objects_by_name ON objects (tenant_id, kind, sort_name, id);
+CREATE INDEX objects_by_key_order ON objects (tenant_id, kind, unique_key, id);
+"#,
+    ),
+];
+
+/// The migration after which objects need their query values indexed by the application (the folding is
+/// Rust's, so SQL cannot back-fill them).
+pub const INDEXED_VALUES: i64 = 2;

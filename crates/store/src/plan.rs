@@ -2,6 +2,8 @@
 //! carry parameters in and results out.
 
 use chrono::{DateTime, TimeZone, Utc};
+use gatehouse_core::query;
+use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, ChangeKind, ChangeRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord,
     StoreError, StoreResult, Write,
@@ -166,8 +168,8 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
             let mut attributes: Vec<String> = object.doc.keys().filter(|k| !k.starts_with('_')).cloned().collect();
             attributes.sort();
             let insert = statement(
-                "INSERT INTO objects (tenant_id, id, kind, version, unique_key, manager_id, doc, created_at, deleted_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                "INSERT INTO objects (tenant_id, id, kind, version, unique_key, manager_id, doc, created_at, deleted_at, sort_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
                 vec![
                     t(),
                     object.id.into(),
@@ -177,13 +179,16 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     object.manager.into(),
                     json(&object.doc)?.into(),
                     micros(object.created_at).into(),
+                    query::sort_name(&object).into(),
                 ],
             );
-            (vec![insert], change(object.kind.as_str(), object.id, ChangeKind::Created, attributes))
+            let mut statements = vec![insert];
+            statements.extend(index_statements(tenant, &object));
+            (statements, change(object.kind.as_str(), object.id, ChangeKind::Created, attributes))
         }
         Write::UpdateObject { object, expected_version, attributes } => {
             let update = checked(
-                "UPDATE objects SET version = version + 1, unique_key = $1, manager_id = $2, doc = $3 \
+                "UPDATE objects SET version = version + 1, unique_key = $1, manager_id = $2, doc = $3, sort_name = $7 \
                  WHERE tenant_id = $4 AND id = $5 AND version = $6 AND deleted_at IS NULL",
                 vec![
                     object.unique_key.clone().into(),
@@ -192,32 +197,48 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     t(),
                     object.id.into(),
                     expected_version.into(),
+                    query::sort_name(&object).into(),
                 ],
                 StoreError::VersionMismatch,
             );
-            (vec![update], change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes))
+            let mut statements = vec![update];
+            statements.extend(index_statements(tenant, &object));
+            (statements, change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes))
         }
         Write::SoftDelete { kind, id, at } => (
-            vec![checked(
-                "UPDATE objects SET deleted_at = $1, version = version + 1 \
-                 WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL",
-                vec![micros(at).into(), t(), id.into(), kind.as_str().into()],
-                StoreError::Missing,
-            )],
+            vec![
+                checked(
+                    "UPDATE objects SET deleted_at = $1, version = version + 1 \
+                     WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL",
+                    vec![micros(at).into(), t(), id.into(), kind.as_str().into()],
+                    StoreError::Missing,
+                ),
+                statement(
+                    "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, 'deletedDateTime', $3)",
+                    vec![t(), id.into(), format_time(at).into()],
+                ),
+            ],
             change(kind.as_str(), id, ChangeKind::Deleted, vec![]),
         ),
         Write::Restore { kind, id } => (
-            vec![checked(
-                "UPDATE objects SET deleted_at = NULL, version = version + 1 \
-                 WHERE tenant_id = $1 AND id = $2 AND kind = $3 AND deleted_at IS NOT NULL",
-                vec![t(), id.into(), kind.as_str().into()],
-                StoreError::Missing,
-            )],
+            vec![
+                checked(
+                    "UPDATE objects SET deleted_at = NULL, version = version + 1 \
+                     WHERE tenant_id = $1 AND id = $2 AND kind = $3 AND deleted_at IS NOT NULL",
+                    vec![t(), id.into(), kind.as_str().into()],
+                    StoreError::Missing,
+                ),
+                statement(
+                    "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2 AND property = 'deletedDateTime'",
+                    vec![t(), id.into()],
+                ),
+            ],
             change(kind.as_str(), id, ChangeKind::Restored, vec![]),
         ),
         Write::Purge { kind, id } => {
             let mut statements: Vec<Statement> = [
                 "DELETE FROM passwords WHERE tenant_id = $1 AND user_id = $2",
+                "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2",
                 "DELETE FROM client_secrets WHERE tenant_id = $1 AND owner_id = $2",
                 "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)",
                 "UPDATE objects SET manager_id = NULL WHERE tenant_id = $1 AND manager_id = $2",
@@ -291,6 +312,29 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
     })
 }
 
+/// Replaces an object's query values: the folded values `$filter` and `$search` compile against.
+pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
+    let mut statements = vec![statement(
+        "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2",
+        vec![tenant.into(), object.id.into()],
+    )];
+    for (property, value) in query::index_values(object) {
+        statements.push(statement(
+            "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, $3, $4)",
+            vec![tenant.into(), object.id.into(), property.into(), value.into()],
+        ));
+    }
+    statements
+}
+
+/// Sets an object's sort key.
+pub fn sort_statement(tenant: &str, object: &ObjectRecord) -> Statement {
+    statement(
+        "UPDATE objects SET sort_name = $1 WHERE tenant_id = $2 AND id = $3",
+        vec![query::sort_name(object).into(), tenant.into(), object.id.into()],
+    )
+}
+
 /// One use case's writes as one transaction: its statements, then the tenant's sequence advanced by the
 /// number of changes, then one change-log row per change.
 #[derive(Debug)]
@@ -312,6 +356,11 @@ impl Batch {
             changes.push(change);
         }
         Ok(Batch { tenant, statements, changes, at: micros(at) })
+    }
+
+    /// Statements that change no directory object and so log no change (index maintenance).
+    pub fn maintenance(tenant: Uuid, statements: Vec<Statement>) -> Batch {
+        Batch { tenant: tenant.to_string(), statements, changes: Vec::new(), at: 0 }
     }
 
     /// Advances the tenant's change sequence; returns the new last sequence number as its one row.

@@ -64,7 +64,7 @@ impl PgDb {
     }
 
     /// Applies pending migrations under an advisory lock, so nodes starting together do not race.
-    pub async fn migrate(&self) -> StoreResult<()> {
+    pub async fn migrate(&self) -> StoreResult<Vec<i64>> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK)
@@ -77,6 +77,7 @@ impl PgDb {
             )
             .await
             .map_err(unavailable)?;
+            let mut newly = Vec::new();
             for (version, sql) in MIGRATIONS {
                 let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = $1")
                     .bind(*version)
@@ -99,8 +100,9 @@ impl PgDb {
                     .map_err(unavailable)?;
                 tx.commit().await.map_err(unavailable)?;
                 tracing::info!(version, "applied schema migration");
+                newly.push(*version);
             }
-            Ok(())
+            Ok(newly)
         }
         .await;
         sqlx::query("SELECT pg_advisory_unlock($1)")

@@ -110,13 +110,15 @@ impl SqliteDb {
         Ok(SqliteDb { path, readers: Mutex::new(Vec::new()), writer: Arc::new(Mutex::new(writer)) })
     }
 
-    pub fn migrate(&self) -> StoreResult<()> {
+    /// Applies pending migrations; returns the versions it applied.
+    pub fn migrate(&self) -> StoreResult<Vec<i64>> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer
             .execute_batch(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
             )
             .map_err(unavailable)?;
+        let mut newly = Vec::new();
         for (version, sql) in MIGRATIONS {
             let applied: i64 = writer
                 .query_row("SELECT COUNT(*) FROM schema_migrations WHERE version = ?1", [version], |r| r.get(0))
@@ -133,8 +135,9 @@ impl SqliteDb {
             .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
             tracing::info!(version, "applied schema migration");
+            newly.push(*version);
         }
-        Ok(())
+        Ok(newly)
     }
 
     /// Runs a read on a pooled reader connection, on the calling thread.

@@ -1,5 +1,7 @@
 //! [`SqlStore`]: the core's store interface over either engine. See the crate docs for the layout.
 
+use crate::compile;
+use crate::migrations::INDEXED_VALUES;
 use crate::plan::{self, query, Batch, Query, Row, SqlValue, OBJECT_COLUMNS};
 use crate::postgres::PgDb;
 use crate::sqlite::SqliteDb;
@@ -43,18 +45,53 @@ pub fn redact(url: &str) -> String {
 impl SqlStore {
     /// Connects and migrates. `url` is `sqlite://PATH` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> StoreResult<SqlStore> {
-        let backend = if url.starts_with("sqlite:") {
+        let (backend, applied) = if url.starts_with("sqlite:") {
             let db = SqliteDb::open(url)?;
-            db.migrate()?;
-            Backend::Sqlite(db)
+            let applied = db.migrate()?;
+            (Backend::Sqlite(db), applied)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let db = PgDb::connect(url).await?;
-            db.migrate().await?;
-            Backend::Postgres(db)
+            let applied = db.migrate().await?;
+            (Backend::Postgres(db), applied)
         } else {
             return Err(StoreError::Unavailable(format!("unsupported database URL scheme in '{}'", redact(url))));
         };
-        Ok(SqlStore { backend })
+        let store = SqlStore { backend };
+        if applied.contains(&INDEXED_VALUES) {
+            store.reindex().await?;
+        }
+        Ok(store)
+    }
+
+    /// Recomputes every object's query values and sort key, tenant by tenant, a page at a time.
+    async fn reindex(&self) -> StoreResult<()> {
+        for tenant in self.tenants().await? {
+            let mut after = String::new();
+            loop {
+                let sql = format!(
+                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT 500"
+                );
+                let page =
+                    self.fetch_all(query(sql, vec![tenant.id.into(), after.as_str().into()]), plan::object).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id.to_string();
+                let tenant_text = tenant.id.to_string();
+                let mut statements = Vec::new();
+                for object in &page {
+                    statements.extend(plan::index_statements(&tenant_text, object));
+                    statements.push(plan::sort_statement(&tenant_text, object));
+                }
+                self.run(Batch::maintenance(tenant.id, statements)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&self, batch: Batch) -> StoreResult<i64> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.transaction(batch).await,
+            Backend::Postgres(db) => db.transaction(batch).await,
+        }
     }
 
     pub fn engine(&self) -> Engine {
@@ -101,11 +138,7 @@ impl SqlStore {
 #[async_trait]
 impl Store for SqlStore {
     async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
-        let batch = Batch::new(tenant, writes, at)?;
-        match &self.backend {
-            Backend::Sqlite(db) => db.transaction(batch).await,
-            Backend::Postgres(db) => db.transaction(batch).await,
-        }
+        self.run(Batch::new(tenant, writes, at)?).await
     }
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
@@ -160,20 +193,12 @@ impl Store for SqlStore {
     }
 
     async fn objects(&self, tenant: Uuid, q: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>> {
-        let deleted = if q.deleted { "deleted_at IS NOT NULL" } else { "deleted_at IS NULL" };
-        let manager = if q.manager.is_some() { "AND manager_id = $4" } else { "AND $4 = ''" };
-        let sql = format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND id > $3 {manager} AND {deleted} \
-             ORDER BY id LIMIT $5"
-        );
-        let params: Vec<SqlValue> = vec![
-            tenant.into(),
-            q.kind.as_str().into(),
-            q.after.map(|a| a.to_string()).unwrap_or_default().into(),
-            q.manager.map(|m| m.to_string()).unwrap_or_default().into(),
-            i64::from(q.limit).into(),
-        ];
-        self.fetch_all(query(sql, params), plan::object).await
+        self.fetch_all(compile::list(tenant, q), plan::object).await
+    }
+
+    async fn count(&self, tenant: Uuid, q: &ObjectQuery) -> StoreResult<u64> {
+        let rows = self.fetch(compile::count(tenant, q)).await?;
+        Ok(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0).max(0) as u64)
     }
 
     async fn password_hash(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<String>> {

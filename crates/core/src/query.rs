@@ -1,0 +1,326 @@
+//! The directory's query language: one AST for Graph's `$filter` and `$search` (and later SCIM filters and
+//! dynamic-membership rules), the per-property operator rules it is checked against, the folded values
+//! the store indexes, and an in-process evaluator that is the oracle the store's SQL is tested against.
+//!
+//! Matching is case-insensitive for every language: strings are compared in their [`fold`]ed form
+//! (Unicode lower case, computed here, identical for both engines), never with a database collation.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{self, format_time, PropertyType, USER};
+use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy};
+use serde_json::Value;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Ge,
+    Le,
+}
+
+/// A literal of a query, already folded where it is a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Literal {
+    Null,
+    /// Folded text: strings, GUIDs, booleans (`true`/`false`) and date-times in Graph's format.
+    Text(String),
+}
+
+/// A condition on one value (a property's, or a collection element's inside a lambda).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Test {
+    Compare(Op, Literal),
+    In(Vec<String>),
+    StartsWith(String),
+    EndsWith(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
+    /// A single-valued property passes the test.
+    Property {
+        property: String,
+        test: Test,
+    },
+    /// Some element of a collection passes (`any`), or every element does (`all`).
+    Any {
+        property: String,
+        test: Test,
+    },
+    All {
+        property: String,
+        test: Test,
+    },
+    /// Some word of a tokenized property starts with the prefix (`$search` on displayName).
+    Word {
+        property: String,
+        prefix: String,
+    },
+}
+
+/// What a list request asks for, beyond the collection itself.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Listing {
+    pub filter: Option<Filter>,
+    pub order: OrderBy,
+    pub descending: bool,
+    pub after: Option<Cursor>,
+    pub top: u32,
+    /// Count all matching objects (`$count=true`).
+    pub count: bool,
+}
+
+/// The folded form every comparison uses.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// Operators a property supports in `$filter`, as Graph documents them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Support {
+    pub eq: bool,
+    pub ne: bool,
+    pub not: bool,
+    pub range: bool,
+    pub r#in: bool,
+    pub starts_with: bool,
+    pub ends_with: bool,
+    pub null: bool,
+    /// A collection: only lambdas (`any`/`all`) apply.
+    pub collection: bool,
+}
+
+const NONE: Support = Support {
+    eq: false,
+    ne: false,
+    not: false,
+    range: false,
+    r#in: false,
+    starts_with: false,
+    ends_with: false,
+    null: false,
+    collection: false,
+};
+/// Graph's "B": eq, ne, not, in.
+const B: Support = Support { eq: true, ne: true, not: true, r#in: true, ..NONE };
+/// Graph's "S": eq, ne, not, ge, le, in, startsWith, eq null.
+const S: Support = Support { range: true, starts_with: true, null: true, ..B };
+const DATES: Support = Support { range: true, ..B };
+
+/// The `$filter` support of a user property; `None` when Graph does not filter on it at all.
+pub fn user_support(property: &str) -> Option<Support> {
+    Some(match property {
+        "id"
+        | "accountEnabled"
+        | "ageGroup"
+        | "creationType"
+        | "externalUserState"
+        | "externalUserStateChangeDateTime"
+        | "showInAddressList" => B,
+        "userType" | "onPremisesSyncEnabled" => Support { null: true, ..B },
+        "userPrincipalName" | "mail" => Support { ends_with: true, ..S },
+        "department" => Support { starts_with: false, ..S },
+        "displayName" | "givenName" | "surname" | "mailNickname" | "jobTitle" | "companyName" | "city" | "state"
+        | "country" | "streetAddress" | "postalCode" | "officeLocation" | "mobilePhone" | "faxNumber"
+        | "preferredLanguage" | "employeeId" | "employeeType" | "usageLocation" => S,
+        "createdDateTime" | "deletedDateTime" | "employeeHireDate" => DATES,
+        "otherMails" | "proxyAddresses" => {
+            Support { eq: true, not: true, range: true, starts_with: true, ends_with: true, collection: true, ..NONE }
+        }
+        "businessPhones" => Support { eq: true, not: true, collection: true, ..NONE },
+        "passwordPolicies" => Support { ne: true, not: true, null: true, ..NONE },
+        _ => return None,
+    })
+}
+
+/// Whether a query needs Graph's advanced-query mode (`ConsistencyLevel: eventual` with `$count=true`).
+pub fn needs_advanced(filter: &Filter) -> Option<&'static str> {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => needs_advanced(a).or_else(|| needs_advanced(b)),
+        Filter::Not(_) => Some("not"),
+        Filter::Property { test, .. } | Filter::Any { test, .. } | Filter::All { test, .. } => match test {
+            Test::Compare(Op::Ne, _) => Some("ne"),
+            Test::EndsWith(_) => Some("endsWith"),
+            _ => None,
+        },
+        Filter::Word { .. } => None,
+    }
+}
+
+fn unsupported(property: &str) -> Error {
+    Error::new(
+        ErrorKind::UnsupportedQuery,
+        format!("Unsupported or invalid query filter clause specified for property '{property}' of resource 'User'."),
+    )
+}
+
+/// Checks a filter against the user properties' rules.
+pub fn check_user_filter(filter: &Filter) -> Result<()> {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            check_user_filter(a)?;
+            check_user_filter(b)
+        }
+        Filter::Not(inner) => {
+            for property in properties_of(inner) {
+                if !user_support(property).is_some_and(|s| s.not) {
+                    return Err(unsupported(property));
+                }
+            }
+            check_user_filter(inner)
+        }
+        Filter::Property { property, test } => {
+            let support = known(property)?;
+            if support.collection || !allowed(support, test) {
+                return Err(unsupported(property));
+            }
+            Ok(())
+        }
+        Filter::Any { property, test } | Filter::All { property, test } => {
+            let support = known(property)?;
+            if !support.collection || !allowed(support, test) {
+                return Err(unsupported(property));
+            }
+            Ok(())
+        }
+        Filter::Word { .. } => Ok(()),
+    }
+}
+
+fn known(property: &str) -> Result<Support> {
+    if schema::find(USER, property).is_none() {
+        return Err(Error::invalid(format!(
+            "Could not find a property named '{property}' on type 'microsoft.graph.user'."
+        )));
+    }
+    user_support(property).ok_or_else(|| unsupported(property))
+}
+
+fn allowed(support: Support, test: &Test) -> bool {
+    match test {
+        Test::Compare(Op::Eq, Literal::Null) | Test::Compare(Op::Ne, Literal::Null) => support.null,
+        Test::Compare(Op::Eq, _) => support.eq,
+        Test::Compare(Op::Ne, _) => support.ne,
+        Test::Compare(Op::Ge | Op::Le, _) => support.range,
+        Test::In(_) => support.r#in,
+        Test::StartsWith(_) => support.starts_with,
+        Test::EndsWith(_) => support.ends_with,
+    }
+}
+
+fn properties_of(filter: &Filter) -> Vec<&str> {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            let mut all = properties_of(a);
+            all.extend(properties_of(b));
+            all
+        }
+        Filter::Not(inner) => properties_of(inner),
+        Filter::Property { property, .. }
+        | Filter::Any { property, .. }
+        | Filter::All { property, .. }
+        | Filter::Word { property, .. } => vec![property],
+    }
+}
+
+/// The property under which a tokenized property's words are indexed.
+pub fn word_property(property: &str) -> String {
+    format!("{property}#word")
+}
+
+/// The (property, folded value) pairs the store indexes for an object: one per single value, one per
+/// collection element, and one per word of `displayName`.
+pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if record.kind != ObjectKind::User {
+        return out;
+    }
+    for property in USER {
+        if property.name == "id" || user_support(property.name).is_none() {
+            continue;
+        }
+        let value = match property.name {
+            "createdDateTime" => Some(Value::String(format_time(record.created_at))),
+            "deletedDateTime" => record.deleted_at.map(|d| Value::String(format_time(d))),
+            name => record.doc.get(name).cloned(),
+        };
+        match (value, property.ty) {
+            (Some(Value::Array(items)), _) => {
+                for item in items.iter().filter_map(Value::as_str) {
+                    out.push((property.name.to_owned(), fold(item)));
+                }
+            }
+            (Some(Value::String(text)), _) => out.push((property.name.to_owned(), fold(&text))),
+            (Some(Value::Bool(flag)), PropertyType::Bool) => out.push((property.name.to_owned(), flag.to_string())),
+            _ => {}
+        }
+    }
+    if let Some(name) = record.doc.get("displayName").and_then(Value::as_str) {
+        for word in words(name) {
+            out.push((word_property("displayName"), word));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The folded key a list ordered by display name sorts on.
+pub fn sort_name(record: &ObjectRecord) -> String {
+    fold(record.doc.get("displayName").and_then(Value::as_str).unwrap_or_default())
+}
+
+/// The folded words of a text, split at anything that is not a letter or digit.
+pub fn words(text: &str) -> Vec<String> {
+    fold(text).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+}
+
+/// Evaluates a filter against an object, with the same semantics as the store's SQL.
+pub fn matches(filter: &Filter, record: &ObjectRecord) -> bool {
+    evaluate(filter, record, &index_values(record))
+}
+
+fn values_of(values: &[(String, String)], record: &ObjectRecord, property: &str) -> Vec<String> {
+    if property == "id" {
+        return vec![record.id.to_string()];
+    }
+    values.iter().filter(|(p, _)| p == property).map(|(_, v)| v.clone()).collect()
+}
+
+fn passes(value: &str, test: &Test) -> bool {
+    match test {
+        Test::Compare(Op::Eq, Literal::Text(t)) => value == t,
+        Test::Compare(Op::Ne, Literal::Text(t)) => value != t,
+        Test::Compare(Op::Ge, Literal::Text(t)) => value >= t.as_str(),
+        Test::Compare(Op::Le, Literal::Text(t)) => value <= t.as_str(),
+        Test::Compare(_, _) => false,
+        Test::In(list) => list.iter().any(|l| l == value),
+        Test::StartsWith(prefix) => value.starts_with(prefix.as_str()),
+        Test::EndsWith(suffix) => value.ends_with(suffix.as_str()),
+    }
+}
+
+fn evaluate(filter: &Filter, record: &ObjectRecord, values: &[(String, String)]) -> bool {
+    match filter {
+        Filter::And(a, b) => evaluate(a, record, values) && evaluate(b, record, values),
+        Filter::Or(a, b) => evaluate(a, record, values) || evaluate(b, record, values),
+        Filter::Not(inner) => !evaluate(inner, record, values),
+        Filter::Property { property, test } | Filter::Any { property, test } => {
+            let found = values_of(values, record, property);
+            match test {
+                Test::Compare(Op::Eq, Literal::Null) => found.is_empty(),
+                Test::Compare(Op::Ne, Literal::Null) => !found.is_empty(),
+                Test::Compare(Op::Ne, Literal::Text(t)) => !found.iter().any(|v| v == t),
+                _ => found.iter().any(|v| passes(v, test)),
+            }
+        }
+        Filter::All { property, test } => values_of(values, record, property).iter().all(|v| passes(v, test)),
+        Filter::Word { property, prefix } => {
+            values_of(values, record, &word_property(property)).iter().any(|w| w.starts_with(prefix.as_str()))
+        }
+    }
+}
