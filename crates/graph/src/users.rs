@@ -2,11 +2,11 @@
 
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
-use crate::error::GraphResult;
+use crate::error::{GraphError, GraphResult};
 use crate::odata::{self, QueryOptions};
 use crate::GraphState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 pub fn routes() -> Router<GraphState> {
     Router::new()
         .route("/users", get(list).post(create))
+        .route("/users/$count", get(count))
         .route("/users/{id}", get(read).patch(update).delete(remove))
         .route("/users/{id}/manager", get(manager))
         .route("/users/{id}/manager/$ref", get(manager_ref).put(set_manager).delete(remove_manager))
@@ -76,6 +77,23 @@ async fn list(
     let listing = options.listing(state.directory.master_key(), "users", true)?;
     let page = state.directory.list_users(&caller, listing).await?;
     Ok(Json(page_json(&state, "users", "users", &options, &page, false)))
+}
+
+/// `/users/$count`: the number of users matching `$filter`/`$search`, as text; advanced queries only.
+async fn count(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    mut options: QueryOptions,
+) -> GraphResult<Response> {
+    if !options.eventual {
+        return Err(GraphError::bad_request("$count is not currently supported."));
+    }
+    options.count = true;
+    options.top = 1;
+    let listing = options.listing(state.directory.master_key(), "users", true)?;
+    let page = state.directory.list_users(&caller, listing).await?;
+    let count = page.count.unwrap_or_default();
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], count.to_string()).into_response())
 }
 
 async fn update(

@@ -7,5 +7,6 @@ mod bad_input;
 mod interop;
 mod operations;
 mod processes;
+mod queries;
 mod support;
 mod users;
