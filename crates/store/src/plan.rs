@@ -318,12 +318,19 @@ pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
         "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2",
         vec![tenant.into(), object.id.into()],
     )];
-    for (property, value) in query::index_values(object) {
-        statements.push(statement(
-            "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, $3, $4)",
-            vec![tenant.into(), object.id.into(), property.into(), value.into()],
-        ));
+    let values = query::index_values(object);
+    if values.is_empty() {
+        return statements;
     }
+    let mut params: Vec<SqlValue> = vec![tenant.into(), object.id.into()];
+    let mut rows = Vec::with_capacity(values.len());
+    for (property, value) in values {
+        rows.push(format!("($1, $2, ${}, ${})", params.len() + 1, params.len() + 2));
+        params.push(property.into());
+        params.push(value.into());
+    }
+    let sql = format!("INSERT INTO object_values (tenant_id, object_id, property, value) VALUES {}", rows.join(", "));
+    statements.push(Statement { query: query(sql, params), must_affect: None });
     statements
 }
 

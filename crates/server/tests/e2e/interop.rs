@@ -7,6 +7,9 @@ use gatehouse_testkit::process::ServerProcess;
 use std::path::Path;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_lifecycle.py");
+const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_queries.py");
+/// Users the query run seeds: enough for many pages at every page size the script asks for.
+const SEEDED: usize = 1500;
 
 #[tokio::test]
 async fn msgraph_sdk_user_lifecycle() {
@@ -49,4 +52,49 @@ async fn run(python: &Path, server: ServerProcess, ca: Option<&Path>, engine: &s
     );
     assert!(stdout.contains("msgraph-sdk lifecycle passed"), "{stdout}");
     eprintln!("{engine}: {}", stdout.trim());
+}
+
+#[tokio::test]
+async fn msgraph_sdk_queries_and_page_iterator() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
+        let bootstrap = server.bootstrap.clone().unwrap();
+        let http = client(None);
+        let token = token(&http, &server.base_url, &bootstrap).await;
+        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+        let mut seeding = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let (http, base, token, domain) = (http.clone(), server.base_url.clone(), token.clone(), domain.clone());
+            seeding.spawn(async move {
+                for i in (worker..SEEDED).step_by(8) {
+                    let department = ["Sales", "R&D", "Support"][i % 3];
+                    let user = serde_json::json!({
+                        "accountEnabled": true, "displayName": format!("User {i:04}"), "mailNickname": format!("u{i}"),
+                        "userPrincipalName": format!("u{i}@{domain}"), "department": department,
+                        "passwordProfile": {"password": "Seed-Passw0rd!"},
+                    });
+                    let response =
+                        http.post(format!("{base}/v1.0/users")).bearer_auth(&token).json(&user).send().await.unwrap();
+                    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+                }
+            });
+        }
+        while let Some(done) = seeding.join_next().await {
+            done.unwrap();
+        }
+        let output = tokio::process::Command::new(&python)
+            .arg(QUERIES)
+            .arg(&server.base_url)
+            .arg(&token)
+            .arg(SEEDED.to_string())
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{engine}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("msgraph-sdk queries passed"), "{stdout}");
+        eprintln!("{engine}: {}", stdout.trim());
+    }
 }
