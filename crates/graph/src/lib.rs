@@ -6,6 +6,7 @@
 
 mod applications;
 mod auth;
+mod batch;
 mod body;
 mod deleted;
 mod error;
@@ -30,12 +31,17 @@ pub struct GraphState {
 /// The Graph routes, to be nested under `/v1.0`.
 pub fn router(directory: Arc<Directory>) -> Router {
     let state = GraphState { directory };
-    Router::new()
+    let routes: Router = Router::new()
         .merge(users::routes())
         .merge(applications::routes())
         .merge(deleted::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state.clone());
+    let batch = Router::new()
+        .route("/$batch", axum::routing::post(batch::batch))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(batch::BatchState { routes: routes.clone(), graph: state });
+    routes.merge(batch)
 }

@@ -4,6 +4,7 @@
 mod applications;
 mod authentication;
 mod bad_input;
+mod batch;
 mod interop;
 mod operations;
 mod processes;

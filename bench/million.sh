@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The million-user benchmarks of the query issue, on one engine.
+#
+#   bench/million.sh sqlite|postgres [USERS] [SECONDS]
+#
+# Seeds USERS (default 1,000,000) users straight into the store (gatehouse-bench seed-store: no password
+# hashing, otherwise the same writes as the API), starts the release server on it and measures, each with
+# the trivial endpoint as its same-run baseline: the first page of 100 with $count, an indexed eq filter,
+# startsWith(displayName,…), $search, and a walk of every page; then reports the server's peak resident
+# memory. Prints one JSON line per measurement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engine=$1
+users=${2:-1000000}
+seconds=${3:-10}
+cargo build --release -q -p gatehouse -p gatehouse-bench
+bin=$PWD/target/release/gatehouse
+bench=$PWD/target/release/gatehouse-bench
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "${pgdata:-}" ]; then as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+case "$engine" in
+  sqlite) url="sqlite://$work/gatehouse.db" ;;
+  postgres)
+    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    mkdir -p "$work/pg"; [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
+    pgdata="$work/pg/data"; pgport=$(free_port)
+    as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $work/pg -c shared_buffers=1GB" start >/dev/null
+    psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE gatehouse" postgres
+    url="postgres://postgres@127.0.0.1:$pgport/gatehouse" ;;
+  *) echo "usage: $0 sqlite|postgres [USERS] [SECONDS]" >&2; exit 2 ;;
+esac
+
+port=$(free_port)
+serve() {
+  GATEHOUSE_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --database-url "$url" \
+    --bootstrap-output "$work/boot.json" >/dev/null 2>"$work/log" &
+  pids+=($!)
+  server=$!
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+}
+serve
+kill "$server"; wait "$server" 2>/dev/null || true
+"$bench" seed-store --database-url "$url" --count "$users"
+if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
+serve
+base="http://127.0.0.1:$port"
+tenant=$(json_field "$work/boot.json" tenantId)
+form="grant_type=client_credentials&client_id=$(json_field "$work/boot.json" clientId)&client_secret=$(json_field "$work/boot.json" clientSecret)&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+auth="Authorization: Bearer $token"
+python3 -c "import random; random.seed(7); print('\n'.join(f'{random.randrange($users):07}' for _ in range(10000)))" > "$work/ids"
+python3 -c "import random; random.seed(8); print('\n'.join(f'{random.randrange($users // 100):05}' for _ in range(10000)))" > "$work/prefixes"
+
+load() { "$bench" load --concurrency 8 --seconds "$seconds" "$@"; }
+load --name "$engine trivial GET /healthz" --url "$base/healthz"
+load --name "$engine first page of 100 with \$count" --url "$base/v1.0/users?\$top=100&\$count=true" \
+  --header "$auth" --header "ConsistencyLevel: eventual"
+load --name "$engine \$filter employeeId eq" --url "$base/v1.0/users?\$filter=employeeId%20eq%20'E{id}'" \
+  --ids "$work/ids" --header "$auth"
+load --name "$engine \$filter startsWith(displayName)" \
+  --url "$base/v1.0/users?\$filter=startswith(displayName,'User%20{id}')" --ids "$work/prefixes" --header "$auth"
+load --name "$engine \$search displayName" --url "$base/v1.0/users?\$search=%22displayName:{id}%22" \
+  --ids "$work/prefixes" --header "$auth" --header "ConsistencyLevel: eventual"
+"$bench" walk --url "$base/v1.0/users?\$top=999&\$select=id,displayName" --token "$token"
+echo "{\"name\": \"$engine server peak resident memory\", \"VmHWM\": \"$(grep VmHWM /proc/$server/status | awk '{print $2 " " $3}')\"}"
