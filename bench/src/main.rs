@@ -306,7 +306,7 @@ fn seeded_user(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obje
     let mut doc = serde_json::Map::new();
     let upn = format!("user{n:07}@{domain}");
     for (key, value) in [
-        ("accountEnabled", json!(n % 17 != 0)),
+        ("accountEnabled", json!(!n.is_multiple_of(17))),
         ("displayName", json!(format!("User {n:07}"))),
         ("givenName", json!(format!("Given{}", n % 5000))),
         ("surname", json!(format!("Family{}", n % 20000))),
@@ -318,7 +318,7 @@ fn seeded_user(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obje
         ("city", json!(CITIES[(n % 6) as usize])),
         ("employeeId", json!(format!("E{n:07}"))),
         ("jobTitle", json!(format!("Title {}", n % 300))),
-        ("userType", json!(if n % 50 == 0 { "Guest" } else { "Member" })),
+        ("userType", json!(if n.is_multiple_of(50) { "Guest" } else { "Member" })),
     ] {
         doc.insert(key.to_owned(), value);
     }
@@ -352,7 +352,7 @@ async fn seed_store(url: &str, count: u64, batch: u64) -> anyhow::Result<()> {
             .collect();
         written += writes.len() as u64;
         store.commit(tenant.id, writes, now).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if written % 100_000 == 0 {
+        if written.is_multiple_of(100_000) {
             eprintln!("{written} users, {:.0}/s", written as f64 / started.elapsed().as_secs_f64());
         }
     }
