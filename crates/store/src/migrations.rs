@@ -5,7 +5,8 @@
 //! locale the PostgreSQL database was created with.
 //!
 //! Migration 2 adds `object_values`: one row per (object, filterable property, folded value), which
-//! `$filter` and `$search` compile against (`docs/design/0002-queries.md`).
+//! `$filter` and `$search` compile against (`docs/design/0002-queries.md`). Migration 3 adds
+//! `object_counts`, kept in the same transactions as the objects, so an unfiltered `$count` is one row.
 
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -101,6 +102,21 @@ CREATE INDEX object_values_by_object ON object_values (tenant_id, object_id);
 ALTER TABLE objects ADD COLUMN sort_name {text_c} NOT NULL DEFAULT '';
 CREATE INDEX objects_by_name ON objects (tenant_id, kind, sort_name, id);
 CREATE INDEX objects_by_key_order ON objects (tenant_id, kind, unique_key, id);
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE object_counts (
+    tenant_id {text_c} NOT NULL,
+    kind {text_c} NOT NULL,
+    deleted BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, kind, deleted)
+);
+INSERT INTO object_counts (tenant_id, kind, deleted, n)
+    SELECT tenant_id, kind, CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END, COUNT(*) FROM objects
+    GROUP BY tenant_id, kind, CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END;
 "#,
     ),
 ];

@@ -182,7 +182,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     query::sort_name(&object).into(),
                 ],
             );
-            let mut statements = vec![insert];
+            let mut statements = vec![insert, count(tenant, object.kind, false, 1)];
             statements.extend(index_statements(tenant, &object));
             (statements, change(object.kind.as_str(), object.id, ChangeKind::Created, attributes))
         }
@@ -217,6 +217,8 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, 'deletedDateTime', $3)",
                     vec![t(), id.into(), format_time(at).into()],
                 ),
+                count(tenant, kind, false, -1),
+                count(tenant, kind, true, 1),
             ],
             change(kind.as_str(), id, ChangeKind::Deleted, vec![]),
         ),
@@ -232,6 +234,8 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2 AND property = 'deletedDateTime'",
                     vec![t(), id.into()],
                 ),
+                count(tenant, kind, true, -1),
+                count(tenant, kind, false, 1),
             ],
             change(kind.as_str(), id, ChangeKind::Restored, vec![]),
         ),
@@ -246,6 +250,11 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
             .into_iter()
             .map(|sql| statement(sql, vec![t(), id.into()]))
             .collect();
+            statements.push(statement(
+                "UPDATE object_counts SET n = n - 1 WHERE tenant_id = $1 AND kind = $2 AND deleted = \
+                 (SELECT CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END FROM objects WHERE tenant_id = $1 AND id = $3)",
+                vec![t(), kind.as_str().into(), id.into()],
+            ));
             statements.push(checked(
                 "DELETE FROM objects WHERE tenant_id = $1 AND id = $2 AND kind = $3",
                 vec![t(), id.into(), kind.as_str().into()],
@@ -332,6 +341,15 @@ pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
     let sql = format!("INSERT INTO object_values (tenant_id, object_id, property, value) VALUES {}", rows.join(", "));
     statements.push(Statement { query: query(sql, params), must_affect: None });
     statements
+}
+
+/// Adds `delta` to the count of a tenant's live (or deleted) objects of a kind.
+fn count(tenant: &str, kind: ObjectKind, deleted: bool, delta: i64) -> Statement {
+    statement(
+        "INSERT INTO object_counts (tenant_id, kind, deleted, n) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, kind, deleted) DO UPDATE SET n = object_counts.n + excluded.n",
+        vec![tenant.into(), kind.as_str().into(), i64::from(deleted).into(), delta.into()],
+    )
 }
 
 /// Sets an object's sort key.
