@@ -9,7 +9,7 @@ use crate::authorization::{require, Action, Permission, Permissions, GRAPH_APP_I
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
-use crate::schema::{self, format_time, Access, Property, PropertyType};
+use crate::schema::{self, format_time, Access, Property, PropertyType, Selection};
 use crate::secrets;
 use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, StoreError, Write};
 use crate::tenants::{object, service_principal_doc};
@@ -536,12 +536,12 @@ fn credential_json(secret: &SecretRecord) -> Value {
 }
 
 /// Every property of an application or service principal with its current value.
-pub fn object_properties(record: &ObjectRecord) -> Map<String, Value> {
+pub fn object_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String, Value> {
     let table = match record.kind {
         ObjectKind::ServicePrincipal => SERVICE_PRINCIPAL,
         _ => APPLICATION,
     };
-    schema::properties(table, record, |property| {
+    schema::properties(table, record, selection, |property| {
         let listed = property.name.ends_with("Credentials") || property.name == "appRoles";
         (listed && !record.doc.contains_key(property.name)).then(|| json!([]))
     })

@@ -221,16 +221,38 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Every property of a table with its current value: `derived` first (for properties the use case
+/// Which properties a response carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// The table's default set (no `$select`).
+    Default,
+    /// Every property (`$select=*`).
+    All,
+    /// The named ones.
+    Names(&'a [String]),
+}
+
+impl Selection<'_> {
+    pub fn wants(&self, property: &Property) -> bool {
+        match self {
+            Selection::Default => property.default,
+            Selection::All => true,
+            Selection::Names(names) => names.iter().any(|n| n == property.name),
+        }
+    }
+}
+
+/// The selected properties of a table with their current values: `derived` first (for properties the use case
 /// computes), then the object's own times and id, then the stored value, then the empty value Graph shows
 /// (`[]` for collections, `null` otherwise).
 pub fn properties(
     table: &[Property],
     record: &ObjectRecord,
+    selection: Selection<'_>,
     derived: impl Fn(&Property) -> Option<Value>,
 ) -> Map<String, Value> {
     let mut out = Map::new();
-    for property in table {
+    for property in table.iter().filter(|p| selection.wants(p)) {
         let value = derived(property).unwrap_or_else(|| match property.name {
             "id" => Value::String(record.id.to_string()),
             "createdDateTime" => Value::String(format_time(record.created_at)),

@@ -9,7 +9,7 @@ use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::passwords;
 use crate::query::{self, Listing};
-use crate::schema::{self, format_time, Access, PropertyType, USER};
+use crate::schema::{self, format_time, Access, PropertyType, Selection, USER};
 use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
@@ -453,9 +453,9 @@ impl Directory {
 }
 
 /// Every user property with its current value: stored, derived, or the empty value Graph shows.
-pub fn user_properties(record: &ObjectRecord) -> Map<String, Value> {
+pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String, Value> {
     let upn = record.doc.get("userPrincipalName").and_then(Value::as_str);
-    schema::properties(USER, record, |property| match (property.name, property.ty) {
+    schema::properties(USER, record, selection, |property| match (property.name, property.ty) {
         ("passwordProfile", _) => Some(Value::Null),
         ("identities", _) => Some(json!([{
             "signInType": "userPrincipalName",

@@ -115,8 +115,8 @@ fn checked(resource: &Resource, options: QueryOptions) -> GraphResult<QueryOptio
     Ok(options)
 }
 
-fn object_json(resource: &Resource, record: &ObjectRecord, options: &QueryOptions) -> Map<String, Value> {
-    odata::project(&object_properties(record), resource.table, options.select.as_ref())
+fn object_json(record: &ObjectRecord, options: &QueryOptions) -> Map<String, Value> {
+    object_properties(record, odata::selection(options.select.as_ref()))
 }
 
 async fn create(
@@ -129,7 +129,7 @@ async fn create(
         ObjectKind::ServicePrincipal => state.directory.create_service_principal(caller, body).await?,
         _ => state.directory.create_application(caller, body).await?,
     };
-    let body = object_json(resource, &record, &QueryOptions::default());
+    let body = object_json(&record, &QueryOptions::default());
     Ok((StatusCode::CREATED, Json(odata::entity(resource.set, None, body))))
 }
 
@@ -142,7 +142,7 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     let options = checked(resource, options)?;
     let record = state.directory.get_object(caller, resource.kind, id).await?;
-    Ok(Json(odata::entity(resource.set, options.select.as_ref(), object_json(resource, &record, &options))))
+    Ok(Json(odata::entity(resource.set, options.select.as_ref(), object_json(&record, &options))))
 }
 
 async fn list(
@@ -155,7 +155,7 @@ async fn list(
     let key = state.directory.master_key();
     let listing = options.listing(key, resource.set, false)?;
     let page = state.directory.list_objects(caller, resource.kind, listing).await?;
-    let items = page.items.iter().map(|r| Value::Object(object_json(resource, r, &options))).collect();
+    let items = page.items.iter().map(|r| Value::Object(object_json(r, &options))).collect();
     Ok(Json(odata::collection(key, resource.set, resource.set, &options, &page, items)))
 }
 

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gatehouse_core::applications::{object_properties, APPLICATION};
-use gatehouse_core::schema::USER;
+use gatehouse_core::schema::{format_time, USER};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
 
@@ -34,7 +34,7 @@ fn deleted_json(record: &ObjectRecord, options: &QueryOptions) -> Map<String, Va
     let mut body = match record.kind {
         ObjectKind::User => user_json(record, options, true),
         _ => {
-            let mut body = odata::project(&object_properties(record), APPLICATION, options.select.as_ref());
+            let mut body = object_properties(record, odata::selection(options.select.as_ref()));
             body.insert("@odata.type".into(), json!(format!("#microsoft.graph.{}", record.kind.as_str())));
             body
         }
@@ -42,7 +42,7 @@ fn deleted_json(record: &ObjectRecord, options: &QueryOptions) -> Map<String, Va
     if options.select.is_none() {
         body.insert(
             "deletedDateTime".into(),
-            object_properties(record).get("deletedDateTime").cloned().unwrap_or(Value::Null),
+            record.deleted_at.map(|d| Value::String(format_time(d))).unwrap_or(Value::Null),
         );
     }
     body

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use gatehouse_core::query::{self, Filter, Listing};
 use gatehouse_core::request;
-use gatehouse_core::schema::Property;
+use gatehouse_core::schema::{Property, Selection};
 use gatehouse_core::secrets::MasterKey;
 use gatehouse_core::store::Cursor;
 use gatehouse_core::users::Page;
@@ -182,27 +182,13 @@ impl QueryOptions {
     }
 }
 
-/// Picks the selected properties (or the default ones) out of all of an object's properties.
-pub fn project(all: &Map<String, Value>, table: &[Property], select: Option<&Vec<String>>) -> Map<String, Value> {
-    let mut out = Map::new();
+/// The properties a response carries, from `$select`.
+pub fn selection(select: Option<&Vec<String>>) -> Selection<'_> {
     match select {
-        Some(names) if !names.iter().any(|n| n == "*") => {
-            for name in names {
-                if let Some(value) = all.get(name) {
-                    out.insert(name.clone(), value.clone());
-                }
-            }
-        }
-        Some(_) => out = all.clone(),
-        None => {
-            for property in table.iter().filter(|p| p.default) {
-                if let Some(value) = all.get(property.name) {
-                    out.insert(property.name.to_owned(), value.clone());
-                }
-            }
-        }
+        None => Selection::Default,
+        Some(names) if names.iter().any(|n| n == "*") => Selection::All,
+        Some(names) => Selection::Names(names),
     }
-    out
 }
 
 pub fn base_url() -> String {

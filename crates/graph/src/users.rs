@@ -35,7 +35,7 @@ fn checked(options: QueryOptions) -> GraphResult<QueryOptions> {
 
 /// A user as Graph shows it, with `@odata.type` when it appears among directory objects.
 pub(crate) fn user_json(record: &ObjectRecord, options: &QueryOptions, typed: bool) -> Map<String, Value> {
-    let mut body = odata::project(&user_properties(record), USER, options.select.as_ref());
+    let mut body = user_properties(record, odata::selection(options.select.as_ref()));
     if typed {
         body.insert("@odata.type".into(), json!("#microsoft.graph.user"));
     }
