@@ -13,6 +13,7 @@ use crate::schema::{self, format_time, Access, PropertyType, Selection, USER};
 use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 pub const DUPLICATE_UPN: &str = "Another object with the same value for property userPrincipalName already exists.";
@@ -443,6 +444,22 @@ impl Directory {
         let user = self.live_user(caller, key).await?;
         let manager = user.manager.ok_or_else(|| Error::not_found("manager"))?;
         self.live_user(caller, &manager.to_string()).await.map_err(|_| Error::not_found("manager"))
+    }
+
+    /// The live managers of the given users, by user id; for `$expand=manager`.
+    pub async fn managers_of(&self, caller: &Caller, users: &[ObjectRecord]) -> Result<HashMap<Uuid, ObjectRecord>> {
+        require(caller, Action::ReadUsers)?;
+        let mut out = HashMap::new();
+        for user in users {
+            if let Some(manager) = user.manager {
+                let found =
+                    self.store.object(caller.tenant(), ObjectKind::User, manager).await.map_err(Error::internal)?;
+                if let Some(manager) = found.filter(|m| m.deleted_at.is_none()) {
+                    out.insert(user.id, manager);
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub async fn direct_reports(&self, caller: &Caller, key: &str, listing: Listing) -> Result<Page> {

@@ -39,10 +39,12 @@ pub struct QueryOptions {
     pub count: bool,
     /// `ConsistencyLevel: eventual` was sent.
     pub eventual: bool,
+    /// `$expand=manager`.
+    pub expand_manager: bool,
 }
 
 /// Options Gatehouse does not offer yet; refused clearly rather than ignored.
-const NOT_YET: &[&str] = &["$expand", "$skip", "$format"];
+const NOT_YET: &[&str] = &["$skip", "$format"];
 
 const ADVANCED: &str = "is not supported because the required parameters might be missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information";
 
@@ -90,6 +92,14 @@ impl QueryOptions {
                 "$filter" => options.filter = Some(value.clone()),
                 "$search" => options.search = Some(value.clone()),
                 "$orderby" => options.orderby = Some(value.clone()),
+                "$expand" => match value.trim() {
+                    "manager" => options.expand_manager = true,
+                    other => {
+                        return Err(GraphError::unsupported_query(format!(
+                            "Expanding '{other}' is not supported; only 'manager' is."
+                        )))
+                    }
+                },
                 "$count" => {
                     options.count = match value.trim() {
                         "true" => true,
@@ -114,6 +124,9 @@ impl QueryOptions {
     /// What the query options ask of a collection, with Graph's advanced-query rules. `queryable` says
     /// whether the collection offers `$filter`, `$search` and `$orderby` (users do).
     pub fn listing(&self, key: &MasterKey, path: &str, queryable: bool) -> GraphResult<Listing> {
+        if self.expand_manager && (self.eventual || self.count || self.search.is_some()) {
+            return Err(GraphError::unsupported_query("$expand is not supported with advanced queries."));
+        }
         let mut listing = Listing { top: self.top, ..Listing::default() };
         let mut advanced = self.eventual && self.count;
         let mut eventual = self.eventual;
@@ -258,6 +271,7 @@ pub fn collection(
         let mut link = format!("{}/{path}?$top={}", base_url(), options.top);
         let passed = [
             ("$select", options.select.as_ref().map(|s| s.join(","))),
+            ("$expand", options.expand_manager.then(|| "manager".to_owned())),
             ("$filter", options.filter.clone()),
             ("$search", options.search.clone()),
             ("$orderby", options.orderby.clone()),

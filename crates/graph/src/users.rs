@@ -65,7 +65,12 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
     let record = state.directory.get_user(&caller, &id).await?;
-    Ok(Json(odata::entity("users", options.select.as_ref(), user_json(&record, &options, false))))
+    let mut body = user_json(&record, &options, false);
+    if options.expand_manager {
+        let managers = state.directory.managers_of(&caller, std::slice::from_ref(&record)).await?;
+        attach_manager(&mut body, managers.get(&record.id));
+    }
+    Ok(Json(odata::entity("users", options.select.as_ref(), body)))
 }
 
 async fn list(
@@ -76,7 +81,28 @@ async fn list(
     let options = checked(options)?;
     let listing = options.listing(state.directory.master_key(), "users", true)?;
     let page = state.directory.list_users(&caller, listing).await?;
-    Ok(Json(page_json(&state, "users", "users", &options, &page, false)))
+    if !options.expand_manager {
+        return Ok(Json(page_json(&state, "users", "users", &options, &page, false)));
+    }
+    let managers = state.directory.managers_of(&caller, &page.items).await?;
+    let items = page
+        .items
+        .iter()
+        .map(|u| {
+            let mut body = user_json(u, &options, false);
+            attach_manager(&mut body, managers.get(&u.id));
+            Value::Object(body)
+        })
+        .collect();
+    Ok(Json(odata::collection(state.directory.master_key(), "users", "users", &options, &page, items)))
+}
+
+/// `$expand=manager`: the manager as a typed directory object with its default properties; Graph leaves the
+/// property out when there is none.
+fn attach_manager(body: &mut Map<String, Value>, manager: Option<&ObjectRecord>) {
+    if let Some(manager) = manager {
+        body.insert("manager".into(), Value::Object(user_json(manager, &QueryOptions::default(), true)));
+    }
 }
 
 /// `/users/$count`: the number of users matching `$filter`/`$search`, as text; advanced queries only.

@@ -278,3 +278,45 @@ async fn next_links_carry_the_query_and_the_advanced_mode() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "a token only works with the query it was made for");
     }
 }
+
+#[tokio::test]
+async fn expand_manager() {
+    for (server, token) in seeded().await {
+        let (_, ann) = server.call(&token, Method::GET, "/v1.0/users/ann@contoso.gatehouse.test", None).await;
+        let boss =
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/users/{}", ann["id"].as_str().unwrap())});
+        server.call(&token, Method::PUT, "/v1.0/users/bob@contoso.gatehouse.test/manager/$ref", Some(boss)).await;
+        let (status, bob) =
+            server.call(&token, Method::GET, "/v1.0/users/bob@contoso.gatehouse.test?$expand=manager", None).await;
+        assert_eq!(status, StatusCode::OK, "{bob}");
+        assert_eq!(bob["manager"]["displayName"], "Ann Lee");
+        assert_eq!(bob["manager"]["@odata.type"], "#microsoft.graph.user");
+        let (_, page) = server
+            .call(&token, Method::GET, "/v1.0/users?$expand=manager&$top=2&$select=userPrincipalName", None)
+            .await;
+        let mut managed = 0;
+        let mut next = Some(page);
+        while let Some(page) = next {
+            for user in page["value"].as_array().unwrap() {
+                if user.get("manager").is_some() {
+                    assert_eq!(user["userPrincipalName"], "bob@contoso.gatehouse.test");
+                    managed += 1;
+                }
+            }
+            next = match page["@odata.nextLink"].as_str() {
+                Some(link) => {
+                    Some(server.call(&token, Method::GET, link.strip_prefix(&server.base).unwrap(), None).await.1)
+                }
+                None => None,
+            };
+        }
+        assert_eq!(managed, 1, "the expansion follows every page");
+        let (status, body) = advanced(&server, &token, "/v1.0/users?$expand=manager&$count=true").await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("Request_UnsupportedQuery"))
+        );
+        let (status, _) = server.call(&token, Method::GET, "/v1.0/users?$expand=memberOf", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
