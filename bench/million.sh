@@ -13,32 +13,12 @@ cd "$(dirname "$0")/.."
 engine=$1
 users=${2:-1000000}
 seconds=${3:-10}
-cargo build --release -q -p gatehouse -p gatehouse-bench
-bin=$PWD/target/release/gatehouse
-bench=$PWD/target/release/gatehouse-bench
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -n "${pgdata:-}" ]; then as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-as_postgres() {
-  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+source bench/common.sh
 
 case "$engine" in
   sqlite) url="sqlite://$work/gatehouse.db" ;;
   postgres)
-    pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-    mkdir -p "$work/pg"; [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
-    pgdata="$work/pg/data"; pgport=$(free_port)
-    as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $work/pg -c shared_buffers=1GB" start >/dev/null
+    start_postgres -c shared_buffers=1GB
     psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE gatehouse" postgres
     url="postgres://postgres@127.0.0.1:$pgport/gatehouse" ;;
   *) echo "usage: $0 sqlite|postgres [USERS] [SECONDS]" >&2; exit 2 ;;

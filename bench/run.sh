@@ -11,24 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 engines=${1:-all}
 seconds=${2:-10}
-cargo build --release -q -p gatehouse -p gatehouse-bench
-bin=target/release/gatehouse
-bench=target/release/gatehouse-bench
-work=$(mktemp -d)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -n "${pgdata:-}" ]; then as_postgres "$pgbin/pg_ctl" -D "$pgdata" -m immediate stop >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-as_postgres() {
-  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
-}
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/common.sh
 
 # start NAME DATABASE_URL HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, token, domain
 start() {
@@ -42,10 +25,10 @@ start() {
   until [ -s "$work/$name/boot.json" ]; do sleep 0.1; done
   base="http://127.0.0.1:$port"
   local tenant client secret
-  tenant=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tenantId'])" "$work/$name/boot.json")
-  client=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['clientId'])" "$work/$name/boot.json")
-  secret=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['clientSecret'])" "$work/$name/boot.json")
-  domain=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['tenantDomain'])" "$work/$name/boot.json")
+  tenant=$(json_field "$work/$name/boot.json" tenantId)
+  client=$(json_field "$work/$name/boot.json" clientId)
+  secret=$(json_field "$work/$name/boot.json" clientSecret)
+  domain=$(json_field "$work/$name/boot.json" tenantDomain)
   token_form="grant_type=client_credentials&client_id=$client&client_secret=$secret&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
   token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$token_form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   token_url="$base/$tenant/oauth2/v2.0/token"
@@ -74,14 +57,7 @@ if [ "$engines" = all ] || [ "$engines" = sqlite ]; then
 fi
 
 if [ "$engines" = all ] || [ "$engines" = postgres ]; then
-  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-  pgroot="$work/pg"
-  mkdir -p "$pgroot"
-  [ "$(id -u)" = 0 ] && chown postgres "$pgroot"
-  pgdata="$pgroot/data"
-  pgport=$(free_port)
-  as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $pgroot" start >/dev/null
+  start_postgres
   for db in cheap production; do psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE $db" postgres; done
   run_engine postgres "postgres://postgres@127.0.0.1:$pgport/cheap" "postgres://postgres@127.0.0.1:$pgport/production"
 fi

@@ -10,10 +10,8 @@ import asyncio
 import sys
 import uuid
 
-import httpx
-from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
+from graph_client import check, connect
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.on_premises_extension_attributes import OnPremisesExtensionAttributes
 from msgraph.generated.models.password_profile import PasswordProfile
@@ -21,23 +19,6 @@ from msgraph.generated.models.reference_update import ReferenceUpdate
 from msgraph.generated.models.user import User
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-from msgraph_core import GraphClientFactory
-
-
-class StaticToken(AccessTokenProvider):
-    def __init__(self, token):
-        self.token = token
-
-    async def get_authorization_token(self, uri, additional_authentication_context=None):
-        return self.token
-
-    def get_allowed_hosts_validator(self):
-        return AllowedHostsValidator([])
-
-
-def check(condition, what):
-    if not condition:
-        raise AssertionError(what)
 
 
 async def expect_error(call, status, code):
@@ -51,10 +32,7 @@ async def expect_error(call, status, code):
 
 
 async def main(base, token, domain, ca):
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=ca if ca else True, timeout=60))
-    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(token)), client=http)
-    adapter.base_url = f"{base}/v1.0"
-    client = GraphServiceClient(request_adapter=adapter)
+    client, _ = connect(base, token, ca)
     run = uuid.uuid4().hex[:8]
 
     def new_user(alias):

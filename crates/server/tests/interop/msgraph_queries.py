@@ -9,29 +9,10 @@ index modulo 3, plus the tenant's administrator. Every step checks what the SDK 
 import asyncio
 import sys
 
-import httpx
-from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
+from graph_client import check, connect
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-from msgraph_core import GraphClientFactory
 from msgraph_core.tasks.page_iterator import PageIterator
-
-
-class StaticToken(AccessTokenProvider):
-    def __init__(self, token):
-        self.token = token
-
-    async def get_authorization_token(self, uri, additional_authentication_context=None):
-        return self.token
-
-    def get_allowed_hosts_validator(self):
-        return AllowedHostsValidator([])
-
-
-def check(condition, what):
-    if not condition:
-        raise AssertionError(what)
 
 
 def config(advanced=False, **query):
@@ -55,10 +36,7 @@ async def collect(client, adapter, configuration):
 
 
 async def main(base, token, users, ca):
-    http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=ca if ca else True, timeout=60))
-    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(token)), client=http)
-    adapter.base_url = f"{base}/v1.0"
-    client = GraphServiceClient(request_adapter=adapter)
+    client, adapter = connect(base, token, ca)
 
     _, everyone = await collect(client, adapter, config(top=999, select=["id", "displayName"]))
     check(len(everyone) == users + 1, f"PageIterator walked {len(everyone)} users, wanted {users + 1}")
