@@ -72,6 +72,7 @@ fn start() -> Option<Cluster> {
         return None;
     };
     let root = is_root();
+    remove_stale_clusters();
     let dir =
         std::env::temp_dir().join(format!("gatehouse-pg-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -134,6 +135,19 @@ fn start() -> Option<Cluster> {
     let started = receiver.recv_timeout(Duration::from_secs(60)).unwrap_or(false);
     assert!(started, "PostgreSQL did not start");
     Some(Cluster { port })
+}
+
+/// Removes the directories of clusters whose test process has ended (a cluster cannot outlive its
+/// process, but its directory does).
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("gatehouse-pg-").and_then(|rest| rest.split('-').next()) else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The process's cluster, started on first use; `None` when PostgreSQL is not installed.
