@@ -151,7 +151,7 @@ async fn list(
     caller: &gatehouse_core::Caller,
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = checked(resource, options)?;
+    let mut options = checked(resource, options)?;
     let key = state.directory.master_key();
     let listing = options.listing(key, resource.set, false)?;
     let page = state.directory.list_objects(caller, resource.kind, listing).await?;

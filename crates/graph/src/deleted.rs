@@ -53,7 +53,7 @@ async fn read(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
-    options: QueryOptions,
+    mut options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     if let Some((kind, type_name)) = cast(&id) {
         options.check_select(if kind == ObjectKind::User { USER } else { APPLICATION }, type_name)?;

@@ -123,19 +123,21 @@ impl QueryOptions {
 
     /// What the query options ask of a collection, with Graph's advanced-query rules. `queryable` says
     /// whether the collection offers `$filter`, `$search` and `$orderby` (users do).
-    pub fn listing(&self, key: &MasterKey, path: &str, queryable: bool) -> GraphResult<Listing> {
+    /// A paging token made in advanced mode puts this request in advanced mode too (its header is not
+    /// repeated on follow-up pages), and the next token inherits it from `eventual`.
+    pub fn listing(&mut self, key: &MasterKey, path: &str, queryable: bool) -> GraphResult<Listing> {
         if self.expand_manager && (self.eventual || self.count || self.search.is_some()) {
             return Err(GraphError::unsupported_query("$expand is not supported with advanced queries."));
         }
         let mut listing = Listing { top: self.top, ..Listing::default() };
         let mut advanced = self.eventual && self.count;
-        let mut eventual = self.eventual;
         if let Some(token) = &self.skiptoken {
             let (cursor, advanced_token) = open_skiptoken(key, path, &self.signature(), token)?;
             listing.after = Some(cursor);
             advanced |= advanced_token;
-            eventual |= advanced_token;
+            self.eventual |= advanced_token;
         }
+        let eventual = self.eventual;
         if !queryable && (self.filter.is_some() || self.search.is_some() || self.orderby.is_some()) {
             return Err(GraphError::unsupported_query(
                 "$filter, $search and $orderby are not supported on this collection yet.",
@@ -281,12 +283,7 @@ pub fn collection(
                 link.push_str(&format!("&{name}={}", encode(&value)));
             }
         }
-        let advanced = options.eventual
-            || options
-                .skiptoken
-                .as_deref()
-                .is_some_and(|t| open_skiptoken(key, path, &options.signature(), t).map(|(_, a)| a).unwrap_or(false));
-        link.push_str(&format!("&$skiptoken={}", skiptoken(key, path, &options.signature(), cursor, advanced)));
+        link.push_str(&format!("&$skiptoken={}", skiptoken(key, path, &options.signature(), cursor, options.eventual)));
         out.insert("@odata.nextLink".into(), Value::String(link));
     }
     out.insert("value".into(), Value::Array(items));

@@ -78,7 +78,7 @@ async fn list(
     Authenticated(caller): Authenticated,
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    let options = checked(options)?;
+    let mut options = checked(options)?;
     let listing = options.listing(state.directory.master_key(), "users", true)?;
     let page = state.directory.list_users(&caller, listing).await?;
     if !options.expand_manager {
@@ -210,7 +210,7 @@ async fn reports_page(
     options: QueryOptions,
     refs: bool,
 ) -> GraphResult<Json<Value>> {
-    let options = checked(options)?;
+    let mut options = checked(options)?;
     let path = format!("users/{id}/directReports{}", if refs { "/$ref" } else { "" });
     let listing = options.listing(state.directory.master_key(), &path, false)?;
     let page = state.directory.direct_reports(caller, id, listing).await?;
