@@ -48,16 +48,7 @@ async fn an_app_gets_exactly_the_permissions_granted_to_it() {
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert_eq!(denied["error"]["code"], "Authorization_RequestDenied");
 
-        let (_, principals) = server.call(&admin, Method::GET, "/v1.0/servicePrincipals", None).await;
-        let graph = principals["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["appId"] == "00000003-0000-0000-c000-000000000000")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let graph = server.graph_principal(&admin).await;
         let grant = json!({"principalId": sp_id, "resourceId": graph, "appRoleId": USER_READ_ALL});
         let path = format!("/v1.0/servicePrincipals/{sp_id}/appRoleAssignments");
         let (status, assignment) = server.call(&admin, Method::POST, &path, Some(grant.clone())).await;

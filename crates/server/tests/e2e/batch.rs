@@ -32,14 +32,7 @@ async fn a_batch_runs_each_request_as_if_sent_alone() {
     assert_eq!(by_id(&body, "6")["body"]["@odata.count"], 1, "per-request headers apply");
 
     // Each sub-request is authorized on its own: a reader cannot write through a batch.
-    let (_, principals) = server.call(&token, Method::GET, "/v1.0/servicePrincipals", None).await;
-    let graph = principals["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["appId"] == "00000003-0000-0000-c000-000000000000")
-        .unwrap()["id"]
-        .clone();
+    let graph = server.graph_principal(&token).await;
     let (_, app) =
         server.call(&token, Method::POST, "/v1.0/applications", Some(json!({"displayName": "reader"}))).await;
     let (_, sp) =

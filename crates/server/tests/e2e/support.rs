@@ -132,6 +132,17 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// The object id of the tenant's Microsoft Graph service principal, as a client finds it.
+    pub async fn graph_principal(&self, token: &str) -> String {
+        let (_, principals) = self.call(token, Method::GET, "/v1.0/servicePrincipals", None).await;
+        let graph = principals["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["appId"] == "00000003-0000-0000-c000-000000000000");
+        graph.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
     /// A token signed with the tenant's real key over arbitrary claims, for adversarial tests.
     pub async fn forge(&self, tenant: uuid::Uuid, claims: &Value) -> String {
         let keys = self.store.signing_keys(tenant).await.unwrap();
