@@ -1,10 +1,15 @@
 //! A Python virtual environment with Microsoft's Graph SDK, for the interoperability tests.
 //!
 //! Made once under the given directory (the build's target tree) and reused; an interrupted install
-//! never leaves a half-made environment behind, because it is built beside and renamed into place.
+//! never leaves a half-made environment behind, because it is built beside and renamed into place. Tests
+//! of one process take turns; separate processes each build under their own name and the first rename wins.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// Tests of one process ask for the environment at once; one of them builds it while the others wait.
+static BUILDING: Mutex<()> = Mutex::new(());
 
 /// The pinned client libraries the interop tests drive Gatehouse with.
 pub const PACKAGES: &[&str] = &["msgraph-sdk==1.65.0"];
@@ -13,6 +18,7 @@ pub const PACKAGES: &[&str] = &["msgraph-sdk==1.65.0"];
 pub fn interop_python(root: &Path) -> PathBuf {
     let venv = root.join("interop-venv");
     let python = venv.join("bin").join("python");
+    let _building = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if python.exists() {
         return python;
     }
