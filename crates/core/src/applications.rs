@@ -11,9 +11,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
 use crate::schema::{self, format_time, Access, Property, PropertyType, Selection};
 use crate::secrets;
-use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, StoreError, Write};
+use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write};
 use crate::tenants::{object, service_principal_doc};
-use crate::users::{check_odata_annotation, Page};
+use crate::users::Page;
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -96,33 +96,6 @@ pub struct AppRoleAssignment {
     pub resource_display_name: Option<String>,
 }
 
-fn check_body(table: &'static [Property], type_name: &str, body: &Map<String, Value>) -> Result<Map<String, Value>> {
-    let mut checked = Map::new();
-    for (name, value) in body {
-        if name.starts_with("@odata.") {
-            check_odata_annotation(name, value, type_name)?;
-            continue;
-        }
-        let property = schema::find(table, name).ok_or_else(|| {
-            Error::invalid_property(
-                name,
-                format!("Property '{name}' does not exist as a declared property or extension property."),
-            )
-        })?;
-        if property.access == Access::ReadOnly {
-            return Err(Error::invalid_property(name, format!("Property '{name}' is read-only and cannot be set.")));
-        }
-        if matches!(property.ty, PropertyType::Special) && !(value.is_object() || value.is_array() || value.is_null()) {
-            return Err(Error::invalid_property(
-                name,
-                format!("Invalid value for property '{name}': expected an object."),
-            ));
-        }
-        checked.insert(name.clone(), schema::check_value(property, value)?);
-    }
-    Ok(checked)
-}
-
 fn kind_action(kind: ObjectKind) -> (Action, Action) {
     match kind {
         ObjectKind::User => (Action::ReadUsers, Action::WriteUsers),
@@ -133,7 +106,7 @@ fn kind_action(kind: ObjectKind) -> (Action, Action) {
 impl Directory {
     pub async fn create_application(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteApplications)?;
-        let mut doc = check_body(APPLICATION, "application", body)?;
+        let mut doc = schema::check_body(APPLICATION, "application", &[], body)?;
         if doc.get("displayName").and_then(Value::as_str).is_none_or(|d| d.trim().is_empty()) {
             return Err(Error::invalid_property(
                 "displayName",
@@ -153,7 +126,7 @@ impl Directory {
 
     pub async fn create_service_principal(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteApplications)?;
-        let mut doc = check_body(SERVICE_PRINCIPAL, "servicePrincipal", body)?;
+        let mut doc = schema::check_body(SERVICE_PRINCIPAL, "servicePrincipal", &[], body)?;
         let app_id = doc.get("appId").and_then(Value::as_str).unwrap_or_default().to_owned();
         let application = Uuid::parse_str(&app_id).ok().map(|_| app_id.to_lowercase()).ok_or_else(|| {
             Error::invalid_property(
@@ -204,7 +177,7 @@ impl Directory {
 
     pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         require(caller, kind_action(kind).0)?;
-        self.page(caller, kind, false, None, listing).await
+        self.page(caller, ObjectQuery::of(kind), listing).await
     }
 
     /// Deletes an application (to deleted items, taking its service principal with it) or a service
@@ -218,7 +191,7 @@ impl Directory {
         let mut writes = Vec::new();
         match kind {
             ObjectKind::Application => {
-                writes.push(Write::SoftDelete { kind, id: target.id, at: self.now() });
+                writes.push(self.soft_delete(caller, kind, target.id).await?);
                 let key = target.unique_key.clone().unwrap_or_default();
                 let sp = self
                     .store
@@ -380,7 +353,7 @@ impl Directory {
                 ));
             }
             if name.starts_with("@odata.") {
-                check_odata_annotation(name, value, "appRoleAssignment")?;
+                schema::check_odata_type(name, value, "appRoleAssignment")?;
             }
         }
         let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
@@ -399,8 +372,11 @@ impl Directory {
                 )
             })?;
         let role = guid("appRoleId")?;
-        let defined =
-            resource.doc.get("appRoles").and_then(Value::as_array).is_some_and(|roles| {
+        // Graph's permissions are Gatehouse's own: a tenant made before a permission existed can grant it too.
+        let graph_permission = resource.unique_key.as_deref() == Some(GRAPH_APP_ID)
+            && Permission::from_app_role_id(&role.to_string()).is_some();
+        let defined = graph_permission
+            || resource.doc.get("appRoles").and_then(Value::as_array).is_some_and(|roles| {
                 roles.iter().any(|r| r.get("id").and_then(Value::as_str) == Some(&role.to_string()))
             });
         if !defined {

@@ -22,10 +22,16 @@ pub enum Permission {
     ApplicationReadAll,
     ApplicationReadWriteAll,
     AppRoleAssignmentReadWriteAll,
+    GroupReadAll,
+    GroupReadWriteAll,
+    GroupMemberReadAll,
+    GroupMemberReadWriteAll,
+    OrgContactReadAll,
+    RoleManagementReadWriteDirectory,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 13] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -33,6 +39,12 @@ impl Permission {
         Permission::ApplicationReadAll,
         Permission::ApplicationReadWriteAll,
         Permission::AppRoleAssignmentReadWriteAll,
+        Permission::GroupReadAll,
+        Permission::GroupReadWriteAll,
+        Permission::GroupMemberReadAll,
+        Permission::GroupMemberReadWriteAll,
+        Permission::OrgContactReadAll,
+        Permission::RoleManagementReadWriteDirectory,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -45,6 +57,12 @@ impl Permission {
             Permission::ApplicationReadAll => "Application.Read.All",
             Permission::ApplicationReadWriteAll => "Application.ReadWrite.All",
             Permission::AppRoleAssignmentReadWriteAll => "AppRoleAssignment.ReadWrite.All",
+            Permission::GroupReadAll => "Group.Read.All",
+            Permission::GroupReadWriteAll => "Group.ReadWrite.All",
+            Permission::GroupMemberReadAll => "GroupMember.Read.All",
+            Permission::GroupMemberReadWriteAll => "GroupMember.ReadWrite.All",
+            Permission::OrgContactReadAll => "OrgContact.Read.All",
+            Permission::RoleManagementReadWriteDirectory => "RoleManagement.ReadWrite.Directory",
         }
     }
 
@@ -58,6 +76,12 @@ impl Permission {
             Permission::ApplicationReadAll => "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30",
             Permission::ApplicationReadWriteAll => "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
             Permission::AppRoleAssignmentReadWriteAll => "06b708a9-e830-4db3-a914-8e69da51d44f",
+            Permission::GroupReadAll => "5b567255-7703-4780-807c-7be8301ae99b",
+            Permission::GroupReadWriteAll => "62a82d76-70ea-41e2-9197-370581804d09",
+            Permission::GroupMemberReadAll => "98830695-27a2-44f7-8c18-0c3ebc9698f6",
+            Permission::GroupMemberReadWriteAll => "dbaae8cf-10b5-4b86-a4a1-f871c94c6695",
+            Permission::OrgContactReadAll => "e1a88a34-94c4-4418-be12-c87b00e26bea",
+            Permission::RoleManagementReadWriteDirectory => "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
         }
     }
 
@@ -70,6 +94,12 @@ impl Permission {
             Permission::ApplicationReadAll => "Read all applications",
             Permission::ApplicationReadWriteAll => "Read and write all applications",
             Permission::AppRoleAssignmentReadWriteAll => "Manage app permission grants and app role assignments",
+            Permission::GroupReadAll => "Read all groups",
+            Permission::GroupReadWriteAll => "Read and write all groups",
+            Permission::GroupMemberReadAll => "Read all group memberships",
+            Permission::GroupMemberReadWriteAll => "Read and write all group memberships",
+            Permission::OrgContactReadAll => "Read organizational contacts",
+            Permission::RoleManagementReadWriteDirectory => "Read and write all directory RBAC settings",
         }
     }
 
@@ -122,6 +152,16 @@ pub enum Action {
     ReadApplications,
     WriteApplications,
     GrantAppRoles,
+    ReadGroups,
+    WriteGroups,
+    /// Read who belongs to (and owns) groups.
+    ReadMemberships,
+    /// Add and remove members and owners.
+    WriteMemberships,
+    /// Change the members of a role-assignable group, on top of [`Action::WriteMemberships`].
+    WriteRoleAssignableMemberships,
+    ReadContacts,
+    WriteContacts,
 }
 
 impl Action {
@@ -136,6 +176,20 @@ impl Action {
             }
             Action::WriteApplications => &[ApplicationReadWriteAll],
             Action::GrantAppRoles => &[AppRoleAssignmentReadWriteAll],
+            Action::ReadGroups => &[GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteGroups => &[GroupReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadMemberships => &[
+                GroupMemberReadAll,
+                GroupMemberReadWriteAll,
+                GroupReadAll,
+                GroupReadWriteAll,
+                DirectoryReadAll,
+                DirectoryReadWriteAll,
+            ],
+            Action::WriteMemberships => &[GroupMemberReadWriteAll, GroupReadWriteAll, DirectoryReadWriteAll],
+            Action::WriteRoleAssignableMemberships => &[RoleManagementReadWriteDirectory],
+            Action::ReadContacts => &[OrgContactReadAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteContacts => &[DirectoryReadWriteAll],
         }
     }
 }
@@ -186,6 +240,21 @@ mod tests {
             (&[DirectoryReadAll], ReadApplications, true),
             (&[UserReadWriteAll], GrantAppRoles, false),
             (&[AppRoleAssignmentReadWriteAll], GrantAppRoles, true),
+            (&[GroupReadAll], ReadGroups, true),
+            (&[GroupReadAll], WriteGroups, false),
+            (&[GroupReadAll], ReadMemberships, true),
+            (&[GroupMemberReadAll], ReadGroups, false),
+            (&[GroupMemberReadAll], ReadMemberships, true),
+            (&[GroupMemberReadAll], WriteMemberships, false),
+            (&[GroupMemberReadWriteAll], WriteMemberships, true),
+            (&[GroupMemberReadWriteAll], WriteGroups, false),
+            (&[GroupReadWriteAll], WriteMemberships, true),
+            (&[DirectoryReadWriteAll], WriteRoleAssignableMemberships, false),
+            (&[RoleManagementReadWriteDirectory], WriteRoleAssignableMemberships, true),
+            (&[OrgContactReadAll], ReadContacts, true),
+            (&[OrgContactReadAll], WriteContacts, false),
+            (&[UserReadAll], ReadContacts, false),
+            (&[DirectoryReadWriteAll], WriteContacts, true),
         ];
         for (perms, action, allowed) in cases {
             assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");

@@ -1,26 +1,44 @@
-//! Deleted items: soft-deleted users and applications, restorable until the retention period ends.
+//! Deleted items: soft-deleted users, groups, contacts and applications, restorable until the retention
+//! period ends. Deleting suspends the object's group links and restoring brings them back.
 
 use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, Result};
+use crate::groups::DUPLICATE_NICKNAME;
 use crate::query::Listing;
-use crate::store::{ObjectKind, ObjectRecord, StoreError, Write};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::users::{Page, DUPLICATE_UPN};
 use crate::{Caller, Directory};
 use uuid::Uuid;
 
 /// The kinds that go to deleted items, with the permissions to read and to restore or purge them.
-const RESTORABLE: [(ObjectKind, Action, Action); 2] = [
+const RESTORABLE: [(ObjectKind, Action, Action); 4] = [
     (ObjectKind::User, Action::ReadUsers, Action::WriteUsers),
     (ObjectKind::Application, Action::ReadApplications, Action::WriteApplications),
+    (ObjectKind::Group, Action::ReadGroups, Action::WriteGroups),
+    (ObjectKind::Contact, Action::ReadContacts, Action::WriteContacts),
 ];
 
+/// What a unique-value clash means when an object of the kind is restored.
+fn restore_conflict(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Group => DUPLICATE_NICKNAME,
+        _ => DUPLICATE_UPN,
+    }
+}
+
 impl Directory {
+    /// The write that moves an object to deleted items, suspending the links at either end of it.
+    pub(crate) async fn soft_delete(&self, caller: &Caller, kind: ObjectKind, id: Uuid) -> Result<Write> {
+        let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::internal)?;
+        Ok(Write::SoftDelete { kind, id, at: self.now(), links })
+    }
+
     pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         let (_, read, _) =
             RESTORABLE.into_iter().find(|(k, _, _)| *k == kind).ok_or_else(|| Error::not_found(kind.as_str()))?;
         require(caller, read)?;
-        self.page(caller, kind, true, None, listing).await
+        self.page(caller, ObjectQuery { deleted: true, ..ObjectQuery::of(kind) }, listing).await
     }
 
     /// A deleted object of any restorable kind the caller may read.
@@ -46,9 +64,10 @@ impl Directory {
     /// Brings a deleted object back; fails if its unique value was taken meanwhile.
     pub async fn restore_deleted(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         let object = self.find_deleted(caller, id, true).await?;
-        self.commit(caller, vec![Write::Restore { kind: object.kind, id: object.id }])
+        let links = self.store.links(caller.tenant(), object.id, false).await.map_err(Error::internal)?;
+        self.commit(caller, vec![Write::Restore { kind: object.kind, id: object.id, links }])
             .await
-            .map_err(|e| write_error(e, DUPLICATE_UPN))?;
+            .map_err(|e| write_error(e, restore_conflict(object.kind)))?;
         Ok(ObjectRecord { deleted_at: None, ..object })
     }
 

@@ -30,13 +30,15 @@ pub struct Error {
     pub message: String,
     /// The property or parameter the error is about, when there is one.
     pub target: Option<String>,
+    /// The protocol's own error code, where it names the failure more precisely than the kind does.
+    pub code: Option<&'static str>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), target: None }
+        Self { kind, message: message.into(), target: None, code: None }
     }
 
     pub fn not_found(id: impl fmt::Display) -> Self {
@@ -51,7 +53,11 @@ impl Error {
     }
 
     pub fn invalid_property(target: &str, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Invalid, message: message.into(), target: Some(target.to_owned()) }
+        Self { kind: ErrorKind::Invalid, message: message.into(), target: Some(target.to_owned()), code: None }
+    }
+
+    pub fn with_code(self, code: &'static str) -> Self {
+        Self { code: Some(code), ..self }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {

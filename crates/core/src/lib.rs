@@ -6,7 +6,8 @@
 //! - [`caller`] and [`authorization`]: who is calling, and what they may do. Every use case takes the caller
 //!   first and authorizes before it reads or writes; handlers never check permissions themselves.
 //! - [`schema`]: the property tables of directory object kinds (types, limits, writability).
-//! - [`users`], [`applications`], [`tenants`], [`tokens`]: the use cases, on [`Directory`].
+//! - [`users`], [`groups`], [`contacts`], [`applications`], [`deleted_items`], [`tenants`], [`tokens`]: the use
+//!   cases, on [`Directory`].
 //! - [`store`]: the storage interface; every write use case hands it one batch that commits atomically
 //!   together with its per-tenant change-log records.
 //! - [`passwords`], [`secrets`], [`keys`]: credentials: argon2id hashes, client secrets, token-signing keys.
@@ -18,9 +19,11 @@ pub mod applications;
 pub mod authorization;
 pub mod caller;
 pub mod clock;
+pub mod contacts;
 pub mod deleted_items;
 pub mod directory;
 pub mod error;
+pub mod groups;
 pub mod keys;
 pub mod passwords;
 pub mod query;

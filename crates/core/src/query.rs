@@ -6,7 +6,7 @@
 //! (Unicode lower case, computed here, identical for both engines), never with a database collation.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::schema::{self, format_time, PropertyType, USER};
+use crate::schema::{self, format_time, Property, PropertyType, CONTACT, DIRECTORY_OBJECT, GROUP, USER};
 use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy};
 use serde_json::Value;
 
@@ -112,7 +112,7 @@ const S: Support = Support { range: true, starts_with: true, null: true, ..B };
 const DATES: Support = Support { range: true, ..B };
 
 /// The `$filter` support of a user property; `None` when Graph does not filter on it at all.
-pub fn user_support(property: &str) -> Option<Support> {
+fn user_support(property: &str) -> Option<Support> {
     Some(match property {
         "id"
         | "accountEnabled"
@@ -128,13 +128,126 @@ pub fn user_support(property: &str) -> Option<Support> {
         | "country" | "streetAddress" | "postalCode" | "officeLocation" | "mobilePhone" | "faxNumber"
         | "preferredLanguage" | "employeeId" | "employeeType" | "usageLocation" => S,
         "createdDateTime" | "deletedDateTime" | "employeeHireDate" => DATES,
-        "otherMails" | "proxyAddresses" => {
-            Support { eq: true, not: true, range: true, starts_with: true, ends_with: true, collection: true, ..NONE }
-        }
+        "otherMails" | "proxyAddresses" => ADDRESSES,
         "businessPhones" => Support { eq: true, not: true, collection: true, ..NONE },
         "passwordPolicies" => Support { ne: true, not: true, null: true, ..NONE },
         _ => return None,
     })
+}
+
+/// Collections of addresses: lambdas with comparisons, prefixes and suffixes.
+const ADDRESSES: Support =
+    Support { eq: true, not: true, range: true, starts_with: true, ends_with: true, collection: true, ..NONE };
+
+fn group_support(property: &str) -> Option<Support> {
+    Some(match property {
+        "id" | "isAssignableToRole" | "mailEnabled" | "securityEnabled" => B,
+        "onPremisesSyncEnabled" => Support { null: true, ..B },
+        "mail" => Support { ends_with: true, ..S },
+        "displayName" | "description" | "mailNickname" | "classification" | "preferredLanguage" | "theme" => S,
+        "createdDateTime" | "deletedDateTime" | "expirationDateTime" | "renewedDateTime" => DATES,
+        "groupTypes" | "resourceProvisioningOptions" => Support { eq: true, not: true, collection: true, ..NONE },
+        "proxyAddresses" => ADDRESSES,
+        _ => return None,
+    })
+}
+
+fn contact_support(property: &str) -> Option<Support> {
+    Some(match property {
+        "id" => B,
+        "onPremisesSyncEnabled" => Support { null: true, ..B },
+        "mail" => Support { ends_with: true, ..S },
+        "displayName" | "givenName" | "surname" | "mailNickname" | "companyName" | "department" | "jobTitle" => S,
+        "proxyAddresses" => ADDRESSES,
+        _ => return None,
+    })
+}
+
+fn directory_object_support(property: &str) -> Option<Support> {
+    match property {
+        "id" => Some(B),
+        "displayName" => Some(S),
+        _ => None,
+    }
+}
+
+/// A queryable collection's vocabulary: its properties, which of them filter with which operators, which
+/// are tokenized for `$search`, and which order a list.
+#[derive(Debug)]
+pub struct Resource {
+    /// The kind of its objects; `None` for collections that mix kinds (members, memberOf).
+    pub kind: Option<ObjectKind>,
+    /// The Graph type name without namespace, e.g. `user`.
+    pub type_name: &'static str,
+    /// The name Graph's messages use, e.g. `User`.
+    pub title: &'static str,
+    pub table: &'static [Property],
+    support: fn(&str) -> Option<Support>,
+    /// Properties whose words `$search` matches (the rest match as prefixes).
+    pub tokenized: &'static [&'static str],
+    /// Properties a list may be ordered by, and the order each means.
+    pub orderable: &'static [(&'static str, OrderBy)],
+}
+
+pub static USERS: Resource = Resource {
+    kind: Some(ObjectKind::User),
+    type_name: "user",
+    title: "User",
+    table: USER,
+    support: user_support,
+    tokenized: &["displayName"],
+    orderable: &[("displayName", OrderBy::DisplayName), ("userPrincipalName", OrderBy::UniqueKey)],
+};
+
+pub static GROUPS: Resource = Resource {
+    kind: Some(ObjectKind::Group),
+    type_name: "group",
+    title: "Group",
+    table: GROUP,
+    support: group_support,
+    tokenized: &["displayName", "description"],
+    orderable: &[("displayName", OrderBy::DisplayName)],
+};
+
+pub static CONTACTS: Resource = Resource {
+    kind: Some(ObjectKind::Contact),
+    type_name: "orgContact",
+    title: "OrgContact",
+    table: CONTACT,
+    support: contact_support,
+    tokenized: &["displayName"],
+    orderable: &[("displayName", OrderBy::DisplayName)],
+};
+
+pub static DIRECTORY_OBJECTS: Resource = Resource {
+    kind: None,
+    type_name: "directoryObject",
+    title: "DirectoryObject",
+    table: DIRECTORY_OBJECT,
+    support: directory_object_support,
+    tokenized: &["displayName"],
+    orderable: &[("displayName", OrderBy::DisplayName)],
+};
+
+/// The vocabulary of a kind whose objects are queried by their values.
+pub fn resource_of(kind: ObjectKind) -> Option<&'static Resource> {
+    match kind {
+        ObjectKind::User => Some(&USERS),
+        ObjectKind::Group => Some(&GROUPS),
+        ObjectKind::Contact => Some(&CONTACTS),
+        ObjectKind::Application | ObjectKind::ServicePrincipal => None,
+    }
+}
+
+impl Resource {
+    /// The `$filter` support of a property; `None` when Graph does not filter on it.
+    pub fn support(&self, property: &str) -> Option<Support> {
+        (self.support)(property)
+    }
+
+    pub fn property(&self, name: &str) -> Option<&'static Property> {
+        schema::find(self.table, name)
+    }
 }
 
 /// Whether a query needs Graph's advanced-query mode (`ConsistencyLevel: eventual` with `$count=true`).
@@ -151,39 +264,42 @@ pub fn needs_advanced(filter: &Filter) -> Option<&'static str> {
     }
 }
 
-fn unsupported(property: &str) -> Error {
+fn unsupported(resource: &Resource, property: &str) -> Error {
     Error::new(
         ErrorKind::UnsupportedQuery,
-        format!("Unsupported or invalid query filter clause specified for property '{property}' of resource 'User'."),
+        format!(
+            "Unsupported or invalid query filter clause specified for property '{property}' of resource '{}'.",
+            resource.title
+        ),
     )
 }
 
-/// Checks a filter against the user properties' rules.
-pub fn check_user_filter(filter: &Filter) -> Result<()> {
+/// Checks a filter against the resource's properties and their operators.
+pub fn check_filter(resource: &Resource, filter: &Filter) -> Result<()> {
     match filter {
         Filter::And(a, b) | Filter::Or(a, b) => {
-            check_user_filter(a)?;
-            check_user_filter(b)
+            check_filter(resource, a)?;
+            check_filter(resource, b)
         }
         Filter::Not(inner) => {
             for property in properties_of(inner) {
-                if !user_support(property).is_some_and(|s| s.not) {
-                    return Err(unsupported(property));
+                if !resource.support(property).is_some_and(|s| s.not) {
+                    return Err(unsupported(resource, property));
                 }
             }
-            check_user_filter(inner)
+            check_filter(resource, inner)
         }
         Filter::Property { property, test } => {
-            let support = known(property)?;
+            let support = known(resource, property)?;
             if support.collection || !allowed(support, test) {
-                return Err(unsupported(property));
+                return Err(unsupported(resource, property));
             }
             Ok(())
         }
         Filter::Any { property, test } | Filter::All { property, test } => {
-            let support = known(property)?;
+            let support = known(resource, property)?;
             if !support.collection || !allowed(support, test) {
-                return Err(unsupported(property));
+                return Err(unsupported(resource, property));
             }
             Ok(())
         }
@@ -191,13 +307,14 @@ pub fn check_user_filter(filter: &Filter) -> Result<()> {
     }
 }
 
-fn known(property: &str) -> Result<Support> {
-    if schema::find(USER, property).is_none() {
+fn known(resource: &Resource, property: &str) -> Result<Support> {
+    if resource.property(property).is_none() {
         return Err(Error::invalid(format!(
-            "Could not find a property named '{property}' on type 'microsoft.graph.user'."
+            "Could not find a property named '{property}' on type 'microsoft.graph.{}'.",
+            resource.type_name
         )));
     }
-    user_support(property).ok_or_else(|| unsupported(property))
+    resource.support(property).ok_or_else(|| unsupported(resource, property))
 }
 
 fn allowed(support: Support, test: &Test) -> bool {
@@ -233,14 +350,14 @@ pub fn word_property(property: &str) -> String {
 }
 
 /// The (property, folded value) pairs the store indexes for an object: one per single value, one per
-/// collection element, and one per word of `displayName`.
+/// collection element, and one per word of each tokenized property.
 pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if record.kind != ObjectKind::User {
+    let Some(resource) = resource_of(record.kind) else {
         return out;
-    }
-    for property in USER {
-        if property.name == "id" || user_support(property.name).is_none() {
+    };
+    for property in resource.table {
+        if property.name == "id" || resource.support(property.name).is_none() {
             continue;
         }
         let value = match property.name {
@@ -259,9 +376,11 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
             _ => {}
         }
     }
-    if let Some(name) = record.doc.get("displayName").and_then(Value::as_str) {
-        for word in words(name) {
-            out.push((word_property("displayName"), word));
+    for property in resource.tokenized {
+        if let Some(text) = record.doc.get(*property).and_then(Value::as_str) {
+            for word in words(text) {
+                out.push((word_property(property), word));
+            }
         }
     }
     out.sort();

@@ -31,6 +31,11 @@ pub enum PropertyType {
     Enum(&'static [&'static str]),
     /// A complex value whose members are all nullable strings with the given names.
     StringObject(&'static [&'static str]),
+    /// A collection of such complex values, at most `max` of them.
+    StringObjects {
+        members: &'static [&'static str],
+        max: usize,
+    },
     /// Handled by the use case itself (passwordProfile, identities).
     Special,
 }
@@ -123,6 +128,124 @@ pub const USER: &[Property] = &[
     p("userType", PropertyType::Enum(&["Member", "Guest"]), W, false),
 ];
 
+/// The group properties Gatehouse keeps. Membership rules arrive with dynamic groups; licenses with licensing.
+pub const GROUP: &[Property] = &[
+    p("id", s(36), R, true),
+    p("classification", s(256), W, true),
+    p("createdDateTime", PropertyType::DateTime, R, true),
+    p("creationOptions", PropertyType::Strings { max: 256 }, R, true),
+    p("deletedDateTime", PropertyType::DateTime, R, true),
+    p("description", s(1024), W, true),
+    p("displayName", s(256), W, true),
+    p("expirationDateTime", PropertyType::DateTime, R, true),
+    p("groupTypes", PropertyType::Strings { max: 64 }, W, true),
+    p("isAssignableToRole", PropertyType::Bool, W, true),
+    p("mail", s(256), R, true),
+    p("mailEnabled", PropertyType::Bool, W, true),
+    p("mailNickname", s(64), W, true),
+    p("onPremisesSyncEnabled", PropertyType::Bool, R, true),
+    p("preferredDataLocation", s(64), W, true),
+    p("preferredLanguage", s(64), W, true),
+    p("proxyAddresses", PropertyType::Strings { max: 256 }, R, true),
+    p("renewedDateTime", PropertyType::DateTime, R, true),
+    p("resourceBehaviorOptions", PropertyType::Strings { max: 64 }, W, true),
+    p("resourceProvisioningOptions", PropertyType::Strings { max: 64 }, W, true),
+    p("securityEnabled", PropertyType::Bool, W, true),
+    p("securityIdentifier", s(256), R, true),
+    p("theme", PropertyType::Enum(&["Teal", "Purple", "Green", "Blue", "Pink", "Orange", "Red"]), W, true),
+    p("visibility", PropertyType::Enum(&["Public", "Private", "HiddenMembership"]), W, true),
+];
+
+/// The organizational contact properties Gatehouse keeps (Graph's `orgContact`).
+pub const CONTACT: &[Property] = &[
+    p("id", s(36), R, true),
+    p(
+        "addresses",
+        PropertyType::StringObjects {
+            members: &["city", "countryOrRegion", "officeLocation", "postalCode", "state", "street"],
+            max: 1,
+        },
+        W,
+        true,
+    ),
+    p("companyName", s(64), W, true),
+    p("deletedDateTime", PropertyType::DateTime, R, true),
+    p("department", s(64), W, true),
+    p("displayName", s(256), W, true),
+    p("givenName", s(64), W, true),
+    p("jobTitle", s(128), W, true),
+    p("mail", s(256), W, true),
+    p("mailNickname", s(64), W, true),
+    p("onPremisesLastSyncDateTime", PropertyType::DateTime, R, true),
+    p("onPremisesSyncEnabled", PropertyType::Bool, R, true),
+    p("phones", PropertyType::StringObjects { members: &["number", "type"], max: 3 }, W, true),
+    p("proxyAddresses", PropertyType::Strings { max: 256 }, R, true),
+    p("surname", s(64), W, true),
+];
+
+/// What every directory object has, for collections that mix kinds (members, memberOf).
+pub const DIRECTORY_OBJECT: &[Property] = &[
+    p("id", s(36), R, true),
+    p("deletedDateTime", PropertyType::DateTime, R, true),
+    p("displayName", s(256), R, false),
+];
+
+/// Checks a request body against a property table and returns the checked values, normalised. Unknown and
+/// read-only properties are refused by name; `@odata.type` must name `type_name`; other instance
+/// annotations and `{link}@odata.bind` for the given `links` are left to the caller. `Special` values
+/// (objects or collections) are returned unchecked for the use case to handle.
+pub fn check_body(
+    table: &'static [Property],
+    type_name: &str,
+    links: &[&str],
+    body: &Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    let mut checked = Map::new();
+    for (name, value) in body {
+        if name.starts_with("@odata.") {
+            check_odata_type(name, value, type_name)?;
+            continue;
+        }
+        if name.strip_suffix("@odata.bind").is_some_and(|link| links.contains(&link)) {
+            continue;
+        }
+        let property = find(table, name).ok_or_else(|| {
+            Error::invalid_property(
+                name,
+                format!("Property '{name}' does not exist as a declared property or extension property."),
+            )
+        })?;
+        if property.access == Access::ReadOnly {
+            return Err(Error::invalid_property(name, format!("Property '{name}' is read-only and cannot be set.")));
+        }
+        if matches!(property.ty, PropertyType::Special) && !(value.is_object() || value.is_array() || value.is_null()) {
+            return Err(Error::invalid_property(
+                name,
+                format!("Invalid value for property '{name}': expected an object."),
+            ));
+        }
+        checked.insert(name.clone(), check_value(property, value)?);
+    }
+    Ok(checked)
+}
+
+/// `@odata.type` must name the resource's own type; other instance annotations are ignored, as Graph does.
+pub(crate) fn check_odata_type(name: &str, value: &Value, type_name: &str) -> Result<()> {
+    if name != "@odata.type" {
+        return Ok(());
+    }
+    let stated = value.as_str().unwrap_or_default().trim_start_matches('#');
+    let expected = format!("microsoft.graph.{type_name}");
+    if stated.eq_ignore_ascii_case(&expected) || stated.eq_ignore_ascii_case(&format!("graph.{type_name}")) {
+        Ok(())
+    } else {
+        Err(Error::invalid_property(
+            "@odata.type",
+            format!("The type '{stated}' is not '#{expected}', the type of this resource."),
+        ))
+    }
+}
+
 pub fn find(table: &'static [Property], name: &str) -> Option<&'static Property> {
     table.iter().find(|p| p.name == name)
 }
@@ -176,28 +299,52 @@ pub fn check_value(property: &Property, value: &Value) -> Result<Value> {
                 },
             )
         }
-        PropertyType::StringObject(members) => {
-            let object = value.as_object().ok_or_else(|| wrong_type("an object"))?;
-            let mut out = Map::new();
-            for (key, member) in object {
-                if key.starts_with("@odata.") {
-                    continue;
-                }
-                let known = members.iter().find(|m| **m == key).ok_or_else(|| {
-                    Error::invalid_property(name, format!("Property '{key}' does not exist on '{name}'."))
-                })?;
-                if !(member.is_null() || member.is_string()) {
-                    return Err(wrong_type("an object of strings"));
-                }
-                if let Some(text) = member.as_str() {
-                    check_length(name, text, 1024)?;
-                }
-                out.insert((*known).to_owned(), member.clone());
+        PropertyType::StringObject(members) => check_string_object(name, members, value),
+        PropertyType::StringObjects { members, max } => {
+            let items = value.as_array().ok_or_else(|| wrong_type("a collection of objects"))?;
+            if items.len() > max {
+                return Err(Error::invalid_property(
+                    name,
+                    format!("Invalid value for property '{name}': at most {max} entries are allowed."),
+                ));
             }
-            Ok(Value::Object(out))
+            items
+                .iter()
+                .map(|item| check_string_object(name, members, item))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array)
         }
         PropertyType::Special => Ok(value.clone()),
     }
+}
+
+/// A complex value whose members are nullable strings named in `members`.
+fn check_string_object(name: &str, members: &[&'static str], value: &Value) -> Result<Value> {
+    let wrong_type = || {
+        Error::invalid_property(
+            name,
+            format!("Invalid value for property '{name}': expected an object of strings, got {}.", kind_of(value)),
+        )
+    };
+    let object = value.as_object().ok_or_else(wrong_type)?;
+    let mut out = Map::new();
+    for (key, member) in object {
+        if key.starts_with("@odata.") {
+            continue;
+        }
+        let known = members
+            .iter()
+            .find(|m| **m == key)
+            .ok_or_else(|| Error::invalid_property(name, format!("Property '{key}' does not exist on '{name}'.")))?;
+        if !(member.is_null() || member.is_string()) {
+            return Err(wrong_type());
+        }
+        if let Some(text) = member.as_str() {
+            check_length(name, text, 1024)?;
+        }
+        out.insert((*known).to_owned(), member.clone());
+    }
+    Ok(Value::Object(out))
 }
 
 fn check_length(name: &str, text: &str, max: usize) -> Result<()> {
@@ -259,7 +406,7 @@ pub fn properties(
             "deletedDateTime" => record.deleted_at.map(|d| Value::String(format_time(d))).unwrap_or(Value::Null),
             name => match (record.doc.get(name), property.ty) {
                 (Some(value), _) => value.clone(),
-                (None, PropertyType::Strings { .. }) => Value::Array(Vec::new()),
+                (None, PropertyType::Strings { .. } | PropertyType::StringObjects { .. }) => Value::Array(Vec::new()),
                 (None, _) => Value::Null,
             },
         });

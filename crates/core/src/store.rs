@@ -16,31 +16,77 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
-    #[default]
     User,
     Application,
     ServicePrincipal,
+    Group,
+    /// An organizational contact (Graph's `orgContact`).
+    Contact,
 }
 
 impl ObjectKind {
+    pub const ALL: [ObjectKind; 5] = [
+        ObjectKind::User,
+        ObjectKind::Application,
+        ObjectKind::ServicePrincipal,
+        ObjectKind::Group,
+        ObjectKind::Contact,
+    ];
+
+    /// The kind's Graph type name, which is also its name in the store and the change log.
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::User => "user",
             ObjectKind::Application => "application",
             ObjectKind::ServicePrincipal => "servicePrincipal",
+            ObjectKind::Group => "group",
+            ObjectKind::Contact => "orgContact",
         }
     }
 
     pub fn parse(s: &str) -> Option<ObjectKind> {
-        match s {
-            "user" => Some(ObjectKind::User),
-            "application" => Some(ObjectKind::Application),
-            "servicePrincipal" => Some(ObjectKind::ServicePrincipal),
-            _ => None,
+        ObjectKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How an object hangs off a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    Member,
+    Owner,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Member => "member",
+            Relation::Owner => "owner",
         }
     }
+
+    /// The Graph navigation property: `members` or `owners`.
+    pub fn property(self) -> &'static str {
+        match self {
+            Relation::Member => "members",
+            Relation::Owner => "owners",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Relation> {
+        [Relation::Member, Relation::Owner].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A member or owner of a group. A link is active while both ends are live; deleting either end suspends
+/// it and restoring brings it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Link {
+    pub group: Uuid,
+    pub relation: Relation,
+    pub member: Uuid,
+    pub member_kind: ObjectKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +179,9 @@ impl ChangeKind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeRecord {
     pub seq: i64,
-    /// What changed: an object kind's name, or `tenant`, `signingKey`, `appRoleAssignment`.
+    /// What changed: an object kind's name, or `tenant`, `signingKey`, `appRoleAssignment`, or a group
+    /// link: `members` or `owners`, whose id is `{group}/{member}` and whose attributes name the member's
+    /// kind (created = added, purged = removed, deleted = suspended with an end, restored = resumed).
     pub object_type: String,
     pub object_id: String,
     pub kind: ChangeKind,
@@ -152,16 +200,28 @@ pub enum Write {
         expected_version: i64,
         attributes: Vec<String>,
     },
+    /// Moves the object to deleted items and suspends every link at either end of it; `links` are those
+    /// links, as read before, each logged as suspended.
     SoftDelete {
         kind: ObjectKind,
         id: Uuid,
         at: DateTime<Utc>,
+        links: Vec<Link>,
     },
+    /// Brings the object back with its suspended links whose other end is live (`links`, logged as
+    /// resumed).
     Restore {
         kind: ObjectKind,
         id: Uuid,
+        links: Vec<Link>,
     },
-    /// Removes the object and everything that hangs off it (credentials, assignments).
+    /// Adds a member or owner. A group added as a member must not contain the group it joins, directly or
+    /// through nesting: checked inside the transaction, after taking the tenant's write lock, so two
+    /// concurrent adds cannot close a cycle; a cycle fails the batch with `Conflict("cycle")`.
+    AddLink(Link),
+    /// Removes an active member or owner; `Missing` when there is none.
+    RemoveLink(Link),
+    /// Removes the object and everything that hangs off it (credentials, assignments, links).
     Purge {
         kind: ObjectKind,
         id: Uuid,
@@ -201,10 +261,26 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-/// Selects a page of objects of one kind, in a keyset order, after a cursor.
+/// Narrows a list to the objects related to one object through group links (active links only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The direct members (or owners) of a group.
+    Members { group: Uuid, relation: Relation },
+    /// The groups the object is a direct member (or owner) of.
+    MemberOf { member: Uuid, relation: Relation },
+    /// Every member of a group, through nested groups.
+    TransitiveMembers { group: Uuid },
+    /// Every group the object is a member of, through nested groups.
+    TransitiveMemberOf { member: Uuid },
+}
+
+/// Selects a page of objects, in a keyset order, after a cursor.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObjectQuery {
-    pub kind: ObjectKind,
+    /// Only objects of this kind; `None` for any kind (scoped lists that mix kinds).
+    pub kind: Option<ObjectKind>,
+    /// Only objects related to another one through group links.
+    pub scope: Option<Scope>,
     /// Soft-deleted objects instead of live ones.
     pub deleted: bool,
     /// Only the direct reports of this manager.
@@ -215,6 +291,13 @@ pub struct ObjectQuery {
     pub descending: bool,
     pub after: Option<Cursor>,
     pub limit: u32,
+}
+
+impl ObjectQuery {
+    /// The live objects of a kind, in id order.
+    pub fn of(kind: ObjectKind) -> ObjectQuery {
+        ObjectQuery { kind: Some(kind), ..ObjectQuery::default() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +338,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// An object by id, live or soft-deleted.
     async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>>;
+    /// An object of any kind by id, live or soft-deleted.
+    async fn any_object(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<ObjectRecord>>;
     /// A live object by its folded unique key.
     async fn object_by_key(&self, tenant: Uuid, kind: ObjectKind, key: &str) -> StoreResult<Option<ObjectRecord>>;
     /// The live objects of any of the kinds with the folded unique key, in one round trip (an
@@ -269,6 +354,11 @@ pub trait Store: Send + Sync + 'static {
     async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>>;
     async fn app_role_assignments(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose
+    /// other end is live.
+    async fn links(&self, tenant: Uuid, object: Uuid, active: bool) -> StoreResult<Vec<Link>>;
+    /// Whether the link exists and is active.
+    async fn has_link(&self, tenant: Uuid, link: &Link) -> StoreResult<bool>;
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.

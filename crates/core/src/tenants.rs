@@ -45,11 +45,13 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 4] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 6] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
+    Permission::GroupReadWriteAll,
     Permission::ApplicationReadWriteAll,
     Permission::AppRoleAssignmentReadWriteAll,
+    Permission::RoleManagementReadWriteDirectory,
 ];
 
 /// Years an initial client secret stays valid.

@@ -9,7 +9,7 @@ use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::passwords;
 use crate::query::{self, Listing};
-use crate::schema::{self, format_time, Access, PropertyType, Selection, USER};
+use crate::schema::{self, format_time, PropertyType, Selection, USER};
 use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
@@ -45,46 +45,9 @@ fn required_message(property: &str) -> String {
 
 /// Checks a Graph request body against the user table; returns the checked properties and the password.
 fn check_body(body: &Map<String, Value>) -> Result<(Map<String, Value>, Option<PasswordProfile>)> {
-    let mut checked = Map::new();
-    let mut password = None;
-    for (name, value) in body {
-        if name.starts_with("@odata.") {
-            check_odata_annotation(name, value, "user")?;
-            continue;
-        }
-        let property = schema::find(USER, name).ok_or_else(|| {
-            Error::invalid_property(
-                name,
-                format!("Property '{name}' does not exist as a declared property or extension property."),
-            )
-        })?;
-        if property.access == Access::ReadOnly {
-            return Err(Error::invalid_property(name, format!("Property '{name}' is read-only and cannot be set.")));
-        }
-        if name == "passwordProfile" {
-            password = Some(parse_password_profile(value)?);
-            continue;
-        }
-        checked.insert(name.clone(), schema::check_value(property, value)?);
-    }
+    let mut checked = schema::check_body(USER, "user", &[], body)?;
+    let password = checked.remove("passwordProfile").as_ref().map(parse_password_profile).transpose()?;
     Ok((checked, password))
-}
-
-/// `@odata.type` must name the resource's own type; other instance annotations are ignored, as Graph does.
-pub(crate) fn check_odata_annotation(name: &str, value: &Value, type_name: &str) -> Result<()> {
-    if name != "@odata.type" {
-        return Ok(());
-    }
-    let stated = value.as_str().unwrap_or_default().trim_start_matches('#');
-    let expected = format!("microsoft.graph.{type_name}");
-    if stated.eq_ignore_ascii_case(&expected) || stated.eq_ignore_ascii_case(&format!("graph.{type_name}")) {
-        Ok(())
-    } else {
-        Err(Error::invalid_property(
-            "@odata.type",
-            format!("The type '{stated}' is not '#{expected}', the type of this resource."),
-        ))
-    }
 }
 
 fn parse_password_profile(value: &Value) -> Result<PasswordProfile> {
@@ -286,36 +249,30 @@ impl Directory {
     /// A page of the tenant's users that match the listing's filter, in its order.
     pub async fn list_users(&self, caller: &Caller, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
-        self.page(caller, ObjectKind::User, false, None, listing).await
+        self.page(caller, ObjectQuery::of(ObjectKind::User), listing).await
     }
 
-    pub(crate) async fn page(
-        &self,
-        caller: &Caller,
-        kind: ObjectKind,
-        deleted: bool,
-        manager: Option<Uuid>,
-        listing: Listing,
-    ) -> Result<Page> {
+    /// A page of the objects `base` selects (its kind, scope, manager, deleted state) that match the
+    /// listing, in its order; the filter is checked against the vocabulary of the listed kind.
+    pub(crate) async fn page(&self, caller: &Caller, base: ObjectQuery, listing: Listing) -> Result<Page> {
         if let Some(filter) = &listing.filter {
-            if kind != ObjectKind::User {
-                return Err(Error::new(
-                    ErrorKind::UnsupportedQuery,
-                    "$filter is not supported on this collection yet.",
-                ));
-            }
-            query::check_user_filter(filter)?;
+            let resource = match base.kind {
+                None => Some(&query::DIRECTORY_OBJECTS),
+                Some(kind) => query::resource_of(kind),
+            };
+            let resource = resource.ok_or_else(|| {
+                Error::new(ErrorKind::UnsupportedQuery, "$filter is not supported on this collection yet.")
+            })?;
+            query::check_filter(resource, filter)?;
         }
         let top = listing.top;
         let query = ObjectQuery {
-            kind,
-            deleted,
-            manager,
             filter: listing.filter,
             order: listing.order,
             descending: listing.descending,
             after: listing.after,
             limit: top + 1,
+            ..base
         };
         let tenant = caller.tenant();
         let count = match listing.count {
@@ -393,7 +350,7 @@ impl Directory {
     pub async fn delete_user(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.live_user(caller, key).await?;
-        let writes = vec![Write::SoftDelete { kind: ObjectKind::User, id: user.id, at: self.now() }];
+        let writes = vec![self.soft_delete(caller, ObjectKind::User, user.id).await?];
         self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(())
     }
@@ -465,7 +422,7 @@ impl Directory {
     pub async fn direct_reports(&self, caller: &Caller, key: &str, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
         let user = self.live_user(caller, key).await?;
-        self.page(caller, ObjectKind::User, false, Some(user.id), listing).await
+        self.page(caller, ObjectQuery { manager: Some(user.id), ..ObjectQuery::of(ObjectKind::User) }, listing).await
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
 use crate::error::GraphResult;
-use crate::odata::{self, QueryOptions};
+use crate::odata::{self, Collection, QueryOptions};
 use crate::GraphState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -153,7 +153,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(resource, options)?;
     let key = state.directory.master_key();
-    let listing = options.listing(key, resource.set, false)?;
+    let listing = options.listing(key, resource.set, Collection::Plain)?;
     let page = state.directory.list_objects(caller, resource.kind, listing).await?;
     let items = page.items.iter().map(|r| Value::Object(object_json(r, &options))).collect();
     Ok(Json(odata::collection(key, resource.set, resource.set, &options, &page, items)))

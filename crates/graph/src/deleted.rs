@@ -1,18 +1,17 @@
-//! `/directory/deletedItems`: soft-deleted users and applications; list, get, restore, purge.
+//! `/directory/deletedItems`: soft-deleted users, groups, contacts and applications; list, get, restore, purge.
 
 use crate::auth::Authenticated;
 use crate::error::{GraphError, GraphResult};
-use crate::odata::{self, QueryOptions};
-use crate::users::user_json;
+use crate::objects::{object_json, table_of};
+use crate::odata::{self, Collection, QueryOptions};
 use crate::GraphState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gatehouse_core::applications::{object_properties, APPLICATION};
-use gatehouse_core::schema::{format_time, USER};
+use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub fn routes() -> Router<GraphState> {
     Router::new()
@@ -22,23 +21,13 @@ pub fn routes() -> Router<GraphState> {
 }
 
 /// The type cast segment of a deleted-items list (`microsoft.graph.user`, `graph.user`).
-fn cast(segment: &str) -> Option<(ObjectKind, &'static str)> {
-    match segment.trim_start_matches("microsoft.").trim_start_matches("graph.") {
-        "user" => Some((ObjectKind::User, "user")),
-        "application" => Some((ObjectKind::Application, "application")),
-        _ => None,
-    }
+fn cast(segment: &str) -> Option<ObjectKind> {
+    let kind = ObjectKind::parse(segment.trim_start_matches("microsoft.").trim_start_matches("graph."))?;
+    (kind != ObjectKind::ServicePrincipal).then_some(kind)
 }
 
 fn deleted_json(record: &ObjectRecord, options: &QueryOptions) -> Map<String, Value> {
-    let mut body = match record.kind {
-        ObjectKind::User => user_json(record, options, true),
-        _ => {
-            let mut body = object_properties(record, odata::selection(options.select.as_ref()));
-            body.insert("@odata.type".into(), json!(format!("#microsoft.graph.{}", record.kind.as_str())));
-            body
-        }
-    };
+    let mut body = object_json(record, options, true);
     if options.select.is_none() {
         body.insert(
             "deletedDateTime".into(),
@@ -55,11 +44,11 @@ async fn read(
     Path(id): Path<String>,
     mut options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
-    if let Some((kind, type_name)) = cast(&id) {
-        options.check_select(if kind == ObjectKind::User { USER } else { APPLICATION }, type_name)?;
-        let path = format!("directory/deletedItems/microsoft.graph.{type_name}");
+    if let Some(kind) = cast(&id) {
+        options.check_select(table_of(kind), kind.as_str())?;
+        let path = format!("directory/deletedItems/microsoft.graph.{}", kind.as_str());
         let key = state.directory.master_key();
-        let listing = options.listing(key, &path, false)?;
+        let listing = options.listing(key, &path, Collection::Plain)?;
         let page = state.directory.list_deleted(&caller, kind, listing).await?;
         let items = page.items.iter().map(|r| Value::Object(deleted_json(r, &options))).collect();
         return Ok(Json(odata::collection(key, &path, &path, &options, &page, items)));

@@ -36,7 +36,7 @@ impl From<Error> for GraphError {
             ErrorKind::UnsupportedQuery => (StatusCode::BAD_REQUEST, "Request_UnsupportedQuery"),
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         };
-        Self::new(status, code, error.message)
+        Self::new(status, error.code.unwrap_or(code), error.message)
     }
 }
 

@@ -1,12 +1,13 @@
-//! OData `$filter`, `$search` and `$orderby` for users, parsed into the core's query AST.
+//! OData `$filter`, `$search` and `$orderby`, parsed into the core's query AST against a collection's
+//! vocabulary.
 //!
 //! The parser is total: any input yields an AST or a Graph error, never a panic (a property test feeds it
 //! arbitrary strings). Literals are checked against the property's type and folded as the core compares.
 
 use crate::error::{GraphError, GraphResult};
 use chrono::{DateTime, Utc};
-use gatehouse_core::query::{fold, Filter, Literal, Op, Test};
-use gatehouse_core::schema::{self, format_time, PropertyType, USER};
+use gatehouse_core::query::{fold, Filter, Literal, Op, Resource, Test};
+use gatehouse_core::schema::{format_time, PropertyType};
 use gatehouse_core::store::OrderBy;
 
 /// Longest `$filter` or `$search` accepted, in bytes.
@@ -90,6 +91,7 @@ fn tokenize(input: &str) -> GraphResult<Vec<Token>> {
 }
 
 struct Parser {
+    resource: &'static Resource,
     tokens: Vec<Token>,
     at: usize,
     depth: usize,
@@ -244,7 +246,7 @@ impl Parser {
             self.expect(Token::Open)?;
             let mut values = Vec::new();
             loop {
-                match literal(property, self.next())? {
+                match literal(self.resource, property, self.next())? {
                     Literal::Text(text) => values.push(text),
                     Literal::Null => return Err(syntax("null is not allowed in an 'in' list")),
                 }
@@ -271,7 +273,7 @@ impl Parser {
             }
             other => return Err(syntax(format!("unknown operator '{other}'"))),
         };
-        let value = literal(property, self.next())?;
+        let value = literal(self.resource, property, self.next())?;
         if value == Literal::Null && !matches!(op, Op::Eq | Op::Ne) {
             return Err(syntax("null can only be compared with eq or ne"));
         }
@@ -280,8 +282,8 @@ impl Parser {
 }
 
 /// A literal checked against the property's type and normalised as the core compares it.
-fn literal(property: &str, token: Option<Token>) -> GraphResult<Literal> {
-    let ty = schema::find(USER, property).map(|p| p.ty);
+fn literal(resource: &Resource, property: &str, token: Option<Token>) -> GraphResult<Literal> {
+    let ty = resource.property(property).map(|p| p.ty);
     let mismatch = |what: &str| {
         GraphError::bad_request(format!("A {what} literal cannot be compared with property '{property}'."))
     };
@@ -313,11 +315,11 @@ fn literal(property: &str, token: Option<Token>) -> GraphResult<Literal> {
 }
 
 /// Parses `$filter`.
-pub fn parse_filter(input: &str) -> GraphResult<Filter> {
+pub fn parse_filter(resource: &'static Resource, input: &str) -> GraphResult<Filter> {
     if input.len() > MAX_LENGTH {
         return Err(syntax("the filter is too long"));
     }
-    let mut parser = Parser { tokens: tokenize(input)?, at: 0, depth: 0 };
+    let mut parser = Parser { resource, tokens: tokenize(input)?, at: 0, depth: 0 };
     let filter = parser.or()?;
     if parser.at != parser.tokens.len() {
         return Err(syntax(format!("unexpected {:?}", parser.tokens.get(parser.at))));
@@ -326,8 +328,8 @@ pub fn parse_filter(input: &str) -> GraphResult<Filter> {
 }
 
 /// Parses `$search`: `"property:value"` terms joined by `AND`/`OR` (adjacent terms mean `AND`).
-/// displayName is matched word by word; other properties by prefix, as Graph does.
-pub fn parse_search(input: &str) -> GraphResult<Filter> {
+/// Tokenized properties (displayName, description) are matched word by word; others by prefix, as Graph does.
+pub fn parse_search(resource: &Resource, input: &str) -> GraphResult<Filter> {
     let invalid = |why: &str| GraphError::bad_request(format!("Syntax error in $search: {why}"));
     if input.len() > MAX_LENGTH {
         return Err(invalid("the search is too long"));
@@ -350,13 +352,14 @@ pub fn parse_search(input: &str) -> GraphResult<Filter> {
         let term = &body[..end];
         rest = body[end + 1..].trim_start();
         let (property, value) = term.split_once(':').ok_or_else(|| invalid("a term must be \"property:value\""))?;
-        let searchable = schema::find(USER, property)
+        let searchable = resource
+            .property(property)
             .is_some_and(|p| matches!(p.ty, PropertyType::String { .. }) || property == "proxyAddresses");
         if !searchable {
             return Err(GraphError::unsupported_query(format!("Property '{property}' cannot be searched.")));
         }
         let value = fold(value.trim());
-        let clause = if property == "displayName" {
+        let clause = if resource.tokenized.contains(&property) {
             let mut words = gatehouse_core::query::words(&value).into_iter();
             let first = words.next().map(|w| Filter::Word { property: property.to_owned(), prefix: w });
             words
@@ -380,8 +383,8 @@ pub fn parse_search(input: &str) -> GraphResult<Filter> {
     result.ok_or_else(|| invalid("the search is empty"))
 }
 
-/// Parses `$orderby` for users: displayName or userPrincipalName, `asc` (default) or `desc`.
-pub fn parse_orderby(input: &str) -> GraphResult<(OrderBy, bool)> {
+/// Parses `$orderby`: one of the collection's orderable properties, `asc` (default) or `desc`.
+pub fn parse_orderby(resource: &Resource, input: &str) -> GraphResult<(OrderBy, bool)> {
     let mut parts = input.split_whitespace();
     let property = parts.next().unwrap_or_default();
     let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
@@ -392,17 +395,19 @@ pub fn parse_orderby(input: &str) -> GraphResult<(OrderBy, bool)> {
     if parts.next().is_some() || input.contains(',') {
         return Err(GraphError::unsupported_query("Ordering by more than one property is not supported."));
     }
-    let order = match property {
-        "displayName" => OrderBy::DisplayName,
-        "userPrincipalName" => OrderBy::UniqueKey,
-        other => return Err(GraphError::unsupported_query(format!("Order by '{other}' is not supported."))),
-    };
+    let order = resource
+        .orderable
+        .iter()
+        .find(|(name, _)| *name == property)
+        .map(|(_, order)| *order)
+        .ok_or_else(|| GraphError::unsupported_query(format!("Order by '{property}' is not supported.")))?;
     Ok((order, descending))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gatehouse_core::query::USERS;
 
     fn property(name: &str, test: Test) -> Filter {
         Filter::Property { property: name.into(), test }
@@ -442,7 +447,7 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(parse_filter(input).ok(), Some(expected), "{input}");
+            assert_eq!(parse_filter(&USERS, input).ok(), Some(expected), "{input}");
         }
     }
 
@@ -465,7 +470,7 @@ mod tests {
             &"(".repeat(100),
             &"not ".repeat(100),
         ] {
-            assert!(parse_filter(input).is_err(), "{input}");
+            assert!(parse_filter(&USERS, input).is_err(), "{input}");
         }
     }
 
@@ -482,15 +487,15 @@ mod tests {
                 state ^= state << 17;
                 input.push(alphabet[(state % alphabet.len() as u64) as usize]);
             }
-            let _ = parse_filter(&input);
-            let _ = parse_search(&input);
-            let _ = parse_orderby(&input);
+            let _ = parse_filter(&USERS, &input);
+            let _ = parse_search(&USERS, &input);
+            let _ = parse_orderby(&USERS, &input);
         }
     }
 
     #[test]
     fn parses_search_terms() {
-        let search = parse_search("\"displayName:wa to\" OR \"mail:bob\"").ok();
+        let search = parse_search(&USERS, "\"displayName:wa to\" OR \"mail:bob\"").ok();
         let expected = Filter::Or(
             Box::new(Filter::And(
                 Box::new(Filter::Word { property: "displayName".into(), prefix: "wa".into() }),
@@ -499,7 +504,7 @@ mod tests {
             Box::new(property("mail", Test::StartsWith("bob".into()))),
         );
         assert_eq!(search, Some(expected));
-        assert!(parse_search("wa").is_err());
-        assert!(parse_search("\"shoeSize:9\"").is_err());
+        assert!(parse_search(&USERS, "wa").is_err());
+        assert!(parse_search(&USERS, "\"shoeSize:9\"").is_err());
     }
 }

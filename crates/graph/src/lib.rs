@@ -8,9 +8,12 @@ mod applications;
 mod auth;
 mod batch;
 mod body;
+mod contacts;
 mod deleted;
 mod error;
 mod filter;
+mod groups;
+mod objects;
 mod odata;
 mod users;
 
@@ -34,6 +37,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
     let routes: Router = Router::new()
         .merge(users::routes())
         .merge(applications::routes())
+        .merge(groups::routes())
+        .merge(contacts::routes())
         .merge(deleted::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)

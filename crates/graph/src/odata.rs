@@ -11,7 +11,8 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gatehouse_core::query::{self, Filter, Listing};
+use gatehouse_core::groups;
+use gatehouse_core::query::{self, Filter, Listing, Resource};
 use gatehouse_core::request;
 use gatehouse_core::schema::{Property, Selection};
 use gatehouse_core::secrets::MasterKey;
@@ -39,8 +40,36 @@ pub struct QueryOptions {
     pub count: bool,
     /// `ConsistencyLevel: eventual` was sent.
     pub eventual: bool,
-    /// `$expand=manager`.
-    pub expand_manager: bool,
+    /// `$expand`.
+    pub expand: Option<Expand>,
+}
+
+/// The relationships `$expand` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expand {
+    Manager,
+    MemberOf,
+}
+
+impl Expand {
+    fn name(self) -> &'static str {
+        match self {
+            Expand::Manager => "manager",
+            Expand::MemberOf => "memberOf",
+        }
+    }
+}
+
+/// What a list offers to query besides paging.
+#[derive(Debug, Clone, Copy)]
+pub enum Collection {
+    /// Paging only.
+    Plain,
+    /// `$filter`, `$search` and `$orderby` over the resource's vocabulary.
+    Queryable(&'static Resource),
+    /// A relationship (members, memberOf, …): the same, but `$filter` and `$orderby` only as advanced
+    /// queries, as Graph has it.
+    Relationship(&'static Resource),
 }
 
 /// Options Gatehouse does not offer yet; refused clearly rather than ignored.
@@ -92,14 +121,17 @@ impl QueryOptions {
                 "$filter" => options.filter = Some(value.clone()),
                 "$search" => options.search = Some(value.clone()),
                 "$orderby" => options.orderby = Some(value.clone()),
-                "$expand" => match value.trim() {
-                    "manager" => options.expand_manager = true,
-                    other => {
-                        return Err(GraphError::unsupported_query(format!(
-                            "Expanding '{other}' is not supported; only 'manager' is."
-                        )))
-                    }
-                },
+                "$expand" => {
+                    options.expand = Some(match value.trim() {
+                        "manager" => Expand::Manager,
+                        "memberOf" => Expand::MemberOf,
+                        other => {
+                            return Err(GraphError::unsupported_query(format!(
+                                "Expanding '{other}' is not supported; 'manager' and 'memberOf' are."
+                            )))
+                        }
+                    })
+                }
                 "$count" => {
                     options.count = match value.trim() {
                         "true" => true,
@@ -121,12 +153,11 @@ impl QueryOptions {
         Ok(options)
     }
 
-    /// What the query options ask of a collection, with Graph's advanced-query rules. `queryable` says
-    /// whether the collection offers `$filter`, `$search` and `$orderby` (users do).
+    /// What the query options ask of a collection, with Graph's advanced-query rules.
     /// A paging token made in advanced mode puts this request in advanced mode too (its header is not
     /// repeated on follow-up pages), and the next token inherits it from `eventual`.
-    pub fn listing(&mut self, key: &MasterKey, path: &str, queryable: bool) -> GraphResult<Listing> {
-        if self.expand_manager && (self.eventual || self.count || self.search.is_some()) {
+    pub fn listing(&mut self, key: &MasterKey, path: &str, collection: Collection) -> GraphResult<Listing> {
+        if self.expand.is_some() && (self.eventual || self.count || self.search.is_some()) {
             return Err(GraphError::unsupported_query("$expand is not supported with advanced queries."));
         }
         let mut listing = Listing { top: self.top, ..Listing::default() };
@@ -138,13 +169,25 @@ impl QueryOptions {
             self.eventual |= advanced_token;
         }
         let eventual = self.eventual;
-        if !queryable && (self.filter.is_some() || self.search.is_some() || self.orderby.is_some()) {
-            return Err(GraphError::unsupported_query(
-                "$filter, $search and $orderby are not supported on this collection yet.",
-            ));
-        }
-        let filter = self.filter.as_deref().map(filter::parse_filter).transpose()?;
-        if let Some(operator) = filter.as_ref().and_then(query::needs_advanced) {
+        let resource = match collection {
+            Collection::Queryable(resource) | Collection::Relationship(resource) => resource,
+            Collection::Plain if self.filter.is_none() && self.search.is_none() && self.orderby.is_none() => {
+                &query::DIRECTORY_OBJECTS
+            }
+            Collection::Plain => {
+                return Err(GraphError::unsupported_query(
+                    "$filter, $search and $orderby are not supported on this collection yet.",
+                ))
+            }
+        };
+        let filter = self.filter.as_deref().map(|f| filter::parse_filter(resource, f)).transpose()?;
+        let relationship = matches!(collection, Collection::Relationship(_));
+        let operator = match &filter {
+            Some(_) if relationship => Some("filter on a relationship"),
+            Some(f) => query::needs_advanced(f),
+            None => None,
+        };
+        if let Some(operator) = operator {
             if !advanced {
                 return Err(GraphError::unsupported_query(format!("Operator '{operator}' {ADVANCED}")));
             }
@@ -155,14 +198,14 @@ impl QueryOptions {
                     "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
                 ))
             }
-            Some(text) => Some(filter::parse_search(text.trim().trim_matches('\''))?),
+            Some(text) => Some(filter::parse_search(resource, text.trim().trim_matches('\''))?),
             None => None,
         };
         if let Some(orderby) = &self.orderby {
-            if filter.is_some() && !advanced {
+            if (filter.is_some() || relationship) && !advanced {
                 return Err(GraphError::unsupported_query("Sorting not supported for current query."));
             }
-            (listing.order, listing.descending) = filter::parse_orderby(orderby)?;
+            (listing.order, listing.descending) = filter::parse_orderby(resource, orderby)?;
         }
         listing.filter = match (filter, search) {
             (Some(f), Some(s)) => Some(Filter::And(Box::new(f), Box::new(s))),
@@ -273,7 +316,7 @@ pub fn collection(
         let mut link = format!("{}/{path}?$top={}", base_url(), options.top);
         let passed = [
             ("$select", options.select.as_ref().map(|s| s.join(","))),
-            ("$expand", options.expand_manager.then(|| "manager".to_owned())),
+            ("$expand", options.expand.map(|e| e.name().to_owned())),
             ("$filter", options.filter.clone()),
             ("$search", options.search.clone()),
             ("$orderby", options.orderby.clone()),
@@ -290,20 +333,10 @@ pub fn collection(
     Value::Object(out)
 }
 
-/// The id an `@odata.id` reference names: `…/v1.0/{users|directoryObjects}/{id}` on Graph's host or ours.
+/// The id an `@odata.id` reference names: `…/v1.0/{directoryObjects|users|groups|…}/{id}`.
 pub fn reference_id(body: &Map<String, Value>) -> GraphResult<String> {
     let url = body.get("@odata.id").and_then(Value::as_str).ok_or_else(|| {
         GraphError::bad_request("The request body must contain '@odata.id' with the URL of the referenced object.")
     })?;
-    let ours = format!("{}/", base_url());
-    let rest = url
-        .strip_prefix("https://graph.microsoft.com/v1.0/")
-        .or_else(|| url.strip_prefix(&ours))
-        .ok_or_else(|| GraphError::bad_request(format!("Invalid object identifier '{url}'.")))?;
-    match rest.split('/').collect::<Vec<_>>().as_slice() {
-        [collection, id] if ["users", "directoryObjects"].contains(collection) && !id.is_empty() => {
-            Ok(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
-        }
-        _ => Err(GraphError::bad_request(format!("Invalid object identifier '{url}'."))),
-    }
+    groups::reference_id(url).ok_or_else(|| GraphError::bad_request(format!("Invalid object identifier '{url}'.")))
 }

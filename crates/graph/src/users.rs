@@ -2,17 +2,19 @@
 
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
-use crate::error::{GraphError, GraphResult};
-use crate::odata::{self, QueryOptions};
+use crate::error::GraphResult;
+use crate::groups::{counted, text_count};
+use crate::objects::{object_json, page_json, refs_json};
+use crate::odata::{self, Collection, Expand, QueryOptions};
 use crate::GraphState;
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use gatehouse_core::query::USERS;
 use gatehouse_core::schema::USER;
 use gatehouse_core::store::ObjectRecord;
-use gatehouse_core::users::{user_properties, Page};
 use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
 
@@ -33,18 +35,36 @@ fn checked(options: QueryOptions) -> GraphResult<QueryOptions> {
     Ok(options)
 }
 
-/// A user as Graph shows it, with `@odata.type` when it appears among directory objects.
-pub(crate) fn user_json(record: &ObjectRecord, options: &QueryOptions, typed: bool) -> Map<String, Value> {
-    let mut body = user_properties(record, odata::selection(options.select.as_ref()));
-    if typed {
-        body.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+/// Users with their expanded relationships, as `$expand` asks.
+async fn expanded(
+    state: &GraphState,
+    caller: &Caller,
+    users: &[ObjectRecord],
+    options: &QueryOptions,
+) -> GraphResult<Vec<Map<String, Value>>> {
+    let mut bodies: Vec<Map<String, Value>> = users.iter().map(|u| object_json(u, options, false)).collect();
+    match options.expand {
+        None => {}
+        Some(Expand::Manager) => {
+            let managers = state.directory.managers_of(caller, users).await?;
+            for (body, user) in bodies.iter_mut().zip(users) {
+                attach_manager(body, managers.get(&user.id));
+            }
+        }
+        Some(Expand::MemberOf) => {
+            let groups = state.directory.memberships_of(caller, users).await?;
+            for (body, user) in bodies.iter_mut().zip(users) {
+                let items = groups
+                    .get(&user.id)
+                    .map(|groups| {
+                        groups.iter().map(|g| Value::Object(object_json(g, &QueryOptions::default(), true))).collect()
+                    })
+                    .unwrap_or_default();
+                body.insert("memberOf".into(), Value::Array(items));
+            }
+        }
     }
-    body
-}
-
-fn page_json(state: &GraphState, path: &str, context: &str, options: &QueryOptions, page: &Page, typed: bool) -> Value {
-    let items = page.items.iter().map(|u| Value::Object(user_json(u, options, typed))).collect();
-    odata::collection(state.directory.master_key(), path, context, options, page, items)
+    Ok(bodies)
 }
 
 async fn create(
@@ -53,7 +73,7 @@ async fn create(
     JsonObject(body): JsonObject,
 ) -> GraphResult<Response> {
     let record = state.directory.create_user(&caller, &body).await?;
-    let body = user_json(&record, &QueryOptions::default(), false);
+    let body = object_json(&record, &QueryOptions::default(), false);
     Ok((StatusCode::CREATED, Json(odata::entity("users", None, body))).into_response())
 }
 
@@ -65,11 +85,7 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
     let record = state.directory.get_user(&caller, &id).await?;
-    let mut body = user_json(&record, &options, false);
-    if options.expand_manager {
-        let managers = state.directory.managers_of(&caller, std::slice::from_ref(&record)).await?;
-        attach_manager(&mut body, managers.get(&record.id));
-    }
+    let body = expanded(&state, &caller, std::slice::from_ref(&record), &options).await?.pop().unwrap_or_default();
     Ok(Json(odata::entity("users", options.select.as_ref(), body)))
 }
 
@@ -79,21 +95,9 @@ async fn list(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
-    let listing = options.listing(state.directory.master_key(), "users", true)?;
+    let listing = options.listing(state.directory.master_key(), "users", Collection::Queryable(&USERS))?;
     let page = state.directory.list_users(&caller, listing).await?;
-    if !options.expand_manager {
-        return Ok(Json(page_json(&state, "users", "users", &options, &page, false)));
-    }
-    let managers = state.directory.managers_of(&caller, &page.items).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|u| {
-            let mut body = user_json(u, &options, false);
-            attach_manager(&mut body, managers.get(&u.id));
-            Value::Object(body)
-        })
-        .collect();
+    let items = expanded(&state, &caller, &page.items, &options).await?.into_iter().map(Value::Object).collect();
     Ok(Json(odata::collection(state.directory.master_key(), "users", "users", &options, &page, items)))
 }
 
@@ -101,7 +105,7 @@ async fn list(
 /// property out when there is none.
 fn attach_manager(body: &mut Map<String, Value>, manager: Option<&ObjectRecord>) {
     if let Some(manager) = manager {
-        body.insert("manager".into(), Value::Object(user_json(manager, &QueryOptions::default(), true)));
+        body.insert("manager".into(), Value::Object(object_json(manager, &QueryOptions::default(), true)));
     }
 }
 
@@ -111,15 +115,11 @@ async fn count(
     Authenticated(caller): Authenticated,
     mut options: QueryOptions,
 ) -> GraphResult<Response> {
-    if !options.eventual {
-        return Err(GraphError::bad_request("$count is not currently supported."));
-    }
-    options.count = true;
-    options.top = 1;
-    let listing = options.listing(state.directory.master_key(), "users", true)?;
-    let page = state.directory.list_users(&caller, listing).await?;
-    let count = page.count.unwrap_or_default();
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], count.to_string()).into_response())
+    let page = counted(&state, &mut options, "users", Collection::Queryable(&USERS), |listing| async {
+        Ok(state.directory.list_users(&caller, listing).await?)
+    })
+    .await?;
+    Ok(text_count(page))
 }
 
 async fn update(
@@ -149,7 +149,7 @@ async fn manager(
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
     let record = state.directory.get_manager(&caller, &id).await?;
-    Ok(Json(odata::entity("directoryObjects", options.select.as_ref(), user_json(&record, &options, true))))
+    Ok(Json(odata::entity("directoryObjects", options.select.as_ref(), object_json(&record, &options, true))))
 }
 
 async fn manager_ref(
@@ -212,12 +212,10 @@ async fn reports_page(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
     let path = format!("users/{id}/directReports{}", if refs { "/$ref" } else { "" });
-    let listing = options.listing(state.directory.master_key(), &path, false)?;
+    let listing = options.listing(state.directory.master_key(), &path, Collection::Plain)?;
     let page = state.directory.direct_reports(caller, id, listing).await?;
-    if !refs {
-        return Ok(Json(page_json(state, &path, "directoryObjects", &options, &page, true)));
+    if refs {
+        return Ok(refs_json(state, &path, &options, &page));
     }
-    let base = odata::base_url();
-    let items = page.items.iter().map(|u| json!({"@odata.id": format!("{base}/directoryObjects/{}", u.id)})).collect();
-    Ok(Json(odata::collection(state.directory.master_key(), &path, "directoryObjects/$ref", &options, &page, items)))
+    Ok(page_json(state, &path, "directoryObjects", &options, &page, true))
 }

@@ -6,7 +6,7 @@
 
 use crate::plan::{query, Query, SqlValue, OBJECT_COLUMNS};
 use gatehouse_core::query::{word_property, Filter, Literal, Op, Test};
-use gatehouse_core::store::{ObjectQuery, OrderBy};
+use gatehouse_core::store::{ObjectQuery, OrderBy, Scope};
 use uuid::Uuid;
 
 /// The highest character: a prefix followed by it bounds every string that starts with the prefix.
@@ -99,11 +99,57 @@ impl Builder {
         }
     }
 
-    /// Everything a list and its count share.
-    fn conditions(&mut self, tenant: Uuid, q: &ObjectQuery) -> String {
+    /// Everything a list and its count share: a `WITH` prefix (transitive scopes), the `FROM` clause, the
+    /// conditions, and the column that holds the object's id in an index order (a direct scope's link
+    /// column, so a page of a large group's members is read in its link index order).
+    fn conditions(&mut self, tenant: Uuid, q: &ObjectQuery) -> Parts {
         self.bind(tenant);
-        let kind = self.bind(q.kind.as_str());
-        let mut sql = format!("o.tenant_id = $1 AND o.kind = {kind}");
+        let mut parts = Parts { with: String::new(), from: "objects o".to_owned(), id: "o.id", sql: String::new() };
+        let mut sql = "o.tenant_id = $1".to_owned();
+        match q.scope {
+            None => {}
+            Some(Scope::Members { group, relation }) => {
+                parts.from = "links l JOIN objects o ON o.tenant_id = l.tenant_id AND o.id = l.member_id".to_owned();
+                parts.id = "l.member_id";
+                let (group, relation) = (self.bind(group), self.bind(relation.as_str()));
+                sql = format!(
+                    "l.tenant_id = $1 AND l.group_id = {group} AND l.relation = {relation} AND l.active = 1 AND {sql}"
+                );
+            }
+            Some(Scope::MemberOf { member, relation }) => {
+                parts.from = "links l JOIN objects o ON o.tenant_id = l.tenant_id AND o.id = l.group_id".to_owned();
+                parts.id = "l.group_id";
+                let (member, relation) = (self.bind(member), self.bind(relation.as_str()));
+                sql = format!(
+                    "l.tenant_id = $1 AND l.member_id = {member} AND l.relation = {relation} AND l.active = 1 AND {sql}"
+                );
+            }
+            Some(Scope::TransitiveMembers { group }) => {
+                let group = self.bind(group);
+                parts.with = format!(
+                    "WITH RECURSIVE below(id, kind) AS (\
+                     SELECT member_id, member_kind FROM links \
+                     WHERE tenant_id = $1 AND group_id = {group} AND relation = 'member' AND active = 1 \
+                     UNION SELECT l.member_id, l.member_kind FROM links l JOIN below b ON l.group_id = b.id \
+                     WHERE b.kind = 'group' AND l.tenant_id = $1 AND l.relation = 'member' AND l.active = 1) "
+                );
+                sql.push_str(" AND o.id IN (SELECT id FROM below)");
+            }
+            Some(Scope::TransitiveMemberOf { member }) => {
+                let member = self.bind(member);
+                parts.with = format!(
+                    "WITH RECURSIVE above(id) AS (\
+                     SELECT group_id FROM links \
+                     WHERE tenant_id = $1 AND member_id = {member} AND relation = 'member' AND active = 1 \
+                     UNION SELECT l.group_id FROM links l JOIN above a ON l.member_id = a.id \
+                     WHERE l.tenant_id = $1 AND l.relation = 'member' AND l.active = 1) "
+                );
+                sql.push_str(" AND o.id IN (SELECT id FROM above)");
+            }
+        }
+        if let Some(kind) = q.kind {
+            sql.push_str(&format!(" AND o.kind = {}", self.bind(kind.as_str())));
+        }
         sql.push_str(if q.deleted { " AND o.deleted_at IS NOT NULL" } else { " AND o.deleted_at IS NULL" });
         if let Some(manager) = q.manager {
             sql.push_str(&format!(" AND o.manager_id = {}", self.bind(manager)));
@@ -111,8 +157,17 @@ impl Builder {
         if let Some(filter) = &q.filter {
             sql.push_str(&format!(" AND {}", self.filter(filter)));
         }
-        sql
+        parts.sql = sql;
+        parts
     }
+}
+
+/// The pieces of a compiled list or count.
+struct Parts {
+    with: String,
+    from: String,
+    id: &'static str,
+    sql: String,
 }
 
 fn sort_column(order: OrderBy) -> &'static str {
@@ -126,23 +181,27 @@ fn sort_column(order: OrderBy) -> &'static str {
 /// A page of the query's objects, in its order, after its cursor.
 pub fn list(tenant: Uuid, q: &ObjectQuery) -> Query {
     let mut builder = Builder { params: Vec::new() };
-    let mut sql = format!("SELECT {} FROM objects o WHERE {}", prefixed_columns(), builder.conditions(tenant, q));
+    let parts = builder.conditions(tenant, q);
+    let id = parts.id;
+    let mut sql = format!("{}SELECT {} FROM {} WHERE {}", parts.with, prefixed_columns(), parts.from, parts.sql);
     let column = sort_column(q.order);
     let (after, direction) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(cursor) = &q.after {
-        let id = builder.bind(cursor.id);
+        let cursor_id = builder.bind(cursor.id);
         match (q.order, &cursor.key) {
-            (OrderBy::Id, _) | (_, None) => sql.push_str(&format!(" AND o.id {after} {id}")),
+            (OrderBy::Id, _) | (_, None) => sql.push_str(&format!(" AND {id} {after} {cursor_id}")),
             (_, Some(key)) => {
                 let key = builder.bind(key.as_str());
-                sql.push_str(&format!(" AND ({column} {after} {key} OR ({column} = {key} AND o.id {after} {id}))"));
+                sql.push_str(&format!(
+                    " AND ({column} {after} {key} OR ({column} = {key} AND {id} {after} {cursor_id}))"
+                ));
             }
         }
     }
     if q.order == OrderBy::Id {
-        sql.push_str(&format!(" ORDER BY o.id {direction}"));
+        sql.push_str(&format!(" ORDER BY {id} {direction}"));
     } else {
-        sql.push_str(&format!(" ORDER BY {column} {direction}, o.id {direction}"));
+        sql.push_str(&format!(" ORDER BY {column} {direction}, {id} {direction}"));
     }
     let limit = builder.bind(i64::from(q.limit));
     sql.push_str(&format!(" LIMIT {limit}"));
@@ -151,14 +210,15 @@ pub fn list(tenant: Uuid, q: &ObjectQuery) -> Query {
 
 /// How many objects the query selects.
 pub fn count(tenant: Uuid, q: &ObjectQuery) -> Query {
-    if q.filter.is_none() && q.manager.is_none() {
+    if let (None, None, None, Some(kind)) = (&q.filter, q.manager, q.scope, q.kind) {
         return query(
             "SELECT COALESCE((SELECT n FROM object_counts WHERE tenant_id = $1 AND kind = $2 AND deleted = $3), 0)",
-            vec![tenant.into(), q.kind.as_str().into(), i64::from(q.deleted).into()],
+            vec![tenant.into(), kind.as_str().into(), i64::from(q.deleted).into()],
         );
     }
     let mut builder = Builder { params: Vec::new() };
-    let sql = format!("SELECT COUNT(*) FROM objects o WHERE {}", builder.conditions(tenant, q));
+    let parts = builder.conditions(tenant, q);
+    let sql = format!("{}SELECT COUNT(*) FROM {} WHERE {}", parts.with, parts.from, parts.sql);
     query(sql, builder.params)
 }
 

@@ -7,6 +7,7 @@
 //! Migration 2 adds `object_values`: one row per (object, filterable property, folded value), which
 //! `$filter` and `$search` compile against (`docs/design/0002-queries.md`). Migration 3 adds
 //! `object_counts`, kept in the same transactions as the objects, so an unfiltered `$count` is one row.
+//! Migration 4 adds `links`: group members and owners, suspended (`active = 0`) while either end is deleted.
 
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -117,6 +118,22 @@ CREATE TABLE object_counts (
 INSERT INTO object_counts (tenant_id, kind, deleted, n)
     SELECT tenant_id, kind, CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END, COUNT(*) FROM objects
     GROUP BY tenant_id, kind, CASE WHEN deleted_at IS NULL THEN 0 ELSE 1 END;
+"#,
+    ),
+    (
+        4,
+        r#"
+CREATE TABLE links (
+    tenant_id {text_c} NOT NULL,
+    group_id {text_c} NOT NULL,
+    relation {text_c} NOT NULL,
+    member_id {text_c} NOT NULL,
+    member_kind {text_c} NOT NULL,
+    active BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, group_id, relation, member_id)
+);
+CREATE INDEX links_by_member ON links (tenant_id, member_id, relation, group_id);
 "#,
     ),
 ];

@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use gatehouse_core::query;
 use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord,
-    StoreError, StoreResult, Write,
+    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, Link, ObjectKind, ObjectRecord, Relation, SecretRecord,
+    SigningKeyRecord, StoreError, StoreResult, Write,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -147,10 +147,116 @@ fn json(doc: &Map<String, Value>) -> StoreResult<String> {
     serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-/// The statements of one write and its change record.
-fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change)> {
+fn link_change(link: &Link, kind: ChangeKind) -> Change {
+    change(
+        link.relation.property(),
+        format!("{}/{}", link.group, link.member),
+        kind,
+        vec![link.member_kind.as_str().to_owned()],
+    )
+}
+
+/// The statements of one write and its change records.
+fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement>, Vec<Change>)> {
     let t = || SqlValue::from(tenant);
     Ok(match write {
+        Write::SoftDelete { kind, id, at, links } => {
+            let statements = vec![
+                checked(
+                    "UPDATE objects SET deleted_at = $1, version = version + 1 \
+                     WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL",
+                    vec![micros(at).into(), t(), id.into(), kind.as_str().into()],
+                    StoreError::Missing,
+                ),
+                statement(
+                    "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, 'deletedDateTime', $3)",
+                    vec![t(), id.into(), format_time(at).into()],
+                ),
+                statement(
+                    "UPDATE links SET active = 0 WHERE tenant_id = $1 AND group_id = $2 AND active = 1",
+                    vec![t(), id.into()],
+                ),
+                statement(
+                    "UPDATE links SET active = 0 WHERE tenant_id = $1 AND member_id = $2 AND active = 1",
+                    vec![t(), id.into()],
+                ),
+                count(tenant, kind, false, -1),
+                count(tenant, kind, true, 1),
+            ];
+            let mut changes = vec![change(kind.as_str(), id, ChangeKind::Deleted, vec![])];
+            changes.extend(links.iter().map(|l| link_change(l, ChangeKind::Deleted)));
+            (statements, changes)
+        }
+        Write::Restore { kind, id, links } => {
+            let live_end = "(SELECT o.id FROM objects o WHERE o.tenant_id = $1 AND o.deleted_at IS NULL)";
+            let statements = vec![
+                checked(
+                    "UPDATE objects SET deleted_at = NULL, version = version + 1 \
+                     WHERE tenant_id = $1 AND id = $2 AND kind = $3 AND deleted_at IS NOT NULL",
+                    vec![t(), id.into(), kind.as_str().into()],
+                    StoreError::Missing,
+                ),
+                statement(
+                    "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2 AND property = 'deletedDateTime'",
+                    vec![t(), id.into()],
+                ),
+                statement(
+                    &format!(
+                        "UPDATE links SET active = 1 WHERE tenant_id = $1 AND group_id = $2 AND active = 0 \
+                         AND member_id IN {live_end}"
+                    ),
+                    vec![t(), id.into()],
+                ),
+                statement(
+                    &format!(
+                        "UPDATE links SET active = 1 WHERE tenant_id = $1 AND member_id = $2 AND active = 0 \
+                         AND group_id IN {live_end}"
+                    ),
+                    vec![t(), id.into()],
+                ),
+                count(tenant, kind, true, -1),
+                count(tenant, kind, false, 1),
+            ];
+            let mut changes = vec![change(kind.as_str(), id, ChangeKind::Restored, vec![])];
+            changes.extend(links.iter().map(|l| link_change(l, ChangeKind::Restored)));
+            (statements, changes)
+        }
+        Write::AddLink(link) => {
+            let mut statements = Vec::new();
+            let insert = "INSERT INTO links (tenant_id, group_id, relation, member_id, member_kind, active, created_at) \
+                          SELECT $1, $2, $3, $4, $5, 1, $6";
+            let params = vec![
+                t(),
+                link.group.into(),
+                link.relation.as_str().into(),
+                link.member.into(),
+                link.member_kind.as_str().into(),
+                at.into(),
+            ];
+            if link.relation == Relation::Member && link.member_kind == ObjectKind::Group {
+                statements.push(statement("UPDATE tenants SET change_seq = change_seq WHERE id = $1", vec![t()]));
+                let guard = format!(
+                    "{insert} WHERE $2 <> $4 AND NOT EXISTS (WITH RECURSIVE below(id) AS ( \
+                     SELECT member_id FROM links WHERE tenant_id = $1 AND group_id = $4 AND relation = 'member' \
+                     AND member_kind = 'group' AND active = 1 \
+                     UNION SELECT l.member_id FROM links l JOIN below b ON l.group_id = b.id \
+                     WHERE l.tenant_id = $1 AND l.relation = 'member' AND l.member_kind = 'group' AND l.active = 1) \
+                     SELECT 1 FROM below WHERE id = $2)"
+                );
+                statements.push(checked(&guard, params, StoreError::Conflict("cycle".into())));
+            } else {
+                statements.push(statement(insert, params));
+            }
+            (statements, vec![link_change(&link, ChangeKind::Created)])
+        }
+        Write::RemoveLink(link) => (
+            vec![checked(
+                "DELETE FROM links WHERE tenant_id = $1 AND group_id = $2 AND relation = $3 AND member_id = $4 AND active = 1",
+                vec![t(), link.group.into(), link.relation.as_str().into(), link.member.into()],
+                StoreError::Missing,
+            )],
+            vec![link_change(&link, ChangeKind::Purged)],
+        ),
         Write::CreateTenant(record) => {
             let mut statements = vec![statement(
                 "INSERT INTO tenants (id, display_name, initial_domain, created_at, change_seq) VALUES ($1, $2, $3, $4, 0)",
@@ -162,7 +268,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     vec![domain.to_lowercase().into(), record.id.into()],
                 ));
             }
-            (statements, change("tenant", record.id, ChangeKind::Created, vec!["domains".into()]))
+            (statements, vec![change("tenant", record.id, ChangeKind::Created, vec!["domains".into()])])
         }
         Write::InsertObject(object) => {
             let mut attributes: Vec<String> = object.doc.keys().filter(|k| !k.starts_with('_')).cloned().collect();
@@ -184,7 +290,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
             );
             let mut statements = vec![insert, count(tenant, object.kind, false, 1)];
             statements.extend(index_statements(tenant, &object));
-            (statements, change(object.kind.as_str(), object.id, ChangeKind::Created, attributes))
+            (statements, vec![change(object.kind.as_str(), object.id, ChangeKind::Created, attributes)])
         }
         Write::UpdateObject { object, expected_version, attributes } => {
             let update = checked(
@@ -203,42 +309,8 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
             );
             let mut statements = vec![update];
             statements.extend(index_statements(tenant, &object));
-            (statements, change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes))
+            (statements, vec![change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes)])
         }
-        Write::SoftDelete { kind, id, at } => (
-            vec![
-                checked(
-                    "UPDATE objects SET deleted_at = $1, version = version + 1 \
-                     WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL",
-                    vec![micros(at).into(), t(), id.into(), kind.as_str().into()],
-                    StoreError::Missing,
-                ),
-                statement(
-                    "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, 'deletedDateTime', $3)",
-                    vec![t(), id.into(), format_time(at).into()],
-                ),
-                count(tenant, kind, false, -1),
-                count(tenant, kind, true, 1),
-            ],
-            change(kind.as_str(), id, ChangeKind::Deleted, vec![]),
-        ),
-        Write::Restore { kind, id } => (
-            vec![
-                checked(
-                    "UPDATE objects SET deleted_at = NULL, version = version + 1 \
-                     WHERE tenant_id = $1 AND id = $2 AND kind = $3 AND deleted_at IS NOT NULL",
-                    vec![t(), id.into(), kind.as_str().into()],
-                    StoreError::Missing,
-                ),
-                statement(
-                    "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2 AND property = 'deletedDateTime'",
-                    vec![t(), id.into()],
-                ),
-                count(tenant, kind, true, -1),
-                count(tenant, kind, false, 1),
-            ],
-            change(kind.as_str(), id, ChangeKind::Restored, vec![]),
-        ),
         Write::Purge { kind, id } => {
             let mut statements: Vec<Statement> = [
                 "DELETE FROM passwords WHERE tenant_id = $1 AND user_id = $2",
@@ -246,6 +318,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                 "DELETE FROM client_secrets WHERE tenant_id = $1 AND owner_id = $2",
                 "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)",
                 "UPDATE objects SET manager_id = NULL WHERE tenant_id = $1 AND manager_id = $2",
+                "DELETE FROM links WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)",
             ]
             .into_iter()
             .map(|sql| statement(sql, vec![t(), id.into()]))
@@ -260,7 +333,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                 vec![t(), id.into(), kind.as_str().into()],
                 StoreError::Missing,
             ));
-            (statements, change(kind.as_str(), id, ChangeKind::Purged, vec![]))
+            (statements, vec![change(kind.as_str(), id, ChangeKind::Purged, vec![])])
         }
         Write::SetPassword { user, hash } => (
             vec![statement(
@@ -268,7 +341,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                  ON CONFLICT (tenant_id, user_id) DO UPDATE SET hash = excluded.hash",
                 vec![t(), user.into(), hash.into()],
             )],
-            change("user", user, ChangeKind::Updated, vec!["passwordProfile".into()]),
+            vec![change("user", user, ChangeKind::Updated, vec!["passwordProfile".into()])],
         ),
         Write::AddSecret(secret) => (
             vec![statement(
@@ -285,7 +358,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                     micros(secret.end).into(),
                 ],
             )],
-            change("clientSecret", secret.key_id, ChangeKind::Created, vec![secret.owner.to_string()]),
+            vec![change("clientSecret", secret.key_id, ChangeKind::Created, vec![secret.owner.to_string()])],
         ),
         Write::RemoveSecret { owner, key_id } => (
             vec![checked(
@@ -293,7 +366,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                 vec![t(), owner.into(), key_id.into()],
                 StoreError::Missing,
             )],
-            change("clientSecret", key_id, ChangeKind::Purged, vec![owner.to_string()]),
+            vec![change("clientSecret", key_id, ChangeKind::Purged, vec![owner.to_string()])],
         ),
         Write::AddAppRoleAssignment(a) => (
             vec![statement(
@@ -301,7 +374,7 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 vec![t(), a.id.into(), a.principal.into(), a.resource.into(), a.app_role_id.into(), micros(a.created_at).into()],
             )],
-            change("appRoleAssignment", a.id, ChangeKind::Created, vec![a.principal.to_string()]),
+            vec![change("appRoleAssignment", a.id, ChangeKind::Created, vec![a.principal.to_string()])],
         ),
         Write::RemoveAppRoleAssignment { id } => (
             vec![checked(
@@ -309,14 +382,14 @@ fn write_plan(tenant: &str, write: Write) -> StoreResult<(Vec<Statement>, Change
                 vec![t(), id.into()],
                 StoreError::Missing,
             )],
-            change("appRoleAssignment", id, ChangeKind::Purged, vec![]),
+            vec![change("appRoleAssignment", id, ChangeKind::Purged, vec![])],
         ),
         Write::AddSigningKey(key) => (
             vec![statement(
                 "INSERT INTO signing_keys (tenant_id, kid, sealed, created_at) VALUES ($1, $2, $3, $4)",
                 vec![t(), key.kid.clone().into(), key.sealed_private_key.into(), micros(key.created_at).into()],
             )],
-            change("signingKey", key.kid, ChangeKind::Created, vec![]),
+            vec![change("signingKey", key.kid, ChangeKind::Created, vec![])],
         ),
     })
 }
@@ -375,12 +448,13 @@ impl Batch {
         let tenant = tenant.to_string();
         let mut statements = Vec::new();
         let mut changes = Vec::with_capacity(writes.len());
+        let at = micros(at);
         for write in writes {
-            let (mut s, change) = write_plan(&tenant, write)?;
+            let (mut s, mut c) = write_plan(&tenant, write, at)?;
             statements.append(&mut s);
-            changes.push(change);
+            changes.append(&mut c);
         }
-        Ok(Batch { tenant, statements, changes, at: micros(at) })
+        Ok(Batch { tenant, statements, changes, at })
     }
 
     /// Statements that change no directory object and so log no change (index maintenance).
@@ -422,6 +496,18 @@ impl Batch {
             })
             .collect()
     }
+}
+
+pub fn link(row: &Row) -> StoreResult<Link> {
+    let (relation, kind) = (row.text(1)?, row.text(3)?);
+    Ok(Link {
+        group: row.uuid(0)?,
+        relation: Relation::parse(&relation)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown relation {relation}")))?,
+        member: row.uuid(2)?,
+        member_kind: ObjectKind::parse(&kind)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
+    })
 }
 
 pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";

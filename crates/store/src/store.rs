@@ -8,7 +8,7 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, SigningKeyRecord,
+    AppRoleAssignmentRecord, ChangeRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, SigningKeyRecord,
     Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
@@ -174,6 +174,11 @@ impl Store for SqlStore {
         self.fetch_one(query(sql, vec![tenant.into(), id.into(), kind.as_str().into()]), plan::object).await
     }
 
+    async fn any_object(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<ObjectRecord>> {
+        let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id = $2");
+        self.fetch_one(query(sql, vec![tenant.into(), id.into()]), plan::object).await
+    }
+
     async fn object_by_key(&self, tenant: Uuid, kind: ObjectKind, key: &str) -> StoreResult<Option<ObjectRecord>> {
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND kind = $2 AND unique_key = $3 AND deleted_at IS NULL"
@@ -237,6 +242,33 @@ impl Store for SqlStore {
             vec![tenant.into()],
         );
         self.fetch_all(q, plan::signing_key).await
+    }
+
+    async fn links(&self, tenant: Uuid, object: Uuid, active: bool) -> StoreResult<Vec<Link>> {
+        let sql = if active {
+            "l.active = 1"
+        } else {
+            "l.active = 0 AND EXISTS (SELECT 1 FROM objects o WHERE o.tenant_id = l.tenant_id \
+             AND o.id = CASE WHEN l.group_id = $2 THEN l.member_id ELSE l.group_id END AND o.deleted_at IS NULL)"
+        };
+        let q = query(
+            format!(
+                "SELECT l.group_id, l.relation, l.member_id, l.member_kind FROM links l \
+                 WHERE l.tenant_id = $1 AND l.group_id = $2 AND {sql} \
+                 UNION ALL SELECT l.group_id, l.relation, l.member_id, l.member_kind FROM links l \
+                 WHERE l.tenant_id = $1 AND l.member_id = $2 AND {sql}"
+            ),
+            vec![tenant.into(), object.into()],
+        );
+        self.fetch_all(q, plan::link).await
+    }
+
+    async fn has_link(&self, tenant: Uuid, link: &Link) -> StoreResult<bool> {
+        let q = query(
+            "SELECT 1 FROM links WHERE tenant_id = $1 AND group_id = $2 AND relation = $3 AND member_id = $4 AND active = 1",
+            vec![tenant.into(), link.group.into(), link.relation.as_str().into(), link.member.into()],
+        );
+        Ok(!self.fetch(q).await?.is_empty())
     }
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>> {

@@ -43,7 +43,7 @@ fn user(upn: &str) -> ObjectRecord {
 }
 
 fn users_query(deleted: bool) -> ObjectQuery {
-    ObjectQuery { kind: ObjectKind::User, deleted, limit: 100, ..ObjectQuery::default() }
+    ObjectQuery { kind: Some(ObjectKind::User), deleted, limit: 100, ..ObjectQuery::default() }
 }
 
 /// Runs `check` against a fresh store of every engine the machine has.
@@ -170,7 +170,11 @@ async fn soft_delete_frees_the_unique_value_and_restore_checks_it() {
         let ada = user("ada@contoso.test");
         store.commit(t.id, vec![Write::InsertObject(ada.clone())], now()).await.unwrap();
         store
-            .commit(t.id, vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now() }], now())
+            .commit(
+                t.id,
+                vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![] }],
+                now(),
+            )
             .await
             .unwrap();
         assert!(store.object_by_key(t.id, ObjectKind::User, "ada@contoso.test").await.unwrap().is_none());
@@ -179,14 +183,22 @@ async fn soft_delete_frees_the_unique_value_and_restore_checks_it() {
 
         let successor = user("Ada@contoso.test");
         store.commit(t.id, vec![Write::InsertObject(successor.clone())], now()).await.unwrap();
-        let restore = store.commit(t.id, vec![Write::Restore { kind: ObjectKind::User, id: ada.id }], now()).await;
+        let restore =
+            store.commit(t.id, vec![Write::Restore { kind: ObjectKind::User, id: ada.id, links: vec![] }], now()).await;
         assert!(matches!(restore, Err(StoreError::Conflict(_))), "{restore:?}");
 
         store
-            .commit(t.id, vec![Write::SoftDelete { kind: ObjectKind::User, id: successor.id, at: now() }], now())
+            .commit(
+                t.id,
+                vec![Write::SoftDelete { kind: ObjectKind::User, id: successor.id, at: now(), links: vec![] }],
+                now(),
+            )
             .await
             .unwrap();
-        store.commit(t.id, vec![Write::Restore { kind: ObjectKind::User, id: ada.id }], now()).await.unwrap();
+        store
+            .commit(t.id, vec![Write::Restore { kind: ObjectKind::User, id: ada.id, links: vec![] }], now())
+            .await
+            .unwrap();
         assert_eq!(
             store.object_by_key(t.id, ObjectKind::User, "ada@contoso.test").await.unwrap().map(|u| u.id),
             Some(ada.id)
@@ -200,7 +212,11 @@ async fn soft_delete_frees_the_unique_value_and_restore_checks_it() {
         let expired = store.deleted_before(cutoff, 10).await.unwrap();
         assert!(expired.is_empty(), "{expired:?}");
         store
-            .commit(t.id, vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now() }], now())
+            .commit(
+                t.id,
+                vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![] }],
+                now(),
+            )
             .await
             .unwrap();
         assert_eq!(store.deleted_before(cutoff, 10).await.unwrap(), vec![(t.id, ObjectKind::User, ada.id)]);

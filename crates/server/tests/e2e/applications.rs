@@ -129,6 +129,8 @@ async fn the_token_endpoint_speaks_oauth() {
             "AppRoleAssignment.ReadWrite.All",
             "Application.ReadWrite.All",
             "Directory.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "RoleManagement.ReadWrite.Directory",
             "User.ReadWrite.All"
         ]
     );

@@ -4,6 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{TimeZone, Utc};
 use gatehouse::app::{self, Addressing};
+use gatehouse_core::authorization::Permission;
 use gatehouse_core::clock::ManualClock;
 use gatehouse_core::keys::SigningKey;
 use gatehouse_core::passwords::HashParams;
@@ -173,4 +174,28 @@ pub fn new_user(alias: &str) -> Value {
         "userPrincipalName": format!("{alias}@contoso.gatehouse.test"),
         "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Str0ng!Passw0rd"},
     })
+}
+
+impl Server {
+    /// A new app holding exactly the named Graph permissions: its token and its service principal's id.
+    pub async fn app_with(&self, admin: &str, permissions: &[&str]) -> (String, String) {
+        let (_, app) =
+            self.call(admin, Method::POST, "/v1.0/applications", Some(json!({"displayName": "scoped app"}))).await;
+        let (app_id, object) = (app["appId"].as_str().unwrap().to_owned(), app["id"].as_str().unwrap().to_owned());
+        let (_, sp) = self.call(admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_id}))).await;
+        let sp_id = sp["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/applications/{object}/addPassword");
+        let (_, secret) = self.call(admin, Method::POST, &path, Some(json!({"passwordCredential": {}}))).await;
+        let graph = self.graph_principal(admin).await;
+        for name in permissions {
+            let role = Permission::from_name(name).unwrap().app_role_id();
+            let grant = json!({"principalId": sp_id, "resourceId": graph, "appRoleId": role});
+            let path = format!("/v1.0/servicePrincipals/{sp_id}/appRoleAssignments");
+            let (status, body) = self.call(admin, Method::POST, &path, Some(grant)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let token =
+            self.token(&self.tenant.tenant_id.to_string(), &app_id, secret["secretText"].as_str().unwrap()).await;
+        (token, sp_id)
+    }
 }

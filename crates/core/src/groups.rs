@@ -1,0 +1,620 @@
+//! Groups: security groups, mail-enabled security and distribution groups, Microsoft 365 groups; their
+//! members and owners, nesting, and transitive membership.
+//!
+//! Invariants: a mail-enabled group's mailNickname is unique among the tenant's live groups (it is the
+//! group's unique key, and its mail is `mailNickname@initial domain`); a Microsoft 365 group contains no
+//! groups; a role-assignable group contains no groups; no group contains itself, directly or through
+//! nesting (checked inside the write's transaction); a group has at most 100 owners and never loses its
+//! last owner. Every change, links included, is one store batch.
+
+use crate::authorization::{require, Action};
+use crate::directory::write_error;
+use crate::error::{Error, ErrorKind, Result};
+use crate::query::{self, Filter, Listing, Literal, Op, Test};
+use crate::schema::{self, format_time, Selection, GROUP};
+use crate::store::{Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, StoreError, Write};
+use crate::users::Page;
+use crate::{Caller, Directory};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub const DUPLICATE_NICKNAME: &str = "Another object with the same value for property mailNickname already exists.";
+/// Link changes one request may carry (`members@odata.bind` and `owners@odata.bind` together).
+pub const MAX_LINK_CHANGES: usize = 20;
+pub const MAX_OWNERS: u64 = 100;
+/// Ids `checkMemberGroups` and `checkMemberObjects` take at once.
+pub const MAX_CHECKED_IDS: usize = 20;
+/// Groups `getMemberGroups` and `getMemberObjects` return at most.
+pub const MAX_MEMBER_GROUPS: u32 = 11_000;
+/// Items an expanded relationship carries (`$expand=memberOf`).
+pub const MAX_EXPANDED: u32 = 20;
+const UPDATE_ATTEMPTS: usize = 5;
+const REQUIRED_ON_CREATE: &[&str] = &["displayName", "mailEnabled", "mailNickname", "securityEnabled"];
+const UNIFIED: &str = "Unified";
+const DYNAMIC: &str = "DynamicMembership";
+const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:.<>, ";
+
+/// Members and owners a create or update binds, by relation, as the ids their `@odata.bind` URLs name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binds {
+    pub members: Vec<String>,
+    pub owners: Vec<String>,
+}
+
+impl Binds {
+    fn len(&self) -> usize {
+        self.members.len() + self.owners.len()
+    }
+
+    fn by_relation(&self) -> [(Relation, &Vec<String>); 2] {
+        [(Relation::Member, &self.members), (Relation::Owner, &self.owners)]
+    }
+}
+
+fn invalid(property: &str) -> Error {
+    Error::invalid_property(property, format!("Invalid value specified for property '{property}' of resource 'Group'."))
+}
+
+fn flag(doc: &Map<String, Value>, name: &str) -> bool {
+    doc.get(name).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn group_types(doc: &Map<String, Value>) -> Vec<String> {
+    doc.get("groupTypes")
+        .and_then(Value::as_array)
+        .map(|types| types.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Whether the group is a Microsoft 365 group.
+pub fn is_unified(group: &ObjectRecord) -> bool {
+    group_types(&group.doc).iter().any(|t| t == UNIFIED)
+}
+
+fn is_role_assignable(group: &ObjectRecord) -> bool {
+    flag(&group.doc, "isAssignableToRole")
+}
+
+/// Entra's security identifier for a cloud group: `S-1-12-1-` and the object id as four little-endian words.
+fn security_identifier(id: Uuid) -> String {
+    let bytes = id.to_bytes_le();
+    let words: Vec<String> =
+        bytes.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]).to_string()).collect();
+    format!("S-1-12-1-{}", words.join("-"))
+}
+
+/// Cross-property rules and derived values, applied after a create or a patch has been merged.
+fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String>> {
+    match doc.get("displayName") {
+        Some(Value::String(name)) if !name.trim().is_empty() => {}
+        _ => return Err(invalid("displayName")),
+    }
+    let nickname = match doc.get("mailNickname") {
+        Some(Value::String(nick))
+            if !nick.is_empty()
+                && !nick.chars().any(|c| !c.is_ascii() || c.is_ascii_control() || NICKNAME_FORBIDDEN.contains(c)) =>
+        {
+            nick.clone()
+        }
+        _ => return Err(invalid("mailNickname")),
+    };
+    let types = group_types(doc);
+    if let Some(other) = types.iter().find(|t| *t != UNIFIED) {
+        return Err(Error::invalid_property(
+            "groupTypes",
+            match other.as_str() {
+                DYNAMIC => "Dynamic membership is not available yet; create an assigned group.".to_owned(),
+                other => format!("Invalid value '{other}' in 'groupTypes'; allowed: Unified."),
+            },
+        ));
+    }
+    let unified = types.iter().any(|t| t == UNIFIED);
+    let (mail_enabled, security_enabled) = (flag(doc, "mailEnabled"), flag(doc, "securityEnabled"));
+    if unified && !mail_enabled {
+        return Err(Error::invalid_property("mailEnabled", "A Microsoft 365 group must be mail-enabled."));
+    }
+    if !mail_enabled && !security_enabled {
+        return Err(Error::invalid_property(
+            "securityEnabled",
+            "A group must be mail-enabled, security-enabled or both.",
+        ));
+    }
+    if flag(doc, "isAssignableToRole") {
+        if !security_enabled {
+            return Err(Error::invalid_property(
+                "isAssignableToRole",
+                "A group assignable to roles must be security-enabled.",
+            ));
+        }
+        match doc.get("visibility").and_then(Value::as_str) {
+            None | Some("Private") => {
+                doc.insert("visibility".into(), json!("Private"));
+            }
+            Some(_) => {
+                return Err(Error::invalid_property(
+                    "visibility",
+                    "A group assignable to roles must have visibility 'Private'.",
+                ))
+            }
+        }
+    }
+    if doc.get("visibility").and_then(Value::as_str) == Some("HiddenMembership") && !unified {
+        return Err(Error::invalid_property(
+            "visibility",
+            "Visibility 'HiddenMembership' is only available for Microsoft 365 groups.",
+        ));
+    }
+    if unified && doc.get("visibility").is_none_or(Value::is_null) {
+        doc.insert("visibility".into(), json!("Public"));
+    }
+    if mail_enabled {
+        let mail = format!("{nickname}@{domain}");
+        doc.insert("proxyAddresses".into(), json!([format!("SMTP:{mail}")]));
+        doc.insert("mail".into(), json!(mail));
+        Ok(Some(query::fold(&nickname)))
+    } else {
+        doc.insert("proxyAddresses".into(), json!([]));
+        doc.remove("mail");
+        Ok(None)
+    }
+}
+
+/// The ids an `…@odata.bind` value names: an array of directory-object URLs.
+fn bound_ids(body: &Map<String, Value>, relation: Relation) -> Result<Vec<String>> {
+    let key = format!("{}@odata.bind", relation.property());
+    let Some(value) = body.get(&key) else {
+        return Ok(Vec::new());
+    };
+    let urls = value.as_array().ok_or_else(|| {
+        Error::invalid_property(&key, format!("'{key}' must be a collection of directory object URLs."))
+    })?;
+    urls.iter()
+        .map(|url| {
+            url.as_str()
+                .and_then(reference_id)
+                .ok_or_else(|| Error::invalid_property(&key, format!("Invalid object identifier '{url}'.")))
+        })
+        .collect()
+}
+
+/// The object id at the end of a directory-object URL (`…/directoryObjects/{id}`, `…/users/{id}`, …) on
+/// Graph's host or this server's own.
+pub fn reference_id(url: &str) -> Option<String> {
+    let ours = format!("{}/v1.0/", crate::request::current().base_url);
+    let rest = url.strip_prefix("https://graph.microsoft.com/v1.0/").or_else(|| url.strip_prefix(&ours))?;
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [collection, id]
+            if ["directoryObjects", "users", "groups", "contacts", "servicePrincipals"].contains(collection)
+                && !id.is_empty() =>
+        {
+            Some(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Every group property with its current value.
+pub fn group_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String, Value> {
+    schema::properties(GROUP, record, selection, |property| match property.name {
+        "renewedDateTime" => Some(json!(format_time(record.created_at))),
+        "securityIdentifier" => Some(json!(security_identifier(record.id))),
+        "isAssignableToRole" => Some(json!(is_role_assignable(record))),
+        _ => None,
+    })
+}
+
+impl Directory {
+    pub async fn create_group(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
+        require(caller, Action::WriteGroups)?;
+        let mut doc = schema::check_body(GROUP, "group", &["members", "owners"], body)?;
+        for name in REQUIRED_ON_CREATE {
+            if doc.get(*name).is_none_or(Value::is_null) {
+                return Err(Error::invalid_property(
+                    name,
+                    format!("A value is required for property '{name}' of resource 'Group'."),
+                ));
+            }
+        }
+        let binds = Binds { members: bound_ids(body, Relation::Member)?, owners: bound_ids(body, Relation::Owner)? };
+        if binds.len() > MAX_LINK_CHANGES {
+            return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
+        }
+        let tenant = self.tenant_record(caller.tenant()).await?;
+        doc.entry("groupTypes").or_insert_with(|| json!([]));
+        let unique_key = normalise(&mut doc, &tenant.initial_domain)?;
+        let now = self.now();
+        let record = ObjectRecord {
+            id: Uuid::new_v4(),
+            kind: ObjectKind::Group,
+            version: 1,
+            unique_key,
+            manager: None,
+            doc,
+            created_at: now,
+            deleted_at: None,
+        };
+        let mut writes = vec![Write::InsertObject(record.clone())];
+        writes.extend(self.bind_writes(caller, &record, &binds).await?);
+        self.commit(caller, writes).await.map_err(|e| link_error(e, &record, "members"))?;
+        Ok(record)
+    }
+
+    /// A live group by object id.
+    pub async fn get_group(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+        require(caller, Action::ReadGroups)?;
+        self.live_group(caller, id).await
+    }
+
+    async fn live_group(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+        self.live_of(caller, id, &[ObjectKind::Group]).await
+    }
+
+    /// A live object by id, of one of the kinds.
+    pub(crate) async fn live_of(&self, caller: &Caller, id: &str, kinds: &[ObjectKind]) -> Result<ObjectRecord> {
+        let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
+        self.store
+            .any_object(caller.tenant(), parsed)
+            .await
+            .map_err(Error::internal)?
+            .filter(|o| o.deleted_at.is_none() && kinds.contains(&o.kind))
+            .ok_or_else(|| Error::not_found(id))
+    }
+
+    pub async fn list_groups(&self, caller: &Caller, listing: Listing) -> Result<Page> {
+        require(caller, Action::ReadGroups)?;
+        self.page(caller, ObjectQuery::of(ObjectKind::Group), listing).await
+    }
+
+    /// Updates a group's properties and binds further members and owners, all or nothing.
+    pub async fn update_group(&self, caller: &Caller, id: &str, patch: &Map<String, Value>) -> Result<()> {
+        require(caller, Action::WriteGroups)?;
+        let changes = schema::check_body(GROUP, "group", &["members", "owners"], patch)?;
+        if changes.contains_key("isAssignableToRole") {
+            return Err(Error::invalid_property(
+                "isAssignableToRole",
+                "Property 'isAssignableToRole' can only be set when the group is created.",
+            ));
+        }
+        let binds = Binds { members: bound_ids(patch, Relation::Member)?, owners: bound_ids(patch, Relation::Owner)? };
+        if binds.members.len() > MAX_LINK_CHANGES || binds.owners.len() > MAX_LINK_CHANGES {
+            return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
+        }
+        let tenant = self.tenant_record(caller.tenant()).await?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self.live_group(caller, id).await?;
+            let mut record = current.clone();
+            for (name, value) in &changes {
+                if value.is_null() {
+                    record.doc.remove(name);
+                } else {
+                    record.doc.insert(name.clone(), value.clone());
+                }
+            }
+            if is_unified(&record) != is_unified(&current) {
+                return Err(Error::invalid_property(
+                    "groupTypes",
+                    "A group cannot be changed into or out of a Microsoft 365 group.",
+                ));
+            }
+            if changes.get("visibility").and_then(Value::as_str) == Some("HiddenMembership")
+                && current.doc.get("visibility").and_then(Value::as_str) != Some("HiddenMembership")
+            {
+                return Err(Error::invalid_property(
+                    "visibility",
+                    "Visibility 'HiddenMembership' can only be set when the group is created.",
+                ));
+            }
+            record.unique_key = normalise(&mut record.doc, &tenant.initial_domain)?;
+            let mut writes = Vec::new();
+            if !changes.is_empty() {
+                let attributes = changes.keys().cloned().collect();
+                writes.push(Write::UpdateObject {
+                    object: record.clone(),
+                    expected_version: current.version,
+                    attributes,
+                });
+            }
+            writes.extend(self.bind_writes(caller, &record, &binds).await?);
+            if writes.is_empty() {
+                return Ok(());
+            }
+            match self.commit(caller, writes).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionMismatch) => continue,
+                Err(other) => return Err(link_error(other, &record, "members")),
+            }
+        }
+        Err(Error::conflict("The group is being changed by another request; try again."))
+    }
+
+    /// Moves the group to deleted items; its memberships and its members' are suspended until a restore.
+    pub async fn delete_group(&self, caller: &Caller, id: &str) -> Result<()> {
+        require(caller, Action::WriteGroups)?;
+        let group = self.live_group(caller, id).await?;
+        let writes = vec![self.soft_delete(caller, ObjectKind::Group, group.id).await?];
+        self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_NICKNAME))?;
+        Ok(())
+    }
+
+    /// The writes that add the bound members and owners to a group, each checked as a single add is.
+    async fn bind_writes(&self, caller: &Caller, group: &ObjectRecord, binds: &Binds) -> Result<Vec<Write>> {
+        let mut writes = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (relation, ids) in binds.by_relation() {
+            if !ids.is_empty() {
+                self.require_link_change(caller, group, relation)?;
+            }
+            for id in ids {
+                let link = self.checked_link(caller, group, relation, id).await?;
+                if !seen.insert(link) {
+                    return Err(duplicate(relation));
+                }
+                writes.push(Write::AddLink(link));
+            }
+        }
+        if !binds.owners.is_empty() {
+            let owners = self.count_links(caller, group.id, Relation::Owner).await?;
+            if owners + binds.owners.len() as u64 > MAX_OWNERS {
+                return Err(too_many_owners());
+            }
+        }
+        Ok(writes)
+    }
+
+    fn require_link_change(&self, caller: &Caller, group: &ObjectRecord, _relation: Relation) -> Result<()> {
+        require(caller, Action::WriteMemberships)?;
+        if is_role_assignable(group) {
+            require(caller, Action::WriteRoleAssignableMemberships)?;
+        }
+        Ok(())
+    }
+
+    /// The link a member or owner add would make, with every rule that can be checked before the write.
+    async fn checked_link(&self, caller: &Caller, group: &ObjectRecord, relation: Relation, id: &str) -> Result<Link> {
+        let kinds: &[ObjectKind] = match relation {
+            Relation::Member => {
+                &[ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal]
+            }
+            Relation::Owner => &[ObjectKind::User, ObjectKind::ServicePrincipal],
+        };
+        let object = self.live_of(caller, id, kinds).await?;
+        if relation == Relation::Member && object.kind == ObjectKind::Group {
+            if is_unified(group) {
+                return Err(Error::invalid(
+                    "Unified Groups cannot be added to Unified Groups. paramName: Members, paramValue: , objectType: Microsoft.Online.DirectoryServices.Group",
+                ));
+            }
+            if is_role_assignable(group) {
+                return Err(Error::invalid(
+                    "Nesting is currently not supported for groups that can be assigned to a role.",
+                ));
+            }
+            if object.id == group.id {
+                return Err(cycle(group.id, object.id));
+            }
+        }
+        let link = Link { group: group.id, relation, member: object.id, member_kind: object.kind };
+        if self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)? {
+            return Err(duplicate(relation));
+        }
+        Ok(link)
+    }
+
+    async fn count_links(&self, caller: &Caller, group: Uuid, relation: Relation) -> Result<u64> {
+        let query = ObjectQuery { scope: Some(Scope::Members { group, relation }), ..ObjectQuery::default() };
+        self.store.count(caller.tenant(), &query).await.map_err(Error::internal)
+    }
+
+    /// `POST /groups/{id}/members/$ref` and `/owners/$ref`.
+    pub async fn add_link(&self, caller: &Caller, group: &str, relation: Relation, member: &str) -> Result<()> {
+        require(caller, Action::WriteMemberships)?;
+        let group = self.live_group(caller, group).await?;
+        self.require_link_change(caller, &group, relation)?;
+        let link = self.checked_link(caller, &group, relation, member).await?;
+        if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? >= MAX_OWNERS {
+            return Err(too_many_owners());
+        }
+        self.commit(caller, vec![Write::AddLink(link)])
+            .await
+            .map_err(|e| link_error(e, &group, relation.property()))?;
+        Ok(())
+    }
+
+    /// `DELETE /groups/{id}/members/{id}/$ref` and `/owners/{id}/$ref`. A group that has owners keeps at
+    /// least one.
+    pub async fn remove_link(&self, caller: &Caller, group: &str, relation: Relation, member: &str) -> Result<()> {
+        require(caller, Action::WriteMemberships)?;
+        let group = self.live_group(caller, group).await?;
+        self.require_link_change(caller, &group, relation)?;
+        let member_id = Uuid::parse_str(member).map_err(|_| Error::not_found(member))?;
+        let object = self.store.any_object(caller.tenant(), member_id).await.map_err(Error::internal)?;
+        let object = object.filter(|o| o.deleted_at.is_none()).ok_or_else(|| Error::not_found(member))?;
+        let link = Link { group: group.id, relation, member: object.id, member_kind: object.kind };
+        if !self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)? {
+            return Err(Error::not_found(member));
+        }
+        if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? <= 1 {
+            return Err(Error::invalid("The group must have at least one owner, hence this owner cannot be removed."));
+        }
+        self.commit(caller, vec![Write::RemoveLink(link)]).await.map_err(|e| match e {
+            StoreError::Missing => Error::not_found(member),
+            other => write_error(other, DUPLICATE_NICKNAME),
+        })?;
+        Ok(())
+    }
+
+    /// A page of a group's members or owners (direct, or every member through nesting), optionally of one kind.
+    pub async fn group_links(
+        &self,
+        caller: &Caller,
+        group: &str,
+        relation: Relation,
+        transitive: bool,
+        kind: Option<ObjectKind>,
+        listing: Listing,
+    ) -> Result<Page> {
+        require(caller, Action::ReadMemberships)?;
+        let group = self.live_group(caller, group).await?;
+        let scope = match transitive {
+            true => Scope::TransitiveMembers { group: group.id },
+            false => Scope::Members { group: group.id, relation },
+        };
+        self.page(caller, ObjectQuery { kind, scope: Some(scope), ..ObjectQuery::default() }, listing).await
+    }
+
+    /// A page of the groups an object is a member of (directly or through nesting), or (`Owner`) owns.
+    pub async fn member_of(
+        &self,
+        caller: &Caller,
+        object: &str,
+        relation: Relation,
+        transitive: bool,
+        listing: Listing,
+    ) -> Result<Page> {
+        require(caller, Action::ReadMemberships)?;
+        let object = self.member_object(caller, object).await?;
+        let scope = match transitive {
+            true => Scope::TransitiveMemberOf { member: object.id },
+            false => Scope::MemberOf { member: object.id, relation },
+        };
+        let query = ObjectQuery { kind: Some(ObjectKind::Group), scope: Some(scope), ..ObjectQuery::default() };
+        self.page(caller, query, listing).await
+    }
+
+    /// A live object that can belong to groups: user, group, contact or service principal.
+    async fn member_object(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+        let kinds = [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal];
+        self.live_of(caller, id, &kinds).await
+    }
+
+    /// The groups each user is a direct member of, at most [`MAX_EXPANDED`] each; for `$expand=memberOf`.
+    pub async fn memberships_of(
+        &self,
+        caller: &Caller,
+        objects: &[ObjectRecord],
+    ) -> Result<HashMap<Uuid, Vec<ObjectRecord>>> {
+        require(caller, Action::ReadMemberships)?;
+        let mut out = HashMap::new();
+        for object in objects {
+            let query = ObjectQuery {
+                kind: Some(ObjectKind::Group),
+                scope: Some(Scope::MemberOf { member: object.id, relation: Relation::Member }),
+                limit: MAX_EXPANDED,
+                ..ObjectQuery::default()
+            };
+            out.insert(object.id, self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?);
+        }
+        Ok(out)
+    }
+
+    /// The ids of every group the object belongs to through nesting, security groups only when asked;
+    /// Graph's `getMemberGroups` and `getMemberObjects`.
+    pub async fn member_groups(&self, caller: &Caller, object: &str, security_only: bool) -> Result<Vec<Uuid>> {
+        require(caller, Action::ReadMemberships)?;
+        let object = self.member_object(caller, object).await?;
+        let filter = security_only.then(|| Filter::Property {
+            property: "securityEnabled".into(),
+            test: Test::Compare(Op::Eq, Literal::Text("true".into())),
+        });
+        let query = ObjectQuery {
+            kind: Some(ObjectKind::Group),
+            scope: Some(Scope::TransitiveMemberOf { member: object.id }),
+            filter,
+            limit: MAX_MEMBER_GROUPS + 1,
+            ..ObjectQuery::default()
+        };
+        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+        if groups.len() > MAX_MEMBER_GROUPS as usize {
+            return Err(Error::new(
+                ErrorKind::Invalid,
+                format!("The object belongs to more than {MAX_MEMBER_GROUPS} groups; the result is too large."),
+            )
+            .with_code("DirectoryResultSizeLimitExceeded"));
+        }
+        Ok(groups.into_iter().map(|g| g.id).collect())
+    }
+
+    /// Which of the given groups the object belongs to through nesting; Graph's `checkMemberGroups` and
+    /// `checkMemberObjects`. Ids that name no group are not in the answer.
+    pub async fn check_member_groups(&self, caller: &Caller, object: &str, ids: &[String]) -> Result<Vec<Uuid>> {
+        require(caller, Action::ReadMemberships)?;
+        if ids.len() > MAX_CHECKED_IDS {
+            return Err(Error::invalid(format!("At most {MAX_CHECKED_IDS} ids can be checked in one request.")));
+        }
+        let object = self.member_object(caller, object).await?;
+        let wanted: Vec<String> =
+            ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).map(|id| id.to_string()).collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = ObjectQuery {
+            kind: Some(ObjectKind::Group),
+            scope: Some(Scope::TransitiveMemberOf { member: object.id }),
+            filter: Some(Filter::Property { property: "id".into(), test: Test::In(wanted) }),
+            limit: MAX_CHECKED_IDS as u32,
+            ..ObjectQuery::default()
+        };
+        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+        Ok(groups.into_iter().map(|g| g.id).collect())
+    }
+}
+
+fn duplicate(relation: Relation) -> Error {
+    Error::invalid(format!(
+        "One or more added object references already exist for the following modified properties: '{}'.",
+        relation.property()
+    ))
+}
+
+fn too_many_owners() -> Error {
+    Error::invalid(format!("A group can have at most {MAX_OWNERS} owners."))
+}
+
+fn cycle(group: Uuid, member: Uuid) -> Error {
+    Error::invalid(format!(
+        "Adding group '{member}' to group '{group}' would make a group a member of itself: '{member}' already contains '{group}', directly or through nesting."
+    ))
+}
+
+/// Maps a store failure of a group write: a cycle found inside the transaction, a duplicate link or a
+/// taken mailNickname.
+fn link_error(error: StoreError, group: &ObjectRecord, property: &str) -> Error {
+    match error {
+        StoreError::Conflict(what) if what == "cycle" => Error::invalid(format!(
+            "The request would make group '{}' a member of itself, directly or through nesting.",
+            group.id
+        )),
+        StoreError::Conflict(what) if what.contains("links") => Error::invalid(format!(
+            "One or more added object references already exist for the following modified properties: '{property}'."
+        )),
+        other => write_error(other, DUPLICATE_NICKNAME),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_identifiers_follow_entra() {
+        let id = Uuid::parse_str("2e2f3a2c-9d8b-4f6e-a1b2-c3d4e5f60718").unwrap_or_default();
+        assert_eq!(security_identifier(id), "S-1-12-1-774847020-1332649355-3569595041-403175141");
+    }
+
+    #[test]
+    fn references_name_their_object() {
+        let id = "2e2f3a2c-9d8b-4f6e-a1b2-c3d4e5f60718";
+        for url in [
+            format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}"),
+            format!("https://graph.microsoft.com/v1.0/users/{id}"),
+            format!("https://graph.microsoft.com/v1.0/groups/{id}"),
+        ] {
+            assert_eq!(reference_id(&url).as_deref(), Some(id), "{url}");
+        }
+        assert_eq!(reference_id("https://graph.microsoft.com/v1.0/applications/x"), None);
+        assert_eq!(reference_id("nonsense"), None);
+        assert_eq!(reference_id("https://elsewhere.test/v1.0/users/{id}"), None);
+        assert_eq!(reference_id("https://graph.microsoft.com/v1.0/users/a%40b.test").as_deref(), Some("a@b.test"));
+    }
+}
