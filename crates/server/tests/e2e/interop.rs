@@ -8,6 +8,7 @@ use std::path::Path;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_lifecycle.py");
 const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_queries.py");
+const GROUPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_groups.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -29,16 +30,28 @@ async fn msgraph_sdk_user_lifecycle() {
             if https {
                 settings.tls = Some((cert.clone(), key.clone()));
             }
-            run(&python, ServerProcess::start(settings), https.then_some(ca.as_path()), engine).await;
+            let server = ServerProcess::start(settings);
+            run(&python, SCRIPT, &server, https.then_some(ca.as_path()), engine, "msgraph-sdk lifecycle passed").await;
         }
     }
 }
 
-async fn run(python: &Path, server: ServerProcess, ca: Option<&Path>, engine: &str) {
+#[tokio::test]
+async fn msgraph_sdk_groups_and_membership() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
+        run(&python, GROUPS, &server, None, engine, "msgraph-sdk groups passed").await;
+    }
+}
+
+/// Runs an interop script against the server as `SCRIPT BASE_URL TOKEN DOMAIN [CA_PEM]`; it must print `passed`.
+async fn run(python: &Path, script: &str, server: &ServerProcess, ca: Option<&Path>, engine: &str, passed: &str) {
     let bootstrap = server.bootstrap.clone().unwrap();
     let token = token(&client(ca), &server.base_url, &bootstrap).await;
     let mut command = tokio::process::Command::new(python);
-    command.arg(SCRIPT).arg(&server.base_url).arg(&token).arg(bootstrap["tenantDomain"].as_str().unwrap());
+    command.arg(script).arg(&server.base_url).arg(&token).arg(bootstrap["tenantDomain"].as_str().unwrap());
     if let Some(ca) = ca {
         command.arg(ca);
     }
@@ -50,7 +63,7 @@ async fn run(python: &Path, server: ServerProcess, ca: Option<&Path>, engine: &s
         server.base_url,
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("msgraph-sdk lifecycle passed"), "{stdout}");
+    assert!(stdout.contains(passed), "{stdout}");
     eprintln!("{engine}: {}", stdout.trim());
 }
 

@@ -6,6 +6,7 @@ Only the request adapter's base URL and the token source differ from a script wr
 import httpx
 from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 
 
@@ -23,6 +24,17 @@ class StaticToken(AccessTokenProvider):
 def check(condition, what):
     if not condition:
         raise AssertionError(what)
+
+
+async def expect_error(call, status, code):
+    """Awaits a call that must fail with the given HTTP status and Graph error code; returns the error."""
+    try:
+        await call
+    except ODataError as error:
+        check(error.response_status_code == status, f"status {error.response_status_code}, wanted {status}")
+        check(error.error.code == code, f"code {error.error.code}, wanted {code}")
+        return error
+    raise AssertionError(f"expected {status} {code}, the call succeeded")
 
 
 def connect(base, token, ca):

@@ -10,25 +10,14 @@ import asyncio
 import sys
 import uuid
 
-from graph_client import check, connect
+from graph_client import check, connect, expect_error
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.on_premises_extension_attributes import OnPremisesExtensionAttributes
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.reference_update import ReferenceUpdate
 from msgraph.generated.models.user import User
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-
-
-async def expect_error(call, status, code):
-    try:
-        await call
-    except ODataError as error:
-        check(error.response_status_code == status, f"status {error.response_status_code}, wanted {status}")
-        check(error.error.code == code, f"code {error.error.code}, wanted {code}")
-        return error
-    raise AssertionError(f"expected {status} {code}, the call succeeded")
 
 
 async def main(base, token, domain, ca):
