@@ -27,3 +27,30 @@ start_postgres() {
   as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $work/pg $*" start >/dev/null
 }
+# database_for sqlite|postgres: an empty database for one engine (a fresh cluster for PostgreSQL); sets url.
+database_for() {
+  case "$1" in
+    sqlite) url="sqlite://$work/gatehouse.db" ;;
+    postgres)
+      start_postgres -c shared_buffers=1GB
+      psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE gatehouse" postgres
+      url="postgres://postgres@127.0.0.1:$pgport/gatehouse" ;;
+    *) echo "unknown engine '$1': sqlite or postgres" >&2; exit 2 ;;
+  esac
+}
+# serve: starts the release server on $url (bootstrapping its tenant on first start) and waits until it is
+# ready; sets server, base, token and auth (the admin app's bearer header).
+serve() {
+  port=${port:-$(free_port)}
+  GATEHOUSE_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --database-url "$url" \
+    --bootstrap-output "$work/boot.json" >/dev/null 2>>"$work/log" &
+  pids+=($!)
+  server=$!
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && [ -s "$work/boot.json" ]; do sleep 0.2; done
+  base="http://127.0.0.1:$port"
+  local tenant form
+  tenant=$(json_field "$work/boot.json" tenantId)
+  form="grant_type=client_credentials&client_id=$(json_field "$work/boot.json" clientId)&client_secret=$(json_field "$work/boot.json" clientSecret)&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+  token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  auth="Authorization: Bearer $token"
+}

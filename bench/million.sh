@@ -15,33 +15,12 @@ users=${2:-1000000}
 seconds=${3:-10}
 source bench/common.sh
 
-case "$engine" in
-  sqlite) url="sqlite://$work/gatehouse.db" ;;
-  postgres)
-    start_postgres -c shared_buffers=1GB
-    psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE gatehouse" postgres
-    url="postgres://postgres@127.0.0.1:$pgport/gatehouse" ;;
-  *) echo "usage: $0 sqlite|postgres [USERS] [SECONDS]" >&2; exit 2 ;;
-esac
-
-port=$(free_port)
-serve() {
-  GATEHOUSE_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --database-url "$url" \
-    --bootstrap-output "$work/boot.json" >/dev/null 2>"$work/log" &
-  pids+=($!)
-  server=$!
-  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
-}
+database_for "$engine"
 serve
 kill "$server"; wait "$server" 2>/dev/null || true
 "$bench" seed-store --database-url "$url" --count "$users"
 if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
 serve
-base="http://127.0.0.1:$port"
-tenant=$(json_field "$work/boot.json" tenantId)
-form="grant_type=client_credentials&client_id=$(json_field "$work/boot.json" clientId)&client_secret=$(json_field "$work/boot.json" clientSecret)&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
-token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-auth="Authorization: Bearer $token"
 python3 -c "import random; random.seed(7); print('\n'.join(f'{random.randrange($users):07}' for _ in range(10000)))" > "$work/ids"
 python3 -c "import random; random.seed(8); print('\n'.join(f'{random.randrange($users // 100):05}' for _ in range(10000)))" > "$work/prefixes"
 

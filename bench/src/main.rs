@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_core::keys::SigningKey;
 use gatehouse_core::passwords::{self, HashParams};
-use gatehouse_core::store::{ObjectKind, ObjectRecord, Store, Write};
+use gatehouse_core::store::{Link, ObjectKind, ObjectRecord, Relation, Store, TenantRecord, Write};
 use gatehouse_store::SqlStore;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -42,7 +42,7 @@ enum Command {
         /// Extra header, `Name: value`; repeatable.
         #[arg(long)]
         header: Vec<String>,
-        /// Request body; `{n}` is replaced by a unique number per request.
+        /// Request body; `{n}` is replaced by a unique number per request, `{id}` as in the URL.
         #[arg(long)]
         body: Option<String>,
         #[arg(long, default_value = "application/json")]
@@ -70,6 +70,26 @@ enum Command {
         count: u64,
         #[arg(long, default_value_t = 2000)]
         batch: u64,
+    },
+    /// Writes the groups benchmark's directory straight into a store: `groups` groups (every fifth a
+    /// Microsoft 365 group), one of them with `members` user members, a chain of `depth` nested groups
+    /// whose bottom holds `chained` users (each also in a few other groups), and `spare` users in no group.
+    /// Writes the big group's id, the chained users' and the spare users' ids into `out`.
+    SeedGroups {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 50_000)]
+        groups: u64,
+        #[arg(long, default_value_t = 100_000)]
+        members: u64,
+        #[arg(long, default_value_t = 10)]
+        depth: u64,
+        #[arg(long, default_value_t = 1000)]
+        chained: u64,
+        #[arg(long, default_value_t = 20_000)]
+        spare: u64,
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// Follows `@odata.nextLink` from a first page to the last; prints users per second.
     Walk {
@@ -119,6 +139,10 @@ fn main() -> anyhow::Result<()> {
                 seed(base, token, domain, count, concurrency, out).await
             }
             Command::SeedStore { database_url, count, batch } => seed_store(&database_url, count, batch).await,
+            Command::SeedGroups { database_url, groups, members, depth, chained, spare, out } => {
+                let shape = GroupsShape { groups, members, depth, chained, spare };
+                seed_groups(&database_url, shape, &out).await
+            }
             Command::Walk { url, token } => walk(url, token).await,
         }
     })
@@ -223,7 +247,7 @@ async fn load(plan: Arc<Plan>, concurrency: usize, window: Duration, limit: u64)
                 let body = match &plan.body {
                     Some(body) => {
                         request = request.header("content-type", &plan.content_type);
-                        body.replace("{n}", &format!("{n}-{}", uuid::Uuid::new_v4().simple()))
+                        body.replace("{n}", &format!("{n}-{}", uuid::Uuid::new_v4().simple())).replace("{id}", id)
                     }
                     None => String::new(),
                 };
@@ -334,7 +358,8 @@ fn seeded_user(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obje
     }
 }
 
-async fn seed_store(url: &str, count: u64, batch: u64) -> anyhow::Result<()> {
+/// The store at `url` and its first tenant.
+async fn bootstrapped_store(url: &str) -> anyhow::Result<(SqlStore, TenantRecord)> {
     let store = SqlStore::connect(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let tenant = store
         .tenants()
@@ -343,6 +368,11 @@ async fn seed_store(url: &str, count: u64, batch: u64) -> anyhow::Result<()> {
         .into_iter()
         .next()
         .context("the store has no tenant: start gatehouse serve on it once first")?;
+    Ok((store, tenant))
+}
+
+async fn seed_store(url: &str, count: u64, batch: u64) -> anyhow::Result<()> {
+    let (store, tenant) = bootstrapped_store(url).await?;
     let started = Instant::now();
     let mut written = 0;
     while written < count {
@@ -360,6 +390,100 @@ async fn seed_store(url: &str, count: u64, batch: u64) -> anyhow::Result<()> {
         "{}",
         json!({"name": "seed-store", "users": written, "seconds": started.elapsed().as_secs_f64().round(),
         "per_second": (written as f64 / started.elapsed().as_secs_f64()).round()})
+    );
+    Ok(())
+}
+
+struct GroupsShape {
+    groups: u64,
+    members: u64,
+    depth: u64,
+    chained: u64,
+    spare: u64,
+}
+
+/// The `n`th seeded group: a security group, or every fifth a Microsoft 365 group with its mail.
+fn seeded_group(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
+    let nickname = format!("group{n:06}");
+    let unified = n.is_multiple_of(5);
+    let mut doc = serde_json::Map::new();
+    doc.insert("displayName".into(), json!(format!("Group {n:06} {}", DEPARTMENTS[(n % 8) as usize])));
+    doc.insert("mailNickname".into(), json!(nickname));
+    doc.insert("mailEnabled".into(), json!(unified));
+    doc.insert("securityEnabled".into(), json!(!unified));
+    doc.insert("groupTypes".into(), if unified { json!(["Unified"]) } else { json!([]) });
+    if unified {
+        doc.insert("mail".into(), json!(format!("{nickname}@{domain}")));
+        doc.insert("proxyAddresses".into(), json!([format!("SMTP:{nickname}@{domain}")]));
+        doc.insert("visibility".into(), json!("Public"));
+    } else {
+        doc.insert("proxyAddresses".into(), json!([]));
+    }
+    ObjectRecord {
+        id: uuid::Uuid::new_v4(),
+        kind: ObjectKind::Group,
+        version: 1,
+        unique_key: unified.then_some(nickname),
+        manager: None,
+        doc,
+        created_at: now,
+        deleted_at: None,
+    }
+}
+
+fn member(group: &ObjectRecord, member: &ObjectRecord) -> Write {
+    Write::AddLink(Link { group: group.id, relation: Relation::Member, member: member.id, member_kind: member.kind })
+}
+
+async fn seed_groups(url: &str, shape: GroupsShape, out: &std::path::Path) -> anyhow::Result<()> {
+    let (store, tenant) = bootstrapped_store(url).await?;
+    let now = chrono::Utc::now();
+    let started = Instant::now();
+    let commit = |writes: Vec<Write>| {
+        let store = &store;
+        async move { store.commit(tenant.id, writes, now).await.map_err(|e| anyhow::anyhow!("{e}")) }
+    };
+    let groups: Vec<ObjectRecord> = (0..shape.groups).map(|n| seeded_group(n, &tenant.initial_domain, now)).collect();
+    for chunk in groups.chunks(2000) {
+        commit(chunk.iter().cloned().map(Write::InsertObject).collect()).await?;
+    }
+    let users = shape.members + shape.chained + shape.spare;
+    let mut big = Vec::new();
+    let mut chained = Vec::new();
+    let mut spare = Vec::new();
+    let (chain, others) = groups.split_at(shape.depth as usize + 1);
+    let (top, chain) = chain.split_first().context("no groups to seed")?;
+    for n in (0..users).step_by(2000) {
+        let batch: Vec<ObjectRecord> =
+            (n..(n + 2000).min(users)).map(|i| seeded_user(1_000_000 + i, &tenant.initial_domain, now)).collect();
+        let mut writes: Vec<Write> = batch.iter().cloned().map(Write::InsertObject).collect();
+        for (offset, user) in batch.iter().enumerate() {
+            let i = n + offset as u64;
+            if i < shape.members {
+                writes.push(member(top, user));
+                big.push(user.id);
+            } else if i < shape.members + shape.chained {
+                writes.push(member(&chain[0], user));
+                for k in 1..=3 {
+                    writes.push(member(&others[((i * 7919 + k * 104_729) as usize) % others.len()], user));
+                }
+                chained.push(user.id);
+            } else {
+                spare.push(user.id);
+            }
+        }
+        commit(writes).await?;
+    }
+    commit(chain.windows(2).map(|pair| member(&pair[1], &pair[0])).collect()).await?;
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("big"), top.id.to_string())?;
+    for (name, ids) in [("chained", &chained), ("spare", &spare)] {
+        std::fs::write(out.join(name), ids.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+    }
+    println!(
+        "{}",
+        json!({"name": "seed-groups", "groups": shape.groups, "users": users, "big_group_members": big.len(),
+        "seconds": started.elapsed().as_secs_f64().round()})
     );
     Ok(())
 }

@@ -236,7 +236,7 @@ impl Directory {
         };
         let mut writes = vec![Write::InsertObject(record.clone())];
         writes.extend(self.bind_writes(caller, &record, &binds).await?);
-        self.commit(caller, writes).await.map_err(|e| link_error(e, &record, "members"))?;
+        self.commit(caller, writes).await.map_err(|e| link_error(e, &record, Relation::Member))?;
         Ok(record)
     }
 
@@ -322,7 +322,7 @@ impl Directory {
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionMismatch) => continue,
-                Err(other) => return Err(link_error(other, &record, "members")),
+                Err(other) => return Err(link_error(other, &record, Relation::Member)),
             }
         }
         Err(Error::conflict("The group is being changed by another request; try again."))
@@ -347,7 +347,8 @@ impl Directory {
             }
             for id in ids {
                 let link = self.checked_link(caller, group, relation, id).await?;
-                if !seen.insert(link) {
+                let existing = self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)?;
+                if existing || !seen.insert(link) {
                     return Err(duplicate(relation));
                 }
                 writes.push(Write::AddLink(link));
@@ -370,7 +371,8 @@ impl Directory {
         Ok(())
     }
 
-    /// The link a member or owner add would make, with every rule that can be checked before the write.
+    /// The link a member or owner add would make, with the rules that can be checked before the write (a
+    /// duplicate is found by the write itself, on the links' primary key).
     async fn checked_link(&self, caller: &Caller, group: &ObjectRecord, relation: Relation, id: &str) -> Result<Link> {
         let kinds: &[ObjectKind] = match relation {
             Relation::Member => {
@@ -391,14 +393,10 @@ impl Directory {
                 ));
             }
             if object.id == group.id {
-                return Err(cycle(group.id, object.id));
+                return Err(cycle(group.id));
             }
         }
-        let link = Link { group: group.id, relation, member: object.id, member_kind: object.kind };
-        if self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)? {
-            return Err(duplicate(relation));
-        }
-        Ok(link)
+        Ok(Link { group: group.id, relation, member: object.id, member_kind: object.kind })
     }
 
     async fn count_links(&self, caller: &Caller, group: Uuid, relation: Relation) -> Result<u64> {
@@ -415,9 +413,7 @@ impl Directory {
         if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? >= MAX_OWNERS {
             return Err(too_many_owners());
         }
-        self.commit(caller, vec![Write::AddLink(link)])
-            .await
-            .map_err(|e| link_error(e, &group, relation.property()))?;
+        self.commit(caller, vec![Write::AddLink(link)]).await.map_err(|e| link_error(e, &group, relation))?;
         Ok(())
     }
 
@@ -571,23 +567,16 @@ fn too_many_owners() -> Error {
     Error::invalid(format!("A group can have at most {MAX_OWNERS} owners."))
 }
 
-fn cycle(group: Uuid, member: Uuid) -> Error {
-    Error::invalid(format!(
-        "Adding group '{member}' to group '{group}' would make a group a member of itself: '{member}' already contains '{group}', directly or through nesting."
-    ))
+fn cycle(group: Uuid) -> Error {
+    Error::invalid(format!("The request would make group '{group}' a member of itself, directly or through nesting."))
 }
 
 /// Maps a store failure of a group write: a cycle found inside the transaction, a duplicate link or a
 /// taken mailNickname.
-fn link_error(error: StoreError, group: &ObjectRecord, property: &str) -> Error {
+fn link_error(error: StoreError, group: &ObjectRecord, relation: Relation) -> Error {
     match error {
-        StoreError::Conflict(what) if what == "cycle" => Error::invalid(format!(
-            "The request would make group '{}' a member of itself, directly or through nesting.",
-            group.id
-        )),
-        StoreError::Conflict(what) if what.contains("links") => Error::invalid(format!(
-            "One or more added object references already exist for the following modified properties: '{property}'."
-        )),
+        StoreError::Conflict(what) if what == "cycle" => cycle(group.id),
+        StoreError::Conflict(what) if what.contains("links") => duplicate(relation),
         other => write_error(other, DUPLICATE_NICKNAME),
     }
 }

@@ -102,11 +102,26 @@ impl Builder {
     /// Everything a list and its count share: a `WITH` prefix (transitive scopes), the `FROM` clause, the
     /// conditions, and the column that holds the object's id in an index order (a direct scope's link
     /// column, so a page of a large group's members is read in its link index order).
+    ///
+    /// Recursive steps and the (small) set of a member's groups drive their joins: `CROSS JOIN` fixes
+    /// SQLite's join order there (PostgreSQL plans it as an inner join), so each step is an index lookup
+    /// rather than a scan of the tenant's links.
     fn conditions(&mut self, tenant: Uuid, q: &ObjectQuery) -> Parts {
         self.bind(tenant);
         let mut parts = Parts { with: String::new(), from: "objects o".to_owned(), id: "o.id", sql: String::new() };
         let mut sql = "o.tenant_id = $1".to_owned();
+        let mut filter = q.filter.clone();
         match q.scope {
+            None if q.order == OrderBy::Id => {
+                if let Some((property, value, rest)) = filter.as_ref().and_then(driver) {
+                    parts.from =
+                        "object_values d JOIN objects o ON o.tenant_id = d.tenant_id AND o.id = d.object_id".to_owned();
+                    parts.id = "d.object_id";
+                    let (property, value) = (self.bind(property), self.bind(value));
+                    sql = format!("d.tenant_id = $1 AND d.property = {property} AND d.value = {value} AND {sql}");
+                    filter = rest;
+                }
+            }
             None => {}
             Some(Scope::Members { group, relation }) => {
                 parts.from = "links l JOIN objects o ON o.tenant_id = l.tenant_id AND o.id = l.member_id".to_owned();
@@ -130,8 +145,9 @@ impl Builder {
                     "WITH RECURSIVE below(id, kind) AS (\
                      SELECT member_id, member_kind FROM links \
                      WHERE tenant_id = $1 AND group_id = {group} AND relation = 'member' AND active = 1 \
-                     UNION SELECT l.member_id, l.member_kind FROM links l JOIN below b ON l.group_id = b.id \
-                     WHERE b.kind = 'group' AND l.tenant_id = $1 AND l.relation = 'member' AND l.active = 1) "
+                     UNION SELECT l.member_id, l.member_kind FROM below b CROSS JOIN links l \
+                     WHERE b.kind = 'group' AND l.tenant_id = $1 AND l.group_id = b.id AND l.relation = 'member' \
+                     AND l.active = 1) "
                 );
                 sql.push_str(" AND o.id IN (SELECT id FROM below)");
             }
@@ -141,10 +157,11 @@ impl Builder {
                     "WITH RECURSIVE above(id) AS (\
                      SELECT group_id FROM links \
                      WHERE tenant_id = $1 AND member_id = {member} AND relation = 'member' AND active = 1 \
-                     UNION SELECT l.group_id FROM links l JOIN above a ON l.member_id = a.id \
-                     WHERE l.tenant_id = $1 AND l.relation = 'member' AND l.active = 1) "
+                     UNION SELECT l.group_id FROM above a CROSS JOIN links l \
+                     WHERE l.tenant_id = $1 AND l.member_id = a.id AND l.relation = 'member' AND l.active = 1) "
                 );
-                sql.push_str(" AND o.id IN (SELECT id FROM above)");
+                parts.from = "above a CROSS JOIN objects o".to_owned();
+                sql.push_str(" AND o.id = a.id");
             }
         }
         if let Some(kind) = q.kind {
@@ -154,11 +171,34 @@ impl Builder {
         if let Some(manager) = q.manager {
             sql.push_str(&format!(" AND o.manager_id = {}", self.bind(manager)));
         }
-        if let Some(filter) = &q.filter {
+        if let Some(filter) = &filter {
             sql.push_str(&format!(" AND {}", self.filter(filter)));
         }
         parts.sql = sql;
         parts
+    }
+}
+
+/// An equality that can drive a list in id order: `property eq value` (or `any(x: x eq value)`) at the top
+/// of the filter or as one side of a top-level `and`. The value index holds each (property, value) pair's
+/// objects in id order, so the list becomes a range read of the index instead of a set built per request.
+/// Returns the property, the value, and what remains of the filter.
+fn driver(filter: &Filter) -> Option<(&str, &str, Option<Filter>)> {
+    match filter {
+        Filter::Property { property, test: Test::Compare(Op::Eq, Literal::Text(value)) }
+        | Filter::Any { property, test: Test::Compare(Op::Eq, Literal::Text(value)) }
+            if property != "id" =>
+        {
+            Some((property, value, None))
+        }
+        Filter::And(a, b) => match driver(a) {
+            Some((property, value, None)) => Some((property, value, Some((**b).clone()))),
+            _ => match driver(b) {
+                Some((property, value, None)) => Some((property, value, Some((**a).clone()))),
+                _ => None,
+            },
+        },
+        _ => None,
     }
 }
 

@@ -239,8 +239,8 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                     "{insert} WHERE $2 <> $4 AND NOT EXISTS (WITH RECURSIVE below(id) AS ( \
                      SELECT member_id FROM links WHERE tenant_id = $1 AND group_id = $4 AND relation = 'member' \
                      AND member_kind = 'group' AND active = 1 \
-                     UNION SELECT l.member_id FROM links l JOIN below b ON l.group_id = b.id \
-                     WHERE l.tenant_id = $1 AND l.relation = 'member' AND l.member_kind = 'group' AND l.active = 1) \
+                     UNION SELECT l.member_id FROM below b CROSS JOIN links l WHERE l.tenant_id = $1 \
+                     AND l.group_id = b.id AND l.relation = 'member' AND l.member_kind = 'group' AND l.active = 1) \
                      SELECT 1 FROM below WHERE id = $2)"
                 );
                 statements.push(checked(&guard, params, StoreError::Conflict("cycle".into())));

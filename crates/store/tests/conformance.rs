@@ -4,8 +4,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use gatehouse_core::query::{self, Filter, Literal, Op, Test};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, SecretRecord, Store,
-    StoreError, TenantRecord, Write,
+    AppRoleAssignmentRecord, ChangeKind, Cursor, Link, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, Relation, Scope,
+    SecretRecord, Store, StoreError, TenantRecord, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map};
@@ -409,6 +409,19 @@ async fn sql_filters_agree_with_the_in_process_evaluator() {
             let got: Vec<Uuid> = store.objects(t.id, &q).await.unwrap().iter().map(|o| o.id).collect();
             assert_eq!(got, expected, "round {round}: {filter:?}");
             assert_eq!(store.count(t.id, &q).await.unwrap(), expected.len() as u64, "round {round}: {filter:?}");
+            let mut paged = Vec::new();
+            let mut after = None;
+            loop {
+                let q =
+                    ObjectQuery { filter: Some(filter.clone()), limit: 7, after: after.clone(), ..users_query(false) };
+                let page = store.objects(t.id, &q).await.unwrap();
+                paged.extend(page.iter().map(|o| o.id));
+                match page.last() {
+                    Some(last) if page.len() == 7 => after = Some(Cursor { key: None, id: last.id }),
+                    _ => break,
+                }
+            }
+            assert_eq!(paged, expected, "round {round}, in pages of 7: {filter:?}");
         }
     })
     .await;
@@ -457,6 +470,173 @@ async fn pages_in_name_order_walk_every_object_once_under_concurrent_writes() {
             for original in &users {
                 assert!(ids.contains(&original.id), "every object that existed throughout is seen");
             }
+        }
+    })
+    .await;
+}
+
+fn group(name: &str) -> ObjectRecord {
+    let mut record = user(&format!("{name}@groups.test"));
+    record.kind = ObjectKind::Group;
+    record.unique_key = None;
+    record.doc = Map::from_iter([("displayName".to_owned(), json!(name))]);
+    record
+}
+
+fn member(group: &ObjectRecord, member: &ObjectRecord) -> Link {
+    Link { group: group.id, relation: Relation::Member, member: member.id, member_kind: member.kind }
+}
+
+async fn scoped(store: &SqlStore, tenant: Uuid, scope: Scope) -> Vec<Uuid> {
+    let q = ObjectQuery { scope: Some(scope), limit: 1000, ..ObjectQuery::default() };
+    let mut ids: Vec<Uuid> = store.objects(tenant, &q).await.unwrap().iter().map(|o| o.id).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn links_nest_without_cycles_and_follow_their_ends_through_delete_and_restore() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "contoso.test").await;
+        let other = new_tenant(&store, "fabrikam.test").await;
+        let (u1, u2) = (user("u1@contoso.test"), user("u2@contoso.test"));
+        let (g1, g2, g3) = (group("g1"), group("g2"), group("g3"));
+        let objects = [&u1, &u2, &g1, &g2, &g3].map(|o| Write::InsertObject(o.clone())).to_vec();
+        store.commit(t.id, objects, now()).await.unwrap();
+        let links = [member(&g1, &u1), member(&g1, &g2), member(&g2, &g3), member(&g3, &u2)];
+        store.commit(t.id, links.iter().copied().map(Write::AddLink).collect(), now()).await.unwrap();
+
+        for (parent, child) in [(&g3, &g1), (&g2, &g2), (&g3, &g2)] {
+            let cycle = store.commit(t.id, vec![Write::AddLink(member(parent, child))], now()).await;
+            assert_eq!(
+                cycle,
+                Err(StoreError::Conflict("cycle".into())),
+                "{} in {}",
+                child.doc["displayName"],
+                parent.doc["displayName"]
+            );
+        }
+        let duplicate = store.commit(t.id, vec![Write::AddLink(member(&g1, &u1))], now()).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+        let absent = store.commit(t.id, vec![Write::RemoveLink(member(&g2, &u1))], now()).await;
+        assert_eq!(absent, Err(StoreError::Missing));
+
+        assert_eq!(
+            scoped(&store, t.id, Scope::TransitiveMembers { group: g1.id }).await,
+            sorted(vec![u1.id, g2.id, g3.id, u2.id])
+        );
+        assert_eq!(
+            scoped(&store, t.id, Scope::TransitiveMemberOf { member: u2.id }).await,
+            sorted(vec![g1.id, g2.id, g3.id])
+        );
+        assert_eq!(
+            scoped(&store, t.id, Scope::Members { group: g1.id, relation: Relation::Member }).await,
+            sorted(vec![u1.id, g2.id])
+        );
+        assert_eq!(
+            scoped(&store, t.id, Scope::MemberOf { member: g3.id, relation: Relation::Member }).await,
+            vec![g2.id]
+        );
+        assert!(scoped(&store, t.id, Scope::Members { group: g1.id, relation: Relation::Owner }).await.is_empty());
+        assert!(
+            scoped(&store, other.id, Scope::TransitiveMembers { group: g1.id }).await.is_empty(),
+            "tenant isolation"
+        );
+
+        let suspended = store.links(t.id, g2.id, true).await.unwrap();
+        assert_eq!(suspended.len(), 2);
+        let last = store
+            .commit(
+                t.id,
+                vec![Write::SoftDelete { kind: ObjectKind::Group, id: g2.id, at: now(), links: suspended.clone() }],
+                now(),
+            )
+            .await
+            .unwrap();
+        let logged = store.changes(t.id, last - 3, 10).await.unwrap();
+        let kinds: Vec<(&str, ChangeKind)> = logged.iter().map(|c| (c.object_type.as_str(), c.kind)).collect();
+        assert_eq!(
+            kinds,
+            [("group", ChangeKind::Deleted), ("members", ChangeKind::Deleted), ("members", ChangeKind::Deleted)]
+        );
+        assert_eq!(scoped(&store, t.id, Scope::TransitiveMembers { group: g1.id }).await, vec![u1.id]);
+        assert_eq!(scoped(&store, t.id, Scope::TransitiveMemberOf { member: u2.id }).await, vec![g3.id]);
+        assert!(store.links(t.id, g2.id, true).await.unwrap().is_empty());
+        assert_eq!(
+            sorted(store.links(t.id, g2.id, false).await.unwrap().iter().map(|l| l.member).collect()),
+            sorted(vec![g2.id, g3.id])
+        );
+
+        store
+            .commit(
+                t.id,
+                vec![Write::SoftDelete {
+                    kind: ObjectKind::User,
+                    id: u2.id,
+                    at: now(),
+                    links: store.links(t.id, u2.id, true).await.unwrap(),
+                }],
+                now(),
+            )
+            .await
+            .unwrap();
+        let resumable = store.links(t.id, g2.id, false).await.unwrap();
+        store
+            .commit(t.id, vec![Write::Restore { kind: ObjectKind::Group, id: g2.id, links: resumable }], now())
+            .await
+            .unwrap();
+        assert_eq!(
+            scoped(&store, t.id, Scope::TransitiveMembers { group: g1.id }).await,
+            sorted(vec![u1.id, g2.id, g3.id]),
+            "u2 is still deleted"
+        );
+        store
+            .commit(
+                t.id,
+                vec![Write::Restore {
+                    kind: ObjectKind::User,
+                    id: u2.id,
+                    links: store.links(t.id, u2.id, false).await.unwrap(),
+                }],
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            scoped(&store, t.id, Scope::TransitiveMemberOf { member: u2.id }).await,
+            sorted(vec![g1.id, g2.id, g3.id])
+        );
+
+        store.commit(t.id, vec![Write::RemoveLink(member(&g1, &u1))], now()).await.unwrap();
+        store.commit(t.id, vec![Write::Purge { kind: ObjectKind::Group, id: g3.id }], now()).await.unwrap();
+        assert_eq!(scoped(&store, t.id, Scope::TransitiveMembers { group: g1.id }).await, vec![g2.id]);
+        assert!(store.links(t.id, u2.id, true).await.unwrap().is_empty(), "a purge takes its links with it");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_nesting_never_closes_a_cycle() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "contoso.test").await;
+        for round in 0..20 {
+            let (a, b) = (group(&format!("a{round}")), group(&format!("b{round}")));
+            store
+                .commit(t.id, vec![Write::InsertObject(a.clone()), Write::InsertObject(b.clone())], now())
+                .await
+                .unwrap();
+            let (first, second) = (store.clone(), store.clone());
+            let (ab, ba) = (member(&a, &b), member(&b, &a));
+            let one = tokio::spawn(async move { first.commit(t.id, vec![Write::AddLink(ab)], now()).await });
+            let two = tokio::spawn(async move { second.commit(t.id, vec![Write::AddLink(ba)], now()).await });
+            let results = [one.await.unwrap(), two.await.unwrap()];
+            assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {results:?}");
+            assert!(results.contains(&Err(StoreError::Conflict("cycle".into()))), "round {round}: {results:?}");
         }
     })
     .await;
