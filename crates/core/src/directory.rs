@@ -62,6 +62,8 @@ pub struct Directory {
     tenant_names: RwLock<HashMap<String, Uuid>>,
     /// Each tenant's Microsoft Graph service principal, which never changes.
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
+    /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
+    committed: tokio::sync::Notify,
 }
 
 impl Directory {
@@ -75,6 +77,7 @@ impl Directory {
             verified: Mutex::new(HashMap::new()),
             tenant_names: RwLock::new(HashMap::new()),
             graph_principals: RwLock::new(HashMap::new()),
+            committed: tokio::sync::Notify::new(),
         }
     }
 
@@ -97,7 +100,21 @@ impl Directory {
 
     /// Commits one use case's writes in the caller's tenant.
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
-        self.store.commit(caller.tenant(), writes, self.clock.now()).await
+        let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
+        if committed.is_ok() {
+            self.committed.notify_one();
+        }
+        committed
+    }
+
+    /// Waits until this node commits a write (a wake-up left by an earlier commit counts).
+    pub async fn committed(&self) {
+        self.committed.notified().await
+    }
+
+    /// The ids of every tenant, for work that runs per tenant.
+    pub async fn tenant_ids(&self) -> Result<Vec<Uuid>> {
+        Ok(self.store.tenants().await.map_err(Error::internal)?.into_iter().map(|t| t.id).collect())
     }
 
     /// A tenant's id from its id or any of its domains, as named in an identity-platform URL.

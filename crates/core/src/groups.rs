@@ -11,6 +11,7 @@ use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::{self, Filter, Listing, Literal, Op, Test};
+use crate::rules;
 use crate::schema::{self, format_time, Selection, GROUP};
 use crate::store::{Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, StoreError, Write};
 use crate::users::Page;
@@ -100,16 +101,14 @@ fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String
         _ => return Err(invalid("mailNickname")),
     };
     let types = group_types(doc);
-    if let Some(other) = types.iter().find(|t| *t != UNIFIED) {
+    if let Some(other) = types.iter().find(|t| *t != UNIFIED && *t != DYNAMIC) {
         return Err(Error::invalid_property(
             "groupTypes",
-            match other.as_str() {
-                DYNAMIC => "Dynamic membership is not available yet; create an assigned group.".to_owned(),
-                other => format!("Invalid value '{other}' in 'groupTypes'; allowed: Unified."),
-            },
+            format!("Invalid value '{other}' in 'groupTypes'; allowed: Unified, DynamicMembership."),
         ));
     }
     let unified = types.iter().any(|t| t == UNIFIED);
+    check_membership_rule(doc, types.iter().any(|t| t == DYNAMIC))?;
     let (mail_enabled, security_enabled) = (flag(doc, "mailEnabled"), flag(doc, "securityEnabled"));
     if unified && !mail_enabled {
         return Err(Error::invalid_property("mailEnabled", "A Microsoft 365 group must be mail-enabled."));
@@ -121,6 +120,12 @@ fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String
         ));
     }
     if flag(doc, "isAssignableToRole") {
+        if types.iter().any(|t| t == DYNAMIC) {
+            return Err(Error::invalid_property(
+                "isAssignableToRole",
+                "A group assignable to roles cannot have dynamic membership.",
+            ));
+        }
         if !security_enabled {
             return Err(Error::invalid_property(
                 "isAssignableToRole",
@@ -158,6 +163,43 @@ fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String
         doc.remove("mail");
         Ok(None)
     }
+}
+
+/// A dynamic group needs a valid rule and a processing state (`On` unless set); an assigned group has neither.
+fn check_membership_rule(doc: &mut Map<String, Value>, dynamic: bool) -> Result<()> {
+    let rule = doc.get("membershipRule").and_then(Value::as_str).map(str::to_owned);
+    match (dynamic, rule) {
+        (true, Some(rule)) => {
+            rules::parse(&rule).map_err(|e| {
+                Error::invalid_property(
+                    "membershipRule",
+                    format!("Invalid value specified for property 'membershipRule': {e}"),
+                )
+            })?;
+            doc.entry("membershipRuleProcessingState").or_insert_with(|| json!("On"));
+            Ok(())
+        }
+        (true, None) => Err(Error::invalid_property(
+            "membershipRule",
+            "A group whose groupTypes include DynamicMembership needs a membershipRule.",
+        )),
+        (false, _) => {
+            for name in ["membershipRule", "membershipRuleProcessingState"] {
+                if doc.get(name).is_some_and(|v| !v.is_null()) {
+                    return Err(Error::invalid_property(
+                        name,
+                        format!("Property '{name}' applies only to groups whose groupTypes include DynamicMembership."),
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether the group's membership is kept by its rule.
+pub fn is_dynamic(group: &ObjectRecord) -> bool {
+    group_types(&group.doc).iter().any(|t| t == DYNAMIC)
 }
 
 /// The ids an `…@odata.bind` value names: an array of directory-object URLs.
@@ -363,10 +405,14 @@ impl Directory {
         Ok(writes)
     }
 
-    fn require_link_change(&self, caller: &Caller, group: &ObjectRecord, _relation: Relation) -> Result<()> {
+    /// A dynamic group's members are its rule's: changing them by hand is refused as Graph refuses it.
+    fn require_link_change(&self, caller: &Caller, group: &ObjectRecord, relation: Relation) -> Result<()> {
         require(caller, Action::WriteMemberships)?;
         if is_role_assignable(group) {
             require(caller, Action::WriteRoleAssignableMemberships)?;
+        }
+        if relation == Relation::Member && is_dynamic(group) {
+            return Err(Error::forbidden());
         }
         Ok(())
     }

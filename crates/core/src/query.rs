@@ -34,6 +34,41 @@ pub enum Test {
     In(Vec<String>),
     StartsWith(String),
     EndsWith(String),
+    /// The value contains the (folded) text.
+    Contains(String),
+    /// The value matches the regular expression, case-insensitively.
+    Matches(String),
+    /// Field `index` of a composite value (fields joined by [`FIELD_SEPARATOR`]) passes the test.
+    Field {
+        index: usize,
+        test: Box<Test>,
+    },
+    /// Every test passes on the same value.
+    All(Vec<Test>),
+    /// Some test passes on the value.
+    AnyOf(Vec<Test>),
+    Not(Box<Test>),
+}
+
+/// Separates the fields of a composite indexed value (an assigned plan's id, status and service).
+pub const FIELD_SEPARATOR: char = '|';
+
+impl Test {
+    /// A field test as a regular expression over the whole composite value, for the store to compile.
+    /// `None` for tests that cannot be written so (a user's own regular expression inside a field).
+    pub fn field_pattern(index: usize, test: &Test) -> Option<String> {
+        let before = format!("^(?:[^|]*\\|){{{index}}}");
+        let after = "(?:\\|.*)?$";
+        let field = match test {
+            Test::Compare(Op::Eq, Literal::Text(t)) => regex::escape(t),
+            Test::StartsWith(t) => format!("{}[^|]*", regex::escape(t)),
+            Test::EndsWith(t) => format!("[^|]*{}", regex::escape(t)),
+            Test::Contains(t) => format!("[^|]*{}[^|]*", regex::escape(t)),
+            Test::In(items) => format!("(?:{})", items.iter().map(|i| regex::escape(i)).collect::<Vec<_>>().join("|")),
+            _ => return None,
+        };
+        Some(format!("{before}{field}{after}"))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +95,8 @@ pub enum Filter {
         property: String,
         prefix: String,
     },
+    /// The object is a direct, active member of one of the groups (dynamic `memberOf` rules).
+    MemberOf(Vec<String>),
 }
 
 /// What a list request asks for, beyond the collection itself.
@@ -145,6 +182,8 @@ fn group_support(property: &str) -> Option<Support> {
         "onPremisesSyncEnabled" => Support { null: true, ..B },
         "mail" => Support { ends_with: true, ..S },
         "displayName" | "description" | "mailNickname" | "classification" | "preferredLanguage" | "theme" => S,
+        "membershipRule" => Support { r#in: false, null: false, ..S },
+        "membershipRuleProcessingState" => B,
         "createdDateTime" | "deletedDateTime" | "expirationDateTime" | "renewedDateTime" => DATES,
         "groupTypes" | "resourceProvisioningOptions" => Support { eq: true, not: true, collection: true, ..NONE },
         "proxyAddresses" => ADDRESSES,
@@ -260,7 +299,7 @@ pub fn needs_advanced(filter: &Filter) -> Option<&'static str> {
             Test::EndsWith(_) => Some("endsWith"),
             _ => None,
         },
-        Filter::Word { .. } => None,
+        Filter::Word { .. } | Filter::MemberOf(_) => None,
     }
 }
 
@@ -304,6 +343,7 @@ pub fn check_filter(resource: &Resource, filter: &Filter) -> Result<()> {
             Ok(())
         }
         Filter::Word { .. } => Ok(()),
+        Filter::MemberOf(_) => Err(Error::new(ErrorKind::UnsupportedQuery, "memberOf is not a filter property.")),
     }
 }
 
@@ -326,6 +366,9 @@ fn allowed(support: Support, test: &Test) -> bool {
         Test::In(_) => support.r#in,
         Test::StartsWith(_) => support.starts_with,
         Test::EndsWith(_) => support.ends_with,
+        Test::Contains(_) | Test::Matches(_) | Test::Field { .. } | Test::All(_) | Test::AnyOf(_) | Test::Not(_) => {
+            false
+        }
     }
 }
 
@@ -341,6 +384,7 @@ fn properties_of(filter: &Filter) -> Vec<&str> {
         | Filter::Any { property, .. }
         | Filter::All { property, .. }
         | Filter::Word { property, .. } => vec![property],
+        Filter::MemberOf(_) => Vec::new(),
     }
 }
 
@@ -376,6 +420,9 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
             _ => {}
         }
     }
+    if record.kind == ObjectKind::User {
+        rule_values(record, &mut out);
+    }
     for property in resource.tokenized {
         if let Some(text) = record.doc.get(*property).and_then(Value::as_str) {
             for word in words(text) {
@@ -386,6 +433,37 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The values only dynamic membership rules read: extension attributes, directory extensions, the
+/// manager, and assigned plans as `servicePlanId|capabilityStatus|service`.
+fn rule_values(record: &ObjectRecord, out: &mut Vec<(String, String)>) {
+    if let Some(Value::Object(attributes)) = record.doc.get("onPremisesExtensionAttributes") {
+        for (name, value) in attributes {
+            if let Some(text) = value.as_str() {
+                out.push((name.clone(), fold(text)));
+            }
+        }
+    }
+    for (name, value) in record.doc.iter().filter(|(name, _)| crate::rules::is_directory_extension(name)) {
+        let text = match value {
+            Value::String(text) => fold(text),
+            Value::Bool(_) | Value::Number(_) => value.to_string(),
+            _ => continue,
+        };
+        out.push((name.clone(), text));
+    }
+    if let Some(manager) = record.manager {
+        out.push(("manager".to_owned(), manager.to_string()));
+    }
+    for plan in record.doc.get("assignedPlans").and_then(Value::as_array).into_iter().flatten() {
+        let field = |name: &str| fold(plan.get(name).and_then(Value::as_str).unwrap_or_default());
+        let sep = FIELD_SEPARATOR.to_string();
+        out.push((
+            "assignedPlans".to_owned(),
+            [field("servicePlanId"), field("capabilityStatus"), field("service")].join(&sep),
+        ));
+    }
 }
 
 /// The folded key a list ordered by display name sorts on.
@@ -400,7 +478,12 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// Evaluates a filter against an object, with the same semantics as the store's SQL.
 pub fn matches(filter: &Filter, record: &ObjectRecord) -> bool {
-    evaluate(filter, record, &index_values(record))
+    evaluate(filter, record, &index_values(record), &[])
+}
+
+/// [`matches`] for an object that is a direct member of `groups` (for `memberOf` rules).
+pub fn matches_in_groups(filter: &Filter, record: &ObjectRecord, groups: &[String]) -> bool {
+    evaluate(filter, record, &index_values(record), groups)
 }
 
 fn values_of(values: &[(String, String)], record: &ObjectRecord, property: &str) -> Vec<String> {
@@ -410,8 +493,37 @@ fn values_of(values: &[(String, String)], record: &ObjectRecord, property: &str)
     values.iter().filter(|(p, _)| p == property).map(|(_, v)| v.clone()).collect()
 }
 
+/// Compiled regular expressions by pattern, per thread: rules evaluate the same few patterns many times.
+fn regex_matches(pattern: &str, value: &str) -> bool {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Option<regex::Regex>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache
+            .entry(pattern.to_owned())
+            .or_insert_with(|| {
+                regex::RegexBuilder::new(pattern).case_insensitive(true).size_limit(1 << 20).build().ok()
+            })
+            .as_ref()
+            .is_some_and(|re| re.is_match(value))
+    })
+}
+
 fn passes(value: &str, test: &Test) -> bool {
     match test {
+        Test::Contains(text) => value.contains(text.as_str()),
+        Test::Matches(pattern) => regex_matches(pattern, value),
+        Test::Field { index, test } => {
+            value.split(FIELD_SEPARATOR).nth(*index).is_some_and(|field| passes(field, test))
+        }
+        Test::All(tests) => tests.iter().all(|t| passes(value, t)),
+        Test::AnyOf(tests) => tests.iter().any(|t| passes(value, t)),
+        Test::Not(inner) => !passes(value, inner),
         Test::Compare(Op::Eq, Literal::Text(t)) => value == t,
         Test::Compare(Op::Ne, Literal::Text(t)) => value != t,
         Test::Compare(Op::Ge, Literal::Text(t)) => value >= t.as_str(),
@@ -423,11 +535,12 @@ fn passes(value: &str, test: &Test) -> bool {
     }
 }
 
-fn evaluate(filter: &Filter, record: &ObjectRecord, values: &[(String, String)]) -> bool {
+fn evaluate(filter: &Filter, record: &ObjectRecord, values: &[(String, String)], groups: &[String]) -> bool {
     match filter {
-        Filter::And(a, b) => evaluate(a, record, values) && evaluate(b, record, values),
-        Filter::Or(a, b) => evaluate(a, record, values) || evaluate(b, record, values),
-        Filter::Not(inner) => !evaluate(inner, record, values),
+        Filter::And(a, b) => evaluate(a, record, values, groups) && evaluate(b, record, values, groups),
+        Filter::Or(a, b) => evaluate(a, record, values, groups) || evaluate(b, record, values, groups),
+        Filter::Not(inner) => !evaluate(inner, record, values, groups),
+        Filter::MemberOf(wanted) => wanted.iter().any(|g| groups.contains(g)),
         Filter::Property { property, test } | Filter::Any { property, test } => {
             let found = values_of(values, record, property);
             match test {

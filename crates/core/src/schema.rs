@@ -128,7 +128,7 @@ pub const USER: &[Property] = &[
     p("userType", PropertyType::Enum(&["Member", "Guest"]), W, false),
 ];
 
-/// The group properties Gatehouse keeps. Membership rules arrive with dynamic groups; licenses with licensing.
+/// The group properties Gatehouse keeps. `membershipRuleProcessingStatus` is Graph beta's, served on `$select`.
 pub const GROUP: &[Property] = &[
     p("id", s(36), R, true),
     p("classification", s(256), W, true),
@@ -143,6 +143,9 @@ pub const GROUP: &[Property] = &[
     p("mail", s(256), R, true),
     p("mailEnabled", PropertyType::Bool, W, true),
     p("mailNickname", s(64), W, true),
+    p("membershipRule", s(3072), W, true),
+    p("membershipRuleProcessingState", PropertyType::Enum(&["On", "Paused"]), W, true),
+    p("membershipRuleProcessingStatus", PropertyType::Special, R, false),
     p("onPremisesSyncEnabled", PropertyType::Bool, R, true),
     p("preferredDataLocation", s(64), W, true),
     p("preferredLanguage", s(64), W, true),

@@ -240,6 +240,37 @@ pub enum Write {
         id: Uuid,
     },
     AddSigningKey(SigningKeyRecord),
+    /// Takes (or renews) the lease of a change-log processor for `holder` until `until`; fails with
+    /// `Conflict("lease")` while another holder's lease runs. Logs no change.
+    ClaimProcessor {
+        name: String,
+        holder: String,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// Moves a processor's cursor from `from` to `to` while `holder` holds it; fails with
+    /// `Conflict("cursor")` otherwise, so no change is applied twice. Logs no change.
+    AdvanceProcessor {
+        name: String,
+        holder: String,
+        from: i64,
+        to: i64,
+    },
+    /// Records a dynamic group's processing status. Logs no change.
+    SetDynamicStatus(DynamicStatusRecord),
+}
+
+/// Where the processing of a dynamic group stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicStatusRecord {
+    pub group: Uuid,
+    /// `NotStarted`, `Running`, `Succeeded`, `Failed` or `Paused`.
+    pub status: String,
+    /// When the membership last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the whole rule was last evaluated.
+    pub evaluated_at: DateTime<Utc>,
+    pub error: Option<String>,
 }
 
 /// The order of a list.
@@ -359,6 +390,9 @@ pub trait Store: Send + Sync + 'static {
     async fn links(&self, tenant: Uuid, object: Uuid, active: bool) -> StoreResult<Vec<Link>>;
     /// Whether the link exists and is active.
     async fn has_link(&self, tenant: Uuid, link: &Link) -> StoreResult<bool>;
+    /// How far a change-log processor has come: the last sequence number it applied (0 before it starts).
+    async fn processor_seq(&self, tenant: Uuid, name: &str) -> StoreResult<i64>;
+    async fn dynamic_status(&self, tenant: Uuid, group: Uuid) -> StoreResult<Option<DynamicStatusRecord>>;
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.

@@ -27,6 +27,7 @@ pub fn routes() -> Router<GraphState> {
     let mut router = Router::new()
         .route("/groups", get(list).post(create))
         .route("/groups/$count", get(count_groups))
+        .route("/groups/evaluateDynamicMembership", axum::routing::post(evaluate_rule))
         .route("/groups/{id}", get(read).patch(update).delete(remove))
         .route("/groups/{id}/{segment}/$ref", get(refs).post(add_ref))
         .route("/groups/{id}/{segment}/{item}/$ref", delete(remove_ref));
@@ -286,7 +287,12 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
     let record = state.directory.get_group(&caller, &id).await?;
-    Ok(Json(odata::entity("groups", options.select.as_ref(), object_json(&record, &options, false))))
+    let mut body = object_json(&record, &options, false);
+    if body.contains_key("membershipRuleProcessingStatus") {
+        let status = state.directory.processing_status(&caller, &record).await?;
+        body.insert("membershipRuleProcessingStatus".into(), status);
+    }
+    Ok(Json(odata::entity("groups", options.select.as_ref(), body)))
 }
 
 async fn list(
@@ -329,4 +335,18 @@ async fn remove(
 ) -> GraphResult<StatusCode> {
     state.directory.delete_group(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /groups/evaluateDynamicMembership`: a rule given in the body, against the named users.
+async fn evaluate_rule(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    JsonObject(body): JsonObject,
+) -> GraphResult<(StatusCode, Json<Value>)> {
+    let rule = body
+        .get("membershipRule")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::bad_request("The request body must contain 'membershipRule'."))?
+        .to_owned();
+    objects::evaluate(&state, &caller, &rule, &body).await
 }

@@ -150,6 +150,10 @@ pub async fn member_function(
         "checkMemberGroups" => directory.check_member_groups(caller, id, &id_list(body, "groupIds")?).await?,
         "checkMemberObjects" => directory.check_member_groups(caller, id, &id_list(body, "ids")?).await?,
         "getMemberGroups" | "getMemberObjects" => directory.member_groups(caller, id, security_only(body)?).await?,
+        "evaluateDynamicMembership" => {
+            let rule = directory.group_rule(caller, id).await?;
+            return evaluate(state, caller, &rule, body).await;
+        }
         other => {
             return Err(GraphError::new(
                 StatusCode::BAD_REQUEST,
@@ -159,4 +163,28 @@ pub async fn member_function(
         }
     };
     Ok((StatusCode::OK, ids_json(ids)))
+}
+
+/// `evaluateDynamicMembership` (Graph beta's shape, and Entra's "validate rules"): a rule against one user
+/// (`memberId`, answered as one result) or up to 20 (`memberIds`, answered as `value`).
+pub async fn evaluate(
+    state: &GraphState,
+    caller: &Caller,
+    rule: &str,
+    body: &Map<String, Value>,
+) -> GraphResult<(StatusCode, Json<Value>)> {
+    let single = body.get("memberId").and_then(Value::as_str).map(str::to_owned);
+    let users = match &single {
+        Some(id) => vec![id.clone()],
+        None => id_list(body, "memberIds")?,
+    };
+    let mut results = state.directory.evaluate_rule(caller, rule, &users).await?;
+    let body = match (single, results.pop()) {
+        (Some(_), Some(result)) => result,
+        (_, last) => {
+            results.extend(last);
+            json!({"value": results})
+        }
+    };
+    Ok((StatusCode::OK, Json(body)))
 }

@@ -110,3 +110,27 @@ pub fn spawn_retention(directory: Arc<Directory>) {
         }
     });
 }
+
+/// Runs this node's change-log processors (dynamic membership) for every tenant, woken by this node's
+/// commits and polling for other nodes' every quarter second, until the process ends.
+pub fn spawn_processors(directory: Arc<Directory>) {
+    let holder = uuid::Uuid::new_v4().to_string();
+    tokio::spawn(async move {
+        loop {
+            match directory.tenant_ids().await {
+                Ok(tenants) => {
+                    for tenant in tenants {
+                        if let Err(error) = directory.process_dynamic_membership(tenant, &holder).await {
+                            tracing::warn!(%error, %tenant, "dynamic membership processing failed");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "listing tenants for processing failed"),
+            }
+            tokio::select! {
+                _ = directory.committed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    });
+}

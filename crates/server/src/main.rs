@@ -115,7 +115,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let base = settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
     let router =
         app::router(directory.clone(), Addressing { public_url: settings.public_url.clone(), https: tls.is_some() });
-    gatehouse::spawn_retention(directory);
+    gatehouse::spawn_retention(directory.clone());
+    gatehouse::spawn_processors(directory);
     if let Some(created) = &created {
         let ca =
             settings.tls.as_ref().and_then(|(cert, _)| cert.parent().map(|d| d.join("ca.pem"))).filter(|p| p.exists());

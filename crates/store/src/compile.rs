@@ -48,7 +48,36 @@ impl Builder {
                 let bound = self.bind(suffix.as_str());
                 format!("substr(v.value, length(v.value) - length({bound}) + 1) = {bound}")
             }
+            Test::Contains(text) => {
+                let escaped: String = text
+                    .chars()
+                    .flat_map(|c| match c {
+                        '%' | '_' | '\\' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect();
+                format!("v.value LIKE {} ESCAPE '\\'", self.bind(format!("%{escaped}%")))
+            }
+            Test::Matches(pattern) => self.regex(pattern),
+            Test::Field { index, test } => match Test::field_pattern(*index, test) {
+                Some(pattern) => self.regex(&pattern),
+                None => "FALSE".to_owned(),
+            },
+            Test::All(tests) => self.tests(tests, " AND "),
+            Test::AnyOf(tests) => self.tests(tests, " OR "),
+            Test::Not(inner) => format!("(NOT ({}))", self.test(inner)),
         }
+    }
+
+    fn tests(&mut self, tests: &[Test], joint: &str) -> String {
+        let parts: Vec<String> = tests.iter().map(|t| self.test(t)).collect();
+        format!("({})", parts.join(joint))
+    }
+
+    /// A case-insensitive regular expression match: PostgreSQL's `regexp_like`; on SQLite the store registers
+    /// a function of that name over Rust's regex engine.
+    fn regex(&mut self, pattern: &str) -> String {
+        format!("regexp_like(v.value, {}, 'i')", self.bind(pattern))
     }
 
     /// The ids of objects with a value of `property` that passes `condition`.
@@ -84,6 +113,14 @@ impl Builder {
                 let condition = self.test(&Test::StartsWith(prefix.clone()));
                 format!("o.id IN ({})", self.ids(&word_property(property), Some(condition)))
             }
+            Filter::MemberOf(groups) => {
+                let list: Vec<String> = groups.iter().map(|g| self.bind(g.as_str())).collect();
+                format!(
+                    "o.id IN (SELECT m.member_id FROM links m WHERE m.tenant_id = $1 AND m.relation = 'member' \
+                     AND m.active = 1 AND m.group_id IN ({}))",
+                    list.join(", ")
+                )
+            }
         }
     }
 
@@ -91,6 +128,7 @@ impl Builder {
         match test {
             Test::Compare(Op::Eq, Literal::Text(id)) => format!("o.id = {}", self.bind(id.as_str())),
             Test::Compare(Op::Ne, Literal::Text(id)) => format!("o.id <> {}", self.bind(id.as_str())),
+            Test::Compare(Op::Ne, Literal::Null) => "TRUE".to_owned(),
             Test::In(ids) => {
                 let list: Vec<String> = ids.iter().map(|v| self.bind(v.as_str())).collect();
                 format!("o.id IN ({})", list.join(", "))

@@ -8,6 +8,8 @@
 //! `$filter` and `$search` compile against (`docs/design/0002-queries.md`). Migration 3 adds
 //! `object_counts`, kept in the same transactions as the objects, so an unfiltered `$count` is one row.
 //! Migration 4 adds `links`: group members and owners, suspended (`active = 0`) while either end is deleted.
+//! Migration 5 adds `processors` (each change-log follower's cursor and lease) and `dynamic_status` (each
+//! dynamic group's processing state); users are re-indexed for the values rules read.
 
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -136,8 +138,30 @@ CREATE TABLE links (
 CREATE INDEX links_by_member ON links (tenant_id, member_id, relation, group_id);
 "#,
     ),
+    (
+        5,
+        r#"
+CREATE TABLE processors (
+    tenant_id {text_c} NOT NULL,
+    name {text_c} NOT NULL,
+    seq BIGINT NOT NULL,
+    holder {text_c} NOT NULL,
+    lease_until BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+CREATE TABLE dynamic_status (
+    tenant_id {text_c} NOT NULL,
+    group_id {text_c} NOT NULL,
+    status {text_c} NOT NULL,
+    updated_at BIGINT NOT NULL,
+    evaluated_at BIGINT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (tenant_id, group_id)
+);
+"#,
+    ),
 ];
 
-/// The migration after which objects need their query values indexed by the application (the folding is
+/// The migrations after which objects need their query values indexed by the application (the folding is
 /// Rust's, so SQL cannot back-fill them).
-pub const INDEXED_VALUES: i64 = 2;
+pub const INDEXED_VALUES: &[i64] = &[2, 5];

@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use gatehouse_core::query;
 use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, Link, ObjectKind, ObjectRecord, Relation, SecretRecord,
-    SigningKeyRecord, StoreError, StoreResult, Write,
+    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectRecord, Relation,
+    SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -319,6 +319,7 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                 "DELETE FROM app_role_assignments WHERE tenant_id = $1 AND (principal_id = $2 OR resource_id = $2)",
                 "UPDATE objects SET manager_id = NULL WHERE tenant_id = $1 AND manager_id = $2",
                 "DELETE FROM links WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)",
+                "DELETE FROM dynamic_status WHERE tenant_id = $1 AND group_id = $2",
             ]
             .into_iter()
             .map(|sql| statement(sql, vec![t(), id.into()]))
@@ -383,6 +384,41 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                 StoreError::Missing,
             )],
             vec![change("appRoleAssignment", id, ChangeKind::Purged, vec![])],
+        ),
+        Write::ClaimProcessor { name, holder, until, now } => (
+            vec![checked(
+                "INSERT INTO processors (tenant_id, name, seq, holder, lease_until) VALUES ($1, $2, 0, $3, $4) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
+                 WHERE processors.holder = excluded.holder OR processors.lease_until < $5",
+                vec![t(), name.into(), holder.into(), micros(until).into(), micros(now).into()],
+                StoreError::Conflict("lease".into()),
+            )],
+            vec![],
+        ),
+        Write::AdvanceProcessor { name, holder, from, to } => (
+            vec![checked(
+                "UPDATE processors SET seq = $1 WHERE tenant_id = $2 AND name = $3 AND seq = $4 AND holder = $5",
+                vec![to.into(), t(), name.into(), from.into(), holder.into()],
+                StoreError::Conflict("cursor".into()),
+            )],
+            vec![],
+        ),
+        Write::SetDynamicStatus(status) => (
+            vec![statement(
+                "INSERT INTO dynamic_status (tenant_id, group_id, status, updated_at, evaluated_at, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, group_id) DO UPDATE SET \
+                 status = excluded.status, updated_at = excluded.updated_at, evaluated_at = excluded.evaluated_at, \
+                 error = excluded.error",
+                vec![
+                    t(),
+                    status.group.into(),
+                    status.status.into(),
+                    micros(status.updated_at).into(),
+                    micros(status.evaluated_at).into(),
+                    status.error.into(),
+                ],
+            )],
+            vec![],
         ),
         Write::AddSigningKey(key) => (
             vec![statement(
@@ -496,6 +532,16 @@ impl Batch {
             })
             .collect()
     }
+}
+
+pub fn dynamic_status(row: &Row) -> StoreResult<DynamicStatusRecord> {
+    Ok(DynamicStatusRecord {
+        group: row.uuid(0)?,
+        status: row.text(1)?,
+        updated_at: row.time(2)?,
+        evaluated_at: row.time(3)?,
+        error: row.optional_text(4)?,
+    })
 }
 
 pub fn link(row: &Row) -> StoreResult<Link> {

@@ -70,7 +70,39 @@ fn open(path: &Path) -> StoreResult<Connection> {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
         )
         .map_err(unavailable)?;
+    register_regexp_like(&connection)?;
     Ok(connection)
+}
+
+/// `regexp_like(value, pattern, flags)` as PostgreSQL has it (flag `i`: case-insensitive), so rules'
+/// `-match` compiles to the same SQL on both engines. Compiled patterns are cached per connection.
+fn register_regexp_like(connection: &Connection) -> StoreResult<()> {
+    use rusqlite::functions::FunctionFlags;
+    let cache = Mutex::new(std::collections::HashMap::<(String, bool), Option<regex::Regex>>::new());
+    connection
+        .create_scalar_function(
+            "regexp_like",
+            3,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            move |ctx| {
+                let value: Option<String> = ctx.get(0)?;
+                let pattern: String = ctx.get(1)?;
+                let flags: String = ctx.get(2)?;
+                let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() > 1024 {
+                    cache.clear();
+                }
+                let insensitive = flags.contains('i');
+                let compiled = cache.entry((pattern.clone(), insensitive)).or_insert_with(|| {
+                    regex::RegexBuilder::new(&pattern).case_insensitive(insensitive).size_limit(1 << 20).build().ok()
+                });
+                Ok(match (value, compiled) {
+                    (Some(value), Some(re)) => re.is_match(&value),
+                    _ => false,
+                })
+            },
+        )
+        .map_err(unavailable)
 }
 
 fn fetch_on(connection: &Connection, query: &Query) -> rusqlite::Result<Vec<Row>> {

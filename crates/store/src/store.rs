@@ -8,8 +8,8 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, TenantRecord, Write,
+    AppRoleAssignmentRecord, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord,
+    SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -57,7 +57,7 @@ impl SqlStore {
             return Err(StoreError::Unavailable(format!("unsupported database URL scheme in '{}'", redact(url))));
         };
         let store = SqlStore { backend };
-        if applied.contains(&INDEXED_VALUES) {
+        if applied.iter().any(|v| INDEXED_VALUES.contains(v)) {
             store.reindex().await?;
         }
         Ok(store)
@@ -269,6 +269,20 @@ impl Store for SqlStore {
             vec![tenant.into(), link.group.into(), link.relation.as_str().into(), link.member.into()],
         );
         Ok(!self.fetch(q).await?.is_empty())
+    }
+
+    async fn processor_seq(&self, tenant: Uuid, name: &str) -> StoreResult<i64> {
+        let q =
+            query("SELECT seq FROM processors WHERE tenant_id = $1 AND name = $2", vec![tenant.into(), name.into()]);
+        Ok(self.fetch(q).await?.first().map(|row| row.int(0)).transpose()?.unwrap_or(0))
+    }
+
+    async fn dynamic_status(&self, tenant: Uuid, group: Uuid) -> StoreResult<Option<DynamicStatusRecord>> {
+        let q = query(
+            "SELECT group_id, status, updated_at, evaluated_at, error FROM dynamic_status WHERE tenant_id = $1 AND group_id = $2",
+            vec![tenant.into(), group.into()],
+        );
+        self.fetch_one(q, plan::dynamic_status).await
     }
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>> {

@@ -359,7 +359,11 @@ fn random_user(dice: &mut Dice, i: usize) -> ObjectRecord {
 
 fn random_test(dice: &mut Dice, values: &[&str]) -> Test {
     let value = query::fold(dice.pick(values));
-    match dice.below(7) {
+    match dice.below(11) {
+        7 => Test::Contains(value.chars().skip(1).take(2).collect()),
+        8 => Test::Matches(["^a", "n$", "a.e", "^(ann|bob)", "[öå]", "o'n"][dice.below(6)].into()),
+        9 => Test::Not(Box::new(Test::StartsWith(value.chars().take(1).collect()))),
+        10 => Test::AnyOf(vec![Test::Contains("%".into()), Test::Contains(value.chars().take(2).collect())]),
         0 => Test::Compare(Op::Eq, Literal::Text(value)),
         1 => Test::Compare(Op::Ge, Literal::Text(value)),
         2 => Test::Compare(Op::Le, Literal::Text(value)),
@@ -378,7 +382,11 @@ fn random_filter(dice: &mut Dice, depth: usize) -> Filter {
         0 => Filter::And(Box::new(random_filter(dice, depth + 1)), Box::new(random_filter(dice, depth + 1))),
         1 => Filter::Or(Box::new(random_filter(dice, depth + 1)), Box::new(random_filter(dice, depth + 1))),
         2 => Filter::Not(Box::new(random_filter(dice, depth + 1))),
-        3 => Filter::Property { property: "city".into(), test: Test::Compare(Op::Eq, Literal::Null) },
+        3 => match dice.below(3) {
+            0 => Filter::Property { property: "city".into(), test: Test::Compare(Op::Eq, Literal::Null) },
+            1 => Filter::Property { property: "id".into(), test: Test::Compare(Op::Ne, Literal::Null) },
+            _ => Filter::Property { property: "city".into(), test: Test::Compare(Op::Ne, Literal::Null) },
+        },
         4 => Filter::Property { property: "displayName".into(), test: random_test(dice, NAMES) },
         5 => Filter::Property { property: "city".into(), test: random_test(dice, CITIES) },
         6 => Filter::Any { property: "otherMails".into(), test: random_test(dice, MAILS) },

@@ -68,6 +68,7 @@ impl Server {
             .create_tenant(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
             .await
             .unwrap();
+        gatehouse::spawn_processors(directory.clone());
         let router = app::router(directory.clone(), Addressing { public_url: None, https: false });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,427 @@
+//! Dynamic membership: the change-log processor that keeps every dynamic group's members equal to its
+//! rule, and the evaluation of rules against given users (Entra's "validate rules").
+//!
+//! The processor follows a tenant's change log from its cursor:
+//! - a user's create, restore or update re-evaluates that user against the dynamic groups whose rules read
+//!   a changed attribute (all of them for a create or restore), in process;
+//! - a dynamic group's create, rule change, switch to dynamic or resume re-evaluates the group in bulk: the
+//!   rule compiles to the query AST and the store selects the matching users, which are diffed against the
+//!   members;
+//! - a membership change of a group that `memberOf` rules name re-evaluates that member for those rules.
+//!
+//! Membership changes are ordinary link writes, so they are change-log records themselves. Several nodes may
+//! run processors against one database: a lease lets one of them work at a time, and every batch moves the
+//! cursor with a compare-and-set in the same transaction as its membership writes, so a crash or a lost lease
+//! never applies a change twice or skips one. Diffs are computed against the current membership, so
+//! re-running a partly applied bulk evaluation converges to the same result.
+
+use crate::authorization::{require, Action};
+use crate::error::{Error, Result};
+use crate::groups::is_dynamic;
+use crate::query::{self, Filter};
+use crate::rules::{self, Rule};
+use crate::store::{
+    ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope,
+    StoreError, Write,
+};
+use crate::{Caller, Directory};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// The processor's name in the store.
+pub const PROCESSOR: &str = "dynamicMembership";
+/// Change records read per round.
+const ROUND: u32 = 2000;
+/// Membership writes per transaction of a bulk evaluation.
+const WRITES_PER_BATCH: usize = 2000;
+/// How long a processor's lease lasts without renewal.
+const LEASE_SECONDS: i64 = 30;
+/// Users one validation evaluates at most.
+pub const MAX_VALIDATED_USERS: usize = 20;
+/// Group properties whose change re-evaluates a dynamic group in bulk.
+const RULE_PROPERTIES: [&str; 3] = ["membershipRule", "membershipRuleProcessingState", "groupTypes"];
+
+/// A dynamic group with its parsed rule, as one processing round sees it.
+struct DynamicGroup {
+    id: Uuid,
+    rule: Rule,
+    filter: Filter,
+    sources: Vec<String>,
+    paused: bool,
+}
+
+impl DynamicGroup {
+    fn reads_any(&self, attributes: &[String]) -> bool {
+        self.sources.iter().any(|s| attributes.contains(s))
+    }
+
+    fn member_of_sources(&self) -> Vec<String> {
+        match &self.rule {
+            Rule::MemberOf(groups) => groups.iter().map(Uuid::to_string).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Whether the rule reads the user's group memberships.
+fn names_member_of(rule: &Rule) -> bool {
+    matches!(rule, Rule::MemberOf(_))
+}
+
+impl Directory {
+    /// Runs the tenant's dynamic-membership processor until it has caught up with the change log; returns
+    /// how many change records it applied. `holder` names this node's processor for the lease.
+    pub async fn process_dynamic_membership(&self, tenant: Uuid, holder: &str) -> Result<usize> {
+        let system = Caller::System { tenant };
+        let mut applied = 0;
+        loop {
+            let now = self.now();
+            let claim = Write::ClaimProcessor {
+                name: PROCESSOR.into(),
+                holder: holder.into(),
+                until: now + chrono::Duration::seconds(LEASE_SECONDS),
+                now,
+            };
+            match self.commit(&system, vec![claim]).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => return Ok(applied),
+                Err(other) => return Err(Error::internal(other)),
+            }
+            let from = self.store.processor_seq(tenant, PROCESSOR).await.map_err(Error::internal)?;
+            let changes = self.store.changes(tenant, from, ROUND).await.map_err(Error::internal)?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(applied);
+            };
+            match self.process_round(&system, holder, from, last, &changes).await {
+                Ok(()) => applied += changes.len(),
+                Err(error) if error.kind == crate::ErrorKind::Conflict => return Ok(applied),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn process_round(
+        &self,
+        caller: &Caller,
+        holder: &str,
+        from: i64,
+        to: i64,
+        changes: &[ChangeRecord],
+    ) -> Result<()> {
+        let groups = self.dynamic_groups(caller).await?;
+        let by_id: HashMap<Uuid, &DynamicGroup> = groups.iter().map(|g| (g.id, g)).collect();
+        let mut bulk: BTreeSet<Uuid> = BTreeSet::new();
+        let mut users: HashMap<Uuid, Option<Vec<String>>> = HashMap::new();
+        let member_of_sources: HashSet<String> = groups.iter().flat_map(|g| g.member_of_sources()).collect();
+        for change in changes {
+            match (change.object_type.as_str(), change.kind) {
+                ("user", ChangeKind::Created | ChangeKind::Restored) => {
+                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
+                        users.insert(id, None);
+                    }
+                }
+                ("user", ChangeKind::Updated) => {
+                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
+                        let entry = users.entry(id).or_insert_with(|| Some(Vec::new()));
+                        if let Some(attributes) = entry {
+                            attributes.extend(change.attributes.iter().cloned());
+                        }
+                    }
+                }
+                ("group", ChangeKind::Created | ChangeKind::Restored) => {
+                    if let Some(id) = Uuid::parse_str(&change.object_id).ok().filter(|id| by_id.contains_key(id)) {
+                        bulk.insert(id);
+                    }
+                }
+                ("group", ChangeKind::Updated)
+                    if change.attributes.iter().any(|a| RULE_PROPERTIES.contains(&a.as_str())) =>
+                {
+                    if let Some(id) = Uuid::parse_str(&change.object_id).ok().filter(|id| by_id.contains_key(id)) {
+                        bulk.insert(id);
+                    }
+                }
+                ("members", _) => {
+                    let Some((group, member)) = change.object_id.split_once('/') else { continue };
+                    let is_user = change.attributes.first().map(String::as_str) == Some("user");
+                    if is_user && member_of_sources.contains(group) {
+                        if let Ok(id) = Uuid::parse_str(member) {
+                            let entry = users.entry(id).or_insert_with(|| Some(Vec::new()));
+                            if let Some(attributes) = entry {
+                                attributes.push("memberOf".into());
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let now = self.now();
+        let mut writes = Vec::new();
+        let mut touched: BTreeSet<Uuid> = BTreeSet::new();
+        for (user, attributes) in &users {
+            let candidates: Vec<&DynamicGroup> = groups
+                .iter()
+                .filter(|g| !g.paused && !bulk.contains(&g.id))
+                .filter(|g| attributes.as_ref().is_none_or(|changed| g.reads_any(changed)))
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            for (link, add) in self.user_diff(caller, *user, &candidates).await? {
+                touched.insert(link.group);
+                writes.push(if add { Write::AddLink(link) } else { Write::RemoveLink(link) });
+            }
+        }
+        for group in bulk.iter().filter_map(|id| by_id.get(id)) {
+            if group.paused {
+                continue;
+            }
+            let diff = self.group_diff(caller, group).await?;
+            for chunk in diff.chunks(WRITES_PER_BATCH) {
+                let mut batch: Vec<Write> = chunk
+                    .iter()
+                    .map(|(link, add)| if *add { Write::AddLink(*link) } else { Write::RemoveLink(*link) })
+                    .collect();
+                batch.push(Write::ClaimProcessor {
+                    name: PROCESSOR.into(),
+                    holder: holder.into(),
+                    until: now + chrono::Duration::seconds(LEASE_SECONDS),
+                    now: self.now(),
+                });
+                self.commit(caller, batch).await.map_err(|e| Error::conflict(format!("dynamic membership: {e}")))?;
+            }
+            writes.push(Write::SetDynamicStatus(DynamicStatusRecord {
+                group: group.id,
+                status: "Succeeded".into(),
+                updated_at: now,
+                evaluated_at: now,
+                error: None,
+            }));
+        }
+        for group in touched.iter().filter(|g| !bulk.contains(g)) {
+            let evaluated = self.store.dynamic_status(caller.tenant(), *group).await.map_err(Error::internal)?;
+            writes.push(Write::SetDynamicStatus(DynamicStatusRecord {
+                group: *group,
+                status: "Succeeded".into(),
+                updated_at: now,
+                evaluated_at: evaluated.map(|s| s.evaluated_at).unwrap_or(now),
+                error: None,
+            }));
+        }
+        writes.push(Write::AdvanceProcessor { name: PROCESSOR.into(), holder: holder.into(), from, to });
+        self.commit(caller, writes).await.map_err(|e| match e {
+            StoreError::Conflict(what) => Error::conflict(format!("dynamic membership: {what}")),
+            other => Error::internal(other),
+        })?;
+        Ok(())
+    }
+
+    /// Every dynamic group of the tenant with its parsed rule; groups whose rule no longer parses are skipped.
+    async fn dynamic_groups(&self, caller: &Caller) -> Result<Vec<DynamicGroup>> {
+        let filter = Filter::Any {
+            property: "groupTypes".into(),
+            test: query::Test::Compare(query::Op::Eq, query::Literal::Text("dynamicmembership".into())),
+        };
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ObjectQuery {
+                kind: Some(ObjectKind::Group),
+                filter: Some(filter.clone()),
+                after: after.clone(),
+                limit: 1000,
+                ..ObjectQuery::default()
+            };
+            let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
+            for group in &page {
+                if let Some(parsed) = parsed_rule(group) {
+                    let now = self.now();
+                    out.push(DynamicGroup {
+                        id: group.id,
+                        filter: rules::compile(&parsed, now),
+                        sources: rules::sources(&parsed),
+                        rule: parsed,
+                        paused: group.doc.get("membershipRuleProcessingState").and_then(Value::as_str)
+                            == Some("Paused"),
+                    });
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(crate::store::Cursor { key: None, id: last.id }),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The links to add (`true`) or remove for one user against the candidate groups.
+    async fn user_diff(&self, caller: &Caller, user: Uuid, candidates: &[&DynamicGroup]) -> Result<Vec<(Link, bool)>> {
+        let tenant = caller.tenant();
+        let record = self.store.object(tenant, ObjectKind::User, user).await.map_err(Error::internal)?;
+        let Some(record) = record.filter(|r| r.deleted_at.is_none()) else {
+            return Ok(Vec::new());
+        };
+        let links = self.store.links(tenant, user, true).await.map_err(Error::internal)?;
+        let member_of: Vec<Uuid> =
+            links.iter().filter(|l| l.member == user && l.relation == Relation::Member).map(|l| l.group).collect();
+        let groups: Vec<String> = member_of.iter().map(Uuid::to_string).collect();
+        let mut out = Vec::new();
+        for group in candidates {
+            let wanted = query::matches_in_groups(&group.filter, &record, &groups);
+            let present = member_of.contains(&group.id);
+            if wanted != present {
+                let link =
+                    Link { group: group.id, relation: Relation::Member, member: user, member_kind: ObjectKind::User };
+                out.push((link, wanted));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The links to add (`true`) or remove for one group: its rule's users through the store's query
+    /// compiler, against its current members.
+    async fn group_diff(&self, caller: &Caller, group: &DynamicGroup) -> Result<Vec<(Link, bool)>> {
+        let wanted = self
+            .ids(
+                caller,
+                ObjectQuery {
+                    kind: Some(ObjectKind::User),
+                    filter: Some(group.filter.clone()),
+                    ..ObjectQuery::default()
+                },
+            )
+            .await?;
+        let scope = Scope::Members { group: group.id, relation: Relation::Member };
+        let members = self.ids(caller, ObjectQuery { scope: Some(scope), ..ObjectQuery::default() }).await?;
+        let link = |member: Uuid, kind: ObjectKind| Link {
+            group: group.id,
+            relation: Relation::Member,
+            member,
+            member_kind: kind,
+        };
+        let mut out: Vec<(Link, bool)> = wanted
+            .iter()
+            .filter(|(id, _)| !members.contains_key(id))
+            .map(|(id, kind)| (link(*id, *kind), true))
+            .collect();
+        out.extend(
+            members.iter().filter(|(id, _)| !wanted.contains_key(id)).map(|(id, kind)| (link(*id, *kind), false)),
+        );
+        Ok(out)
+    }
+
+    /// Every id (and kind) a query selects, a page at a time.
+    async fn ids(&self, caller: &Caller, base: ObjectQuery) -> Result<HashMap<Uuid, ObjectKind>> {
+        let mut out = HashMap::new();
+        let mut after = None;
+        loop {
+            let q = ObjectQuery { after: after.clone(), limit: 5000, ..base.clone() };
+            let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
+            out.extend(page.iter().map(|o| (o.id, o.kind)));
+            match page.last() {
+                Some(last) if page.len() == 5000 => after = Some(crate::store::Cursor { key: None, id: last.id }),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// A dynamic group's processing status as Graph beta shows it (`membershipRuleProcessingStatus`).
+    pub async fn processing_status(&self, caller: &Caller, group: &ObjectRecord) -> Result<Value> {
+        require(caller, Action::ReadGroups)?;
+        if !is_dynamic(group) {
+            return Ok(Value::Null);
+        }
+        let status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::internal)?;
+        let paused = group.doc.get("membershipRuleProcessingState").and_then(Value::as_str) == Some("Paused");
+        Ok(match status {
+            _ if paused => {
+                json!({"status": "Paused", "lastMembershipUpdated": status.map(|s| crate::schema::format_time(s.updated_at)), "errorMessage": null})
+            }
+            Some(s) => json!({
+                "status": s.status,
+                "lastMembershipUpdated": crate::schema::format_time(s.updated_at),
+                "errorMessage": s.error,
+            }),
+            None => json!({"status": "NotStarted", "lastMembershipUpdated": null, "errorMessage": null}),
+        })
+    }
+
+    /// Evaluates a rule (given, or a saved group's) against up to 20 users: per user, whether it matches
+    /// and how each clause evaluated.
+    pub async fn evaluate_rule(&self, caller: &Caller, rule: &str, users: &[String]) -> Result<Vec<Value>> {
+        require(caller, Action::ReadGroups)?;
+        require(caller, Action::ReadUsers)?;
+        if users.is_empty() || users.len() > MAX_VALIDATED_USERS {
+            return Err(Error::invalid(format!("Name 1 to {MAX_VALIDATED_USERS} users to evaluate the rule against.")));
+        }
+        let parsed = rules::parse(rule).map_err(|e| Error::invalid_property("membershipRule", e.to_string()))?;
+        let now = self.now();
+        let mut out = Vec::new();
+        for key in users {
+            let user = self.get_user(caller, key).await?;
+            let groups: Vec<String> = if names_member_of(&parsed) {
+                self.store
+                    .links(caller.tenant(), user.id, true)
+                    .await
+                    .map_err(Error::internal)?
+                    .iter()
+                    .filter(|l| l.member == user.id && l.relation == Relation::Member)
+                    .map(|l| l.group.to_string())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let details = explain(&parsed, &user, &groups, now);
+            let mut entry = Map::new();
+            entry.insert("memberId".into(), json!(user.id));
+            entry.insert("membershipRule".into(), json!(rule));
+            entry.insert("membershipRuleEvaluationResult".into(), details["expressionResult"].clone());
+            entry.insert("membershipRuleEvaluationDetails".into(), details);
+            out.push(Value::Object(entry));
+        }
+        Ok(out)
+    }
+
+    /// The saved rule of a dynamic group.
+    pub async fn group_rule(&self, caller: &Caller, group: &str) -> Result<String> {
+        let group = self.get_group(caller, group).await?;
+        group
+            .doc
+            .get("membershipRule")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::invalid("The group has no membership rule."))
+    }
+}
+
+fn parsed_rule(group: &ObjectRecord) -> Option<Rule> {
+    if !is_dynamic(group) {
+        return None;
+    }
+    group.doc.get("membershipRule").and_then(Value::as_str).and_then(|r| rules::parse(r).ok())
+}
+
+/// How a rule evaluated for a user, clause by clause, in Graph beta's `expressionEvaluationDetails` shape.
+fn explain(rule: &Rule, user: &ObjectRecord, groups: &[String], now: DateTime<Utc>) -> Value {
+    let result = query::matches_in_groups(&rules::compile(rule, now), user, groups);
+    let children: Vec<Value> = match rule {
+        Rule::And(a, b) | Rule::Or(a, b) => vec![explain(a, user, groups, now), explain(b, user, groups, now)],
+        Rule::Not(inner) => vec![explain(inner, user, groups, now)],
+        _ => Vec::new(),
+    };
+    let mut out = Map::new();
+    out.insert("expression".into(), json!(rules::render(rule)));
+    out.insert("expressionResult".into(), json!(result));
+    if let Rule::Compare { attribute, .. } | Rule::Collection { attribute, .. } = rule {
+        let value = match attribute.indexed.as_str() {
+            "id" => json!(user.id),
+            name => user.doc.get(name).cloned().unwrap_or(Value::Null),
+        };
+        out.insert("propertyToEvaluate".into(), json!({"propertyName": attribute.name, "propertyValue": value}));
+    }
+    if !children.is_empty() {
+        out.insert("expressionEvaluationDetails".into(), Value::Array(children));
+    }
+    Value::Object(out)
+}

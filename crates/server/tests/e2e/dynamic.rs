@@ -1,0 +1,264 @@
+//! Dynamic membership: rules on groups, processing from the change log, validation — on every engine.
+
+use crate::support::{new_user, servers, Server};
+use gatehouse_core::dynamic::PROCESSOR;
+use gatehouse_core::query;
+use gatehouse_core::rules;
+use gatehouse_core::store::{ObjectKind, ObjectQuery, Relation, Scope, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn dynamic(name: &str, rule: &str) -> Value {
+    json!({
+        "displayName": name,
+        "mailNickname": name.to_lowercase().replace(' ', ""),
+        "mailEnabled": false,
+        "securityEnabled": true,
+        "groupTypes": ["DynamicMembership"],
+        "membershipRule": rule,
+    })
+}
+
+/// Waits until the processor has applied every change in the log, its own included.
+async fn settled(server: &Server) {
+    let tenant = server.tenant.tenant_id;
+    for _ in 0..400 {
+        let last = server.store.changes(tenant, 0, u32::MAX).await.unwrap().last().map(|c| c.seq).unwrap_or(0);
+        if server.store.processor_seq(tenant, PROCESSOR).await.unwrap() >= last {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{}: the dynamic membership processor did not catch up", server.engine);
+}
+
+async fn members(server: &Server, group: &str) -> BTreeSet<String> {
+    let group = uuid::Uuid::parse_str(group).unwrap();
+    let q = ObjectQuery {
+        scope: Some(Scope::Members { group, relation: Relation::Member }),
+        limit: 100_000,
+        ..ObjectQuery::default()
+    };
+    server.store.objects(server.tenant.tenant_id, &q).await.unwrap().iter().map(|o| o.id.to_string()).collect()
+}
+
+/// The group's members as its rule decides them from scratch: every live user through the in-process
+/// evaluator, independent of the processor and of the SQL compiler.
+async fn from_scratch(server: &Server, group: &str) -> BTreeSet<String> {
+    let tenant = server.tenant.tenant_id;
+    let record = server.store.object(tenant, ObjectKind::Group, uuid::Uuid::parse_str(group).unwrap()).await.unwrap();
+    let rule = rules::parse(record.unwrap().doc["membershipRule"].as_str().unwrap()).unwrap();
+    let filter = rules::compile(&rule, server.directory.now());
+    let users =
+        server.store.objects(tenant, &ObjectQuery { limit: 100_000, ..ObjectQuery::of(ObjectKind::User) }).await;
+    users.unwrap().iter().filter(|u| query::matches(&filter, u)).map(|u| u.id.to_string()).collect()
+}
+
+#[tokio::test]
+async fn dynamic_groups_follow_their_rules() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let mut sales = new_user("sal");
+        sales["department"] = json!("Sales");
+        let (_, sal) = server.call(&admin, Method::POST, "/v1.0/users", Some(sales)).await;
+        let sal = sal["id"].as_str().unwrap().to_owned();
+        let (_, rex) = server.call(&admin, Method::POST, "/v1.0/users", Some(new_user("rex"))).await;
+        let rex = rex["id"].as_str().unwrap().to_owned();
+
+        let (status, group) = server
+            .call(&admin, Method::POST, "/v1.0/groups", Some(dynamic("Sales team", "user.department -eq \"sales\"")))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
+        assert_eq!(group["membershipRuleProcessingState"], "On");
+        let id = group["id"].as_str().unwrap().to_owned();
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([sal.clone()]), "{engine}: the rule's users");
+        let path = format!("/v1.0/groups/{id}?$select=membershipRuleProcessingStatus");
+        let (_, status) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(status["membershipRuleProcessingStatus"]["status"], "Succeeded", "{engine}: {status}");
+
+        // An attribute change moves the user; an unrelated one does not touch the group.
+        let patch = json!({"department": "Sales"});
+        server.call(&admin, Method::PATCH, &format!("/v1.0/users/{rex}"), Some(patch)).await;
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([sal.clone(), rex.clone()]));
+        let before = server.store.changes(server.tenant.tenant_id, 0, u32::MAX).await.unwrap().len();
+        server.call(&admin, Method::PATCH, &format!("/v1.0/users/{rex}"), Some(json!({"jobTitle": "Rep"}))).await;
+        settled(&server).await;
+        let after = server.store.changes(server.tenant.tenant_id, 0, u32::MAX).await.unwrap().len();
+        assert_eq!(after, before + 1, "{engine}: a change no rule reads writes no membership");
+
+        // Manual changes are refused; rule changes, pausing and switching work as in Entra.
+        let reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{rex}")});
+        let (status, body) =
+            server.call(&admin, Method::POST, &format!("/v1.0/groups/{id}/members/$ref"), Some(reference)).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::FORBIDDEN, json!("Authorization_RequestDenied"))
+        );
+        let (status, body) = server
+            .call(
+                &admin,
+                Method::PATCH,
+                &format!("/v1.0/groups/{id}"),
+                Some(json!({"membershipRule": "user.department -eq"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body["error"]["message"].as_str().unwrap().contains("Query compilation error at position"), "{body}");
+        let paused = json!({"membershipRuleProcessingState": "Paused", "membershipRule": "user.userPrincipalName -startsWith \"rex\""});
+        server.call(&admin, Method::PATCH, &format!("/v1.0/groups/{id}"), Some(paused)).await;
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([sal.clone(), rex.clone()]), "{engine}: paused");
+        let (_, status) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(status["membershipRuleProcessingStatus"]["status"], "Paused");
+        server
+            .call(
+                &admin,
+                Method::PATCH,
+                &format!("/v1.0/groups/{id}"),
+                Some(json!({"membershipRuleProcessingState": "On"})),
+            )
+            .await;
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([rex.clone()]), "{engine}: resumed with the new rule");
+        let assigned = json!({"groupTypes": [], "membershipRule": null, "membershipRuleProcessingState": null});
+        let (status, body) = server.call(&admin, Method::PATCH, &format!("/v1.0/groups/{id}"), Some(assigned)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{sal}")});
+        let (status, _) =
+            server.call(&admin, Method::POST, &format!("/v1.0/groups/{id}/members/$ref"), Some(reference)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: an assigned group takes members by hand again");
+        assert_eq!(members(&server, &id).await, BTreeSet::from([sal.clone(), rex.clone()]));
+
+        // Validating a rule against users, clause by clause.
+        let body = json!({
+            "membershipRule": "(user.department -eq \"Sales\") -and -not (user.userPrincipalName -startsWith \"rex\")",
+            "memberIds": [sal, rex],
+        });
+        let (status, checked) =
+            server.call(&admin, Method::POST, "/v1.0/groups/evaluateDynamicMembership", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {checked}");
+        assert_eq!(checked["value"][0]["membershipRuleEvaluationResult"], true);
+        assert_eq!(checked["value"][1]["membershipRuleEvaluationResult"], false);
+        let clauses = &checked["value"][1]["membershipRuleEvaluationDetails"]["expressionEvaluationDetails"];
+        assert_eq!(clauses[0]["expressionResult"], true, "{checked}");
+        assert_eq!(clauses[0]["propertyToEvaluate"]["propertyValue"], "Sales");
+        assert_eq!(clauses[1]["expressionResult"], false);
+        let (status, _) = server
+            .call(
+                &admin,
+                Method::POST,
+                "/v1.0/groups/evaluateDynamicMembership",
+                Some(json!({"membershipRule": "user.x -eq 1", "memberId": sal})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
+
+/// A small deterministic random source.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const DEPARTMENTS: &[&str] = &["Sales", "R&D", "Support", "Legal"];
+const CITIES: &[&str] = &["Oslo", "Lagos", "Åre", "Zürich"];
+const RULES: &[&str] = &[
+    "user.department -eq \"Sales\"",
+    "user.department -in [\"Support\", \"Legal\"] -and user.city -ne \"Oslo\"",
+    "user.city -startsWith \"o\" -or user.jobTitle -contains \"lead\"",
+    "-not (user.department -eq \"R&D\") -and user.accountEnabled -eq true",
+    "user.jobTitle -match \"^(team|tech) lead$\"",
+    "user.otherMails -any (_ -endsWith \"@partner.test\")",
+    "user.extensionAttribute3 -eq \"blue\"",
+    "user.objectId -ne null",
+];
+
+#[tokio::test]
+async fn membership_always_equals_a_from_scratch_evaluation() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let mut dice = Dice(0xD1CE_5EED_0000_0042);
+        let mut groups = Vec::new();
+        for (i, rule) in RULES.iter().enumerate().take(4) {
+            let (_, group) =
+                server.call(&admin, Method::POST, "/v1.0/groups", Some(dynamic(&format!("Dyn {i}"), rule))).await;
+            groups.push(group["id"].as_str().unwrap().to_owned());
+        }
+        let mut users: Vec<String> = Vec::new();
+        let mut deleted: Vec<String> = Vec::new();
+        for step in 0..120 {
+            match dice.below(10) {
+                0..=2 => {
+                    let mut user = new_user(&format!("p{step}"));
+                    user["department"] = json!(dice.pick(DEPARTMENTS));
+                    user["city"] = json!(dice.pick(CITIES));
+                    let (status, created) = server.call(&admin, Method::POST, "/v1.0/users", Some(user)).await;
+                    assert_eq!(status, StatusCode::CREATED, "{created}");
+                    users.push(created["id"].as_str().unwrap().to_owned());
+                }
+                3..=6 if !users.is_empty() => {
+                    let user = &users[dice.below(users.len())];
+                    let patch = match dice.below(6) {
+                        0 => json!({"department": dice.pick(DEPARTMENTS)}),
+                        1 => json!({"city": dice.pick(CITIES)}),
+                        2 => json!({"jobTitle": dice.pick(&["Team lead", "tech lead", "Engineer", "Lead engineer"])}),
+                        3 => json!({"accountEnabled": dice.below(2) == 0}),
+                        4 => json!({"otherMails": [dice.pick(&["a@partner.test", "b@home.test"])]}),
+                        _ => {
+                            json!({"onPremisesExtensionAttributes": {"extensionAttribute3": dice.pick(&["blue", "red"])}})
+                        }
+                    };
+                    let (status, body) =
+                        server.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), Some(patch)).await;
+                    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+                }
+                7 if !users.is_empty() => {
+                    let user = users.swap_remove(dice.below(users.len()));
+                    server.call(&admin, Method::DELETE, &format!("/v1.0/users/{user}"), None).await;
+                    deleted.push(user);
+                }
+                8 if !deleted.is_empty() => {
+                    let user = deleted.swap_remove(dice.below(deleted.len()));
+                    server
+                        .call(&admin, Method::POST, &format!("/v1.0/directory/deletedItems/{user}/restore"), None)
+                        .await;
+                    users.push(user);
+                }
+                _ => {
+                    let group = &groups[dice.below(groups.len())];
+                    let patch = json!({"membershipRule": dice.pick(RULES)});
+                    let (status, body) =
+                        server.call(&admin, Method::PATCH, &format!("/v1.0/groups/{group}"), Some(patch)).await;
+                    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+                }
+            }
+            if step % 15 == 14 {
+                settled(&server).await;
+                for group in &groups {
+                    assert_eq!(
+                        members(&server, group).await,
+                        from_scratch(&server, group).await,
+                        "{engine}: step {step}"
+                    );
+                }
+            }
+        }
+    }
+}
