@@ -91,6 +91,45 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// In-process rule evaluations per second on one core, next to serializing a user as its baseline.
+    Rules {
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
+    /// Creates dynamic groups (paused) over seeded users through Graph; writes `id<TAB>rule` lines.
+    CreateDynamic {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Resumes every dynamic group at once and waits until all have been evaluated; prints the seconds.
+    ResumeDynamic {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        groups: std::path::PathBuf,
+    },
+    /// Changes seeded users' job titles one at a time and measures how long after each PATCH returns the
+    /// user's memberOf shows the new title's dynamic group (and not the old one's).
+    DynamicLatency {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        groups: std::path::PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        users: u64,
+        #[arg(long, default_value_t = 200)]
+        changes: usize,
+    },
     /// Follows `@odata.nextLink` from a first page to the last; prints users per second.
     Walk {
         #[arg(long)]
@@ -144,6 +183,14 @@ fn main() -> anyhow::Result<()> {
                 seed_groups(&database_url, shape, &out).await
             }
             Command::Walk { url, token } => walk(url, token).await,
+            Command::Rules { seconds } => rules_rate(Duration::from_secs(seconds)),
+            Command::CreateDynamic { base, token, count, out } => {
+                create_dynamic(&Http::new(base, token), count, &out).await
+            }
+            Command::ResumeDynamic { base, token, groups } => resume_dynamic(&Http::new(base, token), &groups).await,
+            Command::DynamicLatency { base, token, groups, users, changes } => {
+                dynamic_latency(&Http::new(base, token), &groups, users, changes).await
+            }
         }
     })
 }
@@ -510,6 +557,184 @@ async fn walk(first: String, token: String) -> anyhow::Result<()> {
         "{}",
         json!({"name": "walk", "users": users, "pages": pages, "seconds": (seconds * 100.0).round() / 100.0,
             "users_per_second": (users as f64 / seconds).round(), "slowest_page_ms": slowest.as_millis()})
+    );
+    Ok(())
+}
+
+/// The rule templates of the dynamic-membership benchmarks, by index: a job title (about 1/300 of the
+/// seeded users each), a department and a city (about 1/48), or a given-name prefix.
+fn dynamic_rule(i: usize) -> String {
+    match i % 3 {
+        0 => format!("user.jobTitle -eq \"Title {}\"", (i / 3) % 300),
+        1 => format!("user.department -eq \"{}\" -and user.city -eq \"{}\"", DEPARTMENTS[i % 8], CITIES[(i / 8) % 6]),
+        _ => format!("user.givenName -startsWith \"Given{}\" -and user.accountEnabled -eq true", i % 500),
+    }
+}
+
+fn rules_rate(window: Duration) -> anyhow::Result<()> {
+    let user = seeded_user(4242, "contoso.test", chrono::Utc::now());
+    let values = gatehouse_core::query::index_values(&user);
+    let now = chrono::Utc::now();
+    let filters: Vec<_> = (0..30)
+        .map(|i| gatehouse_core::rules::parse(&dynamic_rule(i)).map(|r| gatehouse_core::rules::compile(&r, now)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    let mut evaluations = 0u64;
+    while started.elapsed() < window {
+        for filter in &filters {
+            std::hint::black_box(gatehouse_core::query::matches_indexed(filter, &user, &values, &[]));
+        }
+        evaluations += filters.len() as u64;
+    }
+    let rate = evaluations as f64 / started.elapsed().as_secs_f64();
+    let body = gatehouse_core::users::user_properties(&user, gatehouse_core::schema::Selection::Default);
+    let started = Instant::now();
+    let mut serialized = 0u64;
+    while started.elapsed() < window {
+        std::hint::black_box(serde_json::to_vec(&body)?);
+        serialized += 1;
+    }
+    let baseline = serialized as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"name": "rule evaluations per second, one core", "per_second": rate.round(),
+            "baseline_user_serializations_per_second": baseline.round(), "ratio": (rate / baseline * 100.0).round() / 100.0})
+    );
+    Ok(())
+}
+
+/// A Graph client with the admin token, for the benchmark drivers.
+struct Http {
+    base: String,
+    token: String,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl Http {
+    fn new(base: String, token: String) -> Http {
+        Http { base, token, client: Client::builder(TokioExecutor::new()).build_http() }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))?;
+        let response = self.client.request(request).await?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+    }
+}
+
+async fn create_dynamic(http: &Http, count: usize, out: &std::path::Path) -> anyhow::Result<()> {
+    let mut lines = Vec::new();
+    for i in 0..count {
+        let rule = dynamic_rule(i);
+        let body = json!({
+            "displayName": format!("Dynamic {i:04}"), "mailNickname": format!("dynamic{i:04}"),
+            "mailEnabled": false, "securityEnabled": true, "groupTypes": ["DynamicMembership"],
+            "membershipRule": rule, "membershipRuleProcessingState": "Paused",
+        });
+        let (status, created) = http.send("POST", "/v1.0/groups", Some(body)).await?;
+        anyhow::ensure!(status == 201, "creating a dynamic group: {status} {created}");
+        lines.push(format!("{}\t{rule}", created["id"].as_str().unwrap_or_default()));
+    }
+    std::fs::write(out, lines.join("\n"))?;
+    Ok(())
+}
+
+fn group_lines(path: &std::path::Path) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(std::fs::read_to_string(path)?
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(id, rule)| (id.to_owned(), rule.to_owned()))
+        .collect())
+}
+
+async fn resume_dynamic(http: &Http, groups: &std::path::Path) -> anyhow::Result<()> {
+    let groups = group_lines(groups)?;
+    let started = Instant::now();
+    for (id, _) in &groups {
+        let (status, body) = http
+            .send("PATCH", &format!("/v1.0/groups/{id}"), Some(json!({"membershipRuleProcessingState": "On"})))
+            .await?;
+        anyhow::ensure!(status == 204, "resuming {id}: {status} {body}");
+    }
+    let patched = started.elapsed();
+    let mut pending: Vec<&String> = groups.iter().map(|(id, _)| id).collect();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for id in pending {
+            let (_, body) =
+                http.send("GET", &format!("/v1.0/groups/{id}?$select=membershipRuleProcessingStatus"), None).await?;
+            if body["membershipRuleProcessingStatus"]["status"] != "Succeeded" {
+                still.push(id);
+            }
+        }
+        pending = still;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    println!(
+        "{}",
+        json!({"name": "full re-evaluation of every dynamic group", "groups": groups.len(),
+            "seconds_to_resume": (patched.as_secs_f64() * 100.0).round() / 100.0,
+            "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0})
+    );
+    Ok(())
+}
+
+async fn dynamic_latency(http: &Http, groups: &std::path::Path, users: u64, changes: usize) -> anyhow::Result<()> {
+    let by_rule: std::collections::HashMap<String, String> =
+        group_lines(groups)?.into_iter().map(|(id, rule)| (rule, id)).collect();
+    let title_group = |title: u64| by_rule.get(&dynamic_rule((title as usize) * 3)).cloned();
+    let mut latencies = Vec::new();
+    for i in 0..changes {
+        let n = (i as u64 * 7919) % users;
+        let path = format!("/v1.0/users?$filter=employeeId%20eq%20'E{n:07}'&$select=id,jobTitle");
+        let (_, found) = http.send("GET", &path, None).await?;
+        let (Some(id), Some(title)) = (found["value"][0]["id"].as_str(), found["value"][0]["jobTitle"].as_str()) else {
+            anyhow::bail!("seeded user {n} not found: {found}");
+        };
+        let old: u64 = title.trim_start_matches("Title ").parse()?;
+        let new = (old + 1 + i as u64 % 7) % 300;
+        let (Some(old_group), Some(new_group)) = (title_group(old), title_group(new)) else {
+            anyhow::bail!("no dynamic group for titles {old} and {new}");
+        };
+        let (status, body) =
+            http.send("PATCH", &format!("/v1.0/users/{id}"), Some(json!({"jobTitle": format!("Title {new}")}))).await?;
+        anyhow::ensure!(status == 204, "changing {id}: {status} {body}");
+        let returned = Instant::now();
+        loop {
+            let (_, groups) = http.send("GET", &format!("/v1.0/users/{id}/memberOf?$select=id"), None).await?;
+            let ids: Vec<&str> = groups["value"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|g| g["id"].as_str()).collect())
+                .unwrap_or_default();
+            if ids.contains(&new_group.as_str()) && !ids.contains(&old_group.as_str()) {
+                break;
+            }
+            anyhow::ensure!(returned.elapsed() < Duration::from_secs(60), "the change to {id} never showed");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(returned.elapsed().as_micros() as u64);
+    }
+    latencies.sort_unstable();
+    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    println!(
+        "{}",
+        json!({"name": "attribute change visible in every affected dynamic group", "changes": latencies.len(),
+            "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0)})
     );
     Ok(())
 }

@@ -266,9 +266,10 @@ impl Directory {
         let member_of: Vec<Uuid> =
             links.iter().filter(|l| l.member == user && l.relation == Relation::Member).map(|l| l.group).collect();
         let groups: Vec<String> = member_of.iter().map(Uuid::to_string).collect();
+        let values = query::index_values(&record);
         let mut out = Vec::new();
         for group in candidates {
-            let wanted = query::matches_in_groups(&group.filter, &record, &groups);
+            let wanted = query::matches_indexed(&group.filter, &record, &values, &groups);
             let present = member_of.contains(&group.id);
             if wanted != present {
                 let link =
@@ -404,7 +405,7 @@ fn parsed_rule(group: &ObjectRecord) -> Option<Rule> {
 
 /// How a rule evaluated for a user, clause by clause, in Graph beta's `expressionEvaluationDetails` shape.
 fn explain(rule: &Rule, user: &ObjectRecord, groups: &[String], now: DateTime<Utc>) -> Value {
-    let result = query::matches_in_groups(&rules::compile(rule, now), user, groups);
+    let result = query::matches_indexed(&rules::compile(rule, now), user, &query::index_values(user), groups);
     let children: Vec<Value> = match rule {
         Rule::And(a, b) | Rule::Or(a, b) => vec![explain(a, user, groups, now), explain(b, user, groups, now)],
         Rule::Not(inner) => vec![explain(inner, user, groups, now)],

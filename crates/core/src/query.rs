@@ -481,9 +481,10 @@ pub fn matches(filter: &Filter, record: &ObjectRecord) -> bool {
     evaluate(filter, record, &index_values(record), &[])
 }
 
-/// [`matches`] for an object that is a direct member of `groups` (for `memberOf` rules).
-pub fn matches_in_groups(filter: &Filter, record: &ObjectRecord, groups: &[String]) -> bool {
-    evaluate(filter, record, &index_values(record), groups)
+/// [`matches`] over the object's already computed [`index_values`], for an object that is a direct member
+/// of `groups` (for `memberOf` rules): evaluating many filters against one object computes its values once.
+pub fn matches_indexed(filter: &Filter, record: &ObjectRecord, values: &[(String, String)], groups: &[String]) -> bool {
+    evaluate(filter, record, values, groups)
 }
 
 fn values_of(values: &[(String, String)], record: &ObjectRecord, property: &str) -> Vec<String> {

@@ -469,6 +469,7 @@ async fn every_bad_group_request_is_refused_and_nothing_is_written() {
         create(json!({"displayName": "Inner", "mailNickname": "inner", "mailEnabled": false, "securityEnabled": true}))
             .await;
     let team = create(json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]})).await;
+    let nobody = create(json!({"displayName": "Nobody", "mailNickname": "nobody", "mailEnabled": false, "securityEnabled": true, "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Nobody\""})).await;
     let reference =
         |id: &str| Body::Json(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")}));
     for (group, relation, member) in [(&outer, "members", &inner), (&team, "owners", &ada)] {
@@ -756,6 +757,130 @@ async fn every_bad_group_request_is_refused_and_nothing_is_written() {
         case("clearing displayName", patch.clone(), &outer_path, Body::Json(json!({"displayName": null})), 400, bad),
         case("a missing group", get.clone(), &format!("/v1.0/groups/{missing}"), Body::None, 404, not_found),
         case("a user read as a group", get.clone(), &format!("/v1.0/groups/{ada}"), Body::None, 404, not_found),
+        case(
+            "a dynamic group without a rule",
+            post.clone(),
+            groups,
+            group_with(|g| g["groupTypes"] = json!(["DynamicMembership"])),
+            400,
+            bad,
+        ),
+        case(
+            "a dynamic group with a broken rule",
+            post.clone(),
+            groups,
+            group_with(|g| {
+                g["groupTypes"] = json!(["DynamicMembership"]);
+                g["membershipRule"] = json!("user.department -eq");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "a rule over 3,072 characters",
+            post.clone(),
+            groups,
+            group_with(|g| {
+                g["groupTypes"] = json!(["DynamicMembership"]);
+                g["membershipRule"] = json!(format!("user.department -eq \"{}\"", "x".repeat(3100)));
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "a rule on an assigned group",
+            post.clone(),
+            groups,
+            group_with(|g| g["membershipRule"] = json!("user.department -eq \"x\"")),
+            400,
+            bad,
+        ),
+        case(
+            "an unknown processing state",
+            post.clone(),
+            groups,
+            group_with(|g| {
+                g["groupTypes"] = json!(["DynamicMembership"]);
+                g["membershipRule"] = json!("user.city -eq \"x\"");
+                g["membershipRuleProcessingState"] = json!("Stopped");
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "a role-assignable dynamic group",
+            post.clone(),
+            groups,
+            group_with(|g| {
+                g["groupTypes"] = json!(["DynamicMembership"]);
+                g["membershipRule"] = json!("user.city -eq \"x\"");
+                g["isAssignableToRole"] = json!(true);
+            }),
+            400,
+            bad,
+        ),
+        case(
+            "binding members to a dynamic group",
+            post.clone(),
+            groups,
+            group_with(|g| {
+                g["groupTypes"] = json!(["DynamicMembership"]);
+                g["membershipRule"] = json!("user.city -eq \"x\"");
+                g["members@odata.bind"] = json!([url(&ada)]);
+            }),
+            403,
+            "Authorization_RequestDenied",
+        ),
+        case(
+            "a member added by hand to a dynamic group",
+            post.clone(),
+            &format!("/v1.0/groups/{nobody}/members/$ref"),
+            reference(&ada),
+            403,
+            "Authorization_RequestDenied",
+        ),
+        case(
+            "a broken rule patched onto a dynamic group",
+            patch.clone(),
+            &format!("/v1.0/groups/{nobody}"),
+            Body::Json(json!({"membershipRule": "(user.city -eq \"x\""})),
+            400,
+            bad,
+        ),
+        case(
+            "validating without a rule",
+            post.clone(),
+            "/v1.0/groups/evaluateDynamicMembership",
+            Body::Json(json!({"memberId": ada})),
+            400,
+            bad,
+        ),
+        case(
+            "validating against 21 users",
+            post.clone(),
+            "/v1.0/groups/evaluateDynamicMembership",
+            Body::Json(
+                json!({"membershipRule": "user.city -eq \"x\"", "memberIds": (0..21).map(|_| ada.clone()).collect::<Vec<_>>()}),
+            ),
+            400,
+            bad,
+        ),
+        case(
+            "validating against a missing user",
+            post.clone(),
+            "/v1.0/groups/evaluateDynamicMembership",
+            Body::Json(json!({"membershipRule": "user.city -eq \"x\"", "memberId": missing})),
+            404,
+            not_found,
+        ),
+        case(
+            "validating an assigned group's rule",
+            post.clone(),
+            &format!("/v1.0/groups/{outer}/evaluateDynamicMembership"),
+            Body::Json(json!({"memberId": ada})),
+            400,
+            bad,
+        ),
         case(
             "a contact without displayName",
             post.clone(),

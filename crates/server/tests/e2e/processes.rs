@@ -304,3 +304,91 @@ async fn first_start_prints_a_working_example_and_tenant_create_adds_tenants() {
     assert_eq!(users["value"][0]["userPrincipalName"], "admin@fabrikam.gatehouse.test");
     let _ = child.kill().await;
 }
+
+/// Every id in a Graph collection, following next links.
+async fn collect_ids(http: &reqwest::Client, first: String, token: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut next = Some(first);
+    while let Some(url) = next {
+        let page = get_json(http, url, token).await;
+        ids.extend(page["value"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()));
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn dynamic_membership_converges_after_kill_9_during_processing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let data = dir.path().join(format!("dynamic-{engine}"));
+        let mut server = ServerProcess::start(launch(&data, &url, None));
+        let bootstrap = server.bootstrap.clone().unwrap();
+        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+        let http = client(None);
+        let token = token(&http, &server.base_url, &bootstrap).await;
+        let mut creating = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let (http, base, token, domain) = (http.clone(), server.base_url.clone(), token.clone(), domain.clone());
+            creating.spawn(async move {
+                let mut ids = Vec::new();
+                for i in (worker..2200).step_by(8) {
+                    let mut body = user(&format!("ops{i}"), &domain);
+                    body["department"] = json!(if i % 13 == 0 { "Sales" } else { "Ops" });
+                    let response =
+                        http.post(format!("{base}/v1.0/users")).bearer_auth(&token).json(&body).send().await.unwrap();
+                    assert_eq!(response.status(), StatusCode::CREATED);
+                    let created: Value = response.json().await.unwrap();
+                    if i % 13 != 0 {
+                        ids.push(created["id"].as_str().unwrap().to_owned());
+                    }
+                }
+                ids
+            });
+        }
+        let mut expected = Vec::new();
+        while let Some(ids) = creating.join_next().await {
+            expected.extend(ids.unwrap());
+        }
+        let group = json!({
+            "displayName": "Ops", "mailNickname": "ops", "mailEnabled": false, "securityEnabled": true,
+            "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Ops\"",
+        });
+        let response = http
+            .post(format!("{}/v1.0/groups", server.base_url))
+            .bearer_auth(&token)
+            .json(&group)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let group = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        // Kill the server as soon as the bulk evaluation has committed its first batch.
+        let first_page = format!("{}/v1.0/groups/{group}/members?$top=1", server.base_url);
+        let mut seen = 0;
+        for _ in 0..2000 {
+            seen = get_json(&http, &first_page, &token).await["value"].as_array().map_or(0, Vec::len);
+            if seen > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        server.kill_hard();
+        let restarted = ServerProcess::start(launch(&data, &url, None));
+        let token = crate::processes::token(&http, &restarted.base_url, &bootstrap).await;
+        let all = format!("{}/v1.0/groups/{group}/members?$top=999&$select=id", restarted.base_url);
+        let mut members = Vec::new();
+        for _ in 0..300 {
+            members = collect_ids(&http, all.clone(), &token).await;
+            if members.len() >= expected.len() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let unique: std::collections::BTreeSet<&String> = members.iter().collect();
+        assert_eq!(unique.len(), members.len(), "{engine}: no member twice");
+        let expected: std::collections::BTreeSet<&String> = expected.iter().collect();
+        assert_eq!(unique, expected, "{engine}: the rule's users, no more and no fewer");
+        eprintln!("{engine}: killed after {seen} visible member(s); {} members after restart", members.len());
+    }
+}

@@ -3,7 +3,8 @@
 Usage: msgraph_groups.py BASE_URL TOKEN DOMAIN [CA_PEM]
 
 Creates groups of each kind, adds and removes members and owners with $ref and @odata.bind, nests groups,
-reads transitive membership, calls checkMemberGroups and getMemberGroups, deletes and restores. Every step
+reads transitive membership, calls checkMemberGroups and getMemberGroups, follows a dynamic group as a user's
+department changes, deletes and restores. Every step
 checks what the SDK got back; any difference raises, and the process exits non-zero.
 """
 
@@ -136,6 +137,31 @@ async def main(base, token, domain, ca):
     restored = await client.directory.deleted_items.by_directory_object_id(inner).restore.post()
     check(restored.id == inner, "restored")
     check(ids(await client.groups.by_group_id(security).transitive_members.get()) == {inner, cat}, "memberships back")
+
+    # A dynamic group follows an attribute changed through the SDK.
+    dynamic = await client.groups.post(
+        Group(
+            display_name="SDK dynamic",
+            mail_nickname=f"dynamic{run}",
+            mail_enabled=False,
+            security_enabled=True,
+            group_types=["DynamicMembership"],
+            membership_rule=f'user.department -eq "Sales {run}"',
+            membership_rule_processing_state="On",
+        )
+    )
+    await client.users.by_user_id(ben).patch(User(department=f"Sales {run}"))
+    for _ in range(200):
+        if ids(await client.groups.by_group_id(dynamic.id).members.get()) == {ben}:
+            break
+        await asyncio.sleep(0.05)
+    check(ids(await client.groups.by_group_id(dynamic.id).members.get()) == {ben}, "the dynamic group took ben in")
+    await client.users.by_user_id(ben).patch(User(department="Elsewhere"))
+    for _ in range(200):
+        if not ids(await client.groups.by_group_id(dynamic.id).members.get()):
+            break
+        await asyncio.sleep(0.05)
+    check(ids(await client.groups.by_group_id(dynamic.id).members.get()) == set(), "and let him go")
 
     await client.users.by_user_id(cat).delete()
     check(ids(await client.groups.by_group_id(inner).members.get()) == set(), "a deleted user leaves its groups")
