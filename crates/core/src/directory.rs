@@ -64,6 +64,10 @@ pub struct Directory {
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
     /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
     committed: tokio::sync::Notify,
+    /// Each tenant's dynamic groups as the dynamic-membership processor last saw them.
+    pub(crate) dynamic: Mutex<HashMap<Uuid, crate::dynamic::DynamicGroups>>,
+    /// This node's lease and cursor timing for each tenant's processor.
+    pub(crate) processors: Mutex<HashMap<Uuid, crate::dynamic::ProcessorState>>,
 }
 
 impl Directory {
@@ -78,6 +82,8 @@ impl Directory {
             tenant_names: RwLock::new(HashMap::new()),
             graph_principals: RwLock::new(HashMap::new()),
             committed: tokio::sync::Notify::new(),
+            dynamic: Mutex::new(HashMap::new()),
+            processors: Mutex::new(HashMap::new()),
         }
     }
 

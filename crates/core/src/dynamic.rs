@@ -28,6 +28,7 @@ use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The processor's name in the store.
@@ -43,8 +44,41 @@ pub const MAX_VALIDATED_USERS: usize = 20;
 /// Group properties whose change re-evaluates a dynamic group in bulk.
 const RULE_PROPERTIES: [&str; 3] = ["membershipRule", "membershipRuleProcessingState", "groupTypes"];
 
+/// How long a round that changed nothing may leave the cursor behind.
+const LAZY_ADVANCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// This node's view of its processor for a tenant: how long its lease runs, when it last moved the cursor,
+/// and how far it has gone through the log (ahead of the cursor while idle rounds leave it behind).
+pub(crate) struct ProcessorState {
+    lease_until: DateTime<Utc>,
+    advanced: std::time::Instant,
+    handled: i64,
+}
+
+impl ProcessorState {
+    fn new() -> ProcessorState {
+        ProcessorState { lease_until: DateTime::<Utc>::MIN_UTC, advanced: std::time::Instant::now(), handled: 0 }
+    }
+}
+
+/// Where a round stands: the stored cursor, how far this node has already gone, and the last change read.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    cursor: i64,
+    handled: i64,
+    to: i64,
+}
+
+/// The dynamic groups of a tenant as of a change-log position, kept between rounds so a round re-reads only
+/// the groups its change records name.
+#[derive(Default)]
+pub(crate) struct DynamicGroups {
+    seq: i64,
+    groups: HashMap<Uuid, Arc<DynamicGroup>>,
+}
+
 /// A dynamic group with its parsed rule, as one processing round sees it.
-struct DynamicGroup {
+pub(crate) struct DynamicGroup {
     id: Uuid,
     rule: Rule,
     filter: Filter,
@@ -77,41 +111,67 @@ impl Directory {
         let system = Caller::System { tenant };
         let mut applied = 0;
         loop {
-            let now = self.now();
-            let claim = Write::ClaimProcessor {
-                name: PROCESSOR.into(),
-                holder: holder.into(),
-                until: now + chrono::Duration::seconds(LEASE_SECONDS),
-                now,
-            };
-            match self.commit(&system, vec![claim]).await {
-                Ok(_) => {}
-                Err(StoreError::Conflict(_)) => return Ok(applied),
-                Err(other) => return Err(Error::internal(other)),
-            }
-            let from = self.store.processor_seq(tenant, PROCESSOR).await.map_err(Error::internal)?;
-            let changes = self.store.changes(tenant, from, ROUND).await.map_err(Error::internal)?;
+            let cursor = self.store.processor_seq(tenant, PROCESSOR).await.map_err(Error::internal)?;
+            let changes = self.store.changes(tenant, cursor, ROUND).await.map_err(Error::internal)?;
             let Some(last) = changes.last().map(|c| c.seq) else {
                 return Ok(applied);
             };
-            match self.process_round(&system, holder, from, last, &changes).await {
-                Ok(()) => applied += changes.len(),
-                Err(error) if error.kind == crate::ErrorKind::Conflict => return Ok(applied),
+            if !self.hold_lease(&system, holder).await? {
+                return Ok(applied);
+            }
+            // Changes this node already went through without writing anything are not gone through again.
+            let handled = self
+                .processors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&tenant)
+                .map_or(cursor, |s| s.handled.clamp(cursor, last));
+            let fresh: Vec<ChangeRecord> = changes.into_iter().filter(|c| c.seq > handled).collect();
+            match self.process_round(&system, holder, Round { cursor, handled, to: last }, &fresh).await {
+                Ok(true) => applied += fresh.len(),
+                Ok(false) => return Ok(applied),
+                Err(error) if error.kind == crate::ErrorKind::Conflict => {
+                    self.processors.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
+                    return Ok(applied);
+                }
                 Err(error) => return Err(error),
             }
         }
     }
 
+    /// Claims or renews this node's lease on the tenant's processor when it is not comfortably held already;
+    /// `false` while another node holds it.
+    async fn hold_lease(&self, caller: &Caller, holder: &str) -> Result<bool> {
+        let now = self.now();
+        let tenant = caller.tenant();
+        let held = self.processors.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant).map(|s| s.lease_until);
+        if held.is_some_and(|until| until - now > chrono::Duration::seconds(LEASE_SECONDS / 2)) {
+            return Ok(true);
+        }
+        let until = now + chrono::Duration::seconds(LEASE_SECONDS);
+        let claim = Write::ClaimProcessor { name: PROCESSOR.into(), holder: holder.into(), until, now };
+        match self.commit(caller, vec![claim]).await {
+            Ok(_) => {
+                let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+                states.entry(tenant).or_insert_with(ProcessorState::new).lease_until = until;
+                Ok(true)
+            }
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(other) => Err(Error::internal(other)),
+        }
+    }
+
+    /// Applies one round of changes; `false` when it found nothing to write and left the cursor for later.
     async fn process_round(
         &self,
         caller: &Caller,
         holder: &str,
-        from: i64,
-        to: i64,
+        round: Round,
         changes: &[ChangeRecord],
-    ) -> Result<()> {
-        let groups = self.dynamic_groups(caller).await?;
-        let by_id: HashMap<Uuid, &DynamicGroup> = groups.iter().map(|g| (g.id, g)).collect();
+    ) -> Result<bool> {
+        let Round { cursor, handled, to } = round;
+        let groups = self.dynamic_groups_at(caller, handled, to, changes).await?;
+        let by_id: HashMap<Uuid, &DynamicGroup> = groups.iter().map(|g| (g.id, g.as_ref())).collect();
         let mut bulk: BTreeSet<Uuid> = BTreeSet::new();
         let mut users: HashMap<Uuid, Option<Vec<String>>> = HashMap::new();
         let member_of_sources: HashSet<String> = groups.iter().flat_map(|g| g.member_of_sources()).collect();
@@ -163,6 +223,7 @@ impl Directory {
         for (user, attributes) in &users {
             let candidates: Vec<&DynamicGroup> = groups
                 .iter()
+                .map(Arc::as_ref)
                 .filter(|g| !g.paused && !bulk.contains(&g.id))
                 .filter(|g| attributes.as_ref().is_none_or(|changed| g.reads_any(changed)))
                 .collect();
@@ -210,12 +271,79 @@ impl Directory {
                 error: None,
             }));
         }
-        writes.push(Write::AdvanceProcessor { name: PROCESSOR.into(), holder: holder.into(), from, to });
+        // A round that changes nothing moves the cursor lazily: every commit of the tenant starts a round,
+        // and a cursor write of its own for each would double the cost of every write.
+        let tenant = caller.tenant();
+        let recently = self
+            .processors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+            .is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE);
+        if writes.is_empty() && bulk.is_empty() && to - cursor < i64::from(ROUND) && recently {
+            let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+            states.entry(tenant).or_insert_with(ProcessorState::new).handled = to;
+            return Ok(false);
+        }
+        writes.push(Write::AdvanceProcessor { name: PROCESSOR.into(), holder: holder.into(), from: cursor, to });
         self.commit(caller, writes).await.map_err(|e| match e {
             StoreError::Conflict(what) => Error::conflict(format!("dynamic membership: {what}")),
             other => Error::internal(other),
         })?;
-        Ok(())
+        let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        let state = states.entry(tenant).or_insert_with(ProcessorState::new);
+        state.advanced = std::time::Instant::now();
+        state.handled = to;
+        Ok(true)
+    }
+
+    /// The tenant's dynamic groups as of change `to`: the cached set when it stands at `from`, with the groups
+    /// the changes name re-read; otherwise all of them, loaded afresh.
+    async fn dynamic_groups_at(
+        &self,
+        caller: &Caller,
+        from: i64,
+        to: i64,
+        changes: &[ChangeRecord],
+    ) -> Result<Vec<Arc<DynamicGroup>>> {
+        let tenant = caller.tenant();
+        let cached = {
+            let mut caches = self.dynamic.lock().unwrap_or_else(|p| p.into_inner());
+            caches.remove(&tenant).filter(|c| c.seq == from)
+        };
+        let groups = match cached {
+            Some(cache) => {
+                let mut groups = cache.groups;
+                let named: BTreeSet<Uuid> = changes
+                    .iter()
+                    .filter(|c| c.object_type == "group")
+                    .filter_map(|c| Uuid::parse_str(&c.object_id).ok())
+                    .collect();
+                for id in named {
+                    let record = self.store.object(tenant, ObjectKind::Group, id).await.map_err(Error::internal)?;
+                    match record.filter(|g| g.deleted_at.is_none()).and_then(|g| self.dynamic_group(&g)) {
+                        Some(group) => groups.insert(id, Arc::new(group)),
+                        None => groups.remove(&id),
+                    };
+                }
+                groups
+            }
+            None => self.dynamic_groups(caller).await?.into_iter().map(|g| (g.id, Arc::new(g))).collect(),
+        };
+        let list: Vec<Arc<DynamicGroup>> = groups.values().cloned().collect();
+        self.dynamic.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, DynamicGroups { seq: to, groups });
+        Ok(list)
+    }
+
+    fn dynamic_group(&self, group: &ObjectRecord) -> Option<DynamicGroup> {
+        let parsed = parsed_rule(group)?;
+        Some(DynamicGroup {
+            id: group.id,
+            filter: rules::compile(&parsed, self.now()),
+            sources: rules::sources(&parsed),
+            rule: parsed,
+            paused: group.doc.get("membershipRuleProcessingState").and_then(Value::as_str) == Some("Paused"),
+        })
     }
 
     /// Every dynamic group of the tenant with its parsed rule; groups whose rule no longer parses are skipped.
@@ -235,19 +363,7 @@ impl Directory {
                 ..ObjectQuery::default()
             };
             let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
-            for group in &page {
-                if let Some(parsed) = parsed_rule(group) {
-                    let now = self.now();
-                    out.push(DynamicGroup {
-                        id: group.id,
-                        filter: rules::compile(&parsed, now),
-                        sources: rules::sources(&parsed),
-                        rule: parsed,
-                        paused: group.doc.get("membershipRuleProcessingState").and_then(Value::as_str)
-                            == Some("Paused"),
-                    });
-                }
-            }
+            out.extend(page.iter().filter_map(|group| self.dynamic_group(group)));
             match page.last() {
                 Some(last) if page.len() == 1000 => after = Some(crate::store::Cursor { key: None, id: last.id }),
                 _ => return Ok(out),

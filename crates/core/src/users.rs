@@ -9,6 +9,7 @@ use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::passwords;
 use crate::query::{self, Listing};
+use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
 use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
 use crate::{Caller, Directory};
@@ -44,8 +45,20 @@ fn required_message(property: &str) -> String {
 }
 
 /// Checks a Graph request body against the user table; returns the checked properties and the password.
+/// Directory extensions (`extension_<app id>_<name>`) are kept as given when they hold a single value.
 fn check_body(body: &Map<String, Value>) -> Result<(Map<String, Value>, Option<PasswordProfile>)> {
-    let mut checked = schema::check_body(USER, "user", &[], body)?;
+    let (extensions, properties): (Map<String, Value>, Map<String, Value>) =
+        body.clone().into_iter().partition(|(name, _)| rules::is_directory_extension(name));
+    let mut checked = schema::check_body(USER, "user", &[], &properties)?;
+    for (name, value) in extensions {
+        if !(value.is_string() || value.is_boolean() || value.is_number() || value.is_null()) {
+            return Err(Error::invalid_property(
+                &name,
+                format!("Invalid value for property '{name}': a directory extension holds a single value."),
+            ));
+        }
+        checked.insert(name, value);
+    }
     let password = checked.remove("passwordProfile").as_ref().map(parse_password_profile).transpose()?;
     Ok((checked, password))
 }
