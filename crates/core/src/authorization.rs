@@ -28,10 +28,13 @@ pub enum Permission {
     GroupMemberReadWriteAll,
     OrgContactReadAll,
     RoleManagementReadWriteDirectory,
+    LicenseAssignmentReadWriteAll,
+    OrganizationReadAll,
+    OrganizationReadWriteAll,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 16] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -45,6 +48,9 @@ impl Permission {
         Permission::GroupMemberReadWriteAll,
         Permission::OrgContactReadAll,
         Permission::RoleManagementReadWriteDirectory,
+        Permission::LicenseAssignmentReadWriteAll,
+        Permission::OrganizationReadAll,
+        Permission::OrganizationReadWriteAll,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -63,6 +69,9 @@ impl Permission {
             Permission::GroupMemberReadWriteAll => "GroupMember.ReadWrite.All",
             Permission::OrgContactReadAll => "OrgContact.Read.All",
             Permission::RoleManagementReadWriteDirectory => "RoleManagement.ReadWrite.Directory",
+            Permission::LicenseAssignmentReadWriteAll => "LicenseAssignment.ReadWrite.All",
+            Permission::OrganizationReadAll => "Organization.Read.All",
+            Permission::OrganizationReadWriteAll => "Organization.ReadWrite.All",
         }
     }
 
@@ -82,6 +91,9 @@ impl Permission {
             Permission::GroupMemberReadWriteAll => "dbaae8cf-10b5-4b86-a4a1-f871c94c6695",
             Permission::OrgContactReadAll => "e1a88a34-94c4-4418-be12-c87b00e26bea",
             Permission::RoleManagementReadWriteDirectory => "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
+            Permission::LicenseAssignmentReadWriteAll => "5facf0c1-8979-4e95-abcf-ff3d079771c0",
+            Permission::OrganizationReadAll => "498476ce-e0fe-48b0-b801-37ba7e2685c6",
+            Permission::OrganizationReadWriteAll => "292d869f-3427-49a8-9dab-8c70152b74e9",
         }
     }
 
@@ -100,6 +112,9 @@ impl Permission {
             Permission::GroupMemberReadWriteAll => "Read and write all group memberships",
             Permission::OrgContactReadAll => "Read organizational contacts",
             Permission::RoleManagementReadWriteDirectory => "Read and write all directory RBAC settings",
+            Permission::LicenseAssignmentReadWriteAll => "Manage all license assignments",
+            Permission::OrganizationReadAll => "Read organization information",
+            Permission::OrganizationReadWriteAll => "Read and write organization information",
         }
     }
 
@@ -162,6 +177,12 @@ pub enum Action {
     WriteRoleAssignableMemberships,
     ReadContacts,
     WriteContacts,
+    /// Assign and remove licenses, directly or to groups.
+    AssignLicenses,
+    /// Read the organization's subscriptions.
+    ReadOrganization,
+    /// Add, change and retire subscriptions.
+    WriteOrganization,
 }
 
 impl Action {
@@ -190,6 +211,15 @@ impl Action {
             Action::WriteRoleAssignableMemberships => &[RoleManagementReadWriteDirectory],
             Action::ReadContacts => &[OrgContactReadAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteContacts => &[DirectoryReadWriteAll],
+            Action::AssignLicenses => &[LicenseAssignmentReadWriteAll, UserReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadOrganization => &[
+                OrganizationReadAll,
+                OrganizationReadWriteAll,
+                LicenseAssignmentReadWriteAll,
+                DirectoryReadAll,
+                DirectoryReadWriteAll,
+            ],
+            Action::WriteOrganization => &[OrganizationReadWriteAll],
         }
     }
 }
@@ -255,6 +285,12 @@ mod tests {
             (&[OrgContactReadAll], WriteContacts, false),
             (&[UserReadAll], ReadContacts, false),
             (&[DirectoryReadWriteAll], WriteContacts, true),
+            (&[LicenseAssignmentReadWriteAll], AssignLicenses, true),
+            (&[GroupReadWriteAll], AssignLicenses, false),
+            (&[OrganizationReadAll], ReadOrganization, true),
+            (&[OrganizationReadAll], WriteOrganization, false),
+            (&[DirectoryReadWriteAll], WriteOrganization, false),
+            (&[OrganizationReadWriteAll], WriteOrganization, true),
         ];
         for (perms, action, allowed) in cases {
             assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");

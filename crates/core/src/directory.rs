@@ -66,8 +66,8 @@ pub struct Directory {
     committed: tokio::sync::Notify,
     /// Each tenant's dynamic groups as the dynamic-membership processor last saw them.
     pub(crate) dynamic: Mutex<HashMap<Uuid, crate::dynamic::DynamicGroups>>,
-    /// This node's lease and cursor timing for each tenant's processor.
-    pub(crate) processors: Mutex<HashMap<Uuid, crate::dynamic::ProcessorState>>,
+    /// This node's lease and cursor timing for each tenant's processors.
+    pub(crate) processors: Mutex<HashMap<(Uuid, crate::processing::Processor), crate::processing::ProcessorState>>,
 }
 
 impl Directory {

@@ -18,11 +18,11 @@
 use crate::authorization::{require, Action};
 use crate::error::{Error, Result};
 use crate::groups::is_dynamic;
+use crate::processing::{Outcome, Processor, Round};
 use crate::query::{self, Filter};
 use crate::rules::{self, Rule};
 use crate::store::{
-    ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope,
-    StoreError, Write,
+    ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, Write,
 };
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
@@ -31,43 +31,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The processor's name in the store.
-pub const PROCESSOR: &str = "dynamicMembership";
-/// Change records read per round.
-const ROUND: u32 = 2000;
 /// Membership writes per transaction of a bulk evaluation.
 const WRITES_PER_BATCH: usize = 2000;
-/// How long a processor's lease lasts without renewal.
-const LEASE_SECONDS: i64 = 30;
 /// Users one validation evaluates at most.
 pub const MAX_VALIDATED_USERS: usize = 20;
 /// Group properties whose change re-evaluates a dynamic group in bulk.
 const RULE_PROPERTIES: [&str; 3] = ["membershipRule", "membershipRuleProcessingState", "groupTypes"];
-
-/// How long a round that changed nothing may leave the cursor behind.
-const LAZY_ADVANCE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// This node's view of its processor for a tenant: how long its lease runs, when it last moved the cursor,
-/// and how far it has gone through the log (ahead of the cursor while idle rounds leave it behind).
-pub(crate) struct ProcessorState {
-    lease_until: DateTime<Utc>,
-    advanced: std::time::Instant,
-    handled: i64,
-}
-
-impl ProcessorState {
-    fn new() -> ProcessorState {
-        ProcessorState { lease_until: DateTime::<Utc>::MIN_UTC, advanced: std::time::Instant::now(), handled: 0 }
-    }
-}
-
-/// Where a round stands: the stored cursor, how far this node has already gone, and the last change read.
-#[derive(Debug, Clone, Copy)]
-struct Round {
-    cursor: i64,
-    handled: i64,
-    to: i64,
-}
 
 /// The dynamic groups of a tenant as of a change-log position, kept between rounds so a round re-reads only
 /// the groups its change records name.
@@ -105,71 +74,16 @@ fn names_member_of(rule: &Rule) -> bool {
 }
 
 impl Directory {
-    /// Runs the tenant's dynamic-membership processor until it has caught up with the change log; returns
-    /// how many change records it applied. `holder` names this node's processor for the lease.
-    pub async fn process_dynamic_membership(&self, tenant: Uuid, holder: &str) -> Result<usize> {
-        let system = Caller::System { tenant };
-        let mut applied = 0;
-        loop {
-            let cursor = self.store.processor_seq(tenant, PROCESSOR).await.map_err(Error::internal)?;
-            let changes = self.store.changes(tenant, cursor, ROUND).await.map_err(Error::internal)?;
-            let Some(last) = changes.last().map(|c| c.seq) else {
-                return Ok(applied);
-            };
-            if !self.hold_lease(&system, holder).await? {
-                return Ok(applied);
-            }
-            // Changes this node already went through without writing anything are not gone through again.
-            let handled = self
-                .processors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&tenant)
-                .map_or(cursor, |s| s.handled.clamp(cursor, last));
-            let fresh: Vec<ChangeRecord> = changes.into_iter().filter(|c| c.seq > handled).collect();
-            match self.process_round(&system, holder, Round { cursor, handled, to: last }, &fresh).await {
-                Ok(true) => applied += fresh.len(),
-                Ok(false) => return Ok(applied),
-                Err(error) if error.kind == crate::ErrorKind::Conflict => {
-                    self.processors.lock().unwrap_or_else(|p| p.into_inner()).remove(&tenant);
-                    return Ok(applied);
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    /// Claims or renews this node's lease on the tenant's processor when it is not comfortably held already;
-    /// `false` while another node holds it.
-    async fn hold_lease(&self, caller: &Caller, holder: &str) -> Result<bool> {
-        let now = self.now();
-        let tenant = caller.tenant();
-        let held = self.processors.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant).map(|s| s.lease_until);
-        if held.is_some_and(|until| until - now > chrono::Duration::seconds(LEASE_SECONDS / 2)) {
-            return Ok(true);
-        }
-        let until = now + chrono::Duration::seconds(LEASE_SECONDS);
-        let claim = Write::ClaimProcessor { name: PROCESSOR.into(), holder: holder.into(), until, now };
-        match self.commit(caller, vec![claim]).await {
-            Ok(_) => {
-                let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-                states.entry(tenant).or_insert_with(ProcessorState::new).lease_until = until;
-                Ok(true)
-            }
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(other) => Err(Error::internal(other)),
-        }
-    }
-
-    /// Applies one round of changes; `false` when it found nothing to write and left the cursor for later.
-    async fn process_round(
+    /// One round of dynamic membership: the membership writes for the changes, bulk evaluations committed
+    /// on the way in batches of their own.
+    pub(crate) async fn dynamic_round(
         &self,
         caller: &Caller,
         holder: &str,
         round: Round,
         changes: &[ChangeRecord],
-    ) -> Result<bool> {
-        let Round { cursor, handled, to } = round;
+    ) -> Result<Outcome> {
+        let Round { handled, to, .. } = round;
         let groups = self.dynamic_groups_at(caller, handled, to, changes).await?;
         let by_id: HashMap<Uuid, &DynamicGroup> = groups.iter().map(|g| (g.id, g.as_ref())).collect();
         let mut bulk: BTreeSet<Uuid> = BTreeSet::new();
@@ -241,16 +155,13 @@ impl Directory {
             }
             let diff = self.group_diff(caller, group).await?;
             for chunk in diff.chunks(WRITES_PER_BATCH) {
-                let mut batch: Vec<Write> = chunk
-                    .iter()
-                    .map(|(link, add)| if *add { Write::AddLink(*link) } else { Write::RemoveLink(*link) })
-                    .collect();
-                batch.push(Write::ClaimProcessor {
-                    name: PROCESSOR.into(),
-                    holder: holder.into(),
-                    until: now + chrono::Duration::seconds(LEASE_SECONDS),
-                    now: self.now(),
-                });
+                let links =
+                    |wanted: bool| chunk.iter().filter(|(_, add)| *add == wanted).map(|(link, _)| *link).collect();
+                let batch = vec![
+                    Write::AddLinks(links(true)),
+                    Write::RemoveLinks(links(false)),
+                    self.lease_renewal(holder, Processor::DynamicMembership),
+                ];
                 self.commit(caller, batch).await.map_err(|e| Error::conflict(format!("dynamic membership: {e}")))?;
             }
             writes.push(Write::SetDynamicStatus(DynamicStatusRecord {
@@ -271,30 +182,7 @@ impl Directory {
                 error: None,
             }));
         }
-        // A round that changes nothing moves the cursor lazily: every commit of the tenant starts a round,
-        // and a cursor write of its own for each would double the cost of every write.
-        let tenant = caller.tenant();
-        let recently = self
-            .processors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&tenant)
-            .is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE);
-        if writes.is_empty() && bulk.is_empty() && to - cursor < i64::from(ROUND) && recently {
-            let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-            states.entry(tenant).or_insert_with(ProcessorState::new).handled = to;
-            return Ok(false);
-        }
-        writes.push(Write::AdvanceProcessor { name: PROCESSOR.into(), holder: holder.into(), from: cursor, to });
-        self.commit(caller, writes).await.map_err(|e| match e {
-            StoreError::Conflict(what) => Error::conflict(format!("dynamic membership: {what}")),
-            other => Error::internal(other),
-        })?;
-        let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states.entry(tenant).or_insert_with(ProcessorState::new);
-        state.advanced = std::time::Instant::now();
-        state.handled = to;
-        Ok(true)
+        Ok(Outcome { writes, committed: !bulk.is_empty() })
     }
 
     /// The tenant's dynamic groups as of change `to`: the cached set when it stands at `from`, with the groups

@@ -242,6 +242,7 @@ pub fn group_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<
         "renewedDateTime" => Some(json!(format_time(record.created_at))),
         "securityIdentifier" => Some(json!(security_identifier(record.id))),
         "isAssignableToRole" => Some(json!(is_role_assignable(record))),
+        "assignedLicenses" => Some(record.doc.get("assignedLicenses").cloned().unwrap_or_else(|| json!([]))),
         _ => None,
     })
 }
@@ -374,6 +375,11 @@ impl Directory {
     pub async fn delete_group(&self, caller: &Caller, id: &str) -> Result<()> {
         require(caller, Action::WriteGroups)?;
         let group = self.live_group(caller, id).await?;
+        if group.doc.get("assignedLicenses").and_then(Value::as_array).is_some_and(|l| !l.is_empty()) {
+            return Err(Error::invalid(
+                "The group has licenses assigned; remove them with assignLicense before deleting the group.",
+            ));
+        }
         let writes = vec![self.soft_delete(caller, ObjectKind::Group, group.id).await?];
         self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_NICKNAME))?;
         Ok(())

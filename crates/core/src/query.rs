@@ -167,6 +167,7 @@ fn user_support(property: &str) -> Option<Support> {
         "createdDateTime" | "deletedDateTime" | "employeeHireDate" => DATES,
         "otherMails" | "proxyAddresses" => ADDRESSES,
         "businessPhones" => Support { eq: true, not: true, collection: true, ..NONE },
+        "assignedLicenses" => Support { eq: true, collection: true, ..NONE },
         "passwordPolicies" => Support { ne: true, not: true, null: true, ..NONE },
         _ => return None,
     })
@@ -274,7 +275,7 @@ pub fn resource_of(kind: ObjectKind) -> Option<&'static Resource> {
         ObjectKind::User => Some(&USERS),
         ObjectKind::Group => Some(&GROUPS),
         ObjectKind::Contact => Some(&CONTACTS),
-        ObjectKind::Application | ObjectKind::ServicePrincipal => None,
+        ObjectKind::Application | ObjectKind::ServicePrincipal | ObjectKind::Subscription => None,
     }
 }
 
@@ -410,6 +411,11 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
             name => record.doc.get(name).cloned(),
         };
         match (value, property.ty) {
+            (Some(Value::Array(items)), _) if property.name == "assignedLicenses" => {
+                for sku in items.iter().filter_map(|l| l.get("skuId")).filter_map(Value::as_str) {
+                    out.push((property.name.to_owned(), fold(sku)));
+                }
+            }
             (Some(Value::Array(items)), _) => {
                 for item in items.iter().filter_map(Value::as_str) {
                     out.push((property.name.to_owned(), fold(item)));
@@ -435,8 +441,9 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
     out
 }
 
-/// The values only dynamic membership rules read: extension attributes, directory extensions, the
-/// manager, and assigned plans as `servicePlanId|capabilityStatus|service`.
+/// The values only the directory's own queries read: for rules, extension attributes, directory
+/// extensions, the manager and assigned plans (as `servicePlanId|capabilityStatus|service`); for licensing,
+/// the groups whose licenses are in error for the user.
 fn rule_values(record: &ObjectRecord, out: &mut Vec<(String, String)>) {
     if let Some(Value::Object(attributes)) = record.doc.get("onPremisesExtensionAttributes") {
         for (name, value) in attributes {
@@ -455,6 +462,13 @@ fn rule_values(record: &ObjectRecord, out: &mut Vec<(String, String)>) {
     }
     if let Some(manager) = record.manager {
         out.push(("manager".to_owned(), manager.to_string()));
+    }
+    for state in record.doc.get("licenseAssignmentStates").and_then(Value::as_array).into_iter().flatten() {
+        if let (Some("Error"), Some(group)) =
+            (state.get("state").and_then(Value::as_str), state.get("assignedByGroup").and_then(Value::as_str))
+        {
+            out.push(("licenseErrorGroups".to_owned(), fold(group)));
+        }
     }
     for plan in record.doc.get("assignedPlans").and_then(Value::as_array).into_iter().flatten() {
         let field = |name: &str| fold(plan.get(name).and_then(Value::as_str).unwrap_or_default());

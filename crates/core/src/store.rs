@@ -24,15 +24,18 @@ pub enum ObjectKind {
     Group,
     /// An organizational contact (Graph's `orgContact`).
     Contact,
+    /// A subscription to a product (Graph's `subscribedSku`).
+    Subscription,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 5] = [
+    pub const ALL: [ObjectKind; 6] = [
         ObjectKind::User,
         ObjectKind::Application,
         ObjectKind::ServicePrincipal,
         ObjectKind::Group,
         ObjectKind::Contact,
+        ObjectKind::Subscription,
     ];
 
     /// The kind's Graph type name, which is also its name in the store and the change log.
@@ -43,6 +46,7 @@ impl ObjectKind {
             ObjectKind::ServicePrincipal => "servicePrincipal",
             ObjectKind::Group => "group",
             ObjectKind::Contact => "orgContact",
+            ObjectKind::Subscription => "subscribedSku",
         }
     }
 
@@ -221,6 +225,11 @@ pub enum Write {
     AddLink(Link),
     /// Removes an active member or owner; `Missing` when there is none.
     RemoveLink(Link),
+    /// Adds many links whose members are not groups (so no cycle can close), in few statements; each is
+    /// logged as one `AddLink` is.
+    AddLinks(Vec<Link>),
+    /// Removes many active links, each logged as one `RemoveLink` is; links already gone are skipped.
+    RemoveLinks(Vec<Link>),
     /// Removes the object and everything that hangs off it (credentials, assignments, links).
     Purge {
         kind: ObjectKind,
@@ -258,6 +267,13 @@ pub enum Write {
     },
     /// Records a dynamic group's processing status. Logs no change.
     SetDynamicStatus(DynamicStatusRecord),
+    /// Fails the batch with `Conflict("seats")` when, with its other writes applied, more live users hold
+    /// the SKU than `capacity`. Taken after the tenant's write lock, so concurrent assignments serialize.
+    /// Logs no change.
+    CheckSeats {
+        sku: Uuid,
+        capacity: u64,
+    },
 }
 
 /// Where the processing of a dynamic group stands.

@@ -45,13 +45,15 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 6] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 8] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
     Permission::ApplicationReadWriteAll,
     Permission::AppRoleAssignmentReadWriteAll,
     Permission::RoleManagementReadWriteDirectory,
+    Permission::LicenseAssignmentReadWriteAll,
+    Permission::OrganizationReadWriteAll,
 ];
 
 /// Years an initial client secret stays valid.

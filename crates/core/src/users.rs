@@ -8,7 +8,7 @@ use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::passwords;
-use crate::query::{self, Listing};
+use crate::query::{self, Filter, Listing};
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
 use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
@@ -279,8 +279,12 @@ impl Directory {
             query::check_filter(resource, filter)?;
         }
         let top = listing.top;
+        let filter = match (base.filter.clone(), listing.filter) {
+            (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
+            (a, b) => a.or(b),
+        };
         let query = ObjectQuery {
-            filter: listing.filter,
+            filter,
             order: listing.order,
             descending: listing.descending,
             after: listing.after,
@@ -444,6 +448,9 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
     let upn = record.doc.get("userPrincipalName").and_then(Value::as_str);
     schema::properties(USER, record, selection, |property| match (property.name, property.ty) {
         ("passwordProfile", _) => Some(Value::Null),
+        ("assignedLicenses" | "assignedPlans" | "licenseAssignmentStates", _) => {
+            Some(record.doc.get(property.name).cloned().unwrap_or_else(|| json!([])))
+        }
         ("identities", _) => Some(json!([{
             "signInType": "userPrincipalName",
             "issuer": upn.and_then(|u| u.rsplit_once('@')).map(|(_, domain)| domain),

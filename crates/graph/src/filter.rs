@@ -218,6 +218,14 @@ impl Parser {
     /// `x eq 'v'`, `x in (…)`, `startswith(x,'v')`, `endswith(x,'v')` inside a lambda over `collection`.
     fn lambda_test(&mut self, variable: &str, collection: &str) -> GraphResult<Test> {
         match self.next() {
+            Some(Token::Word(word)) if word == variable && self.peek() == Some(&Token::Slash) => {
+                self.next();
+                let member = self.property_name()?;
+                if !(collection == "assignedLicenses" && member == "skuId") {
+                    return Err(syntax(format!("'{collection}' has no member '{member}' to filter on")));
+                }
+                self.test("id")
+            }
             Some(Token::Word(word)) if word == variable => self.test(collection),
             Some(Token::Word(word))
                 if word.eq_ignore_ascii_case("startswith") || word.eq_ignore_ascii_case("endswith") =>

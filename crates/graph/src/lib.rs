@@ -13,6 +13,7 @@ mod deleted;
 mod error;
 mod filter;
 mod groups;
+mod licensing;
 mod objects;
 mod odata;
 mod users;
@@ -39,6 +40,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(applications::routes())
         .merge(groups::routes())
         .merge(contacts::routes())
+        .merge(licensing::routes())
         .merge(deleted::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)

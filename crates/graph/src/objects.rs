@@ -24,6 +24,7 @@ pub fn table_of(kind: ObjectKind) -> &'static [Property] {
         ObjectKind::Contact => CONTACT,
         ObjectKind::Application => APPLICATION,
         ObjectKind::ServicePrincipal => SERVICE_PRINCIPAL,
+        ObjectKind::Subscription => &[],
     }
 }
 
@@ -34,6 +35,7 @@ pub fn properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String
         ObjectKind::Group => group_properties(record, selection),
         ObjectKind::Contact => contact_properties(record, selection),
         ObjectKind::Application | ObjectKind::ServicePrincipal => object_properties(record, selection),
+        ObjectKind::Subscription => Map::new(),
     }
 }
 

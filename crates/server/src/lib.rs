@@ -19,6 +19,7 @@ pub mod config;
 pub mod metrics;
 
 use anyhow::Context;
+use gatehouse_core::processing::Processor;
 use gatehouse_core::{Clock, Directory, DirectoryConfig, SystemClock};
 use gatehouse_store::SqlStore;
 use std::future::Future;
@@ -111,7 +112,7 @@ pub fn spawn_retention(directory: Arc<Directory>) {
     });
 }
 
-/// Runs this node's change-log processors (dynamic membership) for every tenant, woken by this node's
+/// Runs this node's change-log processors (dynamic membership, then licensing) for every tenant, woken by this node's
 /// commits and polling for other nodes' every quarter second, until the process ends.
 pub fn spawn_processors(directory: Arc<Directory>) {
     let holder = uuid::Uuid::new_v4().to_string();
@@ -120,8 +121,10 @@ pub fn spawn_processors(directory: Arc<Directory>) {
             match directory.tenant_ids().await {
                 Ok(tenants) => {
                     for tenant in tenants {
-                        if let Err(error) = directory.process_dynamic_membership(tenant, &holder).await {
-                            tracing::warn!(%error, %tenant, "dynamic membership processing failed");
+                        for processor in Processor::ALL {
+                            if let Err(error) = directory.process(tenant, &holder, processor).await {
+                                tracing::warn!(%error, %tenant, processor = processor.name(), "change processing failed");
+                            }
                         }
                     }
                 }

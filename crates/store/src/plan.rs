@@ -249,6 +249,39 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             }
             (statements, vec![link_change(&link, ChangeKind::Created)])
         }
+        Write::AddLinks(links) => {
+            let mut statements = Vec::new();
+            for chunk in links.chunks(ROWS_PER_INSERT) {
+                let mut params: Vec<SqlValue> = vec![t(), at.into()];
+                let mut rows = Vec::with_capacity(chunk.len());
+                for link in chunk {
+                    let n = params.len();
+                    rows.push(format!("($1, ${}, ${}, ${}, ${}, 1, $2)", n + 1, n + 2, n + 3, n + 4));
+                    params.push(link.group.into());
+                    params.push(link.relation.as_str().into());
+                    params.push(link.member.into());
+                    params.push(link.member_kind.as_str().into());
+                }
+                let sql = format!(
+                    "INSERT INTO links (tenant_id, group_id, relation, member_id, member_kind, active, created_at) VALUES {}",
+                    rows.join(", ")
+                );
+                statements.push(Statement { query: query(sql, params), must_affect: None });
+            }
+            (statements, links.iter().map(|l| link_change(l, ChangeKind::Created)).collect())
+        }
+        Write::RemoveLinks(links) => {
+            let statements = links
+                .iter()
+                .map(|link| {
+                    statement(
+                        "DELETE FROM links WHERE tenant_id = $1 AND group_id = $2 AND relation = $3 AND member_id = $4 AND active = 1",
+                        vec![t(), link.group.into(), link.relation.as_str().into(), link.member.into()],
+                    )
+                })
+                .collect();
+            (statements, links.iter().map(|l| link_change(l, ChangeKind::Purged)).collect())
+        }
         Write::RemoveLink(link) => (
             vec![checked(
                 "DELETE FROM links WHERE tenant_id = $1 AND group_id = $2 AND relation = $3 AND member_id = $4 AND active = 1",
@@ -403,6 +436,16 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             )],
             vec![],
         ),
+        Write::CheckSeats { sku, capacity } => (
+            vec![checked(
+                "UPDATE tenants SET change_seq = change_seq WHERE id = $1 AND (SELECT COUNT(*) FROM object_values v \
+                 JOIN objects o ON o.tenant_id = v.tenant_id AND o.id = v.object_id WHERE v.tenant_id = $1 \
+                 AND v.property = 'assignedLicenses' AND v.value = $2 AND o.kind = 'user' AND o.deleted_at IS NULL) <= $3",
+                vec![t(), sku.into(), i64::try_from(capacity).unwrap_or(i64::MAX).into()],
+                StoreError::Conflict("seats".into()),
+            )],
+            vec![],
+        ),
         Write::SetDynamicStatus(status) => (
             vec![statement(
                 "INSERT INTO dynamic_status (tenant_id, group_id, status, updated_at, evaluated_at, error) \
@@ -510,29 +553,35 @@ impl Batch {
     pub fn change_log(self, last: i64) -> StoreResult<Vec<Query>> {
         let first = last - self.changes.len() as i64 + 1;
         let (tenant, at) = (self.tenant, self.at);
-        self.changes
-            .into_iter()
-            .enumerate()
-            .map(|(offset, entry)| {
+        let mut out = Vec::new();
+        for (chunk_index, chunk) in self.changes.chunks(ROWS_PER_INSERT).enumerate() {
+            let mut params: Vec<SqlValue> = vec![tenant.as_str().into(), at.into()];
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (offset, entry) in chunk.iter().enumerate() {
                 let attributes =
                     serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(query(
-                    "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    vec![
-                        tenant.as_str().into(),
-                        (first + offset as i64).into(),
-                        entry.object_type.into(),
-                        entry.object_id.into(),
-                        entry.kind.as_str().into(),
-                        attributes.into(),
-                        at.into(),
-                    ],
-                ))
-            })
-            .collect()
+                let n = params.len();
+                rows.push(format!("($1, ${}, ${}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3, n + 4, n + 5));
+                params.push((first + (chunk_index * ROWS_PER_INSERT + offset) as i64).into());
+                params.push(entry.object_type.as_str().into());
+                params.push(entry.object_id.as_str().into());
+                params.push(entry.kind.as_str().into());
+                params.push(attributes.into());
+            }
+            out.push(query(
+                format!(
+                    "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES {}",
+                    rows.join(", ")
+                ),
+                params,
+            ));
+        }
+        Ok(out)
     }
 }
+
+/// Rows one multi-row insert carries (well inside both engines' parameter limits).
+const ROWS_PER_INSERT: usize = 200;
 
 pub fn dynamic_status(row: &Row) -> StoreResult<DynamicStatusRecord> {
     Ok(DynamicStatusRecord {

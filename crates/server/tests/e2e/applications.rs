@@ -130,6 +130,8 @@ async fn the_token_endpoint_speaks_oauth() {
             "Application.ReadWrite.All",
             "Directory.ReadWrite.All",
             "Group.ReadWrite.All",
+            "LicenseAssignment.ReadWrite.All",
+            "Organization.ReadWrite.All",
             "RoleManagement.ReadWrite.Directory",
             "User.ReadWrite.All"
         ]

@@ -1,7 +1,7 @@
 //! Dynamic membership: rules on groups, processing from the change log, validation — on every engine.
 
 use crate::support::{new_user, servers, Server};
-use gatehouse_core::dynamic::PROCESSOR;
+use gatehouse_core::processing::Processor;
 use gatehouse_core::query;
 use gatehouse_core::rules;
 use gatehouse_core::store::{ObjectKind, ObjectQuery, Relation, Scope, Store};
@@ -21,17 +21,21 @@ fn dynamic(name: &str, rule: &str) -> Value {
     })
 }
 
-/// Waits until the processor has applied every change in the log, its own included.
-async fn settled(server: &Server) {
+/// Waits until every processor has applied every change in the log, their own included.
+pub async fn settled(server: &Server) {
     let tenant = server.tenant.tenant_id;
     for _ in 0..400 {
         let last = server.store.changes(tenant, 0, u32::MAX).await.unwrap().last().map(|c| c.seq).unwrap_or(0);
-        if server.store.processor_seq(tenant, PROCESSOR).await.unwrap() >= last {
+        let mut behind = false;
+        for processor in Processor::ALL {
+            behind |= server.store.processor_seq(tenant, processor.name()).await.unwrap() < last;
+        }
+        if !behind {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{}: the dynamic membership processor did not catch up", server.engine);
+    panic!("{}: the change processors did not catch up", server.engine);
 }
 
 async fn members(server: &Server, group: &str) -> BTreeSet<String> {

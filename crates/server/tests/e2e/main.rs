@@ -8,6 +8,7 @@ mod batch;
 mod dynamic;
 mod groups;
 mod interop;
+mod licensing;
 mod operations;
 mod processes;
 mod queries;

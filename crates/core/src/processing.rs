@@ -1,0 +1,192 @@
+//! Change-log processors: followers of a tenant's change log that turn changes into further changes
+//! (dynamic membership, group-based licensing), safely on several nodes sharing one database.
+//!
+//! - **One at a time:** a lease row per (tenant, processor) is claimed before work and renewed by long work;
+//!   another node skips the tenant while the lease runs. The lease is remembered in memory, so it is only
+//!   written when it nears its end.
+//! - **Exactly once:** a round reads the changes after the stored cursor and commits its writes together
+//!   with the cursor's move (compare-and-set on the old position and the holder). A crash before that
+//!   commit applies nothing; a lost lease fails it. Rounds that commit partial batches of their own compute
+//!   them as diffs against the current state, so a rerun converges instead of repeating them.
+//! - **Cheap when idle:** every commit starts a round on this node, so a round that writes nothing leaves
+//!   the cursor behind for up to half a second (this node remembers how far it has gone), instead of adding
+//!   a cursor write to every write of the directory.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::{ChangeRecord, StoreError, Write};
+use crate::{Caller, Directory};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Change records read per round.
+const ROUND: u32 = 2000;
+/// How long a processor's lease lasts without renewal.
+const LEASE_SECONDS: i64 = 30;
+/// How long a round that changed nothing may leave the cursor behind.
+const LAZY_ADVANCE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The change-log processors, each with its own cursor and lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Processor {
+    DynamicMembership,
+    Licensing,
+}
+
+impl Processor {
+    /// In order: licensing reads the memberships dynamic membership writes.
+    pub const ALL: [Processor; 2] = [Processor::DynamicMembership, Processor::Licensing];
+
+    /// The processor's name in the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Processor::DynamicMembership => "dynamicMembership",
+            Processor::Licensing => "licensing",
+        }
+    }
+}
+
+/// This node's view of a processor for a tenant: how long its lease runs, when it last moved the cursor,
+/// and how far it has gone through the log (ahead of the cursor while idle rounds leave it behind).
+pub(crate) struct ProcessorState {
+    lease_until: DateTime<Utc>,
+    advanced: std::time::Instant,
+    handled: i64,
+}
+
+impl ProcessorState {
+    fn new() -> ProcessorState {
+        ProcessorState { lease_until: DateTime::<Utc>::MIN_UTC, advanced: std::time::Instant::now(), handled: 0 }
+    }
+}
+
+/// Where a round stands: the stored cursor, how far this node has already gone, and the last change read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Round {
+    pub cursor: i64,
+    pub handled: i64,
+    pub to: i64,
+}
+
+/// What a round did: the writes to commit with the cursor's move, and whether it committed batches of its own.
+pub(crate) struct Outcome {
+    pub writes: Vec<Write>,
+    pub committed: bool,
+}
+
+impl Directory {
+    /// Runs a tenant's processor until it has caught up with the change log; returns how many change records
+    /// it went through. `holder` names this node for the lease.
+    pub async fn process(&self, tenant: Uuid, holder: &str, processor: Processor) -> Result<usize> {
+        let system = Caller::System { tenant };
+        let key = (tenant, processor);
+        let mut applied = 0;
+        loop {
+            let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
+            let changes = self.store.changes(tenant, cursor, ROUND).await.map_err(Error::internal)?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(applied);
+            };
+            if !self.hold_lease(&system, holder, processor).await? {
+                return Ok(applied);
+            }
+            let handled = self
+                .processors
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .map_or(cursor, |s| s.handled.clamp(cursor, last));
+            let fresh: Vec<ChangeRecord> = changes.into_iter().filter(|c| c.seq > handled).collect();
+            let round = Round { cursor, handled, to: last };
+            let outcome = match processor {
+                Processor::DynamicMembership => self.dynamic_round(&system, holder, round, &fresh).await,
+                Processor::Licensing => self.licensing_round(&system, holder, round, &fresh).await,
+            };
+            let finished = match outcome {
+                Ok(outcome) => self.finish_round(&system, holder, processor, round, outcome).await,
+                Err(error) => Err(error),
+            };
+            match finished {
+                Ok(true) => applied += fresh.len(),
+                Ok(false) => return Ok(applied),
+                Err(error) if error.kind == ErrorKind::Conflict => {
+                    self.processors.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                    return Ok(applied);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Claims or renews this node's lease when it is not comfortably held already; `false` while another
+    /// node holds it.
+    async fn hold_lease(&self, caller: &Caller, holder: &str, processor: Processor) -> Result<bool> {
+        let now = self.now();
+        let key = (caller.tenant(), processor);
+        let held = self.processors.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|s| s.lease_until);
+        if held.is_some_and(|until| until - now > chrono::Duration::seconds(LEASE_SECONDS / 2)) {
+            return Ok(true);
+        }
+        let renewal = self.lease_renewal(holder, processor);
+        let until = match &renewal {
+            Write::ClaimProcessor { until, .. } => *until,
+            _ => now,
+        };
+        match self.commit(caller, vec![renewal]).await {
+            Ok(_) => {
+                let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+                states.entry(key).or_insert_with(ProcessorState::new).lease_until = until;
+                Ok(true)
+            }
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(other) => Err(Error::internal(other)),
+        }
+    }
+
+    /// The write that claims or renews a processor's lease, for long rounds to add to their batches.
+    pub(crate) fn lease_renewal(&self, holder: &str, processor: Processor) -> Write {
+        let now = self.now();
+        Write::ClaimProcessor {
+            name: processor.name().into(),
+            holder: holder.into(),
+            until: now + chrono::Duration::seconds(LEASE_SECONDS),
+            now,
+        }
+    }
+
+    /// Commits a round's writes with the cursor's move, or (an idle round, recently advanced) remembers how
+    /// far it went and leaves the cursor for later; `false` when nothing was committed.
+    async fn finish_round(
+        &self,
+        caller: &Caller,
+        holder: &str,
+        processor: Processor,
+        round: Round,
+        outcome: Outcome,
+    ) -> Result<bool> {
+        let key = (caller.tenant(), processor);
+        let Round { cursor, to, .. } = round;
+        let mut writes = outcome.writes;
+        let recently = self
+            .processors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE);
+        if writes.is_empty() && !outcome.committed && to - cursor < i64::from(ROUND) && recently {
+            let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+            states.entry(key).or_insert_with(ProcessorState::new).handled = to;
+            return Ok(false);
+        }
+        let name = processor.name();
+        writes.push(Write::AdvanceProcessor { name: name.into(), holder: holder.into(), from: cursor, to });
+        self.commit(caller, writes).await.map_err(|e| match e {
+            StoreError::Conflict(what) => Error::conflict(format!("{name}: {what}")),
+            other => Error::internal(other),
+        })?;
+        let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        let state = states.entry(key).or_insert_with(ProcessorState::new);
+        state.advanced = std::time::Instant::now();
+        state.handled = to;
+        Ok(true)
+    }
+}
