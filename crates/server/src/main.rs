@@ -33,6 +33,58 @@ enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage a tenant's subscriptions (there is no Microsoft commerce here).
+    #[command(subcommand)]
+    Subscription(SubscriptionCommand),
+}
+
+#[derive(Subcommand)]
+enum SubscriptionCommand {
+    /// Add a subscription to a catalog product (by part number, e.g. SPE_E3, or skuId); prints it as JSON.
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The tenant, by id or domain.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        sku: String,
+        /// Enabled seats.
+        #[arg(long)]
+        units: u64,
+    },
+    /// Change a subscription's seats or status (Enabled, Warning, Suspended, LockedOut).
+    Set {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        tenant: String,
+        /// The subscription's skuId or part number.
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        units: Option<u64>,
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Retire a subscription nobody holds any more.
+    Retire {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        sku: String,
+    },
+    /// List a tenant's subscriptions with their seats.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// List the products of the catalog.
+    Catalog,
 }
 
 #[derive(Subcommand)]
@@ -89,6 +141,7 @@ fn run() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&created)?);
                 Ok(())
             }
+            Command::Subscription(command) => subscription(command).await,
             Command::Tenant(TenantCommand::List { store }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
                 for tenant in directory.tenants().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
@@ -146,4 +199,63 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down; finishing in-flight requests");
+}
+
+/// The subscription commands: the same use cases as the Graph admin API, as the tenant's system caller.
+async fn subscription(command: SubscriptionCommand) -> anyhow::Result<()> {
+    let fail = |e: gatehouse_core::Error| anyhow::anyhow!("{}", e.message);
+    let (store, tenant) = match &command {
+        SubscriptionCommand::Add { store, tenant, .. }
+        | SubscriptionCommand::Set { store, tenant, .. }
+        | SubscriptionCommand::Retire { store, tenant, .. }
+        | SubscriptionCommand::List { store, tenant } => (store, tenant),
+        SubscriptionCommand::Catalog => {
+            for product in &gatehouse_core::licensing::catalog().products {
+                println!("{}\t{}\t{}", product.sku_part_number, product.sku_id, product.display_name);
+            }
+            return Ok(());
+        }
+    };
+    let directory = gatehouse::open(&Settings::for_store(store)?).await?;
+    let caller = gatehouse_core::Caller::System { tenant: directory.resolve_tenant(tenant).await.map_err(fail)? };
+    let sku_id = |sku: &str| {
+        gatehouse_core::licensing::catalog()
+            .product(sku)
+            .map(|p| p.sku_id.to_string())
+            .unwrap_or_else(|| sku.to_owned())
+    };
+    match &command {
+        SubscriptionCommand::Add { sku, units, .. } => {
+            let body = serde_json::json!({"skuPartNumber": sku, "prepaidUnits": {"enabled": units}});
+            let Some(body) = body.as_object() else { return Ok(()) };
+            let added = directory.add_subscription(&caller, body).await.map_err(fail)?;
+            println!("{}", serde_json::to_string_pretty(&added)?);
+        }
+        SubscriptionCommand::Set { sku, units, status, .. } => {
+            let mut body = serde_json::Map::new();
+            if let Some(units) = units {
+                body.insert("prepaidUnits".into(), serde_json::json!({"enabled": units}));
+            }
+            if let Some(status) = status {
+                body.insert("capabilityStatus".into(), serde_json::json!(status));
+            }
+            directory.update_subscription(&caller, &sku_id(sku), &body).await.map_err(fail)?;
+        }
+        SubscriptionCommand::Retire { sku, .. } => {
+            directory.retire_subscription(&caller, &sku_id(sku)).await.map_err(fail)?
+        }
+        SubscriptionCommand::List { .. } | SubscriptionCommand::Catalog => {
+            for sku in directory.subscribed_skus(&caller).await.map_err(fail)? {
+                println!(
+                    "{}\t{}\t{}/{}\t{}",
+                    sku["skuPartNumber"].as_str().unwrap_or_default(),
+                    sku["skuId"].as_str().unwrap_or_default(),
+                    sku["consumedUnits"],
+                    sku["prepaidUnits"]["enabled"],
+                    sku["capabilityStatus"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
 }

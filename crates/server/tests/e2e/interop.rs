@@ -9,6 +9,7 @@ use std::path::Path;
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_lifecycle.py");
 const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_queries.py");
 const GROUPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_groups.py");
+const LICENSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_licensing.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -43,6 +44,25 @@ async fn msgraph_sdk_groups_and_membership() {
     for (engine, url) in postgres::engines(dir.path()).await {
         let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
         run(&python, GROUPS, &server, None, engine, "msgraph-sdk groups passed").await;
+    }
+}
+
+#[tokio::test]
+async fn msgraph_sdk_licensing() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
+        let bootstrap = server.bootstrap.clone().unwrap();
+        let http = client(None);
+        let token = token(&http, &server.base_url, &bootstrap).await;
+        for sku in ["ENTERPRISEPACK", "AAD_PREMIUM"] {
+            let body = serde_json::json!({"skuPartNumber": sku, "prepaidUnits": {"enabled": 5}});
+            let url = format!("{}/v1.0/subscribedSkus", server.base_url);
+            let response = http.post(url).bearer_auth(&token).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        }
+        run(&python, LICENSING, &server, None, engine, "msgraph-sdk licensing passed").await;
     }
 }
 

@@ -302,6 +302,22 @@ async fn first_start_prints_a_working_example_and_tenant_create_adds_tenants() {
     let token = token(&http, &base, &fabrikam).await;
     let users: Value = get_json(&http, format!("{base}/v1.0/users"), &token).await;
     assert_eq!(users["value"][0]["userPrincipalName"], "admin@fabrikam.gatehouse.test");
+
+    // Subscriptions come from the command line too, and Graph sees them at once.
+    let cli = |args: &[&str]| {
+        let output = Command::new(BINARY).args(args).current_dir(dir.path()).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(cli(&["subscription", "catalog"]).contains("SPE_E3\t05e9a617-0261-4cee-bb44-138d3ef5d965"));
+    cli(&["subscription", "add", "--tenant", "fabrikam.gatehouse.test", "--sku", "SPE_E3", "--units", "25"]);
+    cli(&["subscription", "set", "--tenant", "fabrikam.gatehouse.test", "--sku", "SPE_E3", "--units", "30"]);
+    let listed = cli(&["subscription", "list", "--tenant", "fabrikam.gatehouse.test"]);
+    assert!(listed.starts_with("SPE_E3\t05e9a617-0261-4cee-bb44-138d3ef5d965\t0/30\tEnabled"), "{listed}");
+    let skus: Value = get_json(&http, format!("{base}/v1.0/subscribedSkus"), &token).await;
+    assert_eq!(skus["value"][0]["prepaidUnits"]["enabled"], 30, "{skus}");
+    cli(&["subscription", "retire", "--tenant", "fabrikam.gatehouse.test", "--sku", "SPE_E3"]);
+    assert!(cli(&["subscription", "list", "--tenant", "fabrikam.gatehouse.test"]).is_empty());
     let _ = child.kill().await;
 }
 
