@@ -130,6 +130,30 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         changes: usize,
     },
+    /// Subscribes the tenant to Entra ID P1 with enough seats, assigns it to a group, and times until the
+    /// group's license processing completes for every member.
+    LicenseGroup {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        members: u64,
+    },
+    /// Adds users one at a time to a licensed group (and removes them again), timing each from the request's
+    /// return until the user holds (or no longer holds) the group's license.
+    LicenseLatency {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        users: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+    },
     /// Follows `@odata.nextLink` from a first page to the last; prints users per second.
     Walk {
         #[arg(long)]
@@ -184,6 +208,12 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Walk { url, token } => walk(url, token).await,
             Command::Rules { seconds } => rules_rate(Duration::from_secs(seconds)),
+            Command::LicenseGroup { base, token, group, members } => {
+                license_group(&Http::new(base, token), &group, members).await
+            }
+            Command::LicenseLatency { base, token, users, changes } => {
+                license_latency(&Http::new(base, token), &users, changes).await
+            }
             Command::CreateDynamic { base, token, count, out } => {
                 create_dynamic(&Http::new(base, token), count, &out).await
             }
@@ -390,6 +420,7 @@ fn seeded_user(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obje
         ("employeeId", json!(format!("E{n:07}"))),
         ("jobTitle", json!(format!("Title {}", n % 300))),
         ("userType", json!(if n.is_multiple_of(50) { "Guest" } else { "Member" })),
+        ("usageLocation", json!(["NL", "NO", "NG", "CH"][(n % 4) as usize])),
     ] {
         doc.insert(key.to_owned(), value);
     }
@@ -449,10 +480,10 @@ struct GroupsShape {
     spare: u64,
 }
 
-/// The `n`th seeded group: a security group, or every fifth a Microsoft 365 group with its mail.
+/// The `n`th seeded group: a security group, or every fifth (from the second) a Microsoft 365 group with its mail.
 fn seeded_group(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
     let nickname = format!("group{n:06}");
-    let unified = n.is_multiple_of(5);
+    let unified = n % 5 == 1;
     let mut doc = serde_json::Map::new();
     doc.insert("displayName".into(), json!(format!("Group {n:06} {}", DEPARTMENTS[(n % 8) as usize])));
     doc.insert("mailNickname".into(), json!(nickname));
@@ -734,6 +765,86 @@ async fn dynamic_latency(http: &Http, groups: &std::path::Path, users: u64, chan
     println!(
         "{}",
         json!({"name": "attribute change visible in every affected dynamic group", "changes": latencies.len(),
+            "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0)})
+    );
+    Ok(())
+}
+
+const P1: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
+
+async fn license_group(http: &Http, group: &str, members: u64) -> anyhow::Result<()> {
+    let body = json!({"skuPartNumber": "AAD_PREMIUM", "prepaidUnits": {"enabled": members * 2 + 1000}});
+    let (status, created) = http.send("POST", "/v1.0/subscribedSkus", Some(body)).await?;
+    anyhow::ensure!(status == 201, "subscribing: {status} {created}");
+    let started = Instant::now();
+    let body = json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []});
+    let (status, answer) = http.send("POST", &format!("/v1.0/groups/{group}/assignLicense"), Some(body)).await?;
+    anyhow::ensure!(status == 202, "assigning: {status} {answer}");
+    loop {
+        let (_, group) =
+            http.send("GET", &format!("/v1.0/groups/{group}?$select=licenseProcessingState"), None).await?;
+        if group["licenseProcessingState"]["state"] == "ProcessingComplete" {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "the group license never completed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (_, skus) = http.send("GET", "/v1.0/subscribedSkus", None).await?;
+    let consumed =
+        skus["value"].as_array().and_then(|v| v.iter().find(|s| s["skuId"] == P1)).map(|s| s["consumedUnits"].clone());
+    println!(
+        "{}",
+        json!({"name": "group license reaching every member", "members": members,
+            "consumed_units": consumed, "seconds": (elapsed * 100.0).round() / 100.0})
+    );
+    Ok(())
+}
+
+async fn license_latency(http: &Http, users: &std::path::Path, changes: usize) -> anyhow::Result<()> {
+    let users: Vec<String> = std::fs::read_to_string(users)?.lines().map(str::to_owned).collect();
+    let body =
+        json!({"displayName": "Latency", "mailNickname": "latency", "mailEnabled": false, "securityEnabled": true});
+    let (_, group) = http.send("POST", "/v1.0/groups", Some(body)).await?;
+    let group = group["id"].as_str().unwrap_or_default().to_owned();
+    let body = json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []});
+    http.send("POST", &format!("/v1.0/groups/{group}/assignLicense"), Some(body)).await?;
+    let mut latencies = Vec::new();
+    for user in users.iter().take(changes) {
+        let (status, _) =
+            http.send("PATCH", &format!("/v1.0/users/{user}"), Some(json!({"usageLocation": "NL"}))).await?;
+        anyhow::ensure!(status == 204, "setting the usage location of {user}");
+        for add in [true, false] {
+            let (status, body) = if add {
+                let reference =
+                    json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")});
+                http.send("POST", &format!("/v1.0/groups/{group}/members/$ref"), Some(reference)).await?
+            } else {
+                http.send("DELETE", &format!("/v1.0/groups/{group}/members/{user}/$ref"), None).await?
+            };
+            anyhow::ensure!(status == 204, "changing membership of {user}: {status} {body}");
+            let returned = Instant::now();
+            loop {
+                let (_, found) =
+                    http.send("GET", &format!("/v1.0/users/{user}?$select=assignedLicenses"), None).await?;
+                let holds = found["assignedLicenses"].as_array().is_some_and(|l| l.iter().any(|x| x["skuId"] == P1));
+                if holds == add {
+                    break;
+                }
+                anyhow::ensure!(
+                    returned.elapsed() < Duration::from_secs(60),
+                    "the license change for {user} never showed"
+                );
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            latencies.push(returned.elapsed().as_micros() as u64);
+        }
+    }
+    latencies.sort_unstable();
+    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+    println!(
+        "{}",
+        json!({"name": "membership change granting or removing a license", "changes": latencies.len(),
             "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0)})
     );
     Ok(())

@@ -407,12 +407,7 @@ impl Directory {
 
     /// How many live users hold the SKU.
     pub(crate) async fn seats_taken(&self, caller: &Caller, sku: Uuid) -> Result<u64> {
-        let filter = Filter::Any {
-            property: "assignedLicenses".into(),
-            test: Test::Compare(Op::Eq, Literal::Text(sku.to_string())),
-        };
-        let q = ObjectQuery { filter: Some(filter), ..ObjectQuery::of(ObjectKind::User) };
-        self.store.count(caller.tenant(), &q).await.map_err(Error::internal)
+        self.store.value_count(caller.tenant(), "assignedLicenses", &sku.to_string()).await.map_err(Error::internal)
     }
 
     /// Seats in use per SKU by users other than `user`.

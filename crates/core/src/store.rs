@@ -409,6 +409,8 @@ pub trait Store: Send + Sync + 'static {
     /// How far a change-log processor has come: the last sequence number it applied (0 before it starts).
     async fn processor_seq(&self, tenant: Uuid, name: &str) -> StoreResult<i64>;
     async fn dynamic_status(&self, tenant: Uuid, group: Uuid) -> StoreResult<Option<DynamicStatusRecord>>;
+    /// How many live objects hold the folded value of a counted property (users holding a product).
+    async fn value_count(&self, tenant: Uuid, property: &str, value: &str) -> StoreResult<u64>;
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.

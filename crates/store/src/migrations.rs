@@ -9,7 +9,8 @@
 //! `object_counts`, kept in the same transactions as the objects, so an unfiltered `$count` is one row.
 //! Migration 4 adds `links`: group members and owners, suspended (`active = 0`) while either end is deleted.
 //! Migration 5 adds `processors` (each change-log follower's cursor and lease) and `dynamic_status` (each
-//! dynamic group's processing state); users are re-indexed for the values rules read.
+//! dynamic group's processing state); users are re-indexed for the values rules read. Migration 6 adds
+//! `value_counts`: how many live objects hold each counted value (the users holding each product).
 
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -158,6 +159,23 @@ CREATE TABLE dynamic_status (
     error TEXT,
     PRIMARY KEY (tenant_id, group_id)
 );
+"#,
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE value_counts (
+    tenant_id {text_c} NOT NULL,
+    property {text_c} NOT NULL,
+    value {text_c} NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, property, value)
+);
+INSERT INTO value_counts (tenant_id, property, value, n)
+    SELECT v.tenant_id, v.property, v.value, COUNT(*) FROM object_values v
+    JOIN objects o ON o.tenant_id = v.tenant_id AND o.id = v.object_id
+    WHERE v.property = 'assignedLicenses' AND o.deleted_at IS NULL
+    GROUP BY v.tenant_id, v.property, v.value;
 "#,
     ),
 ];

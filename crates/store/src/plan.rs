@@ -172,6 +172,7 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                     "INSERT INTO object_values (tenant_id, object_id, property, value) VALUES ($1, $2, 'deletedDateTime', $3)",
                     vec![t(), id.into(), format_time(at).into()],
                 ),
+                uncount(tenant, id),
                 statement(
                     "UPDATE links SET active = 0 WHERE tenant_id = $1 AND group_id = $2 AND active = 1",
                     vec![t(), id.into()],
@@ -200,6 +201,7 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                     "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2 AND property = 'deletedDateTime'",
                     vec![t(), id.into()],
                 ),
+                recount(tenant, id),
                 statement(
                     &format!(
                         "UPDATE links SET active = 1 WHERE tenant_id = $1 AND group_id = $2 AND active = 0 \
@@ -438,9 +440,8 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
         ),
         Write::CheckSeats { sku, capacity } => (
             vec![checked(
-                "UPDATE tenants SET change_seq = change_seq WHERE id = $1 AND (SELECT COUNT(*) FROM object_values v \
-                 JOIN objects o ON o.tenant_id = v.tenant_id AND o.id = v.object_id WHERE v.tenant_id = $1 \
-                 AND v.property = 'assignedLicenses' AND v.value = $2 AND o.kind = 'user' AND o.deleted_at IS NULL) <= $3",
+                "UPDATE tenants SET change_seq = change_seq WHERE id = $1 AND COALESCE((SELECT n FROM value_counts \
+                 WHERE tenant_id = $1 AND property = 'assignedLicenses' AND value = $2), 0) <= $3",
                 vec![t(), sku.into(), i64::try_from(capacity).unwrap_or(i64::MAX).into()],
                 StoreError::Conflict("seats".into()),
             )],
@@ -474,11 +475,41 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
 }
 
 /// Replaces an object's query values: the folded values `$filter` and `$search` compile against.
+/// The values counted per tenant (seats of a product are the users holding it), kept in `value_counts` in
+/// the same transactions as the values themselves.
+const COUNTED: &str = "'assignedLicenses'";
+
+/// Takes an object's counted values out of the counts (before they change, or when it is deleted).
+fn uncount(tenant: &str, id: Uuid) -> Statement {
+    statement(
+        &format!(
+            "UPDATE value_counts SET n = n - 1 WHERE tenant_id = $1 AND property = {COUNTED} AND value IN \
+             (SELECT v.value FROM object_values v WHERE v.tenant_id = $1 AND v.object_id = $2 AND v.property = {COUNTED})"
+        ),
+        vec![tenant.into(), id.into()],
+    )
+}
+
+/// Adds an object's counted values to the counts (after they change, or when it is restored).
+fn recount(tenant: &str, id: Uuid) -> Statement {
+    statement(
+        &format!(
+            "INSERT INTO value_counts (tenant_id, property, value, n) SELECT v.tenant_id, v.property, v.value, 1 \
+             FROM object_values v WHERE v.tenant_id = $1 AND v.object_id = $2 AND v.property = {COUNTED} \
+             ON CONFLICT (tenant_id, property, value) DO UPDATE SET n = value_counts.n + 1"
+        ),
+        vec![tenant.into(), id.into()],
+    )
+}
+
 pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
-    let mut statements = vec![statement(
-        "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2",
-        vec![tenant.into(), object.id.into()],
-    )];
+    let mut statements = vec![
+        uncount(tenant, object.id),
+        statement(
+            "DELETE FROM object_values WHERE tenant_id = $1 AND object_id = $2",
+            vec![tenant.into(), object.id.into()],
+        ),
+    ];
     let values = query::index_values(object);
     if values.is_empty() {
         return statements;
@@ -492,6 +523,7 @@ pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
     }
     let sql = format!("INSERT INTO object_values (tenant_id, object_id, property, value) VALUES {}", rows.join(", "));
     statements.push(Statement { query: query(sql, params), must_affect: None });
+    statements.push(recount(tenant, object.id));
     statements
 }
 

@@ -285,6 +285,15 @@ impl Store for SqlStore {
         self.fetch_one(q, plan::dynamic_status).await
     }
 
+    async fn value_count(&self, tenant: Uuid, property: &str, value: &str) -> StoreResult<u64> {
+        let q = query(
+            "SELECT n FROM value_counts WHERE tenant_id = $1 AND property = $2 AND value = $3",
+            vec![tenant.into(), property.into(), value.into()],
+        );
+        let n = self.fetch(q).await?.first().map(|row| row.int(0)).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>> {
         let q = query(
             "SELECT seq, object_type, object_id, kind, attributes, at FROM change_log \

@@ -292,3 +292,59 @@ async fn group_licenses_reach_members_with_entras_error_states() {
         assert_eq!(ids, vec![cal.as_str()], "{engine}: assignedPlans feed dynamic rules: {members}");
     }
 }
+
+#[tokio::test]
+async fn seats_hold_under_concurrent_assignments_and_membership_changes() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        subscribe(&server, &admin, "AAD_PREMIUM", 5).await;
+        let group = security_group(&server, &admin, "contended").await;
+        let body = json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []});
+        server.call(&admin, Method::POST, &format!("/v1.0/groups/{group}/assignLicense"), Some(body)).await;
+        let mut users = Vec::new();
+        for i in 0..16 {
+            users.push(user(&server, &admin, &format!("seat{i}"), Some("NL")).await);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..8u64 {
+            let (http, base, token, users, group) =
+                (server.http.clone(), server.base.clone(), admin.clone(), users.clone(), group.clone());
+            tasks.spawn(async move {
+                let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ worker;
+                for step in 0..12 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let user = &users[(state % users.len() as u64) as usize];
+                    let request = match (worker % 2, step % 2) {
+                        (0, 0) => http
+                            .post(format!("{base}/v1.0/users/{user}/assignLicense"))
+                            .json(&json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []})),
+                        (0, _) => http
+                            .post(format!("{base}/v1.0/users/{user}/assignLicense"))
+                            .json(&json!({"addLicenses": [], "removeLicenses": [P1]})),
+                        (_, 0) => http.post(format!("{base}/v1.0/groups/{group}/members/$ref")).json(
+                            &json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")}),
+                        ),
+                        _ => http.delete(format!("{base}/v1.0/groups/{group}/members/{user}/$ref")),
+                    };
+                    let status = request.bearer_auth(&token).send().await.unwrap().status();
+                    assert!(status.is_success() || status.is_client_error(), "{status}");
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+            let taken = consumed(&server, &admin, P1).await;
+            assert!(taken <= 5, "{engine}: {taken} seats of 5 in use");
+        }
+        settled(&server).await;
+        let (_, listed) =
+            server.call(&admin, Method::GET, "/v1.0/users?$select=id,assignedLicenses&$top=999", None).await;
+        let holders = listed["value"].as_array().unwrap().iter().filter(|u| skus(u).contains(&P1.to_owned())).count();
+        let taken = consumed(&server, &admin, P1).await;
+        assert_eq!(taken, holders as u64, "{engine}: consumedUnits counts the users holding the product");
+        assert!(taken <= 5, "{engine}: never more than the seats bought");
+    }
+}
