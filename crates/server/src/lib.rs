@@ -131,7 +131,8 @@ pub fn spawn_processors(directory: Arc<Directory>) {
                 Err(error) => tracing::warn!(%error, "listing tenants for processing failed"),
             }
             tokio::select! {
-                _ = directory.committed() => {}
+                // A short pause after a commit lets a burst of writes share one round.
+                _ = directory.committed() => tokio::time::sleep(Duration::from_millis(10)).await,
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         }

@@ -919,6 +919,183 @@ async fn every_bad_group_request_is_refused_and_nothing_is_written() {
 }
 
 #[tokio::test]
+async fn every_bad_licensing_request_is_refused_and_nothing_is_written() {
+    let server = sqlite_server().await;
+    let token = server.admin_token().await;
+    let e3 = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+    let body = json!({"skuPartNumber": "ENTERPRISEPACK", "prepaidUnits": {"enabled": 1}});
+    assert_eq!(server.call(&token, Method::POST, "/v1.0/subscribedSkus", Some(body)).await.0, StatusCode::CREATED);
+    let mut located = new_user("ada");
+    located["usageLocation"] = json!("NL");
+    let (_, ada) = server.call(&token, Method::POST, "/v1.0/users", Some(located)).await;
+    let ada = ada["id"].as_str().unwrap().to_owned();
+    let assign = format!("/v1.0/users/{ada}/assignLicense");
+    let add = json!({"addLicenses": [{"skuId": e3}], "removeLicenses": []});
+    assert_eq!(server.call(&token, Method::POST, &assign, Some(add)).await.0, StatusCode::OK);
+    let (_, bob) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("bob"))).await;
+    let bob = bob["id"].as_str().unwrap().to_owned();
+    let (_, team) = server
+        .call(&token, Method::POST, "/v1.0/groups", Some(json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true, "securityEnabled": false, "groupTypes": ["Unified"]})))
+        .await;
+    let team = team["id"].as_str().unwrap().to_owned();
+    let missing = "0b5b6c39-0000-4000-8000-000000000000";
+    let bad = "Request_BadRequest";
+    let post = Method::POST;
+    let skus = "/v1.0/subscribedSkus";
+    let cases = vec![
+        case(
+            "a product not in the catalog",
+            post.clone(),
+            skus,
+            Body::Json(json!({"skuPartNumber": "NOPE"})),
+            400,
+            bad,
+        ),
+        case(
+            "a subscription without a product",
+            post.clone(),
+            skus,
+            Body::Json(json!({"prepaidUnits": {"enabled": 1}})),
+            400,
+            bad,
+        ),
+        case(
+            "a second subscription to one product",
+            post.clone(),
+            skus,
+            Body::Json(json!({"skuPartNumber": "ENTERPRISEPACK"})),
+            400,
+            bad,
+        ),
+        case(
+            "negative seats",
+            post.clone(),
+            skus,
+            Body::Json(json!({"skuPartNumber": "AAD_PREMIUM", "prepaidUnits": {"enabled": -1}})),
+            400,
+            bad,
+        ),
+        case(
+            "an unknown kind of seat",
+            post.clone(),
+            skus,
+            Body::Json(json!({"skuPartNumber": "AAD_PREMIUM", "prepaidUnits": {"spare": 1}})),
+            400,
+            bad,
+        ),
+        case(
+            "an unknown subscription status",
+            Method::PATCH,
+            &format!("{skus}/{e3}"),
+            Body::Json(json!({"capabilityStatus": "Paused"})),
+            400,
+            bad,
+        ),
+        case(
+            "a custom plan without a name",
+            post.clone(),
+            skus,
+            Body::Json(json!({"skuPartNumber": "CUSTOM", "servicePlans": [{"servicePlanId": missing}]})),
+            400,
+            bad,
+        ),
+        case("retiring a subscription in use", Method::DELETE, &format!("{skus}/{e3}"), Body::None, 400, bad),
+        case(
+            "a missing subscription",
+            Method::GET,
+            &format!("{skus}/{missing}"),
+            Body::None,
+            404,
+            "Request_ResourceNotFound",
+        ),
+        case(
+            "assignLicense without addLicenses",
+            post.clone(),
+            &assign,
+            Body::Json(json!({"removeLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "assignLicense without removeLicenses",
+            post.clone(),
+            &assign,
+            Body::Json(json!({"addLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "a skuId that is not a GUID",
+            post.clone(),
+            &assign,
+            Body::Json(json!({"addLicenses": [{"skuId": "E3"}], "removeLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "a product the tenant does not have",
+            post.clone(),
+            &assign,
+            Body::Json(json!({"addLicenses": [{"skuId": missing}], "removeLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "a disabled plan of another product",
+            post.clone(),
+            &assign,
+            Body::Json(json!({"addLicenses": [{"skuId": e3, "disabledPlans": [missing]}], "removeLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "removing a license the user lacks",
+            post.clone(),
+            &format!("/v1.0/users/{bob}/assignLicense"),
+            Body::Json(json!({"addLicenses": [], "removeLicenses": [e3]})),
+            400,
+            bad,
+        ),
+        case(
+            "a license for a user without usage location",
+            post.clone(),
+            &format!("/v1.0/users/{bob}/assignLicense"),
+            Body::Json(json!({"addLicenses": [{"skuId": e3}], "removeLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "a license for a missing user",
+            post.clone(),
+            &format!("/v1.0/users/{missing}/assignLicense"),
+            Body::Json(json!({"addLicenses": [], "removeLicenses": []})),
+            404,
+            "Request_ResourceNotFound",
+        ),
+        case(
+            "a license to a group that is not security-enabled",
+            post.clone(),
+            &format!("/v1.0/groups/{team}/assignLicense"),
+            Body::Json(json!({"addLicenses": [{"skuId": e3}], "removeLicenses": []})),
+            400,
+            bad,
+        ),
+        case(
+            "filtering licenses by another member",
+            Method::GET,
+            &format!("/v1.0/users?$filter=assignedLicenses/any(x:x/servicePlanId eq {e3})"),
+            Body::None,
+            400,
+            bad,
+        ),
+    ];
+    refused_without_a_trace(&server, &token, cases).await;
+    let (_, held) =
+        server.call(&token, Method::GET, &format!("/v1.0/users/{ada}?$select=assignedLicenses"), None).await;
+    assert_eq!(held["assignedLicenses"][0]["skuId"], e3, "the refused requests left ada's license alone");
+}
+
+#[tokio::test]
 async fn the_duplicate_upn_message_is_graphs() {
     let server = sqlite_server().await;
     let token = server.admin_token().await;
