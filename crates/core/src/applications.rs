@@ -270,6 +270,7 @@ impl Directory {
             let owned = SecretRecord { owner: target.id, ..secret.clone() };
             let writes = vec![
                 Write::UpdateObject {
+                    before: None,
                     object: record,
                     expected_version: target.version,
                     attributes: vec!["passwordCredentials".into()],
@@ -316,6 +317,7 @@ impl Directory {
             }
             let writes = vec![
                 Write::UpdateObject {
+                    before: None,
                     object: record,
                     expected_version: target.version,
                     attributes: vec!["passwordCredentials".into()],

@@ -124,7 +124,8 @@ impl Directory {
             }
             normalise(&mut record.doc)?;
             let attributes = changes.keys().cloned().collect();
-            let write = Write::UpdateObject { object: record, expected_version: current.version, attributes };
+            let write =
+                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
             match self.commit(caller, vec![write]).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionMismatch) => continue,

@@ -353,6 +353,7 @@ impl Directory {
             if !changes.is_empty() {
                 let attributes = changes.keys().cloned().collect();
                 writes.push(Write::UpdateObject {
+                    before: None,
                     object: record.clone(),
                     expected_version: current.version,
                     attributes,

@@ -487,8 +487,12 @@ impl Directory {
             record.doc.insert(DIRECT.into(), licenses_json(&direct.licenses));
             apply(&mut record.doc, &resolution, &subscriptions, &format_time(self.now()));
             let attributes = vec!["assignedLicenses".into(), "assignedPlans".into(), "licenseAssignmentStates".into()];
-            let mut writes =
-                vec![Write::UpdateObject { object: record.clone(), expected_version: user.version, attributes }];
+            let mut writes = vec![Write::UpdateObject {
+                before: None,
+                object: record.clone(),
+                expected_version: user.version,
+                attributes,
+            }];
             writes.extend(seat_guards(&subscriptions, add.iter().map(|(sku, _)| *sku)));
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(ObjectRecord { version: user.version + 1, ..record }),
@@ -704,7 +708,12 @@ impl Directory {
             match self
                 .commit(
                     caller,
-                    vec![Write::UpdateObject { object: record, expected_version: current.version, attributes }],
+                    vec![Write::UpdateObject {
+                        before: None,
+                        object: record,
+                        expected_version: current.version,
+                        attributes,
+                    }],
                 )
                 .await
             {
@@ -788,6 +797,7 @@ impl Directory {
             record.doc.insert("assignedLicenses".into(), licenses_json(&licenses));
             record.doc.insert("licenseProcessingState".into(), json!({"state": "QueuedForProcessing"}));
             let write = Write::UpdateObject {
+                before: None,
                 object: record.clone(),
                 expected_version: group.version,
                 attributes: vec!["assignedLicenses".into()],
@@ -929,7 +939,8 @@ impl Directory {
         }
         let object = ObjectRecord { doc, ..user.clone() };
         let attributes = vec!["assignedLicenses".into(), "assignedPlans".into(), "licenseAssignmentStates".into()];
-        Ok(Some((Write::UpdateObject { object, expected_version: user.version, attributes }, gained)))
+        let before = Some(crate::query::index_values(user));
+        Ok(Some((Write::UpdateObject { before, object, expected_version: user.version, attributes }, gained)))
     }
 
     /// One round of group-based licensing: users whose group memberships, group licenses or usage location
@@ -1017,7 +1028,7 @@ impl Directory {
                 let version = record.version;
                 record.doc.insert("licenseProcessingState".into(), json!({"state": "ProcessingComplete"}));
                 let attributes = vec!["licenseProcessingState".into()];
-                let write = Write::UpdateObject { object: record, expected_version: version, attributes };
+                let write = Write::UpdateObject { before: None, object: record, expected_version: version, attributes };
                 self.commit(caller, vec![write]).await.map_err(|e| Error::conflict(format!("licensing: {e}")))?;
             }
         }

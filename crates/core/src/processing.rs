@@ -181,6 +181,8 @@ impl Directory {
         writes.push(Write::AdvanceProcessor { name: name.into(), holder: holder.into(), from: cursor, to });
         self.commit(caller, writes).await.map_err(|e| match e {
             StoreError::Conflict(what) => Error::conflict(format!("{name}: {what}")),
+            // A user changed while the round resolved it: the next round reads it again.
+            StoreError::VersionMismatch | StoreError::Missing => Error::conflict(format!("{name}: {e}")),
             other => Error::internal(other),
         })?;
         let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());

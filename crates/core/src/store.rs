@@ -3,8 +3,9 @@
 //! Invariants every implementation keeps:
 //! - Tenant isolation: every read and write names its tenant, and no call returns another tenant's rows.
 //! - One use case, one transaction: [`Store::commit`] applies its whole batch of [`Write`]s atomically, and
-//!   appends one [`ChangeRecord`] per write to the tenant's change log in the same transaction, numbered by a
-//!   per-tenant sequence without gaps, in commit order.
+//!   appends its [`ChangeRecord`]s to the tenant's change log in the same transaction, numbered by a
+//!   per-tenant sequence without gaps, in commit order. The sequence is taken first, which makes a tenant's
+//!   write transactions run one at a time.
 //! - Unique values (a user's folded UPN, an app's appId) are unique among live objects of a kind in a tenant;
 //!   a violation fails the whole batch with [`StoreError::Conflict`].
 //! - Optimistic concurrency: an update names the version it read; if the row moved on, the batch fails with
@@ -203,6 +204,9 @@ pub enum Write {
         object: ObjectRecord,
         expected_version: i64,
         attributes: Vec<String>,
+        /// The object's query values as stored before the update, when the use case has them: only the
+        /// difference is then written. `None` rewrites them all.
+        before: Option<Vec<(String, String)>>,
     },
     /// Moves the object to deleted items and suspends every link at either end of it; `links` are those
     /// links, as read before, each logged as suspended.
@@ -220,8 +224,9 @@ pub enum Write {
         links: Vec<Link>,
     },
     /// Adds a member or owner. A group added as a member must not contain the group it joins, directly or
-    /// through nesting: checked inside the transaction, after taking the tenant's write lock, so two
-    /// concurrent adds cannot close a cycle; a cycle fails the batch with `Conflict("cycle")`.
+    /// through nesting: checked inside the transaction, after the tenant's write lock (every batch takes it
+    /// first, with its change sequence), so two concurrent adds cannot close a cycle; a cycle fails the batch
+    /// with `Conflict("cycle")`.
     AddLink(Link),
     /// Removes an active member or owner; `Missing` when there is none.
     RemoveLink(Link),
@@ -268,7 +273,7 @@ pub enum Write {
     /// Records a dynamic group's processing status. Logs no change.
     SetDynamicStatus(DynamicStatusRecord),
     /// Fails the batch with `Conflict("seats")` when, with its other writes applied, more live users hold
-    /// the SKU than `capacity`. Taken after the tenant's write lock, so concurrent assignments serialize.
+    /// the SKU than `capacity`. Batches take the tenant's write lock first, so concurrent assignments serialize.
     /// Logs no change.
     CheckSeats {
         sku: Uuid,

@@ -353,7 +353,10 @@ impl Directory {
                     writes.push(Write::SetPassword { user: record.id, hash: hash.clone() });
                 }
             }
-            writes.insert(0, Write::UpdateObject { object: record, expected_version: current.version, attributes });
+            writes.insert(
+                0,
+                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
+            );
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionMismatch) => continue,
@@ -408,8 +411,12 @@ impl Directory {
     }
 
     async fn write_manager(&self, caller: &Caller, record: ObjectRecord, version: i64) -> Result<(), StoreError> {
-        let write =
-            Write::UpdateObject { object: record, expected_version: version, attributes: vec!["manager".into()] };
+        let write = Write::UpdateObject {
+            before: None,
+            object: record,
+            expected_version: version,
+            attributes: vec!["manager".into()],
+        };
         self.commit(caller, vec![write]).await.map(|_| ())
     }
 

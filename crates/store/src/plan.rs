@@ -236,7 +236,6 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                 at.into(),
             ];
             if link.relation == Relation::Member && link.member_kind == ObjectKind::Group {
-                statements.push(statement("UPDATE tenants SET change_seq = change_seq WHERE id = $1", vec![t()]));
                 let guard = format!(
                     "{insert} WHERE $2 <> $4 AND NOT EXISTS (WITH RECURSIVE below(id) AS ( \
                      SELECT member_id FROM links WHERE tenant_id = $1 AND group_id = $4 AND relation = 'member' \
@@ -327,7 +326,7 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             statements.extend(index_statements(tenant, &object));
             (statements, vec![change(object.kind.as_str(), object.id, ChangeKind::Created, attributes)])
         }
-        Write::UpdateObject { object, expected_version, attributes } => {
+        Write::UpdateObject { object, expected_version, attributes, before } => {
             let update = checked(
                 "UPDATE objects SET version = version + 1, unique_key = $1, manager_id = $2, doc = $3, sort_name = $7 \
                  WHERE tenant_id = $4 AND id = $5 AND version = $6 AND deleted_at IS NULL",
@@ -343,7 +342,10 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                 StoreError::VersionMismatch,
             );
             let mut statements = vec![update];
-            statements.extend(index_statements(tenant, &object));
+            match before {
+                Some(before) => statements.extend(changed_values(tenant, object.id, &before, &query::index_values(&object))),
+                None => statements.extend(index_statements(tenant, &object)),
+            }
             (statements, vec![change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes)])
         }
         Write::Purge { kind, id } => {
@@ -478,6 +480,8 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
 /// The values counted per tenant (seats of a product are the users holding it), kept in `value_counts` in
 /// the same transactions as the values themselves.
 const COUNTED: &str = "'assignedLicenses'";
+/// The counted property, as its values are indexed.
+const COUNTED_PROPERTY: &str = "assignedLicenses";
 
 /// Takes an object's counted values out of the counts (before they change, or when it is deleted).
 fn uncount(tenant: &str, id: Uuid) -> Statement {
@@ -500,6 +504,46 @@ fn recount(tenant: &str, id: Uuid) -> Statement {
         ),
         vec![tenant.into(), id.into()],
     )
+}
+
+/// Writes only the difference between an object's stored query values and its new ones: the removed pairs
+/// deleted, the added ones inserted, and the counts of counted values moved with them.
+fn changed_values(tenant: &str, id: Uuid, before: &[(String, String)], after: &[(String, String)]) -> Vec<Statement> {
+    let removed: Vec<&(String, String)> = before.iter().filter(|v| !after.contains(v)).collect();
+    let added: Vec<&(String, String)> = after.iter().filter(|v| !before.contains(v)).collect();
+    let mut statements = Vec::new();
+    for (property, value) in &removed {
+        if property == COUNTED_PROPERTY {
+            statements.push(statement(
+                "UPDATE value_counts SET n = n - 1 WHERE tenant_id = $1 AND property = $2 AND value = $3",
+                vec![tenant.into(), property.as_str().into(), value.as_str().into()],
+            ));
+        }
+        statements.push(statement(
+            "DELETE FROM object_values WHERE tenant_id = $1 AND property = $2 AND value = $3 AND object_id = $4",
+            vec![tenant.into(), property.as_str().into(), value.as_str().into(), id.into()],
+        ));
+    }
+    for chunk in added.chunks(ROWS_PER_INSERT) {
+        let mut params: Vec<SqlValue> = vec![tenant.into(), id.into()];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (property, value) in chunk {
+            rows.push(format!("($1, $2, ${}, ${})", params.len() + 1, params.len() + 2));
+            params.push(property.as_str().into());
+            params.push(value.as_str().into());
+        }
+        let sql =
+            format!("INSERT INTO object_values (tenant_id, object_id, property, value) VALUES {}", rows.join(", "));
+        statements.push(Statement { query: query(sql, params), must_affect: None });
+    }
+    for (property, value) in added.iter().filter(|(p, _)| p == COUNTED_PROPERTY) {
+        statements.push(statement(
+            "INSERT INTO value_counts (tenant_id, property, value, n) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (tenant_id, property, value) DO UPDATE SET n = value_counts.n + 1",
+            vec![tenant.into(), property.as_str().into(), value.as_str().into()],
+        ));
+    }
+    statements
 }
 
 pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {

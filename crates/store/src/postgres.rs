@@ -117,17 +117,22 @@ impl PgDb {
         bind(query).fetch_all(&self.pool).await.map_err(unavailable)?.iter().map(row).collect()
     }
 
-    /// Runs the batch in one transaction. The sequence update locks the tenant's row until commit, so
-    /// sequence order is commit order.
+    /// Runs the batch in one transaction. The sequence update comes first and locks the tenant's row until
+    /// commit, so sequence order is commit order and a tenant's writes take their row locks one transaction
+    /// at a time (two batches updating the same users and counts in different orders cannot deadlock).
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // A batch that creates its tenant finds no row to advance before its statements have run.
+        let mut advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         for statement in &batch.statements {
             let affected = bind(&statement.query).execute(&mut *tx).await.map_err(write_error)?.rows_affected();
             if let (0, Some(missing)) = (affected, &statement.must_affect) {
                 return Err(missing.clone());
             }
         }
-        let advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        if advanced.is_none() {
+            advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        }
         let last = row(&advanced.ok_or(StoreError::Missing)?)?.int(0)?;
         for insert in batch.change_log(last)? {
             bind(&insert).execute(&mut *tx).await.map_err(write_error)?;

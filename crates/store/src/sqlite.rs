@@ -195,13 +195,17 @@ impl SqliteDb {
         tokio::task::spawn_blocking(move || {
             let mut connection = writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            // A batch that creates its tenant finds no row to advance before its statements have run.
+            let mut advanced = fetch_on(&tx, &batch.advance_sequence()).map_err(unavailable)?;
             for statement in &batch.statements {
                 let affected = execute_on(&tx, &statement.query)?;
                 if let (0, Some(missing)) = (affected, &statement.must_affect) {
                     return Err(missing.clone());
                 }
             }
-            let advanced = fetch_on(&tx, &batch.advance_sequence()).map_err(unavailable)?;
+            if advanced.is_empty() {
+                advanced = fetch_on(&tx, &batch.advance_sequence()).map_err(unavailable)?;
+            }
             let last = advanced.first().ok_or(StoreError::Missing)?.int(0)?;
             for insert in batch.change_log(last)? {
                 execute_on(&tx, &insert)?;

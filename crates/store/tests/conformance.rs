@@ -150,6 +150,7 @@ async fn updates_are_optimistic() {
         let mut changed = ada.clone();
         changed.doc.insert("jobTitle".into(), json!("Engineer"));
         let update = |version| Write::UpdateObject {
+            before: None,
             object: changed.clone(),
             expected_version: version,
             attributes: vec!["jobTitle".into()],
@@ -646,6 +647,53 @@ async fn concurrent_nesting_never_closes_a_cycle() {
             assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {results:?}");
             assert!(results.contains(&Err(StoreError::Conflict("cycle".into()))), "round {round}: {results:?}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_update_given_its_old_values_writes_only_the_difference() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "contoso.test").await;
+        let mut ada = user("ada@contoso.test");
+        ada.doc.insert("city".into(), json!("Oslo"));
+        ada.doc.insert("assignedLicenses".into(), json!([{"skuId": "6fd2c87f-b296-42f0-b197-1e91e994b900"}]));
+        store.commit(t.id, vec![Write::InsertObject(ada.clone())], now()).await.unwrap();
+        let sku = |value: &str| Filter::Any {
+            property: "assignedLicenses".into(),
+            test: Test::Compare(Op::Eq, Literal::Text(value.into())),
+        };
+        let city = |value: &str| Filter::Property {
+            property: "city".into(),
+            test: Test::Compare(Op::Eq, Literal::Text(value.into())),
+        };
+        let mut changed = ada.clone();
+        changed.doc.insert("city".into(), json!("Bergen"));
+        changed.doc.insert("assignedLicenses".into(), json!([{"skuId": "078d2b04-f1bd-4111-bbd4-b4b1b354cef4"}]));
+        let write = Write::UpdateObject {
+            object: changed,
+            expected_version: 1,
+            attributes: vec!["city".into(), "assignedLicenses".into()],
+            before: Some(query::index_values(&ada)),
+        };
+        store.commit(t.id, vec![write], now()).await.unwrap();
+        for (filter, expected) in [
+            (city("oslo"), 0),
+            (city("bergen"), 1),
+            (sku("6fd2c87f-b296-42f0-b197-1e91e994b900"), 0),
+            (sku("078d2b04-f1bd-4111-bbd4-b4b1b354cef4"), 1),
+        ] {
+            let q = ObjectQuery { filter: Some(filter.clone()), ..users_query(false) };
+            assert_eq!(store.count(t.id, &q).await.unwrap(), expected, "{filter:?}");
+        }
+        assert_eq!(
+            store.value_count(t.id, "assignedLicenses", "6fd2c87f-b296-42f0-b197-1e91e994b900").await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store.value_count(t.id, "assignedLicenses", "078d2b04-f1bd-4111-bbd4-b4b1b354cef4").await.unwrap(),
+            1
+        );
     })
     .await;
 }

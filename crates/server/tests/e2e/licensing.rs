@@ -310,6 +310,7 @@ async fn seats_hold_under_concurrent_assignments_and_membership_changes() {
         for worker in 0..8u64 {
             let (http, base, token, users, group) =
                 (server.http.clone(), server.base.clone(), admin.clone(), users.clone(), group.clone());
+            let engine = engine.to_owned();
             tasks.spawn(async move {
                 let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ worker;
                 for step in 0..12 {
@@ -329,8 +330,10 @@ async fn seats_hold_under_concurrent_assignments_and_membership_changes() {
                         ),
                         _ => http.delete(format!("{base}/v1.0/groups/{group}/members/{user}/$ref")),
                     };
-                    let status = request.bearer_auth(&token).send().await.unwrap().status();
-                    assert!(status.is_success() || status.is_client_error(), "{status}");
+                    let response = request.bearer_auth(&token).send().await.unwrap();
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    assert!(status.is_success() || status.is_client_error(), "{engine}: {status} {body}");
                 }
             });
         }
