@@ -470,7 +470,7 @@ impl Directory {
                 return Err(direct_error("ProhibitedInUsageLocationViolation", Uuid::nil(), ""));
             }
             let mut sources = vec![direct.clone()];
-            sources.extend(self.group_sources(caller, &user).await?);
+            sources.extend(self.group_sources(caller, &user, &mut HashMap::new()).await?);
             let skus: BTreeSet<Uuid> = sources.iter().flat_map(|s| s.licenses.iter().map(|(sku, _)| *sku)).collect();
             let taken = self.taken_by_others(caller, &user, skus.iter().copied()).await?;
             let resolution = resolve(
@@ -507,8 +507,14 @@ impl Directory {
         Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
-    /// The licensed groups the user is a direct member of, as license sources in group-id order.
-    pub(crate) async fn group_sources(&self, caller: &Caller, user: &ObjectRecord) -> Result<Vec<Source>> {
+    /// The licensed groups the user is a direct member of, as license sources in group-id order; `known`
+    /// holds the licenses of groups already read (a bulk round reads each group once).
+    pub(crate) async fn group_sources(
+        &self,
+        caller: &Caller,
+        user: &ObjectRecord,
+        known: &mut HashMap<Uuid, Vec<(Uuid, BTreeSet<Uuid>)>>,
+    ) -> Result<Vec<Source>> {
         let links = self.store.links(caller.tenant(), user.id, true).await.map_err(Error::internal)?;
         let mut groups: Vec<Uuid> = links
             .iter()
@@ -517,13 +523,22 @@ impl Directory {
             .collect();
         groups.sort();
         let mut out = Vec::new();
-        for id in groups {
-            let group = self.store.object(caller.tenant(), ObjectKind::Group, id).await.map_err(Error::internal)?;
-            if let Some(group) = group.filter(|g| g.deleted_at.is_none()) {
-                let licenses = licenses_of(group.doc.get("assignedLicenses"));
-                if !licenses.is_empty() {
-                    out.push(Source { group: Some(id), licenses });
+        for group in groups {
+            let licenses = match known.get(&group) {
+                Some(licenses) => licenses.clone(),
+                None => {
+                    let record =
+                        self.store.object(caller.tenant(), ObjectKind::Group, group).await.map_err(Error::internal)?;
+                    let licenses = record
+                        .filter(|g| g.deleted_at.is_none())
+                        .map(|g| licenses_of(g.doc.get("assignedLicenses")))
+                        .unwrap_or_default();
+                    known.insert(group, licenses.clone());
+                    licenses
                 }
+            };
+            if !licenses.is_empty() {
+                out.push(Source { group: Some(group), licenses });
             }
         }
         Ok(out)
@@ -682,8 +697,12 @@ impl Directory {
         self.sku_json(caller, &record).await
     }
 
+    /// A subscription by Graph's id (`{tenant}_{skuId}`), its skuId, or a catalog product's part number.
     async fn subscription_record(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
-        let sku = id.rsplit('_').next().unwrap_or(id).to_lowercase();
+        let sku = match catalog().product(id) {
+            Some(product) => product.sku_id.to_string(),
+            None => id.rsplit('_').next().unwrap_or(id).to_lowercase(),
+        };
         self.store
             .object_by_key(caller.tenant(), ObjectKind::Subscription, &sku)
             .await
@@ -876,32 +895,8 @@ impl Directory {
         user: &ObjectRecord,
         ledger: &mut Ledger,
     ) -> Result<Option<(Write, Vec<Uuid>)>> {
-        let links = self.store.links(caller.tenant(), user.id, true).await.map_err(Error::internal)?;
-        let mut groups: Vec<Uuid> = links
-            .iter()
-            .filter(|l| l.member == user.id && l.relation == crate::store::Relation::Member)
-            .map(|l| l.group)
-            .collect();
-        groups.sort();
         let mut sources = vec![direct_source(user)];
-        for group in groups {
-            let licenses = match ledger.groups.get(&group) {
-                Some(licenses) => licenses.clone(),
-                None => {
-                    let record =
-                        self.store.object(caller.tenant(), ObjectKind::Group, group).await.map_err(Error::internal)?;
-                    let licenses = record
-                        .filter(|g| g.deleted_at.is_none())
-                        .map(|g| licenses_of(g.doc.get("assignedLicenses")))
-                        .unwrap_or_default();
-                    ledger.groups.insert(group, licenses.clone());
-                    licenses
-                }
-            };
-            if !licenses.is_empty() {
-                sources.push(Source { group: Some(group), licenses });
-            }
-        }
+        sources.extend(self.group_sources(caller, user, &mut ledger.groups).await?);
         let held: BTreeSet<Uuid> = licenses_of(user.doc.get("assignedLicenses")).into_iter().map(|(s, _)| s).collect();
         let others: HashMap<Uuid, u64> =
             ledger.taken.iter().map(|(sku, n)| (*sku, n.saturating_sub(u64::from(held.contains(sku))))).collect();

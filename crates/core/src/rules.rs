@@ -9,7 +9,7 @@
 //! `-any`/`-all` (whose predicate runs to the end of its expression or parenthesis).
 
 use crate::query::{fold, Filter, Literal, Op, Test};
-use crate::schema::format_time;
+use crate::schema::{format_time, EXTENSION_ATTRIBUTES};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
 use uuid::Uuid;
@@ -122,24 +122,6 @@ const ATTRIBUTES: &[Row] = &[
     a("otherMails", "otherMails", "otherMails", Strings),
     a("proxyAddresses", "proxyAddresses", "proxyAddresses", Strings),
     a("assignedPlans", "assignedPlans", "assignedPlans", Plans),
-];
-
-const EXTENSION_ATTRIBUTES: [&str; 15] = [
-    "extensionAttribute1",
-    "extensionAttribute2",
-    "extensionAttribute3",
-    "extensionAttribute4",
-    "extensionAttribute5",
-    "extensionAttribute6",
-    "extensionAttribute7",
-    "extensionAttribute8",
-    "extensionAttribute9",
-    "extensionAttribute10",
-    "extensionAttribute11",
-    "extensionAttribute12",
-    "extensionAttribute13",
-    "extensionAttribute14",
-    "extensionAttribute15",
 ];
 
 /// The fields of an `assignedPlans` element, in the order its indexed form lists them.

@@ -59,7 +59,8 @@ const fn s(max: usize) -> PropertyType {
     PropertyType::String { max }
 }
 
-const EXTENSION_ATTRIBUTES: &[&str] = &[
+/// The members of `onPremisesExtensionAttributes`, which dynamic membership rules also read by name.
+pub const EXTENSION_ATTRIBUTES: &[&str] = &[
     "extensionAttribute1",
     "extensionAttribute2",
     "extensionAttribute3",

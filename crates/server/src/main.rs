@@ -218,12 +218,6 @@ async fn subscription(command: SubscriptionCommand) -> anyhow::Result<()> {
     };
     let directory = gatehouse::open(&Settings::for_store(store)?).await?;
     let caller = gatehouse_core::Caller::System { tenant: directory.resolve_tenant(tenant).await.map_err(fail)? };
-    let sku_id = |sku: &str| {
-        gatehouse_core::licensing::catalog()
-            .product(sku)
-            .map(|p| p.sku_id.to_string())
-            .unwrap_or_else(|| sku.to_owned())
-    };
     match &command {
         SubscriptionCommand::Add { sku, units, .. } => {
             let body = serde_json::json!({"skuPartNumber": sku, "prepaidUnits": {"enabled": units}});
@@ -239,11 +233,9 @@ async fn subscription(command: SubscriptionCommand) -> anyhow::Result<()> {
             if let Some(status) = status {
                 body.insert("capabilityStatus".into(), serde_json::json!(status));
             }
-            directory.update_subscription(&caller, &sku_id(sku), &body).await.map_err(fail)?;
+            directory.update_subscription(&caller, sku, &body).await.map_err(fail)?;
         }
-        SubscriptionCommand::Retire { sku, .. } => {
-            directory.retire_subscription(&caller, &sku_id(sku)).await.map_err(fail)?
-        }
+        SubscriptionCommand::Retire { sku, .. } => directory.retire_subscription(&caller, sku).await.map_err(fail)?,
         SubscriptionCommand::List { .. } | SubscriptionCommand::Catalog => {
             for sku in directory.subscribed_skus(&caller).await.map_err(fail)? {
                 println!(
