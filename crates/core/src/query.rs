@@ -5,6 +5,7 @@
 //! Matching is case-insensitive for every language: strings are compared in their [`fold`]ed form
 //! (Unicode lower case, computed here, identical for both engines), never with a database collation.
 
+use crate::applications::{APPLICATION, SERVICE_PRINCIPAL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{self, format_time, Property, PropertyType, CONTACT, DIRECTORY_OBJECT, GROUP, USER};
 use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy};
@@ -203,6 +204,34 @@ fn contact_support(property: &str) -> Option<Support> {
     })
 }
 
+/// Collections of names and tags: lambdas with comparisons and prefixes.
+const NAMES: Support = Support { eq: true, not: true, range: true, starts_with: true, collection: true, ..NONE };
+
+fn application_support(property: &str) -> Option<Support> {
+    Some(match property {
+        "id" => B,
+        "displayName" => S,
+        "appId" => Support { eq: true, ..NONE },
+        "description" => Support { r#in: false, null: false, ..S },
+        "signInAudience" => Support { r#in: false, ..B },
+        "createdDateTime" => Support { null: true, ..DATES },
+        "identifierUris" => Support { ne: true, not: false, ..NAMES },
+        "tags" => NAMES,
+        _ => return None,
+    })
+}
+
+fn service_principal_support(property: &str) -> Option<Support> {
+    Some(match property {
+        "id" | "accountEnabled" => B,
+        "appRoleAssignmentRequired" => Support { r#in: false, ..B },
+        "displayName" => S,
+        "appId" | "servicePrincipalType" => Support { range: false, starts_with: true, ..B },
+        "servicePrincipalNames" | "tags" => NAMES,
+        _ => return None,
+    })
+}
+
 fn directory_object_support(property: &str) -> Option<Support> {
     match property {
         "id" => Some(B),
@@ -259,6 +288,26 @@ pub static CONTACTS: Resource = Resource {
     orderable: &[("displayName", OrderBy::DisplayName)],
 };
 
+pub static APPLICATIONS: Resource = Resource {
+    kind: Some(ObjectKind::Application),
+    type_name: "application",
+    title: "Application",
+    table: APPLICATION,
+    support: application_support,
+    tokenized: &["displayName", "description"],
+    orderable: &[("displayName", OrderBy::DisplayName)],
+};
+
+pub static SERVICE_PRINCIPALS: Resource = Resource {
+    kind: Some(ObjectKind::ServicePrincipal),
+    type_name: "servicePrincipal",
+    title: "ServicePrincipal",
+    table: SERVICE_PRINCIPAL,
+    support: service_principal_support,
+    tokenized: &["displayName"],
+    orderable: &[("displayName", OrderBy::DisplayName)],
+};
+
 pub static DIRECTORY_OBJECTS: Resource = Resource {
     kind: None,
     type_name: "directoryObject",
@@ -275,7 +324,9 @@ pub fn resource_of(kind: ObjectKind) -> Option<&'static Resource> {
         ObjectKind::User => Some(&USERS),
         ObjectKind::Group => Some(&GROUPS),
         ObjectKind::Contact => Some(&CONTACTS),
-        ObjectKind::Application | ObjectKind::ServicePrincipal | ObjectKind::Subscription => None,
+        ObjectKind::Application => Some(&APPLICATIONS),
+        ObjectKind::ServicePrincipal => Some(&SERVICE_PRINCIPALS),
+        ObjectKind::Subscription => None,
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
 use crate::error::GraphResult;
+use crate::groups::{counted, text_count};
 use crate::odata::{self, Collection, QueryOptions};
 use crate::GraphState;
 use axum::extract::{Path, State};
@@ -10,6 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use gatehouse_core::applications::{object_properties, AppRoleAssignment, APPLICATION, SERVICE_PRINCIPAL};
+use gatehouse_core::query;
 use gatehouse_core::schema::{format_time, Property};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
@@ -40,6 +42,21 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                       Authenticated(caller): Authenticated,
                       JsonObject(body): JsonObject| async move {
                     create(&state, resource, &caller, &body).await
+                },
+            ),
+        )
+        .route(
+            &format!("/{set}/$count"),
+            get(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      mut options: QueryOptions| async move {
+                    let collection = Collection::Queryable(resource.query);
+                    let page = counted(&state, &mut options, resource.set, collection, |listing| async {
+                        Ok(state.directory.list_objects(&caller, resource.kind, listing).await?)
+                    })
+                    .await?;
+                    GraphResult::Ok(text_count(page))
                 },
             ),
         )
@@ -96,15 +113,23 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
 /// What differs between the two resources.
 struct Resource {
     kind: ObjectKind,
+    /// The collection's query vocabulary.
+    query: &'static query::Resource,
     table: &'static [Property],
     type_name: &'static str,
     set: &'static str,
 }
 
-const APPLICATIONS: Resource =
-    Resource { kind: ObjectKind::Application, table: APPLICATION, type_name: "application", set: "applications" };
+const APPLICATIONS: Resource = Resource {
+    kind: ObjectKind::Application,
+    query: &query::APPLICATIONS,
+    table: APPLICATION,
+    type_name: "application",
+    set: "applications",
+};
 const SERVICE_PRINCIPALS: Resource = Resource {
     kind: ObjectKind::ServicePrincipal,
+    query: &query::SERVICE_PRINCIPALS,
     table: SERVICE_PRINCIPAL,
     type_name: "servicePrincipal",
     set: "servicePrincipals",
@@ -153,7 +178,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(resource, options)?;
     let key = state.directory.master_key();
-    let listing = options.listing(key, resource.set, Collection::Plain)?;
+    let listing = options.listing(key, resource.set, Collection::Queryable(resource.query))?;
     let page = state.directory.list_objects(caller, resource.kind, listing).await?;
     let items = page.items.iter().map(|r| Value::Object(object_json(r, &options))).collect();
     Ok(Json(odata::collection(key, resource.set, resource.set, &options, &page, items)))

@@ -178,8 +178,9 @@ INSERT INTO value_counts (tenant_id, property, value, n)
     GROUP BY v.tenant_id, v.property, v.value;
 "#,
     ),
+    (7, "-- Applications and service principals become queryable: their values are indexed after this version."),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is
 /// Rust's, so SQL cannot back-fill them).
-pub const INDEXED_VALUES: &[i64] = &[2, 5];
+pub const INDEXED_VALUES: &[i64] = &[2, 5, 7];

@@ -212,3 +212,81 @@ async fn the_token_endpoint_speaks_oauth() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Applications and service principals answer the same query language as users, with their own vocabulary:
+/// how a script finds "the service principal of this appId" or "every app whose name starts with Payroll".
+#[tokio::test]
+async fn applications_and_service_principals_answer_graph_queries() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let mut app_ids = Vec::new();
+        for (name, tags) in [
+            ("Payroll Sync", json!(["hr", "nightly"])),
+            ("payroll reports", json!(["hr"])),
+            ("Expense tool", json!([])),
+        ] {
+            let (status, app) = server
+                .call(&admin, Method::POST, "/v1.0/applications", Some(json!({"displayName": name, "tags": tags})))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{engine}: {app}");
+            app_ids.push(app["appId"].as_str().unwrap().to_owned());
+        }
+        let (status, sp) =
+            server.call(&admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_ids[1]}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {sp}");
+
+        let names = |body: &Value| -> Vec<String> {
+            body["value"].as_array().unwrap().iter().map(|a| a["displayName"].as_str().unwrap().to_owned()).collect()
+        };
+        let get = |path: &'static str| {
+            let (server, admin) = (&server, &admin);
+            async move { server.call(admin, Method::GET, path, None).await }
+        };
+        let (status, body) = get("/v1.0/applications?$filter=startswith(displayName,'PAYROLL')").await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        let mut found = names(&body);
+        found.sort();
+        assert_eq!(found, ["Payroll Sync", "payroll reports"], "{engine}: case-insensitive prefix");
+        let (_, body) = get("/v1.0/applications?$filter=tags/any(t:t%20eq%20'nightly')").await;
+        assert_eq!(names(&body), ["Payroll Sync"], "{engine}");
+
+        let path = format!("/v1.0/applications?$filter=appId%20eq%20'{}'", app_ids[2]);
+        let (_, body) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(names(&body), ["Expense tool"], "{engine}");
+        let path = format!("/v1.0/servicePrincipals?$filter=appId%20eq%20'{}'", app_ids[1]);
+        let (_, body) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(names(&body), ["payroll reports"], "{engine}: a service principal found by its app's id");
+        let (_, body) = get("/v1.0/servicePrincipals?$filter=startswith(displayName,'payroll')").await;
+        assert_eq!(names(&body), ["payroll reports"], "{engine}: no service principal for the other app");
+
+        let (status, body) = get("/v1.0/applications?$filter=startswith(appId,'0')").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: an application's appId filters with eq only");
+        assert_eq!(body["error"]["code"], "Request_UnsupportedQuery");
+        let (status, body) = get("/v1.0/applications?$filter=notes%20eq%20'x'").await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!("Request_UnsupportedQuery"))
+        );
+        let (status, _) = get("/v1.0/applications?$filter=displayName%20ne%20'Expense%20tool'").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: ne is an advanced query");
+
+        let (status, body) = server
+            .advanced(
+                &admin,
+                "/v1.0/applications?$count=true&$filter=tags/any(t:t%20eq%20'hr')&$orderby=displayName%20desc",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        assert_eq!(names(&body), ["Payroll Sync", "payroll reports"], "{engine}: folded names, descending");
+        assert_eq!(body["@odata.count"], 2);
+        let (_, body) = server.advanced(&admin, "/v1.0/applications?$search=%22displayName:sync%22").await;
+        assert_eq!(names(&body), ["Payroll Sync"], "{engine}: a word of the name");
+        let (_, count) =
+            server.advanced(&admin, "/v1.0/applications/$count?$filter=startswith(displayName,'payroll')").await;
+        assert_eq!(count, 2, "{engine}");
+        let (_, count) =
+            server.advanced(&admin, "/v1.0/servicePrincipals/$count?$filter=accountEnabled%20eq%20true").await;
+        assert!(count.as_u64().unwrap() >= 2, "{engine}: Graph's and this app's service principals: {count}");
+    }
+}

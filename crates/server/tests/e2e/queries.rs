@@ -54,21 +54,6 @@ async fn seeded() -> Vec<(Server, String)> {
     out
 }
 
-/// GET with the advanced-query header; returns status and body.
-async fn advanced(server: &Server, token: &str, path: &str) -> (StatusCode, Value) {
-    let response = server
-        .http
-        .get(server.url(path))
-        .bearer_auth(token)
-        .header("ConsistencyLevel", "eventual")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 fn aliases(body: &Value) -> Vec<String> {
     let mut found: Vec<String> = body["value"]
         .as_array()
@@ -129,7 +114,7 @@ async fn every_supported_operator_returns_the_right_users() {
         let engine = server.engine;
         for (filter, expected) in cases {
             let path = format!("/v1.0/users?$count=true&$select=userPrincipalName&$filter={}", encode(filter));
-            let (status, body) = advanced(&server, &token, &path).await;
+            let (status, body) = server.advanced(&token, &path).await;
             assert_eq!(status, StatusCode::OK, "{engine} {filter}: {body}");
             let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
             expected.sort();
@@ -182,14 +167,14 @@ async fn every_unsupported_operator_gets_graphs_error() {
                 continue;
             }
             let path = format!("/v1.0/users?$count=true&$filter={}", encode(&filter));
-            let (status, body) = advanced(server, token, &path).await;
+            let (status, body) = server.advanced(token, &path).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{filter}: {body}");
             assert_eq!(body["error"]["code"], "Request_UnsupportedQuery", "{filter}: {body}");
             refused += 1;
         }
         if support.collection {
             let (status, body) =
-                advanced(server, token, &format!("/v1.0/users?$count=true&$filter={property}%20eq%20'x'")).await;
+                server.advanced(token, &format!("/v1.0/users?$count=true&$filter={property}%20eq%20'x'")).await;
             assert_eq!(
                 (status, body["error"]["code"].clone()),
                 (StatusCode::BAD_REQUEST, json!("Request_UnsupportedQuery")),
@@ -199,7 +184,7 @@ async fn every_unsupported_operator_gets_graphs_error() {
         }
     }
     assert!(refused >= 10, "{refused}");
-    let (status, body) = advanced(server, token, "/v1.0/users?$filter=shoeSize%20eq%20'9'").await;
+    let (status, body) = server.advanced(token, "/v1.0/users?$filter=shoeSize%20eq%20'9'").await;
     assert_eq!((status, body["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("Request_BadRequest")));
 }
 
@@ -209,7 +194,7 @@ async fn advanced_queries_follow_graphs_rules() {
         let (status, body) = server.call(&token, Method::GET, "/v1.0/users?$filter=city%20ne%20'oslo'", None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "ne needs ConsistencyLevel and $count: {body}");
         assert!(body["error"]["message"].as_str().unwrap().starts_with("Operator 'ne' is not supported"));
-        let (status, _) = advanced(&server, &token, "/v1.0/users?$filter=city%20ne%20'oslo'").await;
+        let (status, _) = server.advanced(&token, "/v1.0/users?$filter=city%20ne%20'oslo'").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "the header alone is not enough for ne");
         let (status, body) = server.call(&token, Method::GET, "/v1.0/users?$count=true", None).await;
         assert_eq!(status, StatusCode::OK);
@@ -223,15 +208,15 @@ async fn advanced_queries_follow_graphs_rules() {
             server.call(&token, Method::GET, "/v1.0/users?$filter=city%20eq%20'oslo'&$orderby=displayName", None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "$filter with $orderby needs advanced mode: {body}");
 
-        let (status, body) = advanced(
-            &server,
-            &token,
-            "/v1.0/users?$search=%22displayName:lee%22%20OR%20%22displayName:bob%22&$select=userPrincipalName",
-        )
-        .await;
+        let (status, body) = server
+            .advanced(
+                &token,
+                "/v1.0/users?$search=%22displayName:lee%22%20OR%20%22displayName:bob%22&$select=userPrincipalName",
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(aliases(&body), ["ann", "bob"], "words of displayName, any of them");
-        let (_, body) = advanced(&server, &token, "/v1.0/users?$search=%22mail:bob%22&$select=userPrincipalName").await;
+        let (_, body) = server.advanced(&token, "/v1.0/users?$search=%22mail:bob%22&$select=userPrincipalName").await;
         assert_eq!(aliases(&body), ["bob"]);
 
         let (_, body) =
@@ -259,7 +244,7 @@ async fn advanced_queries_follow_graphs_rules() {
 async fn next_links_carry_the_query_and_the_advanced_mode() {
     for (server, token) in seeded().await {
         let first = "/v1.0/users?$top=1&$count=true&$select=userPrincipalName&$filter=not(city%20eq%20'bergen')&$orderby=userPrincipalName";
-        let (status, mut page) = advanced(&server, &token, first).await;
+        let (status, mut page) = server.advanced(&token, first).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert_eq!(page["@odata.count"], 5);
         let mut seen = aliases(&page);
@@ -272,7 +257,7 @@ async fn next_links_carry_the_query_and_the_advanced_mode() {
             page = body;
         }
         assert_eq!(seen, ["admin", "ann", "anna", "asa", "carl"], "in UPN order, bob filtered out");
-        let (_, page) = advanced(&server, &token, "/v1.0/users?$top=1&$filter=city%20eq%20'oslo'").await;
+        let (_, page) = server.advanced(&token, "/v1.0/users?$top=1&$filter=city%20eq%20'oslo'").await;
         let next = page["@odata.nextLink"].as_str().unwrap().replace("oslo", "bergen");
         let (status, _) = server.call(&token, Method::GET, next.strip_prefix(&server.base).unwrap(), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "a token only works with the query it was made for");
@@ -311,7 +296,7 @@ async fn expand_manager() {
             };
         }
         assert_eq!(managed, 1, "the expansion follows every page");
-        let (status, body) = advanced(&server, &token, "/v1.0/users?$expand=manager&$count=true").await;
+        let (status, body) = server.advanced(&token, "/v1.0/users?$expand=manager&$count=true").await;
         assert_eq!(
             (status, body["error"]["code"].clone()),
             (StatusCode::BAD_REQUEST, json!("Request_UnsupportedQuery"))
@@ -378,7 +363,7 @@ async fn every_documented_string_property_filters() {
             }
             for filter in filters {
                 let path = format!("/v1.0/users?$count=true&$select=userPrincipalName&$filter={}", encode(&filter));
-                let (status, body) = advanced(&server, &token, &path).await;
+                let (status, body) = server.advanced(&token, &path).await;
                 assert_eq!(status, StatusCode::OK, "{} {filter}: {body}", server.engine);
                 assert_eq!(aliases(&body), ["zedvalue"], "{} {filter}", server.engine);
             }
@@ -387,7 +372,7 @@ async fn every_documented_string_property_filters() {
                     "/v1.0/users?$count=true&$select=userPrincipalName&$filter={}",
                     encode(&format!("{property} ne null"))
                 );
-                let (_, body) = advanced(&server, &token, &path).await;
+                let (_, body) = server.advanced(&token, &path).await;
                 assert!(aliases(&body).contains(&"zedvalue".to_owned()), "{property} ne null");
             }
         }

@@ -134,6 +134,21 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// GET with the advanced-query header (`ConsistencyLevel: eventual`); returns status and body.
+    pub async fn advanced(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("ConsistencyLevel", "eventual")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     /// The object id of the tenant's Microsoft Graph service principal, as a client finds it.
     pub async fn graph_principal(&self, token: &str) -> String {
         let (_, principals) = self.call(token, Method::GET, "/v1.0/servicePrincipals", None).await;
