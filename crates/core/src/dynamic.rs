@@ -253,7 +253,7 @@ impl Directory {
             let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
             out.extend(page.iter().filter_map(|group| self.dynamic_group(group)));
             match page.last() {
-                Some(last) if page.len() == 1000 => after = Some(crate::store::Cursor { key: None, id: last.id }),
+                Some(last) if page.len() == 1000 => after = Some(crate::store::Cursor::after(last.id)),
                 _ => return Ok(out),
             }
         }
@@ -325,7 +325,7 @@ impl Directory {
             let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
             out.extend(page.iter().map(|o| (o.id, o.kind)));
             match page.last() {
-                Some(last) if page.len() == 5000 => after = Some(crate::store::Cursor { key: None, id: last.id }),
+                Some(last) if page.len() == 5000 => after = Some(crate::store::Cursor::after(last.id)),
                 _ => return Ok(out),
             }
         }

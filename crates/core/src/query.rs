@@ -8,7 +8,7 @@
 use crate::applications::{APPLICATION, SERVICE_PRINCIPAL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schema::{self, format_time, Property, PropertyType, CONTACT, DIRECTORY_OBJECT, GROUP, USER};
-use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy};
+use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy, Sort};
 use serde_json::Value;
 
 /// A comparison operator.
@@ -104,8 +104,7 @@ pub enum Filter {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Listing {
     pub filter: Option<Filter>,
-    pub order: OrderBy,
-    pub descending: bool,
+    pub order: Vec<Sort>,
     pub after: Option<Cursor>,
     pub top: u32,
     /// Count all matching objects (`$count=true`).
@@ -295,7 +294,7 @@ pub static APPLICATIONS: Resource = Resource {
     table: APPLICATION,
     support: application_support,
     tokenized: &["displayName", "description"],
-    orderable: &[("displayName", OrderBy::DisplayName)],
+    orderable: &[("displayName", OrderBy::DisplayName), ("createdDateTime", OrderBy::Created)],
 };
 
 pub static SERVICE_PRINCIPALS: Resource = Resource {

@@ -294,23 +294,53 @@ pub struct DynamicStatusRecord {
     pub error: Option<String>,
 }
 
-/// The order of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A property a list can be ordered by; every order ends with the object id, which makes it total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderBy {
-    /// Object id: stable, and the default.
-    #[default]
-    Id,
-    /// Folded display name, then id.
+    /// Folded display name.
     DisplayName,
-    /// Folded unique key (a user's UPN), then id.
+    /// Folded unique key (a user's UPN).
     UniqueKey,
+    /// Creation time.
+    Created,
 }
 
-/// Where the previous page ended: its last object's sort key (none when ordered by id) and id.
+impl OrderBy {
+    /// The object's value of this key, as a cursor carries it.
+    pub fn key(self, record: &ObjectRecord) -> String {
+        match self {
+            OrderBy::DisplayName => crate::query::sort_name(record),
+            OrderBy::UniqueKey => record.unique_key.clone().unwrap_or_default(),
+            OrderBy::Created => record.created_at.timestamp_micros().to_string(),
+        }
+    }
+}
+
+/// One key of a list's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub by: OrderBy,
+    pub descending: bool,
+}
+
+/// Where the previous page ended: its last object's sort keys (one per [`Sort`] of the order; none when
+/// ordered by id) and id.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cursor {
-    pub key: Option<String>,
+    pub keys: Vec<String>,
     pub id: Uuid,
+}
+
+impl Cursor {
+    /// After this object, in id order.
+    pub fn after(id: Uuid) -> Cursor {
+        Cursor { keys: Vec::new(), id }
+    }
+
+    /// After this object, in the given order.
+    pub fn at(order: &[Sort], record: &ObjectRecord) -> Cursor {
+        Cursor { keys: order.iter().map(|sort| sort.by.key(record)).collect(), id: record.id }
+    }
 }
 
 /// Narrows a list to the objects related to one object through group links (active links only).
@@ -339,8 +369,9 @@ pub struct ObjectQuery {
     pub manager: Option<Uuid>,
     /// Only objects that match.
     pub filter: Option<Filter>,
-    pub order: OrderBy,
-    pub descending: bool,
+    /// The order's keys, before the id that ends every order (ascending unless the last key descends);
+    /// empty for id order.
+    pub order: Vec<Sort>,
     pub after: Option<Cursor>,
     pub limit: u32,
 }

@@ -11,7 +11,7 @@ use crate::passwords;
 use crate::query::{self, Filter, Listing};
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
-use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, StoreError, Write};
+use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -283,14 +283,7 @@ impl Directory {
             (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
             (a, b) => a.or(b),
         };
-        let query = ObjectQuery {
-            filter,
-            order: listing.order,
-            descending: listing.descending,
-            after: listing.after,
-            limit: top + 1,
-            ..base
-        };
+        let query = ObjectQuery { filter, order: listing.order, after: listing.after, limit: top + 1, ..base };
         let tenant = caller.tenant();
         let count = match listing.count {
             true => Some(self.store.count(tenant, &query).await.map_err(Error::internal)?),
@@ -299,14 +292,7 @@ impl Directory {
         let mut items = self.store.objects(tenant, &query).await.map_err(Error::internal)?;
         let next = if items.len() > top as usize {
             items.truncate(top as usize);
-            items.last().map(|last| Cursor {
-                key: match query.order {
-                    OrderBy::Id => None,
-                    OrderBy::DisplayName => Some(query::sort_name(last)),
-                    OrderBy::UniqueKey => last.unique_key.clone(),
-                },
-                id: last.id,
-            })
+            items.last().map(|last| Cursor::at(&query.order, last))
         } else {
             None
         };

@@ -8,7 +8,7 @@ use crate::error::{GraphError, GraphResult};
 use chrono::{DateTime, Utc};
 use gatehouse_core::query::{fold, Filter, Literal, Op, Resource, Test};
 use gatehouse_core::schema::{format_time, PropertyType};
-use gatehouse_core::store::OrderBy;
+use gatehouse_core::store::Sort;
 
 /// Longest `$filter` or `$search` accepted, in bytes.
 const MAX_LENGTH: usize = 4096;
@@ -391,25 +391,35 @@ pub fn parse_search(resource: &Resource, input: &str) -> GraphResult<Filter> {
     result.ok_or_else(|| invalid("the search is empty"))
 }
 
-/// Parses `$orderby`: one of the collection's orderable properties, `asc` (default) or `desc`.
-pub fn parse_orderby(resource: &Resource, input: &str) -> GraphResult<(OrderBy, bool)> {
-    let mut parts = input.split_whitespace();
-    let property = parts.next().unwrap_or_default();
-    let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(other) => return Err(GraphError::bad_request(format!("Invalid $orderby direction '{other}'."))),
-    };
-    if parts.next().is_some() || input.contains(',') {
-        return Err(GraphError::unsupported_query("Ordering by more than one property is not supported."));
+/// Parses `$orderby`: one or more of the collection's orderable properties, separated by commas, each `asc`
+/// (default) or `desc`.
+pub fn parse_orderby(resource: &Resource, input: &str) -> GraphResult<Vec<Sort>> {
+    let mut order: Vec<Sort> = Vec::new();
+    for item in input.split(',') {
+        let mut parts = item.split_whitespace();
+        let property = parts.next().unwrap_or_default();
+        let descending = match parts.next().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => return Err(GraphError::bad_request(format!("Invalid $orderby direction '{other}'."))),
+        };
+        if parts.next().is_some() {
+            return Err(GraphError::bad_request(format!("Invalid $orderby expression '{}'.", item.trim())));
+        }
+        let by = resource
+            .orderable
+            .iter()
+            .find(|(name, _)| *name == property)
+            .map(|(_, by)| *by)
+            .ok_or_else(|| GraphError::unsupported_query(format!("Order by '{property}' is not supported.")))?;
+        if order.iter().any(|sort| sort.by == by) {
+            return Err(GraphError::bad_request(format!(
+                "Duplicate property named '{property}' is not supported in '$orderby'."
+            )));
+        }
+        order.push(Sort { by, descending });
     }
-    let order = resource
-        .orderable
-        .iter()
-        .find(|(name, _)| *name == property)
-        .map(|(_, order)| *order)
-        .ok_or_else(|| GraphError::unsupported_query(format!("Order by '{property}' is not supported.")))?;
-    Ok((order, descending))
+    Ok(order)
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ impl QueryOptions {
             if (filter.is_some() || relationship) && !advanced {
                 return Err(GraphError::unsupported_query("Sorting not supported for current query."));
             }
-            (listing.order, listing.descending) = filter::parse_orderby(resource, orderby)?;
+            listing.order = filter::parse_orderby(resource, orderby)?;
         }
         listing.filter = match (filter, search) {
             (Some(f), Some(s)) => Some(Filter::And(Box::new(f), Box::new(s))),
@@ -275,7 +275,7 @@ pub fn entity(context: &str, select: Option<&Vec<String>>, body: Map<String, Val
 /// Seals a page's cursor, bound to its collection and query; `advanced` carries the advanced-query mode to
 /// later pages, whose requests (msgraph-sdk's page iterator, for one) do not repeat the header.
 fn skiptoken(key: &MasterKey, collection: &str, signature: &str, cursor: &Cursor, advanced: bool) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(json!({"k": cursor.key, "i": cursor.id, "a": advanced}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(json!({"k": cursor.keys, "i": cursor.id, "a": advanced}).to_string());
     let mac = key.mac(format!("{collection}|{signature}|{payload}").as_bytes());
     format!("{payload}.{mac}")
 }
@@ -290,7 +290,11 @@ fn open_skiptoken(key: &MasterKey, collection: &str, signature: &str, token: &st
     let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     let id = value["i"].as_str().and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(invalid)?;
-    let cursor = Cursor { key: value["k"].as_str().map(str::to_owned), id };
+    let keys = match &value["k"] {
+        Value::Array(keys) => keys.iter().map(|k| k.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>(),
+        _ => None,
+    };
+    let cursor = Cursor { keys: keys.ok_or_else(invalid)?, id };
     Ok((cursor, value["a"].as_bool().unwrap_or(false)))
 }
 

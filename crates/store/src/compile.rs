@@ -150,7 +150,7 @@ impl Builder {
         let mut sql = "o.tenant_id = $1".to_owned();
         let mut filter = q.filter.clone();
         match q.scope {
-            None if q.order == OrderBy::Id => {
+            None if q.order.is_empty() => {
                 if let Some((property, value, rest)) = filter.as_ref().and_then(driver) {
                     parts.from =
                         "object_values d JOIN objects o ON o.tenant_id = d.tenant_id AND o.id = d.object_id".to_owned();
@@ -248,11 +248,11 @@ struct Parts {
     sql: String,
 }
 
-fn sort_column(order: OrderBy) -> &'static str {
-    match order {
-        OrderBy::Id => "o.id",
+fn sort_column(by: OrderBy) -> &'static str {
+    match by {
         OrderBy::DisplayName => "o.sort_name",
         OrderBy::UniqueKey => "o.unique_key",
+        OrderBy::Created => "o.created_at",
     }
 }
 
@@ -262,25 +262,35 @@ pub fn list(tenant: Uuid, q: &ObjectQuery) -> Query {
     let parts = builder.conditions(tenant, q);
     let id = parts.id;
     let mut sql = format!("{}SELECT {} FROM {} WHERE {}", parts.with, prefixed_columns(), parts.from, parts.sql);
-    let column = sort_column(q.order);
-    let (after, direction) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+    let id_descending = q.order.last().is_some_and(|sort| sort.descending);
+    let direction = |descending: bool| if descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(cursor) = &q.after {
-        let cursor_id = builder.bind(cursor.id);
-        match (q.order, &cursor.key) {
-            (OrderBy::Id, _) | (_, None) => sql.push_str(&format!(" AND {id} {after} {cursor_id}")),
-            (_, Some(key)) => {
-                let key = builder.bind(key.as_str());
-                sql.push_str(&format!(
-                    " AND ({column} {after} {key} OR ({column} = {key} AND {id} {after} {cursor_id}))"
-                ));
-            }
+        // Keyset paging: past the cursor on the first key, or equal on it and past it on the next, … and last
+        // on the id.
+        let mut alternatives = Vec::new();
+        let mut equal = Vec::new();
+        for (index, sort) in q.order.iter().enumerate() {
+            let column = sort_column(sort.by);
+            let key = cursor.keys.get(index).map(String::as_str).unwrap_or_default();
+            let key = match sort.by {
+                OrderBy::Created => builder.bind(key.parse::<i64>().unwrap_or_default()),
+                _ => builder.bind(key),
+            };
+            let past = format!("{column} {} {key}", direction(sort.descending).0);
+            alternatives.push(equal.iter().cloned().chain([past]).collect::<Vec<_>>().join(" AND "));
+            equal.push(format!("{column} = {key}"));
         }
+        let past = format!("{id} {} {}", direction(id_descending).0, builder.bind(cursor.id));
+        alternatives.push(equal.into_iter().chain([past]).collect::<Vec<_>>().join(" AND "));
+        sql.push_str(&format!(" AND (({}))", alternatives.join(") OR (")));
     }
-    if q.order == OrderBy::Id {
-        sql.push_str(&format!(" ORDER BY {id} {direction}"));
-    } else {
-        sql.push_str(&format!(" ORDER BY {column} {direction}, {id} {direction}"));
-    }
+    let keys: Vec<String> = q
+        .order
+        .iter()
+        .map(|sort| format!("{} {}", sort_column(sort.by), direction(sort.descending).1))
+        .chain([format!("{id} {}", direction(id_descending).1)])
+        .collect();
+    sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
     let limit = builder.bind(i64::from(q.limit));
     sql.push_str(&format!(" LIMIT {limit}"));
     query(sql, builder.params)

@@ -5,7 +5,7 @@ use chrono::{Duration, TimeZone, Utc};
 use gatehouse_core::query::{self, Filter, Literal, Op, Test};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, ChangeKind, Cursor, Link, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, Relation, Scope,
-    SecretRecord, Store, StoreError, TenantRecord, Write,
+    SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map};
@@ -302,7 +302,7 @@ async fn keyset_pages_are_disjoint_ordered_and_isolated_by_tenant() {
             if page.is_empty() {
                 break;
             }
-            after = page.last().map(|o| Cursor { key: None, id: o.id });
+            after = page.last().map(|o| Cursor::after(o.id));
             seen.extend(page.into_iter().map(|o| o.id));
         }
         let mut sorted = seen.clone();
@@ -426,7 +426,7 @@ async fn sql_filters_agree_with_the_in_process_evaluator() {
                 let page = store.objects(t.id, &q).await.unwrap();
                 paged.extend(page.iter().map(|o| o.id));
                 match page.last() {
-                    Some(last) if page.len() == 7 => after = Some(Cursor { key: None, id: last.id }),
+                    Some(last) if page.len() == 7 => after = Some(Cursor::after(last.id)),
                     _ => break,
                 }
             }
@@ -437,28 +437,30 @@ async fn sql_filters_agree_with_the_in_process_evaluator() {
 }
 
 #[tokio::test]
-async fn pages_in_name_order_walk_every_object_once_under_concurrent_writes() {
+async fn pages_in_any_order_walk_every_object_once_under_concurrent_writes() {
     on_every_engine(|store| async move {
         let t = new_tenant(&store, "contoso.test").await;
         let mut dice = Dice(0xFEED_0000_0000_0042);
         let users: Vec<ObjectRecord> = (0..50).map(|i| random_user(&mut dice, i)).collect();
         store.commit(t.id, users.iter().cloned().map(Write::InsertObject).collect(), now()).await.unwrap();
         let mut added = 0;
-        for descending in [false, true] {
+        let sort = |by, descending| Sort { by, descending };
+        let orders = [
+            vec![],
+            vec![sort(OrderBy::DisplayName, false)],
+            vec![sort(OrderBy::DisplayName, true)],
+            vec![sort(OrderBy::DisplayName, false), sort(OrderBy::Created, true)],
+            vec![sort(OrderBy::Created, false), sort(OrderBy::DisplayName, true), sort(OrderBy::UniqueKey, false)],
+        ];
+        for order in orders {
             let mut after: Option<Cursor> = None;
-            let mut seen: Vec<(String, Uuid)> = Vec::new();
+            let mut seen: Vec<ObjectRecord> = Vec::new();
             loop {
-                let q = ObjectQuery {
-                    order: OrderBy::DisplayName,
-                    descending,
-                    after: after.clone(),
-                    limit: 7,
-                    ..users_query(false)
-                };
+                let q = ObjectQuery { order: order.clone(), after: after.clone(), limit: 7, ..users_query(false) };
                 let page = store.objects(t.id, &q).await.unwrap();
                 let Some(last) = page.last() else { break };
-                after = Some(Cursor { key: Some(query::sort_name(last)), id: last.id });
-                seen.extend(page.iter().map(|o| (query::sort_name(o), o.id)));
+                after = Some(Cursor::at(&order, last));
+                seen.extend(page);
                 // Objects created behind the cursor must not disturb the walk.
                 added += 1;
                 store
@@ -466,18 +468,28 @@ async fn pages_in_name_order_walk_every_object_once_under_concurrent_writes() {
                     .await
                     .unwrap();
             }
+            let compare = |a: &ObjectRecord, b: &ObjectRecord| {
+                let mut ordering = std::cmp::Ordering::Equal;
+                for s in &order {
+                    let keys = match s.by {
+                        OrderBy::Created => a.created_at.cmp(&b.created_at),
+                        by => by.key(a).cmp(&by.key(b)),
+                    };
+                    ordering = ordering.then(if s.descending { keys.reverse() } else { keys });
+                }
+                let ids = a.id.cmp(&b.id);
+                ordering.then(if order.last().is_some_and(|s| s.descending) { ids.reverse() } else { ids })
+            };
             let mut ordered = seen.clone();
-            ordered.sort();
-            if descending {
-                ordered.reverse();
-            }
-            assert_eq!(seen, ordered, "descending {descending}: in order");
-            let mut ids: Vec<Uuid> = seen.iter().map(|(_, id)| *id).collect();
-            ids.sort();
-            ids.dedup();
-            assert_eq!(ids.len(), seen.len(), "no object twice");
+            ordered.sort_by(compare);
+            let ids = |records: &[ObjectRecord]| records.iter().map(|r| r.id).collect::<Vec<_>>();
+            assert_eq!(ids(&seen), ids(&ordered), "{order:?}: in order");
+            let mut distinct = ids(&seen);
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), seen.len(), "{order:?}: no object twice");
             for original in &users {
-                assert!(ids.contains(&original.id), "every object that existed throughout is seen");
+                assert!(distinct.contains(&original.id), "{order:?}: every object that existed throughout is seen");
             }
         }
     })

@@ -231,6 +231,7 @@ async fn applications_and_service_principals_answer_graph_queries() {
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{engine}: {app}");
             app_ids.push(app["appId"].as_str().unwrap().to_owned());
+            server.clock.advance(chrono::Duration::seconds(1));
         }
         let (status, sp) =
             server.call(&admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_ids[1]}))).await;
@@ -280,6 +281,8 @@ async fn applications_and_service_principals_answer_graph_queries() {
         assert_eq!(status, StatusCode::OK, "{engine}: {body}");
         assert_eq!(names(&body), ["Payroll Sync", "payroll reports"], "{engine}: folded names, descending");
         assert_eq!(body["@odata.count"], 2);
+        let (_, body) = get("/v1.0/applications?$orderby=createdDateTime%20desc&$top=2").await;
+        assert_eq!(names(&body), ["Expense tool", "payroll reports"], "{engine}: newest first");
         let (_, body) = server.advanced(&admin, "/v1.0/applications?$search=%22displayName:sync%22").await;
         assert_eq!(names(&body), ["Payroll Sync"], "{engine}: a word of the name");
         let (_, count) =

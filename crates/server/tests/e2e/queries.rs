@@ -1,7 +1,7 @@
 //! Graph's query language over users: `$filter` per property and operator, `$search`, `$orderby`,
 //! `$count`, `/users/$count`, and paging that carries the query — on every engine.
 
-use crate::support::{servers, Server};
+use crate::support::{new_user, servers, Server};
 use gatehouse_core::query::USERS;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -257,6 +257,35 @@ async fn next_links_carry_the_query_and_the_advanced_mode() {
             page = body;
         }
         assert_eq!(seen, ["admin", "ann", "anna", "asa", "carl"], "in UPN order, bob filtered out");
+        // Several keys, each with its direction: namesakes ordered by UPN, descending.
+        for alias in ["sam1", "sam2", "sam3"] {
+            let mut user = new_user(alias);
+            user["displayName"] = json!(if alias == "sam3" { "Sam Zed" } else { "Sam Same" });
+            let (status, body) = server.call(&token, Method::POST, "/v1.0/users", Some(user)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        for (order, expected) in [
+            ("displayName,userPrincipalName%20desc", ["sam2", "sam1", "sam3"]),
+            ("displayName%20desc,userPrincipalName", ["sam3", "sam1", "sam2"]),
+            ("userPrincipalName%20desc,displayName", ["sam3", "sam2", "sam1"]),
+        ] {
+            let path = format!(
+                "/v1.0/users?$top=1&$count=true&$select=userPrincipalName&$filter=startswith(displayName,'sam')&$orderby={order}"
+            );
+            let (status, mut page) = server.advanced(&token, &path).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let mut seen = Vec::new();
+            loop {
+                let upn = page["value"][0]["userPrincipalName"].as_str().unwrap();
+                seen.push(upn.split('@').next().unwrap().to_owned());
+                let Some(next) = page["@odata.nextLink"].as_str().map(str::to_owned) else { break };
+                (_, page) = server.call(&token, Method::GET, next.strip_prefix(&server.base).unwrap(), None).await;
+            }
+            assert_eq!(seen, expected, "$orderby={order}, a page at a time");
+        }
+        let (status, body) =
+            server.advanced(&token, "/v1.0/users?$count=true&$orderby=displayName,displayName%20desc").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "the same key twice: {body}");
         let (_, page) = server.advanced(&token, "/v1.0/users?$top=1&$filter=city%20eq%20'oslo'").await;
         let next = page["@odata.nextLink"].as_str().unwrap().replace("oslo", "bergen");
         let (status, _) = server.call(&token, Method::GET, next.strip_prefix(&server.base).unwrap(), None).await;
