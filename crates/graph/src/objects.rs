@@ -49,10 +49,15 @@ pub fn object_json(record: &ObjectRecord, options: &QueryOptions, typed: bool) -
     body
 }
 
+/// The kinds a relationship (members, memberOf, …) can hold.
+const RELATED_KINDS: [ObjectKind; 4] =
+    [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal];
+
 /// The type-cast segment of a relationship (`microsoft.graph.user`), as the kind and its vocabulary.
 pub fn cast(segment: &str) -> GraphResult<(ObjectKind, &'static Resource)> {
     let name = segment.strip_prefix("microsoft.graph.").or_else(|| segment.strip_prefix("graph."));
     name.and_then(ObjectKind::parse)
+        .filter(|kind| RELATED_KINDS.contains(kind))
         .and_then(|kind| query::resource_of(kind).map(|resource| (kind, resource)))
         .ok_or_else(|| {
             GraphError::unsupported_query(format!("'{segment}' is not a type this relationship can be cast to."))
@@ -62,9 +67,8 @@ pub fn cast(segment: &str) -> GraphResult<(ObjectKind, &'static Resource)> {
 /// Checks `$select` for a collection that mixes kinds: each name must be a property of one of them.
 pub fn check_mixed_select(options: &QueryOptions) -> GraphResult<()> {
     if let Some(select) = &options.select {
-        let kinds = [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal];
         for name in select {
-            if name != "*" && !kinds.iter().any(|k| table_of(*k).iter().any(|p| p.name == name)) {
+            if name != "*" && !RELATED_KINDS.iter().any(|k| table_of(*k).iter().any(|p| p.name == name)) {
                 return Err(GraphError::bad_request(format!(
                     "Parsing OData Select and Expand failed: Could not find a property named '{name}' on type 'microsoft.graph.directoryObject'."
                 )));

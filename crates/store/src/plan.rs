@@ -626,23 +626,20 @@ impl Batch {
     }
 
     /// The change-log rows, numbered up to `last`.
-    pub fn change_log(self, last: i64) -> StoreResult<Vec<Query>> {
+    pub fn change_log(&self, last: i64) -> StoreResult<Vec<Query>> {
         let first = last - self.changes.len() as i64 + 1;
-        let (tenant, at) = (self.tenant, self.at);
+        let columns = self.change_columns()?;
         let mut out = Vec::new();
-        for (chunk_index, chunk) in self.changes.chunks(ROWS_PER_INSERT).enumerate() {
-            let mut params: Vec<SqlValue> = vec![tenant.as_str().into(), at.into()];
+        for (chunk_index, chunk) in columns.chunks(ROWS_PER_INSERT).enumerate() {
+            let mut params: Vec<SqlValue> = vec![self.tenant.as_str().into(), self.at.into()];
             let mut rows = Vec::with_capacity(chunk.len());
-            for (offset, entry) in chunk.iter().enumerate() {
-                let attributes =
-                    serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            for (offset, [object_type, object_id, kind, attributes]) in chunk.iter().enumerate() {
                 let n = params.len();
                 rows.push(format!("($1, ${}, ${}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3, n + 4, n + 5));
                 params.push((first + (chunk_index * ROWS_PER_INSERT + offset) as i64).into());
-                params.push(entry.object_type.as_str().into());
-                params.push(entry.object_id.as_str().into());
-                params.push(entry.kind.as_str().into());
-                params.push(attributes.into());
+                for value in [object_type, object_id, kind, attributes] {
+                    params.push(value.as_str().into());
+                }
             }
             out.push(query(
                 format!(
@@ -653,6 +650,24 @@ impl Batch {
             ));
         }
         Ok(out)
+    }
+
+    /// The change-log rows in order, without their numbers: object type, object id, kind and attributes
+    /// (a JSON array).
+    pub fn change_columns(&self) -> StoreResult<Vec<[String; 4]>> {
+        self.changes
+            .iter()
+            .map(|entry| {
+                let attributes =
+                    serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok([entry.object_type.clone(), entry.object_id.clone(), entry.kind.as_str().to_owned(), attributes])
+            })
+            .collect()
+    }
+
+    /// When the batch's changes happened, in microseconds.
+    pub fn at(&self) -> i64 {
+        self.at
     }
 }
 
