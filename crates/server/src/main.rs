@@ -9,6 +9,11 @@ use gatehouse_core::tenants::NewTenant;
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: a request decodes and renders many small JSON values, and glibc's allocator spent about a fifth
+/// of a large list's CPU time (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "gatehouse",

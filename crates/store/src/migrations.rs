@@ -12,6 +12,8 @@
 //! dynamic group's processing state); users are re-indexed for the values rules read. Migration 6 adds
 //! `value_counts`: how many live objects hold each counted value (the users holding each product).
 
+use gatehouse_core::store::ObjectKind;
+
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -182,5 +184,6 @@ INSERT INTO value_counts (tenant_id, property, value, n)
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is
-/// Rust's, so SQL cannot back-fill them).
-pub const INDEXED_VALUES: &[i64] = &[2, 5, 7];
+/// Rust's, so SQL cannot back-fill them), and the kinds of object each concerns (none: every kind).
+pub const INDEXED_VALUES: &[(i64, &[ObjectKind])] =
+    &[(2, &[]), (5, &[]), (7, &[ObjectKind::Application, ObjectKind::ServicePrincipal])];

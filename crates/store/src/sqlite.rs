@@ -4,7 +4,7 @@
 //! the blocking pool through the one writer connection (SQLite has a single writer; holding it behind a
 //! mutex also keeps writers from spinning in SQLite's busy handler). WAL mode lets readers proceed while
 //! the writer commits; `synchronous = FULL` makes every acknowledged commit survive a power loss. Each
-//! connection keeps a 16 MiB page cache.
+//! connection keeps a 64 MiB page cache.
 
 use crate::migrations::MIGRATIONS;
 use crate::plan::{self, Batch, Query, Row, SqlValue};
@@ -69,7 +69,7 @@ fn open(path: &Path) -> StoreResult<Connection> {
     connection
         .execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -16384;",
+             PRAGMA cache_size = -65536;",
         )
         .map_err(unavailable)?;
     register_regexp_like(&connection)?;
@@ -119,7 +119,10 @@ fn fetch_on(connection: &Connection, query: &Query) -> rusqlite::Result<Vec<Row>
                 ValueRef::Null => SqlValue::Null,
                 ValueRef::Integer(i) => SqlValue::Int(i),
                 ValueRef::Real(r) => SqlValue::Int(r as i64),
-                ValueRef::Text(t) | ValueRef::Blob(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => SqlValue::Text(
+                    String::from_utf8(t.to_vec())
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                ),
             });
         }
         out.push(Row(values));

@@ -57,22 +57,35 @@ impl SqlStore {
             return Err(StoreError::Unavailable(format!("unsupported database URL scheme in '{}'", redact(url))));
         };
         let store = SqlStore { backend };
-        if applied.iter().any(|v| INDEXED_VALUES.contains(v)) {
-            store.reindex().await?;
+        let mut kinds: Vec<ObjectKind> = Vec::new();
+        for (_, concerned) in INDEXED_VALUES.iter().filter(|(version, _)| applied.contains(version)) {
+            let concerned = if concerned.is_empty() { &ObjectKind::ALL[..] } else { concerned };
+            for kind in concerned {
+                if !kinds.contains(kind) {
+                    kinds.push(*kind);
+                }
+            }
+        }
+        if !kinds.is_empty() {
+            store.reindex(&kinds).await?;
         }
         Ok(store)
     }
 
-    /// Recomputes every object's query values and sort key, tenant by tenant, a page at a time.
-    async fn reindex(&self) -> StoreResult<()> {
+    /// Recomputes the query values and sort key of every object of the kinds, tenant by tenant, a page at
+    /// a time.
+    async fn reindex(&self, kinds: &[ObjectKind]) -> StoreResult<()> {
+        let slots: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id > $2 AND kind IN ({}) ORDER BY id LIMIT 500",
+            slots.join(", ")
+        );
         for tenant in self.tenants().await? {
             let mut after = String::new();
             loop {
-                let sql = format!(
-                    "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT 500"
-                );
-                let page =
-                    self.fetch_all(query(sql, vec![tenant.id.into(), after.as_str().into()]), plan::object).await?;
+                let mut params: Vec<SqlValue> = vec![tenant.id.into(), after.as_str().into()];
+                params.extend(kinds.iter().map(|k| k.as_str().into()));
+                let page = self.fetch_all(query(sql.as_str(), params), plan::object).await?;
                 let Some(last) = page.last() else { break };
                 after = last.id.to_string();
                 let tenant_text = tenant.id.to_string();
