@@ -1,10 +1,15 @@
 # Shared by the benchmark scripts: release binaries, a scratch directory removed on exit with every
-# process the script started, and helpers for the throwaway PostgreSQL cluster.
+# process the script started, and helpers for the throwaway PostgreSQL cluster. With BENCH_KEEP=DIR, the
+# database, the server's data directory and (for PostgreSQL) the cluster live in DIR instead and outlive
+# the run, so a script can reuse what an earlier run seeded there.
 cargo build --release -q -p gatehouse -p gatehouse-bench
 bin=$PWD/target/release/gatehouse
 bench=$PWD/target/release/gatehouse-bench
 work=$(mktemp -d)
 chmod 755 "$work"
+state=${BENCH_KEEP:-$work}
+mkdir -p "$state"
+chmod 755 "$state"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -20,20 +25,24 @@ json_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[s
 # start_postgres: initdb and start a cluster in $work/pg; sets pgbin, pgdata, pgport.
 start_postgres() {
   pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-  mkdir -p "$work/pg"
-  if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg"; fi
-  pgdata="$work/pg/data"
+  mkdir -p "$state/pg"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$state/pg"; fi
+  pgdata="$state/pg/data"
   pgport=$(free_port)
-  as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $work/pg $*" start >/dev/null
+  if [ ! -d "$pgdata" ]; then
+    as_postgres "$pgbin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  as_postgres "$pgbin/pg_ctl" -D "$pgdata" -w -o "-p $pgport -c listen_addresses=127.0.0.1 -k $state/pg $*" start >/dev/null
 }
 # database_for sqlite|postgres: an empty database for one engine (a fresh cluster for PostgreSQL); sets url.
 database_for() {
   case "$1" in
-    sqlite) url="sqlite://$work/gatehouse.db" ;;
+    sqlite) url="sqlite://$state/gatehouse.db" ;;
     postgres)
       start_postgres -c shared_buffers=1GB
-      psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE gatehouse" postgres
+      if [ -z "$(psql -tA -h 127.0.0.1 -p "$pgport" -U postgres -c "SELECT 1 FROM pg_database WHERE datname = 'gatehouse'" postgres)" ]; then
+        psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE gatehouse" postgres
+      fi
       url="postgres://postgres@127.0.0.1:$pgport/gatehouse" ;;
     *) echo "unknown engine '$1': sqlite or postgres" >&2; exit 2 ;;
   esac
@@ -42,15 +51,18 @@ database_for() {
 # ready; sets server, base, token and auth (the admin app's bearer header).
 serve() {
   port=${port:-$(free_port)}
-  GATEHOUSE_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/data" --database-url "$url" \
-    --bootstrap-output "$work/boot.json" >/dev/null 2>>"$work/log" &
+  GATEHOUSE_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data-dir "$state/data" --database-url "$url" \
+    --bootstrap-output "$state/boot.json" >/dev/null 2>>"$work/log" &
   pids+=($!)
   server=$!
-  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && [ -s "$work/boot.json" ]; do sleep 0.2; done
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && [ -s "$state/boot.json" ]; do
+    kill -0 "$server" || { cat "$work/log" >&2; exit 1; }
+    sleep 0.2
+  done
   base="http://127.0.0.1:$port"
   local tenant form
-  tenant=$(json_field "$work/boot.json" tenantId)
-  form="grant_type=client_credentials&client_id=$(json_field "$work/boot.json" clientId)&client_secret=$(json_field "$work/boot.json" clientSecret)&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+  tenant=$(json_field "$state/boot.json" tenantId)
+  form="grant_type=client_credentials&client_id=$(json_field "$state/boot.json" clientId)&client_secret=$(json_field "$state/boot.json" clientSecret)&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
   token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   auth="Authorization: Bearer $token"
 }

@@ -7,7 +7,8 @@
 # hashing, otherwise the same writes as the API), starts the release server on it and measures, each with
 # the trivial endpoint as its same-run baseline: the first page of 100 with $count, an indexed eq filter,
 # startsWith(displayName,…), $search, and a walk of every page; then reports the server's peak resident
-# memory. Prints one JSON line per measurement.
+# memory. Prints one JSON line per measurement. With BENCH_KEEP=DIR (see common.sh), a database seeded there
+# by an earlier run of the same engine is measured again without seeding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=$1
@@ -17,10 +18,13 @@ source bench/common.sh
 
 database_for "$engine"
 serve
-kill "$server"; wait "$server" 2>/dev/null || true
-"$bench" seed-store --database-url "$url" --count "$users"
-if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
-serve
+if [ ! -e "$state/seeded-$users" ]; then
+  kill "$server"; wait "$server" 2>/dev/null || true
+  "$bench" seed-store --database-url "$url" --count "$users"
+  if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
+  touch "$state/seeded-$users"
+  serve
+fi
 python3 -c "import random; random.seed(7); print('\n'.join(f'{random.randrange($users):07}' for _ in range(10000)))" > "$work/ids"
 python3 -c "import random; random.seed(8); print('\n'.join(f'{random.randrange($users // 100):05}' for _ in range(10000)))" > "$work/prefixes"
 
