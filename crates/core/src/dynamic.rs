@@ -322,10 +322,10 @@ impl Directory {
         let mut after = None;
         loop {
             let q = ObjectQuery { after: after.clone(), limit: 5000, ..base.clone() };
-            let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
-            out.extend(page.iter().map(|o| (o.id, o.kind)));
+            let page = self.store.object_ids(caller.tenant(), &q).await.map_err(Error::internal)?;
+            out.extend(page.iter().copied());
             match page.last() {
-                Some(last) if page.len() == 5000 => after = Some(crate::store::Cursor::after(last.id)),
+                Some((last, _)) if page.len() == 5000 => after = Some(crate::store::Cursor::after(*last)),
                 _ => return Ok(out),
             }
         }

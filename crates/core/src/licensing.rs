@@ -470,7 +470,8 @@ impl Directory {
                 return Err(direct_error("ProhibitedInUsageLocationViolation", Uuid::nil(), ""));
             }
             let mut sources = vec![direct.clone()];
-            sources.extend(self.group_sources(caller, &user, &mut HashMap::new()).await?);
+            let groups = self.direct_groups(caller, user.id).await?;
+            sources.extend(self.group_sources(caller, groups, &mut HashMap::new()).await?);
             let skus: BTreeSet<Uuid> = sources.iter().flat_map(|s| s.licenses.iter().map(|(sku, _)| *sku)).collect();
             let taken = self.taken_by_others(caller, &user, skus.iter().copied()).await?;
             let resolution = resolve(
@@ -507,20 +508,24 @@ impl Directory {
         Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
+    /// The groups a user is a direct member of.
+    async fn direct_groups(&self, caller: &Caller, user: Uuid) -> Result<Vec<Uuid>> {
+        let links = self.store.links(caller.tenant(), user, true).await.map_err(Error::internal)?;
+        Ok(links
+            .iter()
+            .filter(|l| l.member == user && l.relation == crate::store::Relation::Member)
+            .map(|l| l.group)
+            .collect())
+    }
+
     /// The licensed groups the user is a direct member of, as license sources in group-id order; `known`
     /// holds the licenses of groups already read (a bulk round reads each group once).
     pub(crate) async fn group_sources(
         &self,
         caller: &Caller,
-        user: &ObjectRecord,
+        mut groups: Vec<Uuid>,
         known: &mut HashMap<Uuid, Vec<(Uuid, BTreeSet<Uuid>)>>,
     ) -> Result<Vec<Source>> {
-        let links = self.store.links(caller.tenant(), user.id, true).await.map_err(Error::internal)?;
-        let mut groups: Vec<Uuid> = links
-            .iter()
-            .filter(|l| l.member == user.id && l.relation == crate::store::Relation::Member)
-            .map(|l| l.group)
-            .collect();
         groups.sort();
         let mut out = Vec::new();
         for group in groups {
@@ -772,6 +777,8 @@ struct Ledger {
     subscriptions: HashMap<Uuid, Subscription>,
     taken: HashMap<Uuid, u64>,
     groups: HashMap<Uuid, Vec<(Uuid, BTreeSet<Uuid>)>>,
+    /// The direct groups of users about to be reconciled, read for a page of them at once.
+    memberships: HashMap<Uuid, Vec<Uuid>>,
 }
 
 impl Directory {
@@ -883,7 +890,7 @@ impl Directory {
         for sku in subscriptions.keys() {
             taken.insert(*sku, self.seats_taken(caller, *sku).await?);
         }
-        Ok(Ledger { subscriptions, taken, groups: HashMap::new() })
+        Ok(Ledger { subscriptions, taken, groups: HashMap::new(), memberships: HashMap::new() })
     }
 
     /// The user's licenses resolved again from its sources: the write that records them and the SKUs the
@@ -896,7 +903,11 @@ impl Directory {
         ledger: &mut Ledger,
     ) -> Result<Option<(Write, Vec<Uuid>)>> {
         let mut sources = vec![direct_source(user)];
-        sources.extend(self.group_sources(caller, user, &mut ledger.groups).await?);
+        let groups = match ledger.memberships.remove(&user.id) {
+            Some(groups) => groups,
+            None => self.direct_groups(caller, user.id).await?,
+        };
+        sources.extend(self.group_sources(caller, groups, &mut ledger.groups).await?);
         let held: BTreeSet<Uuid> = licenses_of(user.doc.get("assignedLicenses")).into_iter().map(|(s, _)| s).collect();
         let others: HashMap<Uuid, u64> =
             ledger.taken.iter().map(|(sku, n)| (*sku, n.saturating_sub(u64::from(held.contains(sku))))).collect();
@@ -996,17 +1007,29 @@ impl Directory {
         let mut ledger = self.ledger(caller).await?;
         let mut committed = false;
         for group in &groups {
-            let q = ObjectQuery {
-                kind: Some(ObjectKind::User),
-                scope: Some(Scope::Members { group: *group, relation: Relation::Member }),
-                limit: 100_000_000,
-                ..ObjectQuery::default()
-            };
-            let members = self.store.objects(tenant, &q).await.map_err(Error::internal)?;
-            for chunk in members.chunks(USERS_PER_BATCH) {
+            // A page of members at a time, so a group of any size is processed in bounded memory.
+            let mut after = None;
+            loop {
+                let q = ObjectQuery {
+                    kind: Some(ObjectKind::User),
+                    scope: Some(Scope::Members { group: *group, relation: Relation::Member }),
+                    after: after.take(),
+                    limit: USERS_PER_BATCH as u32,
+                    ..ObjectQuery::default()
+                };
+                let chunk = self.store.objects(tenant, &q).await.map_err(Error::internal)?;
+                let Some(last) = chunk.last() else { break };
+                if chunk.len() == USERS_PER_BATCH {
+                    after = Some(crate::store::Cursor::after(last.id));
+                }
+                let ids: Vec<Uuid> = chunk.iter().map(|u| u.id).collect();
+                ledger.memberships = ids.iter().map(|id| (*id, Vec::new())).collect();
+                for link in self.store.memberships(tenant, &ids).await.map_err(Error::internal)? {
+                    ledger.memberships.entry(link.member).or_default().push(link.group);
+                }
                 let mut batch = Vec::new();
                 let mut gained = BTreeSet::new();
-                for user in chunk {
+                for user in &chunk {
                     users.remove(&user.id);
                     if let Some((write, skus)) = self.reconcile(caller, user, &mut ledger).await? {
                         batch.push(write);
@@ -1017,6 +1040,9 @@ impl Directory {
                 batch.push(self.lease_renewal(holder, crate::processing::Processor::Licensing));
                 self.commit(caller, batch).await.map_err(|e| Error::conflict(format!("licensing: {e}")))?;
                 committed = true;
+                if after.is_none() {
+                    break;
+                }
             }
             let record = self.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::internal)?;
             if let Some(mut record) = record.filter(|g| g.deleted_at.is_none()) {

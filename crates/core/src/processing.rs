@@ -13,7 +13,7 @@
 //!   a cursor write to every write of the directory.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{ChangeRecord, StoreError, Write};
+use crate::store::{StoreError, Write};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -82,22 +82,23 @@ impl Directory {
         let mut applied = 0;
         loop {
             let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
-            let changes = self.store.changes(tenant, cursor, ROUND).await.map_err(Error::internal)?;
-            let Some(last) = changes.last().map(|c| c.seq) else {
-                return Ok(applied);
-            };
-            if !self.hold_lease(&system, holder, processor).await? {
-                return Ok(applied);
-            }
+            // Only the changes this node has not gone through yet: an idle round leaves the cursor behind.
             let handled = self
                 .processors
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&key)
-                .map_or(cursor, |s| s.handled.clamp(cursor, last));
-            let fresh: Vec<ChangeRecord> = changes.into_iter().filter(|c| c.seq > handled).collect();
-            let round = Round { cursor, handled, to: last };
+                .map_or(cursor, |s| s.handled.max(cursor));
+            let fresh = self.store.changes(tenant, handled, ROUND).await.map_err(Error::internal)?;
+            if fresh.is_empty() && (handled == cursor || self.advanced_recently(key)) {
+                return Ok(applied);
+            }
+            if !self.hold_lease(&system, holder, processor).await? {
+                return Ok(applied);
+            }
+            let round = Round { cursor, handled, to: fresh.last().map_or(handled, |c| c.seq) };
             let outcome = match processor {
+                _ if fresh.is_empty() => Ok(Outcome { writes: Vec::new(), committed: false }),
                 Processor::DynamicMembership => self.dynamic_round(&system, holder, round, &fresh).await,
                 Processor::Licensing => self.licensing_round(&system, holder, round, &fresh).await,
             };
@@ -115,6 +116,12 @@ impl Directory {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Whether this node moved the processor's cursor within [`LAZY_ADVANCE`].
+    fn advanced_recently(&self, key: (Uuid, Processor)) -> bool {
+        let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        states.get(&key).is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE)
     }
 
     /// Claims or renews this node's lease when it is not comfortably held already; `false` while another
@@ -166,13 +173,7 @@ impl Directory {
         let key = (caller.tenant(), processor);
         let Round { cursor, to, .. } = round;
         let mut writes = outcome.writes;
-        let recently = self
-            .processors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE);
-        if writes.is_empty() && !outcome.committed && to - cursor < i64::from(ROUND) && recently {
+        if writes.is_empty() && !outcome.committed && to - cursor < i64::from(ROUND) && self.advanced_recently(key) {
             let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
             states.entry(key).or_insert_with(ProcessorState::new).handled = to;
             return Ok(false);

@@ -429,6 +429,8 @@ pub trait Store: Send + Sync + 'static {
     /// application and its service principal share their appId).
     async fn objects_by_key(&self, tenant: Uuid, kinds: &[ObjectKind], key: &str) -> StoreResult<Vec<ObjectRecord>>;
     async fn objects(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<Vec<ObjectRecord>>;
+    /// The ids and kinds of the objects [`Store::objects`] would return, without reading their documents.
+    async fn object_ids(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<Vec<(Uuid, ObjectKind)>>;
     /// How many objects the query selects, all pages together (its cursor and limit are ignored).
     async fn count(&self, tenant: Uuid, query: &ObjectQuery) -> StoreResult<u64>;
 
@@ -440,6 +442,8 @@ pub trait Store: Send + Sync + 'static {
     /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose
     /// other end is live.
     async fn links(&self, tenant: Uuid, object: Uuid, active: bool) -> StoreResult<Vec<Link>>;
+    /// The active member links of the objects: the groups each is a direct member of.
+    async fn memberships(&self, tenant: Uuid, members: &[Uuid]) -> StoreResult<Vec<Link>>;
     /// Whether the link exists and is active.
     async fn has_link(&self, tenant: Uuid, link: &Link) -> StoreResult<bool>;
     /// How far a change-log processor has come: the last sequence number it applied (0 before it starts).

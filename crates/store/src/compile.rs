@@ -258,10 +258,19 @@ fn sort_column(by: OrderBy) -> &'static str {
 
 /// A page of the query's objects, in its order, after its cursor.
 pub fn list(tenant: Uuid, q: &ObjectQuery) -> Query {
+    page(tenant, q, &prefixed_columns())
+}
+
+/// The ids and kinds of a page of the query's objects, in its order, after its cursor.
+pub fn list_ids(tenant: Uuid, q: &ObjectQuery) -> Query {
+    page(tenant, q, "o.id, o.kind")
+}
+
+fn page(tenant: Uuid, q: &ObjectQuery, columns: &str) -> Query {
     let mut builder = Builder { params: Vec::new() };
     let parts = builder.conditions(tenant, q);
     let id = parts.id;
-    let mut sql = format!("{}SELECT {} FROM {} WHERE {}", parts.with, prefixed_columns(), parts.from, parts.sql);
+    let mut sql = format!("{}SELECT {columns} FROM {} WHERE {}", parts.with, parts.from, parts.sql);
     let id_descending = q.order.last().is_some_and(|sort| sort.descending);
     let direction = |descending: bool| if descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some(cursor) = &q.after {

@@ -699,11 +699,11 @@ pub fn link(row: &Row) -> StoreResult<Link> {
 pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
 
 pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
-    let kind = row.text(1)?;
+    let (id, kind) = id_and_kind(row)?;
     let doc = row.text(5)?;
     Ok(ObjectRecord {
-        id: row.uuid(0)?,
-        kind: ObjectKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
+        id,
+        kind,
         version: row.int(2)?,
         unique_key: row.optional_text(3)?,
         manager: row.optional_text(4)?.map(|m| Uuid::parse_str(&m)).transpose().map_err(|_| corrupt("a GUID", 4))?,
@@ -711,6 +711,14 @@ pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
         created_at: row.time(6)?,
         deleted_at: row.optional_int(7)?.map(from_micros),
     })
+}
+
+/// An object's id and kind, the first two columns of [`OBJECT_COLUMNS`].
+pub fn id_and_kind(row: &Row) -> StoreResult<(Uuid, ObjectKind)> {
+    let kind = row.text(1)?;
+    let kind =
+        ObjectKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?;
+    Ok((row.uuid(0)?, kind))
 }
 
 pub fn secret(row: &Row) -> StoreResult<SecretRecord> {

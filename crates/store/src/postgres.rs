@@ -118,14 +118,45 @@ impl PgDb {
         bind(query).fetch_all(&self.pool).await.map_err(unavailable)?.iter().map(row).collect()
     }
 
-    /// Runs the batch in one transaction, in one round trip: [`APPLY`] advances the tenant's change sequence
-    /// first (its row lock, held until commit, makes sequence order commit order and lets a tenant's
-    /// writes take their row locks one transaction at a time, so two batches updating the same users and
-    /// counts in different orders cannot deadlock), runs the statements, and logs the changes.
-    ///
-    /// Every parameter travels in one of two arrays (texts and integers): each statement's `$n` is rewritten
-    /// to the element that holds it, so statements of any shape run inside the function.
+    /// Runs the batch in one transaction. The tenant's change sequence advances first: its row lock, held
+    /// until commit, makes sequence order commit order and lets a tenant's writes take their row locks one
+    /// transaction at a time (two batches updating the same users and counts in different orders cannot
+    /// deadlock). A small batch — one request's write — runs in one round trip through [`APPLY`], which
+    /// shortens the time the lock is held; a large one (bulk work) runs statement by statement, where
+    /// PostgreSQL reuses each prepared statement's plan instead of planning every statement afresh.
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
+        if batch.statements.len() <= APPLY_STATEMENTS {
+            self.apply(batch).await
+        } else {
+            self.in_steps(batch).await
+        }
+    }
+
+    async fn in_steps(&self, batch: Batch) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // A batch that creates its tenant finds no row to advance before its statements have run.
+        let mut advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        for statement in &batch.statements {
+            let affected = bind(&statement.query).execute(&mut *tx).await.map_err(write_error)?.rows_affected();
+            if let (0, Some(missing)) = (affected, &statement.must_affect) {
+                return Err(missing.clone());
+            }
+        }
+        if advanced.is_none() {
+            advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        }
+        let last = row(&advanced.ok_or(StoreError::Missing)?)?.int(0)?;
+        for insert in batch.change_log(last)? {
+            bind(&insert).execute(&mut *tx).await.map_err(write_error)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(last)
+    }
+
+    /// The batch in one call of [`APPLY`]. Every parameter travels in one of two arrays (texts and
+    /// integers): each statement's `$n` is rewritten to the element that holds it, so statements of any
+    /// shape run inside the function.
+    async fn apply(&self, batch: Batch) -> StoreResult<i64> {
         let mut sqls = Vec::with_capacity(batch.statements.len());
         let mut checked = Vec::with_capacity(batch.statements.len());
         let mut texts: Vec<&str> = Vec::new();
@@ -198,12 +229,15 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
     out
 }
 
+/// The most statements a batch may have to run through [`APPLY`].
+const APPLY_STATEMENTS: usize = 32;
+
 /// SQLSTATEs [`APPLY`] raises: a checked statement affected no row (the message is its 1-based index), and
 /// the batch's tenant does not exist.
 const UNAFFECTED: &str = "GH001";
 const NO_TENANT: &str = "GH002";
 
-/// Runs a batch's statements and logs its changes in one call (see [`PgDb::transaction`]). Versioned by
+/// Runs a small batch's statements and logs its changes in one call (see [`PgDb::transaction`]). Versioned by
 /// name, so nodes of two versions can share a database during an upgrade.
 const APPLY: &str = r#"
 CREATE OR REPLACE FUNCTION gatehouse_apply_1(

@@ -214,6 +214,10 @@ impl Store for SqlStore {
         self.fetch_all(compile::list(tenant, q), plan::object).await
     }
 
+    async fn object_ids(&self, tenant: Uuid, q: &ObjectQuery) -> StoreResult<Vec<(Uuid, ObjectKind)>> {
+        self.fetch_all(compile::list_ids(tenant, q), plan::id_and_kind).await
+    }
+
     async fn count(&self, tenant: Uuid, q: &ObjectQuery) -> StoreResult<u64> {
         let rows = self.fetch(compile::count(tenant, q)).await?;
         Ok(rows.first().map(|r| r.int(0)).transpose()?.unwrap_or(0).max(0) as u64)
@@ -274,6 +278,22 @@ impl Store for SqlStore {
             vec![tenant.into(), object.into()],
         );
         self.fetch_all(q, plan::link).await
+    }
+
+    async fn memberships(&self, tenant: Uuid, members: &[Uuid]) -> StoreResult<Vec<Link>> {
+        let mut out = Vec::new();
+        for chunk in members.chunks(500) {
+            let slots: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT group_id, relation, member_id, member_kind FROM links \
+                 WHERE tenant_id = $1 AND member_id IN ({}) AND relation = 'member' AND active = 1",
+                slots.join(", ")
+            );
+            let mut params: Vec<SqlValue> = vec![tenant.into()];
+            params.extend(chunk.iter().map(|id| SqlValue::from(*id)));
+            out.extend(self.fetch_all(query(sql, params), plan::link).await?);
+        }
+        Ok(out)
     }
 
     async fn has_link(&self, tenant: Uuid, link: &Link) -> StoreResult<bool> {

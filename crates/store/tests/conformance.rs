@@ -512,6 +512,9 @@ async fn scoped(store: &SqlStore, tenant: Uuid, scope: Scope) -> Vec<Uuid> {
     let q = ObjectQuery { scope: Some(scope), limit: 1000, ..ObjectQuery::default() };
     let mut ids: Vec<Uuid> = store.objects(tenant, &q).await.unwrap().iter().map(|o| o.id).collect();
     ids.sort();
+    let mut listed: Vec<Uuid> = store.object_ids(tenant, &q).await.unwrap().iter().map(|(id, _)| *id).collect();
+    listed.sort();
+    assert_eq!(listed, ids, "ids alone list the same objects");
     ids
 }
 
@@ -568,6 +571,19 @@ async fn links_nest_without_cycles_and_follow_their_ends_through_delete_and_rest
             scoped(&store, other.id, Scope::TransitiveMembers { group: g1.id }).await.is_empty(),
             "tenant isolation"
         );
+
+        let mut groups: Vec<(Uuid, Uuid)> = store
+            .memberships(t.id, &[u1.id, g3.id, u2.id])
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| (l.member, l.group))
+            .collect();
+        groups.sort();
+        let mut expected = vec![(u1.id, g1.id), (g3.id, g2.id), (u2.id, g3.id)];
+        expected.sort();
+        assert_eq!(groups, expected, "the direct groups of several objects at once");
+        assert!(store.memberships(other.id, &[u1.id]).await.unwrap().is_empty(), "tenant isolation");
 
         let suspended = store.links(t.id, g2.id, true).await.unwrap();
         assert_eq!(suspended.len(), 2);
