@@ -122,10 +122,12 @@ impl PgDb {
     /// until commit, makes sequence order commit order and lets a tenant's writes take their row locks one
     /// transaction at a time (two batches updating the same users and counts in different orders cannot
     /// deadlock). A small batch — one request's write — runs in one round trip through [`APPLY`], which
-    /// shortens the time the lock is held; a large one (bulk work) runs statement by statement, where
-    /// PostgreSQL reuses each prepared statement's plan instead of planning every statement afresh.
+    /// shortens the time the lock is held; a large one (bulk work: many statements or multi-row inserts)
+    /// runs statement by statement, where PostgreSQL reuses each prepared statement's plan instead of
+    /// planning every statement afresh.
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
-        if batch.statements.len() <= APPLY_STATEMENTS {
+        let parameters: usize = batch.statements.iter().map(|s| s.query.params.len()).sum();
+        if batch.statements.len() <= APPLY_STATEMENTS && parameters <= APPLY_PARAMETERS {
             self.apply(batch).await
         } else {
             self.in_steps(batch).await
@@ -229,8 +231,11 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
     out
 }
 
-/// The most statements a batch may have to run through [`APPLY`].
+/// The most statements, and parameters in all, a batch may have to run through [`APPLY`]: what one
+/// request writes. Bulk batches carry multi-row inserts of hundreds of rows, which `EXECUTE` would plan
+/// afresh every time.
 const APPLY_STATEMENTS: usize = 32;
+const APPLY_PARAMETERS: usize = 512;
 
 /// SQLSTATEs [`APPLY`] raises: a checked statement affected no row (the message is its 1-based index), and
 /// the batch's tenant does not exist.
