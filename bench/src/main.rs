@@ -301,6 +301,17 @@ impl Report {
     }
 }
 
+/// Prints how long a series of changes took to show (microseconds each) as one JSON line.
+fn print_changes(name: &str, mut latencies_us: Vec<u64>) {
+    latencies_us.sort_unstable();
+    let report = Report { latencies_us, ..Report::default() };
+    println!(
+        "{}",
+        json!({"name": name, "changes": report.latencies_us.len(), "p50_ms": report.percentile(0.5),
+            "p90_ms": report.percentile(0.9), "p99_ms": report.percentile(0.99), "max_ms": report.percentile(1.0)})
+    );
+}
+
 async fn load(plan: Arc<Plan>, concurrency: usize, window: Duration, limit: u64) -> Report {
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
@@ -760,13 +771,7 @@ async fn dynamic_latency(http: &Http, groups: &std::path::Path, users: u64, chan
         }
         latencies.push(returned.elapsed().as_micros() as u64);
     }
-    latencies.sort_unstable();
-    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
-    println!(
-        "{}",
-        json!({"name": "attribute change visible in every affected dynamic group", "changes": latencies.len(),
-            "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0)})
-    );
+    print_changes("attribute change visible in every affected dynamic group", latencies);
     Ok(())
 }
 
@@ -840,12 +845,6 @@ async fn license_latency(http: &Http, users: &std::path::Path, changes: usize) -
             latencies.push(returned.elapsed().as_micros() as u64);
         }
     }
-    latencies.sort_unstable();
-    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
-    println!(
-        "{}",
-        json!({"name": "membership change granting or removing a license", "changes": latencies.len(),
-            "p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99), "max_ms": at(1.0)})
-    );
+    print_changes("membership change granting or removing a license", latencies);
     Ok(())
 }

@@ -777,8 +777,6 @@ struct Ledger {
     subscriptions: HashMap<Uuid, Subscription>,
     taken: HashMap<Uuid, u64>,
     groups: HashMap<Uuid, Vec<(Uuid, BTreeSet<Uuid>)>>,
-    /// The direct groups of users about to be reconciled, read for a page of them at once.
-    memberships: HashMap<Uuid, Vec<Uuid>>,
 }
 
 impl Directory {
@@ -866,7 +864,8 @@ impl Directory {
         for _ in 0..UPDATE_ATTEMPTS {
             let user = self.live_user(caller, key).await?;
             let mut ledger = self.ledger(caller).await?;
-            let Some((write, gained)) = self.reconcile(caller, &user, &mut ledger).await? else {
+            let groups = self.direct_groups(caller, user.id).await?;
+            let Some((write, gained)) = self.reconcile(caller, &user, groups, &mut ledger).await? else {
                 return Ok(user);
             };
             let Write::UpdateObject { object, .. } = &write else {
@@ -890,23 +889,20 @@ impl Directory {
         for sku in subscriptions.keys() {
             taken.insert(*sku, self.seats_taken(caller, *sku).await?);
         }
-        Ok(Ledger { subscriptions, taken, groups: HashMap::new(), memberships: HashMap::new() })
+        Ok(Ledger { subscriptions, taken, groups: HashMap::new() })
     }
 
-    /// The user's licenses resolved again from its sources: the write that records them and the SKUs the
-    /// user gains (whose seats the write must check), or `None` when nothing changes. Keeps the ledger's seat
-    /// counts current.
+    /// The user's licenses resolved again from its sources (its direct assignment and `groups`, the groups
+    /// it is a direct member of): the write that records them and the SKUs the user gains (whose seats the
+    /// write must check), or `None` when nothing changes. Keeps the ledger's seat counts current.
     async fn reconcile(
         &self,
         caller: &Caller,
         user: &ObjectRecord,
+        groups: Vec<Uuid>,
         ledger: &mut Ledger,
     ) -> Result<Option<(Write, Vec<Uuid>)>> {
         let mut sources = vec![direct_source(user)];
-        let groups = match ledger.memberships.remove(&user.id) {
-            Some(groups) => groups,
-            None => self.direct_groups(caller, user.id).await?,
-        };
         sources.extend(self.group_sources(caller, groups, &mut ledger.groups).await?);
         let held: BTreeSet<Uuid> = licenses_of(user.doc.get("assignedLicenses")).into_iter().map(|(s, _)| s).collect();
         let others: HashMap<Uuid, u64> =
@@ -1023,15 +1019,16 @@ impl Directory {
                     after = Some(crate::store::Cursor::after(last.id));
                 }
                 let ids: Vec<Uuid> = chunk.iter().map(|u| u.id).collect();
-                ledger.memberships = ids.iter().map(|id| (*id, Vec::new())).collect();
+                let mut memberships: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
                 for link in self.store.memberships(tenant, &ids).await.map_err(Error::internal)? {
-                    ledger.memberships.entry(link.member).or_default().push(link.group);
+                    memberships.entry(link.member).or_default().push(link.group);
                 }
                 let mut batch = Vec::new();
                 let mut gained = BTreeSet::new();
                 for user in &chunk {
                     users.remove(&user.id);
-                    if let Some((write, skus)) = self.reconcile(caller, user, &mut ledger).await? {
+                    let groups = memberships.remove(&user.id).unwrap_or_default();
+                    if let Some((write, skus)) = self.reconcile(caller, user, groups, &mut ledger).await? {
                         batch.push(write);
                         gained.extend(skus);
                     }
@@ -1058,7 +1055,8 @@ impl Directory {
         for id in users {
             let user = self.store.object(tenant, ObjectKind::User, id).await.map_err(Error::internal)?;
             if let Some(user) = user.filter(|u| u.deleted_at.is_none()) {
-                if let Some((write, skus)) = self.reconcile(caller, &user, &mut ledger).await? {
+                let groups = self.direct_groups(caller, user.id).await?;
+                if let Some((write, skus)) = self.reconcile(caller, &user, groups, &mut ledger).await? {
                     writes.push(write);
                     gained.extend(skus);
                 }
