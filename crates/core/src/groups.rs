@@ -295,13 +295,29 @@ impl Directory {
 
     /// A live object by id, of one of the kinds.
     pub(crate) async fn live_of(&self, caller: &Caller, id: &str, kinds: &[ObjectKind]) -> Result<ObjectRecord> {
-        let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
-        self.store
-            .any_object(caller.tenant(), parsed)
-            .await
-            .map_err(Error::internal)?
-            .filter(|o| o.deleted_at.is_none() && kinds.contains(&o.kind))
-            .ok_or_else(|| Error::not_found(id))
+        let [object] = self.live_objects(caller, [(id, kinds)]).await?;
+        Ok(object)
+    }
+
+    /// Live objects by id, each of one of its kinds, read in one round trip; the first one missing is the
+    /// error.
+    async fn live_objects<const N: usize>(
+        &self,
+        caller: &Caller,
+        wanted: [(&str, &[ObjectKind]); N],
+    ) -> Result<[ObjectRecord; N]> {
+        let ids: Vec<Uuid> = wanted.iter().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
+        let mut found = self.store.any_objects(caller.tenant(), &ids).await.map_err(Error::internal)?;
+        found.retain(|o| o.deleted_at.is_none());
+        let mut out = Vec::with_capacity(N);
+        for (id, kinds) in wanted {
+            let object = Uuid::parse_str(id)
+                .ok()
+                .and_then(|parsed| found.iter().find(|o| o.id == parsed && kinds.contains(&o.kind)))
+                .ok_or_else(|| Error::not_found(id))?;
+            out.push(object.clone());
+        }
+        Ok(out.try_into().unwrap_or_else(|_| unreachable!("one object per id asked for")))
     }
 
     pub async fn list_groups(&self, caller: &Caller, listing: Listing) -> Result<Page> {
@@ -395,7 +411,8 @@ impl Directory {
                 self.require_link_change(caller, group, relation)?;
             }
             for id in ids {
-                let link = self.checked_link(caller, group, relation, id).await?;
+                let object = self.live_of(caller, id, link_kinds(relation)).await?;
+                let link = checked_link(group, relation, &object)?;
                 let existing = self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)?;
                 if existing || !seen.insert(link) {
                     return Err(duplicate(relation));
@@ -424,34 +441,6 @@ impl Directory {
         Ok(())
     }
 
-    /// The link a member or owner add would make, with the rules that can be checked before the write (a
-    /// duplicate is found by the write itself, on the links' primary key).
-    async fn checked_link(&self, caller: &Caller, group: &ObjectRecord, relation: Relation, id: &str) -> Result<Link> {
-        let kinds: &[ObjectKind] = match relation {
-            Relation::Member => {
-                &[ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal]
-            }
-            Relation::Owner => &[ObjectKind::User, ObjectKind::ServicePrincipal],
-        };
-        let object = self.live_of(caller, id, kinds).await?;
-        if relation == Relation::Member && object.kind == ObjectKind::Group {
-            if is_unified(group) {
-                return Err(Error::invalid(
-                    "Unified Groups cannot be added to Unified Groups. paramName: Members, paramValue: , objectType: Microsoft.Online.DirectoryServices.Group",
-                ));
-            }
-            if is_role_assignable(group) {
-                return Err(Error::invalid(
-                    "Nesting is currently not supported for groups that can be assigned to a role.",
-                ));
-            }
-            if object.id == group.id {
-                return Err(cycle(group.id));
-            }
-        }
-        Ok(Link { group: group.id, relation, member: object.id, member_kind: object.kind })
-    }
-
     async fn count_links(&self, caller: &Caller, group: Uuid, relation: Relation) -> Result<u64> {
         let query = ObjectQuery { scope: Some(Scope::Members { group, relation }), ..ObjectQuery::default() };
         self.store.count(caller.tenant(), &query).await.map_err(Error::internal)
@@ -460,9 +449,10 @@ impl Directory {
     /// `POST /groups/{id}/members/$ref` and `/owners/$ref`.
     pub async fn add_link(&self, caller: &Caller, group: &str, relation: Relation, member: &str) -> Result<()> {
         require(caller, Action::WriteMemberships)?;
-        let group = self.live_group(caller, group).await?;
+        let [group, object] =
+            self.live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))]).await?;
         self.require_link_change(caller, &group, relation)?;
-        let link = self.checked_link(caller, &group, relation, member).await?;
+        let link = checked_link(&group, relation, &object)?;
         if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? >= MAX_OWNERS {
             return Err(too_many_owners());
         }
@@ -474,11 +464,9 @@ impl Directory {
     /// least one.
     pub async fn remove_link(&self, caller: &Caller, group: &str, relation: Relation, member: &str) -> Result<()> {
         require(caller, Action::WriteMemberships)?;
-        let group = self.live_group(caller, group).await?;
+        let [group, object] =
+            self.live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))]).await?;
         self.require_link_change(caller, &group, relation)?;
-        let member_id = Uuid::parse_str(member).map_err(|_| Error::not_found(member))?;
-        let object = self.store.any_object(caller.tenant(), member_id).await.map_err(Error::internal)?;
-        let object = object.filter(|o| o.deleted_at.is_none()).ok_or_else(|| Error::not_found(member))?;
         let link = Link { group: group.id, relation, member: object.id, member_kind: object.kind };
         if !self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)? {
             return Err(Error::not_found(member));
@@ -533,8 +521,7 @@ impl Directory {
 
     /// A live object that can belong to groups: user, group, contact or service principal.
     async fn member_object(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
-        let kinds = [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal];
-        self.live_of(caller, id, &kinds).await
+        self.live_of(caller, id, link_kinds(Relation::Member)).await
     }
 
     /// The groups each user is a direct member of, at most [`MAX_EXPANDED`] each; for `$expand=memberOf`.
@@ -607,6 +594,35 @@ impl Directory {
         let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
         Ok(groups.into_iter().map(|g| g.id).collect())
     }
+}
+
+/// The kinds of object a group's members (or owners) can be.
+fn link_kinds(relation: Relation) -> &'static [ObjectKind] {
+    match relation {
+        Relation::Member => &[ObjectKind::User, ObjectKind::Group, ObjectKind::Contact, ObjectKind::ServicePrincipal],
+        Relation::Owner => &[ObjectKind::User, ObjectKind::ServicePrincipal],
+    }
+}
+
+/// The link a member or owner add would make, with the rules that can be checked before the write (a
+/// duplicate is found by the write itself, on the links' primary key).
+fn checked_link(group: &ObjectRecord, relation: Relation, object: &ObjectRecord) -> Result<Link> {
+    if relation == Relation::Member && object.kind == ObjectKind::Group {
+        if is_unified(group) {
+            return Err(Error::invalid(
+                "Unified Groups cannot be added to Unified Groups. paramName: Members, paramValue: , objectType: Microsoft.Online.DirectoryServices.Group",
+            ));
+        }
+        if is_role_assignable(group) {
+            return Err(Error::invalid(
+                "Nesting is currently not supported for groups that can be assigned to a role.",
+            ));
+        }
+        if object.id == group.id {
+            return Err(cycle(group.id));
+        }
+    }
+    Ok(Link { group: group.id, relation, member: object.id, member_kind: object.kind })
 }
 
 fn duplicate(relation: Relation) -> Error {

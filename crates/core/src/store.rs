@@ -421,8 +421,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// An object by id, live or soft-deleted.
     async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>>;
-    /// An object of any kind by id, live or soft-deleted.
-    async fn any_object(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<ObjectRecord>>;
+    /// The objects of any kind with these ids, live or soft-deleted, in no particular order; in one round
+    /// trip (a request that names several objects reads them together).
+    async fn any_objects(&self, tenant: Uuid, ids: &[Uuid]) -> StoreResult<Vec<ObjectRecord>>;
     /// A live object by its folded unique key.
     async fn object_by_key(&self, tenant: Uuid, kind: ObjectKind, key: &str) -> StoreResult<Option<ObjectRecord>>;
     /// The live objects of any of the kinds with the folded unique key, in one round trip (an

@@ -1,16 +1,34 @@
 //! Plans on PostgreSQL, through sqlx.
+//!
+//! **Group commit.** A tenant's writes take turns on its change sequence's row lock, held until commit, so
+//! a lone writer's throughput is one commit (and one WAL flush) at a time. Small batches — what one request
+//! writes — that arrive while this node is committing wait in a queue; the next commit carries every
+//! waiting batch to [`APPLY`] in one call and one transaction, each batch in its own subtransaction (a
+//! failing batch is rolled back alone and gets its own error). No batch is acknowledged before that commit,
+//! so durability is unchanged; an idle node commits a lone batch at once.
 
 use crate::migrations::MIGRATIONS;
 use crate::plan::{self, Batch, Query, Row, SqlValue};
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::{Column, Executor, PgPool, Postgres, Row as _, TypeInfo};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f;
 
+/// A batch waiting to be committed, with where its result goes.
+type Job = (Batch, tokio::sync::oneshot::Sender<StoreResult<i64>>);
+
+/// The most batches one group commit carries.
+const GROUP: usize = 64;
+
 pub struct PgDb {
     pool: PgPool,
+    /// Small batches waiting for this node's next commit.
+    waiting: Arc<Mutex<Vec<Job>>>,
+    /// Held while this node commits a group.
+    committing: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -60,7 +78,7 @@ impl PgDb {
             .connect(url)
             .await
             .map_err(unavailable)?;
-        Ok(PgDb { pool })
+        Ok(PgDb { pool, waiting: Arc::default(), committing: Arc::default() })
     }
 
     /// Applies pending migrations under an advisory lock, so nodes starting together do not race.
@@ -121,17 +139,36 @@ impl PgDb {
     /// Runs the batch in one transaction. The tenant's change sequence advances first: its row lock, held
     /// until commit, makes sequence order commit order and lets a tenant's writes take their row locks one
     /// transaction at a time (two batches updating the same users and counts in different orders cannot
-    /// deadlock). A small batch — one request's write — runs in one round trip through [`APPLY`], which
-    /// shortens the time the lock is held; a large one (bulk work: many statements or multi-row inserts)
-    /// runs statement by statement, where PostgreSQL reuses each prepared statement's plan instead of
+    /// deadlock). A small batch — one request's write — is committed with the others waiting (see the
+    /// module's notes on group commit); a large one (bulk work: many statements or multi-row inserts) runs
+    /// alone, statement by statement, where PostgreSQL reuses each prepared statement's plan instead of
     /// planning every statement afresh.
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
         let parameters: usize = batch.statements.iter().map(|s| s.query.params.len()).sum();
-        if batch.statements.len() <= APPLY_STATEMENTS && parameters <= APPLY_PARAMETERS {
-            self.apply(batch).await
-        } else {
-            self.in_steps(batch).await
+        if batch.statements.len() > APPLY_STATEMENTS || parameters > APPLY_PARAMETERS {
+            return self.in_steps(batch).await;
         }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).push((batch, sender));
+        let (pool, waiting, committing) = (self.pool.clone(), self.waiting.clone(), self.committing.clone());
+        // Its own task, so a caller that goes away does not abandon the batches of others it carries.
+        tokio::spawn(async move {
+            let _turn = committing.lock().await;
+            loop {
+                let jobs: Vec<Job> = {
+                    let mut queue = waiting.lock().unwrap_or_else(|p| p.into_inner());
+                    let take = queue.len().min(GROUP);
+                    queue.drain(..take).collect()
+                };
+                if jobs.is_empty() {
+                    break;
+                }
+                commit_group(&pool, jobs).await;
+            }
+        })
+        .await
+        .map_err(unavailable)?;
+        receiver.await.map_err(unavailable)?
     }
 
     async fn in_steps(&self, batch: Batch) -> StoreResult<i64> {
@@ -154,47 +191,108 @@ impl PgDb {
         tx.commit().await.map_err(unavailable)?;
         Ok(last)
     }
+}
 
-    /// The batch in one call of [`APPLY`]. Every parameter travels in one of two arrays (texts and
-    /// integers): each statement's `$n` is rewritten to the element that holds it, so statements of any
-    /// shape run inside the function.
-    async fn apply(&self, batch: Batch) -> StoreResult<i64> {
-        let mut sqls = Vec::with_capacity(batch.statements.len());
-        let mut checked = Vec::with_capacity(batch.statements.len());
-        let mut texts: Vec<&str> = Vec::new();
-        let mut ints: Vec<i64> = Vec::new();
-        for statement in &batch.statements {
-            sqls.push(inline_parameters(&statement.query, &mut texts, &mut ints));
-            checked.push(statement.must_affect.is_some());
-        }
-        let changes = batch.change_columns()?;
-        let column = |i: usize| changes.iter().map(|c| c[i].as_str()).collect::<Vec<_>>();
-        let result = sqlx::query_scalar::<_, i64>("SELECT gatehouse_apply_1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-            .bind(batch.tenant.as_str())
-            .bind(batch.at())
-            .bind(&sqls)
-            .bind(&checked)
-            .bind(&texts)
-            .bind(&ints)
-            .bind(column(0))
-            .bind(column(1))
-            .bind(column(2))
-            .bind(column(3))
-            .fetch_one(&self.pool)
-            .await;
-        match result {
-            Ok(last) => Ok(last),
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(UNAFFECTED) => {
-                let index: usize = db.message().parse().map_err(unavailable)?;
-                Err(batch
-                    .statements
-                    .get(index.wrapping_sub(1))
-                    .and_then(|s| s.must_affect.clone())
-                    .ok_or_else(|| unavailable(db))?)
+/// The batches in one call of [`APPLY`], in tenant order (transactions that lock several tenants' sequences
+/// take them in one order, so two nodes' groups cannot deadlock); tells each batch its result once the
+/// transaction has committed. Every parameter travels in one of two arrays (texts and integers): each
+/// statement's `$n` is rewritten to the element that holds it, so statements of any shape run inside the
+/// function.
+async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
+    jobs.sort_by(|a, b| a.0.tenant.cmp(&b.0.tenant));
+    let mut call = GroupCall::default();
+    let mut results: Vec<Option<StoreResult<i64>>> = Vec::with_capacity(jobs.len());
+    for (batch, _) in &jobs {
+        results.push(call.add(batch).err().map(Err));
+    }
+    let outcome = sqlx::query_as::<_, (Vec<Option<i64>>, Vec<Option<String>>, Vec<Option<String>>)>(
+        "SELECT lasts, codes, messages FROM gatehouse_apply_2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&call.tenants)
+    .bind(&call.ats)
+    .bind(&call.statement_counts)
+    .bind(&call.change_counts)
+    .bind(&call.statements)
+    .bind(&call.checked)
+    .bind(&call.texts)
+    .bind(&call.ints)
+    .bind(&call.changes[0])
+    .bind(&call.changes[1])
+    .bind(&call.changes[2])
+    .bind(&call.changes[3])
+    .fetch_one(pool)
+    .await;
+    let mut called = call.batches.into_iter();
+    for ((batch, sender), result) in jobs.into_iter().zip(results) {
+        let result = result.unwrap_or_else(|| {
+            let index = called.next().unwrap_or_default();
+            match &outcome {
+                Err(e) => Err(unavailable(e)),
+                Ok((lasts, codes, messages)) => batch_result(
+                    &batch,
+                    lasts.get(index).copied().flatten(),
+                    codes.get(index).cloned().flatten(),
+                    messages.get(index).cloned().flatten(),
+                ),
             }
-            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some(NO_TENANT) => Err(StoreError::Missing),
-            Err(e) => Err(write_error(e)),
+        });
+        let _ = sender.send(result);
+    }
+}
+
+/// What [`APPLY`] said of one batch: its last sequence number, or the SQLSTATE and message of its failure.
+fn batch_result(batch: &Batch, last: Option<i64>, code: Option<String>, message: Option<String>) -> StoreResult<i64> {
+    let message = message.unwrap_or_default();
+    match (last, code.as_deref()) {
+        (Some(last), None) => Ok(last),
+        (_, Some(UNAFFECTED)) => Err(message
+            .parse::<usize>()
+            .ok()
+            .and_then(|index| batch.statements.get(index.wrapping_sub(1)))
+            .and_then(|s| s.must_affect.clone())
+            .unwrap_or_else(|| unavailable(message))),
+        (_, Some(NO_TENANT)) => Err(StoreError::Missing),
+        (_, Some(UNIQUE_VIOLATION)) => Err(StoreError::Conflict(message)),
+        (_, code) => Err(unavailable(format!("{}: {message}", code.unwrap_or("no result")))),
+    }
+}
+
+/// The arguments of one [`APPLY`] call, batch after batch.
+#[derive(Default)]
+struct GroupCall<'a> {
+    tenants: Vec<&'a str>,
+    ats: Vec<i64>,
+    statement_counts: Vec<i32>,
+    change_counts: Vec<i32>,
+    statements: Vec<String>,
+    checked: Vec<bool>,
+    texts: Vec<&'a str>,
+    ints: Vec<i64>,
+    /// Object types, object ids, kinds and attributes of the changes.
+    changes: [Vec<String>; 4],
+    /// Which of the jobs each batch in the call is.
+    batches: Vec<usize>,
+}
+
+impl<'a> GroupCall<'a> {
+    /// Adds the batch; fails (leaving the call as it was) when its changes cannot be logged.
+    fn add(&mut self, batch: &'a Batch) -> StoreResult<()> {
+        let changes = batch.change_columns()?;
+        self.batches.push(self.tenants.len());
+        self.tenants.push(&batch.tenant);
+        self.ats.push(batch.at());
+        self.statement_counts.push(batch.statements.len() as i32);
+        self.change_counts.push(changes.len() as i32);
+        for statement in &batch.statements {
+            self.statements.push(inline_parameters(&statement.query, &mut self.texts, &mut self.ints));
+            self.checked.push(statement.must_affect.is_some());
         }
+        for change in changes {
+            for (column, value) in self.changes.iter_mut().zip(change) {
+                column.push(value);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -237,43 +335,65 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
 const APPLY_STATEMENTS: usize = 32;
 const APPLY_PARAMETERS: usize = 512;
 
-/// SQLSTATEs [`APPLY`] raises: a checked statement affected no row (the message is its 1-based index), and
-/// the batch's tenant does not exist.
+/// SQLSTATEs [`APPLY`] reports: a checked statement affected no row (the message is its 1-based index in
+/// its batch), the batch's tenant does not exist, and PostgreSQL's own unique violation.
 const UNAFFECTED: &str = "GH001";
 const NO_TENANT: &str = "GH002";
+const UNIQUE_VIOLATION: &str = "23505";
 
-/// Runs a small batch's statements and logs its changes in one call (see [`PgDb::transaction`]). Versioned by
-/// name, so nodes of two versions can share a database during an upgrade.
+/// Runs small batches' statements and logs their changes in one call, each batch in a subtransaction
+/// (see [`PgDb::transaction`]); per batch, its last sequence number or its failure's SQLSTATE and message.
+/// Versioned by name, so nodes of two versions can share a database during an upgrade.
 const APPLY: &str = r#"
-CREATE OR REPLACE FUNCTION gatehouse_apply_1(
-    tenant TEXT, at BIGINT, statements TEXT[], checked BOOLEAN[], texts TEXT[], ints BIGINT[],
-    object_types TEXT[], object_ids TEXT[], kinds TEXT[], attributes TEXT[]
-) RETURNS BIGINT LANGUAGE plpgsql AS $body$
+CREATE OR REPLACE FUNCTION gatehouse_apply_2(
+    batch_tenants TEXT[], ats BIGINT[], statement_counts INT[], change_counts INT[],
+    statements TEXT[], checked BOOLEAN[], texts TEXT[], ints BIGINT[],
+    object_types TEXT[], object_ids TEXT[], kinds TEXT[], attributes TEXT[],
+    OUT lasts BIGINT[], OUT codes TEXT[], OUT messages TEXT[]
+) LANGUAGE plpgsql AS $body$
 DECLARE
-    n BIGINT := COALESCE(array_length(object_types, 1), 0);
+    batches INT := COALESCE(array_length(batch_tenants, 1), 0);
+    s INT := 0;
+    c INT := 0;
+    n BIGINT;
     last BIGINT;
     affected BIGINT;
 BEGIN
-    -- A batch that creates its tenant finds no row to advance before its statements have run.
-    UPDATE tenants SET change_seq = change_seq + n WHERE id = tenant RETURNING change_seq INTO last;
-    FOR i IN 1 .. COALESCE(array_length(statements, 1), 0) LOOP
-        EXECUTE statements[i] USING texts, ints;
-        GET DIAGNOSTICS affected = ROW_COUNT;
-        IF affected = 0 AND checked[i] THEN
-            RAISE EXCEPTION USING ERRCODE = 'GH001', MESSAGE = i::TEXT;
-        END IF;
+    lasts := array_fill(NULL::BIGINT, ARRAY[batches]);
+    codes := array_fill(NULL::TEXT, ARRAY[batches]);
+    messages := array_fill(NULL::TEXT, ARRAY[batches]);
+    FOR b IN 1 .. batches LOOP
+        n := change_counts[b];
+        BEGIN
+            -- A batch that creates its tenant finds no row to advance before its statements have run.
+            last := NULL;
+            UPDATE tenants SET change_seq = change_seq + n WHERE id = batch_tenants[b] RETURNING change_seq INTO last;
+            FOR i IN s + 1 .. s + statement_counts[b] LOOP
+                EXECUTE statements[i] USING texts, ints;
+                GET DIAGNOSTICS affected = ROW_COUNT;
+                IF affected = 0 AND checked[i] THEN
+                    RAISE EXCEPTION USING ERRCODE = 'GH001', MESSAGE = (i - s)::TEXT;
+                END IF;
+            END LOOP;
+            IF last IS NULL THEN
+                UPDATE tenants SET change_seq = change_seq + n WHERE id = batch_tenants[b]
+                    RETURNING change_seq INTO last;
+            END IF;
+            IF last IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'GH002', MESSAGE = 'no such tenant';
+            END IF;
+            INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at)
+                SELECT batch_tenants[b], last - n + u.ord, u.object_type, u.object_id, u.kind, u.attributes, ats[b]
+                FROM unnest(object_types[c + 1 : c + n], object_ids[c + 1 : c + n], kinds[c + 1 : c + n],
+                            attributes[c + 1 : c + n]) WITH ORDINALITY AS u(object_type, object_id, kind, attributes, ord);
+            lasts[b] := last;
+        EXCEPTION WHEN OTHERS THEN
+            codes[b] := SQLSTATE;
+            messages[b] := SQLERRM;
+        END;
+        s := s + statement_counts[b];
+        c := c + n;
     END LOOP;
-    IF last IS NULL THEN
-        UPDATE tenants SET change_seq = change_seq + n WHERE id = tenant RETURNING change_seq INTO last;
-    END IF;
-    IF last IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'GH002', MESSAGE = 'no such tenant';
-    END IF;
-    INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at)
-        SELECT tenant, last - n + c.ord, c.object_type, c.object_id, c.kind, c.attributes, at
-        FROM unnest(object_types, object_ids, kinds, attributes) WITH ORDINALITY
-            AS c(object_type, object_id, kind, attributes, ord);
-    RETURN last;
 END
 $body$;
 "#;

@@ -75,10 +75,10 @@ impl SqlStore {
     /// Recomputes the query values and sort key of every object of the kinds, tenant by tenant, a page at
     /// a time.
     async fn reindex(&self, kinds: &[ObjectKind]) -> StoreResult<()> {
-        let slots: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let slots = placeholders(3, kinds.len());
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id > $2 AND kind IN ({}) ORDER BY id LIMIT 500",
-            slots.join(", ")
+            slots
         );
         for tenant in self.tenants().await? {
             let mut after = String::new();
@@ -148,6 +148,11 @@ impl SqlStore {
     }
 }
 
+/// `$from, $from+1, …`: one placeholder for each of `count` parameters, for an `IN (…)` list.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 #[async_trait]
 impl Store for SqlStore {
     async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
@@ -187,9 +192,15 @@ impl Store for SqlStore {
         self.fetch_one(query(sql, vec![tenant.into(), id.into(), kind.as_str().into()]), plan::object).await
     }
 
-    async fn any_object(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<ObjectRecord>> {
-        let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id = $2");
-        self.fetch_one(query(sql, vec![tenant.into(), id.into()]), plan::object).await
+    async fn any_objects(&self, tenant: Uuid, ids: &[Uuid]) -> StoreResult<Vec<ObjectRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let slots = placeholders(2, ids.len());
+        let sql = format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND id IN ({slots})");
+        let mut params: Vec<SqlValue> = vec![tenant.into()];
+        params.extend(ids.iter().map(|id| SqlValue::from(*id)));
+        self.fetch_all(query(sql, params), plan::object).await
     }
 
     async fn object_by_key(&self, tenant: Uuid, kind: ObjectKind, key: &str) -> StoreResult<Option<ObjectRecord>> {
@@ -200,10 +211,10 @@ impl Store for SqlStore {
     }
 
     async fn objects_by_key(&self, tenant: Uuid, kinds: &[ObjectKind], key: &str) -> StoreResult<Vec<ObjectRecord>> {
-        let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 3)).collect();
+        let slots = placeholders(3, kinds.len());
         let sql = format!(
             "SELECT {OBJECT_COLUMNS} FROM objects WHERE tenant_id = $1 AND unique_key = $2 AND kind IN ({}) AND deleted_at IS NULL",
-            placeholders.join(", ")
+            slots
         );
         let mut params: Vec<SqlValue> = vec![tenant.into(), key.into()];
         params.extend(kinds.iter().map(|k| SqlValue::from(k.as_str())));
@@ -233,11 +244,11 @@ impl Store for SqlStore {
         if owners.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 2)).collect();
+        let slots = placeholders(2, owners.len());
         let sql = format!(
             "SELECT owner_id, key_id, digest, hint, display_name, start_at, end_at FROM client_secrets \
              WHERE tenant_id = $1 AND owner_id IN ({})",
-            placeholders.join(", ")
+            slots
         );
         let mut params: Vec<SqlValue> = vec![tenant.into()];
         params.extend(owners.iter().map(|o| SqlValue::from(*o)));
@@ -283,11 +294,11 @@ impl Store for SqlStore {
     async fn memberships(&self, tenant: Uuid, members: &[Uuid]) -> StoreResult<Vec<Link>> {
         let mut out = Vec::new();
         for chunk in members.chunks(500) {
-            let slots: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let slots = placeholders(2, chunk.len());
             let sql = format!(
                 "SELECT group_id, relation, member_id, member_kind FROM links \
                  WHERE tenant_id = $1 AND member_id IN ({}) AND relation = 'member' AND active = 1",
-                slots.join(", ")
+                slots
             );
             let mut params: Vec<SqlValue> = vec![tenant.into()];
             params.extend(chunk.iter().map(|id| SqlValue::from(*id)));
