@@ -7,7 +7,10 @@
 //! - a dynamic group's create, rule change, switch to dynamic or resume re-evaluates the group in bulk: the
 //!   rule compiles to the query AST and the store selects the matching users, which are diffed against the
 //!   members;
-//! - a membership change of a group that `memberOf` rules name re-evaluates that member for those rules.
+//! - a membership change of a group that `memberOf` rules name re-evaluates that member for those rules;
+//! - a rule that reads `system.now` is evaluated at the time of each round, and re-evaluated in bulk by the
+//!   processor's periodic round (every [`PERIODIC`](crate::processing::PERIODIC)), since time changes who
+//!   matches without any change to the directory.
 //!
 //! Membership changes are ordinary link writes, so they are change-log records themselves. Several nodes may
 //! run processors against one database: a lease lets one of them work at a time, and every batch moves the
@@ -50,12 +53,23 @@ pub(crate) struct DynamicGroups {
 pub(crate) struct DynamicGroup {
     id: Uuid,
     rule: Rule,
+    /// The rule as a filter (a rule that reads the clock is compiled afresh at each use instead).
     filter: Filter,
     sources: Vec<String>,
     paused: bool,
+    reads_clock: bool,
 }
 
 impl DynamicGroup {
+    /// The rule as a filter at `now`.
+    fn filter_at(&self, now: DateTime<Utc>) -> std::borrow::Cow<'_, Filter> {
+        if self.reads_clock {
+            std::borrow::Cow::Owned(rules::compile(&self.rule, now))
+        } else {
+            std::borrow::Cow::Borrowed(&self.filter)
+        }
+    }
+
     fn reads_any(&self, attributes: &[String]) -> bool {
         self.sources.iter().any(|s| attributes.contains(s))
     }
@@ -83,10 +97,10 @@ impl Directory {
         round: Round,
         changes: &[ChangeRecord],
     ) -> Result<Outcome> {
-        let Round { handled, to, .. } = round;
+        let Round { handled, to, periodic, .. } = round;
         let groups = self.dynamic_groups_at(caller, handled, to, changes).await?;
         let by_id: HashMap<Uuid, &DynamicGroup> = groups.iter().map(|g| (g.id, g.as_ref())).collect();
-        let mut bulk: BTreeSet<Uuid> = BTreeSet::new();
+        let mut bulk: BTreeSet<Uuid> = groups.iter().filter(|g| periodic && g.reads_clock).map(|g| g.id).collect();
         let mut users: HashMap<Uuid, Option<Vec<String>>> = HashMap::new();
         let member_of_sources: HashSet<String> = groups.iter().flat_map(|g| g.member_of_sources()).collect();
         for change in changes {
@@ -144,7 +158,7 @@ impl Directory {
             if candidates.is_empty() {
                 continue;
             }
-            for (link, add) in self.user_diff(caller, *user, &candidates).await? {
+            for (link, add) in self.user_diff(caller, *user, &candidates, now).await? {
                 touched.insert(link.group);
                 writes.push(if add { Write::AddLink(link) } else { Write::RemoveLink(link) });
             }
@@ -153,7 +167,7 @@ impl Directory {
             if group.paused {
                 continue;
             }
-            let diff = self.group_diff(caller, group).await?;
+            let diff = self.group_diff(caller, group, now).await?;
             for chunk in diff.chunks(WRITES_PER_BATCH) {
                 let links =
                     |wanted: bool| chunk.iter().filter(|(_, add)| *add == wanted).map(|(link, _)| *link).collect();
@@ -229,6 +243,7 @@ impl Directory {
             id: group.id,
             filter: rules::compile(&parsed, self.now()),
             sources: rules::sources(&parsed),
+            reads_clock: rules::reads_clock(&parsed),
             rule: parsed,
             paused: group.doc.get("membershipRuleProcessingState").and_then(Value::as_str) == Some("Paused"),
         })
@@ -260,7 +275,13 @@ impl Directory {
     }
 
     /// The links to add (`true`) or remove for one user against the candidate groups.
-    async fn user_diff(&self, caller: &Caller, user: Uuid, candidates: &[&DynamicGroup]) -> Result<Vec<(Link, bool)>> {
+    async fn user_diff(
+        &self,
+        caller: &Caller,
+        user: Uuid,
+        candidates: &[&DynamicGroup],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Link, bool)>> {
         let tenant = caller.tenant();
         let record = self.store.object(tenant, ObjectKind::User, user).await.map_err(Error::internal)?;
         let Some(record) = record.filter(|r| r.deleted_at.is_none()) else {
@@ -273,7 +294,7 @@ impl Directory {
         let values = query::index_values(&record);
         let mut out = Vec::new();
         for group in candidates {
-            let wanted = query::matches_indexed(&group.filter, &record, &values, &groups);
+            let wanted = query::matches_indexed(&group.filter_at(now), &record, &values, &groups);
             let present = member_of.contains(&group.id);
             if wanted != present {
                 let link =
@@ -286,13 +307,13 @@ impl Directory {
 
     /// The links to add (`true`) or remove for one group: its rule's users through the store's query
     /// compiler, against its current members.
-    async fn group_diff(&self, caller: &Caller, group: &DynamicGroup) -> Result<Vec<(Link, bool)>> {
+    async fn group_diff(&self, caller: &Caller, group: &DynamicGroup, now: DateTime<Utc>) -> Result<Vec<(Link, bool)>> {
         let wanted = self
             .ids(
                 caller,
                 ObjectQuery {
                     kind: Some(ObjectKind::User),
-                    filter: Some(group.filter.clone()),
+                    filter: Some(group.filter_at(now).into_owned()),
                     ..ObjectQuery::default()
                 },
             )

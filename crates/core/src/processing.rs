@@ -11,6 +11,9 @@
 //! - **Cheap when idle:** every commit starts a round on this node, so a round that writes nothing leaves
 //!   the cursor behind for up to half a second (this node remembers how far it has gone), instead of adding
 //!   a cursor write to every write of the directory.
+//! - **Periodic work:** what depends on time rather than on changes (dynamic rules that read `system.now`)
+//!   is done by a round marked periodic, which runs every [`PERIODIC`] (and once when a node starts),
+//!   changes or not.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{StoreError, Write};
@@ -24,6 +27,8 @@ const ROUND: u32 = 2000;
 const LEASE_SECONDS: i64 = 30;
 /// How long a round that changed nothing may leave the cursor behind.
 const LAZY_ADVANCE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often a processor does its periodic work, in the directory's time.
+pub const PERIODIC: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
 /// The change-log processors, each with its own cursor and lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,25 +51,34 @@ impl Processor {
 }
 
 /// This node's view of a processor for a tenant: how long its lease runs, when it last moved the cursor,
-/// and how far it has gone through the log (ahead of the cursor while idle rounds leave it behind).
+/// how far it has gone through the log (ahead of the cursor while idle rounds leave it behind), and when
+/// it last set out to do its periodic work.
 pub(crate) struct ProcessorState {
     lease_until: DateTime<Utc>,
     advanced: std::time::Instant,
     handled: i64,
+    periodic: DateTime<Utc>,
 }
 
 impl ProcessorState {
     fn new() -> ProcessorState {
-        ProcessorState { lease_until: DateTime::<Utc>::MIN_UTC, advanced: std::time::Instant::now(), handled: 0 }
+        ProcessorState {
+            lease_until: DateTime::<Utc>::MIN_UTC,
+            advanced: std::time::Instant::now(),
+            handled: 0,
+            periodic: DateTime::<Utc>::MIN_UTC,
+        }
     }
 }
 
-/// Where a round stands: the stored cursor, how far this node has already gone, and the last change read.
+/// Where a round stands: the stored cursor, how far this node has already gone, the last change read, and
+/// whether the round does the processor's periodic work.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Round {
     pub cursor: i64,
     pub handled: i64,
     pub to: i64,
+    pub periodic: bool,
 }
 
 /// What a round did: the writes to commit with the cursor's move, and whether it committed batches of its own.
@@ -90,15 +104,16 @@ impl Directory {
                 .get(&key)
                 .map_or(cursor, |s| s.handled.max(cursor));
             let fresh = self.store.changes(tenant, handled, ROUND).await.map_err(Error::internal)?;
-            if fresh.is_empty() && (handled == cursor || self.advanced_recently(key)) {
+            let periodic = self.periodic_due(key);
+            if fresh.is_empty() && !periodic && (handled == cursor || self.advanced_recently(key)) {
                 return Ok(applied);
             }
             if !self.hold_lease(&system, holder, processor).await? {
                 return Ok(applied);
             }
-            let round = Round { cursor, handled, to: fresh.last().map_or(handled, |c| c.seq) };
+            let round = Round { cursor, handled, to: fresh.last().map_or(handled, |c| c.seq), periodic };
             let outcome = match processor {
-                _ if fresh.is_empty() => Ok(Outcome { writes: Vec::new(), committed: false }),
+                _ if fresh.is_empty() && !periodic => Ok(Outcome { writes: Vec::new(), committed: false }),
                 Processor::DynamicMembership => self.dynamic_round(&system, holder, round, &fresh).await,
                 Processor::Licensing => self.licensing_round(&system, holder, round, &fresh).await,
             };
@@ -116,6 +131,19 @@ impl Directory {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Whether the processor's periodic work is due; if so, it counts as started now (a round that fails
+    /// tries again a period later, not in a loop).
+    fn periodic_due(&self, key: (Uuid, Processor)) -> bool {
+        let now = self.now();
+        let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        let state = states.entry(key).or_insert_with(ProcessorState::new);
+        if now - state.periodic < PERIODIC {
+            return false;
+        }
+        state.periodic = now;
+        true
     }
 
     /// Whether this node moved the processor's cursor within [`LAZY_ADVANCE`].

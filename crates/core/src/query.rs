@@ -471,6 +471,9 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
                     out.push((property.name.to_owned(), fold(item)));
                 }
             }
+            (Some(Value::String(text)), PropertyType::DateTime) => {
+                out.push((property.name.to_owned(), schema::canonical_time(&text)))
+            }
             (Some(Value::String(text)), _) => out.push((property.name.to_owned(), fold(&text))),
             (Some(Value::Bool(flag)), PropertyType::Bool) => out.push((property.name.to_owned(), flag.to_string())),
             _ => {}

@@ -9,7 +9,7 @@
 //! `-any`/`-all` (whose predicate runs to the end of its expression or parenthesis).
 
 use crate::query::{fold, Filter, Literal, Op, Test};
-use crate::schema::{format_time, EXTENSION_ATTRIBUTES};
+use crate::schema::{canonical_time, format_time, EXTENSION_ATTRIBUTES};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
 use uuid::Uuid;
@@ -995,11 +995,7 @@ fn literal(attribute: &Attribute, value: &RuleValue, now: DateTime<Utc>) -> Lite
         RuleValue::Bool(flag) => Literal::Text(flag.to_string()),
         RuleValue::Time(time) => Literal::Text(format_time(*time)),
         RuleValue::Now(offset) => Literal::Text(format_time(now + *offset)),
-        RuleValue::Text(text) if attribute.ty == AttributeType::DateTime => Literal::Text(
-            DateTime::parse_from_rfc3339(text)
-                .map(|t| format_time(t.with_timezone(&Utc)))
-                .unwrap_or_else(|_| fold(text)),
-        ),
+        RuleValue::Text(text) if attribute.ty == AttributeType::DateTime => Literal::Text(canonical_time(text)),
         RuleValue::Text(text) => Literal::Text(fold(text)),
         RuleValue::List(_) => Literal::Null,
     }

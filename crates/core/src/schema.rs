@@ -429,6 +429,14 @@ pub fn format_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A date-time as queries compare it: in UTC, as [`format_time`] writes it, so that text order is time
+/// order; text that is no date-time is folded like any other value.
+pub fn canonical_time(text: &str) -> String {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| format_time(t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| crate::query::fold(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,9 +181,10 @@ INSERT INTO value_counts (tenant_id, property, value, n)
 "#,
     ),
     (7, "-- Applications and service principals become queryable: their values are indexed after this version."),
+    (8, "-- Date-times are indexed in UTC as written by the directory (they were folded to lower case)."),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is
 /// Rust's, so SQL cannot back-fill them), and the kinds of object each concerns (none: every kind).
 pub const INDEXED_VALUES: &[(i64, &[ObjectKind])] =
-    &[(2, &[]), (5, &[]), (7, &[ObjectKind::Application, ObjectKind::ServicePrincipal])];
+    &[(2, &[]), (5, &[]), (7, &[ObjectKind::Application, ObjectKind::ServicePrincipal]), (8, &[])];

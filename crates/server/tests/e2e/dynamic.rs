@@ -266,3 +266,50 @@ async fn membership_always_equals_a_from_scratch_evaluation() {
         }
     }
 }
+
+/// A rule that reads `system.now` changes its members as time passes, with no change to the directory.
+#[tokio::test]
+async fn clock_rules_follow_the_clock() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let now = server.directory.now();
+        let mut hires = Vec::new();
+        for (alias, days) in [("early", -1), ("soon", 2), ("late", 30)] {
+            let mut user = new_user(alias);
+            user["employeeHireDate"] =
+                json!((now + chrono::Duration::days(days)).format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            let (status, body) = server.call(&admin, Method::POST, "/v1.0/users", Some(user)).await;
+            assert_eq!(status, StatusCode::CREATED, "{engine}: {body}");
+            hires.push(body["id"].as_str().unwrap().to_owned());
+        }
+        let rule = "user.employeeHireDate -le system.now";
+        let (_, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(dynamic("Hired", rule))).await;
+        let id = group["id"].as_str().unwrap().to_owned();
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([hires[0].clone()]), "{engine}: hired so far");
+
+        // Three days on, with nothing written, the periodic round brings in the user hired since.
+        server.clock.advance(chrono::Duration::days(3));
+        let mut found = BTreeSet::new();
+        for _ in 0..200 {
+            found = members(&server, &id).await;
+            if found.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(found, BTreeSet::from([hires[0].clone(), hires[1].clone()]), "{engine}: hired by now");
+        assert_eq!(found, from_scratch(&server, &id).await, "{engine}: as a from-scratch evaluation says");
+
+        // A user change is evaluated at the current time too: the late hire's date moves to an hour ago (on
+        // the same day, so the comparison is of times, not only of dates).
+        let past = (server.directory.now() - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let path = format!("/v1.0/users/{}", hires[2]);
+        let admin = server.admin_token().await;
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(json!({"employeeHireDate": past}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await.len(), 3, "{engine}: every user hired by now, an hour ago included");
+    }
+}

@@ -103,6 +103,8 @@ async fn every_supported_operator_returns_the_right_users() {
         ("employeeId eq 'E-7'", &["asa"]),
         ("employeeHireDate ge 2021-01-01T00:00:00Z", &["anna"]),
         ("employeeHireDate le 2021-01-01T00:00:00Z", &["ann"]),
+        ("employeeHireDate le 2023-06-01T01:00:00+01:00", &["ann", "anna"]),
+        ("employeeHireDate ge 2023-06-01T00:00:01Z", &[]),
         ("otherMails/any(x:x eq 'B@X.TEST')", &["bob"]),
         ("otherMails/any(x:startswith(x,'ann'))", &["ann"]),
         ("otherMails/any(x:endswith(x,'@x.test'))", &["bob", "carl"]),
