@@ -20,7 +20,7 @@
 
 use crate::authorization::{require, Action};
 use crate::error::{Error, Result};
-use crate::groups::is_dynamic;
+use crate::groups::{is_dynamic, parsed_rule};
 use crate::processing::{Outcome, Processor, Round};
 use crate::query::{self, Filter};
 use crate::rules::{self, Rule};
@@ -419,13 +419,6 @@ impl Directory {
             .map(str::to_owned)
             .ok_or_else(|| Error::invalid("The group has no membership rule."))
     }
-}
-
-fn parsed_rule(group: &ObjectRecord) -> Option<Rule> {
-    if !is_dynamic(group) {
-        return None;
-    }
-    group.doc.get("membershipRule").and_then(Value::as_str).and_then(|r| rules::parse(r).ok())
 }
 
 /// How a rule evaluated for a user, clause by clause, in Graph beta's `expressionEvaluationDetails` shape.

@@ -35,6 +35,11 @@ const REQUIRED_ON_CREATE: &[&str] = &["displayName", "mailEnabled", "mailNicknam
 const UNIFIED: &str = "Unified";
 const DYNAMIC: &str = "DynamicMembership";
 const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:.<>, ";
+/// Groups with a memberOf rule a tenant may have (Entra's limit).
+pub const MAX_MEMBER_OF_RULE_GROUPS: u64 = 500;
+/// Index properties of groups whose rule is a memberOf rule: a marker, and each source group's id.
+pub const MEMBER_OF_RULE: &str = "memberOfRule";
+pub const MEMBER_OF_SOURCES: &str = "memberOfSources";
 
 /// Members and owners a create or update binds, by relation, as the ids their `@odata.bind` URLs name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,6 +207,26 @@ pub fn is_dynamic(group: &ObjectRecord) -> bool {
     group_types(&group.doc).iter().any(|t| t == DYNAMIC)
 }
 
+/// A dynamic group's rule, parsed; `None` for an assigned group or a rule that no longer parses.
+pub(crate) fn parsed_rule(group: &ObjectRecord) -> Option<rules::Rule> {
+    if !is_dynamic(group) {
+        return None;
+    }
+    group.doc.get("membershipRule").and_then(Value::as_str).and_then(|r| rules::parse(r).ok())
+}
+
+/// The source groups of a dynamic group whose rule is a memberOf rule.
+pub fn member_of_rule(group: &ObjectRecord) -> Option<Vec<Uuid>> {
+    match parsed_rule(group) {
+        Some(rules::Rule::MemberOf(sources)) => Some(sources),
+        _ => None,
+    }
+}
+
+fn indexed(property: &str, value: String) -> Filter {
+    Filter::Any { property: property.into(), test: Test::Compare(Op::Eq, Literal::Text(value)) }
+}
+
 /// The ids an `…@odata.bind` value names: an array of directory-object URLs.
 fn bound_ids(body: &Map<String, Value>, relation: Relation) -> Result<Vec<String>> {
     let key = format!("{}@odata.bind", relation.property());
@@ -277,10 +302,43 @@ impl Directory {
             created_at: now,
             deleted_at: None,
         };
+        self.check_member_of_rule(caller, &record, None).await?;
         let mut writes = vec![Write::InsertObject(record.clone())];
         writes.extend(self.bind_writes(caller, &record, &binds).await?);
         self.commit(caller, writes).await.map_err(|e| link_error(e, &record, Relation::Member))?;
         Ok(record)
+    }
+
+    /// Entra's limits on memberOf rules: at most [`MAX_MEMBER_OF_RULE_GROUPS`] groups with one in a tenant,
+    /// and no nesting — a memberOf rule names no group that has a memberOf rule, and a group another memberOf
+    /// rule names cannot take one.
+    async fn check_member_of_rule(
+        &self,
+        caller: &Caller,
+        group: &ObjectRecord,
+        before: Option<&ObjectRecord>,
+    ) -> Result<()> {
+        let Some(sources) = member_of_rule(group) else { return Ok(()) };
+        let invalid = |message: &str| Error::invalid_property("membershipRule", message);
+        let count = |filter: Filter| {
+            let query = ObjectQuery { filter: Some(filter), ..ObjectQuery::of(ObjectKind::Group) };
+            async move { self.store.count(caller.tenant(), &query).await.map_err(Error::internal) }
+        };
+        if before.and_then(member_of_rule).is_none()
+            && count(indexed(MEMBER_OF_RULE, "true".into())).await? >= MAX_MEMBER_OF_RULE_GROUPS
+        {
+            return Err(invalid("A tenant can have at most 500 dynamic groups with a memberOf rule."));
+        }
+        if count(indexed(MEMBER_OF_SOURCES, group.id.to_string())).await? > 0 {
+            return Err(invalid(
+                "This group is named by another group's memberOf rule, so its own rule cannot be a memberOf rule.",
+            ));
+        }
+        let named = self.store.any_objects(caller.tenant(), &sources).await.map_err(Error::internal)?;
+        if named.iter().any(|g| g.kind == ObjectKind::Group && g.deleted_at.is_none() && member_of_rule(g).is_some()) {
+            return Err(invalid("A memberOf rule cannot name a group whose own rule is a memberOf rule."));
+        }
+        Ok(())
     }
 
     /// A live group by object id.
@@ -365,6 +423,7 @@ impl Directory {
                 ));
             }
             record.unique_key = normalise(&mut record.doc, &tenant.initial_domain)?;
+            self.check_member_of_rule(caller, &record, Some(&current)).await?;
             let mut writes = Vec::new();
             if !changes.is_empty() {
                 let attributes = changes.keys().cloned().collect();

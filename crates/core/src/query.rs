@@ -482,6 +482,10 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
     if record.kind == ObjectKind::User {
         rule_values(record, &mut out);
     }
+    if let Some(sources) = crate::groups::member_of_rule(record) {
+        out.push((crate::groups::MEMBER_OF_RULE.to_owned(), "true".to_owned()));
+        out.extend(sources.iter().map(|s| (crate::groups::MEMBER_OF_SOURCES.to_owned(), s.to_string())));
+    }
     for property in resource.tokenized {
         if let Some(text) = record.doc.get(*property).and_then(Value::as_str) {
             for word in words(text) {

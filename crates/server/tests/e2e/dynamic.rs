@@ -313,3 +313,79 @@ async fn clock_rules_follow_the_clock() {
         assert_eq!(members(&server, &id).await.len(), 3, "{engine}: every user hired by now, an hour ago included");
     }
 }
+
+/// memberOf rules follow their source groups' direct members, within Entra's limits: no nesting, and at most
+/// 500 such groups in a tenant.
+#[tokio::test]
+async fn member_of_rules_follow_their_sources_within_entras_limits() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let mut users = Vec::new();
+        for alias in ["mo1", "mo2", "mo3"] {
+            let (_, user) = server.call(&admin, Method::POST, "/v1.0/users", Some(new_user(alias))).await;
+            users.push(user["id"].as_str().unwrap().to_owned());
+        }
+        let mut sources = Vec::new();
+        for (name, member) in [("Source A", &users[0]), ("Source B", &users[1])] {
+            let mut body = dynamic(name, "");
+            body["groupTypes"] = json!([]);
+            body.as_object_mut().unwrap().remove("membershipRule");
+            body["members@odata.bind"] = json!([format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")]);
+            let (status, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
+            sources.push(group["id"].as_str().unwrap().to_owned());
+        }
+        let rule = format!("user.memberOf -any (group.objectId -in ['{}', '{}'])", sources[0], sources[1]);
+        let (status, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(dynamic("Both", &rule))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
+        let both = group["id"].as_str().unwrap().to_owned();
+        settled(&server).await;
+        assert_eq!(members(&server, &both).await, BTreeSet::from([users[0].clone(), users[1].clone()]), "{engine}");
+
+        // The sources' membership changes reach the rule's group.
+        let reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", users[2])});
+        let path = format!("/v1.0/groups/{}/members/$ref", sources[0]);
+        assert_eq!(server.call(&admin, Method::POST, &path, Some(reference)).await.0, StatusCode::NO_CONTENT);
+        let path = format!("/v1.0/groups/{}/members/{}/$ref", sources[0], users[0]);
+        assert_eq!(server.call(&admin, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+        settled(&server).await;
+        assert_eq!(members(&server, &both).await, BTreeSet::from([users[1].clone(), users[2].clone()]), "{engine}");
+
+        // No nesting, either way round.
+        let nested = format!("user.memberOf -any (group.objectId -in ['{both}'])");
+        let (status, body) = server.call(&admin, Method::POST, "/v1.0/groups", Some(dynamic("Nested", &nested))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("memberOf rule"), "{engine}: {body}");
+        let other = format!("user.memberOf -any (group.objectId -in ['{}'])", users[0]);
+        let patch = json!({"groupTypes": ["DynamicMembership"], "membershipRule": other});
+        let (status, body) =
+            server.call(&admin, Method::PATCH, &format!("/v1.0/groups/{}", sources[1]), Some(patch)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: a named source cannot take a memberOf rule: {body}");
+
+        // The 501st memberOf group of the tenant is refused; changing one of the 500 is not.
+        let now = server.directory.now();
+        let fillers: Vec<gatehouse_core::store::Write> = (1..500)
+            .map(|n| {
+                let doc = dynamic(&format!("Filler {n}"), &rule);
+                gatehouse_core::store::Write::InsertObject(gatehouse_core::store::ObjectRecord {
+                    id: uuid::Uuid::new_v4(),
+                    kind: ObjectKind::Group,
+                    version: 1,
+                    unique_key: None,
+                    manager: None,
+                    doc: doc.as_object().unwrap().clone(),
+                    created_at: now,
+                    deleted_at: None,
+                })
+            })
+            .collect();
+        server.store.commit(server.tenant.tenant_id, fillers, now).await.unwrap();
+        let (status, body) = server.call(&admin, Method::POST, "/v1.0/groups", Some(dynamic("One more", &rule))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("at most 500"), "{engine}: {body}");
+        let patch = json!({"membershipRule": format!("user.memberOf -any (group.objectId -in ['{}'])", sources[0])});
+        let (status, body) = server.call(&admin, Method::PATCH, &format!("/v1.0/groups/{both}"), Some(patch)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+    }
+}
