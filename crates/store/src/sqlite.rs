@@ -80,7 +80,7 @@ fn open(path: &Path) -> StoreResult<Connection> {
     connection
         .execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
         )
         .map_err(unavailable)?;
     register_regexp_like(&connection)?;
@@ -227,8 +227,8 @@ impl SqliteDb {
     }
 }
 
-/// Runs the batches in one transaction, each in its own savepoint, and tells each its result once the
-/// transaction has committed.
+/// Runs the batches in one transaction, each in its own savepoint (a lone batch needs none), and tells each
+/// its result once the transaction has committed.
 fn commit_group(connection: &mut Connection, jobs: Vec<Job>) {
     let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -239,6 +239,14 @@ fn commit_group(connection: &mut Connection, jobs: Vec<Job>) {
             return;
         }
     };
+    if jobs.len() == 1 {
+        // A lone batch needs no savepoint: if it fails, the whole transaction is rolled back.
+        let Some((batch, sender)) = jobs.into_iter().next() else { return };
+        let result = run_batch(&tx, &batch);
+        let finished = if result.is_ok() { tx.commit() } else { tx.rollback() };
+        let _ = sender.send(finished.map_err(unavailable).and(result));
+        return;
+    }
     let mut results = Vec::with_capacity(jobs.len());
     for (batch, sender) in jobs {
         let result = match tx.savepoint() {
