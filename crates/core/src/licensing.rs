@@ -769,7 +769,7 @@ impl Directory {
 }
 
 /// Users reconciled per transaction of a group's bulk license processing.
-const USERS_PER_BATCH: usize = 500;
+const USERS_PER_BATCH: usize = 2000;
 
 /// What one licensing round knows: the tenant's subscriptions, seats taken per SKU (kept current as the
 /// round changes users), and the licenses of the groups it has looked at.
