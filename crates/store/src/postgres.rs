@@ -8,7 +8,7 @@
 //! so durability is unchanged; an idle node commits a lone batch at once.
 
 use crate::migrations::MIGRATIONS;
-use crate::plan::{self, Batch, Query, Row, SqlValue};
+use crate::plan::{self, Batch, Query, Row, SqlValue, Statement};
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::{Column, Executor, PgPool, Postgres, Row as _, TypeInfo};
@@ -74,6 +74,10 @@ impl PgDb {
     pub async fn connect(url: &str) -> StoreResult<PgDb> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // Scripts write string constants with only their quotes doubled (see `with_literals`).
+            .after_connect(|connection, _| {
+                Box::pin(async move { connection.execute("SET standard_conforming_strings = on").await.map(|_| ()) })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
@@ -171,16 +175,26 @@ impl PgDb {
         receiver.await.map_err(unavailable)?
     }
 
+    /// A bulk batch in few round trips: its runs of small statements go as scripts (many statements in one
+    /// message, their parameters written in as literals, each statement's row count checked), its multi-row
+    /// inserts as prepared statements, whose plans PostgreSQL reuses.
     async fn in_steps(&self, batch: Batch) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         // A batch that creates its tenant finds no row to advance before its statements have run.
         let mut advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        let mut script: Vec<&Statement> = Vec::new();
         for statement in &batch.statements {
+            if statement.query.params.len() <= SCRIPT_STATEMENT_PARAMETERS {
+                script.push(statement);
+                continue;
+            }
+            run_script(&mut tx, &std::mem::take(&mut script)).await?;
             let affected = bind(&statement.query).execute(&mut *tx).await.map_err(write_error)?.rows_affected();
             if let (0, Some(missing)) = (affected, &statement.must_affect) {
                 return Err(missing.clone());
             }
         }
+        run_script(&mut tx, &script).await?;
         if advanced.is_none() {
             advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         }
@@ -296,6 +310,46 @@ impl<'a> GroupCall<'a> {
     }
 }
 
+/// Runs the statements as one script in the transaction; fails on the first checked statement that
+/// affected no row.
+async fn run_script(tx: &mut sqlx::Transaction<'_, Postgres>, statements: &[&Statement]) -> StoreResult<()> {
+    use futures_util::TryStreamExt;
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let mut script = String::new();
+    for statement in statements {
+        script.push_str(&with_literals(&statement.query));
+        script.push_str(";\n");
+    }
+    let mut results = sqlx::raw_sql(&script).execute_many(&mut **tx);
+    let mut checked = statements.iter();
+    while let Some(result) = results.try_next().await.map_err(write_error)? {
+        if let Some(Statement { must_affect: Some(missing), .. }) = checked.next() {
+            if result.rows_affected() == 0 {
+                return Err(missing.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The statement's SQL with each parameter written in as a literal: a string constant (quotes doubled;
+/// `standard_conforming_strings`, set on every connection, leaves backslashes alone), a number,
+/// or `NULL`.
+fn with_literals(query: &Query) -> String {
+    let slots: Vec<String> = query
+        .params
+        .iter()
+        .map(|param| match param {
+            SqlValue::Null => "NULL".to_owned(),
+            SqlValue::Int(i) => i.to_string(),
+            SqlValue::Text(t) => format!("'{}'", t.replace('\'', "''")),
+        })
+        .collect();
+    substitute(&query.sql, &slots)
+}
+
 /// The statement's SQL with each `$n` replaced by the array element that carries parameter `n`: `$1[i]`
 /// for text, `$2[i]` for integers, `NULL` for null.
 fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut Vec<i64>) -> String {
@@ -314,8 +368,13 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
             }
         })
         .collect();
-    let mut out = String::with_capacity(query.sql.len() + 8 * slots.len());
-    let mut rest = query.sql.as_str();
+    substitute(&query.sql, &slots)
+}
+
+/// `sql` with each `$n` replaced by `slots[n - 1]`.
+fn substitute(sql: &str, slots: &[String]) -> String {
+    let mut out = String::with_capacity(sql.len() + 8 * slots.len());
+    let mut rest = sql;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
@@ -334,6 +393,10 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
 /// afresh every time.
 const APPLY_STATEMENTS: usize = 32;
 const APPLY_PARAMETERS: usize = 512;
+
+/// The most parameters a statement of a script may have: a multi-row insert of hundreds of rows runs as a
+/// prepared statement instead, whose plan PostgreSQL reuses.
+const SCRIPT_STATEMENT_PARAMETERS: usize = 64;
 
 /// SQLSTATEs [`APPLY`] reports: a checked statement affected no row (the message is its 1-based index in
 /// its batch), the batch's tenant does not exist, and PostgreSQL's own unique violation.

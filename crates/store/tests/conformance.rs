@@ -735,3 +735,53 @@ async fn an_update_given_its_old_values_writes_only_the_difference() {
     })
     .await;
 }
+
+/// A bulk batch (PostgreSQL writes its parameters into scripts) keeps every character of every value and
+/// checks every statement that must affect a row.
+#[tokio::test]
+async fn bulk_batches_keep_every_character_and_are_all_or_nothing() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "bulk.test").await;
+        let tricky = "O'Brien '' \\ \\' $1 $$x$$ ; DROP TABLE objects; -- \"quoted\" \u{e5}\u{1F600}";
+        let users: Vec<ObjectRecord> = (0..40)
+            .map(|i| {
+                let mut u = user(&format!("bulk{i}@bulk.test"));
+                u.doc.insert("displayName".into(), json!(format!("{tricky} {i}")));
+                u.doc.insert("city".into(), json!(tricky));
+                u
+            })
+            .collect();
+        store.commit(t.id, users.iter().cloned().map(Write::InsertObject).collect(), now()).await.unwrap();
+        for u in &users {
+            let stored = store.object(t.id, ObjectKind::User, u.id).await.unwrap().unwrap();
+            assert_eq!(stored.doc, u.doc);
+        }
+        let city = Filter::Property {
+            property: "city".into(),
+            test: Test::Compare(Op::Eq, Literal::Text(query::fold(tricky))),
+        };
+        let q = ObjectQuery { filter: Some(city), ..users_query(false) };
+        assert_eq!(store.count(t.id, &q).await.unwrap(), 40, "the values are indexed as given");
+
+        // One stale version among forty updates fails the batch, and none of them is applied.
+        let updates: Vec<Write> = users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let mut changed = u.clone();
+                changed.doc.insert("jobTitle".into(), json!("Changed"));
+                let expected_version = if i == 39 { 7 } else { 1 };
+                Write::UpdateObject {
+                    object: changed,
+                    expected_version,
+                    attributes: vec!["jobTitle".into()],
+                    before: None,
+                }
+            })
+            .collect();
+        assert_eq!(store.commit(t.id, updates, now()).await, Err(StoreError::VersionMismatch));
+        let first = store.object(t.id, ObjectKind::User, users[0].id).await.unwrap().unwrap();
+        assert_eq!((first.version, first.doc.get("jobTitle")), (1, None));
+    })
+    .await;
+}
