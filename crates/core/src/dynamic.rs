@@ -35,7 +35,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Membership writes per transaction of a bulk evaluation.
-const WRITES_PER_BATCH: usize = 2000;
+const WRITES_PER_BATCH: usize = 5000;
 /// Users one validation evaluates at most.
 pub const MAX_VALIDATED_USERS: usize = 20;
 /// Group properties whose change re-evaluates a dynamic group in bulk.
