@@ -113,22 +113,29 @@ pub fn spawn_retention(directory: Arc<Directory>) {
 }
 
 /// Runs this node's change-log processors (dynamic membership, then licensing) for every tenant, woken by this node's
-/// commits and polling for other nodes' every quarter second, until the process ends.
+/// commits and polling for other nodes' every quarter second, until the process ends. The tenants are listed
+/// again every second, not on every wake-up (a burst of writes wakes the processors many times a second).
 pub fn spawn_processors(directory: Arc<Directory>) {
     let holder = uuid::Uuid::new_v4().to_string();
     tokio::spawn(async move {
+        let mut tenants: Vec<uuid::Uuid> = Vec::new();
+        let mut listed: Option<std::time::Instant> = None;
         loop {
-            match directory.tenant_ids().await {
-                Ok(tenants) => {
-                    for tenant in tenants {
-                        for processor in Processor::ALL {
-                            if let Err(error) = directory.process(tenant, &holder, processor).await {
-                                tracing::warn!(%error, %tenant, processor = processor.name(), "change processing failed");
-                            }
-                        }
+            if listed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                match directory.tenant_ids().await {
+                    Ok(ids) => {
+                        tenants = ids;
+                        listed = Some(std::time::Instant::now());
+                    }
+                    Err(error) => tracing::warn!(%error, "listing tenants for processing failed"),
+                }
+            }
+            for tenant in &tenants {
+                for processor in Processor::ALL {
+                    if let Err(error) = directory.process(*tenant, &holder, processor).await {
+                        tracing::warn!(%error, %tenant, processor = processor.name(), "change processing failed");
                     }
                 }
-                Err(error) => tracing::warn!(%error, "listing tenants for processing failed"),
             }
             tokio::select! {
                 // A short pause after a commit lets a burst of writes share one round.
