@@ -145,8 +145,8 @@ impl PgDb {
     /// transaction at a time (two batches updating the same users and counts in different orders cannot
     /// deadlock). A small batch — one request's write — is committed with the others waiting (see the
     /// module's notes on group commit); a large one (bulk work: many statements or multi-row inserts) runs
-    /// alone, statement by statement, where PostgreSQL reuses each prepared statement's plan instead of
-    /// planning every statement afresh.
+    /// alone, in scripts and prepared statements (see `in_steps`): the function's `EXECUTE` plans every
+    /// statement afresh and walks its parameter arrays for each.
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
         let parameters: usize = batch.statements.iter().map(|s| s.query.params.len()).sum();
         if batch.statements.len() > APPLY_STATEMENTS || parameters > APPLY_PARAMETERS {
