@@ -129,22 +129,29 @@ impl SqlStore {
         self.fetch(query).await?.first().map(decode).transpose()
     }
 
-    async fn domains(&self, tenant: Uuid) -> StoreResult<Vec<String>> {
-        let rows = self
-            .fetch(query("SELECT name FROM domains WHERE tenant_id = $1 ORDER BY name", vec![tenant.into()]))
-            .await?;
-        rows.iter().map(|r| r.text(0)).collect()
-    }
-
-    async fn tenant_from_row(&self, row: &Row) -> StoreResult<TenantRecord> {
-        let id = row.uuid(0)?;
-        Ok(TenantRecord {
-            id,
-            display_name: row.text(1)?,
-            initial_domain: row.text(2)?,
-            domains: self.domains(id).await?,
-            created_at: row.time(3)?,
-        })
+    /// The tenants that match `condition` (on `t`, the tenants table) with their domains, in one query.
+    async fn tenants_where(&self, condition: &str, params: Vec<SqlValue>) -> StoreResult<Vec<TenantRecord>> {
+        let sql = format!(
+            "SELECT t.id, t.display_name, t.initial_domain, t.created_at, d.name FROM tenants t \
+             LEFT JOIN domains d ON d.tenant_id = t.id WHERE {condition} ORDER BY t.created_at, t.id, d.name"
+        );
+        let mut out: Vec<TenantRecord> = Vec::new();
+        for row in self.fetch(query(sql, params)).await? {
+            let id = row.uuid(0)?;
+            if out.last().is_none_or(|t| t.id != id) {
+                out.push(TenantRecord {
+                    id,
+                    display_name: row.text(1)?,
+                    initial_domain: row.text(2)?,
+                    domains: Vec::new(),
+                    created_at: row.time(3)?,
+                });
+            }
+            if let (Some(tenant), Some(domain)) = (out.last_mut(), row.optional_text(4)?) {
+                tenant.domains.push(domain);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -160,31 +167,12 @@ impl Store for SqlStore {
     }
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
-        let rows = self
-            .fetch(query(
-                "SELECT id, display_name, initial_domain, created_at FROM tenants ORDER BY created_at, id",
-                vec![],
-            ))
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(self.tenant_from_row(row).await?);
-        }
-        Ok(out)
+        self.tenants_where("1 = 1", vec![]).await
     }
 
     async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<TenantRecord>> {
-        let rows = self
-            .fetch(query(
-                "SELECT id, display_name, initial_domain, created_at FROM tenants \
-                 WHERE id = $1 OR id = (SELECT tenant_id FROM domains WHERE name = $1)",
-                vec![id_or_domain.to_lowercase().into()],
-            ))
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(Some(self.tenant_from_row(row).await?)),
-            None => Ok(None),
-        }
+        let condition = "t.id = $1 OR t.id = (SELECT tenant_id FROM domains WHERE name = $1)";
+        Ok(self.tenants_where(condition, vec![id_or_domain.to_lowercase().into()]).await?.into_iter().next())
     }
 
     async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>> {

@@ -80,6 +80,22 @@ async fn tenants_are_found_by_id_and_domain_case_insensitively() {
         let clash = store.commit(again.id, vec![Write::CreateTenant(again.clone())], now()).await;
         assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
         assert_eq!(store.tenants().await.unwrap().len(), 1);
+
+        // Every tenant comes with all its domains, in one listing.
+        let two = TenantRecord {
+            domains: vec!["fabrikam.test".into(), "fabrikam.example".into()],
+            ..tenant("fabrikam.test")
+        };
+        store.commit(two.id, vec![Write::CreateTenant(two.clone())], now()).await.unwrap();
+        let listed: Vec<(Uuid, Vec<String>)> =
+            store.tenants().await.unwrap().into_iter().map(|t| (t.id, t.domains)).collect();
+        let mut expected = vec![
+            (t.id, vec!["contoso.test".to_owned()]),
+            (two.id, vec!["fabrikam.example".to_owned(), "fabrikam.test".to_owned()]),
+        ];
+        expected.sort();
+        assert_eq!(listed, expected, "created together, so in id order");
+        assert_eq!(store.tenant("FABRIKAM.example").await.unwrap().map(|r| r.id), Some(two.id));
     })
     .await;
 }
