@@ -32,6 +32,8 @@ pub struct SqliteDb {
     writer: Arc<Mutex<Connection>>,
     /// Batches waiting for the writer.
     waiting: Arc<Mutex<Vec<Job>>>,
+    /// Dropped with the store, which ends the checkpointing thread.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -155,8 +157,14 @@ impl SqliteDb {
             return Err(StoreError::Unavailable("the SQLite URL names no file".into()));
         }
         let writer = Arc::new(Mutex::new(open(&path)?));
-        spawn_checkpointer(&path, Arc::downgrade(&writer))?;
-        Ok(SqliteDb { path, readers: Mutex::new(Vec::new()), writer, waiting: Arc::new(Mutex::new(Vec::new())) })
+        let checkpointer = spawn_checkpointer(&path)?;
+        Ok(SqliteDb {
+            path,
+            readers: Mutex::new(Vec::new()),
+            writer,
+            waiting: Arc::new(Mutex::new(Vec::new())),
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Applies pending migrations; returns the versions it applied.
@@ -226,25 +234,25 @@ impl SqliteDb {
 /// How often the checkpointer copies what the WAL holds into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Checkpoints the WAL from a thread and connection of its own, until the writer is dropped: no commit
-/// pays for copying pages into the database file (with SQLite's automatic checkpoints, turned off in
-/// [`open`], the commit that crosses the threshold does, which put a member add's p99 at 16 ms), and a
-/// bulk run's pages that several transactions dirty are copied once per period instead of once per commit.
-/// Passive checkpoints wait for no reader or writer.
-fn spawn_checkpointer(path: &Path, writer: std::sync::Weak<Mutex<Connection>>) -> StoreResult<()> {
+/// Checkpoints the WAL from a thread and connection of its own, until the returned sender is dropped (with
+/// the store): no commit pays for copying pages into the database file (with SQLite's automatic
+/// checkpoints, turned off in [`open`], the commit that crosses the threshold does, which put a member add's
+/// p99 at 16 ms), and a bulk run's pages that several transactions dirty are copied once per period instead
+/// of once per commit. Passive checkpoints wait for no reader or writer.
+fn spawn_checkpointer(path: &Path) -> StoreResult<std::sync::mpsc::Sender<()>> {
     let connection = open(path)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            while writer.strong_count() > 0 {
-                std::thread::sleep(CHECKPOINT_EVERY);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
                     tracing::warn!(%error, "WAL checkpoint failed");
                 }
             }
         })
         .map_err(unavailable)?;
-    Ok(())
+    Ok(stop)
 }
 
 /// Runs the batches in one transaction, each in its own savepoint (a lone batch needs none), and tells each
