@@ -177,6 +177,33 @@ impl Directory {
         }
     }
 
+    /// Ends the leases this node holds, for a node that is stopping (after its processors have stopped): another
+    /// node, or this one restarted, takes the processors over at once instead of when the leases run out.
+    pub async fn release_leases(&self, holder: &str) -> Result<()> {
+        let now = self.now();
+        let held: Vec<(Uuid, Processor)> = {
+            let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+            states
+                .iter_mut()
+                .filter(|(_, state)| state.lease_until > now)
+                .map(|(key, state)| {
+                    state.lease_until = DateTime::<Utc>::MIN_UTC;
+                    *key
+                })
+                .collect()
+        };
+        for (tenant, processor) in held {
+            let release =
+                Write::ClaimProcessor { name: processor.name().into(), holder: holder.into(), until: now, now };
+            match self.commit(&Caller::System { tenant }, vec![release]).await {
+                // Another node has taken the lease over already.
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(other) => return Err(Error::internal(other)),
+            }
+        }
+        Ok(())
+    }
+
     /// The write that claims or renews a processor's lease, for long rounds to add to their batches.
     pub(crate) fn lease_renewal(&self, holder: &str, processor: Processor) -> Write {
         let now = self.now();

@@ -112,12 +112,34 @@ pub fn spawn_retention(directory: Arc<Directory>) {
     });
 }
 
+/// This node's change-log processors, running until [`Processors::stop`].
+pub struct Processors {
+    directory: Arc<Directory>,
+    holder: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Processors {
+    /// Stops the processors (a round under way is abandoned: what it had not committed with its cursor's
+    /// move, the next holder does again) and releases this node's leases, so that another node, or this one
+    /// restarted, takes over at once instead of when the leases run out.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        if let Err(error) = self.directory.release_leases(&self.holder).await {
+            tracing::warn!(%error, "releasing the processors' leases failed");
+        }
+    }
+}
+
 /// Runs this node's change-log processors (dynamic membership, then licensing) for every tenant, woken by this node's
-/// commits and polling for other nodes' every quarter second, until the process ends. The tenants are listed
-/// again every second, not on every wake-up (a burst of writes wakes the processors many times a second).
-pub fn spawn_processors(directory: Arc<Directory>) {
+/// commits and polling for other nodes' every quarter second, until stopped. The tenants are listed again every
+/// second, not on every wake-up (a burst of writes wakes the processors many times a second).
+pub fn spawn_processors(directory: Arc<Directory>) -> Processors {
     let holder = uuid::Uuid::new_v4().to_string();
-    tokio::spawn(async move {
+    let (worker, name) = (directory.clone(), holder.clone());
+    let task = tokio::spawn(async move {
+        let (directory, holder) = (worker, name);
         let mut tenants: Vec<uuid::Uuid> = Vec::new();
         let mut listed: Option<std::time::Instant> = None;
         loop {
@@ -144,4 +166,5 @@ pub fn spawn_processors(directory: Arc<Directory>) {
             }
         }
     });
+    Processors { directory, holder, task }
 }

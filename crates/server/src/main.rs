@@ -174,7 +174,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router =
         app::router(directory.clone(), Addressing { public_url: settings.public_url.clone(), https: tls.is_some() });
     gatehouse::spawn_retention(directory.clone());
-    gatehouse::spawn_processors(directory);
+    let processors = gatehouse::spawn_processors(directory);
     if let Some(created) = &created {
         let ca =
             settings.tls.as_ref().and_then(|(cert, _)| cert.parent().map(|d| d.join("ca.pem"))).filter(|p| p.exists());
@@ -185,6 +185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(address = %local, scheme, database = %gatehouse_store::redact(&settings.database_url), "listening");
     gatehouse::serve(listener, tls, router, shutdown_signal()).await?;
+    processors.stop().await;
     tracing::info!("stopped");
     Ok(())
 }

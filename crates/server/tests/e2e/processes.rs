@@ -392,19 +392,77 @@ async fn dynamic_membership_converges_after_kill_9_during_processing() {
         server.kill_hard();
         let restarted = ServerProcess::start(launch(&data, &url, None));
         let token = crate::processes::token(&http, &restarted.base_url, &bootstrap).await;
-        let all = format!("{}/v1.0/groups/{group}/members?$top=999&$select=id", restarted.base_url);
-        let mut members = Vec::new();
-        for _ in 0..300 {
-            members = collect_ids(&http, all.clone(), &token).await;
-            if members.len() >= expected.len() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let members = members_when(&http, &restarted.base_url, &token, &group, expected.len(), 300).await;
         let unique: std::collections::BTreeSet<&String> = members.iter().collect();
         assert_eq!(unique.len(), members.len(), "{engine}: no member twice");
         let expected: std::collections::BTreeSet<&String> = expected.iter().collect();
         assert_eq!(unique, expected, "{engine}: the rule's users, no more and no fewer");
         eprintln!("{engine}: killed after {seen} visible member(s); {} members after restart", members.len());
+    }
+}
+
+/// The ids of a group's members, polled until `expected` of them show or `tries` tenths of a second pass.
+async fn members_when(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    group: &str,
+    expected: usize,
+    tries: u32,
+) -> Vec<String> {
+    let all = format!("{base}/v1.0/groups/{group}/members?$top=999&$select=id");
+    let mut members = Vec::new();
+    for _ in 0..tries {
+        members = collect_ids(http, all.clone(), token).await;
+        if members.len() >= expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    members
+}
+
+#[tokio::test]
+async fn sigterm_hands_the_processors_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let data = dir.path().join(format!("handover-{engine}"));
+        let mut first = ServerProcess::start(launch(&data, &url, None));
+        let bootstrap = first.bootstrap.clone().unwrap();
+        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+        let http = client(None);
+        let token = token(&http, &first.base_url, &bootstrap).await;
+        let group = json!({
+            "displayName": "Sales", "mailNickname": "sales", "mailEnabled": false, "securityEnabled": true,
+            "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Sales\"",
+        });
+        let response =
+            http.post(format!("{}/v1.0/groups", first.base_url)).bearer_auth(&token).json(&group).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let group = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let sales = |alias: &str| {
+            let mut body = user(alias, &domain);
+            body["department"] = json!("Sales");
+            body
+        };
+        let response =
+            http.post(format!("{}/v1.0/users", first.base_url)).bearer_auth(&token).json(&sales("ann")).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::CREATED);
+        let seen = members_when(&http, &first.base_url, &token, &group, 1, 100).await;
+        assert_eq!(
+            seen.len(),
+            1,
+            "{engine}: the first node processed the change (and so holds the processors' leases)"
+        );
+        assert_eq!(first.terminate(), Some(0), "{engine}: a clean exit");
+        let second = ServerProcess::start(launch(&data, &url, None));
+        let token = crate::processes::token(&http, &second.base_url, &bootstrap).await;
+        let response =
+            http.post(format!("{}/v1.0/users", second.base_url)).bearer_auth(&token).json(&sales("bob")).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::CREATED);
+        // The leases last 30 s and are renewed when half has run: had the first node kept them, the second
+        // could not process for at least 15 s.
+        let seen = members_when(&http, &second.base_url, &token, &group, 2, 100).await;
+        assert_eq!(seen.len(), 2, "{engine}: the restarted node processes at once");
     }
 }
