@@ -66,3 +66,9 @@ serve() {
   token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   auth="Authorization: Bearer $token"
 }
+# settle: waits until the server's change processors have gone through the change log (a seeded store starts
+# with them behind every record the seeding wrote), so that no measurement shares the machine with that
+# catch-up; prints how long it took.
+settle() {
+  "$bench" settle --database-url "$url"
+}

@@ -6,7 +6,7 @@
 # Seeds GROUPS (default 50,000) groups, one with MEMBERS (default 100,000) user members, a chain of 10
 # nested groups whose bottom holds 1,000 users, and 20,000 users in no group, straight into the store
 # (gatehouse-bench seed-groups: the same writes as the API, links and change log included). Then starts the
-# release server and measures, each next to the trivial endpoint as its same-run baseline: adding a member
+# release server, waits until its change processors have gone through the seeded change log, and measures, each next to the trivial endpoint as its same-run baseline: adding a member
 # to the big group, the big group's first page of members, a chained user's transitiveMemberOf through 10
 # levels, the first page of groups, and two group filters, with CONCURRENCY (default 8) clients. Prints one
 # JSON line per measurement.
@@ -25,6 +25,7 @@ kill "$server"; wait "$server" 2>/dev/null || true
 "$bench" seed-groups --database-url "$url" --groups "$groups" --members "$members" --out "$work/fixture"
 if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
 serve
+settle
 big=$(cat "$work/fixture/big")
 python3 -c "import random; random.seed(9); print('\n'.join(f'{random.randrange($groups // 10):04}' for _ in range(10000)))" > "$work/prefixes"
 

@@ -25,6 +25,7 @@ if [ ! -e "$state/seeded-$users" ]; then
   touch "$state/seeded-$users"
   serve
 fi
+settle
 python3 -c "import random; random.seed(7); print('\n'.join(f'{random.randrange($users):07}' for _ in range(10000)))" > "$work/ids"
 python3 -c "import random; random.seed(8); print('\n'.join(f'{random.randrange($users // 100):05}' for _ in range(10000)))" > "$work/prefixes"
 

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_core::keys::SigningKey;
 use gatehouse_core::passwords::{self, HashParams};
+use gatehouse_core::processing::Processor;
 use gatehouse_core::store::{Link, ObjectKind, ObjectRecord, Relation, Store, TenantRecord, Write};
 use gatehouse_store::SqlStore;
 use http_body_util::{BodyExt, Full};
@@ -130,6 +131,12 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         changes: usize,
     },
+    /// Waits until the running server's change-log processors have gone through every tenant's change log
+    /// (a seeded store starts with its processors behind the records it wrote); prints the seconds.
+    Settle {
+        #[arg(long)]
+        database_url: String,
+    },
     /// Subscribes the tenant to Entra ID P1 with enough seats, assigns it to a group, and times until the
     /// group's license processing completes for every member.
     LicenseGroup {
@@ -207,6 +214,7 @@ fn main() -> anyhow::Result<()> {
                 seed_groups(&database_url, shape, &out).await
             }
             Command::Walk { url, token } => walk(url, token).await,
+            Command::Settle { database_url } => settle(&database_url).await,
             Command::Rules { seconds } => rules_rate(Duration::from_secs(seconds)),
             Command::LicenseGroup { base, token, group, members } => {
                 license_group(&Http::new(base, token), &group, members).await
@@ -436,7 +444,7 @@ fn seeded_user(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obje
         doc.insert(key.to_owned(), value);
     }
     ObjectRecord {
-        id: uuid::Uuid::new_v4(),
+        id: gatehouse_core::store::new_object_id(),
         kind: ObjectKind::User,
         version: 1,
         unique_key: Some(upn.to_lowercase()),
@@ -509,7 +517,7 @@ fn seeded_group(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obj
         doc.insert("proxyAddresses".into(), json!([]));
     }
     ObjectRecord {
-        id: uuid::Uuid::new_v4(),
+        id: gatehouse_core::store::new_object_id(),
         kind: ObjectKind::Group,
         version: 1,
         unique_key: unified.then_some(nickname),
@@ -776,6 +784,29 @@ async fn dynamic_latency(http: &Http, groups: &std::path::Path, users: u64, chan
 }
 
 const P1: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
+
+async fn settle(url: &str) -> anyhow::Result<()> {
+    let store = SqlStore::connect(url).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let started = Instant::now();
+    let tenants = store.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    loop {
+        let mut behind = false;
+        for tenant in &tenants {
+            for processor in Processor::ALL {
+                let seq = store.processor_seq(tenant.id, processor.name()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                behind |= !store.changes(tenant.id, seq, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty();
+            }
+        }
+        if !behind {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(1800), "the processors never caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = (started.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    println!("{}", json!({"name": "processors caught up with the seeded change log", "seconds": seconds}));
+    Ok(())
+}
 
 async fn license_group(http: &Http, group: &str, members: u64) -> anyhow::Result<()> {
     let body = json!({"skuPartNumber": "AAD_PREMIUM", "prepaidUnits": {"enabled": members * 2 + 1000}});

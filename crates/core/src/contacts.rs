@@ -13,7 +13,6 @@ use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::users::Page;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
-use uuid::Uuid;
 
 const UPDATE_ATTEMPTS: usize = 5;
 /// The phone types Graph lists for a contact, each shown even when it has no number.
@@ -86,7 +85,7 @@ impl Directory {
         let mut doc = schema::check_body(CONTACT, "orgContact", &[], body)?;
         normalise(&mut doc)?;
         let record = ObjectRecord {
-            id: Uuid::new_v4(),
+            id: crate::store::new_object_id(),
             kind: ObjectKind::Contact,
             version: 1,
             unique_key: None,

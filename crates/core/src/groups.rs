@@ -293,7 +293,7 @@ impl Directory {
         let unique_key = normalise(&mut doc, &tenant.initial_domain)?;
         let now = self.now();
         let record = ObjectRecord {
-            id: Uuid::new_v4(),
+            id: crate::store::new_object_id(),
             kind: ObjectKind::Group,
             version: 1,
             unique_key,

@@ -687,7 +687,7 @@ impl Directory {
         set_units(&mut doc, body)?;
         let sku = doc.get("skuId").and_then(Value::as_str).unwrap_or_default().to_owned();
         let record = ObjectRecord {
-            id: Uuid::new_v4(),
+            id: crate::store::new_object_id(),
             kind: ObjectKind::Subscription,
             version: 1,
             unique_key: Some(sku),
@@ -945,6 +945,50 @@ impl Directory {
         Ok(Some((Write::UpdateObject { before, object, expected_version: user.version, attributes }, gained)))
     }
 
+    /// The writes that resolve one page of a group's user members again (with the seat checks and the lease's
+    /// renewal), and where the next page starts; `None` past the last member. Users resolved here are taken
+    /// out of `users`.
+    async fn license_page(
+        &self,
+        caller: &Caller,
+        holder: &str,
+        group: Uuid,
+        after: Option<crate::store::Cursor>,
+        ledger: &mut Ledger,
+        users: &mut BTreeSet<Uuid>,
+    ) -> Result<Option<(Vec<Write>, Option<crate::store::Cursor>)>> {
+        use crate::store::{Relation, Scope};
+        let tenant = caller.tenant();
+        let q = ObjectQuery {
+            kind: Some(ObjectKind::User),
+            scope: Some(Scope::Members { group, relation: Relation::Member }),
+            after,
+            limit: USERS_PER_BATCH as u32,
+            ..ObjectQuery::default()
+        };
+        let chunk = self.store.objects(tenant, &q).await.map_err(Error::internal)?;
+        let Some(last) = chunk.last() else { return Ok(None) };
+        let next = (chunk.len() == USERS_PER_BATCH).then(|| crate::store::Cursor::after(last.id));
+        let ids: Vec<Uuid> = chunk.iter().map(|u| u.id).collect();
+        let mut memberships: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for link in self.store.memberships(tenant, &ids).await.map_err(Error::internal)? {
+            memberships.entry(link.member).or_default().push(link.group);
+        }
+        let mut batch = Vec::new();
+        let mut gained = BTreeSet::new();
+        for user in &chunk {
+            users.remove(&user.id);
+            let groups = memberships.remove(&user.id).unwrap_or_default();
+            if let Some((write, skus)) = self.reconcile(caller, user, groups, ledger).await? {
+                batch.push(write);
+                gained.extend(skus);
+            }
+        }
+        batch.extend(seat_guards(&ledger.subscriptions, gained));
+        batch.push(self.lease_renewal(holder, crate::processing::Processor::Licensing));
+        Ok(Some((batch, next)))
+    }
+
     /// One round of group-based licensing: users whose group memberships, group licenses or usage location
     /// changed are resolved again; a group whose licenses changed has all its direct user members resolved,
     /// in batches, and its processing state set.
@@ -955,7 +999,7 @@ impl Directory {
         _round: crate::processing::Round,
         changes: &[crate::store::ChangeRecord],
     ) -> Result<crate::processing::Outcome> {
-        use crate::store::{ChangeKind, Relation, Scope};
+        use crate::store::ChangeKind;
         let tenant = caller.tenant();
         let mut users: BTreeSet<Uuid> = BTreeSet::new();
         let mut groups: BTreeSet<Uuid> = BTreeSet::new();
@@ -1003,42 +1047,31 @@ impl Directory {
         let mut ledger = self.ledger(caller).await?;
         let mut committed = false;
         for group in &groups {
-            // A page of members at a time, so a group of any size is processed in bounded memory.
-            let mut after = None;
-            loop {
-                let q = ObjectQuery {
-                    kind: Some(ObjectKind::User),
-                    scope: Some(Scope::Members { group: *group, relation: Relation::Member }),
-                    after: after.take(),
-                    limit: USERS_PER_BATCH as u32,
-                    ..ObjectQuery::default()
-                };
-                let chunk = self.store.objects(tenant, &q).await.map_err(Error::internal)?;
-                let Some(last) = chunk.last() else { break };
-                if chunk.len() == USERS_PER_BATCH {
-                    after = Some(crate::store::Cursor::after(last.id));
-                }
-                let ids: Vec<Uuid> = chunk.iter().map(|u| u.id).collect();
-                let mut memberships: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-                for link in self.store.memberships(tenant, &ids).await.map_err(Error::internal)? {
-                    memberships.entry(link.member).or_default().push(link.group);
-                }
-                let mut batch = Vec::new();
-                let mut gained = BTreeSet::new();
-                for user in &chunk {
-                    users.remove(&user.id);
-                    let groups = memberships.remove(&user.id).unwrap_or_default();
-                    if let Some((write, skus)) = self.reconcile(caller, user, groups, &mut ledger).await? {
-                        batch.push(write);
-                        gained.extend(skus);
+            // A page of members at a time, so a group of any size is processed in bounded memory; the next
+            // page is read and resolved while the last one commits.
+            let (mut after, mut more, mut pending) = (None, true, None);
+            while more || pending.is_some() {
+                let write = async {
+                    match pending.take() {
+                        Some(batch) => self.commit(caller, batch).await.map(|_| true),
+                        None => Ok(false),
                     }
-                }
-                batch.extend(seat_guards(&ledger.subscriptions, gained));
-                batch.push(self.lease_renewal(holder, crate::processing::Processor::Licensing));
-                self.commit(caller, batch).await.map_err(|e| Error::conflict(format!("licensing: {e}")))?;
-                committed = true;
-                if after.is_none() {
-                    break;
+                };
+                let read = async {
+                    match more {
+                        true => self.license_page(caller, holder, *group, after.take(), &mut ledger, &mut users).await,
+                        false => Ok(None),
+                    }
+                };
+                let (written, page) = tokio::join!(write, read);
+                committed |= written.map_err(|e| Error::conflict(format!("licensing: {e}")))?;
+                match page? {
+                    Some((batch, next)) => {
+                        pending = Some(batch);
+                        more = next.is_some();
+                        after = next;
+                    }
+                    None => more = false,
                 }
             }
             let record = self.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::internal)?;

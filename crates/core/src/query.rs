@@ -98,6 +98,11 @@ pub enum Filter {
     },
     /// The object is a direct, active member of one of the groups (dynamic `memberOf` rules).
     MemberOf(Vec<String>),
+    /// The object's id is a value of `property` on some object of the tenant: what a derived property means
+    /// (a group `hasMembersWithLicenseErrors` when a user's `licenseErrorGroups` names it). Never in a rule.
+    Referenced {
+        property: String,
+    },
 }
 
 /// What a list request asks for, beyond the collection itself.
@@ -180,6 +185,7 @@ const ADDRESSES: Support =
 fn group_support(property: &str) -> Option<Support> {
     Some(match property {
         "id" | "isAssignableToRole" | "mailEnabled" | "securityEnabled" => B,
+        "hasMembersWithLicenseErrors" => Support { eq: true, ..NONE },
         "onPremisesSyncEnabled" => Support { null: true, ..B },
         "mail" => Support { ends_with: true, ..S },
         "displayName" | "description" | "mailNickname" | "classification" | "preferredLanguage" | "theme" => S,
@@ -350,7 +356,7 @@ pub fn needs_advanced(filter: &Filter) -> Option<&'static str> {
             Test::EndsWith(_) => Some("endsWith"),
             _ => None,
         },
-        Filter::Word { .. } | Filter::MemberOf(_) => None,
+        Filter::Word { .. } | Filter::MemberOf(_) | Filter::Referenced { .. } => None,
     }
 }
 
@@ -362,6 +368,27 @@ fn unsupported(resource: &Resource, property: &str) -> Error {
             resource.title
         ),
     )
+}
+
+/// A checked filter with its derived properties replaced by what they mean: a group's
+/// `hasMembersWithLicenseErrors` is whether some user's `licenseErrorGroups` names the group.
+pub fn resolve_derived(filter: Filter) -> Filter {
+    let resolve = |f: Box<Filter>| Box::new(resolve_derived(*f));
+    match filter {
+        Filter::And(a, b) => Filter::And(resolve(a), resolve(b)),
+        Filter::Or(a, b) => Filter::Or(resolve(a), resolve(b)),
+        Filter::Not(inner) => Filter::Not(resolve(inner)),
+        Filter::Property { property, test: Test::Compare(Op::Eq, Literal::Text(flag)) }
+            if property == "hasMembersWithLicenseErrors" =>
+        {
+            let named = Filter::Referenced { property: "licenseErrorGroups".into() };
+            match flag.as_str() {
+                "true" => named,
+                _ => Filter::Not(Box::new(named)),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Checks a filter against the resource's properties and their operators.
@@ -393,7 +420,7 @@ pub fn check_filter(resource: &Resource, filter: &Filter) -> Result<()> {
             }
             Ok(())
         }
-        Filter::Word { .. } => Ok(()),
+        Filter::Word { .. } | Filter::Referenced { .. } => Ok(()),
         Filter::MemberOf(_) => Err(Error::new(ErrorKind::UnsupportedQuery, "memberOf is not a filter property.")),
     }
 }
@@ -435,7 +462,7 @@ fn properties_of(filter: &Filter) -> Vec<&str> {
         | Filter::Any { property, .. }
         | Filter::All { property, .. }
         | Filter::Word { property, .. } => vec![property],
-        Filter::MemberOf(_) => Vec::new(),
+        Filter::MemberOf(_) | Filter::Referenced { .. } => Vec::new(),
     }
 }
 
@@ -613,6 +640,8 @@ fn evaluate(filter: &Filter, record: &ObjectRecord, values: &[(String, String)],
         Filter::Or(a, b) => evaluate(a, record, values, groups) || evaluate(b, record, values, groups),
         Filter::Not(inner) => !evaluate(inner, record, values, groups),
         Filter::MemberOf(wanted) => wanted.iter().any(|g| groups.contains(g)),
+        // Only the store can tell which objects name this one; rules never ask.
+        Filter::Referenced { .. } => false,
         Filter::Property { property, test } | Filter::Any { property, test } => {
             let found = values_of(values, record, property);
             match test {

@@ -145,6 +145,7 @@ pub const GROUP: &[Property] = &[
     p("groupTypes", PropertyType::Strings { max: 64 }, W, true),
     p("assignedLicenses", PropertyType::Special, R, false),
     p("licenseProcessingState", PropertyType::Special, R, false),
+    p("hasMembersWithLicenseErrors", PropertyType::Bool, R, false),
     p("isAssignableToRole", PropertyType::Bool, W, true),
     p("mail", s(256), R, true),
     p("mailEnabled", PropertyType::Bool, W, true),

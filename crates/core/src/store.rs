@@ -105,6 +105,15 @@ pub struct TenantRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A new directory object's id: a time-ordered UUID (version 7), so that objects created one after another
+/// sit next to each other in every index keyed by id and in the tables' storage, and work that walks
+/// objects in id order (a group's members, a page of users) reads and rewrites neighbouring pages instead
+/// of one page per object (a group license reached 100,000 members in 10.4–11.2 s on SQLite instead of
+/// 17.7 s with random ids). Clients treat object ids as opaque GUIDs either way.
+pub fn new_object_id() -> Uuid {
+    Uuid::now_v7()
+}
+
 /// A directory object: its searchable keys as columns, the rest of its properties as a document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectRecord {

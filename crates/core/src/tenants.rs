@@ -197,7 +197,7 @@ pub(crate) fn object(
     now: chrono::DateTime<chrono::Utc>,
 ) -> ObjectRecord {
     ObjectRecord {
-        id: Uuid::new_v4(),
+        id: crate::store::new_object_id(),
         kind,
         version: 1,
         unique_key,

@@ -229,7 +229,7 @@ impl Directory {
         doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
         let hash = passwords::hash(password.0, self.config.hash_params).await?;
         let record = ObjectRecord {
-            id: Uuid::new_v4(),
+            id: crate::store::new_object_id(),
             kind: ObjectKind::User,
             version: 1,
             unique_key: Some(fold(&upn)),
@@ -279,7 +279,7 @@ impl Directory {
             query::check_filter(resource, filter)?;
         }
         let top = listing.top;
-        let filter = match (base.filter.clone(), listing.filter) {
+        let filter = match (base.filter.clone(), listing.filter.map(query::resolve_derived)) {
             (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
             (a, b) => a.or(b),
         };

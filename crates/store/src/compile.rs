@@ -113,6 +113,12 @@ impl Builder {
                 let condition = self.test(&Test::StartsWith(prefix.clone()));
                 format!("o.id IN ({})", self.ids(&word_property(property), Some(condition)))
             }
+            Filter::Referenced { property } => {
+                format!(
+                    "o.id IN (SELECT r.value FROM object_values r WHERE r.tenant_id = $1 AND r.property = {})",
+                    self.bind(property.as_str())
+                )
+            }
             Filter::MemberOf(groups) => {
                 let list: Vec<String> = groups.iter().map(|g| self.bind(g.as_str())).collect();
                 format!(

@@ -354,3 +354,81 @@ async fn seats_hold_under_concurrent_assignments_and_membership_changes() {
         assert!(taken <= 5, "{engine}: never more than the seats bought");
     }
 }
+
+#[tokio::test]
+async fn a_group_license_pages_through_a_large_group_until_the_seats_run_out() {
+    use gatehouse_core::store::{new_object_id, Link, ObjectKind, ObjectRecord, Relation, Store, Write};
+    // More members than one licensing batch takes (2,000), so the pages are resolved while the one before
+    // commits; fewer seats than members, so the seat count must carry from page to page.
+    const MEMBERS: usize = 2300;
+    const SEATS: u64 = 2100;
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        subscribe(&server, &admin, "AAD_PREMIUM", SEATS).await;
+        let group = security_group(&server, &admin, "everyone").await;
+        let group_id = uuid::Uuid::parse_str(&group).unwrap();
+        let tenant = server.tenant.tenant_id;
+        let now = gatehouse_core::Clock::now(server.clock.as_ref());
+        for first in (0..MEMBERS).step_by(500) {
+            let mut writes = Vec::new();
+            for n in first..(first + 500).min(MEMBERS) {
+                let upn = format!("bulk{n}@contoso.gatehouse.test");
+                let doc = json!({"displayName": format!("Bulk {n}"), "mailNickname": format!("bulk{n}"),
+                    "userPrincipalName": upn, "accountEnabled": true, "usageLocation": "NO", "userType": "Member"});
+                let user = ObjectRecord {
+                    id: new_object_id(),
+                    kind: ObjectKind::User,
+                    version: 1,
+                    unique_key: Some(upn),
+                    manager: None,
+                    doc: doc.as_object().unwrap().clone(),
+                    created_at: now,
+                    deleted_at: None,
+                };
+                let link = Link {
+                    group: group_id,
+                    relation: Relation::Member,
+                    member: user.id,
+                    member_kind: ObjectKind::User,
+                };
+                writes.extend([Write::InsertObject(user), Write::AddLink(link)]);
+            }
+            server.store.commit(tenant, writes, now).await.unwrap();
+        }
+        let body = json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []});
+        let path = format!("/v1.0/groups/{group}/assignLicense");
+        assert_eq!(server.call(&admin, Method::POST, &path, Some(body)).await.0, StatusCode::ACCEPTED);
+        settled(&server).await;
+        let path = format!("/v1.0/groups/{group}?$select=licenseProcessingState");
+        let (_, state) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(state["licenseProcessingState"]["state"], "ProcessingComplete", "{engine}: {state}");
+        let path = "/v1.0/groups?$filter=hasMembersWithLicenseErrors%20eq%20true&$select=id";
+        let (_, erring) = server.call(&admin, Method::GET, path, None).await;
+        assert_eq!(erring["value"], json!([{"id": group}]), "{engine}: the group has members in error: {erring}");
+        let path = "/v1.0/groups?$filter=hasMembersWithLicenseErrors%20eq%20false&$select=id";
+        let (_, clean) = server.call(&admin, Method::GET, path, None).await;
+        assert!(!clean["value"].as_array().unwrap().iter().any(|g| g["id"] == group), "{engine}: {clean}");
+        assert_eq!(consumed(&server, &admin, P1).await, SEATS, "{engine}: every seat is taken, and no more");
+        let mut licensed = 0;
+        let mut short = 0;
+        let mut next =
+            Some(format!("/v1.0/groups/{group}/members?$select=assignedLicenses,licenseAssignmentStates&$top=999"));
+        while let Some(path) = next.take() {
+            let (status, page) = server.call(&admin, Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{engine}: {page}");
+            for user in page["value"].as_array().unwrap() {
+                match skus(user).as_slice() {
+                    [sku] if sku == P1 => licensed += 1,
+                    [] => {
+                        assert_eq!(user["licenseAssignmentStates"][0]["error"], "CountViolation", "{engine}: {user}");
+                        short += 1;
+                    }
+                    other => panic!("{engine}: unexpected licenses {other:?}"),
+                }
+            }
+            next = page["@odata.nextLink"].as_str().map(|url| url.strip_prefix(&server.base).unwrap().to_owned());
+        }
+        assert_eq!((licensed, short), (SEATS as usize, MEMBERS - SEATS as usize), "{engine}");
+    }
+}
