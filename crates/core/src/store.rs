@@ -469,3 +469,13 @@ pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn object_ids_follow_the_order_they_are_made_in() {
+        let ids: Vec<uuid::Uuid> = (0..10_000).map(|_| super::new_object_id()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "every id sorts after the one made before it");
+        assert!(ids.iter().all(|id| id.get_version_num() == 7));
+    }
+}
