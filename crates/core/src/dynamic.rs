@@ -334,6 +334,8 @@ impl Directory {
         out.extend(
             members.iter().filter(|(id, _)| !wanted.contains_key(id)).map(|(id, kind)| (link(*id, *kind), false)),
         );
+        // In id order, so each batch writes neighbouring index entries (ids are time-ordered).
+        out.sort_unstable_by_key(|(link, _)| link.member);
         Ok(out)
     }
 

@@ -50,11 +50,13 @@ impl Processor {
     }
 }
 
-/// This node's view of a processor for a tenant: how long its lease runs, when it last moved the cursor,
-/// how far it has gone through the log (ahead of the cursor while idle rounds leave it behind), and when
-/// it last set out to do its periodic work.
+/// This node's view of a processor for a tenant: how long its lease runs, where the stored cursor stands
+/// (as last read or moved by this node), when it last moved the cursor, how far it has gone through the
+/// log (ahead of the cursor while idle rounds leave it behind), and when it last set out to do its
+/// periodic work.
 pub(crate) struct ProcessorState {
     lease_until: DateTime<Utc>,
+    cursor: Option<i64>,
     advanced: std::time::Instant,
     handled: i64,
     periodic: DateTime<Utc>,
@@ -64,6 +66,7 @@ impl ProcessorState {
     fn new() -> ProcessorState {
         ProcessorState {
             lease_until: DateTime::<Utc>::MIN_UTC,
+            cursor: None,
             advanced: std::time::Instant::now(),
             handled: 0,
             periodic: DateTime::<Utc>::MIN_UTC,
@@ -95,7 +98,19 @@ impl Directory {
         let key = (tenant, processor);
         let mut applied = 0;
         loop {
-            let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
+            let cursor = match self.known_cursor(key) {
+                Some(cursor) => cursor,
+                None => {
+                    let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
+                    self.processors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(key)
+                        .or_insert_with(ProcessorState::new)
+                        .cursor = Some(cursor);
+                    cursor
+                }
+            };
             // Only the changes this node has not gone through yet: an idle round leaves the cursor behind.
             let handled = self
                 .processors
@@ -131,6 +146,15 @@ impl Directory {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Where the stored cursor stands, without reading it, while this node holds the lease (no other node
+    /// moves it then; should the lease have been lost all the same, the cursor's compare-and-set fails the
+    /// round and the state is forgotten).
+    fn known_cursor(&self, key: (Uuid, Processor)) -> Option<i64> {
+        let now = self.now();
+        let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        states.get(&key).filter(|s| s.lease_until > now).and_then(|s| s.cursor)
     }
 
     /// Whether the processor's periodic work is due; if so, it counts as started now (a round that fails
@@ -243,6 +267,7 @@ impl Directory {
         })?;
         let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
         let state = states.entry(key).or_insert_with(ProcessorState::new);
+        state.cursor = Some(to);
         state.advanced = std::time::Instant::now();
         state.handled = to;
         Ok(true)
