@@ -67,10 +67,11 @@ serve() {
   auth="Authorization: Bearer $token"
 }
 # settle: waits until the server's change processors have gone through the change log (a seeded store starts
-# with them behind every record the seeding wrote), and has PostgreSQL write out what the seeding left in its
-# buffers, so that no measurement shares the machine with that catch-up or a checkpoint of the seeded data;
-# prints how long the catch-up took.
+# with them behind every record the seeding wrote), has PostgreSQL write out what the seeding left in its
+# buffers and the kernel what it left in the page cache, so that no measurement shares the machine with that
+# catch-up or with writing the seeded data out; prints how long the catch-up took.
 settle() {
   "$bench" settle --database-url "$url"
   if [ -n "${pgport:-}" ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CHECKPOINT" gatehouse; fi
+  sync
 }
