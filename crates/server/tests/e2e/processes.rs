@@ -47,6 +47,17 @@ pub async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl, token:
     http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
+/// The binary started on a data directory and database: the process, its bootstrap output, the tenant's
+/// domain, a client and the admin app's token.
+async fn started(data: &Path, url: &str) -> (ServerProcess, Value, String, reqwest::Client, String) {
+    let server = ServerProcess::start(launch(data, url, None));
+    let bootstrap = server.bootstrap.clone().unwrap();
+    let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+    let http = client(None);
+    let token = token(&http, &server.base_url, &bootstrap).await;
+    (server, bootstrap, domain, http, token)
+}
+
 fn user(alias: &str, domain: &str) -> Value {
     json!({
         "accountEnabled": true, "displayName": alias, "mailNickname": alias,
@@ -80,11 +91,7 @@ async fn acknowledged_creates_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in postgres::engines(dir.path()).await {
         let data = dir.path().join(engine);
-        let mut server = ServerProcess::start(launch(&data, &url, None));
-        let bootstrap = server.bootstrap.clone().unwrap();
-        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
-        let http = client(None);
-        let token = token(&http, &server.base_url, &bootstrap).await;
+        let (mut server, bootstrap, domain, http, token) = started(&data, &url).await;
         let acknowledged = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
         let enough = Arc::new(tokio::sync::Notify::new());
@@ -338,11 +345,7 @@ async fn dynamic_membership_converges_after_kill_9_during_processing() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in postgres::engines(dir.path()).await {
         let data = dir.path().join(format!("dynamic-{engine}"));
-        let mut server = ServerProcess::start(launch(&data, &url, None));
-        let bootstrap = server.bootstrap.clone().unwrap();
-        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
-        let http = client(None);
-        let token = token(&http, &server.base_url, &bootstrap).await;
+        let (mut server, bootstrap, domain, http, token) = started(&data, &url).await;
         let mut creating = tokio::task::JoinSet::new();
         for worker in 0..8 {
             let (http, base, token, domain) = (http.clone(), server.base_url.clone(), token.clone(), domain.clone());
@@ -427,11 +430,7 @@ async fn sigterm_hands_the_processors_over_at_once() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in postgres::engines(dir.path()).await {
         let data = dir.path().join(format!("handover-{engine}"));
-        let mut first = ServerProcess::start(launch(&data, &url, None));
-        let bootstrap = first.bootstrap.clone().unwrap();
-        let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
-        let http = client(None);
-        let token = token(&http, &first.base_url, &bootstrap).await;
+        let (mut first, bootstrap, domain, http, token) = started(&data, &url).await;
         let group = json!({
             "displayName": "Sales", "mailNickname": "sales", "mailEnabled": false, "securityEnabled": true,
             "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Sales\"",
