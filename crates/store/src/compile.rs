@@ -6,7 +6,7 @@
 
 use crate::plan::{query, Query, SqlValue, OBJECT_COLUMNS};
 use gatehouse_core::query::{word_property, Filter, Literal, Op, Test};
-use gatehouse_core::store::{ObjectQuery, OrderBy, Scope};
+use gatehouse_core::store::{ObjectQuery, OrderBy, Relation, Scope};
 use uuid::Uuid;
 
 /// The highest character: a prefix followed by it bounds every string that starts with the prefix.
@@ -143,6 +143,14 @@ impl Builder {
         }
     }
 
+    /// The active links of one relation at one end (`end` is `group_id` or `member_id`), columns prefixed.
+    fn links(&mut self, prefix: &str, end: &str, id: Uuid, relation: Relation) -> String {
+        let (id, relation) = (self.bind(id), self.bind(relation.as_str()));
+        format!(
+            "{prefix}tenant_id = $1 AND {prefix}{end} = {id} AND {prefix}relation = {relation} AND {prefix}active = 1"
+        )
+    }
+
     /// Everything a list and its count share: a `WITH` prefix (transitive scopes), the `FROM` clause, the
     /// conditions, and the column that holds the object's id in an index order (a direct scope's link
     /// column, so a page of a large group's members is read in its link index order).
@@ -170,18 +178,12 @@ impl Builder {
             Some(Scope::Members { group, relation }) => {
                 parts.from = "links l JOIN objects o ON o.tenant_id = l.tenant_id AND o.id = l.member_id".to_owned();
                 parts.id = "l.member_id";
-                let (group, relation) = (self.bind(group), self.bind(relation.as_str()));
-                sql = format!(
-                    "l.tenant_id = $1 AND l.group_id = {group} AND l.relation = {relation} AND l.active = 1 AND {sql}"
-                );
+                sql = format!("{} AND {sql}", self.links("l.", "group_id", group, relation));
             }
             Some(Scope::MemberOf { member, relation }) => {
                 parts.from = "links l JOIN objects o ON o.tenant_id = l.tenant_id AND o.id = l.group_id".to_owned();
                 parts.id = "l.group_id";
-                let (member, relation) = (self.bind(member), self.bind(relation.as_str()));
-                sql = format!(
-                    "l.tenant_id = $1 AND l.member_id = {member} AND l.relation = {relation} AND l.active = 1 AND {sql}"
-                );
+                sql = format!("{} AND {sql}", self.links("l.", "member_id", member, relation));
             }
             Some(Scope::TransitiveMembers { group }) => {
                 let group = self.bind(group);
@@ -246,6 +248,32 @@ fn driver(filter: &Filter) -> Option<(&str, &str, Option<Filter>)> {
     }
 }
 
+/// A direct scope that nothing but its links narrows: the condition on `links` (with the builder holding its
+/// parameters) and the column of the listed ids. Such a list is paged in the links index and only its page
+/// is joined to `objects`: joined before the limit, PostgreSQL may merge-join a large group's links with
+/// the objects index from the tenant's first id, and time-ordered ids put a group's members far along it.
+/// An active link's ends are both live, so no object of the page is dropped after the limit.
+fn bare_links(tenant: Uuid, q: &ObjectQuery) -> Option<(Builder, String, &'static str)> {
+    if q.filter.is_some() || q.manager.is_some() || q.deleted || !q.order.is_empty() {
+        return None;
+    }
+    let mut builder = Builder { params: Vec::new() };
+    builder.bind(tenant);
+    let (mut condition, listed, kind_column) = match q.scope? {
+        Scope::Members { group, relation } => {
+            (builder.links("", "group_id", group, relation), "member_id", Some("member_kind"))
+        }
+        Scope::MemberOf { member, relation } => (builder.links("", "member_id", member, relation), "group_id", None),
+        Scope::TransitiveMembers { .. } | Scope::TransitiveMemberOf { .. } => return None,
+    };
+    match (q.kind, kind_column) {
+        (None, _) => {}
+        (Some(kind), Some(column)) => condition.push_str(&format!(" AND {column} = {}", builder.bind(kind.as_str()))),
+        (Some(_), None) => return None,
+    }
+    Some((builder, condition, listed))
+}
+
 /// The pieces of a compiled list or count.
 struct Parts {
     with: String,
@@ -273,6 +301,18 @@ pub fn list_ids(tenant: Uuid, q: &ObjectQuery) -> Query {
 }
 
 fn page(tenant: Uuid, q: &ObjectQuery, columns: &str) -> Query {
+    if let Some((mut builder, condition, listed)) = bare_links(tenant, q) {
+        let mut links = format!("SELECT {listed} AS id FROM links WHERE {condition}");
+        if let Some(cursor) = &q.after {
+            links.push_str(&format!(" AND {listed} > {}", builder.bind(cursor.id)));
+        }
+        let limit = builder.bind(i64::from(q.limit));
+        let sql = format!(
+            "SELECT {columns} FROM ({links} ORDER BY {listed} LIMIT {limit}) l \
+             JOIN objects o ON o.tenant_id = $1 AND o.id = l.id WHERE o.deleted_at IS NULL ORDER BY l.id"
+        );
+        return query(sql, builder.params);
+    }
     let mut builder = Builder { params: Vec::new() };
     let parts = builder.conditions(tenant, q);
     let id = parts.id;
@@ -318,6 +358,9 @@ pub fn count(tenant: Uuid, q: &ObjectQuery) -> Query {
             "SELECT COALESCE((SELECT n FROM object_counts WHERE tenant_id = $1 AND kind = $2 AND deleted = $3), 0)",
             vec![tenant.into(), kind.as_str().into(), i64::from(q.deleted).into()],
         );
+    }
+    if let Some((builder, condition, _)) = bare_links(tenant, q) {
+        return query(format!("SELECT COUNT(*) FROM links WHERE {condition}"), builder.params);
     }
     let mut builder = Builder { params: Vec::new() };
     let parts = builder.conditions(tenant, q);

@@ -46,7 +46,7 @@ async fn ids(server: &Server, token: &str, path: &str) -> BTreeSet<String> {
         let (status, page) = server.call(token, Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {page}");
         for item in page["value"].as_array().unwrap() {
-            out.insert(item["id"].as_str().unwrap().to_owned());
+            assert!(out.insert(item["id"].as_str().unwrap().to_owned()), "{path}: {item} listed twice");
         }
         next = page["@odata.nextLink"].as_str().map(str::to_owned);
     }
@@ -504,6 +504,22 @@ async fn nesting_on_a_random_dag_matches_an_independent_computation() {
                 .collect();
             let got = ids(&server, &admin, &format!("/v1.0/groups/{g}/transitiveMembers?$top=7")).await;
             assert_eq!(got, expected, "{engine}: transitiveMembers of {g}");
+            let direct: BTreeSet<String> =
+                graph.edges.iter().filter(|(parent, _)| parent == g).map(|(_, child)| child.clone()).collect();
+            let got = ids(&server, &admin, &format!("/v1.0/groups/{g}/members?$top=2")).await;
+            assert_eq!(got, direct, "{engine}: members of {g}, two to a page");
+            let (_, count) = server.advanced(&admin, &format!("/v1.0/groups/{g}/members/$count")).await;
+            assert_eq!(count, direct.len(), "{engine}: members/$count of {g}");
+            let (_, count) =
+                server.advanced(&admin, &format!("/v1.0/groups/{g}/members/microsoft.graph.user/$count")).await;
+            assert_eq!(count, direct.iter().filter(|x| users.contains(x)).count(), "{engine}: user members of {g}");
+        }
+        for member in groups.iter().map(|(_, g)| g).chain(users.iter()) {
+            let direct: BTreeSet<String> =
+                graph.edges.iter().filter(|(_, child)| child == member).map(|(parent, _)| parent.clone()).collect();
+            let set_name = if users.contains(member) { "users" } else { "groups" };
+            let got = ids(&server, &admin, &format!("/v1.0/{set_name}/{member}/memberOf?$top=1")).await;
+            assert_eq!(got, direct, "{engine}: memberOf of {member}, one to a page");
         }
     }
 }
