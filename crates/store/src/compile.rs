@@ -160,7 +160,13 @@ impl Builder {
     /// rather than a scan of the tenant's links.
     fn conditions(&mut self, tenant: Uuid, q: &ObjectQuery) -> Parts {
         self.bind(tenant);
-        let mut parts = Parts { with: String::new(), from: "objects o".to_owned(), id: "o.id", sql: String::new() };
+        let mut parts = Parts {
+            with: String::new(),
+            from: "objects o".to_owned(),
+            id: "o.id",
+            sql: String::new(),
+            planned_per_run: false,
+        };
         let mut sql = "o.tenant_id = $1".to_owned();
         let mut filter = q.filter.clone();
         match q.scope {
@@ -220,6 +226,7 @@ impl Builder {
         if let Some(filter) = &filter {
             sql.push_str(&format!(" AND {}", self.filter(filter)));
         }
+        parts.planned_per_run = filter.is_some();
         parts.sql = sql;
         parts
     }
@@ -280,6 +287,9 @@ struct Parts {
     from: String,
     id: &'static str,
     sql: String,
+    /// Whether conditions on values remain besides the driving one: which to start from depends on the
+    /// values (see [`Query::planned_per_run`]); a lone equality or a scope is always read from its index.
+    planned_per_run: bool,
 }
 
 fn sort_column(by: OrderBy) -> &'static str {
@@ -348,7 +358,7 @@ fn page(tenant: Uuid, q: &ObjectQuery, columns: &str) -> Query {
     sql.push_str(&format!(" ORDER BY {}", keys.join(", ")));
     let limit = builder.bind(i64::from(q.limit));
     sql.push_str(&format!(" LIMIT {limit}"));
-    query(sql, builder.params)
+    Query { planned_per_run: parts.planned_per_run, ..query(sql, builder.params) }
 }
 
 /// How many objects the query selects.
@@ -365,7 +375,7 @@ pub fn count(tenant: Uuid, q: &ObjectQuery) -> Query {
     let mut builder = Builder { params: Vec::new() };
     let parts = builder.conditions(tenant, q);
     let sql = format!("{}SELECT COUNT(*) FROM {} WHERE {}", parts.with, parts.from, parts.sql);
-    query(sql, builder.params)
+    Query { planned_per_run: parts.planned_per_run, ..query(sql, builder.params) }
 }
 
 fn prefixed_columns() -> String {

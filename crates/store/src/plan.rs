@@ -108,10 +108,14 @@ pub fn from_micros(value: i64) -> DateTime<Utc> {
 pub struct Query {
     pub sql: String,
     pub params: Vec<SqlValue>,
+    /// Planned for its own parameters on every run, never from a plan cached for any parameters: a
+    /// filter's best plan turns on the values it names (`accountEnabled eq true` holds for most users, a
+    /// job title for a few hundred), and a plan cached for the average value can walk every user.
+    pub planned_per_run: bool,
 }
 
 pub fn query(sql: impl Into<String>, params: Vec<SqlValue>) -> Query {
-    Query { sql: sql.into(), params }
+    Query { sql: sql.into(), params, planned_per_run: false }
 }
 
 /// A statement of a write, and what it must have done.

@@ -45,7 +45,9 @@ fn write_error(e: sqlx::Error) -> StoreError {
 }
 
 fn bind(query: &Query) -> sqlx::query::Query<'_, Postgres, PgArguments> {
-    let mut bound = sqlx::query(&query.sql);
+    // A statement that is not kept is prepared unnamed, and PostgreSQL plans an unnamed statement for the
+    // parameters it is bound to.
+    let mut bound = sqlx::query(&query.sql).persistent(!query.planned_per_run);
     for param in &query.params {
         bound = match param {
             SqlValue::Null => bound.bind(None::<String>),
