@@ -381,3 +381,48 @@ pub fn count(tenant: Uuid, q: &ObjectQuery) -> Query {
 fn prefixed_columns() -> String {
     OBJECT_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_core::store::ObjectKind;
+
+    fn eq(property: &str, value: &str) -> Filter {
+        Filter::Property { property: property.into(), test: Test::Compare(Op::Eq, Literal::Text(value.into())) }
+    }
+
+    fn users(filter: Filter) -> ObjectQuery {
+        ObjectQuery { kind: Some(ObjectKind::User), filter: Some(filter), limit: 100, ..ObjectQuery::default() }
+    }
+
+    #[test]
+    fn a_list_is_planned_per_run_only_when_conditions_remain_besides_its_driving_one() {
+        let tenant = Uuid::nil();
+        let lone = list(tenant, &users(eq("jobTitle", "title 5")));
+        assert!(lone.sql.contains("FROM object_values d"), "{}", lone.sql);
+        assert!(!lone.planned_per_run);
+        let prefix = Filter::Property { property: "givenName".into(), test: Test::StartsWith("given17".into()) };
+        let both = users(Filter::And(Box::new(eq("accountEnabled", "true")), Box::new(prefix.clone())));
+        assert!(list(tenant, &both).planned_per_run);
+        assert!(count(tenant, &both).planned_per_run);
+        assert!(list(tenant, &users(prefix)).planned_per_run, "no driver: every condition is a remaining one");
+    }
+
+    #[test]
+    fn a_bare_direct_scope_is_paged_in_the_links_before_it_is_joined() {
+        let (tenant, group) = (Uuid::nil(), Uuid::from_u128(7));
+        let members = ObjectQuery {
+            scope: Some(Scope::Members { group, relation: Relation::Member }),
+            limit: 100,
+            ..ObjectQuery::default()
+        };
+        let page = list(tenant, &members);
+        assert!(page.sql.contains("LIMIT $4) l JOIN objects o"), "{}", page.sql);
+        assert_eq!(
+            count(tenant, &members).sql.split("FROM").nth(1).map(str::trim),
+            Some("links WHERE tenant_id = $1 AND group_id = $2 AND relation = $3 AND active = 1")
+        );
+        let filtered = ObjectQuery { filter: Some(eq("displayName", "x")), ..members };
+        assert!(list(tenant, &filtered).sql.contains("FROM links l JOIN objects o"), "a filter joins before paging");
+    }
+}
