@@ -41,11 +41,11 @@ pub fn properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String
 
 /// An object as Graph shows it, with `@odata.type` first when it appears among objects of other kinds.
 pub fn object_json(record: &ObjectRecord, options: &QueryOptions, typed: bool) -> Map<String, Value> {
-    let mut body = Map::new();
+    let mut body = properties(record, odata::selection(options.select.as_ref()));
     if typed {
+        // Keys are kept in order, and `@` sorts before every property name.
         body.insert("@odata.type".into(), json!(format!("#microsoft.graph.{}", record.kind.as_str())));
     }
-    body.extend(properties(record, odata::selection(options.select.as_ref())));
     body
 }
 
