@@ -752,6 +752,61 @@ async fn an_update_given_its_old_values_writes_only_the_difference() {
     .await;
 }
 
+/// Many updates given their old values, in one batch, are written together: every document, value and count
+/// moves, and one stale version fails the whole batch before anything is written.
+#[tokio::test]
+async fn updates_given_their_old_values_are_written_together_and_all_or_nothing() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "together.test").await;
+        let e3 = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+        let people: Vec<ObjectRecord> = (0..5).map(|i| user(&format!("p{i}@together.test"))).collect();
+        let inserts = people.iter().cloned().map(Write::InsertObject).collect();
+        store.commit(t.id, inserts, now()).await.unwrap();
+        let licensed = |people: &[ObjectRecord], version: i64| -> Vec<Write> {
+            people
+                .iter()
+                .map(|p| {
+                    let mut changed = p.clone();
+                    changed.doc.insert("assignedLicenses".into(), json!([{"skuId": e3}]));
+                    changed.doc.insert("city".into(), json!("O'Hare \\ ☃"));
+                    Write::UpdateObject {
+                        object: changed,
+                        expected_version: version,
+                        attributes: vec!["assignedLicenses".into()],
+                        before: Some(query::index_values(p)),
+                    }
+                })
+                .collect()
+        };
+        let mut stale = licensed(&people, 1);
+        if let Some(Write::UpdateObject { expected_version, .. }) = stale.get_mut(3) {
+            *expected_version = 7;
+        }
+        let failed = store.commit(t.id, stale, now()).await;
+        assert!(matches!(failed, Err(StoreError::VersionMismatch)), "{failed:?}");
+        assert_eq!(store.value_count(t.id, "assignedLicenses", e3).await.unwrap(), 0, "nothing of the batch stays");
+        let before = store.changes(t.id, 0, u32::MAX).await.unwrap().len();
+        store.commit(t.id, licensed(&people, 1), now()).await.unwrap();
+        let changes = store.changes(t.id, 0, u32::MAX).await.unwrap();
+        let logged: Vec<String> = changes[before..].iter().map(|c| c.object_id.clone()).collect();
+        assert_eq!(logged, people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), "one change each, in order");
+        assert_eq!(store.value_count(t.id, "assignedLicenses", e3).await.unwrap(), 5);
+        for p in &people {
+            let stored = store.object(t.id, ObjectKind::User, p.id).await.unwrap().unwrap();
+            assert_eq!((stored.version, &stored.doc["city"]), (2, &json!("O'Hare \\ ☃")));
+        }
+        let q = ObjectQuery {
+            filter: Some(Filter::Any {
+                property: "assignedLicenses".into(),
+                test: Test::Compare(Op::Eq, Literal::Text(e3.into())),
+            }),
+            ..users_query(false)
+        };
+        assert_eq!(store.count(t.id, &q).await.unwrap(), 5);
+    })
+    .await;
+}
+
 /// A bulk batch (PostgreSQL writes its parameters into scripts) keeps every character of every value and
 /// checks every statement that must affect a row.
 #[tokio::test]
