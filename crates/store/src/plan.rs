@@ -521,19 +521,20 @@ struct Revision {
 }
 
 /// Updates of distinct objects in a fixed number of statements whatever their number, their rows carried
-/// as one JSON array each (`json_array_elements`, `json_each` on SQLite): a guard that every object is live
+/// as one JSON array each (`jsonb_array_elements`, `json_each` on SQLite): a guard that every object is live
 /// at its expected version (else `VersionMismatch`, before anything is written), the documents, only the
 /// difference between each object's stored query values and its new ones, and the counted values' counts
 /// moved by their totals. A group's license reaches 2,000 members in one batch: per-object statements cost
 /// PostgreSQL a parse and a plan each, and ten thousand updates of one seat count's row.
 fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>> {
     let rows_of = |rows: Vec<Value>| SqlValue::from(Value::Array(rows).to_string());
-    let mut objects = Vec::with_capacity(revisions.len());
+    let (mut versions, mut objects) = (Vec::with_capacity(revisions.len()), Vec::with_capacity(revisions.len()));
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     for Revision { object, expected_version, before } in revisions {
+        versions.push(serde_json::json!({"id": object.id, "version": expected_version}));
         objects.push(serde_json::json!({
-            "id": object.id, "version": expected_version, "unique_key": object.unique_key,
+            "id": object.id, "unique_key": object.unique_key,
             "manager_id": object.manager, "doc": json(&object.doc)?, "sort_name": query::sort_name(object),
         }));
         let after = query::index_values(object);
@@ -550,13 +551,13 @@ fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>
             moved(pair, 1, &mut added);
         }
     }
-    let (expected, objects) = (revisions.len() as i64, rows_of(objects));
+    let expected = revisions.len() as i64;
     let mut statements = vec![
         checked(
             "UPDATE tenants SET change_seq = change_seq WHERE id = $1 AND $2 = (SELECT COUNT(*) \
-             FROM json_array_elements($3::json) AS r CROSS JOIN objects o WHERE o.tenant_id = $1 \
+             FROM jsonb_array_elements($3::jsonb) AS r CROSS JOIN objects o WHERE o.tenant_id = $1 \
              AND o.id = r.value ->> 'id' AND o.version = CAST(r.value ->> 'version' AS BIGINT) AND o.deleted_at IS NULL)",
-            vec![tenant.into(), expected.into(), objects.clone()],
+            vec![tenant.into(), expected.into(), rows_of(versions)],
             StoreError::VersionMismatch,
         ),
         // An update written as an insert of rows that all conflict: `CROSS JOIN` makes SQLite drive the join
@@ -566,24 +567,24 @@ fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>
             "INSERT INTO objects (tenant_id, id, kind, version, unique_key, manager_id, doc, created_at, deleted_at, \
              sort_name) SELECT o.tenant_id, o.id, o.kind, o.version, r.value ->> 'unique_key', \
              r.value ->> 'manager_id', r.value ->> 'doc', o.created_at, o.deleted_at, r.value ->> 'sort_name' \
-             FROM json_array_elements($2::json) AS r CROSS JOIN objects o WHERE o.tenant_id = $1 \
+             FROM jsonb_array_elements($2::jsonb) AS r CROSS JOIN objects o WHERE o.tenant_id = $1 \
              AND o.id = r.value ->> 'id' ON CONFLICT (tenant_id, id) DO UPDATE SET version = objects.version + 1, \
              unique_key = excluded.unique_key, manager_id = excluded.manager_id, doc = excluded.doc, \
              sort_name = excluded.sort_name",
-            vec![tenant.into(), objects],
+            vec![tenant.into(), rows_of(objects)],
         ),
     ];
     if !removed.is_empty() {
         statements.push(statement(
             "DELETE FROM object_values WHERE tenant_id = $1 AND (property, value, object_id) IN \
-             (SELECT r.value ->> 'p', r.value ->> 'v', r.value ->> 'o' FROM json_array_elements($2::json) AS r)",
+             (SELECT r.value ->> 'p', r.value ->> 'v', r.value ->> 'o' FROM jsonb_array_elements($2::jsonb) AS r)",
             vec![tenant.into(), rows_of(removed)],
         ));
     }
     if !added.is_empty() {
         statements.push(statement(
             "INSERT INTO object_values (tenant_id, object_id, property, value) \
-             SELECT $1, r.value ->> 'o', r.value ->> 'p', r.value ->> 'v' FROM json_array_elements($2::json) AS r",
+             SELECT $1, r.value ->> 'o', r.value ->> 'p', r.value ->> 'v' FROM jsonb_array_elements($2::jsonb) AS r",
             vec![tenant.into(), rows_of(added)],
         ));
     }
