@@ -62,11 +62,8 @@ impl rusqlite::ToSql for SqlValue {
     }
 }
 
-/// The plans' SQL as SQLite reads it: `$n` placeholders as its explicit `?n`, and PostgreSQL's rows of a
-/// JSON array parameter, `jsonb_array_elements($n::jsonb)`, as SQLite's `json_each(?n)` (both name the
-/// row's element `value`).
+/// `$n` placeholders as SQLite's explicit `?n`.
 fn sqlite_sql(sql: &str) -> String {
-    let sql = sql.replace("jsonb_array_elements(", "json_each(").replace("::jsonb)", ")");
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {

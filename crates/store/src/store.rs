@@ -163,7 +163,7 @@ fn placeholders(from: usize, count: usize) -> String {
 #[async_trait]
 impl Store for SqlStore {
     async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
-        self.run(Batch::new(tenant, writes, at)?).await
+        self.run(Batch::new(tenant, writes, at, self.engine() == Engine::Postgres)?).await
     }
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
