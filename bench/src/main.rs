@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_core::keys::SigningKey;
 use gatehouse_core::passwords::{self, HashParams};
-use gatehouse_core::processing::Processor;
+use gatehouse_core::processing;
 use gatehouse_core::store::{Link, ObjectKind, ObjectRecord, Relation, Store, TenantRecord, Write};
 use gatehouse_store::SqlStore;
 use http_body_util::{BodyExt, Full};
@@ -792,10 +792,7 @@ async fn settle(url: &str) -> anyhow::Result<()> {
     loop {
         let mut behind = false;
         for tenant in &tenants {
-            for processor in Processor::ALL {
-                let seq = store.processor_seq(tenant.id, processor.name()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                behind |= !store.changes(tenant.id, seq, 1).await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty();
-            }
+            behind |= !processing::caught_up(&store, tenant.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         if !behind {
             break;

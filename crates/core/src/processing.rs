@@ -16,7 +16,7 @@
 //!   changes or not.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{StoreError, Write};
+use crate::store::{Store, StoreError, StoreResult, Write};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -48,6 +48,18 @@ impl Processor {
             Processor::Licensing => "licensing",
         }
     }
+}
+
+/// Whether every processor has gone through the tenant's change log (their own records included): what a
+/// benchmark or a test waits for after writing straight into the store.
+pub async fn caught_up<S: Store + ?Sized>(store: &S, tenant: Uuid) -> StoreResult<bool> {
+    for processor in Processor::ALL {
+        let cursor = store.processor_seq(tenant, processor.name()).await?;
+        if !store.changes(tenant, cursor, 1).await?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// This node's view of a processor for a tenant: how long its lease runs, where the stored cursor stands

@@ -1,7 +1,7 @@
 //! Dynamic membership: rules on groups, processing from the change log, validation — on every engine.
 
 use crate::support::{new_user, servers, Server};
-use gatehouse_core::processing::Processor;
+use gatehouse_core::processing;
 use gatehouse_core::query;
 use gatehouse_core::rules;
 use gatehouse_core::store::{ObjectKind, ObjectQuery, Relation, Scope, Store};
@@ -25,12 +25,7 @@ fn dynamic(name: &str, rule: &str) -> Value {
 pub async fn settled(server: &Server) {
     let tenant = server.tenant.tenant_id;
     for _ in 0..400 {
-        let last = server.store.changes(tenant, 0, u32::MAX).await.unwrap().last().map(|c| c.seq).unwrap_or(0);
-        let mut behind = false;
-        for processor in Processor::ALL {
-            behind |= server.store.processor_seq(tenant, processor.name()).await.unwrap() < last;
-        }
-        if !behind {
+        if processing::caught_up(server.store.as_ref(), tenant).await.unwrap() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
