@@ -161,18 +161,19 @@ fn user_support(property: &str) -> Option<Support> {
         | "ageGroup"
         | "creationType"
         | "externalUserState"
-        | "externalUserStateChangeDateTime"
-        | "showInAddressList" => B,
+        | "externalUserStateChangeDateTime" => B,
         "userType" | "onPremisesSyncEnabled" => Support { null: true, ..B },
-        "userPrincipalName" | "mail" => Support { ends_with: true, ..S },
+        "userPrincipalName" => Support { ends_with: true, null: false, ..S },
+        "mail" => Support { ends_with: true, ..S },
         "department" => Support { starts_with: false, ..S },
+        "employeeType" => Support { null: false, ..S },
         "displayName" | "givenName" | "surname" | "mailNickname" | "jobTitle" | "companyName" | "city" | "state"
         | "country" | "streetAddress" | "postalCode" | "officeLocation" | "mobilePhone" | "faxNumber"
-        | "preferredLanguage" | "employeeId" | "employeeType" | "usageLocation" => S,
+        | "preferredLanguage" | "employeeId" | "usageLocation" => S,
         "createdDateTime" | "deletedDateTime" | "employeeHireDate" => DATES,
         "otherMails" | "proxyAddresses" => ADDRESSES,
-        "businessPhones" => Support { eq: true, not: true, collection: true, ..NONE },
-        "assignedLicenses" => Support { eq: true, collection: true, ..NONE },
+        "businessPhones" => NAMES,
+        "assignedLicenses" => Support { eq: true, not: true, collection: true, ..NONE },
         "passwordPolicies" => Support { ne: true, not: true, null: true, ..NONE },
         _ => return None,
     })
@@ -188,11 +189,13 @@ fn group_support(property: &str) -> Option<Support> {
         "hasMembersWithLicenseErrors" => Support { eq: true, ..NONE },
         "onPremisesSyncEnabled" => Support { null: true, ..B },
         "mail" => Support { ends_with: true, ..S },
-        "displayName" | "description" | "mailNickname" | "classification" | "preferredLanguage" | "theme" => S,
+        "displayName" | "mailNickname" | "preferredLanguage" => S,
+        "description" | "classification" => Support { r#in: false, null: false, ..S },
         "membershipRule" => Support { r#in: false, null: false, ..S },
         "membershipRuleProcessingState" => B,
         "createdDateTime" | "deletedDateTime" | "expirationDateTime" | "renewedDateTime" => DATES,
-        "groupTypes" | "resourceProvisioningOptions" => Support { eq: true, not: true, collection: true, ..NONE },
+        "groupTypes" => Support { eq: true, not: true, collection: true, ..NONE },
+        "resourceProvisioningOptions" => Support { eq: true, not: true, starts_with: true, collection: true, ..NONE },
         "proxyAddresses" => ADDRESSES,
         _ => return None,
     })
@@ -231,7 +234,8 @@ fn service_principal_support(property: &str) -> Option<Support> {
         "id" | "accountEnabled" => B,
         "appRoleAssignmentRequired" => Support { r#in: false, ..B },
         "displayName" => S,
-        "appId" | "servicePrincipalType" => Support { range: false, starts_with: true, ..B },
+        "appId" => Support { starts_with: true, ..B },
+        "servicePrincipalType" => B,
         "servicePrincipalNames" | "tags" => NAMES,
         _ => return None,
     })
@@ -259,9 +263,26 @@ pub struct Resource {
     support: fn(&str) -> Option<Support>,
     /// Properties whose words `$search` matches (the rest match as prefixes).
     pub tokenized: &'static [&'static str],
-    /// Properties a list may be ordered by, and the order each means.
-    pub orderable: &'static [(&'static str, OrderBy)],
+    /// Properties a list may be ordered by, the order each means, and whether Graph orders by it only in
+    /// advanced-query mode.
+    pub orderable: &'static [Orderable],
 }
+
+/// A property a list may be ordered by.
+#[derive(Debug, Clone, Copy)]
+pub struct Orderable {
+    pub name: &'static str,
+    pub by: OrderBy,
+    /// Only in advanced-query mode (`ConsistencyLevel: eventual` with `$count=true`), as Graph documents it.
+    pub advanced: bool,
+}
+
+const fn order(name: &'static str, by: OrderBy, advanced: bool) -> Orderable {
+    Orderable { name, by, advanced }
+}
+
+const BY_NAME: Orderable = order("displayName", OrderBy::DisplayName, false);
+const BY_CREATION: Orderable = order("createdDateTime", OrderBy::Created, true);
 
 pub static USERS: Resource = Resource {
     kind: Some(ObjectKind::User),
@@ -270,7 +291,7 @@ pub static USERS: Resource = Resource {
     table: USER,
     support: user_support,
     tokenized: &["displayName"],
-    orderable: &[("displayName", OrderBy::DisplayName), ("userPrincipalName", OrderBy::UniqueKey)],
+    orderable: &[BY_NAME, order("userPrincipalName", OrderBy::UniqueKey, false), BY_CREATION],
 };
 
 pub static GROUPS: Resource = Resource {
@@ -280,7 +301,7 @@ pub static GROUPS: Resource = Resource {
     table: GROUP,
     support: group_support,
     tokenized: &["displayName", "description"],
-    orderable: &[("displayName", OrderBy::DisplayName)],
+    orderable: &[BY_NAME, BY_CREATION],
 };
 
 pub static CONTACTS: Resource = Resource {
@@ -290,7 +311,7 @@ pub static CONTACTS: Resource = Resource {
     table: CONTACT,
     support: contact_support,
     tokenized: &["displayName"],
-    orderable: &[("displayName", OrderBy::DisplayName)],
+    orderable: &[BY_NAME],
 };
 
 pub static APPLICATIONS: Resource = Resource {
@@ -300,7 +321,7 @@ pub static APPLICATIONS: Resource = Resource {
     table: APPLICATION,
     support: application_support,
     tokenized: &["displayName", "description"],
-    orderable: &[("displayName", OrderBy::DisplayName), ("createdDateTime", OrderBy::Created)],
+    orderable: &[BY_NAME, order("createdDateTime", OrderBy::Created, false)],
 };
 
 pub static SERVICE_PRINCIPALS: Resource = Resource {
@@ -310,7 +331,7 @@ pub static SERVICE_PRINCIPALS: Resource = Resource {
     table: SERVICE_PRINCIPAL,
     support: service_principal_support,
     tokenized: &["displayName"],
-    orderable: &[("displayName", OrderBy::DisplayName)],
+    orderable: &[BY_NAME, BY_CREATION],
 };
 
 pub static DIRECTORY_OBJECTS: Resource = Resource {
@@ -320,7 +341,7 @@ pub static DIRECTORY_OBJECTS: Resource = Resource {
     table: DIRECTORY_OBJECT,
     support: directory_object_support,
     tokenized: &["displayName"],
-    orderable: &[("displayName", OrderBy::DisplayName)],
+    orderable: &[BY_NAME],
 };
 
 /// The vocabulary of a kind whose objects are queried by their values.
@@ -344,6 +365,59 @@ impl Resource {
     pub fn property(&self, name: &str) -> Option<&'static Property> {
         schema::find(self.table, name)
     }
+}
+
+/// The collections whose query support `docs/api.md` lists.
+pub const DOCUMENTED: [&Resource; 5] = [&USERS, &GROUPS, &CONTACTS, &APPLICATIONS, &SERVICE_PRINCIPALS];
+
+impl Support {
+    /// The operators, as the documentation lists them.
+    fn describe(self) -> String {
+        let operators: Vec<&str> = [
+            (self.eq, "eq"),
+            (self.ne, "ne"),
+            (self.not, "not"),
+            (self.range, "ge, le"),
+            (self.r#in, "in"),
+            (self.starts_with, "startsWith"),
+            (self.ends_with, "endsWith"),
+            (self.null, "eq null"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        match self.collection {
+            true => format!("any/all with {}", operators.join(", ")),
+            false => operators.join(", "),
+        }
+    }
+}
+
+/// The `$filter` and `$orderby` support of every documented collection, as the Markdown that `docs/api.md`
+/// carries between its query-support markers (a test keeps the page equal to it).
+pub fn support_markdown() -> String {
+    let mut out = String::new();
+    for resource in DOCUMENTED {
+        out.push_str(&format!("\n**{}** (`{}`)\n\n", resource.title, resource.type_name));
+        out.push_str("| property | `$filter` | `$orderby` |\n|---|---|---|\n");
+        for property in resource.table {
+            let filter = resource.support(property.name).map(Support::describe);
+            let order = resource.orderable.iter().find(|o| o.name == property.name).map(|o| match o.advanced {
+                true => "advanced queries",
+                false => "yes",
+            });
+            if filter.is_none() && order.is_none() {
+                continue;
+            }
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                property.name,
+                filter.unwrap_or_default(),
+                order.unwrap_or_default()
+            ));
+        }
+    }
+    out
 }
 
 /// Whether a query needs Graph's advanced-query mode (`ConsistencyLevel: eventual` with `$count=true`).

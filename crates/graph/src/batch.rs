@@ -117,7 +117,7 @@ pub async fn batch(
         let (status, headers, body) = if failed {
             let error =
                 json!({"error": {"code": "FailedDependency", "message": "A request this one depends on failed."}});
-            (StatusCode::FAILED_DEPENDENCY, Map::new(), error)
+            (StatusCode::FAILED_DEPENDENCY, json_headers(), error)
         } else {
             run(&routes, &outer, &step).await
         };
@@ -127,11 +127,21 @@ pub async fn batch(
     Ok(Json(json!({ "responses": responses })))
 }
 
+/// The headers a batched response carries, spelled as Graph spells them: clients look them up by exact name
+/// (the JavaScript SDK's `BatchResponseContent` reads a body as JSON only under `Content-Type`).
+const RETURNED_HEADERS: [(header::HeaderName, &str); 2] =
+    [(header::CONTENT_TYPE, "Content-Type"), (header::RETRY_AFTER, "Retry-After")];
+
+/// The headers of an error the batch itself answers for one of its requests.
+fn json_headers() -> Map<String, Value> {
+    Map::from_iter([("Content-Type".to_owned(), json!("application/json"))])
+}
+
 async fn run(routes: &Router, outer: &HeaderMap, step: &Step) -> (StatusCode, Map<String, Value>, Value) {
     let Some(path) = route(&step.url) else {
         let error =
             json!({"error": {"code": "Request_BadRequest", "message": "A batch request URL must be relative."}});
-        return (StatusCode::BAD_REQUEST, Map::new(), error);
+        return (StatusCode::BAD_REQUEST, json_headers(), error);
     };
     let mut request = Request::builder().method(step.method.clone()).uri(path);
     for name in [header::AUTHORIZATION, HeaderName::from_static("consistencylevel")] {
@@ -145,7 +155,7 @@ async fn run(routes: &Router, outer: &HeaderMap, step: &Step) -> (StatusCode, Ma
     let body = step.body.as_ref().map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
     let Ok(request) = request.body(body) else {
         let error = json!({"error": {"code": "Request_BadRequest", "message": "The batch request is malformed."}});
-        return (StatusCode::BAD_REQUEST, Map::new(), error);
+        return (StatusCode::BAD_REQUEST, json_headers(), error);
     };
     let response = match routes.clone().oneshot(request).await {
         Ok(response) => response,
@@ -153,8 +163,10 @@ async fn run(routes: &Router, outer: &HeaderMap, step: &Step) -> (StatusCode, Ma
     };
     let status = response.status();
     let mut headers = Map::new();
-    if let Some(content_type) = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        headers.insert("content-type".into(), json!(content_type));
+    for (name, spelled) in RETURNED_HEADERS {
+        if let Some(value) = response.headers().get(name).and_then(|v| v.to_str().ok()) {
+            headers.insert(spelled.into(), json!(value));
+        }
     }
     let bytes = to_bytes(response.into_body(), crate::MAX_BODY_BYTES * 4).await.unwrap_or_default();
     let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {

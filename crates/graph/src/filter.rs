@@ -392,8 +392,8 @@ pub fn parse_search(resource: &Resource, input: &str) -> GraphResult<Filter> {
 }
 
 /// Parses `$orderby`: one or more of the collection's orderable properties, separated by commas, each `asc`
-/// (default) or `desc`.
-pub fn parse_orderby(resource: &Resource, input: &str) -> GraphResult<Vec<Sort>> {
+/// (default) or `desc`; a property Graph orders by only in advanced-query mode needs `advanced`.
+pub fn parse_orderby(resource: &Resource, input: &str, advanced: bool) -> GraphResult<Vec<Sort>> {
     let mut order: Vec<Sort> = Vec::new();
     for item in input.split(',') {
         let mut parts = item.split_whitespace();
@@ -406,12 +406,15 @@ pub fn parse_orderby(resource: &Resource, input: &str) -> GraphResult<Vec<Sort>>
         if parts.next().is_some() {
             return Err(GraphError::bad_request(format!("Invalid $orderby expression '{}'.", item.trim())));
         }
-        let by = resource
+        let orderable = resource
             .orderable
             .iter()
-            .find(|(name, _)| *name == property)
-            .map(|(_, by)| *by)
+            .find(|o| o.name == property)
             .ok_or_else(|| GraphError::unsupported_query(format!("Order by '{property}' is not supported.")))?;
+        if orderable.advanced && !advanced {
+            return Err(GraphError::unsupported_query("Sorting not supported for current query."));
+        }
+        let by = orderable.by;
         if order.iter().any(|sort| sort.by == by) {
             return Err(GraphError::bad_request(format!(
                 "Duplicate property named '{property}' is not supported in '$orderby'."
@@ -507,7 +510,7 @@ mod tests {
             }
             let _ = parse_filter(&USERS, &input);
             let _ = parse_search(&USERS, &input);
-            let _ = parse_orderby(&USERS, &input);
+            let _ = parse_orderby(&USERS, &input, true);
         }
     }
 

@@ -11,6 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use gatehouse_core::schema::{Selection, USER};
+use gatehouse_core::store::ObjectRecord;
+use gatehouse_core::users::user_properties;
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<GraphState> {
@@ -82,7 +85,18 @@ async fn assign(
     JsonObject(body): JsonObject,
 ) -> GraphResult<Json<Value>> {
     let user = state.directory.assign_license(&caller, &id, &body).await?;
-    Ok(Json(odata::entity("users", None, object_json(&user, &QueryOptions::default(), false))))
+    Ok(licensed_user(&user))
+}
+
+/// A user as `assignLicense` and `reprocessLicenseAssignment` answer: its default properties and its licenses,
+/// as Microsoft documents the response.
+fn licensed_user(user: &ObjectRecord) -> Json<Value> {
+    let names: Vec<String> = USER
+        .iter()
+        .filter(|p| p.default || matches!(p.name, "assignedLicenses" | "assignedPlans"))
+        .map(|p| p.name.to_owned())
+        .collect();
+    Json(odata::entity("users", None, user_properties(user, Selection::Names(&names))))
 }
 
 /// `POST /groups/{id}/assignLicense`: 202 with the group; members get the licenses from the licensing processor.
@@ -103,7 +117,7 @@ async fn reprocess(
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
     let user = state.directory.reprocess_licenses(&caller, &id).await?;
-    Ok(Json(odata::entity("users", None, object_json(&user, &QueryOptions::default(), false))))
+    Ok(licensed_user(&user))
 }
 
 async fn members_with_errors(

@@ -205,7 +205,7 @@ impl QueryOptions {
             if (filter.is_some() || relationship) && !advanced {
                 return Err(GraphError::unsupported_query("Sorting not supported for current query."));
             }
-            listing.order = filter::parse_orderby(resource, orderby)?;
+            listing.order = filter::parse_orderby(resource, orderby, advanced)?;
         }
         listing.filter = match (filter, search) {
             (Some(f), Some(s)) => Some(Filter::And(Box::new(f), Box::new(s))),

@@ -107,13 +107,14 @@ async fn context(State(operations): State<Operations>, request: Request, next: N
     };
     let route =
         request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    let method = request.method().clone();
     let context =
         RequestContext { request_id: request_id.clone(), client_request_id: client_request_id.clone(), base_url };
     let mut response = request::scope(context, next.run(request)).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     operations.metrics.record(&method, &route, status, elapsed);
+    let method = crate::metrics::method_label(&method);
     if status >= 500 {
         tracing::warn!(request_id, method, route, status, elapsed_us = elapsed.as_micros() as u64, "request failed");
     } else if status >= 400 {

@@ -1,7 +1,10 @@
 //! Prometheus metrics: requests by method, route and status, and latency histograms by route.
 //!
-//! Routes are the matched patterns (`/v1.0/users/{id}`), never raw paths, so the label set stays small.
+//! Every label comes from a bounded set, so that no request can grow the metrics: routes are the matched
+//! patterns (`/v1.0/users/{id}`, or `unmatched`), never raw paths; methods are HTTP's standard ones, or `other`
+//! for any extension token a client makes up.
 
+use axum::http::Method;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -16,17 +19,33 @@ struct Histogram {
     sum: f64,
 }
 
+/// The method's label in metrics and logs: one of HTTP's standard methods, or `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD.iter().find(|m| *m == method).map(Method::as_str).unwrap_or("other")
+}
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, String, u16), u64>>,
+    requests: Mutex<HashMap<(&'static str, String, u16), u64>>,
     latency: Mutex<HashMap<String, Histogram>>,
 }
 
 impl Metrics {
-    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn record(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            *requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+            *requests.entry((method_label(method), route.to_owned(), status)).or_default() += 1;
         }
         let seconds = elapsed.as_secs_f64();
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
@@ -77,5 +96,25 @@ impl Metrics {
                 writeln!(out, "gatehouse_http_request_duration_seconds_count{{route=\"{route}\"}} {}", histogram.count);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() -> Result<(), axum::http::method::InvalidMethod> {
+        let metrics = Metrics::default();
+        for i in 0..100 {
+            let invented = Method::from_bytes(format!("X{}{i}", "M".repeat(8000)).as_bytes())?;
+            metrics.record(&invented, "unmatched", 404, Duration::from_millis(1));
+        }
+        metrics.record(&Method::GET, "/healthz", 200, Duration::from_millis(1));
+        let text = metrics.render();
+        assert!(text.contains("method=\"other\",route=\"unmatched\",status=\"404\"} 100"), "{text}");
+        assert!(text.contains("method=\"GET\",route=\"/healthz\""), "{text}");
+        assert!(text.len() < 4096, "the exposition stays small: {} bytes", text.len());
+        Ok(())
     }
 }

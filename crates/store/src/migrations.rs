@@ -10,7 +10,8 @@
 //! Migration 4 adds `links`: group members and owners, suspended (`active = 0`) while either end is deleted.
 //! Migration 5 adds `processors` (each change-log follower's cursor and lease) and `dynamic_status` (each
 //! dynamic group's processing state); users are re-indexed for the values rules read. Migration 6 adds
-//! `value_counts`: how many live objects hold each counted value (the users holding each product).
+//! `value_counts`: how many live objects hold each counted value (the users holding each product). Migration 9
+//! indexes objects by creation time, for `$orderby=createdDateTime`.
 
 use gatehouse_core::store::ObjectKind;
 
@@ -182,6 +183,7 @@ INSERT INTO value_counts (tenant_id, property, value, n)
     ),
     (7, "-- Applications and service principals become queryable: their values are indexed after this version."),
     (8, "-- Date-times are indexed in UTC as written by the directory (they were folded to lower case)."),
+    (9, "CREATE INDEX objects_by_creation ON objects (tenant_id, kind, created_at, id);"),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -30,6 +30,15 @@ async fn a_batch_runs_each_request_as_if_sent_alone() {
     assert_eq!(by_id(&body, "4")["status"], 424, "its dependant is not run");
     assert_eq!(by_id(&body, "5")["status"], 400, "absolute URLs are refused");
     assert_eq!(by_id(&body, "6")["body"]["@odata.count"], 1, "per-request headers apply");
+    for id in ["1", "2", "3", "4", "5"] {
+        let headers = by_id(&body, id)["headers"].as_object().unwrap();
+        let names: Vec<&String> = headers.keys().collect();
+        assert!(
+            headers["Content-Type"].as_str().unwrap().starts_with("application/json"),
+            "response {id} names its content type as Graph spells it: {names:?}"
+        );
+        assert!(!headers.contains_key("content-type"), "{names:?}");
+    }
 
     // Each sub-request is authorized on its own: a reader cannot write through a batch.
     let graph = server.graph_principal(&token).await;

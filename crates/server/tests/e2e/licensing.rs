@@ -94,6 +94,12 @@ async fn direct_assignment_follows_entras_rules() {
             assign(&server, &admin, &ada, json!([{"skuId": E3, "disabledPlans": [EXCHANGE_PLAN_2]}]), json!([])).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {assigned}");
         assert_eq!(assigned["id"], ada.as_str());
+        assert_eq!(
+            assigned["assignedLicenses"],
+            json!([{"skuId": E3, "disabledPlans": [EXCHANGE_PLAN_2]}]),
+            "{engine}: the response carries the new assignments"
+        );
+        assert!(assigned["assignedPlans"].as_array().is_some_and(|p| !p.is_empty()), "{engine}: {assigned}");
         let held = licenses(&server, &admin, &ada).await;
         assert_eq!(held["assignedLicenses"], json!([{"skuId": E3, "disabledPlans": [EXCHANGE_PLAN_2]}]));
         let plans = held["assignedPlans"].as_array().unwrap();

@@ -409,3 +409,39 @@ async fn every_documented_string_property_filters() {
         }
     }
 }
+
+#[tokio::test]
+async fn lists_order_by_creation_time_in_advanced_mode() {
+    for server in servers().await {
+        let token = server.admin_token().await;
+        // Made in the order carl, ann, bob, minutes apart, so creation order is neither name nor UPN order.
+        for alias in ["carl", "ann", "bob"] {
+            server.clock.advance(chrono::Duration::minutes(5));
+            let mut user = new_user(alias);
+            user["city"] = json!("Oslo");
+            let (status, body) = server.call(&token, Method::POST, "/v1.0/users", Some(user)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let path =
+            "/v1.0/users?$count=true&$select=userPrincipalName&$filter=city%20eq%20'oslo'&$orderby=createdDateTime";
+        let (status, body) = server.advanced(&token, path).await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", server.engine);
+        let upns: Vec<&str> =
+            body["value"].as_array().unwrap().iter().map(|u| u["userPrincipalName"].as_str().unwrap()).collect();
+        assert_eq!(upns, ["carl@contoso.gatehouse.test", "ann@contoso.gatehouse.test", "bob@contoso.gatehouse.test"]);
+        let (status, body) = server.advanced(&token, &format!("{path}%20desc&$top=2")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["value"][0]["userPrincipalName"], "bob@contoso.gatehouse.test");
+        let next = body["@odata.nextLink"].as_str().unwrap().strip_prefix(&server.base).unwrap().to_owned();
+        let (_, rest) = server.call(&token, Method::GET, &next, None).await;
+        assert_eq!(rest["value"][0]["userPrincipalName"], "carl@contoso.gatehouse.test", "paging keeps the order");
+        let (status, body) = server.call(&token, Method::GET, "/v1.0/users?$orderby=createdDateTime", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "Graph orders users by creation only in advanced mode: {body}");
+        for collection in ["groups", "servicePrincipals", "applications"] {
+            let (status, body) = server
+                .advanced(&token, &format!("/v1.0/{collection}?$count=true&$orderby=createdDateTime%20desc"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{collection}: {body}");
+        }
+    }
+}
