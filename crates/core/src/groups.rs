@@ -90,8 +90,13 @@ fn security_identifier(id: Uuid) -> String {
     format!("S-1-12-1-{}", words.join("-"))
 }
 
-/// Cross-property rules and derived values, applied after a create or a patch has been merged.
-fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String>> {
+/// Cross-property rules and derived values, applied after a create or a patch has been merged into the
+/// group as it was before (`None` for a create).
+fn normalise(
+    doc: &mut Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+    domain: &str,
+) -> Result<Option<String>> {
     match doc.get("displayName") {
         Some(Value::String(name)) if !name.trim().is_empty() => {}
         _ => return Err(invalid("displayName")),
@@ -113,7 +118,7 @@ fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String
         ));
     }
     let unified = types.iter().any(|t| t == UNIFIED);
-    check_membership_rule(doc, types.iter().any(|t| t == DYNAMIC))?;
+    check_membership_rule(doc, before, types.iter().any(|t| t == DYNAMIC))?;
     let (mail_enabled, security_enabled) = (flag(doc, "mailEnabled"), flag(doc, "securityEnabled"));
     if unified && !mail_enabled {
         return Err(Error::invalid_property("mailEnabled", "A Microsoft 365 group must be mail-enabled."));
@@ -170,8 +175,15 @@ fn normalise(doc: &mut Map<String, Value>, domain: &str) -> Result<Option<String
     }
 }
 
-/// A dynamic group needs a valid rule and a processing state (`On` unless set); an assigned group has neither.
-fn check_membership_rule(doc: &mut Map<String, Value>, dynamic: bool) -> Result<()> {
+/// A dynamic group needs a valid rule and a processing state (`On` unless set). A group without
+/// DynamicMembership takes neither: it keeps (inert) the rule and state it had while dynamic, as Entra does
+/// when a group is made static by removing DynamicMembership and pausing its rule, and may clear them, but
+/// it cannot be given a new rule, nor a new state except in the request that makes it static.
+fn check_membership_rule(
+    doc: &mut Map<String, Value>,
+    before: Option<&Map<String, Value>>,
+    dynamic: bool,
+) -> Result<()> {
     let rule = doc.get("membershipRule").and_then(Value::as_str).map(str::to_owned);
     match (dynamic, rule) {
         (true, Some(rule)) => {
@@ -189,8 +201,12 @@ fn check_membership_rule(doc: &mut Map<String, Value>, dynamic: bool) -> Result<
             "A group whose groupTypes include DynamicMembership needs a membershipRule.",
         )),
         (false, _) => {
+            let was_dynamic = before.is_some_and(|b| group_types(b).iter().any(|t| t == DYNAMIC));
             for name in ["membershipRule", "membershipRuleProcessingState"] {
-                if doc.get(name).is_some_and(|v| !v.is_null()) {
+                let value = doc.get(name).filter(|v| !v.is_null());
+                let kept = value == before.and_then(|b| b.get(name));
+                let converting = was_dynamic && name == "membershipRuleProcessingState";
+                if value.is_some() && !kept && !converting {
                     return Err(Error::invalid_property(
                         name,
                         format!("Property '{name}' applies only to groups whose groupTypes include DynamicMembership."),
@@ -290,7 +306,7 @@ impl Directory {
         }
         let tenant = self.tenant_record(caller.tenant()).await?;
         doc.entry("groupTypes").or_insert_with(|| json!([]));
-        let unique_key = normalise(&mut doc, &tenant.initial_domain)?;
+        let unique_key = normalise(&mut doc, None, &tenant.initial_domain)?;
         let now = self.now();
         let record = ObjectRecord {
             id: crate::store::new_object_id(),
@@ -422,7 +438,7 @@ impl Directory {
                     "Visibility 'HiddenMembership' can only be set when the group is created.",
                 ));
             }
-            record.unique_key = normalise(&mut record.doc, &tenant.initial_domain)?;
+            record.unique_key = normalise(&mut record.doc, Some(&current.doc), &tenant.initial_domain)?;
             self.check_member_of_rule(caller, &record, Some(&current)).await?;
             let mut writes = Vec::new();
             if !changes.is_empty() {

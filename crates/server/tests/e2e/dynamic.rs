@@ -159,6 +159,92 @@ async fn dynamic_groups_follow_their_rules() {
     }
 }
 
+/// Entra's documented switches: removing DynamicMembership and pausing the rule makes a dynamic group static
+/// with the members it has (its rule kept, inert), open to changes by hand; adding DynamicMembership back with
+/// a rule and processing On replaces every member with the rule's users.
+#[tokio::test]
+async fn dynamic_groups_turn_static_and_back() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let mut ids = Vec::new();
+        for (alias, department) in [("ann", "Sales"), ("bob", "Sales"), ("cy", "Legal")] {
+            let mut user = new_user(alias);
+            user["department"] = json!(department);
+            let (status, body) = server.call(&admin, Method::POST, "/v1.0/users", Some(user)).await;
+            assert_eq!(status, StatusCode::CREATED, "{engine}: {body}");
+            ids.push(body["id"].as_str().unwrap().to_owned());
+        }
+        let (ann, bob, cy) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+        let rule = "user.department -eq \"Sales\"";
+        let (_, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(dynamic("Turning", rule))).await;
+        let id = group["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/groups/{id}");
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([ann.clone(), bob.clone()]), "{engine}");
+
+        let to_static = json!({"groupTypes": [], "membershipRuleProcessingState": "Paused"});
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(to_static)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (_, group) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(group["groupTypes"], json!([]), "{engine}: {group}");
+        assert_eq!(group["membershipRule"], rule, "{engine}: the rule is kept");
+        assert_eq!(group["membershipRuleProcessingState"], "Paused", "{engine}: {group}");
+
+        // The rule no longer moves anyone: a user who stops matching stays, one who starts matching stays out.
+        for (user, department) in [(&bob, "Legal"), (&cy, "Sales")] {
+            let patch = json!({"department": department});
+            let (status, body) = server.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), Some(patch)).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        }
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([ann.clone(), bob.clone()]), "{engine}: kept");
+
+        // Members are changed by hand now.
+        let reference =
+            |user: &str| json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")});
+        let (status, body) =
+            server.call(&admin, Method::POST, &format!("{path}/members/$ref"), Some(reference(&cy))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (status, body) = server.call(&admin, Method::DELETE, &format!("{path}/members/{ann}/$ref"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([bob.clone(), cy.clone()]), "{engine}: by hand");
+
+        // A static group takes no new rule or state, and its kept ones do not stand in the way of other changes.
+        for refused in
+            [json!({"membershipRule": "user.department -eq \"Legal\""}), json!({"membershipRuleProcessingState": "On"})]
+        {
+            let (status, body) = server.call(&admin, Method::PATCH, &path, Some(refused.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {refused}: {body}");
+            assert_eq!(body["error"]["code"], "Request_BadRequest", "{engine}: {body}");
+        }
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(json!({"description": "static"}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (_, group) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(
+            (&group["membershipRule"], &group["membershipRuleProcessingState"]),
+            (&json!(rule), &json!("Paused")),
+            "{engine}: {group}"
+        );
+
+        // Back to dynamic: the members by hand that the new rule does not select go, its users come in.
+        let to_dynamic = json!({
+            "groupTypes": ["DynamicMembership"],
+            "membershipRule": "user.department -eq \"Legal\"",
+            "membershipRuleProcessingState": "On",
+        });
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(to_dynamic)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        settled(&server).await;
+        assert_eq!(members(&server, &id).await, BTreeSet::from([bob.clone()]), "{engine}: the rule's users only");
+        assert_eq!(members(&server, &id).await, from_scratch(&server, &id).await, "{engine}");
+        let (status, _) =
+            server.call(&admin, Method::POST, &format!("{path}/members/$ref"), Some(reference(&ann))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: dynamic again, so no members by hand");
+    }
+}
+
 /// A small deterministic random source.
 struct Dice(u64);
 
