@@ -28,16 +28,29 @@ struct Operations {
     addressing: Arc<Addressing>,
 }
 
-pub fn router(directory: Arc<Directory>, addressing: Addressing) -> Router {
-    let operations = Operations {
-        directory: directory.clone(),
-        metrics: Arc::new(Metrics::default()),
-        addressing: Arc::new(addressing),
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsExposure {
+    /// On the main listener, beside the API.
+    Here,
+    /// On a listener of its own ([`metrics_router`]), so the main one need not expose it.
+    Elsewhere,
+}
+
+pub fn router(
+    directory: Arc<Directory>,
+    addressing: Addressing,
+    metrics: Arc<Metrics>,
+    exposure: MetricsExposure,
+) -> Router {
+    let operations =
+        Operations { directory: directory.clone(), metrics: metrics.clone(), addressing: Arc::new(addressing) };
+    let operational = Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(ready));
+    let operational = match exposure {
+        MetricsExposure::Here => operational.merge(metrics_router(metrics)),
+        MetricsExposure::Elsewhere => operational,
     };
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+    operational
         .with_state(operations.clone())
         .nest("/v1.0", gatehouse_graph::router(directory.clone()))
         .merge(gatehouse_identity::router(directory))
@@ -62,8 +75,15 @@ async fn ready(State(operations): State<Operations>) -> Response {
     }
 }
 
-async fn metrics(State(operations): State<Operations>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], operations.metrics.render()).into_response()
+/// `/metrics` alone, for a listener of its own or to merge into the main router.
+pub fn metrics_router<S: Clone + Send + Sync + 'static>(metrics: Arc<Metrics>) -> Router<S> {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let text = metrics.render();
+            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+        }),
+    )
 }
 
 async fn not_found() -> Response {

@@ -1,11 +1,13 @@
 //! Settings: flags, then `GATEHOUSE_*` environment variables, then the TOML file, then defaults.
 
+use crate::connections::Limits;
 use anyhow::Context;
 use clap::Args;
 use gatehouse_core::passwords::HashParams;
 use gatehouse_core::secrets::MasterKey;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where the directory lives; shared by `serve` and the operator commands.
 #[derive(Debug, Clone, Args, Default)]
@@ -52,6 +54,20 @@ pub struct ServeArgs {
     /// Access-token lifetime in seconds (default 3599).
     #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_LIFETIME")]
     pub access_token_lifetime: Option<i64>,
+    /// Seconds a request's headers may take to arrive, counted from when the connection opens or finishes its
+    /// last response; also how long an idle keep-alive connection is kept (default 20).
+    #[arg(long, env = "GATEHOUSE_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a connection may move no byte before it is closed (default 120).
+    #[arg(long, env = "GATEHOUSE_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// At most this many open connections; beyond it new clients wait to be accepted (default 10000, lowered to
+    /// what the open-file limit allows).
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Serve Prometheus `/metrics` on this address instead of the main listener, e.g. 127.0.0.1:9100.
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -69,6 +85,10 @@ struct FileSettings {
     access_token_lifetime: Option<i64>,
     password_hash_memory_kib: Option<u32>,
     password_hash_iterations: Option<u32>,
+    header_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    metrics_listen: Option<String>,
 }
 
 /// Resolved settings.
@@ -83,6 +103,11 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub access_token_lifetime: i64,
     pub hash_params: HashParams,
+    pub limits: Limits,
+    pub metrics_listen: Option<String>,
+    /// Whether a missing master key may be made: only `serve` makes one, on its first start; the operator
+    /// commands need the existing key.
+    pub makes_master_key: bool,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileSettings> {
@@ -124,7 +149,31 @@ impl Settings {
         if !(60..=86_400).contains(&access_token_lifetime) {
             anyhow::bail!("the access-token lifetime must be between 60 and 86400 seconds");
         }
+        let defaults = Limits::default();
+        let seconds = |given: Option<u64>, default: Duration, name: &str| -> anyhow::Result<Duration> {
+            match given {
+                Some(0) => anyhow::bail!("the {name} must be at least one second"),
+                Some(seconds) => Ok(Duration::from_secs(seconds)),
+                None => Ok(default),
+            }
+        };
+        let limits = Limits {
+            header_timeout: seconds(
+                args.header_timeout.or(file.header_timeout),
+                defaults.header_timeout,
+                "header timeout",
+            )?,
+            idle_timeout: seconds(args.idle_timeout.or(file.idle_timeout), defaults.idle_timeout, "idle timeout")?,
+            max_connections: match args.max_connections.or(file.max_connections) {
+                Some(0) => anyhow::bail!("the connection limit must be at least 1"),
+                Some(limit) => limit,
+                None => defaults.max_connections,
+            },
+        };
         Ok(Settings {
+            makes_master_key: true,
+            limits,
+            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
@@ -138,45 +187,67 @@ impl Settings {
     }
 
     pub fn for_store(args: &StoreArgs) -> anyhow::Result<Settings> {
-        Settings::resolve(&ServeArgs { store: args.clone(), ..ServeArgs::default() })
+        let settings = Settings::resolve(&ServeArgs { store: args.clone(), ..ServeArgs::default() })?;
+        Ok(Settings { makes_master_key: false, ..settings })
     }
 
-    /// The configured master key, or the data directory's `master.key`, created (mode 0600) if missing.
+    /// The configured master key, or the data directory's `master.key`; created (mode 0600) if missing when
+    /// this is `serve`, refused otherwise.
     pub fn master_key(&self) -> anyhow::Result<MasterKey> {
         if let Some(text) = &self.master_key {
             return MasterKey::decode(text).map_err(|e| anyhow::anyhow!("{}", e.message));
         }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("cannot create {}", self.data_dir.display()))?;
         let path = self.data_dir.join("master.key");
         match std::fs::read_to_string(&path) {
             Ok(text) => MasterKey::decode(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.makes_master_key => {
+                create_data_dir(&self.data_dir)?;
                 let key = MasterKey::generate();
                 write_private(&path, key.encode().as_bytes())?;
                 Ok(key)
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "no master key: {} does not exist. Give the deployment's key with --master-key or GATEHOUSE_MASTER_KEY, or point --data-dir at the server's data directory (only `gatehouse serve` makes a new key, on its first start)",
+                path.display()
+            ),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
     }
 }
 
-/// Writes a file only its owner can read, atomically (a temporary file renamed into place).
+/// Creates the data directory, readable by its owner alone (0700) whatever the umask.
+pub fn create_data_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Writes a file only its owner can read, atomically: a temporary file of a fresh random name, created
+/// exclusively (`O_EXCL`, so neither a file nor a symbolic link planted under that name is followed) with mode
+/// 0600, then renamed into place.
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = (|| -> anyhow::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -240,6 +311,44 @@ mod tests {
         );
         assert!(Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(), "a certificate needs its key");
         assert!(Settings::resolve(&parse(&["--access-token-lifetime", "5"])?).is_err());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_files_ignore_planted_temporaries() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("boot.json");
+        // What the old writer used: another user's file, or a link to one, under the predictable name.
+        let elsewhere = dir.path().join("theirs");
+        std::fs::write(&elsewhere, "theirs")?;
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join("boot.tmp"))?;
+        write_private(&path, b"secret")?;
+        assert_eq!(std::fs::read_to_string(&elsewhere)?, "theirs", "a planted link is not followed");
+        assert_eq!(std::fs::read_to_string(&path)?, "secret");
+        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        let data = dir.path().join("data/nested");
+        create_data_dir(&data)?;
+        assert_eq!(std::fs::metadata(&data)?.permissions().mode() & 0o777, 0o700);
+        Ok(())
+    }
+
+    #[test]
+    fn only_serve_makes_a_master_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = StoreArgs { data_dir: Some(dir.path().join("data")), ..StoreArgs::default() };
+        let command = Settings::for_store(&store)?;
+        let refused = command.master_key().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("--master-key"), "{refused}");
+        assert!(!dir.path().join("data/master.key").exists(), "no stray key");
+        let serve = Settings::resolve(&ServeArgs { store: store.clone(), ..ServeArgs::default() })?;
+        let made = serve.master_key()?;
+        assert_eq!(Settings::for_store(&store)?.master_key()?.encode(), made.encode(), "commands then use it");
         Ok(())
     }
 }

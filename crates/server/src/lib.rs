@@ -8,6 +8,7 @@
 //! - [`metrics`]: Prometheus counters and latency histograms by route and status.
 //! - [`bootstrap`]: the first tenant on an empty store, and `tenant create`.
 //! - [`certs`]: `dev-cert`, a local CA and a localhost certificate for trying HTTPS.
+//! - [`connections`]: the listener, with its header and idle timeouts and its connection limit.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind port 0 and stop the
 //! server cleanly; in-flight requests finish before it returns.
@@ -16,28 +17,25 @@ pub mod app;
 pub mod bootstrap;
 pub mod certs;
 pub mod config;
+pub mod connections;
 pub mod metrics;
 
-use anyhow::Context;
+pub use connections::{serve, tls_config, Limits};
 use gatehouse_core::processing::Processor;
 use gatehouse_core::{Clock, Directory, DirectoryConfig, SystemClock};
 use gatehouse_store::SqlStore;
-use std::future::Future;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long shutdown waits for in-flight requests.
-const GRACE: Duration = Duration::from_secs(30);
-
 /// Opens the store, checks the master key against it, and builds the directory.
 pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Directory>> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let master = settings.master_key()?;
+    if settings.makes_master_key || settings.database_url.starts_with("sqlite:") {
+        config::create_data_dir(&settings.data_dir)?;
+    }
     let store = SqlStore::connect(&settings.database_url).await.map_err(|e| {
         anyhow::anyhow!("cannot open the database {}: {e}", gatehouse_store::redact(&settings.database_url))
     })?;
-    let master = settings.master_key()?;
     let directory_config = DirectoryConfig {
         hash_params: settings.hash_params,
         access_token_lifetime: settings.access_token_lifetime,
@@ -57,44 +55,6 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
 /// Opens the directory with the wall clock.
 pub async fn open(settings: &config::Settings) -> anyhow::Result<Arc<Directory>> {
     open_directory(settings, Arc::new(SystemClock)).await
-}
-
-/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Option<axum_server::tls_rustls::RustlsConfig>,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    listener.set_nonblocking(true)?;
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    match tls {
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
-        }
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(Some(GRACE));
-            });
-            axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Loads the TLS certificate and key, installing the process's crypto provider once.
-pub async fn tls_config(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
-        .await
-        .with_context(|| format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display()))
 }
 
 /// Purges expired deleted items now and then every hour, until the process ends.

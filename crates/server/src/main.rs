@@ -2,11 +2,13 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gatehouse::app::{self, Addressing};
+use gatehouse::app::{self, Addressing, MetricsExposure};
 use gatehouse::config::{ServeArgs, Settings, StoreArgs};
+use gatehouse::metrics::Metrics;
 use gatehouse::{bootstrap, certs};
 use gatehouse_core::tenants::NewTenant;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: a request decodes and renders many small JSON values, and glibc's allocator spent about a fifth
@@ -21,8 +23,30 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A self-hosted identity directory that speaks Microsoft Graph and the Microsoft identity platform."
 )]
 struct Cli {
+    /// How log lines look: `pretty` (compact lines for people) or `json` (one object a line, for collectors).
+    /// Default: pretty when the log goes to a terminal, json otherwise.
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Logs go to standard error, filtered by `GATEHOUSE_LOG` (default `info`).
+fn init_logging(format: Option<LogFormat>) {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = std::io::stderr().is_terminal();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format.unwrap_or(if terminal { LogFormat::Pretty } else { LogFormat::Json }) {
+        LogFormat::Pretty => logs.compact().with_ansi(terminal).init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -120,12 +144,8 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
@@ -163,28 +183,68 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let directory = gatehouse::open(&settings).await?;
     let created = bootstrap::first_tenant(&directory).await?;
     let tls = match &settings.tls {
-        Some((cert, key)) => Some(gatehouse::tls_config(cert, key).await?),
+        Some((cert, key)) => Some(gatehouse::tls_config(cert, key)?),
         None => None,
     };
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let local = listener.local_addr()?;
+    let metrics_listener = match &settings.metrics_listen {
+        Some(address) => Some(
+            std::net::TcpListener::bind(address).with_context(|| format!("cannot listen for metrics on {address}"))?,
+        ),
+        None => None,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base = settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
-    let router =
-        app::router(directory.clone(), Addressing { public_url: settings.public_url.clone(), https: tls.is_some() });
+    let metrics = Arc::new(Metrics::default());
+    let exposure = match metrics_listener {
+        Some(_) => MetricsExposure::Elsewhere,
+        None => MetricsExposure::Here,
+    };
+    let addressing = Addressing { public_url: settings.public_url.clone(), https: tls.is_some() };
+    let router = app::router(directory.clone(), addressing, metrics.clone(), exposure);
     gatehouse::spawn_retention(directory.clone());
     let processors = gatehouse::spawn_processors(directory);
     if let Some(created) = &created {
-        let ca =
-            settings.tls.as_ref().and_then(|(cert, _)| cert.parent().map(|d| d.join("ca.pem"))).filter(|p| p.exists());
-        bootstrap::announce(created, &base, ca.as_deref());
-        if let Some(path) = &settings.bootstrap_output {
-            bootstrap::write_output(created, path)?;
+        match &settings.bootstrap_output {
+            Some(path) => {
+                bootstrap::write_output(created, path)?;
+                println!(
+                    "\nGatehouse created tenant {} ({}); its one-time credentials are in {}.\n",
+                    created.tenant_domain,
+                    created.tenant_id,
+                    path.display()
+                );
+            }
+            None => {
+                let ca = settings
+                    .tls
+                    .as_ref()
+                    .and_then(|(cert, _)| cert.parent().map(|d| d.join("ca.pem")))
+                    .filter(|p| p.exists());
+                bootstrap::announce(created, &base, ca.as_deref());
+            }
         }
     }
-    tracing::info!(address = %local, scheme, database = %gatehouse_store::redact(&settings.database_url), "listening");
-    gatehouse::serve(listener, tls, router, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    if let Some(listener) = metrics_listener {
+        tracing::info!(address = %listener.local_addr()?, "serving metrics");
+        let limits = settings.limits;
+        tokio::spawn(gatehouse::serve(listener, None, app::metrics_router(metrics), limits, stopping()));
+    }
+    let connections = settings.limits.effective_connections();
+    tracing::info!(address = %local, scheme, connections, database = %gatehouse_store::redact(&settings.database_url), "listening");
+    let server = tokio::spawn(gatehouse::serve(listener, tls, router, settings.limits, stopping()));
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    server.await??;
     processors.stop().await;
     tracing::info!("stopped");
     Ok(())

@@ -157,6 +157,7 @@ impl SqliteDb {
         if path.as_os_str().is_empty() {
             return Err(StoreError::Unavailable("the SQLite URL names no file".into()));
         }
+        private_files(&path)?;
         let writer = open(&path)?;
         // A WAL left by a process that did not close the database (a crash, a kill, a bulk load) is replayed
         // into the index of every reader's lookups, and until all of it is checkpointed each page read
@@ -321,4 +322,34 @@ fn run_batch(connection: &Connection, batch: &Batch) -> StoreResult<i64> {
         execute_on(connection, &insert)?;
     }
     Ok(last)
+}
+
+/// The database holds every password hash and secret digest: it is made readable by its owner alone, whatever
+/// the umask. A new file is created empty with mode 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode); an existing one, and its companions, are set to 0600.
+fn private_files(path: &std::path::Path) -> StoreResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |e: std::io::Error| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                " (permission denied: the server's user must own the data directory and its files)"
+            }
+            _ => "",
+        };
+        StoreError::Unavailable(format!("cannot open the database file {}: {e}{hint}", path.display()))
+    };
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
 }

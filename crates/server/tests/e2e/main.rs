@@ -5,6 +5,7 @@ mod applications;
 mod authentication;
 mod bad_input;
 mod batch;
+mod connections;
 mod dynamic;
 mod groups;
 mod interop;

@@ -465,3 +465,71 @@ async fn sigterm_hands_the_processors_over_at_once() {
         assert_eq!(seen.len(), 2, "{engine}: the restarted node processes at once");
     }
 }
+
+/// The value of `name=` in a log line written for people.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|word| word.strip_prefix(&format!("{name}=")))
+}
+
+#[tokio::test]
+async fn a_private_first_start_with_logs_for_people_and_metrics_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = dir.path().join("boot.json");
+    // A permissive umask: the files must be private all the same.
+    let script = format!(
+        "umask 000; exec {BINARY} serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --log-format pretty --data-dir {} --bootstrap-output {}",
+        data.display(),
+        output.display()
+    );
+    let mut child = tokio::process::Command::new("bash")
+        .args(["-c", &script])
+        .envs(gatehouse_testkit::process::TEST_HASH_ENV)
+        .env_remove("GATEHOUSE_MASTER_KEY")
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut logs = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut api, mut metrics) = (None, None);
+    while api.is_none() {
+        let line = logs.next_line().await.unwrap().expect("the server logs until it listens");
+        assert!(!line.starts_with('{'), "logs for people, not JSON: {line}");
+        if line.contains("serving metrics") {
+            metrics = field(&line, "address").map(str::to_owned);
+        } else if line.contains("listening") {
+            api = field(&line, "address").map(str::to_owned);
+        }
+    }
+    let (api, metrics) = (api.unwrap(), metrics.expect("the metrics listener is logged first"));
+    let bootstrap: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    let http = client(None);
+    let base = format!("http://{api}");
+    let token = token(&http, &base, &bootstrap).await;
+    let _ = get_json(&http, format!("{base}/v1.0/users"), &token).await;
+    let exposed = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(exposed.status(), StatusCode::NOT_FOUND, "the API listener does not serve metrics");
+    let text = http.get(format!("http://{metrics}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"route="/v1.0/users",status="200"} 1"#), "{text}");
+
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for file in ["gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm", "master.key"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    assert_eq!(mode(&output), 0o600, "the bootstrap file");
+
+    let _ = child.start_kill();
+    let mut printed = String::new();
+    use tokio::io::AsyncReadExt;
+    child.stdout.take().unwrap().read_to_string(&mut printed).await.unwrap();
+    assert!(printed.contains(&output.display().to_string()), "stdout names the file: {printed}");
+    for secret in ["clientSecret", "adminPassword"] {
+        let value = bootstrap[secret].as_str().unwrap();
+        assert!(!printed.contains(value), "{secret} stays off stdout when written to a file");
+    }
+}

@@ -59,6 +59,22 @@ pub async fn sqlite_server() -> Server {
 
 impl Server {
     pub async fn start(engine: &'static str, url: &str, dir: Arc<tempfile::TempDir>) -> Server {
+        Server::start_with(engine, url, dir, gatehouse::Limits::default()).await
+    }
+
+    /// A SQLite server with the given connection limits.
+    pub async fn limited(limits: gatehouse::Limits) -> Server {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        Server::start_with("sqlite", &url, dir, limits).await
+    }
+
+    pub async fn start_with(
+        engine: &'static str,
+        url: &str,
+        dir: Arc<tempfile::TempDir>,
+        limits: gatehouse::Limits,
+    ) -> Server {
         let store = Arc::new(SqlStore::connect(url).await.unwrap());
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
         let master = MasterKey::generate();
@@ -69,11 +85,13 @@ impl Server {
             .await
             .unwrap();
         gatehouse::spawn_processors(directory.clone());
-        let router = app::router(directory.clone(), Addressing { public_url: None, https: false });
+        let metrics = Arc::new(gatehouse::metrics::Metrics::default());
+        let addressing = Addressing { public_url: None, https: false };
+        let router = app::router(directory.clone(), addressing, metrics, app::MetricsExposure::Here);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gatehouse::serve(listener, None, router, async move {
+        tokio::spawn(gatehouse::serve(listener, None, router, limits, async move {
             let _ = stopped.await;
         }));
         Server {
