@@ -130,7 +130,14 @@ async fn context(State(operations): State<Operations>, request: Request, next: N
     let method = request.method().clone();
     let context =
         RequestContext { request_id: request_id.clone(), client_request_id: client_request_id.clone(), base_url };
-    let mut response = request::scope(context, next.run(request)).await;
+    let path_is_text = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8().is_ok();
+    let mut response = match path_is_text {
+        true => request::scope(context, next.run(request)).await,
+        false => {
+            let refused = gatehouse_graph::GraphError::bad_request("The request URL's path is not valid UTF-8.");
+            request::scope(context, async { refused.into_response() }).await
+        }
+    };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     operations.metrics.record(&method, &route, status, elapsed);

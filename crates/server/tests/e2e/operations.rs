@@ -42,3 +42,15 @@ async fn health_readiness_metrics_and_request_ids() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_path_that_is_not_utf8_gets_graphs_error_body() {
+    let server = sqlite_server().await;
+    let token = server.admin_token().await;
+    for path in ["/v1.0/users/%FF%FE", "/v1.0/groups/%C3%28", "/%FF/oauth2/v2.0/token"] {
+        let (status, body) = server.call(&token, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "Request_BadRequest", "{path}: {body}");
+        assert!(body["error"]["innerError"]["request-id"].is_string(), "{body}");
+    }
+}
