@@ -92,11 +92,28 @@ impl Processors {
     }
 }
 
+/// This node's stable identity, kept in the data directory's `node.id` (made on first start): the holder
+/// name of its processor leases, so a node restarted after a crash reclaims its own leases at once instead of
+/// waiting for them to run out. Nodes sharing a database need data directories of their own.
+pub fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node.id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if uuid::Uuid::parse_str(text.trim()).is_ok() => Ok(text.trim().to_owned()),
+        Ok(_) => anyhow::bail!("{} is not a node id (a GUID); remove it to make a new one", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().to_string();
+            config::write_private(&path, id.as_bytes())?;
+            Ok(id)
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// Runs this node's change-log processors (dynamic membership, then licensing) for every tenant, woken by this node's
 /// commits and polling for other nodes' every quarter second, until stopped. The tenants are listed again every
 /// second, not on every wake-up (a burst of writes wakes the processors many times a second).
-pub fn spawn_processors(directory: Arc<Directory>) -> Processors {
-    let holder = uuid::Uuid::new_v4().to_string();
+pub fn spawn_processors(directory: Arc<Directory>, holder: String) -> Processors {
+    tracing::info!(node = %holder, "running the change processors");
     let (worker, name) = (directory.clone(), holder.clone());
     let task = tokio::spawn(async move {
         let (directory, holder) = (worker, name);

@@ -205,7 +205,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addressing = Addressing { public_url: settings.public_url.clone(), https: tls.is_some() };
     let router = app::router(directory.clone(), addressing, metrics.clone(), exposure);
     gatehouse::spawn_retention(directory.clone());
-    let processors = gatehouse::spawn_processors(directory);
+    let processors = gatehouse::spawn_processors(directory, gatehouse::node_id(&settings.data_dir)?);
     if let Some(created) = &created {
         match &settings.bootstrap_output {
             Some(path) => {

@@ -236,7 +236,7 @@ async fn https_with_the_development_certificate() {
         ("ADMIN_USER_PRINCIPAL_NAME", "root@contoso.gatehouse.test"),
         ("ADMIN_PASSWORD", "Preset-Passw0rd!"),
         ("CLIENT_ID", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
-        ("CLIENT_SECRET", "preset-client-secret-0123456789"),
+        ("CLIENT_SECRET", "preset-client-secret-0123456789-abcdef"),
     ];
     for (name, value) in presets {
         secure.env.insert(format!("GATEHOUSE_BOOTSTRAP_{name}"), value.into());
@@ -426,7 +426,7 @@ async fn members_when(
 }
 
 #[tokio::test]
-async fn sigterm_hands_the_processors_over_at_once() {
+async fn restarted_nodes_take_the_processors_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in postgres::engines(dir.path()).await {
         let data = dir.path().join(format!("handover-{engine}"));
@@ -463,6 +463,18 @@ async fn sigterm_hands_the_processors_over_at_once() {
         // could not process for at least 15 s.
         let seen = members_when(&http, &second.base_url, &token, &group, 2, 100).await;
         assert_eq!(seen.len(), 2, "{engine}: the restarted node processes at once");
+
+        // Killed outright, the node cannot release its leases; restarted on its data directory it is the same
+        // node, and takes them back at once.
+        let mut second = second;
+        second.kill_hard();
+        let third = ServerProcess::start(launch(&data, &url, None));
+        let token = crate::processes::token(&http, &third.base_url, &bootstrap).await;
+        let response =
+            http.post(format!("{}/v1.0/users", third.base_url)).bearer_auth(&token).json(&sales("cyd")).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::CREATED);
+        let seen = members_when(&http, &third.base_url, &token, &group, 3, 100).await;
+        assert_eq!(seen.len(), 3, "{engine}: a node restarted after kill -9 processes at once");
     }
 }
 

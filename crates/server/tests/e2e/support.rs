@@ -84,7 +84,7 @@ impl Server {
             .create_tenant(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
             .await
             .unwrap();
-        gatehouse::spawn_processors(directory.clone());
+        gatehouse::spawn_processors(directory.clone(), uuid::Uuid::new_v4().to_string());
         let metrics = Arc::new(gatehouse::metrics::Metrics::default());
         let addressing = Addressing { public_url: None, https: false };
         let router = app::router(directory.clone(), addressing, metrics, app::MetricsExposure::Here);
