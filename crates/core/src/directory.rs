@@ -68,6 +68,8 @@ pub struct Directory {
     pub(crate) dynamic: Mutex<HashMap<Uuid, crate::dynamic::DynamicGroups>>,
     /// This node's lease and cursor timing for each tenant's processors.
     pub(crate) processors: Mutex<HashMap<(Uuid, crate::processing::Processor), crate::processing::ProcessorState>>,
+    /// Failed client authentications by client and by source address.
+    pub(crate) throttle: crate::throttle::Throttle,
 }
 
 impl Directory {
@@ -84,6 +86,7 @@ impl Directory {
             committed: tokio::sync::Notify::new(),
             dynamic: Mutex::new(HashMap::new()),
             processors: Mutex::new(HashMap::new()),
+            throttle: crate::throttle::Throttle::default(),
         }
     }
 

@@ -20,6 +20,10 @@ pub enum ErrorKind {
     Forbidden,
     /// The query asks for an operator, property or combination the directory does not query by.
     UnsupportedQuery,
+    /// Too many requests, or too many failures, from this caller: try again after `retry_after`.
+    Throttled,
+    /// The store cannot take the request now (unreachable, or out of space): try again after `retry_after`.
+    Unavailable,
     /// Something failed inside Gatehouse; details are in the log, not in the message.
     Internal,
 }
@@ -32,13 +36,15 @@ pub struct Error {
     pub target: Option<String>,
     /// The protocol's own error code, where it names the failure more precisely than the kind does.
     pub code: Option<&'static str>,
+    /// Seconds after which trying again makes sense (`Retry-After`), for throttled and unavailable requests.
+    pub retry_after: Option<u64>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), target: None, code: None }
+        Self { kind, message: message.into(), target: None, code: None, retry_after: None }
     }
 
     pub fn not_found(id: impl fmt::Display) -> Self {
@@ -53,11 +59,21 @@ impl Error {
     }
 
     pub fn invalid_property(target: &str, message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Invalid, message: message.into(), target: Some(target.to_owned()), code: None }
+        Self { target: Some(target.to_owned()), ..Self::new(ErrorKind::Invalid, message) }
     }
 
     pub fn with_code(self, code: &'static str) -> Self {
         Self { code: Some(code), ..self }
+    }
+
+    /// A request refused for now, to be tried again after `seconds`.
+    pub fn throttled(message: impl Into<String>, seconds: u64) -> Self {
+        Self { retry_after: Some(seconds.max(1)), ..Self::new(ErrorKind::Throttled, message) }
+    }
+
+    /// The store cannot take the request now.
+    pub fn unavailable(message: impl Into<String>, seconds: u64) -> Self {
+        Self { retry_after: Some(seconds.max(1)), ..Self::new(ErrorKind::Unavailable, message) }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {

@@ -36,6 +36,7 @@ pub mod schema;
 pub mod secrets;
 pub mod store;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

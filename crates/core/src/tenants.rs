@@ -139,8 +139,8 @@ impl Directory {
         let app_sp =
             object(ObjectKind::ServicePrincipal, Some(client_id.to_string()), service_principal_doc(&app_doc), now);
         let client_secret = spec.client_secret.unwrap_or_else(secrets::new_client_secret);
-        if client_secret.len() < 16 {
-            return Err(Error::invalid_property("clientSecret", "A client secret must have at least 16 characters."));
+        if client_secret.len() < 32 {
+            return Err(Error::invalid_property("clientSecret", "A client secret must have at least 32 characters."));
         }
         let secret = SecretRecord {
             owner: app.id,

@@ -5,15 +5,18 @@
 //! token of tenant A can never be checked against, or pass as, tenant B), the signature verifies, `iss` is
 //! that tenant's issuer, `aud` is Microsoft Graph, and the clock is within `nbf`..`exp`.
 
+use crate::applications::AuthenticatedClient;
 use crate::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::throttle::Policy;
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use uuid::Uuid;
 
 /// Clock skew tolerated on `nbf`, in seconds.
@@ -37,7 +40,9 @@ pub fn issuer(base: &str, tenant: Uuid) -> String {
 }
 
 impl Directory {
-    /// The client-credentials grant: checks the client and the scope, and signs an app-only token.
+    /// The client-credentials grant: checks the client and the scope, and signs an app-only token. Failed
+    /// client authentications are throttled per client and per source address ([`Policy`]) and logged with
+    /// both.
     pub async fn issue_app_token(
         &self,
         tenant: Uuid,
@@ -45,6 +50,7 @@ impl Directory {
         secret: &str,
         scope: &str,
         base: &str,
+        source: Option<IpAddr>,
     ) -> Result<IssuedToken> {
         let scopes: Vec<&str> = scope.split_whitespace().collect();
         let resource = match scopes.as_slice() {
@@ -67,7 +73,7 @@ impl Directory {
                 format!("AADSTS500011: The resource principal named {resource} was not found in the tenant."),
             ));
         }
-        let client = self.authenticate_client(tenant, client_id, secret).await?;
+        let client = self.authenticate_client_throttled(tenant, client_id, secret, source).await?;
         let keys = self.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
         let now = self.now().timestamp();
         let lifetime = self.config.access_token_lifetime;
@@ -97,6 +103,45 @@ impl Directory {
         });
         let access_token = keys.signing.sign(&claims)?;
         Ok(IssuedToken { access_token, expires_in: lifetime })
+    }
+
+    /// [`Directory::authenticate_client`] behind the failure throttle: a locked-out client or source is refused
+    /// before its secret is looked at.
+    async fn authenticate_client_throttled(
+        &self,
+        tenant: Uuid,
+        client_id: &str,
+        secret: &str,
+        source: Option<IpAddr>,
+    ) -> Result<AuthenticatedClient> {
+        let now = self.now().timestamp();
+        let client_key = format!("client/{tenant}/{}", client_id.to_lowercase());
+        let source_key = source.map(|ip| format!("source/{ip}"));
+        let shown_id: String = client_id.chars().take(64).collect();
+        let shown_source = source.map(|ip| ip.to_string()).unwrap_or_default();
+        let locked = [Some(&client_key), source_key.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.throttle.locked(key, now))
+            .max();
+        if let Some(seconds) = locked {
+            tracing::warn!(%tenant, client_id = %shown_id, source = %shown_source, "client authentication refused: too many failures");
+            return Err(Error::throttled(
+                "AADSTS50196: The server terminated an operation because it encountered a client request loop: too many failed authentications. Try again later.",
+                seconds,
+            ));
+        }
+        let authenticated = self.authenticate_client(tenant, client_id, secret).await;
+        if let Err(error) = &authenticated {
+            if error.kind == crate::ErrorKind::Unauthenticated {
+                tracing::warn!(%tenant, client_id = %shown_id, source = %shown_source, "client authentication failed");
+                self.throttle.fail(&client_key, now, Policy::CLIENT);
+                if let Some(key) = &source_key {
+                    self.throttle.fail(key, now, Policy::SOURCE);
+                }
+            }
+        }
+        authenticated
     }
 
     /// The tenant's public keys as a JWK set.
@@ -132,8 +177,8 @@ impl Directory {
             .find(|k| k.kid == parsed.kid)
             .ok_or_else(|| Error::unauthenticated("Access token was not signed by a key of its tenant."))?;
         parsed.verify(key)?;
-        let issuer_ok =
-            claims.get("iss").and_then(Value::as_str).is_some_and(|iss| iss.ends_with(&format!("/{tenant}/v2.0")));
+        let expected_issuer = issuer(&crate::request::current().base_url, tenant);
+        let issuer_ok = claims.get("iss").and_then(Value::as_str) == Some(expected_issuer.as_str());
         if !issuer_ok {
             return Err(Error::unauthenticated("Access token has an invalid issuer."));
         }

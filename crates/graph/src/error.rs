@@ -10,11 +10,13 @@ pub struct GraphError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl GraphError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -34,9 +36,11 @@ impl From<Error> for GraphError {
             ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "Authorization_RequestDenied"),
             ErrorKind::UnsupportedQuery => (StatusCode::BAD_REQUEST, "Request_UnsupportedQuery"),
+            ErrorKind::Throttled => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         };
-        Self::new(status, error.code.unwrap_or(code), error.message)
+        Self { retry_after: error.retry_after, ..Self::new(status, error.code.unwrap_or(code), error.message) }
     }
 }
 
@@ -60,6 +64,9 @@ impl IntoResponse for GraphError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer realm=\"\", error=\"invalid_token\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
         }
         response
     }

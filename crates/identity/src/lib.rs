@@ -5,11 +5,11 @@
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). Interactive sign-in (authorize, sign-in pages, MFA) comes later and lives here too.
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Extension, Form, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::Utc;
@@ -17,6 +17,7 @@ use gatehouse_core::schema::format_time;
 use gatehouse_core::{request, Directory, Error, ErrorKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -38,11 +39,13 @@ struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into() }
+        Self { status, error, description: description.into(), retry_after: None }
     }
 }
 
@@ -59,6 +62,14 @@ impl From<Error> for OAuthError {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", e.message)
             }
             (ErrorKind::NotFound, _) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_tenant", e.message),
+            (ErrorKind::Throttled, _) => OAuthError {
+                retry_after: e.retry_after,
+                ..OAuthError::new(StatusCode::TOO_MANY_REQUESTS, "invalid_client", e.message)
+            },
+            (ErrorKind::Unavailable, _) => OAuthError {
+                retry_after: e.retry_after,
+                ..OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", e.message)
+            },
             (ErrorKind::Internal, _) => OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.message),
         }
     }
@@ -82,6 +93,9 @@ impl IntoResponse for OAuthError {
         });
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -180,6 +194,7 @@ async fn token(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, OAuthError> {
     let Form(form) = form.map_err(|e| {
@@ -218,7 +233,8 @@ async fn token(
         ));
     }
     let base = request::current().base_url;
-    let issued = state.directory.issue_app_token(id, &client_id, &secret, scope, &base).await?;
+    let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let issued = state.directory.issue_app_token(id, &client_id, &secret, scope, &base, source).await?;
     let body = json!({
         "token_type": "Bearer",
         "expires_in": issued.expires_in,

@@ -42,6 +42,12 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         "wrong issuer",
     )
     .await;
+    assert_refused(
+        &server,
+        &server.forge(tenant, &with("iss", json!(format!("https://evil.test/{tenant}/v2.0")))).await,
+        "an issuer that only ends like this tenant's",
+    )
+    .await;
     let now = server.clock.now_seconds();
     assert_refused(&server, &server.forge(tenant, &with("exp", json!(now - 1))).await, "expired").await;
     assert_refused(&server, &server.forge(tenant, &with("nbf", json!(now + 3600))).await, "not yet valid").await;
@@ -124,4 +130,51 @@ async fn tenants_are_isolated() {
         server.token_response(&other.tenant_id.to_string(), &t.client_id.to_string(), &t.client_secret).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_client");
+}
+
+#[tokio::test]
+async fn wrong_client_secrets_are_throttled_per_client_and_per_source() {
+    let server = sqlite_server().await;
+    let t = &server.tenant;
+    let (tenant, client) = (t.tenant_id.to_string(), t.client_id.to_string());
+    for _ in 0..10 {
+        let (status, body) = server.token_response(&tenant, &client, "a-wrong-guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    let (status, body) = server.token_response(&tenant, &client, &t.client_secret).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the right secret is refused while locked out: {body}");
+    assert_eq!(body["error"], "invalid_client");
+    let response = server
+        .http
+        .post(server.url(&format!("/{tenant}/oauth2/v2.0/token")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client),
+            ("client_secret", &t.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    server.clock.advance(chrono::Duration::seconds(61));
+    server.token(&tenant, &client, &t.client_secret).await;
+
+    // Guesses spread over many clients lock the source address out.
+    for _ in 0..30 {
+        let (status, _) = server.token_response(&tenant, &uuid::Uuid::new_v4().to_string(), "a-wrong-guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = server.token_response(&tenant, &client, &t.client_secret).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the source is locked out for every client");
+    server.clock.advance(chrono::Duration::seconds(61));
+    server.token(&tenant, &client, &t.client_secret).await;
+
+    let short = NewTenant {
+        domain: Some("short.gatehouse.test".into()),
+        client_secret: Some("a".repeat(31)),
+        ..NewTenant::default()
+    };
+    assert!(server.directory.create_tenant(short).await.is_err(), "a preset secret needs 32 characters");
 }
