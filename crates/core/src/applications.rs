@@ -166,6 +166,7 @@ impl Directory {
     }
 
     async fn live_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
+        schema::check_text("id", id)?;
         let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
         self.store
             .object(caller.tenant(), kind, parsed)
@@ -219,7 +220,10 @@ impl Directory {
         require(caller, Action::WriteApplications)?;
         let requested = match body.get("passwordCredential") {
             None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(object)) => object.clone(),
+            Some(credential @ Value::Object(object)) => {
+                schema::check_texts("passwordCredential", credential)?;
+                object.clone()
+            }
             Some(_) => {
                 return Err(Error::invalid_property("passwordCredential", "passwordCredential must be an object."))
             }

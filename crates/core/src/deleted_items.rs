@@ -47,6 +47,7 @@ impl Directory {
     }
 
     async fn find_deleted(&self, caller: &Caller, id: &str, write: bool) -> Result<ObjectRecord> {
+        crate::schema::check_text("id", id)?;
         let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
         let mut denied = None;
         for (kind, read, change) in RESTORABLE {

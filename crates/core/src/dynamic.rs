@@ -383,6 +383,7 @@ impl Directory {
         if users.is_empty() || users.len() > MAX_VALIDATED_USERS {
             return Err(Error::invalid(format!("Name 1 to {MAX_VALIDATED_USERS} users to evaluate the rule against.")));
         }
+        crate::schema::check_text("membershipRule", rule)?;
         let parsed = rules::parse(rule).map_err(|e| Error::invalid_property("membershipRule", e.to_string()))?;
         let now = self.now();
         let mut out = Vec::new();

@@ -380,6 +380,7 @@ impl Directory {
         caller: &Caller,
         wanted: [(&str, &[ObjectKind]); N],
     ) -> Result<[ObjectRecord; N]> {
+        wanted.iter().try_for_each(|(id, _)| schema::check_text("id", id))?;
         let ids: Vec<Uuid> = wanted.iter().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
         let mut found = self.store.any_objects(caller.tenant(), &ids).await.map_err(Error::internal)?;
         found.retain(|o| o.deleted_at.is_none());

@@ -12,7 +12,7 @@ use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::{Filter, Literal, Op, Test};
-use crate::schema::format_time;
+use crate::schema::{self, format_time};
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::{Caller, Directory};
 use serde::Deserialize;
@@ -625,6 +625,7 @@ impl Directory {
     /// `mutuallyExclusiveWith` products.
     pub async fn add_subscription(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Value> {
         require(caller, Action::WriteOrganization)?;
+        body.iter().try_for_each(|(name, value)| schema::check_texts(name, value))?;
         let key =
             body.get("skuPartNumber").or_else(|| body.get("skuId")).and_then(Value::as_str).ok_or_else(|| {
                 Error::invalid_property("skuPartNumber", "Name the product by skuPartNumber or skuId.")
@@ -704,6 +705,7 @@ impl Directory {
 
     /// A subscription by Graph's id (`{tenant}_{skuId}`), its skuId, or a catalog product's part number.
     async fn subscription_record(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+        schema::check_text("id", id)?;
         let sku = match catalog().product(id) {
             Some(product) => product.sku_id.to_string(),
             None => id.rsplit('_').next().unwrap_or(id).to_lowercase(),

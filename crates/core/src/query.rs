@@ -485,17 +485,33 @@ pub fn check_filter(resource: &Resource, filter: &Filter) -> Result<()> {
             if support.collection || !allowed(support, test) {
                 return Err(unsupported(resource, property));
             }
-            Ok(())
+            check_literals(property, test)
         }
         Filter::Any { property, test } | Filter::All { property, test } => {
             let support = known(resource, property)?;
             if !support.collection || !allowed(support, test) {
                 return Err(unsupported(resource, property));
             }
-            Ok(())
+            check_literals(property, test)
         }
-        Filter::Word { .. } | Filter::Referenced { .. } => Ok(()),
+        Filter::Word { property, prefix } => schema::check_text(property, prefix),
+        Filter::Referenced { .. } => Ok(()),
         Filter::MemberOf(_) => Err(Error::new(ErrorKind::UnsupportedQuery, "memberOf is not a filter property.")),
+    }
+}
+
+/// The literals of a test hold no NUL character.
+fn check_literals(property: &str, test: &Test) -> Result<()> {
+    match test {
+        Test::Compare(_, Literal::Null) => Ok(()),
+        Test::Compare(_, Literal::Text(text))
+        | Test::StartsWith(text)
+        | Test::EndsWith(text)
+        | Test::Contains(text)
+        | Test::Matches(text) => schema::check_text(property, text),
+        Test::In(items) => items.iter().try_for_each(|item| schema::check_text(property, item)),
+        Test::Field { test, .. } | Test::Not(test) => check_literals(property, test),
+        Test::All(tests) | Test::AnyOf(tests) => tests.iter().try_for_each(|test| check_literals(property, test)),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Property tables of directory object kinds: each property's type, limits and who may write it.
 //!
 //! Request bodies are checked against these tables before anything else happens, so an unknown property,
-//! a read-only one or a wrong type is refused with the property's name and nothing is written.
+//! a read-only one or a wrong type is refused with the property's name and nothing is written. No string a
+//! client sends may hold a NUL character (U+0000), as in Graph: [`check_text`] is the one check, for bodies
+//! here and for query literals and object keys where the use cases take them.
 
 use crate::error::{Error, Result};
 use crate::store::ObjectRecord;
@@ -212,6 +214,7 @@ pub fn check_body(
 ) -> Result<Map<String, Value>> {
     let mut checked = Map::new();
     for (name, value) in body {
+        check_texts(name, value)?;
         if name.starts_with("@odata.") {
             check_odata_type(name, value, type_name)?;
             continue;
@@ -355,6 +358,30 @@ fn check_string_object(name: &str, members: &[&'static str], value: &Value) -> R
         out.insert((*known).to_owned(), member.clone());
     }
     Ok(Value::Object(out))
+}
+
+/// Refuses text holding a NUL character (U+0000): Graph refuses it, and neither engine keeps it as text.
+pub fn check_text(name: &str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::invalid_property(
+            name,
+            format!("Invalid value for '{name}': the NUL character (U+0000) is not allowed."),
+        ));
+    }
+    Ok(())
+}
+
+/// [`check_text`] on every string of a JSON value, member names included.
+pub fn check_texts(name: &str, value: &Value) -> Result<()> {
+    match value {
+        Value::String(text) => check_text(name, text),
+        Value::Array(items) => items.iter().try_for_each(|item| check_texts(name, item)),
+        Value::Object(members) => members.iter().try_for_each(|(key, member)| {
+            check_text(name, key)?;
+            check_texts(name, member)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
 }
 
 fn check_length(name: &str, text: &str, max: usize) -> Result<()> {

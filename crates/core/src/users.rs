@@ -250,6 +250,7 @@ impl Directory {
     }
 
     pub(crate) async fn live_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
+        schema::check_text("id", key)?;
         let tenant = caller.tenant();
         let found = match Uuid::parse_str(key) {
             Ok(id) => self.store.object(tenant, ObjectKind::User, id).await,

@@ -14,7 +14,7 @@ use base64::Engine;
 use gatehouse_core::groups;
 use gatehouse_core::query::{self, Filter, Listing, Resource};
 use gatehouse_core::request;
-use gatehouse_core::schema::{Property, Selection};
+use gatehouse_core::schema::{self, Property, Selection};
 use gatehouse_core::secrets::MasterKey;
 use gatehouse_core::store::Cursor;
 use gatehouse_core::users::Page;
@@ -119,7 +119,12 @@ impl QueryOptions {
                 }
                 "$skiptoken" => options.skiptoken = Some(value.clone()),
                 "$filter" => options.filter = Some(value.clone()),
-                "$search" => options.search = Some(value.clone()),
+                "$search" => {
+                    // Its words are split at any character that is no letter or digit, a NUL included, so
+                    // the core sees the words only: the whole text is checked here.
+                    schema::check_text("$search", value)?;
+                    options.search = Some(value.clone());
+                }
                 "$orderby" => options.orderby = Some(value.clone()),
                 "$expand" => {
                     options.expand = Some(match value.trim() {

@@ -1,6 +1,6 @@
 //! Bad input: every case gets the right 4xx Graph error, and the store is unchanged afterwards.
 
-use crate::support::{new_user, sqlite_server, Server};
+use crate::support::{new_user, servers, sqlite_server, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -430,14 +430,15 @@ async fn refused_without_a_trace(server: &Server, token: &str, cases: Vec<Case>)
         };
         let response = request.send().await.unwrap();
         let status = response.status();
-        assert!(response.headers().get("request-id").is_some(), "{}", case.name);
-        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{}: not JSON: {e}", case.name));
-        assert_eq!(status, case.status, "{}: {body}", case.name);
-        assert_eq!(body["error"]["code"], case.code, "{}: {body}", case.name);
+        assert!(response.headers().get("request-id").is_some(), "{} {}", server.engine, case.name);
+        let body: Value =
+            response.json().await.unwrap_or_else(|e| panic!("{} {}: not JSON: {e}", server.engine, case.name));
+        assert_eq!(status, case.status, "{} {}: {body}", server.engine, case.name);
+        assert_eq!(body["error"]["code"], case.code, "{} {}: {body}", server.engine, case.name);
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.len() > 10, "{}: a clear message, got {message:?}", case.name);
-        assert!(body["error"]["innerError"]["request-id"].is_string(), "{}", case.name);
-        assert!(body["error"]["innerError"]["date"].is_string(), "{}", case.name);
+        assert!(message.len() > 10, "{} {}: a clear message, got {message:?}", server.engine, case.name);
+        assert!(body["error"]["innerError"]["request-id"].is_string(), "{} {}", server.engine, case.name);
+        assert!(body["error"]["innerError"]["date"].is_string(), "{} {}", server.engine, case.name);
     }
     assert_eq!(server.snapshot().await, before, "a refused request changed the store");
 }
@@ -1112,4 +1113,203 @@ async fn the_duplicate_upn_message_is_graphs() {
         body["error"]["message"],
         "The specified password does not comply with password complexity requirements. Please provide a different password."
     );
+}
+
+/// A NUL character (U+0000) in any string the client sends — a body property, a member of a nested value or
+/// collection, a `$filter` or `$search` literal, a key in the path or in a reference — is refused with
+/// Graph's 400 on every engine, and nothing is written.
+#[tokio::test]
+async fn nul_characters_are_refused_on_every_engine() {
+    for server in servers().await {
+        let engine = server.engine;
+        let token = server.admin_token().await;
+        let (_, ada) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
+        let ada = ada["id"].as_str().unwrap().to_owned();
+        let (_, app) =
+            server.call(&token, Method::POST, "/v1.0/applications", Some(json!({"displayName": "App"}))).await;
+        let app = app["id"].as_str().unwrap().to_owned();
+        let (_, group) = server
+            .call(
+                &token,
+                Method::POST,
+                "/v1.0/groups",
+                Some(json!({"displayName": "G", "mailNickname": "g", "mailEnabled": false, "securityEnabled": true})),
+            )
+            .await;
+        let group = group["id"].as_str().unwrap().to_owned();
+        let (ada_path, nul_upn) = (format!("/v1.0/users/{ada}"), "/v1.0/users/ada%00@contoso.gatehouse.test");
+        let (post, patch, get, bad) = (Method::POST, Method::PATCH, Method::GET, "Request_BadRequest");
+        let users = "/v1.0/users";
+        let cases = vec![
+            case("a body property", post.clone(), users, user_with(|u| u["displayName"] = json!("Ze\u{0}d")), 400, bad),
+            case(
+                "a collection's string",
+                post.clone(),
+                users,
+                user_with(|u| u["businessPhones"] = json!(["555\u{0}1"])),
+                400,
+                bad,
+            ),
+            case(
+                "a complex value's member",
+                post.clone(),
+                users,
+                user_with(|u| u["onPremisesExtensionAttributes"] = json!({"extensionAttribute1": "a\u{0}"})),
+                400,
+                bad,
+            ),
+            case(
+                "a password",
+                post.clone(),
+                users,
+                user_with(|u| u["passwordProfile"]["password"] = json!("Str0ng!\u{0}Passw0rd")),
+                400,
+                bad,
+            ),
+            case("a patched property", patch.clone(), &ada_path, Body::Json(json!({"jobTitle": "x\u{0}"})), 400, bad),
+            case(
+                "a patched collection",
+                patch.clone(),
+                &ada_path,
+                Body::Json(json!({"otherMails": ["a\u{0}@b.test"]})),
+                400,
+                bad,
+            ),
+            case(
+                "a group's name",
+                post.clone(),
+                "/v1.0/groups",
+                group_with(|g| g["displayName"] = json!("\u{0}")),
+                400,
+                bad,
+            ),
+            case(
+                "a group's rule",
+                post.clone(),
+                "/v1.0/groups",
+                group_with(|g| {
+                    g["groupTypes"] = json!(["DynamicMembership"]);
+                    g["membershipRule"] = json!("user.department -eq \"a\u{0}\"");
+                }),
+                400,
+                bad,
+            ),
+            case(
+                "a bound member's URL",
+                post.clone(),
+                "/v1.0/groups",
+                group_with(|g| {
+                    g["members@odata.bind"] =
+                        json!(["https://graph.microsoft.com/v1.0/users/ada\u{0}@contoso.gatehouse.test"])
+                }),
+                400,
+                bad,
+            ),
+            case(
+                "a contact's name",
+                post.clone(),
+                "/v1.0/contacts",
+                Body::Json(json!({"displayName": "C\u{0}"})),
+                400,
+                bad,
+            ),
+            case(
+                "an application's name",
+                post.clone(),
+                "/v1.0/applications",
+                Body::Json(json!({"displayName": "A\u{0}"})),
+                400,
+                bad,
+            ),
+            case(
+                "a secret's name",
+                post.clone(),
+                &format!("/v1.0/applications/{app}/addPassword"),
+                Body::Json(json!({"passwordCredential": {"displayName": "k\u{0}"}})),
+                400,
+                bad,
+            ),
+            case(
+                "a custom product",
+                post.clone(),
+                "/v1.0/subscribedSkus",
+                Body::Json(
+                    json!({"skuPartNumber": "P\u{0}", "servicePlans": [{"servicePlanName": "S"}], "prepaidUnits": {"enabled": 1}}),
+                ),
+                400,
+                bad,
+            ),
+            case(
+                "a rule evaluated",
+                post.clone(),
+                "/v1.0/groups/evaluateDynamicMembership",
+                Body::Json(json!({"membershipRule": "user.department -eq \"\u{0}\"", "memberIds": [ada]})),
+                400,
+                bad,
+            ),
+            case(
+                "a user named to evaluate",
+                post.clone(),
+                "/v1.0/groups/evaluateDynamicMembership",
+                Body::Json(
+                    json!({"membershipRule": "user.department -eq \"x\"", "memberIds": ["ada\u{0}@contoso.gatehouse.test"]}),
+                ),
+                400,
+                bad,
+            ),
+            case(
+                "a $filter literal",
+                get.clone(),
+                "/v1.0/users?$filter=displayName%20eq%20'a%00b'",
+                Body::None,
+                400,
+                bad,
+            ),
+            case(
+                "a startswith literal",
+                get.clone(),
+                "/v1.0/groups?$filter=startswith(displayName,'%00')",
+                Body::None,
+                400,
+                bad,
+            ),
+            case(
+                "an in literal",
+                get.clone(),
+                "/v1.0/users?$filter=userPrincipalName%20in%20('a%00@contoso.gatehouse.test')",
+                Body::None,
+                400,
+                bad,
+            ),
+            case("a UPN in the path", get.clone(), nul_upn, Body::None, 400, bad),
+            case("a UPN patched", patch.clone(), nul_upn, Body::Json(json!({"jobTitle": "x"})), 400, bad),
+            case("a UPN deleted", Method::DELETE, nul_upn, Body::None, 400, bad),
+            case("a UPN's memberships", get.clone(), &format!("{nul_upn}/memberOf"), Body::None, 400, bad),
+            case("a group id in the path", get.clone(), "/v1.0/groups/%00", Body::None, 400, bad),
+            case("a product in the path", get.clone(), "/v1.0/subscribedSkus/E5%00", Body::None, 400, bad),
+            case(
+                "a manager reference",
+                Method::PUT,
+                &format!("{ada_path}/manager/$ref"),
+                Body::Json(
+                    json!({"@odata.id": "https://graph.microsoft.com/v1.0/users/bob%00@contoso.gatehouse.test"}),
+                ),
+                400,
+                bad,
+            ),
+            case(
+                "a member reference",
+                post.clone(),
+                &format!("/v1.0/groups/{group}/members/$ref"),
+                Body::Json(json!({"@odata.id": "https://graph.microsoft.com/v1.0/users/ada\u{0}"})),
+                400,
+                bad,
+            ),
+        ];
+        let before = server.snapshot().await;
+        refused_without_a_trace(&server, &token, cases).await;
+        let (status, body) = server.advanced(&token, "/v1.0/users?$search=%22displayName:a%00%22&$count=true").await;
+        assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!(bad)), "{engine}: {body}");
+        assert_eq!(server.snapshot().await, before, "{engine}: a refused request changed the store");
+    }
 }
