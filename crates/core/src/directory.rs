@@ -206,6 +206,27 @@ pub(crate) fn write_error(error: StoreError, conflict: &str) -> Error {
         StoreError::Missing | StoreError::VersionMismatch => {
             Error::new(crate::ErrorKind::NotFound, "The object changed or was removed while the request ran.")
         }
-        StoreError::Unavailable(cause) => Error::internal(cause),
+        StoreError::Unavailable(cause) => store_unavailable(cause),
+    }
+}
+
+/// A write the store could not take (unreachable, out of space, read-only): `503` with `Retry-After`, which
+/// clients and Graph SDKs retry, and the cause in the log.
+fn store_unavailable(cause: String) -> Error {
+    tracing::error!(%cause, "the store cannot take writes");
+    Error::unavailable("The directory cannot take changes right now; the request was not applied. Try again later.", 5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_cannot_write_is_unavailable_not_an_internal_error() {
+        let error = write_error(StoreError::Unavailable("database or disk is full".into()), "taken");
+        assert_eq!(error.kind, crate::ErrorKind::Unavailable);
+        assert_eq!(error.retry_after, Some(5));
+        assert!(!error.message.contains("disk"), "the cause stays in the log: {}", error.message);
+        assert_eq!(write_error(StoreError::Conflict("upn".into()), "taken").kind, crate::ErrorKind::Conflict);
     }
 }

@@ -76,11 +76,17 @@ impl PgDb {
     pub async fn connect(url: &str) -> StoreResult<PgDb> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            // Scripts write string constants with only their quotes doubled (see `with_literals`).
+            // Scripts write string constants with only their quotes doubled (see `with_literals`); notices
+            // (`relation "schema_migrations" already exists, skipping` at every start) are not for the log.
             .after_connect(|connection, _| {
-                Box::pin(async move { connection.execute("SET standard_conforming_strings = on").await.map(|_| ()) })
+                Box::pin(async move {
+                    connection
+                        .execute("SET standard_conforming_strings = on; SET client_min_messages = warning")
+                        .await
+                        .map(|_| ())
+                })
             })
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(2))
             .connect(url)
             .await
             .map_err(unavailable)?;
