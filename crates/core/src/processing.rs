@@ -202,15 +202,38 @@ impl Directory {
             Write::ClaimProcessor { until, .. } => *until,
             _ => now,
         };
+        let had = held.is_some_and(|until| until > now);
         match self.commit(caller, vec![renewal]).await {
             Ok(_) => {
+                if !had {
+                    tracing::info!(tenant = %caller.tenant(), processor = processor.name(), node = holder, "this node runs the processor");
+                }
                 let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
                 states.entry(key).or_insert_with(ProcessorState::new).lease_until = until;
                 Ok(true)
             }
-            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(StoreError::Conflict(_)) => {
+                if had {
+                    tracing::warn!(tenant = %caller.tenant(), processor = processor.name(), node = holder, "another node took the processor over");
+                    let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(state) = states.get_mut(&key) {
+                        state.lease_until = DateTime::<Utc>::MIN_UTC;
+                    }
+                }
+                Ok(false)
+            }
             Err(other) => Err(Error::internal(other)),
         }
+    }
+
+    /// The processors this node runs now, by tenant.
+    pub fn leases_held(&self) -> Vec<(Uuid, Processor)> {
+        let now = self.now();
+        let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held: Vec<(Uuid, Processor)> =
+            states.iter().filter(|(_, state)| state.lease_until > now).map(|(key, _)| *key).collect();
+        held.sort_by_key(|(tenant, processor)| (*tenant, processor.name()));
+        held
     }
 
     /// Ends the leases this node holds, for a node that is stopping (after its processors have stopped): another
@@ -232,8 +255,9 @@ impl Directory {
             let release =
                 Write::ClaimProcessor { name: processor.name().into(), holder: holder.into(), until: now, now };
             match self.commit(&Caller::System { tenant }, vec![release]).await {
+                Ok(_) => tracing::info!(%tenant, processor = processor.name(), node = holder, "released the processor"),
                 // Another node has taken the lease over already.
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::Conflict(_)) => {}
                 Err(other) => return Err(Error::internal(other)),
             }
         }

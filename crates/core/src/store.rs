@@ -263,6 +263,13 @@ pub enum Write {
         id: Uuid,
     },
     AddSigningKey(SigningKeyRecord),
+    /// Records a fact of the whole deployment under `name`, once: fails with `Conflict` if it is recorded
+    /// already (the first tenant is claimed so, so that nodes starting together on an empty database make one).
+    /// Logs no change.
+    ClaimDeployment {
+        name: String,
+        value: String,
+    },
     /// Takes (or renews) the lease of a change-log processor for `holder` until `until`; fails with
     /// `Conflict("lease")` while another holder's lease runs. Logs no change.
     ClaimProcessor {
@@ -465,6 +472,9 @@ pub trait Store: Send + Sync + 'static {
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.
     async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
+
+    /// A fact of the whole deployment, recorded by [`Write::ClaimDeployment`].
+    async fn deployment(&self, name: &str) -> StoreResult<Option<String>>;
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -86,9 +86,42 @@ pub fn generate_password() -> String {
     chars.into_iter().collect()
 }
 
+/// The deployment fact naming the tenant the first start made.
+const FIRST_TENANT: &str = "first-tenant";
+
 impl Directory {
     /// Creates a tenant with its administrator and administration app, in one batch.
     pub async fn create_tenant(&self, spec: NewTenant) -> Result<TenantBootstrap> {
+        let (writes, created) = self.tenant_batch(spec).await?;
+        self.store
+            .commit(created.tenant_id, writes, self.now())
+            .await
+            .map_err(|e| crate::directory::write_error(e, "The tenant, its domain or its client id already exists."))?;
+        Ok(created)
+    }
+
+    /// The first start's tenant: created and claimed as the deployment's first in one batch, so that of nodes
+    /// starting together on an empty database exactly one creates it. `None` when another node's first start
+    /// made it (this one joins), or when the deployment has it already.
+    pub async fn create_first_tenant(&self, spec: NewTenant) -> Result<Option<TenantBootstrap>> {
+        if self.store.deployment(FIRST_TENANT).await.map_err(Error::internal)?.is_some() {
+            return Ok(None);
+        }
+        let (mut writes, created) = self.tenant_batch(spec).await?;
+        writes.push(Write::ClaimDeployment { name: FIRST_TENANT.into(), value: created.tenant_id.to_string() });
+        match self.store.commit(created.tenant_id, writes, self.now()).await {
+            Ok(_) => Ok(Some(created)),
+            Err(crate::store::StoreError::Conflict(_))
+                if self.store.deployment(FIRST_TENANT).await.map_err(Error::internal)?.is_some() =>
+            {
+                Ok(None)
+            }
+            Err(other) => Err(crate::directory::write_error(other, "The first tenant could not be created.")),
+        }
+    }
+
+    /// The writes that create a tenant, and the credentials they make.
+    async fn tenant_batch(&self, spec: NewTenant) -> Result<(Vec<Write>, TenantBootstrap)> {
         let id = spec.id.unwrap_or_else(Uuid::new_v4);
         let short = id.simple().to_string();
         let domain = check_domain(&spec.domain.unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])))?;
@@ -170,18 +203,15 @@ impl Directory {
                 created_at: now,
             }));
         }
-        self.store
-            .commit(id, writes, now)
-            .await
-            .map_err(|e| crate::directory::write_error(e, "The tenant, its domain or its client id already exists."))?;
-        Ok(TenantBootstrap {
+        let created = TenantBootstrap {
             tenant_id: id,
             tenant_domain: domain,
             admin_user_principal_name: upn,
             admin_password: password,
             client_id,
             client_secret,
-        })
+        };
+        Ok((writes, created))
     }
 
     /// Every tenant; for the operator's CLI and the bootstrap check.

@@ -24,16 +24,20 @@ pub fn presets_from_env() -> anyhow::Result<NewTenant> {
     })
 }
 
-/// Creates the first tenant if the store has none.
+/// Creates the first tenant if the store has none; of nodes starting together on an empty database, one
+/// creates it and the others join.
 pub async fn first_tenant(directory: &Directory) -> anyhow::Result<Option<TenantBootstrap>> {
     if !directory.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty() {
         return Ok(None);
     }
     let created = directory
-        .create_tenant(presets_from_env()?)
+        .create_first_tenant(presets_from_env()?)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the first tenant: {}", e.message))?;
-    Ok(Some(created))
+    if created.is_none() {
+        tracing::info!("another node created the first tenant at the same time; this node joins it");
+    }
+    Ok(created)
 }
 
 /// Prints the credentials once, with a copy-paste example.

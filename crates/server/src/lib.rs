@@ -42,6 +42,14 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
         ..DirectoryConfig::default()
     };
     let directory = Arc::new(Directory::new(Arc::new(store), clock, master, directory_config));
+    check_master_key(&directory).await?;
+    Ok(directory)
+}
+
+/// Refuses a master key that does not open the first tenant's signing key, sealed with the deployment's key
+/// when the first start made it. Checked when the store opens and again after the first start's tenant is
+/// made or joined, so a node whose key lost the race to another node's refuses to start too.
+pub async fn check_master_key(directory: &Directory) -> anyhow::Result<()> {
     if let Some(tenant) = directory.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?.first() {
         directory.jwks(tenant.id).await.map_err(|_| {
             anyhow::anyhow!(
@@ -49,7 +57,7 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
             )
         })?;
     }
-    Ok(directory)
+    Ok(())
 }
 
 /// Opens the directory with the wall clock.

@@ -182,6 +182,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(&args)?;
     let directory = gatehouse::open(&settings).await?;
     let created = bootstrap::first_tenant(&directory).await?;
+    gatehouse::check_master_key(&directory).await?;
     let tls = match &settings.tls {
         Some((cert, key)) => Some(gatehouse::tls_config(cert, key)?),
         None => None,
@@ -197,7 +198,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let base = settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local}"));
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::of(directory.clone()));
     let exposure = match metrics_listener {
         Some(_) => MetricsExposure::Elsewhere,
         None => MetricsExposure::Here,

@@ -5,9 +5,10 @@
 //! for any extension token a client makes up.
 
 use axum::http::Method;
+use gatehouse_core::Directory;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -39,9 +40,16 @@ pub fn method_label(method: &Method) -> &'static str {
 pub struct Metrics {
     requests: Mutex<HashMap<(&'static str, String, u16), u64>>,
     latency: Mutex<HashMap<String, Histogram>>,
+    /// The directory whose processors this node may run, for the leases it holds.
+    directory: Option<Arc<Directory>>,
 }
 
 impl Metrics {
+    /// Metrics that also show which processors this node runs.
+    pub fn of(directory: Arc<Directory>) -> Metrics {
+        Metrics { directory: Some(directory), ..Metrics::default() }
+    }
+
     pub fn record(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
@@ -94,6 +102,17 @@ impl Metrics {
             let _ = writeln!(out, "gatehouse_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", histogram.sum);
             let _ =
                 writeln!(out, "gatehouse_http_request_duration_seconds_count{{route=\"{route}\"}} {}", histogram.count);
+        }
+        if let Some(directory) = &self.directory {
+            out.push_str("# HELP gatehouse_processor_lease Change processors this node runs, by tenant.\n");
+            out.push_str("# TYPE gatehouse_processor_lease gauge\n");
+            for (tenant, processor) in directory.leases_held() {
+                let _ = writeln!(
+                    out,
+                    "gatehouse_processor_lease{{tenant=\"{tenant}\",processor=\"{}\"}} 1",
+                    processor.name()
+                );
+            }
         }
         out
     }

@@ -11,7 +11,8 @@
 //! Migration 5 adds `processors` (each change-log follower's cursor and lease) and `dynamic_status` (each
 //! dynamic group's processing state); users are re-indexed for the values rules read. Migration 6 adds
 //! `value_counts`: how many live objects hold each counted value (the users holding each product). Migration 9
-//! indexes objects by creation time, for `$orderby=createdDateTime`.
+//! indexes objects by creation time, for `$orderby=createdDateTime`. Migration 10 adds `deployment`: facts of
+//! the whole deployment, each recorded once (which tenant the first start made).
 
 use gatehouse_core::store::ObjectKind;
 
@@ -184,6 +185,7 @@ INSERT INTO value_counts (tenant_id, property, value, n)
     (7, "-- Applications and service principals become queryable: their values are indexed after this version."),
     (8, "-- Date-times are indexed in UTC as written by the directory (they were folded to lower case)."),
     (9, "CREATE INDEX objects_by_creation ON objects (tenant_id, kind, created_at, id);"),
+    (10, "CREATE TABLE deployment (name {text_c} PRIMARY KEY, value TEXT NOT NULL);"),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

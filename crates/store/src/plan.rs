@@ -427,6 +427,10 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             )],
             vec![change("appRoleAssignment", id, ChangeKind::Purged, vec![])],
         ),
+        Write::ClaimDeployment { name, value } => (
+            vec![statement("INSERT INTO deployment (name, value) VALUES ($1, $2)", vec![name.into(), value.into()])],
+            vec![],
+        ),
         Write::ClaimProcessor { name, holder, until, now } => (
             vec![checked(
                 "INSERT INTO processors (tenant_id, name, seq, holder, lease_until) VALUES ($1, $2, 0, $3, $4) \

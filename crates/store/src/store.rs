@@ -349,6 +349,11 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn deployment(&self, name: &str) -> StoreResult<Option<String>> {
+        self.fetch_one(query("SELECT value FROM deployment WHERE name = $1", vec![name.into()]), |row| row.text(0))
+            .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.fetch(query("SELECT 1", vec![])).await.map(|_| ())
     }

@@ -545,3 +545,69 @@ async fn a_private_first_start_with_logs_for_people_and_metrics_apart() {
         assert!(!printed.contains(value), "{secret} stays off stdout when written to a file");
     }
 }
+
+#[tokio::test]
+async fn nodes_starting_together_on_an_empty_database_make_one_tenant() {
+    let Some(cluster) = postgres::cluster() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = gatehouse_core::secrets::MasterKey::generate().encode();
+    for attempt in 0..5 {
+        let url = cluster.create_database().await;
+        let (one, two) = std::thread::scope(|scope| {
+            let start = |name: String| {
+                let (data, url, key) = (dir.path().join(name), url.clone(), key.clone());
+                scope.spawn(move || ServerProcess::start(launch(&data, &url, Some(&key))))
+            };
+            let (one, two) = (start(format!("one-{attempt}")), start(format!("two-{attempt}")));
+            (one.join().unwrap(), two.join().unwrap())
+        });
+        let made: Vec<&Value> = [&one, &two].iter().filter_map(|node| node.bootstrap.as_ref()).collect();
+        assert_eq!(made.len(), 1, "attempt {attempt}: exactly one node makes the first tenant");
+        let http = client(None);
+        for node in [&one, &two] {
+            let token = token(&http, &node.base_url, made[0]).await;
+            let tenants: Value = get_json(&http, format!("{}/v1.0/users", node.base_url), &token).await;
+            assert_eq!(tenants["value"].as_array().unwrap().len(), 1, "attempt {attempt}: one administrator");
+        }
+    }
+
+    // With different master keys, whichever node makes the tenant runs, and the other refuses to start.
+    for attempt in 0..3 {
+        let url = cluster.create_database().await;
+        let mut children: Vec<std::process::Child> = (0..2)
+            .map(|n| {
+                Command::new(BINARY)
+                    .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--data-dir"])
+                    .arg(dir.path().join(format!("keys-{attempt}-{n}")))
+                    .envs(gatehouse_testkit::process::TEST_HASH_ENV)
+                    .env("GATEHOUSE_MASTER_KEY", gatehouse_core::secrets::MasterKey::generate().encode())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut refused = None;
+        while refused.is_none() && started.elapsed() < std::time::Duration::from_secs(60) {
+            for (n, child) in children.iter_mut().enumerate() {
+                if let Some(status) = child.try_wait().unwrap() {
+                    refused = Some((n, status));
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (loser, status) = refused.expect("one node refuses to start");
+        assert!(!status.success(), "attempt {attempt}");
+        let mut stderr = String::new();
+        use std::io::Read;
+        children[loser].stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        assert!(stderr.contains("master key"), "attempt {attempt}: {stderr}");
+        let winner = &mut children[1 - loser];
+        assert!(winner.try_wait().unwrap().is_none(), "attempt {attempt}: the other node runs");
+        let _ = winner.kill();
+        let _ = winner.wait();
+    }
+}

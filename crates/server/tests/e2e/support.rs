@@ -85,7 +85,7 @@ impl Server {
             .await
             .unwrap();
         gatehouse::spawn_processors(directory.clone(), uuid::Uuid::new_v4().to_string());
-        let metrics = Arc::new(gatehouse::metrics::Metrics::default());
+        let metrics = Arc::new(gatehouse::metrics::Metrics::of(directory.clone()));
         let addressing = Addressing { public_url: None, https: false };
         let router = app::router(directory.clone(), addressing, metrics, app::MetricsExposure::Here);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
