@@ -6,6 +6,7 @@
 //! created it, and afterwards exists only as a digest.
 
 use crate::authorization::{require, Action, Permission, Permissions, GRAPH_APP_ID};
+use crate::contention::object_id;
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
@@ -264,7 +265,8 @@ impl Directory {
             end,
         };
         let shown = credential_json(&secret);
-        for _ in 0..5 {
+        let mut turn = self.turn(caller, object_id(id)?, "object").await?;
+        loop {
             let target = self.live_object(caller, kind, id).await?;
             let mut record = target.clone();
             let list = record.doc.entry("passwordCredentials").or_insert_with(|| json!([]));
@@ -287,11 +289,10 @@ impl Directory {
                     credential["secretText"] = json!(text);
                     return Ok(NewSecret { credential });
                 }
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The object is being changed by another request; try again."))
     }
 
     /// `removePassword`: revokes a client secret by key id.
@@ -307,7 +308,8 @@ impl Directory {
             body.get("keyId").and_then(Value::as_str).and_then(|k| Uuid::parse_str(k).ok()).ok_or_else(|| {
                 Error::invalid_property("keyId", "keyId must be the GUID of one of the object's password credentials.")
             })?;
-        for _ in 0..5 {
+        let mut turn = self.turn(caller, object_id(id)?, "object").await?;
+        loop {
             let target = self.live_object(caller, kind, id).await?;
             let mut record = target.clone();
             let mut found = false;
@@ -330,11 +332,10 @@ impl Directory {
             ];
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The object is being changed by another request; try again."))
     }
 
     /// Grants an app role (for Graph: an application permission) to a service principal.

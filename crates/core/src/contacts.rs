@@ -5,6 +5,7 @@
 //! mailNickname defaults to the mail's local part.
 
 use crate::authorization::{require, Action};
+use crate::contention::object_id;
 use crate::directory::write_error;
 use crate::error::{Error, Result};
 use crate::query::Listing;
@@ -14,7 +15,6 @@ use crate::users::Page;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 
-const UPDATE_ATTEMPTS: usize = 5;
 /// The phone types Graph lists for a contact, each shown even when it has no number.
 const PHONE_TYPES: [&str; 3] = ["businessFax", "mobile", "business"];
 
@@ -111,7 +111,8 @@ impl Directory {
     pub async fn update_contact(&self, caller: &Caller, id: &str, patch: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteContacts)?;
         let changes = schema::check_body(CONTACT, "orgContact", &[], patch)?;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, object_id(id)?, "contact").await?;
+        loop {
             let current = self.live_of(caller, id, &[ObjectKind::Contact]).await?;
             let mut record = current.clone();
             for (name, value) in &changes {
@@ -127,11 +128,10 @@ impl Directory {
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
             match self.commit(caller, vec![write]).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The contact is being changed by another request; try again."))
     }
 
     /// Moves the contact to deleted items; its group memberships are suspended until a restore.

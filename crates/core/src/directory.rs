@@ -70,6 +70,8 @@ pub struct Directory {
     pub(crate) processors: Mutex<HashMap<(Uuid, crate::processing::Processor), crate::processing::ProcessorState>>,
     /// Failed client authentications by client and by source address.
     pub(crate) throttle: crate::throttle::Throttle,
+    /// The write locks of the objects that requests on this node are changing.
+    pub(crate) object_locks: crate::contention::ObjectLocks,
 }
 
 impl Directory {
@@ -87,6 +89,7 @@ impl Directory {
             dynamic: Mutex::new(HashMap::new()),
             processors: Mutex::new(HashMap::new()),
             throttle: crate::throttle::Throttle::default(),
+            object_locks: crate::contention::ObjectLocks::default(),
         }
     }
 

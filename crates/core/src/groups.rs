@@ -8,6 +8,7 @@
 //! last owner. Every change, links included, is one store batch.
 
 use crate::authorization::{require, Action};
+use crate::contention::object_id;
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::{self, Filter, Listing, Literal, Op, Test};
@@ -30,7 +31,6 @@ pub const MAX_CHECKED_IDS: usize = 20;
 pub const MAX_MEMBER_GROUPS: u32 = 11_000;
 /// Items an expanded relationship carries (`$expand=memberOf`).
 pub const MAX_EXPANDED: u32 = 20;
-const UPDATE_ATTEMPTS: usize = 5;
 const REQUIRED_ON_CREATE: &[&str] = &["displayName", "mailEnabled", "mailNickname", "securityEnabled"];
 const UNIFIED: &str = "Unified";
 const DYNAMIC: &str = "DynamicMembership";
@@ -415,7 +415,8 @@ impl Directory {
             return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
         }
         let tenant = self.tenant_record(caller.tenant()).await?;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, object_id(id)?, "group").await?;
+        loop {
             let current = self.live_group(caller, id).await?;
             let mut record = current.clone();
             for (name, value) in &changes {
@@ -457,11 +458,10 @@ impl Directory {
             }
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(link_error(other, &record, Relation::Member)),
             }
         }
-        Err(Error::conflict("The group is being changed by another request; try again."))
     }
 
     /// Moves the group to deleted items; its memberships and its members' are suspended until a restore.

@@ -10,6 +10,7 @@
 //!   cases, on [`Directory`].
 //! - [`store`]: the storage interface; every write use case hands it one batch that commits atomically
 //!   together with its per-tenant change-log records.
+//! - `contention`: how read-modify-write use cases take turns at an object on a node, and retry across nodes.
 //! - [`passwords`], [`secrets`], [`keys`]: credentials: argon2id hashes, client secrets, token-signing keys.
 //!
 //! The core names no protocol: no HTTP, no SQL, no Graph JSON envelopes. It does speak in Graph's property
@@ -20,6 +21,7 @@ pub mod authorization;
 pub mod caller;
 pub mod clock;
 pub mod contacts;
+mod contention;
 pub mod deleted_items;
 pub mod directory;
 pub mod dynamic;

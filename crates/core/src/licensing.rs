@@ -9,6 +9,7 @@
 //! transaction, so concurrent assignments cannot oversubscribe a product.
 
 use crate::authorization::{require, Action};
+use crate::contention::object_id;
 use crate::directory::write_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::query::{Filter, Literal, Op, Test};
@@ -21,7 +22,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
-const UPDATE_ATTEMPTS: usize = 5;
 /// The document key of a user's directly assigned licenses (internal; Graph shows the resolved ones).
 pub const DIRECT: &str = "_directLicenses";
 
@@ -443,7 +443,8 @@ impl Directory {
                 ))
             }
         };
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        loop {
             let subscriptions = self.subscriptions(caller).await?;
             for (sku, disabled) in &add {
                 let subscription = subscriptions.get(sku).ok_or_else(|| direct_error("Other", *sku, ""))?;
@@ -497,7 +498,7 @@ impl Directory {
             writes.extend(seat_guards(&subscriptions, add.iter().map(|(sku, _)| *sku)));
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(ObjectRecord { version: user.version + 1, ..record }),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(StoreError::Conflict(what)) if what == "seats" => {
                     let sku = add.first().map(|(s, _)| *s).unwrap_or_default();
                     return Err(direct_error("CountViolation", sku, ""));
@@ -505,7 +506,6 @@ impl Directory {
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     /// The groups a user is a direct member of.
@@ -726,7 +726,8 @@ impl Directory {
     /// Changes a subscription's units or status.
     pub async fn update_subscription(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteOrganization)?;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, self.subscription_record(caller, id).await?.id, "subscription").await?;
+        loop {
             let current = self.subscription_record(caller, id).await?;
             let mut record = current.clone();
             set_units(&mut record.doc, body)?;
@@ -744,11 +745,10 @@ impl Directory {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The subscription is being changed by another request; try again."))
     }
 
     /// Retires a subscription no user holds any more.
@@ -796,7 +796,8 @@ impl Directory {
         if !matches!(body.get("removeLicenses"), Some(Value::Array(_))) {
             return Err(Error::invalid_property("removeLicenses", "The request body must contain 'removeLicenses'."));
         }
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, object_id(id)?, "group").await?;
+        loop {
             let subscriptions = self.subscriptions(caller).await?;
             for (sku, disabled) in &add {
                 let subscription = subscriptions.get(sku).ok_or_else(|| direct_error("Other", *sku, ""))?;
@@ -830,11 +831,10 @@ impl Directory {
             };
             match self.commit(caller, vec![write]).await {
                 Ok(_) => return Ok(record),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The group is being changed by another request; try again."))
     }
 
     /// A page of the group's direct members whose licenses from the group are in error.
@@ -863,7 +863,8 @@ impl Directory {
     /// since an error are offered again).
     pub async fn reprocess_licenses(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         require(caller, Action::AssignLicenses)?;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        loop {
             let user = self.live_user(caller, key).await?;
             let mut ledger = self.ledger(caller).await?;
             let groups = self.direct_groups(caller, user.id).await?;
@@ -878,11 +879,10 @@ impl Directory {
             writes.extend(seat_guards(&ledger.subscriptions, gained));
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(record),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
         }
-        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     async fn ledger(&self, caller: &Caller) -> Result<Ledger> {

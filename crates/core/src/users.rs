@@ -19,7 +19,6 @@ use uuid::Uuid;
 
 pub const DUPLICATE_UPN: &str = "Another object with the same value for property userPrincipalName already exists.";
 const REQUIRED_ON_CREATE: &[&str] = &["accountEnabled", "displayName", "mailNickname", "userPrincipalName"];
-const UPDATE_ATTEMPTS: usize = 5;
 /// Internal document key: the user must change the password at next sign-in. Not a Graph property.
 pub const FORCE_CHANGE: &str = "_forceChangePassword";
 
@@ -249,6 +248,14 @@ impl Directory {
         self.live_user(caller, key).await
     }
 
+    /// The object id a user key names (an id, or a UPN looked up), for the user's write lock.
+    pub(crate) async fn user_id(&self, caller: &Caller, key: &str) -> Result<Uuid> {
+        match Uuid::parse_str(key) {
+            Ok(id) => Ok(id),
+            Err(_) => Ok(self.live_user(caller, key).await?.id),
+        }
+    }
+
     pub(crate) async fn live_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         schema::check_text("id", key)?;
         let tenant = caller.tenant();
@@ -311,7 +318,8 @@ impl Directory {
             _ => None,
         };
         let mut hash = None;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        loop {
             let current = self.live_user(caller, key).await?;
             let mut record = current.clone();
             let mut attributes: Vec<String> = changes.keys().cloned().collect();
@@ -346,11 +354,10 @@ impl Directory {
             );
             match self.commit(caller, writes).await {
                 Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, DUPLICATE_UPN)),
             }
         }
-        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     /// Moves the user to deleted items, restorable for the retention period.
@@ -365,7 +372,8 @@ impl Directory {
     pub async fn set_manager(&self, caller: &Caller, key: &str, manager: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let manager = self.live_user(caller, manager).await?;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        loop {
             let user = self.live_user(caller, key).await?;
             if user.id == manager.id {
                 return Err(Error::invalid("A user cannot be their own manager."));
@@ -373,16 +381,16 @@ impl Directory {
             let mut record = user.clone();
             record.manager = Some(manager.id);
             match self.write_manager(caller, record, user.version).await {
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
             }
         }
-        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     pub async fn remove_manager(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
-        for _ in 0..UPDATE_ATTEMPTS {
+        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        loop {
             let user = self.live_user(caller, key).await?;
             if user.manager.is_none() {
                 return Err(Error::not_found("manager"));
@@ -390,11 +398,10 @@ impl Directory {
             let mut record = user.clone();
             record.manager = None;
             match self.write_manager(caller, record, user.version).await {
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
             }
         }
-        Err(Error::conflict("The user is being changed by another request; try again."))
     }
 
     async fn write_manager(&self, caller: &Caller, record: ObjectRecord, version: i64) -> Result<(), StoreError> {

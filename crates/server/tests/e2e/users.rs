@@ -1,8 +1,10 @@
 //! The user lifecycle over the Graph API, on every engine.
 
-use crate::support::{new_user, servers};
+use crate::support::{new_user, servers, Server, CHEAP_HASH};
+use gatehouse_core::{Caller, Directory, DirectoryConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::sync::Arc;
 
 #[tokio::test]
 async fn user_lifecycle_on_every_engine() {
@@ -163,4 +165,99 @@ async fn a_restore_whose_upn_was_taken_is_refused() {
     assert_eq!(body["error"]["code"], "Request_BadRequest");
     let (status, _) = server.call(&token, Method::GET, &format!("/v1.0/directory/deletedItems/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "the user stays in deleted items");
+}
+
+/// Twenty changes of one user, each of another property.
+const CHANGES: [(&str, &str); 20] = [
+    ("jobTitle", "Engineer"),
+    ("department", "Research"),
+    ("city", "Utrecht"),
+    ("companyName", "Contoso"),
+    ("country", "Netherlands"),
+    ("employeeType", "Contractor"),
+    ("faxNumber", "+31 30 000 0001"),
+    ("mobilePhone", "+31 6 0000 0002"),
+    ("officeLocation", "B-12"),
+    ("postalCode", "3511 AA"),
+    ("state", "Utrecht"),
+    ("streetAddress", "Domplein 1"),
+    ("givenName", "Ada"),
+    ("surname", "Lovelace"),
+    ("employeeId", "E-20"),
+    ("displayName", "Ada Lovelace"),
+    ("onPremisesImmutableId", "ada-immutable"),
+    ("preferredDataLocation", "EUR"),
+    ("usageLocation", "NL"),
+    ("ageGroup", "Adult"),
+];
+
+/// A new user: its id and its path.
+async fn contended_user(server: &Server, token: &str) -> (String, String) {
+    let (status, user) = server.call(token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{}: {user}", server.engine);
+    let id = user["id"].as_str().unwrap().to_owned();
+    (id.clone(), format!("/v1.0/users/{id}"))
+}
+
+/// Sends one PATCH per change at once; each must answer 204.
+async fn patch_at_once(server: &Server, token: &str, path: &str, changes: &[(&'static str, &'static str)]) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (name, value) in changes {
+        let request = server.http.patch(server.url(path)).bearer_auth(token).json(&json!({ *name: value }));
+        let name = *name;
+        tasks.spawn(async move {
+            let response = request.send().await.unwrap();
+            (name, response.status(), response.text().await.unwrap())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (name, status, body) = done.unwrap();
+        assert_eq!(status, StatusCode::NO_CONTENT, "{}: {name}: {body}", server.engine);
+    }
+}
+
+/// Asserts the user holds every change.
+async fn has_every_change(server: &Server, token: &str, path: &str) {
+    let names: Vec<&str> = CHANGES.iter().map(|(name, _)| *name).collect();
+    let (_, read) = server.call(token, Method::GET, &format!("{path}?$select={}", names.join(",")), None).await;
+    for (name, value) in CHANGES {
+        assert_eq!(read[name], value, "{}: {name} in {read}", server.engine);
+    }
+}
+
+/// Twenty PATCHes of one user at once: every one lands (none answers "being changed by another request"), and
+/// the user ends with all of them.
+#[tokio::test]
+async fn concurrent_updates_of_one_user_all_land() {
+    for server in servers().await {
+        let token = server.admin_token().await;
+        let (_, path) = contended_user(&server, &token).await;
+        patch_at_once(&server, &token, &path, &CHANGES).await;
+        has_every_change(&server, &token, &path).await;
+    }
+}
+
+/// The same from two nodes sharing the database: half the changes through this node's API, half at once
+/// through a second node's directory, whose writes overtake this node's.
+#[tokio::test]
+async fn concurrent_updates_from_two_nodes_all_land() {
+    for server in servers().await {
+        let token = server.admin_token().await;
+        let (id, path) = contended_user(&server, &token).await;
+        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+        let other = Arc::new(Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config));
+        let caller = Caller::System { tenant: server.tenant.tenant_id };
+        let (here, there) = CHANGES.split_at(CHANGES.len() / 2);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, value) in there {
+            let (other, caller, id) = (other.clone(), caller.clone(), id.clone());
+            let patch = json!({ *name: value }).as_object().unwrap().clone();
+            tasks.spawn(async move { other.update_user(&caller, &id, &patch).await });
+        }
+        patch_at_once(&server, &token, &path, here).await;
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap(), Ok(()), "{}", server.engine);
+        }
+        has_every_change(&server, &token, &path).await;
+    }
 }
