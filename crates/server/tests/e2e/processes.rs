@@ -171,9 +171,16 @@ async fn two_nodes_on_one_postgres_database_agree() {
     let url = cluster.create_database().await;
     let dir = tempfile::tempdir().unwrap();
     let key = gatehouse_core::secrets::MasterKey::generate().encode();
-    let one = ServerProcess::start(launch(&dir.path().join("one"), &url, Some(&key)));
+    // Nodes behind one load balancer share its public URL, so each accepts the tokens the others issue.
+    let node = |name: &str| {
+        let data = dir.path().join(name);
+        let mut launched = launch(&data, &url, Some(&key));
+        launched.env.insert("GATEHOUSE_PUBLIC_URL".into(), "https://gatehouse.cluster.test".into());
+        ServerProcess::start(launched)
+    };
+    let one = node("one");
     let bootstrap = one.bootstrap.clone().unwrap();
-    let two = ServerProcess::start(launch(&dir.path().join("two"), &url, Some(&key)));
+    let two = node("two");
     assert!(two.bootstrap.is_none(), "the second node joins the first one's tenant");
     let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
     let http = client(None);
