@@ -24,6 +24,8 @@ pub struct DirectoryConfig {
     pub access_token_lifetime: i64,
     /// How long soft-deleted objects stay restorable.
     pub deleted_retention: chrono::Duration,
+    /// How many password hashes may run at once (default: one per core).
+    pub hash_concurrency: usize,
 }
 
 impl Default for DirectoryConfig {
@@ -32,6 +34,7 @@ impl Default for DirectoryConfig {
             hash_params: HashParams::PRODUCTION,
             access_token_lifetime: 3599,
             deleted_retention: chrono::Duration::days(30),
+            hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
         }
     }
 }
@@ -70,12 +73,15 @@ pub struct Directory {
     pub(crate) processors: Mutex<HashMap<(Uuid, crate::processing::Processor), crate::processing::ProcessorState>>,
     /// Failed client authentications by client and by source address.
     pub(crate) throttle: crate::throttle::Throttle,
+    /// Password hashing, a bounded number at a time.
+    pub(crate) hasher: crate::passwords::Hasher,
     /// The write locks of the objects that requests on this node are changing.
     pub(crate) object_locks: crate::contention::ObjectLocks,
 }
 
 impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, master: MasterKey, config: DirectoryConfig) -> Self {
+        let hasher = crate::passwords::Hasher::new(config.hash_params, config.hash_concurrency);
         Self {
             store,
             clock,
@@ -89,6 +95,7 @@ impl Directory {
             dynamic: Mutex::new(HashMap::new()),
             processors: Mutex::new(HashMap::new()),
             throttle: crate::throttle::Throttle::default(),
+            hasher,
             object_locks: crate::contention::ObjectLocks::default(),
         }
     }
@@ -103,6 +110,11 @@ impl Directory {
 
     pub fn config(&self) -> &DirectoryConfig {
         &self.config
+    }
+
+    /// The password hashing pool, for what it has done.
+    pub fn hasher(&self) -> &crate::passwords::Hasher {
+        &self.hasher
     }
 
     /// Whether the store answers; for readiness probes.

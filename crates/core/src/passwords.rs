@@ -1,7 +1,7 @@
 //! Passwords: Entra's complexity rule and argon2id hashing.
 //!
-//! Hashing is CPU work measured in tens of milliseconds, so it runs on the blocking pool and never on an
-//! async worker. Hash parameters are explicit configuration: production uses the OWASP minimum
+//! Hashing is CPU work measured in tens of milliseconds, so it runs on the blocking pool, never on an async
+//! worker, and a bounded number at a time ([`Hasher`]). Hash parameters are explicit configuration: production uses the OWASP minimum
 //! (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
 
 use crate::error::{Error, Result};
@@ -63,9 +63,57 @@ pub fn check_complexity(password: &str, strong: bool) -> Result<()> {
     Ok(())
 }
 
-/// Hashes on the blocking pool; returns the PHC string (`$argon2id$v=19$m=…`).
-pub async fn hash(password: String, params: HashParams) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash_now(&password, params)).await.map_err(Error::internal)?
+/// How long a hash waits for its turn before the request is refused as throttled.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Password hashing on a bounded pool: at most `limit` hashes run at once, each on the blocking pool and
+/// holding its parameters' memory (19 MiB in production); the rest wait their turn, for at most
+/// [`QUEUE_WAIT`], and are then refused as throttled. So a flood of password writes costs a bounded amount of
+/// memory and CPU, and the server keeps answering everything else. Sign-in's verification joins this pool.
+pub struct Hasher {
+    params: HashParams,
+    turns: tokio::sync::Semaphore,
+    computed: std::sync::atomic::AtomicU64,
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl Hasher {
+    pub fn new(params: HashParams, limit: usize) -> Hasher {
+        Hasher {
+            params,
+            turns: tokio::sync::Semaphore::new(limit.max(1)),
+            computed: Default::default(),
+            running: Default::default(),
+            peak: Default::default(),
+        }
+    }
+
+    /// Hashes `password` when a turn comes; returns the PHC string (`$argon2id$v=19$m=…`).
+    pub async fn hash(&self, password: String) -> Result<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _turn = match tokio::time::timeout(QUEUE_WAIT, self.turns.acquire()).await {
+            Ok(Ok(turn)) => turn,
+            _ => return Err(Error::throttled("Too many password changes at once; try again shortly.", 1)),
+        };
+        let running = self.running.fetch_add(1, Relaxed) + 1;
+        self.peak.fetch_max(running, Relaxed);
+        let params = self.params;
+        let hashed = tokio::task::spawn_blocking(move || hash_now(&password, params)).await.map_err(Error::internal);
+        self.running.fetch_sub(1, Relaxed);
+        self.computed.fetch_add(1, Relaxed);
+        hashed?
+    }
+
+    /// How many hashes have been computed.
+    pub fn computed(&self) -> u64 {
+        self.computed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most hashes that ran at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Hashes on the current thread; for benchmarks and blocking contexts.

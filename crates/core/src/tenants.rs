@@ -144,7 +144,7 @@ impl Directory {
         let upn = check_user_principal_name(&upn, &tenant.domains)?;
         let password = spec.admin_password.unwrap_or_else(generate_password);
         passwords::check_complexity(&password, true)?;
-        let hash = passwords::hash(password.clone(), self.config.hash_params).await?;
+        let hash = self.hasher.hash(password.clone()).await?;
         let nickname = upn.split('@').next().unwrap_or("admin").to_owned();
         let mut admin_doc = Map::new();
         for (key, value) in [

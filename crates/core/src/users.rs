@@ -223,10 +223,11 @@ impl Directory {
         doc.entry("userType").or_insert_with(|| json!("Member"));
         normalise(&mut doc)?;
         passwords::check_complexity(&password.0, strong_passwords(&doc))?;
+        self.check_upn_free(caller, &upn, None).await?;
         let now = self.now();
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
         doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
-        let hash = passwords::hash(password.0, self.config.hash_params).await?;
+        let hash = self.hasher.hash(password.0).await?;
         let record = ObjectRecord {
             id: crate::store::new_object_id(),
             kind: ObjectKind::User,
@@ -240,6 +241,19 @@ impl Directory {
         let writes = vec![Write::InsertObject(record.clone()), Write::SetPassword { user: record.id, hash }];
         self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(record)
+    }
+
+    /// Refuses a UPN another live user has, before the expensive part of a write (hashing a password); the
+    /// store's unique index still decides races.
+    async fn check_upn_free(&self, caller: &Caller, upn: &str, except: Option<Uuid>) -> Result<()> {
+        let holder =
+            self.store.object_by_key(caller.tenant(), ObjectKind::User, &fold(upn)).await.map_err(Error::internal)?;
+        match holder {
+            Some(other) if other.deleted_at.is_none() && Some(other.id) != except => {
+                Err(Error::conflict(DUPLICATE_UPN))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A live user by object id or UPN.
@@ -339,7 +353,10 @@ impl Directory {
             if let Some((password, force)) = &new_password {
                 passwords::check_complexity(password, strong_passwords(&record.doc))?;
                 if hash.is_none() {
-                    hash = Some(passwords::hash(password.clone(), self.config.hash_params).await?);
+                    if let Some(upn) = record.doc.get("userPrincipalName").and_then(Value::as_str) {
+                        self.check_upn_free(caller, upn, Some(record.id)).await?;
+                    }
+                    hash = Some(self.hasher.hash(password.clone()).await?);
                 }
                 record.doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(self.now())));
                 record.doc.insert(FORCE_CHANGE.into(), json!(force));

@@ -261,3 +261,38 @@ async fn concurrent_updates_from_two_nodes_all_land() {
         has_every_change(&server, &token, &path).await;
     }
 }
+
+#[tokio::test]
+async fn a_taken_upn_is_refused_before_any_password_is_hashed_and_hashes_are_bounded() {
+    for server in servers().await {
+        let engine = server.engine;
+        let token = server.admin_token().await;
+        let (status, body) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let hashed = server.directory.hasher().computed();
+        let server = Arc::new(server);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            let (server, token) = (server.clone(), token.clone());
+            tasks.spawn(async move { server.call(&token, Method::POST, "/v1.0/users", Some(new_user("ada"))).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (status, body) = done.unwrap();
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        }
+        assert_eq!(server.directory.hasher().computed(), hashed, "{engine}: no password was hashed for a taken UPN");
+
+        for n in 0..12 {
+            let (server, token) = (server.clone(), token.clone());
+            tasks.spawn(async move {
+                server.call(&token, Method::POST, "/v1.0/users", Some(new_user(&format!("many{n}")))).await
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().0, StatusCode::CREATED, "{engine}");
+        }
+        let limit = server.directory.config().hash_concurrency;
+        let peak = server.directory.hasher().peak();
+        assert!((1..=limit).contains(&peak), "{engine}: at most {limit} hashes at once, saw {peak}");
+    }
+}
