@@ -65,6 +65,9 @@ impl Directory {
     /// Brings a deleted object back; fails if its unique value was taken meanwhile.
     pub async fn restore_deleted(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         let object = self.find_deleted(caller, id, true).await?;
+        if object.kind == ObjectKind::User {
+            self.check_sensitive(caller, &object).await?;
+        }
         let links = self.store.links(caller.tenant(), object.id, false).await.map_err(Error::internal)?;
         self.commit(caller, vec![Write::Restore { kind: object.kind, id: object.id, links }])
             .await
@@ -75,6 +78,9 @@ impl Directory {
     /// Deletes a deleted object for good.
     pub async fn purge_deleted(&self, caller: &Caller, id: &str) -> Result<()> {
         let object = self.find_deleted(caller, id, true).await?;
+        if object.kind == ObjectKind::User {
+            self.check_sensitive(caller, &object).await?;
+        }
         self.commit(caller, vec![Write::Purge { kind: object.kind, id: object.id }])
             .await
             .map_err(|e| write_error(e, "conflict"))?;

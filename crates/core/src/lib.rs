@@ -33,6 +33,7 @@ pub mod passwords;
 pub mod processing;
 pub mod query;
 pub mod request;
+pub mod roles;
 pub mod rules;
 pub mod schema;
 pub mod secrets;

@@ -8,6 +8,7 @@ use crate::authorization::{Permission, GRAPH_APP_ID};
 use crate::error::{Error, Result};
 use crate::keys::SigningKey;
 use crate::passwords;
+use crate::roles;
 use crate::schema::format_time;
 use crate::secrets;
 use crate::store::{
@@ -156,6 +157,7 @@ impl Directory {
             ("proxyAddresses", json!([])),
             ("lastPasswordChangeDateTime", json!(format_time(now))),
             (FORCE_CHANGE, json!(false)),
+            (roles::ROLES_KEY, roles::holding(&[roles::GLOBAL_ADMINISTRATOR])),
         ] {
             admin_doc.insert(key.to_owned(), value);
         }
@@ -169,8 +171,9 @@ impl Directory {
         let client_id = spec.client_id.unwrap_or_else(Uuid::new_v4);
         let app_doc = application_doc(client_id, "Gatehouse administration");
         let app = object(ObjectKind::Application, Some(client_id.to_string()), app_doc.clone(), now);
-        let app_sp =
-            object(ObjectKind::ServicePrincipal, Some(client_id.to_string()), service_principal_doc(&app_doc), now);
+        let mut app_sp_doc = service_principal_doc(&app_doc);
+        app_sp_doc.insert(roles::ROLES_KEY.into(), roles::holding(&[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR]));
+        let app_sp = object(ObjectKind::ServicePrincipal, Some(client_id.to_string()), app_sp_doc, now);
         let client_secret = spec.client_secret.unwrap_or_else(secrets::new_client_secret);
         if client_secret.len() < 32 {
             return Err(Error::invalid_property("clientSecret", "A client secret must have at least 32 characters."));

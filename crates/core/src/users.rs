@@ -333,8 +333,13 @@ impl Directory {
         };
         let mut hash = None;
         let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        let sensitive = new_password.is_some()
+            || changes.keys().any(|name| crate::roles::SENSITIVE_USER_PROPERTIES.contains(&name.as_str()));
         loop {
             let current = self.live_user(caller, key).await?;
+            if sensitive {
+                self.check_sensitive(caller, &current).await?;
+            }
             let mut record = current.clone();
             let mut attributes: Vec<String> = changes.keys().cloned().collect();
             for (name, value) in &changes {
@@ -381,6 +386,7 @@ impl Directory {
     pub async fn delete_user(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.live_user(caller, key).await?;
+        self.check_sensitive(caller, &user).await?;
         let writes = vec![self.soft_delete(caller, ObjectKind::User, user.id).await?];
         self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(())

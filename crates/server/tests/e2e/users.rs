@@ -296,3 +296,63 @@ async fn a_taken_upn_is_refused_before_any_password_is_hashed_and_hashes_are_bou
         assert!((1..=limit).contains(&peak), "{engine}: at most {limit} hashes at once, saw {peak}");
     }
 }
+
+#[tokio::test]
+async fn sensitive_actions_on_privileged_users_need_a_privileged_role() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let (writer, _) = server.app_with(&admin, &["User.ReadWrite.All"]).await;
+        let root = "/v1.0/users/admin@contoso.gatehouse.test";
+        let password =
+            json!({"passwordProfile": {"password": "An0ther!Passw0rd", "forceChangePasswordNextSignIn": false}});
+        for (what, patch) in [
+            ("password", password.clone()),
+            ("user principal name", json!({"userPrincipalName": "root@contoso.gatehouse.test"})),
+            ("accountEnabled", json!({"accountEnabled": false})),
+            ("phones", json!({"businessPhones": ["+1 555 0100"]})),
+            ("other mails", json!({"otherMails": ["attacker@evil.test"]})),
+        ] {
+            let (status, body) = server.call(&writer, Method::PATCH, root, Some(patch)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: {what} of a Global Administrator: {body}");
+            assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
+        }
+        let (status, _) = server.call(&writer, Method::PATCH, root, Some(json!({"jobTitle": "Boss"}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: other properties stay writable");
+        let (status, _) = server.call(&writer, Method::DELETE, root, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: deleting a Global Administrator");
+
+        // A user with no role is the permission's to change.
+        let (_, ada) = server.call(&admin, Method::POST, "/v1.0/users", Some(new_user("ada"))).await;
+        let ada = format!("/v1.0/users/{}", ada["id"].as_str().unwrap());
+        let (status, body) = server.call(&writer, Method::PATCH, &ada, Some(password.clone())).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+
+        // A member of a role-assignable group is privileged too.
+        let group = json!({"displayName": "Admins", "mailNickname": "admins", "mailEnabled": false,
+            "securityEnabled": true, "isAssignableToRole": true});
+        let (status, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(group)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
+        let (_, bob) = server.call(&admin, Method::POST, "/v1.0/users", Some(new_user("bob"))).await;
+        let reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", bob["id"].as_str().unwrap())});
+        let path = format!("/v1.0/groups/{}/members/$ref", group["id"].as_str().unwrap());
+        let (status, body) = server.call(&admin, Method::POST, &path, Some(reference)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let bob = format!("/v1.0/users/{}", bob["id"].as_str().unwrap());
+        let (status, _) = server.call(&writer, Method::PATCH, &bob, Some(json!({"accountEnabled": false}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: a member of a role-assignable group");
+
+        // The administration app holds Privileged Authentication Administrator: it may.
+        let (status, body) = server.call(&admin, Method::PATCH, root, Some(password.clone())).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (_, found) = server.call(&admin, Method::GET, &format!("{root}?$select=id"), None).await;
+        let id = found["id"].as_str().unwrap().to_owned();
+        let (status, _) = server.call(&admin, Method::DELETE, root, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
+        let restore = format!("/v1.0/directory/deletedItems/{id}/restore");
+        let (status, _) = server.call(&writer, Method::POST, &restore, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: restoring a Global Administrator");
+        let (status, body) = server.call(&admin, Method::POST, &restore, None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+    }
+}
