@@ -181,7 +181,9 @@ pub enum Action {
     AssignLicenses,
     /// Read the organization's subscriptions.
     ReadOrganization,
-    /// Add, change and retire subscriptions.
+    /// Read the organization itself: its profile, country and verified domains (`/organization`).
+    ReadOrganizationProfile,
+    /// Add, change and retire subscriptions; change the organization's settings.
     WriteOrganization,
 }
 
@@ -219,6 +221,9 @@ impl Action {
                 DirectoryReadAll,
                 DirectoryReadWriteAll,
             ],
+            Action::ReadOrganizationProfile => {
+                &[OrganizationReadAll, OrganizationReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
+            }
             Action::WriteOrganization => &[OrganizationReadWriteAll],
         }
     }
@@ -291,6 +296,9 @@ mod tests {
             (&[OrganizationReadAll], WriteOrganization, false),
             (&[DirectoryReadWriteAll], WriteOrganization, false),
             (&[OrganizationReadWriteAll], WriteOrganization, true),
+            (&[DirectoryReadAll], ReadOrganizationProfile, true),
+            (&[LicenseAssignmentReadWriteAll], ReadOrganizationProfile, false),
+            (&[UserReadAll], ReadOrganizationProfile, false),
         ];
         for (perms, action, allowed) in cases {
             assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");

@@ -6,8 +6,8 @@
 //! - [`caller`] and [`authorization`]: who is calling, and what they may do. Every use case takes the caller
 //!   first and authorizes before it reads or writes; handlers never check permissions themselves.
 //! - [`schema`]: the property tables of directory object kinds (types, limits, writability).
-//! - [`users`], [`groups`], [`contacts`], [`applications`], [`deleted_items`], [`tenants`], [`tokens`]: the use
-//!   cases, on [`Directory`].
+//! - [`users`], [`groups`], [`contacts`], [`applications`], [`deleted_items`], [`tenants`], [`organization`],
+//!   [`tokens`]: the use cases, on [`Directory`].
 //! - [`store`]: the storage interface; every write use case hands it one batch that commits atomically
 //!   together with its per-tenant change-log records.
 //! - `contention`: how read-modify-write use cases take turns at an object on a node, and retry across nodes.
@@ -29,6 +29,7 @@ pub mod error;
 pub mod groups;
 pub mod keys;
 pub mod licensing;
+pub mod organization;
 pub mod passwords;
 pub mod processing;
 pub mod query;

@@ -103,6 +103,11 @@ pub struct TenantRecord {
     /// All verified domains, the initial one included, lower-cased.
     pub domains: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// The organization's own settings, by Graph name: `countryLetterCode` (always set), `preferredLanguage`,
+    /// the notification mails and phones, `privacyProfile`.
+    pub organization: Map<String, Value>,
+    /// The version of `organization`, for optimistic concurrency.
+    pub version: i64,
 }
 
 /// A new directory object's id: a time-ordered UUID (version 7), so that objects created one after another
@@ -208,6 +213,13 @@ pub struct ChangeRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     CreateTenant(TenantRecord),
+    /// Replaces the organization's settings of the batch's tenant; `VersionMismatch` when they moved on from
+    /// `expected_version`.
+    UpdateOrganization {
+        organization: Map<String, Value>,
+        expected_version: i64,
+        attributes: Vec<String>,
+    },
     InsertObject(ObjectRecord),
     UpdateObject {
         object: ObjectRecord,

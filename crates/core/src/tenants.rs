@@ -7,6 +7,7 @@
 use crate::authorization::{Permission, GRAPH_APP_ID};
 use crate::error::{Error, Result};
 use crate::keys::SigningKey;
+use crate::organization::{country_code, initial_settings, DEFAULT_COUNTRY};
 use crate::passwords;
 use crate::roles;
 use crate::schema::format_time;
@@ -27,6 +28,8 @@ pub struct NewTenant {
     pub id: Option<Uuid>,
     pub display_name: Option<String>,
     pub domain: Option<String>,
+    /// The organization's country, an ISO 3166-1 alpha-2 code (default US).
+    pub country: Option<String>,
     pub admin_user_principal_name: Option<String>,
     pub admin_password: Option<String>,
     pub client_id: Option<Uuid>,
@@ -127,6 +130,7 @@ impl Directory {
         let short = id.simple().to_string();
         let domain = check_domain(&spec.domain.unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])))?;
         let display_name = spec.display_name.unwrap_or_else(|| domain.clone());
+        let country = country_code(spec.country.as_deref().unwrap_or(DEFAULT_COUNTRY))?;
         let now = self.now();
         let tenant = TenantRecord {
             id,
@@ -134,6 +138,8 @@ impl Directory {
             initial_domain: domain.clone(),
             domains: vec![domain.clone()],
             created_at: now,
+            organization: initial_settings(&country),
+            version: 1,
         };
         if self.store.tenant(&id.to_string()).await.map_err(Error::internal)?.is_some()
             || self.store.tenant(&domain).await.map_err(Error::internal)?.is_some()

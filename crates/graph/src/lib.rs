@@ -16,6 +16,7 @@ mod groups;
 mod licensing;
 mod objects;
 mod odata;
+mod organization;
 mod users;
 
 use axum::Router;
@@ -41,6 +42,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(groups::routes())
         .merge(contacts::routes())
         .merge(licensing::routes())
+        .merge(organization::routes())
         .merge(deleted::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -17,6 +17,7 @@ pub fn presets_from_env() -> anyhow::Result<NewTenant> {
         id: uuid("TENANT_ID")?,
         display_name: var("TENANT_NAME"),
         domain: var("TENANT_DOMAIN"),
+        country: var("TENANT_COUNTRY"),
         admin_user_principal_name: var("ADMIN_USER_PRINCIPAL_NAME"),
         admin_password: var("ADMIN_PASSWORD"),
         client_id: uuid("CLIENT_ID")?,

@@ -128,6 +128,10 @@ enum TenantCommand {
         /// Display name (default: the domain).
         #[arg(long)]
         name: Option<String>,
+        /// The organization's country, a two-letter ISO 3166 code: group licenses use it as the usage location
+        /// of members that have none (default US).
+        #[arg(long)]
+        country: Option<String>,
     },
     /// List tenants.
     List {
@@ -159,9 +163,9 @@ fn run() -> anyhow::Result<()> {
                 );
                 Ok(())
             }
-            Command::Tenant(TenantCommand::Create { store, domain, name }) => {
+            Command::Tenant(TenantCommand::Create { store, domain, name, country }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
-                let spec = NewTenant { domain: Some(domain), display_name: name, ..NewTenant::default() };
+                let spec = NewTenant { domain: Some(domain), display_name: name, country, ..NewTenant::default() };
                 let created = directory.create_tenant(spec).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
                 println!("{}", serde_json::to_string_pretty(&created)?);
                 Ok(())

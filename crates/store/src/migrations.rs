@@ -12,7 +12,9 @@
 //! dynamic group's processing state); users are re-indexed for the values rules read. Migration 6 adds
 //! `value_counts`: how many live objects hold each counted value (the users holding each product). Migration 9
 //! indexes objects by creation time, for `$orderby=createdDateTime`. Migration 10 adds `deployment`: facts of
-//! the whole deployment, each recorded once (which tenant the first start made).
+//! the whole deployment, each recorded once (which tenant the first start made). Migration 11 gives tenants their
+//! organization's settings (a JSON document with its version); tenants made before it are in the US and speak
+//! English.
 
 use gatehouse_core::store::ObjectKind;
 
@@ -186,6 +188,13 @@ INSERT INTO value_counts (tenant_id, property, value, n)
     (8, "-- Date-times are indexed in UTC as written by the directory (they were folded to lower case)."),
     (9, "CREATE INDEX objects_by_creation ON objects (tenant_id, kind, created_at, id);"),
     (10, "CREATE TABLE deployment (name {text_c} PRIMARY KEY, value TEXT NOT NULL);"),
+    (
+        11,
+        r#"
+ALTER TABLE tenants ADD COLUMN organization TEXT NOT NULL DEFAULT '{"countryLetterCode":"US","preferredLanguage":"en"}';
+ALTER TABLE tenants ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -298,8 +298,16 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
         ),
         Write::CreateTenant(record) => {
             let mut statements = vec![statement(
-                "INSERT INTO tenants (id, display_name, initial_domain, created_at, change_seq) VALUES ($1, $2, $3, $4, 0)",
-                vec![record.id.into(), record.display_name.into(), record.initial_domain.into(), micros(record.created_at).into()],
+                "INSERT INTO tenants (id, display_name, initial_domain, created_at, change_seq, organization, version) \
+                 VALUES ($1, $2, $3, $4, 0, $5, $6)",
+                vec![
+                    record.id.into(),
+                    record.display_name.into(),
+                    record.initial_domain.into(),
+                    micros(record.created_at).into(),
+                    json(&record.organization)?.into(),
+                    record.version.into(),
+                ],
             )];
             for domain in &record.domains {
                 statements.push(statement(
@@ -309,6 +317,14 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             }
             (statements, vec![change("tenant", record.id, ChangeKind::Created, vec!["domains".into()])])
         }
+        Write::UpdateOrganization { organization, expected_version, attributes } => (
+            vec![checked(
+                "UPDATE tenants SET organization = $1, version = version + 1 WHERE id = $2 AND version = $3",
+                vec![json(&organization)?.into(), t(), expected_version.into()],
+                StoreError::VersionMismatch,
+            )],
+            vec![change("organization", tenant, ChangeKind::Updated, attributes)],
+        ),
         Write::InsertObject(object) => {
             let mut attributes: Vec<String> = object.doc.keys().filter(|k| !k.starts_with('_')).cloned().collect();
             attributes.sort();
@@ -818,6 +834,11 @@ pub fn link(row: &Row) -> StoreResult<Link> {
 
 pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
 
+/// A JSON document as stored.
+pub fn document(text: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
 pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
     let (id, kind) = id_and_kind(row)?;
     let doc = row.text(5)?;
@@ -827,7 +848,7 @@ pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
         version: row.int(2)?,
         unique_key: row.optional_text(3)?,
         manager: row.optional_text(4)?.map(|m| Uuid::parse_str(&m)).transpose().map_err(|_| corrupt("a GUID", 4))?,
-        doc: serde_json::from_str::<Map<String, Value>>(&doc).map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        doc: document(&doc)?,
         created_at: row.time(6)?,
         deleted_at: row.optional_int(7)?.map(from_micros),
     })

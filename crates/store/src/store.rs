@@ -132,7 +132,7 @@ impl SqlStore {
     /// The tenants that match `condition` (on `t`, the tenants table) with their domains, in one query.
     async fn tenants_where(&self, condition: &str, params: Vec<SqlValue>) -> StoreResult<Vec<TenantRecord>> {
         let sql = format!(
-            "SELECT t.id, t.display_name, t.initial_domain, t.created_at, d.name FROM tenants t \
+            "SELECT t.id, t.display_name, t.initial_domain, t.created_at, t.organization, t.version, d.name FROM tenants t \
              LEFT JOIN domains d ON d.tenant_id = t.id WHERE {condition} ORDER BY t.created_at, t.id, d.name"
         );
         let mut out: Vec<TenantRecord> = Vec::new();
@@ -145,9 +145,11 @@ impl SqlStore {
                     initial_domain: row.text(2)?,
                     domains: Vec::new(),
                     created_at: row.time(3)?,
+                    organization: plan::document(&row.text(4)?)?,
+                    version: row.int(5)?,
                 });
             }
-            if let (Some(tenant), Some(domain)) = (out.last_mut(), row.optional_text(4)?) {
+            if let (Some(tenant), Some(domain)) = (out.last_mut(), row.optional_text(6)?) {
                 tenant.domains.push(domain);
             }
         }

@@ -8,7 +8,7 @@ use gatehouse_core::store::{
     SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
 };
 use gatehouse_store::SqlStore;
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -23,6 +23,8 @@ fn tenant(domain: &str) -> TenantRecord {
         initial_domain: domain.into(),
         domains: vec![domain.into()],
         created_at: now(),
+        organization: json!({"countryLetterCode": "NL"}).as_object().cloned().unwrap(),
+        version: 1,
     }
 }
 
@@ -96,6 +98,36 @@ async fn tenants_are_found_by_id_and_domain_case_insensitively() {
         expected.sort();
         assert_eq!(listed, expected, "created together, so in id order");
         assert_eq!(store.tenant("FABRIKAM.example").await.unwrap().map(|r| r.id), Some(two.id));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn organization_settings_are_kept_with_their_version() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "contoso.test").await;
+        assert_eq!(
+            store.tenant(&t.id.to_string()).await.unwrap().map(|r| (r.organization, r.version)),
+            Some((t.organization.clone(), 1))
+        );
+        let settings = json!({"countryLetterCode": "BE", "technicalNotificationMails": ["tech@contoso.test"]});
+        let update = |expected_version| Write::UpdateOrganization {
+            organization: settings.as_object().cloned().unwrap(),
+            expected_version,
+            attributes: vec!["countryLetterCode".into(), "technicalNotificationMails".into()],
+        };
+        store.commit(t.id, vec![update(1)], now()).await.unwrap();
+        let read = store.tenant("contoso.test").await.unwrap().unwrap();
+        assert_eq!((Value::Object(read.organization), read.version), (settings.clone(), 2));
+        assert_eq!(
+            store.commit(t.id, vec![update(1)], now()).await,
+            Err(StoreError::VersionMismatch),
+            "a stale version"
+        );
+        let changes = store.changes(t.id, 1, 10).await.unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!((changes[0].object_type.as_str(), changes[0].kind), ("organization", ChangeKind::Updated));
+        assert_eq!(changes[0].object_id, t.id.to_string());
     })
     .await;
 }

@@ -11,6 +11,7 @@ mod groups;
 mod interop;
 mod licensing;
 mod operations;
+mod organization;
 mod processes;
 mod queries;
 mod support;
