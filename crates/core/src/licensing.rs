@@ -3,10 +3,10 @@
 //!
 //! A user's licenses are resolved from their sources (direct assignment first, then groups) by one pure
 //! function, [`resolve`]: seats (`CountViolation`), service plans that cannot be held together
-//! (`MutuallyExclusiveViolation`), plans that need others (`DependencyViolation`) and a missing usage
-//! location (`ProhibitedInUsageLocationViolation`). A license held through several sources takes one seat,
-//! and its disabled plans are those every source disables. Seats are re-checked inside the write's
-//! transaction, so concurrent assignments cannot oversubscribe a product.
+//! (`MutuallyExclusiveViolation`), plans that need others (`DependencyViolation`) and, for a direct
+//! assignment, a missing usage location (`ProhibitedInUsageLocationViolation`). A license held through
+//! several sources takes one seat, and its disabled plans are those every source disables. Seats are
+//! re-checked inside the write's transaction, so concurrent assignments cannot oversubscribe a product.
 
 use crate::authorization::{require, Action};
 use crate::contention::object_id;
@@ -189,12 +189,16 @@ fn enabled_plans(subscription: &Subscription, disabled: &BTreeSet<Uuid>) -> Vec<
 
 /// Resolves a user's licenses from their sources, in order: a source whose every license can be held adds
 /// them; a source with one failing license adds none of its licenses and records why.
+///
+/// Only a direct assignment needs the user's own usage location: as in Entra, group-based licensing takes
+/// the organization's country for a member that has none, and every tenant has one (no product is
+/// restricted by country here).
 pub fn resolve(usage_location: Option<&str>, sources: &[Source], tenancy: &Tenancy<'_>) -> Resolution {
     let mut out = Resolution::default();
     let rules = catalog();
     for source in sources {
         let mut failure: Option<(Uuid, &'static str)> = None;
-        if usage_location.is_none() && !source.licenses.is_empty() {
+        if usage_location.is_none() && source.group.is_none() && !source.licenses.is_empty() {
             failure = source.licenses.first().map(|(sku, _)| (*sku, "ProhibitedInUsageLocationViolation"));
         }
         let mut trial = out.held.clone();
@@ -1249,8 +1253,10 @@ mod tests {
         let satisfied = resolve(Some("NL"), &[source(None, &["ENTERPRISEPACK", "MCOMEETADV"])], &tenancy);
         assert!(satisfied.states.iter().all(|s| s.error.is_none()), "{satisfied:?}");
 
-        let nowhere = resolve(None, &[source(group, &["AAD_PREMIUM"])], &tenancy);
-        assert_eq!(nowhere.states[0].error, Some("ProhibitedInUsageLocationViolation"));
+        let nowhere = resolve(None, &[source(None, &["AAD_PREMIUM"]), source(group, &["AAD_PREMIUM"])], &tenancy);
+        assert_eq!(nowhere.states[0].error, Some("ProhibitedInUsageLocationViolation"), "direct needs a location");
+        assert_eq!(nowhere.states[1].error, None, "a group's license takes the organization's country");
+        assert_eq!(nowhere.held.len(), 1);
 
         let p1 = sku("AAD_PREMIUM");
         let plans: Vec<Uuid> = subs[&p1].plans.iter().map(|p| p.0).collect();

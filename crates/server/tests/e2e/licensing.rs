@@ -438,3 +438,36 @@ async fn a_group_license_pages_through_a_large_group_until_the_seats_run_out() {
         assert_eq!((licensed, short), (SEATS as usize, MEMBERS - SEATS as usize), "{engine}");
     }
 }
+
+/// A member without a usage location gets a group's license (Entra takes the organization's country), while
+/// a direct assignment still needs the user's own location.
+#[tokio::test]
+async fn group_licenses_take_the_organizations_country_for_members_without_a_location() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        subscribe(&server, &admin, "AAD_PREMIUM", 5).await;
+        let nomad = user(&server, &admin, "nomad", None).await;
+        let staff = security_group(&server, &admin, "staff").await;
+        let body = json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []});
+        let (status, group) =
+            server.call(&admin, Method::POST, &format!("/v1.0/groups/{staff}/assignLicense"), Some(body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{engine}: {group}");
+        add_member(&server, &admin, &staff, &nomad).await;
+        settled(&server).await;
+        let held = licenses(&server, &admin, &nomad).await;
+        assert_eq!(skus(&held), vec![P1.to_owned()], "{engine}: {held}");
+        let state = &held["licenseAssignmentStates"][0];
+        assert_eq!((state["state"].as_str(), state["error"].as_str()), (Some("Active"), Some("None")), "{engine}");
+        assert_eq!(state["assignedByGroup"], staff.as_str());
+        assert_eq!(consumed(&server, &admin, P1).await, 1, "{engine}");
+        let (_, erring) =
+            server.call(&admin, Method::GET, &format!("/v1.0/groups/{staff}/membersWithLicenseErrors"), None).await;
+        assert_eq!(erring["value"], json!([]), "{engine}");
+
+        let (status, body) = assign(&server, &admin, &nomad, json!([{"skuId": P1}]), json!([])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: direct assignment needs the user's location: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("usage location"), "{engine}: {body}");
+        assert_eq!(skus(&licenses(&server, &admin, &nomad).await), vec![P1.to_owned()], "{engine}: unchanged");
+    }
+}
