@@ -31,10 +31,12 @@ pub enum Permission {
     LicenseAssignmentReadWriteAll,
     OrganizationReadAll,
     OrganizationReadWriteAll,
+    DomainReadAll,
+    DomainReadWriteAll,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -51,6 +53,8 @@ impl Permission {
         Permission::LicenseAssignmentReadWriteAll,
         Permission::OrganizationReadAll,
         Permission::OrganizationReadWriteAll,
+        Permission::DomainReadAll,
+        Permission::DomainReadWriteAll,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -72,6 +76,8 @@ impl Permission {
             Permission::LicenseAssignmentReadWriteAll => "LicenseAssignment.ReadWrite.All",
             Permission::OrganizationReadAll => "Organization.Read.All",
             Permission::OrganizationReadWriteAll => "Organization.ReadWrite.All",
+            Permission::DomainReadAll => "Domain.Read.All",
+            Permission::DomainReadWriteAll => "Domain.ReadWrite.All",
         }
     }
 
@@ -94,6 +100,8 @@ impl Permission {
             Permission::LicenseAssignmentReadWriteAll => "5facf0c1-8979-4e95-abcf-ff3d079771c0",
             Permission::OrganizationReadAll => "498476ce-e0fe-48b0-b801-37ba7e2685c6",
             Permission::OrganizationReadWriteAll => "292d869f-3427-49a8-9dab-8c70152b74e9",
+            Permission::DomainReadAll => "dbb9058a-0e50-45d7-ae91-66909b5d4664",
+            Permission::DomainReadWriteAll => "7e05723c-0bb0-42da-be95-ae9f08a6e53c",
         }
     }
 
@@ -115,6 +123,8 @@ impl Permission {
             Permission::LicenseAssignmentReadWriteAll => "Manage all license assignments",
             Permission::OrganizationReadAll => "Read organization information",
             Permission::OrganizationReadWriteAll => "Read and write organization information",
+            Permission::DomainReadAll => "Read domains",
+            Permission::DomainReadWriteAll => "Read and write domains",
         }
     }
 
@@ -185,6 +195,10 @@ pub enum Action {
     ReadOrganizationProfile,
     /// Add, change and retire subscriptions; change the organization's settings.
     WriteOrganization,
+    /// Read the tenant's domains and their verification records.
+    ReadDomains,
+    /// Add, verify, change and remove domains.
+    WriteDomains,
 }
 
 impl Action {
@@ -225,6 +239,8 @@ impl Action {
                 &[OrganizationReadAll, OrganizationReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
             }
             Action::WriteOrganization => &[OrganizationReadWriteAll],
+            Action::ReadDomains => &[DomainReadAll, DomainReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteDomains => &[DomainReadWriteAll],
         }
     }
 }
@@ -299,6 +315,12 @@ mod tests {
             (&[DirectoryReadAll], ReadOrganizationProfile, true),
             (&[LicenseAssignmentReadWriteAll], ReadOrganizationProfile, false),
             (&[UserReadAll], ReadOrganizationProfile, false),
+            (&[DomainReadAll], ReadDomains, true),
+            (&[DirectoryReadAll], ReadDomains, true),
+            (&[DomainReadAll], WriteDomains, false),
+            (&[DirectoryReadWriteAll], WriteDomains, false),
+            (&[OrganizationReadWriteAll], WriteDomains, false),
+            (&[DomainReadWriteAll], WriteDomains, true),
         ];
         for (perms, action, allowed) in cases {
             assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");

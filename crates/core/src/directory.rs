@@ -52,6 +52,8 @@ pub(crate) struct VerifiedToken {
 }
 
 const TOKEN_CACHE_CAPACITY: usize = 50_000;
+/// How long a tenant's id or domain, as named in a URL, is taken from memory before it is read again.
+const TENANT_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct Directory {
     pub(crate) store: Arc<dyn Store>,
@@ -60,9 +62,11 @@ pub struct Directory {
     pub(crate) config: DirectoryConfig,
     pub(crate) keys: RwLock<HashMap<Uuid, Arc<TenantKeys>>>,
     pub(crate) verified: Mutex<HashMap<[u8; 32], VerifiedToken>>,
-    /// Tenant ids by id or domain as named in URLs. Tenants and domains are never removed yet; when
-    /// domain removal arrives, it must evict here.
-    tenant_names: RwLock<HashMap<String, Uuid>>,
+    /// Tenant ids by id or verified domain as named in URLs, with when each was read. A domain removed on
+    /// this node is evicted at once; one removed on another node is read again within [`TENANT_NAME_TTL`].
+    tenant_names: RwLock<HashMap<String, (Uuid, std::time::Instant)>>,
+    /// Looks up the DNS records that prove a domain's ownership; none on a node that has no resolver.
+    pub(crate) dns: Option<Arc<dyn crate::domains::Dns>>,
     /// Each tenant's Microsoft Graph service principal, which never changes.
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
     /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
@@ -90,6 +94,7 @@ impl Directory {
             keys: RwLock::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             tenant_names: RwLock::new(HashMap::new()),
+            dns: None,
             graph_principals: RwLock::new(HashMap::new()),
             committed: tokio::sync::Notify::new(),
             dynamic: Mutex::new(HashMap::new()),
@@ -98,6 +103,11 @@ impl Directory {
             hasher,
             object_locks: crate::contention::ObjectLocks::default(),
         }
+    }
+
+    /// The directory with a DNS resolver, for domain verification.
+    pub fn with_dns(self, dns: Arc<dyn crate::domains::Dns>) -> Self {
+        Self { dns: Some(dns), ..self }
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -144,13 +154,22 @@ impl Directory {
     /// A tenant's id from its id or any of its domains, as named in an identity-platform URL.
     pub async fn resolve_tenant(&self, id_or_domain: &str) -> Result<Uuid> {
         let name = id_or_domain.to_lowercase();
-        if let Some(id) = self.tenant_names.read().unwrap_or_else(|p| p.into_inner()).get(&name) {
-            return Ok(*id);
+        let known = self.tenant_names.read().unwrap_or_else(|p| p.into_inner()).get(&name).copied();
+        if let Some((id, _)) = known.filter(|(_, read)| read.elapsed() < TENANT_NAME_TTL) {
+            return Ok(id);
         }
         let tenant =
             self.store.tenant(&name).await.map_err(Error::internal)?.ok_or_else(|| Error::not_found(id_or_domain))?;
-        self.tenant_names.write().unwrap_or_else(|p| p.into_inner()).insert(name, tenant.id);
+        self.tenant_names
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, (tenant.id, std::time::Instant::now()));
         Ok(tenant.id)
+    }
+
+    /// Forgets a removed domain's tenant.
+    pub(crate) fn forget_tenant_name(&self, name: &str) {
+        self.tenant_names.write().unwrap_or_else(|p| p.into_inner()).remove(name);
     }
 
     /// The object id of the tenant's Microsoft Graph service principal.

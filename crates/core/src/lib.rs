@@ -7,7 +7,7 @@
 //!   first and authorizes before it reads or writes; handlers never check permissions themselves.
 //! - [`schema`]: the property tables of directory object kinds (types, limits, writability).
 //! - [`users`], [`groups`], [`contacts`], [`applications`], [`deleted_items`], [`tenants`], [`organization`],
-//!   [`tokens`]: the use cases, on [`Directory`].
+//!   [`domains`], [`tokens`]: the use cases, on [`Directory`].
 //! - [`store`]: the storage interface; every write use case hands it one batch that commits atomically
 //!   together with its per-tenant change-log records.
 //! - `contention`: how read-modify-write use cases take turns at an object on a node, and retry across nodes.
@@ -24,6 +24,7 @@ pub mod contacts;
 mod contention;
 pub mod deleted_items;
 pub mod directory;
+pub mod domains;
 pub mod dynamic;
 pub mod error;
 pub mod groups;

@@ -7,6 +7,7 @@
 
 use crate::authorization::{require, Action};
 use crate::directory::write_error;
+use crate::domains::supported_services;
 use crate::error::{Error, Result};
 use crate::schema::{self, format_time, Access, Property, PropertyType, Selection};
 use crate::store::{StoreError, TenantRecord, Write};
@@ -129,11 +130,11 @@ fn verified_domains(tenant: &TenantRecord) -> Value {
         .domains
         .iter()
         .map(|name| {
-            let initial = *name == tenant.initial_domain;
+            let services = supported_services(tenant, name);
             json!({
-                "capabilities": if initial { "Email, OfficeCommunicationsOnline" } else { "None" },
-                "isDefault": initial,
-                "isInitial": initial,
+                "capabilities": if services.is_empty() { "None".to_owned() } else { services.join(", ") },
+                "isDefault": *name == tenant.default_domain,
+                "isInitial": *name == tenant.initial_domain,
                 "name": name,
                 "type": "Managed",
             })

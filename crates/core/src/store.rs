@@ -100,6 +100,8 @@ pub struct TenantRecord {
     pub display_name: String,
     /// The domain the tenant was created with, e.g. `contoso.gatehouse.test`.
     pub initial_domain: String,
+    /// The domain Graph shows as the default (`isDefault`): the initial one until another is chosen.
+    pub default_domain: String,
     /// All verified domains, the initial one included, lower-cased.
     pub domains: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -108,6 +110,18 @@ pub struct TenantRecord {
     pub organization: Map<String, Value>,
     /// The version of `organization`, for optimistic concurrency.
     pub version: i64,
+}
+
+/// A domain of a tenant, verified or not. A verified domain belongs to one tenant of the deployment, and
+/// names it in URLs; an unverified one may be added by several.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DomainRecord {
+    /// Lower-cased.
+    pub name: String,
+    pub verified: bool,
+    /// The DNS TXT record that proves ownership (`MS=ms12345678`); none for a domain the tenant was made with.
+    pub code: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A new directory object's id: a time-ordered UUID (version 7), so that objects created one after another
@@ -219,6 +233,23 @@ pub enum Write {
         organization: Map<String, Value>,
         expected_version: i64,
         attributes: Vec<String>,
+    },
+    /// Adds a domain to the batch's tenant; a verified one fails with `Conflict` when another tenant holds it.
+    AddDomain(DomainRecord),
+    /// Marks an unverified domain verified (`Missing` when there is none); `Conflict` when another tenant
+    /// verified it first.
+    VerifyDomain {
+        name: String,
+    },
+    /// Makes a verified domain the default one; `Missing` when the tenant has no such verified domain.
+    SetDefaultDomain {
+        name: String,
+    },
+    /// Removes a domain; fails with `Conflict("in use")` while it is the initial or default domain, has
+    /// subdomains, or is the domain of a live or deleted user's or group's `userPrincipalName`, `mail` or
+    /// `proxyAddresses` (also when the tenant has no such domain).
+    RemoveDomain {
+        name: String,
     },
     InsertObject(ObjectRecord),
     UpdateObject {
@@ -446,6 +477,8 @@ pub trait Store: Send + Sync + 'static {
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>>;
     /// A tenant by its id or any of its domains (case-insensitive).
     async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<TenantRecord>>;
+    /// A tenant's domains, verified or not, by name.
+    async fn domains(&self, tenant: Uuid) -> StoreResult<Vec<DomainRecord>>;
 
     /// An object by id, live or soft-deleted.
     async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>>;

@@ -49,7 +49,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 8] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 9] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -58,12 +58,13 @@ const ADMIN_APP_PERMISSIONS: [Permission; 8] = [
     Permission::RoleManagementReadWriteDirectory,
     Permission::LicenseAssignmentReadWriteAll,
     Permission::OrganizationReadWriteAll,
+    Permission::DomainReadWriteAll,
 ];
 
 /// Years an initial client secret stays valid.
 const BOOTSTRAP_SECRET_YEARS: i64 = 2;
 
-fn check_domain(domain: &str) -> Result<String> {
+pub(crate) fn check_domain(domain: &str) -> Result<String> {
     let domain = domain.trim().to_ascii_lowercase();
     let labels_ok = domain.split('.').all(|label| {
         !label.is_empty()
@@ -136,6 +137,7 @@ impl Directory {
             id,
             display_name,
             initial_domain: domain.clone(),
+            default_domain: domain.clone(),
             domains: vec![domain.clone()],
             created_at: now,
             organization: initial_settings(&country),

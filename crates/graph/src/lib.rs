@@ -10,6 +10,7 @@ mod batch;
 mod body;
 mod contacts;
 mod deleted;
+mod domains;
 mod error;
 mod filter;
 mod groups;
@@ -44,6 +45,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(licensing::routes())
         .merge(organization::routes())
         .merge(deleted::routes())
+        .merge(domains::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -6,6 +6,7 @@ use clap::Args;
 use gatehouse_core::passwords::HashParams;
 use gatehouse_core::secrets::MasterKey;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub struct StoreArgs {
     /// argon2id iterations (default 2).
     #[arg(long, env = "GATEHOUSE_PASSWORD_HASH_ITERATIONS")]
     pub password_hash_iterations: Option<u32>,
+    /// The name server that domain verification asks, as ADDRESS:PORT (default: the system's resolvers).
+    #[arg(long, env = "GATEHOUSE_DNS_SERVER")]
+    pub dns_server: Option<String>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -89,6 +93,7 @@ struct FileSettings {
     idle_timeout: Option<u64>,
     max_connections: Option<usize>,
     metrics_listen: Option<String>,
+    dns_server: Option<String>,
 }
 
 /// Resolved settings.
@@ -105,6 +110,8 @@ pub struct Settings {
     pub hash_params: HashParams,
     pub limits: Limits,
     pub metrics_listen: Option<String>,
+    /// The name server domain verification asks; `None` for the system's.
+    pub dns_server: Option<SocketAddr>,
     /// Whether a missing master key may be made: only `serve` makes one, on its first start; the operator
     /// commands need the existing key.
     pub makes_master_key: bool,
@@ -170,8 +177,17 @@ impl Settings {
                 None => defaults.max_connections,
             },
         };
+        let dns_server = match args.store.dns_server.clone().or(file.dns_server) {
+            Some(address) => Some(
+                address
+                    .parse::<SocketAddr>()
+                    .with_context(|| format!("the DNS server '{address}' is not ADDRESS:PORT"))?,
+            ),
+            None => None,
+        };
         Ok(Settings {
             makes_master_key: true,
+            dns_server,
             limits,
             metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
@@ -311,6 +327,9 @@ mod tests {
         );
         assert!(Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(), "a certificate needs its key");
         assert!(Settings::resolve(&parse(&["--access-token-lifetime", "5"])?).is_err());
+        assert!(Settings::resolve(&parse(&["--dns-server", "localhost"])?).is_err(), "a name server needs its port");
+        let dns = Settings::resolve(&parse(&["--dns-server", "127.0.0.1:5353"])?)?.dns_server;
+        assert_eq!(dns, Some(SocketAddr::from(([127, 0, 0, 1], 5353))));
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //! - [`bootstrap`]: the first tenant on an empty store, and `tenant create`.
 //! - [`certs`]: `dev-cert`, a local CA and a localhost certificate for trying HTTPS.
 //! - [`connections`]: the listener, with its header and idle timeouts and its connection limit.
+//! - [`dns`]: the DNS lookups of domain verification.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind port 0 and stop the
 //! server cleanly; in-flight requests finish before it returns.
@@ -18,6 +19,7 @@ pub mod bootstrap;
 pub mod certs;
 pub mod config;
 pub mod connections;
+pub mod dns;
 pub mod metrics;
 
 pub use connections::{serve, tls_config, Limits};
@@ -41,7 +43,15 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
         access_token_lifetime: settings.access_token_lifetime,
         ..DirectoryConfig::default()
     };
-    let directory = Arc::new(Directory::new(Arc::new(store), clock, master, directory_config));
+    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config);
+    match dns::resolver(settings.dns_server) {
+        Ok(resolver) => directory = directory.with_dns(resolver),
+        Err(error) if settings.dns_server.is_none() => {
+            tracing::warn!(%error, "no DNS resolver: domains can be verified only from the command line with --skip-dns")
+        }
+        Err(error) => return Err(error),
+    }
+    let directory = Arc::new(directory);
     check_master_key(&directory).await?;
     Ok(directory)
 }

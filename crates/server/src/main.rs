@@ -65,6 +65,33 @@ enum Command {
     /// Manage a tenant's subscriptions (there is no Microsoft commerce here).
     #[command(subcommand)]
     Subscription(SubscriptionCommand),
+    /// Verify and list a tenant's domains (they are added through Graph's /domains).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Verify a domain by its DNS record, as Graph's verify does; or, with --skip-dns, mark it verified without
+    /// looking, for sites without DNS (logged).
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The tenant, by id or domain.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        skip_dns: bool,
+    },
+    /// List a tenant's domains: name, verified, default.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -171,6 +198,7 @@ fn run() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Subscription(command) => subscription(command).await,
+            Command::Domain(command) => domain(command).await,
             Command::Tenant(TenantCommand::List { store }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
                 for tenant in directory.tenants().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
@@ -270,6 +298,34 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down; finishing in-flight requests");
+}
+
+/// The domain commands: the same use cases as Graph's, as the tenant's system caller.
+async fn domain(command: DomainCommand) -> anyhow::Result<()> {
+    let fail = |e: gatehouse_core::Error| anyhow::anyhow!("{}", e.message);
+    let (DomainCommand::Verify { store, tenant, .. } | DomainCommand::List { store, tenant }) = &command;
+    let directory = gatehouse::open(&Settings::for_store(store)?).await?;
+    let caller = gatehouse_core::Caller::System { tenant: directory.resolve_tenant(tenant).await.map_err(fail)? };
+    match &command {
+        DomainCommand::Verify { domain, skip_dns, .. } => {
+            let verified = match skip_dns {
+                true => directory.verify_domain_without_dns(&caller, domain).await,
+                false => directory.verify_domain(&caller, domain).await,
+            };
+            println!("{}", serde_json::to_string_pretty(&verified.map_err(fail)?)?);
+        }
+        DomainCommand::List { .. } => {
+            for domain in directory.domains(&caller, gatehouse_core::schema::Selection::Default).await.map_err(fail)? {
+                println!(
+                    "{}\t{}\t{}",
+                    domain["id"].as_str().unwrap_or_default(),
+                    domain["isVerified"],
+                    domain["isDefault"]
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The subscription commands: the same use cases as the Graph admin API, as the tenant's system caller.

@@ -14,7 +14,9 @@
 //! indexes objects by creation time, for `$orderby=createdDateTime`. Migration 10 adds `deployment`: facts of
 //! the whole deployment, each recorded once (which tenant the first start made). Migration 11 gives tenants their
 //! organization's settings (a JSON document with its version); tenants made before it are in the US and speak
-//! English.
+//! English. Migration 12 adds `tenant_domains`: every domain of a tenant, verified or not, with its
+//! verification code, and the tenant's default domain; `domains` keeps mapping verified domains, each held by
+//! one tenant, to their tenant.
 
 use gatehouse_core::store::ObjectKind;
 
@@ -193,6 +195,23 @@ INSERT INTO value_counts (tenant_id, property, value, n)
         r#"
 ALTER TABLE tenants ADD COLUMN organization TEXT NOT NULL DEFAULT '{"countryLetterCode":"US","preferredLanguage":"en"}';
 ALTER TABLE tenants ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+"#,
+    ),
+    (
+        12,
+        r#"
+ALTER TABLE tenants ADD COLUMN default_domain {text_c} NOT NULL DEFAULT '';
+UPDATE tenants SET default_domain = initial_domain;
+CREATE TABLE tenant_domains (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    name {text_c} NOT NULL,
+    verified BIGINT NOT NULL,
+    code TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, name)
+);
+INSERT INTO tenant_domains (tenant_id, name, verified, code, created_at)
+    SELECT d.tenant_id, d.name, 1, NULL, t.created_at FROM domains d JOIN tenants t ON t.id = d.tenant_id;
 "#,
     ),
 ];

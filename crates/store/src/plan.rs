@@ -298,8 +298,8 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
         ),
         Write::CreateTenant(record) => {
             let mut statements = vec![statement(
-                "INSERT INTO tenants (id, display_name, initial_domain, created_at, change_seq, organization, version) \
-                 VALUES ($1, $2, $3, $4, 0, $5, $6)",
+                "INSERT INTO tenants (id, display_name, initial_domain, created_at, change_seq, organization, version, \
+                 default_domain) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
                 vec![
                     record.id.into(),
                     record.display_name.into(),
@@ -307,9 +307,14 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                     micros(record.created_at).into(),
                     json(&record.organization)?.into(),
                     record.version.into(),
+                    record.default_domain.into(),
                 ],
             )];
             for domain in &record.domains {
+                statements.push(statement(
+                    "INSERT INTO tenant_domains (tenant_id, name, verified, code, created_at) VALUES ($1, $2, 1, NULL, $3)",
+                    vec![record.id.into(), domain.to_lowercase().into(), micros(record.created_at).into()],
+                ));
                 statements.push(statement(
                     "INSERT INTO domains (name, tenant_id) VALUES ($1, $2)",
                     vec![domain.to_lowercase().into(), record.id.into()],
@@ -317,6 +322,58 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             }
             (statements, vec![change("tenant", record.id, ChangeKind::Created, vec!["domains".into()])])
         }
+        Write::AddDomain(domain) => {
+            let mut statements = vec![statement(
+                "INSERT INTO tenant_domains (tenant_id, name, verified, code, created_at) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    t(),
+                    domain.name.as_str().into(),
+                    i64::from(domain.verified).into(),
+                    domain.code.into(),
+                    micros(domain.created_at).into(),
+                ],
+            )];
+            if domain.verified {
+                statements.push(verified_domain(tenant, &domain.name));
+            }
+            (statements, vec![change("domain", &domain.name, ChangeKind::Created, vec!["isVerified".into()])])
+        }
+        Write::VerifyDomain { name } => (
+            vec![
+                checked(
+                    "UPDATE tenant_domains SET verified = 1 WHERE tenant_id = $1 AND name = $2 AND verified = 0",
+                    vec![t(), name.as_str().into()],
+                    StoreError::Missing,
+                ),
+                verified_domain(tenant, &name),
+            ],
+            vec![change("domain", name, ChangeKind::Updated, vec!["isVerified".into()])],
+        ),
+        Write::SetDefaultDomain { name } => (
+            vec![checked(
+                "UPDATE tenants SET default_domain = $2 WHERE id = $1 \
+                 AND EXISTS (SELECT 1 FROM domains WHERE tenant_id = $1 AND name = $2)",
+                vec![t(), name.as_str().into()],
+                StoreError::Missing,
+            )],
+            vec![change("domain", name, ChangeKind::Updated, vec!["isDefault".into()])],
+        ),
+        Write::RemoveDomain { name } => (
+            vec![
+                checked(
+                    "DELETE FROM tenant_domains WHERE tenant_id = $1 AND name = $2 \
+                     AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = $1 AND (t.default_domain = $2 OR t.initial_domain = $2)) \
+                     AND NOT EXISTS (SELECT 1 FROM tenant_domains s WHERE s.tenant_id = $1 AND s.name LIKE ('%.' || $2)) \
+                     AND NOT EXISTS (SELECT 1 FROM object_values v JOIN objects o ON o.tenant_id = v.tenant_id AND o.id = v.object_id \
+                     WHERE v.tenant_id = $1 AND v.property IN ('userPrincipalName', 'mail', 'proxyAddresses') \
+                     AND o.kind IN ('user', 'group') AND v.value LIKE ('%@' || $2))",
+                    vec![t(), name.as_str().into()],
+                    StoreError::Conflict("in use".into()),
+                ),
+                statement("DELETE FROM domains WHERE tenant_id = $1 AND name = $2", vec![t(), name.as_str().into()]),
+            ],
+            vec![change("domain", name, ChangeKind::Purged, vec![])],
+        ),
         Write::UpdateOrganization { organization, expected_version, attributes } => (
             vec![checked(
                 "UPDATE tenants SET organization = $1, version = version + 1 WHERE id = $2 AND version = $3",
@@ -499,6 +556,11 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
             vec![change("signingKey", key.kid, ChangeKind::Created, vec![])],
         ),
     })
+}
+
+/// Maps a verified domain to its tenant; fails with `Conflict` when another tenant holds it.
+fn verified_domain(tenant: &str, name: &str) -> Statement {
+    statement("INSERT INTO domains (name, tenant_id) VALUES ($1, $2)", vec![name.into(), tenant.into()])
 }
 
 /// Replaces an object's query values: the folded values `$filter` and `$search` compile against.

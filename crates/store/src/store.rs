@@ -8,8 +8,8 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord,
-    SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    AppRoleAssignmentRecord, ChangeRecord, DomainRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery,
+    ObjectRecord, SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -132,7 +132,8 @@ impl SqlStore {
     /// The tenants that match `condition` (on `t`, the tenants table) with their domains, in one query.
     async fn tenants_where(&self, condition: &str, params: Vec<SqlValue>) -> StoreResult<Vec<TenantRecord>> {
         let sql = format!(
-            "SELECT t.id, t.display_name, t.initial_domain, t.created_at, t.organization, t.version, d.name FROM tenants t \
+            "SELECT t.id, t.display_name, t.initial_domain, t.created_at, t.organization, t.version, t.default_domain, \
+             d.name FROM tenants t \
              LEFT JOIN domains d ON d.tenant_id = t.id WHERE {condition} ORDER BY t.created_at, t.id, d.name"
         );
         let mut out: Vec<TenantRecord> = Vec::new();
@@ -143,13 +144,14 @@ impl SqlStore {
                     id,
                     display_name: row.text(1)?,
                     initial_domain: row.text(2)?,
+                    default_domain: row.text(6)?,
                     domains: Vec::new(),
                     created_at: row.time(3)?,
                     organization: plan::document(&row.text(4)?)?,
                     version: row.int(5)?,
                 });
             }
-            if let (Some(tenant), Some(domain)) = (out.last_mut(), row.optional_text(6)?) {
+            if let (Some(tenant), Some(domain)) = (out.last_mut(), row.optional_text(7)?) {
                 tenant.domains.push(domain);
             }
         }
@@ -175,6 +177,22 @@ impl Store for SqlStore {
     async fn tenant(&self, id_or_domain: &str) -> StoreResult<Option<TenantRecord>> {
         let condition = "t.id = $1 OR t.id = (SELECT tenant_id FROM domains WHERE name = $1)";
         Ok(self.tenants_where(condition, vec![id_or_domain.to_lowercase().into()]).await?.into_iter().next())
+    }
+
+    async fn domains(&self, tenant: Uuid) -> StoreResult<Vec<DomainRecord>> {
+        let q = query(
+            "SELECT name, verified, code, created_at FROM tenant_domains WHERE tenant_id = $1 ORDER BY name",
+            vec![tenant.into()],
+        );
+        self.fetch_all(q, |row| {
+            Ok(DomainRecord {
+                name: row.text(0)?,
+                verified: row.int(1)? == 1,
+                code: row.optional_text(2)?,
+                created_at: row.time(3)?,
+            })
+        })
+        .await
     }
 
     async fn object(&self, tenant: Uuid, kind: ObjectKind, id: Uuid) -> StoreResult<Option<ObjectRecord>> {

@@ -4,8 +4,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use gatehouse_core::query::{self, Filter, Literal, Op, Test};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, Cursor, Link, ObjectKind, ObjectQuery, ObjectRecord, OrderBy, Relation, Scope,
-    SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
+    AppRoleAssignmentRecord, ChangeKind, Cursor, DomainRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, OrderBy,
+    Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map, Value};
@@ -21,6 +21,7 @@ fn tenant(domain: &str) -> TenantRecord {
         id: Uuid::new_v4(),
         display_name: domain.into(),
         initial_domain: domain.into(),
+        default_domain: domain.into(),
         domains: vec![domain.into()],
         created_at: now(),
         organization: json!({"countryLetterCode": "NL"}).as_object().cloned().unwrap(),
@@ -128,6 +129,72 @@ async fn organization_settings_are_kept_with_their_version() {
         assert_eq!(changes.len(), 1);
         assert_eq!((changes[0].object_type.as_str(), changes[0].kind), ("organization", ChangeKind::Updated));
         assert_eq!(changes[0].object_id, t.id.to_string());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_verified_domain_names_one_tenant_and_is_removed_only_when_unused() {
+    on_every_engine(|store| async move {
+        let contoso = new_tenant(&store, "contoso.test").await;
+        let fabrikam = new_tenant(&store, "fabrikam.test").await;
+        let domain = |name: &str| DomainRecord {
+            name: name.into(),
+            verified: false,
+            code: Some("MS=ms12345678".into()),
+            created_at: now(),
+        };
+        for tenant in [contoso.id, fabrikam.id] {
+            store.commit(tenant, vec![Write::AddDomain(domain("shared.example"))], now()).await.unwrap();
+        }
+        let duplicate = store.commit(contoso.id, vec![Write::AddDomain(domain("shared.example"))], now()).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+        assert!(store.tenant("shared.example").await.unwrap().is_none(), "an unverified domain names no tenant");
+        let listed = store.domains(contoso.id).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|d| (d.name.as_str(), d.verified)).collect::<Vec<_>>(),
+            vec![("contoso.test", true), ("shared.example", false)]
+        );
+        assert_eq!((listed[0].code.as_deref(), listed[1].code.as_deref()), (None, Some("MS=ms12345678")));
+
+        let verify = || vec![Write::VerifyDomain { name: "shared.example".into() }];
+        store.commit(contoso.id, verify(), now()).await.unwrap();
+        assert_eq!(store.commit(contoso.id, verify(), now()).await, Err(StoreError::Missing), "verified already");
+        let taken = store.commit(fabrikam.id, verify(), now()).await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))), "one tenant holds a verified domain: {taken:?}");
+        let resolved = store.tenant("SHARED.example").await.unwrap().unwrap();
+        assert_eq!((resolved.id, resolved.domains.len()), (contoso.id, 2));
+        assert!(!store.domains(fabrikam.id).await.unwrap()[1].verified, "its batch left nothing behind");
+
+        let default = |name: &str| vec![Write::SetDefaultDomain { name: name.into() }];
+        assert_eq!(store.commit(fabrikam.id, default("shared.example"), now()).await, Err(StoreError::Missing));
+        store.commit(contoso.id, default("shared.example"), now()).await.unwrap();
+        assert_eq!(store.tenant("contoso.test").await.unwrap().unwrap().default_domain, "shared.example");
+
+        // Removal: not the default or initial domain, not while a user (deleted or not) or a subdomain uses it.
+        let remove = |name: &str| vec![Write::RemoveDomain { name: name.into() }];
+        let in_use = |result: Result<i64, StoreError>| matches!(result, Err(StoreError::Conflict(_)));
+        assert!(in_use(store.commit(contoso.id, remove("shared.example"), now()).await), "the default");
+        store.commit(contoso.id, default("contoso.test"), now()).await.unwrap();
+        assert!(in_use(store.commit(contoso.id, remove("contoso.test"), now()).await), "the initial");
+        let verified_sub = DomainRecord { verified: true, ..domain("eu.shared.example") };
+        store.commit(contoso.id, vec![Write::AddDomain(verified_sub)], now()).await.unwrap();
+        let mut ada = user("ada@shared.example");
+        ada.doc.insert("proxyAddresses".into(), json!(["SMTP:ada@shared.example"]));
+        store.commit(contoso.id, vec![Write::InsertObject(ada.clone())], now()).await.unwrap();
+        assert!(in_use(store.commit(contoso.id, remove("shared.example"), now()).await), "a subdomain");
+        store.commit(contoso.id, remove("eu.shared.example"), now()).await.unwrap();
+        let deleted = Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![] };
+        store.commit(contoso.id, vec![deleted], now()).await.unwrap();
+        assert!(in_use(store.commit(contoso.id, remove("shared.example"), now()).await), "a deleted user");
+        assert!(store.commit(fabrikam.id, remove("shared.example"), now()).await.is_ok(), "the other's is its own");
+        store.commit(contoso.id, vec![Write::Purge { kind: ObjectKind::User, id: ada.id }], now()).await.unwrap();
+        store.commit(contoso.id, remove("shared.example"), now()).await.unwrap();
+        assert!(store.tenant("shared.example").await.unwrap().is_none());
+        assert_eq!(store.domains(contoso.id).await.unwrap().len(), 1);
+        store.commit(fabrikam.id, vec![Write::AddDomain(domain("shared.example"))], now()).await.unwrap();
+        store.commit(fabrikam.id, verify(), now()).await.unwrap();
+        assert_eq!(store.tenant("shared.example").await.unwrap().map(|t| t.id), Some(fabrikam.id), "free again");
     })
     .await;
 }

@@ -129,6 +129,7 @@ async fn the_token_endpoint_speaks_oauth() {
             "AppRoleAssignment.ReadWrite.All",
             "Application.ReadWrite.All",
             "Directory.ReadWrite.All",
+            "Domain.ReadWrite.All",
             "Group.ReadWrite.All",
             "LicenseAssignment.ReadWrite.All",
             "Organization.ReadWrite.All",

@@ -29,6 +29,8 @@ pub struct Server {
     pub tenant: TenantBootstrap,
     pub http: reqwest::Client,
     pub engine: &'static str,
+    /// The name server the directory verifies domains with.
+    pub zone: crate::zone::Zone,
     stop: Option<oneshot::Sender<()>>,
     _dir: Arc<tempfile::TempDir>,
 }
@@ -79,7 +81,9 @@ impl Server {
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
         let master = MasterKey::generate();
         let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
-        let directory = Arc::new(Directory::new(store.clone(), clock.clone(), master.clone(), config));
+        let zone = crate::zone::Zone::start().await;
+        let dns = gatehouse::dns::resolver(Some(zone.address)).unwrap();
+        let directory = Arc::new(Directory::new(store.clone(), clock.clone(), master.clone(), config).with_dns(dns));
         let tenant = directory
             .create_tenant(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
             .await
@@ -103,6 +107,7 @@ impl Server {
             tenant,
             http: reqwest::Client::new(),
             engine,
+            zone,
             stop: Some(stop),
             _dir: dir,
         }
