@@ -354,13 +354,20 @@ impl Directory {
         }
     }
 
-    /// A dynamic group's processing status as Graph beta shows it (`membershipRuleProcessingStatus`).
+    /// A dynamic group's processing status as Graph beta shows it (`membershipRuleProcessingStatus`): a group
+    /// whose last evaluation succeeded is `Running` while the tenant has changes the processor has not gone
+    /// through yet, since they may change its members.
     pub async fn processing_status(&self, caller: &Caller, group: &ObjectRecord) -> Result<Value> {
         require(caller, Action::ReadGroups)?;
         if !is_dynamic(group) {
             return Ok(Value::Null);
         }
-        let status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::internal)?;
+        let mut status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::internal)?;
+        if let Some(succeeded) = status.as_mut().filter(|s| s.status == "Succeeded") {
+            if self.backlog(caller.tenant(), crate::processing::Processor::DynamicMembership).await? {
+                succeeded.status = "Running".into();
+            }
+        }
         let paused = group.doc.get("membershipRuleProcessingState").and_then(Value::as_str) == Some("Paused");
         Ok(match status {
             _ if paused => {

@@ -62,6 +62,20 @@ pub async fn caught_up<S: Store + ?Sized>(store: &S, tenant: Uuid) -> StoreResul
     Ok(true)
 }
 
+impl Directory {
+    /// Whether the tenant's change log holds records the processor has not gone through yet (as far as this
+    /// node knows: its own progress, or the stored cursor, which another holder moves at least every
+    /// [`LAZY_ADVANCE`]).
+    pub(crate) async fn backlog(&self, tenant: Uuid, processor: Processor) -> Result<bool> {
+        let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
+        let handled = {
+            let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+            states.get(&(tenant, processor)).map_or(cursor, |s| s.handled.max(cursor))
+        };
+        Ok(!self.store.changes(tenant, handled, 1).await.map_err(Error::internal)?.is_empty())
+    }
+}
+
 /// This node's view of a processor for a tenant: how long its lease runs, where the stored cursor stands
 /// (as last read or moved by this node), when it last moved the cursor, how far it has gone through the
 /// log (ahead of the cursor while idle rounds leave it behind), and when it last set out to do its

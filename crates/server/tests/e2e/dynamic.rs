@@ -470,3 +470,45 @@ async fn member_of_rules_follow_their_sources_within_entras_limits() {
         assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
     }
 }
+
+/// A dynamic group's status is `Running`, not `Succeeded`, while changes wait for the processor: here a node
+/// without processors of its own writes, and its processor runs only when the test says.
+#[tokio::test]
+async fn the_processing_status_is_running_while_changes_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
+        let store = std::sync::Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
+        let clock = std::sync::Arc::new(gatehouse_core::clock::ManualClock::new(chrono::Utc::now()));
+        let config = gatehouse_core::DirectoryConfig {
+            hash_params: crate::support::CHEAP_HASH,
+            ..gatehouse_core::DirectoryConfig::default()
+        };
+        let key = gatehouse_core::secrets::MasterKey::generate();
+        let directory = gatehouse_core::Directory::new(store, clock, key, config);
+        let spec =
+            gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
+        let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;
+        let caller = gatehouse_core::Caller::System { tenant };
+        let body = |value: Value| value.as_object().unwrap().clone();
+        let group = directory
+            .create_group(
+                &caller,
+                &body(json!({"displayName": "Sales", "mailNickname": "sales", "mailEnabled": false,
+                    "securityEnabled": true, "groupTypes": ["DynamicMembership"],
+                    "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On"})),
+            )
+            .await
+            .unwrap();
+        let status = || async { directory.processing_status(&caller, &group).await.unwrap()["status"].clone() };
+        assert_eq!(status().await, "NotStarted", "{engine}");
+        let process = || directory.process(tenant, "the-only-node", processing::Processor::DynamicMembership);
+        while process().await.unwrap() > 0 {}
+        assert_eq!(status().await, "Succeeded", "{engine}");
+        let mut ann = new_user("ann");
+        ann["department"] = json!("Sales");
+        directory.create_user(&caller, &body(ann)).await.unwrap();
+        assert_eq!(status().await, "Running", "{engine}: a change waits for the processor");
+        while process().await.unwrap() > 0 {}
+        assert_eq!(status().await, "Succeeded", "{engine}");
+    }
+}
