@@ -182,32 +182,91 @@ impl Directory {
         self.page(caller, ObjectQuery::of(kind), listing).await
     }
 
-    /// Deletes an application (to deleted items, taking its service principal with it) or a service
-    /// principal (permanently, with its grants).
+    /// Deletes an application or a service principal to deleted items, as Entra does: an application takes its
+    /// service principal with it; a service principal keeps its secrets and grants there, so a restore brings
+    /// it back as it was. Tokens issued to a deleted service principal stop working at once on this node.
     pub async fn delete_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<()> {
         require(caller, kind_action(kind).1)?;
         let target = self.live_object(caller, kind, id).await?;
         if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
             return Err(Error::invalid("Microsoft Graph's service principal cannot be deleted."));
         }
-        let mut writes = Vec::new();
-        match kind {
+        let mut writes = vec![self.soft_delete(caller, kind, target.id).await?];
+        let principal = match kind {
             ObjectKind::Application => {
-                writes.push(self.soft_delete(caller, kind, target.id).await?);
                 let key = target.unique_key.clone().unwrap_or_default();
-                let sp = self
-                    .store
+                self.store
                     .object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key)
                     .await
-                    .map_err(Error::internal)?;
-                if let Some(sp) = sp {
-                    writes.push(Write::Purge { kind: ObjectKind::ServicePrincipal, id: sp.id });
-                }
+                    .map_err(Error::internal)?
+                    .map(|sp| sp.id)
             }
-            _ => writes.push(Write::Purge { kind, id: target.id }),
+            _ => Some(target.id),
+        };
+        if let (ObjectKind::Application, Some(sp)) = (kind, principal) {
+            writes.push(self.soft_delete(caller, ObjectKind::ServicePrincipal, sp).await?);
         }
         self.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
+        if let Some(sp) = principal {
+            self.forget_principal(sp);
+        }
         Ok(())
+    }
+
+    /// `PATCH` of an application or a service principal: the writable properties of its table. A service
+    /// principal whose `accountEnabled` turns false gets no token, and the tokens it has stop working (at once
+    /// on this node, within [`crate::tokens::PRINCIPAL_RECHECK_SECONDS`] on others).
+    pub async fn update_object(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        id: &str,
+        patch: &Map<String, Value>,
+    ) -> Result<()> {
+        require(caller, kind_action(kind).1)?;
+        let (table, type_name) = match kind {
+            ObjectKind::Application => (APPLICATION, "application"),
+            _ => (SERVICE_PRINCIPAL, "servicePrincipal"),
+        };
+        let changes = schema::check_body(table, type_name, &[], patch)?;
+        if changes.contains_key("appId") {
+            return Err(Error::invalid_property("appId", "Property 'appId' is read-only and cannot be set."));
+        }
+        let target = self.live_object(caller, kind, id).await?;
+        if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
+            return Err(Error::invalid("Microsoft Graph's service principal cannot be changed."));
+        }
+        let mut turn = self.turn(caller, target.id, type_name).await?;
+        loop {
+            let current = self.live_object(caller, kind, id).await?;
+            let mut record = current.clone();
+            for (name, value) in &changes {
+                match value {
+                    Value::Null => record.doc.remove(name),
+                    value => record.doc.insert(name.clone(), value.clone()),
+                };
+            }
+            if record.doc.get("displayName").and_then(Value::as_str).is_none_or(|d| d.trim().is_empty()) {
+                return Err(Error::invalid_property(
+                    "displayName",
+                    format!("Invalid value specified for property 'displayName' of resource '{type_name}'."),
+                ));
+            }
+            let disabled = record.doc.get("accountEnabled") == Some(&Value::Bool(false));
+            let attributes = changes.keys().cloned().collect();
+            let write =
+                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
+            match self.commit(caller, vec![write]).await {
+                Ok(_) => {
+                    if kind == ObjectKind::ServicePrincipal && disabled {
+                        self.forget_principal(current.id);
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
+                Err(other) => return Err(write_error(other, "conflict")),
+            }
+        }
     }
 
     /// `addPassword`: a new client secret on an application or service principal.

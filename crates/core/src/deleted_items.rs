@@ -5,16 +5,17 @@ use crate::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::error::{Error, Result};
 use crate::groups::DUPLICATE_NICKNAME;
-use crate::query::Listing;
+use crate::query::{Filter, Listing, Literal, Op, Test};
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::users::{Page, DUPLICATE_UPN};
 use crate::{Caller, Directory};
 use uuid::Uuid;
 
 /// The kinds that go to deleted items, with the permissions to read and to restore or purge them.
-const RESTORABLE: [(ObjectKind, Action, Action); 4] = [
+const RESTORABLE: [(ObjectKind, Action, Action); 5] = [
     (ObjectKind::User, Action::ReadUsers, Action::WriteUsers),
     (ObjectKind::Application, Action::ReadApplications, Action::WriteApplications),
+    (ObjectKind::ServicePrincipal, Action::ReadApplications, Action::WriteApplications),
     (ObjectKind::Group, Action::ReadGroups, Action::WriteGroups),
     (ObjectKind::Contact, Action::ReadContacts, Action::WriteContacts),
 ];
@@ -68,11 +69,49 @@ impl Directory {
         if object.kind == ObjectKind::User {
             self.check_sensitive(caller, &object).await?;
         }
-        let links = self.store.links(caller.tenant(), object.id, false).await.map_err(Error::internal)?;
-        self.commit(caller, vec![Write::Restore { kind: object.kind, id: object.id, links }])
-            .await
-            .map_err(|e| write_error(e, restore_conflict(object.kind)))?;
+        let mut restored = vec![object.clone()];
+        let key = object.unique_key.clone().unwrap_or_default();
+        match object.kind {
+            // An application comes back with the service principal that was deleted with it, as the admin
+            // center restores them.
+            ObjectKind::Application => {
+                let principal = self.deleted_principal(caller, &key).await?;
+                restored.extend(principal.filter(|sp| sp.deleted_at >= object.deleted_at));
+            }
+            // A service principal needs its application.
+            ObjectKind::ServicePrincipal => {
+                let app = self.store.object_by_key(caller.tenant(), ObjectKind::Application, &key);
+                if app.await.map_err(Error::internal)?.is_none() {
+                    return Err(Error::invalid(
+                        "The service principal's application is deleted: restore the application first.",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        let mut writes = Vec::new();
+        for each in &restored {
+            let links = self.store.links(caller.tenant(), each.id, false).await.map_err(Error::internal)?;
+            writes.push(Write::Restore { kind: each.kind, id: each.id, links });
+        }
+        self.commit(caller, writes).await.map_err(|e| write_error(e, restore_conflict(object.kind)))?;
         Ok(ObjectRecord { deleted_at: None, ..object })
+    }
+
+    /// The most recently deleted service principal of an application (by its `appId`).
+    async fn deleted_principal(&self, caller: &Caller, app_id: &str) -> Result<Option<ObjectRecord>> {
+        let filter = Filter::Property {
+            property: "appId".into(),
+            test: Test::Compare(Op::Eq, Literal::Text(crate::query::fold(app_id))),
+        };
+        let query = ObjectQuery {
+            deleted: true,
+            filter: Some(filter),
+            limit: 100,
+            ..ObjectQuery::of(ObjectKind::ServicePrincipal)
+        };
+        let deleted = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+        Ok(deleted.into_iter().max_by_key(|o| o.deleted_at))
     }
 
     /// Deletes a deleted object for good.

@@ -49,6 +49,8 @@ pub(crate) struct TenantKeys {
 pub(crate) struct VerifiedToken {
     pub caller: Caller,
     pub expires: i64,
+    /// When its service principal was last found live and enabled.
+    pub checked: i64,
 }
 
 const TOKEN_CACHE_CAPACITY: usize = 50_000;
@@ -215,7 +217,7 @@ impl Directory {
         Ok(Some(keys))
     }
 
-    pub(crate) fn remember_token(&self, digest: [u8; 32], caller: Caller, expires: i64) {
+    pub(crate) fn remember_token(&self, digest: [u8; 32], caller: Caller, expires: i64, checked: i64) {
         let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= TOKEN_CACHE_CAPACITY {
             let now = self.clock.now().timestamp();
@@ -224,12 +226,28 @@ impl Directory {
                 cache.clear();
             }
         }
-        cache.insert(digest, VerifiedToken { caller, expires });
+        cache.insert(digest, VerifiedToken { caller, expires, checked });
     }
 
-    pub(crate) fn recall_token(&self, digest: &[u8; 32]) -> Option<(Caller, i64)> {
+    /// A remembered token: its caller, when it expires and when its service principal was last checked.
+    pub(crate) fn recall_token(&self, digest: &[u8; 32]) -> Option<(Caller, i64, i64)> {
         let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(digest).map(|v| (v.caller.clone(), v.expires))
+        cache.get(digest).map(|v| (v.caller.clone(), v.expires, v.checked))
+    }
+
+    pub(crate) fn mark_checked(&self, digest: &[u8; 32], at: i64) {
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(token) = cache.get_mut(digest) {
+            token.checked = at;
+        }
+    }
+
+    /// Forgets every remembered token of a service principal that was disabled or deleted.
+    pub(crate) fn forget_principal(&self, principal: Uuid) {
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(
+            |_, token| !matches!(token.caller, Caller::App { service_principal, .. } if service_principal == principal),
+        );
     }
 }
 

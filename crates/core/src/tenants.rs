@@ -177,43 +177,17 @@ impl Directory {
 
         let graph = graph_service_principal(now);
         let client_id = spec.client_id.unwrap_or_else(Uuid::new_v4);
-        let app_doc = application_doc(client_id, "Gatehouse administration");
-        let app = object(ObjectKind::Application, Some(client_id.to_string()), app_doc.clone(), now);
-        let mut app_sp_doc = service_principal_doc(&app_doc);
-        app_sp_doc.insert(roles::ROLES_KEY.into(), roles::holding(&[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR]));
-        let app_sp = object(ObjectKind::ServicePrincipal, Some(client_id.to_string()), app_sp_doc, now);
         let client_secret = spec.client_secret.unwrap_or_else(secrets::new_client_secret);
-        if client_secret.len() < 32 {
-            return Err(Error::invalid_property("clientSecret", "A client secret must have at least 32 characters."));
-        }
-        let secret = SecretRecord {
-            owner: app.id,
-            key_id: Uuid::new_v4(),
-            digest: secrets::digest(&client_secret),
-            hint: client_secret.chars().take(3).collect(),
-            display_name: Some("bootstrap".into()),
-            start: now,
-            end: now + chrono::Duration::days(365 * BOOTSTRAP_SECRET_YEARS),
-        };
         let mut writes = vec![
             Write::CreateTenant(tenant),
             Write::AddSigningKey(key),
             Write::InsertObject(graph.clone()),
+            Write::InsertObject(admin.clone()),
             Write::SetPassword { user: admin.id, hash },
-            Write::InsertObject(app.clone()),
-            Write::InsertObject(app_sp.clone()),
-            Write::AddSecret(secret),
         ];
-        writes.insert(3, Write::InsertObject(admin));
-        for permission in ADMIN_APP_PERMISSIONS {
-            writes.push(Write::AddAppRoleAssignment(AppRoleAssignmentRecord {
-                id: Uuid::new_v4(),
-                principal: app_sp.id,
-                resource: graph.id,
-                app_role_id: Uuid::parse_str(permission.app_role_id()).map_err(Error::internal)?,
-                created_at: now,
-            }));
-        }
+        let administration =
+            AdminApp { client_id, secret: &client_secret, name: "Gatehouse administration", purpose: "bootstrap" };
+        writes.extend(administration.writes(graph.id, now)?);
         let created = TenantBootstrap {
             tenant_id: id,
             tenant_domain: domain,
@@ -225,9 +199,90 @@ impl Directory {
         Ok((writes, created))
     }
 
+    /// Break-glass for the operator, run on the server's data: a new administration app in the tenant with a
+    /// new client secret, Graph's administration permissions and the Privileged Authentication Administrator
+    /// role, whatever was deleted or changed through the API (Microsoft Graph's service principal is made again
+    /// if it is gone). Logged as a warning, and in the change log as the objects it creates.
+    pub async fn recover_tenant(&self, tenant: Uuid) -> Result<Recovery> {
+        let now = self.now();
+        let mut writes = Vec::new();
+        let graph = match self.graph_principal(tenant).await? {
+            Some(graph) => graph,
+            None => {
+                let graph = graph_service_principal(now);
+                writes.push(Write::InsertObject(graph.clone()));
+                graph.id
+            }
+        };
+        let client_id = Uuid::new_v4();
+        let client_secret = secrets::new_client_secret();
+        let name = format!("Gatehouse recovery {}", format_time(now));
+        let recovery = AdminApp { client_id, secret: &client_secret, name: &name, purpose: "recovery" };
+        writes.extend(recovery.writes(graph, now)?);
+        self.store
+            .commit(tenant, writes, now)
+            .await
+            .map_err(|e| crate::directory::write_error(e, "The recovery app could not be created."))?;
+        tracing::warn!(%tenant, %client_id, "the operator issued recovery credentials: a new administration app");
+        Ok(Recovery { tenant_id: tenant, client_id, client_secret })
+    }
+
     /// Every tenant; for the operator's CLI and the bootstrap check.
     pub async fn tenants(&self) -> Result<Vec<crate::store::TenantRecord>> {
         self.store.tenants().await.map_err(Error::internal)
+    }
+}
+
+/// Credentials the operator's recovery issued.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recovery {
+    pub tenant_id: Uuid,
+    pub client_id: Uuid,
+    pub client_secret: String,
+}
+
+/// An administration app: an application and its service principal holding Privileged Authentication
+/// Administrator, a client secret, and Graph's administration permissions.
+struct AdminApp<'a> {
+    client_id: Uuid,
+    secret: &'a str,
+    name: &'a str,
+    /// The secret's display name.
+    purpose: &'a str,
+}
+
+impl AdminApp<'_> {
+    fn writes(&self, graph: Uuid, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Write>> {
+        if self.secret.len() < 32 {
+            return Err(Error::invalid_property("clientSecret", "A client secret must have at least 32 characters."));
+        }
+        let key = self.client_id.to_string();
+        let app_doc = application_doc(self.client_id, self.name);
+        let app = object(ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
+        let mut sp_doc = service_principal_doc(&app_doc);
+        sp_doc.insert(roles::ROLES_KEY.into(), roles::holding(&[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR]));
+        let sp = object(ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
+        let secret = SecretRecord {
+            owner: app.id,
+            key_id: Uuid::new_v4(),
+            digest: secrets::digest(self.secret),
+            hint: self.secret.chars().take(3).collect(),
+            display_name: Some(self.purpose.into()),
+            start: now,
+            end: now + chrono::Duration::days(365 * BOOTSTRAP_SECRET_YEARS),
+        };
+        let mut writes = vec![Write::InsertObject(app), Write::InsertObject(sp.clone()), Write::AddSecret(secret)];
+        for permission in ADMIN_APP_PERMISSIONS {
+            writes.push(Write::AddAppRoleAssignment(AppRoleAssignmentRecord {
+                id: Uuid::new_v4(),
+                principal: sp.id,
+                resource: graph,
+                app_role_id: Uuid::parse_str(permission.app_role_id()).map_err(Error::internal)?,
+                created_at: now,
+            }));
+        }
+        Ok(writes)
     }
 }
 

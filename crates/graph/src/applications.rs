@@ -70,6 +70,15 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                     read(&state, resource, &caller, &id, options).await
                 },
             )
+            .patch(
+                move |State(state): State<GraphState>,
+                      Authenticated(caller): Authenticated,
+                      Path(id): Path<String>,
+                      JsonObject(body): JsonObject| async move {
+                    state.directory.update_object(&caller, resource.kind, &id, &body).await?;
+                    GraphResult::Ok(StatusCode::NO_CONTENT)
+                },
+            )
             .delete(
                 move |State(state): State<GraphState>,
                       Authenticated(caller): Authenticated,

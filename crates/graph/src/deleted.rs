@@ -23,7 +23,7 @@ pub fn routes() -> Router<GraphState> {
 /// The type cast segment of a deleted-items list (`microsoft.graph.user`, `graph.user`).
 fn cast(segment: &str) -> Option<ObjectKind> {
     let kind = ObjectKind::parse(segment.trim_start_matches("microsoft.").trim_start_matches("graph."))?;
-    (kind != ObjectKind::ServicePrincipal).then_some(kind)
+    (kind != ObjectKind::Subscription).then_some(kind)
 }
 
 fn deleted_json(record: &ObjectRecord, options: &QueryOptions) -> Map<String, Value> {

@@ -165,6 +165,15 @@ enum TenantCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Break-glass, run on the server's data (its database and master key): issue a new administration app with
+    /// a new client secret, whatever was deleted or changed through the API; prints it as JSON. Logged.
+    Recover {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The tenant, by id or domain.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 fn main() {
@@ -199,6 +208,14 @@ fn run() -> anyhow::Result<()> {
             }
             Command::Subscription(command) => subscription(command).await,
             Command::Domain(command) => domain(command).await,
+            Command::Tenant(TenantCommand::Recover { store, tenant }) => {
+                let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
+                let fail = |e: gatehouse_core::Error| anyhow::anyhow!("{}", e.message);
+                let tenant = directory.resolve_tenant(&tenant).await.map_err(fail)?;
+                let recovery = directory.recover_tenant(tenant).await.map_err(fail)?;
+                println!("{}", serde_json::to_string_pretty(&recovery)?);
+                Ok(())
+            }
             Command::Tenant(TenantCommand::List { store }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
                 for tenant in directory.tenants().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {

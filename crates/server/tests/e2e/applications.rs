@@ -294,3 +294,78 @@ async fn applications_and_service_principals_answer_graph_queries() {
         assert!(count.as_u64().unwrap() >= 2, "{engine}: Graph's and this app's service principals: {count}");
     }
 }
+
+#[tokio::test]
+async fn a_deleted_app_comes_back_with_its_service_principal_and_grants_and_a_disabled_one_gets_no_token() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let (_, app) =
+            server.call(&admin, Method::POST, "/v1.0/applications", Some(json!({"displayName": "ops"}))).await;
+        let (app_id, app_object) = (app["appId"].as_str().unwrap().to_owned(), app["id"].as_str().unwrap().to_owned());
+        let (_, sp) =
+            server.call(&admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_id}))).await;
+        let sp_id = sp["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/applications/{app_object}/addPassword");
+        let (_, secret) = server.call(&admin, Method::POST, &path, Some(json!({"passwordCredential": {}}))).await;
+        let secret = secret["secretText"].as_str().unwrap().to_owned();
+        let graph = server.graph_principal(&admin).await;
+        let grant = json!({"principalId": sp_id, "resourceId": graph, "appRoleId": USER_READ_ALL});
+        let assignments = format!("/v1.0/servicePrincipals/{sp_id}/appRoleAssignments");
+        let (status, _) = server.call(&admin, Method::POST, &assignments, Some(grant)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let token = server.token(&tenant, &app_id, &secret).await;
+        assert_eq!(server.call(&token, Method::GET, "/v1.0/users", None).await.0, StatusCode::OK);
+
+        let (status, _) = server.call(&admin, Method::DELETE, &format!("/v1.0/applications/{app_object}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = server.call(&token, Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: a deleted app's tokens stop at once");
+        let (_, deleted) = server
+            .call(&admin, Method::GET, "/v1.0/directory/deletedItems/microsoft.graph.servicePrincipal", None)
+            .await;
+        assert_eq!(
+            deleted["value"][0]["id"],
+            sp_id.as_str(),
+            "{engine}: the service principal is in deleted items: {deleted}"
+        );
+        let (status, body) =
+            server.call(&admin, Method::POST, &format!("/v1.0/directory/deletedItems/{sp_id}/restore"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: its application first: {body}");
+        let (status, body) = server
+            .call(&admin, Method::POST, &format!("/v1.0/directory/deletedItems/{app_object}/restore"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        let (status, _) = server.call(&admin, Method::GET, &format!("/v1.0/servicePrincipals/{sp_id}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the service principal came back with its application");
+        let (_, granted) = server.call(&admin, Method::GET, &assignments, None).await;
+        assert_eq!(granted["value"][0]["appRoleId"], USER_READ_ALL, "{engine}: with its grants: {granted}");
+        let token = server.token(&tenant, &app_id, &secret).await;
+        assert_eq!(
+            server.call(&token, Method::GET, "/v1.0/users", None).await.0,
+            StatusCode::OK,
+            "{engine}: and its secret"
+        );
+
+        let principal = format!("/v1.0/servicePrincipals/{sp_id}");
+        let (status, body) =
+            server.call(&admin, Method::PATCH, &principal, Some(json!({"accountEnabled": false}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (status, _) = server.call(&token, Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: a disabled service principal's tokens stop");
+        let (status, refused) = server.token_response(&tenant, &app_id, &secret).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {refused}");
+        assert_eq!(refused["error"], "unauthorized_client");
+        let (status, _) = server.call(&admin, Method::PATCH, &principal, Some(json!({"accountEnabled": true}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let token = server.token(&tenant, &app_id, &secret).await;
+        assert_eq!(server.call(&token, Method::GET, "/v1.0/users", None).await.0, StatusCode::OK);
+
+        let graph_path = format!("/v1.0/servicePrincipals/{graph}");
+        let (status, _) = server.call(&admin, Method::PATCH, &graph_path, Some(json!({"accountEnabled": false}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: Microsoft Graph's service principal stays");
+        let (status, _) = server.call(&admin, Method::PATCH, &principal, Some(json!({"appId": "x"}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: read-only properties are refused");
+    }
+}

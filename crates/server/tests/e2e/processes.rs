@@ -618,3 +618,48 @@ async fn nodes_starting_together_on_an_empty_database_make_one_tenant() {
         let _ = winner.wait();
     }
 }
+
+#[tokio::test]
+async fn the_operator_recovers_a_tenant_whose_administration_app_was_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let data = dir.path().join(format!("recover-{engine}"));
+        let (server, bootstrap, domain, http, token) = started(&data, &url).await;
+        let base = &server.base_url;
+        let client = bootstrap["clientId"].as_str().unwrap();
+        let apps = get_json(&http, format!("{base}/v1.0/applications?$filter=appId eq '{client}'"), &token).await;
+        let app = apps["value"][0]["id"].as_str().unwrap().to_owned();
+        let deleted = http.delete(format!("{base}/v1.0/applications/{app}")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "{engine}");
+        let refused = http.get(format!("{base}/v1.0/users")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{engine}: the tenant has lost its administration app");
+
+        let output = Command::new(BINARY)
+            .args(["tenant", "recover", "--tenant", &domain, "--database-url", &url, "--data-dir"])
+            .arg(&data)
+            .envs(gatehouse_testkit::process::TEST_HASH_ENV)
+            .env_remove("GATEHOUSE_MASTER_KEY")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("recovery credentials"),
+            "{engine}: the recovery is logged"
+        );
+        let recovered: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mut credentials = bootstrap.clone();
+        credentials["clientId"] = recovered["clientId"].clone();
+        credentials["clientSecret"] = recovered["clientSecret"].clone();
+        let token = crate::processes::token(&http, base, &credentials).await;
+        let restored = http
+            .post(format!("{base}/v1.0/directory/deletedItems/{app}/restore"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(restored.status(), StatusCode::OK, "{engine}: the recovered administrator restores the app");
+        let original = crate::processes::token(&http, base, &bootstrap).await;
+        let users = get_json(&http, format!("{base}/v1.0/users"), &original).await;
+        assert!(users["value"].as_array().is_some_and(|u| !u.is_empty()), "{engine}: {users}");
+    }
+}
