@@ -139,7 +139,7 @@ impl Directory {
             .store
             .object_by_key(caller.tenant(), ObjectKind::Application, &application)
             .await
-            .map_err(Error::internal)?
+            .map_err(Error::from)?
             .ok_or_else(|| {
                 Error::invalid_property(
                     "appId",
@@ -172,7 +172,7 @@ impl Directory {
         self.store
             .object(caller.tenant(), kind, parsed)
             .await
-            .map_err(Error::internal)?
+            .map_err(Error::from)?
             .filter(|o| o.deleted_at.is_none())
             .ok_or_else(|| Error::not_found(id))
     }
@@ -198,7 +198,7 @@ impl Directory {
                 self.store
                     .object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key)
                     .await
-                    .map_err(Error::internal)?
+                    .map_err(Error::from)?
                     .map(|sp| sp.id)
             }
             _ => Some(target.id),
@@ -454,7 +454,7 @@ impl Directory {
                 ),
             ));
         }
-        let existing = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::internal)?;
+        let existing = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
         if existing.iter().any(|a| a.resource == resource.id && a.app_role_id == role) {
             return Err(Error::conflict("Permission being assigned already exists on the object."));
         }
@@ -478,14 +478,14 @@ impl Directory {
     pub async fn app_role_assignments(&self, caller: &Caller, principal: &str) -> Result<Vec<AppRoleAssignment>> {
         require(caller, Action::ReadApplications)?;
         let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
-        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::internal)?;
+        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
             let resource = self
                 .store
                 .object(caller.tenant(), ObjectKind::ServicePrincipal, record.resource)
                 .await
-                .map_err(Error::internal)?;
+                .map_err(Error::from)?;
             out.push(AppRoleAssignment {
                 principal_display_name: sp.doc.get("displayName").and_then(Value::as_str).map(str::to_owned),
                 resource_display_name: resource
@@ -499,7 +499,7 @@ impl Directory {
     pub async fn remove_app_role_assignment(&self, caller: &Caller, principal: &str, assignment: &str) -> Result<()> {
         require(caller, Action::GrantAppRoles)?;
         let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
-        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::internal)?;
+        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
         let target = records
             .iter()
             .find(|a| a.id.to_string().eq_ignore_ascii_case(assignment))
@@ -527,11 +527,11 @@ impl Directory {
             return Err(unknown());
         }
         let kinds = [ObjectKind::Application, ObjectKind::ServicePrincipal];
-        let found = self.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::internal)?;
+        let found = self.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::from)?;
         let of_kind = |kind| found.iter().find(|o| o.kind == kind).ok_or_else(unknown);
         let (app, sp) = (of_kind(ObjectKind::Application)?, of_kind(ObjectKind::ServicePrincipal)?);
         let now = self.now();
-        let stored = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::internal)?;
+        let stored = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::from)?;
         let valid = stored.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
         if !valid {
             return Err(Error::unauthenticated(format!(
@@ -549,7 +549,7 @@ impl Directory {
                 .store
                 .app_role_assignments(tenant, sp.id)
                 .await
-                .map_err(Error::internal)?
+                .map_err(Error::from)?
                 .iter()
                 .filter(|a| a.resource == graph)
                 .filter_map(|a| Permission::from_app_role_id(&a.app_role_id.to_string()))

@@ -31,7 +31,7 @@ fn restore_conflict(kind: ObjectKind) -> &'static str {
 impl Directory {
     /// The write that moves an object to deleted items, suspending the links at either end of it.
     pub(crate) async fn soft_delete(&self, caller: &Caller, kind: ObjectKind, id: Uuid) -> Result<Write> {
-        let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::internal)?;
+        let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::from)?;
         Ok(Write::SoftDelete { kind, id, at: self.now(), links })
     }
 
@@ -52,7 +52,7 @@ impl Directory {
         let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
         let mut denied = None;
         for (kind, read, change) in RESTORABLE {
-            let found = self.store.object(caller.tenant(), kind, parsed).await.map_err(Error::internal)?;
+            let found = self.store.object(caller.tenant(), kind, parsed).await.map_err(Error::from)?;
             if let Some(object) = found.filter(|o| o.deleted_at.is_some()) {
                 match require(caller, if write { change } else { read }) {
                     Ok(()) => return Ok(object),
@@ -81,7 +81,7 @@ impl Directory {
             // A service principal needs its application.
             ObjectKind::ServicePrincipal => {
                 let app = self.store.object_by_key(caller.tenant(), ObjectKind::Application, &key);
-                if app.await.map_err(Error::internal)?.is_none() {
+                if app.await.map_err(Error::from)?.is_none() {
                     return Err(Error::invalid(
                         "The service principal's application is deleted: restore the application first.",
                     ));
@@ -91,7 +91,7 @@ impl Directory {
         }
         let mut writes = Vec::new();
         for each in &restored {
-            let links = self.store.links(caller.tenant(), each.id, false).await.map_err(Error::internal)?;
+            let links = self.store.links(caller.tenant(), each.id, false).await.map_err(Error::from)?;
             writes.push(Write::Restore { kind: each.kind, id: each.id, links });
         }
         self.commit(caller, writes).await.map_err(|e| write_error(e, restore_conflict(object.kind)))?;
@@ -110,7 +110,7 @@ impl Directory {
             limit: 100,
             ..ObjectQuery::of(ObjectKind::ServicePrincipal)
         };
-        let deleted = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+        let deleted = self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
         Ok(deleted.into_iter().max_by_key(|o| o.deleted_at))
     }
 
@@ -131,7 +131,7 @@ impl Directory {
         let cutoff = self.now() - self.config.deleted_retention;
         let mut purged = 0;
         loop {
-            let batch = self.store.deleted_before(cutoff, 500).await.map_err(Error::internal)?;
+            let batch = self.store.deleted_before(cutoff, 500).await.map_err(Error::from)?;
             if batch.is_empty() {
                 return Ok(purged);
             }

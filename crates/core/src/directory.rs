@@ -81,6 +81,8 @@ pub struct Directory {
     pub(crate) throttle: crate::throttle::Throttle,
     /// Password hashing, a bounded number at a time.
     pub(crate) hasher: crate::passwords::Hasher,
+    /// Whether the last commit failed for want of the store.
+    writes_failing: std::sync::atomic::AtomicBool,
     /// The write locks of the objects that requests on this node are changing.
     pub(crate) object_locks: crate::contention::ObjectLocks,
 }
@@ -103,6 +105,7 @@ impl Directory {
             processors: Mutex::new(HashMap::new()),
             throttle: crate::throttle::Throttle::default(),
             hasher,
+            writes_failing: std::sync::atomic::AtomicBool::new(false),
             object_locks: crate::contention::ObjectLocks::default(),
         }
     }
@@ -129,16 +132,23 @@ impl Directory {
         &self.hasher
     }
 
-    /// Whether the store answers; for readiness probes.
+    /// Whether the store answers and takes writes; for readiness probes. A store whose last write failed for
+    /// want of the store (out of space, read-only, unreachable) is not ready until a write succeeds again (the
+    /// processors' lease renewals try one at least every 15 seconds).
     pub async fn ready(&self) -> bool {
-        self.store.ping().await.is_ok()
+        !self.writes_failing.load(std::sync::atomic::Ordering::Relaxed) && self.store.ping().await.is_ok()
     }
 
     /// Commits one use case's writes in the caller's tenant.
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
         let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
-        if committed.is_ok() {
-            self.committed.notify_one();
+        match &committed {
+            Ok(_) => {
+                self.writes_failing.store(false, std::sync::atomic::Ordering::Relaxed);
+                self.committed.notify_one();
+            }
+            Err(StoreError::Unavailable(_)) => self.writes_failing.store(true, std::sync::atomic::Ordering::Relaxed),
+            Err(_) => {}
         }
         committed
     }
@@ -150,7 +160,7 @@ impl Directory {
 
     /// The ids of every tenant, for work that runs per tenant.
     pub async fn tenant_ids(&self) -> Result<Vec<Uuid>> {
-        Ok(self.store.tenants().await.map_err(Error::internal)?.into_iter().map(|t| t.id).collect())
+        Ok(self.store.tenants().await.map_err(Error::from)?.into_iter().map(|t| t.id).collect())
     }
 
     /// A tenant's id from its id or any of its domains, as named in an identity-platform URL.
@@ -161,7 +171,7 @@ impl Directory {
             return Ok(id);
         }
         let tenant =
-            self.store.tenant(&name).await.map_err(Error::internal)?.ok_or_else(|| Error::not_found(id_or_domain))?;
+            self.store.tenant(&name).await.map_err(Error::from)?.ok_or_else(|| Error::not_found(id_or_domain))?;
         self.tenant_names
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -183,7 +193,7 @@ impl Directory {
             .store
             .object_by_key(tenant, ObjectKind::ServicePrincipal, GRAPH_APP_ID)
             .await
-            .map_err(Error::internal)?
+            .map_err(Error::from)?
             .map(|sp| sp.id);
         if let Some(id) = graph {
             self.graph_principals.write().unwrap_or_else(|p| p.into_inner()).insert(tenant, id);
@@ -195,7 +205,7 @@ impl Directory {
         self.store
             .tenant(&tenant.to_string())
             .await
-            .map_err(Error::internal)?
+            .map_err(Error::from)?
             .ok_or_else(|| Error::unauthenticated("The tenant does not exist."))
     }
 
@@ -204,7 +214,7 @@ impl Directory {
         if let Some(keys) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
             return Ok(Some(keys.clone()));
         }
-        let records = self.store.signing_keys(tenant).await.map_err(Error::internal)?;
+        let records = self.store.signing_keys(tenant).await.map_err(Error::from)?;
         let mut parsed = Vec::with_capacity(records.len());
         for record in &records {
             parsed.push(Arc::new(SigningKey::from_pkcs8(&self.master.open(&record.sealed_private_key)?)?));

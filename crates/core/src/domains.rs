@@ -130,7 +130,7 @@ impl Directory {
         schema::check_text("id", name)?;
         let tenant = self.tenant_record(caller.tenant()).await?;
         let folded = name.to_lowercase();
-        let domains = self.store.domains(tenant.id).await.map_err(Error::internal)?;
+        let domains = self.store.domains(tenant.id).await.map_err(Error::from)?;
         let domain = domains.into_iter().find(|d| d.name == folded).ok_or_else(|| Error::not_found(name))?;
         Ok((tenant, domain))
     }
@@ -139,7 +139,7 @@ impl Directory {
     pub async fn domains(&self, caller: &Caller, selection: Selection<'_>) -> Result<Vec<Map<String, Value>>> {
         require(caller, Action::ReadDomains)?;
         let tenant = self.tenant_record(caller.tenant()).await?;
-        let domains = self.store.domains(tenant.id).await.map_err(Error::internal)?;
+        let domains = self.store.domains(tenant.id).await.map_err(Error::from)?;
         Ok(domains.iter().map(|d| domain_properties(&tenant, d, selection, false)).collect())
     }
 
@@ -173,7 +173,7 @@ impl Directory {
         let tenant = self.tenant_record(caller.tenant()).await?;
         let mut verified = false;
         for parent in parents(&name) {
-            match self.store.tenant(parent).await.map_err(Error::internal)? {
+            match self.store.tenant(parent).await.map_err(Error::from)? {
                 Some(holder) if holder.id == tenant.id => verified = true,
                 Some(_) => {
                     return Err(Error::invalid(format!(

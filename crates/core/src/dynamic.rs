@@ -187,7 +187,7 @@ impl Directory {
             }));
         }
         for group in touched.iter().filter(|g| !bulk.contains(g)) {
-            let evaluated = self.store.dynamic_status(caller.tenant(), *group).await.map_err(Error::internal)?;
+            let evaluated = self.store.dynamic_status(caller.tenant(), *group).await.map_err(Error::from)?;
             writes.push(Write::SetDynamicStatus(DynamicStatusRecord {
                 group: *group,
                 status: "Succeeded".into(),
@@ -222,7 +222,7 @@ impl Directory {
                     .filter_map(|c| Uuid::parse_str(&c.object_id).ok())
                     .collect();
                 for id in named {
-                    let record = self.store.object(tenant, ObjectKind::Group, id).await.map_err(Error::internal)?;
+                    let record = self.store.object(tenant, ObjectKind::Group, id).await.map_err(Error::from)?;
                     match record.filter(|g| g.deleted_at.is_none()).and_then(|g| self.dynamic_group(&g)) {
                         Some(group) => groups.insert(id, Arc::new(group)),
                         None => groups.remove(&id),
@@ -265,7 +265,7 @@ impl Directory {
                 limit: 1000,
                 ..ObjectQuery::default()
             };
-            let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
+            let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
             out.extend(page.iter().filter_map(|group| self.dynamic_group(group)));
             match page.last() {
                 Some(last) if page.len() == 1000 => after = Some(crate::store::Cursor::after(last.id)),
@@ -283,11 +283,11 @@ impl Directory {
         now: DateTime<Utc>,
     ) -> Result<Vec<(Link, bool)>> {
         let tenant = caller.tenant();
-        let record = self.store.object(tenant, ObjectKind::User, user).await.map_err(Error::internal)?;
+        let record = self.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?;
         let Some(record) = record.filter(|r| r.deleted_at.is_none()) else {
             return Ok(Vec::new());
         };
-        let links = self.store.links(tenant, user, true).await.map_err(Error::internal)?;
+        let links = self.store.links(tenant, user, true).await.map_err(Error::from)?;
         let member_of: Vec<Uuid> =
             links.iter().filter(|l| l.member == user && l.relation == Relation::Member).map(|l| l.group).collect();
         let groups: Vec<String> = member_of.iter().map(Uuid::to_string).collect();
@@ -345,7 +345,7 @@ impl Directory {
         let mut after = None;
         loop {
             let q = ObjectQuery { after: after.clone(), limit: 5000, ..base.clone() };
-            let page = self.store.object_ids(caller.tenant(), &q).await.map_err(Error::internal)?;
+            let page = self.store.object_ids(caller.tenant(), &q).await.map_err(Error::from)?;
             out.extend(page.iter().copied());
             match page.last() {
                 Some((last, _)) if page.len() == 5000 => after = Some(crate::store::Cursor::after(*last)),
@@ -362,7 +362,7 @@ impl Directory {
         if !is_dynamic(group) {
             return Ok(Value::Null);
         }
-        let mut status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::internal)?;
+        let mut status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::from)?;
         if let Some(succeeded) = status.as_mut().filter(|s| s.status == "Succeeded") {
             if self.backlog(caller.tenant(), crate::processing::Processor::DynamicMembership).await? {
                 succeeded.status = "Running".into();
@@ -400,7 +400,7 @@ impl Directory {
                 self.store
                     .links(caller.tenant(), user.id, true)
                     .await
-                    .map_err(Error::internal)?
+                    .map_err(Error::from)?
                     .iter()
                     .filter(|l| l.member == user.id && l.relation == Relation::Member)
                     .map(|l| l.group.to_string())

@@ -338,7 +338,7 @@ impl Directory {
         let invalid = |message: &str| Error::invalid_property("membershipRule", message);
         let count = |filter: Filter| {
             let query = ObjectQuery { filter: Some(filter), ..ObjectQuery::of(ObjectKind::Group) };
-            async move { self.store.count(caller.tenant(), &query).await.map_err(Error::internal) }
+            async move { self.store.count(caller.tenant(), &query).await.map_err(Error::from) }
         };
         if before.and_then(member_of_rule).is_none()
             && count(indexed(MEMBER_OF_RULE, "true".into())).await? >= MAX_MEMBER_OF_RULE_GROUPS
@@ -350,7 +350,7 @@ impl Directory {
                 "This group is named by another group's memberOf rule, so its own rule cannot be a memberOf rule.",
             ));
         }
-        let named = self.store.any_objects(caller.tenant(), &sources).await.map_err(Error::internal)?;
+        let named = self.store.any_objects(caller.tenant(), &sources).await.map_err(Error::from)?;
         if named.iter().any(|g| g.kind == ObjectKind::Group && g.deleted_at.is_none() && member_of_rule(g).is_some()) {
             return Err(invalid("A memberOf rule cannot name a group whose own rule is a memberOf rule."));
         }
@@ -382,7 +382,7 @@ impl Directory {
     ) -> Result<[ObjectRecord; N]> {
         wanted.iter().try_for_each(|(id, _)| schema::check_text("id", id))?;
         let ids: Vec<Uuid> = wanted.iter().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
-        let mut found = self.store.any_objects(caller.tenant(), &ids).await.map_err(Error::internal)?;
+        let mut found = self.store.any_objects(caller.tenant(), &ids).await.map_err(Error::from)?;
         found.retain(|o| o.deleted_at.is_none());
         let mut out = Vec::with_capacity(N);
         for (id, kinds) in wanted {
@@ -489,7 +489,7 @@ impl Directory {
             for id in ids {
                 let object = self.live_of(caller, id, link_kinds(relation)).await?;
                 let link = checked_link(group, relation, &object)?;
-                let existing = self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)?;
+                let existing = self.store.has_link(caller.tenant(), &link).await.map_err(Error::from)?;
                 if existing || !seen.insert(link) {
                     return Err(duplicate(relation));
                 }
@@ -519,7 +519,7 @@ impl Directory {
 
     async fn count_links(&self, caller: &Caller, group: Uuid, relation: Relation) -> Result<u64> {
         let query = ObjectQuery { scope: Some(Scope::Members { group, relation }), ..ObjectQuery::default() };
-        self.store.count(caller.tenant(), &query).await.map_err(Error::internal)
+        self.store.count(caller.tenant(), &query).await.map_err(Error::from)
     }
 
     /// `POST /groups/{id}/members/$ref` and `/owners/$ref`.
@@ -544,7 +544,7 @@ impl Directory {
             self.live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))]).await?;
         self.require_link_change(caller, &group, relation)?;
         let link = Link { group: group.id, relation, member: object.id, member_kind: object.kind };
-        if !self.store.has_link(caller.tenant(), &link).await.map_err(Error::internal)? {
+        if !self.store.has_link(caller.tenant(), &link).await.map_err(Error::from)? {
             return Err(Error::not_found(member));
         }
         if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? <= 1 {
@@ -615,7 +615,7 @@ impl Directory {
                 limit: MAX_EXPANDED,
                 ..ObjectQuery::default()
             };
-            out.insert(object.id, self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?);
+            out.insert(object.id, self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?);
         }
         Ok(out)
     }
@@ -636,7 +636,7 @@ impl Directory {
             limit: MAX_MEMBER_GROUPS + 1,
             ..ObjectQuery::default()
         };
-        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
         if groups.len() > MAX_MEMBER_GROUPS as usize {
             return Err(Error::new(
                 ErrorKind::Invalid,
@@ -667,7 +667,7 @@ impl Directory {
             limit: MAX_CHECKED_IDS as u32,
             ..ObjectQuery::default()
         };
-        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::internal)?;
+        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
         Ok(groups.into_iter().map(|g| g.id).collect())
     }
 }

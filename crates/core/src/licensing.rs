@@ -405,13 +405,13 @@ impl Directory {
     /// The tenant's subscriptions by SKU.
     pub(crate) async fn subscriptions(&self, caller: &Caller) -> Result<HashMap<Uuid, Subscription>> {
         let q = ObjectQuery { limit: 10_000, ..ObjectQuery::of(ObjectKind::Subscription) };
-        let records = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
+        let records = self.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
         Ok(records.iter().filter_map(Subscription::from_record).map(|s| (s.sku, s)).collect())
     }
 
     /// How many live users hold the SKU.
     pub(crate) async fn seats_taken(&self, caller: &Caller, sku: Uuid) -> Result<u64> {
-        self.store.value_count(caller.tenant(), "assignedLicenses", &sku.to_string()).await.map_err(Error::internal)
+        self.store.value_count(caller.tenant(), "assignedLicenses", &sku.to_string()).await.map_err(Error::from)
     }
 
     /// Seats in use per SKU by users other than `user`.
@@ -514,7 +514,7 @@ impl Directory {
 
     /// The groups a user is a direct member of.
     async fn direct_groups(&self, caller: &Caller, user: Uuid) -> Result<Vec<Uuid>> {
-        let links = self.store.links(caller.tenant(), user, true).await.map_err(Error::internal)?;
+        let links = self.store.links(caller.tenant(), user, true).await.map_err(Error::from)?;
         Ok(links
             .iter()
             .filter(|l| l.member == user && l.relation == crate::store::Relation::Member)
@@ -537,7 +537,7 @@ impl Directory {
                 Some(licenses) => licenses.clone(),
                 None => {
                     let record =
-                        self.store.object(caller.tenant(), ObjectKind::Group, group).await.map_err(Error::internal)?;
+                        self.store.object(caller.tenant(), ObjectKind::Group, group).await.map_err(Error::from)?;
                     let licenses = record
                         .filter(|g| g.deleted_at.is_none())
                         .map(|g| licenses_of(g.doc.get("assignedLicenses")))
@@ -581,7 +581,7 @@ impl Directory {
     pub async fn subscribed_skus(&self, caller: &Caller) -> Result<Vec<Value>> {
         require(caller, Action::ReadOrganization)?;
         let q = ObjectQuery { limit: 10_000, ..ObjectQuery::of(ObjectKind::Subscription) };
-        let records = self.store.objects(caller.tenant(), &q).await.map_err(Error::internal)?;
+        let records = self.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
         let mut out = Vec::new();
         for record in records {
             out.push(self.sku_json(caller, &record).await?);
@@ -717,7 +717,7 @@ impl Directory {
         self.store
             .object_by_key(caller.tenant(), ObjectKind::Subscription, &sku)
             .await
-            .map_err(Error::internal)?
+            .map_err(Error::from)?
             .ok_or_else(|| Error::not_found(id))
     }
 
@@ -972,12 +972,12 @@ impl Directory {
             limit: USERS_PER_BATCH as u32,
             ..ObjectQuery::default()
         };
-        let chunk = self.store.objects(tenant, &q).await.map_err(Error::internal)?;
+        let chunk = self.store.objects(tenant, &q).await.map_err(Error::from)?;
         let Some(last) = chunk.last() else { return Ok(None) };
         let next = (chunk.len() == USERS_PER_BATCH).then(|| crate::store::Cursor::after(last.id));
         let ids: Vec<Uuid> = chunk.iter().map(|u| u.id).collect();
         let mut memberships: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for link in self.store.memberships(tenant, &ids).await.map_err(Error::internal)? {
+        for link in self.store.memberships(tenant, &ids).await.map_err(Error::from)? {
             memberships.entry(link.member).or_default().push(link.group);
         }
         let mut batch = Vec::new();
@@ -1019,7 +1019,7 @@ impl Directory {
                         Some(has) => *has,
                         None => {
                             let record =
-                                self.store.object(tenant, ObjectKind::Group, group).await.map_err(Error::internal)?;
+                                self.store.object(tenant, ObjectKind::Group, group).await.map_err(Error::from)?;
                             let has = record.is_some_and(|g| !licenses_of(g.doc.get("assignedLicenses")).is_empty());
                             licensed.insert(group, has);
                             has
@@ -1080,7 +1080,7 @@ impl Directory {
                     None => more = false,
                 }
             }
-            let record = self.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::internal)?;
+            let record = self.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::from)?;
             if let Some(mut record) = record.filter(|g| g.deleted_at.is_none()) {
                 let version = record.version;
                 record.doc.insert("licenseProcessingState".into(), json!({"state": "ProcessingComplete"}));
@@ -1092,7 +1092,7 @@ impl Directory {
         let mut writes = Vec::new();
         let mut gained = BTreeSet::new();
         for id in users {
-            let user = self.store.object(tenant, ObjectKind::User, id).await.map_err(Error::internal)?;
+            let user = self.store.object(tenant, ObjectKind::User, id).await.map_err(Error::from)?;
             if let Some(user) = user.filter(|u| u.deleted_at.is_none()) {
                 let groups = self.direct_groups(caller, user.id).await?;
                 if let Some((write, skus)) = self.reconcile(caller, &user, groups, &mut ledger).await? {

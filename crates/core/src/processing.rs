@@ -67,12 +67,12 @@ impl Directory {
     /// node knows: its own progress, or the stored cursor, which another holder moves at least every
     /// [`LAZY_ADVANCE`]).
     pub(crate) async fn backlog(&self, tenant: Uuid, processor: Processor) -> Result<bool> {
-        let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
+        let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::from)?;
         let handled = {
             let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
             states.get(&(tenant, processor)).map_or(cursor, |s| s.handled.max(cursor))
         };
-        Ok(!self.store.changes(tenant, handled, 1).await.map_err(Error::internal)?.is_empty())
+        Ok(!self.store.changes(tenant, handled, 1).await.map_err(Error::from)?.is_empty())
     }
 }
 
@@ -127,7 +127,7 @@ impl Directory {
             let cursor = match self.known_cursor(key) {
                 Some(cursor) => cursor,
                 None => {
-                    let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::internal)?;
+                    let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::from)?;
                     self.processors
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -144,7 +144,7 @@ impl Directory {
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&key)
                 .map_or(cursor, |s| s.handled.max(cursor));
-            let fresh = self.store.changes(tenant, handled, ROUND).await.map_err(Error::internal)?;
+            let fresh = self.store.changes(tenant, handled, ROUND).await.map_err(Error::from)?;
             let periodic = self.periodic_due(key);
             if fresh.is_empty() && !periodic && (handled == cursor || self.advanced_recently(key)) {
                 return Ok(applied);

@@ -97,24 +97,21 @@ impl Directory {
     pub(crate) async fn check_sensitive(&self, caller: &Caller, target: &ObjectRecord) -> Result<()> {
         let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
         let target_roles = roles_of(target);
-        let links = self.store.links(*tenant, target.id, true).await.map_err(Error::internal)?;
+        let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
         let groups: Vec<uuid::Uuid> = links.iter().filter(|l| l.member == target.id).map(|l| l.group).collect();
         let in_role_assignable_group = !groups.is_empty()
             && self
                 .store
                 .any_objects(*tenant, &groups)
                 .await
-                .map_err(Error::internal)?
+                .map_err(Error::from)?
                 .iter()
                 .any(|g| g.doc.get("isAssignableToRole") == Some(&Value::Bool(true)));
         if target_roles.is_empty() && !in_role_assignable_group {
             return Ok(());
         }
-        let principal = self
-            .store
-            .object(*tenant, ObjectKind::ServicePrincipal, *service_principal)
-            .await
-            .map_err(Error::internal)?;
+        let principal =
+            self.store.object(*tenant, ObjectKind::ServicePrincipal, *service_principal).await.map_err(Error::from)?;
         let actor_roles = principal.as_ref().map(roles_of).unwrap_or_default();
         if may_act_on(&actor_roles, &target_roles, in_role_assignable_group) {
             Ok(())

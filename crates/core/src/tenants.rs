@@ -109,7 +109,7 @@ impl Directory {
     /// starting together on an empty database exactly one creates it. `None` when another node's first start
     /// made it (this one joins), or when the deployment has it already.
     pub async fn create_first_tenant(&self, spec: NewTenant) -> Result<Option<TenantBootstrap>> {
-        if self.store.deployment(FIRST_TENANT).await.map_err(Error::internal)?.is_some() {
+        if self.store.deployment(FIRST_TENANT).await.map_err(Error::from)?.is_some() {
             return Ok(None);
         }
         let (mut writes, created) = self.tenant_batch(spec).await?;
@@ -117,7 +117,7 @@ impl Directory {
         match self.store.commit(created.tenant_id, writes, self.now()).await {
             Ok(_) => Ok(Some(created)),
             Err(crate::store::StoreError::Conflict(_))
-                if self.store.deployment(FIRST_TENANT).await.map_err(Error::internal)?.is_some() =>
+                if self.store.deployment(FIRST_TENANT).await.map_err(Error::from)?.is_some() =>
             {
                 Ok(None)
             }
@@ -143,8 +143,8 @@ impl Directory {
             organization: initial_settings(&country),
             version: 1,
         };
-        if self.store.tenant(&id.to_string()).await.map_err(Error::internal)?.is_some()
-            || self.store.tenant(&domain).await.map_err(Error::internal)?.is_some()
+        if self.store.tenant(&id.to_string()).await.map_err(Error::from)?.is_some()
+            || self.store.tenant(&domain).await.map_err(Error::from)?.is_some()
         {
             return Err(Error::conflict(format!("A tenant with id {id} or domain {domain} already exists.")));
         }
@@ -229,7 +229,7 @@ impl Directory {
 
     /// Every tenant; for the operator's CLI and the bootstrap check.
     pub async fn tenants(&self) -> Result<Vec<crate::store::TenantRecord>> {
-        self.store.tenants().await.map_err(Error::internal)
+        self.store.tenants().await.map_err(Error::from)
     }
 }
 

@@ -222,11 +222,8 @@ impl Directory {
     /// Refuses a caller whose service principal was deleted or disabled since its token was issued.
     async fn check_principal(&self, caller: &Caller) -> Result<()> {
         let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
-        let principal = self
-            .store
-            .object(*tenant, ObjectKind::ServicePrincipal, *service_principal)
-            .await
-            .map_err(Error::internal)?;
+        let principal =
+            self.store.object(*tenant, ObjectKind::ServicePrincipal, *service_principal).await.map_err(Error::from)?;
         match principal {
             Some(sp) if sp.deleted_at.is_none() && sp.doc.get("accountEnabled") != Some(&Value::Bool(false)) => Ok(()),
             _ => Err(Error::unauthenticated("The application's service principal is disabled or deleted.")),

@@ -247,7 +247,7 @@ impl Directory {
     /// store's unique index still decides races.
     async fn check_upn_free(&self, caller: &Caller, upn: &str, except: Option<Uuid>) -> Result<()> {
         let holder =
-            self.store.object_by_key(caller.tenant(), ObjectKind::User, &fold(upn)).await.map_err(Error::internal)?;
+            self.store.object_by_key(caller.tenant(), ObjectKind::User, &fold(upn)).await.map_err(Error::from)?;
         match holder {
             Some(other) if other.deleted_at.is_none() && Some(other.id) != except => {
                 Err(Error::conflict(DUPLICATE_UPN))
@@ -277,7 +277,7 @@ impl Directory {
             Ok(id) => self.store.object(tenant, ObjectKind::User, id).await,
             Err(_) => self.store.object_by_key(tenant, ObjectKind::User, &fold(key)).await,
         }
-        .map_err(Error::internal)?;
+        .map_err(Error::from)?;
         found.filter(|u| u.deleted_at.is_none()).ok_or_else(|| Error::not_found(key))
     }
 
@@ -308,10 +308,10 @@ impl Directory {
         let query = ObjectQuery { filter, order: listing.order, after: listing.after, limit: top + 1, ..base };
         let tenant = caller.tenant();
         let count = match listing.count {
-            true => Some(self.store.count(tenant, &query).await.map_err(Error::internal)?),
+            true => Some(self.store.count(tenant, &query).await.map_err(Error::from)?),
             false => None,
         };
-        let mut items = self.store.objects(tenant, &query).await.map_err(Error::internal)?;
+        let mut items = self.store.objects(tenant, &query).await.map_err(Error::from)?;
         let next = if items.len() > top as usize {
             items.truncate(top as usize);
             items.last().map(|last| Cursor::at(&query.order, last))
@@ -450,8 +450,7 @@ impl Directory {
         let mut out = HashMap::new();
         for user in users {
             if let Some(manager) = user.manager {
-                let found =
-                    self.store.object(caller.tenant(), ObjectKind::User, manager).await.map_err(Error::internal)?;
+                let found = self.store.object(caller.tenant(), ObjectKind::User, manager).await.map_err(Error::from)?;
                 if let Some(manager) = found.filter(|m| m.deleted_at.is_none()) {
                     out.insert(user.id, manager);
                 }

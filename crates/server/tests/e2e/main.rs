@@ -8,6 +8,7 @@ mod batch;
 mod connections;
 mod domains;
 mod dynamic;
+mod faults;
 mod groups;
 mod interop;
 mod licensing;
