@@ -18,6 +18,7 @@ use crate::users::Page;
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 use uuid::Uuid;
 
 const W: Access = Access::Writable;
@@ -510,7 +511,9 @@ impl Directory {
         Ok(())
     }
 
-    /// Checks a client's id and secret in a tenant and gathers its Graph permissions.
+    /// The client-credentials check: the client exists (application and service principal), one of its
+    /// secrets matches (constant-time) and is within its validity, and its service principal is enabled.
+    /// What a client is comes from this node's short-lived client cache ([`Directory::client`]).
     pub async fn authenticate_client(
         &self,
         tenant: Uuid,
@@ -523,27 +526,44 @@ impl Directory {
                 "AADSTS700016: Application with identifier '{client_id}' was not found in the directory."
             ))
         };
-        if Uuid::parse_str(&key).is_err() {
-            return Err(unknown());
-        }
-        let kinds = [ObjectKind::Application, ObjectKind::ServicePrincipal];
-        let found = self.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::from)?;
-        let of_kind = |kind| found.iter().find(|o| o.kind == kind).ok_or_else(unknown);
-        let (app, sp) = (of_kind(ObjectKind::Application)?, of_kind(ObjectKind::ServicePrincipal)?);
+        let app_id = Uuid::parse_str(&key).map_err(|_| unknown())?;
+        let client = self.client(tenant, app_id).await?.ok_or_else(unknown)?;
         let now = self.now();
-        let stored = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::from)?;
-        let valid = stored.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
+        let valid = client.secrets.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
         if !valid {
             return Err(Error::unauthenticated(format!(
                 "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
             )));
         }
-        if sp.doc.get("accountEnabled") == Some(&Value::Bool(false)) {
+        if !client.enabled {
             return Err(Error::new(
                 ErrorKind::Forbidden,
                 format!("AADSTS7000112: Application '{client_id}' is disabled."),
             ));
         }
+        Ok(client.authenticated.clone())
+    }
+
+    /// A client as the token endpoint needs it, from this node's cache while it is younger than
+    /// [`CLIENT_CACHE_SECONDS`], else from the store (three reads). The cache forgets a tenant's clients when
+    /// this node commits a change to any application, service principal, secret or grant of it, so it is exact
+    /// for changes made here and at most [`CLIENT_CACHE_SECONDS`] old for changes made on other nodes. Unknown
+    /// clients are not remembered.
+    pub(crate) async fn client(&self, tenant: Uuid, app_id: Uuid) -> Result<Option<Arc<CachedClient>>> {
+        let now = self.now().timestamp();
+        if let Some(client) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&(tenant, app_id)) {
+            if now - client.loaded < CLIENT_CACHE_SECONDS {
+                return Ok(Some(client.clone()));
+            }
+        }
+        let key = app_id.to_string();
+        let kinds = [ObjectKind::Application, ObjectKind::ServicePrincipal];
+        let found = self.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::from)?;
+        let of_kind = |kind| found.iter().find(|o| o.kind == kind);
+        let (Some(app), Some(sp)) = (of_kind(ObjectKind::Application), of_kind(ObjectKind::ServicePrincipal)) else {
+            return Ok(None);
+        };
+        let secrets = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::from)?;
         let permissions = match self.graph_principal(tenant).await? {
             Some(graph) => self
                 .store
@@ -556,12 +576,58 @@ impl Directory {
                 .collect(),
             None => Permissions::default(),
         };
-        Ok(AuthenticatedClient {
-            app_id: Uuid::parse_str(&key).map_err(Error::internal)?,
-            display_name: app.doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned(),
-            service_principal: sp.id,
-            permissions,
-        })
+        let client = Arc::new(CachedClient {
+            authenticated: AuthenticatedClient {
+                app_id,
+                display_name: app.doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                service_principal: sp.id,
+                permissions,
+            },
+            secrets,
+            enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
+            loaded: now,
+        });
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.len() >= CLIENT_CACHE_CAPACITY {
+            clients.clear();
+        }
+        clients.insert((tenant, app_id), client.clone());
+        Ok(Some(client))
+    }
+
+    /// Forgets a tenant's cached clients after this node changed one of them.
+    pub(crate) fn forget_clients(&self, tenant: Uuid) {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).retain(|(cached, _), _| *cached != tenant);
+    }
+}
+
+/// How long a node trusts its cached view of a client, in seconds: how stale a secret's removal, a grant's
+/// change or a service principal's disabling made on another node can be here.
+pub const CLIENT_CACHE_SECONDS: i64 = 5;
+
+/// The most clients a node caches at once.
+const CLIENT_CACHE_CAPACITY: usize = 10_000;
+
+/// A client as cached for the token endpoint.
+pub(crate) struct CachedClient {
+    authenticated: AuthenticatedClient,
+    secrets: Vec<SecretRecord>,
+    enabled: bool,
+    /// When it was read from the store (seconds).
+    loaded: i64,
+}
+
+/// Whether a write changes what the token endpoint knows of a client.
+pub(crate) fn touches_clients(write: &Write) -> bool {
+    let client_kind = |kind: &ObjectKind| matches!(kind, ObjectKind::Application | ObjectKind::ServicePrincipal);
+    match write {
+        Write::InsertObject(object) | Write::UpdateObject { object, .. } => client_kind(&object.kind),
+        Write::SoftDelete { kind, .. } | Write::Restore { kind, .. } | Write::Purge { kind, .. } => client_kind(kind),
+        Write::AddSecret(_)
+        | Write::RemoveSecret { .. }
+        | Write::AddAppRoleAssignment(_)
+        | Write::RemoveAppRoleAssignment { .. } => true,
+        _ => false,
     }
 }
 

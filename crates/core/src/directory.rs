@@ -81,6 +81,8 @@ pub struct Directory {
     pub(crate) throttle: crate::throttle::Throttle,
     /// Password hashing, a bounded number at a time.
     pub(crate) hasher: crate::passwords::Hasher,
+    /// The token endpoint's clients, by tenant and app id, briefly (see [`Directory::client`]).
+    pub(crate) clients: Mutex<HashMap<(Uuid, Uuid), Arc<crate::applications::CachedClient>>>,
     /// Whether the last commit failed for want of the store.
     writes_failing: std::sync::atomic::AtomicBool,
     /// The write locks of the objects that requests on this node are changing.
@@ -106,6 +108,7 @@ impl Directory {
             throttle: crate::throttle::Throttle::default(),
             hasher,
             writes_failing: std::sync::atomic::AtomicBool::new(false),
+            clients: Mutex::new(HashMap::new()),
             object_locks: crate::contention::ObjectLocks::default(),
         }
     }
@@ -141,7 +144,11 @@ impl Directory {
 
     /// Commits one use case's writes in the caller's tenant.
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
+        let clients_changed = writes.iter().any(crate::applications::touches_clients);
         let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
+        if clients_changed {
+            self.forget_clients(caller.tenant());
+        }
         match &committed {
             Ok(_) => {
                 self.writes_failing.store(false, std::sync::atomic::Ordering::Relaxed);

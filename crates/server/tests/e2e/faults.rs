@@ -47,6 +47,8 @@ async fn postgresql_going_away_answers_503_fast_and_service_resumes() {
     assert_eq!(server.call(&token, Method::GET, "/v1.0/users", None).await.0, StatusCode::OK);
 
     up.send_replace(false);
+    // Past what this node caches of clients and tokens, so that every request needs the store.
+    server.clock.advance(chrono::Duration::seconds(gatehouse_core::applications::CLIENT_CACHE_SECONDS + 1));
     let started = Instant::now();
     let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
