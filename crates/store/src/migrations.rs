@@ -11,9 +11,11 @@
 //! Migration 5 adds `processors` (each change-log follower's cursor and lease) and `dynamic_status` (each
 //! dynamic group's processing state); users are re-indexed for the values rules read. Migration 6 adds
 //! `value_counts`: how many live objects hold each counted value (the users holding each product). Migration 9
-//! indexes objects by creation time, for `$orderby=createdDateTime`. Migration 10 adds `deployment`: facts of
-//! the whole deployment, each recorded once (which tenant the first start made). Migration 11 gives tenants their
-//! organization's settings (a JSON document with its version); tenants made before it are in the US and speak
+//! is empty: an index of objects by creation time (for `$orderby=createdDateTime`) was taken by PostgreSQL's
+//! generic plans for lookups by tenant, kind and id, walking every object of the kind (4,000 reads a second
+//! against 12,000 at 5,000 users); an ordered list sorts what its filter selects instead. Migration 10 adds
+//! `deployment`: facts of the whole deployment, each recorded once (which tenant the first start made).
+//! Migration 11 gives tenants their organization's settings (a JSON document with its version); tenants made before it are in the US and speak
 //! English. Migration 12 adds `tenant_domains`: every domain of a tenant, verified or not, with its
 //! verification code, and the tenant's default domain; `domains` keeps mapping verified domains, each held by
 //! one tenant, to their tenant.
@@ -188,7 +190,7 @@ INSERT INTO value_counts (tenant_id, property, value, n)
     ),
     (7, "-- Applications and service principals become queryable: their values are indexed after this version."),
     (8, "-- Date-times are indexed in UTC as written by the directory (they were folded to lower case)."),
-    (9, "CREATE INDEX objects_by_creation ON objects (tenant_id, kind, created_at, id);"),
+    (9, "-- Left empty: an index by creation time was taken by PostgreSQL's generic plans for lookups by id."),
     (10, "CREATE TABLE deployment (name {text_c} PRIMARY KEY, value TEXT NOT NULL);"),
     (
         11,
