@@ -39,6 +39,9 @@ impl Default for DirectoryConfig {
     }
 }
 
+/// How many change records one read of the log for the object cache takes.
+const FOLLOW_PAGE: u32 = 1000;
+
 /// A tenant's keys: the one that signs now, and every key whose tokens are still accepted.
 pub(crate) struct TenantKeys {
     pub signing: Arc<SigningKey>,
@@ -83,6 +86,8 @@ pub struct Directory {
     pub(crate) hasher: crate::passwords::Hasher,
     /// The token endpoint's clients, by tenant and app id, briefly (see [`Directory::client`]).
     pub(crate) clients: Mutex<HashMap<(Uuid, Uuid), Arc<crate::applications::CachedClient>>>,
+    /// Users read by id, kept fresh from the change log.
+    pub(crate) cache: crate::cache::ObjectCache,
     /// Whether the last commit failed for want of the store.
     writes_failing: std::sync::atomic::AtomicBool,
     /// The write locks of the objects that requests on this node are changing.
@@ -109,6 +114,7 @@ impl Directory {
             hasher,
             writes_failing: std::sync::atomic::AtomicBool::new(false),
             clients: Mutex::new(HashMap::new()),
+            cache: crate::cache::ObjectCache::default(),
             object_locks: crate::contention::ObjectLocks::default(),
         }
     }
@@ -145,7 +151,11 @@ impl Directory {
     /// Commits one use case's writes in the caller's tenant.
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
         let clients_changed = writes.iter().any(crate::applications::touches_clients);
+        let eviction = crate::cache::ObjectCache::eviction(&writes);
         let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
+        if committed.is_ok() {
+            self.cache.written(caller.tenant(), eviction);
+        }
         if clients_changed {
             self.forget_clients(caller.tenant());
         }
@@ -158,6 +168,24 @@ impl Directory {
             Err(_) => {}
         }
         committed
+    }
+
+    /// Follows the tenant's change log for this node's object cache: evicts what other nodes changed since the
+    /// last call (the first call starts following at the log's end).
+    pub async fn follow_changes(&self, tenant: Uuid) -> Result<()> {
+        let Some(mut from) = self.cache.followed(tenant) else {
+            let last = self.store.last_change(tenant).await.map_err(Error::from)?;
+            self.cache.start(tenant, last);
+            return Ok(());
+        };
+        loop {
+            let changes = self.store.changes(tenant, from, FOLLOW_PAGE).await.map_err(Error::from)?;
+            self.cache.follow(tenant, &changes);
+            match changes.last() {
+                Some(last) if changes.len() == FOLLOW_PAGE as usize => from = last.seq,
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Waits until this node commits a write (a wake-up left by an earlier commit counts).

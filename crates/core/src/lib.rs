@@ -18,6 +18,7 @@
 
 pub mod applications;
 pub mod authorization;
+pub mod cache;
 pub mod caller;
 pub mod clock;
 pub mod contacts;

@@ -515,6 +515,8 @@ pub trait Store: Send + Sync + 'static {
     async fn value_count(&self, tenant: Uuid, property: &str, value: &str) -> StoreResult<u64>;
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
+    /// The sequence number of the tenant's last change record (0 before the first).
+    async fn last_change(&self, tenant: Uuid) -> StoreResult<i64>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.
     async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
 

@@ -256,10 +256,21 @@ impl Directory {
         }
     }
 
-    /// A live user by object id or UPN.
+    /// A live user by object id or UPN; by id from this node's cache when it holds the user
+    /// ([`crate::cache`]).
     pub async fn get_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         require(caller, Action::ReadUsers)?;
-        self.live_user(caller, key).await
+        let tenant = caller.tenant();
+        let Ok(id) = Uuid::parse_str(key) else { return self.live_user(caller, key).await };
+        if let Some(user) = self.cache.get(tenant, id).filter(|o| o.kind == ObjectKind::User) {
+            return Ok(user);
+        }
+        let generation = self.cache.generation(tenant);
+        let user = self.live_user(caller, key).await?;
+        if let Some(generation) = generation {
+            self.cache.keep(tenant, user.clone(), generation);
+        }
+        Ok(user)
     }
 
     /// The object id a user key names (an id, or a UPN looked up), for the user's write lock.

@@ -95,6 +95,7 @@ pub struct Processors {
     directory: Arc<Directory>,
     holder: String,
     task: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
 }
 
 impl Processors {
@@ -102,6 +103,7 @@ impl Processors {
     /// move, the next holder does again) and releases this node's leases, so that another node, or this one
     /// restarted, takes over at once instead of when the leases run out.
     pub async fn stop(self) {
+        self.follower.abort();
         self.task.abort();
         let _ = self.task.await;
         if let Err(error) = self.directory.release_leases(&self.holder).await {
@@ -109,6 +111,32 @@ impl Processors {
         }
     }
 }
+
+/// The tenants a background loop works through, listed again every second rather than on every turn.
+#[derive(Default)]
+struct Tenants {
+    ids: Vec<uuid::Uuid>,
+    listed: Option<std::time::Instant>,
+}
+
+impl Tenants {
+    async fn current(&mut self, directory: &Directory) -> &[uuid::Uuid] {
+        if self.listed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            match directory.tenant_ids().await {
+                Ok(ids) => {
+                    self.ids = ids;
+                    self.listed = Some(std::time::Instant::now());
+                }
+                Err(error) => tracing::warn!(%error, "listing tenants failed"),
+            }
+        }
+        &self.ids
+    }
+}
+
+/// How often a node follows the change logs for its object cache: how stale its read of another node's write
+/// can be.
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(100);
 
 /// This node's stable identity, kept in the data directory's `node.id` (made on first start): the holder
 /// name of its processor leases, so a node restarted after a crash reclaims its own leases at once instead of
@@ -128,28 +156,19 @@ pub fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// Runs this node's change-log processors (dynamic membership, then licensing) for every tenant, woken by this node's
-/// commits and polling for other nodes' every quarter second, until stopped. The tenants are listed again every
-/// second, not on every wake-up (a burst of writes wakes the processors many times a second).
+/// commits and polling for other nodes' every quarter second, and the follower of the change logs for this node's
+/// object cache ([`FOLLOW_EVERY`]), until stopped. The tenants are listed again every second, not on every wake-up
+/// (a burst of writes wakes the processors many times a second).
 pub fn spawn_processors(directory: Arc<Directory>, holder: String) -> Processors {
     tracing::info!(node = %holder, "running the change processors");
     let (worker, name) = (directory.clone(), holder.clone());
     let task = tokio::spawn(async move {
         let (directory, holder) = (worker, name);
-        let mut tenants: Vec<uuid::Uuid> = Vec::new();
-        let mut listed: Option<std::time::Instant> = None;
+        let mut tenants = Tenants::default();
         loop {
-            if listed.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                match directory.tenant_ids().await {
-                    Ok(ids) => {
-                        tenants = ids;
-                        listed = Some(std::time::Instant::now());
-                    }
-                    Err(error) => tracing::warn!(%error, "listing tenants for processing failed"),
-                }
-            }
-            for tenant in &tenants {
+            for tenant in tenants.current(&directory).await.to_vec() {
                 for processor in Processor::ALL {
-                    if let Err(error) = directory.process(*tenant, &holder, processor).await {
+                    if let Err(error) = directory.process(tenant, &holder, processor).await {
                         tracing::warn!(%error, %tenant, processor = processor.name(), "change processing failed");
                     }
                 }
@@ -161,5 +180,17 @@ pub fn spawn_processors(directory: Arc<Directory>, holder: String) -> Processors
             }
         }
     });
-    Processors { directory, holder, task }
+    let reader = directory.clone();
+    let follower = tokio::spawn(async move {
+        let mut tenants = Tenants::default();
+        loop {
+            for tenant in tenants.current(&reader).await.to_vec() {
+                if let Err(error) = reader.follow_changes(tenant).await {
+                    tracing::warn!(%error, %tenant, "following the change log failed");
+                }
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+    });
+    Processors { directory, holder, task, follower }
 }

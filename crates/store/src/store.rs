@@ -355,6 +355,11 @@ impl Store for SqlStore {
         self.fetch_all(q, plan::change_record).await
     }
 
+    async fn last_change(&self, tenant: Uuid) -> StoreResult<i64> {
+        let q = query("SELECT change_seq FROM tenants WHERE id = $1", vec![tenant.into()]);
+        Ok(self.fetch(q).await?.first().map(|row| row.int(0)).transpose()?.unwrap_or(0))
+    }
+
     async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>> {
         let q = query(
             "SELECT tenant_id, kind, id FROM objects WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT $2",

@@ -5,6 +5,7 @@ use gatehouse_core::{Caller, Directory, DirectoryConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::test]
 async fn user_lifecycle_on_every_engine() {
@@ -354,5 +355,43 @@ async fn sensitive_actions_on_privileged_users_need_a_privileged_role() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: restoring a Global Administrator");
         let (status, body) = server.call(&admin, Method::POST, &restore, None).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+    }
+}
+
+/// Reads by id come from a node's cache: its own writes show at once, another node's within the interval at
+/// which it follows the change log.
+#[tokio::test]
+async fn reads_by_id_see_this_nodes_writes_at_once_and_other_nodes_within_the_follow_interval() {
+    for server in servers().await {
+        let engine = server.engine;
+        let token = server.admin_token().await;
+        let (_, user) = server.call(&token, Method::POST, "/v1.0/users", Some(new_user("cached"))).await;
+        let id = user["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/users/{id}?$select=jobTitle");
+        for _ in 0..3 {
+            assert_eq!(server.call(&token, Method::GET, &path, None).await.0, StatusCode::OK);
+        }
+        let (status, _) =
+            server.call(&token, Method::PATCH, &format!("/v1.0/users/{id}"), Some(json!({"jobTitle": "Mine"}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(server.call(&token, Method::GET, &path, None).await.1["jobTitle"], "Mine", "{engine}: at once");
+
+        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+        let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
+        let caller = Caller::System { tenant: server.tenant.tenant_id };
+        let patch = json!({"jobTitle": "Theirs"}).as_object().unwrap().clone();
+        other.update_user(&caller, &id, &patch).await.unwrap();
+        let bound = Duration::from_millis(100) * 20;
+        let changed = std::time::Instant::now();
+        while server.call(&token, Method::GET, &path, None).await.1["jobTitle"] != "Theirs" {
+            assert!(changed.elapsed() < bound, "{engine}: another node's write shows within the follow interval");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        other.delete_user(&caller, &id).await.unwrap();
+        let deleted = std::time::Instant::now();
+        while server.call(&token, Method::GET, &path, None).await.0 != StatusCode::NOT_FOUND {
+            assert!(deleted.elapsed() < bound, "{engine}: another node's delete shows within the follow interval");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
