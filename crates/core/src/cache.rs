@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use uuid::Uuid;
 
 /// The most objects cached at once.
-pub const CAPACITY: usize = 200_000;
+pub const CAPACITY: usize = 50_000;
 
 /// The objects a committed batch changed.
 #[derive(Default)]
