@@ -193,30 +193,20 @@ impl Directory {
             return Err(Error::invalid("Microsoft Graph's service principal cannot be deleted."));
         }
         let mut writes = vec![self.soft_delete(caller, kind, target.id).await?];
-        let principal = match kind {
-            ObjectKind::Application => {
-                let key = target.unique_key.clone().unwrap_or_default();
-                self.store
-                    .object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key)
-                    .await
-                    .map_err(Error::from)?
-                    .map(|sp| sp.id)
+        if kind == ObjectKind::Application {
+            let key = target.unique_key.clone().unwrap_or_default();
+            let principal = self.store.object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key);
+            if let Some(sp) = principal.await.map_err(Error::from)? {
+                writes.push(self.soft_delete(caller, ObjectKind::ServicePrincipal, sp.id).await?);
             }
-            _ => Some(target.id),
-        };
-        if let (ObjectKind::Application, Some(sp)) = (kind, principal) {
-            writes.push(self.soft_delete(caller, ObjectKind::ServicePrincipal, sp).await?);
         }
         self.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
-        if let Some(sp) = principal {
-            self.forget_principal(sp);
-        }
         Ok(())
     }
 
     /// `PATCH` of an application or a service principal: the writable properties of its table. A service
     /// principal whose `accountEnabled` turns false gets no token, and the tokens it has stop working (at once
-    /// on this node, within [`crate::tokens::PRINCIPAL_RECHECK_SECONDS`] on others).
+    /// on this node, within [`CLIENT_CACHE_SECONDS`] on others).
     pub async fn update_object(
         &self,
         caller: &Caller,
@@ -253,17 +243,11 @@ impl Directory {
                     format!("Invalid value specified for property 'displayName' of resource '{type_name}'."),
                 ));
             }
-            let disabled = record.doc.get("accountEnabled") == Some(&Value::Bool(false));
             let attributes = changes.keys().cloned().collect();
             let write =
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
             match self.commit(caller, vec![write]).await {
-                Ok(_) => {
-                    if kind == ObjectKind::ServicePrincipal && disabled {
-                        self.forget_principal(current.id);
-                    }
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
                 Err(StoreError::VersionMismatch) => turn.overtaken().await?,
                 Err(other) => return Err(write_error(other, "conflict")),
             }
@@ -608,13 +592,20 @@ pub const CLIENT_CACHE_SECONDS: i64 = 5;
 /// The most clients a node caches at once.
 const CLIENT_CACHE_CAPACITY: usize = 10_000;
 
-/// A client as cached for the token endpoint.
+/// A client as cached for the token endpoint and the check of bearer tokens.
 pub(crate) struct CachedClient {
     authenticated: AuthenticatedClient,
     secrets: Vec<SecretRecord>,
     enabled: bool,
     /// When it was read from the store (seconds).
     loaded: i64,
+}
+
+impl CachedClient {
+    /// Whether tokens issued to `service_principal` stand: it is this client's, live and enabled.
+    pub(crate) fn admits(&self, service_principal: Uuid) -> bool {
+        self.enabled && self.authenticated.service_principal == service_principal
+    }
 }
 
 /// Whether a write changes what the token endpoint knows of a client.

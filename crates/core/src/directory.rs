@@ -52,8 +52,6 @@ pub(crate) struct TenantKeys {
 pub(crate) struct VerifiedToken {
     pub caller: Caller,
     pub expires: i64,
-    /// When its service principal was last found live and enabled.
-    pub checked: i64,
 }
 
 const TOKEN_CACHE_CAPACITY: usize = 50_000;
@@ -153,14 +151,12 @@ impl Directory {
         let clients_changed = writes.iter().any(crate::applications::touches_clients);
         let eviction = crate::cache::ObjectCache::eviction(&writes);
         let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
-        if committed.is_ok() {
-            self.cache.written(caller.tenant(), eviction);
-        }
         if clients_changed {
             self.forget_clients(caller.tenant());
         }
         match &committed {
             Ok(_) => {
+                self.cache.written(caller.tenant(), eviction);
                 self.writes_failing.store(false, std::sync::atomic::Ordering::Relaxed);
                 self.committed.notify_one();
             }
@@ -262,7 +258,7 @@ impl Directory {
         Ok(Some(keys))
     }
 
-    pub(crate) fn remember_token(&self, digest: [u8; 32], caller: Caller, expires: i64, checked: i64) {
+    pub(crate) fn remember_token(&self, digest: [u8; 32], caller: Caller, expires: i64) {
         let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= TOKEN_CACHE_CAPACITY {
             let now = self.clock.now().timestamp();
@@ -271,28 +267,12 @@ impl Directory {
                 cache.clear();
             }
         }
-        cache.insert(digest, VerifiedToken { caller, expires, checked });
+        cache.insert(digest, VerifiedToken { caller, expires });
     }
 
-    /// A remembered token: its caller, when it expires and when its service principal was last checked.
-    pub(crate) fn recall_token(&self, digest: &[u8; 32]) -> Option<(Caller, i64, i64)> {
+    pub(crate) fn recall_token(&self, digest: &[u8; 32]) -> Option<(Caller, i64)> {
         let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(digest).map(|v| (v.caller.clone(), v.expires, v.checked))
-    }
-
-    pub(crate) fn mark_checked(&self, digest: &[u8; 32], at: i64) {
-        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(token) = cache.get_mut(digest) {
-            token.checked = at;
-        }
-    }
-
-    /// Forgets every remembered token of a service principal that was disabled or deleted.
-    pub(crate) fn forget_principal(&self, principal: Uuid) {
-        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        cache.retain(
-            |_, token| !matches!(token.caller, Caller::App { service_principal, .. } if service_principal == principal),
-        );
+        cache.get(digest).map(|v| (v.caller.clone(), v.expires))
     }
 }
 
@@ -303,15 +283,8 @@ pub(crate) fn write_error(error: StoreError, conflict: &str) -> Error {
         StoreError::Missing | StoreError::VersionMismatch => {
             Error::new(crate::ErrorKind::NotFound, "The object changed or was removed while the request ran.")
         }
-        StoreError::Unavailable(cause) => store_unavailable(cause),
+        unavailable @ StoreError::Unavailable(_) => Error::from(unavailable),
     }
-}
-
-/// A write the store could not take (unreachable, out of space, read-only): `503` with `Retry-After`, which
-/// clients and Graph SDKs retry, and the cause in the log.
-fn store_unavailable(cause: String) -> Error {
-    tracing::error!(%cause, "the store cannot take writes");
-    Error::unavailable("The directory cannot take changes right now; the request was not applied. Try again later.", 5)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use crate::applications::AuthenticatedClient;
 use crate::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::store::ObjectKind;
 use crate::throttle::Policy;
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -155,14 +154,11 @@ impl Directory {
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = self.now().timestamp();
-        if let Some((caller, expires, checked)) = self.recall_token(&digest) {
+        if let Some((caller, expires)) = self.recall_token(&digest) {
             if now >= expires {
                 return Err(expired());
             }
-            if now - checked >= PRINCIPAL_RECHECK_SECONDS {
-                self.check_principal(&caller).await?;
-                self.mark_checked(&digest, now);
-            }
+            self.check_principal(&caller).await?;
             return Ok(caller);
         }
         let parsed = keys::parse(token)?;
@@ -215,26 +211,21 @@ impl Directory {
             .unwrap_or_default();
         let caller = Caller::App { tenant, service_principal, app_id, permissions };
         self.check_principal(&caller).await?;
-        self.remember_token(digest, caller.clone(), expires, now);
+        self.remember_token(digest, caller.clone(), expires);
         Ok(caller)
     }
 
-    /// Refuses a caller whose service principal was deleted or disabled since its token was issued.
+    /// Refuses a caller whose service principal was deleted or disabled since its token was issued, as this
+    /// node's client cache knows it ([`Directory::client`]: at once for changes made here, within
+    /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes').
     async fn check_principal(&self, caller: &Caller) -> Result<()> {
-        let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
-        let principal =
-            self.store.object(*tenant, ObjectKind::ServicePrincipal, *service_principal).await.map_err(Error::from)?;
-        match principal {
-            Some(sp) if sp.deleted_at.is_none() && sp.doc.get("accountEnabled") != Some(&Value::Bool(false)) => Ok(()),
+        let Caller::App { tenant, service_principal, app_id, .. } = caller else { return Ok(()) };
+        match self.client(*tenant, *app_id).await? {
+            Some(client) if client.admits(*service_principal) => Ok(()),
             _ => Err(Error::unauthenticated("The application's service principal is disabled or deleted.")),
         }
     }
 }
-
-/// How often a remembered token's service principal is looked at again, in seconds: a service principal
-/// disabled or deleted on another node stops its tokens here within this time (on the node that made the
-/// change, at once).
-pub const PRINCIPAL_RECHECK_SECONDS: i64 = 5;
 
 fn expired() -> Error {
     Error::unauthenticated("Lifetime validation failed, the token is expired.")

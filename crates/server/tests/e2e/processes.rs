@@ -583,39 +583,35 @@ async fn nodes_starting_together_on_an_empty_database_make_one_tenant() {
     // With different master keys, whichever node makes the tenant runs, and the other refuses to start.
     for attempt in 0..3 {
         let url = cluster.create_database().await;
-        let mut children: Vec<std::process::Child> = (0..2)
-            .map(|n| {
-                Command::new(BINARY)
-                    .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--data-dir"])
-                    .arg(dir.path().join(format!("keys-{attempt}-{n}")))
-                    .envs(gatehouse_testkit::process::TEST_HASH_ENV)
-                    .env("GATEHOUSE_MASTER_KEY", gatehouse_core::secrets::MasterKey::generate().encode())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let started = std::time::Instant::now();
-        let mut refused = None;
-        while refused.is_none() && started.elapsed() < std::time::Duration::from_secs(60) {
-            for (n, child) in children.iter_mut().enumerate() {
-                if let Some(status) = child.try_wait().unwrap() {
-                    refused = Some((n, status));
-                }
+        let node = |n: usize| {
+            tokio::process::Command::new(BINARY)
+                .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--data-dir"])
+                .arg(dir.path().join(format!("keys-{attempt}-{n}")))
+                .envs(gatehouse_testkit::process::TEST_HASH_ENV)
+                .env("GATEHOUSE_MASTER_KEY", gatehouse_core::secrets::MasterKey::generate().encode())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap()
+        };
+        let mut children = [node(0), node(1)];
+        let [first, second] = &mut children;
+        let (loser, status) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            tokio::select! {
+                status = first.wait() => (0, status.unwrap()),
+                status = second.wait() => (1, status.unwrap()),
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let (loser, status) = refused.expect("one node refuses to start");
+        })
+        .await
+        .expect("one node refuses to start");
         assert!(!status.success(), "attempt {attempt}");
         let mut stderr = String::new();
-        use std::io::Read;
-        children[loser].stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        use tokio::io::AsyncReadExt;
+        children[loser].stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
         assert!(stderr.contains("master key"), "attempt {attempt}: {stderr}");
         let winner = &mut children[1 - loser];
         assert!(winner.try_wait().unwrap().is_none(), "attempt {attempt}: the other node runs");
-        let _ = winner.kill();
-        let _ = winner.wait();
     }
 }
 
