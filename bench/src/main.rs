@@ -5,9 +5,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gatehouse_core::keys::SigningKey;
-use gatehouse_core::passwords::{self, HashParams};
-use gatehouse_core::processing;
+use gatehouse_core::credentials::keys::SigningKey;
+use gatehouse_core::credentials::passwords::{self, HashParams};
+use gatehouse_core::processors;
 use gatehouse_core::store::{Link, ObjectKind, ObjectRecord, Relation, Store, TenantRecord, Write};
 use gatehouse_store::SqlStore;
 use http_body_util::{BodyExt, Full};
@@ -792,7 +792,7 @@ async fn settle(url: &str) -> anyhow::Result<()> {
     loop {
         let mut behind = false;
         for tenant in &tenants {
-            behind |= !processing::caught_up(&store, tenant.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            behind |= !processors::caught_up(&store, tenant.id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         if !behind {
             break;

@@ -4,10 +4,10 @@
 //! creates, updates and deletes them on the same path. A contact's proxy address follows its mail, and its
 //! mailNickname defaults to the mail's local part.
 
-use crate::authorization::{require, Action};
-use crate::contention::object_id;
+use crate::auth::authorization::{require, Action};
+use crate::directory::contention::object_id;
 use crate::directory::write_error;
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use crate::query::Listing;
 use crate::schema::{self, Selection, CONTACT};
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};

@@ -7,12 +7,16 @@
 //! nesting (checked inside the write's transaction); a group has at most 100 owners and never loses its
 //! last owner. Every change, links included, is one store batch.
 
-use crate::authorization::{require, Action};
-use crate::contention::object_id;
+use crate::auth::authorization::{require, Action};
+use crate::directory::contention::object_id;
 use crate::directory::write_error;
-use crate::error::{Error, ErrorKind, Result};
-use crate::query::{self, Filter, Listing, Literal, Op, Test};
-use crate::rules;
+use crate::filter::{Filter, Literal, Op, Test};
+use crate::kernel::error::{Error, ErrorKind, Result};
+use crate::query::Listing;
+use crate::rules::{
+    self,
+    group_rule::{group_types, is_dynamic, member_of_rule, DYNAMIC, MEMBER_OF_RULE, MEMBER_OF_SOURCES},
+};
 use crate::schema::{self, format_time, Selection, GROUP};
 use crate::store::{Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, StoreError, Write};
 use crate::users::Page;
@@ -33,13 +37,9 @@ pub const MAX_MEMBER_GROUPS: u32 = 11_000;
 pub const MAX_EXPANDED: u32 = 20;
 const REQUIRED_ON_CREATE: &[&str] = &["displayName", "mailEnabled", "mailNickname", "securityEnabled"];
 const UNIFIED: &str = "Unified";
-const DYNAMIC: &str = "DynamicMembership";
 const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:.<>, ";
 /// Groups with a memberOf rule a tenant may have (Entra's limit).
 pub const MAX_MEMBER_OF_RULE_GROUPS: u64 = 500;
-/// Index properties of groups whose rule is a memberOf rule: a marker, and each source group's id.
-pub const MEMBER_OF_RULE: &str = "memberOfRule";
-pub const MEMBER_OF_SOURCES: &str = "memberOfSources";
 
 /// Members and owners a create or update binds, by relation, as the ids their `@odata.bind` URLs name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,13 +64,6 @@ fn invalid(property: &str) -> Error {
 
 fn flag(doc: &Map<String, Value>, name: &str) -> bool {
     doc.get(name).and_then(Value::as_bool).unwrap_or(false)
-}
-
-fn group_types(doc: &Map<String, Value>) -> Vec<String> {
-    doc.get("groupTypes")
-        .and_then(Value::as_array)
-        .map(|types| types.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
 }
 
 /// Whether the group is a Microsoft 365 group.
@@ -167,7 +160,7 @@ fn normalise(
         let mail = format!("{nickname}@{domain}");
         doc.insert("proxyAddresses".into(), json!([format!("SMTP:{mail}")]));
         doc.insert("mail".into(), json!(mail));
-        Ok(Some(query::fold(&nickname)))
+        Ok(Some(crate::kernel::text::fold(&nickname)))
     } else {
         doc.insert("proxyAddresses".into(), json!([]));
         doc.remove("mail");
@@ -218,27 +211,6 @@ fn check_membership_rule(
     }
 }
 
-/// Whether the group's membership is kept by its rule.
-pub fn is_dynamic(group: &ObjectRecord) -> bool {
-    group_types(&group.doc).iter().any(|t| t == DYNAMIC)
-}
-
-/// A dynamic group's rule, parsed; `None` for an assigned group or a rule that no longer parses.
-pub(crate) fn parsed_rule(group: &ObjectRecord) -> Option<rules::Rule> {
-    if !is_dynamic(group) {
-        return None;
-    }
-    group.doc.get("membershipRule").and_then(Value::as_str).and_then(|r| rules::parse(r).ok())
-}
-
-/// The source groups of a dynamic group whose rule is a memberOf rule.
-pub fn member_of_rule(group: &ObjectRecord) -> Option<Vec<Uuid>> {
-    match parsed_rule(group) {
-        Some(rules::Rule::MemberOf(sources)) => Some(sources),
-        _ => None,
-    }
-}
-
 fn indexed(property: &str, value: String) -> Filter {
     Filter::Any { property: property.into(), test: Test::Compare(Op::Eq, Literal::Text(value)) }
 }
@@ -264,7 +236,7 @@ fn bound_ids(body: &Map<String, Value>, relation: Relation) -> Result<Vec<String
 /// The object id at the end of a directory-object URL (`…/directoryObjects/{id}`, `…/users/{id}`, …) on
 /// Graph's host or this server's own.
 pub fn reference_id(url: &str) -> Option<String> {
-    let ours = format!("{}/v1.0/", crate::request::current().base_url);
+    let ours = format!("{}/v1.0/", crate::kernel::request::current().base_url);
     let rest = url.strip_prefix("https://graph.microsoft.com/v1.0/").or_else(|| url.strip_prefix(&ours))?;
     match rest.split('/').collect::<Vec<_>>().as_slice() {
         [collection, id]

@@ -1,52 +1,46 @@
-//! Gatehouse's directory core.
+//! Gatehouse's directory core, in layers: each top-level module imports only the ones listed before it
+//! (`tests/layout.rs` holds the order, `docs/design/0009-layout.md` the reasons).
 //!
-//! Layout:
-//! - [`error`]: the one error type every use case returns; adapters map its kinds to their wire shapes.
-//! - [`clock`]: injected time, so tests control expiry without sleeping.
-//! - [`caller`] and [`authorization`]: who is calling, and what they may do. Every use case takes the caller
-//!   first and authorizes before it reads or writes; handlers never check permissions themselves.
+//! - [`kernel`]: the error type, injected time, the DNS port, text folding.
+//! - [`filter`]: the one query language `$filter`, `$search` and membership rules compile to.
+//! - [`store`]: the storage port; every use case hands it one batch that commits atomically with its
+//!   change-log records.
 //! - [`schema`]: the property tables of directory object kinds (types, limits, writability).
-//! - [`users`], [`groups`], [`contacts`], [`applications`], [`deleted_items`], [`tenants`], [`organization`],
-//!   [`domains`], [`tokens`]: the use cases, on [`Directory`].
-//! - [`store`]: the storage interface; every write use case hands it one batch that commits atomically
-//!   together with its per-tenant change-log records.
-//! - `contention`: how read-modify-write use cases take turns at an object on a node, and retry across nodes.
-//! - [`passwords`], [`secrets`], [`keys`]: credentials: argon2id hashes, client secrets, token-signing keys.
+//! - [`rules`]: the dynamic-membership rule language. [`query`]: what each collection may be filtered and
+//!   ordered by, the values the store indexes, evaluation in memory.
+//! - [`auth`]: who is calling and what they may do; every use case authorizes before it reads or writes.
+//! - [`credentials`]: password hashes, client secrets and the master key, token-signing keys.
+//! - [`directory`]: the context every use case runs in ([`Directory`]): the store, the clock, keys, the
+//!   object cache, per-object write turns, and each feature's in-memory state.
+//! - [`changelog`]: followers of the per-tenant change log, with leases and cursors.
+//! - The features: [`users`], [`contacts`], [`groups`], [`applications`] (and the token endpoint),
+//!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`].
+//! - [`processors`]: the change-log processors a node runs.
 //!
 //! The core names no protocol: no HTTP, no SQL, no Graph JSON envelopes. It does speak in Graph's property
 //! names, because those are the directory's attribute names in every protocol Gatehouse serves.
 
 pub mod applications;
-pub mod authorization;
-pub mod cache;
-pub mod caller;
-pub mod clock;
+pub mod auth;
+pub mod changelog;
 pub mod contacts;
-mod contention;
-pub mod deleted_items;
+pub mod credentials;
+pub mod deleted;
 pub mod directory;
-pub mod domains;
-pub mod dynamic;
-pub mod error;
+pub mod filter;
 pub mod groups;
-pub mod keys;
+pub mod kernel;
 pub mod licensing;
-pub mod organization;
-pub mod passwords;
-pub mod processing;
+pub mod membership;
+pub mod processors;
 pub mod query;
-pub mod request;
-pub mod roles;
 pub mod rules;
 pub mod schema;
-pub mod secrets;
 pub mod store;
 pub mod tenants;
-pub mod throttle;
-pub mod tokens;
 pub mod users;
 
-pub use caller::Caller;
-pub use clock::{Clock, SystemClock};
+pub use auth::caller::Caller;
 pub use directory::{Directory, DirectoryConfig};
-pub use error::{Error, ErrorKind, Result};
+pub use kernel::clock::{Clock, SystemClock};
+pub use kernel::error::{Error, ErrorKind, Result};

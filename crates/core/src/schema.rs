@@ -5,7 +5,7 @@
 //! client sends may hold a NUL character (U+0000), as in Graph: [`check_text`] is the one check, for bodies
 //! here and for query literals and object keys where the use cases take them.
 
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use crate::store::ObjectRecord;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -462,8 +462,57 @@ pub fn format_time(at: DateTime<Utc>) -> String {
 pub fn canonical_time(text: &str) -> String {
     DateTime::parse_from_rfc3339(text)
         .map(|t| format_time(t.with_timezone(&Utc)))
-        .unwrap_or_else(|_| crate::query::fold(text))
+        .unwrap_or_else(|_| crate::kernel::text::fold(text))
 }
+
+/// Application properties Gatehouse keeps.
+pub const APPLICATION: &[Property] = &[
+    p("id", PropertyType::String { max: 36 }, R, true),
+    p("appId", PropertyType::String { max: 36 }, R, true),
+    p("createdDateTime", PropertyType::DateTime, R, true),
+    p("deletedDateTime", PropertyType::DateTime, R, true),
+    p("displayName", PropertyType::String { max: 256 }, W, true),
+    p("description", PropertyType::String { max: 1024 }, W, true),
+    p("notes", PropertyType::String { max: 1024 }, W, true),
+    p(
+        "signInAudience",
+        PropertyType::Enum(&[
+            "AzureADMyOrg",
+            "AzureADMultipleOrgs",
+            "AzureADandPersonalMicrosoftAccount",
+            "PersonalMicrosoftAccount",
+        ]),
+        W,
+        true,
+    ),
+    p("tags", PropertyType::Strings { max: 256 }, W, true),
+    p("identifierUris", PropertyType::Strings { max: 256 }, W, true),
+    p("web", PropertyType::Special, W, true),
+    p("spa", PropertyType::Special, W, true),
+    p("publicClient", PropertyType::Special, W, true),
+    p("api", PropertyType::Special, W, true),
+    p("requiredResourceAccess", PropertyType::Special, W, true),
+    p("passwordCredentials", PropertyType::Special, R, true),
+    p("keyCredentials", PropertyType::Special, R, true),
+];
+
+/// Service principal properties Gatehouse keeps.
+pub const SERVICE_PRINCIPAL: &[Property] = &[
+    p("id", PropertyType::String { max: 36 }, R, true),
+    p("appId", PropertyType::String { max: 36 }, W, true),
+    p("createdDateTime", PropertyType::DateTime, R, true),
+    p("deletedDateTime", PropertyType::DateTime, R, true),
+    p("displayName", PropertyType::String { max: 256 }, R, true),
+    p("accountEnabled", PropertyType::Bool, W, true),
+    p("appRoleAssignmentRequired", PropertyType::Bool, W, true),
+    p("notes", PropertyType::String { max: 1024 }, W, true),
+    p("tags", PropertyType::Strings { max: 256 }, W, true),
+    p("servicePrincipalType", PropertyType::String { max: 64 }, R, true),
+    p("servicePrincipalNames", PropertyType::Strings { max: 256 }, R, true),
+    p("appRoles", PropertyType::Special, R, true),
+    p("passwordCredentials", PropertyType::Special, R, true),
+    p("keyCredentials", PropertyType::Special, R, true),
+];
 
 #[cfg(test)]
 mod tests {

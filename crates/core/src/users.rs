@@ -4,11 +4,12 @@
 //! live users, compared case-insensitively; the password exists only as an argon2id hash in its own table
 //! and is never part of the user document; every change is one store batch.
 
-use crate::authorization::{require, Action};
+use crate::auth::authorization::{require, Action};
+use crate::credentials::passwords;
 use crate::directory::write_error;
-use crate::error::{Error, ErrorKind, Result};
-use crate::passwords;
-use crate::query::{self, Filter, Listing};
+use crate::filter::Filter;
+use crate::kernel::error::{Error, ErrorKind, Result};
+use crate::query::{self, Listing};
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
 use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
@@ -257,7 +258,7 @@ impl Directory {
     }
 
     /// A live user by object id or UPN; by id from this node's cache when it holds the user
-    /// ([`crate::cache`]).
+    /// ([`crate::directory::cache`]).
     pub async fn get_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         require(caller, Action::ReadUsers)?;
         let tenant = caller.tenant();
@@ -345,7 +346,7 @@ impl Directory {
         let mut hash = None;
         let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
         let sensitive = new_password.is_some()
-            || changes.keys().any(|name| crate::roles::SENSITIVE_USER_PROPERTIES.contains(&name.as_str()));
+            || changes.keys().any(|name| crate::auth::roles::SENSITIVE_USER_PROPERTIES.contains(&name.as_str()));
         loop {
             let current = self.live_user(caller, key).await?;
             if sensitive {
@@ -500,6 +501,35 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
         }
         _ => None,
     })
+}
+
+impl Directory {
+    /// Allows a sensitive action on `target` (a user) or refuses it as Entra does.
+    pub(crate) async fn check_sensitive(&self, caller: &Caller, target: &ObjectRecord) -> Result<()> {
+        let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
+        let target_roles = crate::auth::roles::roles_of(target);
+        let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
+        let groups: Vec<uuid::Uuid> = links.iter().filter(|l| l.member == target.id).map(|l| l.group).collect();
+        let in_role_assignable_group = !groups.is_empty()
+            && self
+                .store
+                .any_objects(*tenant, &groups)
+                .await
+                .map_err(Error::from)?
+                .iter()
+                .any(|g| g.doc.get("isAssignableToRole") == Some(&Value::Bool(true)));
+        if target_roles.is_empty() && !in_role_assignable_group {
+            return Ok(());
+        }
+        let principal =
+            self.store.object(*tenant, ObjectKind::ServicePrincipal, *service_principal).await.map_err(Error::from)?;
+        let actor_roles = principal.as_ref().map(crate::auth::roles::roles_of).unwrap_or_default();
+        if crate::auth::roles::may_act_on(&actor_roles, &target_roles, in_role_assignable_group) {
+            Ok(())
+        } else {
+            Err(Error::forbidden())
+        }
+    }
 }
 
 #[cfg(test)]

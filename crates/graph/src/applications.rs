@@ -10,9 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use gatehouse_core::applications::{object_properties, AppRoleAssignment, APPLICATION, SERVICE_PRINCIPAL};
+use gatehouse_core::applications::{object_properties, AppRoleAssignment};
 use gatehouse_core::query;
 use gatehouse_core::schema::{format_time, Property};
+use gatehouse_core::schema::{APPLICATION, SERVICE_PRINCIPAL};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gatehouse_core::domains::DOMAIN;
+use gatehouse_core::tenants::domains::DOMAIN;
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<GraphState> {

@@ -2,7 +2,7 @@
 
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::{request, Error, ErrorKind};
+use gatehouse_core::{kernel::request, Error, ErrorKind};
 use serde_json::json;
 
 #[derive(Debug, Clone)]

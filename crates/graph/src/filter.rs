@@ -6,7 +6,9 @@
 
 use crate::error::{GraphError, GraphResult};
 use chrono::{DateTime, Utc};
-use gatehouse_core::query::{fold, Filter, Literal, Op, Resource, Test};
+use gatehouse_core::filter::{Filter, Literal, Op, Test};
+use gatehouse_core::kernel::text::fold;
+use gatehouse_core::query::Resource;
 use gatehouse_core::schema::{format_time, PropertyType};
 use gatehouse_core::store::Sort;
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use gatehouse_core::organization::ORGANIZATION;
+use gatehouse_core::tenants::organization::ORGANIZATION;
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<GraphState> {

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::Utc;
 use gatehouse_core::schema::format_time;
-use gatehouse_core::{request, Directory, Error, ErrorKind};
+use gatehouse_core::{kernel::request, Directory, Error, ErrorKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -114,7 +114,7 @@ async fn discovery(State(state): State<IdentityState>, Path(tenant): Path<String
     let id = tenant_id(&state, &tenant).await?;
     let base = request::current().base_url;
     Ok(Json(json!({
-        "issuer": gatehouse_core::tokens::issuer(&base, id),
+        "issuer": gatehouse_core::applications::tokens::issuer(&base, id),
         "token_endpoint": format!("{base}/{id}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/{id}/discovery/v2.0/keys"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],

@@ -7,7 +7,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use gatehouse_core::request::{self, RequestContext};
+use gatehouse_core::kernel::request::{self, RequestContext};
 use gatehouse_core::Directory;
 use std::sync::Arc;
 use std::time::Instant;

@@ -3,8 +3,8 @@
 use crate::connections::Limits;
 use anyhow::Context;
 use clap::Args;
-use gatehouse_core::passwords::HashParams;
-use gatehouse_core::secrets::MasterKey;
+use gatehouse_core::credentials::passwords::HashParams;
+use gatehouse_core::credentials::secrets::MasterKey;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! name server given with `--dns-server`. Nothing is cached, so a record just published is seen at once.
 
 use async_trait::async_trait;
-use gatehouse_core::domains::Dns;
+use gatehouse_core::kernel::dns::Dns;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};

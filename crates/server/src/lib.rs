@@ -23,7 +23,7 @@ pub mod dns;
 pub mod metrics;
 
 pub use connections::{serve, tls_config, Limits};
-use gatehouse_core::processing::Processor;
+use gatehouse_core::processors;
 use gatehouse_core::{Clock, Directory, DirectoryConfig, SystemClock};
 use gatehouse_store::SqlStore;
 use std::sync::Arc;
@@ -167,7 +167,7 @@ pub fn spawn_processors(directory: Arc<Directory>, holder: String) -> Processors
         let mut tenants = Tenants::default();
         loop {
             for tenant in tenants.current(&directory).await.to_vec() {
-                for processor in Processor::ALL {
+                for processor in processors::ALL {
                     if let Err(error) = directory.process(tenant, &holder, processor).await {
                         tracing::warn!(%error, %tenant, processor = processor.name(), "change processing failed");
                     }

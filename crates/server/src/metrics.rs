@@ -107,11 +107,7 @@ impl Metrics {
             out.push_str("# HELP gatehouse_processor_lease Change processors this node runs, by tenant.\n");
             out.push_str("# TYPE gatehouse_processor_lease gauge\n");
             for (tenant, processor) in directory.leases_held() {
-                let _ = writeln!(
-                    out,
-                    "gatehouse_processor_lease{{tenant=\"{tenant}\",processor=\"{}\"}} 1",
-                    processor.name()
-                );
+                let _ = writeln!(out, "gatehouse_processor_lease{{tenant=\"{tenant}\",processor=\"{processor}\"}} 1");
             }
         }
         out

@@ -5,7 +5,8 @@
 //! filter is driven by the value index instead of a scan; a negative one excludes them (`NOT IN`).
 
 use crate::plan::{query, Query, SqlValue, OBJECT_COLUMNS};
-use gatehouse_core::query::{word_property, Filter, Literal, Op, Test};
+use gatehouse_core::filter::{Filter, Literal, Op, Test};
+use gatehouse_core::query::word_property;
 use gatehouse_core::store::{ObjectQuery, OrderBy, Relation, Scope};
 use uuid::Uuid;
 

@@ -397,7 +397,7 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                     object.manager.into(),
                     json(&object.doc)?.into(),
                     micros(object.created_at).into(),
-                    query::sort_name(&object).into(),
+                    gatehouse_core::store::sort_name(&object).into(),
                 ],
             );
             let mut statements = vec![insert, count(tenant, object.kind, false, 1)];
@@ -415,7 +415,7 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
                     t(),
                     object.id.into(),
                     expected_version.into(),
-                    query::sort_name(&object).into(),
+                    gatehouse_core::store::sort_name(&object).into(),
                 ],
                 StoreError::VersionMismatch,
             );
@@ -665,7 +665,7 @@ fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>
         versions.push(serde_json::json!({"id": object.id, "version": expected_version}));
         objects.push(serde_json::json!({
             "id": object.id, "unique_key": object.unique_key,
-            "manager_id": object.manager, "doc": json(&object.doc)?, "sort_name": query::sort_name(object),
+            "manager_id": object.manager, "doc": json(&object.doc)?, "sort_name": gatehouse_core::store::sort_name(object),
         }));
         let after = query::index_values(object);
         let mut moved = |(property, value): &(String, String), delta: i64, out: &mut Vec<Value>| {
@@ -761,7 +761,7 @@ fn count(tenant: &str, kind: ObjectKind, deleted: bool, delta: i64) -> Statement
 pub fn sort_statement(tenant: &str, object: &ObjectRecord) -> Statement {
     statement(
         "UPDATE objects SET sort_name = $1 WHERE tenant_id = $2 AND id = $3",
-        vec![query::sort_name(object).into(), tenant.into(), object.id.into()],
+        vec![gatehouse_core::store::sort_name(object).into(), tenant.into(), object.id.into()],
     )
 }
 

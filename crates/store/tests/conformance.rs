@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration, TimeZone, Utc};
-use gatehouse_core::query::{self, Filter, Literal, Op, Test};
+use gatehouse_core::filter::{Filter, Literal, Op, Test};
+use gatehouse_core::query::{self};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, ChangeKind, Cursor, DomainRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, OrderBy,
     Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
@@ -484,7 +485,7 @@ fn random_user(dice: &mut Dice, i: usize) -> ObjectRecord {
 }
 
 fn random_test(dice: &mut Dice, values: &[&str]) -> Test {
-    let value = query::fold(dice.pick(values));
+    let value = gatehouse_core::kernel::text::fold(dice.pick(values));
     match dice.below(11) {
         7 => Test::Contains(value.chars().skip(1).take(2).collect()),
         8 => Test::Matches(["^a", "n$", "a.e", "^(ann|bob)", "[öå]", "o'n"][dice.below(6)].into()),
@@ -493,7 +494,7 @@ fn random_test(dice: &mut Dice, values: &[&str]) -> Test {
         0 => Test::Compare(Op::Eq, Literal::Text(value)),
         1 => Test::Compare(Op::Ge, Literal::Text(value)),
         2 => Test::Compare(Op::Le, Literal::Text(value)),
-        3 => Test::In(vec![value, query::fold(dice.pick(values))]),
+        3 => Test::In(vec![value, gatehouse_core::kernel::text::fold(dice.pick(values))]),
         4 => Test::StartsWith(value.chars().take(1 + dice.below(3)).collect()),
         5 => {
             Test::EndsWith(value.chars().rev().take(1 + dice.below(3)).collect::<Vec<_>>().into_iter().rev().collect())
@@ -519,7 +520,7 @@ fn random_filter(dice: &mut Dice, depth: usize) -> Filter {
         7 => Filter::All { property: "otherMails".into(), test: random_test(dice, MAILS) },
         8 => Filter::Word {
             property: "displayName".into(),
-            prefix: query::fold(dice.pick(NAMES)).chars().take(2).collect(),
+            prefix: gatehouse_core::kernel::text::fold(dice.pick(NAMES)).chars().take(2).collect(),
         },
         _ => Filter::Property {
             property: "accountEnabled".into(),
@@ -928,7 +929,7 @@ async fn bulk_batches_keep_every_character_and_are_all_or_nothing() {
         }
         let city = Filter::Property {
             property: "city".into(),
-            test: Test::Compare(Op::Eq, Literal::Text(query::fold(tricky))),
+            test: Test::Compare(Op::Eq, Literal::Text(gatehouse_core::kernel::text::fold(tricky))),
         };
         let q = ObjectQuery { filter: Some(city), ..users_query(false) };
         assert_eq!(store.count(t.id, &q).await.unwrap(), 40, "the values are indexed as given");

@@ -1,7 +1,7 @@
 //! Dynamic membership: rules on groups, processing from the change log, validation — on every engine.
 
 use crate::support::{new_user, servers, Server};
-use gatehouse_core::processing;
+use gatehouse_core::processors;
 use gatehouse_core::query;
 use gatehouse_core::rules;
 use gatehouse_core::store::{ObjectKind, ObjectQuery, Relation, Scope, Store};
@@ -25,7 +25,7 @@ fn dynamic(name: &str, rule: &str) -> Value {
 pub async fn settled(server: &Server) {
     let tenant = server.tenant.tenant_id;
     for _ in 0..400 {
-        if processing::caught_up(server.store.as_ref(), tenant).await.unwrap() {
+        if processors::caught_up(server.store.as_ref(), tenant).await.unwrap() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -478,12 +478,12 @@ async fn the_processing_status_is_running_while_changes_wait() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
         let store = std::sync::Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
-        let clock = std::sync::Arc::new(gatehouse_core::clock::ManualClock::new(chrono::Utc::now()));
+        let clock = std::sync::Arc::new(gatehouse_core::kernel::clock::ManualClock::new(chrono::Utc::now()));
         let config = gatehouse_core::DirectoryConfig {
             hash_params: crate::support::CHEAP_HASH,
             ..gatehouse_core::DirectoryConfig::default()
         };
-        let key = gatehouse_core::secrets::MasterKey::generate();
+        let key = gatehouse_core::credentials::secrets::MasterKey::generate();
         let directory = gatehouse_core::Directory::new(store, clock, key, config);
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
@@ -501,7 +501,7 @@ async fn the_processing_status_is_running_while_changes_wait() {
             .unwrap();
         let status = || async { directory.processing_status(&caller, &group).await.unwrap()["status"].clone() };
         assert_eq!(status().await, "NotStarted", "{engine}");
-        let process = || directory.process(tenant, "the-only-node", processing::Processor::DynamicMembership);
+        let process = || directory.process(tenant, "the-only-node", &gatehouse_core::membership::DynamicMembership);
         while process().await.unwrap() > 0 {}
         assert_eq!(status().await, "Succeeded", "{engine}");
         let mut ann = new_user("ann");

@@ -4,17 +4,22 @@
 //! service principal (the resource whose app roles are Graph's application permissions), an administrator
 //! user and an administration app with a client secret and Graph permissions.
 
-use crate::authorization::{Permission, GRAPH_APP_ID};
-use crate::error::{Error, Result};
-use crate::keys::SigningKey;
-use crate::organization::{country_code, initial_settings, DEFAULT_COUNTRY};
-use crate::passwords;
-use crate::roles;
+pub mod domains;
+pub mod organization;
+
+use crate::applications::{application_doc, service_principal_doc};
+use crate::auth::authorization::{Permission, GRAPH_APP_ID};
+use crate::auth::roles;
+use crate::credentials::keys::SigningKey;
+use crate::credentials::passwords;
+use crate::credentials::secrets;
+use crate::kernel::error::{Error, Result};
 use crate::schema::format_time;
-use crate::secrets;
+use crate::store::new_object;
 use crate::store::{
     AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord, TenantRecord, Write,
 };
+use crate::tenants::organization::{country_code, initial_settings, DEFAULT_COUNTRY};
 use crate::users::{check_user_principal_name, FORCE_CHANGE};
 use crate::Directory;
 use rand::seq::SliceRandom;
@@ -169,7 +174,7 @@ impl Directory {
         ] {
             admin_doc.insert(key.to_owned(), value);
         }
-        let admin = object(ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
+        let admin = new_object(ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
 
         let (signing, der) = SigningKey::generate()?;
         let key =
@@ -259,10 +264,10 @@ impl AdminApp<'_> {
         }
         let key = self.client_id.to_string();
         let app_doc = application_doc(self.client_id, self.name);
-        let app = object(ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
+        let app = new_object(ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
         let mut sp_doc = service_principal_doc(&app_doc);
         sp_doc.insert(roles::ROLES_KEY.into(), roles::holding(&[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR]));
-        let sp = object(ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
+        let sp = new_object(ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
         let secret = SecretRecord {
             owner: app.id,
             key_id: Uuid::new_v4(),
@@ -286,42 +291,6 @@ impl AdminApp<'_> {
     }
 }
 
-pub(crate) fn object(
-    kind: ObjectKind,
-    unique_key: Option<String>,
-    doc: Map<String, Value>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> ObjectRecord {
-    ObjectRecord {
-        id: crate::store::new_object_id(),
-        kind,
-        version: 1,
-        unique_key,
-        manager: None,
-        doc,
-        created_at: now,
-        deleted_at: None,
-    }
-}
-
-pub(crate) fn application_doc(app_id: Uuid, display_name: &str) -> Map<String, Value> {
-    let mut doc = Map::new();
-    doc.insert("appId".into(), json!(app_id));
-    doc.insert("displayName".into(), json!(display_name));
-    doc.insert("signInAudience".into(), json!("AzureADMyOrg"));
-    doc
-}
-
-pub(crate) fn service_principal_doc(application: &Map<String, Value>) -> Map<String, Value> {
-    let mut doc = Map::new();
-    doc.insert("appId".into(), application.get("appId").cloned().unwrap_or(Value::Null));
-    doc.insert("displayName".into(), application.get("displayName").cloned().unwrap_or(Value::Null));
-    doc.insert("accountEnabled".into(), json!(true));
-    doc.insert("servicePrincipalType".into(), json!("Application"));
-    doc.insert("appRoles".into(), json!([]));
-    doc
-}
-
 /// Microsoft Graph's service principal: its app roles are the application permissions Gatehouse enforces.
 fn graph_service_principal(now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
     let roles: Vec<Value> = Permission::ALL
@@ -341,6 +310,6 @@ fn graph_service_principal(now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
     let mut doc = application_doc(Uuid::parse_str(GRAPH_APP_ID).unwrap_or_default(), "Microsoft Graph");
     doc = service_principal_doc(&doc);
     doc.insert("appRoles".into(), Value::Array(roles));
-    doc.insert("servicePrincipalNames".into(), json!([crate::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]));
-    object(ObjectKind::ServicePrincipal, Some(GRAPH_APP_ID.to_owned()), doc, now)
+    doc.insert("servicePrincipalNames".into(), json!([crate::auth::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]));
+    new_object(ObjectKind::ServicePrincipal, Some(GRAPH_APP_ID.to_owned()), doc, now)
 }

@@ -6,10 +6,10 @@
 //! that tenant's issuer, `aud` is Microsoft Graph, and the clock is within `nbf`..`exp`.
 
 use crate::applications::AuthenticatedClient;
-use crate::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
-use crate::error::{Error, Result};
-use crate::keys;
-use crate::throttle::Policy;
+use crate::auth::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
+use crate::credentials::keys;
+use crate::credentials::throttle::Policy;
+use crate::kernel::error::{Error, Result};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -178,7 +178,7 @@ impl Directory {
             .find(|k| k.kid == parsed.kid)
             .ok_or_else(|| Error::unauthenticated("Access token was not signed by a key of its tenant."))?;
         parsed.verify(key)?;
-        let expected_issuer = issuer(&crate::request::current().base_url, tenant);
+        let expected_issuer = issuer(&crate::kernel::request::current().base_url, tenant);
         let issuer_ok = claims.get("iss").and_then(Value::as_str) == Some(expected_issuer.as_str());
         if !issuer_ok {
             return Err(Error::unauthenticated("Access token has an invalid issuer."));

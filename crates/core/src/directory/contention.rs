@@ -11,7 +11,7 @@
 //! - **Past [`DEADLINE`]** (waiting for the turn included) the request is refused with `429` and
 //!   `Retry-After`, which clients and Graph SDKs retry; none of it was written.
 
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use crate::{Caller, Directory};
 use rand::Rng;
 use std::collections::HashMap;

@@ -1,11 +1,12 @@
 //! Deleted items: soft-deleted users, groups, contacts and applications, restorable until the retention
 //! period ends. Deleting suspends the object's group links and restoring brings them back.
 
-use crate::authorization::{require, Action};
+use crate::auth::authorization::{require, Action};
 use crate::directory::write_error;
-use crate::error::{Error, Result};
+use crate::filter::{Filter, Literal, Op, Test};
 use crate::groups::DUPLICATE_NICKNAME;
-use crate::query::{Filter, Listing, Literal, Op, Test};
+use crate::kernel::error::{Error, Result};
+use crate::query::Listing;
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::users::{Page, DUPLICATE_UPN};
 use crate::{Caller, Directory};
@@ -102,7 +103,7 @@ impl Directory {
     async fn deleted_principal(&self, caller: &Caller, app_id: &str) -> Result<Option<ObjectRecord>> {
         let filter = Filter::Property {
             property: "appId".into(),
-            test: Test::Compare(Op::Eq, Literal::Text(crate::query::fold(app_id))),
+            test: Test::Compare(Op::Eq, Literal::Text(crate::kernel::text::fold(app_id))),
         };
         let query = ObjectQuery {
             deleted: true,

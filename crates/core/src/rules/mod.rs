@@ -8,7 +8,10 @@
 //! `system.now -plus <ISO 8601 duration>`. Precedence from high to low: comparisons, `-not`, `-and`, `-or`,
 //! `-any`/`-all` (whose predicate runs to the end of its expression or parenthesis).
 
-use crate::query::{fold, Filter, Literal, Op, Test};
+pub mod group_rule;
+
+use crate::filter::{Filter, Literal, Op, Test};
+use crate::kernel::text::fold;
 use crate::schema::{canonical_time, format_time, EXTENSION_ATTRIBUTES};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;

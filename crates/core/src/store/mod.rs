@@ -11,7 +11,7 @@
 //! - Optimistic concurrency: an update names the version it read; if the row moved on, the batch fails with
 //!   [`StoreError::VersionMismatch`] and the use case re-reads and retries.
 
-use crate::query::Filter;
+use crate::filter::Filter;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -134,6 +134,25 @@ pub fn new_object_id() -> Uuid {
 }
 
 /// A directory object: its searchable keys as columns, the rest of its properties as a document.
+/// A new object at version 1, made now.
+pub fn new_object(
+    kind: ObjectKind,
+    unique_key: Option<String>,
+    doc: Map<String, Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ObjectRecord {
+    ObjectRecord {
+        id: new_object_id(),
+        kind,
+        version: 1,
+        unique_key,
+        manager: None,
+        doc,
+        created_at: now,
+        deleted_at: None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectRecord {
     pub id: Uuid,
@@ -368,7 +387,7 @@ impl OrderBy {
     /// The object's value of this key, as a cursor carries it.
     pub fn key(self, record: &ObjectRecord) -> String {
         match self {
-            OrderBy::DisplayName => crate::query::sort_name(record),
+            OrderBy::DisplayName => sort_name(record),
             OrderBy::UniqueKey => record.unique_key.clone().unwrap_or_default(),
             OrderBy::Created => record.created_at.timestamp_micros().to_string(),
         }
@@ -467,7 +486,26 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A store failure where the use case expects none: the store being unreachable (or out of space) is `503`
+/// with `Retry-After`, which clients retry; anything else is an internal error. The cause goes to the log.
+impl From<StoreError> for crate::kernel::error::Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => {
+                tracing::error!(%cause, "the store is unavailable");
+                crate::kernel::error::Error::unavailable("The directory is unavailable right now; try again later.", 5)
+            }
+            other => crate::kernel::error::Error::internal(other),
+        }
+    }
+}
+
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// The folded key a list ordered by display name sorts on.
+pub fn sort_name(record: &ObjectRecord) -> String {
+    crate::kernel::text::fold(record.doc.get("displayName").and_then(serde_json::Value::as_str).unwrap_or_default())
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

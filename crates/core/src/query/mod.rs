@@ -5,105 +5,14 @@
 //! Matching is case-insensitive for every language: strings are compared in their [`fold`]ed form
 //! (Unicode lower case, computed here, identical for both engines), never with a database collation.
 
-use crate::applications::{APPLICATION, SERVICE_PRINCIPAL};
-use crate::error::{Error, ErrorKind, Result};
-use crate::schema::{self, format_time, Property, PropertyType, CONTACT, DIRECTORY_OBJECT, GROUP, USER};
+use crate::filter::{Filter, Literal, Op, Test, FIELD_SEPARATOR};
+use crate::kernel::error::{Error, ErrorKind, Result};
+use crate::kernel::text::fold;
+use crate::schema::{
+    self, format_time, Property, PropertyType, APPLICATION, CONTACT, DIRECTORY_OBJECT, GROUP, SERVICE_PRINCIPAL, USER,
+};
 use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy, Sort};
 use serde_json::Value;
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Ge,
-    Le,
-}
-
-/// A literal of a query, already folded where it is a string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Literal {
-    Null,
-    /// Folded text: strings, GUIDs, booleans (`true`/`false`) and date-times in Graph's format.
-    Text(String),
-}
-
-/// A condition on one value (a property's, or a collection element's inside a lambda).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Test {
-    Compare(Op, Literal),
-    In(Vec<String>),
-    StartsWith(String),
-    EndsWith(String),
-    /// The value contains the (folded) text.
-    Contains(String),
-    /// The value matches the regular expression, case-insensitively.
-    Matches(String),
-    /// Field `index` of a composite value (fields joined by [`FIELD_SEPARATOR`]) passes the test.
-    Field {
-        index: usize,
-        test: Box<Test>,
-    },
-    /// Every test passes on the same value.
-    All(Vec<Test>),
-    /// Some test passes on the value.
-    AnyOf(Vec<Test>),
-    Not(Box<Test>),
-}
-
-/// Separates the fields of a composite indexed value (an assigned plan's id, status and service).
-pub const FIELD_SEPARATOR: char = '|';
-
-impl Test {
-    /// A field test as a regular expression over the whole composite value, for the store to compile.
-    /// `None` for tests that cannot be written so (a user's own regular expression inside a field).
-    pub fn field_pattern(index: usize, test: &Test) -> Option<String> {
-        let before = format!("^(?:[^|]*\\|){{{index}}}");
-        let after = "(?:\\|.*)?$";
-        let field = match test {
-            Test::Compare(Op::Eq, Literal::Text(t)) => regex::escape(t),
-            Test::StartsWith(t) => format!("{}[^|]*", regex::escape(t)),
-            Test::EndsWith(t) => format!("[^|]*{}", regex::escape(t)),
-            Test::Contains(t) => format!("[^|]*{}[^|]*", regex::escape(t)),
-            Test::In(items) => format!("(?:{})", items.iter().map(|i| regex::escape(i)).collect::<Vec<_>>().join("|")),
-            _ => return None,
-        };
-        Some(format!("{before}{field}{after}"))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
-    Not(Box<Filter>),
-    /// A single-valued property passes the test.
-    Property {
-        property: String,
-        test: Test,
-    },
-    /// Some element of a collection passes (`any`), or every element does (`all`).
-    Any {
-        property: String,
-        test: Test,
-    },
-    All {
-        property: String,
-        test: Test,
-    },
-    /// Some word of a tokenized property starts with the prefix (`$search` on displayName).
-    Word {
-        property: String,
-        prefix: String,
-    },
-    /// The object is a direct, active member of one of the groups (dynamic `memberOf` rules).
-    MemberOf(Vec<String>),
-    /// The object's id is a value of `property` on some object of the tenant: what a derived property means
-    /// (a group `hasMembersWithLicenseErrors` when a user's `licenseErrorGroups` names it). Never in a rule.
-    Referenced {
-        property: String,
-    },
-}
 
 /// What a list request asks for, beyond the collection itself.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -114,11 +23,6 @@ pub struct Listing {
     pub top: u32,
     /// Count all matching objects (`$count=true`).
     pub count: bool,
-}
-
-/// The folded form every comparison uses.
-pub fn fold(text: &str) -> String {
-    text.to_lowercase()
 }
 
 /// Operators a property supports in `$filter`, as Graph documents them.
@@ -599,9 +503,9 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
     if record.kind == ObjectKind::User {
         rule_values(record, &mut out);
     }
-    if let Some(sources) = crate::groups::member_of_rule(record) {
-        out.push((crate::groups::MEMBER_OF_RULE.to_owned(), "true".to_owned()));
-        out.extend(sources.iter().map(|s| (crate::groups::MEMBER_OF_SOURCES.to_owned(), s.to_string())));
+    if let Some(sources) = crate::rules::group_rule::member_of_rule(record) {
+        out.push((crate::rules::group_rule::MEMBER_OF_RULE.to_owned(), "true".to_owned()));
+        out.extend(sources.iter().map(|s| (crate::rules::group_rule::MEMBER_OF_SOURCES.to_owned(), s.to_string())));
     }
     for property in resource.tokenized {
         if let Some(text) = record.doc.get(*property).and_then(Value::as_str) {
@@ -652,11 +556,6 @@ fn rule_values(record: &ObjectRecord, out: &mut Vec<(String, String)>) {
             [field("servicePlanId"), field("capabilityStatus"), field("service")].join(&sep),
         ));
     }
-}
-
-/// The folded key a list ordered by display name sorts on.
-pub fn sort_name(record: &ObjectRecord) -> String {
-    fold(record.doc.get("displayName").and_then(Value::as_str).unwrap_or_default())
 }
 
 /// The folded words of a text, split at anything that is not a letter or digit.

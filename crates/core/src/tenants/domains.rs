@@ -11,26 +11,16 @@
 //! Domains are read from the store on every request that checks a name, so a domain verified on any node
 //! can be used at once everywhere; the tenant a domain names in a URL is cached per node for a minute.
 
-use crate::authorization::{require, Action};
+use crate::auth::authorization::{require, Action};
 use crate::directory::write_error;
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use crate::schema::{self, Access, Property, PropertyType, Selection};
 use crate::store::{DomainRecord, StoreError, TenantRecord, Write};
 use crate::tenants::check_domain;
 use crate::{Caller, Directory};
-use async_trait::async_trait;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-
-/// Looks up DNS records; the server provides one over a real resolver.
-#[async_trait]
-pub trait Dns: Send + Sync {
-    /// The name's TXT records, each its strings joined; none when the name has no TXT record.
-    async fn txt(&self, name: &str) -> std::result::Result<Vec<String>, String>;
-    /// The exchange names of the name's MX records, without a trailing dot; none when it has no MX record.
-    async fn mx(&self, name: &str) -> std::result::Result<Vec<String>, String>;
-}
 
 const fn property(name: &'static str, ty: PropertyType, access: Access) -> Property {
     Property { name, ty, access, default: true }

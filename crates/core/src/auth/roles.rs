@@ -11,9 +11,7 @@
 //! ids in its document under [`ROLES_KEY`], never shown by Graph: the first tenant's administrator holds
 //! Global Administrator, and the administration app Privileged Authentication Administrator.
 
-use crate::error::{Error, Result};
-use crate::store::{ObjectKind, ObjectRecord};
-use crate::{Caller, Directory};
+use crate::store::ObjectRecord;
 use serde_json::{json, Value};
 
 pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
@@ -90,35 +88,6 @@ pub fn may_act_on(actor: &[&str], target: &[&str], in_role_assignable_group: boo
         None => true,
         Some(reachable) => !in_role_assignable_group && target.iter().all(|t| reachable.contains(t)),
     })
-}
-
-impl Directory {
-    /// Allows a sensitive action on `target` (a user) or refuses it as Entra does.
-    pub(crate) async fn check_sensitive(&self, caller: &Caller, target: &ObjectRecord) -> Result<()> {
-        let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
-        let target_roles = roles_of(target);
-        let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
-        let groups: Vec<uuid::Uuid> = links.iter().filter(|l| l.member == target.id).map(|l| l.group).collect();
-        let in_role_assignable_group = !groups.is_empty()
-            && self
-                .store
-                .any_objects(*tenant, &groups)
-                .await
-                .map_err(Error::from)?
-                .iter()
-                .any(|g| g.doc.get("isAssignableToRole") == Some(&Value::Bool(true)));
-        if target_roles.is_empty() && !in_role_assignable_group {
-            return Ok(());
-        }
-        let principal =
-            self.store.object(*tenant, ObjectKind::ServicePrincipal, *service_principal).await.map_err(Error::from)?;
-        let actor_roles = principal.as_ref().map(roles_of).unwrap_or_default();
-        if may_act_on(&actor_roles, &target_roles, in_role_assignable_group) {
-            Ok(())
-        } else {
-            Err(Error::forbidden())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //!   members;
 //! - a membership change of a group that `memberOf` rules name re-evaluates that member for those rules;
 //! - a rule that reads `system.now` is evaluated at the time of each round, and re-evaluated in bulk by the
-//!   processor's periodic round (every [`PERIODIC`](crate::processing::PERIODIC)), since time changes who
+//!   processor's periodic round (every [`PERIODIC`](crate::changelog::PERIODIC)), since time changes who
 //!   matches without any change to the directory.
 //!
 //! Membership changes are ordinary link writes, so they are change-log records themselves. Several nodes may
@@ -18,11 +18,12 @@
 //! never applies a change twice or skips one. Diffs are computed against the current membership, so
 //! re-running a partly applied bulk evaluation converges to the same result.
 
-use crate::authorization::{require, Action};
-use crate::error::{Error, Result};
-use crate::groups::{is_dynamic, parsed_rule};
-use crate::processing::{Outcome, Processor, Round};
-use crate::query::{self, Filter};
+use crate::auth::authorization::{require, Action};
+use crate::changelog::{ChangeProcessor, Outcome, Round};
+use crate::filter::Filter;
+use crate::kernel::error::{Error, Result};
+use crate::query::{self};
+use crate::rules::group_rule::{is_dynamic, parsed_rule};
 use crate::rules::{self, Rule};
 use crate::store::{
     ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, Write,
@@ -31,7 +32,7 @@ use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Membership writes per transaction of a bulk evaluation.
@@ -43,8 +44,33 @@ const RULE_PROPERTIES: [&str; 3] = ["membershipRule", "membershipRuleProcessingS
 
 /// The dynamic groups of a tenant as of a change-log position, kept between rounds so a round re-reads only
 /// the groups its change records name.
+/// The dynamic-membership processor: keeps dynamic groups' members equal to their rules' results.
+pub struct DynamicMembership;
+
+#[async_trait::async_trait]
+impl ChangeProcessor for DynamicMembership {
+    fn name(&self) -> &'static str {
+        "dynamicMembership"
+    }
+
+    async fn round(
+        &self,
+        directory: &Directory,
+        caller: &Caller,
+        holder: &str,
+        round: Round,
+        changes: &[ChangeRecord],
+    ) -> Result<Outcome> {
+        directory.dynamic_round(caller, holder, round, changes).await
+    }
+}
+
+/// Each tenant's dynamic groups as this node's dynamic-membership processor last saw them.
 #[derive(Default)]
-pub(crate) struct DynamicGroups {
+struct DynamicCache(Mutex<HashMap<Uuid, DynamicGroups>>);
+
+#[derive(Default)]
+struct DynamicGroups {
     seq: i64,
     groups: HashMap<Uuid, Arc<DynamicGroup>>,
 }
@@ -174,7 +200,7 @@ impl Directory {
                 let batch = vec![
                     Write::AddLinks(links(true)),
                     Write::RemoveLinks(links(false)),
-                    self.lease_renewal(holder, Processor::DynamicMembership),
+                    self.lease_renewal(holder, DynamicMembership.name()),
                 ];
                 self.commit(caller, batch).await.map_err(|e| Error::conflict(format!("dynamic membership: {e}")))?;
             }
@@ -210,7 +236,8 @@ impl Directory {
     ) -> Result<Vec<Arc<DynamicGroup>>> {
         let tenant = caller.tenant();
         let cached = {
-            let mut caches = self.dynamic.lock().unwrap_or_else(|p| p.into_inner());
+            let caches = self.node_state::<DynamicCache>();
+            let mut caches = caches.0.lock().unwrap_or_else(|p| p.into_inner());
             caches.remove(&tenant).filter(|c| c.seq == from)
         };
         let groups = match cached {
@@ -233,7 +260,8 @@ impl Directory {
             None => self.dynamic_groups(caller).await?.into_iter().map(|g| (g.id, Arc::new(g))).collect(),
         };
         let list: Vec<Arc<DynamicGroup>> = groups.values().cloned().collect();
-        self.dynamic.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, DynamicGroups { seq: to, groups });
+        let caches = self.node_state::<DynamicCache>();
+        caches.0.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, DynamicGroups { seq: to, groups });
         Ok(list)
     }
 
@@ -253,7 +281,10 @@ impl Directory {
     async fn dynamic_groups(&self, caller: &Caller) -> Result<Vec<DynamicGroup>> {
         let filter = Filter::Any {
             property: "groupTypes".into(),
-            test: query::Test::Compare(query::Op::Eq, query::Literal::Text("dynamicmembership".into())),
+            test: crate::filter::Test::Compare(
+                crate::filter::Op::Eq,
+                crate::filter::Literal::Text("dynamicmembership".into()),
+            ),
         };
         let mut out = Vec::new();
         let mut after = None;
@@ -364,7 +395,7 @@ impl Directory {
         }
         let mut status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::from)?;
         if let Some(succeeded) = status.as_mut().filter(|s| s.status == "Succeeded") {
-            if self.backlog(caller.tenant(), crate::processing::Processor::DynamicMembership).await? {
+            if self.backlog(caller.tenant(), DynamicMembership.name()).await? {
                 succeeded.status = "Running".into();
             }
         }

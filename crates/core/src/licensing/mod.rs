@@ -8,13 +8,14 @@
 //! several sources takes one seat, and its disabled plans are those every source disables. Seats are
 //! re-checked inside the write's transaction, so concurrent assignments cannot oversubscribe a product.
 
-use crate::authorization::{require, Action};
-use crate::contention::object_id;
+use crate::auth::authorization::{require, Action};
+use crate::changelog::{ChangeProcessor, Outcome, Round};
+use crate::directory::contention::object_id;
 use crate::directory::write_error;
-use crate::error::{Error, ErrorKind, Result};
-use crate::query::{Filter, Literal, Op, Test};
+use crate::filter::{Filter, Literal, Op, Test};
+use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::schema::{self, format_time};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
+use crate::store::{ChangeRecord, ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
 use crate::{Caller, Directory};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -67,7 +68,7 @@ pub struct Catalog {
 pub fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        serde_json::from_str(include_str!("../data/license-catalog.json")).unwrap_or(Catalog {
+        serde_json::from_str(include_str!("../../data/license-catalog.json")).unwrap_or(Catalog {
             products: Vec::new(),
             exclusive: Vec::new(),
             dependencies: Vec::new(),
@@ -774,6 +775,27 @@ impl Directory {
     }
 }
 
+/// The group-licensing processor: members hold the licenses of the groups they are in.
+pub struct GroupLicensing;
+
+#[async_trait::async_trait]
+impl ChangeProcessor for GroupLicensing {
+    fn name(&self) -> &'static str {
+        "licensing"
+    }
+
+    async fn round(
+        &self,
+        directory: &Directory,
+        caller: &Caller,
+        holder: &str,
+        round: Round,
+        changes: &[ChangeRecord],
+    ) -> Result<Outcome> {
+        directory.licensing_round(caller, holder, round, changes).await
+    }
+}
+
 /// Users reconciled per transaction of a group's bulk license processing.
 const USERS_PER_BATCH: usize = 2000;
 
@@ -991,7 +1013,7 @@ impl Directory {
             }
         }
         batch.extend(seat_guards(&ledger.subscriptions, gained));
-        batch.push(self.lease_renewal(holder, crate::processing::Processor::Licensing));
+        batch.push(self.lease_renewal(holder, GroupLicensing.name()));
         Ok(Some((batch, next)))
     }
 
@@ -1002,9 +1024,9 @@ impl Directory {
         &self,
         caller: &Caller,
         holder: &str,
-        _round: crate::processing::Round,
-        changes: &[crate::store::ChangeRecord],
-    ) -> Result<crate::processing::Outcome> {
+        _round: Round,
+        changes: &[ChangeRecord],
+    ) -> Result<Outcome> {
         use crate::store::ChangeKind;
         let tenant = caller.tenant();
         let mut users: BTreeSet<Uuid> = BTreeSet::new();
@@ -1048,7 +1070,7 @@ impl Directory {
             }
         }
         if users.is_empty() && groups.is_empty() {
-            return Ok(crate::processing::Outcome { writes: Vec::new(), committed: false });
+            return Ok(Outcome { writes: Vec::new(), committed: false });
         }
         let mut ledger = self.ledger(caller).await?;
         let mut committed = false;
@@ -1102,7 +1124,7 @@ impl Directory {
             }
         }
         writes.extend(seat_guards(&ledger.subscriptions, gained));
-        Ok(crate::processing::Outcome { writes, committed })
+        Ok(Outcome { writes, committed })
     }
 }
 

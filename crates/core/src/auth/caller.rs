@@ -1,6 +1,6 @@
 //! The authenticated principal behind a request. Every use case takes one as its first argument.
 
-use crate::authorization::Permissions;
+use crate::auth::authorization::Permissions;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

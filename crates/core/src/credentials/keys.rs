@@ -7,7 +7,7 @@
 //! Only RS256 is accepted on the way in; a token whose header names any other algorithm (`none` included)
 //! is refused before any signature work.
 
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;

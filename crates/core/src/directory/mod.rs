@@ -3,12 +3,16 @@
 //! It owns the caches that make hot paths cheap: parsed signing keys per tenant, and recently verified
 //! access tokens (RS256 verification is cheap but not free, and a client sends the same token many times).
 
-use crate::authorization::GRAPH_APP_ID;
-use crate::clock::Clock;
-use crate::error::{Error, Result};
-use crate::keys::{SigningKey, VerifyingKey};
-use crate::passwords::HashParams;
-use crate::secrets::MasterKey;
+pub mod cache;
+pub(crate) mod contention;
+mod node;
+
+use crate::auth::authorization::GRAPH_APP_ID;
+use crate::credentials::keys::{SigningKey, VerifyingKey};
+use crate::credentials::passwords::HashParams;
+use crate::credentials::secrets::MasterKey;
+use crate::kernel::clock::Clock;
+use crate::kernel::error::{Error, Result};
 use crate::store::{ObjectKind, Store, StoreError, TenantRecord, Write};
 use crate::Caller;
 use chrono::{DateTime, Utc};
@@ -69,32 +73,30 @@ pub struct Directory {
     /// this node is evicted at once; one removed on another node is read again within [`TENANT_NAME_TTL`].
     tenant_names: RwLock<HashMap<String, (Uuid, std::time::Instant)>>,
     /// Looks up the DNS records that prove a domain's ownership; none on a node that has no resolver.
-    pub(crate) dns: Option<Arc<dyn crate::domains::Dns>>,
+    pub(crate) dns: Option<Arc<dyn crate::kernel::dns::Dns>>,
     /// Each tenant's Microsoft Graph service principal, which never changes.
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
     /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
     committed: tokio::sync::Notify,
-    /// Each tenant's dynamic groups as the dynamic-membership processor last saw them.
-    pub(crate) dynamic: Mutex<HashMap<Uuid, crate::dynamic::DynamicGroups>>,
-    /// This node's lease and cursor timing for each tenant's processors.
-    pub(crate) processors: Mutex<HashMap<(Uuid, crate::processing::Processor), crate::processing::ProcessorState>>,
+    /// What features keep in memory on this node (see [`node::NodeState`]).
+    node: node::NodeState,
     /// Failed client authentications by client and by source address.
-    pub(crate) throttle: crate::throttle::Throttle,
+    pub(crate) throttle: crate::credentials::throttle::Throttle,
     /// Password hashing, a bounded number at a time.
-    pub(crate) hasher: crate::passwords::Hasher,
-    /// The token endpoint's clients, by tenant and app id, briefly (see [`Directory::client`]).
-    pub(crate) clients: Mutex<HashMap<(Uuid, Uuid), Arc<crate::applications::CachedClient>>>,
+    pub(crate) hasher: crate::credentials::passwords::Hasher,
+    /// How many times this node has changed each tenant's clients (see [`touches_clients`]).
+    client_changes: Mutex<HashMap<Uuid, u64>>,
     /// Users read by id, kept fresh from the change log.
-    pub(crate) cache: crate::cache::ObjectCache,
+    pub(crate) cache: crate::directory::cache::ObjectCache,
     /// Whether the last commit failed for want of the store.
     writes_failing: std::sync::atomic::AtomicBool,
     /// The write locks of the objects that requests on this node are changing.
-    pub(crate) object_locks: crate::contention::ObjectLocks,
+    pub(crate) object_locks: crate::directory::contention::ObjectLocks,
 }
 
 impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, master: MasterKey, config: DirectoryConfig) -> Self {
-        let hasher = crate::passwords::Hasher::new(config.hash_params, config.hash_concurrency);
+        let hasher = crate::credentials::passwords::Hasher::new(config.hash_params, config.hash_concurrency);
         Self {
             store,
             clock,
@@ -106,19 +108,18 @@ impl Directory {
             dns: None,
             graph_principals: RwLock::new(HashMap::new()),
             committed: tokio::sync::Notify::new(),
-            dynamic: Mutex::new(HashMap::new()),
-            processors: Mutex::new(HashMap::new()),
-            throttle: crate::throttle::Throttle::default(),
+            node: node::NodeState::default(),
+            throttle: crate::credentials::throttle::Throttle::default(),
             hasher,
             writes_failing: std::sync::atomic::AtomicBool::new(false),
-            clients: Mutex::new(HashMap::new()),
-            cache: crate::cache::ObjectCache::default(),
-            object_locks: crate::contention::ObjectLocks::default(),
+            client_changes: Mutex::new(HashMap::new()),
+            cache: crate::directory::cache::ObjectCache::default(),
+            object_locks: crate::directory::contention::ObjectLocks::default(),
         }
     }
 
     /// The directory with a DNS resolver, for domain verification.
-    pub fn with_dns(self, dns: Arc<dyn crate::domains::Dns>) -> Self {
+    pub fn with_dns(self, dns: Arc<dyn crate::kernel::dns::Dns>) -> Self {
         Self { dns: Some(dns), ..self }
     }
 
@@ -135,7 +136,7 @@ impl Directory {
     }
 
     /// The password hashing pool, for what it has done.
-    pub fn hasher(&self) -> &crate::passwords::Hasher {
+    pub fn hasher(&self) -> &crate::credentials::passwords::Hasher {
         &self.hasher
     }
 
@@ -148,11 +149,11 @@ impl Directory {
 
     /// Commits one use case's writes in the caller's tenant.
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
-        let clients_changed = writes.iter().any(crate::applications::touches_clients);
-        let eviction = crate::cache::ObjectCache::eviction(&writes);
+        let clients_changed = writes.iter().any(touches_clients);
+        let eviction = crate::directory::cache::ObjectCache::eviction(&writes);
         let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
         if clients_changed {
-            self.forget_clients(caller.tenant());
+            *self.client_changes.lock().unwrap_or_else(|p| p.into_inner()).entry(caller.tenant()).or_default() += 1;
         }
         match &committed {
             Ok(_) => {
@@ -164,6 +165,17 @@ impl Directory {
             Err(_) => {}
         }
         committed
+    }
+
+    /// How many times this node has changed (or tried to change) the tenant's clients: a client read before
+    /// the count moved is stale.
+    pub(crate) fn client_changes(&self, tenant: Uuid) -> u64 {
+        self.client_changes.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant).copied().unwrap_or_default()
+    }
+
+    /// This node's in-memory value of type `T` (a feature's caches and progress), made on first use.
+    pub(crate) fn node_state<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        self.node.get()
     }
 
     /// Follows the tenant's change log for this node's object cache: evicts what other nodes changed since the
@@ -284,6 +296,20 @@ pub(crate) fn write_error(error: StoreError, conflict: &str) -> Error {
             Error::new(crate::ErrorKind::NotFound, "The object changed or was removed while the request ran.")
         }
         unavailable @ StoreError::Unavailable(_) => Error::from(unavailable),
+    }
+}
+
+/// Whether a write changes what the token endpoint knows of a client.
+fn touches_clients(write: &Write) -> bool {
+    let client_kind = |kind: &ObjectKind| matches!(kind, ObjectKind::Application | ObjectKind::ServicePrincipal);
+    match write {
+        Write::InsertObject(object) | Write::UpdateObject { object, .. } => client_kind(&object.kind),
+        Write::SoftDelete { kind, .. } | Write::Restore { kind, .. } | Write::Purge { kind, .. } => client_kind(kind),
+        Write::AddSecret(_)
+        | Write::RemoveSecret { .. }
+        | Write::AddAppRoleAssignment(_)
+        | Write::RemoveAppRoleAssignment { .. } => true,
+        _ => false,
     }
 }
 

@@ -4,7 +4,7 @@
 //! worker, and a bounded number at a time ([`Hasher`]). Hash parameters are explicit configuration: production uses the OWASP minimum
 //! (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
 
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 

@@ -15,10 +15,12 @@
 //!   is done by a round marked periodic, which runs every [`PERIODIC`] (and once when a node starts),
 //!   changes or not.
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::store::{Store, StoreError, StoreResult, Write};
+use crate::kernel::error::{Error, ErrorKind, Result};
+use crate::store::{ChangeRecord, StoreError, Write};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use uuid::Uuid;
 
 /// Change records read per round.
@@ -30,48 +32,40 @@ const LAZY_ADVANCE: std::time::Duration = std::time::Duration::from_millis(500);
 /// How often a processor does its periodic work, in the directory's time.
 pub const PERIODIC: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
 
-/// The change-log processors, each with its own cursor and lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Processor {
-    DynamicMembership,
-    Licensing,
+/// A change-log processor: a follower of each tenant's change log with its own cursor and lease. The
+/// processors a node runs are listed once, at the top of the crate (`processors::ALL`).
+#[async_trait::async_trait]
+pub trait ChangeProcessor: Send + Sync + 'static {
+    /// The processor's name in the store (its cursor and lease).
+    fn name(&self) -> &'static str;
+
+    /// Turns the round's change records (and, when the round is periodic, the passage of time) into writes,
+    /// which commit with the cursor's move; long work commits batches of its own, each renewing the lease
+    /// with `Directory::lease_renewal`.
+    async fn round(
+        &self,
+        directory: &Directory,
+        caller: &Caller,
+        holder: &str,
+        round: Round,
+        changes: &[ChangeRecord],
+    ) -> Result<Outcome>;
 }
 
-impl Processor {
-    /// In order: licensing reads the memberships dynamic membership writes.
-    pub const ALL: [Processor; 2] = [Processor::DynamicMembership, Processor::Licensing];
+/// This node's view of every processor of every tenant, by tenant and processor name.
+#[derive(Default)]
+struct ProcessorStates(Mutex<HashMap<(Uuid, &'static str), ProcessorState>>);
 
-    /// The processor's name in the store.
-    pub fn name(self) -> &'static str {
-        match self {
-            Processor::DynamicMembership => "dynamicMembership",
-            Processor::Licensing => "licensing",
-        }
-    }
-}
-
-/// Whether every processor has gone through the tenant's change log (their own records included): what a
-/// benchmark or a test waits for after writing straight into the store.
-pub async fn caught_up<S: Store + ?Sized>(store: &S, tenant: Uuid) -> StoreResult<bool> {
-    for processor in Processor::ALL {
-        let cursor = store.processor_seq(tenant, processor.name()).await?;
-        if !store.changes(tenant, cursor, 1).await?.is_empty() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
+type Key = (Uuid, &'static str);
 
 impl Directory {
     /// Whether the tenant's change log holds records the processor has not gone through yet (as far as this
     /// node knows: its own progress, or the stored cursor, which another holder moves at least every
     /// [`LAZY_ADVANCE`]).
-    pub(crate) async fn backlog(&self, tenant: Uuid, processor: Processor) -> Result<bool> {
-        let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::from)?;
-        let handled = {
-            let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-            states.get(&(tenant, processor)).map_or(cursor, |s| s.handled.max(cursor))
-        };
+    pub(crate) async fn backlog(&self, tenant: Uuid, processor: &'static str) -> Result<bool> {
+        let cursor = self.store.processor_seq(tenant, processor).await.map_err(Error::from)?;
+        let handled =
+            self.processor_states(|states| states.get(&(tenant, processor)).map_or(cursor, |s| s.handled.max(cursor)));
         Ok(!self.store.changes(tenant, handled, 1).await.map_err(Error::from)?.is_empty())
     }
 }
@@ -80,7 +74,7 @@ impl Directory {
 /// (as last read or moved by this node), when it last moved the cursor, how far it has gone through the
 /// log (ahead of the cursor while idle rounds leave it behind), and when it last set out to do its
 /// periodic work.
-pub(crate) struct ProcessorState {
+struct ProcessorState {
     lease_until: DateTime<Utc>,
     cursor: Option<i64>,
     advanced: std::time::Instant,
@@ -103,7 +97,7 @@ impl ProcessorState {
 /// Where a round stands: the stored cursor, how far this node has already gone, the last change read, and
 /// whether the round does the processor's periodic work.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Round {
+pub struct Round {
     pub cursor: i64,
     pub handled: i64,
     pub to: i64,
@@ -111,7 +105,7 @@ pub(crate) struct Round {
 }
 
 /// What a round did: the writes to commit with the cursor's move, and whether it committed batches of its own.
-pub(crate) struct Outcome {
+pub struct Outcome {
     pub writes: Vec<Write>,
     pub committed: bool,
 }
@@ -119,54 +113,46 @@ pub(crate) struct Outcome {
 impl Directory {
     /// Runs a tenant's processor until it has caught up with the change log; returns how many change records
     /// it went through. `holder` names this node for the lease.
-    pub async fn process(&self, tenant: Uuid, holder: &str, processor: Processor) -> Result<usize> {
+    pub async fn process(&self, tenant: Uuid, holder: &str, processor: &dyn ChangeProcessor) -> Result<usize> {
         let system = Caller::System { tenant };
-        let key = (tenant, processor);
+        let name = processor.name();
+        let key = (tenant, name);
         let mut applied = 0;
         loop {
             let cursor = match self.known_cursor(key) {
                 Some(cursor) => cursor,
                 None => {
-                    let cursor = self.store.processor_seq(tenant, processor.name()).await.map_err(Error::from)?;
-                    self.processors
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(key)
-                        .or_insert_with(ProcessorState::new)
-                        .cursor = Some(cursor);
+                    let cursor = self.store.processor_seq(tenant, name).await.map_err(Error::from)?;
+                    self.processor_states(|states| {
+                        states.entry(key).or_insert_with(ProcessorState::new).cursor = Some(cursor)
+                    });
                     cursor
                 }
             };
             // Only the changes this node has not gone through yet: an idle round leaves the cursor behind.
-            let handled = self
-                .processors
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .map_or(cursor, |s| s.handled.max(cursor));
+            let handled = self.processor_states(|states| states.get(&key).map_or(cursor, |s| s.handled.max(cursor)));
             let fresh = self.store.changes(tenant, handled, ROUND).await.map_err(Error::from)?;
             let periodic = self.periodic_due(key);
             if fresh.is_empty() && !periodic && (handled == cursor || self.advanced_recently(key)) {
                 return Ok(applied);
             }
-            if !self.hold_lease(&system, holder, processor).await? {
+            if !self.hold_lease(&system, holder, name).await? {
                 return Ok(applied);
             }
             let round = Round { cursor, handled, to: fresh.last().map_or(handled, |c| c.seq), periodic };
-            let outcome = match processor {
-                _ if fresh.is_empty() && !periodic => Ok(Outcome { writes: Vec::new(), committed: false }),
-                Processor::DynamicMembership => self.dynamic_round(&system, holder, round, &fresh).await,
-                Processor::Licensing => self.licensing_round(&system, holder, round, &fresh).await,
+            let outcome = match fresh.is_empty() && !periodic {
+                true => Ok(Outcome { writes: Vec::new(), committed: false }),
+                false => processor.round(self, &system, holder, round, &fresh).await,
             };
             let finished = match outcome {
-                Ok(outcome) => self.finish_round(&system, holder, processor, round, outcome).await,
+                Ok(outcome) => self.finish_round(&system, holder, name, round, outcome).await,
                 Err(error) => Err(error),
             };
             match finished {
                 Ok(true) => applied += fresh.len(),
                 Ok(false) => return Ok(applied),
                 Err(error) if error.kind == ErrorKind::Conflict => {
-                    self.processors.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                    self.processor_states(|states| states.remove(&key));
                     return Ok(applied);
                 }
                 Err(error) => return Err(error),
@@ -177,37 +163,43 @@ impl Directory {
     /// Where the stored cursor stands, without reading it, while this node holds the lease (no other node
     /// moves it then; should the lease have been lost all the same, the cursor's compare-and-set fails the
     /// round and the state is forgotten).
-    fn known_cursor(&self, key: (Uuid, Processor)) -> Option<i64> {
+    fn known_cursor(&self, key: Key) -> Option<i64> {
         let now = self.now();
-        let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-        states.get(&key).filter(|s| s.lease_until > now).and_then(|s| s.cursor)
+        self.processor_states(|states| states.get(&key).filter(|s| s.lease_until > now).and_then(|s| s.cursor))
+    }
+
+    /// Runs `f` on this node's processor states.
+    fn processor_states<T>(&self, f: impl FnOnce(&mut HashMap<Key, ProcessorState>) -> T) -> T {
+        let states = self.node_state::<ProcessorStates>();
+        let mut states = states.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut states)
     }
 
     /// Whether the processor's periodic work is due; if so, it counts as started now (a round that fails
     /// tries again a period later, not in a loop).
-    fn periodic_due(&self, key: (Uuid, Processor)) -> bool {
+    fn periodic_due(&self, key: Key) -> bool {
         let now = self.now();
-        let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states.entry(key).or_insert_with(ProcessorState::new);
-        if now - state.periodic < PERIODIC {
-            return false;
-        }
-        state.periodic = now;
-        true
+        self.processor_states(|states| {
+            let state = states.entry(key).or_insert_with(ProcessorState::new);
+            if now - state.periodic < PERIODIC {
+                return false;
+            }
+            state.periodic = now;
+            true
+        })
     }
 
     /// Whether this node moved the processor's cursor within [`LAZY_ADVANCE`].
-    fn advanced_recently(&self, key: (Uuid, Processor)) -> bool {
-        let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-        states.get(&key).is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE)
+    fn advanced_recently(&self, key: Key) -> bool {
+        self.processor_states(|states| states.get(&key).is_some_and(|s| s.advanced.elapsed() < LAZY_ADVANCE))
     }
 
     /// Claims or renews this node's lease when it is not comfortably held already; `false` while another
     /// node holds it.
-    async fn hold_lease(&self, caller: &Caller, holder: &str, processor: Processor) -> Result<bool> {
+    async fn hold_lease(&self, caller: &Caller, holder: &str, processor: &'static str) -> Result<bool> {
         let now = self.now();
         let key = (caller.tenant(), processor);
-        let held = self.processors.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|s| s.lease_until);
+        let held = self.processor_states(|states| states.get(&key).map(|s| s.lease_until));
         if held.is_some_and(|until| until - now > chrono::Duration::seconds(LEASE_SECONDS / 2)) {
             return Ok(true);
         }
@@ -220,19 +212,21 @@ impl Directory {
         match self.commit(caller, vec![renewal]).await {
             Ok(_) => {
                 if !had {
-                    tracing::info!(tenant = %caller.tenant(), processor = processor.name(), node = holder, "this node runs the processor");
+                    tracing::info!(tenant = %caller.tenant(), processor, node = holder, "this node runs the processor");
                 }
-                let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-                states.entry(key).or_insert_with(ProcessorState::new).lease_until = until;
+                self.processor_states(|states| {
+                    states.entry(key).or_insert_with(ProcessorState::new).lease_until = until
+                });
                 Ok(true)
             }
             Err(StoreError::Conflict(_)) => {
                 if had {
-                    tracing::warn!(tenant = %caller.tenant(), processor = processor.name(), node = holder, "another node took the processor over");
-                    let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(state) = states.get_mut(&key) {
-                        state.lease_until = DateTime::<Utc>::MIN_UTC;
-                    }
+                    tracing::warn!(tenant = %caller.tenant(), processor, node = holder, "another node took the processor over");
+                    self.processor_states(|states| {
+                        if let Some(state) = states.get_mut(&key) {
+                            state.lease_until = DateTime::<Utc>::MIN_UTC;
+                        }
+                    });
                 }
                 Ok(false)
             }
@@ -241,12 +235,12 @@ impl Directory {
     }
 
     /// The processors this node runs now, by tenant.
-    pub fn leases_held(&self) -> Vec<(Uuid, Processor)> {
+    pub fn leases_held(&self) -> Vec<(Uuid, &'static str)> {
         let now = self.now();
-        let states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-        let mut held: Vec<(Uuid, Processor)> =
-            states.iter().filter(|(_, state)| state.lease_until > now).map(|(key, _)| *key).collect();
-        held.sort_by_key(|(tenant, processor)| (*tenant, processor.name()));
+        let mut held: Vec<Key> = self.processor_states(|states| {
+            states.iter().filter(|(_, state)| state.lease_until > now).map(|(key, _)| *key).collect()
+        });
+        held.sort();
         held
     }
 
@@ -254,8 +248,7 @@ impl Directory {
     /// node, or this one restarted, takes the processors over at once instead of when the leases run out.
     pub async fn release_leases(&self, holder: &str) -> Result<()> {
         let now = self.now();
-        let held: Vec<(Uuid, Processor)> = {
-            let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
+        let held: Vec<Key> = self.processor_states(|states| {
             states
                 .iter_mut()
                 .filter(|(_, state)| state.lease_until > now)
@@ -264,12 +257,11 @@ impl Directory {
                     *key
                 })
                 .collect()
-        };
+        });
         for (tenant, processor) in held {
-            let release =
-                Write::ClaimProcessor { name: processor.name().into(), holder: holder.into(), until: now, now };
+            let release = Write::ClaimProcessor { name: processor.into(), holder: holder.into(), until: now, now };
             match self.commit(&Caller::System { tenant }, vec![release]).await {
-                Ok(_) => tracing::info!(%tenant, processor = processor.name(), node = holder, "released the processor"),
+                Ok(_) => tracing::info!(%tenant, processor, node = holder, "released the processor"),
                 // Another node has taken the lease over already.
                 Err(StoreError::Conflict(_)) => {}
                 Err(other) => return Err(Error::internal(other)),
@@ -279,10 +271,10 @@ impl Directory {
     }
 
     /// The write that claims or renews a processor's lease, for long rounds to add to their batches.
-    pub(crate) fn lease_renewal(&self, holder: &str, processor: Processor) -> Write {
+    pub(crate) fn lease_renewal(&self, holder: &str, processor: &str) -> Write {
         let now = self.now();
         Write::ClaimProcessor {
-            name: processor.name().into(),
+            name: processor.into(),
             holder: holder.into(),
             until: now + chrono::Duration::seconds(LEASE_SECONDS),
             now,
@@ -295,7 +287,7 @@ impl Directory {
         &self,
         caller: &Caller,
         holder: &str,
-        processor: Processor,
+        processor: &'static str,
         round: Round,
         outcome: Outcome,
     ) -> Result<bool> {
@@ -303,11 +295,10 @@ impl Directory {
         let Round { cursor, to, .. } = round;
         let mut writes = outcome.writes;
         if writes.is_empty() && !outcome.committed && to - cursor < i64::from(ROUND) && self.advanced_recently(key) {
-            let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-            states.entry(key).or_insert_with(ProcessorState::new).handled = to;
+            self.processor_states(|states| states.entry(key).or_insert_with(ProcessorState::new).handled = to);
             return Ok(false);
         }
-        let name = processor.name();
+        let name = processor;
         writes.push(Write::AdvanceProcessor { name: name.into(), holder: holder.into(), from: cursor, to });
         self.commit(caller, writes).await.map_err(|e| match e {
             StoreError::Conflict(what) => Error::conflict(format!("{name}: {what}")),
@@ -315,11 +306,12 @@ impl Directory {
             StoreError::VersionMismatch | StoreError::Missing => Error::conflict(format!("{name}: {e}")),
             other => Error::internal(other),
         })?;
-        let mut states = self.processors.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states.entry(key).or_insert_with(ProcessorState::new);
-        state.cursor = Some(to);
-        state.advanced = std::time::Instant::now();
-        state.handled = to;
+        self.processor_states(|states| {
+            let state = states.entry(key).or_insert_with(ProcessorState::new);
+            state.cursor = Some(to);
+            state.advanced = std::time::Instant::now();
+            state.handled = to;
+        });
         Ok(true)
     }
 }

@@ -4,8 +4,8 @@
 //! here is granted the same way as in Entra: an app role assignment from the client's service principal to
 //! the tenant's Microsoft Graph service principal.
 
-use crate::caller::Caller;
-use crate::error::{Error, Result};
+use crate::auth::caller::Caller;
+use crate::kernel::error::{Error, Result};
 
 /// Microsoft Graph's application id, the same in every tenant.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";

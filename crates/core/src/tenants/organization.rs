@@ -5,12 +5,12 @@
 //! notification contacts and the privacy profile; with no Microsoft commerce or signup here, Gatehouse also
 //! lets an administrator change the country and the preferred language (`docs/api.md`, Differences).
 
-use crate::authorization::{require, Action};
+use crate::auth::authorization::{require, Action};
 use crate::directory::write_error;
-use crate::domains::supported_services;
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use crate::schema::{self, format_time, Access, Property, PropertyType, Selection};
 use crate::store::{StoreError, TenantRecord, Write};
+use crate::tenants::domains::supported_services;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 

@@ -102,17 +102,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// A store failure where the use case expects none: the store being unreachable (or out of space) is `503`
-/// with `Retry-After`, which clients retry; anything else is an internal error. The cause goes to the log.
-impl From<crate::store::StoreError> for Error {
-    fn from(error: crate::store::StoreError) -> Self {
-        match error {
-            crate::store::StoreError::Unavailable(cause) => {
-                tracing::error!(%cause, "the store is unavailable");
-                Error::unavailable("The directory is unavailable right now; try again later.", 5)
-            }
-            other => Error::internal(other),
-        }
-    }
-}

@@ -4,7 +4,7 @@
 //! Client secrets are 40 random characters (about 230 bits), so a fast digest is safe to store; a slow
 //! password hash would cap client-credentials throughput at the argon2 rate for no gain.
 
-use crate::error::{Error, Result};
+use crate::kernel::error::{Error, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rand::{distributions::Alphanumeric, Rng, RngCore};

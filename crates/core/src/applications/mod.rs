@@ -5,75 +5,24 @@
 //! live service principal exists per `appId`; a client secret's text is shown once, in the response that
 //! created it, and afterwards exists only as a digest.
 
-use crate::authorization::{require, Action, Permission, Permissions, GRAPH_APP_ID};
-use crate::contention::object_id;
+pub mod tokens;
+
+use crate::auth::authorization::{require, Action, Permission, Permissions, GRAPH_APP_ID};
+use crate::credentials::secrets;
+use crate::directory::contention::object_id;
 use crate::directory::write_error;
-use crate::error::{Error, ErrorKind, Result};
+use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
-use crate::schema::{self, format_time, Access, Property, PropertyType, Selection};
-use crate::secrets;
+use crate::schema::{self, format_time, Selection, APPLICATION, SERVICE_PRINCIPAL};
+use crate::store::new_object;
 use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write};
-use crate::tenants::{object, service_principal_doc};
 use crate::users::Page;
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-
-const W: Access = Access::Writable;
-const R: Access = Access::ReadOnly;
-const fn p(name: &'static str, ty: PropertyType, access: Access) -> Property {
-    Property { name, ty, access, default: true }
-}
-
-/// Application properties Gatehouse keeps.
-pub const APPLICATION: &[Property] = &[
-    p("id", PropertyType::String { max: 36 }, R),
-    p("appId", PropertyType::String { max: 36 }, R),
-    p("createdDateTime", PropertyType::DateTime, R),
-    p("deletedDateTime", PropertyType::DateTime, R),
-    p("displayName", PropertyType::String { max: 256 }, W),
-    p("description", PropertyType::String { max: 1024 }, W),
-    p("notes", PropertyType::String { max: 1024 }, W),
-    p(
-        "signInAudience",
-        PropertyType::Enum(&[
-            "AzureADMyOrg",
-            "AzureADMultipleOrgs",
-            "AzureADandPersonalMicrosoftAccount",
-            "PersonalMicrosoftAccount",
-        ]),
-        W,
-    ),
-    p("tags", PropertyType::Strings { max: 256 }, W),
-    p("identifierUris", PropertyType::Strings { max: 256 }, W),
-    p("web", PropertyType::Special, W),
-    p("spa", PropertyType::Special, W),
-    p("publicClient", PropertyType::Special, W),
-    p("api", PropertyType::Special, W),
-    p("requiredResourceAccess", PropertyType::Special, W),
-    p("passwordCredentials", PropertyType::Special, R),
-    p("keyCredentials", PropertyType::Special, R),
-];
-
-/// Service principal properties Gatehouse keeps.
-pub const SERVICE_PRINCIPAL: &[Property] = &[
-    p("id", PropertyType::String { max: 36 }, R),
-    p("appId", PropertyType::String { max: 36 }, W),
-    p("createdDateTime", PropertyType::DateTime, R),
-    p("deletedDateTime", PropertyType::DateTime, R),
-    p("displayName", PropertyType::String { max: 256 }, R),
-    p("accountEnabled", PropertyType::Bool, W),
-    p("appRoleAssignmentRequired", PropertyType::Bool, W),
-    p("notes", PropertyType::String { max: 1024 }, W),
-    p("tags", PropertyType::Strings { max: 256 }, W),
-    p("servicePrincipalType", PropertyType::String { max: 64 }, R),
-    p("servicePrincipalNames", PropertyType::Strings { max: 256 }, R),
-    p("appRoles", PropertyType::Special, R),
-    p("passwordCredentials", PropertyType::Special, R),
-    p("keyCredentials", PropertyType::Special, R),
-];
 
 /// What the token endpoint learns about an authenticated client.
 #[derive(Debug, Clone)]
@@ -119,7 +68,7 @@ impl Directory {
         doc.insert("appId".into(), json!(app_id));
         doc.entry("signInAudience").or_insert_with(|| json!("AzureADMyOrg"));
         doc.insert("passwordCredentials".into(), json!([]));
-        let record = object(ObjectKind::Application, Some(app_id.to_string()), doc, self.now());
+        let record = new_object(ObjectKind::Application, Some(app_id.to_string()), doc, self.now());
         self.commit(caller, vec![Write::InsertObject(record.clone())])
             .await
             .map_err(|e| write_error(e, "An application with this appId already exists."))?;
@@ -151,7 +100,7 @@ impl Directory {
         base.append(&mut doc);
         base.insert("passwordCredentials".into(), json!([]));
         base.insert("servicePrincipalNames".into(), json!([application]));
-        let record = object(ObjectKind::ServicePrincipal, Some(application.clone()), base, self.now());
+        let record = new_object(ObjectKind::ServicePrincipal, Some(application.clone()), base, self.now());
         self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
             write_error(
                 e,
@@ -530,13 +479,15 @@ impl Directory {
 
     /// A client as the token endpoint needs it, from this node's cache while it is younger than
     /// [`CLIENT_CACHE_SECONDS`], else from the store (three reads). The cache forgets a tenant's clients when
-    /// this node commits a change to any application, service principal, secret or grant of it, so it is exact
+    /// this node changes any application, service principal, secret or grant of it, so it is exact
     /// for changes made here and at most [`CLIENT_CACHE_SECONDS`] old for changes made on other nodes. Unknown
     /// clients are not remembered.
     pub(crate) async fn client(&self, tenant: Uuid, app_id: Uuid) -> Result<Option<Arc<CachedClient>>> {
         let now = self.now().timestamp();
-        if let Some(client) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&(tenant, app_id)) {
-            if now - client.loaded < CLIENT_CACHE_SECONDS {
+        let changes = self.client_changes(tenant);
+        let cache = self.node_state::<ClientCache>();
+        if let Some(client) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&(tenant, app_id)) {
+            if now - client.loaded < CLIENT_CACHE_SECONDS && client.changes == changes {
                 return Ok(Some(client.clone()));
             }
         }
@@ -570,18 +521,14 @@ impl Directory {
             secrets,
             enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
             loaded: now,
+            changes,
         });
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = cache.0.lock().unwrap_or_else(|p| p.into_inner());
         if clients.len() >= CLIENT_CACHE_CAPACITY {
             clients.clear();
         }
         clients.insert((tenant, app_id), client.clone());
         Ok(Some(client))
-    }
-
-    /// Forgets a tenant's cached clients after this node changed one of them.
-    pub(crate) fn forget_clients(&self, tenant: Uuid) {
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).retain(|(cached, _), _| *cached != tenant);
     }
 }
 
@@ -599,7 +546,13 @@ pub(crate) struct CachedClient {
     enabled: bool,
     /// When it was read from the store (seconds).
     loaded: i64,
+    /// The tenant's count of client changes on this node when it was read.
+    changes: u64,
 }
+
+/// The token endpoint's clients, by tenant and app id, briefly (see [`Directory::client`]).
+#[derive(Default)]
+struct ClientCache(Mutex<HashMap<(Uuid, Uuid), Arc<CachedClient>>>);
 
 impl CachedClient {
     /// Whether tokens issued to `service_principal` stand: it is this client's, live and enabled.
@@ -608,18 +561,22 @@ impl CachedClient {
     }
 }
 
-/// Whether a write changes what the token endpoint knows of a client.
-pub(crate) fn touches_clients(write: &Write) -> bool {
-    let client_kind = |kind: &ObjectKind| matches!(kind, ObjectKind::Application | ObjectKind::ServicePrincipal);
-    match write {
-        Write::InsertObject(object) | Write::UpdateObject { object, .. } => client_kind(&object.kind),
-        Write::SoftDelete { kind, .. } | Write::Restore { kind, .. } | Write::Purge { kind, .. } => client_kind(kind),
-        Write::AddSecret(_)
-        | Write::RemoveSecret { .. }
-        | Write::AddAppRoleAssignment(_)
-        | Write::RemoveAppRoleAssignment { .. } => true,
-        _ => false,
-    }
+pub(crate) fn application_doc(app_id: Uuid, display_name: &str) -> Map<String, Value> {
+    let mut doc = Map::new();
+    doc.insert("appId".into(), json!(app_id));
+    doc.insert("displayName".into(), json!(display_name));
+    doc.insert("signInAudience".into(), json!("AzureADMyOrg"));
+    doc
+}
+
+pub(crate) fn service_principal_doc(application: &Map<String, Value>) -> Map<String, Value> {
+    let mut doc = Map::new();
+    doc.insert("appId".into(), application.get("appId").cloned().unwrap_or(Value::Null));
+    doc.insert("displayName".into(), application.get("displayName").cloned().unwrap_or(Value::Null));
+    doc.insert("accountEnabled".into(), json!(true));
+    doc.insert("servicePrincipalType".into(), json!("Application"));
+    doc.insert("appRoles".into(), json!([]));
+    doc
 }
 
 fn credential_json(secret: &SecretRecord) -> Value {

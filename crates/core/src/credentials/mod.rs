@@ -1,0 +1,7 @@
+//! Credentials: password hashes, client secrets and the master key, token-signing keys, and the throttling
+//! of failed client authentications.
+
+pub mod keys;
+pub mod passwords;
+pub mod secrets;
+pub mod throttle;

@@ -1,0 +1,7 @@
+//! What every layer uses: the error type, injected time, the DNS port, and the request's context.
+
+pub mod clock;
+pub mod dns;
+pub mod error;
+pub mod request;
+pub mod text;
