@@ -42,8 +42,8 @@ const ROOT_NAMES: &[(&str, &str)] = &[
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for entry in std::fs::read_dir(dir).expect("the source folder reads") {
+        let path = entry.expect("a folder entry reads").path();
         if path.is_dir() {
             sources(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
@@ -92,9 +92,15 @@ fn modules_import_only_lower_layers() {
     sources(&src, &mut files);
     let mut wrong = Vec::new();
     for file in files {
-        let relative = file.strip_prefix(&src).unwrap();
-        let top =
-            relative.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
+        let relative = file.strip_prefix(&src).expect("under src");
+        let top = relative
+            .components()
+            .next()
+            .expect("a path has a first component")
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
         if top == "lib" {
             continue;
         }
@@ -102,7 +108,7 @@ fn modules_import_only_lower_layers() {
             wrong.push(format!("{}: module `{top}` has no place in LAYERS", relative.display()));
             continue;
         };
-        for module in imports(&std::fs::read_to_string(&file).unwrap()) {
+        for module in imports(&std::fs::read_to_string(&file).expect("a source file reads")) {
             match rank.get(module.as_str()) {
                 Some(&other) if other > own => {
                     wrong.push(format!("{}: `{top}` imports `{module}`, a higher layer", relative.display()))
