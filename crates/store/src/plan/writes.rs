@@ -1,158 +1,25 @@
-//! The SQL of every write and read, written once for both engines, and the portable values and rows that
-//! carry parameters in and results out.
+//! Each write as statements with their expected effect and change-log records: objects and their query
+//! values, counts, links, credentials, tenants, processors.
 
-use chrono::{DateTime, TimeZone, Utc};
-use gatehouse_core::query;
-use gatehouse_core::schema::format_time;
-use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectRecord, Relation,
-    SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
-};
-use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashSet};
-use uuid::Uuid;
+use super::*;
 
-/// A parameter or a column value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SqlValue {
-    Null,
-    Int(i64),
-    Text(String),
-}
-
-impl From<i64> for SqlValue {
-    fn from(v: i64) -> Self {
-        SqlValue::Int(v)
-    }
-}
-
-impl From<String> for SqlValue {
-    fn from(v: String) -> Self {
-        SqlValue::Text(v)
-    }
-}
-
-impl From<&str> for SqlValue {
-    fn from(v: &str) -> Self {
-        SqlValue::Text(v.to_owned())
-    }
-}
-
-impl From<Uuid> for SqlValue {
-    fn from(v: Uuid) -> Self {
-        SqlValue::Text(v.to_string())
-    }
-}
-
-impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
-    fn from(v: Option<T>) -> Self {
-        v.map(Into::into).unwrap_or(SqlValue::Null)
-    }
-}
-
-/// A result row, its values in the order the query selected them.
-#[derive(Debug, Clone)]
-pub struct Row(pub Vec<SqlValue>);
-
-fn corrupt(what: &str, index: usize) -> StoreError {
-    StoreError::Unavailable(format!("column {index}: expected {what}"))
-}
-
-impl Row {
-    pub fn text(&self, index: usize) -> StoreResult<String> {
-        match self.0.get(index) {
-            Some(SqlValue::Text(t)) => Ok(t.clone()),
-            _ => Err(corrupt("text", index)),
-        }
-    }
-
-    pub fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
-        match self.0.get(index) {
-            Some(SqlValue::Null) => Ok(None),
-            _ => self.text(index).map(Some),
-        }
-    }
-
-    pub fn int(&self, index: usize) -> StoreResult<i64> {
-        match self.0.get(index) {
-            Some(SqlValue::Int(i)) => Ok(*i),
-            _ => Err(corrupt("an integer", index)),
-        }
-    }
-
-    pub fn optional_int(&self, index: usize) -> StoreResult<Option<i64>> {
-        match self.0.get(index) {
-            Some(SqlValue::Null) => Ok(None),
-            _ => self.int(index).map(Some),
-        }
-    }
-
-    pub fn uuid(&self, index: usize) -> StoreResult<Uuid> {
-        Uuid::parse_str(&self.text(index)?).map_err(|_| corrupt("a GUID", index))
-    }
-
-    pub fn time(&self, index: usize) -> StoreResult<DateTime<Utc>> {
-        Ok(from_micros(self.int(index)?))
-    }
-}
-
-pub fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-pub fn from_micros(value: i64) -> DateTime<Utc> {
-    Utc.timestamp_micros(value).single().unwrap_or_default()
-}
-
-/// A query and its parameters.
-#[derive(Debug, Clone)]
-pub struct Query {
-    pub sql: String,
-    pub params: Vec<SqlValue>,
-    /// Planned for its own parameters on every run, never from a plan cached for any parameters: a
-    /// filter's best plan turns on the values it names (`accountEnabled eq true` holds for most users, a
-    /// job title for a few hundred), and a plan cached for the average value can walk every user.
-    pub planned_per_run: bool,
-}
-
-pub fn query(sql: impl Into<String>, params: Vec<SqlValue>) -> Query {
-    Query { sql: sql.into(), params, planned_per_run: false }
-}
-
-/// A statement of a write, and what it must have done.
-#[derive(Debug, Clone)]
-pub struct Statement {
-    pub query: Query,
-    /// When set, the statement must affect at least one row, or the batch fails with this error.
-    pub must_affect: Option<StoreError>,
-}
-
-/// What one write contributes to the change log.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub object_type: String,
-    pub object_id: String,
-    pub kind: ChangeKind,
-    pub attributes: Vec<String>,
-}
-
-fn statement(sql: &str, params: Vec<SqlValue>) -> Statement {
+pub(super) fn statement(sql: &str, params: Vec<SqlValue>) -> Statement {
     Statement { query: query(sql, params), must_affect: None }
 }
 
-fn checked(sql: &str, params: Vec<SqlValue>, missing: StoreError) -> Statement {
+pub(super) fn checked(sql: &str, params: Vec<SqlValue>, missing: StoreError) -> Statement {
     Statement { query: query(sql, params), must_affect: Some(missing) }
 }
 
-fn change(object_type: &str, object_id: impl ToString, kind: ChangeKind, attributes: Vec<String>) -> Change {
+pub(super) fn change(object_type: &str, object_id: impl ToString, kind: ChangeKind, attributes: Vec<String>) -> Change {
     Change { object_type: object_type.to_owned(), object_id: object_id.to_string(), kind, attributes }
 }
 
-fn json(doc: &Map<String, Value>) -> StoreResult<String> {
+pub(super) fn json(doc: &Map<String, Value>) -> StoreResult<String> {
     serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-fn link_change(link: &Link, kind: ChangeKind) -> Change {
+pub(super) fn link_change(link: &Link, kind: ChangeKind) -> Change {
     change(
         link.relation.property(),
         format!("{}/{}", link.group, link.member),
@@ -162,7 +29,7 @@ fn link_change(link: &Link, kind: ChangeKind) -> Change {
 }
 
 /// The statements of one write and its change records.
-fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement>, Vec<Change>)> {
+pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement>, Vec<Change>)> {
     let t = || SqlValue::from(tenant);
     Ok(match write {
         Write::SoftDelete { kind, id, at, links } => {
@@ -559,19 +426,19 @@ fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement
 }
 
 /// Maps a verified domain to its tenant; fails with `Conflict` when another tenant holds it.
-fn verified_domain(tenant: &str, name: &str) -> Statement {
+pub(super) fn verified_domain(tenant: &str, name: &str) -> Statement {
     statement("INSERT INTO domains (name, tenant_id) VALUES ($1, $2)", vec![name.into(), tenant.into()])
 }
 
 /// Replaces an object's query values: the folded values `$filter` and `$search` compile against.
 /// The values counted per tenant (seats of a product are the users holding it), kept in `value_counts` in
 /// the same transactions as the values themselves.
-const COUNTED: &str = "'assignedLicenses'";
+pub(super) const COUNTED: &str = "'assignedLicenses'";
 /// The counted property, as its values are indexed.
-const COUNTED_PROPERTY: &str = "assignedLicenses";
+pub(super) const COUNTED_PROPERTY: &str = "assignedLicenses";
 
 /// Takes an object's counted values out of the counts (before they change, or when it is deleted).
-fn uncount(tenant: &str, id: Uuid) -> Statement {
+pub(super) fn uncount(tenant: &str, id: Uuid) -> Statement {
     statement(
         &format!(
             "UPDATE value_counts SET n = n - 1 WHERE tenant_id = $1 AND property = {COUNTED} AND value IN \
@@ -582,7 +449,7 @@ fn uncount(tenant: &str, id: Uuid) -> Statement {
 }
 
 /// Adds an object's counted values to the counts (after they change, or when it is restored).
-fn recount(tenant: &str, id: Uuid) -> Statement {
+pub(super) fn recount(tenant: &str, id: Uuid) -> Statement {
     statement(
         &format!(
             "INSERT INTO value_counts (tenant_id, property, value, n) SELECT v.tenant_id, v.property, v.value, 1 \
@@ -594,7 +461,7 @@ fn recount(tenant: &str, id: Uuid) -> Statement {
 }
 
 /// The values of `these` that `those` lacks.
-fn missing_from<'a>(
+pub(super) fn missing_from<'a>(
     these: &'a [(String, String)],
     those: &'a [(String, String)],
 ) -> impl Iterator<Item = &'a (String, String)> {
@@ -603,7 +470,12 @@ fn missing_from<'a>(
 
 /// Writes only the difference between an object's stored query values and its new ones: the removed pairs
 /// deleted, the added ones inserted, and the counts of counted values moved with them.
-fn changed_values(tenant: &str, id: Uuid, before: &[(String, String)], after: &[(String, String)]) -> Vec<Statement> {
+pub(super) fn changed_values(
+    tenant: &str,
+    id: Uuid,
+    before: &[(String, String)],
+    after: &[(String, String)],
+) -> Vec<Statement> {
     let (removed, added): (Vec<_>, Vec<_>) =
         (missing_from(before, after).collect(), missing_from(after, before).collect());
     let mut statements = Vec::new();
@@ -643,10 +515,10 @@ fn changed_values(tenant: &str, id: Uuid, before: &[(String, String)], after: &[
 
 /// An update of an object whose stored query values the use case read before (`Write::UpdateObject` with
 /// `before`).
-struct Revision {
-    object: ObjectRecord,
-    expected_version: i64,
-    before: Vec<(String, String)>,
+pub(super) struct Revision {
+    pub(super) object: ObjectRecord,
+    pub(super) expected_version: i64,
+    pub(super) before: Vec<(String, String)>,
 }
 
 /// Updates of distinct objects in a fixed number of statements whatever their number, their rows carried
@@ -656,7 +528,7 @@ struct Revision {
 /// A group's license reaches 2,000 members in one batch: written per object, PostgreSQL parses and plans
 /// each statement and updates one seat count's row 2,000 times. SQLite, in process, runs the per-object
 /// statements faster than it reads rows out of JSON, and keeps them.
-fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>> {
+pub(super) fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>> {
     let rows_of = |rows: Vec<Value>| SqlValue::from(Value::Array(rows).to_string());
     let (mut versions, mut objects) = (Vec::with_capacity(revisions.len()), Vec::with_capacity(revisions.len()));
     let (mut removed, mut added) = (Vec::new(), Vec::new());
@@ -749,7 +621,7 @@ pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
 }
 
 /// Adds `delta` to the count of a tenant's live (or deleted) objects of a kind.
-fn count(tenant: &str, kind: ObjectKind, deleted: bool, delta: i64) -> Statement {
+pub(super) fn count(tenant: &str, kind: ObjectKind, deleted: bool, delta: i64) -> Statement {
     statement(
         "INSERT INTO object_counts (tenant_id, kind, deleted, n) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (tenant_id, kind, deleted) DO UPDATE SET n = object_counts.n + excluded.n",
@@ -763,201 +635,4 @@ pub fn sort_statement(tenant: &str, object: &ObjectRecord) -> Statement {
         "UPDATE objects SET sort_name = $1 WHERE tenant_id = $2 AND id = $3",
         vec![gatehouse_core::store::sort_name(object).into(), tenant.into(), object.id.into()],
     )
-}
-
-/// One use case's writes as one transaction: its statements, then the tenant's sequence advanced by the
-/// number of changes, then one change-log row per change.
-#[derive(Debug)]
-pub struct Batch {
-    pub tenant: String,
-    pub statements: Vec<Statement>,
-    changes: Vec<Change>,
-    at: i64,
-}
-
-impl Batch {
-    /// The batch of the writes; `together` writes runs of updates given their old values as one (see
-    /// [`revisions`]).
-    pub fn new(tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>, together: bool) -> StoreResult<Batch> {
-        let tenant = tenant.to_string();
-        let mut statements = Vec::new();
-        let mut changes = Vec::with_capacity(writes.len());
-        let at = micros(at);
-        // Consecutive updates of distinct objects with their values read before are written together.
-        let (mut run, mut in_run): (Vec<Revision>, HashSet<Uuid>) = Default::default();
-        for write in writes {
-            match write {
-                Write::UpdateObject { object, expected_version, attributes, before: Some(before) }
-                    if together && in_run.insert(object.id) =>
-                {
-                    changes.push(change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes));
-                    run.push(Revision { object, expected_version, before });
-                }
-                write => {
-                    if !run.is_empty() {
-                        statements.extend(revisions(&tenant, &std::mem::take(&mut run))?);
-                        in_run.clear();
-                    }
-                    let (mut s, mut c) = write_plan(&tenant, write, at)?;
-                    statements.append(&mut s);
-                    changes.append(&mut c);
-                }
-            }
-        }
-        if !run.is_empty() {
-            statements.extend(revisions(&tenant, &run)?);
-        }
-        Ok(Batch { tenant, statements, changes, at })
-    }
-
-    /// Statements that change no directory object and so log no change (index maintenance).
-    pub fn maintenance(tenant: Uuid, statements: Vec<Statement>) -> Batch {
-        Batch { tenant: tenant.to_string(), statements, changes: Vec::new(), at: 0 }
-    }
-
-    /// Advances the tenant's change sequence; returns the new last sequence number as its one row.
-    pub fn advance_sequence(&self) -> Query {
-        query(
-            "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
-            vec![(self.changes.len() as i64).into(), self.tenant.as_str().into()],
-        )
-    }
-
-    /// The change-log rows, numbered up to `last`.
-    pub fn change_log(&self, last: i64) -> StoreResult<Vec<Query>> {
-        let first = last - self.changes.len() as i64 + 1;
-        let columns = self.change_columns()?;
-        let mut out = Vec::new();
-        for (chunk_index, chunk) in columns.chunks(ROWS_PER_INSERT).enumerate() {
-            let mut params: Vec<SqlValue> = vec![self.tenant.as_str().into(), self.at.into()];
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (offset, [object_type, object_id, kind, attributes]) in chunk.iter().enumerate() {
-                let n = params.len();
-                rows.push(format!("($1, ${}, ${}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3, n + 4, n + 5));
-                params.push((first + (chunk_index * ROWS_PER_INSERT + offset) as i64).into());
-                for value in [object_type, object_id, kind, attributes] {
-                    params.push(value.as_str().into());
-                }
-            }
-            out.push(query(
-                format!(
-                    "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES {}",
-                    rows.join(", ")
-                ),
-                params,
-            ));
-        }
-        Ok(out)
-    }
-
-    /// The change-log rows in order, without their numbers: object type, object id, kind and attributes
-    /// (a JSON array).
-    pub fn change_columns(&self) -> StoreResult<Vec<[String; 4]>> {
-        self.changes
-            .iter()
-            .map(|entry| {
-                let attributes =
-                    serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok([entry.object_type.clone(), entry.object_id.clone(), entry.kind.as_str().to_owned(), attributes])
-            })
-            .collect()
-    }
-
-    /// When the batch's changes happened, in microseconds.
-    pub fn at(&self) -> i64 {
-        self.at
-    }
-}
-
-/// Rows one multi-row insert carries (well inside both engines' parameter limits).
-const ROWS_PER_INSERT: usize = 200;
-
-pub fn dynamic_status(row: &Row) -> StoreResult<DynamicStatusRecord> {
-    Ok(DynamicStatusRecord {
-        group: row.uuid(0)?,
-        status: row.text(1)?,
-        updated_at: row.time(2)?,
-        evaluated_at: row.time(3)?,
-        error: row.optional_text(4)?,
-    })
-}
-
-pub fn link(row: &Row) -> StoreResult<Link> {
-    let (relation, kind) = (row.text(1)?, row.text(3)?);
-    Ok(Link {
-        group: row.uuid(0)?,
-        relation: Relation::parse(&relation)
-            .ok_or_else(|| StoreError::Unavailable(format!("unknown relation {relation}")))?,
-        member: row.uuid(2)?,
-        member_kind: ObjectKind::parse(&kind)
-            .ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
-    })
-}
-
-pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
-
-/// A JSON document as stored.
-pub fn document(text: &str) -> StoreResult<Map<String, Value>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(e.to_string()))
-}
-
-pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
-    let (id, kind) = id_and_kind(row)?;
-    let doc = row.text(5)?;
-    Ok(ObjectRecord {
-        id,
-        kind,
-        version: row.int(2)?,
-        unique_key: row.optional_text(3)?,
-        manager: row.optional_text(4)?.map(|m| Uuid::parse_str(&m)).transpose().map_err(|_| corrupt("a GUID", 4))?,
-        doc: document(&doc)?,
-        created_at: row.time(6)?,
-        deleted_at: row.optional_int(7)?.map(from_micros),
-    })
-}
-
-/// An object's id and kind, the first two columns of [`OBJECT_COLUMNS`].
-pub fn id_and_kind(row: &Row) -> StoreResult<(Uuid, ObjectKind)> {
-    let kind = row.text(1)?;
-    let kind =
-        ObjectKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?;
-    Ok((row.uuid(0)?, kind))
-}
-
-pub fn secret(row: &Row) -> StoreResult<SecretRecord> {
-    Ok(SecretRecord {
-        owner: row.uuid(0)?,
-        key_id: row.uuid(1)?,
-        digest: row.text(2)?,
-        hint: row.text(3)?,
-        display_name: row.optional_text(4)?,
-        start: row.time(5)?,
-        end: row.time(6)?,
-    })
-}
-
-pub fn assignment(row: &Row) -> StoreResult<AppRoleAssignmentRecord> {
-    Ok(AppRoleAssignmentRecord {
-        id: row.uuid(0)?,
-        principal: row.uuid(1)?,
-        resource: row.uuid(2)?,
-        app_role_id: row.uuid(3)?,
-        created_at: row.time(4)?,
-    })
-}
-
-pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
-    Ok(SigningKeyRecord { kid: row.text(0)?, sealed_private_key: row.text(1)?, created_at: row.time(2)? })
-}
-
-pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
-    let kind = row.text(3)?;
-    Ok(ChangeRecord {
-        seq: row.int(0)?,
-        object_type: row.text(1)?,
-        object_id: row.text(2)?,
-        kind: ChangeKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown change kind {kind}")))?,
-        attributes: serde_json::from_str(&row.text(4)?).map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        at: row.time(5)?,
-    })
 }

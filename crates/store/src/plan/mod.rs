@@ -1,0 +1,250 @@
+//! The SQL of every write and read, written once for both engines, and the portable values and rows that
+//! carry parameters in and results out.
+
+mod rows;
+mod writes;
+
+use chrono::{DateTime, TimeZone, Utc};
+use gatehouse_core::query;
+use gatehouse_core::schema::format_time;
+use gatehouse_core::store::{
+    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectRecord, Relation,
+    SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+};
+pub use rows::*;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use uuid::Uuid;
+use writes::*;
+pub use writes::{index_statements, sort_statement};
+
+/// A parameter or a column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        SqlValue::Text(v.to_owned())
+    }
+}
+
+impl From<Uuid> for SqlValue {
+    fn from(v: Uuid) -> Self {
+        SqlValue::Text(v.to_string())
+    }
+}
+
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(SqlValue::Null)
+    }
+}
+
+/// A result row, its values in the order the query selected them.
+#[derive(Debug, Clone)]
+pub struct Row(pub Vec<SqlValue>);
+
+fn corrupt(what: &str, index: usize) -> StoreError {
+    StoreError::Unavailable(format!("column {index}: expected {what}"))
+}
+
+impl Row {
+    pub fn text(&self, index: usize) -> StoreResult<String> {
+        match self.0.get(index) {
+            Some(SqlValue::Text(t)) => Ok(t.clone()),
+            _ => Err(corrupt("text", index)),
+        }
+    }
+
+    pub fn optional_text(&self, index: usize) -> StoreResult<Option<String>> {
+        match self.0.get(index) {
+            Some(SqlValue::Null) => Ok(None),
+            _ => self.text(index).map(Some),
+        }
+    }
+
+    pub fn int(&self, index: usize) -> StoreResult<i64> {
+        match self.0.get(index) {
+            Some(SqlValue::Int(i)) => Ok(*i),
+            _ => Err(corrupt("an integer", index)),
+        }
+    }
+
+    pub fn optional_int(&self, index: usize) -> StoreResult<Option<i64>> {
+        match self.0.get(index) {
+            Some(SqlValue::Null) => Ok(None),
+            _ => self.int(index).map(Some),
+        }
+    }
+
+    pub fn uuid(&self, index: usize) -> StoreResult<Uuid> {
+        Uuid::parse_str(&self.text(index)?).map_err(|_| corrupt("a GUID", index))
+    }
+
+    pub fn time(&self, index: usize) -> StoreResult<DateTime<Utc>> {
+        Ok(from_micros(self.int(index)?))
+    }
+}
+
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub fn from_micros(value: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(value).single().unwrap_or_default()
+}
+
+/// A query and its parameters.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+    /// Planned for its own parameters on every run, never from a plan cached for any parameters: a
+    /// filter's best plan turns on the values it names (`accountEnabled eq true` holds for most users, a
+    /// job title for a few hundred), and a plan cached for the average value can walk every user.
+    pub planned_per_run: bool,
+}
+
+pub fn query(sql: impl Into<String>, params: Vec<SqlValue>) -> Query {
+    Query { sql: sql.into(), params, planned_per_run: false }
+}
+
+/// A statement of a write, and what it must have done.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub query: Query,
+    /// When set, the statement must affect at least one row, or the batch fails with this error.
+    pub must_affect: Option<StoreError>,
+}
+
+/// What one write contributes to the change log.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub object_type: String,
+    pub object_id: String,
+    pub kind: ChangeKind,
+    pub attributes: Vec<String>,
+}
+
+/// One use case's writes as one transaction: its statements, then the tenant's sequence advanced by the
+/// number of changes, then one change-log row per change.
+#[derive(Debug)]
+pub struct Batch {
+    pub tenant: String,
+    pub statements: Vec<Statement>,
+    changes: Vec<Change>,
+    at: i64,
+}
+
+impl Batch {
+    /// The batch of the writes; `together` writes runs of updates given their old values as one (see
+    /// [`revisions`]).
+    pub fn new(tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>, together: bool) -> StoreResult<Batch> {
+        let tenant = tenant.to_string();
+        let mut statements = Vec::new();
+        let mut changes = Vec::with_capacity(writes.len());
+        let at = micros(at);
+        // Consecutive updates of distinct objects with their values read before are written together.
+        let (mut run, mut in_run): (Vec<Revision>, HashSet<Uuid>) = Default::default();
+        for write in writes {
+            match write {
+                Write::UpdateObject { object, expected_version, attributes, before: Some(before) }
+                    if together && in_run.insert(object.id) =>
+                {
+                    changes.push(change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes));
+                    run.push(Revision { object, expected_version, before });
+                }
+                write => {
+                    if !run.is_empty() {
+                        statements.extend(revisions(&tenant, &std::mem::take(&mut run))?);
+                        in_run.clear();
+                    }
+                    let (mut s, mut c) = write_plan(&tenant, write, at)?;
+                    statements.append(&mut s);
+                    changes.append(&mut c);
+                }
+            }
+        }
+        if !run.is_empty() {
+            statements.extend(revisions(&tenant, &run)?);
+        }
+        Ok(Batch { tenant, statements, changes, at })
+    }
+
+    /// Statements that change no directory object and so log no change (index maintenance).
+    pub fn maintenance(tenant: Uuid, statements: Vec<Statement>) -> Batch {
+        Batch { tenant: tenant.to_string(), statements, changes: Vec::new(), at: 0 }
+    }
+
+    /// Advances the tenant's change sequence; returns the new last sequence number as its one row.
+    pub fn advance_sequence(&self) -> Query {
+        query(
+            "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
+            vec![(self.changes.len() as i64).into(), self.tenant.as_str().into()],
+        )
+    }
+
+    /// The change-log rows, numbered up to `last`.
+    pub fn change_log(&self, last: i64) -> StoreResult<Vec<Query>> {
+        let first = last - self.changes.len() as i64 + 1;
+        let columns = self.change_columns()?;
+        let mut out = Vec::new();
+        for (chunk_index, chunk) in columns.chunks(ROWS_PER_INSERT).enumerate() {
+            let mut params: Vec<SqlValue> = vec![self.tenant.as_str().into(), self.at.into()];
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (offset, [object_type, object_id, kind, attributes]) in chunk.iter().enumerate() {
+                let n = params.len();
+                rows.push(format!("($1, ${}, ${}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3, n + 4, n + 5));
+                params.push((first + (chunk_index * ROWS_PER_INSERT + offset) as i64).into());
+                for value in [object_type, object_id, kind, attributes] {
+                    params.push(value.as_str().into());
+                }
+            }
+            out.push(query(
+                format!(
+                    "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES {}",
+                    rows.join(", ")
+                ),
+                params,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The change-log rows in order, without their numbers: object type, object id, kind and attributes
+    /// (a JSON array).
+    pub fn change_columns(&self) -> StoreResult<Vec<[String; 4]>> {
+        self.changes
+            .iter()
+            .map(|entry| {
+                let attributes =
+                    serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok([entry.object_type.clone(), entry.object_id.clone(), entry.kind.as_str().to_owned(), attributes])
+            })
+            .collect()
+    }
+
+    /// When the batch's changes happened, in microseconds.
+    pub fn at(&self) -> i64 {
+        self.at
+    }
+}
+
+/// Rows one multi-row insert carries (well inside both engines' parameter limits).
+const ROWS_PER_INSERT: usize = 200;

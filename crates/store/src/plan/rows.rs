@@ -1,0 +1,93 @@
+//! Rows decoded into the core's records, in one place.
+
+use super::*;
+
+pub fn dynamic_status(row: &Row) -> StoreResult<DynamicStatusRecord> {
+    Ok(DynamicStatusRecord {
+        group: row.uuid(0)?,
+        status: row.text(1)?,
+        updated_at: row.time(2)?,
+        evaluated_at: row.time(3)?,
+        error: row.optional_text(4)?,
+    })
+}
+
+pub fn link(row: &Row) -> StoreResult<Link> {
+    let (relation, kind) = (row.text(1)?, row.text(3)?);
+    Ok(Link {
+        group: row.uuid(0)?,
+        relation: Relation::parse(&relation)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown relation {relation}")))?,
+        member: row.uuid(2)?,
+        member_kind: ObjectKind::parse(&kind)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?,
+    })
+}
+
+pub const OBJECT_COLUMNS: &str = "id, kind, version, unique_key, manager_id, doc, created_at, deleted_at";
+
+/// A JSON document as stored.
+pub fn document(text: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+pub fn object(row: &Row) -> StoreResult<ObjectRecord> {
+    let (id, kind) = id_and_kind(row)?;
+    let doc = row.text(5)?;
+    Ok(ObjectRecord {
+        id,
+        kind,
+        version: row.int(2)?,
+        unique_key: row.optional_text(3)?,
+        manager: row.optional_text(4)?.map(|m| Uuid::parse_str(&m)).transpose().map_err(|_| corrupt("a GUID", 4))?,
+        doc: document(&doc)?,
+        created_at: row.time(6)?,
+        deleted_at: row.optional_int(7)?.map(from_micros),
+    })
+}
+
+/// An object's id and kind, the first two columns of [`OBJECT_COLUMNS`].
+pub fn id_and_kind(row: &Row) -> StoreResult<(Uuid, ObjectKind)> {
+    let kind = row.text(1)?;
+    let kind =
+        ObjectKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown object kind {kind}")))?;
+    Ok((row.uuid(0)?, kind))
+}
+
+pub fn secret(row: &Row) -> StoreResult<SecretRecord> {
+    Ok(SecretRecord {
+        owner: row.uuid(0)?,
+        key_id: row.uuid(1)?,
+        digest: row.text(2)?,
+        hint: row.text(3)?,
+        display_name: row.optional_text(4)?,
+        start: row.time(5)?,
+        end: row.time(6)?,
+    })
+}
+
+pub fn assignment(row: &Row) -> StoreResult<AppRoleAssignmentRecord> {
+    Ok(AppRoleAssignmentRecord {
+        id: row.uuid(0)?,
+        principal: row.uuid(1)?,
+        resource: row.uuid(2)?,
+        app_role_id: row.uuid(3)?,
+        created_at: row.time(4)?,
+    })
+}
+
+pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
+    Ok(SigningKeyRecord { kid: row.text(0)?, sealed_private_key: row.text(1)?, created_at: row.time(2)? })
+}
+
+pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
+    let kind = row.text(3)?;
+    Ok(ChangeRecord {
+        seq: row.int(0)?,
+        object_type: row.text(1)?,
+        object_id: row.text(2)?,
+        kind: ChangeKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown change kind {kind}")))?,
+        attributes: serde_json::from_str(&row.text(4)?).map_err(|e| StoreError::Unavailable(e.to_string()))?,
+        at: row.time(5)?,
+    })
+}
