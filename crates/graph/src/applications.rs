@@ -187,7 +187,7 @@ async fn list(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(resource, options)?;
-    let key = state.directory.master_key();
+    let key = state.directory.paging_key();
     let listing = options.listing(key, resource.set, Collection::Queryable(resource.query))?;
     let page = state.directory.list_objects(caller, resource.kind, listing).await?;
     let items = page.items.iter().map(|r| Value::Object(object_json(r, &options))).collect();

@@ -56,7 +56,7 @@ async fn list(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
-    let listing = options.listing(state.directory.master_key(), "contacts", Collection::Queryable(&CONTACTS))?;
+    let listing = options.listing(state.directory.paging_key(), "contacts", Collection::Queryable(&CONTACTS))?;
     let page = state.directory.list_contacts(&caller, listing).await?;
     Ok(page_json(&state, "contacts", "contacts", &options, &page, false))
 }

@@ -47,7 +47,7 @@ async fn read(
     if let Some(kind) = cast(&id) {
         options.check_select(table_of(kind), kind.as_str())?;
         let path = format!("directory/deletedItems/microsoft.graph.{}", kind.as_str());
-        let key = state.directory.master_key();
+        let key = state.directory.paging_key();
         let listing = options.listing(key, &path, Collection::Plain)?;
         let page = state.directory.list_deleted(&caller, kind, listing).await?;
         let items = page.items.iter().map(|r| Value::Object(deleted_json(r, &options))).collect();

@@ -164,7 +164,7 @@ async fn navigate(
         Some(c) => format!("{set}/{id}/{segment}/{c}"),
         None => format!("{set}/{id}/{segment}"),
     };
-    let listing = options.listing(state.directory.master_key(), &path, objects::relationship(kind))?;
+    let listing = options.listing(state.directory.paging_key(), &path, objects::relationship(kind))?;
     let page = relationship_page(&state, &caller, &id, navigation, kind, listing).await?;
     let context = match kind {
         Some(kind) => format!("{}s", kind.as_str()),
@@ -210,7 +210,7 @@ where
     }
     options.count = true;
     options.top = 1;
-    let listing = options.listing(state.directory.master_key(), path, collection)?;
+    let listing = options.listing(state.directory.paging_key(), path, collection)?;
     run(listing).await
 }
 
@@ -228,7 +228,7 @@ async fn refs(
 ) -> GraphResult<Json<Value>> {
     let navigation = navigation("groups", &segment)?;
     let path = format!("groups/{id}/{segment}/$ref");
-    let listing = options.listing(state.directory.master_key(), &path, Collection::Plain)?;
+    let listing = options.listing(state.directory.paging_key(), &path, Collection::Plain)?;
     let page = relationship_page(&state, &caller, &id, navigation, None, listing).await?;
     Ok(refs_json(&state, &path, &options, &page))
 }
@@ -301,7 +301,7 @@ async fn list(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
-    let listing = options.listing(state.directory.master_key(), "groups", Collection::Queryable(&GROUPS))?;
+    let listing = options.listing(state.directory.paging_key(), "groups", Collection::Queryable(&GROUPS))?;
     let page = state.directory.list_groups(&caller, listing).await?;
     Ok(page_json(&state, "groups", "groups", &options, &page, false))
 }

@@ -128,7 +128,7 @@ async fn members_with_errors(
 ) -> GraphResult<Json<Value>> {
     let mut options = options;
     let path = format!("groups/{id}/membersWithLicenseErrors");
-    let listing = options.listing(state.directory.master_key(), &path, Collection::Plain)?;
+    let listing = options.listing(state.directory.paging_key(), &path, Collection::Plain)?;
     let page = state.directory.members_with_license_errors(&caller, &id, listing).await?;
     Ok(crate::objects::page_json(&state, &path, "directoryObjects", &options, &page, true))
 }

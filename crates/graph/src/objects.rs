@@ -102,14 +102,14 @@ pub fn page_json(
     typed: bool,
 ) -> Json<Value> {
     let items = page.items.iter().map(|r| Value::Object(object_json(r, options, typed))).collect();
-    Json(odata::collection(state.directory.master_key(), path, context, options, page, items))
+    Json(odata::collection(state.directory.paging_key(), path, context, options, page, items))
 }
 
 /// A page of references (`…/$ref`): each item's `@odata.id`.
 pub fn refs_json(state: &GraphState, path: &str, options: &QueryOptions, page: &Page) -> Json<Value> {
     let base = odata::base_url();
     let items = page.items.iter().map(|r| json!({"@odata.id": format!("{base}/directoryObjects/{}", r.id)})).collect();
-    Json(odata::collection(state.directory.master_key(), path, "directoryObjects/$ref", options, page, items))
+    Json(odata::collection(state.directory.paging_key(), path, "directoryObjects/$ref", options, page, items))
 }
 
 /// `{"value": [ids]}` as Graph answers the member functions.

@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gatehouse_core::credentials::secrets::MasterKey;
+use gatehouse_core::credentials::secrets::PagingKey;
 use gatehouse_core::filter::Filter;
 use gatehouse_core::groups;
 use gatehouse_core::kernel::request;
@@ -162,7 +162,7 @@ impl QueryOptions {
     /// What the query options ask of a collection, with Graph's advanced-query rules.
     /// A paging token made in advanced mode puts this request in advanced mode too (its header is not
     /// repeated on follow-up pages), and the next token inherits it from `eventual`.
-    pub fn listing(&mut self, key: &MasterKey, path: &str, collection: Collection) -> GraphResult<Listing> {
+    pub fn listing(&mut self, key: &PagingKey, path: &str, collection: Collection) -> GraphResult<Listing> {
         if self.expand.is_some() && (self.eventual || self.count || self.search.is_some()) {
             return Err(GraphError::unsupported_query("$expand is not supported with advanced queries."));
         }
@@ -280,14 +280,14 @@ pub fn entity(context: &str, select: Option<&Vec<String>>, body: Map<String, Val
 
 /// Seals a page's cursor, bound to its collection and query; `advanced` carries the advanced-query mode to
 /// later pages, whose requests (msgraph-sdk's page iterator, for one) do not repeat the header.
-fn skiptoken(key: &MasterKey, collection: &str, signature: &str, cursor: &Cursor, advanced: bool) -> String {
+fn skiptoken(key: &PagingKey, collection: &str, signature: &str, cursor: &Cursor, advanced: bool) -> String {
     let payload = URL_SAFE_NO_PAD.encode(json!({"k": cursor.keys, "i": cursor.id, "a": advanced}).to_string());
     let mac = key.mac(format!("{collection}|{signature}|{payload}").as_bytes());
     format!("{payload}.{mac}")
 }
 
 /// Opens a `$skiptoken`; a token of another collection or query, or a tampered one, is refused.
-fn open_skiptoken(key: &MasterKey, collection: &str, signature: &str, token: &str) -> GraphResult<(Cursor, bool)> {
+fn open_skiptoken(key: &PagingKey, collection: &str, signature: &str, token: &str) -> GraphResult<(Cursor, bool)> {
     let invalid = || GraphError::bad_request("The $skiptoken is invalid or belongs to another request.");
     let (payload, mac) = token.split_once('.').ok_or_else(invalid)?;
     if !key.verify_mac(format!("{collection}|{signature}|{payload}").as_bytes(), mac) {
@@ -310,7 +310,7 @@ fn encode(value: &str) -> String {
 
 /// A collection response with its `@odata.nextLink` when the page is not the last.
 pub fn collection(
-    key: &MasterKey,
+    key: &PagingKey,
     path: &str,
     context: &str,
     options: &QueryOptions,

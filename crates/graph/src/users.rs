@@ -95,10 +95,10 @@ async fn list(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
-    let listing = options.listing(state.directory.master_key(), "users", Collection::Queryable(&USERS))?;
+    let listing = options.listing(state.directory.paging_key(), "users", Collection::Queryable(&USERS))?;
     let page = state.directory.list_users(&caller, listing).await?;
     let items = expanded(&state, &caller, &page.items, &options).await?.into_iter().map(Value::Object).collect();
-    Ok(Json(odata::collection(state.directory.master_key(), "users", "users", &options, &page, items)))
+    Ok(Json(odata::collection(state.directory.paging_key(), "users", "users", &options, &page, items)))
 }
 
 /// `$expand=manager`: the manager as a typed directory object with its default properties; Graph leaves the
@@ -212,7 +212,7 @@ async fn reports_page(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
     let path = format!("users/{id}/directReports{}", if refs { "/$ref" } else { "" });
-    let listing = options.listing(state.directory.master_key(), &path, Collection::Plain)?;
+    let listing = options.listing(state.directory.paging_key(), &path, Collection::Plain)?;
     let page = state.directory.direct_reports(caller, id, listing).await?;
     if refs {
         return Ok(refs_json(state, &path, &options, &page));

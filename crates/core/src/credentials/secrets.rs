@@ -34,12 +34,38 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The deployment's master key: seals signing keys at rest and keys the MACs on paging tokens.
-/// Every node of a deployment must hold the same one.
+/// The deployment's master key: seals signing keys at rest, and derives the key of the MACs on paging
+/// tokens ([`PagingKey`]). Every node of a deployment must hold the same one. It stays in the core: adapters
+/// get the paging key alone.
 #[derive(Clone)]
 pub struct MasterKey {
     sealing: [u8; 32],
-    mac: hmac::Key,
+    paging: PagingKey,
+}
+
+/// The key of the MACs on paging tokens, derived from the master key: what an adapter needs to sign the
+/// cursors it hands out, and nothing that opens signing keys.
+#[derive(Clone)]
+pub struct PagingKey(hmac::Key);
+
+impl std::fmt::Debug for PagingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PagingKey(..)")
+    }
+}
+
+impl PagingKey {
+    /// A MAC over `data`, base64url.
+    pub fn mac(&self, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.0, data).as_ref())
+    }
+
+    pub fn verify_mac(&self, data: &[u8], mac: &str) -> bool {
+        match URL_SAFE_NO_PAD.decode(mac) {
+            Ok(tag) => hmac::verify(&self.0, data, &tag).is_ok(),
+            Err(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -57,7 +83,7 @@ impl MasterKey {
 
     fn from_bytes(sealing: [u8; 32]) -> MasterKey {
         let mac_key = Sha256::new().chain_update(b"gatehouse paging mac").chain_update(sealing).finalize();
-        MasterKey { sealing, mac: hmac::Key::new(hmac::HMAC_SHA256, &mac_key) }
+        MasterKey { sealing, paging: PagingKey(hmac::Key::new(hmac::HMAC_SHA256, &mac_key)) }
     }
 
     /// Parses the base64 text form written by [`MasterKey::encode`].
@@ -104,16 +130,9 @@ impl MasterKey {
         Ok(plain.to_vec())
     }
 
-    /// A MAC over `data`, base64url.
-    pub fn mac(&self, data: &[u8]) -> String {
-        URL_SAFE_NO_PAD.encode(hmac::sign(&self.mac, data).as_ref())
-    }
-
-    pub fn verify_mac(&self, data: &[u8], mac: &str) -> bool {
-        match URL_SAFE_NO_PAD.decode(mac) {
-            Ok(tag) => hmac::verify(&self.mac, data, &tag).is_ok(),
-            Err(_) => false,
-        }
+    /// The key of the MACs on paging tokens.
+    pub fn paging_key(&self) -> &PagingKey {
+        &self.paging
     }
 }
 
@@ -138,8 +157,9 @@ mod tests {
         assert!(MasterKey::generate().open(&sealed).is_err());
         let again = MasterKey::decode(&key.encode())?;
         assert_eq!(again.open(&sealed)?, b"private key");
-        assert!(key.verify_mac(b"x", &key.mac(b"x")));
-        assert!(!key.verify_mac(b"y", &key.mac(b"x")));
+        let paging = key.paging_key();
+        assert!(paging.verify_mac(b"x", &paging.mac(b"x")));
+        assert!(!paging.verify_mac(b"y", &paging.mac(b"x")));
         Ok(())
     }
 }

@@ -127,8 +127,9 @@ impl Directory {
         self.clock.now()
     }
 
-    pub fn master_key(&self) -> &MasterKey {
-        &self.master
+    /// The key adapters sign their paging tokens with (the master key itself stays in the core).
+    pub fn paging_key(&self) -> &crate::credentials::secrets::PagingKey {
+        self.master.paging_key()
     }
 
     pub fn config(&self) -> &DirectoryConfig {
