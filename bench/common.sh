@@ -1,10 +1,13 @@
 # Shared by the benchmark scripts: release binaries, a scratch directory removed on exit with every
 # process the script started, and helpers for the throwaway PostgreSQL cluster. With BENCH_KEEP=DIR, the
 # database, the server's data directory and (for PostgreSQL) the cluster live in DIR instead and outlive
-# the run, so a script can reuse what an earlier run seeded there.
-cargo build --release -q -p gatehouse -p gatehouse-bench
-bin=$PWD/target/release/gatehouse
-bench=$PWD/target/release/gatehouse-bench
+# the run, so a script can reuse what an earlier run seeded there. With BENCH_BIN_DIR=DIR, the binaries in DIR
+# are measured instead of building this tree's (to compare two builds in alternating runs).
+if [ -z "${BENCH_BIN_DIR:-}" ]; then
+  cargo build --release -q -p gatehouse -p gatehouse-bench
+fi
+bin=${BENCH_BIN_DIR:-$PWD/target/release}/gatehouse
+bench=${BENCH_BIN_DIR:-$PWD/target/release}/gatehouse-bench
 work=$(mktemp -d)
 chmod 755 "$work"
 state=${BENCH_KEEP:-$work}

@@ -1,6 +1,13 @@
 //! The one query language of the directory: `$filter`, `$search` and membership rules compile to it, the
 //! store compiles it to SQL, and the query module evaluates it in memory.
 
+/// Bounds on the queries of every adapter: the longest query text accepted (bytes), the deepest nesting of
+/// parentheses and `not`, and the most values in one `in` list. Parsers stop reading at them; the core
+/// checks every filter it is handed against the last two ([`Filter::within_bounds`]).
+pub const MAX_TEXT: usize = 4096;
+pub const MAX_DEPTH: usize = 32;
+pub const MAX_IN: usize = 200;
+
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -93,4 +100,59 @@ pub enum Filter {
     Referenced {
         property: String,
     },
+}
+
+impl Filter {
+    /// Whether no more than [`MAX_DEPTH`] `not`s nest in the filter and no `in` list has more than [`MAX_IN`]
+    /// values (`and` and `or` chains are bounded by the text's length instead).
+    pub fn within_bounds(&self) -> bool {
+        fn test_ok(test: &Test, depth: usize) -> bool {
+            depth <= MAX_DEPTH
+                && match test {
+                    Test::In(values) => values.len() <= MAX_IN,
+                    Test::Not(test) => test_ok(test, depth + 1),
+                    Test::Field { test, .. } => test_ok(test, depth),
+                    Test::All(tests) | Test::AnyOf(tests) => tests.iter().all(|t| test_ok(t, depth)),
+                    _ => true,
+                }
+        }
+        fn ok(filter: &Filter, depth: usize) -> bool {
+            depth <= MAX_DEPTH
+                && match filter {
+                    Filter::And(a, b) | Filter::Or(a, b) => ok(a, depth) && ok(b, depth),
+                    Filter::Not(inner) => ok(inner, depth + 1),
+                    Filter::Property { test, .. } | Filter::Any { test, .. } | Filter::All { test, .. } => {
+                        test_ok(test, depth)
+                    }
+                    Filter::MemberOf(groups) => groups.len() <= MAX_IN,
+                    Filter::Word { .. } | Filter::Referenced { .. } => true,
+                }
+        }
+        ok(self, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn equals(value: &str) -> Filter {
+        Filter::Property { property: "department".into(), test: Test::Compare(Op::Eq, Literal::Text(value.into())) }
+    }
+
+    #[test]
+    fn bounds_hold_on_depth_and_in_lists() {
+        let mut deep = equals("a");
+        for _ in 0..MAX_DEPTH {
+            deep = Filter::Not(Box::new(deep));
+        }
+        assert!(deep.within_bounds());
+        assert!(!Filter::Not(Box::new(deep)).within_bounds());
+        let list = |n: usize| Filter::Property { property: "city".into(), test: Test::In(vec!["x".into(); n]) };
+        assert!(list(MAX_IN).within_bounds());
+        assert!(!list(MAX_IN + 1).within_bounds());
+        assert!(!Filter::And(Box::new(equals("a")), Box::new(list(MAX_IN + 1))).within_bounds());
+        let long = (0..500).fold(equals("a"), |all, _| Filter::Or(Box::new(all), Box::new(equals("b"))));
+        assert!(long.within_bounds(), "a long chain of `or`s is not nesting");
+    }
 }

@@ -41,7 +41,8 @@ const NICKNAME_FORBIDDEN: &str = "@()\\[]\";:.<>, ";
 /// Groups with a memberOf rule a tenant may have (Entra's limit).
 pub const MAX_MEMBER_OF_RULE_GROUPS: u64 = 500;
 
-/// Members and owners a create or update binds, by relation, as the ids their `@odata.bind` URLs name.
+/// Members and owners a create or update binds, by relation, as object ids (Graph names them in
+/// `members@odata.bind` and `owners@odata.bind`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Binds {
     pub members: Vec<String>,
@@ -215,40 +216,6 @@ fn indexed(property: &str, value: String) -> Filter {
     Filter::Any { property: property.into(), test: Test::Compare(Op::Eq, Literal::Text(value)) }
 }
 
-/// The ids an `…@odata.bind` value names: an array of directory-object URLs.
-fn bound_ids(body: &Map<String, Value>, relation: Relation) -> Result<Vec<String>> {
-    let key = format!("{}@odata.bind", relation.property());
-    let Some(value) = body.get(&key) else {
-        return Ok(Vec::new());
-    };
-    let urls = value.as_array().ok_or_else(|| {
-        Error::invalid_property(&key, format!("'{key}' must be a collection of directory object URLs."))
-    })?;
-    urls.iter()
-        .map(|url| {
-            url.as_str()
-                .and_then(reference_id)
-                .ok_or_else(|| Error::invalid_property(&key, format!("Invalid object identifier '{url}'.")))
-        })
-        .collect()
-}
-
-/// The object id at the end of a directory-object URL (`…/directoryObjects/{id}`, `…/users/{id}`, …) on
-/// Graph's host or this server's own.
-pub fn reference_id(url: &str) -> Option<String> {
-    let ours = format!("{}/v1.0/", crate::kernel::request::current().base_url);
-    let rest = url.strip_prefix("https://graph.microsoft.com/v1.0/").or_else(|| url.strip_prefix(&ours))?;
-    match rest.split('/').collect::<Vec<_>>().as_slice() {
-        [collection, id]
-            if ["directoryObjects", "users", "groups", "contacts", "servicePrincipals"].contains(collection)
-                && !id.is_empty() =>
-        {
-            Some(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
-        }
-        _ => None,
-    }
-}
-
 /// Every group property with its current value.
 pub fn group_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String, Value> {
     schema::properties(GROUP, record, selection, |property| match property.name {
@@ -261,7 +228,12 @@ pub fn group_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<
 }
 
 impl Directory {
-    pub async fn create_group(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
+    pub async fn create_group(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+        binds: &Binds,
+    ) -> Result<ObjectRecord> {
         require(caller, Action::WriteGroups)?;
         let mut doc = schema::check_body(GROUP, "group", &["members", "owners"], body)?;
         for name in REQUIRED_ON_CREATE {
@@ -272,7 +244,6 @@ impl Directory {
                 ));
             }
         }
-        let binds = Binds { members: bound_ids(body, Relation::Member)?, owners: bound_ids(body, Relation::Owner)? };
         if binds.len() > MAX_LINK_CHANGES {
             return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
         }
@@ -292,7 +263,7 @@ impl Directory {
         };
         self.check_member_of_rule(caller, &record, None).await?;
         let mut writes = vec![Write::InsertObject(record.clone())];
-        writes.extend(self.bind_writes(caller, &record, &binds).await?);
+        writes.extend(self.bind_writes(caller, &record, binds).await?);
         self.commit(caller, writes).await.map_err(|e| link_error(e, &record, Relation::Member))?;
         Ok(record)
     }
@@ -373,7 +344,13 @@ impl Directory {
     }
 
     /// Updates a group's properties and binds further members and owners, all or nothing.
-    pub async fn update_group(&self, caller: &Caller, id: &str, patch: &Map<String, Value>) -> Result<()> {
+    pub async fn update_group(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: &Map<String, Value>,
+        binds: &Binds,
+    ) -> Result<()> {
         require(caller, Action::WriteGroups)?;
         let changes = schema::check_body(GROUP, "group", &["members", "owners"], patch)?;
         if changes.contains_key("isAssignableToRole") {
@@ -382,7 +359,6 @@ impl Directory {
                 "Property 'isAssignableToRole' can only be set when the group is created.",
             ));
         }
-        let binds = Binds { members: bound_ids(patch, Relation::Member)?, owners: bound_ids(patch, Relation::Owner)? };
         if binds.members.len() > MAX_LINK_CHANGES || binds.owners.len() > MAX_LINK_CHANGES {
             return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
         }
@@ -424,7 +400,7 @@ impl Directory {
                     attributes,
                 });
             }
-            writes.extend(self.bind_writes(caller, &record, &binds).await?);
+            writes.extend(self.bind_writes(caller, &record, binds).await?);
             if writes.is_empty() {
                 return Ok(());
             }
@@ -706,21 +682,5 @@ mod tests {
     fn security_identifiers_follow_entra() {
         let id = Uuid::parse_str("2e2f3a2c-9d8b-4f6e-a1b2-c3d4e5f60718").unwrap_or_default();
         assert_eq!(security_identifier(id), "S-1-12-1-774847020-1332649355-3569595041-403175141");
-    }
-
-    #[test]
-    fn references_name_their_object() {
-        let id = "2e2f3a2c-9d8b-4f6e-a1b2-c3d4e5f60718";
-        for url in [
-            format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}"),
-            format!("https://graph.microsoft.com/v1.0/users/{id}"),
-            format!("https://graph.microsoft.com/v1.0/groups/{id}"),
-        ] {
-            assert_eq!(reference_id(&url).as_deref(), Some(id), "{url}");
-        }
-        assert_eq!(reference_id("https://graph.microsoft.com/v1.0/applications/x"), None);
-        assert_eq!(reference_id("nonsense"), None);
-        assert_eq!(reference_id("https://elsewhere.test/v1.0/users/{id}"), None);
-        assert_eq!(reference_id("https://graph.microsoft.com/v1.0/users/a%40b.test").as_deref(), Some("a@b.test"));
     }
 }

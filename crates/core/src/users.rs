@@ -302,7 +302,21 @@ impl Directory {
     /// A page of the objects `base` selects (its kind, scope, manager, deleted state) that match the
     /// listing, in its order; the filter is checked against the vocabulary of the listed kind.
     pub(crate) async fn page(&self, caller: &Caller, base: ObjectQuery, listing: Listing) -> Result<Page> {
+        if !(1..=query::MAX_PAGE).contains(&listing.top) {
+            let top = listing.top;
+            return Err(Error::invalid(format!(
+                "Invalid page size specified: '{top}'. Must be between 1 and {} inclusive.",
+                query::MAX_PAGE
+            )));
+        }
         if let Some(filter) = &listing.filter {
+            if !filter.within_bounds() {
+                return Err(Error::invalid(format!(
+                    "The filter nests deeper than {} levels or lists more than {} values.",
+                    crate::filter::MAX_DEPTH,
+                    crate::filter::MAX_IN
+                )));
+            }
             let resource = match base.kind {
                 None => Some(&query::DIRECTORY_OBJECTS),
                 Some(kind) => query::resource_of(kind),

@@ -12,12 +12,7 @@ use gatehouse_core::query::Resource;
 use gatehouse_core::schema::{format_time, PropertyType};
 use gatehouse_core::store::Sort;
 
-/// Longest `$filter` or `$search` accepted, in bytes.
-const MAX_LENGTH: usize = 4096;
-/// Deepest nesting of parentheses and `not` accepted.
-const MAX_DEPTH: usize = 32;
-/// Most values in one `in (…)` list (Graph's own limit is 15 for some properties; this is a safety bound).
-const MAX_IN: usize = 200;
+use gatehouse_core::filter::{MAX_DEPTH, MAX_IN, MAX_TEXT};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -326,7 +321,7 @@ fn literal(resource: &Resource, property: &str, token: Option<Token>) -> GraphRe
 
 /// Parses `$filter`.
 pub fn parse_filter(resource: &'static Resource, input: &str) -> GraphResult<Filter> {
-    if input.len() > MAX_LENGTH {
+    if input.len() > MAX_TEXT {
         return Err(syntax("the filter is too long"));
     }
     let mut parser = Parser { resource, tokens: tokenize(input)?, at: 0, depth: 0 };
@@ -341,7 +336,7 @@ pub fn parse_filter(resource: &'static Resource, input: &str) -> GraphResult<Fil
 /// Tokenized properties (displayName, description) are matched word by word; others by prefix, as Graph does.
 pub fn parse_search(resource: &Resource, input: &str) -> GraphResult<Filter> {
     let invalid = |why: &str| GraphError::bad_request(format!("Syntax error in $search: {why}"));
-    if input.len() > MAX_LENGTH {
+    if input.len() > MAX_TEXT {
         return Err(invalid("the search is too long"));
     }
     let mut rest = input.trim();

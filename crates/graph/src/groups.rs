@@ -274,7 +274,7 @@ async fn create(
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let record = state.directory.create_group(&caller, &body).await?;
+    let record = state.directory.create_group(&caller, &body, &odata::binds(&body)?).await?;
     let body = object_json(&record, &QueryOptions::default(), false);
     Ok((StatusCode::CREATED, Json(odata::entity("groups", None, body))))
 }
@@ -324,7 +324,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_group(&caller, &id, &body).await?;
+    state.directory.update_group(&caller, &id, &body, &odata::binds(&body)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

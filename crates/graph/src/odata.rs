@@ -12,21 +12,22 @@ use axum::http::request::Parts;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use gatehouse_core::credentials::secrets::PagingKey;
-use gatehouse_core::filter::Filter;
-use gatehouse_core::groups;
+use gatehouse_core::filter::{Filter, Op, Test};
+use gatehouse_core::groups::Binds;
 use gatehouse_core::kernel::request;
 use gatehouse_core::query::{self, Listing, Resource};
 use gatehouse_core::schema::{self, Property, Selection};
 use gatehouse_core::store::Cursor;
+use gatehouse_core::store::Relation;
 use gatehouse_core::users::Page;
+use gatehouse_core::Error;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::json;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-pub const DEFAULT_TOP: u32 = 100;
-pub const MAX_TOP: u32 = 999;
+use gatehouse_core::query::{DEFAULT_PAGE, MAX_PAGE};
 
 /// The query options of a read, from its query string and its `ConsistencyLevel` header.
 #[derive(Debug, Default)]
@@ -96,16 +97,16 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryOptions {
 
 impl QueryOptions {
     pub fn parse(raw: &HashMap<String, String>) -> GraphResult<QueryOptions> {
-        let mut options = QueryOptions { top: DEFAULT_TOP, ..Default::default() };
+        let mut options = QueryOptions { top: DEFAULT_PAGE, ..Default::default() };
         for (key, value) in raw {
             let name =
                 if key.starts_with('$') { key.to_ascii_lowercase() } else { format!("${}", key.to_ascii_lowercase()) };
             match name.as_str() {
                 "$top" => {
                     let top: u32 =
-                        value.trim().parse().ok().filter(|t| (1..=MAX_TOP).contains(t)).ok_or_else(|| {
+                        value.trim().parse().ok().filter(|t| (1..=MAX_PAGE).contains(t)).ok_or_else(|| {
                             GraphError::bad_request(format!(
-                                "Invalid page size specified: '{value}'. Must be between 1 and {MAX_TOP} inclusive."
+                                "Invalid page size specified: '{value}'. Must be between 1 and {MAX_PAGE} inclusive."
                             ))
                         })?;
                     options.top = top;
@@ -190,7 +191,7 @@ impl QueryOptions {
         let relationship = matches!(collection, Collection::Relationship(_));
         let operator = match &filter {
             Some(_) if relationship => Some("filter on a relationship"),
-            Some(f) => query::needs_advanced(f),
+            Some(f) => needs_advanced(f),
             None => None,
         };
         if let Some(operator) = operator {
@@ -343,10 +344,84 @@ pub fn collection(
     Value::Object(out)
 }
 
+/// Whether a query needs Graph's advanced-query mode (`ConsistencyLevel: eventual` with `$count=true`).
+pub fn needs_advanced(filter: &Filter) -> Option<&'static str> {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => needs_advanced(a).or_else(|| needs_advanced(b)),
+        Filter::Not(_) => Some("not"),
+        Filter::Property { test, .. } | Filter::Any { test, .. } | Filter::All { test, .. } => match test {
+            Test::Compare(Op::Ne, _) => Some("ne"),
+            Test::EndsWith(_) => Some("endsWith"),
+            _ => None,
+        },
+        Filter::Word { .. } | Filter::MemberOf(_) | Filter::Referenced { .. } => None,
+    }
+}
+
 /// The id an `@odata.id` reference names: `…/v1.0/{directoryObjects|users|groups|…}/{id}`.
 pub fn reference_id(body: &Map<String, Value>) -> GraphResult<String> {
     let url = body.get("@odata.id").and_then(Value::as_str).ok_or_else(|| {
         GraphError::bad_request("The request body must contain '@odata.id' with the URL of the referenced object.")
     })?;
-    groups::reference_id(url).ok_or_else(|| GraphError::bad_request(format!("Invalid object identifier '{url}'.")))
+    url_id(url).ok_or_else(|| GraphError::bad_request(format!("Invalid object identifier '{url}'.")))
+}
+
+/// The members and owners a group's create or update binds with `members@odata.bind` and `owners@odata.bind`.
+pub fn binds(body: &Map<String, Value>) -> GraphResult<Binds> {
+    Ok(Binds { members: bound_ids(body, Relation::Member)?, owners: bound_ids(body, Relation::Owner)? })
+}
+
+/// The ids an `…@odata.bind` value names: an array of directory-object URLs.
+fn bound_ids(body: &Map<String, Value>, relation: Relation) -> GraphResult<Vec<String>> {
+    let key = format!("{}@odata.bind", relation.property());
+    let Some(value) = body.get(&key) else {
+        return Ok(Vec::new());
+    };
+    let urls = value.as_array().ok_or_else(|| {
+        Error::invalid_property(&key, format!("'{key}' must be a collection of directory object URLs."))
+    })?;
+    urls.iter()
+        .map(|url| {
+            url.as_str()
+                .and_then(url_id)
+                .ok_or_else(|| Error::invalid_property(&key, format!("Invalid object identifier '{url}'.")).into())
+        })
+        .collect()
+}
+
+/// The object id at the end of a directory-object URL (`…/directoryObjects/{id}`, `…/users/{id}`, …) on
+/// Graph's host or this server's own.
+fn url_id(url: &str) -> Option<String> {
+    let ours = format!("{}/v1.0/", request::current().base_url);
+    let rest = url.strip_prefix("https://graph.microsoft.com/v1.0/").or_else(|| url.strip_prefix(&ours))?;
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [collection, id]
+            if ["directoryObjects", "users", "groups", "contacts", "servicePrincipals"].contains(collection)
+                && !id.is_empty() =>
+        {
+            Some(percent_encoding::percent_decode_str(id).decode_utf8_lossy().into_owned())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_name_their_object() {
+        let id = "2e2f3a2c-9d8b-4f6e-a1b2-c3d4e5f60718";
+        for url in [
+            format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}"),
+            format!("https://graph.microsoft.com/v1.0/users/{id}"),
+            format!("https://graph.microsoft.com/v1.0/groups/{id}"),
+        ] {
+            assert_eq!(url_id(&url).as_deref(), Some(id), "{url}");
+        }
+        assert_eq!(url_id("https://graph.microsoft.com/v1.0/applications/x"), None);
+        assert_eq!(url_id("nonsense"), None);
+        assert_eq!(url_id("https://elsewhere.test/v1.0/users/{id}"), None);
+        assert_eq!(url_id("https://graph.microsoft.com/v1.0/users/a%40b.test").as_deref(), Some("a@b.test"));
+    }
 }

@@ -210,7 +210,7 @@ impl PgDb {
         // The change log in one statement, its columns as arrays (multi-row inserts of 200 rows cost a
         // thousand parameters each).
         let mut columns: [Vec<String>; 4] = Default::default();
-        for change in batch.change_columns()? {
+        for change in batch.change_columns() {
             for (column, value) in columns.iter_mut().zip(change) {
                 column.push(value);
             }
@@ -246,9 +246,8 @@ impl PgDb {
 async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
     jobs.sort_by(|a, b| a.0.tenant.cmp(&b.0.tenant));
     let mut call = GroupCall::default();
-    let mut results: Vec<Option<StoreResult<i64>>> = Vec::with_capacity(jobs.len());
     for (batch, _) in &jobs {
-        results.push(call.add(batch).err().map(Err));
+        call.add(batch);
     }
     let outcome = sqlx::query_as::<_, (Vec<Option<i64>>, Vec<Option<String>>, Vec<Option<String>>)>(
         "SELECT lasts, codes, messages FROM gatehouse_apply_2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -267,20 +266,16 @@ async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
     .bind(&call.changes[3])
     .fetch_one(pool)
     .await;
-    let mut called = call.batches.into_iter();
-    for ((batch, sender), result) in jobs.into_iter().zip(results) {
-        let result = result.unwrap_or_else(|| {
-            let index = called.next().unwrap_or_default();
-            match &outcome {
-                Err(e) => Err(unavailable(e)),
-                Ok((lasts, codes, messages)) => batch_result(
-                    &batch,
-                    lasts.get(index).copied().flatten(),
-                    codes.get(index).cloned().flatten(),
-                    messages.get(index).cloned().flatten(),
-                ),
-            }
-        });
+    for (index, (batch, sender)) in jobs.into_iter().enumerate() {
+        let result = match &outcome {
+            Err(e) => Err(unavailable(e)),
+            Ok((lasts, codes, messages)) => batch_result(
+                &batch,
+                lasts.get(index).copied().flatten(),
+                codes.get(index).cloned().flatten(),
+                messages.get(index).cloned().flatten(),
+            ),
+        };
         let _ = sender.send(result);
     }
 }
@@ -315,15 +310,12 @@ struct GroupCall<'a> {
     ints: Vec<i64>,
     /// Object types, object ids, kinds and attributes of the changes.
     changes: [Vec<String>; 4],
-    /// Which of the jobs each batch in the call is.
-    batches: Vec<usize>,
 }
 
 impl<'a> GroupCall<'a> {
-    /// Adds the batch; fails (leaving the call as it was) when its changes cannot be logged.
-    fn add(&mut self, batch: &'a Batch) -> StoreResult<()> {
-        let changes = batch.change_columns()?;
-        self.batches.push(self.tenants.len());
+    /// Adds the batch.
+    fn add(&mut self, batch: &'a Batch) {
+        let changes = batch.change_columns();
         self.tenants.push(&batch.tenant);
         self.ats.push(batch.at());
         self.statement_counts.push(batch.statements.len() as i32);
@@ -337,7 +329,6 @@ impl<'a> GroupCall<'a> {
                 column.push(value);
             }
         }
-        Ok(())
     }
 }
 

@@ -318,7 +318,7 @@ fn run_batch(connection: &Connection, batch: &Batch) -> StoreResult<i64> {
         advanced = fetch_on(connection, &batch.advance_sequence()).map_err(unavailable)?;
     }
     let last = advanced.first().ok_or(StoreError::Missing)?.int(0)?;
-    for insert in batch.change_log(last)? {
+    for insert in batch.change_log(last) {
         execute_on(connection, &insert)?;
     }
     Ok(last)

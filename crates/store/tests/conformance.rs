@@ -5,8 +5,8 @@ use chrono::{Duration, TimeZone, Utc};
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::query::{self};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, Cursor, DomainRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, OrderBy,
-    Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
+    AppRoleAssignmentRecord, Change, ChangeKind, Cursor, DomainRecord, Link, ObjectKind, ObjectQuery, ObjectRecord,
+    OrderBy, Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map, Value};
@@ -128,8 +128,8 @@ async fn organization_settings_are_kept_with_their_version() {
         );
         let changes = store.changes(t.id, 1, 10).await.unwrap();
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].object_type.as_str(), changes[0].kind), ("organization", ChangeKind::Updated));
-        assert_eq!(changes[0].object_id, t.id.to_string());
+        let [subject, id, kind, _] = changes[0].change.encode();
+        assert_eq!((subject.as_str(), id, kind.as_str()), ("organization", t.id.to_string(), "updated"));
     })
     .await;
 }
@@ -216,10 +216,10 @@ async fn every_write_appends_one_ordered_change_in_the_same_transaction() {
         assert_eq!(seq, 3);
         let changes = store.changes(t.id, 0, 100).await.unwrap();
         assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
-        assert_eq!(changes[1].kind, ChangeKind::Created);
-        assert_eq!(changes[1].object_id, ada.id.to_string());
-        assert_eq!(changes[1].attributes, vec!["displayName".to_owned(), "userPrincipalName".to_owned()]);
-        assert_eq!(changes[2].attributes, vec!["passwordProfile".to_owned()]);
+        let attributes = vec!["displayName".to_owned(), "userPrincipalName".to_owned()];
+        assert_eq!(changes[1].change, Change::object(ObjectKind::User, ada.id, ChangeKind::Created, attributes));
+        let password = vec!["passwordProfile".to_owned()];
+        assert_eq!(changes[2].change, Change::object(ObjectKind::User, ada.id, ChangeKind::Updated, password));
 
         // A failing batch leaves neither its writes nor its change records behind.
         let bob = user("bob@contoso.test");
@@ -722,11 +722,15 @@ async fn links_nest_without_cycles_and_follow_their_ends_through_delete_and_rest
             .await
             .unwrap();
         let logged = store.changes(t.id, last - 3, 10).await.unwrap();
-        let kinds: Vec<(&str, ChangeKind)> = logged.iter().map(|c| (c.object_type.as_str(), c.kind)).collect();
-        assert_eq!(
-            kinds,
-            [("group", ChangeKind::Deleted), ("members", ChangeKind::Deleted), ("members", ChangeKind::Deleted)]
-        );
+        let kinds: Vec<(String, String)> = logged
+            .iter()
+            .map(|c| {
+                let [subject, _, kind, _] = c.change.encode();
+                (subject, kind)
+            })
+            .collect();
+        let deleted = |subject: &str| (subject.to_owned(), "deleted".to_owned());
+        assert_eq!(kinds, [deleted("group"), deleted("members"), deleted("members")]);
         assert_eq!(scoped(&store, t.id, Scope::TransitiveMembers { group: g1.id }).await, vec![u1.id]);
         assert_eq!(scoped(&store, t.id, Scope::TransitiveMemberOf { member: u2.id }).await, vec![g3.id]);
         assert!(store.links(t.id, g2.id, true).await.unwrap().is_empty());
@@ -888,7 +892,7 @@ async fn updates_given_their_old_values_are_written_together_and_all_or_nothing(
         let before = store.changes(t.id, 0, u32::MAX).await.unwrap().len();
         store.commit(t.id, licensed(&people, 1), now()).await.unwrap();
         let changes = store.changes(t.id, 0, u32::MAX).await.unwrap();
-        let logged: Vec<String> = changes[before..].iter().map(|c| c.object_id.clone()).collect();
+        let logged: Vec<String> = changes[before..].iter().map(|c| c.change.encode()[1].clone()).collect();
         assert_eq!(logged, people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), "one change each, in order");
         assert_eq!(store.value_count(t.id, "assignedLicenses", e3).await.unwrap(), 5);
         for p in &people {

@@ -11,7 +11,7 @@
 //!
 //! Reads that decide writes (updates' current versions) never come from here.
 
-use crate::store::{ChangeKind, ChangeRecord, ObjectRecord, Write};
+use crate::store::{Change, ChangeKind, ChangeRecord, ObjectRecord, Write};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use uuid::Uuid;
@@ -98,8 +98,12 @@ impl ObjectCache {
     /// Applies change records read from the log: evicts what they changed and moves past them.
     pub(crate) fn follow(&self, tenant: Uuid, changes: &[ChangeRecord]) {
         let Some(last) = changes.last().map(|c| c.seq) else { return };
-        let everything = changes.iter().any(|c| c.kind == ChangeKind::Purged && Uuid::parse_str(&c.object_id).is_ok());
-        let ids = changes.iter().filter_map(|c| Uuid::parse_str(&c.object_id).ok());
+        let objects = changes.iter().filter_map(|c| match c.change {
+            Change::Object { id, kind, .. } => Some((id, kind)),
+            _ => None,
+        });
+        let everything = objects.clone().any(|(_, kind)| kind == ChangeKind::Purged);
+        let ids = objects.map(|(id, _)| id);
         let mut state = self.state();
         state.evict(tenant, ids, everything);
         if let Some(view) = state.tenants.get_mut(&tenant) {
@@ -152,10 +156,7 @@ mod tests {
     fn change(seq: i64, id: u128, kind: ChangeKind) -> ChangeRecord {
         ChangeRecord {
             seq,
-            object_type: "user".into(),
-            object_id: Uuid::from_u128(id).to_string(),
-            kind,
-            attributes: vec![],
+            change: Change::object(ObjectKind::User, Uuid::from_u128(id), kind, vec![]),
             at: Utc::now(),
         }
     }

@@ -254,16 +254,14 @@ impl Directory {
         _round: Round,
         changes: &[ChangeRecord],
     ) -> Result<Outcome> {
-        use crate::store::ChangeKind;
+        use crate::store::{Change, ChangeKind, Relation};
         let tenant = caller.tenant();
         let mut users: BTreeSet<Uuid> = BTreeSet::new();
         let mut groups: BTreeSet<Uuid> = BTreeSet::new();
         let mut licensed: HashMap<Uuid, bool> = HashMap::new();
-        for change in changes {
-            match (change.object_type.as_str(), change.kind) {
-                ("members", _) if change.attributes.first().map(String::as_str) == Some("user") => {
-                    let Some((group, member)) = change.object_id.split_once('/') else { continue };
-                    let (Ok(group), Ok(member)) = (Uuid::parse_str(group), Uuid::parse_str(member)) else { continue };
+        for record in changes {
+            match &record.change {
+                &Change::Link { relation: Relation::Member, group, member, member_kind: ObjectKind::User, .. } => {
                     let has = match licensed.get(&group) {
                         Some(has) => *has,
                         None => {
@@ -278,20 +276,18 @@ impl Directory {
                         users.insert(member);
                     }
                 }
-                ("group", ChangeKind::Updated) if change.attributes.iter().any(|a| a == "assignedLicenses") => {
-                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
-                        groups.insert(id);
-                    }
+                change @ &Change::Object { object: ObjectKind::Group, id, kind: ChangeKind::Updated, .. }
+                    if change.touches(&["assignedLicenses"]) =>
+                {
+                    groups.insert(id);
                 }
-                ("user", ChangeKind::Updated) if change.attributes.iter().any(|a| a == "usageLocation") => {
-                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
-                        users.insert(id);
-                    }
+                change @ &Change::Object { object: ObjectKind::User, id, kind: ChangeKind::Updated, .. }
+                    if change.touches(&["usageLocation"]) =>
+                {
+                    users.insert(id);
                 }
-                ("user", ChangeKind::Restored) => {
-                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
-                        users.insert(id);
-                    }
+                &Change::Object { object: ObjectKind::User, id, kind: ChangeKind::Restored, .. } => {
+                    users.insert(id);
                 }
                 _ => {}
             }

@@ -26,7 +26,8 @@ use crate::query::{self};
 use crate::rules::group_rule::{is_dynamic, parsed_rule};
 use crate::rules::{self, Rule};
 use crate::store::{
-    ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, Write,
+    Change, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, Relation,
+    Scope, Write,
 };
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
@@ -129,43 +130,39 @@ impl Directory {
         let mut bulk: BTreeSet<Uuid> = groups.iter().filter(|g| periodic && g.reads_clock).map(|g| g.id).collect();
         let mut users: HashMap<Uuid, Option<Vec<String>>> = HashMap::new();
         let member_of_sources: HashSet<String> = groups.iter().flat_map(|g| g.member_of_sources()).collect();
-        for change in changes {
-            match (change.object_type.as_str(), change.kind) {
-                ("user", ChangeKind::Created | ChangeKind::Restored) => {
-                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
-                        users.insert(id, None);
+        for record in changes {
+            match &record.change {
+                Change::Object {
+                    object: ObjectKind::User,
+                    id,
+                    kind: ChangeKind::Created | ChangeKind::Restored,
+                    ..
+                } => {
+                    users.insert(*id, None);
+                }
+                Change::Object { object: ObjectKind::User, id, kind: ChangeKind::Updated, attributes } => {
+                    if let Some(touched) = users.entry(*id).or_insert_with(|| Some(Vec::new())) {
+                        touched.extend(attributes.iter().cloned());
                     }
                 }
-                ("user", ChangeKind::Updated) => {
-                    if let Ok(id) = Uuid::parse_str(&change.object_id) {
-                        let entry = users.entry(id).or_insert_with(|| Some(Vec::new()));
-                        if let Some(attributes) = entry {
-                            attributes.extend(change.attributes.iter().cloned());
-                        }
-                    }
+                Change::Object {
+                    object: ObjectKind::Group,
+                    id,
+                    kind: ChangeKind::Created | ChangeKind::Restored,
+                    ..
+                } if by_id.contains_key(id) => {
+                    bulk.insert(*id);
                 }
-                ("group", ChangeKind::Created | ChangeKind::Restored) => {
-                    if let Some(id) = Uuid::parse_str(&change.object_id).ok().filter(|id| by_id.contains_key(id)) {
-                        bulk.insert(id);
-                    }
-                }
-                ("group", ChangeKind::Updated)
-                    if change.attributes.iter().any(|a| RULE_PROPERTIES.contains(&a.as_str())) =>
+                change @ Change::Object { object: ObjectKind::Group, id, kind: ChangeKind::Updated, .. }
+                    if by_id.contains_key(id) && change.touches(&RULE_PROPERTIES) =>
                 {
-                    if let Some(id) = Uuid::parse_str(&change.object_id).ok().filter(|id| by_id.contains_key(id)) {
-                        bulk.insert(id);
-                    }
+                    bulk.insert(*id);
                 }
-                ("members", _) => {
-                    let Some((group, member)) = change.object_id.split_once('/') else { continue };
-                    let is_user = change.attributes.first().map(String::as_str) == Some("user");
-                    if is_user && member_of_sources.contains(group) {
-                        if let Ok(id) = Uuid::parse_str(member) {
-                            let entry = users.entry(id).or_insert_with(|| Some(Vec::new()));
-                            if let Some(attributes) = entry {
-                                attributes.push("memberOf".into());
-                            }
-                        }
+                Change::Link { relation: Relation::Member, group, member, member_kind: ObjectKind::User, .. }
+                    if member_of_sources.contains(&group.to_string()) =>
+                {
+                    if let Some(touched) = users.entry(*member).or_insert_with(|| Some(Vec::new())) {
+                        touched.push("memberOf".into());
                     }
                 }
                 _ => {}
@@ -245,8 +242,10 @@ impl Directory {
                 let mut groups = cache.groups;
                 let named: BTreeSet<Uuid> = changes
                     .iter()
-                    .filter(|c| c.object_type == "group")
-                    .filter_map(|c| Uuid::parse_str(&c.object_id).ok())
+                    .filter_map(|c| match c.change {
+                        Change::Object { object: ObjectKind::Group, id, .. } => Some(id),
+                        _ => None,
+                    })
                     .collect();
                 for id in named {
                     let record = self.store.object(tenant, ObjectKind::Group, id).await.map_err(Error::from)?;

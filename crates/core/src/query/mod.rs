@@ -14,6 +14,11 @@ use crate::schema::{
 use crate::store::{Cursor, ObjectKind, ObjectRecord, OrderBy, Sort};
 use serde_json::Value;
 
+/// A page's size when the request names none, and the largest it may name: every listing of the core
+/// answers at most [`MAX_PAGE`] objects a page.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 999;
+
 /// What a list request asks for, beyond the collection itself.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Listing {
@@ -322,20 +327,6 @@ pub fn support_markdown() -> String {
         }
     }
     out
-}
-
-/// Whether a query needs Graph's advanced-query mode (`ConsistencyLevel: eventual` with `$count=true`).
-pub fn needs_advanced(filter: &Filter) -> Option<&'static str> {
-    match filter {
-        Filter::And(a, b) | Filter::Or(a, b) => needs_advanced(a).or_else(|| needs_advanced(b)),
-        Filter::Not(_) => Some("not"),
-        Filter::Property { test, .. } | Filter::Any { test, .. } | Filter::All { test, .. } => match test {
-            Test::Compare(Op::Ne, _) => Some("ne"),
-            Test::EndsWith(_) => Some("endsWith"),
-            _ => None,
-        },
-        Filter::Word { .. } | Filter::MemberOf(_) | Filter::Referenced { .. } => None,
-    }
 }
 
 fn unsupported(resource: &Resource, property: &str) -> Error {

@@ -11,8 +11,11 @@
 //! - Optimistic concurrency: an update names the version it read; if the row moved on, the batch fails with
 //!   [`StoreError::VersionMismatch`] and the use case re-reads and retries.
 
+mod changes;
+
 use crate::filter::Filter;
 use async_trait::async_trait;
+pub use changes::{Change, ChangeKind, ChangeRecord};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -198,48 +201,6 @@ pub struct SigningKeyRecord {
     /// The PKCS#8 private key, sealed with the deployment's master key.
     pub sealed_private_key: String,
     pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    Created,
-    Updated,
-    Deleted,
-    Restored,
-    Purged,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Created => "created",
-            ChangeKind::Updated => "updated",
-            ChangeKind::Deleted => "deleted",
-            ChangeKind::Restored => "restored",
-            ChangeKind::Purged => "purged",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ChangeKind> {
-        [ChangeKind::Created, ChangeKind::Updated, ChangeKind::Deleted, ChangeKind::Restored, ChangeKind::Purged]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-}
-
-/// One entry of a tenant's change log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeRecord {
-    pub seq: i64,
-    /// What changed: an object kind's name, or `tenant`, `signingKey`, `appRoleAssignment`, or a group
-    /// link: `members` or `owners`, whose id is `{group}/{member}` and whose attributes name the member's
-    /// kind (created = added, purged = removed, deleted = suspended with an end, restored = resumed).
-    pub object_type: String,
-    pub object_id: String,
-    pub kind: ChangeKind,
-    /// The properties the change touched, by Graph name.
-    pub attributes: Vec<String>,
-    pub at: DateTime<Utc>,
 }
 
 /// One write of a use case. A batch of them commits atomically.

@@ -496,6 +496,7 @@ async fn the_processing_status_is_running_while_changes_wait() {
                 &body(json!({"displayName": "Sales", "mailNickname": "sales", "mailEnabled": false,
                     "securityEnabled": true, "groupTypes": ["DynamicMembership"],
                     "membershipRule": "user.department -eq \"Sales\"", "membershipRuleProcessingState": "On"})),
+                &Default::default(),
             )
             .await
             .unwrap();

@@ -1,7 +1,7 @@
 //! Groups, members and owners, nesting, transitive reads, contacts, delete and restore — on every engine.
 
 use crate::support::{new_user, servers, Server};
-use gatehouse_core::store::Store;
+use gatehouse_core::store::{Change, ChangeKind, Relation, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -237,8 +237,15 @@ async fn groups_members_owners_and_restores() {
             StatusCode::NO_CONTENT
         );
         let changes = server.store.changes(server.tenant.tenant_id, before as i64, 1_000).await.unwrap();
-        let suspended: BTreeSet<String> =
-            changes.iter().filter(|c| c.object_type == "members").map(|c| c.object_id.clone()).collect();
+        let suspended: BTreeSet<String> = changes
+            .iter()
+            .filter_map(|c| match c.change {
+                Change::Link { relation: Relation::Member, group, member, kind: ChangeKind::Deleted, .. } => {
+                    Some(format!("{group}/{member}"))
+                }
+                _ => None,
+            })
+            .collect();
         let expected: BTreeSet<String> =
             [&mail_security, &list, &founders].iter().map(|g| format!("{g}/{hal}")).collect();
         assert_eq!(suspended, expected, "{engine}: the change log records every membership the delete suspends");

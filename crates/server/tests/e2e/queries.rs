@@ -445,3 +445,46 @@ async fn lists_order_by_creation_time_in_advanced_mode() {
         }
     }
 }
+
+/// The core holds every adapter to the same bounds as Graph's: a page of 1 to 999 objects, and no more than
+/// `MAX_DEPTH` nested `not`s or `MAX_IN` values in a list, whichever adapter built the listing.
+#[tokio::test]
+async fn the_core_bounds_every_listing() {
+    use gatehouse_core::filter::{Filter, Literal, Op, Test, MAX_DEPTH, MAX_IN};
+    use gatehouse_core::query::{Listing, MAX_PAGE};
+    use gatehouse_core::ErrorKind;
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
+        let store = std::sync::Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
+        let clock = std::sync::Arc::new(gatehouse_core::SystemClock);
+        let config = gatehouse_core::DirectoryConfig {
+            hash_params: crate::support::CHEAP_HASH,
+            ..gatehouse_core::DirectoryConfig::default()
+        };
+        let key = gatehouse_core::credentials::secrets::MasterKey::generate();
+        let directory = gatehouse_core::Directory::new(store, clock, key, config);
+        let spec =
+            gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
+        let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;
+        let caller = gatehouse_core::Caller::System { tenant };
+        let list = |top: u32, filter: Option<Filter>| {
+            directory.list_users(&caller, Listing { top, filter, ..Listing::default() })
+        };
+        for top in [0, MAX_PAGE + 1] {
+            let refused = list(top, None).await.map(|_| ()).unwrap_err();
+            assert_eq!(refused.kind, ErrorKind::Invalid, "{engine}: $top={top}: {refused}");
+        }
+        assert_eq!(list(MAX_PAGE, None).await.unwrap().items.len(), 1, "{engine}: the admin");
+        let city = |n: usize| Filter::Property { property: "city".into(), test: Test::In(vec!["x".into(); n]) };
+        assert!(list(10, Some(city(MAX_IN))).await.is_ok(), "{engine}");
+        assert_eq!(list(10, Some(city(MAX_IN + 1))).await.map(|_| ()).unwrap_err().kind, ErrorKind::Invalid);
+        let mut nested =
+            Filter::Property { property: "city".into(), test: Test::Compare(Op::Eq, Literal::Text("x".into())) };
+        for _ in 0..MAX_DEPTH {
+            nested = Filter::Not(Box::new(nested));
+        }
+        assert!(list(10, Some(nested.clone())).await.is_ok(), "{engine}");
+        let deeper = Filter::Not(Box::new(nested));
+        assert_eq!(list(10, Some(deeper)).await.map(|_| ()).unwrap_err().kind, ErrorKind::Invalid, "{engine}");
+    }
+}

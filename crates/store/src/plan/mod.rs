@@ -8,8 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use gatehouse_core::query;
 use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectRecord, Relation,
-    SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+    AppRoleAssignmentRecord, Change, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectRecord,
+    Relation, SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};
@@ -133,15 +133,6 @@ pub struct Statement {
     pub must_affect: Option<StoreError>,
 }
 
-/// What one write contributes to the change log.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub object_type: String,
-    pub object_id: String,
-    pub kind: ChangeKind,
-    pub attributes: Vec<String>,
-}
-
 /// One use case's writes as one transaction: its statements, then the tenant's sequence advanced by the
 /// number of changes, then one change-log row per change.
 #[derive(Debug)]
@@ -167,7 +158,7 @@ impl Batch {
                 Write::UpdateObject { object, expected_version, attributes, before: Some(before) }
                     if together && in_run.insert(object.id) =>
                 {
-                    changes.push(change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes));
+                    changes.push(Change::object(object.kind, object.id, ChangeKind::Updated, attributes));
                     run.push(Revision { object, expected_version, before });
                 }
                 write => {
@@ -201,9 +192,9 @@ impl Batch {
     }
 
     /// The change-log rows, numbered up to `last`.
-    pub fn change_log(&self, last: i64) -> StoreResult<Vec<Query>> {
+    pub fn change_log(&self, last: i64) -> Vec<Query> {
         let first = last - self.changes.len() as i64 + 1;
-        let columns = self.change_columns()?;
+        let columns = self.change_columns();
         let mut out = Vec::new();
         for (chunk_index, chunk) in columns.chunks(ROWS_PER_INSERT).enumerate() {
             let mut params: Vec<SqlValue> = vec![self.tenant.as_str().into(), self.at.into()];
@@ -224,20 +215,13 @@ impl Batch {
                 params,
             ));
         }
-        Ok(out)
+        out
     }
 
     /// The change-log rows in order, without their numbers: object type, object id, kind and attributes
     /// (a JSON array).
-    pub fn change_columns(&self) -> StoreResult<Vec<[String; 4]>> {
-        self.changes
-            .iter()
-            .map(|entry| {
-                let attributes =
-                    serde_json::to_string(&entry.attributes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok([entry.object_type.clone(), entry.object_id.clone(), entry.kind.as_str().to_owned(), attributes])
-            })
-            .collect()
+    pub fn change_columns(&self) -> Vec<[String; 4]> {
+        self.changes.iter().map(Change::encode).collect()
     }
 
     /// When the batch's changes happened, in microseconds.

@@ -81,13 +81,8 @@ pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
 }
 
 pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
-    let kind = row.text(3)?;
-    Ok(ChangeRecord {
-        seq: row.int(0)?,
-        object_type: row.text(1)?,
-        object_id: row.text(2)?,
-        kind: ChangeKind::parse(&kind).ok_or_else(|| StoreError::Unavailable(format!("unknown change kind {kind}")))?,
-        attributes: serde_json::from_str(&row.text(4)?).map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        at: row.time(5)?,
-    })
+    let (subject, id, kind, attributes) = (row.text(1)?, row.text(2)?, row.text(3)?, row.text(4)?);
+    let change = Change::decode(&subject, &id, &kind, &attributes)
+        .ok_or_else(|| StoreError::Unavailable(format!("unreadable change record: {subject} {id} {kind}")))?;
+    Ok(ChangeRecord { seq: row.int(0)?, change, at: row.time(5)? })
 }

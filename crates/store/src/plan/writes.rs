@@ -11,21 +11,18 @@ pub(super) fn checked(sql: &str, params: Vec<SqlValue>, missing: StoreError) -> 
     Statement { query: query(sql, params), must_affect: Some(missing) }
 }
 
-pub(super) fn change(object_type: &str, object_id: impl ToString, kind: ChangeKind, attributes: Vec<String>) -> Change {
-    Change { object_type: object_type.to_owned(), object_id: object_id.to_string(), kind, attributes }
-}
-
 pub(super) fn json(doc: &Map<String, Value>) -> StoreResult<String> {
     serde_json::to_string(doc).map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 pub(super) fn link_change(link: &Link, kind: ChangeKind) -> Change {
-    change(
-        link.relation.property(),
-        format!("{}/{}", link.group, link.member),
+    Change::Link {
+        relation: link.relation,
+        group: link.group,
+        member: link.member,
+        member_kind: link.member_kind,
         kind,
-        vec![link.member_kind.as_str().to_owned()],
-    )
+    }
 }
 
 /// The statements of one write and its change records.
@@ -56,7 +53,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 count(tenant, kind, false, -1),
                 count(tenant, kind, true, 1),
             ];
-            let mut changes = vec![change(kind.as_str(), id, ChangeKind::Deleted, vec![])];
+            let mut changes = vec![Change::object(kind, id, ChangeKind::Deleted, vec![])];
             changes.extend(links.iter().map(|l| link_change(l, ChangeKind::Deleted)));
             (statements, changes)
         }
@@ -91,7 +88,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 count(tenant, kind, true, -1),
                 count(tenant, kind, false, 1),
             ];
-            let mut changes = vec![change(kind.as_str(), id, ChangeKind::Restored, vec![])];
+            let mut changes = vec![Change::object(kind, id, ChangeKind::Restored, vec![])];
             changes.extend(links.iter().map(|l| link_change(l, ChangeKind::Restored)));
             (statements, changes)
         }
@@ -187,7 +184,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                     vec![domain.to_lowercase().into(), record.id.into()],
                 ));
             }
-            (statements, vec![change("tenant", record.id, ChangeKind::Created, vec!["domains".into()])])
+            (statements, vec![Change::other("tenant", record.id, ChangeKind::Created, vec!["domains".into()])])
         }
         Write::AddDomain(domain) => {
             let mut statements = vec![statement(
@@ -203,7 +200,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             if domain.verified {
                 statements.push(verified_domain(tenant, &domain.name));
             }
-            (statements, vec![change("domain", &domain.name, ChangeKind::Created, vec!["isVerified".into()])])
+            (statements, vec![Change::other("domain", &domain.name, ChangeKind::Created, vec!["isVerified".into()])])
         }
         Write::VerifyDomain { name } => (
             vec![
@@ -214,7 +211,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 ),
                 verified_domain(tenant, &name),
             ],
-            vec![change("domain", name, ChangeKind::Updated, vec!["isVerified".into()])],
+            vec![Change::other("domain", name, ChangeKind::Updated, vec!["isVerified".into()])],
         ),
         Write::SetDefaultDomain { name } => (
             vec![checked(
@@ -223,7 +220,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 vec![t(), name.as_str().into()],
                 StoreError::Missing,
             )],
-            vec![change("domain", name, ChangeKind::Updated, vec!["isDefault".into()])],
+            vec![Change::other("domain", name, ChangeKind::Updated, vec!["isDefault".into()])],
         ),
         Write::RemoveDomain { name } => (
             vec![
@@ -239,7 +236,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 ),
                 statement("DELETE FROM domains WHERE tenant_id = $1 AND name = $2", vec![t(), name.as_str().into()]),
             ],
-            vec![change("domain", name, ChangeKind::Purged, vec![])],
+            vec![Change::other("domain", name, ChangeKind::Purged, vec![])],
         ),
         Write::UpdateOrganization { organization, expected_version, attributes } => (
             vec![checked(
@@ -247,7 +244,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 vec![json(&organization)?.into(), t(), expected_version.into()],
                 StoreError::VersionMismatch,
             )],
-            vec![change("organization", tenant, ChangeKind::Updated, attributes)],
+            vec![Change::other("organization", tenant, ChangeKind::Updated, attributes)],
         ),
         Write::InsertObject(object) => {
             let mut attributes: Vec<String> = object.doc.keys().filter(|k| !k.starts_with('_')).cloned().collect();
@@ -269,7 +266,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             );
             let mut statements = vec![insert, count(tenant, object.kind, false, 1)];
             statements.extend(index_statements(tenant, &object));
-            (statements, vec![change(object.kind.as_str(), object.id, ChangeKind::Created, attributes)])
+            (statements, vec![Change::object(object.kind, object.id, ChangeKind::Created, attributes)])
         }
         Write::UpdateObject { object, expected_version, attributes, before } => {
             let update = checked(
@@ -291,7 +288,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 Some(before) => statements.extend(changed_values(tenant, object.id, &before, &query::index_values(&object))),
                 None => statements.extend(index_statements(tenant, &object)),
             }
-            (statements, vec![change(object.kind.as_str(), object.id, ChangeKind::Updated, attributes)])
+            (statements, vec![Change::object(object.kind, object.id, ChangeKind::Updated, attributes)])
         }
         Write::Purge { kind, id } => {
             let mut statements: Vec<Statement> = [
@@ -316,7 +313,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 vec![t(), id.into(), kind.as_str().into()],
                 StoreError::Missing,
             ));
-            (statements, vec![change(kind.as_str(), id, ChangeKind::Purged, vec![])])
+            (statements, vec![Change::object(kind, id, ChangeKind::Purged, vec![])])
         }
         Write::SetPassword { user, hash } => (
             vec![statement(
@@ -324,7 +321,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                  ON CONFLICT (tenant_id, user_id) DO UPDATE SET hash = excluded.hash",
                 vec![t(), user.into(), hash.into()],
             )],
-            vec![change("user", user, ChangeKind::Updated, vec!["passwordProfile".into()])],
+            vec![Change::object(ObjectKind::User, user, ChangeKind::Updated, vec!["passwordProfile".into()])],
         ),
         Write::AddSecret(secret) => (
             vec![statement(
@@ -341,7 +338,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                     micros(secret.end).into(),
                 ],
             )],
-            vec![change("clientSecret", secret.key_id, ChangeKind::Created, vec![secret.owner.to_string()])],
+            vec![Change::other("clientSecret", secret.key_id, ChangeKind::Created, vec![secret.owner.to_string()])],
         ),
         Write::RemoveSecret { owner, key_id } => (
             vec![checked(
@@ -349,7 +346,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 vec![t(), owner.into(), key_id.into()],
                 StoreError::Missing,
             )],
-            vec![change("clientSecret", key_id, ChangeKind::Purged, vec![owner.to_string()])],
+            vec![Change::other("clientSecret", key_id, ChangeKind::Purged, vec![owner.to_string()])],
         ),
         Write::AddAppRoleAssignment(a) => (
             vec![statement(
@@ -357,7 +354,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 vec![t(), a.id.into(), a.principal.into(), a.resource.into(), a.app_role_id.into(), micros(a.created_at).into()],
             )],
-            vec![change("appRoleAssignment", a.id, ChangeKind::Created, vec![a.principal.to_string()])],
+            vec![Change::other("appRoleAssignment", a.id, ChangeKind::Created, vec![a.principal.to_string()])],
         ),
         Write::RemoveAppRoleAssignment { id } => (
             vec![checked(
@@ -365,7 +362,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 vec![t(), id.into()],
                 StoreError::Missing,
             )],
-            vec![change("appRoleAssignment", id, ChangeKind::Purged, vec![])],
+            vec![Change::other("appRoleAssignment", id, ChangeKind::Purged, vec![])],
         ),
         Write::ClaimDeployment { name, value } => (
             vec![statement("INSERT INTO deployment (name, value) VALUES ($1, $2)", vec![name.into(), value.into()])],
@@ -420,7 +417,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 "INSERT INTO signing_keys (tenant_id, kid, sealed, created_at) VALUES ($1, $2, $3, $4)",
                 vec![t(), key.kid.clone().into(), key.sealed_private_key.into(), micros(key.created_at).into()],
             )],
-            vec![change("signingKey", key.kid, ChangeKind::Created, vec![])],
+            vec![Change::other("signingKey", key.kid, ChangeKind::Created, vec![])],
         ),
     })
 }
