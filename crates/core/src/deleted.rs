@@ -1,7 +1,7 @@
 //! Deleted items: soft-deleted users, groups, contacts and applications, restorable until the retention
 //! period ends. Deleting suspends the object's group links and restoring brings them back.
 
-use crate::auth::authorization::{require, Action};
+use crate::auth::authorization::{object_actions, require, Action};
 use crate::directory::write_error;
 use crate::filter::{Filter, Literal, Op, Test};
 use crate::groups::DUPLICATE_NICKNAME;
@@ -13,13 +13,8 @@ use crate::{Caller, Directory};
 use uuid::Uuid;
 
 /// The kinds that go to deleted items, with the permissions to read and to restore or purge them.
-const RESTORABLE: [(ObjectKind, Action, Action); 5] = [
-    (ObjectKind::User, Action::ReadUsers, Action::WriteUsers),
-    (ObjectKind::Application, Action::ReadApplications, Action::WriteApplications),
-    (ObjectKind::ServicePrincipal, Action::ReadApplications, Action::WriteApplications),
-    (ObjectKind::Group, Action::ReadGroups, Action::WriteGroups),
-    (ObjectKind::Contact, Action::ReadContacts, Action::WriteContacts),
-];
+const RESTORABLE: [ObjectKind; 5] =
+    [ObjectKind::User, ObjectKind::Application, ObjectKind::ServicePrincipal, ObjectKind::Group, ObjectKind::Contact];
 
 /// What a unique-value clash means when an object of the kind is restored.
 fn restore_conflict(kind: ObjectKind) -> &'static str {
@@ -37,9 +32,10 @@ impl Directory {
     }
 
     pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
-        let (_, read, _) =
-            RESTORABLE.into_iter().find(|(k, _, _)| *k == kind).ok_or_else(|| Error::not_found(kind.as_str()))?;
-        require(caller, read)?;
+        if !RESTORABLE.contains(&kind) {
+            return Err(Error::not_found(kind.as_str()));
+        }
+        require(caller, object_actions(kind).0)?;
         self.page(caller, ObjectQuery { deleted: true, ..ObjectQuery::of(kind) }, listing).await
     }
 
@@ -52,7 +48,8 @@ impl Directory {
         crate::schema::check_text("id", id)?;
         let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
         let mut denied = None;
-        for (kind, read, change) in RESTORABLE {
+        for kind in RESTORABLE {
+            let (read, change) = object_actions(kind);
             let found = self.store.object(caller.tenant(), kind, parsed).await.map_err(Error::from)?;
             if let Some(object) = found.filter(|o| o.deleted_at.is_some()) {
                 match require(caller, if write { change } else { read }) {
@@ -68,7 +65,7 @@ impl Directory {
     pub async fn restore_deleted(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         let object = self.find_deleted(caller, id, true).await?;
         if object.kind == ObjectKind::User {
-            self.check_sensitive(caller, &object).await?;
+            self.check_sensitive(caller, Action::WriteUsers, &object).await?;
         }
         let mut restored = vec![object.clone()];
         let key = object.unique_key.clone().unwrap_or_default();
@@ -119,7 +116,7 @@ impl Directory {
     pub async fn purge_deleted(&self, caller: &Caller, id: &str) -> Result<()> {
         let object = self.find_deleted(caller, id, true).await?;
         if object.kind == ObjectKind::User {
-            self.check_sensitive(caller, &object).await?;
+            self.check_sensitive(caller, Action::WriteUsers, &object).await?;
         }
         self.commit(caller, vec![Write::Purge { kind: object.kind, id: object.id }])
             .await

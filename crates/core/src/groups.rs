@@ -7,7 +7,7 @@
 //! nesting (checked inside the write's transaction); a group has at most 100 owners and never loses its
 //! last owner. Every change, links included, is one store batch.
 
-use crate::auth::authorization::{require, Action};
+use crate::auth::authorization::{decide, require, Action, Target};
 use crate::directory::contention::object_id;
 use crate::directory::write_error;
 use crate::filter::{Filter, Literal, Op, Test};
@@ -455,10 +455,7 @@ impl Directory {
 
     /// A dynamic group's members are its rule's: changing them by hand is refused as Graph refuses it.
     fn require_link_change(&self, caller: &Caller, group: &ObjectRecord, relation: Relation) -> Result<()> {
-        require(caller, Action::WriteMemberships)?;
-        if is_role_assignable(group) {
-            require(caller, Action::WriteRoleAssignableMemberships)?;
-        }
+        decide(caller, Action::WriteMemberships, &Target::Group { role_assignable: is_role_assignable(group) })?;
         if relation == Relation::Member && is_dynamic(group) {
             return Err(Error::forbidden());
         }

@@ -4,7 +4,7 @@
 //! live users, compared case-insensitively; the password exists only as an argon2id hash in its own table
 //! and is never part of the user document; every change is one store batch.
 
-use crate::auth::authorization::{require, Action};
+use crate::auth::authorization::{decide, require, Action, Privilege, Target};
 use crate::credentials::passwords;
 use crate::directory::write_error;
 use crate::filter::Filter;
@@ -364,7 +364,7 @@ impl Directory {
         loop {
             let current = self.live_user(caller, key).await?;
             if sensitive {
-                self.check_sensitive(caller, &current).await?;
+                self.check_sensitive(caller, Action::WriteUsers, &current).await?;
             }
             let mut record = current.clone();
             let mut attributes: Vec<String> = changes.keys().cloned().collect();
@@ -412,7 +412,7 @@ impl Directory {
     pub async fn delete_user(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.live_user(caller, key).await?;
-        self.check_sensitive(caller, &user).await?;
+        self.check_sensitive(caller, Action::WriteUsers, &user).await?;
         let writes = vec![self.soft_delete(caller, ObjectKind::User, user.id).await?];
         self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(())
@@ -518,8 +518,9 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
 }
 
 impl Directory {
-    /// Allows a sensitive action on `target` (a user) or refuses it as Entra does.
-    pub(crate) async fn check_sensitive(&self, caller: &Caller, target: &ObjectRecord) -> Result<()> {
+    /// Allows a sensitive action on `target` (a user) or refuses it as Entra does: gathers the facts the
+    /// decision reads (the roles of both, the target's role-assignable groups) when the target has any.
+    pub(crate) async fn check_sensitive(&self, caller: &Caller, action: Action, target: &ObjectRecord) -> Result<()> {
         let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
         let target_roles = crate::auth::roles::roles_of(target);
         let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
@@ -532,17 +533,18 @@ impl Directory {
                 .map_err(Error::from)?
                 .iter()
                 .any(|g| g.doc.get("isAssignableToRole") == Some(&Value::Bool(true)));
-        if target_roles.is_empty() && !in_role_assignable_group {
-            return Ok(());
-        }
-        let principal =
-            self.store.object(*tenant, ObjectKind::ServicePrincipal, *service_principal).await.map_err(Error::from)?;
+        // Only a privileged target makes the caller's own roles matter.
+        let principal = match target_roles.is_empty() && !in_role_assignable_group {
+            true => None,
+            false => self
+                .store
+                .object(*tenant, ObjectKind::ServicePrincipal, *service_principal)
+                .await
+                .map_err(Error::from)?,
+        };
         let actor_roles = principal.as_ref().map(crate::auth::roles::roles_of).unwrap_or_default();
-        if crate::auth::roles::may_act_on(&actor_roles, &target_roles, in_role_assignable_group) {
-            Ok(())
-        } else {
-            Err(Error::forbidden())
-        }
+        let privilege = Privilege { actor_roles, target_roles, in_role_assignable_group };
+        decide(caller, action, &Target::SensitiveUser(&privilege))
     }
 }
 

@@ -7,7 +7,7 @@
 
 pub mod tokens;
 
-use crate::auth::authorization::{require, Action, Permission, Permissions, GRAPH_APP_ID};
+use crate::auth::authorization::{object_actions, require, Action, Permission, Permissions, GRAPH_APP_ID};
 use crate::credentials::secrets;
 use crate::directory::contention::object_id;
 use crate::directory::write_error;
@@ -45,13 +45,6 @@ pub struct AppRoleAssignment {
     pub record: AppRoleAssignmentRecord,
     pub principal_display_name: Option<String>,
     pub resource_display_name: Option<String>,
-}
-
-fn kind_action(kind: ObjectKind) -> (Action, Action) {
-    match kind {
-        ObjectKind::User => (Action::ReadUsers, Action::WriteUsers),
-        _ => (Action::ReadApplications, Action::WriteApplications),
-    }
 }
 
 impl Directory {
@@ -112,7 +105,7 @@ impl Directory {
 
     /// A live application or service principal by object id.
     pub async fn get_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
-        require(caller, kind_action(kind).0)?;
+        require(caller, object_actions(kind).0)?;
         self.live_object(caller, kind, id).await
     }
 
@@ -128,7 +121,7 @@ impl Directory {
     }
 
     pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
-        require(caller, kind_action(kind).0)?;
+        require(caller, object_actions(kind).0)?;
         self.page(caller, ObjectQuery::of(kind), listing).await
     }
 
@@ -136,7 +129,7 @@ impl Directory {
     /// service principal with it; a service principal keeps its secrets and grants there, so a restore brings
     /// it back as it was. Tokens issued to a deleted service principal stop working at once on this node.
     pub async fn delete_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<()> {
-        require(caller, kind_action(kind).1)?;
+        require(caller, object_actions(kind).1)?;
         let target = self.live_object(caller, kind, id).await?;
         if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
             return Err(Error::invalid("Microsoft Graph's service principal cannot be deleted."));
@@ -163,7 +156,7 @@ impl Directory {
         id: &str,
         patch: &Map<String, Value>,
     ) -> Result<()> {
-        require(caller, kind_action(kind).1)?;
+        require(caller, object_actions(kind).1)?;
         let (table, type_name) = match kind {
             ObjectKind::Application => (APPLICATION, "application"),
             _ => (SERVICE_PRINCIPAL, "servicePrincipal"),

@@ -5,7 +5,9 @@
 //! the tenant's Microsoft Graph service principal.
 
 use crate::auth::caller::Caller;
+use crate::auth::roles::may_act_on;
 use crate::kernel::error::{Error, Result};
+use crate::store::ObjectKind;
 
 /// Microsoft Graph's application id, the same in every tenant.
 pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -245,18 +247,68 @@ impl Action {
     }
 }
 
-/// Allows the action or returns `Forbidden`. The system caller may do anything in its own tenant.
-pub fn require(caller: &Caller, action: Action) -> Result<()> {
-    match caller {
-        Caller::System { .. } => Ok(()),
-        Caller::App { permissions, .. } => {
-            if action.allowed_by().iter().any(|p| permissions.contains(*p)) {
-                Ok(())
-            } else {
-                Err(Error::forbidden())
-            }
-        }
+/// The read and the write action on objects of a kind, for use cases that take objects of several kinds
+/// (an app role assignment's principal, a deleted item). Every kind is named: a new kind must be given its
+/// actions here.
+pub fn object_actions(kind: ObjectKind) -> (Action, Action) {
+    match kind {
+        ObjectKind::User => (Action::ReadUsers, Action::WriteUsers),
+        ObjectKind::Group => (Action::ReadGroups, Action::WriteGroups),
+        ObjectKind::Application | ObjectKind::ServicePrincipal => (Action::ReadApplications, Action::WriteApplications),
+        ObjectKind::Contact => (Action::ReadContacts, Action::WriteContacts),
+        ObjectKind::Subscription => (Action::ReadOrganization, Action::WriteOrganization),
     }
+}
+
+/// What an action is done to, as far as the decision depends on it.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The tenant, a collection, or an object whose kind the action names: the action alone decides.
+    Tenant,
+    /// A group whose members or owners change: a role-assignable group's need role management as well.
+    Group { role_assignable: bool },
+    /// A user on whom a sensitive action is done (deleting, restoring, purging, changing a password or a
+    /// sensitive property): who may act on a privileged user is Entra's rule ([`may_act_on`]).
+    SensitiveUser(&'a Privilege<'a>),
+}
+
+/// The facts Entra's rule on sensitive actions reads: the caller's directory roles, the target's, and
+/// whether the target belongs to a role-assignable group.
+#[derive(Debug, Clone, Default)]
+pub struct Privilege<'a> {
+    pub actor_roles: Vec<&'a str>,
+    pub target_roles: Vec<&'a str>,
+    pub in_role_assignable_group: bool,
+}
+
+/// The one authorization decision: allows `action` on `target` or returns `Forbidden`. An application needs
+/// one of the action's permissions, plus what the target adds; the system caller may do anything in its own
+/// tenant.
+pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()> {
+    let Caller::App { permissions, .. } = caller else { return Ok(()) };
+    let granted = |action: Action| action.allowed_by().iter().any(|p| permissions.contains(*p));
+    let allowed = granted(action)
+        && match target {
+            Target::Tenant => true,
+            Target::Group { role_assignable } => {
+                !role_assignable
+                    || action != Action::WriteMemberships
+                    || granted(Action::WriteRoleAssignableMemberships)
+            }
+            Target::SensitiveUser(privilege) => {
+                may_act_on(&privilege.actor_roles, &privilege.target_roles, privilege.in_role_assignable_group)
+            }
+        };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::forbidden())
+    }
+}
+
+/// [`decide`] for an action whose target adds nothing ([`Target::Tenant`]).
+pub fn require(caller: &Caller, action: Action) -> Result<()> {
+    decide(caller, action, &Target::Tenant)
 }
 
 #[cfg(test)]
@@ -324,6 +376,53 @@ mod tests {
         ];
         for (perms, action, allowed) in cases {
             assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");
+        }
+    }
+
+    #[test]
+    fn targets_add_to_what_the_action_needs() {
+        use crate::auth::roles::GLOBAL_ADMINISTRATOR;
+        use Permission::*;
+        let plain = Target::Group { role_assignable: false };
+        let role_assignable = Target::Group { role_assignable: true };
+        let admin = Privilege { target_roles: vec![GLOBAL_ADMINISTRATOR], ..Privilege::default() };
+        let by_peer = Privilege {
+            actor_roles: vec![GLOBAL_ADMINISTRATOR],
+            target_roles: vec![GLOBAL_ADMINISTRATOR],
+            in_role_assignable_group: false,
+        };
+        let in_group = Privilege { in_role_assignable_group: true, ..Privilege::default() };
+        let nobody = Privilege::default();
+        let cases: &[(&[Permission], Action, Target<'_>, bool)] = &[
+            (&[GroupMemberReadWriteAll], Action::WriteMemberships, plain, true),
+            (&[GroupMemberReadWriteAll], Action::WriteMemberships, role_assignable, false),
+            (
+                &[GroupMemberReadWriteAll, RoleManagementReadWriteDirectory],
+                Action::WriteMemberships,
+                role_assignable,
+                true,
+            ),
+            (&[RoleManagementReadWriteDirectory], Action::WriteMemberships, role_assignable, false),
+            (&[GroupReadAll], Action::ReadMemberships, role_assignable, true),
+            (&[UserReadWriteAll], Action::WriteUsers, Target::SensitiveUser(&nobody), true),
+            (&[UserReadWriteAll], Action::WriteUsers, Target::SensitiveUser(&admin), false),
+            (&[UserReadWriteAll], Action::WriteUsers, Target::SensitiveUser(&by_peer), true),
+            (&[UserReadAll], Action::WriteUsers, Target::SensitiveUser(&by_peer), false),
+            (&[UserReadWriteAll], Action::WriteUsers, Target::SensitiveUser(&in_group), false),
+        ];
+        for (perms, action, target, allowed) in cases {
+            assert_eq!(decide(&app(perms), *action, target).is_ok(), *allowed, "{perms:?} {action:?} {target:?}");
+            assert!(decide(&Caller::System { tenant: Uuid::nil() }, *action, target).is_ok(), "the system may");
+        }
+    }
+
+    #[test]
+    fn every_object_kind_has_its_actions() {
+        for kind in ObjectKind::ALL {
+            let (read, write) = object_actions(kind);
+            assert_ne!(read, write, "{kind:?}");
+            let writer = app(write.allowed_by());
+            assert!(require(&writer, write).is_ok(), "{kind:?}");
         }
     }
 
