@@ -10,7 +10,7 @@ use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::query::Listing;
 use crate::schema::{self, Selection, CONTACT};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, Write};
 use crate::users::Page;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
@@ -126,10 +126,8 @@ impl Directory {
             let attributes = changes.keys().cloned().collect();
             let write =
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
-            match self.commit(caller, vec![write]).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+                return committed.map_err(|e| write_error(e, "conflict"));
             }
         }
     }

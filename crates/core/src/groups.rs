@@ -264,7 +264,7 @@ impl Directory {
         self.check_member_of_rule(caller, &record, None).await?;
         let mut writes = vec![Write::InsertObject(record.clone())];
         writes.extend(self.bind_writes(caller, &record, binds).await?);
-        self.commit(caller, writes).await.map_err(|e| link_error(e, &record, Relation::Member))?;
+        self.commit(caller, writes).await.map_err(|e| link_error(e, record.id, Relation::Member))?;
         Ok(record)
     }
 
@@ -363,7 +363,8 @@ impl Directory {
             return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
         }
         let tenant = self.tenant_record(caller.tenant()).await?;
-        let mut turn = self.turn(caller, object_id(id)?, "group").await?;
+        let group = object_id(id)?;
+        let mut turn = self.turn(caller, group, "group").await?;
         loop {
             let current = self.live_group(caller, id).await?;
             let mut record = current.clone();
@@ -401,13 +402,8 @@ impl Directory {
                 });
             }
             writes.extend(self.bind_writes(caller, &record, binds).await?);
-            if writes.is_empty() {
-                return Ok(());
-            }
-            match self.commit(caller, writes).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(link_error(other, &record, Relation::Member)),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map_err(|other| link_error(other, group, Relation::Member));
             }
         }
     }
@@ -477,7 +473,7 @@ impl Directory {
         if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? >= MAX_OWNERS {
             return Err(too_many_owners());
         }
-        self.commit(caller, vec![Write::AddLink(link)]).await.map_err(|e| link_error(e, &group, relation))?;
+        self.commit(caller, vec![Write::AddLink(link)]).await.map_err(|e| link_error(e, group.id, relation))?;
         Ok(())
     }
 
@@ -663,9 +659,9 @@ fn cycle(group: Uuid) -> Error {
 
 /// Maps a store failure of a group write: a cycle found inside the transaction, a duplicate link or a
 /// taken mailNickname.
-fn link_error(error: StoreError, group: &ObjectRecord, relation: Relation) -> Error {
+fn link_error(error: StoreError, group: Uuid, relation: Relation) -> Error {
     match error {
-        StoreError::Conflict(what) if what == "cycle" => cycle(group.id),
+        StoreError::Conflict(what) if what == "cycle" => cycle(group),
         StoreError::Conflict(what) if what.contains("links") => duplicate(relation),
         other => write_error(other, DUPLICATE_NICKNAME),
     }

@@ -12,7 +12,7 @@ use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::{self, Listing};
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
-use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
+use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -400,10 +400,8 @@ impl Directory {
                 0,
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
             );
-            match self.commit(caller, writes).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, DUPLICATE_UPN)),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
             }
         }
     }
@@ -427,11 +425,10 @@ impl Directory {
             if user.id == manager.id {
                 return Err(Error::invalid("A user cannot be their own manager."));
             }
-            let mut record = user.clone();
-            record.manager = Some(manager.id);
-            match self.write_manager(caller, record, user.version).await {
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
+            if let Some(committed) =
+                self.commit_attempt(caller, &mut turn, vec![manager_write(&user, Some(manager.id))]).await?
+            {
+                return committed.map_err(|e| write_error(e, DUPLICATE_UPN));
             }
         }
     }
@@ -444,23 +441,10 @@ impl Directory {
             if user.manager.is_none() {
                 return Err(Error::not_found("manager"));
             }
-            let mut record = user.clone();
-            record.manager = None;
-            match self.write_manager(caller, record, user.version).await {
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                other => return other.map_err(|e| write_error(e, DUPLICATE_UPN)),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![manager_write(&user, None)]).await? {
+                return committed.map_err(|e| write_error(e, DUPLICATE_UPN));
             }
         }
-    }
-
-    async fn write_manager(&self, caller: &Caller, record: ObjectRecord, version: i64) -> Result<(), StoreError> {
-        let write = Write::UpdateObject {
-            before: None,
-            object: record,
-            expected_version: version,
-            attributes: vec!["manager".into()],
-        };
-        self.commit(caller, vec![write]).await.map(|_| ())
     }
 
     pub async fn get_manager(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
@@ -515,6 +499,12 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
         }
         _ => None,
     })
+}
+
+/// The write that sets (or removes) the user's manager.
+fn manager_write(user: &ObjectRecord, manager: Option<Uuid>) -> Write {
+    let object = ObjectRecord { manager, ..user.clone() };
+    Write::UpdateObject { before: None, object, expected_version: user.version, attributes: vec!["manager".into()] }
 }
 
 impl Directory {

@@ -15,7 +15,7 @@ use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
 use crate::schema::{self, format_time, Selection, APPLICATION, SERVICE_PRINCIPAL};
 use crate::store::new_object;
-use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, StoreError, Write};
+use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, Write};
 use crate::users::Page;
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
@@ -188,10 +188,8 @@ impl Directory {
             let attributes = changes.keys().cloned().collect();
             let write =
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
-            match self.commit(caller, vec![write]).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+                return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
     }
@@ -269,16 +267,14 @@ impl Directory {
                 },
                 Write::AddSecret(owned),
             ];
-            match self.commit(caller, writes).await {
-                Ok(_) => {
-                    let mut credential = shown;
-                    credential["secretText"] = json!(text);
-                    return Ok(NewSecret { credential });
-                }
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+                committed.map_err(|other| write_error(other, "conflict"))?;
+                break;
             }
         }
+        let mut credential = shown;
+        credential["secretText"] = json!(text);
+        Ok(NewSecret { credential })
     }
 
     /// `removePassword`: revokes a client secret by key id.
@@ -316,10 +312,8 @@ impl Directory {
                 },
                 Write::RemoveSecret { owner: target.id, key_id },
             ];
-            match self.commit(caller, writes).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
     }

@@ -12,6 +12,7 @@
 //!   `Retry-After`, which clients and Graph SDKs retry; none of it was written.
 
 use crate::kernel::error::{Error, Result};
+use crate::store::{StoreError, Write};
 use crate::{Caller, Directory};
 use rand::Rng;
 use std::collections::HashMap;
@@ -109,6 +110,26 @@ pub(crate) fn object_id(key: &str) -> Result<Uuid> {
 }
 
 impl Directory {
+    /// The commit of one attempt of a read-modify-write use case, and what it came to, written once for
+    /// every such use case: `Some(Ok(()))` when the writes committed (or there were none), `Some(Err(_))`
+    /// for a store failure the use case must name, and `None` when another writer overtook it: the turn has
+    /// paused ([`Turn::overtaken`]) and the use case reads again and makes its next attempt.
+    pub(crate) async fn commit_attempt(
+        &self,
+        caller: &Caller,
+        turn: &mut Turn<'_>,
+        writes: Vec<Write>,
+    ) -> Result<Option<std::result::Result<(), StoreError>>> {
+        if writes.is_empty() {
+            return Ok(Some(Ok(())));
+        }
+        match self.commit(caller, writes).await {
+            Ok(_) => Ok(Some(Ok(()))),
+            Err(StoreError::VersionMismatch) => turn.overtaken().await.map(|()| None),
+            Err(other) => Ok(Some(Err(other))),
+        }
+    }
+
     /// Waits for this request's turn at changing the object (`what` names its kind in messages), within
     /// [`DEADLINE`].
     pub(crate) async fn turn(&self, caller: &Caller, object: Uuid, what: &'static str) -> Result<Turn<'_>> {

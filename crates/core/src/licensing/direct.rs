@@ -101,14 +101,15 @@ impl Directory {
                 attributes,
             }];
             writes.extend(seat_guards(&subscriptions, add.iter().map(|(sku, _)| *sku)));
-            match self.commit(caller, writes).await {
-                Ok(_) => return Ok(ObjectRecord { version: user.version + 1, ..record }),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(StoreError::Conflict(what)) if what == "seats" => {
-                    let sku = add.first().map(|(s, _)| *s).unwrap_or_default();
-                    return Err(direct_error("CountViolation", sku, ""));
-                }
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map(|()| ObjectRecord { version: user.version + 1, ..record }).map_err(|other| {
+                    match other {
+                        StoreError::Conflict(what) if what == "seats" => {
+                            direct_error("CountViolation", add.first().map(|(s, _)| *s).unwrap_or_default(), "")
+                        }
+                        other => write_error(other, "conflict"),
+                    }
+                });
             }
         }
     }

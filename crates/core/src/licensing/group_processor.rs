@@ -82,10 +82,8 @@ impl Directory {
                 expected_version: group.version,
                 attributes: vec!["assignedLicenses".into()],
             };
-            match self.commit(caller, vec![write]).await {
-                Ok(_) => return Ok(record),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+                return committed.map(|()| record).map_err(|other| write_error(other, "conflict"));
             }
         }
     }
@@ -130,10 +128,8 @@ impl Directory {
             let record = ObjectRecord { version: user.version + 1, ..object.clone() };
             let mut writes = vec![write];
             writes.extend(seat_guards(&ledger.subscriptions, gained));
-            match self.commit(caller, writes).await {
-                Ok(_) => return Ok(record),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map(|()| record).map_err(|other| write_error(other, "conflict"));
             }
         }
     }

@@ -228,21 +228,10 @@ impl Directory {
             let mut record = current.clone();
             set_units(&mut record.doc, body)?;
             let attributes = vec!["prepaidUnits".into(), "capabilityStatus".into()];
-            match self
-                .commit(
-                    caller,
-                    vec![Write::UpdateObject {
-                        before: None,
-                        object: record,
-                        expected_version: current.version,
-                        attributes,
-                    }],
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            let write =
+                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+                return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
     }

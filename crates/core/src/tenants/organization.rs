@@ -9,7 +9,7 @@ use crate::auth::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::schema::{self, format_time, Access, Property, PropertyType, Selection};
-use crate::store::{StoreError, TenantRecord, Write};
+use crate::store::{TenantRecord, Write};
 use crate::tenants::domains::supported_services;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
@@ -237,10 +237,8 @@ impl Directory {
                 expected_version: tenant.version,
                 attributes: changes.keys().cloned().collect(),
             };
-            match self.commit(caller, vec![write]).await {
-                Ok(_) => return Ok(()),
-                Err(StoreError::VersionMismatch) => turn.overtaken().await?,
-                Err(other) => return Err(write_error(other, "conflict")),
+            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+                return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
     }
