@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_core::credentials::keys::SigningKey;
 use gatehouse_core::credentials::passwords::{self, HashParams};
+use gatehouse_core::kernel::random::{Random, SystemRandom};
 use gatehouse_core::processors;
 use gatehouse_core::store::{Link, ObjectKind, ObjectRecord, Relation, Store, TenantRecord, Write};
 use gatehouse_store::SqlStore;
@@ -244,7 +245,7 @@ fn parse_headers(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 fn baseline(window: Duration) -> anyhow::Result<()> {
-    let (key, _) = SigningKey::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (key, _) = SigningKey::generate(&SystemRandom).map_err(|e| anyhow::anyhow!("{e}"))?;
     let claims =
         json!({"aud": "https://graph.microsoft.com", "iss": "x", "roles": ["User.Read.All"], "tid": "t", "exp": 1});
     let started = Instant::now();
@@ -257,7 +258,9 @@ fn baseline(window: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut hashes = 0u64;
     while started.elapsed() < window {
-        passwords::hash_now("Bench-passw0rd!", HashParams::PRODUCTION).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut salt = [0u8; 16];
+        SystemRandom.fill(&mut salt);
+        passwords::hash_now("Bench-passw0rd!", &salt, HashParams::PRODUCTION).map_err(|e| anyhow::anyhow!("{e}"))?;
         hashes += 1;
     }
     let hash_rate = hashes as f64 / started.elapsed().as_secs_f64();
@@ -444,7 +447,7 @@ fn seeded_user(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obje
         doc.insert(key.to_owned(), value);
     }
     ObjectRecord {
-        id: gatehouse_core::store::new_object_id(),
+        id: uuid::Uuid::now_v7(),
         kind: ObjectKind::User,
         version: 1,
         unique_key: Some(upn.to_lowercase()),
@@ -517,7 +520,7 @@ fn seeded_group(n: u64, domain: &str, now: chrono::DateTime<chrono::Utc>) -> Obj
         doc.insert("proxyAddresses".into(), json!([]));
     }
     ObjectRecord {
-        id: gatehouse_core::store::new_object_id(),
+        id: uuid::Uuid::now_v7(),
         kind: ObjectKind::Group,
         version: 1,
         unique_key: unified.then_some(nickname),

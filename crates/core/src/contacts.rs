@@ -85,7 +85,7 @@ impl Directory {
         let mut doc = schema::check_body(CONTACT, "orgContact", &[], body)?;
         normalise(&mut doc)?;
         let record = ObjectRecord {
-            id: crate::store::new_object_id(),
+            id: self.new_object_id(),
             kind: ObjectKind::Contact,
             version: 1,
             unique_key: None,

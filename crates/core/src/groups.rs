@@ -252,7 +252,7 @@ impl Directory {
         let unique_key = normalise(&mut doc, None, &tenant.initial_domain)?;
         let now = self.now();
         let record = ObjectRecord {
-            id: crate::store::new_object_id(),
+            id: self.new_object_id(),
             kind: ObjectKind::Group,
             version: 1,
             unique_key,

@@ -228,9 +228,9 @@ impl Directory {
         let now = self.now();
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
         doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
-        let hash = self.hasher.hash(password.0).await?;
+        let hash = self.hasher.hash(password.0, self.salt()).await?;
         let record = ObjectRecord {
-            id: crate::store::new_object_id(),
+            id: self.new_object_id(),
             kind: ObjectKind::User,
             version: 1,
             unique_key: Some(fold(&upn)),
@@ -387,7 +387,7 @@ impl Directory {
                     if let Some(upn) = record.doc.get("userPrincipalName").and_then(Value::as_str) {
                         self.check_upn_free(caller, upn, Some(record.id)).await?;
                     }
-                    hash = Some(self.hasher.hash(password.clone()).await?);
+                    hash = Some(self.hasher.hash(password.clone(), self.salt()).await?);
                 }
                 record.doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(self.now())));
                 record.doc.insert(FORCE_CHANGE.into(), json!(force));

@@ -218,7 +218,7 @@ impl Settings {
             Ok(text) => MasterKey::decode(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.makes_master_key => {
                 create_data_dir(&self.data_dir)?;
-                let key = MasterKey::generate();
+                let key = MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
                 write_private(&path, key.encode().as_bytes())?;
                 Ok(key)
             }

@@ -57,11 +57,12 @@ impl Directory {
                 "Invalid value specified for property 'displayName' of resource 'Application'.",
             ));
         }
-        let app_id = Uuid::new_v4();
+        let app_id = self.random().uuid();
         doc.insert("appId".into(), json!(app_id));
         doc.entry("signInAudience").or_insert_with(|| json!("AzureADMyOrg"));
         doc.insert("passwordCredentials".into(), json!([]));
-        let record = new_object(ObjectKind::Application, Some(app_id.to_string()), doc, self.now());
+        let record =
+            new_object(self.new_object_id(), ObjectKind::Application, Some(app_id.to_string()), doc, self.now());
         self.commit(caller, vec![Write::InsertObject(record.clone())])
             .await
             .map_err(|e| write_error(e, "An application with this appId already exists."))?;
@@ -93,7 +94,8 @@ impl Directory {
         base.append(&mut doc);
         base.insert("passwordCredentials".into(), json!([]));
         base.insert("servicePrincipalNames".into(), json!([application]));
-        let record = new_object(ObjectKind::ServicePrincipal, Some(application.clone()), base, self.now());
+        let record =
+            new_object(self.new_object_id(), ObjectKind::ServicePrincipal, Some(application.clone()), base, self.now());
         self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
             write_error(
                 e,
@@ -238,10 +240,10 @@ impl Directory {
                 ))
             }
         };
-        let text = secrets::new_client_secret();
+        let text = secrets::new_client_secret(self.random());
         let secret = SecretRecord {
             owner: Uuid::nil(),
-            key_id: Uuid::new_v4(),
+            key_id: self.random().uuid(),
             digest: secrets::digest(&text),
             hint: text.chars().take(3).collect(),
             display_name,
@@ -380,7 +382,7 @@ impl Directory {
             return Err(Error::conflict("Permission being assigned already exists on the object."));
         }
         let record = AppRoleAssignmentRecord {
-            id: Uuid::new_v4(),
+            id: self.random().uuid(),
             principal: sp.id,
             resource: resource.id,
             app_role_id: role,

@@ -13,7 +13,6 @@ use crate::kernel::error::{Error, Result};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
@@ -79,7 +78,7 @@ impl Directory {
         let lifetime = self.config.access_token_lifetime;
         let iss = issuer(base, tenant);
         let mut uti = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut uti);
+        self.random().fill(&mut uti);
         let roles: Vec<&str> = client.permissions.iter().map(Permission::name).collect();
         let claims = json!({
             "aud": GRAPH_RESOURCE,

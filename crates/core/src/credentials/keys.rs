@@ -8,6 +8,7 @@
 //! is refused before any signature work.
 
 use crate::kernel::error::{Error, Result};
+use crate::kernel::random::{Random, Rng};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
@@ -34,8 +35,8 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Generates a fresh key; returns it with its PKCS#8 DER form for sealing.
-    pub fn generate() -> Result<(SigningKey, Vec<u8>)> {
-        let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(Error::internal)?;
+    pub fn generate(random: &dyn Random) -> Result<(SigningKey, Vec<u8>)> {
+        let private = rsa::RsaPrivateKey::new(&mut Rng(random), 2048).map_err(Error::internal)?;
         let der = private.to_pkcs8_der().map_err(Error::internal)?.as_bytes().to_vec();
         Ok((SigningKey::from_pkcs8(&der)?, der))
     }
@@ -158,7 +159,7 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify_and_tampering_is_caught() -> Result<()> {
-        let (key, der) = SigningKey::generate()?;
+        let (key, der) = SigningKey::generate(&crate::kernel::random::SystemRandom)?;
         let token = key.sign(&json!({"sub": "x", "n": 1}))?;
         let parsed = parse(&token)?;
         assert_eq!(parsed.kid, key.kid);
@@ -172,7 +173,7 @@ mod tests {
         let forged = format!("{header}.{forged_claims}.{signature}");
         assert!(parse(&forged)?.verify(&key.verifier()).is_err());
 
-        let (other, _) = SigningKey::generate()?;
+        let (other, _) = SigningKey::generate(&crate::kernel::random::SystemRandom)?;
         assert!(parsed.verify(&other.verifier()).is_err());
 
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k"}"#);

@@ -5,7 +5,7 @@
 //! (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
 
 use crate::kernel::error::{Error, Result};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// argon2id cost parameters.
@@ -90,7 +90,8 @@ impl Hasher {
     }
 
     /// Hashes `password` when a turn comes; returns the PHC string (`$argon2id$v=19$m=…`).
-    pub async fn hash(&self, password: String) -> Result<String> {
+    /// Hashes the password with the salt given (16 bytes of the directory's randomness).
+    pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String> {
         use std::sync::atomic::Ordering::Relaxed;
         let _turn = match tokio::time::timeout(QUEUE_WAIT, self.turns.acquire()).await {
             Ok(Ok(turn)) => turn,
@@ -99,7 +100,8 @@ impl Hasher {
         let running = self.running.fetch_add(1, Relaxed) + 1;
         self.peak.fetch_max(running, Relaxed);
         let params = self.params;
-        let hashed = tokio::task::spawn_blocking(move || hash_now(&password, params)).await.map_err(Error::internal);
+        let hashed =
+            tokio::task::spawn_blocking(move || hash_now(&password, &salt, params)).await.map_err(Error::internal);
         self.running.fetch_sub(1, Relaxed);
         self.computed.fetch_add(1, Relaxed);
         hashed?
@@ -116,9 +118,9 @@ impl Hasher {
     }
 }
 
-/// Hashes on the current thread; for benchmarks and blocking contexts.
-pub fn hash_now(password: &str, params: HashParams) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
+/// Hashes on the current thread with the salt given; for benchmarks and blocking contexts.
+pub fn hash_now(password: &str, salt: &[u8], params: HashParams) -> Result<String> {
+    let salt = SaltString::encode_b64(salt).map_err(Error::internal)?;
     let hashed = params.argon2()?.hash_password(password.as_bytes(), &salt).map_err(Error::internal)?;
     Ok(hashed.to_string())
 }
@@ -156,7 +158,7 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_and_verify() -> Result<()> {
         let cheap = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
-        let phc = hash_now("Sup3r-secret", cheap)?;
+        let phc = hash_now("Sup3r-secret", &[7; 16], cheap)?;
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
         assert!(verify_now("Sup3r-secret", &phc));
         assert!(!verify_now("Sup3r-secreT", &phc));

@@ -5,17 +5,18 @@
 //! password hash would cap client-credentials throughput at the argon2 rate for no gain.
 
 use crate::kernel::error::{Error, Result};
+use crate::kernel::random::{Random, Rng};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use rand::{distributions::Alphanumeric, Rng, RngCore};
+use rand::{distributions::Alphanumeric, Rng as _};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::hmac;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// A new client secret in Entra's shape: a three-character hint, a `~`, then random characters.
-pub fn new_client_secret() -> String {
-    let mut rng = rand::thread_rng();
+pub fn new_client_secret(random: &dyn Random) -> String {
+    let mut rng = Rng(random);
     let head: String = (&mut rng).sample_iter(&Alphanumeric).take(3).map(char::from).collect();
     let tail: String = (&mut rng).sample_iter(&Alphanumeric).take(37).map(char::from).collect();
     format!("{head}8Q~{tail}")
@@ -75,9 +76,9 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    pub fn generate() -> MasterKey {
+    pub fn generate(random: &dyn Random) -> MasterKey {
         let mut bytes = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut bytes);
+        random.fill(&mut bytes);
         MasterKey::from_bytes(bytes)
     }
 
@@ -103,9 +104,9 @@ impl MasterKey {
     }
 
     /// Encrypts and authenticates; returns base64 of nonce ‖ ciphertext ‖ tag.
-    pub fn seal(&self, plaintext: &[u8]) -> Result<String> {
+    pub fn seal(&self, random: &dyn Random, plaintext: &[u8]) -> Result<String> {
         let mut nonce = [0u8; NONCE_LEN];
-        rand::thread_rng().fill_bytes(&mut nonce);
+        random.fill(&mut nonce);
         let mut buffer = plaintext.to_vec();
         self.aead()?
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buffer)
@@ -139,22 +140,23 @@ impl MasterKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::random::SystemRandom;
 
     #[test]
     fn secrets_match_only_their_digest() {
-        let secret = new_client_secret();
+        let secret = new_client_secret(&SystemRandom);
         assert_eq!(secret.len(), 43);
         let stored = digest(&secret);
         assert!(matches(&secret, &stored));
-        assert!(!matches(&new_client_secret(), &stored));
+        assert!(!matches(&new_client_secret(&SystemRandom), &stored));
     }
 
     #[test]
     fn sealed_values_open_only_with_their_key() -> Result<()> {
-        let key = MasterKey::generate();
-        let sealed = key.seal(b"private key")?;
+        let key = MasterKey::generate(&SystemRandom);
+        let sealed = key.seal(&SystemRandom, b"private key")?;
         assert_eq!(key.open(&sealed)?, b"private key");
-        assert!(MasterKey::generate().open(&sealed).is_err());
+        assert!(MasterKey::generate(&SystemRandom).open(&sealed).is_err());
         let again = MasterKey::decode(&key.encode())?;
         assert_eq!(again.open(&sealed)?, b"private key");
         let paging = key.paging_key();

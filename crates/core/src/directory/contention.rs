@@ -12,9 +12,9 @@
 //!   `Retry-After`, which clients and Graph SDKs retry; none of it was written.
 
 use crate::kernel::error::{Error, Result};
+use crate::kernel::random::Random;
 use crate::store::{StoreError, Write};
 use crate::{Caller, Directory};
-use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
@@ -81,6 +81,8 @@ pub(crate) struct Turn<'a> {
     what: &'static str,
     deadline: Instant,
     pause: Duration,
+    /// Jitters the pauses.
+    random: &'a dyn Random,
 }
 
 impl Turn<'_> {
@@ -91,7 +93,7 @@ impl Turn<'_> {
         if now >= self.deadline {
             return Err(busy(self.what));
         }
-        let pause = self.pause.mul_f64(rand::thread_rng().gen_range(0.5..1.0));
+        let pause = self.pause.mul_f64(0.5 + self.random.unit() / 2.0);
         tokio::time::sleep(pause.min(self.deadline - now)).await;
         self.pause = (self.pause * 2).min(LONGEST_PAUSE);
         Ok(())
@@ -136,7 +138,7 @@ impl Directory {
         let deadline = Instant::now() + DEADLINE;
         let (claim, lock) = self.object_locks.claim((caller.tenant(), object));
         let held = tokio::time::timeout_at(deadline, lock.lock_owned()).await.map_err(|_| busy(what))?;
-        Ok(Turn { _held: held, _claim: claim, what, deadline, pause: FIRST_PAUSE })
+        Ok(Turn { _held: held, _claim: claim, what, deadline, pause: FIRST_PAUSE, random: self.random() })
     }
 }
 
@@ -166,8 +168,14 @@ mod tests {
         let locks = ObjectLocks::default();
         let (claim, lock) = locks.claim((Uuid::nil(), Uuid::from_u128(3)));
         let deadline = Instant::now() + Duration::from_millis(30);
-        let mut turn =
-            Turn { _held: lock.lock_owned().await, _claim: claim, what: "user", deadline, pause: FIRST_PAUSE };
+        let mut turn = Turn {
+            _held: lock.lock_owned().await,
+            _claim: claim,
+            what: "user",
+            deadline,
+            pause: FIRST_PAUSE,
+            random: &crate::kernel::random::SystemRandom,
+        };
         let mut retries = 0;
         let error = loop {
             match turn.overtaken().await {

@@ -13,6 +13,7 @@ use crate::credentials::passwords::HashParams;
 use crate::credentials::secrets::MasterKey;
 use crate::kernel::clock::Clock;
 use crate::kernel::error::{Error, Result};
+use crate::kernel::random::{ObjectIds, Random, SystemRandom};
 use crate::store::{ObjectKind, Store, StoreError, TenantRecord, Write};
 use crate::Caller;
 use chrono::{DateTime, Utc};
@@ -65,6 +66,9 @@ const TENANT_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Directory {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Where ids, secrets, nonces, codes and jitter come from.
+    random: Arc<dyn Random>,
+    object_ids: ObjectIds,
     pub(crate) master: MasterKey,
     pub(crate) config: DirectoryConfig,
     pub(crate) keys: RwLock<HashMap<Uuid, Arc<TenantKeys>>>,
@@ -100,6 +104,8 @@ impl Directory {
         Self {
             store,
             clock,
+            random: Arc::new(SystemRandom),
+            object_ids: ObjectIds::default(),
             master,
             config,
             keys: RwLock::new(HashMap::new()),
@@ -116,6 +122,29 @@ impl Directory {
             cache: crate::directory::cache::ObjectCache::default(),
             object_locks: crate::directory::contention::ObjectLocks::default(),
         }
+    }
+
+    /// The directory with another source of randomness (the operating system's by default).
+    pub fn with_random(self, random: Arc<dyn Random>) -> Self {
+        Self { random, ..self }
+    }
+
+    /// The directory's source of randomness.
+    pub(crate) fn random(&self) -> &dyn Random {
+        self.random.as_ref()
+    }
+
+    /// A password hash's salt.
+    pub(crate) fn salt(&self) -> [u8; 16] {
+        let mut salt = [0u8; 16];
+        self.random().fill(&mut salt);
+        salt
+    }
+
+    /// A new object's id: time-ordered, from the directory's clock and randomness.
+    pub(crate) fn new_object_id(&self) -> Uuid {
+        let millis = u64::try_from(self.now().timestamp_millis()).unwrap_or_default();
+        self.object_ids.next(millis, self.random())
     }
 
     /// The directory with a DNS resolver, for domain verification.

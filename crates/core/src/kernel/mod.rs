@@ -3,5 +3,6 @@
 pub mod clock;
 pub mod dns;
 pub mod error;
+pub mod random;
 pub mod request;
 pub mod text;

@@ -144,7 +144,7 @@ impl Directory {
                     Some(id) => {
                         Uuid::parse_str(id).map_err(|_| Error::invalid_property("skuId", "skuId must be a GUID."))?
                     }
-                    None => Uuid::new_v4(),
+                    None => self.random().uuid(),
                 };
                 doc.insert("skuId".into(), json!(sku));
                 doc.insert(
@@ -161,7 +161,7 @@ impl Directory {
                     let id = match plan.get("servicePlanId").and_then(Value::as_str) {
                         Some(id) => Uuid::parse_str(id)
                             .map_err(|_| Error::invalid_property("servicePlans", "servicePlanId must be a GUID."))?,
-                        None => Uuid::new_v4(),
+                        None => self.random().uuid(),
                     };
                     let needs = uuid_list(plan.get("dependsOn"));
                     if !needs.is_empty() {
@@ -184,7 +184,7 @@ impl Directory {
         set_units(&mut doc, body)?;
         let sku = doc.get("skuId").and_then(Value::as_str).unwrap_or_default().to_owned();
         let record = ObjectRecord {
-            id: crate::store::new_object_id(),
+            id: self.new_object_id(),
             kind: ObjectKind::Subscription,
             version: 1,
             unique_key: Some(sku),

@@ -14,11 +14,11 @@
 use crate::auth::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
+use crate::kernel::random::Random;
 use crate::schema::{self, Access, Property, PropertyType, Selection};
 use crate::store::{DomainRecord, StoreError, TenantRecord, Write};
 use crate::tenants::check_domain;
 use crate::{Caller, Directory};
-use rand::Rng;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -54,8 +54,8 @@ pub(crate) fn supported_services(tenant: &TenantRecord, name: &str) -> &'static 
 }
 
 /// A new verification code: `MS=ms` and eight digits.
-fn new_code() -> String {
-    format!("MS=ms{}", rand::thread_rng().gen_range(10_000_000..100_000_000))
+fn new_code(random: &dyn Random) -> String {
+    format!("MS=ms{}", 10_000_000 + random.below(90_000_000))
 }
 
 /// The MX form of a verification code.
@@ -173,7 +173,7 @@ impl Directory {
                 None => {}
             }
         }
-        let domain = DomainRecord { name, verified, code: Some(new_code()), created_at: self.now() };
+        let domain = DomainRecord { name, verified, code: Some(new_code(self.random())), created_at: self.now() };
         self.commit(caller, vec![Write::AddDomain(domain.clone())])
             .await
             .map_err(|e| write_error(e, "Another object with the same value for property id already exists."))?;
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn codes_and_parents() {
-        let code = new_code();
+        let code = new_code(&crate::kernel::random::SystemRandom);
         assert!(code.starts_with("MS=ms") && code.len() == 13 && code[5..].chars().all(|c| c.is_ascii_digit()));
         assert_eq!(mx_exchange("MS=ms12345678"), "ms12345678.msv1.invalid");
         assert_eq!(parents("a.b.contoso.com").collect::<Vec<_>>(), vec!["b.contoso.com", "contoso.com"]);

@@ -14,6 +14,7 @@ use crate::credentials::keys::SigningKey;
 use crate::credentials::passwords;
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
+use crate::kernel::random::{Random, Rng};
 use crate::schema::format_time;
 use crate::store::new_object;
 use crate::store::{
@@ -23,7 +24,7 @@ use crate::tenants::organization::{country_code, initial_settings, DEFAULT_COUNT
 use crate::users::{check_user_principal_name, FORCE_CHANGE};
 use crate::Directory;
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::Rng as _;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -85,10 +86,10 @@ pub(crate) fn check_domain(domain: &str) -> Result<String> {
 }
 
 /// A random password that meets the complexity rule: 20 characters from all four classes.
-pub fn generate_password() -> String {
+pub fn generate_password(random: &dyn Random) -> String {
     const CLASSES: [&[u8]; 4] =
         [b"abcdefghijkmnopqrstuvwxyz", b"ABCDEFGHJKLMNPQRSTUVWXYZ", b"23456789", b"!#%+-=?@^_~"];
-    let mut rng = rand::thread_rng();
+    let mut rng = Rng(random);
     let mut chars: Vec<char> = CLASSES.iter().map(|class| class[rng.gen_range(0..class.len())] as char).collect();
     let all: Vec<u8> = CLASSES.concat();
     chars.extend((0..16).map(|_| all[rng.gen_range(0..all.len())] as char));
@@ -132,7 +133,7 @@ impl Directory {
 
     /// The writes that create a tenant, and the credentials they make.
     async fn tenant_batch(&self, spec: NewTenant) -> Result<(Vec<Write>, TenantBootstrap)> {
-        let id = spec.id.unwrap_or_else(Uuid::new_v4);
+        let id = spec.id.unwrap_or_else(|| self.random().uuid());
         let short = id.simple().to_string();
         let domain = check_domain(&spec.domain.unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])))?;
         let display_name = spec.display_name.unwrap_or_else(|| domain.clone());
@@ -156,9 +157,9 @@ impl Directory {
 
         let upn = spec.admin_user_principal_name.unwrap_or_else(|| format!("admin@{domain}"));
         let upn = check_user_principal_name(&upn, &tenant.domains)?;
-        let password = spec.admin_password.unwrap_or_else(generate_password);
+        let password = spec.admin_password.unwrap_or_else(|| generate_password(self.random()));
         passwords::check_complexity(&password, true)?;
-        let hash = self.hasher.hash(password.clone()).await?;
+        let hash = self.hasher.hash(password.clone(), self.salt()).await?;
         let nickname = upn.split('@').next().unwrap_or("admin").to_owned();
         let mut admin_doc = Map::new();
         for (key, value) in [
@@ -174,15 +175,18 @@ impl Directory {
         ] {
             admin_doc.insert(key.to_owned(), value);
         }
-        let admin = new_object(ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
+        let admin = new_object(self.new_object_id(), ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
 
-        let (signing, der) = SigningKey::generate()?;
-        let key =
-            SigningKeyRecord { kid: signing.kid.clone(), sealed_private_key: self.master.seal(&der)?, created_at: now };
+        let (signing, der) = SigningKey::generate(self.random())?;
+        let key = SigningKeyRecord {
+            kid: signing.kid.clone(),
+            sealed_private_key: self.master.seal(self.random(), &der)?,
+            created_at: now,
+        };
 
-        let graph = graph_service_principal(now);
-        let client_id = spec.client_id.unwrap_or_else(Uuid::new_v4);
-        let client_secret = spec.client_secret.unwrap_or_else(secrets::new_client_secret);
+        let graph = graph_service_principal(self.new_object_id(), now);
+        let client_id = spec.client_id.unwrap_or_else(|| self.random().uuid());
+        let client_secret = spec.client_secret.unwrap_or_else(|| secrets::new_client_secret(self.random()));
         let mut writes = vec![
             Write::CreateTenant(tenant),
             Write::AddSigningKey(key),
@@ -192,7 +196,7 @@ impl Directory {
         ];
         let administration =
             AdminApp { client_id, secret: &client_secret, name: "Gatehouse administration", purpose: "bootstrap" };
-        writes.extend(administration.writes(graph.id, now)?);
+        writes.extend(administration.writes(self, graph.id, now)?);
         let created = TenantBootstrap {
             tenant_id: id,
             tenant_domain: domain,
@@ -214,16 +218,16 @@ impl Directory {
         let graph = match self.graph_principal(tenant).await? {
             Some(graph) => graph,
             None => {
-                let graph = graph_service_principal(now);
+                let graph = graph_service_principal(self.new_object_id(), now);
                 writes.push(Write::InsertObject(graph.clone()));
                 graph.id
             }
         };
-        let client_id = Uuid::new_v4();
-        let client_secret = secrets::new_client_secret();
+        let client_id = self.random().uuid();
+        let client_secret = secrets::new_client_secret(self.random());
         let name = format!("Gatehouse recovery {}", format_time(now));
         let recovery = AdminApp { client_id, secret: &client_secret, name: &name, purpose: "recovery" };
-        writes.extend(recovery.writes(graph, now)?);
+        writes.extend(recovery.writes(self, graph, now)?);
         self.store
             .commit(tenant, writes, now)
             .await
@@ -258,19 +262,20 @@ struct AdminApp<'a> {
 }
 
 impl AdminApp<'_> {
-    fn writes(&self, graph: Uuid, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Write>> {
+    fn writes(&self, directory: &Directory, graph: Uuid, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Write>> {
         if self.secret.len() < 32 {
             return Err(Error::invalid_property("clientSecret", "A client secret must have at least 32 characters."));
         }
         let key = self.client_id.to_string();
         let app_doc = application_doc(self.client_id, self.name);
-        let app = new_object(ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
+        let app =
+            new_object(directory.new_object_id(), ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
         let mut sp_doc = service_principal_doc(&app_doc);
         sp_doc.insert(roles::ROLES_KEY.into(), roles::holding(&[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR]));
-        let sp = new_object(ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
+        let sp = new_object(directory.new_object_id(), ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
         let secret = SecretRecord {
             owner: app.id,
-            key_id: Uuid::new_v4(),
+            key_id: directory.random().uuid(),
             digest: secrets::digest(self.secret),
             hint: self.secret.chars().take(3).collect(),
             display_name: Some(self.purpose.into()),
@@ -280,7 +285,7 @@ impl AdminApp<'_> {
         let mut writes = vec![Write::InsertObject(app), Write::InsertObject(sp.clone()), Write::AddSecret(secret)];
         for permission in ADMIN_APP_PERMISSIONS {
             writes.push(Write::AddAppRoleAssignment(AppRoleAssignmentRecord {
-                id: Uuid::new_v4(),
+                id: directory.random().uuid(),
                 principal: sp.id,
                 resource: graph,
                 app_role_id: Uuid::parse_str(permission.app_role_id()).map_err(Error::internal)?,
@@ -292,7 +297,7 @@ impl AdminApp<'_> {
 }
 
 /// Microsoft Graph's service principal: its app roles are the application permissions Gatehouse enforces.
-fn graph_service_principal(now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
+fn graph_service_principal(id: Uuid, now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
     let roles: Vec<Value> = Permission::ALL
         .iter()
         .map(|p| {
@@ -311,5 +316,5 @@ fn graph_service_principal(now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
     doc = service_principal_doc(&doc);
     doc.insert("appRoles".into(), Value::Array(roles));
     doc.insert("servicePrincipalNames".into(), json!([crate::auth::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]));
-    new_object(ObjectKind::ServicePrincipal, Some(GRAPH_APP_ID.to_owned()), doc, now)
+    new_object(id, ObjectKind::ServicePrincipal, Some(GRAPH_APP_ID.to_owned()), doc, now)
 }

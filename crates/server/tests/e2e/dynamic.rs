@@ -483,7 +483,8 @@ async fn the_processing_status_is_running_while_changes_wait() {
             hash_params: crate::support::CHEAP_HASH,
             ..gatehouse_core::DirectoryConfig::default()
         };
-        let key = gatehouse_core::credentials::secrets::MasterKey::generate();
+        let key =
+            gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
         let directory = gatehouse_core::Directory::new(store, clock, key, config);
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };

@@ -363,7 +363,7 @@ async fn seats_hold_under_concurrent_assignments_and_membership_changes() {
 
 #[tokio::test]
 async fn a_group_license_pages_through_a_large_group_until_the_seats_run_out() {
-    use gatehouse_core::store::{new_object_id, Link, ObjectKind, ObjectRecord, Relation, Store, Write};
+    use gatehouse_core::store::{Link, ObjectKind, ObjectRecord, Relation, Store, Write};
     // More members than one licensing batch takes (2,000), so the pages are resolved while the one before
     // commits; fewer seats than members, so the seat count must carry from page to page.
     const MEMBERS: usize = 2300;
@@ -383,7 +383,7 @@ async fn a_group_license_pages_through_a_large_group_until_the_seats_run_out() {
                 let doc = json!({"displayName": format!("Bulk {n}"), "mailNickname": format!("bulk{n}"),
                     "userPrincipalName": upn, "accountEnabled": true, "usageLocation": "NO", "userType": "Member"});
                 let user = ObjectRecord {
-                    id: new_object_id(),
+                    id: uuid::Uuid::now_v7(),
                     kind: ObjectKind::User,
                     version: 1,
                     unique_key: Some(upn),

@@ -170,7 +170,8 @@ async fn two_nodes_on_one_postgres_database_agree() {
     };
     let url = cluster.create_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let key = gatehouse_core::credentials::secrets::MasterKey::generate().encode();
+    let key = gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom)
+        .encode();
     // Nodes behind one load balancer share its public URL, so each accepts the tokens the others issue.
     let node = |name: &str| {
         let data = dir.path().join(name);
@@ -209,7 +210,9 @@ async fn two_nodes_on_one_postgres_database_agree() {
         get_json(&http, format!("{}/v1.0/users/{via_one}?$select=jobTitle", one.base_url), &token_one).await;
     assert_eq!(read["jobTitle"], "Shared");
 
-    let stranger = gatehouse_core::credentials::secrets::MasterKey::generate().encode();
+    let stranger =
+        gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom)
+            .encode();
     let refused = Command::new(BINARY)
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--data-dir"])
         .arg(dir.path().join("three"))
@@ -559,7 +562,8 @@ async fn nodes_starting_together_on_an_empty_database_make_one_tenant() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let key = gatehouse_core::credentials::secrets::MasterKey::generate().encode();
+    let key = gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom)
+        .encode();
     for attempt in 0..5 {
         let url = cluster.create_database().await;
         let (one, two) = std::thread::scope(|scope| {
@@ -588,7 +592,13 @@ async fn nodes_starting_together_on_an_empty_database_make_one_tenant() {
                 .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url, "--data-dir"])
                 .arg(dir.path().join(format!("keys-{attempt}-{n}")))
                 .envs(gatehouse_testkit::process::TEST_HASH_ENV)
-                .env("GATEHOUSE_MASTER_KEY", gatehouse_core::credentials::secrets::MasterKey::generate().encode())
+                .env(
+                    "GATEHOUSE_MASTER_KEY",
+                    gatehouse_core::credentials::secrets::MasterKey::generate(
+                        &gatehouse_core::kernel::random::SystemRandom,
+                    )
+                    .encode(),
+                )
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)

@@ -461,7 +461,8 @@ async fn the_core_bounds_every_listing() {
             hash_params: crate::support::CHEAP_HASH,
             ..gatehouse_core::DirectoryConfig::default()
         };
-        let key = gatehouse_core::credentials::secrets::MasterKey::generate();
+        let key =
+            gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
         let directory = gatehouse_core::Directory::new(store, clock, key, config);
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
@@ -487,4 +488,53 @@ async fn the_core_bounds_every_listing() {
         let deeper = Filter::Not(Box::new(nested));
         assert_eq!(list(10, Some(deeper)).await.map(|_| ()).unwrap_err().kind, ErrorKind::Invalid, "{engine}");
     }
+}
+
+/// The directory draws ids and secrets from the source of randomness it is given: the same source gives the
+/// same tenant id and bootstrap client, and object ids still follow the order objects are made in.
+#[tokio::test]
+async fn randomness_comes_from_the_source_the_directory_is_given() {
+    use gatehouse_core::kernel::random::Random;
+    use std::sync::{Arc, Mutex};
+
+    /// A repeatable source: a counter run through a mixing function.
+    struct Counting(Mutex<u64>);
+    impl Random for Counting {
+        fn fill(&self, bytes: &mut [u8]) {
+            let mut state = self.0.lock().unwrap();
+            for byte in bytes {
+                *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *byte = (*state >> 33) as u8;
+            }
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut made = Vec::new();
+    for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
+        let store = Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
+        let config = gatehouse_core::DirectoryConfig {
+            hash_params: crate::support::CHEAP_HASH,
+            ..gatehouse_core::DirectoryConfig::default()
+        };
+        let key = gatehouse_core::credentials::secrets::MasterKey::generate(&Counting(Mutex::new(1)));
+        let directory = gatehouse_core::Directory::new(store, Arc::new(gatehouse_core::SystemClock), key, config)
+            .with_random(Arc::new(Counting(Mutex::new(42))));
+        let spec = gatehouse_core::tenants::NewTenant {
+            domain: Some(format!("{engine}.gatehouse.test")),
+            ..Default::default()
+        };
+        let created = directory.create_tenant(spec).await.unwrap();
+        let expected: &dyn Random = &Counting(Mutex::new(42));
+        assert_eq!(created.tenant_id, expected.uuid(), "{engine}: the tenant id is the source's first draw");
+        let caller = gatehouse_core::Caller::System { tenant: created.tenant_id };
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            let body = json!({"displayName": format!("Contact {n}")});
+            ids.push(directory.create_contact(&caller, body.as_object().unwrap()).await.unwrap().id);
+        }
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{engine}: ids in the order made");
+        made.push((created.client_id, created.client_secret));
+    }
+    assert!(made.windows(2).all(|pair| pair[0] == pair[1]), "the same source, the same bootstrap client");
 }

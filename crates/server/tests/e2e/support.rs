@@ -79,7 +79,7 @@ impl Server {
     ) -> Server {
         let store = Arc::new(SqlStore::connect(url).await.unwrap());
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
-        let master = MasterKey::generate();
+        let master = MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
         let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
         let zone = crate::zone::Zone::start().await;
         let dns = gatehouse::dns::resolver(Some(zone.address)).unwrap();
