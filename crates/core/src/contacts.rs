@@ -6,12 +6,12 @@
 
 use crate::auth::authorization::{require, Action};
 use crate::directory::contention::object_id;
+use crate::directory::objects::Page;
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::query::Listing;
 use crate::schema::{self, Selection, CONTACT};
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, Write};
-use crate::users::Page;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 

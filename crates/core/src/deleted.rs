@@ -2,13 +2,14 @@
 //! period ends. Deleting suspends the object's group links and restoring brings them back.
 
 use crate::auth::authorization::{object_actions, require, Action};
+use crate::directory::objects::Page;
 use crate::directory::write_error;
 use crate::filter::{Filter, Literal, Op, Test};
 use crate::groups::DUPLICATE_NICKNAME;
 use crate::kernel::error::{Error, Result};
 use crate::query::Listing;
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, Write};
-use crate::users::{Page, DUPLICATE_UPN};
+use crate::users::DUPLICATE_UPN;
 use crate::{Caller, Directory};
 use uuid::Uuid;
 
@@ -25,12 +26,6 @@ fn restore_conflict(kind: ObjectKind) -> &'static str {
 }
 
 impl Directory {
-    /// The write that moves an object to deleted items, suspending the links at either end of it.
-    pub(crate) async fn soft_delete(&self, caller: &Caller, kind: ObjectKind, id: Uuid) -> Result<Write> {
-        let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::from)?;
-        Ok(Write::SoftDelete { kind, id, at: self.now(), links })
-    }
-
     pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         if !RESTORABLE.contains(&kind) {
             return Err(Error::not_found(kind.as_str()));

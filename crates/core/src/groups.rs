@@ -9,6 +9,7 @@
 
 use crate::auth::authorization::{decide, require, Action, Target};
 use crate::directory::contention::object_id;
+use crate::directory::objects::Page;
 use crate::directory::write_error;
 use crate::filter::{Filter, Literal, Op, Test};
 use crate::kernel::error::{Error, ErrorKind, Result};
@@ -19,7 +20,6 @@ use crate::rules::{
 };
 use crate::schema::{self, format_time, Selection, GROUP};
 use crate::store::{Link, ObjectKind, ObjectQuery, ObjectRecord, Relation, Scope, StoreError, Write};
-use crate::users::Page;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -308,34 +308,6 @@ impl Directory {
 
     async fn live_group(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         self.live_of(caller, id, &[ObjectKind::Group]).await
-    }
-
-    /// A live object by id, of one of the kinds.
-    pub(crate) async fn live_of(&self, caller: &Caller, id: &str, kinds: &[ObjectKind]) -> Result<ObjectRecord> {
-        let [object] = self.live_objects(caller, [(id, kinds)]).await?;
-        Ok(object)
-    }
-
-    /// Live objects by id, each of one of its kinds, read in one round trip; the first one missing is the
-    /// error.
-    async fn live_objects<const N: usize>(
-        &self,
-        caller: &Caller,
-        wanted: [(&str, &[ObjectKind]); N],
-    ) -> Result<[ObjectRecord; N]> {
-        wanted.iter().try_for_each(|(id, _)| schema::check_text("id", id))?;
-        let ids: Vec<Uuid> = wanted.iter().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
-        let mut found = self.store.any_objects(caller.tenant(), &ids).await.map_err(Error::from)?;
-        found.retain(|o| o.deleted_at.is_none());
-        let mut out = Vec::with_capacity(N);
-        for (id, kinds) in wanted {
-            let object = Uuid::parse_str(id)
-                .ok()
-                .and_then(|parsed| found.iter().find(|o| o.id == parsed && kinds.contains(&o.kind)))
-                .ok_or_else(|| Error::not_found(id))?;
-            out.push(object.clone());
-        }
-        Ok(out.try_into().unwrap_or_else(|_| unreachable!("one object per id asked for")))
     }
 
     pub async fn list_groups(&self, caller: &Caller, listing: Listing) -> Result<Page> {

@@ -6,13 +6,13 @@
 
 use crate::auth::authorization::{decide, require, Action, Privilege, Target};
 use crate::credentials::passwords;
+use crate::directory::objects::Page;
 use crate::directory::write_error;
-use crate::filter::Filter;
-use crate::kernel::error::{Error, ErrorKind, Result};
-use crate::query::{self, Listing};
+use crate::kernel::error::{Error, Result};
+use crate::query::Listing;
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
-use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, Write};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -22,15 +22,6 @@ pub const DUPLICATE_UPN: &str = "Another object with the same value for property
 const REQUIRED_ON_CREATE: &[&str] = &["accountEnabled", "displayName", "mailNickname", "userPrincipalName"];
 /// Internal document key: the user must change the password at next sign-in. Not a Graph property.
 pub const FORCE_CHANGE: &str = "_forceChangePassword";
-
-/// A page of objects, the cursor after its last one if more may follow, and the count of all pages
-/// when it was asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub items: Vec<ObjectRecord>,
-    pub next: Option<Cursor>,
-    pub count: Option<u64>,
-}
 
 /// The password part of a create or update.
 #[derive(Debug, Clone)]
@@ -297,54 +288,6 @@ impl Directory {
     pub async fn list_users(&self, caller: &Caller, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
         self.page(caller, ObjectQuery::of(ObjectKind::User), listing).await
-    }
-
-    /// A page of the objects `base` selects (its kind, scope, manager, deleted state) that match the
-    /// listing, in its order; the filter is checked against the vocabulary of the listed kind.
-    pub(crate) async fn page(&self, caller: &Caller, base: ObjectQuery, listing: Listing) -> Result<Page> {
-        if !(1..=query::MAX_PAGE).contains(&listing.top) {
-            let top = listing.top;
-            return Err(Error::invalid(format!(
-                "Invalid page size specified: '{top}'. Must be between 1 and {} inclusive.",
-                query::MAX_PAGE
-            )));
-        }
-        if let Some(filter) = &listing.filter {
-            if !filter.within_bounds() {
-                return Err(Error::invalid(format!(
-                    "The filter nests deeper than {} levels or lists more than {} values.",
-                    crate::filter::MAX_DEPTH,
-                    crate::filter::MAX_IN
-                )));
-            }
-            let resource = match base.kind {
-                None => Some(&query::DIRECTORY_OBJECTS),
-                Some(kind) => query::resource_of(kind),
-            };
-            let resource = resource.ok_or_else(|| {
-                Error::new(ErrorKind::UnsupportedQuery, "$filter is not supported on this collection yet.")
-            })?;
-            query::check_filter(resource, filter)?;
-        }
-        let top = listing.top;
-        let filter = match (base.filter.clone(), listing.filter.map(query::resolve_derived)) {
-            (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
-            (a, b) => a.or(b),
-        };
-        let query = ObjectQuery { filter, order: listing.order, after: listing.after, limit: top + 1, ..base };
-        let tenant = caller.tenant();
-        let count = match listing.count {
-            true => Some(self.store.count(tenant, &query).await.map_err(Error::from)?),
-            false => None,
-        };
-        let mut items = self.store.objects(tenant, &query).await.map_err(Error::from)?;
-        let next = if items.len() > top as usize {
-            items.truncate(top as usize);
-            items.last().map(|last| Cursor::at(&query.order, last))
-        } else {
-            None
-        };
-        Ok(Page { items, next, count })
     }
 
     pub async fn update_user(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {

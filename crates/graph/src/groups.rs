@@ -13,10 +13,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
+use gatehouse_core::directory::objects::Page;
 use gatehouse_core::query::{Listing, GROUPS};
 use gatehouse_core::schema::GROUP;
 use gatehouse_core::store::{ObjectKind, Relation};
-use gatehouse_core::users::Page;
 use gatehouse_core::Caller;
 use serde_json::Value;
 

@@ -8,12 +8,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use gatehouse_core::applications::object_properties;
 use gatehouse_core::contacts::contact_properties;
+use gatehouse_core::directory::objects::Page;
 use gatehouse_core::groups::group_properties;
 use gatehouse_core::query::{self, Resource};
 use gatehouse_core::schema::{Property, Selection, CONTACT, GROUP, USER};
 use gatehouse_core::schema::{APPLICATION, SERVICE_PRINCIPAL};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
-use gatehouse_core::users::{user_properties, Page};
+use gatehouse_core::users::user_properties;
 use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
 

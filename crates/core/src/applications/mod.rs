@@ -10,13 +10,13 @@ pub mod tokens;
 use crate::auth::authorization::{object_actions, require, Action, Permission, Permissions, GRAPH_APP_ID};
 use crate::credentials::secrets;
 use crate::directory::contention::object_id;
+use crate::directory::objects::Page;
 use crate::directory::write_error;
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
 use crate::schema::{self, format_time, Selection, APPLICATION, SERVICE_PRINCIPAL};
 use crate::store::new_object;
 use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, Write};
-use crate::users::Page;
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -109,17 +109,6 @@ impl Directory {
     pub async fn get_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
         require(caller, object_actions(kind).0)?;
         self.live_object(caller, kind, id).await
-    }
-
-    async fn live_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
-        schema::check_text("id", id)?;
-        let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
-        self.store
-            .object(caller.tenant(), kind, parsed)
-            .await
-            .map_err(Error::from)?
-            .filter(|o| o.deleted_at.is_none())
-            .ok_or_else(|| Error::not_found(id))
     }
 
     pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {

@@ -6,6 +6,7 @@
 pub mod cache;
 pub(crate) mod contention;
 mod node;
+pub mod objects;
 
 use crate::auth::authorization::GRAPH_APP_ID;
 use crate::credentials::keys::{SigningKey, VerifyingKey};

@@ -94,7 +94,7 @@ impl Directory {
         caller: &Caller,
         id: &str,
         listing: crate::query::Listing,
-    ) -> Result<crate::users::Page> {
+    ) -> Result<crate::directory::objects::Page> {
         require(caller, Action::ReadMemberships)?;
         let group = self.get_group(caller, id).await?;
         let filter = Filter::Any {

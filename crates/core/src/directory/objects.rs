@@ -1,0 +1,115 @@
+//! What every feature does with objects, once: read a live object, list a page of objects (with the
+//! bounds every listing obeys), and move an object to deleted items.
+
+use crate::filter::Filter;
+use crate::kernel::error::{Error, ErrorKind, Result};
+use crate::query::{self, Listing};
+use crate::schema;
+use crate::store::{Cursor, ObjectKind, ObjectQuery, ObjectRecord, Write};
+use crate::{Caller, Directory};
+use uuid::Uuid;
+
+/// A page of objects, the cursor after its last one if more may follow, and the count of all pages
+/// when it was asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<ObjectRecord>,
+    pub next: Option<Cursor>,
+    pub count: Option<u64>,
+}
+
+impl Directory {
+    /// A live object of the kind, by id.
+    pub(crate) async fn live_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
+        schema::check_text("id", id)?;
+        let parsed = Uuid::parse_str(id).map_err(|_| Error::not_found(id))?;
+        self.store
+            .object(caller.tenant(), kind, parsed)
+            .await
+            .map_err(Error::from)?
+            .filter(|o| o.deleted_at.is_none())
+            .ok_or_else(|| Error::not_found(id))
+    }
+
+    /// A live object by id, of one of the kinds.
+    pub(crate) async fn live_of(&self, caller: &Caller, id: &str, kinds: &[ObjectKind]) -> Result<ObjectRecord> {
+        let [object] = self.live_objects(caller, [(id, kinds)]).await?;
+        Ok(object)
+    }
+
+    /// Live objects by id, each of one of its kinds, read in one round trip; the first one missing is the
+    /// error.
+    pub(crate) async fn live_objects<const N: usize>(
+        &self,
+        caller: &Caller,
+        wanted: [(&str, &[ObjectKind]); N],
+    ) -> Result<[ObjectRecord; N]> {
+        wanted.iter().try_for_each(|(id, _)| schema::check_text("id", id))?;
+        let ids: Vec<Uuid> = wanted.iter().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
+        let mut found = self.store.any_objects(caller.tenant(), &ids).await.map_err(Error::from)?;
+        found.retain(|o| o.deleted_at.is_none());
+        let mut out = Vec::with_capacity(N);
+        for (id, kinds) in wanted {
+            let object = Uuid::parse_str(id)
+                .ok()
+                .and_then(|parsed| found.iter().find(|o| o.id == parsed && kinds.contains(&o.kind)))
+                .ok_or_else(|| Error::not_found(id))?;
+            out.push(object.clone());
+        }
+        Ok(out.try_into().unwrap_or_else(|_| unreachable!("one object per id asked for")))
+    }
+
+    /// A page of the objects `base` selects (its kind, scope, manager, deleted state) that match the
+    /// listing, in its order; the filter is checked against the vocabulary of the listed kind.
+    pub(crate) async fn page(&self, caller: &Caller, base: ObjectQuery, listing: Listing) -> Result<Page> {
+        if !(1..=query::MAX_PAGE).contains(&listing.top) {
+            let top = listing.top;
+            return Err(Error::invalid(format!(
+                "Invalid page size specified: '{top}'. Must be between 1 and {} inclusive.",
+                query::MAX_PAGE
+            )));
+        }
+        if let Some(filter) = &listing.filter {
+            if !filter.within_bounds() {
+                return Err(Error::invalid(format!(
+                    "The filter nests deeper than {} levels or lists more than {} values.",
+                    crate::filter::MAX_DEPTH,
+                    crate::filter::MAX_IN
+                )));
+            }
+            let resource = match base.kind {
+                None => Some(&query::DIRECTORY_OBJECTS),
+                Some(kind) => query::resource_of(kind),
+            };
+            let resource = resource.ok_or_else(|| {
+                Error::new(ErrorKind::UnsupportedQuery, "$filter is not supported on this collection yet.")
+            })?;
+            query::check_filter(resource, filter)?;
+        }
+        let top = listing.top;
+        let filter = match (base.filter.clone(), listing.filter.map(query::resolve_derived)) {
+            (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
+            (a, b) => a.or(b),
+        };
+        let query = ObjectQuery { filter, order: listing.order, after: listing.after, limit: top + 1, ..base };
+        let tenant = caller.tenant();
+        let count = match listing.count {
+            true => Some(self.store.count(tenant, &query).await.map_err(Error::from)?),
+            false => None,
+        };
+        let mut items = self.store.objects(tenant, &query).await.map_err(Error::from)?;
+        let next = if items.len() > top as usize {
+            items.truncate(top as usize);
+            items.last().map(|last| Cursor::at(&query.order, last))
+        } else {
+            None
+        };
+        Ok(Page { items, next, count })
+    }
+
+    /// The write that moves an object to deleted items, suspending the links at either end of it.
+    pub(crate) async fn soft_delete(&self, caller: &Caller, kind: ObjectKind, id: Uuid) -> Result<Write> {
+        let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::from)?;
+        Ok(Write::SoftDelete { kind, id, at: self.now(), links })
+    }
+}
