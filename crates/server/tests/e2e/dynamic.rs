@@ -477,15 +477,8 @@ async fn member_of_rules_follow_their_sources_within_entras_limits() {
 async fn the_processing_status_is_running_while_changes_wait() {
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
-        let store = std::sync::Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
         let clock = std::sync::Arc::new(gatehouse_core::kernel::clock::ManualClock::new(chrono::Utc::now()));
-        let config = gatehouse_core::DirectoryConfig {
-            hash_params: crate::support::CHEAP_HASH,
-            ..gatehouse_core::DirectoryConfig::default()
-        };
-        let key =
-            gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
-        let directory = gatehouse_core::Directory::new(store, clock, key, config);
+        let directory = crate::support::directory(&url, clock).await;
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
         let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;

@@ -455,15 +455,7 @@ async fn the_core_bounds_every_listing() {
     use gatehouse_core::ErrorKind;
     let dir = tempfile::tempdir().unwrap();
     for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
-        let store = std::sync::Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
-        let clock = std::sync::Arc::new(gatehouse_core::SystemClock);
-        let config = gatehouse_core::DirectoryConfig {
-            hash_params: crate::support::CHEAP_HASH,
-            ..gatehouse_core::DirectoryConfig::default()
-        };
-        let key =
-            gatehouse_core::credentials::secrets::MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
-        let directory = gatehouse_core::Directory::new(store, clock, key, config);
+        let directory = crate::support::directory(&url, std::sync::Arc::new(gatehouse_core::SystemClock)).await;
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
         let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;
@@ -512,13 +504,8 @@ async fn randomness_comes_from_the_source_the_directory_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let mut made = Vec::new();
     for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
-        let store = Arc::new(gatehouse_store::SqlStore::connect(&url).await.unwrap());
-        let config = gatehouse_core::DirectoryConfig {
-            hash_params: crate::support::CHEAP_HASH,
-            ..gatehouse_core::DirectoryConfig::default()
-        };
-        let key = gatehouse_core::credentials::secrets::MasterKey::generate(&Counting(Mutex::new(1)));
-        let directory = gatehouse_core::Directory::new(store, Arc::new(gatehouse_core::SystemClock), key, config)
+        let directory = crate::support::directory(&url, Arc::new(gatehouse_core::SystemClock))
+            .await
             .with_random(Arc::new(Counting(Mutex::new(42))));
         let spec = gatehouse_core::tenants::NewTenant {
             domain: Some(format!("{engine}.gatehouse.test")),
