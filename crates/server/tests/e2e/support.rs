@@ -20,14 +20,6 @@ use tokio::sync::oneshot;
 
 pub const CHEAP_HASH: HashParams = HashParams { memory_kib: 256, iterations: 1, parallelism: 1 };
 
-/// A directory on the database at `url` with cheap password hashing, for tests that call use cases without
-/// HTTP.
-pub async fn directory(url: &str, clock: Arc<dyn gatehouse_core::Clock>) -> Directory {
-    let store = Arc::new(SqlStore::connect(url).await.unwrap());
-    let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
-    Directory::new(store, clock, MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom), config)
-}
-
 pub struct Server {
     pub base: String,
     pub store: Arc<SqlStore>,
