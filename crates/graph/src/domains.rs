@@ -27,7 +27,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     options.check_select(DOMAIN, "domain")?;
     let select = options.select.as_ref();
-    let domains = state.directory.domains(&caller, odata::selection(select)).await?;
+    let domains = state.directory.domains().list(&caller, odata::selection(select)).await?;
     Ok(Json(json!({"@odata.context": odata::context_url("domains", select), "value": domains})))
 }
 
@@ -39,7 +39,7 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     options.check_select(DOMAIN, "domain")?;
     let select = options.select.as_ref();
-    let domain = state.directory.domain(&caller, &id, odata::selection(select)).await?;
+    let domain = state.directory.domains().get(&caller, &id, odata::selection(select)).await?;
     Ok(Json(odata::entity("domains", select, domain)))
 }
 
@@ -48,7 +48,7 @@ async fn add(
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let domain = state.directory.add_domain(&caller, &body).await?;
+    let domain = state.directory.domains().add(&caller, &body).await?;
     Ok((StatusCode::CREATED, Json(odata::entity("domains", None, domain))))
 }
 
@@ -57,7 +57,7 @@ async fn verify(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let domain = state.directory.verify_domain(&caller, &id).await?;
+    let domain = state.directory.domains().verify(&caller, &id).await?;
     Ok(Json(odata::entity("domains", None, domain)))
 }
 
@@ -67,7 +67,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_domain(&caller, &id, &body).await?;
+    state.directory.domains().update(&caller, &id, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -76,7 +76,7 @@ async fn remove(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.delete_domain(&caller, &id).await?;
+    state.directory.domains().delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -85,7 +85,7 @@ async fn records(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let records = state.directory.domain_verification_records(&caller, &id).await?;
+    let records = state.directory.domains().verification_records(&caller, &id).await?;
     let context = odata::context_url(&format!("domains('{id}')/verificationDnsRecords"), None);
     Ok(Json(json!({"@odata.context": context, "value": records})))
 }

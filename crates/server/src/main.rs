@@ -326,13 +326,15 @@ async fn domain(command: DomainCommand) -> anyhow::Result<()> {
     match &command {
         DomainCommand::Verify { domain, skip_dns, .. } => {
             let verified = match skip_dns {
-                true => directory.verify_domain_without_dns(&caller, domain).await,
-                false => directory.verify_domain(&caller, domain).await,
+                true => directory.domains().verify_without_dns(&caller, domain).await,
+                false => directory.domains().verify(&caller, domain).await,
             };
             println!("{}", serde_json::to_string_pretty(&verified.map_err(fail)?)?);
         }
         DomainCommand::List { .. } => {
-            for domain in directory.domains(&caller, gatehouse_core::schema::Selection::Default).await.map_err(fail)? {
+            for domain in
+                directory.domains().list(&caller, gatehouse_core::schema::Selection::Default).await.map_err(fail)?
+            {
                 println!(
                     "{}\t{}\t{}",
                     domain["id"].as_str().unwrap_or_default(),

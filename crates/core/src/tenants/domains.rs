@@ -114,26 +114,41 @@ fn verification_failed(why: &str) -> Error {
     Error::invalid(format!("Domain verification failed with the following error: '{why}'."))
 }
 
+/// The tenant's domains, as a service on the directory's context ([`Directory::domains`]): the shape use
+/// cases take from here on. Its use cases are methods of the service; what it needs of the context (the
+/// store, the clock, randomness, the DNS port) and of other features (the tenant's record) it asks of the
+/// directory by name.
+pub struct Domains<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
+    /// The domains service.
+    pub fn domains(&self) -> Domains<'_> {
+        Domains { directory: self }
+    }
+}
+
+impl Domains<'_> {
     /// The tenant and one of its domains; `NotFound` when it has no such domain.
     async fn tenant_domain(&self, caller: &Caller, name: &str) -> Result<(TenantRecord, DomainRecord)> {
         schema::check_text("id", name)?;
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let folded = name.to_lowercase();
-        let domains = self.store.domains(tenant.id).await.map_err(Error::from)?;
+        let domains = self.directory.store.domains(tenant.id).await.map_err(Error::from)?;
         let domain = domains.into_iter().find(|d| d.name == folded).ok_or_else(|| Error::not_found(name))?;
         Ok((tenant, domain))
     }
 
     /// The tenant's domains, verified or not.
-    pub async fn domains(&self, caller: &Caller, selection: Selection<'_>) -> Result<Vec<Map<String, Value>>> {
+    pub async fn list(&self, caller: &Caller, selection: Selection<'_>) -> Result<Vec<Map<String, Value>>> {
         require(caller, Action::ReadDomains)?;
-        let tenant = self.tenant_record(caller.tenant()).await?;
-        let domains = self.store.domains(tenant.id).await.map_err(Error::from)?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
+        let domains = self.directory.store.domains(tenant.id).await.map_err(Error::from)?;
         Ok(domains.iter().map(|d| domain_properties(&tenant, d, selection, false)).collect())
     }
 
-    pub async fn domain(&self, caller: &Caller, name: &str, selection: Selection<'_>) -> Result<Map<String, Value>> {
+    pub async fn get(&self, caller: &Caller, name: &str, selection: Selection<'_>) -> Result<Map<String, Value>> {
         require(caller, Action::ReadDomains)?;
         let (tenant, domain) = self.tenant_domain(caller, name).await?;
         Ok(domain_properties(&tenant, &domain, selection, false))
@@ -141,7 +156,7 @@ impl Directory {
 
     /// `POST /domains` with `{"id": name}`: adds the domain unverified, or verified when the tenant has verified
     /// a domain it is a subdomain of.
-    pub async fn add_domain(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Map<String, Value>> {
+    pub async fn add(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Map<String, Value>> {
         require(caller, Action::WriteDomains)?;
         let mut name = None;
         for (key, value) in body {
@@ -160,10 +175,10 @@ impl Directory {
         }
         let name = check_domain(name.ok_or_else(|| Error::invalid_property("id", "A domain needs its name as 'id'."))?)
             .map_err(|e| Error { target: Some("id".into()), ..e })?;
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let mut verified = false;
         for parent in parents(&name) {
-            match self.store.tenant(parent).await.map_err(Error::from)? {
+            match self.directory.store.tenant(parent).await.map_err(Error::from)? {
                 Some(holder) if holder.id == tenant.id => verified = true,
                 Some(_) => {
                     return Err(Error::invalid(format!(
@@ -173,20 +188,26 @@ impl Directory {
                 None => {}
             }
         }
-        let domain = DomainRecord { name, verified, code: Some(new_code(self.random())), created_at: self.now() };
-        self.commit(caller, vec![Write::AddDomain(domain.clone())])
+        let domain = DomainRecord {
+            name,
+            verified,
+            code: Some(new_code(self.directory.random())),
+            created_at: self.directory.now(),
+        };
+        self.directory
+            .commit(caller, vec![Write::AddDomain(domain.clone())])
             .await
             .map_err(|e| write_error(e, "Another object with the same value for property id already exists."))?;
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         Ok(domain_properties(&tenant, &domain, Selection::Default, false))
     }
 
     /// `POST /domains/{id}/verify`: verifies the domain when DNS shows its verification code.
-    pub async fn verify_domain(&self, caller: &Caller, name: &str) -> Result<Map<String, Value>> {
+    pub async fn verify(&self, caller: &Caller, name: &str) -> Result<Map<String, Value>> {
         require(caller, Action::WriteDomains)?;
-        let (_, domain) = self.unverified_domain(caller, name).await?;
+        let (_, domain) = self.unverified(caller, name).await?;
         let code = domain.code.clone().unwrap_or_default();
-        let dns = self.dns.as_ref().ok_or_else(|| {
+        let dns = self.directory.dns.as_ref().ok_or_else(|| {
             Error::unavailable("This server has no DNS resolver to verify domains with; try again later.", 60)
         })?;
         let looked_up = async {
@@ -216,16 +237,16 @@ impl Directory {
 
     /// Marks a domain verified without looking at DNS: for the operator of a site without DNS, from the
     /// command line only; logged.
-    pub async fn verify_domain_without_dns(&self, caller: &Caller, name: &str) -> Result<Map<String, Value>> {
+    pub async fn verify_without_dns(&self, caller: &Caller, name: &str) -> Result<Map<String, Value>> {
         if !matches!(caller, Caller::System { .. }) {
             return Err(Error::forbidden());
         }
-        let (_, domain) = self.unverified_domain(caller, name).await?;
+        let (_, domain) = self.unverified(caller, name).await?;
         tracing::warn!(tenant = %caller.tenant(), domain = %domain.name, "the operator verified a domain without a DNS check");
         self.mark_verified(caller, domain).await
     }
 
-    async fn unverified_domain(&self, caller: &Caller, name: &str) -> Result<(TenantRecord, DomainRecord)> {
+    async fn unverified(&self, caller: &Caller, name: &str) -> Result<(TenantRecord, DomainRecord)> {
         let (tenant, domain) = self.tenant_domain(caller, name).await?;
         if domain.verified {
             return Err(Error::invalid(format!("Domain '{}' is already verified.", domain.name)));
@@ -234,18 +255,18 @@ impl Directory {
     }
 
     async fn mark_verified(&self, caller: &Caller, domain: DomainRecord) -> Result<Map<String, Value>> {
-        match self.commit(caller, vec![Write::VerifyDomain { name: domain.name.clone() }]).await {
+        match self.directory.commit(caller, vec![Write::VerifyDomain { name: domain.name.clone() }]).await {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => return Err(verification_failed("Domain is being used by another tenant")),
             Err(other) => return Err(write_error(other, "conflict")),
         }
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let verified = DomainRecord { verified: true, ..domain };
         Ok(domain_properties(&tenant, &verified, Selection::Default, true))
     }
 
     /// `PATCH /domains/{id}`: `isDefault: true` makes a verified domain the default one.
-    pub async fn update_domain(&self, caller: &Caller, name: &str, body: &Map<String, Value>) -> Result<()> {
+    pub async fn update(&self, caller: &Caller, name: &str, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteDomains)?;
         let changes = schema::check_body(DOMAIN, "domain", &[], body)?;
         let (tenant, domain) = self.tenant_domain(caller, name).await?;
@@ -256,6 +277,7 @@ impl Directory {
             }
             Some(Value::Bool(true)) if domain.name == tenant.default_domain => Ok(()),
             Some(Value::Bool(true)) => self
+                .directory
                 .commit(caller, vec![Write::SetDefaultDomain { name: domain.name }])
                 .await
                 .map(|_| ())
@@ -268,7 +290,7 @@ impl Directory {
     }
 
     /// `DELETE /domains/{id}`: removes a domain nothing uses.
-    pub async fn delete_domain(&self, caller: &Caller, name: &str) -> Result<()> {
+    pub async fn delete(&self, caller: &Caller, name: &str) -> Result<()> {
         require(caller, Action::WriteDomains)?;
         let (tenant, domain) = self.tenant_domain(caller, name).await?;
         if domain.name == tenant.initial_domain {
@@ -283,9 +305,9 @@ impl Directory {
                 domain.name
             )));
         }
-        match self.commit(caller, vec![Write::RemoveDomain { name: domain.name.clone() }]).await {
+        match self.directory.commit(caller, vec![Write::RemoveDomain { name: domain.name.clone() }]).await {
             Ok(_) => {
-                self.forget_tenant_name(&domain.name);
+                self.directory.forget_tenant_name(&domain.name);
                 Ok(())
             }
             Err(StoreError::Conflict(_)) => Err(Error::invalid(format!(
@@ -297,7 +319,7 @@ impl Directory {
     }
 
     /// `GET /domains/{id}/verificationDnsRecords`: the TXT record that verifies the domain and its MX form.
-    pub async fn domain_verification_records(&self, caller: &Caller, name: &str) -> Result<Vec<Value>> {
+    pub async fn verification_records(&self, caller: &Caller, name: &str) -> Result<Vec<Value>> {
         require(caller, Action::ReadDomains)?;
         let (tenant, domain) = self.tenant_domain(caller, name).await?;
         let Some(code) = &domain.code else { return Ok(Vec::new()) };
