@@ -79,41 +79,56 @@ pub fn contact_properties(record: &ObjectRecord, selection: Selection<'_>) -> Ma
     })
 }
 
+/// Organizational contacts, as a service on the directory's context (shaped like the domains service).
+pub struct Contacts<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
-    pub async fn create_contact(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
+    /// The contacts service.
+    pub fn contacts(&self) -> Contacts<'_> {
+        Contacts { directory: self }
+    }
+}
+
+impl Contacts<'_> {
+    pub async fn create(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteContacts)?;
         let mut doc = schema::check_body(CONTACT, "orgContact", &[], body)?;
         normalise(&mut doc)?;
         let record = ObjectRecord {
-            id: self.new_object_id(),
+            id: self.directory.new_object_id(),
             kind: ObjectKind::Contact,
             version: 1,
             unique_key: None,
             manager: None,
             doc,
-            created_at: self.now(),
+            created_at: self.directory.now(),
             deleted_at: None,
         };
-        self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| write_error(e, "conflict"))?;
+        self.directory
+            .commit(caller, vec![Write::InsertObject(record.clone())])
+            .await
+            .map_err(|e| write_error(e, "conflict"))?;
         Ok(record)
     }
 
-    pub async fn get_contact(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         require(caller, Action::ReadContacts)?;
-        self.live_of(caller, id, &[ObjectKind::Contact]).await
+        self.directory.live_of(caller, id, &[ObjectKind::Contact]).await
     }
 
-    pub async fn list_contacts(&self, caller: &Caller, listing: Listing) -> Result<Page> {
+    pub async fn list(&self, caller: &Caller, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadContacts)?;
-        self.page(caller, ObjectQuery::of(ObjectKind::Contact), listing).await
+        self.directory.page(caller, ObjectQuery::of(ObjectKind::Contact), listing).await
     }
 
-    pub async fn update_contact(&self, caller: &Caller, id: &str, patch: &Map<String, Value>) -> Result<()> {
+    pub async fn update(&self, caller: &Caller, id: &str, patch: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteContacts)?;
         let changes = schema::check_body(CONTACT, "orgContact", &[], patch)?;
-        let mut turn = self.turn(caller, object_id(id)?, "contact").await?;
+        let mut turn = self.directory.turn(caller, object_id(id)?, "contact").await?;
         loop {
-            let current = self.live_of(caller, id, &[ObjectKind::Contact]).await?;
+            let current = self.directory.live_of(caller, id, &[ObjectKind::Contact]).await?;
             let mut record = current.clone();
             for (name, value) in &changes {
                 if value.is_null() {
@@ -126,18 +141,18 @@ impl Directory {
             let attributes = changes.keys().cloned().collect();
             let write =
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|e| write_error(e, "conflict"));
             }
         }
     }
 
     /// Moves the contact to deleted items; its group memberships are suspended until a restore.
-    pub async fn delete_contact(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
         require(caller, Action::WriteContacts)?;
-        let contact = self.live_of(caller, id, &[ObjectKind::Contact]).await?;
-        let writes = vec![self.soft_delete(caller, ObjectKind::Contact, contact.id).await?];
-        self.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
+        let contact = self.directory.live_of(caller, id, &[ObjectKind::Contact]).await?;
+        let writes = vec![self.directory.soft_delete(caller, ObjectKind::Contact, contact.id).await?];
+        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
         Ok(())
     }
 }

@@ -25,17 +25,30 @@ fn restore_conflict(kind: ObjectKind) -> &'static str {
     }
 }
 
+/// Deleted items: listing, restoring and purging what was deleted, as a service on the directory's context
+/// (shaped like the domains service).
+pub struct Deleted<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
-    pub async fn list_deleted(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
+    /// The deleted service.
+    pub fn deleted(&self) -> Deleted<'_> {
+        Deleted { directory: self }
+    }
+}
+
+impl Deleted<'_> {
+    pub async fn list(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         if !RESTORABLE.contains(&kind) {
             return Err(Error::not_found(kind.as_str()));
         }
         require(caller, object_actions(kind).0)?;
-        self.page(caller, ObjectQuery { deleted: true, ..ObjectQuery::of(kind) }, listing).await
+        self.directory.page(caller, ObjectQuery { deleted: true, ..ObjectQuery::of(kind) }, listing).await
     }
 
     /// A deleted object of any restorable kind the caller may read.
-    pub async fn get_deleted(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         self.find_deleted(caller, id, false).await
     }
 
@@ -45,7 +58,7 @@ impl Directory {
         let mut denied = None;
         for kind in RESTORABLE {
             let (read, change) = object_actions(kind);
-            let found = self.store.object(caller.tenant(), kind, parsed).await.map_err(Error::from)?;
+            let found = self.directory.store.object(caller.tenant(), kind, parsed).await.map_err(Error::from)?;
             if let Some(object) = found.filter(|o| o.deleted_at.is_some()) {
                 match require(caller, if write { change } else { read }) {
                     Ok(()) => return Ok(object),
@@ -57,10 +70,10 @@ impl Directory {
     }
 
     /// Brings a deleted object back; fails if its unique value was taken meanwhile.
-    pub async fn restore_deleted(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+    pub async fn restore(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         let object = self.find_deleted(caller, id, true).await?;
         if object.kind == ObjectKind::User {
-            self.check_sensitive(caller, Action::WriteUsers, &object).await?;
+            self.directory.check_sensitive(caller, Action::WriteUsers, &object).await?;
         }
         let mut restored = vec![object.clone()];
         let key = object.unique_key.clone().unwrap_or_default();
@@ -73,7 +86,7 @@ impl Directory {
             }
             // A service principal needs its application.
             ObjectKind::ServicePrincipal => {
-                let app = self.store.object_by_key(caller.tenant(), ObjectKind::Application, &key);
+                let app = self.directory.store.object_by_key(caller.tenant(), ObjectKind::Application, &key);
                 if app.await.map_err(Error::from)?.is_none() {
                     return Err(Error::invalid(
                         "The service principal's application is deleted: restore the application first.",
@@ -84,10 +97,10 @@ impl Directory {
         }
         let mut writes = Vec::new();
         for each in &restored {
-            let links = self.store.links(caller.tenant(), each.id, false).await.map_err(Error::from)?;
+            let links = self.directory.store.links(caller.tenant(), each.id, false).await.map_err(Error::from)?;
             writes.push(Write::Restore { kind: each.kind, id: each.id, links });
         }
-        self.commit(caller, writes).await.map_err(|e| write_error(e, restore_conflict(object.kind)))?;
+        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, restore_conflict(object.kind)))?;
         Ok(ObjectRecord { deleted_at: None, ..object })
     }
 
@@ -103,17 +116,18 @@ impl Directory {
             limit: 100,
             ..ObjectQuery::of(ObjectKind::ServicePrincipal)
         };
-        let deleted = self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
+        let deleted = self.directory.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
         Ok(deleted.into_iter().max_by_key(|o| o.deleted_at))
     }
 
     /// Deletes a deleted object for good.
-    pub async fn purge_deleted(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn purge(&self, caller: &Caller, id: &str) -> Result<()> {
         let object = self.find_deleted(caller, id, true).await?;
         if object.kind == ObjectKind::User {
-            self.check_sensitive(caller, Action::WriteUsers, &object).await?;
+            self.directory.check_sensitive(caller, Action::WriteUsers, &object).await?;
         }
-        self.commit(caller, vec![Write::Purge { kind: object.kind, id: object.id }])
+        self.directory
+            .commit(caller, vec![Write::Purge { kind: object.kind, id: object.id }])
             .await
             .map_err(|e| write_error(e, "conflict"))?;
         Ok(())
@@ -121,16 +135,16 @@ impl Directory {
 
     /// Purges every object deleted longer ago than the retention period; returns how many.
     pub async fn purge_expired(&self) -> Result<usize> {
-        let cutoff = self.now() - self.config.deleted_retention;
+        let cutoff = self.directory.now() - self.directory.config.deleted_retention;
         let mut purged = 0;
         loop {
-            let batch = self.store.deleted_before(cutoff, 500).await.map_err(Error::from)?;
+            let batch = self.directory.store.deleted_before(cutoff, 500).await.map_err(Error::from)?;
             if batch.is_empty() {
                 return Ok(purged);
             }
             for (tenant, kind, id) in batch {
                 let system = Caller::System { tenant };
-                match self.commit(&system, vec![Write::Purge { kind, id }]).await {
+                match self.directory.commit(&system, vec![Write::Purge { kind, id }]).await {
                     Ok(_) => purged += 1,
                     // Another node purged it first.
                     Err(StoreError::Missing) => {}

@@ -138,7 +138,7 @@ async fn randomness_comes_from_the_source_the_directory_is_given() {
         let mut ids = Vec::new();
         for n in 0..5 {
             let body = json!({"displayName": format!("Contact {n}")});
-            ids.push(directory.create_contact(&caller, body.as_object().unwrap()).await.unwrap().id);
+            ids.push(directory.contacts().create(&caller, body.as_object().unwrap()).await.unwrap().id);
         }
         assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{engine}: ids in the order made");
         made.push((created.client_id, created.client_secret));

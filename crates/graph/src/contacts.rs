@@ -34,7 +34,7 @@ async fn create(
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let record = state.directory.create_contact(&caller, &body).await?;
+    let record = state.directory.contacts().create(&caller, &body).await?;
     let body = object_json(&record, &QueryOptions::default(), false);
     Ok((StatusCode::CREATED, Json(odata::entity("contacts", None, body))))
 }
@@ -46,7 +46,7 @@ async fn read(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
-    let record = state.directory.get_contact(&caller, &id).await?;
+    let record = state.directory.contacts().get(&caller, &id).await?;
     Ok(Json(odata::entity("contacts", options.select.as_ref(), object_json(&record, &options, false))))
 }
 
@@ -57,7 +57,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
     let listing = options.listing(state.directory.paging_key(), "contacts", Collection::Queryable(&CONTACTS))?;
-    let page = state.directory.list_contacts(&caller, listing).await?;
+    let page = state.directory.contacts().list(&caller, listing).await?;
     Ok(page_json(&state, "contacts", "contacts", &options, &page, false))
 }
 
@@ -67,7 +67,7 @@ async fn count(
     mut options: QueryOptions,
 ) -> GraphResult<Response> {
     let page = counted(&state, &mut options, "contacts", Collection::Queryable(&CONTACTS), |listing| async {
-        Ok(state.directory.list_contacts(&caller, listing).await?)
+        Ok(state.directory.contacts().list(&caller, listing).await?)
     })
     .await?;
     Ok(text_count(page))
@@ -79,7 +79,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_contact(&caller, &id, &body).await?;
+    state.directory.contacts().update(&caller, &id, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -88,6 +88,6 @@ async fn remove(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.delete_contact(&caller, &id).await?;
+    state.directory.contacts().delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

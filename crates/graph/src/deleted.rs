@@ -49,14 +49,14 @@ async fn read(
         let path = format!("directory/deletedItems/microsoft.graph.{}", kind.as_str());
         let key = state.directory.paging_key();
         let listing = options.listing(key, &path, Collection::Plain)?;
-        let page = state.directory.list_deleted(&caller, kind, listing).await?;
+        let page = state.directory.deleted().list(&caller, kind, listing).await?;
         let items = page.items.iter().map(|r| Value::Object(deleted_json(r, &options))).collect();
         return Ok(Json(odata::collection(key, &path, &path, &options, &page, items)));
     }
     if id.contains('.') {
         return Err(GraphError::bad_request(format!("'{id}' is not a type that deleted items holds.")));
     }
-    let record = state.directory.get_deleted(&caller, &id).await?;
+    let record = state.directory.deleted().get(&caller, &id).await?;
     Ok(Json(odata::entity("directory/deletedItems", None, deleted_json(&record, &options))))
 }
 
@@ -65,7 +65,7 @@ async fn restore(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let record = state.directory.restore_deleted(&caller, &id).await?;
+    let record = state.directory.deleted().restore(&caller, &id).await?;
     let body = deleted_json(&record, &QueryOptions::default());
     Ok(Json(odata::entity("directoryObjects", None, body)))
 }
@@ -75,6 +75,6 @@ async fn purge(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.purge_deleted(&caller, &id).await?;
+    state.directory.deleted().purge(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

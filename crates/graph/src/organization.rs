@@ -23,7 +23,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     options.check_select(ORGANIZATION, "organization")?;
     let select = options.select.as_ref();
-    let organization = state.directory.organization(&caller, None, odata::selection(select)).await?;
+    let organization = state.directory.organization().get(&caller, None, odata::selection(select)).await?;
     Ok(Json(json!({"@odata.context": odata::context_url("organization", select), "value": [organization]})))
 }
 
@@ -35,7 +35,7 @@ async fn read(
 ) -> GraphResult<Json<Value>> {
     options.check_select(ORGANIZATION, "organization")?;
     let select = options.select.as_ref();
-    let organization = state.directory.organization(&caller, Some(&id), odata::selection(select)).await?;
+    let organization = state.directory.organization().get(&caller, Some(&id), odata::selection(select)).await?;
     Ok(Json(odata::entity("organization", select, organization)))
 }
 
@@ -45,6 +45,6 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_organization(&caller, &id, &body).await?;
+    state.directory.organization().update(&caller, &id, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -81,7 +81,7 @@ pub fn spawn_retention(directory: Arc<Directory>) {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match directory.purge_expired().await {
+            match directory.deleted().purge_expired().await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "purged expired deleted items"),
                 Err(error) => tracing::warn!(%error, "purging expired deleted items failed"),

@@ -192,14 +192,22 @@ fn is_mail(text: &str) -> bool {
     text.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
 }
 
+/// The organization (the tenant's profile and settings), as a service on the directory's context (shaped
+/// like the domains service).
+pub struct Organization<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
+    /// The organization service.
+    pub fn organization(&self) -> Organization<'_> {
+        Organization { directory: self }
+    }
+}
+
+impl Organization<'_> {
     /// The caller's organization; `id`, when given, must be the tenant's id.
-    pub async fn organization(
-        &self,
-        caller: &Caller,
-        id: Option<&str>,
-        selection: Selection<'_>,
-    ) -> Result<Map<String, Value>> {
+    pub async fn get(&self, caller: &Caller, id: Option<&str>, selection: Selection<'_>) -> Result<Map<String, Value>> {
         require(caller, Action::ReadOrganizationProfile)?;
         let tenant = self.organization_record(caller, id).await?;
         Ok(organization_properties(&tenant, selection))
@@ -212,14 +220,14 @@ impl Directory {
                 return Err(Error::not_found(id));
             }
         }
-        self.tenant_record(caller.tenant()).await
+        self.directory.tenant_record(caller.tenant()).await
     }
 
     /// `PATCH /organization/{id}`: changes the organization's settings.
-    pub async fn update_organization(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<()> {
+    pub async fn update(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteOrganization)?;
         let changes = check_settings(body)?;
-        let mut turn = self.turn(caller, caller.tenant(), "organization").await?;
+        let mut turn = self.directory.turn(caller, caller.tenant(), "organization").await?;
         loop {
             let tenant = self.organization_record(caller, Some(id)).await?;
             if changes.is_empty() {
@@ -237,7 +245,7 @@ impl Directory {
                 expected_version: tenant.version,
                 attributes: changes.keys().cloned().collect(),
             };
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }

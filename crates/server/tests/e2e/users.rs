@@ -141,9 +141,9 @@ async fn user_lifecycle_on_every_engine() {
         // Deleted items are purged once the 30 days are over, not before.
         server.call(&token, Method::DELETE, "/v1.0/users/eve@contoso.gatehouse.test", None).await;
         server.clock.advance(chrono::Duration::days(29));
-        assert_eq!(server.directory.purge_expired().await.unwrap(), 0);
+        assert_eq!(server.directory.deleted().purge_expired().await.unwrap(), 0);
         server.clock.advance(chrono::Duration::days(2));
-        assert_eq!(server.directory.purge_expired().await.unwrap(), 1);
+        assert_eq!(server.directory.deleted().purge_expired().await.unwrap(), 1);
         let (_, deleted) = server
             .call(&server.admin_token().await, Method::GET, "/v1.0/directory/deletedItems/graph.user", None)
             .await;
