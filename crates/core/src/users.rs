@@ -196,8 +196,20 @@ fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
+/// Users, as a service on the directory's context (shaped like the domains service).
+pub struct Users<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
-    pub async fn create_user(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
+    /// The users service.
+    pub fn users(&self) -> Users<'_> {
+        Users { directory: self }
+    }
+}
+
+impl Users<'_> {
+    pub async fn create(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteUsers)?;
         let (mut doc, profile) = check_body(body)?;
         for name in REQUIRED_ON_CREATE {
@@ -208,7 +220,7 @@ impl Directory {
         let password = profile
             .and_then(|p| p.password.clone().map(|pw| (pw, p)))
             .ok_or_else(|| Error::invalid_property("passwordProfile", required_message("passwordProfile")))?;
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let upn = doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
         let upn = check_user_principal_name(upn, &tenant.domains)?;
         doc.insert("userPrincipalName".into(), Value::String(upn.clone()));
@@ -216,12 +228,12 @@ impl Directory {
         normalise(&mut doc)?;
         passwords::check_complexity(&password.0, strong_passwords(&doc))?;
         self.check_upn_free(caller, &upn, None).await?;
-        let now = self.now();
+        let now = self.directory.now();
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
         doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
-        let hash = self.hasher.hash(password.0, self.salt()).await?;
+        let hash = self.directory.hasher.hash(password.0, self.directory.salt()).await?;
         let record = ObjectRecord {
-            id: self.new_object_id(),
+            id: self.directory.new_object_id(),
             kind: ObjectKind::User,
             version: 1,
             unique_key: Some(fold(&upn)),
@@ -231,15 +243,19 @@ impl Directory {
             deleted_at: None,
         };
         let writes = vec![Write::InsertObject(record.clone()), Write::SetPassword { user: record.id, hash }];
-        self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(record)
     }
 
     /// Refuses a UPN another live user has, before the expensive part of a write (hashing a password); the
     /// store's unique index still decides races.
     async fn check_upn_free(&self, caller: &Caller, upn: &str, except: Option<Uuid>) -> Result<()> {
-        let holder =
-            self.store.object_by_key(caller.tenant(), ObjectKind::User, &fold(upn)).await.map_err(Error::from)?;
+        let holder = self
+            .directory
+            .store
+            .object_by_key(caller.tenant(), ObjectKind::User, &fold(upn))
+            .await
+            .map_err(Error::from)?;
         match holder {
             Some(other) if other.deleted_at.is_none() && Some(other.id) != except => {
                 Err(Error::conflict(DUPLICATE_UPN))
@@ -250,17 +266,17 @@ impl Directory {
 
     /// A live user by object id or UPN; by id from this node's cache when it holds the user
     /// ([`crate::directory::cache`]).
-    pub async fn get_user(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
+    pub async fn get(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         require(caller, Action::ReadUsers)?;
         let tenant = caller.tenant();
         let Ok(id) = Uuid::parse_str(key) else { return self.live_user(caller, key).await };
-        if let Some(user) = self.cache.get(tenant, id).filter(|o| o.kind == ObjectKind::User) {
+        if let Some(user) = self.directory.cache.get(tenant, id).filter(|o| o.kind == ObjectKind::User) {
             return Ok(user);
         }
-        let generation = self.cache.generation(tenant);
+        let generation = self.directory.cache.generation(tenant);
         let user = self.live_user(caller, key).await?;
         if let Some(generation) = generation {
-            self.cache.keep(tenant, user.clone(), generation);
+            self.directory.cache.keep(tenant, user.clone(), generation);
         }
         Ok(user)
     }
@@ -277,23 +293,23 @@ impl Directory {
         schema::check_text("id", key)?;
         let tenant = caller.tenant();
         let found = match Uuid::parse_str(key) {
-            Ok(id) => self.store.object(tenant, ObjectKind::User, id).await,
-            Err(_) => self.store.object_by_key(tenant, ObjectKind::User, &fold(key)).await,
+            Ok(id) => self.directory.store.object(tenant, ObjectKind::User, id).await,
+            Err(_) => self.directory.store.object_by_key(tenant, ObjectKind::User, &fold(key)).await,
         }
         .map_err(Error::from)?;
         found.filter(|u| u.deleted_at.is_none()).ok_or_else(|| Error::not_found(key))
     }
 
     /// A page of the tenant's users that match the listing's filter, in its order.
-    pub async fn list_users(&self, caller: &Caller, listing: Listing) -> Result<Page> {
+    pub async fn list(&self, caller: &Caller, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
-        self.page(caller, ObjectQuery::of(ObjectKind::User), listing).await
+        self.directory.page(caller, ObjectQuery::of(ObjectKind::User), listing).await
     }
 
-    pub async fn update_user(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
+    pub async fn update(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let (changes, profile) = check_body(patch)?;
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let new_password = match profile {
             Some(PasswordProfile { password: Some(password), force_change, force_change_with_mfa }) => {
                 Some((password, force_change || force_change_with_mfa))
@@ -301,13 +317,13 @@ impl Directory {
             _ => None,
         };
         let mut hash = None;
-        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         let sensitive = new_password.is_some()
             || changes.keys().any(|name| crate::auth::roles::SENSITIVE_USER_PROPERTIES.contains(&name.as_str()));
         loop {
             let current = self.live_user(caller, key).await?;
             if sensitive {
-                self.check_sensitive(caller, Action::WriteUsers, &current).await?;
+                self.directory.check_sensitive(caller, Action::WriteUsers, &current).await?;
             }
             let mut record = current.clone();
             let mut attributes: Vec<String> = changes.keys().cloned().collect();
@@ -330,9 +346,9 @@ impl Directory {
                     if let Some(upn) = record.doc.get("userPrincipalName").and_then(Value::as_str) {
                         self.check_upn_free(caller, upn, Some(record.id)).await?;
                     }
-                    hash = Some(self.hasher.hash(password.clone(), self.salt()).await?);
+                    hash = Some(self.directory.hasher.hash(password.clone(), self.directory.salt()).await?);
                 }
-                record.doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(self.now())));
+                record.doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(self.directory.now())));
                 record.doc.insert(FORCE_CHANGE.into(), json!(force));
                 attributes.push("passwordProfile".into());
                 if let Some(hash) = &hash {
@@ -343,33 +359,33 @@ impl Directory {
                 0,
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
             );
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
             }
         }
     }
 
     /// Moves the user to deleted items, restorable for the retention period.
-    pub async fn delete_user(&self, caller: &Caller, key: &str) -> Result<()> {
+    pub async fn delete(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.live_user(caller, key).await?;
-        self.check_sensitive(caller, Action::WriteUsers, &user).await?;
-        let writes = vec![self.soft_delete(caller, ObjectKind::User, user.id).await?];
-        self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        self.directory.check_sensitive(caller, Action::WriteUsers, &user).await?;
+        let writes = vec![self.directory.soft_delete(caller, ObjectKind::User, user.id).await?];
+        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(())
     }
 
     pub async fn set_manager(&self, caller: &Caller, key: &str, manager: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let manager = self.live_user(caller, manager).await?;
-        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let user = self.live_user(caller, key).await?;
             if user.id == manager.id {
                 return Err(Error::invalid("A user cannot be their own manager."));
             }
             if let Some(committed) =
-                self.commit_attempt(caller, &mut turn, vec![manager_write(&user, Some(manager.id))]).await?
+                self.directory.commit_attempt(caller, &mut turn, vec![manager_write(&user, Some(manager.id))]).await?
             {
                 return committed.map_err(|e| write_error(e, DUPLICATE_UPN));
             }
@@ -378,13 +394,15 @@ impl Directory {
 
     pub async fn remove_manager(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::WriteUsers)?;
-        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let user = self.live_user(caller, key).await?;
             if user.manager.is_none() {
                 return Err(Error::not_found("manager"));
             }
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![manager_write(&user, None)]).await? {
+            if let Some(committed) =
+                self.directory.commit_attempt(caller, &mut turn, vec![manager_write(&user, None)]).await?
+            {
                 return committed.map_err(|e| write_error(e, DUPLICATE_UPN));
             }
         }
@@ -403,7 +421,12 @@ impl Directory {
         let mut out = HashMap::new();
         for user in users {
             if let Some(manager) = user.manager {
-                let found = self.store.object(caller.tenant(), ObjectKind::User, manager).await.map_err(Error::from)?;
+                let found = self
+                    .directory
+                    .store
+                    .object(caller.tenant(), ObjectKind::User, manager)
+                    .await
+                    .map_err(Error::from)?;
                 if let Some(manager) = found.filter(|m| m.deleted_at.is_none()) {
                     out.insert(user.id, manager);
                 }
@@ -415,7 +438,9 @@ impl Directory {
     pub async fn direct_reports(&self, caller: &Caller, key: &str, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadUsers)?;
         let user = self.live_user(caller, key).await?;
-        self.page(caller, ObjectQuery { manager: Some(user.id), ..ObjectQuery::of(ObjectKind::User) }, listing).await
+        self.directory
+            .page(caller, ObjectQuery { manager: Some(user.id), ..ObjectQuery::of(ObjectKind::User) }, listing)
+            .await
     }
 }
 

@@ -59,7 +59,7 @@ async fn the_processing_status_is_running_while_changes_wait() {
         assert_eq!(status().await, "Succeeded", "{engine}");
         let mut ann = new_user("ann");
         ann["department"] = json!("Sales");
-        directory.create_user(&caller, &body(ann)).await.unwrap();
+        directory.users().create(&caller, &body(ann)).await.unwrap();
         assert_eq!(status().await, "Running", "{engine}: a change waits for the processor");
         while process().await.unwrap() > 0 {}
         assert_eq!(status().await, "Succeeded", "{engine}");
@@ -80,9 +80,9 @@ async fn the_core_bounds_every_listing() {
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
         let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;
         let caller = gatehouse_core::Caller::System { tenant };
-        let list = |top: u32, filter: Option<Filter>| {
-            directory.list_users(&caller, Listing { top, filter, ..Listing::default() })
-        };
+        let users = directory.users();
+        let list =
+            |top: u32, filter: Option<Filter>| users.list(&caller, Listing { top, filter, ..Listing::default() });
         for top in [0, MAX_PAGE + 1] {
             let refused = list(top, None).await.map(|_| ()).unwrap_err();
             assert_eq!(refused.kind, ErrorKind::Invalid, "{engine}: $top={top}: {refused}");

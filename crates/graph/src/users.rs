@@ -46,7 +46,7 @@ async fn expanded(
     match options.expand {
         None => {}
         Some(Expand::Manager) => {
-            let managers = state.directory.managers_of(caller, users).await?;
+            let managers = state.directory.users().managers_of(caller, users).await?;
             for (body, user) in bodies.iter_mut().zip(users) {
                 attach_manager(body, managers.get(&user.id));
             }
@@ -72,7 +72,7 @@ async fn create(
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<Response> {
-    let record = state.directory.create_user(&caller, &body).await?;
+    let record = state.directory.users().create(&caller, &body).await?;
     let body = object_json(&record, &QueryOptions::default(), false);
     Ok((StatusCode::CREATED, Json(odata::entity("users", None, body))).into_response())
 }
@@ -84,7 +84,7 @@ async fn read(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
-    let record = state.directory.get_user(&caller, &id).await?;
+    let record = state.directory.users().get(&caller, &id).await?;
     let body = expanded(&state, &caller, std::slice::from_ref(&record), &options).await?.pop().unwrap_or_default();
     Ok(Json(odata::entity("users", options.select.as_ref(), body)))
 }
@@ -96,7 +96,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
     let listing = options.listing(state.directory.paging_key(), "users", Collection::Queryable(&USERS))?;
-    let page = state.directory.list_users(&caller, listing).await?;
+    let page = state.directory.users().list(&caller, listing).await?;
     let items = expanded(&state, &caller, &page.items, &options).await?.into_iter().map(Value::Object).collect();
     Ok(Json(odata::collection(state.directory.paging_key(), "users", "users", &options, &page, items)))
 }
@@ -116,7 +116,7 @@ async fn count(
     mut options: QueryOptions,
 ) -> GraphResult<Response> {
     let page = counted(&state, &mut options, "users", Collection::Queryable(&USERS), |listing| async {
-        Ok(state.directory.list_users(&caller, listing).await?)
+        Ok(state.directory.users().list(&caller, listing).await?)
     })
     .await?;
     Ok(text_count(page))
@@ -128,7 +128,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_user(&caller, &id, &body).await?;
+    state.directory.users().update(&caller, &id, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,7 +137,7 @@ async fn remove(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.delete_user(&caller, &id).await?;
+    state.directory.users().delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,7 +148,7 @@ async fn manager(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
-    let record = state.directory.get_manager(&caller, &id).await?;
+    let record = state.directory.users().get_manager(&caller, &id).await?;
     Ok(Json(odata::entity("directoryObjects", options.select.as_ref(), object_json(&record, &options, true))))
 }
 
@@ -157,7 +157,7 @@ async fn manager_ref(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let record = state.directory.get_manager(&caller, &id).await?;
+    let record = state.directory.users().get_manager(&caller, &id).await?;
     Ok(Json(json!({
         "@odata.context": format!("{}/$metadata#directoryObjects/$ref", odata::base_url()),
         "@odata.id": format!("{}/directoryObjects/{}", odata::base_url(), record.id),
@@ -171,7 +171,7 @@ async fn set_manager(
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
     let manager = odata::reference_id(&body)?;
-    state.directory.set_manager(&caller, &id, &manager).await?;
+    state.directory.users().set_manager(&caller, &id, &manager).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -180,7 +180,7 @@ async fn remove_manager(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.remove_manager(&caller, &id).await?;
+    state.directory.users().remove_manager(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,7 +213,7 @@ async fn reports_page(
     let mut options = checked(options)?;
     let path = format!("users/{id}/directReports{}", if refs { "/$ref" } else { "" });
     let listing = options.listing(state.directory.paging_key(), &path, Collection::Plain)?;
-    let page = state.directory.direct_reports(caller, id, listing).await?;
+    let page = state.directory.users().direct_reports(caller, id, listing).await?;
     if refs {
         return Ok(refs_json(state, &path, &options, &page));
     }

@@ -48,7 +48,7 @@ impl Directory {
                 ))
             }
         };
-        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        let mut turn = self.turn(caller, self.users().user_id(caller, key).await?, "user").await?;
         loop {
             let subscriptions = self.subscriptions(caller).await?;
             for (sku, disabled) in &add {
@@ -57,7 +57,7 @@ impl Directory {
                     return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
                 }
             }
-            let user = self.live_user(caller, key).await?;
+            let user = self.users().live_user(caller, key).await?;
             let mut direct = direct_source(&user);
             if let Some(sku) = remove.iter().find(|sku| !direct.licenses.iter().any(|(s, _)| s == *sku)) {
                 return Err(Error::invalid(format!(
@@ -158,7 +158,7 @@ impl Directory {
     /// The user's licenses with their service plans, as Graph's `licenseDetails`.
     pub async fn license_details(&self, caller: &Caller, key: &str) -> Result<Vec<Value>> {
         require(caller, Action::ReadUsers)?;
-        let user = self.live_user(caller, key).await?;
+        let user = self.users().live_user(caller, key).await?;
         let subscriptions = self.subscriptions(caller).await?;
         Ok(licenses_of(user.doc.get("assignedLicenses"))
             .iter()

@@ -114,9 +114,9 @@ impl Directory {
     /// since an error are offered again).
     pub async fn reprocess_licenses(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         require(caller, Action::AssignLicenses)?;
-        let mut turn = self.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        let mut turn = self.turn(caller, self.users().user_id(caller, key).await?, "user").await?;
         loop {
-            let user = self.live_user(caller, key).await?;
+            let user = self.users().live_user(caller, key).await?;
             let mut ledger = self.ledger(caller).await?;
             let groups = self.direct_groups(caller, user.id).await?;
             let Some((write, gained)) = self.reconcile(caller, &user, groups, &mut ledger).await? else {

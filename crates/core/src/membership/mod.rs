@@ -425,7 +425,7 @@ impl Directory {
         let now = self.now();
         let mut out = Vec::new();
         for key in users {
-            let user = self.get_user(caller, key).await?;
+            let user = self.users().get(caller, key).await?;
             let groups: Vec<String> = if names_member_of(&parsed) {
                 self.store
                     .links(caller.tenant(), user.id, true)

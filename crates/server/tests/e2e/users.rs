@@ -253,7 +253,7 @@ async fn concurrent_updates_from_two_nodes_all_land() {
         for (name, value) in there {
             let (other, caller, id) = (other.clone(), caller.clone(), id.clone());
             let patch = json!({ *name: value }).as_object().unwrap().clone();
-            tasks.spawn(async move { other.update_user(&caller, &id, &patch).await });
+            tasks.spawn(async move { other.users().update(&caller, &id, &patch).await });
         }
         patch_at_once(&server, &token, &path, here).await;
         while let Some(done) = tasks.join_next().await {
@@ -380,14 +380,14 @@ async fn reads_by_id_see_this_nodes_writes_at_once_and_other_nodes_within_the_fo
         let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
         let caller = Caller::System { tenant: server.tenant.tenant_id };
         let patch = json!({"jobTitle": "Theirs"}).as_object().unwrap().clone();
-        other.update_user(&caller, &id, &patch).await.unwrap();
+        other.users().update(&caller, &id, &patch).await.unwrap();
         let bound = Duration::from_millis(100) * 20;
         let changed = std::time::Instant::now();
         while server.call(&token, Method::GET, &path, None).await.1["jobTitle"] != "Theirs" {
             assert!(changed.elapsed() < bound, "{engine}: another node's write shows within the follow interval");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        other.delete_user(&caller, &id).await.unwrap();
+        other.users().delete(&caller, &id).await.unwrap();
         let deleted = std::time::Instant::now();
         while server.call(&token, Method::GET, &path, None).await.0 != StatusCode::NOT_FOUND {
             assert!(deleted.elapsed() < bound, "{engine}: another node's delete shows within the follow interval");
