@@ -227,13 +227,21 @@ pub fn group_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<
     })
 }
 
+/// Groups, their members and owners, as a service on the directory's context (shaped like the domains
+/// service).
+pub struct Groups<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
-    pub async fn create_group(
-        &self,
-        caller: &Caller,
-        body: &Map<String, Value>,
-        binds: &Binds,
-    ) -> Result<ObjectRecord> {
+    /// The groups service.
+    pub fn groups(&self) -> Groups<'_> {
+        Groups { directory: self }
+    }
+}
+
+impl Groups<'_> {
+    pub async fn create(&self, caller: &Caller, body: &Map<String, Value>, binds: &Binds) -> Result<ObjectRecord> {
         require(caller, Action::WriteGroups)?;
         let mut doc = schema::check_body(GROUP, "group", &["members", "owners"], body)?;
         for name in REQUIRED_ON_CREATE {
@@ -247,12 +255,12 @@ impl Directory {
         if binds.len() > MAX_LINK_CHANGES {
             return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
         }
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         doc.entry("groupTypes").or_insert_with(|| json!([]));
         let unique_key = normalise(&mut doc, None, &tenant.initial_domain)?;
-        let now = self.now();
+        let now = self.directory.now();
         let record = ObjectRecord {
-            id: self.new_object_id(),
+            id: self.directory.new_object_id(),
             kind: ObjectKind::Group,
             version: 1,
             unique_key,
@@ -264,7 +272,7 @@ impl Directory {
         self.check_member_of_rule(caller, &record, None).await?;
         let mut writes = vec![Write::InsertObject(record.clone())];
         writes.extend(self.bind_writes(caller, &record, binds).await?);
-        self.commit(caller, writes).await.map_err(|e| link_error(e, record.id, Relation::Member))?;
+        self.directory.commit(caller, writes).await.map_err(|e| link_error(e, record.id, Relation::Member))?;
         Ok(record)
     }
 
@@ -281,7 +289,7 @@ impl Directory {
         let invalid = |message: &str| Error::invalid_property("membershipRule", message);
         let count = |filter: Filter| {
             let query = ObjectQuery { filter: Some(filter), ..ObjectQuery::of(ObjectKind::Group) };
-            async move { self.store.count(caller.tenant(), &query).await.map_err(Error::from) }
+            async move { self.directory.store.count(caller.tenant(), &query).await.map_err(Error::from) }
         };
         if before.and_then(member_of_rule).is_none()
             && count(indexed(MEMBER_OF_RULE, "true".into())).await? >= MAX_MEMBER_OF_RULE_GROUPS
@@ -293,7 +301,7 @@ impl Directory {
                 "This group is named by another group's memberOf rule, so its own rule cannot be a memberOf rule.",
             ));
         }
-        let named = self.store.any_objects(caller.tenant(), &sources).await.map_err(Error::from)?;
+        let named = self.directory.store.any_objects(caller.tenant(), &sources).await.map_err(Error::from)?;
         if named.iter().any(|g| g.kind == ObjectKind::Group && g.deleted_at.is_none() && member_of_rule(g).is_some()) {
             return Err(invalid("A memberOf rule cannot name a group whose own rule is a memberOf rule."));
         }
@@ -301,28 +309,22 @@ impl Directory {
     }
 
     /// A live group by object id.
-    pub async fn get_group(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
+    pub async fn get(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
         require(caller, Action::ReadGroups)?;
         self.live_group(caller, id).await
     }
 
     async fn live_group(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
-        self.live_of(caller, id, &[ObjectKind::Group]).await
+        self.directory.live_of(caller, id, &[ObjectKind::Group]).await
     }
 
-    pub async fn list_groups(&self, caller: &Caller, listing: Listing) -> Result<Page> {
+    pub async fn list(&self, caller: &Caller, listing: Listing) -> Result<Page> {
         require(caller, Action::ReadGroups)?;
-        self.page(caller, ObjectQuery::of(ObjectKind::Group), listing).await
+        self.directory.page(caller, ObjectQuery::of(ObjectKind::Group), listing).await
     }
 
     /// Updates a group's properties and binds further members and owners, all or nothing.
-    pub async fn update_group(
-        &self,
-        caller: &Caller,
-        id: &str,
-        patch: &Map<String, Value>,
-        binds: &Binds,
-    ) -> Result<()> {
+    pub async fn update(&self, caller: &Caller, id: &str, patch: &Map<String, Value>, binds: &Binds) -> Result<()> {
         require(caller, Action::WriteGroups)?;
         let changes = schema::check_body(GROUP, "group", &["members", "owners"], patch)?;
         if changes.contains_key("isAssignableToRole") {
@@ -334,9 +336,9 @@ impl Directory {
         if binds.members.len() > MAX_LINK_CHANGES || binds.owners.len() > MAX_LINK_CHANGES {
             return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
         }
-        let tenant = self.tenant_record(caller.tenant()).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let group = object_id(id)?;
-        let mut turn = self.turn(caller, group, "group").await?;
+        let mut turn = self.directory.turn(caller, group, "group").await?;
         loop {
             let current = self.live_group(caller, id).await?;
             let mut record = current.clone();
@@ -374,14 +376,14 @@ impl Directory {
                 });
             }
             writes.extend(self.bind_writes(caller, &record, binds).await?);
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| link_error(other, group, Relation::Member));
             }
         }
     }
 
     /// Moves the group to deleted items; its memberships and its members' are suspended until a restore.
-    pub async fn delete_group(&self, caller: &Caller, id: &str) -> Result<()> {
+    pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
         require(caller, Action::WriteGroups)?;
         let group = self.live_group(caller, id).await?;
         if group.doc.get("assignedLicenses").and_then(Value::as_array).is_some_and(|l| !l.is_empty()) {
@@ -389,8 +391,8 @@ impl Directory {
                 "The group has licenses assigned; remove them with assignLicense before deleting the group.",
             ));
         }
-        let writes = vec![self.soft_delete(caller, ObjectKind::Group, group.id).await?];
-        self.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_NICKNAME))?;
+        let writes = vec![self.directory.soft_delete(caller, ObjectKind::Group, group.id).await?];
+        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_NICKNAME))?;
         Ok(())
     }
 
@@ -403,9 +405,9 @@ impl Directory {
                 self.require_link_change(caller, group, relation)?;
             }
             for id in ids {
-                let object = self.live_of(caller, id, link_kinds(relation)).await?;
+                let object = self.directory.live_of(caller, id, link_kinds(relation)).await?;
                 let link = checked_link(group, relation, &object)?;
-                let existing = self.store.has_link(caller.tenant(), &link).await.map_err(Error::from)?;
+                let existing = self.directory.store.has_link(caller.tenant(), &link).await.map_err(Error::from)?;
                 if existing || !seen.insert(link) {
                     return Err(duplicate(relation));
                 }
@@ -432,20 +434,25 @@ impl Directory {
 
     async fn count_links(&self, caller: &Caller, group: Uuid, relation: Relation) -> Result<u64> {
         let query = ObjectQuery { scope: Some(Scope::Members { group, relation }), ..ObjectQuery::default() };
-        self.store.count(caller.tenant(), &query).await.map_err(Error::from)
+        self.directory.store.count(caller.tenant(), &query).await.map_err(Error::from)
     }
 
     /// `POST /groups/{id}/members/$ref` and `/owners/$ref`.
     pub async fn add_link(&self, caller: &Caller, group: &str, relation: Relation, member: &str) -> Result<()> {
         require(caller, Action::WriteMemberships)?;
-        let [group, object] =
-            self.live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))]).await?;
+        let [group, object] = self
+            .directory
+            .live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))])
+            .await?;
         self.require_link_change(caller, &group, relation)?;
         let link = checked_link(&group, relation, &object)?;
         if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? >= MAX_OWNERS {
             return Err(too_many_owners());
         }
-        self.commit(caller, vec![Write::AddLink(link)]).await.map_err(|e| link_error(e, group.id, relation))?;
+        self.directory
+            .commit(caller, vec![Write::AddLink(link)])
+            .await
+            .map_err(|e| link_error(e, group.id, relation))?;
         Ok(())
     }
 
@@ -453,17 +460,19 @@ impl Directory {
     /// least one.
     pub async fn remove_link(&self, caller: &Caller, group: &str, relation: Relation, member: &str) -> Result<()> {
         require(caller, Action::WriteMemberships)?;
-        let [group, object] =
-            self.live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))]).await?;
+        let [group, object] = self
+            .directory
+            .live_objects(caller, [(group, &[ObjectKind::Group]), (member, link_kinds(relation))])
+            .await?;
         self.require_link_change(caller, &group, relation)?;
         let link = Link { group: group.id, relation, member: object.id, member_kind: object.kind };
-        if !self.store.has_link(caller.tenant(), &link).await.map_err(Error::from)? {
+        if !self.directory.store.has_link(caller.tenant(), &link).await.map_err(Error::from)? {
             return Err(Error::not_found(member));
         }
         if relation == Relation::Owner && self.count_links(caller, group.id, relation).await? <= 1 {
             return Err(Error::invalid("The group must have at least one owner, hence this owner cannot be removed."));
         }
-        self.commit(caller, vec![Write::RemoveLink(link)]).await.map_err(|e| match e {
+        self.directory.commit(caller, vec![Write::RemoveLink(link)]).await.map_err(|e| match e {
             StoreError::Missing => Error::not_found(member),
             other => write_error(other, DUPLICATE_NICKNAME),
         })?;
@@ -486,7 +495,7 @@ impl Directory {
             true => Scope::TransitiveMembers { group: group.id },
             false => Scope::Members { group: group.id, relation },
         };
-        self.page(caller, ObjectQuery { kind, scope: Some(scope), ..ObjectQuery::default() }, listing).await
+        self.directory.page(caller, ObjectQuery { kind, scope: Some(scope), ..ObjectQuery::default() }, listing).await
     }
 
     /// A page of the groups an object is a member of (directly or through nesting), or (`Owner`) owns.
@@ -505,12 +514,12 @@ impl Directory {
             false => Scope::MemberOf { member: object.id, relation },
         };
         let query = ObjectQuery { kind: Some(ObjectKind::Group), scope: Some(scope), ..ObjectQuery::default() };
-        self.page(caller, query, listing).await
+        self.directory.page(caller, query, listing).await
     }
 
     /// A live object that can belong to groups: user, group, contact or service principal.
     async fn member_object(&self, caller: &Caller, id: &str) -> Result<ObjectRecord> {
-        self.live_of(caller, id, link_kinds(Relation::Member)).await
+        self.directory.live_of(caller, id, link_kinds(Relation::Member)).await
     }
 
     /// The groups each user is a direct member of, at most [`MAX_EXPANDED`] each; for `$expand=memberOf`.
@@ -528,7 +537,7 @@ impl Directory {
                 limit: MAX_EXPANDED,
                 ..ObjectQuery::default()
             };
-            out.insert(object.id, self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?);
+            out.insert(object.id, self.directory.store.objects(caller.tenant(), &query).await.map_err(Error::from)?);
         }
         Ok(out)
     }
@@ -549,7 +558,7 @@ impl Directory {
             limit: MAX_MEMBER_GROUPS + 1,
             ..ObjectQuery::default()
         };
-        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
+        let groups = self.directory.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
         if groups.len() > MAX_MEMBER_GROUPS as usize {
             return Err(Error::new(
                 ErrorKind::Invalid,
@@ -580,7 +589,7 @@ impl Directory {
             limit: MAX_CHECKED_IDS as u32,
             ..ObjectQuery::default()
         };
-        let groups = self.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
+        let groups = self.directory.store.objects(caller.tenant(), &query).await.map_err(Error::from)?;
         Ok(groups.into_iter().map(|g| g.id).collect())
     }
 }

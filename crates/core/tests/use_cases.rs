@@ -43,7 +43,8 @@ async fn the_processing_status_is_running_while_changes_wait() {
         let caller = gatehouse_core::Caller::System { tenant };
         let body = |value: Value| value.as_object().unwrap().clone();
         let group = directory
-            .create_group(
+            .groups()
+            .create(
                 &caller,
                 &body(json!({"displayName": "Sales", "mailNickname": "sales", "mailEnabled": false,
                     "securityEnabled": true, "groupTypes": ["DynamicMembership"],

@@ -137,13 +137,17 @@ async fn relationship_page(
 ) -> GraphResult<Page> {
     let directory = &state.directory;
     Ok(match navigation {
-        Navigation::Links(relation) => directory.group_links(caller, id, relation, false, kind, listing).await?,
-        Navigation::TransitiveMembers => {
-            directory.group_links(caller, id, Relation::Member, true, kind, listing).await?
+        Navigation::Links(relation) => {
+            directory.groups().group_links(caller, id, relation, false, kind, listing).await?
         }
-        Navigation::MemberOf => directory.member_of(caller, id, Relation::Member, false, listing).await?,
-        Navigation::TransitiveMemberOf => directory.member_of(caller, id, Relation::Member, true, listing).await?,
-        Navigation::OwnedObjects => directory.member_of(caller, id, Relation::Owner, false, listing).await?,
+        Navigation::TransitiveMembers => {
+            directory.groups().group_links(caller, id, Relation::Member, true, kind, listing).await?
+        }
+        Navigation::MemberOf => directory.groups().member_of(caller, id, Relation::Member, false, listing).await?,
+        Navigation::TransitiveMemberOf => {
+            directory.groups().member_of(caller, id, Relation::Member, true, listing).await?
+        }
+        Navigation::OwnedObjects => directory.groups().member_of(caller, id, Relation::Owner, false, listing).await?,
     })
 }
 
@@ -249,7 +253,7 @@ async fn add_ref(
 ) -> GraphResult<StatusCode> {
     let relation = link_relation(&segment)?;
     let member = odata::reference_id(&body)?;
-    state.directory.add_link(&caller, &id, relation, &member).await?;
+    state.directory.groups().add_link(&caller, &id, relation, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,7 +264,7 @@ async fn remove_ref(
     Path((id, segment, member)): Path<(String, String, String)>,
 ) -> GraphResult<StatusCode> {
     let relation = link_relation(&segment)?;
-    state.directory.remove_link(&caller, &id, relation, &member).await?;
+    state.directory.groups().remove_link(&caller, &id, relation, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,7 +278,7 @@ async fn create(
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let record = state.directory.create_group(&caller, &body, &odata::binds(&body)?).await?;
+    let record = state.directory.groups().create(&caller, &body, &odata::binds(&body)?).await?;
     let body = object_json(&record, &QueryOptions::default(), false);
     Ok((StatusCode::CREATED, Json(odata::entity("groups", None, body))))
 }
@@ -286,7 +290,7 @@ async fn read(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let options = checked(options)?;
-    let record = state.directory.get_group(&caller, &id).await?;
+    let record = state.directory.groups().get(&caller, &id).await?;
     let mut body = object_json(&record, &options, false);
     if body.contains_key("membershipRuleProcessingStatus") {
         let status = state.directory.processing_status(&caller, &record).await?;
@@ -302,7 +306,7 @@ async fn list(
 ) -> GraphResult<Json<Value>> {
     let mut options = checked(options)?;
     let listing = options.listing(state.directory.paging_key(), "groups", Collection::Queryable(&GROUPS))?;
-    let page = state.directory.list_groups(&caller, listing).await?;
+    let page = state.directory.groups().list(&caller, listing).await?;
     Ok(page_json(&state, "groups", "groups", &options, &page, false))
 }
 
@@ -312,7 +316,7 @@ async fn count_groups(
     mut options: QueryOptions,
 ) -> GraphResult<Response> {
     let page = counted(&state, &mut options, "groups", Collection::Queryable(&GROUPS), |listing| async {
-        Ok(state.directory.list_groups(&caller, listing).await?)
+        Ok(state.directory.groups().list(&caller, listing).await?)
     })
     .await?;
     Ok(text_count(page))
@@ -324,7 +328,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_group(&caller, &id, &body, &odata::binds(&body)?).await?;
+    state.directory.groups().update(&caller, &id, &body, &odata::binds(&body)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -333,7 +337,7 @@ async fn remove(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.delete_group(&caller, &id).await?;
+    state.directory.groups().delete(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

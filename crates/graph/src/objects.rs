@@ -155,9 +155,11 @@ pub async fn member_function(
 ) -> GraphResult<(StatusCode, Json<Value>)> {
     let directory = &state.directory;
     let ids = match function {
-        "checkMemberGroups" => directory.check_member_groups(caller, id, &id_list(body, "groupIds")?).await?,
-        "checkMemberObjects" => directory.check_member_groups(caller, id, &id_list(body, "ids")?).await?,
-        "getMemberGroups" | "getMemberObjects" => directory.member_groups(caller, id, security_only(body)?).await?,
+        "checkMemberGroups" => directory.groups().check_member_groups(caller, id, &id_list(body, "groupIds")?).await?,
+        "checkMemberObjects" => directory.groups().check_member_groups(caller, id, &id_list(body, "ids")?).await?,
+        "getMemberGroups" | "getMemberObjects" => {
+            directory.groups().member_groups(caller, id, security_only(body)?).await?
+        }
         "evaluateDynamicMembership" => {
             let rule = directory.group_rule(caller, id).await?;
             return evaluate(state, caller, &rule, body).await;

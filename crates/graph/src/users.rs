@@ -52,7 +52,7 @@ async fn expanded(
             }
         }
         Some(Expand::MemberOf) => {
-            let groups = state.directory.memberships_of(caller, users).await?;
+            let groups = state.directory.groups().memberships_of(caller, users).await?;
             for (body, user) in bodies.iter_mut().zip(users) {
                 let items = groups
                     .get(&user.id)

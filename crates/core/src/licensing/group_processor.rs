@@ -58,7 +58,7 @@ impl Directory {
                     return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
                 }
             }
-            let group = self.get_group(caller, id).await?;
+            let group = self.groups().get(caller, id).await?;
             if !group.doc.get("securityEnabled").and_then(Value::as_bool).unwrap_or(false) {
                 return Err(Error::invalid("Licenses can be assigned only to security-enabled groups."));
             }
@@ -96,7 +96,7 @@ impl Directory {
         listing: crate::query::Listing,
     ) -> Result<crate::directory::objects::Page> {
         require(caller, Action::ReadMemberships)?;
-        let group = self.get_group(caller, id).await?;
+        let group = self.groups().get(caller, id).await?;
         let filter = Filter::Any {
             property: "licenseErrorGroups".into(),
             test: Test::Compare(Op::Eq, Literal::Text(group.id.to_string())),

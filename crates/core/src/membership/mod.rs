@@ -451,7 +451,7 @@ impl Directory {
 
     /// The saved rule of a dynamic group.
     pub async fn group_rule(&self, caller: &Caller, group: &str) -> Result<String> {
-        let group = self.get_group(caller, group).await?;
+        let group = self.groups().get(caller, group).await?;
         group
             .doc
             .get("membershipRule")
