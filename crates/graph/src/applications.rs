@@ -54,7 +54,7 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                       mut options: QueryOptions| async move {
                     let collection = Collection::Queryable(resource.query);
                     let page = counted(&state, &mut options, resource.set, collection, |listing| async {
-                        Ok(state.directory.list_objects(&caller, resource.kind, listing).await?)
+                        Ok(state.directory.applications().list(&caller, resource.kind, listing).await?)
                     })
                     .await?;
                     GraphResult::Ok(text_count(page))
@@ -76,7 +76,7 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                       Authenticated(caller): Authenticated,
                       Path(id): Path<String>,
                       JsonObject(body): JsonObject| async move {
-                    state.directory.update_object(&caller, resource.kind, &id, &body).await?;
+                    state.directory.applications().update(&caller, resource.kind, &id, &body).await?;
                     GraphResult::Ok(StatusCode::NO_CONTENT)
                 },
             )
@@ -86,7 +86,7 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                       Path(id): Path<String>| async move {
                     state
                         .directory
-                        .delete_object(&caller, resource.kind, &id)
+                        .applications().delete(&caller, resource.kind, &id)
                         .await?;
                     GraphResult::Ok(StatusCode::NO_CONTENT)
                 },
@@ -112,7 +112,7 @@ fn resource_routes(resource: &'static Resource) -> Router<GraphState> {
                       JsonObject(body): JsonObject| async move {
                     state
                         .directory
-                        .remove_password(&caller, resource.kind, &id, &body)
+                        .applications().remove_password(&caller, resource.kind, &id, &body)
                         .await?;
                     GraphResult::Ok(StatusCode::NO_CONTENT)
                 },
@@ -161,8 +161,8 @@ async fn create(
     body: &Map<String, Value>,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
     let record = match resource.kind {
-        ObjectKind::ServicePrincipal => state.directory.create_service_principal(caller, body).await?,
-        _ => state.directory.create_application(caller, body).await?,
+        ObjectKind::ServicePrincipal => state.directory.applications().create_service_principal(caller, body).await?,
+        _ => state.directory.applications().create_application(caller, body).await?,
     };
     let body = object_json(&record, &QueryOptions::default());
     Ok((StatusCode::CREATED, Json(odata::entity(resource.set, None, body))))
@@ -176,7 +176,7 @@ async fn read(
     options: QueryOptions,
 ) -> GraphResult<Json<Value>> {
     let options = checked(resource, options)?;
-    let record = state.directory.get_object(caller, resource.kind, id).await?;
+    let record = state.directory.applications().get(caller, resource.kind, id).await?;
     Ok(Json(odata::entity(resource.set, options.select.as_ref(), object_json(&record, &options))))
 }
 
@@ -189,7 +189,7 @@ async fn list(
     let mut options = checked(resource, options)?;
     let key = state.directory.paging_key();
     let listing = options.listing(key, resource.set, Collection::Queryable(resource.query))?;
-    let page = state.directory.list_objects(caller, resource.kind, listing).await?;
+    let page = state.directory.applications().list(caller, resource.kind, listing).await?;
     let items = page.items.iter().map(|r| Value::Object(object_json(r, &options))).collect();
     Ok(Json(odata::collection(key, resource.set, resource.set, &options, &page, items)))
 }
@@ -201,7 +201,7 @@ async fn add_password(
     id: &str,
     body: &Map<String, Value>,
 ) -> GraphResult<Json<Value>> {
-    let secret = state.directory.add_password(caller, resource.kind, id, body).await?;
+    let secret = state.directory.applications().add_password(caller, resource.kind, id, body).await?;
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
@@ -237,7 +237,7 @@ async fn assign(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let assignment = state.directory.assign_app_role(&caller, &id, &body).await?;
+    let assignment = state.directory.applications().assign_app_role(&caller, &id, &body).await?;
     let context = format!("servicePrincipals('{id}')/appRoleAssignments");
     Ok((StatusCode::CREATED, Json(odata::entity(&context, None, assignment_json(&assignment)))))
 }
@@ -247,7 +247,7 @@ async fn list_assignments(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let assignments = state.directory.app_role_assignments(&caller, &id).await?;
+    let assignments = state.directory.applications().app_role_assignments(&caller, &id).await?;
     let items: Vec<Value> = assignments.iter().map(|a| Value::Object(assignment_json(a))).collect();
     Ok(Json(json!({
         "@odata.context": odata::context_url(&format!("servicePrincipals('{id}')/appRoleAssignments"), None),
@@ -260,6 +260,6 @@ async fn unassign(
     Authenticated(caller): Authenticated,
     Path((id, assignment)): Path<(String, String)>,
 ) -> GraphResult<StatusCode> {
-    state.directory.remove_app_role_assignment(&caller, &id, &assignment).await?;
+    state.directory.applications().remove_app_role_assignment(&caller, &id, &assignment).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,7 +47,20 @@ pub struct AppRoleAssignment {
     pub resource_display_name: Option<String>,
 }
 
+/// Applications and service principals, their secrets and app role assignments, and the token endpoint's
+/// view of clients, as a service on the directory's context (shaped like the domains service).
+pub struct Applications<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
+    /// The applications service.
+    pub fn applications(&self) -> Applications<'_> {
+        Applications { directory: self }
+    }
+}
+
+impl Applications<'_> {
     pub async fn create_application(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteApplications)?;
         let mut doc = schema::check_body(APPLICATION, "application", &[], body)?;
@@ -57,13 +70,19 @@ impl Directory {
                 "Invalid value specified for property 'displayName' of resource 'Application'.",
             ));
         }
-        let app_id = self.random().uuid();
+        let app_id = self.directory.random().uuid();
         doc.insert("appId".into(), json!(app_id));
         doc.entry("signInAudience").or_insert_with(|| json!("AzureADMyOrg"));
         doc.insert("passwordCredentials".into(), json!([]));
-        let record =
-            new_object(self.new_object_id(), ObjectKind::Application, Some(app_id.to_string()), doc, self.now());
-        self.commit(caller, vec![Write::InsertObject(record.clone())])
+        let record = new_object(
+            self.directory.new_object_id(),
+            ObjectKind::Application,
+            Some(app_id.to_string()),
+            doc,
+            self.directory.now(),
+        );
+        self.directory
+            .commit(caller, vec![Write::InsertObject(record.clone())])
             .await
             .map_err(|e| write_error(e, "An application with this appId already exists."))?;
         Ok(record)
@@ -80,6 +99,7 @@ impl Directory {
             )
         })?;
         let app = self
+            .directory
             .store
             .object_by_key(caller.tenant(), ObjectKind::Application, &application)
             .await
@@ -94,9 +114,14 @@ impl Directory {
         base.append(&mut doc);
         base.insert("passwordCredentials".into(), json!([]));
         base.insert("servicePrincipalNames".into(), json!([application]));
-        let record =
-            new_object(self.new_object_id(), ObjectKind::ServicePrincipal, Some(application.clone()), base, self.now());
-        self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
+        let record = new_object(
+            self.directory.new_object_id(),
+            ObjectKind::ServicePrincipal,
+            Some(application.clone()),
+            base,
+            self.directory.now(),
+        );
+        self.directory.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
             write_error(
                 e,
                 &format!("The service principal cannot be created, updated, or restored because the service principal name {application} is already in use."),
@@ -106,47 +131,41 @@ impl Directory {
     }
 
     /// A live application or service principal by object id.
-    pub async fn get_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
+    pub async fn get(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
         require(caller, object_actions(kind).0)?;
-        self.live_object(caller, kind, id).await
+        self.directory.live_object(caller, kind, id).await
     }
 
-    pub async fn list_objects(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
+    pub async fn list(&self, caller: &Caller, kind: ObjectKind, listing: Listing) -> Result<Page> {
         require(caller, object_actions(kind).0)?;
-        self.page(caller, ObjectQuery::of(kind), listing).await
+        self.directory.page(caller, ObjectQuery::of(kind), listing).await
     }
 
     /// Deletes an application or a service principal to deleted items, as Entra does: an application takes its
     /// service principal with it; a service principal keeps its secrets and grants there, so a restore brings
     /// it back as it was. Tokens issued to a deleted service principal stop working at once on this node.
-    pub async fn delete_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<()> {
+    pub async fn delete(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<()> {
         require(caller, object_actions(kind).1)?;
-        let target = self.live_object(caller, kind, id).await?;
+        let target = self.directory.live_object(caller, kind, id).await?;
         if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
             return Err(Error::invalid("Microsoft Graph's service principal cannot be deleted."));
         }
-        let mut writes = vec![self.soft_delete(caller, kind, target.id).await?];
+        let mut writes = vec![self.directory.soft_delete(caller, kind, target.id).await?];
         if kind == ObjectKind::Application {
             let key = target.unique_key.clone().unwrap_or_default();
-            let principal = self.store.object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key);
+            let principal = self.directory.store.object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key);
             if let Some(sp) = principal.await.map_err(Error::from)? {
-                writes.push(self.soft_delete(caller, ObjectKind::ServicePrincipal, sp.id).await?);
+                writes.push(self.directory.soft_delete(caller, ObjectKind::ServicePrincipal, sp.id).await?);
             }
         }
-        self.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
+        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, "conflict"))?;
         Ok(())
     }
 
     /// `PATCH` of an application or a service principal: the writable properties of its table. A service
     /// principal whose `accountEnabled` turns false gets no token, and the tokens it has stop working (at once
     /// on this node, within [`CLIENT_CACHE_SECONDS`] on others).
-    pub async fn update_object(
-        &self,
-        caller: &Caller,
-        kind: ObjectKind,
-        id: &str,
-        patch: &Map<String, Value>,
-    ) -> Result<()> {
+    pub async fn update(&self, caller: &Caller, kind: ObjectKind, id: &str, patch: &Map<String, Value>) -> Result<()> {
         require(caller, object_actions(kind).1)?;
         let (table, type_name) = match kind {
             ObjectKind::Application => (APPLICATION, "application"),
@@ -156,13 +175,13 @@ impl Directory {
         if changes.contains_key("appId") {
             return Err(Error::invalid_property("appId", "Property 'appId' is read-only and cannot be set."));
         }
-        let target = self.live_object(caller, kind, id).await?;
+        let target = self.directory.live_object(caller, kind, id).await?;
         if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
             return Err(Error::invalid("Microsoft Graph's service principal cannot be changed."));
         }
-        let mut turn = self.turn(caller, target.id, type_name).await?;
+        let mut turn = self.directory.turn(caller, target.id, type_name).await?;
         loop {
-            let current = self.live_object(caller, kind, id).await?;
+            let current = self.directory.live_object(caller, kind, id).await?;
             let mut record = current.clone();
             for (name, value) in &changes {
                 match value {
@@ -179,7 +198,7 @@ impl Directory {
             let attributes = changes.keys().cloned().collect();
             let write =
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
@@ -204,7 +223,7 @@ impl Directory {
                 return Err(Error::invalid_property("passwordCredential", "passwordCredential must be an object."))
             }
         };
-        let now = self.now();
+        let now = self.directory.now();
         let time = |name: &str, default: DateTime<Utc>| -> Result<DateTime<Utc>> {
             match requested.get(name) {
                 None | Some(Value::Null) => Ok(default),
@@ -229,10 +248,10 @@ impl Directory {
                 ))
             }
         };
-        let text = secrets::new_client_secret(self.random());
+        let text = secrets::new_client_secret(self.directory.random());
         let secret = SecretRecord {
             owner: Uuid::nil(),
-            key_id: self.random().uuid(),
+            key_id: self.directory.random().uuid(),
             digest: secrets::digest(&text),
             hint: text.chars().take(3).collect(),
             display_name,
@@ -240,9 +259,9 @@ impl Directory {
             end,
         };
         let shown = credential_json(&secret);
-        let mut turn = self.turn(caller, object_id(id)?, "object").await?;
+        let mut turn = self.directory.turn(caller, object_id(id)?, "object").await?;
         loop {
-            let target = self.live_object(caller, kind, id).await?;
+            let target = self.directory.live_object(caller, kind, id).await?;
             let mut record = target.clone();
             let list = record.doc.entry("passwordCredentials").or_insert_with(|| json!([]));
             if let Value::Array(items) = list {
@@ -258,7 +277,7 @@ impl Directory {
                 },
                 Write::AddSecret(owned),
             ];
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 committed.map_err(|other| write_error(other, "conflict"))?;
                 break;
             }
@@ -281,9 +300,9 @@ impl Directory {
             body.get("keyId").and_then(Value::as_str).and_then(|k| Uuid::parse_str(k).ok()).ok_or_else(|| {
                 Error::invalid_property("keyId", "keyId must be the GUID of one of the object's password credentials.")
             })?;
-        let mut turn = self.turn(caller, object_id(id)?, "object").await?;
+        let mut turn = self.directory.turn(caller, object_id(id)?, "object").await?;
         loop {
-            let target = self.live_object(caller, kind, id).await?;
+            let target = self.directory.live_object(caller, kind, id).await?;
             let mut record = target.clone();
             let mut found = false;
             if let Some(Value::Array(items)) = record.doc.get_mut("passwordCredentials") {
@@ -303,7 +322,7 @@ impl Directory {
                 },
                 Write::RemoveSecret { owner: target.id, key_id },
             ];
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
@@ -334,7 +353,7 @@ impl Directory {
                 schema::check_odata_type(name, value, "appRoleAssignment")?;
             }
         }
-        let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
+        let sp = self.directory.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
         if guid("principalId")? != sp.id {
             return Err(Error::invalid_property(
                 "principalId",
@@ -343,12 +362,14 @@ impl Directory {
         }
         let resource_id = guid("resourceId")?;
         let resource =
-            self.live_object(caller, ObjectKind::ServicePrincipal, &resource_id.to_string()).await.map_err(|_| {
-                Error::invalid_property(
-                    "resourceId",
-                    format!("Resource service principal '{resource_id}' does not exist."),
-                )
-            })?;
+            self.directory.live_object(caller, ObjectKind::ServicePrincipal, &resource_id.to_string()).await.map_err(
+                |_| {
+                    Error::invalid_property(
+                        "resourceId",
+                        format!("Resource service principal '{resource_id}' does not exist."),
+                    )
+                },
+            )?;
         let role = guid("appRoleId")?;
         // Graph's permissions are Gatehouse's own: a tenant made before a permission existed can grant it too.
         let graph_permission = resource.unique_key.as_deref() == Some(GRAPH_APP_ID)
@@ -366,18 +387,19 @@ impl Directory {
                 ),
             ));
         }
-        let existing = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
+        let existing = self.directory.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
         if existing.iter().any(|a| a.resource == resource.id && a.app_role_id == role) {
             return Err(Error::conflict("Permission being assigned already exists on the object."));
         }
         let record = AppRoleAssignmentRecord {
-            id: self.random().uuid(),
+            id: self.directory.random().uuid(),
             principal: sp.id,
             resource: resource.id,
             app_role_id: role,
-            created_at: self.now(),
+            created_at: self.directory.now(),
         };
-        self.commit(caller, vec![Write::AddAppRoleAssignment(record.clone())])
+        self.directory
+            .commit(caller, vec![Write::AddAppRoleAssignment(record.clone())])
             .await
             .map_err(|e| write_error(e, "Permission being assigned already exists on the object."))?;
         Ok(AppRoleAssignment {
@@ -389,11 +411,12 @@ impl Directory {
 
     pub async fn app_role_assignments(&self, caller: &Caller, principal: &str) -> Result<Vec<AppRoleAssignment>> {
         require(caller, Action::ReadApplications)?;
-        let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
-        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
+        let sp = self.directory.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
+        let records = self.directory.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
             let resource = self
+                .directory
                 .store
                 .object(caller.tenant(), ObjectKind::ServicePrincipal, record.resource)
                 .await
@@ -410,13 +433,14 @@ impl Directory {
 
     pub async fn remove_app_role_assignment(&self, caller: &Caller, principal: &str, assignment: &str) -> Result<()> {
         require(caller, Action::GrantAppRoles)?;
-        let sp = self.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
-        let records = self.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
+        let sp = self.directory.live_object(caller, ObjectKind::ServicePrincipal, principal).await?;
+        let records = self.directory.store.app_role_assignments(caller.tenant(), sp.id).await.map_err(Error::from)?;
         let target = records
             .iter()
             .find(|a| a.id.to_string().eq_ignore_ascii_case(assignment))
             .ok_or_else(|| Error::not_found(assignment))?;
-        self.commit(caller, vec![Write::RemoveAppRoleAssignment { id: target.id }])
+        self.directory
+            .commit(caller, vec![Write::RemoveAppRoleAssignment { id: target.id }])
             .await
             .map_err(|e| write_error(e, "conflict"))?;
         Ok(())
@@ -439,7 +463,7 @@ impl Directory {
         };
         let app_id = Uuid::parse_str(&key).map_err(|_| unknown())?;
         let client = self.client(tenant, app_id).await?.ok_or_else(unknown)?;
-        let now = self.now();
+        let now = self.directory.now();
         let valid = client.secrets.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
         if !valid {
             return Err(Error::unauthenticated(format!(
@@ -461,9 +485,9 @@ impl Directory {
     /// for changes made here and at most [`CLIENT_CACHE_SECONDS`] old for changes made on other nodes. Unknown
     /// clients are not remembered.
     pub(crate) async fn client(&self, tenant: Uuid, app_id: Uuid) -> Result<Option<Arc<CachedClient>>> {
-        let now = self.now().timestamp();
-        let changes = self.client_changes(tenant);
-        let cache = self.node_state::<ClientCache>();
+        let now = self.directory.now().timestamp();
+        let changes = self.directory.client_changes(tenant);
+        let cache = self.directory.node_state::<ClientCache>();
         if let Some(client) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&(tenant, app_id)) {
             if now - client.loaded < CLIENT_CACHE_SECONDS && client.changes == changes {
                 return Ok(Some(client.clone()));
@@ -471,14 +495,15 @@ impl Directory {
         }
         let key = app_id.to_string();
         let kinds = [ObjectKind::Application, ObjectKind::ServicePrincipal];
-        let found = self.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::from)?;
+        let found = self.directory.store.objects_by_key(tenant, &kinds, &key).await.map_err(Error::from)?;
         let of_kind = |kind| found.iter().find(|o| o.kind == kind);
         let (Some(app), Some(sp)) = (of_kind(ObjectKind::Application), of_kind(ObjectKind::ServicePrincipal)) else {
             return Ok(None);
         };
-        let secrets = self.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::from)?;
-        let permissions = match self.graph_principal(tenant).await? {
+        let secrets = self.directory.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::from)?;
+        let permissions = match self.directory.graph_principal(tenant).await? {
             Some(graph) => self
+                .directory
                 .store
                 .app_role_assignments(tenant, sp.id)
                 .await

@@ -130,7 +130,7 @@ impl Directory {
                 seconds,
             ));
         }
-        let authenticated = self.authenticate_client(tenant, client_id, secret).await;
+        let authenticated = self.applications().authenticate_client(tenant, client_id, secret).await;
         if let Err(error) = &authenticated {
             if error.kind == crate::ErrorKind::Unauthenticated {
                 tracing::warn!(%tenant, client_id = %shown_id, source = %shown_source, "client authentication failed");
@@ -219,7 +219,7 @@ impl Directory {
     /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes').
     async fn check_principal(&self, caller: &Caller) -> Result<()> {
         let Caller::App { tenant, service_principal, app_id, .. } = caller else { return Ok(()) };
-        match self.client(*tenant, *app_id).await? {
+        match self.applications().client(*tenant, *app_id).await? {
             Some(client) if client.admits(*service_principal) => Ok(()),
             _ => Err(Error::unauthenticated("The application's service principal is disabled or deleted.")),
         }
