@@ -53,7 +53,8 @@ async fn the_processing_status_is_running_while_changes_wait() {
             )
             .await
             .unwrap();
-        let status = || async { directory.processing_status(&caller, &group).await.unwrap()["status"].clone() };
+        let status =
+            || async { directory.membership().processing_status(&caller, &group).await.unwrap()["status"].clone() };
         assert_eq!(status().await, "NotStarted", "{engine}");
         let process = || directory.process(tenant, "the-only-node", &gatehouse_core::membership::DynamicMembership);
         while process().await.unwrap() > 0 {}

@@ -293,7 +293,7 @@ async fn read(
     let record = state.directory.groups().get(&caller, &id).await?;
     let mut body = object_json(&record, &options, false);
     if body.contains_key("membershipRuleProcessingStatus") {
-        let status = state.directory.processing_status(&caller, &record).await?;
+        let status = state.directory.membership().processing_status(&caller, &record).await?;
         body.insert("membershipRuleProcessingStatus".into(), status);
     }
     Ok(Json(odata::entity("groups", options.select.as_ref(), body)))

@@ -39,7 +39,7 @@ fn entity(body: Value) -> Json<Value> {
 }
 
 async fn list(State(state): State<GraphState>, Authenticated(caller): Authenticated) -> GraphResult<Json<Value>> {
-    Ok(collection("subscribedSkus", state.directory.subscribed_skus(&caller).await?))
+    Ok(collection("subscribedSkus", state.directory.licensing().subscribed_skus(&caller).await?))
 }
 
 async fn add(
@@ -47,7 +47,7 @@ async fn add(
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    Ok((StatusCode::CREATED, entity(state.directory.add_subscription(&caller, &body).await?)))
+    Ok((StatusCode::CREATED, entity(state.directory.licensing().add_subscription(&caller, &body).await?)))
 }
 
 async fn read(
@@ -55,7 +55,7 @@ async fn read(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    Ok(entity(state.directory.get_subscription(&caller, &id).await?))
+    Ok(entity(state.directory.licensing().get_subscription(&caller, &id).await?))
 }
 
 async fn update(
@@ -64,7 +64,7 @@ async fn update(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<StatusCode> {
-    state.directory.update_subscription(&caller, &id, &body).await?;
+    state.directory.licensing().update_subscription(&caller, &id, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -73,7 +73,7 @@ async fn retire(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<StatusCode> {
-    state.directory.retire_subscription(&caller, &id).await?;
+    state.directory.licensing().retire_subscription(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -84,7 +84,7 @@ async fn assign(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<Json<Value>> {
-    let user = state.directory.assign_license(&caller, &id, &body).await?;
+    let user = state.directory.licensing().assign_license(&caller, &id, &body).await?;
     Ok(licensed_user(&user))
 }
 
@@ -106,7 +106,7 @@ async fn assign_group(
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let group = state.directory.assign_group_license(&caller, &id, &body).await?;
+    let group = state.directory.licensing().assign_group_license(&caller, &id, &body).await?;
     let body = object_json(&group, &QueryOptions::default(), false);
     Ok((StatusCode::ACCEPTED, Json(odata::entity("groups", None, body))))
 }
@@ -116,7 +116,7 @@ async fn reprocess(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let user = state.directory.reprocess_licenses(&caller, &id).await?;
+    let user = state.directory.licensing().reprocess_licenses(&caller, &id).await?;
     Ok(licensed_user(&user))
 }
 
@@ -129,7 +129,7 @@ async fn members_with_errors(
     let mut options = options;
     let path = format!("groups/{id}/membersWithLicenseErrors");
     let listing = options.listing(state.directory.paging_key(), &path, Collection::Plain)?;
-    let page = state.directory.members_with_license_errors(&caller, &id, listing).await?;
+    let page = state.directory.licensing().members_with_license_errors(&caller, &id, listing).await?;
     Ok(crate::objects::page_json(&state, &path, "directoryObjects", &options, &page, true))
 }
 
@@ -138,6 +138,6 @@ async fn details(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let items = state.directory.license_details(&caller, &id).await?;
+    let items = state.directory.licensing().license_details(&caller, &id).await?;
     Ok(collection(&format!("users('{id}')/licenseDetails"), items))
 }

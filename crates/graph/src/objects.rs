@@ -161,7 +161,7 @@ pub async fn member_function(
             directory.groups().member_groups(caller, id, security_only(body)?).await?
         }
         "evaluateDynamicMembership" => {
-            let rule = directory.group_rule(caller, id).await?;
+            let rule = directory.membership().group_rule(caller, id).await?;
             return evaluate(state, caller, &rule, body).await;
         }
         other => {
@@ -188,7 +188,7 @@ pub async fn evaluate(
         Some(id) => vec![id.clone()],
         None => id_list(body, "memberIds")?,
     };
-    let mut results = state.directory.evaluate_rule(caller, rule, &users).await?;
+    let mut results = state.directory.membership().evaluate_rule(caller, rule, &users).await?;
     let body = match (single, results.pop()) {
         (Some(_), Some(result)) => result,
         (_, last) => {

@@ -368,7 +368,7 @@ async fn subscription(command: SubscriptionCommand) -> anyhow::Result<()> {
         SubscriptionCommand::Add { sku, units, .. } => {
             let body = serde_json::json!({"skuPartNumber": sku, "prepaidUnits": {"enabled": units}});
             let Some(body) = body.as_object() else { return Ok(()) };
-            let added = directory.add_subscription(&caller, body).await.map_err(fail)?;
+            let added = directory.licensing().add_subscription(&caller, body).await.map_err(fail)?;
             println!("{}", serde_json::to_string_pretty(&added)?);
         }
         SubscriptionCommand::Set { sku, units, status, .. } => {
@@ -379,11 +379,13 @@ async fn subscription(command: SubscriptionCommand) -> anyhow::Result<()> {
             if let Some(status) = status {
                 body.insert("capabilityStatus".into(), serde_json::json!(status));
             }
-            directory.update_subscription(&caller, sku, &body).await.map_err(fail)?;
+            directory.licensing().update_subscription(&caller, sku, &body).await.map_err(fail)?;
         }
-        SubscriptionCommand::Retire { sku, .. } => directory.retire_subscription(&caller, sku).await.map_err(fail)?,
+        SubscriptionCommand::Retire { sku, .. } => {
+            directory.licensing().retire_subscription(&caller, sku).await.map_err(fail)?
+        }
         SubscriptionCommand::List { .. } | SubscriptionCommand::Catalog => {
-            for sku in directory.subscribed_skus(&caller).await.map_err(fail)? {
+            for sku in directory.licensing().subscribed_skus(&caller).await.map_err(fail)? {
                 println!(
                     "{}\t{}\t{}/{}\t{}",
                     sku["skuPartNumber"].as_str().unwrap_or_default(),

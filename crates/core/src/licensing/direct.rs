@@ -2,17 +2,21 @@
 
 use super::*;
 
-impl Directory {
+impl Licensing<'_> {
     /// The tenant's subscriptions by SKU.
     pub(crate) async fn subscriptions(&self, caller: &Caller) -> Result<HashMap<Uuid, Subscription>> {
         let q = ObjectQuery { limit: 10_000, ..ObjectQuery::of(ObjectKind::Subscription) };
-        let records = self.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
+        let records = self.directory.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
         Ok(records.iter().filter_map(Subscription::from_record).map(|s| (s.sku, s)).collect())
     }
 
     /// How many live users hold the SKU.
     pub(crate) async fn seats_taken(&self, caller: &Caller, sku: Uuid) -> Result<u64> {
-        self.store.value_count(caller.tenant(), "assignedLicenses", &sku.to_string()).await.map_err(Error::from)
+        self.directory
+            .store
+            .value_count(caller.tenant(), "assignedLicenses", &sku.to_string())
+            .await
+            .map_err(Error::from)
     }
 
     /// Seats in use per SKU by users other than `user`.
@@ -48,7 +52,7 @@ impl Directory {
                 ))
             }
         };
-        let mut turn = self.turn(caller, self.users().user_id(caller, key).await?, "user").await?;
+        let mut turn = self.directory.turn(caller, self.directory.users().user_id(caller, key).await?, "user").await?;
         loop {
             let subscriptions = self.subscriptions(caller).await?;
             for (sku, disabled) in &add {
@@ -57,7 +61,7 @@ impl Directory {
                     return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
                 }
             }
-            let user = self.users().live_user(caller, key).await?;
+            let user = self.directory.users().live_user(caller, key).await?;
             let mut direct = direct_source(&user);
             if let Some(sku) = remove.iter().find(|sku| !direct.licenses.iter().any(|(s, _)| s == *sku)) {
                 return Err(Error::invalid(format!(
@@ -92,7 +96,7 @@ impl Directory {
             }
             let mut record = user.clone();
             record.doc.insert(DIRECT.into(), licenses_json(&direct.licenses));
-            apply(&mut record.doc, &resolution, &subscriptions, &format_time(self.now()));
+            apply(&mut record.doc, &resolution, &subscriptions, &format_time(self.directory.now()));
             let attributes = vec!["assignedLicenses".into(), "assignedPlans".into(), "licenseAssignmentStates".into()];
             let mut writes = vec![Write::UpdateObject {
                 before: None,
@@ -101,7 +105,7 @@ impl Directory {
                 attributes,
             }];
             writes.extend(seat_guards(&subscriptions, add.iter().map(|(sku, _)| *sku)));
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map(|()| ObjectRecord { version: user.version + 1, ..record }).map_err(|other| {
                     match other {
                         StoreError::Conflict(what) if what == "seats" => {
@@ -116,7 +120,7 @@ impl Directory {
 
     /// The groups a user is a direct member of.
     pub(super) async fn direct_groups(&self, caller: &Caller, user: Uuid) -> Result<Vec<Uuid>> {
-        let links = self.store.links(caller.tenant(), user, true).await.map_err(Error::from)?;
+        let links = self.directory.store.links(caller.tenant(), user, true).await.map_err(Error::from)?;
         Ok(links
             .iter()
             .filter(|l| l.member == user && l.relation == crate::store::Relation::Member)
@@ -138,8 +142,12 @@ impl Directory {
             let licenses = match known.get(&group) {
                 Some(licenses) => licenses.clone(),
                 None => {
-                    let record =
-                        self.store.object(caller.tenant(), ObjectKind::Group, group).await.map_err(Error::from)?;
+                    let record = self
+                        .directory
+                        .store
+                        .object(caller.tenant(), ObjectKind::Group, group)
+                        .await
+                        .map_err(Error::from)?;
                     let licenses = record
                         .filter(|g| g.deleted_at.is_none())
                         .map(|g| licenses_of(g.doc.get("assignedLicenses")))
@@ -158,7 +166,7 @@ impl Directory {
     /// The user's licenses with their service plans, as Graph's `licenseDetails`.
     pub async fn license_details(&self, caller: &Caller, key: &str) -> Result<Vec<Value>> {
         require(caller, Action::ReadUsers)?;
-        let user = self.users().live_user(caller, key).await?;
+        let user = self.directory.users().live_user(caller, key).await?;
         let subscriptions = self.subscriptions(caller).await?;
         Ok(licenses_of(user.doc.get("assignedLicenses"))
             .iter()

@@ -19,7 +19,7 @@ impl ChangeProcessor for GroupLicensing {
         round: Round,
         changes: &[ChangeRecord],
     ) -> Result<Outcome> {
-        directory.licensing_round(caller, holder, round, changes).await
+        directory.licensing().licensing_round(caller, holder, round, changes).await
     }
 }
 
@@ -34,7 +34,7 @@ pub(super) struct Ledger {
     groups: HashMap<Uuid, Vec<(Uuid, BTreeSet<Uuid>)>>,
 }
 
-impl Directory {
+impl Licensing<'_> {
     /// `POST /groups/{id}/assignLicense`: sets the group's licenses; members get them from the licensing
     /// processor. A group must be security-enabled to hold licenses.
     pub async fn assign_group_license(
@@ -49,7 +49,7 @@ impl Directory {
         if !matches!(body.get("removeLicenses"), Some(Value::Array(_))) {
             return Err(Error::invalid_property("removeLicenses", "The request body must contain 'removeLicenses'."));
         }
-        let mut turn = self.turn(caller, object_id(id)?, "group").await?;
+        let mut turn = self.directory.turn(caller, object_id(id)?, "group").await?;
         loop {
             let subscriptions = self.subscriptions(caller).await?;
             for (sku, disabled) in &add {
@@ -58,7 +58,7 @@ impl Directory {
                     return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
                 }
             }
-            let group = self.groups().get(caller, id).await?;
+            let group = self.directory.groups().get(caller, id).await?;
             if !group.doc.get("securityEnabled").and_then(Value::as_bool).unwrap_or(false) {
                 return Err(Error::invalid("Licenses can be assigned only to security-enabled groups."));
             }
@@ -82,7 +82,7 @@ impl Directory {
                 expected_version: group.version,
                 attributes: vec!["assignedLicenses".into()],
             };
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map(|()| record).map_err(|other| write_error(other, "conflict"));
             }
         }
@@ -96,7 +96,7 @@ impl Directory {
         listing: crate::query::Listing,
     ) -> Result<crate::directory::objects::Page> {
         require(caller, Action::ReadMemberships)?;
-        let group = self.groups().get(caller, id).await?;
+        let group = self.directory.groups().get(caller, id).await?;
         let filter = Filter::Any {
             property: "licenseErrorGroups".into(),
             test: Test::Compare(Op::Eq, Literal::Text(group.id.to_string())),
@@ -107,16 +107,16 @@ impl Directory {
             filter: Some(filter),
             ..ObjectQuery::default()
         };
-        self.page(caller, base, listing).await
+        self.directory.page(caller, base, listing).await
     }
 
     /// `POST /users/{id}/reprocessLicenseAssignment`: resolves the user's licenses again now (seats freed
     /// since an error are offered again).
     pub async fn reprocess_licenses(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
         require(caller, Action::AssignLicenses)?;
-        let mut turn = self.turn(caller, self.users().user_id(caller, key).await?, "user").await?;
+        let mut turn = self.directory.turn(caller, self.directory.users().user_id(caller, key).await?, "user").await?;
         loop {
-            let user = self.users().live_user(caller, key).await?;
+            let user = self.directory.users().live_user(caller, key).await?;
             let mut ledger = self.ledger(caller).await?;
             let groups = self.direct_groups(caller, user.id).await?;
             let Some((write, gained)) = self.reconcile(caller, &user, groups, &mut ledger).await? else {
@@ -128,7 +128,7 @@ impl Directory {
             let record = ObjectRecord { version: user.version + 1, ..object.clone() };
             let mut writes = vec![write];
             writes.extend(seat_guards(&ledger.subscriptions, gained));
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, writes).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map(|()| record).map_err(|other| write_error(other, "conflict"));
             }
         }
@@ -175,7 +175,7 @@ impl Directory {
         if unchanged {
             return Ok(None);
         }
-        apply(&mut doc, &resolution, &ledger.subscriptions, &format_time(self.now()));
+        apply(&mut doc, &resolution, &ledger.subscriptions, &format_time(self.directory.now()));
         let mut gained = Vec::new();
         for sku in ledger.subscriptions.keys() {
             let before = held.contains(sku);
@@ -217,12 +217,12 @@ impl Directory {
             limit: USERS_PER_BATCH as u32,
             ..ObjectQuery::default()
         };
-        let chunk = self.store.objects(tenant, &q).await.map_err(Error::from)?;
+        let chunk = self.directory.store.objects(tenant, &q).await.map_err(Error::from)?;
         let Some(last) = chunk.last() else { return Ok(None) };
         let next = (chunk.len() == USERS_PER_BATCH).then(|| crate::store::Cursor::after(last.id));
         let ids: Vec<Uuid> = chunk.iter().map(|u| u.id).collect();
         let mut memberships: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for link in self.store.memberships(tenant, &ids).await.map_err(Error::from)? {
+        for link in self.directory.store.memberships(tenant, &ids).await.map_err(Error::from)? {
             memberships.entry(link.member).or_default().push(link.group);
         }
         let mut batch = Vec::new();
@@ -236,7 +236,7 @@ impl Directory {
             }
         }
         batch.extend(seat_guards(&ledger.subscriptions, gained));
-        batch.push(self.lease_renewal(holder, GroupLicensing.name()));
+        batch.push(self.directory.lease_renewal(holder, GroupLicensing.name()));
         Ok(Some((batch, next)))
     }
 
@@ -261,8 +261,12 @@ impl Directory {
                     let has = match licensed.get(&group) {
                         Some(has) => *has,
                         None => {
-                            let record =
-                                self.store.object(tenant, ObjectKind::Group, group).await.map_err(Error::from)?;
+                            let record = self
+                                .directory
+                                .store
+                                .object(tenant, ObjectKind::Group, group)
+                                .await
+                                .map_err(Error::from)?;
                             let has = record.is_some_and(|g| !licenses_of(g.doc.get("assignedLicenses")).is_empty());
                             licensed.insert(group, has);
                             has
@@ -300,7 +304,7 @@ impl Directory {
             while more || pending.is_some() {
                 let write = async {
                     match pending.take() {
-                        Some(batch) => self.commit(caller, batch).await.map(|_| true),
+                        Some(batch) => self.directory.commit(caller, batch).await.map(|_| true),
                         None => Ok(false),
                     }
                 };
@@ -321,19 +325,22 @@ impl Directory {
                     None => more = false,
                 }
             }
-            let record = self.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::from)?;
+            let record = self.directory.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::from)?;
             if let Some(mut record) = record.filter(|g| g.deleted_at.is_none()) {
                 let version = record.version;
                 record.doc.insert("licenseProcessingState".into(), json!({"state": "ProcessingComplete"}));
                 let attributes = vec!["licenseProcessingState".into()];
                 let write = Write::UpdateObject { before: None, object: record, expected_version: version, attributes };
-                self.commit(caller, vec![write]).await.map_err(|e| Error::conflict(format!("licensing: {e}")))?;
+                self.directory
+                    .commit(caller, vec![write])
+                    .await
+                    .map_err(|e| Error::conflict(format!("licensing: {e}")))?;
             }
         }
         let mut writes = Vec::new();
         let mut gained = BTreeSet::new();
         for id in users {
-            let user = self.store.object(tenant, ObjectKind::User, id).await.map_err(Error::from)?;
+            let user = self.directory.store.object(tenant, ObjectKind::User, id).await.map_err(Error::from)?;
             if let Some(user) = user.filter(|u| u.deleted_at.is_none()) {
                 let groups = self.direct_groups(caller, user.id).await?;
                 if let Some((write, skus)) = self.reconcile(caller, &user, groups, &mut ledger).await? {

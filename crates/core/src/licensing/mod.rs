@@ -34,6 +34,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 use uuid::Uuid;
 
+/// Licensing: subscriptions, direct and group-based assignment, and the licensing processor's rounds, as a
+/// service on the directory's context (shaped like the domains service).
+pub struct Licensing<'a> {
+    directory: &'a Directory,
+}
+
+impl Directory {
+    /// The licensing service.
+    pub fn licensing(&self) -> Licensing<'_> {
+        Licensing { directory: self }
+    }
+}
+
 /// The document key of a user's directly assigned licenses (internal; Graph shows the resolved ones).
 pub const DIRECT: &str = "_directLicenses";
 

@@ -68,12 +68,12 @@ impl Subscription {
     }
 }
 
-impl Directory {
+impl Licensing<'_> {
     /// `GET /subscribedSkus`: the tenant's subscriptions with their consumed units.
     pub async fn subscribed_skus(&self, caller: &Caller) -> Result<Vec<Value>> {
         require(caller, Action::ReadOrganization)?;
         let q = ObjectQuery { limit: 10_000, ..ObjectQuery::of(ObjectKind::Subscription) };
-        let records = self.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
+        let records = self.directory.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
         let mut out = Vec::new();
         for record in records {
             out.push(self.sku_json(caller, &record).await?);
@@ -144,7 +144,7 @@ impl Directory {
                     Some(id) => {
                         Uuid::parse_str(id).map_err(|_| Error::invalid_property("skuId", "skuId must be a GUID."))?
                     }
-                    None => self.random().uuid(),
+                    None => self.directory.random().uuid(),
                 };
                 doc.insert("skuId".into(), json!(sku));
                 doc.insert(
@@ -161,7 +161,7 @@ impl Directory {
                     let id = match plan.get("servicePlanId").and_then(Value::as_str) {
                         Some(id) => Uuid::parse_str(id)
                             .map_err(|_| Error::invalid_property("servicePlans", "servicePlanId must be a GUID."))?,
-                        None => self.random().uuid(),
+                        None => self.directory.random().uuid(),
                     };
                     let needs = uuid_list(plan.get("dependsOn"));
                     if !needs.is_empty() {
@@ -184,16 +184,16 @@ impl Directory {
         set_units(&mut doc, body)?;
         let sku = doc.get("skuId").and_then(Value::as_str).unwrap_or_default().to_owned();
         let record = ObjectRecord {
-            id: self.new_object_id(),
+            id: self.directory.new_object_id(),
             kind: ObjectKind::Subscription,
             version: 1,
             unique_key: Some(sku),
             manager: None,
             doc,
-            created_at: self.now(),
+            created_at: self.directory.now(),
             deleted_at: None,
         };
-        self.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
+        self.directory.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
             write_error(e, "The tenant already has a subscription to this product; change its units instead.")
         })?;
         self.sku_json(caller, &record).await
@@ -206,7 +206,8 @@ impl Directory {
             Some(product) => product.sku_id.to_string(),
             None => id.rsplit('_').next().unwrap_or(id).to_lowercase(),
         };
-        self.store
+        self.directory
+            .store
             .object_by_key(caller.tenant(), ObjectKind::Subscription, &sku)
             .await
             .map_err(Error::from)?
@@ -222,7 +223,8 @@ impl Directory {
     /// Changes a subscription's units or status.
     pub async fn update_subscription(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteOrganization)?;
-        let mut turn = self.turn(caller, self.subscription_record(caller, id).await?.id, "subscription").await?;
+        let mut turn =
+            self.directory.turn(caller, self.subscription_record(caller, id).await?.id, "subscription").await?;
         loop {
             let current = self.subscription_record(caller, id).await?;
             let mut record = current.clone();
@@ -230,7 +232,7 @@ impl Directory {
             let attributes = vec!["prepaidUnits".into(), "capabilityStatus".into()];
             let write =
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
-            if let Some(committed) = self.commit_attempt(caller, &mut turn, vec![write]).await? {
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
@@ -248,7 +250,8 @@ impl Directory {
                 format!("{taken} users hold this product; remove their licenses before retiring the subscription."),
             ));
         }
-        self.commit(caller, vec![Write::Purge { kind: ObjectKind::Subscription, id: record.id }])
+        self.directory
+            .commit(caller, vec![Write::Purge { kind: ObjectKind::Subscription, id: record.id }])
             .await
             .map_err(|e| write_error(e, "conflict"))?;
         Ok(())

@@ -62,7 +62,7 @@ impl ChangeProcessor for DynamicMembership {
         round: Round,
         changes: &[ChangeRecord],
     ) -> Result<Outcome> {
-        directory.dynamic_round(caller, holder, round, changes).await
+        directory.membership().dynamic_round(caller, holder, round, changes).await
     }
 }
 
@@ -114,7 +114,20 @@ fn names_member_of(rule: &Rule) -> bool {
     matches!(rule, Rule::MemberOf(_))
 }
 
+/// Dynamic membership: rules, their evaluation and the dynamic-membership processor's rounds, as a service
+/// on the directory's context (shaped like the domains service).
+pub struct Membership<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
+    /// The membership service.
+    pub fn membership(&self) -> Membership<'_> {
+        Membership { directory: self }
+    }
+}
+
+impl Membership<'_> {
     /// One round of dynamic membership: the membership writes for the changes, bulk evaluations committed
     /// on the way in batches of their own.
     pub(crate) async fn dynamic_round(
@@ -168,7 +181,7 @@ impl Directory {
                 _ => {}
             }
         }
-        let now = self.now();
+        let now = self.directory.now();
         let mut writes = Vec::new();
         let mut touched: BTreeSet<Uuid> = BTreeSet::new();
         for (user, attributes) in &users {
@@ -197,9 +210,12 @@ impl Directory {
                 let batch = vec![
                     Write::AddLinks(links(true)),
                     Write::RemoveLinks(links(false)),
-                    self.lease_renewal(holder, DynamicMembership.name()),
+                    self.directory.lease_renewal(holder, DynamicMembership.name()),
                 ];
-                self.commit(caller, batch).await.map_err(|e| Error::conflict(format!("dynamic membership: {e}")))?;
+                self.directory
+                    .commit(caller, batch)
+                    .await
+                    .map_err(|e| Error::conflict(format!("dynamic membership: {e}")))?;
             }
             writes.push(Write::SetDynamicStatus(DynamicStatusRecord {
                 group: group.id,
@@ -210,7 +226,7 @@ impl Directory {
             }));
         }
         for group in touched.iter().filter(|g| !bulk.contains(g)) {
-            let evaluated = self.store.dynamic_status(caller.tenant(), *group).await.map_err(Error::from)?;
+            let evaluated = self.directory.store.dynamic_status(caller.tenant(), *group).await.map_err(Error::from)?;
             writes.push(Write::SetDynamicStatus(DynamicStatusRecord {
                 group: *group,
                 status: "Succeeded".into(),
@@ -233,7 +249,7 @@ impl Directory {
     ) -> Result<Vec<Arc<DynamicGroup>>> {
         let tenant = caller.tenant();
         let cached = {
-            let caches = self.node_state::<DynamicCache>();
+            let caches = self.directory.node_state::<DynamicCache>();
             let mut caches = caches.0.lock().unwrap_or_else(|p| p.into_inner());
             caches.remove(&tenant).filter(|c| c.seq == from)
         };
@@ -248,7 +264,8 @@ impl Directory {
                     })
                     .collect();
                 for id in named {
-                    let record = self.store.object(tenant, ObjectKind::Group, id).await.map_err(Error::from)?;
+                    let record =
+                        self.directory.store.object(tenant, ObjectKind::Group, id).await.map_err(Error::from)?;
                     match record.filter(|g| g.deleted_at.is_none()).and_then(|g| self.dynamic_group(&g)) {
                         Some(group) => groups.insert(id, Arc::new(group)),
                         None => groups.remove(&id),
@@ -259,7 +276,7 @@ impl Directory {
             None => self.dynamic_groups(caller).await?.into_iter().map(|g| (g.id, Arc::new(g))).collect(),
         };
         let list: Vec<Arc<DynamicGroup>> = groups.values().cloned().collect();
-        let caches = self.node_state::<DynamicCache>();
+        let caches = self.directory.node_state::<DynamicCache>();
         caches.0.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, DynamicGroups { seq: to, groups });
         Ok(list)
     }
@@ -268,7 +285,7 @@ impl Directory {
         let parsed = parsed_rule(group)?;
         Some(DynamicGroup {
             id: group.id,
-            filter: rules::compile(&parsed, self.now()),
+            filter: rules::compile(&parsed, self.directory.now()),
             sources: rules::sources(&parsed),
             reads_clock: rules::reads_clock(&parsed),
             rule: parsed,
@@ -295,7 +312,7 @@ impl Directory {
                 limit: 1000,
                 ..ObjectQuery::default()
             };
-            let page = self.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
+            let page = self.directory.store.objects(caller.tenant(), &q).await.map_err(Error::from)?;
             out.extend(page.iter().filter_map(|group| self.dynamic_group(group)));
             match page.last() {
                 Some(last) if page.len() == 1000 => after = Some(crate::store::Cursor::after(last.id)),
@@ -313,11 +330,11 @@ impl Directory {
         now: DateTime<Utc>,
     ) -> Result<Vec<(Link, bool)>> {
         let tenant = caller.tenant();
-        let record = self.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?;
+        let record = self.directory.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?;
         let Some(record) = record.filter(|r| r.deleted_at.is_none()) else {
             return Ok(Vec::new());
         };
-        let links = self.store.links(tenant, user, true).await.map_err(Error::from)?;
+        let links = self.directory.store.links(tenant, user, true).await.map_err(Error::from)?;
         let member_of: Vec<Uuid> =
             links.iter().filter(|l| l.member == user && l.relation == Relation::Member).map(|l| l.group).collect();
         let groups: Vec<String> = member_of.iter().map(Uuid::to_string).collect();
@@ -375,7 +392,7 @@ impl Directory {
         let mut after = None;
         loop {
             let q = ObjectQuery { after: after.clone(), limit: 5000, ..base.clone() };
-            let page = self.store.object_ids(caller.tenant(), &q).await.map_err(Error::from)?;
+            let page = self.directory.store.object_ids(caller.tenant(), &q).await.map_err(Error::from)?;
             out.extend(page.iter().copied());
             match page.last() {
                 Some((last, _)) if page.len() == 5000 => after = Some(crate::store::Cursor::after(*last)),
@@ -392,9 +409,9 @@ impl Directory {
         if !is_dynamic(group) {
             return Ok(Value::Null);
         }
-        let mut status = self.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::from)?;
+        let mut status = self.directory.store.dynamic_status(caller.tenant(), group.id).await.map_err(Error::from)?;
         if let Some(succeeded) = status.as_mut().filter(|s| s.status == "Succeeded") {
-            if self.backlog(caller.tenant(), DynamicMembership.name()).await? {
+            if self.directory.backlog(caller.tenant(), DynamicMembership.name()).await? {
                 succeeded.status = "Running".into();
             }
         }
@@ -422,12 +439,13 @@ impl Directory {
         }
         crate::schema::check_text("membershipRule", rule)?;
         let parsed = rules::parse(rule).map_err(|e| Error::invalid_property("membershipRule", e.to_string()))?;
-        let now = self.now();
+        let now = self.directory.now();
         let mut out = Vec::new();
         for key in users {
-            let user = self.users().get(caller, key).await?;
+            let user = self.directory.users().get(caller, key).await?;
             let groups: Vec<String> = if names_member_of(&parsed) {
-                self.store
+                self.directory
+                    .store
                     .links(caller.tenant(), user.id, true)
                     .await
                     .map_err(Error::from)?
@@ -451,7 +469,7 @@ impl Directory {
 
     /// The saved rule of a dynamic group.
     pub async fn group_rule(&self, caller: &Caller, group: &str) -> Result<String> {
-        let group = self.groups().get(caller, group).await?;
+        let group = self.directory.groups().get(caller, group).await?;
         group
             .doc
             .get("membershipRule")
