@@ -39,7 +39,7 @@ async fn the_processing_status_is_running_while_changes_wait() {
         let directory = directory(&url, clock).await;
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
-        let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;
+        let tenant = directory.tenants().create(spec).await.unwrap().tenant_id;
         let caller = gatehouse_core::Caller::System { tenant };
         let body = |value: Value| value.as_object().unwrap().clone();
         let group = directory
@@ -80,7 +80,7 @@ async fn the_core_bounds_every_listing() {
         let directory = directory(&url, std::sync::Arc::new(gatehouse_core::SystemClock)).await;
         let spec =
             gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
-        let tenant = directory.create_tenant(spec).await.unwrap().tenant_id;
+        let tenant = directory.tenants().create(spec).await.unwrap().tenant_id;
         let caller = gatehouse_core::Caller::System { tenant };
         let users = directory.users();
         let list =
@@ -133,7 +133,7 @@ async fn randomness_comes_from_the_source_the_directory_is_given() {
             domain: Some(format!("{engine}.gatehouse.test")),
             ..Default::default()
         };
-        let created = directory.create_tenant(spec).await.unwrap();
+        let created = directory.tenants().create(spec).await.unwrap();
         let expected: &dyn Random = &Counting(Mutex::new(42));
         assert_eq!(created.tenant_id, expected.uuid(), "{engine}: the tenant id is the source's first draw");
         let caller = gatehouse_core::Caller::System { tenant: created.tenant_id };

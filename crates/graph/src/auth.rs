@@ -31,5 +31,5 @@ pub async fn authenticate(headers: &HeaderMap, state: &GraphState) -> Result<Cal
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthenticated("Access token is empty."))?;
-    Ok(state.directory.authenticate(token).await?)
+    Ok(state.directory.tokens().authenticate(token).await?)
 }

@@ -134,7 +134,7 @@ async fn discovery(State(state): State<IdentityState>, Path(tenant): Path<String
 
 async fn keys(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Result<Json<Value>, OAuthError> {
     let id = tenant_id(&state, &tenant).await?;
-    Ok(Json(state.directory.jwks(id).await?))
+    Ok(Json(state.directory.tokens().jwks(id).await?))
 }
 
 /// Client credentials from `client_secret_basic` (Authorization header) or `client_secret_post` (form).
@@ -234,7 +234,7 @@ async fn token(
     }
     let base = request::current().base_url;
     let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
-    let issued = state.directory.issue_app_token(id, &client_id, &secret, scope, &base, source).await?;
+    let issued = state.directory.tokens().issue_app_token(id, &client_id, &secret, scope, &base, source).await?;
     let body = json!({
         "token_type": "Bearer",
         "expires_in": issued.expires_in,

@@ -28,11 +28,12 @@ pub fn presets_from_env() -> anyhow::Result<NewTenant> {
 /// Creates the first tenant if the store has none; of nodes starting together on an empty database, one
 /// creates it and the others join.
 pub async fn first_tenant(directory: &Directory) -> anyhow::Result<Option<TenantBootstrap>> {
-    if !directory.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty() {
+    if !directory.tenants().list().await.map_err(|e| anyhow::anyhow!("{e}"))?.is_empty() {
         return Ok(None);
     }
     let created = directory
-        .create_first_tenant(presets_from_env()?)
+        .tenants()
+        .create_first(presets_from_env()?)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the first tenant: {}", e.message))?;
     if created.is_none() {

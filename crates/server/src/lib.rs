@@ -60,8 +60,8 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
 /// when the first start made it. Checked when the store opens and again after the first start's tenant is
 /// made or joined, so a node whose key lost the race to another node's refuses to start too.
 pub async fn check_master_key(directory: &Directory) -> anyhow::Result<()> {
-    if let Some(tenant) = directory.tenants().await.map_err(|e| anyhow::anyhow!("{e}"))?.first() {
-        directory.jwks(tenant.id).await.map_err(|_| {
+    if let Some(tenant) = directory.tenants().list().await.map_err(|e| anyhow::anyhow!("{e}"))?.first() {
+        directory.tokens().jwks(tenant.id).await.map_err(|_| {
             anyhow::anyhow!(
                 "the master key does not open this database's signing keys: give every node the same key (GATEHOUSE_MASTER_KEY or the data directory's master.key)"
             )

@@ -202,7 +202,7 @@ fn run() -> anyhow::Result<()> {
             Command::Tenant(TenantCommand::Create { store, domain, name, country }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
                 let spec = NewTenant { domain: Some(domain), display_name: name, country, ..NewTenant::default() };
-                let created = directory.create_tenant(spec).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                let created = directory.tenants().create(spec).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
                 println!("{}", serde_json::to_string_pretty(&created)?);
                 Ok(())
             }
@@ -212,13 +212,13 @@ fn run() -> anyhow::Result<()> {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
                 let fail = |e: gatehouse_core::Error| anyhow::anyhow!("{}", e.message);
                 let tenant = directory.resolve_tenant(&tenant).await.map_err(fail)?;
-                let recovery = directory.recover_tenant(tenant).await.map_err(fail)?;
+                let recovery = directory.tenants().recover(tenant).await.map_err(fail)?;
                 println!("{}", serde_json::to_string_pretty(&recovery)?);
                 Ok(())
             }
             Command::Tenant(TenantCommand::List { store }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
-                for tenant in directory.tenants().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
+                for tenant in directory.tenants().list().await.map_err(|e| anyhow::anyhow!("{}", e.message))? {
                     println!("{}\t{}\t{}", tenant.id, tenant.initial_domain, tenant.display_name);
                 }
                 Ok(())

@@ -38,7 +38,20 @@ pub fn issuer(base: &str, tenant: Uuid) -> String {
     format!("{}/{tenant}/v2.0", base.trim_end_matches('/'))
 }
 
+/// The token endpoint and the check of bearer tokens, as a service on the directory's context (shaped like
+/// the domains service).
+pub struct Tokens<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
+    /// The tokens service.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens { directory: self }
+    }
+}
+
+impl Tokens<'_> {
     /// The client-credentials grant: checks the client and the scope, and signs an app-only token. Failed
     /// client authentications are throttled per client and per source address ([`Policy`]) and logged with
     /// both.
@@ -73,12 +86,13 @@ impl Directory {
             ));
         }
         let client = self.authenticate_client_throttled(tenant, client_id, secret, source).await?;
-        let keys = self.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
-        let now = self.now().timestamp();
-        let lifetime = self.config.access_token_lifetime;
+        let keys =
+            self.directory.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let now = self.directory.now().timestamp();
+        let lifetime = self.directory.config.access_token_lifetime;
         let iss = issuer(base, tenant);
         let mut uti = [0u8; 16];
-        self.random().fill(&mut uti);
+        self.directory.random().fill(&mut uti);
         let roles: Vec<&str> = client.permissions.iter().map(Permission::name).collect();
         let claims = json!({
             "aud": GRAPH_RESOURCE,
@@ -113,7 +127,7 @@ impl Directory {
         secret: &str,
         source: Option<IpAddr>,
     ) -> Result<AuthenticatedClient> {
-        let now = self.now().timestamp();
+        let now = self.directory.now().timestamp();
         let client_key = format!("client/{tenant}/{}", client_id.to_lowercase());
         let source_key = source.map(|ip| format!("source/{ip}"));
         let shown_id: String = client_id.chars().take(64).collect();
@@ -121,7 +135,7 @@ impl Directory {
         let locked = [Some(&client_key), source_key.as_ref()]
             .into_iter()
             .flatten()
-            .filter_map(|key| self.throttle.locked(key, now))
+            .filter_map(|key| self.directory.throttle.locked(key, now))
             .max();
         if let Some(seconds) = locked {
             tracing::warn!(%tenant, client_id = %shown_id, source = %shown_source, "client authentication refused: too many failures");
@@ -130,13 +144,13 @@ impl Directory {
                 seconds,
             ));
         }
-        let authenticated = self.applications().authenticate_client(tenant, client_id, secret).await;
+        let authenticated = self.directory.applications().authenticate_client(tenant, client_id, secret).await;
         if let Err(error) = &authenticated {
             if error.kind == crate::ErrorKind::Unauthenticated {
                 tracing::warn!(%tenant, client_id = %shown_id, source = %shown_source, "client authentication failed");
-                self.throttle.fail(&client_key, now, Policy::CLIENT);
+                self.directory.throttle.fail(&client_key, now, Policy::CLIENT);
                 if let Some(key) = &source_key {
-                    self.throttle.fail(key, now, Policy::SOURCE);
+                    self.directory.throttle.fail(key, now, Policy::SOURCE);
                 }
             }
         }
@@ -145,15 +159,16 @@ impl Directory {
 
     /// The tenant's public keys as a JWK set.
     pub async fn jwks(&self, tenant: Uuid) -> Result<Value> {
-        let keys = self.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let keys =
+            self.directory.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
         Ok(json!({ "keys": [keys.signing.jwk()] }))
     }
 
     /// Turns a bearer token into the caller it was issued to, or refuses it.
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now = self.now().timestamp();
-        if let Some((caller, expires)) = self.recall_token(&digest) {
+        let now = self.directory.now().timestamp();
+        if let Some((caller, expires)) = self.directory.recall_token(&digest) {
             if now >= expires {
                 return Err(expired());
             }
@@ -168,6 +183,7 @@ impl Directory {
             .and_then(|t| Uuid::parse_str(t).ok())
             .ok_or_else(|| Error::unauthenticated("Access token has no valid tenant."))?;
         let keys = self
+            .directory
             .tenant_keys(tenant)
             .await?
             .ok_or_else(|| Error::unauthenticated("Access token's tenant is unknown."))?;
@@ -210,7 +226,7 @@ impl Directory {
             .unwrap_or_default();
         let caller = Caller::App { tenant, service_principal, app_id, permissions };
         self.check_principal(&caller).await?;
-        self.remember_token(digest, caller.clone(), expires);
+        self.directory.remember_token(digest, caller.clone(), expires);
         Ok(caller)
     }
 
@@ -219,7 +235,7 @@ impl Directory {
     /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes').
     async fn check_principal(&self, caller: &Caller) -> Result<()> {
         let Caller::App { tenant, service_principal, app_id, .. } = caller else { return Ok(()) };
-        match self.applications().client(*tenant, *app_id).await? {
+        match self.directory.applications().client(*tenant, *app_id).await? {
             Some(client) if client.admits(*service_principal) => Ok(()),
             _ => Err(Error::unauthenticated("The application's service principal is disabled or deleted.")),
         }

@@ -100,12 +100,27 @@ pub fn generate_password(random: &dyn Random) -> String {
 /// The deployment fact naming the tenant the first start made.
 const FIRST_TENANT: &str = "first-tenant";
 
+/// Tenants: creating one (with its first admin, Graph's service principal and the administration app),
+/// claiming the deployment's first, recovering access, as a service on the directory's context (shaped
+/// like the domains service).
+pub struct Tenants<'a> {
+    directory: &'a Directory,
+}
+
 impl Directory {
+    /// The tenants service.
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants { directory: self }
+    }
+}
+
+impl Tenants<'_> {
     /// Creates a tenant with its administrator and administration app, in one batch.
-    pub async fn create_tenant(&self, spec: NewTenant) -> Result<TenantBootstrap> {
+    pub async fn create(&self, spec: NewTenant) -> Result<TenantBootstrap> {
         let (writes, created) = self.tenant_batch(spec).await?;
-        self.store
-            .commit(created.tenant_id, writes, self.now())
+        self.directory
+            .store
+            .commit(created.tenant_id, writes, self.directory.now())
             .await
             .map_err(|e| crate::directory::write_error(e, "The tenant, its domain or its client id already exists."))?;
         Ok(created)
@@ -114,16 +129,16 @@ impl Directory {
     /// The first start's tenant: created and claimed as the deployment's first in one batch, so that of nodes
     /// starting together on an empty database exactly one creates it. `None` when another node's first start
     /// made it (this one joins), or when the deployment has it already.
-    pub async fn create_first_tenant(&self, spec: NewTenant) -> Result<Option<TenantBootstrap>> {
-        if self.store.deployment(FIRST_TENANT).await.map_err(Error::from)?.is_some() {
+    pub async fn create_first(&self, spec: NewTenant) -> Result<Option<TenantBootstrap>> {
+        if self.directory.store.deployment(FIRST_TENANT).await.map_err(Error::from)?.is_some() {
             return Ok(None);
         }
         let (mut writes, created) = self.tenant_batch(spec).await?;
         writes.push(Write::ClaimDeployment { name: FIRST_TENANT.into(), value: created.tenant_id.to_string() });
-        match self.store.commit(created.tenant_id, writes, self.now()).await {
+        match self.directory.store.commit(created.tenant_id, writes, self.directory.now()).await {
             Ok(_) => Ok(Some(created)),
             Err(crate::store::StoreError::Conflict(_))
-                if self.store.deployment(FIRST_TENANT).await.map_err(Error::from)?.is_some() =>
+                if self.directory.store.deployment(FIRST_TENANT).await.map_err(Error::from)?.is_some() =>
             {
                 Ok(None)
             }
@@ -133,12 +148,12 @@ impl Directory {
 
     /// The writes that create a tenant, and the credentials they make.
     async fn tenant_batch(&self, spec: NewTenant) -> Result<(Vec<Write>, TenantBootstrap)> {
-        let id = spec.id.unwrap_or_else(|| self.random().uuid());
+        let id = spec.id.unwrap_or_else(|| self.directory.random().uuid());
         let short = id.simple().to_string();
         let domain = check_domain(&spec.domain.unwrap_or_else(|| format!("t{}.gatehouse.test", &short[..8])))?;
         let display_name = spec.display_name.unwrap_or_else(|| domain.clone());
         let country = country_code(spec.country.as_deref().unwrap_or(DEFAULT_COUNTRY))?;
-        let now = self.now();
+        let now = self.directory.now();
         let tenant = TenantRecord {
             id,
             display_name,
@@ -149,17 +164,17 @@ impl Directory {
             organization: initial_settings(&country),
             version: 1,
         };
-        if self.store.tenant(&id.to_string()).await.map_err(Error::from)?.is_some()
-            || self.store.tenant(&domain).await.map_err(Error::from)?.is_some()
+        if self.directory.store.tenant(&id.to_string()).await.map_err(Error::from)?.is_some()
+            || self.directory.store.tenant(&domain).await.map_err(Error::from)?.is_some()
         {
             return Err(Error::conflict(format!("A tenant with id {id} or domain {domain} already exists.")));
         }
 
         let upn = spec.admin_user_principal_name.unwrap_or_else(|| format!("admin@{domain}"));
         let upn = check_user_principal_name(&upn, &tenant.domains)?;
-        let password = spec.admin_password.unwrap_or_else(|| generate_password(self.random()));
+        let password = spec.admin_password.unwrap_or_else(|| generate_password(self.directory.random()));
         passwords::check_complexity(&password, true)?;
-        let hash = self.hasher.hash(password.clone(), self.salt()).await?;
+        let hash = self.directory.hasher.hash(password.clone(), self.directory.salt()).await?;
         let nickname = upn.split('@').next().unwrap_or("admin").to_owned();
         let mut admin_doc = Map::new();
         for (key, value) in [
@@ -175,18 +190,19 @@ impl Directory {
         ] {
             admin_doc.insert(key.to_owned(), value);
         }
-        let admin = new_object(self.new_object_id(), ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
+        let admin =
+            new_object(self.directory.new_object_id(), ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
 
-        let (signing, der) = SigningKey::generate(self.random())?;
+        let (signing, der) = SigningKey::generate(self.directory.random())?;
         let key = SigningKeyRecord {
             kid: signing.kid.clone(),
-            sealed_private_key: self.master.seal(self.random(), &der)?,
+            sealed_private_key: self.directory.master.seal(self.directory.random(), &der)?,
             created_at: now,
         };
 
-        let graph = graph_service_principal(self.new_object_id(), now);
-        let client_id = spec.client_id.unwrap_or_else(|| self.random().uuid());
-        let client_secret = spec.client_secret.unwrap_or_else(|| secrets::new_client_secret(self.random()));
+        let graph = graph_service_principal(self.directory.new_object_id(), now);
+        let client_id = spec.client_id.unwrap_or_else(|| self.directory.random().uuid());
+        let client_secret = spec.client_secret.unwrap_or_else(|| secrets::new_client_secret(self.directory.random()));
         let mut writes = vec![
             Write::CreateTenant(tenant),
             Write::AddSigningKey(key),
@@ -196,7 +212,7 @@ impl Directory {
         ];
         let administration =
             AdminApp { client_id, secret: &client_secret, name: "Gatehouse administration", purpose: "bootstrap" };
-        writes.extend(administration.writes(self, graph.id, now)?);
+        writes.extend(administration.writes(self.directory, graph.id, now)?);
         let created = TenantBootstrap {
             tenant_id: id,
             tenant_domain: domain,
@@ -212,23 +228,24 @@ impl Directory {
     /// new client secret, Graph's administration permissions and the Privileged Authentication Administrator
     /// role, whatever was deleted or changed through the API (Microsoft Graph's service principal is made again
     /// if it is gone). Logged as a warning, and in the change log as the objects it creates.
-    pub async fn recover_tenant(&self, tenant: Uuid) -> Result<Recovery> {
-        let now = self.now();
+    pub async fn recover(&self, tenant: Uuid) -> Result<Recovery> {
+        let now = self.directory.now();
         let mut writes = Vec::new();
-        let graph = match self.graph_principal(tenant).await? {
+        let graph = match self.directory.graph_principal(tenant).await? {
             Some(graph) => graph,
             None => {
-                let graph = graph_service_principal(self.new_object_id(), now);
+                let graph = graph_service_principal(self.directory.new_object_id(), now);
                 writes.push(Write::InsertObject(graph.clone()));
                 graph.id
             }
         };
-        let client_id = self.random().uuid();
-        let client_secret = secrets::new_client_secret(self.random());
+        let client_id = self.directory.random().uuid();
+        let client_secret = secrets::new_client_secret(self.directory.random());
         let name = format!("Gatehouse recovery {}", format_time(now));
         let recovery = AdminApp { client_id, secret: &client_secret, name: &name, purpose: "recovery" };
-        writes.extend(recovery.writes(self, graph, now)?);
-        self.store
+        writes.extend(recovery.writes(self.directory, graph, now)?);
+        self.directory
+            .store
             .commit(tenant, writes, now)
             .await
             .map_err(|e| crate::directory::write_error(e, "The recovery app could not be created."))?;
@@ -237,8 +254,8 @@ impl Directory {
     }
 
     /// Every tenant; for the operator's CLI and the bootstrap check.
-    pub async fn tenants(&self) -> Result<Vec<crate::store::TenantRecord>> {
-        self.store.tenants().await.map_err(Error::from)
+    pub async fn list(&self) -> Result<Vec<crate::store::TenantRecord>> {
+        self.directory.store.tenants().await.map_err(Error::from)
     }
 }
 

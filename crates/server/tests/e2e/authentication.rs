@@ -54,7 +54,8 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
 
     let other = server
         .directory
-        .create_tenant(NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() })
+        .tenants()
+        .create(NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() })
         .await
         .unwrap();
     let wrong_tenant = with("tid", json!(other.tenant_id));
@@ -101,7 +102,8 @@ async fn tenants_are_isolated() {
     let a = server.admin_token().await;
     let other = server
         .directory
-        .create_tenant(NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() })
+        .tenants()
+        .create(NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() })
         .await
         .unwrap();
     let b = server.token(&other.tenant_id.to_string(), &other.client_id.to_string(), &other.client_secret).await;
@@ -176,5 +178,5 @@ async fn wrong_client_secrets_are_throttled_per_client_and_per_source() {
         client_secret: Some("a".repeat(31)),
         ..NewTenant::default()
     };
-    assert!(server.directory.create_tenant(short).await.is_err(), "a preset secret needs 32 characters");
+    assert!(server.directory.tenants().create(short).await.is_err(), "a preset secret needs 32 characters");
 }

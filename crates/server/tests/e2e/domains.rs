@@ -225,7 +225,7 @@ async fn domain_permissions_and_tenant_isolation() {
         server.zone.txt("shared.example", &code(&server, &admin, "shared.example").await);
         assert_eq!(verify(&server, &admin, "shared.example").await.0, StatusCode::OK, "{engine}");
         let spec = NewTenant { domain: Some("fabrikam.gatehouse.test".into()), ..NewTenant::default() };
-        let fabrikam = server.directory.create_tenant(spec).await.unwrap();
+        let fabrikam = server.directory.tenants().create(spec).await.unwrap();
         let theirs = server
             .token(&fabrikam.tenant_id.to_string(), &fabrikam.client_id.to_string(), &fabrikam.client_secret)
             .await;

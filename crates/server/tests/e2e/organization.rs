@@ -122,7 +122,7 @@ async fn organization_permissions_and_tenant_isolation() {
             country: Some("be".into()),
             ..NewTenant::default()
         };
-        let fabrikam = server.directory.create_tenant(spec).await.unwrap();
+        let fabrikam = server.directory.tenants().create(spec).await.unwrap();
         let theirs = server
             .token(&fabrikam.tenant_id.to_string(), &fabrikam.client_id.to_string(), &fabrikam.client_secret)
             .await;
@@ -140,7 +140,7 @@ async fn organization_permissions_and_tenant_isolation() {
             country: Some("XX".into()),
             ..NewTenant::default()
         };
-        assert!(server.directory.create_tenant(bad).await.is_err(), "{engine}: an unknown country is refused");
+        assert!(server.directory.tenants().create(bad).await.is_err(), "{engine}: an unknown country is refused");
     }
 }
 

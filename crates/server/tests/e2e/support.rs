@@ -85,7 +85,8 @@ impl Server {
         let dns = gatehouse::dns::resolver(Some(zone.address)).unwrap();
         let directory = Arc::new(Directory::new(store.clone(), clock.clone(), master.clone(), config).with_dns(dns));
         let tenant = directory
-            .create_tenant(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
+            .tenants()
+            .create(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
             .await
             .unwrap();
         gatehouse::spawn_processors(directory.clone(), uuid::Uuid::new_v4().to_string());
