@@ -4,7 +4,7 @@
 //! live users, compared case-insensitively; the password exists only as an argon2id hash in its own table
 //! and is never part of the user document; every change is one store batch.
 
-use crate::auth::authorization::{decide, require, Action, Privilege, Target};
+use crate::auth::authorization::{require, Action};
 use crate::credentials::passwords;
 use crate::directory::objects::Page;
 use crate::directory::write_error;
@@ -473,37 +473,6 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
 fn manager_write(user: &ObjectRecord, manager: Option<Uuid>) -> Write {
     let object = ObjectRecord { manager, ..user.clone() };
     Write::UpdateObject { before: None, object, expected_version: user.version, attributes: vec!["manager".into()] }
-}
-
-impl Directory {
-    /// Allows a sensitive action on `target` (a user) or refuses it as Entra does: gathers the facts the
-    /// decision reads (the roles of both, the target's role-assignable groups) when the target has any.
-    pub(crate) async fn check_sensitive(&self, caller: &Caller, action: Action, target: &ObjectRecord) -> Result<()> {
-        let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
-        let target_roles = crate::auth::roles::roles_of(target);
-        let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
-        let groups: Vec<uuid::Uuid> = links.iter().filter(|l| l.member == target.id).map(|l| l.group).collect();
-        let in_role_assignable_group = !groups.is_empty()
-            && self
-                .store
-                .any_objects(*tenant, &groups)
-                .await
-                .map_err(Error::from)?
-                .iter()
-                .any(|g| g.doc.get("isAssignableToRole") == Some(&Value::Bool(true)));
-        // Only a privileged target makes the caller's own roles matter.
-        let principal = match target_roles.is_empty() && !in_role_assignable_group {
-            true => None,
-            false => self
-                .store
-                .object(*tenant, ObjectKind::ServicePrincipal, *service_principal)
-                .await
-                .map_err(Error::from)?,
-        };
-        let actor_roles = principal.as_ref().map(crate::auth::roles::roles_of).unwrap_or_default();
-        let privilege = Privilege { actor_roles, target_roles, in_role_assignable_group };
-        decide(caller, action, &Target::SensitiveUser(&privilege))
-    }
 }
 
 #[cfg(test)]

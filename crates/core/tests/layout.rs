@@ -122,6 +122,59 @@ fn modules_import_only_lower_layers() {
     assert!(wrong.is_empty(), "imports against the layout:\n{}", wrong.join("\n"));
 }
 
+/// The modules whose use cases are a service on the directory's context: on `Directory` itself they may
+/// define only the accessor of their service (`pub fn users(&self) -> Users<'_>`), so the context does not
+/// grow back into one type that carries every feature.
+const FEATURES: &[&str] =
+    &["users", "contacts", "groups", "applications", "tenants", "deleted", "membership", "licensing"];
+
+/// The functions each `impl Directory` block of the code defines, by their first line.
+fn directory_functions(code: &str) -> Vec<Vec<String>> {
+    let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut blocks = Vec::new();
+    let mut lines = code.lines();
+    while let Some(line) = lines.next() {
+        if line != "impl Directory {" {
+            continue;
+        }
+        let block = lines.by_ref().take_while(|l| *l != "}");
+        blocks.push(block.filter(|l| l.trim_start().contains("fn ")).map(|l| l.trim().to_owned()).collect());
+    }
+    blocks
+}
+
+#[test]
+fn features_extend_the_context_only_with_their_service() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).expect("under src");
+        let top = relative.components().next().expect("a path has a first component").as_os_str();
+        if !FEATURES.contains(&top.to_string_lossy().trim_end_matches(".rs")) {
+            continue;
+        }
+        let code = std::fs::read_to_string(&file).expect("a source file reads");
+        for functions in directory_functions(&code) {
+            let accessor = |f: &String| f.starts_with("pub fn ") && f.contains("(&self) -> ") && f.ends_with("<'_> {");
+            if functions.len() != 1 || !functions.iter().all(accessor) {
+                wrong.push(format!("{}: impl Directory defines {functions:?}", relative.display()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "use cases belong on the feature's service:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_service_reader_finds_each_block() {
+    let code = "impl Directory {\n    pub fn users(&self) -> Users<'_> {\n        Users { directory: self }\n    }\n}\n\nimpl Directory {\n    pub async fn create_user(&self) {}\n}\n";
+    assert_eq!(
+        directory_functions(code),
+        [vec!["pub fn users(&self) -> Users<'_> {".to_owned()], vec!["pub async fn create_user(&self) {}".to_owned()]]
+    );
+}
+
 #[test]
 fn the_import_reader_sees_lists_and_root_names() {
     let code = "use crate::{query::{Filter, Op}, store::Write, Directory};\nfn f() { crate::groups::x(); }";

@@ -85,7 +85,11 @@ async fn records(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let records = state.directory.domains().verification_records(&caller, &id).await?;
+    let mut records = state.directory.domains().verification_records(&caller, &id).await?;
+    for record in &mut records {
+        let kind = record["recordType"].as_str().unwrap_or_default().to_owned();
+        record["@odata.type"] = json!(format!("#microsoft.graph.domainDns{kind}Record"));
+    }
     let context = odata::context_url(&format!("domains('{id}')/verificationDnsRecords"), None);
     Ok(Json(json!({"@odata.context": context, "value": records})))
 }

@@ -1,6 +1,9 @@
 //! What every feature does with objects, once: read a live object, list a page of objects (with the
-//! bounds every listing obeys), and move an object to deleted items.
+//! bounds every listing obeys), move an object to deleted items, and gather what the decision on a sensitive
+//! action on a user reads.
 
+use crate::auth::authorization::{decide, Action, Privilege, Target};
+use crate::auth::roles::roles_of;
 use crate::filter::Filter;
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::{self, Listing};
@@ -111,5 +114,36 @@ impl Directory {
     pub(crate) async fn soft_delete(&self, caller: &Caller, kind: ObjectKind, id: Uuid) -> Result<Write> {
         let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::from)?;
         Ok(Write::SoftDelete { kind, id, at: self.now(), links })
+    }
+}
+
+impl Directory {
+    /// Allows a sensitive action on `target` (a user) or refuses it as Entra does: gathers the facts the
+    /// decision reads (the roles of both, the target's role-assignable groups) when the target has any.
+    pub(crate) async fn check_sensitive(&self, caller: &Caller, action: Action, target: &ObjectRecord) -> Result<()> {
+        let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
+        let target_roles = roles_of(target);
+        let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
+        let groups: Vec<uuid::Uuid> = links.iter().filter(|l| l.member == target.id).map(|l| l.group).collect();
+        let in_role_assignable_group = !groups.is_empty()
+            && self
+                .store
+                .any_objects(*tenant, &groups)
+                .await
+                .map_err(Error::from)?
+                .iter()
+                .any(|g| g.doc.get("isAssignableToRole") == Some(&serde_json::Value::Bool(true)));
+        // Only a privileged target makes the caller's own roles matter.
+        let principal = match target_roles.is_empty() && !in_role_assignable_group {
+            true => None,
+            false => self
+                .store
+                .object(*tenant, ObjectKind::ServicePrincipal, *service_principal)
+                .await
+                .map_err(Error::from)?,
+        };
+        let actor_roles = principal.as_ref().map(roles_of).unwrap_or_default();
+        let privilege = Privilege { actor_roles, target_roles, in_role_assignable_group };
+        decide(caller, action, &Target::SensitiveUser(&privilege))
     }
 }

@@ -334,9 +334,7 @@ impl Domains<'_> {
             })
         };
         let (mut txt, mut mx) = (record("Txt"), record("Mx"));
-        txt["@odata.type"] = json!("#microsoft.graph.domainDnsTxtRecord");
         txt["text"] = json!(code);
-        mx["@odata.type"] = json!("#microsoft.graph.domainDnsMxRecord");
         mx["mailExchange"] = json!(mx_exchange(code));
         mx["preference"] = json!(32767);
         Ok(vec![txt, mx])
