@@ -1,7 +1,7 @@
 //! Gatehouse's directory core, in layers: each top-level module imports only the ones listed before it
 //! (`tests/layout.rs` holds the order, `docs/design/0009-layout.md` the reasons).
 //!
-//! - [`kernel`]: the error type, injected time, the DNS port, text folding.
+//! - [`kernel`]: the error type, injected time and randomness, the DNS port, text folding.
 //! - [`filter`]: the one query language `$filter`, `$search` and membership rules compile to.
 //! - [`store`]: the storage port; every use case hands it one batch that commits atomically with its
 //!   change-log records.
@@ -10,11 +10,12 @@
 //!   ordered by, the values the store indexes, evaluation in memory.
 //! - [`auth`]: who is calling and what they may do; every use case authorizes before it reads or writes.
 //! - [`credentials`]: password hashes, client secrets and the master key, token-signing keys.
-//! - [`directory`]: the context every use case runs in ([`Directory`]): the store, the clock, keys, the
-//!   object cache, per-object write turns, and each feature's in-memory state.
+//! - [`directory`]: the context every use case runs in ([`Directory`]): the store, the clock, randomness,
+//!   keys, the object cache, per-object write turns, the commit, and each feature's in-memory state.
 //! - [`changelog`]: followers of the per-tenant change log, with leases and cursors.
 //! - The features: [`users`], [`contacts`], [`groups`], [`applications`] (and the token endpoint),
-//!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`].
+//!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`]. Each
+//!   is a service on the context (`directory.users().create(…)`): its use cases are the service's methods.
 //! - [`processors`]: the change-log processors a node runs.
 //!
 //! The core names no protocol: no HTTP, no SQL, no Graph JSON envelopes. It does speak in Graph's property
