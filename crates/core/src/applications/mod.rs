@@ -448,7 +448,7 @@ impl Applications<'_> {
 
     /// The client-credentials check: the client exists (application and service principal), one of its
     /// secrets matches (constant-time) and is within its validity, and its service principal is enabled.
-    /// What a client is comes from this node's short-lived client cache ([`Directory::client`]).
+    /// What a client is comes from this node's short-lived client cache ([`Applications::client`]).
     pub async fn authenticate_client(
         &self,
         tenant: Uuid,
@@ -553,7 +553,7 @@ pub(crate) struct CachedClient {
     changes: u64,
 }
 
-/// The token endpoint's clients, by tenant and app id, briefly (see [`Directory::client`]).
+/// The token endpoint's clients, by tenant and app id, briefly (see [`Applications::client`]).
 #[derive(Default)]
 struct ClientCache(Mutex<HashMap<(Uuid, Uuid), Arc<CachedClient>>>);
 

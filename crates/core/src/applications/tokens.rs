@@ -231,7 +231,7 @@ impl Tokens<'_> {
     }
 
     /// Refuses a caller whose service principal was deleted or disabled since its token was issued, as this
-    /// node's client cache knows it ([`Directory::client`]: at once for changes made here, within
+    /// node's client cache knows it ([`crate::applications::Applications::client`]: at once for changes made here, within
     /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes').
     async fn check_principal(&self, caller: &Caller) -> Result<()> {
         let Caller::App { tenant, service_principal, app_id, .. } = caller else { return Ok(()) };
