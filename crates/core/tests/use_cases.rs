@@ -6,6 +6,7 @@ use gatehouse_core::credentials::secrets::MasterKey;
 use gatehouse_core::kernel::random::SystemRandom;
 use gatehouse_core::{Clock, Directory, DirectoryConfig};
 use gatehouse_store::SqlStore;
+use gatehouse_testkit::fixtures::new_user;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -17,16 +18,6 @@ async fn directory(url: &str, clock: Arc<dyn Clock>) -> Directory {
     let store = Arc::new(SqlStore::connect(url).await.expect("the test database opens"));
     let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
     Directory::new(store, clock, MasterKey::generate(&SystemRandom), config)
-}
-
-fn new_user(alias: &str) -> Value {
-    json!({
-        "accountEnabled": true,
-        "displayName": format!("User {alias}"),
-        "mailNickname": alias,
-        "userPrincipalName": format!("{alias}@contoso.gatehouse.test"),
-        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Str0ng!Passw0rd"},
-    })
 }
 
 /// A dynamic group's status is `Running`, not `Succeeded`, while changes wait for the processor: here a node

@@ -206,15 +206,7 @@ pub fn claims(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-pub fn new_user(alias: &str) -> Value {
-    json!({
-        "accountEnabled": true,
-        "displayName": format!("User {alias}"),
-        "mailNickname": alias,
-        "userPrincipalName": format!("{alias}@contoso.gatehouse.test"),
-        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Str0ng!Passw0rd"},
-    })
-}
+pub use gatehouse_testkit::fixtures::new_user;
 
 impl Server {
     /// A new app holding exactly the named Graph permissions: its token and its service principal's id.
