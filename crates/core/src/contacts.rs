@@ -96,16 +96,7 @@ impl Contacts<'_> {
         require(caller, Action::WriteContacts)?;
         let mut doc = schema::check_body(CONTACT, "orgContact", &[], body)?;
         normalise(&mut doc)?;
-        let record = ObjectRecord {
-            id: self.directory.new_object_id(),
-            kind: ObjectKind::Contact,
-            version: 1,
-            unique_key: None,
-            manager: None,
-            doc,
-            created_at: self.directory.now(),
-            deleted_at: None,
-        };
+        let record = self.directory.new_object(ObjectKind::Contact, None, doc, self.directory.now());
         self.directory
             .commit(caller, vec![Write::InsertObject(record.clone())])
             .await

@@ -259,16 +259,7 @@ impl Groups<'_> {
         doc.entry("groupTypes").or_insert_with(|| json!([]));
         let unique_key = normalise(&mut doc, None, &tenant.initial_domain)?;
         let now = self.directory.now();
-        let record = ObjectRecord {
-            id: self.directory.new_object_id(),
-            kind: ObjectKind::Group,
-            version: 1,
-            unique_key,
-            manager: None,
-            doc,
-            created_at: now,
-            deleted_at: None,
-        };
+        let record = self.directory.new_object(ObjectKind::Group, unique_key, doc, now);
         self.check_member_of_rule(caller, &record, None).await?;
         let mut writes = vec![Write::InsertObject(record.clone())];
         writes.extend(self.bind_writes(caller, &record, binds).await?);

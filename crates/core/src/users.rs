@@ -232,16 +232,7 @@ impl Users<'_> {
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
         doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
         let hash = self.directory.hasher.hash(password.0, self.directory.salt()).await?;
-        let record = ObjectRecord {
-            id: self.directory.new_object_id(),
-            kind: ObjectKind::User,
-            version: 1,
-            unique_key: Some(fold(&upn)),
-            manager: None,
-            doc,
-            created_at: now,
-            deleted_at: None,
-        };
+        let record = self.directory.new_object(ObjectKind::User, Some(fold(&upn)), doc, now);
         let writes = vec![Write::InsertObject(record.clone()), Write::SetPassword { user: record.id, hash }];
         self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
         Ok(record)

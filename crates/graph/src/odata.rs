@@ -16,7 +16,7 @@ use gatehouse_core::directory::objects::Page;
 use gatehouse_core::filter::{Filter, Op, Test};
 use gatehouse_core::groups::Binds;
 use gatehouse_core::kernel::request;
-use gatehouse_core::query::{self, Listing, Resource};
+use gatehouse_core::query::{self, Listing, Resource, DEFAULT_PAGE, MAX_PAGE};
 use gatehouse_core::schema::{self, Property, Selection};
 use gatehouse_core::store::Cursor;
 use gatehouse_core::store::Relation;
@@ -26,8 +26,6 @@ use serde_json::json;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
-
-use gatehouse_core::query::{DEFAULT_PAGE, MAX_PAGE};
 
 /// The query options of a read, from its query string and its `ConsistencyLevel` header.
 #[derive(Debug, Default)]
@@ -103,12 +101,12 @@ impl QueryOptions {
                 if key.starts_with('$') { key.to_ascii_lowercase() } else { format!("${}", key.to_ascii_lowercase()) };
             match name.as_str() {
                 "$top" => {
-                    let top: u32 =
-                        value.trim().parse().ok().filter(|t| (1..=MAX_PAGE).contains(t)).ok_or_else(|| {
-                            GraphError::bad_request(format!(
-                                "Invalid page size specified: '{value}'. Must be between 1 and {MAX_PAGE} inclusive."
-                            ))
-                        })?;
+                    let top: u32 = value.trim().parse().map_err(|_| {
+                        GraphError::bad_request(format!(
+                            "Invalid page size specified: '{value}'. Must be between 1 and {MAX_PAGE} inclusive."
+                        ))
+                    })?;
+                    query::check_page_size(top)?;
                     options.top = top;
                 }
                 "$select" => {

@@ -15,7 +15,6 @@ use crate::directory::write_error;
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
 use crate::schema::{self, format_time, Selection, APPLICATION, SERVICE_PRINCIPAL};
-use crate::store::new_object;
 use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, Write};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
@@ -74,13 +73,8 @@ impl Applications<'_> {
         doc.insert("appId".into(), json!(app_id));
         doc.entry("signInAudience").or_insert_with(|| json!("AzureADMyOrg"));
         doc.insert("passwordCredentials".into(), json!([]));
-        let record = new_object(
-            self.directory.new_object_id(),
-            ObjectKind::Application,
-            Some(app_id.to_string()),
-            doc,
-            self.directory.now(),
-        );
+        let record =
+            self.directory.new_object(ObjectKind::Application, Some(app_id.to_string()), doc, self.directory.now());
         self.directory
             .commit(caller, vec![Write::InsertObject(record.clone())])
             .await
@@ -114,8 +108,7 @@ impl Applications<'_> {
         base.append(&mut doc);
         base.insert("passwordCredentials".into(), json!([]));
         base.insert("servicePrincipalNames".into(), json!([application]));
-        let record = new_object(
-            self.directory.new_object_id(),
+        let record = self.directory.new_object(
             ObjectKind::ServicePrincipal,
             Some(application.clone()),
             base,

@@ -118,7 +118,7 @@ impl Tokens<'_> {
         Ok(IssuedToken { access_token, expires_in: lifetime })
     }
 
-    /// [`Directory::authenticate_client`] behind the failure throttle: a locked-out client or source is refused
+    /// [`crate::applications::Applications::authenticate_client`] behind the failure throttle: a locked-out client or source is refused
     /// before its secret is looked at.
     async fn authenticate_client_throttled(
         &self,

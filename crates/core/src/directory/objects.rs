@@ -22,6 +22,18 @@ pub struct Page {
 }
 
 impl Directory {
+    /// A new object at version 1, made at `now`, with a new id from the directory's clock and randomness.
+    pub(crate) fn new_object(
+        &self,
+        kind: ObjectKind,
+        unique_key: Option<String>,
+        doc: serde_json::Map<String, serde_json::Value>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ObjectRecord {
+        let id = self.new_object_id();
+        ObjectRecord { id, kind, version: 1, unique_key, manager: None, doc, created_at: now, deleted_at: None }
+    }
+
     /// A live object of the kind, by id.
     pub(crate) async fn live_object(&self, caller: &Caller, kind: ObjectKind, id: &str) -> Result<ObjectRecord> {
         schema::check_text("id", id)?;
@@ -65,13 +77,7 @@ impl Directory {
     /// A page of the objects `base` selects (its kind, scope, manager, deleted state) that match the
     /// listing, in its order; the filter is checked against the vocabulary of the listed kind.
     pub(crate) async fn page(&self, caller: &Caller, base: ObjectQuery, listing: Listing) -> Result<Page> {
-        if !(1..=query::MAX_PAGE).contains(&listing.top) {
-            let top = listing.top;
-            return Err(Error::invalid(format!(
-                "Invalid page size specified: '{top}'. Must be between 1 and {} inclusive.",
-                query::MAX_PAGE
-            )));
-        }
+        query::check_page_size(listing.top)?;
         if let Some(filter) = &listing.filter {
             if !filter.within_bounds() {
                 return Err(Error::invalid(format!(

@@ -183,16 +183,7 @@ impl Licensing<'_> {
         }
         set_units(&mut doc, body)?;
         let sku = doc.get("skuId").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let record = ObjectRecord {
-            id: self.directory.new_object_id(),
-            kind: ObjectKind::Subscription,
-            version: 1,
-            unique_key: Some(sku),
-            manager: None,
-            doc,
-            created_at: self.directory.now(),
-            deleted_at: None,
-        };
+        let record = self.directory.new_object(ObjectKind::Subscription, Some(sku), doc, self.directory.now());
         self.directory.commit(caller, vec![Write::InsertObject(record.clone())]).await.map_err(|e| {
             write_error(e, "The tenant already has a subscription to this product; change its units instead.")
         })?;

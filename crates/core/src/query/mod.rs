@@ -19,6 +19,16 @@ use serde_json::Value;
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 999;
 
+/// Refuses a page size outside `1..=MAX_PAGE`.
+pub fn check_page_size(top: u32) -> Result<()> {
+    match (1..=MAX_PAGE).contains(&top) {
+        true => Ok(()),
+        false => Err(Error::invalid(format!(
+            "Invalid page size specified: '{top}'. Must be between 1 and {MAX_PAGE} inclusive."
+        ))),
+    }
+}
+
 /// What a list request asks for, beyond the collection itself.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Listing {

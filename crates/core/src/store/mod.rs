@@ -127,17 +127,6 @@ pub struct DomainRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// A new object at version 1, made now with the id given (`Directory::new_object_id`).
-pub fn new_object(
-    id: Uuid,
-    kind: ObjectKind,
-    unique_key: Option<String>,
-    doc: Map<String, Value>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> ObjectRecord {
-    ObjectRecord { id, kind, version: 1, unique_key, manager: None, doc, created_at: now, deleted_at: None }
-}
-
 /// A directory object: its searchable keys as columns, the rest of its properties as a document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectRecord {

@@ -16,10 +16,7 @@ use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
 use crate::kernel::random::{Random, Rng};
 use crate::schema::format_time;
-use crate::store::new_object;
-use crate::store::{
-    AppRoleAssignmentRecord, ObjectKind, ObjectRecord, SecretRecord, SigningKeyRecord, TenantRecord, Write,
-};
+use crate::store::{AppRoleAssignmentRecord, ObjectKind, SecretRecord, SigningKeyRecord, TenantRecord, Write};
 use crate::tenants::organization::{country_code, initial_settings, DEFAULT_COUNTRY};
 use crate::users::{check_user_principal_name, FORCE_CHANGE};
 use crate::Directory;
@@ -190,8 +187,7 @@ impl Tenants<'_> {
         ] {
             admin_doc.insert(key.to_owned(), value);
         }
-        let admin =
-            new_object(self.directory.new_object_id(), ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
+        let admin = self.directory.new_object(ObjectKind::User, Some(upn.to_lowercase()), admin_doc, now);
 
         let (signing, der) = SigningKey::generate(self.directory.random())?;
         let key = SigningKeyRecord {
@@ -200,7 +196,12 @@ impl Tenants<'_> {
             created_at: now,
         };
 
-        let graph = graph_service_principal(self.directory.new_object_id(), now);
+        let graph = self.directory.new_object(
+            ObjectKind::ServicePrincipal,
+            Some(GRAPH_APP_ID.to_owned()),
+            graph_service_principal(),
+            now,
+        );
         let client_id = spec.client_id.unwrap_or_else(|| self.directory.random().uuid());
         let client_secret = spec.client_secret.unwrap_or_else(|| secrets::new_client_secret(self.directory.random()));
         let mut writes = vec![
@@ -234,7 +235,12 @@ impl Tenants<'_> {
         let graph = match self.directory.graph_principal(tenant).await? {
             Some(graph) => graph,
             None => {
-                let graph = graph_service_principal(self.directory.new_object_id(), now);
+                let graph = self.directory.new_object(
+                    ObjectKind::ServicePrincipal,
+                    Some(GRAPH_APP_ID.to_owned()),
+                    graph_service_principal(),
+                    now,
+                );
                 writes.push(Write::InsertObject(graph.clone()));
                 graph.id
             }
@@ -285,11 +291,10 @@ impl AdminApp<'_> {
         }
         let key = self.client_id.to_string();
         let app_doc = application_doc(self.client_id, self.name);
-        let app =
-            new_object(directory.new_object_id(), ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
+        let app = directory.new_object(ObjectKind::Application, Some(key.clone()), app_doc.clone(), now);
         let mut sp_doc = service_principal_doc(&app_doc);
         sp_doc.insert(roles::ROLES_KEY.into(), roles::holding(&[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR]));
-        let sp = new_object(directory.new_object_id(), ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
+        let sp = directory.new_object(ObjectKind::ServicePrincipal, Some(key), sp_doc, now);
         let secret = SecretRecord {
             owner: app.id,
             key_id: directory.random().uuid(),
@@ -313,8 +318,8 @@ impl AdminApp<'_> {
     }
 }
 
-/// Microsoft Graph's service principal: its app roles are the application permissions Gatehouse enforces.
-fn graph_service_principal(id: Uuid, now: chrono::DateTime<chrono::Utc>) -> ObjectRecord {
+/// Microsoft Graph's service principal's document: its app roles are the application permissions Gatehouse enforces.
+fn graph_service_principal() -> Map<String, Value> {
     let roles: Vec<Value> = Permission::ALL
         .iter()
         .map(|p| {
@@ -333,5 +338,5 @@ fn graph_service_principal(id: Uuid, now: chrono::DateTime<chrono::Utc>) -> Obje
     doc = service_principal_doc(&doc);
     doc.insert("appRoles".into(), Value::Array(roles));
     doc.insert("servicePrincipalNames".into(), json!([crate::auth::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]));
-    new_object(id, ObjectKind::ServicePrincipal, Some(GRAPH_APP_ID.to_owned()), doc, now)
+    doc
 }
