@@ -494,17 +494,8 @@ mod tests {
 
     #[test]
     fn never_panics_on_arbitrary_input() {
-        let alphabet: Vec<char> = "ab eqnotandor()',:/ 0-9TZ\"x$'é\u{10FFFF}".chars().collect();
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..20_000 {
-            let length = (state % 40) as usize;
-            let mut input = String::new();
-            for _ in 0..length {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                input.push(alphabet[(state % alphabet.len() as u64) as usize]);
-            }
+        let alphabet = "ab eqnotandor()',:/ 0-9TZ\"x$'é\u{10FFFF}";
+        for input in gatehouse_testkit::fixtures::arbitrary_inputs(alphabet, 0x9E37_79B9_7F4A_7C15, 20_000, 40) {
             let _ = parse_filter(&USERS, &input);
             let _ = parse_search(&USERS, &input);
             let _ = parse_orderby(&USERS, &input, true);

@@ -55,12 +55,7 @@ impl Licensing<'_> {
         let mut turn = self.directory.turn(caller, self.directory.users().user_id(caller, key).await?, "user").await?;
         loop {
             let subscriptions = self.subscriptions(caller).await?;
-            for (sku, disabled) in &add {
-                let subscription = subscriptions.get(sku).ok_or_else(|| direct_error("Other", *sku, ""))?;
-                if let Some(plan) = disabled.iter().find(|p| !subscription.plans.iter().any(|x| x.0 == **p)) {
-                    return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
-                }
-            }
+            check_requested(&subscriptions, &add)?;
             let user = self.directory.users().live_user(caller, key).await?;
             let mut direct = direct_source(&user);
             if let Some(sku) = remove.iter().find(|sku| !direct.licenses.iter().any(|(s, _)| s == *sku)) {
@@ -186,4 +181,18 @@ impl Licensing<'_> {
             })
             .collect())
     }
+}
+
+/// Refuses licenses the tenant has no subscription to, and disabled plans that are not part of their license.
+pub(super) fn check_requested(
+    subscriptions: &HashMap<Uuid, Subscription>,
+    add: &[(Uuid, BTreeSet<Uuid>)],
+) -> Result<()> {
+    for (sku, disabled) in add {
+        let subscription = subscriptions.get(sku).ok_or_else(|| direct_error("Other", *sku, ""))?;
+        if let Some(plan) = disabled.iter().find(|p| !subscription.plans.iter().any(|x| x.0 == **p)) {
+            return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
+        }
+    }
+    Ok(())
 }

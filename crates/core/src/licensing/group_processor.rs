@@ -52,12 +52,7 @@ impl Licensing<'_> {
         let mut turn = self.directory.turn(caller, object_id(id)?, "group").await?;
         loop {
             let subscriptions = self.subscriptions(caller).await?;
-            for (sku, disabled) in &add {
-                let subscription = subscriptions.get(sku).ok_or_else(|| direct_error("Other", *sku, ""))?;
-                if let Some(plan) = disabled.iter().find(|p| !subscription.plans.iter().any(|x| x.0 == **p)) {
-                    return Err(Error::invalid(format!("Service plan {plan} is not part of license {sku}.")));
-                }
-            }
+            super::direct::check_requested(&subscriptions, &add)?;
             let group = self.directory.groups().get(caller, id).await?;
             if !group.doc.get("securityEnabled").and_then(Value::as_bool).unwrap_or(false) {
                 return Err(Error::invalid("Licenses can be assigned only to security-enabled groups."));

@@ -489,17 +489,8 @@ mod tests {
 
     #[test]
     fn never_panics_on_arbitrary_input() {
-        let alphabet: Vec<char> = "user.departmnt -eqornadlisy()[]\"'`,_–0123456789:TZp+ \u{10FFFF}é".chars().collect();
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        for _ in 0..30_000 {
-            let length = (state % 60) as usize;
-            let mut input = String::new();
-            for _ in 0..length {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                input.push(alphabet[(state % alphabet.len() as u64) as usize]);
-            }
+        let alphabet = "user.departmnt -eqornadlisy()[]\"'`,_–0123456789:TZp+ \u{10FFFF}é";
+        for input in gatehouse_testkit::fixtures::arbitrary_inputs(alphabet, 0x2545_F491_4F6C_DD1D, 30_000, 60) {
             if let Ok(rule) = parse(&input) {
                 let _ = compile(&rule, Utc::now());
             }
