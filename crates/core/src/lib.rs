@@ -16,6 +16,7 @@
 //! - The features: [`users`], [`contacts`], [`groups`], [`applications`] (and the token endpoint),
 //!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`]. Each
 //!   is a service on the context (`directory.users().create(…)`): its use cases are the service's methods.
+//! - [`sign_in`]: people signing in to apps, one pipeline behind every front door, and consent.
 //! - [`processors`]: the change-log processors a node runs.
 //!
 //! The core names no protocol: no HTTP, no SQL, no Graph JSON envelopes. It does speak in Graph's property
@@ -37,6 +38,7 @@ pub mod processors;
 pub mod query;
 pub mod rules;
 pub mod schema;
+pub mod sign_in;
 pub mod store;
 pub mod tenants;
 pub mod users;

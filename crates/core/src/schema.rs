@@ -490,6 +490,7 @@ pub const APPLICATION: &[Property] = &[
     p("web", PropertyType::Special, W, true),
     p("spa", PropertyType::Special, W, true),
     p("publicClient", PropertyType::Special, W, true),
+    p("isFallbackPublicClient", PropertyType::Bool, W, true),
     p("api", PropertyType::Special, W, true),
     p("requiredResourceAccess", PropertyType::Special, W, true),
     p("passwordCredentials", PropertyType::Special, R, true),
@@ -510,6 +511,7 @@ pub const SERVICE_PRINCIPAL: &[Property] = &[
     p("servicePrincipalType", PropertyType::String { max: 64 }, R, true),
     p("servicePrincipalNames", PropertyType::Strings { max: 256 }, R, true),
     p("appRoles", PropertyType::Special, R, true),
+    p("oauth2PermissionScopes", PropertyType::Special, R, true),
     p("passwordCredentials", PropertyType::Special, R, true),
     p("keyCredentials", PropertyType::Special, R, true),
 ];

@@ -4,7 +4,7 @@
 //! live users, compared case-insensitively; the password exists only as an argon2id hash in its own table
 //! and is never part of the user document; every change is one store batch.
 
-use crate::auth::authorization::{require, Action};
+use crate::auth::authorization::{decide, require, Action, Target};
 use crate::credentials::passwords;
 use crate::directory::objects::Page;
 use crate::directory::write_error;
@@ -22,6 +22,8 @@ pub const DUPLICATE_UPN: &str = "Another object with the same value for property
 const REQUIRED_ON_CREATE: &[&str] = &["accountEnabled", "displayName", "mailNickname", "userPrincipalName"];
 /// Internal document key: the user must change the password at next sign-in. Not a Graph property.
 pub const FORCE_CHANGE: &str = "_forceChangePassword";
+/// The user's property naming when sign-ins start to count: tokens of earlier sign-ins are refused.
+pub const SESSIONS_VALID_FROM: &str = "signInSessionsValidFromDateTime";
 
 /// The password part of a create or update.
 #[derive(Debug, Clone)]
@@ -257,8 +259,10 @@ impl Users<'_> {
 
     /// A live user by object id or UPN; by id from this node's cache when it holds the user
     /// ([`crate::directory::cache`]).
+    /// A signed-in user reads their own profile by id (`/me`).
     pub async fn get(&self, caller: &Caller, key: &str) -> Result<ObjectRecord> {
-        require(caller, Action::ReadUsers)?;
+        let own = caller.user().is_some_and(|user| user.to_string().eq_ignore_ascii_case(key));
+        decide(caller, Action::ReadUsers, if own { &Target::OwnProfile } else { &Target::Tenant })?;
         let tenant = caller.tenant();
         let Ok(id) = Uuid::parse_str(key) else { return self.live_user(caller, key).await };
         if let Some(user) = self.directory.cache.get(tenant, id).filter(|o| o.kind == ObjectKind::User) {
@@ -339,7 +343,9 @@ impl Users<'_> {
                     }
                     hash = Some(self.directory.hasher.hash(password.clone(), self.directory.salt()).await?);
                 }
-                record.doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(self.directory.now())));
+                let now = json!(format_time(self.directory.now()));
+                record.doc.insert("lastPasswordChangeDateTime".into(), now.clone());
+                record.doc.insert(SESSIONS_VALID_FROM.into(), now);
                 record.doc.insert(FORCE_CHANGE.into(), json!(force));
                 attributes.push("passwordProfile".into());
                 if let Some(hash) = &hash {
@@ -350,6 +356,29 @@ impl Users<'_> {
                 0,
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
             );
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
+            }
+        }
+    }
+
+    /// Revokes every refresh token and session of the user (Graph's `revokeSignInSessions`): sign-ins
+    /// before now no longer count. A password change does the same.
+    pub async fn revoke_sign_in_sessions(&self, caller: &Caller, key: &str) -> Result<()> {
+        require(caller, Action::WriteUsers)?;
+        let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
+        loop {
+            let current = self.live_user(caller, key).await?;
+            self.directory.check_sensitive(caller, Action::WriteUsers, &current).await?;
+            let mut record = current.clone();
+            record.doc.insert(SESSIONS_VALID_FROM.into(), json!(format_time(self.directory.now())));
+            let attributes = vec![SESSIONS_VALID_FROM.into()];
+            let writes = vec![Write::UpdateObject {
+                before: None,
+                object: record,
+                expected_version: current.version,
+                attributes,
+            }];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
             }

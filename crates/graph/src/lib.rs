@@ -8,6 +8,7 @@ mod applications;
 mod auth;
 mod batch;
 mod body;
+mod consent;
 mod contacts;
 mod deleted;
 mod domains;
@@ -15,6 +16,7 @@ mod error;
 mod filter;
 mod groups;
 mod licensing;
+mod me;
 mod objects;
 mod odata;
 mod organization;
@@ -46,10 +48,13 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(organization::routes())
         .merge(deleted::routes())
         .merge(domains::routes())
+        .merge(consent::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state.clone());
+    let me = me::routes(me::MeState { routes: routes.clone(), graph: state.clone() });
+    let routes = routes.merge(me);
     let batch = Router::new()
         .route("/$batch", axum::routing::post(batch::batch))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

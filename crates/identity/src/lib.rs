@@ -1,7 +1,9 @@
 //! The Microsoft identity platform's OAuth 2.0 / OpenID Connect endpoints, per tenant:
-//! discovery, signing keys, and the token endpoint.
+//! discovery, signing keys, home realm discovery, and the token endpoint (client credentials, the password
+//! grant, refresh tokens), which hands people's sign-ins to the core's sign-in pipeline.
 //!
-//! `{tenant}` in every path is the tenant's id or any of its domains. Errors use OAuth's
+//! `{tenant}` in every path is the tenant's id or any of its domains, or `organizations`/`common`, where
+//! the account that signs in names its tenant. Errors use OAuth's
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). Interactive sign-in (authorize, sign-in pages, MFA) comes later and lives here too.
 
@@ -14,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::Utc;
 use gatehouse_core::schema::format_time;
+use gatehouse_core::sign_in::{self, issue::Issued, ClientRequest, Tenancy};
 use gatehouse_core::{kernel::request, Directory, Error, ErrorKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -31,6 +34,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })
 }
 
@@ -41,11 +45,13 @@ struct OAuthError {
     description: String,
     /// `Retry-After`, in seconds.
     retry_after: Option<u64>,
+    /// Entra's `suberror`, which tells MSAL what the person must do (`consent_required`, …).
+    suberror: Option<&'static str>,
 }
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into(), retry_after: None }
+        Self { status, error, description: description.into(), retry_after: None, suberror: None }
     }
 }
 
@@ -55,6 +61,17 @@ impl From<Error> for OAuthError {
             (ErrorKind::Unauthenticated, _) => OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.message),
             (ErrorKind::Forbidden, _) => OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.message),
             (ErrorKind::Invalid, Some("scope")) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.message),
+            (ErrorKind::Invalid, Some(sign_in::GRANT)) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", e.message)
+            }
+            (ErrorKind::Invalid, Some(sign_in::INTERACTION)) => OAuthError {
+                suberror: Some(if e.message.starts_with("AADSTS65001") {
+                    "consent_required"
+                } else {
+                    "user_password_expired"
+                }),
+                ..OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", e.message)
+            },
             (ErrorKind::Invalid, Some("resource")) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_resource", e.message)
             }
@@ -83,7 +100,7 @@ impl IntoResponse for OAuthError {
             .strip_prefix("AADSTS")
             .and_then(|rest| rest.split(':').next())
             .and_then(|digits| digits.parse().ok());
-        let body = json!({
+        let mut body = json!({
             "error": self.error,
             "error_description": self.description,
             "error_codes": code.map(|c| vec![c]).unwrap_or_default(),
@@ -91,6 +108,9 @@ impl IntoResponse for OAuthError {
             "trace_id": context.request_id,
             "correlation_id": context.client_request_id.unwrap_or(context.request_id.clone()),
         });
+        if let Some(suberror) = self.suberror {
+            body["suberror"] = json!(suberror);
+        }
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
         if let Some(seconds) = self.retry_after {
@@ -100,36 +120,79 @@ impl IntoResponse for OAuthError {
     }
 }
 
+fn unknown_tenant(tenant: &str) -> OAuthError {
+    OAuthError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+    )
+}
+
 async fn tenant_id(state: &IdentityState, tenant: &str) -> Result<Uuid, OAuthError> {
-    state.directory.resolve_tenant(tenant).await.map_err(|_| {
-        OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
-        )
-    })
+    state.directory.resolve_tenant(tenant).await.map_err(|_| unknown_tenant(tenant))
+}
+
+/// The tenant a path names: one tenant by id or verified domain, or `organizations`/`common`, where the
+/// account that signs in decides.
+async fn tenancy(state: &IdentityState, tenant: &str) -> Result<Tenancy, OAuthError> {
+    match tenant.to_ascii_lowercase().as_str() {
+        "organizations" => Ok(Tenancy::Organizations),
+        "common" => Ok(Tenancy::Common),
+        _ => Ok(Tenancy::Tenant(tenant_id(state, tenant).await?)),
+    }
 }
 
 async fn discovery(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Result<Json<Value>, OAuthError> {
-    let id = tenant_id(&state, &tenant).await?;
     let base = request::current().base_url;
+    let (issuer, path) = match tenancy(&state, &tenant).await? {
+        Tenancy::Tenant(id) => (gatehouse_core::applications::tokens::issuer(&base, id), id.to_string()),
+        Tenancy::Organizations | Tenancy::Common => (format!("{base}/{{tenantid}}/v2.0"), tenant.to_ascii_lowercase()),
+    };
+    let host = base.split("://").nth(1).unwrap_or_default();
     Ok(Json(json!({
-        "issuer": gatehouse_core::applications::tokens::issuer(&base, id),
-        "token_endpoint": format!("{base}/{id}/oauth2/v2.0/token"),
-        "jwks_uri": format!("{base}/{id}/discovery/v2.0/keys"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "grant_types_supported": ["client_credentials"],
+        "issuer": issuer,
+        "authorization_endpoint": format!("{base}/{path}/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{base}/{path}/oauth2/v2.0/token"),
+        "device_authorization_endpoint": format!("{base}/{path}/oauth2/v2.0/devicecode"),
+        "end_session_endpoint": format!("{base}/{path}/oauth2/v2.0/logout"),
+        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+        "jwks_uri": format!("{base}/{path}/discovery/v2.0/keys"),
+        "kerberos_endpoint": format!("{base}/{path}/kerberos"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "password", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
         "request_uri_parameter_supported": false,
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
         "tenant_region_scope": null,
         "cloud_instance_name": "gatehouse",
-        "msgraph_host": base.split("://").nth(1).unwrap_or_default(),
+        "cloud_graph_host_name": host,
+        "msgraph_host": host,
+        "rbac_url": base,
     })))
+}
+
+/// MSAL's home realm discovery before a password grant: every account here is a managed (cloud) account of
+/// the tenant that holds its domain; an unknown domain is `Unknown`, as Entra answers.
+async fn user_realm(State(state): State<IdentityState>, Path(username): Path<String>) -> Json<Value> {
+    let domain = username.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+    let known = !domain.is_empty() && state.directory.resolve_tenant(&domain).await.is_ok();
+    let mut realm = json!({
+        "ver": "1.0",
+        "account_type": if known { "Managed" } else { "Unknown" },
+        "cloud_instance_name": "gatehouse",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    });
+    if known {
+        realm["domain_name"] = json!(domain);
+    }
+    Json(realm)
 }
 
 async fn keys(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Result<Json<Value>, OAuthError> {
@@ -137,8 +200,9 @@ async fn keys(State(state): State<IdentityState>, Path(tenant): Path<String>) ->
     Ok(Json(state.directory.tokens().jwks(id).await?))
 }
 
-/// Client credentials from `client_secret_basic` (Authorization header) or `client_secret_post` (form).
-fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, String), OAuthError> {
+/// The client's id and, when it showed one, its secret: from `client_secret_basic` (Authorization header)
+/// or `client_secret_post` (form).
+fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, Option<String>), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -151,38 +215,31 @@ fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Re
                 "AADSTS90014: Use only one client authentication method.",
             ));
         }
-        let decoded =
-            STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| {
-                OAuthError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_client",
-                    "The Authorization header is not valid Basic credentials.",
-                )
-            })?;
-        let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+        let not_basic = || {
             OAuthError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "The Authorization header is not valid Basic credentials.",
             )
-        })?;
-        return Ok((form_decode(id), form_decode(secret)));
+        };
+        let decoded =
+            STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(not_basic)?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(not_basic)?;
+        return Ok((form_decode(id), Some(form_decode(secret))));
     }
-    let id = form.get("client_id").cloned().ok_or_else(|| {
+    let id = required(form, "client_id")?.to_owned();
+    Ok((id, form.get("client_secret").cloned()))
+}
+
+/// A form parameter the request must carry (AADSTS900144 without it).
+fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
+    form.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "AADSTS900144: The request body must contain the following parameter: 'client_id'.",
+            format!("AADSTS900144: The request body must contain the following parameter: '{name}'."),
         )
-    })?;
-    let secret = form.get("client_secret").cloned().ok_or_else(|| {
-        OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )
-    })?;
-    Ok((id, secret))
+    })
 }
 
 /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64.
@@ -204,16 +261,48 @@ async fn token(
             format!("The request body is not a valid form: {e}"),
         )
     })?;
-    let id = tenant_id(&state, &tenant).await?;
-    let grant = form.get("grant_type").map(String::as_str).unwrap_or_default();
-    match grant {
-        "client_credentials" => {}
-        "" => {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "AADSTS900144: The request body must contain the following parameter: 'grant_type'.",
-            ))
+    let tenancy = tenancy(&state, &tenant).await?;
+    let grant = required(&form, "grant_type")?;
+    let (client_id, secret) = client_auth(&headers, &form)?;
+    let base = request::current().base_url;
+    let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let scope = form.get("scope").map(String::as_str).unwrap_or_default();
+    let client = ClientRequest { client_id: &client_id, secret: secret.as_deref(), scope, base: &base, source };
+    let body = match grant {
+        "client_credentials" => {
+            let Tenancy::Tenant(id) = tenancy else {
+                return Err(OAuthError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "AADSTS50059: No tenant-identifying information found in either the request or implied by any provided credentials.",
+                ));
+            };
+            let secret = secret.as_deref().ok_or_else(|| {
+                OAuthError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                )
+            })?;
+            required(&form, "scope")?;
+            let issued = state.directory.tokens().issue_app_token(id, &client_id, secret, scope, &base, source).await?;
+            json!({
+                "token_type": "Bearer",
+                "expires_in": issued.expires_in,
+                "ext_expires_in": issued.expires_in,
+                "access_token": issued.access_token,
+            })
+        }
+        "password" => {
+            let (username, password) = (required(&form, "username")?, required(&form, "password")?);
+            required(&form, "scope")?;
+            let issued = state.directory.sign_in().password(tenancy, &client, username, password).await?;
+            user_tokens(issued, &form)
+        }
+        "refresh_token" => {
+            let token = required(&form, "refresh_token")?;
+            let issued = state.directory.sign_in().refresh(tenancy, &client, token).await?;
+            user_tokens(issued, &form)
         }
         other => {
             return Err(OAuthError::new(
@@ -222,26 +311,29 @@ async fn token(
                 format!("AADSTS70003: The app requested an unsupported grant type '{other}'."),
             ))
         }
-    }
-    let (client_id, secret) = client_credentials(&headers, &form)?;
-    let scope = form.get("scope").map(String::as_str).unwrap_or_default();
-    if scope.is_empty() {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "AADSTS900144: The request body must contain the following parameter: 'scope'.",
-        ));
-    }
-    let base = request::current().base_url;
-    let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
-    let issued = state.directory.tokens().issue_app_token(id, &client_id, &secret, scope, &base, source).await?;
-    let body = json!({
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// A sign-in's token response, as Entra writes it; `client_info` only when the client asked (MSAL does).
+fn user_tokens(issued: Issued, form: &HashMap<String, String>) -> Value {
+    let mut body = json!({
         "token_type": "Bearer",
+        "scope": issued.scope,
         "expires_in": issued.expires_in,
         "ext_expires_in": issued.expires_in,
         "access_token": issued.access_token,
     });
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    Ok(response)
+    if let Some(refresh) = issued.refresh_token {
+        body["refresh_token"] = json!(refresh);
+    }
+    if let Some(id_token) = issued.id_token {
+        body["id_token"] = json!(id_token);
+    }
+    if form.get("client_info").map(String::as_str) == Some("1") {
+        body["client_info"] = json!(issued.client_info);
+    }
+    body
 }

@@ -18,7 +18,9 @@
 //! Migration 11 gives tenants their organization's settings (a JSON document with its version); tenants made before it are in the US and speak
 //! English. Migration 12 adds `tenant_domains`: every domain of a tenant, verified or not, with its
 //! verification code, and the tenant's default domain; `domains` keeps mapping verified domains, each held by
-//! one tenant, to their tenant.
+//! one tenant, to their tenant. Migration 13 adds `refresh_families` (refresh tokens, one row per sign-in,
+//! never the tokens themselves) and `permission_grants` (delegated consent; `principal_id` is empty for
+//! consent on behalf of everyone, so the unique index holds for it too).
 
 use gatehouse_core::store::ObjectKind;
 
@@ -214,6 +216,35 @@ CREATE TABLE tenant_domains (
 );
 INSERT INTO tenant_domains (tenant_id, name, verified, code, created_at)
     SELECT d.tenant_id, d.name, 1, NULL, t.created_at FROM domains d JOIN tenants t ON t.id = d.tenant_id;
+"#,
+    ),
+    (
+        13,
+        r#"
+CREATE TABLE refresh_families (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    user_id {text_c} NOT NULL,
+    client_id {text_c} NOT NULL,
+    scopes TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    auth_time BIGINT NOT NULL,
+    methods TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE TABLE permission_grants (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    client_id {text_c} NOT NULL,
+    principal_id {text_c} NOT NULL,
+    resource_id {text_c} NOT NULL,
+    scope TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE UNIQUE INDEX permission_grants_unique ON permission_grants (tenant_id, client_id, resource_id, principal_id);
 "#,
     ),
 ];

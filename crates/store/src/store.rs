@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, ChangeRecord, DomainRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery,
-    ObjectRecord, SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SigningKeyRecord, Store, StoreError,
+    StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -278,6 +279,31 @@ impl Store for SqlStore {
             vec![tenant.into()],
         );
         self.fetch_all(q, plan::signing_key).await
+    }
+
+    async fn refresh_family(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<RefreshFamilyRecord>> {
+        let q = query(
+            "SELECT id, user_id, client_id, scopes, generation, auth_time, methods, expires_at, revoked \
+             FROM refresh_families WHERE tenant_id = $1 AND id = $2",
+            vec![tenant.into(), id.into()],
+        );
+        self.fetch_one(q, plan::refresh_family).await
+    }
+
+    async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>> {
+        let (condition, mut params) = match client {
+            Some(client) => ("AND client_id = $2", vec![SqlValue::from(client)]),
+            None => ("", vec![]),
+        };
+        params.insert(0, tenant.into());
+        let q = query(
+            format!(
+                "SELECT id, client_id, principal_id, resource_id, scope, created_at FROM permission_grants \
+                 WHERE tenant_id = $1 {condition} ORDER BY created_at, id"
+            ),
+            params,
+        );
+        self.fetch_all(q, plan::permission_grant).await
     }
 
     async fn links(&self, tenant: Uuid, object: Uuid, active: bool) -> StoreResult<Vec<Link>> {

@@ -32,6 +32,18 @@ pub struct AuthenticatedClient {
     pub permissions: Permissions,
 }
 
+/// What sign-in needs to know of a client besides who it is.
+#[derive(Debug, Clone)]
+pub struct SignInClient {
+    pub client: AuthenticatedClient,
+    /// Whether the client proved itself with a secret (a confidential client; `azpacr` 1) or not (a public
+    /// client; `azpacr` 0).
+    pub confidential: bool,
+    /// The service principal's `appRoleAssignmentRequired`: only users assigned an app role (directly or
+    /// through a group they are a direct member of) may sign in.
+    pub assignment_required: bool,
+}
+
 /// A new client secret, with its text: the only time the text is available.
 #[derive(Debug, Clone)]
 pub struct NewSecret {
@@ -472,6 +484,41 @@ impl Applications<'_> {
         Ok(client.authenticated.clone())
     }
 
+    /// A client signing a person in, as [`Applications::authenticate_client`] checks it when it shows a
+    /// secret; a client that shows none must be a public client (the application's `isFallbackPublicClient`).
+    pub async fn sign_in_client(&self, tenant: Uuid, client_id: &str, secret: Option<&str>) -> Result<SignInClient> {
+        let unknown = || {
+            Error::unauthenticated(format!(
+                "AADSTS700016: Application with identifier '{client_id}' was not found in the directory."
+            ))
+        };
+        let app_id = Uuid::parse_str(client_id).map_err(|_| unknown())?;
+        let client = self.client(tenant, app_id).await?.ok_or_else(unknown)?;
+        let confidential = match secret {
+            Some(secret) => {
+                self.directory.tokens().authenticate_client_throttled(tenant, client_id, secret, None).await?;
+                true
+            }
+            None if client.public_fallback => false,
+            None => {
+                return Err(Error::unauthenticated(
+                    "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                ))
+            }
+        };
+        if !client.enabled {
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                format!("AADSTS7000112: Application '{client_id}' is disabled."),
+            ));
+        }
+        Ok(SignInClient {
+            client: client.authenticated.clone(),
+            confidential,
+            assignment_required: client.assignment_required,
+        })
+    }
+
     /// A client as the token endpoint needs it, from this node's cache while it is younger than
     /// [`CLIENT_CACHE_SECONDS`], else from the store (three reads). The cache forgets a tenant's clients when
     /// this node changes any application, service principal, secret or grant of it, so it is exact
@@ -516,6 +563,8 @@ impl Applications<'_> {
             },
             secrets,
             enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
+            public_fallback: app.doc.get("isFallbackPublicClient") == Some(&Value::Bool(true)),
+            assignment_required: sp.doc.get("appRoleAssignmentRequired") == Some(&Value::Bool(true)),
             loaded: now,
             changes,
         });
@@ -540,6 +589,8 @@ pub(crate) struct CachedClient {
     authenticated: AuthenticatedClient,
     secrets: Vec<SecretRecord>,
     enabled: bool,
+    public_fallback: bool,
+    assignment_required: bool,
     /// When it was read from the store (seconds).
     loaded: i64,
     /// The tenant's count of client changes on this node when it was read.
@@ -554,6 +605,11 @@ impl CachedClient {
     /// Whether tokens issued to `service_principal` stand: it is this client's, live and enabled.
     pub(crate) fn admits(&self, service_principal: Uuid) -> bool {
         self.enabled && self.authenticated.service_principal == service_principal
+    }
+
+    /// Whether the client's service principal is enabled.
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
     }
 }
 

@@ -3,13 +3,18 @@
 //!
 //! A token is accepted only if: its header names RS256 and a `kid` of the tenant in its `tid` claim (so a
 //! token of tenant A can never be checked against, or pass as, tenant B), the signature verifies, `iss` is
-//! that tenant's issuer, `aud` is Microsoft Graph, and the clock is within `nbf`..`exp`.
+//! that tenant's issuer, `aud` is Microsoft Graph, and the clock is within `nbf`..`exp`. An app's token
+//! (`idtyp` app) becomes [`Caller::App`]; a signed-in user's (`idtyp` user, issued by the sign-in
+//! pipeline) becomes [`Caller::User`].
 
 use crate::applications::AuthenticatedClient;
 use crate::auth::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
+use crate::auth::roles::GUEST_ROLE;
+use crate::auth::scopes::Scopes;
 use crate::credentials::keys;
 use crate::credentials::throttle::Policy;
 use crate::kernel::error::{Error, Result};
+use crate::store::ObjectKind;
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -120,7 +125,7 @@ impl Tokens<'_> {
 
     /// [`crate::applications::Applications::authenticate_client`] behind the failure throttle: a locked-out client or source is refused
     /// before its secret is looked at.
-    async fn authenticate_client_throttled(
+    pub(crate) async fn authenticate_client_throttled(
         &self,
         tenant: Uuid,
         client_id: &str,
@@ -212,19 +217,34 @@ impl Tokens<'_> {
         if now + NOT_BEFORE_SKEW < not_before {
             return Err(Error::unauthenticated("Access token is not yet valid."));
         }
-        if claims.get("idtyp").and_then(Value::as_str) != Some("app") {
-            return Err(Error::unauthenticated("Only app-only access tokens are accepted here."));
-        }
         let id = |name: &str| claims.get(name).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
-        let (Some(service_principal), Some(app_id)) = (id("oid"), id("azp")) else {
-            return Err(Error::unauthenticated("Access token does not name its application."));
+        let (Some(oid), Some(app_id)) = (id("oid"), id("azp")) else {
+            return Err(Error::unauthenticated("Access token does not name its principal and application."));
         };
-        let permissions = claims
-            .get("roles")
-            .and_then(Value::as_array)
-            .map(|roles| roles.iter().filter_map(Value::as_str).filter_map(Permission::from_name).collect())
-            .unwrap_or_default();
-        let caller = Caller::App { tenant, service_principal, app_id, permissions };
+        let names = |name: &str| -> Vec<String> {
+            let values = claims.get(name).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            values.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+        };
+        let caller = match claims.get("idtyp").and_then(Value::as_str) {
+            Some("app") => Caller::App {
+                tenant,
+                service_principal: oid,
+                app_id,
+                permissions: names("roles").iter().filter_map(|r| Permission::from_name(r)).collect(),
+            },
+            Some("user") => {
+                let roles = names("wids");
+                Caller::User {
+                    tenant,
+                    user: oid,
+                    app_id,
+                    scopes: Scopes::parse(claims.get("scp").and_then(Value::as_str).unwrap_or_default()),
+                    guest: roles.iter().any(|r| r == GUEST_ROLE),
+                    roles,
+                }
+            }
+            _ => return Err(Error::unauthenticated("Access token is neither an app's nor a user's.")),
+        };
         self.check_principal(&caller).await?;
         self.directory.remember_token(digest, caller.clone(), expires);
         Ok(caller)
@@ -232,12 +252,29 @@ impl Tokens<'_> {
 
     /// Refuses a caller whose service principal was deleted or disabled since its token was issued, as this
     /// node's client cache knows it ([`crate::applications::Applications::client`]: at once for changes made here, within
-    /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes').
+    /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes'); and a signed-in user who was deleted or
+    /// disabled since, as this node's object cache or the store knows it.
     async fn check_principal(&self, caller: &Caller) -> Result<()> {
-        let Caller::App { tenant, service_principal, app_id, .. } = caller else { return Ok(()) };
-        match self.directory.applications().client(*tenant, *app_id).await? {
-            Some(client) if client.admits(*service_principal) => Ok(()),
-            _ => Err(Error::unauthenticated("The application's service principal is disabled or deleted.")),
+        let (tenant, app_id) = match caller {
+            Caller::App { tenant, app_id, .. } | Caller::User { tenant, app_id, .. } => (*tenant, *app_id),
+            Caller::System { .. } => return Ok(()),
+        };
+        let client = self.directory.applications().client(tenant, app_id).await?;
+        let admitted = match caller {
+            Caller::App { service_principal, .. } => client.is_some_and(|c| c.admits(*service_principal)),
+            _ => client.is_some_and(|c| c.enabled()),
+        };
+        if !admitted {
+            return Err(Error::unauthenticated("The application's service principal is disabled or deleted."));
+        }
+        let Caller::User { user, .. } = caller else { return Ok(()) };
+        let record = match self.directory.cache.get(tenant, *user) {
+            Some(record) => Some(record),
+            None => self.directory.store.object(tenant, ObjectKind::User, *user).await.map_err(Error::from)?,
+        };
+        match record {
+            Some(r) if r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true)) => Ok(()),
+            _ => Err(Error::unauthenticated("The signed-in user is disabled or deleted.")),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! the tenant's Microsoft Graph service principal.
 
 use crate::auth::caller::Caller;
-use crate::auth::roles::may_act_on;
+use crate::auth::roles::{may_act_on, GLOBAL_ADMINISTRATOR};
 use crate::kernel::error::{Error, Result};
 use crate::store::ObjectKind;
 
@@ -35,10 +35,11 @@ pub enum Permission {
     OrganizationReadWriteAll,
     DomainReadAll,
     DomainReadWriteAll,
+    DelegatedPermissionGrantReadWriteAll,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -57,6 +58,7 @@ impl Permission {
         Permission::OrganizationReadWriteAll,
         Permission::DomainReadAll,
         Permission::DomainReadWriteAll,
+        Permission::DelegatedPermissionGrantReadWriteAll,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -80,6 +82,7 @@ impl Permission {
             Permission::OrganizationReadWriteAll => "Organization.ReadWrite.All",
             Permission::DomainReadAll => "Domain.Read.All",
             Permission::DomainReadWriteAll => "Domain.ReadWrite.All",
+            Permission::DelegatedPermissionGrantReadWriteAll => "DelegatedPermissionGrant.ReadWrite.All",
         }
     }
 
@@ -104,6 +107,7 @@ impl Permission {
             Permission::OrganizationReadWriteAll => "292d869f-3427-49a8-9dab-8c70152b74e9",
             Permission::DomainReadAll => "dbb9058a-0e50-45d7-ae91-66909b5d4664",
             Permission::DomainReadWriteAll => "7e05723c-0bb0-42da-be95-ae9f08a6e53c",
+            Permission::DelegatedPermissionGrantReadWriteAll => "8e8e4742-1d95-4f68-9d56-6ee75648c72a",
         }
     }
 
@@ -127,6 +131,7 @@ impl Permission {
             Permission::OrganizationReadWriteAll => "Read and write organization information",
             Permission::DomainReadAll => "Read domains",
             Permission::DomainReadWriteAll => "Read and write domains",
+            Permission::DelegatedPermissionGrantReadWriteAll => "Manage all delegated permission grants",
         }
     }
 
@@ -201,6 +206,10 @@ pub enum Action {
     ReadDomains,
     /// Add, verify, change and remove domains.
     WriteDomains,
+    /// Read the delegated permission grants (consent).
+    ReadPermissionGrants,
+    /// Grant, change and revoke delegated permissions on behalf of users (admin consent).
+    WritePermissionGrants,
 }
 
 impl Action {
@@ -243,6 +252,10 @@ impl Action {
             Action::WriteOrganization => &[OrganizationReadWriteAll],
             Action::ReadDomains => &[DomainReadAll, DomainReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteDomains => &[DomainReadWriteAll],
+            Action::ReadPermissionGrants => {
+                &[DelegatedPermissionGrantReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
+            }
+            Action::WritePermissionGrants => &[DelegatedPermissionGrantReadWriteAll],
         }
     }
 }
@@ -270,6 +283,8 @@ pub enum Target<'a> {
     /// A user on whom a sensitive action is done (deleting, restoring, purging, changing a password or a
     /// sensitive property): who may act on a privileged user is Entra's rule ([`may_act_on`]).
     SensitiveUser(&'a Privilege<'a>),
+    /// The signed-in user's own profile (`/me`).
+    OwnProfile,
 }
 
 /// The facts Entra's rule on sensitive actions reads: the caller's directory roles, the target's, and
@@ -282,14 +297,32 @@ pub struct Privilege<'a> {
 }
 
 /// The one authorization decision: allows `action` on `target` or returns `Forbidden`. An application needs
-/// one of the action's permissions, plus what the target adds; the system caller may do anything in its own
-/// tenant.
+/// one of the action's permissions, plus what the target adds. A signed-in user's client needs the same of
+/// the permissions its scopes reach to ([`crate::auth::scopes::Scopes::reach`]), and the user must be allowed the action
+/// themselves ([`user_may`]); reading one's own profile needs any scope at all. The system caller may do
+/// anything in its own tenant.
 pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()> {
-    let Caller::App { permissions, .. } = caller else { return Ok(()) };
+    let allowed = match caller {
+        Caller::System { .. } => true,
+        Caller::App { permissions, .. } => permitted(*permissions, action, target),
+        Caller::User { scopes, roles, guest, .. } => match target {
+            Target::OwnProfile => action == Action::ReadUsers && !scopes.is_empty(),
+            _ => permitted(scopes.reach(), action, target) && user_may(roles, *guest, action),
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::forbidden())
+    }
+}
+
+/// Whether `permissions` allow `action` on `target`.
+fn permitted(permissions: Permissions, action: Action, target: &Target<'_>) -> bool {
     let granted = |action: Action| action.allowed_by().iter().any(|p| permissions.contains(*p));
-    let allowed = granted(action)
+    granted(action)
         && match target {
-            Target::Tenant => true,
+            Target::Tenant | Target::OwnProfile => true,
             Target::Group { role_assignable } => {
                 !role_assignable
                     || action != Action::WriteMemberships
@@ -298,12 +331,28 @@ pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()
             Target::SensitiveUser(privilege) => {
                 may_act_on(&privilege.actor_roles, &privilege.target_roles, privilege.in_role_assignable_group)
             }
-        };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::forbidden())
+        }
+}
+
+/// What a signed-in user may do in the directory, whatever the client's scopes: a Global Administrator
+/// anything; a member Entra's default user permissions (read the directory: users, groups and their
+/// members, contacts, applications, the organization and its domains; change nothing of others); a guest
+/// nothing beyond their own profile ([`Target::OwnProfile`]).
+fn user_may(roles: &[String], guest: bool, action: Action) -> bool {
+    if roles.iter().any(|r| r == GLOBAL_ADMINISTRATOR) {
+        return true;
     }
+    !guest
+        && matches!(
+            action,
+            Action::ReadUsers
+                | Action::ReadGroups
+                | Action::ReadMemberships
+                | Action::ReadContacts
+                | Action::ReadApplications
+                | Action::ReadOrganizationProfile
+                | Action::ReadDomains
+        )
 }
 
 /// [`decide`] for an action whose target adds nothing ([`Target::Tenant`]).
@@ -373,6 +422,10 @@ mod tests {
             (&[DirectoryReadWriteAll], WriteDomains, false),
             (&[OrganizationReadWriteAll], WriteDomains, false),
             (&[DomainReadWriteAll], WriteDomains, true),
+            (&[DirectoryReadAll], ReadPermissionGrants, true),
+            (&[DirectoryReadWriteAll], WritePermissionGrants, false),
+            (&[AppRoleAssignmentReadWriteAll], WritePermissionGrants, false),
+            (&[DelegatedPermissionGrantReadWriteAll], WritePermissionGrants, true),
         ];
         for (perms, action, allowed) in cases {
             assert_eq!(require(&app(perms), *action).is_ok(), *allowed, "{perms:?} {action:?}");

@@ -1,6 +1,7 @@
 //! The authenticated principal behind a request. Every use case takes one as its first argument.
 
 use crate::auth::authorization::Permissions;
+use crate::auth::scopes::Scopes;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,21 @@ pub enum Caller {
         app_id: Uuid,
         permissions: Permissions,
     },
+    /// A person signed in to an application (a delegated token): the application may do what both its
+    /// scopes and the person allow.
+    User {
+        tenant: Uuid,
+        /// The user's object id (the token's `oid`).
+        user: Uuid,
+        /// The client the person signed in to (the token's `azp`).
+        app_id: Uuid,
+        /// The delegated scopes granted to the client (the token's `scp`).
+        scopes: Scopes,
+        /// The directory roles the person held when the token was issued (the token's `wids`).
+        roles: Vec<String>,
+        /// Whether the person is a guest (`userType` Guest), whose default permissions are narrower.
+        guest: bool,
+    },
     /// Gatehouse itself: bootstrap, the CLI run by the operator, background processors.
     System { tenant: Uuid },
 }
@@ -20,7 +36,15 @@ pub enum Caller {
 impl Caller {
     pub fn tenant(&self) -> Uuid {
         match self {
-            Caller::App { tenant, .. } | Caller::System { tenant } => *tenant,
+            Caller::App { tenant, .. } | Caller::User { tenant, .. } | Caller::System { tenant } => *tenant,
+        }
+    }
+
+    /// The signed-in user's id, for a delegated caller.
+    pub fn user(&self) -> Option<Uuid> {
+        match self {
+            Caller::User { user, .. } => Some(*user),
+            _ => None,
         }
     }
 }

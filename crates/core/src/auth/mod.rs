@@ -3,3 +3,4 @@
 pub mod authorization;
 pub mod caller;
 pub mod roles;
+pub mod scopes;

@@ -24,6 +24,11 @@ const AUTHENTICATION_ADMINISTRATOR: &str = "c4e39bd9-1100-46d3-8c65-fb160da0071f
 const GUEST_INVITER: &str = "95e79109-95c0-4d8e-aee3-d01accf2d47b";
 const DIRECTORY_READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
 
+/// The role every member holds implicitly (Entra's "User" role template), shown in a token's `wids`.
+pub const MEMBER_ROLE: &str = "b79fbf4d-3ef9-4689-8143-76b194e85509";
+/// The role every guest holds implicitly ("Guest User"), shown in a token's `wids`.
+pub const GUEST_ROLE: &str = "10dae51f-b6af-4016-8d66-8c2a99b929b3";
+
 /// Internal document key: the directory roles (template ids) the object holds. Not a Graph property.
 pub const ROLES_KEY: &str = "_directoryRoles";
 

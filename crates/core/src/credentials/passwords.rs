@@ -63,48 +63,82 @@ pub fn check_complexity(password: &str, strong: bool) -> Result<()> {
     Ok(())
 }
 
-/// How long a hash waits for its turn before the request is refused as throttled.
+/// How long a hash waits for its turn before the request is refused.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How many hashes may wait for a turn, per hash that may run: beyond it a request is refused at once.
+const QUEUE_PER_TURN: usize = 32;
+
 /// Password hashing on a bounded pool: at most `limit` hashes run at once, each on the blocking pool and
-/// holding its parameters' memory (19 MiB in production); the rest wait their turn, for at most
-/// [`QUEUE_WAIT`], and are then refused as throttled. So a flood of password writes costs a bounded amount of
-/// memory and CPU, and the server keeps answering everything else. Sign-in's verification joins this pool.
+/// holding its parameters' memory (19 MiB in production); at most [`QUEUE_PER_TURN`] × `limit` more wait
+/// their turn, for at most [`QUEUE_WAIT`]; the rest are refused at once. So a flood of sign-ins or password
+/// writes costs a bounded amount of memory and CPU, and the server keeps answering everything else.
 pub struct Hasher {
     params: HashParams,
     turns: tokio::sync::Semaphore,
+    queue: usize,
+    waiting: std::sync::atomic::AtomicUsize,
     computed: std::sync::atomic::AtomicU64,
     running: std::sync::atomic::AtomicUsize,
     peak: std::sync::atomic::AtomicUsize,
 }
+
+/// Seconds a refused hash's caller is told to wait.
+const RETRY_AFTER: u64 = 1;
 
 impl Hasher {
     pub fn new(params: HashParams, limit: usize) -> Hasher {
         Hasher {
             params,
             turns: tokio::sync::Semaphore::new(limit.max(1)),
+            queue: limit.max(1) * QUEUE_PER_TURN,
+            waiting: Default::default(),
             computed: Default::default(),
             running: Default::default(),
             peak: Default::default(),
         }
     }
 
-    /// Hashes `password` when a turn comes; returns the PHC string (`$argon2id$v=19$m=…`).
-    /// Hashes the password with the salt given (16 bytes of the directory's randomness).
+    /// Hashes the password with the salt given (16 bytes of the directory's randomness) when a turn comes;
+    /// returns the PHC string (`$argon2id$v=19$m=…`). Refused as throttled when the pool is saturated.
     pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String> {
+        let params = self.params;
+        self.run(move || hash_now(&password, &salt, params))
+            .await
+            .map_err(|_| Error::throttled("Too many password changes at once; try again shortly.", RETRY_AFTER))?
+    }
+
+    /// Verifies a password against a stored hash when a turn comes. Refused as unavailable when the pool is
+    /// saturated (a sign-in answers `503` with `Retry-After`).
+    pub async fn verify(&self, password: String, phc: String) -> Result<bool> {
+        self.run(move || Ok(verify_now(&password, &phc))).await.map_err(|_| {
+            Error::unavailable("AADSTS90033: A transient error has occurred. Please try again.", RETRY_AFTER)
+        })?
+    }
+
+    /// Runs `work` on the blocking pool when a turn comes; `Err(())` when the queue is full or the wait
+    /// too long.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> std::result::Result<Result<T>, ()> {
         use std::sync::atomic::Ordering::Relaxed;
-        let _turn = match tokio::time::timeout(QUEUE_WAIT, self.turns.acquire()).await {
+        if self.waiting.fetch_add(1, Relaxed) >= self.queue {
+            self.waiting.fetch_sub(1, Relaxed);
+            return Err(());
+        }
+        let turn = tokio::time::timeout(QUEUE_WAIT, self.turns.acquire()).await;
+        self.waiting.fetch_sub(1, Relaxed);
+        let _turn = match turn {
             Ok(Ok(turn)) => turn,
-            _ => return Err(Error::throttled("Too many password changes at once; try again shortly.", 1)),
+            _ => return Err(()),
         };
         let running = self.running.fetch_add(1, Relaxed) + 1;
         self.peak.fetch_max(running, Relaxed);
-        let params = self.params;
-        let hashed =
-            tokio::task::spawn_blocking(move || hash_now(&password, &salt, params)).await.map_err(Error::internal);
+        let done = tokio::task::spawn_blocking(work).await.map_err(Error::internal);
         self.running.fetch_sub(1, Relaxed);
         self.computed.fetch_add(1, Relaxed);
-        hashed?
+        Ok(done.and_then(|r| r))
     }
 
     /// How many hashes have been computed.

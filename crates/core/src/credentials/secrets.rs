@@ -42,6 +42,8 @@ fn hex(bytes: &[u8]) -> String {
 pub struct MasterKey {
     sealing: [u8; 32],
     paging: PagingKey,
+    /// The key of the MACs on refresh tokens and of pairwise subject identifiers.
+    tokens: hmac::Key,
 }
 
 /// The key of the MACs on paging tokens, derived from the master key: what an adapter needs to sign the
@@ -83,8 +85,27 @@ impl MasterKey {
     }
 
     fn from_bytes(sealing: [u8; 32]) -> MasterKey {
-        let mac_key = Sha256::new().chain_update(b"gatehouse paging mac").chain_update(sealing).finalize();
-        MasterKey { sealing, paging: PagingKey(hmac::Key::new(hmac::HMAC_SHA256, &mac_key)) }
+        let derive = |purpose: &[u8]| {
+            let key = Sha256::new().chain_update(purpose).chain_update(sealing).finalize();
+            hmac::Key::new(hmac::HMAC_SHA256, &key)
+        };
+        MasterKey {
+            sealing,
+            paging: PagingKey(derive(b"gatehouse paging mac")),
+            tokens: derive(b"gatehouse token mac"),
+        }
+    }
+
+    /// A MAC over `data` with the token key: what makes a refresh token unforgeable without storing it.
+    pub fn token_mac(&self, data: &[u8]) -> [u8; 32] {
+        let mut tag = [0u8; 32];
+        tag.copy_from_slice(hmac::sign(&self.tokens, data).as_ref());
+        tag
+    }
+
+    /// Checks a MAC made by [`MasterKey::token_mac`], in constant time.
+    pub fn verify_token_mac(&self, data: &[u8], tag: &[u8]) -> bool {
+        hmac::verify(&self.tokens, data, tag).is_ok()
     }
 
     /// Parses the base64 text form written by [`MasterKey::encode`].
@@ -162,6 +183,9 @@ mod tests {
         let paging = key.paging_key();
         assert!(paging.verify_mac(b"x", &paging.mac(b"x")));
         assert!(!paging.verify_mac(b"y", &paging.mac(b"x")));
+        assert!(key.verify_token_mac(b"x", &key.token_mac(b"x")));
+        assert!(!key.verify_token_mac(b"x", &paging.mac(b"x").into_bytes()));
+        assert!(!MasterKey::generate(&SystemRandom).verify_token_mac(b"x", &key.token_mac(b"x")));
         Ok(())
     }
 }

@@ -127,7 +127,11 @@ impl Directory {
     /// Allows a sensitive action on `target` (a user) or refuses it as Entra does: gathers the facts the
     /// decision reads (the roles of both, the target's role-assignable groups) when the target has any.
     pub(crate) async fn check_sensitive(&self, caller: &Caller, action: Action, target: &ObjectRecord) -> Result<()> {
-        let Caller::App { tenant, service_principal, .. } = caller else { return Ok(()) };
+        let (tenant, actor) = match caller {
+            Caller::App { tenant, service_principal, .. } => (tenant, Some(*service_principal)),
+            Caller::User { tenant, .. } => (tenant, None),
+            Caller::System { .. } => return Ok(()),
+        };
         let target_roles = roles_of(target);
         let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;
         let groups: Vec<uuid::Uuid> = links.iter().filter(|l| l.member == target.id).map(|l| l.group).collect();
@@ -140,15 +144,18 @@ impl Directory {
                 .iter()
                 .any(|g| g.doc.get("isAssignableToRole") == Some(&serde_json::Value::Bool(true)));
         // Only a privileged target makes the caller's own roles matter.
-        let principal = match target_roles.is_empty() && !in_role_assignable_group {
-            true => None,
-            false => self
+        let principal = match (actor, target_roles.is_empty() && !in_role_assignable_group) {
+            (Some(service_principal), false) => self
                 .store
-                .object(*tenant, ObjectKind::ServicePrincipal, *service_principal)
+                .object(*tenant, ObjectKind::ServicePrincipal, service_principal)
                 .await
                 .map_err(Error::from)?,
+            _ => None,
         };
-        let actor_roles = principal.as_ref().map(roles_of).unwrap_or_default();
+        let actor_roles = match caller {
+            Caller::User { roles, .. } => roles.iter().map(String::as_str).collect(),
+            _ => principal.as_ref().map(roles_of).unwrap_or_default(),
+        };
         let privilege = Privilege { actor_roles, target_roles, in_role_assignable_group };
         decide(caller, action, &Target::SensitiveUser(&privilege))
     }

@@ -175,6 +175,43 @@ pub struct SigningKeyRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A refresh-token family: the refresh tokens issued from one sign-in of a user to a client, each use
+/// rotating it to the next generation. The tokens themselves are not stored: each carries its family,
+/// generation and a MAC made with the master key, so the store holds nothing a token could be rebuilt from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshFamilyRecord {
+    pub id: Uuid,
+    pub user: Uuid,
+    /// The client's app id.
+    pub client: Uuid,
+    /// The scopes granted, space-separated.
+    pub scopes: String,
+    /// The generation of the one token of the family that may be used now.
+    pub generation: i64,
+    /// When the person authenticated, and how (`amr` values, space-separated).
+    pub auth_time: DateTime<Utc>,
+    pub methods: String,
+    /// When the current token stops working unless used (a sliding lifetime).
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+/// A delegated permission grant (Graph's `oauth2PermissionGrant`): a client may act for the users it covers
+/// with these scopes of a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermissionGrantRecord {
+    pub id: Uuid,
+    /// The client's service principal.
+    pub client: Uuid,
+    /// `None` for consent on behalf of every user (`AllPrincipals`), else the one user (`Principal`).
+    pub principal: Option<Uuid>,
+    /// The resource's service principal (Microsoft Graph's for Graph scopes).
+    pub resource: Uuid,
+    /// Space-separated scope values.
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// One write of a use case. A batch of them commits atomically.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
@@ -289,6 +326,31 @@ pub enum Write {
     CheckSeats {
         sku: Uuid,
         capacity: u64,
+    },
+    /// Starts a refresh-token family. Logs no change.
+    StartRefreshFamily(RefreshFamilyRecord),
+    /// Moves a live family from generation `from` to the next, with a new expiry; fails with
+    /// `Conflict("generation")` when it is revoked or has moved on (the token was used already). Logs no change.
+    RotateRefreshFamily {
+        id: Uuid,
+        from: i64,
+        expires_at: DateTime<Utc>,
+    },
+    /// Revokes a refresh-token family (an old token was used again). Logs no change.
+    RevokeRefreshFamily {
+        id: Uuid,
+    },
+    /// Adds a delegated permission grant; `Conflict` when the client already has one for the same resource
+    /// and principal.
+    AddPermissionGrant(PermissionGrantRecord),
+    /// Replaces a grant's scopes; `Missing` when there is no such grant.
+    UpdatePermissionGrant {
+        id: Uuid,
+        scope: String,
+    },
+    /// Removes a grant; `Missing` when there is none.
+    RemovePermissionGrant {
+        id: Uuid,
     },
 }
 
@@ -472,6 +534,9 @@ pub trait Store: Send + Sync + 'static {
     async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>>;
     async fn app_role_assignments(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn refresh_family(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<RefreshFamilyRecord>>;
+    /// The tenant's delegated permission grants, oldest first; only the client's when `client` is given.
+    async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>>;
     /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose
     /// other end is live.
     async fn links(&self, tenant: Uuid, object: Uuid, active: bool) -> StoreResult<Vec<Link>>;

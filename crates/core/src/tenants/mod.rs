@@ -10,6 +10,7 @@ pub mod organization;
 use crate::applications::{application_doc, service_principal_doc};
 use crate::auth::authorization::{Permission, GRAPH_APP_ID};
 use crate::auth::roles;
+use crate::auth::scopes::Scope;
 use crate::credentials::keys::SigningKey;
 use crate::credentials::passwords;
 use crate::credentials::secrets;
@@ -52,7 +53,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 9] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 10] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -62,6 +63,7 @@ const ADMIN_APP_PERMISSIONS: [Permission; 9] = [
     Permission::LicenseAssignmentReadWriteAll,
     Permission::OrganizationReadWriteAll,
     Permission::DomainReadWriteAll,
+    Permission::DelegatedPermissionGrantReadWriteAll,
 ];
 
 /// Years an initial client secret stays valid.
@@ -337,6 +339,24 @@ fn graph_service_principal() -> Map<String, Value> {
     let mut doc = application_doc(Uuid::parse_str(GRAPH_APP_ID).unwrap_or_default(), "Microsoft Graph");
     doc = service_principal_doc(&doc);
     doc.insert("appRoles".into(), Value::Array(roles));
+    let scopes: Vec<Value> = Scope::ALL
+        .iter()
+        .filter(|s| !s.is_openid())
+        .map(|s| {
+            let admin = s.admin_consent_required();
+            json!({
+                "id": s.id(),
+                "value": s.name(),
+                "type": if admin { "Admin" } else { "User" },
+                "adminConsentDisplayName": s.name(),
+                "adminConsentDescription": s.name(),
+                "userConsentDisplayName": s.name(),
+                "userConsentDescription": s.name(),
+                "isEnabled": true,
+            })
+        })
+        .collect();
+    doc.insert("oauth2PermissionScopes".into(), Value::Array(scopes));
     doc.insert("servicePrincipalNames".into(), json!([crate::auth::authorization::GRAPH_RESOURCE, GRAPH_APP_ID]));
     doc
 }

@@ -128,6 +128,7 @@ async fn the_token_endpoint_speaks_oauth() {
         [
             "AppRoleAssignment.ReadWrite.All",
             "Application.ReadWrite.All",
+            "DelegatedPermissionGrant.ReadWrite.All",
             "Directory.ReadWrite.All",
             "Domain.ReadWrite.All",
             "Group.ReadWrite.All",
@@ -159,8 +160,9 @@ async fn the_token_endpoint_speaks_oauth() {
     assert_eq!(header["alg"], "RS256");
 
     type Form<'a> = &'a [(&'a str, &'a str)];
-    let cases: [(Form, StatusCode, &str); 6] = [
-        (&[("grant_type", "password"), ("client_id", "x")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    let cases: [(Form, StatusCode, &str); 7] = [
+        (&[("grant_type", "implicit"), ("client_id", "x")], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        (&[("grant_type", "password"), ("client_id", "x")], StatusCode::BAD_REQUEST, "invalid_request"),
         (&[("client_id", "x")], StatusCode::BAD_REQUEST, "invalid_request"),
         (
             &[("grant_type", "client_credentials"), ("scope", "https://graph.microsoft.com/.default")],

@@ -16,6 +16,7 @@ mod operations;
 mod organization;
 mod processes;
 mod queries;
+mod sign_in;
 mod support;
 mod users;
 mod zone;

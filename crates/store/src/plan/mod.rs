@@ -9,7 +9,8 @@ use gatehouse_core::query;
 use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, Change, ChangeKind, ChangeRecord, DynamicStatusRecord, Link, ObjectKind, ObjectRecord,
-    Relation, SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+    PermissionGrantRecord, RefreshFamilyRecord, Relation, SecretRecord, SigningKeyRecord, StoreError, StoreResult,
+    Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};

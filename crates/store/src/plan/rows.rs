@@ -76,6 +76,32 @@ pub fn assignment(row: &Row) -> StoreResult<AppRoleAssignmentRecord> {
     })
 }
 
+pub fn refresh_family(row: &Row) -> StoreResult<RefreshFamilyRecord> {
+    Ok(RefreshFamilyRecord {
+        id: row.uuid(0)?,
+        user: row.uuid(1)?,
+        client: row.uuid(2)?,
+        scopes: row.text(3)?,
+        generation: row.int(4)?,
+        auth_time: row.time(5)?,
+        methods: row.text(6)?,
+        expires_at: row.time(7)?,
+        revoked: row.int(8)? != 0,
+    })
+}
+
+pub fn permission_grant(row: &Row) -> StoreResult<PermissionGrantRecord> {
+    let principal = row.text(2)?;
+    Ok(PermissionGrantRecord {
+        id: row.uuid(0)?,
+        client: row.uuid(1)?,
+        principal: (!principal.is_empty()).then(|| row.uuid(2)).transpose()?,
+        resource: row.uuid(3)?,
+        scope: row.text(4)?,
+        created_at: row.time(5)?,
+    })
+}
+
 pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
     Ok(SigningKeyRecord { kid: row.text(0)?, sealed_private_key: row.text(1)?, created_at: row.time(2)? })
 }

@@ -412,6 +412,73 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![],
         ),
+        Write::StartRefreshFamily(f) => (
+            vec![statement(
+                "INSERT INTO refresh_families (tenant_id, id, user_id, client_id, scopes, generation, auth_time, methods, \
+                 expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                vec![
+                    t(),
+                    f.id.into(),
+                    f.user.into(),
+                    f.client.into(),
+                    f.scopes.into(),
+                    f.generation.into(),
+                    micros(f.auth_time).into(),
+                    f.methods.into(),
+                    micros(f.expires_at).into(),
+                    i64::from(f.revoked).into(),
+                ],
+            )],
+            vec![],
+        ),
+        Write::RotateRefreshFamily { id, from, expires_at } => (
+            vec![checked(
+                "UPDATE refresh_families SET generation = generation + 1, expires_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND generation = $4 AND revoked = 0",
+                vec![micros(expires_at).into(), t(), id.into(), from.into()],
+                StoreError::Conflict("generation".into()),
+            )],
+            vec![],
+        ),
+        Write::RevokeRefreshFamily { id } => (
+            vec![statement(
+                "UPDATE refresh_families SET revoked = 1 WHERE tenant_id = $1 AND id = $2",
+                vec![t(), id.into()],
+            )],
+            vec![],
+        ),
+        Write::AddPermissionGrant(g) => (
+            vec![statement(
+                "INSERT INTO permission_grants (tenant_id, id, client_id, principal_id, resource_id, scope, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                vec![
+                    t(),
+                    g.id.into(),
+                    g.client.into(),
+                    g.principal.map(|p| p.to_string()).unwrap_or_default().into(),
+                    g.resource.into(),
+                    g.scope.into(),
+                    micros(g.created_at).into(),
+                ],
+            )],
+            vec![Change::other("oauth2PermissionGrant", g.id, ChangeKind::Created, vec![g.client.to_string()])],
+        ),
+        Write::UpdatePermissionGrant { id, scope } => (
+            vec![checked(
+                "UPDATE permission_grants SET scope = $1 WHERE tenant_id = $2 AND id = $3",
+                vec![scope.into(), t(), id.into()],
+                StoreError::Missing,
+            )],
+            vec![Change::other("oauth2PermissionGrant", id, ChangeKind::Updated, vec!["scope".into()])],
+        ),
+        Write::RemovePermissionGrant { id } => (
+            vec![checked(
+                "DELETE FROM permission_grants WHERE tenant_id = $1 AND id = $2",
+                vec![t(), id.into()],
+                StoreError::Missing,
+            )],
+            vec![Change::other("oauth2PermissionGrant", id, ChangeKind::Purged, vec![])],
+        ),
         Write::AddSigningKey(key) => (
             vec![statement(
                 "INSERT INTO signing_keys (tenant_id, kid, sealed, created_at) VALUES ($1, $2, $3, $4)",

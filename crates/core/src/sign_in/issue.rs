@@ -1,0 +1,142 @@
+//! The issue stage: one claims builder for every token a sign-in yields (Entra's v2 claims), and the
+//! response's other parts (`client_info`, the refresh token).
+
+use crate::applications::tokens::issuer;
+use crate::auth::authorization::GRAPH_RESOURCE;
+use crate::auth::roles::{roles_of, GUEST_ROLE, MEMBER_ROLE};
+use crate::auth::scopes::{Scope, Scopes};
+use crate::kernel::error::{Error, Result};
+use crate::sign_in::SignIn;
+use crate::store::ObjectRecord;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// What a successful sign-in hands the client.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+    /// The scopes granted, as the response's `scope` names them.
+    pub scope: String,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    /// MSAL's account key: the user's object id and tenant, base64url JSON.
+    pub client_info: String,
+}
+
+/// Who signed in, to what, and how: what the tokens say.
+pub(crate) struct Subject<'a> {
+    pub tenant: Uuid,
+    pub user: &'a ObjectRecord,
+    pub app_id: Uuid,
+    /// `azpacr`: 0 for a public client, 1 for one that showed a secret.
+    pub confidential: bool,
+    pub scopes: Scopes,
+    pub auth_time: DateTime<Utc>,
+    pub methods: &'a [String],
+    pub nonce: Option<&'a str>,
+}
+
+/// Whether a user is a guest.
+pub(crate) fn is_guest(user: &ObjectRecord) -> bool {
+    user.doc.get("userType").and_then(Value::as_str) == Some("Guest")
+}
+
+/// The directory roles a token names in `wids`: those the user holds, and the implicit one of members or
+/// guests.
+pub(crate) fn wids(user: &ObjectRecord) -> Vec<String> {
+    let implicit = if is_guest(user) { GUEST_ROLE } else { MEMBER_ROLE };
+    roles_of(user).into_iter().chain([implicit]).map(str::to_owned).collect()
+}
+
+impl SignIn<'_> {
+    /// Signs the access token (for Microsoft Graph) and, when `openid` was granted, the id token.
+    pub(crate) async fn sign_user_tokens(&self, subject: &Subject<'_>, base: &str) -> Result<(String, Option<String>)> {
+        let directory = self.directory;
+        let keys =
+            directory.tenant_keys(subject.tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let now = directory.now().timestamp();
+        let iss = issuer(base, subject.tenant);
+        let user = subject.user;
+        let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
+        let mut uti = [0u8; 16];
+        directory.random().fill(&mut uti);
+        let mut access = Map::new();
+        for (name, value) in [
+            ("aud", json!(GRAPH_RESOURCE)),
+            ("iss", json!(iss)),
+            ("iat", json!(now)),
+            ("nbf", json!(now)),
+            ("exp", json!(now + directory.config.access_token_lifetime)),
+            ("azp", json!(subject.app_id)),
+            ("azpacr", json!(if subject.confidential { "1" } else { "0" })),
+            ("amr", json!(subject.methods)),
+            ("idp", json!(iss)),
+            ("idtyp", json!("user")),
+            ("name", json!(text("displayName"))),
+            ("oid", json!(user.id)),
+            ("preferred_username", json!(text("userPrincipalName"))),
+            ("scp", json!(subject.scopes.to_text())),
+            ("sub", json!(self.pairwise_subject(subject.tenant, subject.app_id, user.id))),
+            ("tid", json!(subject.tenant)),
+            ("uti", json!(URL_SAFE_NO_PAD.encode(uti))),
+            ("ver", json!("2.0")),
+            ("wids", json!(wids(user))),
+        ] {
+            access.insert(name.to_owned(), value);
+        }
+        let access_token = keys.signing.sign(&Value::Object(access))?;
+        if !subject.scopes.contains(Scope::OpenId) {
+            return Ok((access_token, None));
+        }
+        let mut id = Map::new();
+        for (name, value) in [
+            ("aud", json!(subject.app_id)),
+            ("iss", json!(iss)),
+            ("iat", json!(now)),
+            ("nbf", json!(now)),
+            ("exp", json!(now + directory.config.access_token_lifetime)),
+            ("auth_time", json!(subject.auth_time.timestamp())),
+            ("oid", json!(user.id)),
+            ("sub", json!(self.pairwise_subject(subject.tenant, subject.app_id, user.id))),
+            ("tid", json!(subject.tenant)),
+            ("ver", json!("2.0")),
+            ("at_hash", json!(half_hash(&access_token))),
+        ] {
+            id.insert(name.to_owned(), value);
+        }
+        if let Some(nonce) = subject.nonce {
+            id.insert("nonce".into(), json!(nonce));
+        }
+        if subject.scopes.contains(Scope::Profile) {
+            id.insert("name".into(), json!(text("displayName")));
+            id.insert("preferred_username".into(), json!(text("userPrincipalName")));
+        }
+        if let (true, Some(mail)) = (subject.scopes.contains(Scope::Email), text("mail")) {
+            id.insert("email".into(), json!(mail));
+        }
+        Ok((access_token, Some(keys.signing.sign(&Value::Object(id))?)))
+    }
+
+    /// The user's `sub` for one app: the same for every sign-in to that app, different for every other app,
+    /// and revealing neither id (Entra's pairwise subject).
+    fn pairwise_subject(&self, tenant: Uuid, app: Uuid, user: Uuid) -> String {
+        let data = [b"sub".as_slice(), tenant.as_bytes(), app.as_bytes(), user.as_bytes()].concat();
+        URL_SAFE_NO_PAD.encode(self.directory.master.token_mac(&data))
+    }
+}
+
+/// OpenID Connect's `at_hash`/`c_hash`: the left half of the SHA-256 of the value, base64url.
+pub fn half_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// MSAL's `client_info`: `{"uid": user, "utid": tenant}`, base64url.
+pub fn client_info(tenant: Uuid, user: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(json!({"uid": user, "utid": tenant}).to_string())
+}

@@ -1,0 +1,388 @@
+//! Sign-in: one pipeline (identify → authenticate → evaluate policy → issue → record) behind every front
+//! door of the identity platform (`docs/design/0010-sign-in.md`). The doors built so far are the token
+//! endpoint's password grant (ROPC) and its refresh-token grant; each drives the same stages, so a rule
+//! written once (a disabled account, an app that requires assignment, consent) holds at every door.
+//!
+//! Errors carry Entra's AADSTS codes. Those that OAuth sends as `invalid_grant` name the target
+//! [`GRANT`]; those that need the person again (consent, a password change) name [`INTERACTION`].
+
+pub mod consent;
+pub mod issue;
+pub mod policy;
+pub mod refresh;
+
+use crate::applications::SignInClient;
+use crate::auth::authorization::{GRAPH_APP_ID, GRAPH_RESOURCE};
+use crate::auth::scopes::{Scope, Scopes};
+use crate::kernel::error::{Error, Result};
+use crate::kernel::text::fold;
+use crate::store::{ObjectKind, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
+use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
+use crate::{Caller, Directory};
+use chrono::{DateTime, Duration, Utc};
+use issue::{client_info, Issued, Subject};
+use policy::{Block, Decision, Facts, GraphRequest, Interaction};
+use refresh::RefreshToken;
+use serde_json::Value;
+use std::net::IpAddr;
+use uuid::Uuid;
+
+/// The error target of failures OAuth reports as `invalid_grant`.
+pub const GRANT: &str = "grant";
+/// The error target of failures that need the person to interact (`invalid_grant` with a suberror).
+pub const INTERACTION: &str = "interaction";
+
+/// How long a refresh token lives unless used: each use slides it on (Entra's 90 days of inactivity).
+const REFRESH_LIFETIME_DAYS: i64 = 90;
+
+/// A password's check when no user matched, so that an unknown name costs what a wrong password does.
+const DECOY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lkZWNveWRlY295$6Ttbi1pUvJPVdXtnAwZ1IbOXmmTi6yGAm3wYdJgH2bE";
+
+/// How the URL named the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenancy {
+    /// A tenant by id or verified domain.
+    Tenant(Uuid),
+    /// `organizations`: the tenant of the account that signs in.
+    Organizations,
+    /// `common`: as `organizations` here, where every account is a work account.
+    Common,
+}
+
+/// What every token request says of its client.
+#[derive(Debug, Clone)]
+pub struct ClientRequest<'a> {
+    pub client_id: &'a str,
+    /// The client secret, when the client showed one.
+    pub secret: Option<&'a str>,
+    /// The `scope` parameter.
+    pub scope: &'a str,
+    /// The public base URL (the tokens' issuer is under it).
+    pub base: &'a str,
+    pub source: Option<IpAddr>,
+}
+
+/// The sign-in service.
+pub struct SignIn<'a> {
+    directory: &'a Directory,
+}
+
+impl Directory {
+    /// The sign-in service.
+    pub fn sign_in(&self) -> SignIn<'_> {
+        SignIn { directory: self }
+    }
+}
+
+fn grant_error(message: impl Into<String>) -> Error {
+    Error::invalid_property(GRANT, message)
+}
+
+impl SignIn<'_> {
+    /// The password grant (ROPC): the client signs the person in with their name and password.
+    pub async fn password(
+        &self,
+        tenancy: Tenancy,
+        request: &ClientRequest<'_>,
+        username: &str,
+        password: &str,
+    ) -> Result<Issued> {
+        let tenant = match tenancy {
+            Tenancy::Tenant(tenant) => tenant,
+            Tenancy::Common => {
+                return Err(Error::invalid(
+                    "AADSTS90002: The password grant is not supported on the /common endpoint; use the tenant's own or /organizations.",
+                ))
+            }
+            Tenancy::Organizations => self.tenant_of(username).await?,
+        };
+        let (openid, graph) = parse_scope(request.scope)?;
+        let client = self.directory.applications().sign_in_client(tenant, request.client_id, request.secret).await?;
+        let user = self.find_user(tenant, username).await;
+        let hash = match &user {
+            Some(user) => self.directory.store.password_hash(tenant, user.id).await.map_err(Error::from)?,
+            None => None,
+        };
+        let verified =
+            self.directory.hasher.verify(password.to_owned(), hash.unwrap_or_else(|| DECOY_HASH.to_owned())).await?;
+        let Some(user) = user else {
+            return Err(grant_error(format!(
+                "AADSTS50034: The user account {{EmailHidden}} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
+            )));
+        };
+        if !verified {
+            return Err(grant_error("AADSTS50126: Error validating credentials due to invalid username or password."));
+        }
+        let methods = vec!["pwd".to_owned()];
+        let now = self.directory.now();
+        let scopes = self.evaluate(tenant, &client, &user, openid, graph).await?;
+        self.issue(tenant, &client, &user, scopes, now, &methods, request.base, None).await
+    }
+
+    /// The refresh-token grant: the token is exchanged for new tokens and a new refresh token, once. A token
+    /// used a second time revokes every token of its sign-in.
+    pub async fn refresh(&self, tenancy: Tenancy, request: &ClientRequest<'_>, token: &str) -> Result<Issued> {
+        let malformed = || grant_error("AADSTS9002313: Invalid request. Request is malformed or invalid.");
+        let presented = RefreshToken::decode(token, &self.directory.master).ok_or_else(malformed)?;
+        let tenant = presented.tenant;
+        if matches!(tenancy, Tenancy::Tenant(named) if named != tenant) {
+            return Err(grant_error(
+                "AADSTS50020: The refresh token was issued by another tenant than the one this request names.",
+            ));
+        }
+        let family = self
+            .directory
+            .store
+            .refresh_family(tenant, presented.family)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(malformed)?;
+        let client = self.directory.applications().sign_in_client(tenant, request.client_id, request.secret).await?;
+        if client.client.app_id != family.client {
+            return Err(grant_error("AADSTS70000: The refresh token was issued to a different client."));
+        }
+        if family.revoked {
+            return Err(revoked());
+        }
+        if presented.generation != family.generation {
+            self.revoke(tenant, family.id).await?;
+            return Err(revoked());
+        }
+        let now = self.directory.now();
+        if now >= family.expires_at {
+            return Err(grant_error(
+                "AADSTS700082: The refresh token has expired due to inactivity. The token was issued long ago and was not used since.",
+            ));
+        }
+        let user = self
+            .find_user(tenant, &family.user.to_string())
+            .await
+            .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
+        let valid_from = user.doc.get(SESSIONS_VALID_FROM).and_then(Value::as_str).and_then(parse_time);
+        if valid_from.is_some_and(|from| family.auth_time.timestamp() <= from.timestamp()) {
+            return Err(revoked());
+        }
+        let granted = Scopes::parse(&family.scopes);
+        let (openid, graph) = match request.scope.trim() {
+            "" => (granted.iter().filter(|s| s.is_openid()).collect(), GraphRequest::Default),
+            scope => parse_scope(scope)?,
+        };
+        let scopes = self.evaluate(tenant, &client, &user, openid.intersect(granted), graph).await?;
+        let expires_at = now + Duration::days(REFRESH_LIFETIME_DAYS);
+        let rotate = Write::RotateRefreshFamily { id: family.id, from: family.generation, expires_at };
+        match self.directory.commit(&Caller::System { tenant }, vec![rotate]).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => {
+                self.revoke(tenant, family.id).await?;
+                return Err(revoked());
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let next = RefreshToken { generation: family.generation + 1, ..presented };
+        let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
+        self.issue(tenant, &client, &user, scopes, family.auth_time, &methods, request.base, Some(next)).await
+    }
+
+    /// The tenant that holds an account's domain (`organizations`).
+    async fn tenant_of(&self, username: &str) -> Result<Uuid> {
+        let domain = username.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        self.directory.resolve_tenant(domain).await.map_err(|_| {
+            grant_error(format!(
+                "AADSTS50034: The user account {{EmailHidden}} does not exist in any tenant here. Domain '{domain}' is unknown."
+            ))
+        })
+    }
+
+    /// A live user by UPN or object id.
+    async fn find_user(&self, tenant: Uuid, key: &str) -> Option<ObjectRecord> {
+        let store = &self.directory.store;
+        let found = match Uuid::parse_str(key) {
+            Ok(id) => store.object(tenant, ObjectKind::User, id).await,
+            Err(_) => store.object_by_key(tenant, ObjectKind::User, &fold(key)).await,
+        };
+        found.ok().flatten().filter(|u| u.deleted_at.is_none())
+    }
+
+    /// The policy stage: gathers the facts and turns the decision into scopes or Entra's error.
+    async fn evaluate(
+        &self,
+        tenant: Uuid,
+        client: &SignInClient,
+        user: &ObjectRecord,
+        openid: Scopes,
+        graph: GraphRequest,
+    ) -> Result<Scopes> {
+        let sp = client.client.service_principal;
+        let unassigned = client.assignment_required && !self.assigned(tenant, sp, user.id).await?;
+        let facts = Facts {
+            account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
+            must_change_password: user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)),
+            unassigned,
+            openid,
+            graph,
+            consented: self.directory.consent().consented(tenant, sp, user.id).await?,
+        };
+        let app = client.client.app_id;
+        let name = &client.client.display_name;
+        match policy::evaluate(&facts) {
+            Decision::Grant(scopes) => Ok(scopes),
+            Decision::Block(Block::Disabled) => Err(grant_error(
+                "AADSTS50057: The user account is disabled. The user object in Active Directory backing this account has been disabled.",
+            )),
+            Decision::Block(Block::Unassigned) => Err(grant_error(format!(
+                "AADSTS50105: Your administrator has configured the application {name} ('{app}') to block users unless they are specifically granted ('assigned') access to the application."
+            ))),
+            Decision::Require(Interaction::Consent) => Err(Error::invalid_property(
+                INTERACTION,
+                format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{app}' named '{name}'. Send an interactive authorization request for this user and resource."),
+            )),
+            Decision::Require(Interaction::PasswordChange) => Err(Error::invalid_property(
+                INTERACTION,
+                "AADSTS50055: The password is expired. The user must change it at an interactive sign-in.",
+            )),
+        }
+    }
+
+    /// Whether the user holds an app role of the client, directly or through a group they are a direct
+    /// member of (Entra does not follow nesting here).
+    async fn assigned(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<bool> {
+        let store = &self.directory.store;
+        let groups = store.memberships(tenant, &[user]).await.map_err(Error::from)?;
+        for principal in [user].into_iter().chain(groups.iter().map(|l| l.group)) {
+            let held = store.app_role_assignments(tenant, principal).await.map_err(Error::from)?;
+            if held.iter().any(|a| a.resource == client) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The issue and record stages: signs the tokens and, with `offline_access`, starts the refresh-token
+    /// family (or hands out `next`, its rotated token).
+    #[allow(clippy::too_many_arguments)]
+    async fn issue(
+        &self,
+        tenant: Uuid,
+        client: &SignInClient,
+        user: &ObjectRecord,
+        scopes: Scopes,
+        auth_time: DateTime<Utc>,
+        methods: &[String],
+        base: &str,
+        next: Option<RefreshToken>,
+    ) -> Result<Issued> {
+        let subject = Subject {
+            tenant,
+            user,
+            app_id: client.client.app_id,
+            confidential: client.confidential,
+            scopes,
+            auth_time,
+            methods,
+            nonce: None,
+        };
+        let (access_token, id_token) = self.sign_user_tokens(&subject, base).await?;
+        let refresh_token = match (next, scopes.contains(Scope::OfflineAccess)) {
+            (Some(next), _) => Some(next.encode(&self.directory.master)),
+            (None, true) => {
+                let now = self.directory.now();
+                let family = RefreshFamilyRecord {
+                    id: self.directory.random().uuid(),
+                    user: user.id,
+                    client: client.client.app_id,
+                    scopes: scopes.to_text(),
+                    generation: 0,
+                    auth_time,
+                    methods: methods.join(" "),
+                    expires_at: now + Duration::days(REFRESH_LIFETIME_DAYS),
+                    revoked: false,
+                };
+                let token = RefreshToken { tenant, family: family.id, generation: 0 };
+                let start = vec![Write::StartRefreshFamily(family)];
+                self.directory.commit(&Caller::System { tenant }, start).await?;
+                Some(token.encode(&self.directory.master))
+            }
+            (None, false) => None,
+        };
+        Ok(Issued {
+            access_token,
+            expires_in: self.directory.config.access_token_lifetime,
+            scope: scopes.to_text(),
+            id_token,
+            refresh_token,
+            client_info: client_info(tenant, user.id),
+        })
+    }
+
+    async fn revoke(&self, tenant: Uuid, family: Uuid) -> Result<()> {
+        tracing::warn!(%tenant, %family, "a refresh token was used twice; every token of its sign-in is revoked");
+        self.directory.commit(&Caller::System { tenant }, vec![Write::RevokeRefreshFamily { id: family }]).await?;
+        Ok(())
+    }
+}
+
+fn revoked() -> Error {
+    grant_error(
+        "AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password, or the token was used twice.",
+    )
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Splits a `scope` parameter into its OpenID Connect scopes and what it asks of Microsoft Graph: Graph's
+/// scopes by bare name or under Graph's resource URI or app id, or Graph's `.default`. Anything else is
+/// refused as `invalid_scope` (AADSTS70011): Gatehouse's only resource is Graph so far.
+pub fn parse_scope(text: &str) -> Result<(Scopes, GraphRequest)> {
+    let invalid = |what: &str| {
+        Error::invalid_property(
+            "scope",
+            format!("AADSTS70011: The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {what} is not valid."),
+        )
+    };
+    let (mut openid, mut named, mut default) = (Scopes::default(), Scopes::default(), false);
+    for item in text.split_whitespace() {
+        let (resource, name) = match item.rsplit_once('/') {
+            Some((resource, name)) => (Some(resource), name),
+            None => (None, item),
+        };
+        let graph = resource.is_none_or(|r| {
+            r.trim_end_matches('/').eq_ignore_ascii_case(GRAPH_RESOURCE) || r.eq_ignore_ascii_case(GRAPH_APP_ID)
+        });
+        match (graph, name, Scope::from_name(name)) {
+            (true, ".default", _) if resource.is_some() => default = true,
+            (true, _, Some(scope)) if scope.is_openid() && resource.is_none() => openid.insert(scope),
+            (true, _, Some(scope)) if !scope.is_openid() => named.insert(scope),
+            _ => return Err(invalid(item)),
+        }
+    }
+    if default && !named.is_empty() {
+        return Err(invalid(text));
+    }
+    Ok((openid, if default { GraphRequest::Default } else { GraphRequest::Named(named) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_split_into_openid_and_graph() -> Result<()> {
+        let (openid, graph) = parse_scope("openid profile offline_access User.Read")?;
+        assert_eq!(openid.to_text(), "openid profile offline_access");
+        assert_eq!(graph, GraphRequest::Named(Scopes::parse("User.Read")));
+        let (_, graph) = parse_scope("https://graph.microsoft.com/User.Read.All openid")?;
+        assert_eq!(graph, GraphRequest::Named(Scopes::parse("User.Read.All")));
+        let (_, graph) = parse_scope("https://graph.microsoft.com/.default offline_access")?;
+        assert_eq!(graph, GraphRequest::Default);
+        let (_, graph) = parse_scope("00000003-0000-0000-c000-000000000000/.default")?;
+        assert_eq!(graph, GraphRequest::Default);
+        for bad in ["Mail.Send", "api://other/.default", ".default", "https://graph.microsoft.com/.default User.Read"] {
+            let refused = parse_scope(bad).err().map(|e| e.target);
+            assert_eq!(refused, Some(Some("scope".to_owned())), "{bad}");
+        }
+        Ok(())
+    }
+}

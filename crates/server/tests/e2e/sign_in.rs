@@ -1,0 +1,362 @@
+//! People sign in: the password grant, refresh tokens, consent, delegated calls to Graph (`/me`), on every
+//! engine, with Entra's errors for everything that must fail.
+
+use crate::support::{claims, new_user, servers, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "Str0ng!Passw0rd";
+
+/// A registered client: its app id, service principal and a client secret.
+struct Client {
+    app_id: String,
+    sp: String,
+    secret: String,
+}
+
+impl Server {
+    /// Registers an app (a public client when `public`), with admin consent for `scope` of Graph.
+    async fn client(&self, admin: &str, public: bool, scope: &str) -> Client {
+        let body = json!({"displayName": "sign-in app", "isFallbackPublicClient": public});
+        let (status, app) = self.call(admin, Method::POST, "/v1.0/applications", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        let app_id = app["appId"].as_str().unwrap().to_owned();
+        let (_, sp) = self.call(admin, Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app_id}))).await;
+        let sp = sp["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/applications/{}/addPassword", app["id"].as_str().unwrap());
+        let (_, secret) = self.call(admin, Method::POST, &path, Some(json!({"passwordCredential": {}}))).await;
+        if !scope.is_empty() {
+            let graph = self.graph_principal(admin).await;
+            let grant = json!({"clientId": sp, "consentType": "AllPrincipals", "resourceId": graph, "scope": scope});
+            let (status, body) = self.call(admin, Method::POST, "/v1.0/oauth2PermissionGrants", Some(grant)).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        Client { app_id, sp, secret: secret["secretText"].as_str().unwrap().to_owned() }
+    }
+
+    /// Posts a form to a tenant's token endpoint.
+    async fn grant(&self, tenant: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let url = self.url(&format!("/{tenant}/oauth2/v2.0/token"));
+        let response = self.http.post(url).form(form).send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn password_grant(
+        &self,
+        tenant: &str,
+        client: &str,
+        username: &str,
+        password: &str,
+        scope: &str,
+    ) -> (StatusCode, Value) {
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", client),
+            ("username", username),
+            ("password", password),
+            ("scope", scope),
+            ("client_info", "1"),
+        ];
+        self.grant(tenant, &form).await
+    }
+
+    async fn refresh_grant(&self, tenant: &str, client: &str, token: &str) -> (StatusCode, Value) {
+        let form = [("grant_type", "refresh_token"), ("client_id", client), ("refresh_token", token)];
+        self.grant(tenant, &form).await
+    }
+
+    async fn member(&self, admin: &str, alias: &str) -> String {
+        let mut body = new_user(alias);
+        body["passwordProfile"]["forceChangePasswordNextSignIn"] = json!(false);
+        let (status, user) = self.call(admin, Method::POST, "/v1.0/users", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        user["id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn assert_grant_error(engine: &str, (status, body): &(StatusCode, Value), error: &str, code: &str) {
+    assert_eq!(*status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+    assert_eq!(body["error"], error, "{engine}: {body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.starts_with(code), "{engine}: {code} expected: {body}");
+}
+
+#[tokio::test]
+async fn a_person_signs_in_with_a_password_and_reads_their_own_profile() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read").await;
+        let user = server.member(&admin, "ada").await;
+        let upn = "ada@contoso.gatehouse.test";
+        let scope = "User.Read openid profile offline_access";
+
+        let (status, body) = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, scope).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["scope"], "openid profile offline_access User.Read", "{engine}");
+        let access = claims(body["access_token"].as_str().unwrap());
+        assert_eq!(access["idtyp"], "user");
+        assert_eq!(access["oid"], user.as_str());
+        assert_eq!(access["tid"], tenant.as_str());
+        assert_eq!(access["azp"], client.app_id.as_str());
+        assert_eq!(access["azpacr"], "0", "a public client proved nothing");
+        assert_eq!(access["scp"], "openid profile offline_access User.Read");
+        assert_eq!(access["amr"], json!(["pwd"]));
+        assert_eq!(access["wids"], json!(["b79fbf4d-3ef9-4689-8143-76b194e85509"]), "a member's implicit role");
+        let id = claims(body["id_token"].as_str().unwrap());
+        assert_eq!(id["aud"], client.app_id.as_str(), "an id token is for the client");
+        assert_eq!(id["preferred_username"], upn);
+        assert_eq!(id["sub"], access["sub"], "one app sees one subject");
+        assert_ne!(id["sub"], user.as_str(), "the subject is pairwise, not the object id");
+        let info: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                body["client_info"].as_str().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(info, json!({"uid": user, "utid": tenant}));
+        assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() > 40));
+
+        let token = body["access_token"].as_str().unwrap();
+        let (status, me) = server.call(token, Method::GET, "/v1.0/me?$select=displayName,id", None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {me}");
+        assert_eq!(me["id"], user.as_str());
+        assert_eq!(me["displayName"], "User ada");
+        let (status, _) = server.call(token, Method::GET, &format!("/v1.0/users/{user}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: /users/{{own id}} is /me");
+        for (method, path, body) in [
+            (Method::GET, "/v1.0/users".to_owned(), None),
+            (Method::GET, format!("/v1.0/users/{}", server.tenant.admin_user_principal_name), None),
+            (Method::POST, "/v1.0/users".to_owned(), Some(new_user("eve"))),
+            (Method::PATCH, "/v1.0/me".to_owned(), Some(json!({"jobTitle": "CEO"}))),
+        ] {
+            let (status, body) = server.call(token, method.clone(), &path, body).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{engine}: User.Read reaches only one's own profile: {method} {path}: {body}"
+            );
+        }
+        let (status, body) = server.call(&admin, Method::GET, "/v1.0/me", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: an app has no /me: {body}");
+
+        let (status, body) = server.password_grant("organizations", &client.app_id, upn, PASSWORD, "User.Read").await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the account's domain names the tenant: {body}");
+        assert!(
+            body.get("refresh_token").is_none() && body.get("id_token").is_none(),
+            "{engine}: neither was asked for"
+        );
+        let (status, body) = server.password_grant("common", &client.app_id, upn, PASSWORD, "User.Read").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: no password grant on /common: {body}");
+    }
+}
+
+#[tokio::test]
+async fn sign_ins_fail_as_entra_fails_them() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let public = server.client(&admin, true, "User.Read").await;
+        let user = server.member(&admin, "bob").await;
+        let upn = "bob@contoso.gatehouse.test";
+        let before = server.snapshot().await;
+
+        let wrong = server.password_grant(&tenant, &public.app_id, upn, "Wr0ng!Passw0rd", "User.Read").await;
+        assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
+        let unknown = server
+            .password_grant(&tenant, &public.app_id, "nobody@contoso.gatehouse.test", PASSWORD, "User.Read")
+            .await;
+        assert_grant_error(engine, &unknown, "invalid_grant", "AADSTS50034");
+        let unconsented = server.password_grant(&tenant, &public.app_id, upn, PASSWORD, "User.Read.All").await;
+        assert_grant_error(engine, &unconsented, "invalid_grant", "AADSTS65001");
+        assert_eq!(unconsented.1["suberror"], "consent_required", "{engine}");
+        let unknown_scope = server.password_grant(&tenant, &public.app_id, upn, PASSWORD, "Mail.Send").await;
+        assert_grant_error(engine, &unknown_scope, "invalid_scope", "AADSTS70011");
+        let wrong_client = server.password_grant(&tenant, &tenant, upn, PASSWORD, "User.Read").await;
+        assert_eq!(wrong_client.0, StatusCode::UNAUTHORIZED, "{engine}: {}", wrong_client.1);
+        assert_eq!(wrong_client.1["error"], "invalid_client");
+
+        let confidential = server.client(&admin, false, "User.Read").await;
+        let no_secret = server.password_grant(&tenant, &confidential.app_id, upn, PASSWORD, "User.Read").await;
+        assert_eq!(no_secret.0, StatusCode::UNAUTHORIZED, "{engine}: {}", no_secret.1);
+        assert!(no_secret.1["error_description"].as_str().unwrap().starts_with("AADSTS7000218"));
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", confidential.app_id.as_str()),
+            ("client_secret", confidential.secret.as_str()),
+            ("username", upn),
+            ("password", PASSWORD),
+            ("scope", "User.Read"),
+        ];
+        let (status, body) = server.grant(&tenant, &form).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        assert_eq!(claims(body["access_token"].as_str().unwrap())["azpacr"], "1", "{engine}: a secret was shown");
+
+        let unconsented_app = server.client(&admin, true, "").await;
+        let nothing = server.password_grant(&tenant, &unconsented_app.app_id, upn, PASSWORD, "User.Read").await;
+        assert_grant_error(engine, &nothing, "invalid_grant", "AADSTS65001");
+
+        let path = format!("/v1.0/servicePrincipals/{}", public.sp);
+        let (status, _) =
+            server.call(&admin, Method::PATCH, &path, Some(json!({"appRoleAssignmentRequired": true}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let unassigned = server.password_grant(&tenant, &public.app_id, upn, PASSWORD, "User.Read").await;
+        assert_grant_error(engine, &unassigned, "invalid_grant", "AADSTS50105");
+
+        let (status, _) = server
+            .call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), Some(json!({"accountEnabled": false})))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let disabled = server.password_grant(&tenant, &confidential.app_id, upn, PASSWORD, "User.Read").await;
+        assert_eq!(disabled.0, StatusCode::UNAUTHORIZED, "{engine}: the client is checked first");
+        let form = [
+            ("grant_type", "password"),
+            ("client_id", confidential.app_id.as_str()),
+            ("client_secret", confidential.secret.as_str()),
+            ("username", upn),
+            ("password", PASSWORD),
+            ("scope", "User.Read"),
+        ];
+        assert_grant_error(engine, &server.grant(&tenant, &form).await, "invalid_grant", "AADSTS50057");
+
+        let (changes, users) = server.snapshot().await;
+        assert!(changes > before.0, "{engine}: the admin's changes were logged");
+        assert_eq!(users.as_array().map(Vec::len), before.1.as_array().map(Vec::len), "{engine}: no user appeared");
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_sign_in() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read").await;
+        let user = server.member(&admin, "cy").await;
+        let upn = "cy@contoso.gatehouse.test";
+        let sign_in = || server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Read offline_access");
+        let refresh_of = |body: &Value| body["refresh_token"].as_str().unwrap().to_owned();
+
+        let (_, first) = sign_in().await;
+        let first = refresh_of(&first);
+        let (status, second) = server.refresh_grant(&tenant, &client.app_id, &first).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {second}");
+        let second = refresh_of(&second);
+        assert_ne!(first, second, "{engine}: rotated on use");
+        let (status, third) = server.refresh_grant("organizations", &client.app_id, &second).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the token names its tenant: {third}");
+        assert_eq!(claims(third["access_token"].as_str().unwrap())["oid"], user.as_str());
+        let third = refresh_of(&third);
+
+        let replay = server.refresh_grant(&tenant, &client.app_id, &first).await;
+        assert_grant_error(engine, &replay, "invalid_grant", "AADSTS50173");
+        let after = server.refresh_grant(&tenant, &client.app_id, &third).await;
+        assert_grant_error(engine, &after, "invalid_grant", "AADSTS50173");
+
+        let (_, fresh) = sign_in().await;
+        let fresh = refresh_of(&fresh);
+        let other = server.client(&admin, true, "User.Read").await;
+        let stolen = server.refresh_grant(&tenant, &other.app_id, &fresh).await;
+        assert_grant_error(engine, &stolen, "invalid_grant", "AADSTS70000");
+        let forged = format!("{}A", &fresh[..fresh.len() - 1]);
+        let forged = server.refresh_grant(&tenant, &client.app_id, &forged).await;
+        assert_grant_error(engine, &forged, "invalid_grant", "AADSTS9002313");
+        let garbage = server.refresh_grant(&tenant, &client.app_id, "not-a-refresh-token").await;
+        assert_grant_error(engine, &garbage, "invalid_grant", "AADSTS9002313");
+        server
+            .directory
+            .tenants()
+            .create(gatehouse_core::tenants::NewTenant {
+                domain: Some("fabrikam.gatehouse.test".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let foreign = server.refresh_grant("fabrikam.gatehouse.test", &client.app_id, &fresh).await;
+        assert_grant_error(engine, &foreign, "invalid_grant", "AADSTS50020");
+
+        let path = format!("/v1.0/users/{user}/revokeSignInSessions");
+        let (status, body) = server.call(&admin, Method::POST, &path, None).await;
+        assert_eq!((status, &body["value"]), (StatusCode::OK, &json!(true)), "{engine}: {body}");
+        let revoked = server.refresh_grant(&tenant, &client.app_id, &fresh).await;
+        assert_grant_error(engine, &revoked, "invalid_grant", "AADSTS50173");
+
+        server.clock.advance(chrono::Duration::seconds(2));
+        let (_, again) = sign_in().await;
+        let again = refresh_of(&again);
+        server.clock.advance(chrono::Duration::seconds(2));
+        let reset = json!({"passwordProfile": {"password": "N3w!Passw0rd", "forceChangePasswordNextSignIn": false}});
+        let (status, _) = server.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), Some(reset)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let after_reset = server.refresh_grant(&tenant, &client.app_id, &again).await;
+        assert_grant_error(engine, &after_reset, "invalid_grant", "AADSTS50173");
+
+        server.clock.advance(chrono::Duration::seconds(2));
+        let (status, body) =
+            server.password_grant(&tenant, &client.app_id, upn, "N3w!Passw0rd", "User.Read offline_access").await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        let last = refresh_of(&body);
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        let (status, _) = server.call(&admin, Method::DELETE, &format!("/v1.0/users/{user}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let deleted = server.refresh_grant(&tenant, &client.app_id, &last).await;
+        assert_grant_error(engine, &deleted, "invalid_grant", "AADSTS50034");
+        let (status, _) = server.call(&access, Method::GET, "/v1.0/me", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: a deleted user's token stops working");
+    }
+}
+
+#[tokio::test]
+async fn delegated_calls_are_what_both_the_scopes_and_the_person_allow() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read Directory.ReadWrite.All User.ReadWrite.All").await;
+        let other = server.member(&admin, "dee").await;
+        server.member(&admin, "eli").await;
+        let scope = "https://graph.microsoft.com/.default";
+        let (status, member) =
+            server.password_grant(&tenant, &client.app_id, "eli@contoso.gatehouse.test", PASSWORD, scope).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {member}");
+        assert_eq!(member["scope"], "User.Read User.ReadWrite.All Directory.ReadWrite.All", "{engine}");
+        let member = member["access_token"].as_str().unwrap().to_owned();
+        let (status, list) = server.call(&member, Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: members read the directory: {list}");
+        assert!(list["value"].as_array().unwrap().len() >= 3);
+        let (status, _) = server.call(&member, Method::GET, "/v1.0/groups", None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}");
+        let patch = Some(json!({"jobTitle": "Boss"}));
+        let (status, _) = server.call(&member, Method::PATCH, &format!("/v1.0/users/{other}"), patch.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: a member changes nothing of others");
+        let (status, _) = server.call(&member, Method::POST, "/v1.0/users", Some(new_user("fay"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}");
+
+        let admin_upn = server.tenant.admin_user_principal_name.clone();
+        let (status, global) =
+            server.password_grant(&tenant, &client.app_id, &admin_upn, &server.tenant.admin_password, scope).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {global}");
+        let global = global["access_token"].as_str().unwrap().to_owned();
+        assert!(
+            claims(&global)["wids"].as_array().unwrap().contains(&json!("62e90394-69f5-4237-9190-012177145e10")),
+            "{engine}: the Global Administrator role is in wids"
+        );
+        let (status, body) = server.call(&global, Method::PATCH, &format!("/v1.0/users/{other}"), patch).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (status, _) = server.call(&global, Method::POST, "/v1.0/users", Some(new_user("fay"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}");
+
+        let narrow = server.client(&admin, true, "User.Read").await;
+        let (_, narrow) = server
+            .password_grant(&tenant, &narrow.app_id, &admin_upn, &server.tenant.admin_password, "User.Read")
+            .await;
+        let narrow = narrow["access_token"].as_str().unwrap().to_owned();
+        let (status, _) = server.call(&narrow, Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: an administrator's token reaches only its scopes");
+    }
+}
