@@ -1,4 +1,5 @@
-//! A Python virtual environment with Microsoft's Graph SDK, for the interoperability tests.
+//! A Python virtual environment with Microsoft's Graph SDK, MSAL and azure-identity, for the
+//! interoperability tests.
 //!
 //! Made once under the given directory (the build's target tree) and reused; an interrupted install
 //! never leaves a half-made environment behind, because it is built beside and renamed into place. Tests
@@ -12,11 +13,19 @@ use std::sync::Mutex;
 static BUILDING: Mutex<()> = Mutex::new(());
 
 /// The pinned client libraries the interop tests drive Gatehouse with.
-pub const PACKAGES: &[&str] = &["msgraph-sdk==1.65.0"];
+pub const PACKAGES: &[&str] = &["msgraph-sdk==1.65.0", "msal==1.39.0", "azure-identity==1.27.0"];
+
+/// A stable digest of the package list (FNV-1a), so a changed list gets an environment of its own.
+fn fingerprint(packages: &[&str]) -> u64 {
+    packages
+        .join(" ")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
 
 /// The environment's python, creating the environment first if needed.
 pub fn interop_python(root: &Path) -> PathBuf {
-    let venv = root.join("interop-venv");
+    let venv = root.join(format!("interop-venv-{:016x}", fingerprint(PACKAGES)));
     let python = venv.join("bin").join("python");
     let _building = BUILDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if python.exists() {

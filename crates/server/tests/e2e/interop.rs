@@ -10,6 +10,7 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph
 const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_queries.py");
 const GROUPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_groups.py");
 const LICENSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_licensing.py");
+const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -66,14 +67,33 @@ async fn msgraph_sdk_licensing() {
     }
 }
 
-/// Runs an interop script against the server as `SCRIPT BASE_URL TOKEN DOMAIN [CA_PEM]`; it must print `passed`.
+/// People and apps sign in with MSAL for Python and azure-identity (client credentials, username and
+/// password, silent refresh), and msgraph-sdk reads `/me` with a user's token: over HTTPS, which MSAL
+/// requires of an authority, on every engine.
+#[tokio::test]
+async fn msal_and_azure_identity_sign_in() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = dev_certificates(dir.path());
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let data = dir.path().join(engine);
+        let mut settings = launch(&data, &url, None);
+        settings.tls = Some((cert.clone(), key.clone()));
+        let server = ServerProcess::start(settings);
+        run(&python, SIGN_IN, &server, Some(ca.as_path()), engine, "msal sign-in passed").await;
+    }
+}
+
+/// Runs an interop script against the server as `SCRIPT BASE_URL TOKEN DOMAIN [CA_PEM]`, with the bootstrap
+/// output in `GATEHOUSE_BOOTSTRAP` and the CA trusted by Python's HTTP clients; it must print `passed`.
 async fn run(python: &Path, script: &str, server: &ServerProcess, ca: Option<&Path>, engine: &str, passed: &str) {
     let bootstrap = server.bootstrap.clone().unwrap();
     let token = token(&client(ca), &server.base_url, &bootstrap).await;
     let mut command = tokio::process::Command::new(python);
     command.arg(script).arg(&server.base_url).arg(&token).arg(bootstrap["tenantDomain"].as_str().unwrap());
+    command.env("GATEHOUSE_BOOTSTRAP", bootstrap.to_string());
     if let Some(ca) = ca {
-        command.arg(ca);
+        command.arg(ca).env("REQUESTS_CA_BUNDLE", ca).env("SSL_CERT_FILE", ca);
     }
     let output = command.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
