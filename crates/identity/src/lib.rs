@@ -7,6 +7,8 @@
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). Interactive sign-in (authorize, sign-in pages, MFA) comes later and lives here too.
 
+mod pages;
+
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +36,9 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(pages::authorize).post(pages::authorize_form))
+        .route("/{tenant}/oauth2/v2.0/logout", get(pages::logout).post(pages::logout))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo))
         .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })
 }
@@ -299,6 +304,12 @@ async fn token(
             let issued = state.directory.sign_in().password(tenancy, &client, username, password).await?;
             user_tokens(issued, &form)
         }
+        "authorization_code" => {
+            let (code, redirect_uri) = (required(&form, "code")?, required(&form, "redirect_uri")?);
+            let verifier = form.get("code_verifier").map(String::as_str);
+            let issued = state.directory.sign_in().redeem(tenancy, &client, code, redirect_uri, verifier).await?;
+            user_tokens(issued, &form)
+        }
         "refresh_token" => {
             let token = required(&form, "refresh_token")?;
             let issued = state.directory.sign_in().refresh(tenancy, &client, token).await?;
@@ -315,6 +326,50 @@ async fn token(
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// OpenID Connect's userinfo: the signed-in user's claims, for a user's access token.
+async fn userinfo(State(state): State<IdentityState>, headers: HeaderMap) -> Response {
+    let refused = || {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer error=\"invalid_token\""));
+        response
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else { return refused() };
+    let Ok(caller) = state.directory.tokens().authenticate(token).await else { return refused() };
+    let Some(user) = caller.user() else { return refused() };
+    match state.directory.users().get(&caller, &user.to_string()).await {
+        Ok(record) => {
+            let text = |name: &str| record.doc.get(name).cloned().unwrap_or(Value::Null);
+            Json(json!({
+                "sub": token_subject(token),
+                "name": text("displayName"),
+                "given_name": text("givenName"),
+                "family_name": text("surname"),
+                "email": text("mail"),
+            }))
+            .into_response()
+        }
+        Err(_) => refused(),
+    }
+}
+
+/// The `sub` claim of a token the core has just verified.
+fn token_subject(token: &str) -> Value {
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|claims| claims.get("sub").cloned())
+        .unwrap_or(Value::Null)
 }
 
 /// A sign-in's token response, as Entra writes it; `client_info` only when the client asked (MSAL does).

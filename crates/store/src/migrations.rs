@@ -19,7 +19,7 @@
 //! English. Migration 12 adds `tenant_domains`: every domain of a tenant, verified or not, with its
 //! verification code, and the tenant's default domain; `domains` keeps mapping verified domains, each held by
 //! one tenant, to their tenant. Migration 13 adds `refresh_families` (refresh tokens, one row per sign-in,
-//! never the tokens themselves) and `permission_grants` (delegated consent; `principal_id` is empty for
+//! never the tokens themselves), `authorization_codes` (their digests) and `permission_grants` (delegated consent; `principal_id` is empty for
 //! consent on behalf of everyone, so the unique index holds for it too).
 
 use gatehouse_core::store::ObjectKind;
@@ -245,6 +245,23 @@ CREATE TABLE permission_grants (
     PRIMARY KEY (tenant_id, id)
 );
 CREATE UNIQUE INDEX permission_grants_unique ON permission_grants (tenant_id, client_id, resource_id, principal_id);
+CREATE TABLE authorization_codes (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    digest {text_c} NOT NULL,
+    client_id {text_c} NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    user_id {text_c} NOT NULL,
+    scopes TEXT NOT NULL,
+    nonce TEXT,
+    challenge TEXT,
+    challenge_method TEXT,
+    auth_time BIGINT NOT NULL,
+    methods TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    family_id {text_c} NOT NULL,
+    redeemed BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, digest)
+);
 "#,
     ),
 ];

@@ -8,9 +8,9 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, ChangeRecord, DomainRecord, DynamicStatusRecord, Link, ObjectKind, ObjectQuery,
-    ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SigningKeyRecord, Store, StoreError,
-    StoreResult, TenantRecord, Write,
+    AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, DomainRecord, DynamicStatusRecord, Link,
+    ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SigningKeyRecord,
+    Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -288,6 +288,15 @@ impl Store for SqlStore {
             vec![tenant.into(), id.into()],
         );
         self.fetch_one(q, plan::refresh_family).await
+    }
+
+    async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>> {
+        let q = query(
+            "SELECT digest, client_id, redirect_uri, user_id, scopes, nonce, challenge, challenge_method, auth_time, \
+             methods, expires_at, family_id, redeemed FROM authorization_codes WHERE tenant_id = $1 AND digest = $2",
+            vec![tenant.into(), digest.into()],
+        );
+        self.fetch_one(q, plan::authorization_code).await
     }
 
     async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>> {

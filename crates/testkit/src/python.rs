@@ -1,5 +1,5 @@
-//! A Python virtual environment with Microsoft's Graph SDK, MSAL and azure-identity, for the
-//! interoperability tests.
+//! A Python virtual environment with Microsoft's Graph SDK, MSAL, azure-identity, authlib and Selenium, for
+//! the interoperability tests.
 //!
 //! Made once under the given directory (the build's target tree) and reused; an interrupted install
 //! never leaves a half-made environment behind, because it is built beside and renamed into place. Tests
@@ -13,7 +13,8 @@ use std::sync::Mutex;
 static BUILDING: Mutex<()> = Mutex::new(());
 
 /// The pinned client libraries the interop tests drive Gatehouse with.
-pub const PACKAGES: &[&str] = &["msgraph-sdk==1.65.0", "msal==1.39.0", "azure-identity==1.27.0"];
+pub const PACKAGES: &[&str] =
+    &["msgraph-sdk==1.65.0", "msal==1.39.0", "azure-identity==1.27.0", "authlib==1.6.5", "selenium==4.38.0"];
 
 /// A stable digest of the package list (FNV-1a), so a changed list gets an environment of its own.
 fn fingerprint(packages: &[&str]) -> u64 {

@@ -44,6 +44,47 @@ pub struct SignInClient {
     pub assignment_required: bool,
 }
 
+/// Where a client's redirect URI is registered, which decides how it must redeem a code: a web app with
+/// its secret; a single-page app or a public client (mobile, desktop) with PKCE and no secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectKind {
+    Web,
+    Spa,
+    Public,
+}
+
+impl RedirectKind {
+    const ALL: [(RedirectKind, &'static str); 3] =
+        [(RedirectKind::Web, "web"), (RedirectKind::Spa, "spa"), (RedirectKind::Public, "publicClient")];
+}
+
+/// A client as the authorization endpoint sees it: who it is, and where its redirect URI is registered.
+#[derive(Debug, Clone)]
+pub struct AuthorizeClient {
+    pub client: AuthenticatedClient,
+    pub redirect: RedirectKind,
+    pub assignment_required: bool,
+}
+
+/// Whether a redirect URI matches a registered one: exactly, except that a public client's loopback
+/// address may come on any port (Entra's rule for native apps).
+fn redirect_matches(kind: RedirectKind, registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let without_port = |uri: &str| -> Option<String> {
+        let rest = uri.strip_prefix("http://")?;
+        let (authority, path) =
+            rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, String::new()));
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => authority,
+        };
+        ["localhost", "127.0.0.1", "[::1]"].contains(&host).then(|| format!("{host}{path}"))
+    };
+    kind == RedirectKind::Public && without_port(registered).is_some_and(|r| Some(r) == without_port(given))
+}
+
 /// A new client secret, with its text: the only time the text is available.
 #[derive(Debug, Clone)]
 pub struct NewSecret {
@@ -485,8 +526,16 @@ impl Applications<'_> {
     }
 
     /// A client signing a person in, as [`Applications::authenticate_client`] checks it when it shows a
-    /// secret; a client that shows none must be a public client (the application's `isFallbackPublicClient`).
-    pub async fn sign_in_client(&self, tenant: Uuid, client_id: &str, secret: Option<&str>) -> Result<SignInClient> {
+    /// secret. A client that shows none must be a public client: one with `isFallbackPublicClient` (which
+    /// opens the password and device-code grants), or, when `redirected`, one whose redirect URIs are a
+    /// mobile, desktop or single-page app's (which may refresh the tokens its codes gave).
+    pub async fn sign_in_client(
+        &self,
+        tenant: Uuid,
+        client_id: &str,
+        secret: Option<&str>,
+        redirected: bool,
+    ) -> Result<SignInClient> {
         let unknown = || {
             Error::unauthenticated(format!(
                 "AADSTS700016: Application with identifier '{client_id}' was not found in the directory."
@@ -500,6 +549,7 @@ impl Applications<'_> {
                 true
             }
             None if client.public_fallback => false,
+            None if redirected && client.redirects.iter().any(|(kind, _)| *kind != RedirectKind::Web) => false,
             None => {
                 return Err(Error::unauthenticated(
                     "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
@@ -515,6 +565,41 @@ impl Applications<'_> {
         Ok(SignInClient {
             client: client.authenticated.clone(),
             confidential,
+            assignment_required: client.assignment_required,
+        })
+    }
+
+    /// The client a sign-in page serves, if `redirect_uri` is one of its registered ones (AADSTS50011
+    /// otherwise: shown on the page, never redirected to).
+    pub async fn authorize_client(&self, tenant: Uuid, client_id: &str, redirect_uri: &str) -> Result<AuthorizeClient> {
+        let unknown = || {
+            Error::invalid_property(
+                "client_id",
+                format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory."),
+            )
+        };
+        let app_id = Uuid::parse_str(client_id).map_err(|_| unknown())?;
+        let client = self.client(tenant, app_id).await?.ok_or_else(unknown)?;
+        let redirect = client
+            .redirects
+            .iter()
+            .find(|(kind, registered)| redirect_matches(*kind, registered, redirect_uri))
+            .map(|(kind, _)| *kind)
+            .ok_or_else(|| {
+                Error::invalid_property(
+                    "redirect_uri",
+                    format!("AADSTS50011: The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."),
+                )
+            })?;
+        if !client.enabled {
+            return Err(Error::invalid_property(
+                "client_id",
+                format!("AADSTS7000112: Application '{client_id}' is disabled."),
+            ));
+        }
+        Ok(AuthorizeClient {
+            client: client.authenticated.clone(),
+            redirect,
             assignment_required: client.assignment_required,
         })
     }
@@ -564,6 +649,13 @@ impl Applications<'_> {
             secrets,
             enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
             public_fallback: app.doc.get("isFallbackPublicClient") == Some(&Value::Bool(true)),
+            redirects: RedirectKind::ALL
+                .iter()
+                .flat_map(|(kind, property)| {
+                    let uris = app.doc.get(*property).and_then(|p| p.get("redirectUris")).and_then(Value::as_array);
+                    uris.into_iter().flatten().filter_map(Value::as_str).map(|uri| (*kind, uri.to_owned()))
+                })
+                .collect(),
             assignment_required: sp.doc.get("appRoleAssignmentRequired") == Some(&Value::Bool(true)),
             loaded: now,
             changes,
@@ -591,6 +683,8 @@ pub(crate) struct CachedClient {
     enabled: bool,
     public_fallback: bool,
     assignment_required: bool,
+    /// The registered redirect URIs, by where they are registered.
+    redirects: Vec<(RedirectKind, String)>,
     /// When it was read from the store (seconds).
     loaded: i64,
     /// The tenant's count of client changes on this node when it was read.
@@ -653,4 +747,30 @@ pub fn object_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map
         let listed = property.name.ends_with("Credentials") || property.name == "appRoles";
         (listed && !record.doc.contains_key(property.name)).then(|| json!([]))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_match_exactly_but_for_a_public_clients_loopback_port() {
+        use RedirectKind::*;
+        let cases = [
+            (Web, "https://app.test/cb", "https://app.test/cb", true),
+            (Web, "https://app.test/cb", "https://app.test/cb/", false),
+            (Web, "https://app.test/cb", "https://APP.test/cb", false),
+            (Web, "http://localhost:8080/cb", "http://localhost:9090/cb", false),
+            (Public, "http://localhost", "http://localhost:53124", true),
+            (Public, "http://localhost:8080/cb", "http://localhost:9090/cb", true),
+            (Public, "http://127.0.0.1/cb", "http://127.0.0.1:1/cb", true),
+            (Public, "http://localhost/cb", "http://localhost:1/other", false),
+            (Public, "http://localhost", "http://localhost.evil.test:80", false),
+            (Public, "http://localhost", "http://evil.test:80", false),
+            (Spa, "http://localhost:3000", "http://localhost:3001", false),
+        ];
+        for (kind, registered, given, matches) in cases {
+            assert_eq!(redirect_matches(kind, registered, given), matches, "{kind:?} {registered} {given}");
+        }
+    }
 }

@@ -299,14 +299,14 @@ pub struct Privilege<'a> {
 /// The one authorization decision: allows `action` on `target` or returns `Forbidden`. An application needs
 /// one of the action's permissions, plus what the target adds. A signed-in user's client needs the same of
 /// the permissions its scopes reach to ([`crate::auth::scopes::Scopes::reach`]), and the user must be allowed the action
-/// themselves ([`user_may`]); reading one's own profile needs any scope at all. The system caller may do
+/// themselves ([`user_may`]); reading one's own profile needs any Graph scope (`User.Read` at least). The system caller may do
 /// anything in its own tenant.
 pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()> {
     let allowed = match caller {
         Caller::System { .. } => true,
         Caller::App { permissions, .. } => permitted(*permissions, action, target),
         Caller::User { scopes, roles, guest, .. } => match target {
-            Target::OwnProfile => action == Action::ReadUsers && !scopes.is_empty(),
+            Target::OwnProfile => action == Action::ReadUsers && scopes.iter().any(|s| !s.is_openid()),
             _ => permitted(scopes.reach(), action, target) && user_may(roles, *guest, action),
         },
     };
@@ -466,6 +466,42 @@ mod tests {
         for (perms, action, target, allowed) in cases {
             assert_eq!(decide(&app(perms), *action, target).is_ok(), *allowed, "{perms:?} {action:?} {target:?}");
             assert!(decide(&Caller::System { tenant: Uuid::nil() }, *action, target).is_ok(), "the system may");
+        }
+    }
+
+    #[test]
+    fn a_signed_in_user_may_do_what_both_the_scopes_and_the_person_allow() {
+        use crate::auth::scopes::Scopes;
+        use Action::*;
+        let user = |scopes: &str, roles: &[&str], guest: bool| Caller::User {
+            tenant: Uuid::nil(),
+            user: Uuid::nil(),
+            app_id: Uuid::nil(),
+            scopes: Scopes::parse(scopes),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            guest,
+        };
+        let member = |scopes: &str| user(scopes, &[], false);
+        let admin = |scopes: &str| user(scopes, &[GLOBAL_ADMINISTRATOR], false);
+        let guest = |scopes: &str| user(scopes, &[], true);
+        let cases: &[(Caller, Action, Target<'_>, bool)] = &[
+            (member("User.Read"), ReadUsers, Target::OwnProfile, true),
+            (guest("User.Read"), ReadUsers, Target::OwnProfile, true),
+            (member("openid profile"), ReadUsers, Target::OwnProfile, false),
+            (member(""), ReadUsers, Target::OwnProfile, false),
+            (member("User.ReadWrite.All"), WriteUsers, Target::OwnProfile, false),
+            (member("User.Read"), ReadUsers, Target::Tenant, false),
+            (member("User.Read.All"), ReadUsers, Target::Tenant, true),
+            (member("Directory.Read.All"), ReadGroups, Target::Tenant, true),
+            (member("Directory.ReadWrite.All"), WriteUsers, Target::Tenant, false),
+            (member("Directory.ReadWrite.All"), WriteGroups, Target::Tenant, false),
+            (guest("Directory.Read.All"), ReadUsers, Target::Tenant, false),
+            (admin("User.Read"), ReadUsers, Target::Tenant, false),
+            (admin("User.ReadWrite.All"), WriteUsers, Target::Tenant, true),
+            (admin("Directory.ReadWrite.All"), WriteDomains, Target::Tenant, false),
+        ];
+        for (caller, action, target, allowed) in cases {
+            assert_eq!(decide(caller, *action, target).is_ok(), *allowed, "{caller:?} {action:?} {target:?}");
         }
     }
 

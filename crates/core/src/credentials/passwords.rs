@@ -189,6 +189,34 @@ mod tests {
         assert!(check_complexity(&"a".repeat(257), false).is_err());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_saturated_pool_refuses_at_once_instead_of_queueing_without_bound() -> Result<()> {
+        let slow = HashParams { memory_kib: 8 * 1024, iterations: 4, parallelism: 1 };
+        let phc = hash_now("Sup3r-secret", &[7; 16], slow)?;
+        let hasher = std::sync::Arc::new(Hasher::new(slow, 1));
+        let attempts: Vec<_> = (0..100)
+            .map(|_| {
+                let (hasher, phc) = (hasher.clone(), phc.clone());
+                tokio::spawn(async move { hasher.verify("Sup3r-secret".into(), phc).await })
+            })
+            .collect();
+        let (mut verified, mut refused) = (0, 0);
+        for attempt in attempts {
+            match attempt.await.map_err(Error::internal)? {
+                Ok(true) => verified += 1,
+                Ok(false) => return Err(Error::internal("a right password failed")),
+                Err(e) => {
+                    assert_eq!((e.kind, e.retry_after), (crate::ErrorKind::Unavailable, Some(RETRY_AFTER)));
+                    refused += 1;
+                }
+            }
+        }
+        assert!(verified >= 1 + QUEUE_PER_TURN - 8, "the queue is served: {verified}");
+        assert!(refused >= 100 - 1 - QUEUE_PER_TURN, "beyond the queue, refused: {refused}");
+        assert_eq!(hasher.peak(), 1, "one at a time");
+        Ok(())
+    }
+
     #[test]
     fn hashes_are_argon2id_and_verify() -> Result<()> {
         let cheap = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };

@@ -151,6 +151,39 @@ impl Consent<'_> {
         Ok(scopes.to_text())
     }
 
+    /// A person's consent at the pages: their grant to the client for Graph joins `scopes`.
+    pub(crate) async fn record_user_consent(
+        &self,
+        tenant: Uuid,
+        client: Uuid,
+        user: Uuid,
+        scopes: Scopes,
+    ) -> Result<()> {
+        let graph =
+            self.directory.graph_principal(tenant).await?.ok_or_else(|| Error::internal("no Graph principal"))?;
+        let grants = self.directory.store.permission_grants(tenant, Some(client)).await.map_err(Error::from)?;
+        let system = Caller::System { tenant };
+        let write = match grants.iter().find(|g| g.resource == graph && g.principal == Some(user)) {
+            Some(grant) => {
+                let scope = Scopes::parse(&grant.scope).iter().chain(scopes.iter()).collect::<Scopes>().to_text();
+                Write::UpdatePermissionGrant { id: grant.id, scope }
+            }
+            None => Write::AddPermissionGrant(PermissionGrantRecord {
+                id: self.directory.random().uuid(),
+                client,
+                principal: Some(user),
+                resource: graph,
+                scope: scopes.to_text(),
+                created_at: self.directory.now(),
+            }),
+        };
+        self.directory
+            .commit(&system, vec![write])
+            .await
+            .map_err(|e| write_error(e, "Permission entry already exists."))?;
+        Ok(())
+    }
+
     /// The Graph scopes a client (its service principal) may use for a user: the union of its grants for
     /// everyone and for that user.
     pub(crate) async fn consented(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<Scopes> {

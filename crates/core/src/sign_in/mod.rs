@@ -6,12 +6,13 @@
 //! Errors carry Entra's AADSTS codes. Those that OAuth sends as `invalid_grant` name the target
 //! [`GRANT`]; those that need the person again (consent, a password change) name [`INTERACTION`].
 
+pub mod authorize;
 pub mod consent;
 pub mod issue;
 pub mod policy;
 pub mod refresh;
 
-use crate::applications::SignInClient;
+use crate::applications::AuthenticatedClient;
 use crate::auth::authorization::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::kernel::error::{Error, Result};
@@ -48,6 +49,24 @@ pub enum Tenancy {
     Organizations,
     /// `common`: as `organizations` here, where every account is a work account.
     Common,
+}
+
+/// Who is granted what, for the issue stage.
+struct Grant<'a> {
+    tenant: Uuid,
+    client: &'a AuthenticatedClient,
+    /// Whether the client proved itself with a secret.
+    confidential: bool,
+    user: &'a ObjectRecord,
+    scopes: Scopes,
+}
+
+/// The refresh-token family a grant's refresh token belongs to.
+enum Family {
+    /// A new family with this id (used only when `offline_access` was granted).
+    Start(Uuid),
+    /// The family's next token, after a rotation.
+    Rotated(RefreshToken),
 }
 
 /// What every token request says of its client.
@@ -98,7 +117,19 @@ impl SignIn<'_> {
             Tenancy::Organizations => self.tenant_of(username).await?,
         };
         let (openid, graph) = parse_scope(request.scope)?;
-        let client = self.directory.applications().sign_in_client(tenant, request.client_id, request.secret).await?;
+        let applications = self.directory.applications();
+        let client = applications.sign_in_client(tenant, request.client_id, request.secret, false).await?;
+        let user = self.check_password(tenant, username, password).await?;
+        let methods = vec!["pwd".to_owned()];
+        let scopes = self.evaluate(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let family = Family::Start(self.directory.random().uuid());
+        let grant = Grant { tenant, client: &client.client, confidential: client.confidential, user: &user, scopes };
+        self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
+    }
+
+    /// The authenticate stage for a password: the live user of that name whose password it is. An unknown
+    /// name costs one hash, as a wrong password does.
+    async fn check_password(&self, tenant: Uuid, username: &str, password: &str) -> Result<ObjectRecord> {
         let user = self.find_user(tenant, username).await;
         let hash = match &user {
             Some(user) => self.directory.store.password_hash(tenant, user.id).await.map_err(Error::from)?,
@@ -114,10 +145,7 @@ impl SignIn<'_> {
         if !verified {
             return Err(grant_error("AADSTS50126: Error validating credentials due to invalid username or password."));
         }
-        let methods = vec!["pwd".to_owned()];
-        let now = self.directory.now();
-        let scopes = self.evaluate(tenant, &client, &user, openid, graph).await?;
-        self.issue(tenant, &client, &user, scopes, now, &methods, request.base, None).await
+        Ok(user)
     }
 
     /// The refresh-token grant: the token is exchanged for new tokens and a new refresh token, once. A token
@@ -138,7 +166,8 @@ impl SignIn<'_> {
             .await
             .map_err(Error::from)?
             .ok_or_else(malformed)?;
-        let client = self.directory.applications().sign_in_client(tenant, request.client_id, request.secret).await?;
+        let applications = self.directory.applications();
+        let client = applications.sign_in_client(tenant, request.client_id, request.secret, true).await?;
         if client.client.app_id != family.client {
             return Err(grant_error("AADSTS70000: The refresh token was issued to a different client."));
         }
@@ -159,8 +188,7 @@ impl SignIn<'_> {
             .find_user(tenant, &family.user.to_string())
             .await
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
-        let valid_from = user.doc.get(SESSIONS_VALID_FROM).and_then(Value::as_str).and_then(parse_time);
-        if valid_from.is_some_and(|from| family.auth_time.timestamp() <= from.timestamp()) {
+        if sessions_revoked(&user, family.auth_time) {
             return Err(revoked());
         }
         let granted = Scopes::parse(&family.scopes);
@@ -168,7 +196,9 @@ impl SignIn<'_> {
             "" => (granted.iter().filter(|s| s.is_openid()).collect(), GraphRequest::Default),
             scope => parse_scope(scope)?,
         };
-        let scopes = self.evaluate(tenant, &client, &user, openid.intersect(granted), graph).await?;
+        let scopes = self
+            .evaluate(tenant, &client.client, client.assignment_required, &user, openid.intersect(granted), graph)
+            .await?;
         let expires_at = now + Duration::days(REFRESH_LIFETIME_DAYS);
         let rotate = Write::RotateRefreshFamily { id: family.id, from: family.generation, expires_at };
         match self.directory.commit(&Caller::System { tenant }, vec![rotate]).await {
@@ -181,7 +211,8 @@ impl SignIn<'_> {
         }
         let next = RefreshToken { generation: family.generation + 1, ..presented };
         let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
-        self.issue(tenant, &client, &user, scopes, family.auth_time, &methods, request.base, Some(next)).await
+        let grant = Grant { tenant, client: &client.client, confidential: client.confidential, user: &user, scopes };
+        self.issue(grant, family.auth_time, &methods, None, request.base, Family::Rotated(next)).await
     }
 
     /// The tenant that holds an account's domain (`organizations`).
@@ -204,43 +235,43 @@ impl SignIn<'_> {
         found.ok().flatten().filter(|u| u.deleted_at.is_none())
     }
 
-    /// The policy stage: gathers the facts and turns the decision into scopes or Entra's error.
-    async fn evaluate(
+    /// The policy stage: gathers the facts and decides.
+    async fn decide(
         &self,
         tenant: Uuid,
-        client: &SignInClient,
+        client: &AuthenticatedClient,
+        assignment_required: bool,
         user: &ObjectRecord,
         openid: Scopes,
         graph: GraphRequest,
-    ) -> Result<Scopes> {
-        let sp = client.client.service_principal;
-        let unassigned = client.assignment_required && !self.assigned(tenant, sp, user.id).await?;
+    ) -> Result<(Decision, Scopes)> {
+        let sp = client.service_principal;
+        let unassigned = assignment_required && !self.assigned(tenant, sp, user.id).await?;
+        let consented = self.directory.consent().consented(tenant, sp, user.id).await?;
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
             must_change_password: user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)),
             unassigned,
             openid,
             graph,
-            consented: self.directory.consent().consented(tenant, sp, user.id).await?,
+            consented,
         };
-        let app = client.client.app_id;
-        let name = &client.client.display_name;
-        match policy::evaluate(&facts) {
+        Ok((policy::evaluate(&facts), consented))
+    }
+
+    /// The policy stage for a door that cannot ask the person anything: the scopes granted, or Entra's error.
+    async fn evaluate(
+        &self,
+        tenant: Uuid,
+        client: &AuthenticatedClient,
+        assignment_required: bool,
+        user: &ObjectRecord,
+        openid: Scopes,
+        graph: GraphRequest,
+    ) -> Result<Scopes> {
+        match self.decide(tenant, client, assignment_required, user, openid, graph).await?.0 {
             Decision::Grant(scopes) => Ok(scopes),
-            Decision::Block(Block::Disabled) => Err(grant_error(
-                "AADSTS50057: The user account is disabled. The user object in Active Directory backing this account has been disabled.",
-            )),
-            Decision::Block(Block::Unassigned) => Err(grant_error(format!(
-                "AADSTS50105: Your administrator has configured the application {name} ('{app}') to block users unless they are specifically granted ('assigned') access to the application."
-            ))),
-            Decision::Require(Interaction::Consent) => Err(Error::invalid_property(
-                INTERACTION,
-                format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{app}' named '{name}'. Send an interactive authorization request for this user and resource."),
-            )),
-            Decision::Require(Interaction::PasswordChange) => Err(Error::invalid_property(
-                INTERACTION,
-                "AADSTS50055: The password is expired. The user must change it at an interactive sign-in.",
-            )),
+            other => Err(refusal(other, client)),
         }
     }
 
@@ -259,38 +290,27 @@ impl SignIn<'_> {
     }
 
     /// The issue and record stages: signs the tokens and, with `offline_access`, starts the refresh-token
-    /// family (or hands out `next`, its rotated token).
-    #[allow(clippy::too_many_arguments)]
+    /// family (or hands out its rotated token).
     async fn issue(
         &self,
-        tenant: Uuid,
-        client: &SignInClient,
-        user: &ObjectRecord,
-        scopes: Scopes,
+        grant: Grant<'_>,
         auth_time: DateTime<Utc>,
         methods: &[String],
+        nonce: Option<&str>,
         base: &str,
-        next: Option<RefreshToken>,
+        family: Family,
     ) -> Result<Issued> {
-        let subject = Subject {
-            tenant,
-            user,
-            app_id: client.client.app_id,
-            confidential: client.confidential,
-            scopes,
-            auth_time,
-            methods,
-            nonce: None,
-        };
+        let Grant { tenant, client, confidential, user, scopes } = grant;
+        let subject = Subject { tenant, user, app_id: client.app_id, confidential, scopes, auth_time, methods, nonce };
         let (access_token, id_token) = self.sign_user_tokens(&subject, base).await?;
-        let refresh_token = match (next, scopes.contains(Scope::OfflineAccess)) {
-            (Some(next), _) => Some(next.encode(&self.directory.master)),
-            (None, true) => {
+        let refresh_token = match (family, scopes.contains(Scope::OfflineAccess)) {
+            (Family::Rotated(next), _) => Some(next.encode(&self.directory.master)),
+            (Family::Start(id), true) => {
                 let now = self.directory.now();
                 let family = RefreshFamilyRecord {
-                    id: self.directory.random().uuid(),
+                    id,
                     user: user.id,
-                    client: client.client.app_id,
+                    client: client.app_id,
                     scopes: scopes.to_text(),
                     generation: 0,
                     auth_time,
@@ -298,12 +318,11 @@ impl SignIn<'_> {
                     expires_at: now + Duration::days(REFRESH_LIFETIME_DAYS),
                     revoked: false,
                 };
-                let token = RefreshToken { tenant, family: family.id, generation: 0 };
                 let start = vec![Write::StartRefreshFamily(family)];
                 self.directory.commit(&Caller::System { tenant }, start).await?;
-                Some(token.encode(&self.directory.master))
+                Some(RefreshToken { tenant, family: id, generation: 0 }.encode(&self.directory.master))
             }
-            (None, false) => None,
+            (Family::Start(_), false) => None,
         };
         Ok(Issued {
             access_token,
@@ -322,14 +341,43 @@ impl SignIn<'_> {
     }
 }
 
+/// Entra's error for a decision that grants nothing.
+fn refusal(decision: Decision, client: &AuthenticatedClient) -> Error {
+    let (app, name) = (client.app_id, &client.display_name);
+    match decision {
+        Decision::Grant(_) => Error::internal("a grant is not a refusal"),
+        Decision::Block(Block::Disabled) => grant_error(
+            "AADSTS50057: The user account is disabled. The user object in Active Directory backing this account has been disabled.",
+        ),
+        Decision::Block(Block::Unassigned) => grant_error(format!(
+            "AADSTS50105: Your administrator has configured the application {name} ('{app}') to block users unless they are specifically granted ('assigned') access to the application."
+        )),
+        Decision::Require(Interaction::Consent) => Error::invalid_property(
+            INTERACTION,
+            format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{app}' named '{name}'. Send an interactive authorization request for this user and resource."),
+        ),
+        Decision::Require(Interaction::PasswordChange) => Error::invalid_property(
+            INTERACTION,
+            "AADSTS50055: The password is expired. The user must change it at an interactive sign-in.",
+        ),
+    }
+}
+
 fn revoked() -> Error {
     grant_error(
         "AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password, or the token was used twice.",
     )
 }
 
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+/// Whether the user's sessions were revoked (a password change, `revokeSignInSessions`) since a sign-in
+/// made at `auth_time` (compared in whole seconds, as the property records them).
+fn sessions_revoked(user: &ObjectRecord, auth_time: DateTime<Utc>) -> bool {
+    let valid_from = user
+        .doc
+        .get(SESSIONS_VALID_FROM)
+        .and_then(Value::as_str)
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)));
+    valid_from.is_some_and(|from| auth_time.timestamp() <= from.timestamp())
 }
 
 /// Splits a `scope` parameter into its OpenID Connect scopes and what it asks of Microsoft Graph: Graph's

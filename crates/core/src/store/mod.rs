@@ -196,6 +196,30 @@ pub struct RefreshFamilyRecord {
     pub revoked: bool,
 }
 
+/// An authorization code: what a sign-in at the pages granted, until the client redeems it once. Only the
+/// code's digest is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationCodeRecord {
+    /// SHA-256 of the code, hex.
+    pub digest: String,
+    /// The client's app id.
+    pub client: Uuid,
+    pub redirect_uri: String,
+    pub user: Uuid,
+    /// The scopes granted, space-separated.
+    pub scopes: String,
+    pub nonce: Option<String>,
+    /// PKCE's `code_challenge` and its method (`S256` or `plain`).
+    pub challenge: Option<String>,
+    pub challenge_method: Option<String>,
+    pub auth_time: DateTime<Utc>,
+    pub methods: String,
+    pub expires_at: DateTime<Utc>,
+    /// The refresh-token family the redemption starts, named in advance so a replayed code can revoke it.
+    pub family: Uuid,
+    pub redeemed: bool,
+}
+
 /// A delegated permission grant (Graph's `oauth2PermissionGrant`): a client may act for the users it covers
 /// with these scopes of a resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -339,6 +363,12 @@ pub enum Write {
     /// Revokes a refresh-token family (an old token was used again). Logs no change.
     RevokeRefreshFamily {
         id: Uuid,
+    },
+    /// Records an authorization code. Logs no change.
+    CreateCode(AuthorizationCodeRecord),
+    /// Marks a code redeemed; fails with `Conflict("redeemed")` when it was redeemed already. Logs no change.
+    RedeemCode {
+        digest: String,
     },
     /// Adds a delegated permission grant; `Conflict` when the client already has one for the same resource
     /// and principal.
@@ -535,6 +565,7 @@ pub trait Store: Send + Sync + 'static {
     async fn app_role_assignments(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn refresh_family(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<RefreshFamilyRecord>>;
+    async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>>;
     /// The tenant's delegated permission grants, oldest first; only the client's when `client` is given.
     async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>>;
     /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose

@@ -10,6 +10,7 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph
 const QUERIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_queries.py");
 const GROUPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_groups.py");
 const LICENSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_licensing.py");
+const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_sign_in.py");
 const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
@@ -84,8 +85,25 @@ async fn msal_and_azure_identity_sign_in() {
     }
 }
 
+/// A person signs in through the pages in Debian's Chromium (driven by Selenium), consents, and lands on
+/// the app's redirect URI; authlib and MSAL redeem the codes; a second sign-in is silent.
+#[tokio::test]
+async fn a_browser_signs_in_through_the_pages() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = dev_certificates(dir.path());
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let data = dir.path().join(engine);
+        let mut settings = launch(&data, &url, None);
+        settings.tls = Some((cert.clone(), key.clone()));
+        let server = ServerProcess::start(settings);
+        run(&python, BROWSER, &server, Some(ca.as_path()), engine, "browser sign-in passed").await;
+    }
+}
+
 /// Runs an interop script against the server as `SCRIPT BASE_URL TOKEN DOMAIN [CA_PEM]`, with the bootstrap
-/// output in `GATEHOUSE_BOOTSTRAP` and the CA trusted by Python's HTTP clients; it must print `passed`.
+/// output in `GATEHOUSE_BOOTSTRAP`, and with HTTPS the CA trusted by Python's HTTP clients and the server's
+/// certificate (beside it) in `GATEHOUSE_TLS_CERT`; it must print `passed`.
 async fn run(python: &Path, script: &str, server: &ServerProcess, ca: Option<&Path>, engine: &str, passed: &str) {
     let bootstrap = server.bootstrap.clone().unwrap();
     let token = token(&client(ca), &server.base_url, &bootstrap).await;
@@ -94,6 +112,7 @@ async fn run(python: &Path, script: &str, server: &ServerProcess, ca: Option<&Pa
     command.env("GATEHOUSE_BOOTSTRAP", bootstrap.to_string());
     if let Some(ca) = ca {
         command.arg(ca).env("REQUESTS_CA_BUNDLE", ca).env("SSL_CERT_FILE", ca);
+        command.env("GATEHOUSE_TLS_CERT", ca.with_file_name("cert.pem"));
     }
     let output = command.output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -90,6 +90,24 @@ pub fn refresh_family(row: &Row) -> StoreResult<RefreshFamilyRecord> {
     })
 }
 
+pub fn authorization_code(row: &Row) -> StoreResult<AuthorizationCodeRecord> {
+    Ok(AuthorizationCodeRecord {
+        digest: row.text(0)?,
+        client: row.uuid(1)?,
+        redirect_uri: row.text(2)?,
+        user: row.uuid(3)?,
+        scopes: row.text(4)?,
+        nonce: row.optional_text(5)?,
+        challenge: row.optional_text(6)?,
+        challenge_method: row.optional_text(7)?,
+        auth_time: row.time(8)?,
+        methods: row.text(9)?,
+        expires_at: row.time(10)?,
+        family: row.uuid(11)?,
+        redeemed: row.int(12)? != 0,
+    })
+}
+
 pub fn permission_grant(row: &Row) -> StoreResult<PermissionGrantRecord> {
     let principal = row.text(2)?;
     Ok(PermissionGrantRecord {

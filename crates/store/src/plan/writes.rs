@@ -447,6 +447,38 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![],
         ),
+        Write::CreateCode(c) => (
+            vec![statement(
+                "INSERT INTO authorization_codes (tenant_id, digest, client_id, redirect_uri, user_id, scopes, nonce, \
+                 challenge, challenge_method, auth_time, methods, expires_at, family_id, redeemed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                vec![
+                    t(),
+                    c.digest.into(),
+                    c.client.into(),
+                    c.redirect_uri.into(),
+                    c.user.into(),
+                    c.scopes.into(),
+                    c.nonce.into(),
+                    c.challenge.into(),
+                    c.challenge_method.into(),
+                    micros(c.auth_time).into(),
+                    c.methods.into(),
+                    micros(c.expires_at).into(),
+                    c.family.into(),
+                    i64::from(c.redeemed).into(),
+                ],
+            )],
+            vec![],
+        ),
+        Write::RedeemCode { digest } => (
+            vec![checked(
+                "UPDATE authorization_codes SET redeemed = 1 WHERE tenant_id = $1 AND digest = $2 AND redeemed = 0",
+                vec![t(), digest.into()],
+                StoreError::Conflict("redeemed".into()),
+            )],
+            vec![],
+        ),
         Write::AddPermissionGrant(g) => (
             vec![statement(
                 "INSERT INTO permission_grants (tenant_id, id, client_id, principal_id, resource_id, scope, created_at) \

@@ -1,0 +1,316 @@
+//! The authorization-code door: a person signs in at the pages (or already has, per the browser's
+//! session), the policy decides, and the client gets a code it redeems once at the token endpoint.
+//!
+//! The core keeps no per-browser state: a session is a signed, expiring value the pages put in a cookie,
+//! and it stands only while its user is live and enabled and has not had their sessions revoked (a
+//! password change, `revokeSignInSessions`) since it began. Codes are stored as digests, single use, ten
+//! minutes; a code redeemed twice revokes the refresh tokens its first redemption started.
+
+use super::policy::{Decision, GraphRequest, Interaction};
+use super::{grant_error, parse_scope, refusal, Family, Grant, SignIn, Tenancy};
+use crate::applications::{AuthorizeClient, RedirectKind};
+use crate::auth::scopes::{Scope, Scopes};
+use crate::credentials::secrets;
+use crate::kernel::error::{Error, Result};
+use crate::store::{AuthorizationCodeRecord, StoreError, Write};
+use crate::Caller;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::issue::Issued;
+
+/// How long a code may wait for its redemption.
+const CODE_LIFETIME_MINUTES: i64 = 10;
+/// How long a browser's session lasts without a new sign-in.
+pub const SESSION_HOURS: i64 = 24;
+
+/// A browser's sign-in, as its cookie carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub tenant: Uuid,
+    pub user: Uuid,
+    pub auth_time: DateTime<Utc>,
+    /// What the person proved (`amr` values).
+    pub methods: Vec<String>,
+}
+
+/// An authorization request, checked: the client and its redirect URI first, since errors before that
+/// point must be shown on the page rather than sent to an unverified address.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub tenant: Uuid,
+    pub client: AuthorizeClient,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub challenge: Option<String>,
+    pub challenge_method: Option<String>,
+}
+
+/// What an authorization request comes to once a person is signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorized {
+    /// Redirect with this code.
+    Code(String),
+    /// Ask the person to consent to these scopes first.
+    Consent(Scopes),
+}
+
+/// The value and MAC purposes of signed values, so that one can never pass for another.
+fn mac_input(purpose: &str, body: &[u8]) -> Vec<u8> {
+    [purpose.as_bytes(), b"\0", body].concat()
+}
+
+impl SignIn<'_> {
+    /// A value the pages hand the browser and get back untampered: `payload` with an expiry, MAC'd with the
+    /// master key under `purpose`.
+    pub fn seal(&self, purpose: &str, payload: &Value, lifetime: Duration) -> String {
+        let expires = (self.directory.now() + lifetime).timestamp();
+        let body = URL_SAFE_NO_PAD.encode(json!({"p": payload, "e": expires}).to_string());
+        let tag = URL_SAFE_NO_PAD.encode(self.directory.master.token_mac(&mac_input(purpose, body.as_bytes())));
+        format!("{body}.{tag}")
+    }
+
+    /// The payload of a value [`SignIn::seal`] made for `purpose`, if it is untampered and unexpired.
+    pub fn open(&self, purpose: &str, sealed: &str) -> Option<Value> {
+        let (body, tag) = sealed.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if !self.directory.master.verify_token_mac(&mac_input(purpose, body.as_bytes()), &tag) {
+            return None;
+        }
+        let value: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
+        let expires = value.get("e")?.as_i64()?;
+        (self.directory.now().timestamp() < expires).then(|| value.get("p").cloned()).flatten()
+    }
+
+    /// Checks the client and redirect URI of an authorization request, and that a public client or a
+    /// single-page app uses PKCE with S256.
+    pub async fn authorize_request(
+        &self,
+        tenant: Uuid,
+        client_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+        pkce: (Option<&str>, Option<&str>),
+    ) -> Result<AuthorizeRequest> {
+        let client = self.directory.applications().authorize_client(tenant, client_id, redirect_uri).await?;
+        parse_scope(scope)?;
+        let (challenge, method) = pkce;
+        let method = challenge.map(|_| method.unwrap_or("plain"));
+        if let Some(m) = method {
+            if m != "S256" && m != "plain" {
+                return Err(Error::invalid("AADSTS501491: Invalid code_challenge_method. Use S256 or plain."));
+            }
+        }
+        if client.redirect != RedirectKind::Web && method != Some("S256") {
+            return Err(Error::invalid(
+                "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption and for public clients: send code_challenge with code_challenge_method S256.",
+            ));
+        }
+        Ok(AuthorizeRequest {
+            tenant,
+            client,
+            redirect_uri: redirect_uri.to_owned(),
+            scope: scope.to_owned(),
+            nonce: None,
+            challenge: challenge.map(str::to_owned),
+            challenge_method: method.map(str::to_owned),
+        })
+    }
+
+    /// The authenticate stage of the pages: a password, giving a session.
+    pub async fn password_session(&self, tenancy: Tenancy, username: &str, password: &str) -> Result<Session> {
+        let tenant = match tenancy {
+            Tenancy::Tenant(tenant) => tenant,
+            Tenancy::Organizations | Tenancy::Common => self.tenant_of(username).await?,
+        };
+        let user = self.check_password(tenant, username, password).await?;
+        Ok(Session { tenant, user: user.id, auth_time: self.directory.now(), methods: vec!["pwd".into()] })
+    }
+
+    /// A session's cookie value.
+    pub fn session_value(&self, session: &Session) -> String {
+        let payload = json!({
+            "t": session.tenant, "u": session.user, "a": session.auth_time.timestamp(), "m": session.methods,
+        });
+        self.seal("session", &payload, Duration::hours(SESSION_HOURS))
+    }
+
+    /// The session a cookie value carries, while it stands.
+    pub async fn session(&self, value: &str) -> Option<Session> {
+        let payload = self.open("session", value)?;
+        let id = |name: &str| payload.get(name).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
+        let auth_time = Utc.timestamp_opt(payload.get("a")?.as_i64()?, 0).single()?;
+        let methods = payload.get("m")?.as_array()?.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        let session = Session { tenant: id("t")?, user: id("u")?, auth_time, methods };
+        self.standing_user(session.tenant, session.user, session.auth_time).await.map(|_| session)
+    }
+
+    /// The user of a sign-in made at `auth_time`, while it stands: live, enabled, and without their
+    /// sessions revoked since.
+    async fn standing_user(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        auth_time: DateTime<Utc>,
+    ) -> Option<crate::store::ObjectRecord> {
+        let user = self.find_user(tenant, &user.to_string()).await?;
+        let enabled = user.doc.get("accountEnabled") == Some(&Value::Bool(true));
+        (enabled && !super::sessions_revoked(&user, auth_time)).then_some(user)
+    }
+
+    /// The policy and issue stages of the pages: a code for the client, or the scopes the person must
+    /// consent to first. Refusals (a disabled account, an unassigned user) are errors to show.
+    pub async fn authorize(&self, session: &Session, request: &AuthorizeRequest) -> Result<Authorized> {
+        let tenant = request.tenant;
+        if session.tenant != tenant {
+            return Err(grant_error("AADSTS50020: The signed-in account is not of this tenant."));
+        }
+        let user = self
+            .find_user(tenant, &session.user.to_string())
+            .await
+            .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
+        let (openid, graph) = parse_scope(&request.scope)?;
+        let client = &request.client;
+        let (decision, consented) =
+            self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let scopes = match decision {
+            Decision::Grant(scopes) => scopes,
+            Decision::Require(Interaction::Consent) => {
+                let asked = match graph {
+                    GraphRequest::Named(asked) if !asked.is_empty() => asked,
+                    _ => [Scope::UserRead].into_iter().collect(),
+                };
+                let missing = asked.iter().filter(|s| !consented.contains(*s)).collect();
+                return Ok(Authorized::Consent(missing));
+            }
+            other => return Err(refusal(other, &client.client)),
+        };
+        let mut random = [0u8; 32];
+        self.directory.random().fill(&mut random);
+        let code = URL_SAFE_NO_PAD.encode([tenant.as_bytes().as_slice(), &random].concat());
+        let now = self.directory.now();
+        let record = AuthorizationCodeRecord {
+            digest: secrets::digest(&code),
+            client: client.client.app_id,
+            redirect_uri: request.redirect_uri.clone(),
+            user: user.id,
+            scopes: scopes.to_text(),
+            nonce: request.nonce.clone(),
+            challenge: request.challenge.clone(),
+            challenge_method: request.challenge_method.clone(),
+            auth_time: session.auth_time,
+            methods: session.methods.join(" "),
+            expires_at: now + Duration::minutes(CODE_LIFETIME_MINUTES),
+            family: self.directory.random().uuid(),
+            redeemed: false,
+        };
+        self.directory.commit(&Caller::System { tenant }, vec![Write::CreateCode(record)]).await?;
+        Ok(Authorized::Code(code))
+    }
+
+    /// Records the person's consent to `scopes` for the request's client: their own grant (`Principal`),
+    /// joined to what they consented to before. A member may consent to scopes that need no administrator;
+    /// a Global Administrator to any.
+    pub async fn consent(&self, session: &Session, request: &AuthorizeRequest, scopes: Scopes) -> Result<()> {
+        let tenant = request.tenant;
+        let user = self
+            .find_user(tenant, &session.user.to_string())
+            .await
+            .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
+        let admin = crate::auth::roles::roles_of(&user).contains(&crate::auth::roles::GLOBAL_ADMINISTRATOR);
+        if !admin && scopes.iter().any(Scope::admin_consent_required) {
+            return Err(grant_error(format!(
+                "AADSTS90094: {} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.",
+                request.client.client.display_name
+            )));
+        }
+        self.directory
+            .consent()
+            .record_user_consent(tenant, request.client.client.service_principal, user.id, scopes)
+            .await
+    }
+
+    /// The authorization-code grant: redeems a code once, for the client and redirect URI it was issued
+    /// to, with the PKCE verifier when it was asked with a challenge, and a secret from a web app.
+    pub async fn redeem(
+        &self,
+        tenancy: Tenancy,
+        request: &super::ClientRequest<'_>,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> Result<Issued> {
+        let invalid = || grant_error("AADSTS70000: The provided value for the 'code' parameter is not valid.");
+        let bytes = URL_SAFE_NO_PAD.decode(code.trim()).map_err(|_| invalid())?;
+        let tenant = bytes.get(..16).and_then(|b| Uuid::from_slice(b).ok()).ok_or_else(invalid)?;
+        if matches!(tenancy, Tenancy::Tenant(named) if named != tenant) {
+            return Err(invalid());
+        }
+        let digest = secrets::digest(code.trim());
+        let record = self.directory.store.authorization_code(tenant, &digest).await.map_err(Error::from)?;
+        let record = record.ok_or_else(invalid)?;
+        let client = self.directory.applications().authorize_client(tenant, request.client_id, redirect_uri).await;
+        let client =
+            client.map_err(|_| grant_error("AADSTS70000: The code was issued to another client or redirect URI."))?;
+        if client.client.app_id != record.client || record.redirect_uri != redirect_uri {
+            return Err(grant_error("AADSTS70000: The code was issued to another client or redirect URI."));
+        }
+        let confidential = match (client.redirect, request.secret) {
+            (_, Some(secret)) => {
+                let tokens = self.directory.tokens();
+                tokens.authenticate_client_throttled(tenant, request.client_id, secret, request.source).await?;
+                true
+            }
+            (RedirectKind::Web, None) => {
+                return Err(Error::unauthenticated(
+                    "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                ))
+            }
+            (RedirectKind::Spa | RedirectKind::Public, None) => false,
+        };
+        if record.redeemed {
+            self.revoke(tenant, record.family).await?;
+            return Err(grant_error(
+                "AADSTS54005: OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+            ));
+        }
+        let now = self.directory.now();
+        if now >= record.expires_at {
+            return Err(grant_error("AADSTS70008: The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource."));
+        }
+        if let Some(challenge) = &record.challenge {
+            let verified = verifier.is_some_and(|v| match record.challenge_method.as_deref() {
+                Some("S256") => URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == *challenge,
+                _ => v == challenge,
+            });
+            if !verified {
+                return Err(grant_error(
+                    "AADSTS50148: The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+                ));
+            }
+        }
+        match self.directory.commit(&Caller::System { tenant }, vec![Write::RedeemCode { digest }]).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict(_)) => {
+                self.revoke(tenant, record.family).await?;
+                return Err(grant_error("AADSTS54005: OAuth2 Authorization code was already redeemed."));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let user = self.standing_user(tenant, record.user, record.auth_time).await.ok_or_else(|| {
+            grant_error(
+                "AADSTS50173: The grant was revoked: the account was disabled, deleted or its sessions revoked.",
+            )
+        })?;
+        let methods: Vec<String> = record.methods.split_whitespace().map(str::to_owned).collect();
+        let grant =
+            Grant { tenant, client: &client.client, confidential, user: &user, scopes: Scopes::parse(&record.scopes) };
+        let nonce = record.nonce.as_deref();
+        self.issue(grant, record.auth_time, &methods, nonce, request.base, Family::Start(record.family)).await
+    }
+}

@@ -1,0 +1,483 @@
+//! The sign-in pages: `/{tenant}/oauth2/v2.0/authorize` (sign-in form, consent form, the redirect back with
+//! a code), and `/logout`.
+//!
+//! Server-rendered HTML that works without JavaScript, with Entra's field names (`login`, `passwd`) and a
+//! consent form whose button says "Accept". The pages keep no state of their own: the request travels in a
+//! signed, expiring `ctx` field, the browser's session in a signed cookie, and every form carries a CSRF
+//! token tied to a SameSite=Strict cookie. A password is never echoed back. Errors that come before the
+//! redirect URI is known to be the client's are shown here, never redirected to.
+
+use crate::{tenancy, unknown_tenant, IdentityState};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use chrono::Duration;
+use gatehouse_core::auth::scopes::Scopes;
+use gatehouse_core::kernel::request;
+use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Session};
+use gatehouse_core::sign_in::Tenancy;
+use gatehouse_core::Error;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+const SESSION_COOKIE: &str = "gatehouse_session";
+const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// How long a sign-in form stays good.
+const FORM_MINUTES: i64 = 60;
+/// The authorization request's parameters that travel with the forms.
+const CARRIED: [&str; 11] = [
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "response_mode",
+    "prompt",
+    "login_hint",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// RFC 3986's unreserved characters stay as they are.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, COMPONENT).to_string()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// An HTML page with the headers every page sends.
+fn page(status: StatusCode, title: &str, body: &str, extra_csp: &str, cookies: &[String]) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title></head>\n<body><main>\n{body}\n</main></body></html>\n",
+        escape(title)
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    let csp = format!("default-src 'none'; base-uri 'none'; frame-ancestors 'none'; {extra_csp}");
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// An error shown on the page (never sent to a redirect URI that is not known to be the client's).
+fn error_page(message: &str) -> Response {
+    let body = format!("<h1>Sign in failed</h1>\n<p role=\"alert\">{}</p>", escape(message));
+    page(StatusCode::BAD_REQUEST, "Sign in failed", &body, "", &[])
+}
+
+fn secure() -> bool {
+    request::current().base_url.starts_with("https://")
+}
+
+fn cookie(name: &str, value: &str, same_site: &str, max_age: Option<i64>) -> String {
+    let secure = if secure() { "; Secure" } else { "" };
+    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}{secure}{age}")
+}
+
+fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Where a request came from and how it wants its answer.
+struct Flow {
+    tenancy: Tenancy,
+    tenant_path: String,
+    params: Map<String, Value>,
+}
+
+impl Flow {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).and_then(Value::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// The answer to the client at its (checked) redirect URI, by the response mode asked for.
+    fn respond(&self, redirect_uri: &str, mut answer: Vec<(&str, String)>) -> Response {
+        if let Some(state) = self.param("state") {
+            answer.push(("state", state.to_owned()));
+        }
+        match self.param("response_mode").unwrap_or("query") {
+            "form_post" => {
+                let nonce = Uuid::new_v4().simple().to_string();
+                let fields: String = answer
+                    .iter()
+                    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
+                    .collect();
+                let body = format!(
+                    "<h1>Signing you in</h1>\n<form method=\"post\" action=\"{}\">{fields}<button type=\"submit\">Continue</button></form>\n<script nonce=\"{nonce}\">document.forms[0].submit()</script>",
+                    escape(redirect_uri)
+                );
+                let origin = origin_of(redirect_uri);
+                page(
+                    StatusCode::OK,
+                    "Signing you in",
+                    &body,
+                    &format!("form-action {origin}; script-src 'nonce-{nonce}'"),
+                    &[],
+                )
+            }
+            mode => {
+                let encoded: Vec<String> = answer.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+                let separator = match (mode, redirect_uri.contains('?')) {
+                    ("fragment", _) => '#',
+                    (_, true) => '&',
+                    (_, false) => '?',
+                };
+                redirect(&format!("{redirect_uri}{separator}{}", encoded.join("&")), &[])
+            }
+        }
+    }
+
+    /// An OAuth error sent to the client's redirect URI.
+    fn error(&self, redirect_uri: &str, error: &str, description: &str) -> Response {
+        self.respond(redirect_uri, vec![("error", error.to_owned()), ("error_description", description.to_owned())])
+    }
+}
+
+fn origin_of(uri: &str) -> String {
+    let after_scheme = uri.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = uri[after_scheme..].find('/').map(|i| i + after_scheme).unwrap_or(uri.len());
+    uri[..end].to_owned()
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/authorize` with the request in the query: signs in silently with the
+/// browser's session, or shows the sign-in form.
+pub async fn authorize(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let params: Map<String, Value> =
+        CARRIED.iter().filter_map(|k| query.get(*k).map(|v| (k.to_string(), json!(v)))).collect();
+    let tenancy = match tenancy(&state, &tenant).await {
+        Ok(t) => t,
+        Err(_) => return error_page(&unknown_tenant(&tenant).description),
+    };
+    let flow = Flow { tenancy, tenant_path: tenant, params };
+    let session = match flow.param("prompt") {
+        Some("login") | Some("select_account") => None,
+        _ => match read_cookie(&headers, SESSION_COOKIE) {
+            Some(value) => state.directory.sign_in().session(&value).await,
+            None => None,
+        },
+    };
+    let session_tenant = session.as_ref().map(|s| s.tenant);
+    let request = match checked_request(&state, &flow, session_tenant).await {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    match (session, request) {
+        (Some(session), Some(request)) => proceed(&state, &flow, &request, &session, Vec::new()).await,
+        (_, request) if flow.param("prompt") == Some("none") => match request {
+            Some(request) => flow.error(
+                &request.redirect_uri,
+                "login_required",
+                "AADSTS50058: A silent sign-in request was sent but no user is signed in.",
+            ),
+            None => error_page("AADSTS50058: A silent sign-in request was sent but no user is signed in."),
+        },
+        _ => sign_in_form(&state, &flow, None),
+    }
+}
+
+/// The request checked (client, redirect URI, response type, PKCE) when its tenant is known; `None` when
+/// it waits for the account to name its tenant. An error before the redirect URI is trusted is a page;
+/// after, it goes to the client.
+async fn checked_request(
+    state: &IdentityState,
+    flow: &Flow,
+    session_tenant: Option<Uuid>,
+) -> Result<Option<AuthorizeRequest>, Box<Response>> {
+    let tenant = match (flow.tenancy, session_tenant) {
+        (Tenancy::Tenant(tenant), _) => tenant,
+        (_, Some(tenant)) => tenant,
+        _ => return Ok(None),
+    };
+    let (Some(client_id), Some(redirect_uri)) = (flow.param("client_id"), flow.param("redirect_uri")) else {
+        return Err(Box::new(error_page(
+            "AADSTS900144: The request body must contain the following parameters: 'client_id' and 'redirect_uri'.",
+        )));
+    };
+    let scope = flow.param("scope").unwrap_or("openid");
+    let pkce = (flow.param("code_challenge"), flow.param("code_challenge_method"));
+    let sign_in = state.directory.sign_in();
+    let client = state.directory.applications().authorize_client(tenant, client_id, redirect_uri).await;
+    if let Err(e) = client {
+        return Err(Box::new(error_page(&e.message)));
+    }
+    if flow.param("response_type") != Some("code") {
+        let description = "AADSTS700054: response_type is not supported here: use 'code' (with PKCE).";
+        return Err(Box::new(flow.error(redirect_uri, "unsupported_response_type", description)));
+    }
+    match sign_in.authorize_request(tenant, client_id, redirect_uri, scope, pkce).await {
+        Ok(mut request) => {
+            request.nonce = flow.param("nonce").map(str::to_owned);
+            Ok(Some(request))
+        }
+        Err(e) => {
+            let error = if e.target.as_deref() == Some("scope") { "invalid_scope" } else { "invalid_request" };
+            Err(Box::new(flow.error(redirect_uri, error, &e.message)))
+        }
+    }
+}
+
+/// Once signed in: a code for the client, or the consent form first.
+async fn proceed(
+    state: &IdentityState,
+    flow: &Flow,
+    request: &AuthorizeRequest,
+    session: &Session,
+    cookies: Vec<String>,
+) -> Response {
+    let sign_in = state.directory.sign_in();
+    let forced = flow.param("prompt") == Some("consent");
+    let outcome = match forced {
+        true => Ok(Authorized::Consent(requested(&request.scope))),
+        false => sign_in.authorize(session, request).await,
+    };
+    match outcome {
+        Ok(Authorized::Code(code)) => {
+            let mut response = flow.respond(&request.redirect_uri, vec![("code", code)]);
+            for cookie in cookies {
+                if let Ok(value) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+        Ok(Authorized::Consent(_)) if flow.param("prompt") == Some("none") => flow.error(
+            &request.redirect_uri,
+            "consent_required",
+            "AADSTS65001: The user or administrator has not consented to use the application.",
+        ),
+        Ok(Authorized::Consent(scopes)) => consent_form(state, flow, request, scopes, cookies),
+        Err(e) => error_page(&e.message),
+    }
+}
+
+/// The Graph scopes a scope parameter names (consent is asked for those).
+fn requested(scope: &str) -> Scopes {
+    Scopes::parse(scope).iter().filter(|s| !s.is_openid()).collect()
+}
+
+/// The hidden fields every form carries: the signed request and a CSRF token tied to a cookie.
+fn carried(state: &IdentityState, flow: &Flow) -> (String, String) {
+    let sign_in = state.directory.sign_in();
+    let ctx = sign_in.seal(
+        "authorize",
+        &json!({"path": flow.tenant_path, "params": flow.params}),
+        Duration::minutes(FORM_MINUTES),
+    );
+    let nonce = Uuid::new_v4().simple().to_string();
+    let csrf = sign_in.seal("csrf", &json!({"cookie": nonce}), Duration::minutes(FORM_MINUTES));
+    let fields = format!(
+        "<input type=\"hidden\" name=\"ctx\" value=\"{}\">\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(&ctx),
+        escape(&csrf)
+    );
+    (fields, cookie(CSRF_COOKIE, &nonce, "Strict", Some(FORM_MINUTES * 60)))
+}
+
+/// The forms post here, and the answer redirects to the client: browsers hold the redirect to
+/// `form-action` too. Only a checked redirect URI is ever redirected to.
+fn form_action(flow: &Flow) -> String {
+    let target = flow.param("redirect_uri").map(origin_of).unwrap_or_default();
+    format!("form-action 'self' {target}").trim_end().to_owned()
+}
+
+fn sign_in_form(state: &IdentityState, flow: &Flow, problem: Option<(&str, &str)>) -> Response {
+    let (fields, csrf_cookie) = carried(state, flow);
+    let (login, alert) = match problem {
+        Some((login, message)) => {
+            (login.to_owned(), format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(message)))
+        }
+        None => (flow.param("login_hint").unwrap_or_default().to_owned(), String::new()),
+    };
+    let described = if alert.is_empty() { "" } else { " aria-describedby=\"error\"" };
+    let body = format!(
+        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
+        action = escape(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path)),
+        login = escape(&login),
+    );
+    page(StatusCode::OK, "Sign in to your account", &body, &form_action(flow), &[csrf_cookie])
+}
+
+fn consent_form(
+    state: &IdentityState,
+    flow: &Flow,
+    request: &AuthorizeRequest,
+    scopes: Scopes,
+    mut cookies: Vec<String>,
+) -> Response {
+    let (fields, csrf_cookie) = carried(state, flow);
+    cookies.push(csrf_cookie);
+    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s.name()))).collect();
+    let body = format!(
+        "<h1>Permissions requested</h1>\n<p>{app} would like to:</p>\n<ul>{items}</ul>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"scopes\" value=\"{scopes}\">\n<p><button type=\"submit\" name=\"consent\" value=\"Accept\" id=\"idBtn_Accept\">Accept</button>\n<button type=\"submit\" name=\"consent\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
+        app = escape(&request.client.client.display_name),
+        action = escape(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path)),
+        scopes = escape(&scopes.to_text()),
+    );
+    page(StatusCode::OK, "Permissions requested", &body, &form_action(flow), &cookies)
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize` from the sign-in or consent form.
+pub async fn authorize_form(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
+    let sign_in = state.directory.sign_in();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let Some(ctx) = sign_in.open("authorize", field("ctx")) else {
+        return error_page(
+            "AADSTS90015: The sign-in form expired or was altered. Start the sign-in again from the application.",
+        );
+    };
+    let csrf_ok = match (sign_in.open("csrf", field("csrf")), read_cookie(&headers, CSRF_COOKIE)) {
+        (Some(token), Some(cookie)) => token.get("cookie").and_then(Value::as_str) == Some(cookie.as_str()),
+        _ => false,
+    };
+    if !csrf_ok || ctx.get("path").and_then(Value::as_str) != Some(tenant.as_str()) {
+        return error_page("AADSTS90023: The request was refused: it did not come from this sign-in page.");
+    }
+    let params = ctx.get("params").and_then(Value::as_object).cloned().unwrap_or_default();
+    let tenancy = match tenancy(&state, &tenant).await {
+        Ok(t) => t,
+        Err(_) => return error_page(&unknown_tenant(&tenant).description),
+    };
+    let flow = Flow { tenancy, tenant_path: tenant, params };
+    if form.contains_key("consent") {
+        return consent_answer(&state, &flow, &headers, field("consent"), field("scopes")).await;
+    }
+    let (login, password) = (field("login"), field("passwd"));
+    let session = match sign_in.password_session(flow.tenancy, login, password).await {
+        Ok(session) => session,
+        Err(e) => return sign_in_form(&state, &flow, Some((login, &shown(&e)))),
+    };
+    let request = match checked_request(&state, &flow, Some(session.tenant)).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return error_page("The request names no tenant."),
+        Err(response) => return *response,
+    };
+    let value = sign_in.session_value(&session);
+    let cookies = vec![cookie(SESSION_COOKIE, &value, "Lax", None)];
+    proceed(&state, &flow, &request, &session, cookies).await
+}
+
+/// What the sign-in form says of a failed sign-in: Entra's wording, without saying which of the name or
+/// password was wrong.
+fn shown(error: &Error) -> String {
+    let code = error.message.split(':').next().unwrap_or_default();
+    match code {
+        "AADSTS50034" | "AADSTS50126" => {
+            "AADSTS50126: Your account or password is incorrect. If you don't remember your password, reset it now."
+                .into()
+        }
+        _ => error.message.clone(),
+    }
+}
+
+async fn consent_answer(
+    state: &IdentityState,
+    flow: &Flow,
+    headers: &HeaderMap,
+    answer: &str,
+    scopes: &str,
+) -> Response {
+    let sign_in = state.directory.sign_in();
+    let session = match read_cookie(headers, SESSION_COOKIE) {
+        Some(value) => sign_in.session(&value).await,
+        None => None,
+    };
+    let Some(session) = session else { return sign_in_form(state, flow, None) };
+    let request = match checked_request(state, flow, Some(session.tenant)).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return error_page("The request names no tenant."),
+        Err(response) => return *response,
+    };
+    if answer != "Accept" {
+        return flow.error(
+            &request.redirect_uri,
+            "access_denied",
+            "AADSTS65004: User declined to consent to access the app.",
+        );
+    }
+    if let Err(e) = sign_in.consent(&session, &request, Scopes::parse(scopes)).await {
+        return error_page(&e.message);
+    }
+    match sign_in.authorize(&session, &request).await {
+        Ok(Authorized::Code(code)) => flow.respond(&request.redirect_uri, vec![("code", code)]),
+        Ok(Authorized::Consent(_)) => error_page("AADSTS65001: Consent was not recorded for every permission asked."),
+        Err(e) => error_page(&e.message),
+    }
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/logout`: ends the browser's session; goes on to
+/// `post_logout_redirect_uri` only when it is a registered redirect URI of the client named.
+pub async fn logout(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let ended = cookie(SESSION_COOKIE, "", "Lax", Some(0));
+    let target = query.get("post_logout_redirect_uri");
+    let tenant_id = match tenancy(&state, &tenant).await {
+        Ok(Tenancy::Tenant(id)) => Some(id),
+        _ => None,
+    };
+    if let (Some(uri), Some(client), Some(tenant)) = (target, query.get("client_id"), tenant_id) {
+        if state.directory.applications().authorize_client(tenant, client, uri).await.is_ok() {
+            let location = match query.get("state") {
+                Some(s) => format!("{uri}{}state={}", if uri.contains('?') { '&' } else { '?' }, encode(s)),
+                None => uri.clone(),
+            };
+            return redirect(&location, &[ended]);
+        }
+    }
+    let body = "<h1>You signed out of your account</h1>\n<p>It's a good idea to close all browser windows.</p>";
+    page(StatusCode::OK, "Signed out", body, "", &[ended])
+}
