@@ -10,6 +10,8 @@ const PASSWORD: &str = "Str0ng!Passw0rd";
 /// A registered client: its app id, service principal and a client secret.
 struct Client {
     app_id: String,
+    /// The application's object id.
+    object: String,
     sp: String,
     secret: String,
 }
@@ -31,7 +33,8 @@ impl Server {
             let (status, body) = self.call(admin, Method::POST, "/v1.0/oauth2PermissionGrants", Some(grant)).await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         }
-        Client { app_id, sp, secret: secret["secretText"].as_str().unwrap().to_owned() }
+        let object = app["id"].as_str().unwrap().to_owned();
+        Client { app_id, object, sp, secret: secret["secretText"].as_str().unwrap().to_owned() }
     }
 
     /// Posts a form to a tenant's token endpoint.
@@ -358,5 +361,190 @@ async fn delegated_calls_are_what_both_the_scopes_and_the_person_allow() {
         let narrow = narrow["access_token"].as_str().unwrap().to_owned();
         let (status, _) = server.call(&narrow, Method::GET, "/v1.0/users", None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: an administrator's token reaches only its scopes");
+    }
+}
+
+/// The value of a hidden form field in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).map(|i| i + marker.len()).unwrap();
+    page[start..].split('"').next().unwrap().replace("&amp;", "&")
+}
+
+/// The `name=value` of a `Set-Cookie` header named `name`, with its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn pair(cookie: &str) -> &str {
+    cookie.split(';').next().unwrap()
+}
+
+fn location_query(response: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let location = response.headers()[reqwest::header::LOCATION].to_str().unwrap();
+    let url = reqwest::Url::parse(location).unwrap();
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+#[tokio::test]
+async fn the_sign_in_pages_refuse_what_they_must() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, false, "User.Read").await;
+        let redirect = "http://localhost:7777/callback";
+        let body = json!({"publicClient": {"redirectUris": [redirect]}});
+        let path = format!("/v1.0/applications/{}", client.object);
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        server.member(&admin, "gil").await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let verifier: &'static str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+        let challenge = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
+        );
+        let authorize = |extra: &[(&str, &str)], redirect: &str| {
+            let mut query = vec![
+                ("client_id", client.app_id.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", redirect),
+                ("scope", "openid User.Read"),
+                ("state", "s-1"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ];
+            query.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            query.extend_from_slice(extra);
+            let url = reqwest::Url::parse_with_params(&server.url(&format!("/{tenant}/oauth2/v2.0/authorize")), &query)
+                .unwrap();
+            http.get(url)
+        };
+
+        let mismatch = authorize(&[], "https://evil.test/callback").send().await.unwrap();
+        assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST, "{engine}");
+        assert!(mismatch.headers().get(reqwest::header::LOCATION).is_none(), "{engine}: never redirected to");
+        assert!(mismatch.text().await.unwrap().contains("AADSTS50011"));
+        let unknown = authorize(&[("client_id", &tenant)], redirect).send().await.unwrap();
+        assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+        assert!(unknown.text().await.unwrap().contains("AADSTS700016"), "{engine}");
+
+        let silent = authorize(&[("prompt", "none")], redirect).send().await.unwrap();
+        assert_eq!(silent.status(), StatusCode::FOUND, "{engine}");
+        let answer = location_query(&silent);
+        assert_eq!((answer["error"].as_str(), answer["state"].as_str()), ("login_required", "s-1"), "{engine}");
+        let no_pkce =
+            authorize(&[("code_challenge", ""), ("code_challenge_method", "")], redirect).send().await.unwrap();
+        assert_eq!(no_pkce.status(), StatusCode::FOUND, "{engine}: a checked redirect URI gets the error");
+        let answer = location_query(&no_pkce);
+        assert_eq!(answer["error"], "invalid_request", "{engine}: a public client must use PKCE");
+        let token_flow = authorize(&[("response_type", "token")], redirect).send().await.unwrap();
+        assert_eq!(location_query(&token_flow)["error"], "unsupported_response_type", "{engine}");
+
+        let form = authorize(&[], redirect).send().await.unwrap();
+        assert_eq!(form.status(), StatusCode::OK);
+        let headers = form.headers().clone();
+        assert_eq!(headers["x-frame-options"], "DENY");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{engine}: {csp}");
+        let csrf_cookie = set_cookie(&form, "gatehouse_csrf").unwrap();
+        assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Strict"), "{csrf_cookie}");
+        let page = form.text().await.unwrap();
+        assert!(
+            page.contains("name=\"login\"")
+                && page.contains("name=\"passwd\"")
+                && page.contains("<label for=\"login\"")
+        );
+        let (ctx, csrf) = (hidden(&page, "ctx"), hidden(&page, "csrf"));
+        let post = |cookie: Option<String>, fields: Vec<(&'static str, String)>| {
+            let mut request = http.post(server.url(&format!("/{tenant}/oauth2/v2.0/authorize"))).form(&fields);
+            if let Some(cookie) = cookie {
+                request = request.header(reqwest::header::COOKIE, cookie);
+            }
+            request.send()
+        };
+        let login = |password: &str| {
+            vec![
+                ("ctx", ctx.clone()),
+                ("csrf", csrf.clone()),
+                ("login", "gil@contoso.gatehouse.test".to_owned()),
+                ("passwd", password.to_owned()),
+            ]
+        };
+        let forged = post(None, login(PASSWORD)).await.unwrap();
+        assert_eq!(forged.status(), StatusCode::BAD_REQUEST, "{engine}: no CSRF cookie, no sign-in");
+        assert!(set_cookie(&forged, "gatehouse_session").is_none());
+        let other_cookie = Some("gatehouse_csrf=someone-elses".to_owned());
+        assert_eq!(post(other_cookie, login(PASSWORD)).await.unwrap().status(), StatusCode::BAD_REQUEST, "{engine}");
+        let wrong = post(Some(pair(&csrf_cookie).to_owned()), login("Wr0ng!Passw0rd")).await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::OK);
+        let text = wrong.text().await.unwrap();
+        assert!(text.contains("AADSTS50126") && !text.contains("Wr0ng!Passw0rd"), "{engine}: said, not echoed");
+
+        let signed_in = post(Some(pair(&csrf_cookie).to_owned()), login(PASSWORD)).await.unwrap();
+        assert_eq!(signed_in.status(), StatusCode::FOUND, "{engine}: consented already, so straight back");
+        let session = set_cookie(&signed_in, "gatehouse_session").unwrap();
+        assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+        let answer = location_query(&signed_in);
+        assert_eq!(answer["state"], "s-1");
+        let code = answer["code"].clone();
+        let redeem = |verifier: &'static str| {
+            let form = [
+                ("grant_type", "authorization_code".to_owned()),
+                ("client_id", client.app_id.clone()),
+                ("code", code.clone()),
+                ("redirect_uri", redirect.to_owned()),
+                ("code_verifier", verifier.to_owned()),
+            ];
+            let request = http.post(server.url(&format!("/{tenant}/oauth2/v2.0/token"))).form(&form);
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status(), response.json::<Value>().await.unwrap())
+            }
+        };
+        assert_grant_error(engine, &redeem("not-the-verifier").await, "invalid_grant", "AADSTS50148");
+        let (status, tokens) = redeem(verifier).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {tokens}");
+        assert_eq!(claims(tokens["id_token"].as_str().unwrap())["aud"], client.app_id.as_str());
+        assert_grant_error(engine, &redeem(verifier).await, "invalid_grant", "AADSTS54005");
+
+        let again = authorize(&[], redirect).header(reqwest::header::COOKIE, pair(&session)).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::FOUND, "{engine}: single sign-on");
+        assert!(location_query(&again).contains_key("code"));
+        let forced = authorize(&[("prompt", "login")], redirect)
+            .header(reqwest::header::COOKIE, pair(&session))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forced.status(), StatusCode::OK, "{engine}: prompt=login asks again");
+
+        let (_, users) = server.call(&admin, Method::GET, "/v1.0/users?$filter=mailNickname eq 'gil'", None).await;
+        let gil = users["value"][0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/users/{gil}/revokeSignInSessions");
+        assert_eq!(server.call(&admin, Method::POST, &path, None).await.0, StatusCode::OK);
+        let revoked = authorize(&[], redirect).header(reqwest::header::COOKIE, pair(&session)).send().await.unwrap();
+        assert_eq!(revoked.status(), StatusCode::OK, "{engine}: a revoked session signs in no more");
+
+        let logout = format!(
+            "/{tenant}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri=https://evil.test/",
+            client.app_id
+        );
+        let out = http.get(server.url(&logout)).send().await.unwrap();
+        assert_eq!(out.status(), StatusCode::OK, "{engine}: no open redirect");
+        assert!(set_cookie(&out, "gatehouse_session").unwrap().contains("Max-Age=0"));
+        let logout = format!(
+            "/{tenant}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri={redirect}&state=x",
+            client.app_id
+        );
+        let out = http.get(server.url(&logout)).send().await.unwrap();
+        assert_eq!(out.status(), StatusCode::FOUND, "{engine}");
+        assert_eq!(out.headers()[reqwest::header::LOCATION], format!("{redirect}?state=x").as_str());
     }
 }
