@@ -7,6 +7,7 @@
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). Interactive sign-in (authorize, sign-in pages, MFA) comes later and lives here too.
 
+mod device;
 mod pages;
 
 use axum::extract::{ConnectInfo, Path, State};
@@ -39,6 +40,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/oauth2/v2.0/authorize", get(pages::authorize).post(pages::authorize_form))
         .route("/{tenant}/oauth2/v2.0/logout", get(pages::logout).post(pages::logout))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
+        .route("/{tenant}/devicelogin", get(device::devicelogin).post(device::devicelogin_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })
 }
@@ -66,6 +69,9 @@ impl From<Error> for OAuthError {
             (ErrorKind::Unauthenticated, _) => OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", e.message),
             (ErrorKind::Forbidden, _) => OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", e.message),
             (ErrorKind::Invalid, Some("scope")) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", e.message),
+            (ErrorKind::Invalid, Some(sign_in::device::DEVICE)) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, e.code.unwrap_or("invalid_grant"), e.message)
+            }
             (ErrorKind::Invalid, Some(sign_in::GRANT)) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", e.message)
             }
@@ -308,6 +314,11 @@ async fn token(
             let (code, redirect_uri) = (required(&form, "code")?, required(&form, "redirect_uri")?);
             let verifier = form.get("code_verifier").map(String::as_str);
             let issued = state.directory.sign_in().redeem(tenancy, &client, code, redirect_uri, verifier).await?;
+            user_tokens(issued, &form)
+        }
+        "urn:ietf:params:oauth:grant-type:device_code" | "device_code" => {
+            let code = required(&form, "device_code")?;
+            let issued = state.directory.sign_in().poll_device(tenancy, &client, code).await?;
             user_tokens(issued, &form)
         }
         "refresh_token" => {

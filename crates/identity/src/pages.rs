@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-const SESSION_COOKIE: &str = "gatehouse_session";
+pub(crate) const SESSION_COOKIE: &str = "gatehouse_session";
 const CSRF_COOKIE: &str = "gatehouse_csrf";
 /// How long a sign-in form stays good.
 const FORM_MINUTES: i64 = 60;
@@ -49,12 +49,12 @@ fn encode(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// An HTML page with the headers every page sends.
-fn page(status: StatusCode, title: &str, body: &str, extra_csp: &str, cookies: &[String]) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str, extra_csp: &str, cookies: &[String]) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title></head>\n<body><main>\n{body}\n</main></body></html>\n",
         escape(title)
@@ -79,7 +79,7 @@ fn page(status: StatusCode, title: &str, body: &str, extra_csp: &str, cookies: &
 }
 
 /// An error shown on the page (never sent to a redirect URI that is not known to be the client's).
-fn error_page(message: &str) -> Response {
+pub(crate) fn error_page(message: &str) -> Response {
     let body = format!("<h1>Sign in failed</h1>\n<p role=\"alert\">{}</p>", escape(message));
     page(StatusCode::BAD_REQUEST, "Sign in failed", &body, "", &[])
 }
@@ -88,13 +88,13 @@ fn secure() -> bool {
     request::current().base_url.starts_with("https://")
 }
 
-fn cookie(name: &str, value: &str, same_site: &str, max_age: Option<i64>) -> String {
+pub(crate) fn cookie(name: &str, value: &str, same_site: &str, max_age: Option<i64>) -> String {
     let secure = if secure() { "; Secure" } else { "" };
     let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
     format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}{secure}{age}")
 }
 
-fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -303,12 +303,14 @@ fn requested(scope: &str) -> Scopes {
 
 /// The hidden fields every form carries: the signed request and a CSRF token tied to a cookie.
 fn carried(state: &IdentityState, flow: &Flow) -> (String, String) {
+    hidden_fields(state, "authorize", &json!({"path": flow.tenant_path, "params": flow.params}))
+}
+
+/// Hidden fields with `payload` signed under `purpose` (`ctx`) and a CSRF token tied to a cookie (`csrf`),
+/// with that cookie.
+pub(crate) fn hidden_fields(state: &IdentityState, purpose: &str, payload: &Value) -> (String, String) {
     let sign_in = state.directory.sign_in();
-    let ctx = sign_in.seal(
-        "authorize",
-        &json!({"path": flow.tenant_path, "params": flow.params}),
-        Duration::minutes(FORM_MINUTES),
-    );
+    let ctx = sign_in.seal(purpose, payload, Duration::minutes(FORM_MINUTES));
     let nonce = Uuid::new_v4().simple().to_string();
     let csrf = sign_in.seal("csrf", &json!({"cookie": nonce}), Duration::minutes(FORM_MINUTES));
     let fields = format!(
@@ -372,18 +374,10 @@ pub async fn authorize_form(
     let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
     let sign_in = state.directory.sign_in();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let Some(ctx) = sign_in.open("authorize", field("ctx")) else {
-        return error_page(
-            "AADSTS90015: The sign-in form expired or was altered. Start the sign-in again from the application.",
-        );
+    let ctx = match form_context(&state, &headers, &form, "authorize", &tenant) {
+        Ok(ctx) => ctx,
+        Err(response) => return *response,
     };
-    let csrf_ok = match (sign_in.open("csrf", field("csrf")), read_cookie(&headers, CSRF_COOKIE)) {
-        (Some(token), Some(cookie)) => token.get("cookie").and_then(Value::as_str) == Some(cookie.as_str()),
-        _ => false,
-    };
-    if !csrf_ok || ctx.get("path").and_then(Value::as_str) != Some(tenant.as_str()) {
-        return error_page("AADSTS90023: The request was refused: it did not come from this sign-in page.");
-    }
     let params = ctx.get("params").and_then(Value::as_object).cloned().unwrap_or_default();
     let tenancy = match tenancy(&state, &tenant).await {
         Ok(t) => t,
@@ -408,9 +402,37 @@ pub async fn authorize_form(
     proceed(&state, &flow, &request, &session, cookies).await
 }
 
+/// The signed context of a posted form, when the form is untampered, unexpired, posted to the tenant it was
+/// made for, and its CSRF token matches the browser's cookie; else the page that says why.
+pub(crate) fn form_context(
+    state: &IdentityState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    purpose: &str,
+    tenant: &str,
+) -> Result<Value, Box<Response>> {
+    let sign_in = state.directory.sign_in();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let Some(ctx) = sign_in.open(purpose, field("ctx")) else {
+        return Err(Box::new(error_page(
+            "AADSTS90015: The sign-in form expired or was altered. Start the sign-in again from the application.",
+        )));
+    };
+    let csrf_ok = match (sign_in.open("csrf", field("csrf")), read_cookie(headers, CSRF_COOKIE)) {
+        (Some(token), Some(cookie)) => token.get("cookie").and_then(Value::as_str) == Some(cookie.as_str()),
+        _ => false,
+    };
+    if !csrf_ok || ctx.get("path").and_then(Value::as_str) != Some(tenant) {
+        return Err(Box::new(error_page(
+            "AADSTS90023: The request was refused: it did not come from this sign-in page.",
+        )));
+    }
+    Ok(ctx)
+}
+
 /// What the sign-in form says of a failed sign-in: Entra's wording, without saying which of the name or
 /// password was wrong.
-fn shown(error: &Error) -> String {
+pub(crate) fn shown(error: &Error) -> String {
     let code = error.message.split(':').next().unwrap_or_default();
     match code {
         "AADSTS50034" | "AADSTS50126" => {

@@ -19,7 +19,7 @@
 //! English. Migration 12 adds `tenant_domains`: every domain of a tenant, verified or not, with its
 //! verification code, and the tenant's default domain; `domains` keeps mapping verified domains, each held by
 //! one tenant, to their tenant. Migration 13 adds `refresh_families` (refresh tokens, one row per sign-in,
-//! never the tokens themselves), `authorization_codes` (their digests) and `permission_grants` (delegated consent; `principal_id` is empty for
+//! never the tokens themselves), `authorization_codes` and `device_codes` (their digests) and `permission_grants` (delegated consent; `principal_id` is empty for
 //! consent on behalf of everyone, so the unique index holds for it too).
 
 use gatehouse_core::store::ObjectKind;
@@ -262,6 +262,21 @@ CREATE TABLE authorization_codes (
     redeemed BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, digest)
 );
+CREATE TABLE device_codes (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    digest {text_c} NOT NULL,
+    user_code {text_c} NOT NULL,
+    client_id {text_c} NOT NULL,
+    scope TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    status {text_c} NOT NULL,
+    user_id {text_c},
+    auth_time BIGINT,
+    methods TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, digest)
+);
+CREATE UNIQUE INDEX device_codes_user_code ON device_codes (tenant_id, user_code);
 "#,
     ),
 ];

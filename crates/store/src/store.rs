@@ -8,9 +8,9 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, DomainRecord, DynamicStatusRecord, Link,
-    ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SigningKeyRecord,
-    Store, StoreError, StoreResult, TenantRecord, Write,
+    AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, DeviceCodeRecord, DomainRecord,
+    DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord,
+    SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -297,6 +297,15 @@ impl Store for SqlStore {
             vec![tenant.into(), digest.into()],
         );
         self.fetch_one(q, plan::authorization_code).await
+    }
+
+    async fn device_code(&self, tenant: Uuid, digest_or_user_code: &str) -> StoreResult<Option<DeviceCodeRecord>> {
+        let q = query(
+            "SELECT digest, user_code, client_id, scope, expires_at, status, user_id, auth_time, methods, scopes \
+             FROM device_codes WHERE tenant_id = $1 AND (digest = $2 OR user_code = $2)",
+            vec![tenant.into(), digest_or_user_code.into()],
+        );
+        self.fetch_one(q, plan::device_code).await
     }
 
     async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>> {

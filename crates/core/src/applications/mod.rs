@@ -701,6 +701,11 @@ impl CachedClient {
         self.enabled && self.authenticated.service_principal == service_principal
     }
 
+    /// The application's display name.
+    pub(crate) fn display_name(&self) -> &str {
+        &self.authenticated.display_name
+    }
+
     /// Whether the client's service principal is enabled.
     pub(crate) fn enabled(&self) -> bool {
         self.enabled

@@ -8,7 +8,7 @@
 
 use super::policy::{Decision, GraphRequest, Interaction};
 use super::{grant_error, parse_scope, refusal, Family, Grant, SignIn, Tenancy};
-use crate::applications::{AuthorizeClient, RedirectKind};
+use crate::applications::{AuthenticatedClient, AuthorizeClient, RedirectKind};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
@@ -152,7 +152,7 @@ impl SignIn<'_> {
 
     /// The user of a sign-in made at `auth_time`, while it stands: live, enabled, and without their
     /// sessions revoked since.
-    async fn standing_user(
+    pub(super) async fn standing_user(
         &self,
         tenant: Uuid,
         user: Uuid,
@@ -213,11 +213,21 @@ impl SignIn<'_> {
         Ok(Authorized::Code(code))
     }
 
-    /// Records the person's consent to `scopes` for the request's client: their own grant (`Principal`),
-    /// joined to what they consented to before. A member may consent to scopes that need no administrator;
-    /// a Global Administrator to any.
+    /// Records the person's consent to `scopes` for the request's client.
     pub async fn consent(&self, session: &Session, request: &AuthorizeRequest, scopes: Scopes) -> Result<()> {
-        let tenant = request.tenant;
+        self.consent_for(session, &request.client.client, scopes).await
+    }
+
+    /// Records the person's consent to `scopes` for a client: their own grant (`Principal`), joined to what
+    /// they consented to before. A member may consent to scopes that need no administrator; a Global
+    /// Administrator to any.
+    pub(super) async fn consent_for(
+        &self,
+        session: &Session,
+        client: &AuthenticatedClient,
+        scopes: Scopes,
+    ) -> Result<()> {
+        let tenant = session.tenant;
         let user = self
             .find_user(tenant, &session.user.to_string())
             .await
@@ -226,13 +236,10 @@ impl SignIn<'_> {
         if !admin && scopes.iter().any(Scope::admin_consent_required) {
             return Err(grant_error(format!(
                 "AADSTS90094: {} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.",
-                request.client.client.display_name
+                client.display_name
             )));
         }
-        self.directory
-            .consent()
-            .record_user_consent(tenant, request.client.client.service_principal, user.id, scopes)
-            .await
+        self.directory.consent().record_user_consent(tenant, client.service_principal, user.id, scopes).await
     }
 
     /// The authorization-code grant: redeems a code once, for the client and redirect URI it was issued

@@ -8,6 +8,7 @@
 
 pub mod authorize;
 pub mod consent;
+pub mod device;
 pub mod issue;
 pub mod policy;
 pub mod refresh;

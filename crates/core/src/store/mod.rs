@@ -220,6 +220,28 @@ pub struct AuthorizationCodeRecord {
     pub redeemed: bool,
 }
 
+/// A device code (the device authorization grant): a device asks, a person approves at the device login
+/// page, the device polls for its tokens. Only the device code's digest is stored; the user code is short
+/// and shown to the person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceCodeRecord {
+    /// SHA-256 of the device code, hex.
+    pub digest: String,
+    pub user_code: String,
+    /// The client's app id.
+    pub client: Uuid,
+    /// The `scope` parameter as asked.
+    pub scope: String,
+    pub expires_at: DateTime<Utc>,
+    /// `pending`, `approved`, `declined` or `redeemed`.
+    pub status: String,
+    /// Who approved, when they signed in and how; and the scopes granted.
+    pub user: Option<Uuid>,
+    pub auth_time: Option<DateTime<Utc>>,
+    pub methods: String,
+    pub scopes: String,
+}
+
 /// A delegated permission grant (Graph's `oauth2PermissionGrant`): a client may act for the users it covers
 /// with these scopes of a resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -368,6 +390,19 @@ pub enum Write {
     CreateCode(AuthorizationCodeRecord),
     /// Marks a code redeemed; fails with `Conflict("redeemed")` when it was redeemed already. Logs no change.
     RedeemCode {
+        digest: String,
+    },
+    /// Records a device code. Logs no change.
+    CreateDeviceCode(DeviceCodeRecord),
+    /// Approves (with who, when, how and the scopes granted) or declines a pending device code; fails with
+    /// `Conflict("decided")` unless it is pending. Logs no change.
+    DecideDeviceCode {
+        user_code: String,
+        approval: Option<(Uuid, DateTime<Utc>, String, String)>,
+    },
+    /// Marks an approved device code redeemed; fails with `Conflict("redeemed")` unless it is approved.
+    /// Logs no change.
+    RedeemDeviceCode {
         digest: String,
     },
     /// Adds a delegated permission grant; `Conflict` when the client already has one for the same resource
@@ -566,6 +601,8 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn refresh_family(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<RefreshFamilyRecord>>;
     async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>>;
+    /// A device code by its digest or by its user code.
+    async fn device_code(&self, tenant: Uuid, digest_or_user_code: &str) -> StoreResult<Option<DeviceCodeRecord>>;
     /// The tenant's delegated permission grants, oldest first; only the client's when `client` is given.
     async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>>;
     /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose

@@ -548,3 +548,95 @@ async fn the_sign_in_pages_refuse_what_they_must() {
         assert_eq!(out.headers()[reqwest::header::LOCATION], format!("{redirect}?state=x").as_str());
     }
 }
+
+#[tokio::test]
+async fn device_codes_poll_as_rfc_8628_says() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let device = server.client(&admin, true, "User.Read").await;
+        let confidential = server.client(&admin, false, "User.Read").await;
+        server.member(&admin, "hal").await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let start = |client: &str| {
+            let form = [("client_id", client.to_owned()), ("scope", "User.Read offline_access".to_owned())];
+            http.post(server.url(&format!("/{tenant}/oauth2/v2.0/devicecode"))).form(&form).send()
+        };
+        let refused = start(&confidential.app_id).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{engine}: only public clients start device codes");
+        let started: Value = start(&device.app_id).await.unwrap().json().await.unwrap();
+        assert_eq!(started["expires_in"], 900);
+        assert!(started["message"].as_str().unwrap().contains(started["user_code"].as_str().unwrap()));
+        let code = started["device_code"].as_str().unwrap().to_owned();
+        let poll = |code: String| {
+            let form = [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".to_owned()),
+                ("client_id", device.app_id.clone()),
+                ("device_code", code),
+            ];
+            let request = http.post(server.url(&format!("/{tenant}/oauth2/v2.0/token"))).form(&form);
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status(), response.json::<Value>().await.unwrap())
+            }
+        };
+        assert_eq!(poll(code.clone()).await.1["error"], "authorization_pending", "{engine}");
+        assert_eq!(poll(code.clone()).await.1["error"], "slow_down", "{engine}: polled within the interval");
+        server.clock.advance(chrono::Duration::seconds(6));
+        assert_eq!(poll(code.clone()).await.1["error"], "authorization_pending", "{engine}");
+        assert_eq!(poll("bm90LWEtY29kZQ".into()).await.1["error"], "bad_verification_code", "{engine}");
+
+        // The person enters the code, signs in, and declines.
+        let page =
+            http.get(server.url(started["verification_uri"].as_str().unwrap().split_once(&server.base).unwrap().1));
+        let page = page.send().await.unwrap();
+        let csrf_cookie = pair(&set_cookie(&page, "gatehouse_csrf").unwrap()).to_owned();
+        let text = page.text().await.unwrap();
+        assert!(text.contains("name=\"otc\""), "{engine}: Entra's field name");
+        let step = |fields: Vec<(&'static str, String)>, cookies: String| {
+            http.post(server.url(&format!("/{tenant}/devicelogin")))
+                .header(reqwest::header::COOKIE, cookies)
+                .form(&fields)
+                .send()
+        };
+        let (ctx, csrf) = (hidden(&text, "ctx"), hidden(&text, "csrf"));
+        let user_code = started["user_code"].as_str().unwrap().to_owned();
+        let wrong =
+            step(vec![("ctx", ctx.clone()), ("csrf", csrf.clone()), ("otc", "BCDFGHJKL".into())], csrf_cookie.clone());
+        assert!(
+            wrong.await.unwrap().text().await.unwrap().contains("role=\"alert\""),
+            "{engine}: a wrong code is said so"
+        );
+        let entered = step(vec![("ctx", ctx), ("csrf", csrf), ("otc", user_code.to_lowercase())], csrf_cookie.clone());
+        let entered = entered.await.unwrap();
+        let csrf_cookie = pair(&set_cookie(&entered, "gatehouse_csrf").unwrap()).to_owned();
+        let text = entered.text().await.unwrap();
+        assert!(text.contains("name=\"passwd\""), "{engine}: not signed in yet: {text}");
+        let fields = vec![
+            ("ctx", hidden(&text, "ctx")),
+            ("csrf", hidden(&text, "csrf")),
+            ("login", "hal@contoso.gatehouse.test".to_owned()),
+            ("passwd", PASSWORD.to_owned()),
+        ];
+        let signed_in = step(fields, csrf_cookie).await.unwrap();
+        let session = pair(&set_cookie(&signed_in, "gatehouse_session").unwrap()).to_owned();
+        let csrf_cookie = pair(&set_cookie(&signed_in, "gatehouse_csrf").unwrap()).to_owned();
+        let text = signed_in.text().await.unwrap();
+        assert!(text.contains("Are you trying to sign in to"), "{engine}: {text}");
+        let fields =
+            vec![("ctx", hidden(&text, "ctx")), ("csrf", hidden(&text, "csrf")), ("approve", "Cancel".to_owned())];
+        let declined = step(fields, format!("{csrf_cookie}; {session}")).await.unwrap().text().await.unwrap();
+        assert!(declined.contains("Sign-in canceled"), "{engine}: {declined}");
+        assert_eq!(poll(code.clone()).await.1["error"], "authorization_declined", "{engine}");
+
+        let second: Value = start(&device.app_id).await.unwrap().json().await.unwrap();
+        server.clock.advance(chrono::Duration::seconds(901));
+        let expired = poll(second["device_code"].as_str().unwrap().to_owned()).await;
+        assert_eq!(
+            (expired.0, expired.1["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("expired_token")),
+            "{engine}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 """A person signs in through Gatehouse's pages in a real browser (Debian's Chromium, driven by Selenium),
 consents, lands on the app's redirect URI with a code, and signs in again silently. The apps are real
 OAuth clients: authlib (authorization code + PKCE, the id token checked against the JWKS) and MSAL for
-Python (initiate_auth_code_flow + acquire_token_by_auth_code_flow).
+Python (initiate_auth_code_flow + acquire_token_by_auth_code_flow). The device code flow is completed
+through the device login page for MSAL and for azure-identity's DeviceCodeCredential.
 
 Usage: browser_sign_in.py BASE_URL TOKEN DOMAIN CA_PEM, with the server's certificate in GATEHOUSE_TLS_CERT.
 
@@ -21,6 +22,7 @@ import msal
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
+from azure.identity import DeviceCodeCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from graph_client import check
@@ -64,6 +66,20 @@ def browser(cert_path):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def complete_device(driver, wait, verification_uri, user_code, upn):
+    """A person at the device login page: enters the code, signs in unless the browser is, and continues."""
+    driver.get(verification_uri)
+    wait.until(expected_conditions.presence_of_element_located((By.NAME, "otc"))).send_keys(user_code)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    if upn:
+        wait.until(expected_conditions.presence_of_element_located((By.NAME, "login"))).send_keys(upn)
+        driver.find_element(By.NAME, "passwd").send_keys(PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(expected_conditions.presence_of_element_located((By.XPATH, "//button[text()='Continue']"))).click()
+    heading = wait.until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
+    check(heading.text == "You're signed in", f"the device login page: {driver.page_source[:500]}")
+
+
 def main(base, token, domain):
     callback = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Callback)
     threading.Thread(target=callback.serve_forever, daemon=True).start()
@@ -72,6 +88,7 @@ def main(base, token, domain):
     app = graph(base, token, "POST", "/applications", {
         "displayName": f"Browser app {run}",
         "publicClient": {"redirectUris": [redirect_uri]},
+        "isFallbackPublicClient": True,
     })
     graph(base, token, "POST", "/servicePrincipals", {"appId": app["appId"]})
     upn = f"web{run}@{domain}"
@@ -151,6 +168,22 @@ def main(base, token, domain):
         driver.get(silent)
         wait.until(lambda d: d.current_url.startswith(redirect_uri))
         check(parse_qs(urlparse(driver.current_url).query).get("error") == ["login_required"], driver.current_url)
+
+        # The device code flow, completed through the device login page: MSAL, then azure-identity.
+        device_app = msal.PublicClientApplication(app["appId"], authority=f"{base}/{tenant}", instance_discovery=False)
+        flow = device_app.initiate_device_flow(scopes=["User.Read"])
+        check("user_code" in flow and flow["verification_uri"].endswith("/devicelogin"), f"device flow: {flow}")
+        complete_device(driver, wait, flow["verification_uri"], flow["user_code"], upn)
+        result = device_app.acquire_token_by_device_flow(flow)
+        check(result.get("id_token_claims", {}).get("oid") == user["id"], f"MSAL device flow: {result}")
+
+        def approve(verification_uri, user_code, expires_on):
+            complete_device(driver, wait, verification_uri, user_code, None)
+
+        credential = DeviceCodeCredential(
+            app["appId"], tenant_id=tenant, authority=base, disable_instance_discovery=True, prompt_callback=approve
+        )
+        check(credential.get_token("https://graph.microsoft.com/User.Read").token, "DeviceCodeCredential")
     finally:
         driver.quit()
         callback.shutdown()

@@ -8,9 +8,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use gatehouse_core::query;
 use gatehouse_core::schema::format_time;
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DynamicStatusRecord, Link,
-    ObjectKind, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, Relation, SecretRecord, SigningKeyRecord,
-    StoreError, StoreResult, Write,
+    AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
+    DynamicStatusRecord, Link, ObjectKind, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, Relation,
+    SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};

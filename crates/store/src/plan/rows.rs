@@ -108,6 +108,21 @@ pub fn authorization_code(row: &Row) -> StoreResult<AuthorizationCodeRecord> {
     })
 }
 
+pub fn device_code(row: &Row) -> StoreResult<DeviceCodeRecord> {
+    Ok(DeviceCodeRecord {
+        digest: row.text(0)?,
+        user_code: row.text(1)?,
+        client: row.uuid(2)?,
+        scope: row.text(3)?,
+        expires_at: row.time(4)?,
+        status: row.text(5)?,
+        user: row.optional_text(6)?.map(|_| row.uuid(6)).transpose()?,
+        auth_time: row.optional_int(7)?.map(|_| row.time(7)).transpose()?,
+        methods: row.text(8)?,
+        scopes: row.text(9)?,
+    })
+}
+
 pub fn permission_grant(row: &Row) -> StoreResult<PermissionGrantRecord> {
     let principal = row.text(2)?;
     Ok(PermissionGrantRecord {

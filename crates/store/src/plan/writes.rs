@@ -479,6 +479,51 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![],
         ),
+        Write::CreateDeviceCode(d) => (
+            vec![statement(
+                "INSERT INTO device_codes (tenant_id, digest, user_code, client_id, scope, expires_at, status, user_id, \
+                 auth_time, methods, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                vec![
+                    t(),
+                    d.digest.into(),
+                    d.user_code.into(),
+                    d.client.into(),
+                    d.scope.into(),
+                    micros(d.expires_at).into(),
+                    d.status.into(),
+                    d.user.map(|u| u.to_string()).into(),
+                    d.auth_time.map(micros).into(),
+                    d.methods.into(),
+                    d.scopes.into(),
+                ],
+            )],
+            vec![],
+        ),
+        Write::DecideDeviceCode { user_code, approval } => {
+            let decided = StoreError::Conflict("decided".into());
+            let statement = match approval {
+                Some((user, auth_time, methods, scopes)) => checked(
+                    "UPDATE device_codes SET status = 'approved', user_id = $1, auth_time = $2, methods = $3, scopes = $4 \
+                     WHERE tenant_id = $5 AND user_code = $6 AND status = 'pending'",
+                    vec![user.into(), micros(auth_time).into(), methods.into(), scopes.into(), t(), user_code.into()],
+                    decided,
+                ),
+                None => checked(
+                    "UPDATE device_codes SET status = 'declined' WHERE tenant_id = $1 AND user_code = $2 AND status = 'pending'",
+                    vec![t(), user_code.into()],
+                    decided,
+                ),
+            };
+            (vec![statement], vec![])
+        }
+        Write::RedeemDeviceCode { digest } => (
+            vec![checked(
+                "UPDATE device_codes SET status = 'redeemed' WHERE tenant_id = $1 AND digest = $2 AND status = 'approved'",
+                vec![t(), digest.into()],
+                StoreError::Conflict("redeemed".into()),
+            )],
+            vec![],
+        ),
         Write::AddPermissionGrant(g) => (
             vec![statement(
                 "INSERT INTO permission_grants (tenant_id, id, client_id, principal_id, resource_id, scope, created_at) \

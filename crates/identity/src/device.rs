@@ -1,0 +1,173 @@
+//! The device code flow's endpoint and page: `POST /{tenant}/oauth2/v2.0/devicecode` starts it, and
+//! `/{tenant}/devicelogin` is where the person enters the code (`otc`), signs in, consents if asked, and
+//! approves. The device then collects its tokens at the token endpoint.
+
+use crate::pages::{cookie, error_page, escape, form_context, hidden_fields, page, read_cookie, shown, SESSION_COOKIE};
+use crate::{required, tenancy, IdentityState, OAuthError};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use gatehouse_core::auth::scopes::Scopes;
+use gatehouse_core::kernel::request;
+use gatehouse_core::sign_in::authorize::Authorized;
+use gatehouse_core::sign_in::Tenancy;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// `POST /{tenant}/oauth2/v2.0/devicecode`.
+pub async fn devicecode(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, OAuthError> {
+    let Form(form) = form.map_err(|e| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("The request body is not a valid form: {e}"),
+        )
+    })?;
+    let tenancy = tenancy(&state, &tenant).await?;
+    let (client_id, scope) = (required(&form, "client_id")?, required(&form, "scope")?);
+    let started = state.directory.sign_in().start_device(tenancy, client_id, scope).await?;
+    let Tenancy::Tenant(id) = tenancy else { return Err(crate::unknown_tenant(&tenant)) };
+    let uri = format!("{}/{id}/devicelogin", request::current().base_url);
+    let body = json!({
+        "device_code": started.device_code,
+        "user_code": started.user_code,
+        "verification_uri": uri,
+        "expires_in": started.expires_in,
+        "interval": started.interval,
+        "message": format!("To sign in, use a web browser to open the page {uri} and enter the code {} to authenticate.", started.user_code),
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn action(tenant: &str) -> String {
+    escape(&format!("/{tenant}/devicelogin"))
+}
+
+/// The first page: enter the code.
+fn code_form(state: &IdentityState, tenant: &str, problem: Option<&str>) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant}));
+    let alert = problem.map(|p| format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(p))).unwrap_or_default();
+    let body = format!(
+        "<h1>Enter code</h1>\n{alert}<p>Enter the code displayed on your app or device.</p>\n<form method=\"post\" action=\"{}\">\n{fields}\n<p><label for=\"otc\">Code</label>\n<input id=\"otc\" name=\"otc\" autocomplete=\"one-time-code\" required autofocus></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Next</button></p>\n</form>",
+        action(tenant)
+    );
+    page(StatusCode::OK, "Enter code", &body, "form-action 'self'", &[csrf])
+}
+
+fn sign_in_form(state: &IdentityState, tenant: &str, otc: &str, problem: Option<(&str, &str)>) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc}));
+    let (login, alert) = match problem {
+        Some((login, message)) => (login, format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(message))),
+        None => ("", String::new()),
+    };
+    let body = format!(
+        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{}\"></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
+        action(tenant),
+        escape(login)
+    );
+    page(StatusCode::OK, "Sign in to your account", &body, "form-action 'self'", &[csrf])
+}
+
+/// Asks the signed-in person whether they are signing in on the device.
+fn confirm_form(state: &IdentityState, tenant: &str, otc: &str, app: &str, cookies: Vec<String>) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc}));
+    let body = format!(
+        "<h1>Are you trying to sign in to {app}?</h1>\n<p>Only continue if you downloaded the app from a store or website that you trust.</p>\n<form method=\"post\" action=\"{}\">\n{fields}\n<p><button type=\"submit\" name=\"approve\" value=\"Continue\" id=\"idSIButton9\">Continue</button>\n<button type=\"submit\" name=\"approve\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
+        action(tenant),
+        app = escape(app),
+    );
+    page(StatusCode::OK, "Confirm sign-in", &body, "form-action 'self'", &[cookies, vec![csrf]].concat())
+}
+
+fn consent_form(state: &IdentityState, tenant: &str, otc: &str, scopes: Scopes) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc}));
+    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s.name()))).collect();
+    let body = format!(
+        "<h1>Permissions requested</h1>\n<ul>{items}</ul>\n<form method=\"post\" action=\"{}\">\n{fields}\n<input type=\"hidden\" name=\"scopes\" value=\"{}\">\n<p><button type=\"submit\" name=\"consent\" value=\"Accept\" id=\"idBtn_Accept\">Accept</button>\n<button type=\"submit\" name=\"consent\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
+        action(tenant),
+        escape(&scopes.to_text()),
+    );
+    page(StatusCode::OK, "Permissions requested", &body, "form-action 'self'", &[csrf])
+}
+
+fn done(approved: bool) -> Response {
+    let body = match approved {
+        true => "<h1>You're signed in</h1>\n<p>You have signed in to the application on your device. You may now close this window.</p>",
+        false => "<h1>Sign-in canceled</h1>\n<p>The sign-in on your device was declined. You may now close this window.</p>",
+    };
+    page(StatusCode::OK, "Device sign-in", body, "", &[])
+}
+
+async fn tenant_of_path(state: &IdentityState, tenant: &str) -> Result<Uuid, Box<Response>> {
+    match tenancy(state, tenant).await {
+        Ok(Tenancy::Tenant(id)) => Ok(id),
+        _ => Err(Box::new(error_page("AADSTS90002: This device login page belongs to no tenant."))),
+    }
+}
+
+/// `GET /{tenant}/devicelogin`.
+pub async fn devicelogin(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Response {
+    if let Err(response) = tenant_of_path(&state, &tenant).await {
+        return *response;
+    }
+    code_form(&state, &tenant, None)
+}
+
+/// `POST /{tenant}/devicelogin`: each step of the page.
+pub async fn devicelogin_form(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
+    let tenant_id = match tenant_of_path(&state, &tenant).await {
+        Ok(id) => id,
+        Err(response) => return *response,
+    };
+    let ctx = match form_context(&state, &headers, &form, "device", &tenant) {
+        Ok(ctx) => ctx,
+        Err(response) => return *response,
+    };
+    let sign_in = state.directory.sign_in();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let otc =
+        form.get("otc").map(String::as_str).or_else(|| ctx.get("otc").and_then(Value::as_str)).unwrap_or_default();
+    let session = match read_cookie(&headers, SESSION_COOKIE) {
+        Some(value) => sign_in.session(&value).await.filter(|s| s.tenant == tenant_id),
+        None => None,
+    };
+    let prompt = match sign_in.device_prompt(tenant_id, otc).await {
+        Ok(prompt) => prompt,
+        Err(e) => return code_form(&state, &tenant, Some(&e.message)),
+    };
+    if form.contains_key("login") {
+        let session = match sign_in.password_session(Tenancy::Tenant(tenant_id), field("login"), field("passwd")).await
+        {
+            Ok(session) => session,
+            Err(e) => return sign_in_form(&state, &tenant, otc, Some((field("login"), &shown(&e)))),
+        };
+        let cookies = vec![cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None)];
+        return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, cookies);
+    }
+    let Some(session) = session else { return sign_in_form(&state, &tenant, &prompt.user_code, None) };
+    let (outcome, approved) = match (field("approve"), field("consent")) {
+        ("Continue", _) => (sign_in.decide_device(&session, otc, true).await, true),
+        ("Cancel", _) | (_, "Cancel") => (sign_in.decide_device(&session, otc, false).await, false),
+        (_, "Accept") => (sign_in.consent_device(&session, otc, Scopes::parse(field("scopes"))).await, true),
+        _ => return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, Vec::new()),
+    };
+    match outcome {
+        Ok(Authorized::Code(_)) => done(approved),
+        Ok(Authorized::Consent(scopes)) => consent_form(&state, &tenant, &prompt.user_code, scopes),
+        Err(e) => error_page(&e.message),
+    }
+}
