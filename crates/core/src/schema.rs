@@ -494,7 +494,7 @@ pub const APPLICATION: &[Property] = &[
     p("api", PropertyType::Special, W, true),
     p("requiredResourceAccess", PropertyType::Special, W, true),
     p("passwordCredentials", PropertyType::Special, R, true),
-    p("keyCredentials", PropertyType::Special, R, true),
+    p("keyCredentials", PropertyType::Special, W, true),
 ];
 
 /// Service principal properties Gatehouse keeps.

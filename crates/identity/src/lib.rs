@@ -18,6 +18,7 @@ use axum::{Extension, Form, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::Utc;
+use gatehouse_core::applications::ClientProof;
 use gatehouse_core::schema::format_time;
 use gatehouse_core::sign_in::{self, issue::Issued, ClientRequest, Tenancy};
 use gatehouse_core::{kernel::request, Directory, Error, ErrorKind};
@@ -211,21 +212,39 @@ async fn keys(State(state): State<IdentityState>, Path(tenant): Path<String>) ->
     Ok(Json(state.directory.tokens().jwks(id).await?))
 }
 
-/// The client's id and, when it showed one, its secret: from `client_secret_basic` (Authorization header)
-/// or `client_secret_post` (form).
-fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, Option<String>), OAuthError> {
+/// What a client showed to prove itself.
+enum Shown {
+    Secret(String),
+    Assertion(String),
+}
+
+impl Shown {
+    fn proof(&self) -> ClientProof<'_> {
+        match self {
+            Shown::Secret(secret) => ClientProof::Secret(secret),
+            Shown::Assertion(assertion) => ClientProof::Assertion(assertion),
+        }
+    }
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client's id and, when it showed one, its proof: a secret by `client_secret_basic` (Authorization
+/// header) or `client_secret_post` (form), or a signed assertion by `private_key_jwt`. One method only.
+fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(String, Option<Shown>), OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    let methods = [basic.is_some(), form.contains_key("client_secret"), form.contains_key("client_assertion")];
+    if methods.iter().filter(|m| **m).count() > 1 {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "AADSTS90014: Use only one client authentication method.",
+        ));
+    }
     if let Some(encoded) = basic {
-        if form.contains_key("client_secret") {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "AADSTS90014: Use only one client authentication method.",
-            ));
-        }
         let not_basic = || {
             OAuthError::new(
                 StatusCode::UNAUTHORIZED,
@@ -236,10 +255,20 @@ fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(S
         let decoded =
             STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(not_basic)?;
         let (id, secret) = decoded.split_once(':').ok_or_else(not_basic)?;
-        return Ok((form_decode(id), Some(form_decode(secret))));
+        return Ok((form_decode(id), Some(Shown::Secret(form_decode(secret)))));
     }
     let id = required(form, "client_id")?.to_owned();
-    Ok((id, form.get("client_secret").cloned()))
+    if let Some(assertion) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("AADSTS50027: client_assertion_type must be '{JWT_BEARER}'."),
+            ));
+        }
+        return Ok((id, Some(Shown::Assertion(assertion.clone()))));
+    }
+    Ok((id, form.get("client_secret").cloned().map(Shown::Secret)))
 }
 
 /// A form parameter the request must carry (AADSTS900144 without it).
@@ -274,11 +303,12 @@ async fn token(
     })?;
     let tenancy = tenancy(&state, &tenant).await?;
     let grant = required(&form, "grant_type")?;
-    let (client_id, secret) = client_auth(&headers, &form)?;
+    let (client_id, shown) = client_auth(&headers, &form)?;
     let base = request::current().base_url;
     let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let scope = form.get("scope").map(String::as_str).unwrap_or_default();
-    let client = ClientRequest { client_id: &client_id, secret: secret.as_deref(), scope, base: &base, source };
+    let proof = shown.as_ref().map(Shown::proof);
+    let client = ClientRequest { client_id: &client_id, proof, scope, base: &base, source };
     let body = match grant {
         "client_credentials" => {
             let Tenancy::Tenant(id) = tenancy else {
@@ -288,7 +318,7 @@ async fn token(
                     "AADSTS50059: No tenant-identifying information found in either the request or implied by any provided credentials.",
                 ));
             };
-            let secret = secret.as_deref().ok_or_else(|| {
+            let proof = proof.ok_or_else(|| {
                 OAuthError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
@@ -296,7 +326,7 @@ async fn token(
                 )
             })?;
             required(&form, "scope")?;
-            let issued = state.directory.tokens().issue_app_token(id, &client_id, secret, scope, &base, source).await?;
+            let issued = state.directory.tokens().issue_app_token(id, &client_id, proof, scope, &base, source).await?;
             json!({
                 "token_type": "Bearer",
                 "expires_in": issued.expires_in,

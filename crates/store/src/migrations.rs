@@ -19,7 +19,7 @@
 //! English. Migration 12 adds `tenant_domains`: every domain of a tenant, verified or not, with its
 //! verification code, and the tenant's default domain; `domains` keeps mapping verified domains, each held by
 //! one tenant, to their tenant. Migration 13 adds `refresh_families` (refresh tokens, one row per sign-in,
-//! never the tokens themselves), `authorization_codes` and `device_codes` (their digests) and `permission_grants` (delegated consent; `principal_id` is empty for
+//! never the tokens themselves), `authorization_codes` and `device_codes` (their digests), `client_assertions` (the `jti`s seen, until they expire) and `permission_grants` (delegated consent; `principal_id` is empty for
 //! consent on behalf of everyone, so the unique index holds for it too).
 
 use gatehouse_core::store::ObjectKind;
@@ -277,6 +277,13 @@ CREATE TABLE device_codes (
     PRIMARY KEY (tenant_id, digest)
 );
 CREATE UNIQUE INDEX device_codes_user_code ON device_codes (tenant_id, user_code);
+CREATE TABLE client_assertions (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    client_id {text_c} NOT NULL,
+    jti {text_c} NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, client_id, jti)
+);
 "#,
     ),
 ];

@@ -8,6 +8,7 @@
 pub mod tokens;
 
 use crate::auth::authorization::{object_actions, require, Action, Permission, Permissions, GRAPH_APP_ID};
+use crate::credentials::certificates::{self, ClientCertificate};
 use crate::credentials::secrets;
 use crate::directory::contention::object_id;
 use crate::directory::objects::Page;
@@ -32,13 +33,42 @@ pub struct AuthenticatedClient {
     pub permissions: Permissions,
 }
 
+/// How a confidential client proves itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientProof<'a> {
+    /// A client secret (`client_secret_post` or `client_secret_basic`).
+    Secret(&'a str),
+    /// A JWT signed with one of its certificates (`private_key_jwt`).
+    Assertion(&'a str),
+}
+
+/// What a client proved itself with; tokens say it as `azpacr`/`appidacr` (1 secret, 2 certificate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofKind {
+    Secret,
+    Certificate,
+}
+
+impl ProofKind {
+    pub fn acr(self) -> &'static str {
+        match self {
+            ProofKind::Secret => "1",
+            ProofKind::Certificate => "2",
+        }
+    }
+}
+
+/// Seconds of clock skew tolerated on a client assertion's `nbf`.
+const ASSERTION_SKEW: i64 = 300;
+/// The longest a client assertion may be valid for, in seconds.
+const ASSERTION_LIFETIME: i64 = 3600;
+
 /// What sign-in needs to know of a client besides who it is.
 #[derive(Debug, Clone)]
 pub struct SignInClient {
     pub client: AuthenticatedClient,
-    /// Whether the client proved itself with a secret (a confidential client; `azpacr` 1) or not (a public
-    /// client; `azpacr` 0).
-    pub confidential: bool,
+    /// What the client proved itself with: nothing (a public client; `azpacr` 0), a secret or a certificate.
+    pub proof: Option<ProofKind>,
     /// The service principal's `appRoleAssignmentRequired`: only users assigned an app role (directly or
     /// through a group they are a direct member of) may sign in.
     pub assignment_required: bool,
@@ -116,6 +146,9 @@ impl Applications<'_> {
     pub async fn create_application(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
         require(caller, Action::WriteApplications)?;
         let mut doc = schema::check_body(APPLICATION, "application", &[], body)?;
+        if let Some(keys) = doc.get_mut("keyCredentials") {
+            *keys = self.key_credentials(keys)?;
+        }
         if doc.get("displayName").and_then(Value::as_str).is_none_or(|d| d.trim().is_empty()) {
             return Err(Error::invalid_property(
                 "displayName",
@@ -217,7 +250,10 @@ impl Applications<'_> {
             ObjectKind::Application => (APPLICATION, "application"),
             _ => (SERVICE_PRINCIPAL, "servicePrincipal"),
         };
-        let changes = schema::check_body(table, type_name, &[], patch)?;
+        let mut changes = schema::check_body(table, type_name, &[], patch)?;
+        if let Some(keys) = changes.get_mut("keyCredentials") {
+            *keys = self.key_credentials(keys)?;
+        }
         if changes.contains_key("appId") {
             return Err(Error::invalid_property("appId", "Property 'appId' is read-only and cannot be set."));
         }
@@ -248,6 +284,47 @@ impl Applications<'_> {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
+    }
+
+    /// An application's certificates as given (`type` AsymmetricX509Cert, `usage` Verify, `key` the base64
+    /// DER certificate), checked and completed as Entra stores them: a `keyId`, the SHA-1 thumbprint as
+    /// `customKeyIdentifier`, and the certificate's validity as start and end.
+    fn key_credentials(&self, given: &Value) -> Result<Value> {
+        let wrong = |what: &str| {
+            Error::invalid_property(
+                "keyCredentials",
+                format!("Invalid value specified for property 'keyCredentials': {what}."),
+            )
+        };
+        let Value::Array(items) = given else { return Err(wrong("expected a list")) };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let text = |name: &str| item.get(name).and_then(Value::as_str);
+            if !text("type").is_some_and(|t| t.eq_ignore_ascii_case("AsymmetricX509Cert")) {
+                return Err(wrong("type must be 'AsymmetricX509Cert'"));
+            }
+            if !text("usage").is_some_and(|u| u.eq_ignore_ascii_case("Verify")) {
+                return Err(wrong("usage must be 'Verify'"));
+            }
+            let key = text("key").ok_or_else(|| wrong("key is required"))?;
+            let certificate = certificates::parse_key_credential(key)?;
+            let key_id = match text("keyId") {
+                Some(id) => Uuid::parse_str(id).map_err(|_| wrong("keyId must be a GUID"))?,
+                None => self.directory.random().uuid(),
+            };
+            let thumbprint: String = certificate.sha1.iter().map(|b| format!("{b:02X}")).collect();
+            out.push(json!({
+                "keyId": key_id,
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+                "key": key.trim(),
+                "displayName": text("displayName"),
+                "customKeyIdentifier": thumbprint,
+                "startDateTime": format_time(certificate.not_before),
+                "endDateTime": format_time(certificate.not_after),
+            }));
+        }
+        Ok(Value::Array(out))
     }
 
     /// `addPassword`: a new client secret on an application or service principal.
@@ -492,15 +569,18 @@ impl Applications<'_> {
         Ok(())
     }
 
-    /// The client-credentials check: the client exists (application and service principal), one of its
-    /// secrets matches (constant-time) and is within its validity, and its service principal is enabled.
-    /// What a client is comes from this node's short-lived client cache ([`Applications::client`]).
+    /// The check of a confidential client: the client exists (application and service principal), its
+    /// proof holds — one of its secrets matches (constant-time) within its validity, or its client assertion
+    /// is signed by one of its certificates, for this tenant's token endpoint, by and about the client, in
+    /// its time, and never seen before — and its service principal is enabled. What a client is comes from
+    /// this node's short-lived client cache ([`Applications::client`]).
     pub async fn authenticate_client(
         &self,
         tenant: Uuid,
         client_id: &str,
-        secret: &str,
-    ) -> Result<AuthenticatedClient> {
+        proof: ClientProof<'_>,
+        base: &str,
+    ) -> Result<(AuthenticatedClient, ProofKind)> {
         let key = client_id.to_lowercase();
         let unknown = || {
             Error::unauthenticated(format!(
@@ -510,30 +590,97 @@ impl Applications<'_> {
         let app_id = Uuid::parse_str(&key).map_err(|_| unknown())?;
         let client = self.client(tenant, app_id).await?.ok_or_else(unknown)?;
         let now = self.directory.now();
-        let valid = client.secrets.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
-        if !valid {
-            return Err(Error::unauthenticated(format!(
-                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
-            )));
-        }
+        let kind = match proof {
+            ClientProof::Secret(secret) => {
+                let valid =
+                    client.secrets.iter().any(|s| s.start <= now && now < s.end && secrets::matches(secret, &s.digest));
+                if !valid {
+                    return Err(Error::unauthenticated(format!(
+                        "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                    )));
+                }
+                ProofKind::Secret
+            }
+            ClientProof::Assertion(assertion) => {
+                let claims = certificates::verify_assertion(assertion, &client.certificates, now)?;
+                self.check_assertion(tenant, app_id, &claims, base).await?;
+                ProofKind::Certificate
+            }
+        };
         if !client.enabled {
             return Err(Error::new(
                 ErrorKind::Forbidden,
                 format!("AADSTS7000112: Application '{client_id}' is disabled."),
             ));
         }
-        Ok(client.authenticated.clone())
+        Ok((client.authenticated.clone(), kind))
+    }
+
+    /// A signed client assertion's claims: issued by and about the client, for one of this tenant's token
+    /// endpoints, within its time, and with a `jti` never used before (recorded until it expires, in the
+    /// store, so that no node of the deployment accepts it twice).
+    async fn check_assertion(&self, tenant: Uuid, app_id: Uuid, claims: &Value, base: &str) -> Result<()> {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
+        let client = app_id.to_string();
+        if !text("iss").eq_ignore_ascii_case(&client) || !text("sub").eq_ignore_ascii_case(&client) {
+            return Err(Error::unauthenticated(
+                "AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter.",
+            ));
+        }
+        let record = self.directory.tenant_record(tenant).await?;
+        let base = base.trim_end_matches('/');
+        let endpoints: Vec<String> = std::iter::once(tenant.to_string())
+            .chain(record.domains.iter().cloned())
+            .flat_map(|name| [format!("{base}/{name}/oauth2/v2.0/token"), format!("{base}/{name}/oauth2/token")])
+            .collect();
+        let audiences: Vec<&str> = match claims.get("aud") {
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ours = |aud: &str| endpoints.iter().any(|e| e.eq_ignore_ascii_case(aud.trim_end_matches('/')));
+        if !audiences.iter().any(|a| ours(a)) {
+            return Err(Error::unauthenticated(
+                "AADSTS700023: Client assertion audience claim does not match this tenant's token endpoint.",
+            ));
+        }
+        let now = self.directory.now().timestamp();
+        // NumericDate may have a fraction (MSAL sends `time.time()`); whole seconds are enough here.
+        let time = |name: &str| claims.get(name).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)));
+        let within = match (time("exp"), time("nbf").or(time("iat"))) {
+            (Some(exp), Some(nbf)) => nbf <= now + ASSERTION_SKEW && now < exp && exp - nbf <= ASSERTION_LIFETIME,
+            _ => false,
+        };
+        if !within {
+            return Err(Error::unauthenticated("AADSTS700024: Client assertion is not within its valid time range."));
+        }
+        let jti = text("jti");
+        if jti.is_empty() || jti.len() > 256 {
+            return Err(Error::unauthenticated(
+                "AADSTS700027: Client assertion must carry a 'jti' of up to 256 characters.",
+            ));
+        }
+        let expires = chrono::DateTime::from_timestamp(time("exp").unwrap_or(now), 0).unwrap_or_default();
+        let write =
+            Write::UseAssertion { client: app_id, jti: jti.to_owned(), expires_at: expires, now: self.directory.now() };
+        match self.directory.commit(&Caller::System { tenant }, vec![write]).await {
+            Ok(_) => Ok(()),
+            Err(crate::store::StoreError::Conflict(_)) => Err(Error::unauthenticated(
+                "AADSTS700027: Client assertion was used already: its 'jti' was seen before.",
+            )),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// A client signing a person in, as [`Applications::authenticate_client`] checks it when it shows a
-    /// secret. A client that shows none must be a public client: one with `isFallbackPublicClient` (which
+    /// proof (with the base URL its token endpoint was addressed at, for a client assertion's audience). A client that shows none must be a public client: one with `isFallbackPublicClient` (which
     /// opens the password and device-code grants), or, when `redirected`, one whose redirect URIs are a
     /// mobile, desktop or single-page app's (which may refresh the tokens its codes gave).
     pub async fn sign_in_client(
         &self,
         tenant: Uuid,
         client_id: &str,
-        secret: Option<&str>,
+        proof: Option<(ClientProof<'_>, &str)>,
         redirected: bool,
     ) -> Result<SignInClient> {
         let unknown = || {
@@ -543,13 +690,13 @@ impl Applications<'_> {
         };
         let app_id = Uuid::parse_str(client_id).map_err(|_| unknown())?;
         let client = self.client(tenant, app_id).await?.ok_or_else(unknown)?;
-        let confidential = match secret {
-            Some(secret) => {
-                self.directory.tokens().authenticate_client_throttled(tenant, client_id, secret, None).await?;
-                true
+        let proof = match proof {
+            Some((proof, base)) => {
+                let tokens = self.directory.tokens();
+                Some(tokens.authenticate_client_throttled(tenant, client_id, proof, base, None).await?.1)
             }
-            None if client.public_fallback => false,
-            None if redirected && client.redirects.iter().any(|(kind, _)| *kind != RedirectKind::Web) => false,
+            None if client.public_fallback => None,
+            None if redirected && client.redirects.iter().any(|(kind, _)| *kind != RedirectKind::Web) => None,
             None => {
                 return Err(Error::unauthenticated(
                     "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
@@ -564,7 +711,7 @@ impl Applications<'_> {
         }
         Ok(SignInClient {
             client: client.authenticated.clone(),
-            confidential,
+            proof,
             assignment_required: client.assignment_required,
         })
     }
@@ -649,6 +796,15 @@ impl Applications<'_> {
             secrets,
             enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
             public_fallback: app.doc.get("isFallbackPublicClient") == Some(&Value::Bool(true)),
+            certificates: app
+                .doc
+                .get("keyCredentials")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| k.get("key").and_then(Value::as_str))
+                .filter_map(|key| certificates::parse_key_credential(key).ok())
+                .collect(),
             redirects: RedirectKind::ALL
                 .iter()
                 .flat_map(|(kind, property)| {
@@ -682,6 +838,8 @@ pub(crate) struct CachedClient {
     secrets: Vec<SecretRecord>,
     enabled: bool,
     public_fallback: bool,
+    /// The application's certificates, for client assertions.
+    certificates: Vec<ClientCertificate>,
     assignment_required: bool,
     /// The registered redirect URIs, by where they are registered.
     redirects: Vec<(RedirectKind, String)>,
@@ -748,10 +906,16 @@ pub fn object_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map
         ObjectKind::ServicePrincipal => SERVICE_PRINCIPAL,
         _ => APPLICATION,
     };
-    schema::properties(table, record, selection, |property| {
+    let mut properties = schema::properties(table, record, selection, |property| {
         let listed = property.name.ends_with("Credentials") || property.name == "appRoles";
         (listed && !record.doc.contains_key(property.name)).then(|| json!([]))
-    })
+    });
+    if let Some(Value::Array(keys)) = properties.get_mut("keyCredentials") {
+        for key in keys.iter_mut().filter_map(Value::as_object_mut) {
+            key.insert("key".into(), Value::Null);
+        }
+    }
+    properties
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! (`idtyp` app) becomes [`Caller::App`]; a signed-in user's (`idtyp` user, issued by the sign-in
 //! pipeline) becomes [`Caller::User`].
 
-use crate::applications::AuthenticatedClient;
+use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::auth::roles::GUEST_ROLE;
 use crate::auth::scopes::Scopes;
@@ -64,7 +64,7 @@ impl Tokens<'_> {
         &self,
         tenant: Uuid,
         client_id: &str,
-        secret: &str,
+        proof: ClientProof<'_>,
         scope: &str,
         base: &str,
         source: Option<IpAddr>,
@@ -90,7 +90,7 @@ impl Tokens<'_> {
                 format!("AADSTS500011: The resource principal named {resource} was not found in the tenant."),
             ));
         }
-        let client = self.authenticate_client_throttled(tenant, client_id, secret, source).await?;
+        let (client, proof) = self.authenticate_client_throttled(tenant, client_id, proof, base, source).await?;
         let keys =
             self.directory.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
         let now = self.directory.now().timestamp();
@@ -107,9 +107,9 @@ impl Tokens<'_> {
             "exp": now + lifetime,
             "app_displayname": client.display_name,
             "appid": client.app_id,
-            "appidacr": "1",
+            "appidacr": proof.acr(),
             "azp": client.app_id,
-            "azpacr": "1",
+            "azpacr": proof.acr(),
             "idp": iss,
             "idtyp": "app",
             "oid": client.service_principal,
@@ -124,14 +124,15 @@ impl Tokens<'_> {
     }
 
     /// [`crate::applications::Applications::authenticate_client`] behind the failure throttle: a locked-out client or source is refused
-    /// before its secret is looked at.
+    /// before its proof is looked at.
     pub(crate) async fn authenticate_client_throttled(
         &self,
         tenant: Uuid,
         client_id: &str,
-        secret: &str,
+        proof: ClientProof<'_>,
+        base: &str,
         source: Option<IpAddr>,
-    ) -> Result<AuthenticatedClient> {
+    ) -> Result<(AuthenticatedClient, ProofKind)> {
         let now = self.directory.now().timestamp();
         let client_key = format!("client/{tenant}/{}", client_id.to_lowercase());
         let source_key = source.map(|ip| format!("source/{ip}"));
@@ -149,7 +150,7 @@ impl Tokens<'_> {
                 seconds,
             ));
         }
-        let authenticated = self.directory.applications().authenticate_client(tenant, client_id, secret).await;
+        let authenticated = self.directory.applications().authenticate_client(tenant, client_id, proof, base).await;
         if let Err(error) = &authenticated {
             if error.kind == crate::ErrorKind::Unauthenticated {
                 tracing::warn!(%tenant, client_id = %shown_id, source = %shown_source, "client authentication failed");

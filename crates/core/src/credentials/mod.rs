@@ -1,6 +1,7 @@
-//! Credentials: password hashes, client secrets and the master key, token-signing keys, and the throttling
+//! Credentials: password hashes, client secrets and certificates, the master key, token-signing keys, and the throttling
 //! of failed client authentications.
 
+pub mod certificates;
 pub mod keys;
 pub mod passwords;
 pub mod secrets;

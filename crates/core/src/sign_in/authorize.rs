@@ -267,18 +267,18 @@ impl SignIn<'_> {
         if client.client.app_id != record.client || record.redirect_uri != redirect_uri {
             return Err(grant_error("AADSTS70000: The code was issued to another client or redirect URI."));
         }
-        let confidential = match (client.redirect, request.secret) {
-            (_, Some(secret)) => {
+        let proof = match (client.redirect, request.proof) {
+            (_, Some(proof)) => {
                 let tokens = self.directory.tokens();
-                tokens.authenticate_client_throttled(tenant, request.client_id, secret, request.source).await?;
-                true
+                let base = request.base;
+                Some(tokens.authenticate_client_throttled(tenant, request.client_id, proof, base, request.source).await?.1)
             }
             (RedirectKind::Web, None) => {
                 return Err(Error::unauthenticated(
                     "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
                 ))
             }
-            (RedirectKind::Spa | RedirectKind::Public, None) => false,
+            (RedirectKind::Spa | RedirectKind::Public, None) => None,
         };
         if record.redeemed {
             self.revoke(tenant, record.family).await?;
@@ -315,8 +315,7 @@ impl SignIn<'_> {
             )
         })?;
         let methods: Vec<String> = record.methods.split_whitespace().map(str::to_owned).collect();
-        let grant =
-            Grant { tenant, client: &client.client, confidential, user: &user, scopes: Scopes::parse(&record.scopes) };
+        let grant = Grant { tenant, client: &client.client, proof, user: &user, scopes: Scopes::parse(&record.scopes) };
         let nonce = record.nonce.as_deref();
         self.issue(grant, record.auth_time, &methods, nonce, request.base, Family::Start(record.family)).await
     }

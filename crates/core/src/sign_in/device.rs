@@ -179,8 +179,11 @@ impl SignIn<'_> {
         }
         let digest = secrets::digest(device_code.trim());
         let record = self.directory.store.device_code(tenant, &digest).await.map_err(Error::from)?.ok_or_else(bad)?;
-        let client =
-            self.directory.applications().sign_in_client(tenant, request.client_id, request.secret, false).await?;
+        let client = self
+            .directory
+            .applications()
+            .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), false)
+            .await?;
         if client.client.app_id != record.client {
             return Err(bad());
         }
@@ -226,7 +229,7 @@ impl SignIn<'_> {
         let grant = Grant {
             tenant,
             client: &client.client,
-            confidential: client.confidential,
+            proof: client.proof,
             user: &user,
             scopes: Scopes::parse(&record.scopes),
         };

@@ -2,6 +2,7 @@
 //! response's other parts (`client_info`, the refresh token).
 
 use crate::applications::tokens::issuer;
+use crate::applications::ProofKind;
 use crate::auth::authorization::GRAPH_RESOURCE;
 use crate::auth::roles::{roles_of, GUEST_ROLE, MEMBER_ROLE};
 use crate::auth::scopes::{Scope, Scopes};
@@ -33,8 +34,8 @@ pub(crate) struct Subject<'a> {
     pub tenant: Uuid,
     pub user: &'a ObjectRecord,
     pub app_id: Uuid,
-    /// `azpacr`: 0 for a public client, 1 for one that showed a secret.
-    pub confidential: bool,
+    /// What the client proved itself with (`azpacr`: 0 for nothing, a public client).
+    pub proof: Option<ProofKind>,
     pub scopes: Scopes,
     pub auth_time: DateTime<Utc>,
     pub methods: &'a [String],
@@ -73,7 +74,7 @@ impl SignIn<'_> {
             ("nbf", json!(now)),
             ("exp", json!(now + directory.config.access_token_lifetime)),
             ("azp", json!(subject.app_id)),
-            ("azpacr", json!(if subject.confidential { "1" } else { "0" })),
+            ("azpacr", json!(subject.proof.map(ProofKind::acr).unwrap_or("0"))),
             ("amr", json!(subject.methods)),
             ("idp", json!(iss)),
             ("idtyp", json!("user")),

@@ -13,7 +13,7 @@ pub mod issue;
 pub mod policy;
 pub mod refresh;
 
-use crate::applications::AuthenticatedClient;
+use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::authorization::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::kernel::error::{Error, Result};
@@ -56,8 +56,8 @@ pub enum Tenancy {
 struct Grant<'a> {
     tenant: Uuid,
     client: &'a AuthenticatedClient,
-    /// Whether the client proved itself with a secret.
-    confidential: bool,
+    /// What the client proved itself with (none: a public client).
+    proof: Option<ProofKind>,
     user: &'a ObjectRecord,
     scopes: Scopes,
 }
@@ -74,8 +74,8 @@ enum Family {
 #[derive(Debug, Clone)]
 pub struct ClientRequest<'a> {
     pub client_id: &'a str,
-    /// The client secret, when the client showed one.
-    pub secret: Option<&'a str>,
+    /// The client's proof (a secret or a client assertion), when it showed one.
+    pub proof: Option<ClientProof<'a>>,
     /// The `scope` parameter.
     pub scope: &'a str,
     /// The public base URL (the tokens' issuer is under it).
@@ -119,12 +119,14 @@ impl SignIn<'_> {
         };
         let (openid, graph) = parse_scope(request.scope)?;
         let applications = self.directory.applications();
-        let client = applications.sign_in_client(tenant, request.client_id, request.secret, false).await?;
+        let client = applications
+            .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), false)
+            .await?;
         let user = self.check_password(tenant, username, password).await?;
         let methods = vec!["pwd".to_owned()];
         let scopes = self.evaluate(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
         let family = Family::Start(self.directory.random().uuid());
-        let grant = Grant { tenant, client: &client.client, confidential: client.confidential, user: &user, scopes };
+        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, scopes };
         self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
     }
 
@@ -168,7 +170,9 @@ impl SignIn<'_> {
             .map_err(Error::from)?
             .ok_or_else(malformed)?;
         let applications = self.directory.applications();
-        let client = applications.sign_in_client(tenant, request.client_id, request.secret, true).await?;
+        let client = applications
+            .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), true)
+            .await?;
         if client.client.app_id != family.client {
             return Err(grant_error("AADSTS70000: The refresh token was issued to a different client."));
         }
@@ -212,7 +216,7 @@ impl SignIn<'_> {
         }
         let next = RefreshToken { generation: family.generation + 1, ..presented };
         let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
-        let grant = Grant { tenant, client: &client.client, confidential: client.confidential, user: &user, scopes };
+        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, scopes };
         self.issue(grant, family.auth_time, &methods, None, request.base, Family::Rotated(next)).await
     }
 
@@ -301,8 +305,8 @@ impl SignIn<'_> {
         base: &str,
         family: Family,
     ) -> Result<Issued> {
-        let Grant { tenant, client, confidential, user, scopes } = grant;
-        let subject = Subject { tenant, user, app_id: client.app_id, confidential, scopes, auth_time, methods, nonce };
+        let Grant { tenant, client, proof, user, scopes } = grant;
+        let subject = Subject { tenant, user, app_id: client.app_id, proof, scopes, auth_time, methods, nonce };
         let (access_token, id_token) = self.sign_user_tokens(&subject, base).await?;
         let refresh_token = match (family, scopes.contains(Scope::OfflineAccess)) {
             (Family::Rotated(next), _) => Some(next.encode(&self.directory.master)),

@@ -405,6 +405,14 @@ pub enum Write {
     RedeemDeviceCode {
         digest: String,
     },
+    /// Records a client assertion's `jti` until it expires, and forgets the tenant's expired ones; fails
+    /// with `Conflict` when the client used it already. Logs no change.
+    UseAssertion {
+        client: Uuid,
+        jti: String,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
     /// Adds a delegated permission grant; `Conflict` when the client already has one for the same resource
     /// and principal.
     AddPermissionGrant(PermissionGrantRecord),

@@ -640,3 +640,121 @@ async fn device_codes_poll_as_rfc_8628_says() {
         );
     }
 }
+
+/// A client certificate: an RSA key (PKCS#8) and its self-signed certificate (DER).
+fn client_certificate() -> (Vec<u8>, Vec<u8>) {
+    let (_, pkcs8) =
+        gatehouse_core::credentials::keys::SigningKey::generate(&gatehouse_core::kernel::random::SystemRandom).unwrap();
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice());
+    let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let certificate = rcgen::CertificateParams::new(vec!["client.test".to_owned()]).unwrap().self_signed(&key).unwrap();
+    (pkcs8, certificate.der().to_vec())
+}
+
+/// A client assertion (RS256, `x5t` = SHA-1 thumbprint) over `claims`.
+fn assertion(pkcs8: &[u8], certificate: &[u8], claims: &Value) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, certificate);
+    let header = json!({"alg": "RS256", "typ": "JWT", "x5t": URL_SAFE_NO_PAD.encode(thumbprint.as_ref())});
+    let signed =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(pkcs8).unwrap();
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signed.as_bytes(), &mut signature)
+        .unwrap();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+#[tokio::test]
+async fn clients_prove_themselves_with_certificates() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, false, "").await;
+        let (pkcs8, certificate) = client_certificate();
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &certificate);
+        let path = format!("/v1.0/applications/{}", client.object);
+        let bad =
+            json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "bm90IGEgY2VydA=="}]});
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: not a certificate: {body}");
+        let keys = json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": key, "displayName": "CN=client"}]});
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(keys)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (_, app) = server.call(&admin, Method::GET, &path, None).await;
+        let shown = &app["keyCredentials"][0];
+        assert_eq!(shown["key"], Value::Null, "{engine}: the key is not shown back");
+        let sha1: String = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &certificate)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        assert_eq!(shown["customKeyIdentifier"], sha1.as_str(), "{engine}");
+
+        let graph = server.graph_principal(&admin).await;
+        let role = gatehouse_core::auth::authorization::Permission::UserReadAll.app_role_id();
+        let grant = json!({"principalId": client.sp, "resourceId": graph, "appRoleId": role});
+        let path = format!("/v1.0/servicePrincipals/{}/appRoleAssignments", client.sp);
+        assert_eq!(server.call(&admin, Method::POST, &path, Some(grant)).await.0, StatusCode::CREATED);
+
+        let now = server.clock.now_seconds();
+        let audience = server.url(&format!("/{tenant}/oauth2/v2.0/token"));
+        let claims = |aud: &str, jti: &str, exp: i64| json!({"aud": aud, "iss": client.app_id, "sub": client.app_id, "jti": jti, "nbf": now, "exp": exp});
+        let present = |assertion: String| {
+            let form = [
+                ("grant_type", "client_credentials".to_owned()),
+                ("client_id", client.app_id.clone()),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+                ("client_assertion", assertion),
+                ("scope", "https://graph.microsoft.com/.default".to_owned()),
+            ];
+            let request = server.http.post(server.url(&format!("/{tenant}/oauth2/v2.0/token"))).form(&form);
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status(), response.json::<Value>().await.unwrap())
+            }
+        };
+        let good = assertion(&pkcs8, &certificate, &claims(&audience, "jti-1", now + 600));
+        let (status, body) = present(good.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        let token = claims_of(&body);
+        assert_eq!(
+            (token["azpacr"].as_str(), token["appidacr"].as_str()),
+            (Some("2"), Some("2")),
+            "{engine}: a certificate"
+        );
+        let (status, users) =
+            server.call(body["access_token"].as_str().unwrap(), Method::GET, "/v1.0/users", None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {users}");
+
+        let refusals = [
+            (good, "AADSTS700027", "a replayed jti"),
+            (
+                assertion(&pkcs8, &certificate, &claims("https://evil.test/token", "jti-2", now + 600)),
+                "AADSTS700023",
+                "another audience",
+            ),
+            (assertion(&pkcs8, &certificate, &claims(&audience, "jti-3", now - 1)), "AADSTS700024", "expired"),
+            (assertion(&pkcs8, &certificate, &claims(&audience, "", now + 600)), "AADSTS700027", "no jti"),
+        ];
+        for (assertion, code, why) in refusals {
+            let (status, body) = present(assertion).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: {why}: {body}");
+            assert!(body["error_description"].as_str().unwrap().starts_with(code), "{engine}: {why}: {body}");
+        }
+        let (other_key, other_certificate) = client_certificate();
+        let (status, body) =
+            present(assertion(&other_key, &other_certificate, &claims(&audience, "jti-4", now + 600))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: an unregistered certificate: {body}");
+        let forged = assertion(&other_key, &certificate, &claims(&audience, "jti-5", now + 600));
+        let (status, body) = present(forged).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: signed by another key: {body}");
+        assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS700027"));
+    }
+}
+
+fn claims_of(body: &Value) -> Value {
+    claims(body["access_token"].as_str().unwrap())
+}

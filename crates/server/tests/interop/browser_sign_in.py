@@ -76,8 +76,7 @@ def complete_device(driver, wait, verification_uri, user_code, upn):
         driver.find_element(By.NAME, "passwd").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(expected_conditions.presence_of_element_located((By.XPATH, "//button[text()='Continue']"))).click()
-    heading = wait.until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
-    check(heading.text == "You're signed in", f"the device login page: {driver.page_source[:500]}")
+    wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "You're signed in"))
 
 
 def main(base, token, domain):

@@ -1,5 +1,5 @@
 """People and apps sign in to Gatehouse with Microsoft's own clients: MSAL for Python, azure-identity, and
-msgraph-sdk calling /me with a user's token.
+msgraph-sdk calling /me with a user's token; apps prove themselves with secrets and with certificates.
 
 Usage: msal_sign_in.py BASE_URL TOKEN DOMAIN CA_PEM, with the bootstrap output as JSON in GATEHOUSE_BOOTSTRAP.
 
@@ -13,6 +13,8 @@ for the host on the default port to the test port, as a deployment on port 443 w
 """
 
 import asyncio
+import base64
+import datetime
 import json
 import os
 import sys
@@ -22,7 +24,11 @@ from urllib.parse import urlparse
 import msal
 import requests
 from azure.core.pipeline.transport import RequestsTransport
-from azure.identity import ClientSecretCredential, UsernamePasswordCredential
+from azure.identity import CertificateCredential, ClientSecretCredential, UsernamePasswordCredential
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from graph_client import check
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph import GraphRequestAdapter, GraphServiceClient
@@ -71,6 +77,55 @@ def register(base, token, domain):
     }
     created = graph(base, token, "POST", "/users", user)
     return app["appId"], upn, "Msal-Passw0rd!", created["id"]
+
+
+def certificate_app(base, token):
+    """An app that proves itself with a certificate (private_key_jwt), granted User.Read.All."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gatehouse-interop")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    app = graph(base, token, "POST", "/applications", {"displayName": "Certificate daemon"})
+    graph(base, token, "PATCH", f"/applications/{app['id']}", {"keyCredentials": [
+        {"type": "AsymmetricX509Cert", "usage": "Verify", "key": base64.b64encode(der).decode()},
+    ]})
+    sp = graph(base, token, "POST", "/servicePrincipals", {"appId": app["appId"]})
+    principals = graph(base, token, "GET", "/servicePrincipals")["value"]
+    graph_sp = next(p for p in principals if p["appId"] == "00000003-0000-0000-c000-000000000000")
+    read_all = "df021288-bdef-4463-88db-98f22de89214"
+    graph(base, token, "POST", f"/servicePrincipals/{sp['id']}/appRoleAssignments",
+          {"principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": read_all})
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return app["appId"], key_pem.decode(), cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificate_flows(base, bootstrap, app_id, key_pem, cert_pem):
+    tenant = bootstrap["tenantId"]
+    daemon = msal.ConfidentialClientApplication(
+        app_id,
+        client_credential={"private_key": key_pem, "public_certificate": cert_pem},
+        authority=f"{base}/{tenant}",
+        instance_discovery=False,
+        http_client=DefaultPort(base),
+    )
+    result = daemon.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    check("access_token" in result, f"MSAL with a certificate: {result}")
+    users = requests.get(f"{base}/v1.0/users", headers={"Authorization": f"Bearer {result['access_token']}"})
+    check(users.status_code == 200, f"the certificate daemon reads users: {users.status_code}")
+    credential = CertificateCredential(
+        tenant,
+        app_id,
+        certificate_data=(key_pem + cert_pem).encode(),
+        authority=base,
+        disable_instance_discovery=True,
+        transport=RequestsTransport(session=DefaultPort(base), session_owner=False),
+    )
+    check(credential.get_token("https://graph.microsoft.com/.default").token, "CertificateCredential")
 
 
 def msal_flows(base, bootstrap, client_id, upn, password, user_id):
@@ -154,6 +209,7 @@ def main(base, token, domain):
     me = graph(base, user_token, "GET", "/me")
     check(me["id"] == user_id, "/me with MSAL's token")
     asyncio.run(azure_identity_flows(base, bootstrap, client_id, upn, password, user_id))
+    certificate_flows(base, bootstrap, *certificate_app(base, token))
     print("msal sign-in passed")
 
 

@@ -524,6 +524,19 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![],
         ),
+        Write::UseAssertion { client, jti, expires_at, now } => (
+            vec![
+                statement(
+                    "DELETE FROM client_assertions WHERE tenant_id = $1 AND expires_at < $2",
+                    vec![t(), micros(now).into()],
+                ),
+                statement(
+                    "INSERT INTO client_assertions (tenant_id, client_id, jti, expires_at) VALUES ($1, $2, $3, $4)",
+                    vec![t(), client.into(), jti.into(), micros(expires_at).into()],
+                ),
+            ],
+            vec![],
+        ),
         Write::AddPermissionGrant(g) => (
             vec![statement(
                 "INSERT INTO permission_grants (tenant_id, id, client_id, principal_id, resource_id, scope, created_at) \
