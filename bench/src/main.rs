@@ -169,6 +169,23 @@ enum Command {
         #[arg(long)]
         token: String,
     },
+    /// POSTs a form `count` times and writes one field of each JSON answer to a file, a line each (refresh
+    /// tokens for the refresh-grant benchmark).
+    Collect {
+        #[arg(long)]
+        url: String,
+        /// The form; `{n}` is replaced by a unique number per request.
+        #[arg(long)]
+        body: String,
+        #[arg(long)]
+        field: String,
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Creates users through Graph and writes their ids to a file.
     Seed {
         #[arg(long)]
@@ -205,6 +222,9 @@ fn main() -> anyhow::Result<()> {
                 let report = load(Arc::new(plan), concurrency, Duration::from_secs(seconds), requests).await;
                 println!("{}", report.json(&name));
                 Ok(())
+            }
+            Command::Collect { url, body, field, count, concurrency, out } => {
+                collect(url, body, field, count, concurrency, out).await
             }
             Command::Seed { base, token, domain, count, concurrency, out } => {
                 seed(base, token, domain, count, concurrency, out).await
@@ -380,6 +400,41 @@ async fn load(plan: Arc<Plan>, concurrency: usize, window: Duration, limit: u64)
     total.elapsed = started.elapsed();
     total.latencies_us.sort_unstable();
     total
+}
+
+async fn collect(
+    url: String,
+    body: String,
+    field: String,
+    count: u64,
+    concurrency: usize,
+    out: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (url, body, field, next) = (url.clone(), body.clone(), field.clone(), next.clone());
+        workers.spawn(async move {
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let mut values = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < count {
+                let form = body.replace("{n}", &uuid::Uuid::new_v4().simple().to_string());
+                let request = Request::post(url.as_str())
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Full::new(Bytes::from(form)))?;
+                let answer = client.request(request).await?.into_body().collect().await?.to_bytes();
+                let answer: serde_json::Value = serde_json::from_slice(&answer)?;
+                values.push(answer[&field].as_str().context("the answer lacks the field")?.to_owned());
+            }
+            anyhow::Ok(values)
+        });
+    }
+    let mut lines = Vec::new();
+    while let Some(values) = workers.join_next().await {
+        lines.extend(values??);
+    }
+    std::fs::write(&out, lines.join("\n"))?;
+    Ok(())
 }
 
 async fn seed(

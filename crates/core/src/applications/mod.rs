@@ -16,7 +16,9 @@ use crate::directory::write_error;
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::query::Listing;
 use crate::schema::{self, format_time, Selection, APPLICATION, SERVICE_PRINCIPAL};
-use crate::store::{AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, SecretRecord, Write};
+use crate::store::{
+    AppRoleAssignmentRecord, ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord, SecretRecord, Write,
+};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -752,7 +754,7 @@ impl Applications<'_> {
     }
 
     /// A client as the token endpoint needs it, from this node's cache while it is younger than
-    /// [`CLIENT_CACHE_SECONDS`], else from the store (three reads). The cache forgets a tenant's clients when
+    /// [`CLIENT_CACHE_SECONDS`], else from the store (four reads). The cache forgets a tenant's clients when
     /// this node changes any application, service principal, secret or grant of it, so it is exact
     /// for changes made here and at most [`CLIENT_CACHE_SECONDS`] old for changes made on other nodes. Unknown
     /// clients are not remembered.
@@ -773,6 +775,7 @@ impl Applications<'_> {
             return Ok(None);
         };
         let secrets = self.directory.store.secrets(tenant, &[app.id, sp.id]).await.map_err(Error::from)?;
+        let grants = self.directory.store.permission_grants(tenant, Some(sp.id)).await.map_err(Error::from)?;
         let permissions = match self.directory.graph_principal(tenant).await? {
             Some(graph) => self
                 .directory
@@ -794,6 +797,7 @@ impl Applications<'_> {
                 permissions,
             },
             secrets,
+            grants,
             enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
             public_fallback: app.doc.get("isFallbackPublicClient") == Some(&Value::Bool(true)),
             certificates: app
@@ -836,6 +840,8 @@ const CLIENT_CACHE_CAPACITY: usize = 10_000;
 pub(crate) struct CachedClient {
     authenticated: AuthenticatedClient,
     secrets: Vec<SecretRecord>,
+    /// The delegated permission grants to the client.
+    grants: Vec<PermissionGrantRecord>,
     enabled: bool,
     public_fallback: bool,
     /// The application's certificates, for client assertions.
@@ -857,6 +863,11 @@ impl CachedClient {
     /// Whether tokens issued to `service_principal` stand: it is this client's, live and enabled.
     pub(crate) fn admits(&self, service_principal: Uuid) -> bool {
         self.enabled && self.authenticated.service_principal == service_principal
+    }
+
+    /// The delegated permission grants to the client.
+    pub(crate) fn grants(&self) -> &[PermissionGrantRecord] {
+        &self.grants
     }
 
     /// The application's display name.

@@ -1,7 +1,7 @@
 //! Passwords: Entra's complexity rule and argon2id hashing.
 //!
-//! Hashing is CPU work measured in tens of milliseconds, so it runs on the blocking pool, never on an async
-//! worker, and a bounded number at a time ([`Hasher`]). Hash parameters are explicit configuration: production uses the OWASP minimum
+//! Hashing is CPU work measured in tens of milliseconds, so it runs on threads of its own at low priority,
+//! never on an async worker, and a bounded number at a time ([`Hasher`]). Hash parameters are explicit configuration: production uses the OWASP minimum
 //! (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
 
 use crate::kernel::error::{Error, Result};
@@ -69,29 +69,56 @@ const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How many hashes may wait for a turn, per hash that may run: beyond it a request is refused at once.
 const QUEUE_PER_TURN: usize = 32;
 
-/// Password hashing on a bounded pool: at most `limit` hashes run at once, each on the blocking pool and
-/// holding its parameters' memory (19 MiB in production); at most [`QUEUE_PER_TURN`] × `limit` more wait
-/// their turn, for at most [`QUEUE_WAIT`]; the rest are refused at once. So a flood of sign-ins or password
-/// writes costs a bounded amount of memory and CPU, and the server keeps answering everything else.
+/// Password hashing on a bounded pool of its own threads: at most `limit` hashes run at once, each holding
+/// its parameters' memory (19 MiB in production); at most [`QUEUE_PER_TURN`] × `limit` more wait their
+/// turn, for at most [`QUEUE_WAIT`]; the rest are refused at once. The threads run at the lowest scheduling
+/// priority (nice 19), so hashing takes the CPU that serving requests leaves: a flood of sign-ins costs a
+/// bounded amount of memory, and everything else stays fast while it lasts.
 pub struct Hasher {
     params: HashParams,
     turns: tokio::sync::Semaphore,
     queue: usize,
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
     waiting: std::sync::atomic::AtomicUsize,
     computed: std::sync::atomic::AtomicU64,
-    running: std::sync::atomic::AtomicUsize,
-    peak: std::sync::atomic::AtomicUsize,
+    running: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// Seconds a refused hash's caller is told to wait.
 const RETRY_AFTER: u64 = 1;
 
 impl Hasher {
     pub fn new(params: HashParams, limit: usize) -> Hasher {
+        let limit = limit.max(1);
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        for n in 0..limit {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new().name(format!("password-hash-{n}")).spawn(move || {
+                use thread_priority::{set_current_thread_priority, ThreadPriority};
+                if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+                    tracing::warn!(error = ?e, "password hashing runs at normal priority");
+                }
+                loop {
+                    let job = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "a password hashing thread could not start");
+            }
+        }
         Hasher {
             params,
-            turns: tokio::sync::Semaphore::new(limit.max(1)),
-            queue: limit.max(1) * QUEUE_PER_TURN,
+            turns: tokio::sync::Semaphore::new(limit),
+            queue: limit * QUEUE_PER_TURN,
+            jobs: std::sync::Mutex::new(sender),
             waiting: Default::default(),
             computed: Default::default(),
             running: Default::default(),
@@ -116,7 +143,7 @@ impl Hasher {
         })?
     }
 
-    /// Runs `work` on the blocking pool when a turn comes; `Err(())` when the queue is full or the wait
+    /// Runs `work` on the hashing threads when a turn comes; `Err(())` when the queue is full or the wait
     /// too long.
     async fn run<T: Send + 'static>(
         &self,
@@ -133,12 +160,21 @@ impl Hasher {
             Ok(Ok(turn)) => turn,
             _ => return Err(()),
         };
-        let running = self.running.fetch_add(1, Relaxed) + 1;
-        self.peak.fetch_max(running, Relaxed);
-        let done = tokio::task::spawn_blocking(work).await.map_err(Error::internal);
-        self.running.fetch_sub(1, Relaxed);
+        let (done, result) = tokio::sync::oneshot::channel();
+        let (running, peak) = (self.running.clone(), self.peak.clone());
+        let job: Job = Box::new(move || {
+            let now = running.fetch_add(1, Relaxed) + 1;
+            peak.fetch_max(now, Relaxed);
+            let outcome = work();
+            running.fetch_sub(1, Relaxed);
+            let _ = done.send(outcome);
+        });
+        if self.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job).is_err() {
+            return Ok(Err(Error::internal("the password hashing threads are gone")));
+        }
+        let outcome = result.await.map_err(|_| Error::internal("a password hash was lost"));
         self.computed.fetch_add(1, Relaxed);
-        Ok(done.and_then(|r| r))
+        Ok(outcome.and_then(|r| r))
     }
 
     /// How many hashes have been computed.

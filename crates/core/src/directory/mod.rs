@@ -339,7 +339,10 @@ fn touches_clients(write: &Write) -> bool {
         Write::AddSecret(_)
         | Write::RemoveSecret { .. }
         | Write::AddAppRoleAssignment(_)
-        | Write::RemoveAppRoleAssignment { .. } => true,
+        | Write::RemoveAppRoleAssignment { .. }
+        | Write::AddPermissionGrant(_)
+        | Write::UpdatePermissionGrant { .. }
+        | Write::RemovePermissionGrant { .. } => true,
         _ => false,
     }
 }

@@ -184,12 +184,15 @@ impl Consent<'_> {
         Ok(())
     }
 
-    /// The Graph scopes a client (its service principal) may use for a user: the union of its grants for
-    /// everyone and for that user.
-    pub(crate) async fn consented(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<Scopes> {
+    /// The Graph scopes a client may use for a user: the union of its grants for everyone and for that
+    /// user, as this node's client cache knows them ([`crate::applications::CLIENT_CACHE_SECONDS`]).
+    pub(crate) async fn consented(&self, tenant: Uuid, app_id: Uuid, user: Uuid) -> Result<Scopes> {
         let Some(graph) = self.directory.graph_principal(tenant).await? else { return Ok(Scopes::default()) };
-        let grants = self.directory.store.permission_grants(tenant, Some(client)).await.map_err(Error::from)?;
-        Ok(grants
+        let Some(client) = self.directory.applications().client(tenant, app_id).await? else {
+            return Ok(Scopes::default());
+        };
+        Ok(client
+            .grants()
             .iter()
             .filter(|g| g.resource == graph && g.principal.is_none_or(|p| p == user))
             .flat_map(|g| Scopes::parse(&g.scope).iter())

@@ -17,8 +17,7 @@ use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::authorization::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::kernel::error::{Error, Result};
-use crate::kernel::text::fold;
-use crate::store::{ObjectKind, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
+use crate::store::{ObjectRecord, RefreshFamilyRecord, StoreError, Write};
 use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Duration, Utc};
@@ -230,14 +229,9 @@ impl SignIn<'_> {
         })
     }
 
-    /// A live user by UPN or object id.
+    /// A live user by UPN or object id (by id from this node's object cache when it holds the user).
     async fn find_user(&self, tenant: Uuid, key: &str) -> Option<ObjectRecord> {
-        let store = &self.directory.store;
-        let found = match Uuid::parse_str(key) {
-            Ok(id) => store.object(tenant, ObjectKind::User, id).await,
-            Err(_) => store.object_by_key(tenant, ObjectKind::User, &fold(key)).await,
-        };
-        found.ok().flatten().filter(|u| u.deleted_at.is_none())
+        self.directory.users().get(&Caller::System { tenant }, key).await.ok()
     }
 
     /// The policy stage: gathers the facts and decides.
@@ -252,7 +246,7 @@ impl SignIn<'_> {
     ) -> Result<(Decision, Scopes)> {
         let sp = client.service_principal;
         let unassigned = assignment_required && !self.assigned(tenant, sp, user.id).await?;
-        let consented = self.directory.consent().consented(tenant, sp, user.id).await?;
+        let consented = self.directory.consent().consented(tenant, client.app_id, user.id).await?;
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
             must_change_password: user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)),

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Sign-in benchmarks, each beside its baseline measured in the same run:
+#
+#   bench/sign_in.sh [sqlite|postgres] [SECONDS]
+#
+# - password sign-ins (the password grant, production argon2id) per second, against cores × argon2id
+#   hashes/s on one core;
+# - refresh-token grants per second, against cores × RS256 signatures/s on one core (each grant signs one
+#   access token; with `openid` it also signs an id token);
+# - GET /v1.0/users/{id} p99 while password sign-ins saturate the hash pool, against its p99 when idle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+engine=${1:-sqlite}
+seconds=${2:-10}
+source bench/common.sh
+
+"$bench" baseline --seconds 5
+database_for "$engine"
+
+# start NAME HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, tenant, token, client (a public client with
+# consent for User.Read), user (its object id); the user signs in as $upn with $password.
+start() {
+  local name=$1 memory=$2 iterations=$3 port
+  port=$(free_port)
+  if [ "$engine" = sqlite ]; then url="sqlite://$work/$name.db"; fi
+  if [ "$engine" = postgres ]; then
+    psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE \"$name\"" postgres
+    url="postgres://postgres@127.0.0.1:$pgport/$name"
+  fi
+  mkdir -p "$work/$name"
+  GATEHOUSE_LOG=warn GATEHOUSE_PASSWORD_HASH_MEMORY_KIB=$memory GATEHOUSE_PASSWORD_HASH_ITERATIONS=$iterations \
+    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --database-url "$url" \
+    --bootstrap-output "$work/$name/boot.json" >/dev/null 2>"$work/$name/log" &
+  pids+=($!)
+  until [ -s "$work/$name/boot.json" ]; do sleep 0.1; done
+  base="http://127.0.0.1:$port"
+  read -r tenant token client user < <(python3 - "$base" "$work/$name/boot.json" <<'PY'
+import json, sys, urllib.parse, urllib.request
+base, boot = sys.argv[1], json.load(open(sys.argv[2]))
+def call(method, path, body=None, token=None, form=False):
+    data = urllib.parse.urlencode(body).encode() if form else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/x-www-form-urlencoded" if form else "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request) as response:
+        text = response.read()
+        return json.loads(text) if text else None
+tenant = boot["tenantId"]
+token = call("POST", f"/{tenant}/oauth2/v2.0/token", {"grant_type": "client_credentials", "client_id": boot["clientId"],
+             "client_secret": boot["clientSecret"], "scope": "https://graph.microsoft.com/.default"}, form=True)["access_token"]
+app = call("POST", "/v1.0/applications", {"displayName": "bench", "isFallbackPublicClient": True}, token)
+sp = call("POST", "/v1.0/servicePrincipals", {"appId": app["appId"]}, token)
+graph = next(p for p in call("GET", "/v1.0/servicePrincipals", token=token)["value"] if p["appId"].startswith("00000003"))
+call("POST", "/v1.0/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": "User.Read"}, token)
+user = call("POST", "/v1.0/users", {"accountEnabled": True, "displayName": "Bench", "mailNickname": "bench",
+            "userPrincipalName": "bench@" + boot["tenantDomain"], "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Bench-Passw0rd!"}}, token)
+print(tenant, token, app["appId"], user["id"])
+PY
+)
+  upn="bench@$(json_field "$work/$name/boot.json" tenantDomain)"
+  password="Bench-Passw0rd!"
+}
+
+password_form() { echo "grant_type=password&client_id=$client&username=$upn&password=$password&scope=$1"; }
+
+# Password sign-ins and reads beside them, with production argon2id.
+start production 19456 2
+echo "$user" > "$work/ids"
+"$bench" load --name "$engine GET /v1.0/users/{id}, idle" --url "$base/v1.0/users/{id}" --ids "$work/ids" \
+  --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds"
+"$bench" load --name "$engine password grant (ROPC), production argon2id" --url "$base/$tenant/oauth2/v2.0/token" \
+  --method POST --content-type application/x-www-form-urlencoded --body "$(password_form User.Read)" \
+  --concurrency 16 --seconds "$seconds"
+"$bench" load --name "$engine password grant beside the reads" --url "$base/$tenant/oauth2/v2.0/token" \
+  --method POST --content-type application/x-www-form-urlencoded --body "$(password_form User.Read)" \
+  --concurrency 16 --seconds "$((seconds + 2))" > "$work/saturating" &
+saturating=$!
+sleep 1
+"$bench" load --name "$engine GET /v1.0/users/{id}, hash pool saturated" --url "$base/v1.0/users/{id}" --ids "$work/ids" \
+  --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds"
+wait "$saturating"
+cat "$work/saturating"
+
+# Refresh-token grants: every token is used once (a reused one revokes its family), so they are made first
+# by password sign-ins with cheap hashing.
+start cheap 8 1
+refreshes=$((seconds * 3000))
+for scope in "User.Read+offline_access" "User.Read+offline_access+openid"; do
+  "$bench" collect --url "$base/$tenant/oauth2/v2.0/token" --body "$(password_form "$scope")" --field refresh_token \
+    --count "$refreshes" --concurrency 8 --out "$work/refresh"
+  "$bench" load --name "$engine refresh-token grant, scope $scope" --url "$base/$tenant/oauth2/v2.0/token" --ids "$work/refresh" \
+    --method POST --content-type application/x-www-form-urlencoded \
+    --body "grant_type=refresh_token&client_id=$client&refresh_token={id}" --concurrency 8 --requests "$refreshes"
+done
