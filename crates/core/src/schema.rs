@@ -491,6 +491,13 @@ pub const APPLICATION: &[Property] = &[
     p("spa", PropertyType::Special, W, true),
     p("publicClient", PropertyType::Special, W, true),
     p("isFallbackPublicClient", PropertyType::Bool, W, true),
+    p("appRoles", PropertyType::Special, W, true),
+    p(
+        "groupMembershipClaims",
+        PropertyType::Enum(&["None", "SecurityGroup", "All", "DirectoryRole", "ApplicationGroup"]),
+        W,
+        true,
+    ),
     p("api", PropertyType::Special, W, true),
     p("requiredResourceAccess", PropertyType::Special, W, true),
     p("passwordCredentials", PropertyType::Special, R, true),

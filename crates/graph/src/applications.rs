@@ -8,21 +8,17 @@ use crate::odata::{self, Collection, QueryOptions};
 use crate::GraphState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use gatehouse_core::applications::{object_properties, AppRoleAssignment};
+use gatehouse_core::applications::object_properties;
 use gatehouse_core::query;
-use gatehouse_core::schema::{format_time, Property};
+use gatehouse_core::schema::Property;
 use gatehouse_core::schema::{APPLICATION, SERVICE_PRINCIPAL};
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
 
 pub fn routes() -> Router<GraphState> {
-    Router::new()
-        .merge(resource_routes(&APPLICATIONS))
-        .merge(resource_routes(&SERVICE_PRINCIPALS))
-        .route("/servicePrincipals/{id}/appRoleAssignments", get(list_assignments).post(assign))
-        .route("/servicePrincipals/{id}/appRoleAssignments/{assignment}", delete(unassign))
+    Router::new().merge(resource_routes(&APPLICATIONS)).merge(resource_routes(&SERVICE_PRINCIPALS))
 }
 
 /// The routes both resources share, bound to the resource.
@@ -211,55 +207,4 @@ async fn add_password(
         out.extend(credential);
     }
     Ok(Json(Value::Object(out)))
-}
-
-fn assignment_json(assignment: &AppRoleAssignment) -> Map<String, Value> {
-    let record = &assignment.record;
-    let Value::Object(body) = json!({
-        "id": record.id,
-        "appRoleId": record.app_role_id,
-        "createdDateTime": format_time(record.created_at),
-        "deletedDateTime": null,
-        "principalDisplayName": assignment.principal_display_name,
-        "principalId": record.principal,
-        "principalType": "ServicePrincipal",
-        "resourceDisplayName": assignment.resource_display_name,
-        "resourceId": record.resource,
-    }) else {
-        return Map::new();
-    };
-    body
-}
-
-async fn assign(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-    JsonObject(body): JsonObject,
-) -> GraphResult<(StatusCode, Json<Value>)> {
-    let assignment = state.directory.applications().assign_app_role(&caller, &id, &body).await?;
-    let context = format!("servicePrincipals('{id}')/appRoleAssignments");
-    Ok((StatusCode::CREATED, Json(odata::entity(&context, None, assignment_json(&assignment)))))
-}
-
-async fn list_assignments(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path(id): Path<String>,
-) -> GraphResult<Json<Value>> {
-    let assignments = state.directory.applications().app_role_assignments(&caller, &id).await?;
-    let items: Vec<Value> = assignments.iter().map(|a| Value::Object(assignment_json(a))).collect();
-    Ok(Json(json!({
-        "@odata.context": odata::context_url(&format!("servicePrincipals('{id}')/appRoleAssignments"), None),
-        "value": items,
-    })))
-}
-
-async fn unassign(
-    State(state): State<GraphState>,
-    Authenticated(caller): Authenticated,
-    Path((id, assignment)): Path<(String, String)>,
-) -> GraphResult<StatusCode> {
-    state.directory.applications().remove_app_role_assignment(&caller, &id, &assignment).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

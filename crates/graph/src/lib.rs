@@ -5,6 +5,7 @@
 //! produced from the bearer token.
 
 mod applications;
+mod assignments;
 mod auth;
 mod batch;
 mod body;
@@ -49,6 +50,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(deleted::routes())
         .merge(domains::routes())
         .merge(consent::routes())
+        .merge(assignments::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -273,6 +273,15 @@ impl Store for SqlStore {
         self.fetch_all(q, plan::assignment).await
     }
 
+    async fn app_role_assignments_to(&self, tenant: Uuid, resource: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>> {
+        let q = query(
+            "SELECT id, principal_id, resource_id, app_role_id, created_at FROM app_role_assignments \
+             WHERE tenant_id = $1 AND resource_id = $2 ORDER BY created_at, id",
+            vec![tenant.into(), resource.into()],
+        );
+        self.fetch_all(q, plan::assignment).await
+    }
+
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>> {
         let q = query(
             "SELECT kid, sealed, created_at FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid",

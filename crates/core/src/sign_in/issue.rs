@@ -40,7 +40,14 @@ pub(crate) struct Subject<'a> {
     pub auth_time: DateTime<Utc>,
     pub methods: &'a [String],
     pub nonce: Option<&'a str>,
+    /// The values of the client's app roles the user holds (the id token's `roles`).
+    pub roles: Vec<String>,
+    /// The user's groups when the application asks for them (the id token's `groups`, or its overage).
+    pub groups: Option<Vec<Uuid>>,
 }
+
+/// The most groups a JWT names; beyond it the token points to where they can be read (Entra's overage).
+pub const GROUPS_IN_TOKEN: usize = 200;
 
 /// Whether a user is a guest.
 pub(crate) fn is_guest(user: &ObjectRecord) -> bool {
@@ -119,6 +126,20 @@ impl SignIn<'_> {
         }
         if let (true, Some(mail)) = (subject.scopes.contains(Scope::Email), text("mail")) {
             id.insert("email".into(), json!(mail));
+        }
+        if !subject.roles.is_empty() {
+            id.insert("roles".into(), json!(subject.roles));
+        }
+        match &subject.groups {
+            Some(groups) if groups.len() > GROUPS_IN_TOKEN => {
+                let endpoint = format!("{}/v1.0/users/{}/getMemberObjects", base.trim_end_matches('/'), user.id);
+                id.insert("_claim_names".into(), json!({"groups": "src1"}));
+                id.insert("_claim_sources".into(), json!({"src1": {"endpoint": endpoint}}));
+            }
+            Some(groups) => {
+                id.insert("groups".into(), json!(groups));
+            }
+            None => {}
         }
         Ok((access_token, Some(keys.signing.sign(&Value::Object(id))?)))
     }

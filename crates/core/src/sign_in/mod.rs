@@ -245,7 +245,7 @@ impl SignIn<'_> {
         graph: GraphRequest,
     ) -> Result<(Decision, Scopes)> {
         let sp = client.service_principal;
-        let unassigned = assignment_required && !self.assigned(tenant, sp, user.id).await?;
+        let unassigned = assignment_required && self.held_roles(tenant, sp, user.id).await?.is_none();
         let consented = self.directory.consent().consented(tenant, client.app_id, user.id).await?;
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
@@ -274,18 +274,20 @@ impl SignIn<'_> {
         }
     }
 
-    /// Whether the user holds an app role of the client, directly or through a group they are a direct
-    /// member of (Entra does not follow nesting here).
-    async fn assigned(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<bool> {
+    /// The app roles of the client (its service principal) the user holds, directly or through a group they
+    /// are a direct member of (Entra does not follow nesting here); `None` when they hold no assignment at
+    /// all (default access counts as one).
+    async fn held_roles(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<Option<Vec<Uuid>>> {
         let store = &self.directory.store;
         let groups = store.memberships(tenant, &[user]).await.map_err(Error::from)?;
+        let mut held: Option<Vec<Uuid>> = None;
         for principal in [user].into_iter().chain(groups.iter().map(|l| l.group)) {
-            let held = store.app_role_assignments(tenant, principal).await.map_err(Error::from)?;
-            if held.iter().any(|a| a.resource == client) {
-                return Ok(true);
+            let assignments = store.app_role_assignments(tenant, principal).await.map_err(Error::from)?;
+            for assignment in assignments.iter().filter(|a| a.resource == client) {
+                held.get_or_insert_with(Vec::new).push(assignment.app_role_id);
             }
         }
-        Ok(false)
+        Ok(held)
     }
 
     /// The issue and record stages: signs the tokens and, with `offline_access`, starts the refresh-token
@@ -300,7 +302,12 @@ impl SignIn<'_> {
         family: Family,
     ) -> Result<Issued> {
         let Grant { tenant, client, proof, user, scopes } = grant;
-        let subject = Subject { tenant, user, app_id: client.app_id, proof, scopes, auth_time, methods, nonce };
+        let (roles, groups) = match scopes.contains(Scope::OpenId) {
+            true => self.about(tenant, client, user).await?,
+            false => (Vec::new(), None),
+        };
+        let subject =
+            Subject { tenant, user, app_id: client.app_id, proof, scopes, auth_time, methods, nonce, roles, groups };
         let (access_token, id_token) = self.sign_user_tokens(&subject, base).await?;
         let refresh_token = match (family, scopes.contains(Scope::OfflineAccess)) {
             (Family::Rotated(next), _) => Some(next.encode(&self.directory.master)),
@@ -331,6 +338,33 @@ impl SignIn<'_> {
             refresh_token,
             client_info: client_info(tenant, user.id),
         })
+    }
+
+    /// What an id token says of the user for the client: the values of the client's app roles they hold,
+    /// and, when the application asks (`groupMembershipClaims`), the groups they belong to (transitively;
+    /// security groups only for `SecurityGroup`).
+    async fn about(
+        &self,
+        tenant: Uuid,
+        client: &AuthenticatedClient,
+        user: &ObjectRecord,
+    ) -> Result<(Vec<String>, Option<Vec<Uuid>>)> {
+        let roles = match client.roles.is_empty() {
+            true => Vec::new(),
+            false => {
+                let held = self.held_roles(tenant, client.service_principal, user.id).await?.unwrap_or_default();
+                client.roles.iter().filter(|(id, _)| held.contains(id)).map(|(_, value)| value.clone()).collect()
+            }
+        };
+        let groups = match client.group_claims.as_deref() {
+            Some(kind @ ("SecurityGroup" | "All")) => {
+                let system = Caller::System { tenant };
+                let key = user.id.to_string();
+                Some(self.directory.groups().member_groups(&system, &key, kind == "SecurityGroup").await?)
+            }
+            _ => None,
+        };
+        Ok((roles, groups))
     }
 
     async fn revoke(&self, tenant: Uuid, family: Uuid) -> Result<()> {

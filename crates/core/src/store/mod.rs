@@ -159,7 +159,7 @@ pub struct SecretRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppRoleAssignmentRecord {
     pub id: Uuid,
-    /// The service principal (later also user or group) that holds the role.
+    /// The user, group or service principal that holds the role.
     pub principal: Uuid,
     /// The service principal of the resource that defines the role (e.g. Microsoft Graph's).
     pub resource: Uuid,
@@ -606,6 +606,8 @@ pub trait Store: Send + Sync + 'static {
     /// The client secrets of any of the owners (an application and its service principal).
     async fn secrets(&self, tenant: Uuid, owners: &[Uuid]) -> StoreResult<Vec<SecretRecord>>;
     async fn app_role_assignments(&self, tenant: Uuid, principal: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
+    /// The assignments of a resource's app roles, oldest first.
+    async fn app_role_assignments_to(&self, tenant: Uuid, resource: Uuid) -> StoreResult<Vec<AppRoleAssignmentRecord>>;
     async fn signing_keys(&self, tenant: Uuid) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn refresh_family(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<RefreshFamilyRecord>>;
     async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>>;

@@ -758,3 +758,161 @@ async fn clients_prove_themselves_with_certificates() {
 fn claims_of(body: &Value) -> Value {
     claims(body["access_token"].as_str().unwrap())
 }
+
+#[tokio::test]
+async fn app_roles_reach_users_through_direct_groups_only() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read").await;
+        let (owners, readers, sync) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let role = |id: uuid::Uuid, value: &str, types: &[&str]| json!({"id": id, "allowedMemberTypes": types, "displayName": value, "value": value});
+        let path = format!("/v1.0/applications/{}", client.object);
+        let duplicate = json!({"appRoles": [role(owners, "Owners", &["User"]), role(readers, "owners", &["User"])]});
+        assert_eq!(
+            server.call(&admin, Method::PATCH, &path, Some(duplicate)).await.0,
+            StatusCode::BAD_REQUEST,
+            "{engine}"
+        );
+        let roles = json!({"appRoles": [role(owners, "Owners", &["User"]), role(readers, "Readers", &["User"]), role(sync, "Sync", &["Application"])],
+            "groupMembershipClaims": "SecurityGroup"});
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(roles)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (_, sp) = server.call(&admin, Method::GET, &format!("/v1.0/servicePrincipals/{}", client.sp), None).await;
+        assert_eq!(sp["appRoles"].as_array().map(Vec::len), Some(3), "{engine}: the service principal shows them");
+
+        let group = |name: &str| {
+            let body =
+                json!({"displayName": name, "mailEnabled": false, "mailNickname": name, "securityEnabled": true});
+            let call = server.call(&admin, Method::POST, "/v1.0/groups", Some(body));
+            async move { call.await.1["id"].as_str().unwrap().to_owned() }
+        };
+        let (outer, inner) = (group("outer").await, group("inner").await);
+        let (ursula, walt, xena) = (
+            server.member(&admin, "ursula").await,
+            server.member(&admin, "walt").await,
+            server.member(&admin, "xena").await,
+        );
+        let add = |group: &str, member: &str| {
+            let body = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member}")});
+            let path = format!("/v1.0/groups/{group}/members/$ref");
+            let (server, admin) = (&server, &admin);
+            async move { server.call(admin, Method::POST, &path, Some(body)).await }
+        };
+        assert_eq!(add(&outer, &ursula).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(add(&inner, &walt).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(add(&outer, &inner).await.0, StatusCode::NO_CONTENT);
+
+        let assign = |path: String, principal: &str, role: uuid::Uuid| {
+            let body = json!({"principalId": principal, "resourceId": client.sp, "appRoleId": role});
+            let (server, admin) = (&server, &admin);
+            async move { server.call(admin, Method::POST, &path, Some(body)).await }
+        };
+        let (status, body) = assign(format!("/v1.0/groups/{outer}/appRoleAssignments"), &outer, owners).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {body}");
+        assert_eq!(body["principalType"], "Group");
+        let (status, _) =
+            assign(format!("/v1.0/servicePrincipals/{}/appRoleAssignedTo", client.sp), &inner, readers).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}");
+        let (status, _) = assign(format!("/v1.0/users/{ursula}/appRoleAssignments"), &ursula, sync).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: an Application role is not for users");
+        let (status, _) = assign(format!("/v1.0/users/{ursula}/appRoleAssignments"), &ursula, owners).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}");
+        let (status, _) = assign(format!("/v1.0/users/{ursula}/appRoleAssignments"), &ursula, owners).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: once, as Entra says");
+        let (_, assigned) = server
+            .call(&admin, Method::GET, &format!("/v1.0/servicePrincipals/{}/appRoleAssignedTo", client.sp), None)
+            .await;
+        let mut types: Vec<&str> =
+            assigned["value"].as_array().unwrap().iter().map(|a| a["principalType"].as_str().unwrap()).collect();
+        types.sort();
+        assert_eq!(types, ["Group", "Group", "User"], "{engine}: {assigned}");
+
+        let id_token = |upn: &'static str| {
+            let call = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "openid User.Read");
+            async move {
+                let (status, body) = call.await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                claims(body["id_token"].as_str().unwrap())
+            }
+        };
+        let ursula_token = id_token("ursula@contoso.gatehouse.test").await;
+        assert_eq!(ursula_token["roles"], json!(["Owners"]), "{engine}: directly and through her group, once");
+        assert_eq!(ursula_token["groups"], json!([outer]), "{engine}");
+        let walt_token = id_token("walt@contoso.gatehouse.test").await;
+        assert_eq!(
+            walt_token["roles"],
+            json!(["Readers"]),
+            "{engine}: the outer group's role does not reach through nesting"
+        );
+        let mut groups: Vec<&str> =
+            walt_token["groups"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+        groups.sort();
+        let mut expected = [outer.as_str(), inner.as_str()];
+        expected.sort();
+        assert_eq!(groups, expected, "{engine}: groups are transitive");
+
+        let required = json!({"appRoleAssignmentRequired": true});
+        assert_eq!(
+            server
+                .call(&admin, Method::PATCH, &format!("/v1.0/servicePrincipals/{}", client.sp), Some(required))
+                .await
+                .0,
+            StatusCode::NO_CONTENT
+        );
+        let refused =
+            server.password_grant(&tenant, &client.app_id, "xena@contoso.gatehouse.test", PASSWORD, "User.Read").await;
+        assert_grant_error(engine, &refused, "invalid_grant", "AADSTS50105");
+        assert_eq!(
+            id_token("walt@contoso.gatehouse.test").await["roles"],
+            json!(["Readers"]),
+            "{engine}: assigned through his group"
+        );
+        let (_, held) =
+            server.call(&admin, Method::GET, &format!("/v1.0/users/{ursula}/appRoleAssignments"), None).await;
+        let direct = held["value"][0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1.0/servicePrincipals/{}/appRoleAssignedTo/{direct}", client.sp);
+        assert_eq!(server.call(&admin, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT, "{engine}");
+        assert_eq!(
+            id_token("ursula@contoso.gatehouse.test").await["roles"],
+            json!(["Owners"]),
+            "{engine}: still through her group"
+        );
+        let _ = xena;
+    }
+}
+
+#[tokio::test]
+async fn more_than_200_groups_become_an_overage_claim() {
+    let server = crate::support::sqlite_server().await;
+    let admin = server.admin_token().await;
+    let tenant = server.tenant.tenant_id.to_string();
+    let client = server.client(&admin, true, "User.Read").await;
+    let path = format!("/v1.0/applications/{}", client.object);
+    let claims_all = Some(json!({"groupMembershipClaims": "All"}));
+    assert_eq!(server.call(&admin, Method::PATCH, &path, claims_all).await.0, StatusCode::NO_CONTENT);
+    let user = server.member(&admin, "yuri").await;
+    let mut joins = tokio::task::JoinSet::new();
+    for n in 0..201 {
+        let (http, url, admin, user) = (server.http.clone(), server.base.clone(), admin.clone(), user.clone());
+        joins.spawn(async move {
+            let body = json!({"displayName": format!("g{n}"), "mailEnabled": false, "mailNickname": format!("g{n}"),
+                "securityEnabled": true, "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/users/{user}")]});
+            let response = http.post(format!("{url}/v1.0/groups")).bearer_auth(&admin).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::CREATED);
+        });
+    }
+    while let Some(done) = joins.join_next().await {
+        done.unwrap();
+    }
+    let (status, body) = server
+        .password_grant(&tenant, &client.app_id, "yuri@contoso.gatehouse.test", PASSWORD, "openid User.Read")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert!(id.get("groups").is_none(), "201 groups are too many to name");
+    assert_eq!(id["_claim_names"], json!({"groups": "src1"}));
+    let endpoint = id["_claim_sources"]["src1"]["endpoint"].as_str().unwrap();
+    assert!(endpoint.ends_with(&format!("/v1.0/users/{user}/getMemberObjects")), "{endpoint}");
+}
