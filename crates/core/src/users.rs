@@ -362,6 +362,41 @@ impl Users<'_> {
         }
     }
 
+    /// `changePassword`: the signed-in user changes their own password, proving the current one. Like any
+    /// password change it ends their other sign-ins (`signInSessionsValidFromDateTime`).
+    pub async fn change_password(&self, caller: &Caller, key: &str, current: &str, new: &str) -> Result<()> {
+        let own = caller.user().is_some_and(|user| user.to_string().eq_ignore_ascii_case(key));
+        decide(caller, Action::ChangeOwnPassword, if own { &Target::OwnProfile } else { &Target::Tenant })?;
+        let user = self.live_user(caller, key).await?;
+        let hash = self.directory.store.password_hash(caller.tenant(), user.id).await.map_err(Error::from)?;
+        let verified = match hash {
+            Some(hash) => self.directory.hasher.verify(current.to_owned(), hash).await?,
+            None => false,
+        };
+        if !verified {
+            return Err(Error::invalid_property("currentPassword", "The current password is not correct."));
+        }
+        passwords::check_complexity(new, strong_passwords(&user.doc))?;
+        let hash = self.directory.hasher.hash(new.to_owned(), self.directory.salt()).await?;
+        let mut turn = self.directory.turn(caller, user.id, "user").await?;
+        loop {
+            let current = self.live_user(caller, key).await?;
+            let mut record = current.clone();
+            let now = json!(format_time(self.directory.now()));
+            record.doc.insert("lastPasswordChangeDateTime".into(), now.clone());
+            record.doc.insert(SESSIONS_VALID_FROM.into(), now);
+            record.doc.insert(FORCE_CHANGE.into(), json!(false));
+            let attributes = vec!["passwordProfile".into()];
+            let writes = vec![
+                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
+                Write::SetPassword { user: current.id, hash: hash.clone() },
+            ];
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
+                return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
+            }
+        }
+    }
+
     /// Revokes every refresh token and session of the user (Graph's `revokeSignInSessions`): sign-ins
     /// before now no longer count. A password change does the same.
     pub async fn revoke_sign_in_sessions(&self, caller: &Caller, key: &str) -> Result<()> {

@@ -22,7 +22,7 @@ pub fn routes(state: MeState) -> Router {
     Router::new().route("/me", axum::routing::any(me)).route("/me/{*rest}", axum::routing::any(me)).with_state(state)
 }
 
-async fn me(State(state): State<MeState>, mut request: Request<Body>) -> GraphResult<Response> {
+async fn me(State(state): State<MeState>, request: Request<Body>) -> GraphResult<Response> {
     let caller = authenticate(request.headers(), &state.graph).await?;
     let user = caller
         .user()
@@ -32,6 +32,13 @@ async fn me(State(state): State<MeState>, mut request: Request<Body>) -> GraphRe
     let uri: Uri = format!("/users/{user}{rest}{query}")
         .parse()
         .map_err(|_| GraphError::bad_request("The request URI is not valid."))?;
-    *request.uri_mut() = uri;
-    Ok(state.routes.oneshot(request).await.unwrap_or_else(|never| match never {}))
+    // A new request, not the old one re-aimed: the old one carries `/me`'s own path parameters, which the
+    // user routes would read as theirs.
+    let (parts, body) = request.into_parts();
+    let mut rewritten = Request::new(body);
+    *rewritten.method_mut() = parts.method;
+    *rewritten.uri_mut() = uri;
+    *rewritten.version_mut() = parts.version;
+    *rewritten.headers_mut() = parts.headers;
+    Ok(state.routes.oneshot(rewritten).await.unwrap_or_else(|never| match never {}))
 }

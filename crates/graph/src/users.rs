@@ -27,6 +27,7 @@ pub fn routes() -> Router<GraphState> {
         .route("/users/{id}/manager/$ref", get(manager_ref).put(set_manager).delete(remove_manager))
         .route("/users/{id}/directReports", get(direct_reports))
         .route("/users/{id}/directReports/$ref", get(direct_report_refs))
+        .route("/users/{id}/changePassword", axum::routing::post(change_password))
 }
 
 /// The request's query options, with `$select` checked against the user properties.
@@ -218,4 +219,16 @@ async fn reports_page(
         return Ok(refs_json(state, &path, &options, &page));
     }
     Ok(page_json(state, &path, "directoryObjects", &options, &page, true))
+}
+
+/// `POST /users/{id}/changePassword` (usually as `/me/changePassword`): `{currentPassword, newPassword}`.
+async fn change_password(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> GraphResult<StatusCode> {
+    let text = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
+    state.directory.users().change_password(&caller, &id, text("currentPassword"), text("newPassword")).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

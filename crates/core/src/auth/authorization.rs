@@ -6,6 +6,7 @@
 
 use crate::auth::caller::Caller;
 use crate::auth::roles::{may_act_on, GLOBAL_ADMINISTRATOR};
+use crate::auth::scopes::Scope;
 use crate::kernel::error::{Error, Result};
 use crate::store::ObjectKind;
 
@@ -210,6 +211,9 @@ pub enum Action {
     ReadPermissionGrants,
     /// Grant, change and revoke delegated permissions on behalf of users (admin consent).
     WritePermissionGrants,
+    /// Change one's own password, proving the current one (`changePassword`): only a signed-in user, for
+    /// themselves, with `Directory.AccessAsUser.All`.
+    ChangeOwnPassword,
 }
 
 impl Action {
@@ -256,6 +260,7 @@ impl Action {
                 &[DelegatedPermissionGrantReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
             }
             Action::WritePermissionGrants => &[DelegatedPermissionGrantReadWriteAll],
+            Action::ChangeOwnPassword => &[],
         }
     }
 }
@@ -306,7 +311,11 @@ pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()
         Caller::System { .. } => true,
         Caller::App { permissions, .. } => permitted(*permissions, action, target),
         Caller::User { scopes, roles, guest, .. } => match target {
-            Target::OwnProfile => action == Action::ReadUsers && scopes.iter().any(|s| !s.is_openid()),
+            Target::OwnProfile => match action {
+                Action::ReadUsers => scopes.iter().any(|s| !s.is_openid()),
+                Action::ChangeOwnPassword => scopes.contains(Scope::DirectoryAccessAsUserAll),
+                _ => false,
+            },
             _ => permitted(scopes.reach(), action, target) && user_may(roles, *guest, action),
         },
     };
@@ -499,6 +508,9 @@ mod tests {
             (admin("User.Read"), ReadUsers, Target::Tenant, false),
             (admin("User.ReadWrite.All"), WriteUsers, Target::Tenant, true),
             (admin("Directory.ReadWrite.All"), WriteDomains, Target::Tenant, false),
+            (member("User.Read"), ChangeOwnPassword, Target::OwnProfile, false),
+            (member("Directory.AccessAsUser.All"), ChangeOwnPassword, Target::OwnProfile, true),
+            (admin("Directory.AccessAsUser.All"), ChangeOwnPassword, Target::Tenant, false),
         ];
         for (caller, action, target, allowed) in cases {
             assert_eq!(decide(caller, *action, target).is_ok(), *allowed, "{caller:?} {action:?} {target:?}");
@@ -507,6 +519,10 @@ mod tests {
 
     #[test]
     fn every_object_kind_has_its_actions() {
+        assert!(
+            require(&app(&Permission::ALL), Action::ChangeOwnPassword).is_err(),
+            "no app changes a password as its own"
+        );
         for kind in ObjectKind::ALL {
             let (read, write) = object_actions(kind);
             assert_ne!(read, write, "{kind:?}");

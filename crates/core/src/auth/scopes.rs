@@ -20,10 +20,11 @@ pub enum Scope {
     GroupMemberReadAll,
     DirectoryReadAll,
     DirectoryReadWriteAll,
+    DirectoryAccessAsUserAll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 14] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -37,6 +38,7 @@ impl Scope {
         Scope::GroupMemberReadAll,
         Scope::DirectoryReadAll,
         Scope::DirectoryReadWriteAll,
+        Scope::DirectoryAccessAsUserAll,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -55,6 +57,7 @@ impl Scope {
             Scope::GroupMemberReadAll => "GroupMember.Read.All",
             Scope::DirectoryReadAll => "Directory.Read.All",
             Scope::DirectoryReadWriteAll => "Directory.ReadWrite.All",
+            Scope::DirectoryAccessAsUserAll => "Directory.AccessAsUser.All",
         }
     }
 
@@ -74,6 +77,7 @@ impl Scope {
             Scope::GroupMemberReadAll => "bc024368-1153-4739-b217-4326f2e966d0",
             Scope::DirectoryReadAll => "06da0dbc-49e2-44d2-8312-53f166ab848a",
             Scope::DirectoryReadWriteAll => "c5366453-9fb0-48a5-a156-24f0c49a4b84",
+            Scope::DirectoryAccessAsUserAll => "0e263e50-5827-48a4-b97c-d940288653c7",
         }
     }
 
@@ -97,7 +101,8 @@ impl Scope {
 
     /// The application permission whose reach the scope has on the directory, if it reaches past the
     /// signed-in user's own profile. `User.ReadBasic.All` reads every user as `User.Read.All` does here: the
-    /// basic profile is what Gatehouse's users are.
+    /// basic profile is what Gatehouse's users are. `Directory.AccessAsUser.All` reaches as far as the
+    /// directory does, which leaves what the user may do.
     pub fn reach(self) -> Option<Permission> {
         match self {
             Scope::UserReadBasicAll | Scope::UserReadAll => Some(Permission::UserReadAll),
@@ -106,7 +111,7 @@ impl Scope {
             Scope::GroupReadWriteAll => Some(Permission::GroupReadWriteAll),
             Scope::GroupMemberReadAll => Some(Permission::GroupMemberReadAll),
             Scope::DirectoryReadAll => Some(Permission::DirectoryReadAll),
-            Scope::DirectoryReadWriteAll => Some(Permission::DirectoryReadWriteAll),
+            Scope::DirectoryReadWriteAll | Scope::DirectoryAccessAsUserAll => Some(Permission::DirectoryReadWriteAll),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

@@ -125,6 +125,8 @@ async fn a_person_signs_in_with_a_password_and_reads_their_own_profile() {
         assert!(body["refresh_token"].as_str().is_some_and(|t| t.len() > 40));
 
         let token = body["access_token"].as_str().unwrap();
+        let (status, groups) = server.call(token, Method::GET, "/v1.0/me/memberOf", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: memberships need more than User.Read here: {groups}");
         let (status, me) = server.call(token, Method::GET, "/v1.0/me?$select=displayName,id", None).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {me}");
         assert_eq!(me["id"], user.as_str());
@@ -334,6 +336,8 @@ async fn delegated_calls_are_what_both_the_scopes_and_the_person_allow() {
         assert!(list["value"].as_array().unwrap().len() >= 3);
         let (status, _) = server.call(&member, Method::GET, "/v1.0/groups", None).await;
         assert_eq!(status, StatusCode::OK, "{engine}");
+        let (status, body) = server.call(&member, Method::GET, "/v1.0/me/memberOf", None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: navigations under /me: {body}");
         let patch = Some(json!({"jobTitle": "Boss"}));
         let (status, _) = server.call(&member, Method::PATCH, &format!("/v1.0/users/{other}"), patch.clone()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: a member changes nothing of others");
@@ -915,4 +919,58 @@ async fn more_than_200_groups_become_an_overage_claim() {
     assert_eq!(id["_claim_names"], json!({"groups": "src1"}));
     let endpoint = id["_claim_sources"]["src1"]["endpoint"].as_str().unwrap();
     assert!(endpoint.ends_with(&format!("/v1.0/users/{user}/getMemberObjects")), "{endpoint}");
+}
+
+#[tokio::test]
+async fn people_change_their_own_password() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read Directory.AccessAsUser.All").await;
+        let user = server.member(&admin, "zoe").await;
+        let upn = "zoe@contoso.gatehouse.test";
+        let (_, narrow) = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Read").await;
+        let narrow = narrow["access_token"].as_str().unwrap().to_owned();
+        let change = |token: String, current: &str, new: &str| {
+            let body = json!({"currentPassword": current, "newPassword": new});
+            let server = &server;
+            async move { server.call(&token, Method::POST, "/v1.0/me/changePassword", Some(body)).await }
+        };
+        let (status, body) = change(narrow, PASSWORD, "N3w-Passw0rd!").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: User.Read is not enough: {body}");
+        let (_, wide) = server
+            .password_grant(&tenant, &client.app_id, upn, PASSWORD, "Directory.AccessAsUser.All offline_access")
+            .await;
+        let (token, refresh) =
+            (wide["access_token"].as_str().unwrap().to_owned(), wide["refresh_token"].as_str().unwrap().to_owned());
+        let (status, body) = change(token.clone(), "Wr0ng!Passw0rd", "N3w-Passw0rd!").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: the current password is proved: {body}");
+        assert_eq!(change(token.clone(), PASSWORD, "weak").await.0, StatusCode::BAD_REQUEST, "{engine}: complexity");
+        let path = format!("/v1.0/users/{}/changePassword", server.tenant.admin_user_principal_name);
+        let body = json!({"currentPassword": PASSWORD, "newPassword": "N3w-Passw0rd!"});
+        assert_eq!(
+            server.call(&token, Method::POST, &path, Some(body)).await.0,
+            StatusCode::FORBIDDEN,
+            "{engine}: only one's own"
+        );
+        let app_change = server
+            .call(
+                &admin,
+                Method::POST,
+                &format!("/v1.0/users/{user}/changePassword"),
+                Some(json!({"currentPassword": PASSWORD, "newPassword": "N3w-Passw0rd!"})),
+            )
+            .await;
+        assert_eq!(app_change.0, StatusCode::FORBIDDEN, "{engine}: an app has no password of its own to change here");
+        server.clock.advance(chrono::Duration::seconds(1));
+        assert_eq!(change(token, PASSWORD, "N3w-Passw0rd!").await.0, StatusCode::NO_CONTENT, "{engine}");
+        let old = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Read").await;
+        assert_grant_error(engine, &old, "invalid_grant", "AADSTS50126");
+        server.clock.advance(chrono::Duration::seconds(1));
+        let (status, _) = server.password_grant(&tenant, &client.app_id, upn, "N3w-Passw0rd!", "User.Read").await;
+        assert_eq!(status, StatusCode::OK, "{engine}");
+        let revoked = server.refresh_grant(&tenant, &client.app_id, &refresh).await;
+        assert_grant_error(engine, &revoked, "invalid_grant", "AADSTS50173");
+    }
 }
