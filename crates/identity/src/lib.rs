@@ -385,8 +385,7 @@ async fn userinfo(State(state): State<IdentityState>, headers: HeaderMap) -> Res
         .map(str::trim);
     let Some(token) = token else { return refused() };
     let Ok(caller) = state.directory.tokens().authenticate(token).await else { return refused() };
-    let Some(user) = caller.user() else { return refused() };
-    match state.directory.users().get(&caller, &user.to_string()).await {
+    match state.directory.sign_in().userinfo(&caller).await {
         Ok(record) => {
             let text = |name: &str| record.doc.get(name).cloned().unwrap_or(Value::Null);
             Json(json!({

@@ -219,6 +219,18 @@ impl SignIn<'_> {
         self.issue(grant, family.auth_time, &methods, None, request.base, Family::Rotated(next)).await
     }
 
+    /// OpenID Connect's userinfo: the signed-in user, for a token that was granted `openid` (Graph's own
+    /// authorization is not involved: reading one's own claims needs no Graph scope).
+    pub async fn userinfo(&self, caller: &Caller) -> Result<ObjectRecord> {
+        let Caller::User { tenant, user, scopes, .. } = caller else {
+            return Err(Error::unauthenticated("userinfo takes a user's access token."));
+        };
+        if !scopes.contains(Scope::OpenId) {
+            return Err(Error::forbidden());
+        }
+        self.find_user(*tenant, &user.to_string()).await.ok_or_else(|| Error::unauthenticated("The user is gone."))
+    }
+
     /// The tenant that holds an account's domain (`organizations`).
     async fn tenant_of(&self, username: &str) -> Result<Uuid> {
         let domain = username.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();

@@ -133,6 +133,11 @@ async fn a_person_signs_in_with_a_password_and_reads_their_own_profile() {
         assert_eq!(me["displayName"], "User ada");
         let (status, _) = server.call(token, Method::GET, &format!("/v1.0/users/{user}"), None).await;
         assert_eq!(status, StatusCode::OK, "{engine}: /users/{{own id}} is /me");
+        let (status, info) = server.call(token, Method::GET, "/oidc/userinfo", None).await;
+        assert_eq!((status, &info["name"]), (StatusCode::OK, &json!("User ada")), "{engine}: {info}");
+        assert_eq!(info["sub"], access["sub"], "{engine}");
+        let (status, _) = server.call(&server.admin_token().await, Method::GET, "/oidc/userinfo", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: an app has no userinfo");
         for (method, path, body) in [
             (Method::GET, "/v1.0/users".to_owned(), None),
             (Method::GET, format!("/v1.0/users/{}", server.tenant.admin_user_principal_name), None),
