@@ -35,9 +35,12 @@ struct IdentityState {
 
 pub fn router(directory: Arc<Directory>) -> Router {
     Router::new()
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery))
-        .route("/{tenant}/discovery/v2.0/keys", get(keys))
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(|state, tenant| async { public(discovery(state, tenant).await) }),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(|state, tenant| async { public(keys(state, tenant).await) }))
+        .route("/{tenant}/oauth2/v2.0/token", post(token).options(token_preflight))
         .route("/{tenant}/oauth2/v2.0/authorize", get(pages::authorize).post(pages::authorize_form))
         .route("/{tenant}/oauth2/v2.0/logout", get(pages::logout).post(pages::logout))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
@@ -287,10 +290,53 @@ fn form_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
+/// The token endpoint. A browser's cross-origin request (a single-page app's, with `Origin`) is answered
+/// with that origin allowed, errors included, so the app can read them; whether the client may redeem
+/// cross-origin at all is the core's decision.
 async fn token(
+    state: State<IdentityState>,
+    tenant: Path<String>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).cloned();
+    let mut response = token_grant(state, tenant, &headers, peer, form).await.into_response();
+    if let Some(origin) = origin {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+/// A browser's preflight before a cross-origin token request.
+async fn token_preflight(headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let out = response.headers_mut();
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+    out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("POST, OPTIONS"));
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::HeaderValue::from_static("content-type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-ms-lib-capability"),
+    );
+    out.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("86400"));
+    out.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    response
+}
+
+/// Discovery and keys are public: any origin may read them.
+fn public<T: IntoResponse>(response: T) -> Response {
+    let mut response = response.into_response();
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+    response
+}
+
+async fn token_grant(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    headers: &HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, OAuthError> {
@@ -303,12 +349,13 @@ async fn token(
     })?;
     let tenancy = tenancy(&state, &tenant).await?;
     let grant = required(&form, "grant_type")?;
-    let (client_id, shown) = client_auth(&headers, &form)?;
+    let (client_id, shown) = client_auth(headers, &form)?;
     let base = request::current().base_url;
     let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let scope = form.get("scope").map(String::as_str).unwrap_or_default();
     let proof = shown.as_ref().map(Shown::proof);
-    let client = ClientRequest { client_id: &client_id, proof, scope, base: &base, source };
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    let client = ClientRequest { client_id: &client_id, proof, scope, base: &base, source, origin };
     let body = match grant {
         "client_credentials" => {
             let Tenancy::Tenant(id) = tenancy else {

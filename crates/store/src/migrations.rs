@@ -231,6 +231,7 @@ CREATE TABLE refresh_families (
     auth_time BIGINT NOT NULL,
     methods TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
+    sliding BIGINT NOT NULL,
     revoked BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );

@@ -292,7 +292,7 @@ impl Store for SqlStore {
 
     async fn refresh_family(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<RefreshFamilyRecord>> {
         let q = query(
-            "SELECT id, user_id, client_id, scopes, generation, auth_time, methods, expires_at, revoked \
+            "SELECT id, user_id, client_id, scopes, generation, auth_time, methods, expires_at, sliding, revoked \
              FROM refresh_families WHERE tenant_id = $1 AND id = $2",
             vec![tenant.into(), id.into()],
         );

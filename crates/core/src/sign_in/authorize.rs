@@ -280,6 +280,19 @@ impl SignIn<'_> {
             }
             (RedirectKind::Spa | RedirectKind::Public, None) => None,
         };
+        match (client.redirect, request.origin) {
+            (RedirectKind::Spa, None) => {
+                return Err(Error::invalid(
+                    "AADSTS9002327: Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+                ))
+            }
+            (RedirectKind::Web | RedirectKind::Public, Some(_)) => {
+                return Err(Error::invalid(
+                    "AADSTS9002326: Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type.",
+                ))
+            }
+            _ => {}
+        }
         if record.redeemed {
             self.revoke(tenant, record.family).await?;
             return Err(grant_error(
@@ -317,6 +330,7 @@ impl SignIn<'_> {
         let methods: Vec<String> = record.methods.split_whitespace().map(str::to_owned).collect();
         let grant = Grant { tenant, client: &client.client, proof, user: &user, scopes: Scopes::parse(&record.scopes) };
         let nonce = record.nonce.as_deref();
-        self.issue(grant, record.auth_time, &methods, nonce, request.base, Family::Start(record.family)).await
+        let family = Family::Start { id: record.family, spa: client.redirect == RedirectKind::Spa };
+        self.issue(grant, record.auth_time, &methods, nonce, request.base, family).await
     }
 }

@@ -233,7 +233,7 @@ impl SignIn<'_> {
             user: &user,
             scopes: Scopes::parse(&record.scopes),
         };
-        let family = Family::Start(self.directory.random().uuid());
+        let family = Family::Start { id: self.directory.random().uuid(), spa: false };
         self.issue(grant, auth_time, &methods, None, request.base, family).await
     }
 }

@@ -35,6 +35,9 @@ pub const INTERACTION: &str = "interaction";
 
 /// How long a refresh token lives unless used: each use slides it on (Entra's 90 days of inactivity).
 const REFRESH_LIFETIME_DAYS: i64 = 90;
+/// A single-page app's refresh tokens live this long from the sign-in, whatever their use (Entra's rule for
+/// tokens a browser holds).
+const SPA_REFRESH_HOURS: i64 = 24;
 
 /// A password's check when no user matched, so that an unknown name costs what a wrong password does.
 const DECOY_HASH: &str =
@@ -63,8 +66,9 @@ struct Grant<'a> {
 
 /// The refresh-token family a grant's refresh token belongs to.
 enum Family {
-    /// A new family with this id (used only when `offline_access` was granted).
-    Start(Uuid),
+    /// A new family with this id (used only when `offline_access` was granted); a single-page app's lives a
+    /// fixed 24 hours, any other's 90 days from its last use.
+    Start { id: Uuid, spa: bool },
     /// The family's next token, after a rotation.
     Rotated(RefreshToken),
 }
@@ -80,6 +84,8 @@ pub struct ClientRequest<'a> {
     /// The public base URL (the tokens' issuer is under it).
     pub base: &'a str,
     pub source: Option<IpAddr>,
+    /// The browser origin of a cross-origin request (a single-page app's), from its `Origin` header.
+    pub origin: Option<&'a str>,
 }
 
 /// The sign-in service.
@@ -124,7 +130,7 @@ impl SignIn<'_> {
         let user = self.check_password(tenant, username, password).await?;
         let methods = vec!["pwd".to_owned()];
         let scopes = self.evaluate(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
-        let family = Family::Start(self.directory.random().uuid());
+        let family = Family::Start { id: self.directory.random().uuid(), spa: false };
         let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, scopes };
         self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
     }
@@ -184,9 +190,10 @@ impl SignIn<'_> {
         }
         let now = self.directory.now();
         if now >= family.expires_at {
-            return Err(grant_error(
-                "AADSTS700082: The refresh token has expired due to inactivity. The token was issued long ago and was not used since.",
-            ));
+            return Err(grant_error(match family.sliding {
+                true => "AADSTS700082: The refresh token has expired due to inactivity. The token was issued long ago and was not used since.",
+                false => "AADSTS700084: The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended.",
+            }));
         }
         let user = self
             .find_user(tenant, &family.user.to_string())
@@ -203,7 +210,10 @@ impl SignIn<'_> {
         let scopes = self
             .evaluate(tenant, &client.client, client.assignment_required, &user, openid.intersect(granted), graph)
             .await?;
-        let expires_at = now + Duration::days(REFRESH_LIFETIME_DAYS);
+        let expires_at = match family.sliding {
+            true => now + Duration::days(REFRESH_LIFETIME_DAYS),
+            false => family.expires_at,
+        };
         let rotate = Write::RotateRefreshFamily { id: family.id, from: family.generation, expires_at };
         match self.directory.commit(&Caller::System { tenant }, vec![rotate]).await {
             Ok(_) => {}
@@ -323,8 +333,10 @@ impl SignIn<'_> {
         let (access_token, id_token) = self.sign_user_tokens(&subject, base).await?;
         let refresh_token = match (family, scopes.contains(Scope::OfflineAccess)) {
             (Family::Rotated(next), _) => Some(next.encode(&self.directory.master)),
-            (Family::Start(id), true) => {
+            (Family::Start { id, spa }, true) => {
                 let now = self.directory.now();
+                let lifetime =
+                    if spa { Duration::hours(SPA_REFRESH_HOURS) } else { Duration::days(REFRESH_LIFETIME_DAYS) };
                 let family = RefreshFamilyRecord {
                     id,
                     user: user.id,
@@ -333,14 +345,15 @@ impl SignIn<'_> {
                     generation: 0,
                     auth_time,
                     methods: methods.join(" "),
-                    expires_at: now + Duration::days(REFRESH_LIFETIME_DAYS),
+                    expires_at: now + lifetime,
+                    sliding: !spa,
                     revoked: false,
                 };
                 let start = vec![Write::StartRefreshFamily(family)];
                 self.directory.commit(&Caller::System { tenant }, start).await?;
                 Some(RefreshToken { tenant, family: id, generation: 0 }.encode(&self.directory.master))
             }
-            (Family::Start(_), false) => None,
+            (Family::Start { .. }, false) => None,
         };
         Ok(Issued {
             access_token,

@@ -193,6 +193,8 @@ pub struct RefreshFamilyRecord {
     pub methods: String,
     /// When the current token stops working unless used (a sliding lifetime).
     pub expires_at: DateTime<Utc>,
+    /// Whether each use extends the lifetime; a single-page app's family lives a fixed 24 hours.
+    pub sliding: bool,
     pub revoked: bool,
 }
 

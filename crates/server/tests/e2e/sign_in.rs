@@ -979,3 +979,105 @@ async fn people_change_their_own_password() {
         assert_grant_error(engine, &revoked, "invalid_grant", "AADSTS50173");
     }
 }
+
+/// Signs `upn` in through the pages for a code to `redirect` (PKCE with `verifier`), consent given already.
+async fn code_through_pages(server: &Server, client: &str, redirect: &str, upn: &str, verifier: &str) -> String {
+    let tenant = server.tenant.tenant_id.to_string();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let challenge = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()),
+    );
+    let query = [
+        ("client_id", client),
+        ("response_type", "code"),
+        ("redirect_uri", redirect),
+        ("scope", "openid offline_access User.Read"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let url =
+        reqwest::Url::parse_with_params(&server.url(&format!("/{tenant}/oauth2/v2.0/authorize")), &query).unwrap();
+    let form = http.get(url).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let csrf_cookie = pair(&set_cookie(&form, "gatehouse_csrf").unwrap()).to_owned();
+    let page = form.text().await.unwrap();
+    let fields = [
+        ("ctx", hidden(&page, "ctx")),
+        ("csrf", hidden(&page, "csrf")),
+        ("login", upn.to_owned()),
+        ("passwd", PASSWORD.to_owned()),
+    ];
+    let url = server.url(&format!("/{tenant}/oauth2/v2.0/authorize"));
+    let signed_in = http.post(url).header(reqwest::header::COOKIE, csrf_cookie).form(&fields).send().await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::FOUND);
+    location_query(&signed_in)["code"].clone()
+}
+
+#[tokio::test]
+async fn single_page_apps_redeem_cross_origin_and_refresh_for_a_day() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, false, "User.Read").await;
+        let (spa, native) = ("http://localhost:3000/", "http://localhost:7000/cb");
+        let body = json!({"spa": {"redirectUris": [spa]}, "publicClient": {"redirectUris": [native]}});
+        let path = format!("/v1.0/applications/{}", client.object);
+        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        server.member(&admin, "sam").await;
+        let upn = "sam@contoso.gatehouse.test";
+        let verifier = "the-verifier-of-a-single-page-app-0123456789abcdef";
+        let token_url = server.url(&format!("/{tenant}/oauth2/v2.0/token"));
+        let redeem = |code: String, redirect: &'static str, origin: Option<&'static str>| {
+            let form = [
+                ("grant_type", "authorization_code".to_owned()),
+                ("client_id", client.app_id.clone()),
+                ("code", code),
+                ("redirect_uri", redirect.to_owned()),
+                ("code_verifier", verifier.to_owned()),
+            ];
+            let mut request = server.http.post(&token_url).form(&form);
+            if let Some(origin) = origin {
+                request = request.header(reqwest::header::ORIGIN, origin);
+            }
+            request.send()
+        };
+
+        let preflight =
+            server.http.request(Method::OPTIONS, &token_url).header(reqwest::header::ORIGIN, "http://localhost:3000");
+        let preflight = preflight.header("Access-Control-Request-Method", "POST").send().await.unwrap();
+        assert_eq!(preflight.status(), StatusCode::NO_CONTENT, "{engine}");
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "http://localhost:3000");
+
+        let code = code_through_pages(&server, &client.app_id, spa, upn, verifier).await;
+        let same_origin = redeem(code.clone(), spa, None).await.unwrap();
+        assert_eq!(same_origin.status(), StatusCode::BAD_REQUEST, "{engine}");
+        assert!(
+            same_origin.text().await.unwrap().contains("AADSTS9002327"),
+            "{engine}: a SPA's code is redeemed cross-origin"
+        );
+        let answer = redeem(code, spa, Some("http://localhost:3000")).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{engine}");
+        assert_eq!(answer.headers()["access-control-allow-origin"], "http://localhost:3000", "{engine}");
+        let tokens: Value = answer.json().await.unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+        let native_code = code_through_pages(&server, &client.app_id, native, upn, verifier).await;
+        let cross = redeem(native_code, native, Some("http://localhost:3000")).await.unwrap();
+        assert_eq!(cross.status(), StatusCode::BAD_REQUEST, "{engine}");
+        assert_eq!(
+            cross.headers()["access-control-allow-origin"],
+            "http://localhost:3000",
+            "{engine}: errors are readable"
+        );
+        assert!(cross.text().await.unwrap().contains("AADSTS9002326"), "{engine}");
+
+        server.clock.advance(chrono::Duration::hours(23));
+        let (status, body) = server.refresh_grant(&tenant, &client.app_id, &refresh).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        server.clock.advance(chrono::Duration::hours(2));
+        let expired = server.refresh_grant(&tenant, &client.app_id, body["refresh_token"].as_str().unwrap()).await;
+        assert_grant_error(engine, &expired, "invalid_grant", "AADSTS700084");
+    }
+}

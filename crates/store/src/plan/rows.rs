@@ -86,7 +86,8 @@ pub fn refresh_family(row: &Row) -> StoreResult<RefreshFamilyRecord> {
         auth_time: row.time(5)?,
         methods: row.text(6)?,
         expires_at: row.time(7)?,
-        revoked: row.int(8)? != 0,
+        sliding: row.int(8)? != 0,
+        revoked: row.int(9)? != 0,
     })
 }
 

@@ -415,7 +415,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
         Write::StartRefreshFamily(f) => (
             vec![statement(
                 "INSERT INTO refresh_families (tenant_id, id, user_id, client_id, scopes, generation, auth_time, methods, \
-                 expires_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 expires_at, sliding, revoked) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 vec![
                     t(),
                     f.id.into(),
@@ -426,6 +426,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                     micros(f.auth_time).into(),
                     f.methods.into(),
                     micros(f.expires_at).into(),
+                    i64::from(f.sliding).into(),
                     i64::from(f.revoked).into(),
                 ],
             )],
