@@ -166,7 +166,7 @@ pub async fn devicelogin_form(
         _ => return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, Vec::new()),
     };
     match outcome {
-        Ok(Authorized::Code(_)) => done(approved),
+        Ok(Authorized::Granted { .. }) => done(approved),
         Ok(Authorized::Consent(scopes)) => consent_form(&state, &tenant, &prompt.user_code, scopes),
         Err(e) => error_page(&e.message),
     }

@@ -122,7 +122,8 @@ impl Flow {
         if let Some(state) = self.param("state") {
             answer.push(("state", state.to_owned()));
         }
-        match self.param("response_mode").unwrap_or("query") {
+        let default = if answer.iter().any(|(name, _)| *name == "id_token") { "fragment" } else { "query" };
+        match self.param("response_mode").unwrap_or(default) {
             "form_post" => {
                 let nonce = Uuid::new_v4().simple().to_string();
                 let fields: String = answer
@@ -246,17 +247,20 @@ async fn checked_request(
     if let Err(e) = client {
         return Err(Box::new(error_page(&e.message)));
     }
-    if flow.param("response_type") != Some("code") {
-        let description = "AADSTS700054: response_type is not supported here: use 'code' (with PKCE).";
-        return Err(Box::new(flow.error(redirect_uri, "unsupported_response_type", description)));
-    }
-    match sign_in.authorize_request(tenant, client_id, redirect_uri, scope, pkce).await {
-        Ok(mut request) => {
-            request.nonce = flow.param("nonce").map(str::to_owned);
-            Ok(Some(request))
+    let response = (flow.param("response_type").unwrap_or_default(), flow.param("nonce"));
+    match sign_in.authorize_request(tenant, client_id, redirect_uri, scope, pkce, response).await {
+        Ok(request) if request.response.has_id_token() && flow.param("response_mode") == Some("query") => {
+            let description =
+                "AADSTS90015: An id token is never sent in the query: use response_mode fragment or form_post.";
+            Err(Box::new(flow.error(redirect_uri, "invalid_request", description)))
         }
+        Ok(request) => Ok(Some(request)),
         Err(e) => {
-            let error = if e.target.as_deref() == Some("scope") { "invalid_scope" } else { "invalid_request" };
+            let error = match e.target.as_deref() {
+                Some("scope") => "invalid_scope",
+                Some("response_type") => "unsupported_response_type",
+                _ => "invalid_request",
+            };
             Err(Box::new(flow.error(redirect_uri, error, &e.message)))
         }
     }
@@ -274,11 +278,11 @@ async fn proceed(
     let forced = flow.param("prompt") == Some("consent");
     let outcome = match forced {
         true => Ok(Authorized::Consent(requested(&request.scope))),
-        false => sign_in.authorize(session, request).await,
+        false => sign_in.authorize(session, request, &request::current().base_url).await,
     };
     match outcome {
-        Ok(Authorized::Code(code)) => {
-            let mut response = flow.respond(&request.redirect_uri, vec![("code", code)]);
+        Ok(Authorized::Granted { code, id_token }) => {
+            let mut response = flow.respond(&request.redirect_uri, granted(code, id_token));
             for cookie in cookies {
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().append(header::SET_COOKIE, value);
@@ -294,6 +298,11 @@ async fn proceed(
         Ok(Authorized::Consent(scopes)) => consent_form(state, flow, request, scopes, cookies),
         Err(e) => error_page(&e.message),
     }
+}
+
+/// What a granted request answers the client with.
+fn granted(code: Option<String>, id_token: Option<String>) -> Vec<(&'static str, String)> {
+    [("code", code), ("id_token", id_token)].into_iter().filter_map(|(name, value)| Some((name, value?))).collect()
 }
 
 /// The Graph scopes a scope parameter names (consent is asked for those).
@@ -471,8 +480,8 @@ async fn consent_answer(
     if let Err(e) = sign_in.consent(&session, &request, Scopes::parse(scopes)).await {
         return error_page(&e.message);
     }
-    match sign_in.authorize(&session, &request).await {
-        Ok(Authorized::Code(code)) => flow.respond(&request.redirect_uri, vec![("code", code)]),
+    match sign_in.authorize(&session, &request, &request::current().base_url).await {
+        Ok(Authorized::Granted { code, id_token }) => flow.respond(&request.redirect_uri, granted(code, id_token)),
         Ok(Authorized::Consent(_)) => error_page("AADSTS65001: Consent was not recorded for every permission asked."),
         Err(e) => error_page(&e.message),
     }

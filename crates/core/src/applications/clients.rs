@@ -88,6 +88,9 @@ pub struct AuthorizeClient {
     pub client: AuthenticatedClient,
     pub redirect: RedirectKind,
     pub assignment_required: bool,
+    /// The application's `web.implicitGrantSettings.enableIdTokenIssuance`: id tokens from the
+    /// authorization endpoint itself (the hybrid and implicit flows).
+    pub id_token_issuance: bool,
 }
 
 /// Whether a redirect URI matches a registered one: exactly, except that a public client's loopback
@@ -289,6 +292,7 @@ impl Applications<'_> {
             client: client.authenticated.clone(),
             redirect,
             assignment_required: client.assignment_required,
+            id_token_issuance: client.id_token_issuance,
         })
     }
 
@@ -366,6 +370,12 @@ impl Applications<'_> {
                 .filter_map(|k| k.get("key").and_then(Value::as_str))
                 .filter_map(|key| certificates::parse_key_credential(key).ok())
                 .collect(),
+            id_token_issuance: app
+                .doc
+                .get("web")
+                .and_then(|web| web.get("implicitGrantSettings"))
+                .and_then(|settings| settings.get("enableIdTokenIssuance"))
+                == Some(&Value::Bool(true)),
             redirects: RedirectKind::ALL
                 .iter()
                 .flat_map(|(kind, property)| {
@@ -406,6 +416,7 @@ pub(crate) struct CachedClient {
     assignment_required: bool,
     /// The registered redirect URIs, by where they are registered.
     redirects: Vec<(RedirectKind, String)>,
+    id_token_issuance: bool,
     /// When it was read from the store (seconds).
     loaded: i64,
     /// The tenant's count of client changes on this node when it was read.

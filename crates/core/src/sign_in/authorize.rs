@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::issue::Issued;
+use super::issue::{half_hash, Issued, Subject};
 
 /// How long a code may wait for its redemption.
 const CODE_LIFETIME_MINUTES: i64 = 10;
@@ -49,13 +49,44 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub challenge: Option<String>,
     pub challenge_method: Option<String>,
+    pub response: ResponseType,
+}
+
+/// What an authorization request asks to get back (`response_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Code,
+    /// The hybrid flow: a code and an id token bound to it (`c_hash`).
+    CodeIdToken,
+    /// An id token alone (the implicit flow's sign-in).
+    IdToken,
+}
+
+impl ResponseType {
+    /// Parses `response_type` (its words in any order); `None` for what is not served (access tokens in
+    /// the front channel among them).
+    pub fn parse(text: &str) -> Option<ResponseType> {
+        let mut words: Vec<&str> = text.split_whitespace().collect();
+        words.sort_unstable();
+        match words.as_slice() {
+            ["code"] => Some(ResponseType::Code),
+            ["code", "id_token"] => Some(ResponseType::CodeIdToken),
+            ["id_token"] => Some(ResponseType::IdToken),
+            _ => None,
+        }
+    }
+
+    /// Whether the answer carries an id token (and so goes in the fragment or a form post, never the query).
+    pub fn has_id_token(self) -> bool {
+        self != ResponseType::Code
+    }
 }
 
 /// What an authorization request comes to once a person is signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorized {
-    /// Redirect with this code.
-    Code(String),
+    /// Answer the client with these (none for the device door, whose device polls for its tokens).
+    Granted { code: Option<String>, id_token: Option<String> },
     /// Ask the person to consent to these scopes first.
     Consent(Scopes),
 }
@@ -96,8 +127,24 @@ impl SignIn<'_> {
         redirect_uri: &str,
         scope: &str,
         pkce: (Option<&str>, Option<&str>),
+        (response_type, nonce): (&str, Option<&str>),
     ) -> Result<AuthorizeRequest> {
         let client = self.directory.applications().authorize_client(tenant, client_id, redirect_uri).await?;
+        let unsupported = || {
+            Error::invalid_property(
+                "response_type",
+                format!("AADSTS700054: response_type '{response_type}' is not enabled for the application."),
+            )
+        };
+        let response = ResponseType::parse(response_type).ok_or_else(unsupported)?;
+        if response.has_id_token() {
+            if !client.id_token_issuance {
+                return Err(unsupported());
+            }
+            if nonce.is_none() {
+                return Err(Error::invalid("AADSTS90014: The required field 'nonce' is missing from the request."));
+            }
+        }
         parse_scope(scope)?;
         let (challenge, method) = pkce;
         let method = challenge.map(|_| method.unwrap_or("plain"));
@@ -106,7 +153,7 @@ impl SignIn<'_> {
                 return Err(Error::invalid("AADSTS501491: Invalid code_challenge_method. Use S256 or plain."));
             }
         }
-        if client.redirect != RedirectKind::Web && method != Some("S256") {
+        if response != ResponseType::IdToken && client.redirect != RedirectKind::Web && method != Some("S256") {
             return Err(Error::invalid(
                 "AADSTS9002325: Proof Key for Code Exchange is required for cross-origin authorization code redemption and for public clients: send code_challenge with code_challenge_method S256.",
             ));
@@ -116,9 +163,10 @@ impl SignIn<'_> {
             client,
             redirect_uri: redirect_uri.to_owned(),
             scope: scope.to_owned(),
-            nonce: None,
+            nonce: nonce.map(str::to_owned),
             challenge: challenge.map(str::to_owned),
             challenge_method: method.map(str::to_owned),
+            response,
         })
     }
 
@@ -165,7 +213,7 @@ impl SignIn<'_> {
 
     /// The policy and issue stages of the pages: a code for the client, or the scopes the person must
     /// consent to first. Refusals (a disabled account, an unassigned user) are errors to show.
-    pub async fn authorize(&self, session: &Session, request: &AuthorizeRequest) -> Result<Authorized> {
+    pub async fn authorize(&self, session: &Session, request: &AuthorizeRequest, base: &str) -> Result<Authorized> {
         let tenant = request.tenant;
         if session.tenant != tenant {
             return Err(grant_error("AADSTS50020: The signed-in account is not of this tenant."));
@@ -190,6 +238,45 @@ impl SignIn<'_> {
             }
             other => return Err(refusal(other, &client.client)),
         };
+        let code = match request.response {
+            ResponseType::IdToken => None,
+            ResponseType::Code | ResponseType::CodeIdToken => {
+                Some(self.new_code(session, request, &user, scopes).await?)
+            }
+        };
+        let id_token = match request.response.has_id_token() {
+            false => None,
+            true => {
+                let (roles, groups) = self.about(tenant, &client.client, &user).await?;
+                let openid: Scopes = scopes.iter().filter(|s| s.is_openid()).collect();
+                let subject = Subject {
+                    tenant,
+                    user: &user,
+                    app_id: client.client.app_id,
+                    proof: None,
+                    scopes: openid,
+                    auth_time: session.auth_time,
+                    methods: &session.methods,
+                    nonce: request.nonce.as_deref(),
+                    roles,
+                    groups,
+                };
+                let bound = code.as_ref().map(|code| ("c_hash", half_hash(code)));
+                Some(self.sign_id_token(&subject, base, bound).await?)
+            }
+        };
+        Ok(Authorized::Granted { code, id_token })
+    }
+
+    /// A new authorization code for what the policy granted.
+    async fn new_code(
+        &self,
+        session: &Session,
+        request: &AuthorizeRequest,
+        user: &crate::store::ObjectRecord,
+        scopes: Scopes,
+    ) -> Result<String> {
+        let (tenant, client) = (request.tenant, &request.client);
         let mut random = [0u8; 32];
         self.directory.random().fill(&mut random);
         let code = URL_SAFE_NO_PAD.encode([tenant.as_bytes().as_slice(), &random].concat());
@@ -210,7 +297,7 @@ impl SignIn<'_> {
             redeemed: false,
         };
         self.directory.commit(&Caller::System { tenant }, vec![Write::CreateCode(record)]).await?;
-        Ok(Authorized::Code(code))
+        Ok(code)
     }
 
     /// Records the person's consent to `scopes` for the request's client.

@@ -115,7 +115,7 @@ impl SignIn<'_> {
     }
 
     /// The signed-in person approves (or declines) the device's sign-in; approval goes through the policy
-    /// stage, and may first need their consent (`Authorized::Consent`). `Authorized::Code` carries nothing
+    /// stage, and may first need their consent (`Authorized::Consent`). `Authorized::Granted` carries nothing
     /// here: the device collects its tokens by polling.
     pub async fn decide_device(&self, session: &Session, user_code: &str, approve: bool) -> Result<Authorized> {
         let tenant = session.tenant;
@@ -124,7 +124,7 @@ impl SignIn<'_> {
         if !approve {
             let write = Write::DecideDeviceCode { user_code: record.user_code, approval: None };
             self.directory.commit(&system, vec![write]).await?;
-            return Ok(Authorized::Code(String::new()));
+            return Ok(Authorized::Granted { code: None, id_token: None });
         }
         let user = self
             .find_user(tenant, &session.user.to_string())
@@ -149,7 +149,7 @@ impl SignIn<'_> {
         let approval = Some((user.id, session.auth_time, session.methods.join(" "), scopes.to_text()));
         let write = Write::DecideDeviceCode { user_code: record.user_code, approval };
         self.directory.commit(&system, vec![write]).await?;
-        Ok(Authorized::Code(String::new()))
+        Ok(Authorized::Granted { code: None, id_token: None })
     }
 
     /// The person consents at the device login page, then approves.

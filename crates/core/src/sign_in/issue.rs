@@ -101,6 +101,25 @@ impl SignIn<'_> {
         if !subject.scopes.contains(Scope::OpenId) {
             return Ok((access_token, None));
         }
+        let id_token = self.sign_id_token(subject, base, Some(("at_hash", half_hash(&access_token)))).await?;
+        Ok((access_token, Some(id_token)))
+    }
+
+    /// The id token; `bound` ties it to what it travels with (`at_hash` of an access token, `c_hash` of a
+    /// code), as OpenID Connect asks.
+    pub(crate) async fn sign_id_token(
+        &self,
+        subject: &Subject<'_>,
+        base: &str,
+        bound: Option<(&str, String)>,
+    ) -> Result<String> {
+        let directory = self.directory;
+        let keys =
+            directory.tenant_keys(subject.tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        let now = directory.now().timestamp();
+        let iss = issuer(base, subject.tenant);
+        let user = subject.user;
+        let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut id = Map::new();
         for (name, value) in [
             ("aud", json!(subject.app_id)),
@@ -113,9 +132,11 @@ impl SignIn<'_> {
             ("sub", json!(self.pairwise_subject(subject.tenant, subject.app_id, user.id))),
             ("tid", json!(subject.tenant)),
             ("ver", json!("2.0")),
-            ("at_hash", json!(half_hash(&access_token))),
         ] {
             id.insert(name.to_owned(), value);
+        }
+        if let Some((name, hash)) = bound {
+            id.insert(name.to_owned(), json!(hash));
         }
         if let Some(nonce) = subject.nonce {
             id.insert("nonce".into(), json!(nonce));
@@ -141,7 +162,7 @@ impl SignIn<'_> {
             }
             None => {}
         }
-        Ok((access_token, Some(keys.signing.sign(&Value::Object(id))?)))
+        keys.signing.sign(&Value::Object(id))
     }
 
     /// The user's `sub` for one app: the same for every sign-in to that app, different for every other app,

@@ -1081,3 +1081,89 @@ async fn single_page_apps_redeem_cross_origin_and_refresh_for_a_day() {
         assert_grant_error(engine, &expired, "invalid_grant", "AADSTS700084");
     }
 }
+
+#[tokio::test]
+async fn the_hybrid_flow_binds_its_id_token_to_the_code() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, false, "User.Read").await;
+        let redirect = "https://app.test/signin-oidc";
+        let path = format!("/v1.0/applications/{}", client.object);
+        let web = |implicit: bool| json!({"web": {"redirectUris": [redirect], "implicitGrantSettings": {"enableIdTokenIssuance": implicit}}});
+        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(web(false))).await.0, StatusCode::NO_CONTENT);
+        server.member(&admin, "hugo").await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let authorize = |extra: &[(&str, &str)]| {
+            let mut query = vec![
+                ("client_id", client.app_id.as_str()),
+                ("response_type", "code id_token"),
+                ("redirect_uri", redirect),
+                ("scope", "openid profile User.Read"),
+                ("nonce", "n-0S6_WzA2Mj"),
+                ("state", "s"),
+                ("response_mode", "form_post"),
+            ];
+            query.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            query.extend_from_slice(extra);
+            let url = reqwest::Url::parse_with_params(&server.url(&format!("/{tenant}/oauth2/v2.0/authorize")), &query)
+                .unwrap();
+            http.get(url).send()
+        };
+        let disabled = authorize(&[("response_mode", "fragment")]).await.unwrap();
+        let location = disabled.headers()[reqwest::header::LOCATION].to_str().unwrap().to_owned();
+        assert!(
+            location.contains("#error=unsupported_response_type"),
+            "{engine}: id tokens are off for the app: {location}"
+        );
+        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(web(true))).await.0, StatusCode::NO_CONTENT);
+        let no_nonce = authorize(&[("nonce", ""), ("response_mode", "fragment")]).await.unwrap();
+        assert!(
+            no_nonce.headers()[reqwest::header::LOCATION].to_str().unwrap().contains("error=invalid_request"),
+            "{engine}"
+        );
+        let in_query = authorize(&[("response_mode", "query")]).await.unwrap();
+        assert!(
+            in_query.headers()[reqwest::header::LOCATION].to_str().unwrap().contains("?error=invalid_request"),
+            "{engine}"
+        );
+
+        let form = authorize(&[]).await.unwrap();
+        let csrf_cookie = pair(&set_cookie(&form, "gatehouse_csrf").unwrap()).to_owned();
+        let page = form.text().await.unwrap();
+        let fields = [
+            ("ctx", hidden(&page, "ctx")),
+            ("csrf", hidden(&page, "csrf")),
+            ("login", "hugo@contoso.gatehouse.test".to_owned()),
+            ("passwd", PASSWORD.to_owned()),
+        ];
+        let url = server.url(&format!("/{tenant}/oauth2/v2.0/authorize"));
+        let posted = http.post(url).header(reqwest::header::COOKIE, csrf_cookie).form(&fields).send().await.unwrap();
+        assert_eq!(posted.status(), StatusCode::OK, "{engine}: form_post answers with a page");
+        let csp = posted.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("form-action https://app.test"), "{engine}: {csp}");
+        let page = posted.text().await.unwrap();
+        assert!(page.contains("action=\"https://app.test/signin-oidc\""), "{engine}");
+        let (code, id_token) = (hidden(&page, "code"), hidden(&page, "id_token"));
+        let id = claims(&id_token);
+        assert_eq!(id["nonce"], "n-0S6_WzA2Mj", "{engine}");
+        let c_hash = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(code.as_bytes());
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &digest[..16])
+        };
+        assert_eq!(id["c_hash"], c_hash.as_str(), "{engine}: the id token is bound to the code");
+        assert_eq!(hidden(&page, "state"), "s");
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", client.app_id.as_str()),
+            ("client_secret", client.secret.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+        ];
+        let (status, body) = server.grant(&tenant, &form).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: a web app redeems with its secret: {body}");
+        assert_eq!(claims(body["access_token"].as_str().unwrap())["azpacr"], "1");
+    }
+}
