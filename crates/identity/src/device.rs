@@ -2,8 +2,11 @@
 //! `/{tenant}/devicelogin` is where the person enters the code (`otc`), signs in, consents if asked, and
 //! approves. The device then collects its tokens at the token endpoint.
 
-use crate::pages::{cookie, error_page, escape, form_context, hidden_fields, page, read_cookie, shown, SESSION_COOKIE};
-use crate::{required, tenancy, IdentityState, OAuthError};
+use crate::pages::{
+    consent_body, cookie, error_page, escape, form_context, hidden_fields, page, read_cookie, shown, sign_in_body,
+    SESSION_COOKIE,
+};
+use crate::{form_of, required, tenancy, IdentityState, OAuthError};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +14,7 @@ use axum::{Form, Json};
 use gatehouse_core::auth::scopes::Scopes;
 use gatehouse_core::kernel::request;
 use gatehouse_core::sign_in::authorize::Authorized;
+use gatehouse_core::sign_in::device::DevicePrompt;
 use gatehouse_core::sign_in::Tenancy;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -22,18 +26,11 @@ pub async fn devicecode(
     Path(tenant): Path<String>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, OAuthError> {
-    let Form(form) = form.map_err(|e| {
-        OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("The request body is not a valid form: {e}"),
-        )
-    })?;
+    let form = form_of(form)?;
     let tenancy = tenancy(&state, &tenant).await?;
     let (client_id, scope) = (required(&form, "client_id")?, required(&form, "scope")?);
     let started = state.directory.sign_in().start_device(tenancy, client_id, scope).await?;
-    let Tenancy::Tenant(id) = tenancy else { return Err(crate::unknown_tenant(&tenant)) };
-    let uri = format!("{}/{id}/devicelogin", request::current().base_url);
+    let uri = format!("{}/{}/devicelogin", request::current().base_url, started.tenant);
     let body = json!({
         "device_code": started.device_code,
         "user_code": started.user_code,
@@ -64,15 +61,8 @@ fn code_form(state: &IdentityState, tenant: &str, problem: Option<&str>) -> Resp
 
 fn sign_in_form(state: &IdentityState, tenant: &str, otc: &str, problem: Option<(&str, &str)>) -> Response {
     let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc}));
-    let (login, alert) = match problem {
-        Some((login, message)) => (login, format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(message))),
-        None => ("", String::new()),
-    };
-    let body = format!(
-        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{}\"></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
-        action(tenant),
-        escape(login)
-    );
+    let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
+    let body = sign_in_body(&format!("/{tenant}/devicelogin"), &fields, login, message);
     page(StatusCode::OK, "Sign in to your account", &body, "form-action 'self'", &[csrf])
 }
 
@@ -87,14 +77,9 @@ fn confirm_form(state: &IdentityState, tenant: &str, otc: &str, app: &str, cooki
     page(StatusCode::OK, "Confirm sign-in", &body, "form-action 'self'", &[cookies, vec![csrf]].concat())
 }
 
-fn consent_form(state: &IdentityState, tenant: &str, otc: &str, scopes: Scopes) -> Response {
-    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc}));
-    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s.name()))).collect();
-    let body = format!(
-        "<h1>Permissions requested</h1>\n<ul>{items}</ul>\n<form method=\"post\" action=\"{}\">\n{fields}\n<input type=\"hidden\" name=\"scopes\" value=\"{}\">\n<p><button type=\"submit\" name=\"consent\" value=\"Accept\" id=\"idBtn_Accept\">Accept</button>\n<button type=\"submit\" name=\"consent\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
-        action(tenant),
-        escape(&scopes.to_text()),
-    );
+fn consent_form(state: &IdentityState, tenant: &str, prompt: &DevicePrompt, scopes: Scopes) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": prompt.user_code}));
+    let body = consent_body(&prompt.app_name, &format!("/{tenant}/devicelogin"), &fields, scopes);
     page(StatusCode::OK, "Permissions requested", &body, "form-action 'self'", &[csrf])
 }
 
@@ -167,7 +152,7 @@ pub async fn devicelogin_form(
     };
     match outcome {
         Ok(Authorized::Granted { .. }) => done(approved),
-        Ok(Authorized::Consent(scopes)) => consent_form(&state, &tenant, &prompt.user_code, scopes),
+        Ok(Authorized::Consent(scopes)) => consent_form(&state, &tenant, &prompt, scopes),
         Err(e) => error_page(&e.message),
     }
 }

@@ -274,6 +274,19 @@ fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<(S
     Ok((id, form.get("client_secret").cloned().map(Shown::Secret)))
 }
 
+/// The request's form, or OAuth's `invalid_request`.
+fn form_of(
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Result<HashMap<String, String>, OAuthError> {
+    form.map(|Form(form)| form).map_err(|e| {
+        OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("The request body is not a valid form: {e}"),
+        )
+    })
+}
+
 /// A form parameter the request must carry (AADSTS900144 without it).
 fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
     form.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
@@ -340,13 +353,7 @@ async fn token_grant(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, OAuthError> {
-    let Form(form) = form.map_err(|e| {
-        OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("The request body is not a valid form: {e}"),
-        )
-    })?;
+    let form = form_of(form)?;
     let tenancy = tenancy(&state, &tenant).await?;
     let grant = required(&form, "grant_type")?;
     let (client_id, shown) = client_auth(headers, &form)?;

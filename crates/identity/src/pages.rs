@@ -337,20 +337,36 @@ fn form_action(flow: &Flow) -> String {
     format!("form-action 'self' {target}").trim_end().to_owned()
 }
 
+/// The sign-in form of every page that signs a person in: Entra's field names, the name prefilled (never the
+/// password), and a failed sign-in said with its message, which the name field points to.
+pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Option<&str>) -> String {
+    let alert = problem.map(|p| format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(p))).unwrap_or_default();
+    let described = if problem.is_some() { " aria-describedby=\"error\"" } else { "" };
+    format!(
+        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
+        action = escape(action),
+        login = escape(login),
+    )
+}
+
+/// The consent form of every page that asks for consent: the scopes asked, Accept and Cancel.
+pub(crate) fn consent_body(app: &str, action: &str, fields: &str, scopes: Scopes) -> String {
+    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s.name()))).collect();
+    format!(
+        "<h1>Permissions requested</h1>\n<p>{app} would like to:</p>\n<ul>{items}</ul>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"scopes\" value=\"{scopes}\">\n<p><button type=\"submit\" name=\"consent\" value=\"Accept\" id=\"idBtn_Accept\">Accept</button>\n<button type=\"submit\" name=\"consent\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
+        app = escape(app),
+        action = escape(action),
+        scopes = escape(&scopes.to_text()),
+    )
+}
+
 fn sign_in_form(state: &IdentityState, flow: &Flow, problem: Option<(&str, &str)>) -> Response {
     let (fields, csrf_cookie) = carried(state, flow);
-    let (login, alert) = match problem {
-        Some((login, message)) => {
-            (login.to_owned(), format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(message)))
-        }
-        None => (flow.param("login_hint").unwrap_or_default().to_owned(), String::new()),
+    let (login, message) = match problem {
+        Some((login, message)) => (login, Some(message)),
+        None => (flow.param("login_hint").unwrap_or_default(), None),
     };
-    let described = if alert.is_empty() { "" } else { " aria-describedby=\"error\"" };
-    let body = format!(
-        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
-        action = escape(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path)),
-        login = escape(&login),
-    );
+    let body = sign_in_body(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path), &fields, login, message);
     page(StatusCode::OK, "Sign in to your account", &body, &form_action(flow), &[csrf_cookie])
 }
 
@@ -363,13 +379,8 @@ fn consent_form(
 ) -> Response {
     let (fields, csrf_cookie) = carried(state, flow);
     cookies.push(csrf_cookie);
-    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s.name()))).collect();
-    let body = format!(
-        "<h1>Permissions requested</h1>\n<p>{app} would like to:</p>\n<ul>{items}</ul>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"scopes\" value=\"{scopes}\">\n<p><button type=\"submit\" name=\"consent\" value=\"Accept\" id=\"idBtn_Accept\">Accept</button>\n<button type=\"submit\" name=\"consent\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
-        app = escape(&request.client.client.display_name),
-        action = escape(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path)),
-        scopes = escape(&scopes.to_text()),
-    );
+    let action = format!("/{}/oauth2/v2.0/authorize", flow.tenant_path);
+    let body = consent_body(&request.client.client.display_name, &action, &fields, scopes);
     page(StatusCode::OK, "Permissions requested", &body, &form_action(flow), &cookies)
 }
 

@@ -6,7 +6,7 @@
 //! password change, `revokeSignInSessions`) since it began. Codes are stored as digests, single use, ten
 //! minutes; a code redeemed twice revokes the refresh tokens its first redemption started.
 
-use super::policy::{Decision, GraphRequest, Interaction};
+use super::policy::{Decision, Interaction};
 use super::{grant_error, parse_scope, refusal, Family, Grant, SignIn, Tenancy};
 use crate::applications::{AuthenticatedClient, AuthorizeClient, RedirectKind};
 use crate::auth::scopes::{Scope, Scopes};
@@ -224,18 +224,10 @@ impl SignIn<'_> {
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
         let (openid, graph) = parse_scope(&request.scope)?;
         let client = &request.client;
-        let (decision, consented) =
-            self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
         let scopes = match decision {
             Decision::Grant(scopes) => scopes,
-            Decision::Require(Interaction::Consent) => {
-                let asked = match graph {
-                    GraphRequest::Named(asked) if !asked.is_empty() => asked,
-                    _ => [Scope::UserRead].into_iter().collect(),
-                };
-                let missing = asked.iter().filter(|s| !consented.contains(*s)).collect();
-                return Ok(Authorized::Consent(missing));
-            }
+            Decision::Require(Interaction::Consent(missing)) => return Ok(Authorized::Consent(missing)),
             other => return Err(refusal(other, &client.client)),
         };
         let code = match request.response {
@@ -262,7 +254,7 @@ impl SignIn<'_> {
                     groups,
                 };
                 let bound = code.as_ref().map(|code| ("c_hash", half_hash(code)));
-                Some(self.sign_id_token(&subject, base, bound).await?)
+                Some(self.sign_id_token(&subject, &self.stamp(tenant, base).await?, bound)?)
             }
         };
         Ok(Authorized::Granted { code, id_token })

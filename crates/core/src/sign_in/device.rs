@@ -6,9 +6,9 @@
 //! `slow_down`, `bad_verification_code`): they name the target [`DEVICE`] and carry the error as their code.
 
 use super::authorize::{Authorized, Session};
-use super::policy::{Decision, GraphRequest, Interaction};
+use super::policy::{Decision, Interaction};
 use super::{parse_scope, refusal, ClientRequest, Family, Grant, SignIn, Tenancy};
-use crate::auth::scopes::{Scope, Scopes};
+use crate::auth::scopes::Scopes;
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
 use crate::store::{DeviceCodeRecord, StoreError, Write};
@@ -35,6 +35,8 @@ const USER_CODE_LENGTH: usize = 9;
 /// What the device is told.
 #[derive(Debug, Clone)]
 pub struct DeviceAuthorization {
+    /// The tenant whose device login page the person visits.
+    pub tenant: Uuid,
     pub device_code: String,
     pub user_code: String,
     pub expires_in: i64,
@@ -88,7 +90,13 @@ impl SignIn<'_> {
             scopes: String::new(),
         };
         self.directory.commit(&Caller::System { tenant }, vec![Write::CreateDeviceCode(record)]).await?;
-        Ok(DeviceAuthorization { device_code, user_code, expires_in: DEVICE_CODE_SECONDS, interval: POLL_INTERVAL })
+        Ok(DeviceAuthorization {
+            tenant,
+            device_code,
+            user_code,
+            expires_in: DEVICE_CODE_SECONDS,
+            interval: POLL_INTERVAL,
+        })
     }
 
     /// A pending, unexpired device code by the user code a person typed.
@@ -133,17 +141,10 @@ impl SignIn<'_> {
         let client =
             self.directory.applications().sign_in_client(tenant, &record.client.to_string(), None, false).await?;
         let (openid, graph) = parse_scope(&record.scope)?;
-        let (decision, consented) =
-            self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
         let scopes = match decision {
             Decision::Grant(scopes) => scopes,
-            Decision::Require(Interaction::Consent) => {
-                let asked = match graph {
-                    GraphRequest::Named(asked) if !asked.is_empty() => asked,
-                    _ => [Scope::UserRead].into_iter().collect(),
-                };
-                return Ok(Authorized::Consent(asked.iter().filter(|s| !consented.contains(*s)).collect()));
-            }
+            Decision::Require(Interaction::Consent(missing)) => return Ok(Authorized::Consent(missing)),
             other => return Err(refusal(other, &client.client)),
         };
         let approval = Some((user.id, session.auth_time, session.methods.join(" "), scopes.to_text()));

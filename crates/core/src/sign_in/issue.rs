@@ -6,6 +6,7 @@ use crate::applications::ProofKind;
 use crate::auth::authorization::GRAPH_RESOURCE;
 use crate::auth::roles::{roles_of, GUEST_ROLE, MEMBER_ROLE};
 use crate::auth::scopes::{Scope, Scopes};
+use crate::directory::TenantKeys;
 use crate::kernel::error::{Error, Result};
 use crate::sign_in::SignIn;
 use crate::store::ObjectRecord;
@@ -14,6 +15,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What a successful sign-in hands the client.
@@ -61,14 +63,33 @@ pub(crate) fn wids(user: &ObjectRecord) -> Vec<String> {
     roles_of(user).into_iter().chain([implicit]).map(str::to_owned).collect()
 }
 
+/// What every token of one issue shares: the tenant's signing key, the time and the issuer.
+pub(crate) struct Stamp {
+    keys: Arc<TenantKeys>,
+    now: i64,
+    iss: String,
+    /// The public base URL (the groups overage points under it).
+    base: String,
+}
+
 impl SignIn<'_> {
+    /// The stamp of tokens issued now by `tenant` under the public base URL `base`.
+    pub(crate) async fn stamp(&self, tenant: Uuid, base: &str) -> Result<Stamp> {
+        let directory = self.directory;
+        let keys = directory.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
+        Ok(Stamp {
+            keys,
+            now: directory.now().timestamp(),
+            iss: issuer(base, tenant),
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
     /// Signs the access token (for Microsoft Graph) and, when `openid` was granted, the id token.
     pub(crate) async fn sign_user_tokens(&self, subject: &Subject<'_>, base: &str) -> Result<(String, Option<String>)> {
         let directory = self.directory;
-        let keys =
-            directory.tenant_keys(subject.tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
-        let now = directory.now().timestamp();
-        let iss = issuer(base, subject.tenant);
+        let stamp = self.stamp(subject.tenant, base).await?;
+        let (now, iss) = (stamp.now, &stamp.iss);
         let user = subject.user;
         let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut uti = [0u8; 16];
@@ -97,27 +118,24 @@ impl SignIn<'_> {
         ] {
             access.insert(name.to_owned(), value);
         }
-        let access_token = keys.signing.sign(&Value::Object(access))?;
+        let access_token = stamp.keys.signing.sign(&Value::Object(access))?;
         if !subject.scopes.contains(Scope::OpenId) {
             return Ok((access_token, None));
         }
-        let id_token = self.sign_id_token(subject, base, Some(("at_hash", half_hash(&access_token)))).await?;
+        let id_token = self.sign_id_token(subject, &stamp, Some(("at_hash", half_hash(&access_token))))?;
         Ok((access_token, Some(id_token)))
     }
 
     /// The id token; `bound` ties it to what it travels with (`at_hash` of an access token, `c_hash` of a
     /// code), as OpenID Connect asks.
-    pub(crate) async fn sign_id_token(
+    pub(crate) fn sign_id_token(
         &self,
         subject: &Subject<'_>,
-        base: &str,
+        stamp: &Stamp,
         bound: Option<(&str, String)>,
     ) -> Result<String> {
         let directory = self.directory;
-        let keys =
-            directory.tenant_keys(subject.tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
-        let now = directory.now().timestamp();
-        let iss = issuer(base, subject.tenant);
+        let (now, iss) = (stamp.now, &stamp.iss);
         let user = subject.user;
         let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut id = Map::new();
@@ -153,7 +171,7 @@ impl SignIn<'_> {
         }
         match &subject.groups {
             Some(groups) if groups.len() > GROUPS_IN_TOKEN => {
-                let endpoint = format!("{}/v1.0/users/{}/getMemberObjects", base.trim_end_matches('/'), user.id);
+                let endpoint = format!("{}/v1.0/users/{}/getMemberObjects", stamp.base, user.id);
                 id.insert("_claim_names".into(), json!({"groups": "src1"}));
                 id.insert("_claim_sources".into(), json!({"src1": {"endpoint": endpoint}}));
             }
@@ -162,7 +180,7 @@ impl SignIn<'_> {
             }
             None => {}
         }
-        keys.signing.sign(&Value::Object(id))
+        stamp.keys.signing.sign(&Value::Object(id))
     }
 
     /// The user's `sub` for one app: the same for every sign-in to that app, different for every other app,

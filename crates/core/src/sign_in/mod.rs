@@ -265,7 +265,7 @@ impl SignIn<'_> {
         user: &ObjectRecord,
         openid: Scopes,
         graph: GraphRequest,
-    ) -> Result<(Decision, Scopes)> {
+    ) -> Result<Decision> {
         let sp = client.service_principal;
         let unassigned = assignment_required && self.held_roles(tenant, sp, user.id).await?.is_none();
         let consented = self.directory.consent().consented(tenant, client.app_id, user.id).await?;
@@ -277,7 +277,7 @@ impl SignIn<'_> {
             graph,
             consented,
         };
-        Ok((policy::evaluate(&facts), consented))
+        Ok(policy::evaluate(&facts))
     }
 
     /// The policy stage for a door that cannot ask the person anything: the scopes granted, or Entra's error.
@@ -290,7 +290,7 @@ impl SignIn<'_> {
         openid: Scopes,
         graph: GraphRequest,
     ) -> Result<Scopes> {
-        match self.decide(tenant, client, assignment_required, user, openid, graph).await?.0 {
+        match self.decide(tenant, client, assignment_required, user, openid, graph).await? {
             Decision::Grant(scopes) => Ok(scopes),
             other => Err(refusal(other, client)),
         }
@@ -410,7 +410,7 @@ fn refusal(decision: Decision, client: &AuthenticatedClient) -> Error {
         Decision::Block(Block::Unassigned) => grant_error(format!(
             "AADSTS50105: Your administrator has configured the application {name} ('{app}') to block users unless they are specifically granted ('assigned') access to the application."
         )),
-        Decision::Require(Interaction::Consent) => Error::invalid_property(
+        Decision::Require(Interaction::Consent(_)) => Error::invalid_property(
             INTERACTION,
             format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{app}' named '{name}'. Send an interactive authorization request for this user and resource."),
         ),

@@ -39,8 +39,8 @@ pub enum Block {
 /// What the person must do before the sign-in can go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interaction {
-    /// Consent to scopes not yet granted.
-    Consent,
+    /// Consent to these scopes, not yet granted.
+    Consent(Scopes),
     /// Change an expired or temporary password.
     PasswordChange,
 }
@@ -67,10 +67,14 @@ pub fn evaluate(facts: &Facts) -> Decision {
         return Decision::Require(Interaction::PasswordChange);
     }
     let graph = match facts.graph {
-        GraphRequest::Default if facts.consented.is_empty() => return Decision::Require(Interaction::Consent),
+        // Nothing consented, nothing named: the sign-in itself asks for the user's profile.
+        GraphRequest::Default if facts.consented.is_empty() => {
+            return Decision::Require(Interaction::Consent(user_read()))
+        }
         GraphRequest::Default => facts.consented,
         GraphRequest::Named(asked) if asked.intersect(facts.consented) != asked => {
-            return Decision::Require(Interaction::Consent)
+            let missing = asked.iter().filter(|s| !facts.consented.contains(*s)).collect();
+            return Decision::Require(Interaction::Consent(missing));
         }
         GraphRequest::Named(asked) if asked.is_empty() => facts.consented.intersect(user_read()),
         GraphRequest::Named(asked) => asked,
@@ -112,9 +116,9 @@ mod tests {
     #[test]
     fn blocks_before_asking_and_asks_before_granting() {
         let unconsented = Facts { graph: GraphRequest::Named(Scopes::parse("User.Read.All")), ..facts() };
-        assert_eq!(evaluate(&unconsented), Decision::Require(Interaction::Consent));
+        assert_eq!(evaluate(&unconsented), Decision::Require(Interaction::Consent(Scopes::parse("User.Read.All"))));
         let nothing = Facts { graph: GraphRequest::Default, consented: Scopes::default(), ..facts() };
-        assert_eq!(evaluate(&nothing), Decision::Require(Interaction::Consent));
+        assert_eq!(evaluate(&nothing), Decision::Require(Interaction::Consent(Scopes::parse("User.Read"))));
         let disabled = Facts { account_enabled: false, ..unconsented.clone() };
         assert_eq!(evaluate(&disabled), Decision::Block(Block::Disabled));
         let unassigned = Facts { unassigned: true, must_change_password: true, ..facts() };

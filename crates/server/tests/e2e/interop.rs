@@ -73,22 +73,19 @@ async fn msgraph_sdk_licensing() {
 /// requires of an authority, on every engine.
 #[tokio::test]
 async fn msal_and_azure_identity_sign_in() {
-    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = dev_certificates(dir.path());
-    for (engine, url) in postgres::engines(dir.path()).await {
-        let data = dir.path().join(engine);
-        let mut settings = launch(&data, &url, None);
-        settings.tls = Some((cert.clone(), key.clone()));
-        let server = ServerProcess::start(settings);
-        run(&python, SIGN_IN, &server, Some(ca.as_path()), engine, "msal sign-in passed").await;
-    }
+    run_over_https(SIGN_IN, "msal sign-in passed").await;
 }
 
 /// A person signs in through the pages in Debian's Chromium (driven by Selenium), consents, and lands on
 /// the app's redirect URI; authlib and MSAL redeem the codes; a second sign-in is silent.
 #[tokio::test]
 async fn a_browser_signs_in_through_the_pages() {
+    run_over_https(BROWSER, "browser sign-in passed").await;
+}
+
+/// Runs a script against a server of each engine over HTTPS (with the development certificates), each
+/// from an empty database.
+async fn run_over_https(script: &str, passed: &str) {
     let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = dev_certificates(dir.path());
@@ -97,7 +94,7 @@ async fn a_browser_signs_in_through_the_pages() {
         let mut settings = launch(&data, &url, None);
         settings.tls = Some((cert.clone(), key.clone()));
         let server = ServerProcess::start(settings);
-        run(&python, BROWSER, &server, Some(ca.as_path()), engine, "browser sign-in passed").await;
+        run(&python, script, &server, Some(ca.as_path()), engine, passed).await;
     }
 }
 
