@@ -69,6 +69,19 @@ serve() {
   token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   auth="Authorization: Bearer $token"
 }
+# launch NAME DATABASE_URL HASH_MEMORY_KIB HASH_ITERATIONS: starts a release server with its own data directory
+# ($work/NAME) and those hashing costs, and waits for its bootstrap output ($work/NAME/boot.json); sets base.
+launch() {
+  local name=$1 url=$2 memory=$3 iterations=$4 port
+  port=$(free_port)
+  mkdir -p "$work/$name"
+  GATEHOUSE_LOG=warn GATEHOUSE_PASSWORD_HASH_MEMORY_KIB=$memory GATEHOUSE_PASSWORD_HASH_ITERATIONS=$iterations \
+    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --database-url "$url" \
+    --bootstrap-output "$work/$name/boot.json" >/dev/null 2>"$work/$name/log" &
+  pids+=($!)
+  until [ -s "$work/$name/boot.json" ]; do sleep 0.1; done
+  base="http://127.0.0.1:$port"
+}
 # settle: waits until the server's change processors have gone through the change log (a seeded store starts
 # with them behind every record the seeding wrote), has PostgreSQL write out what the seeding left in its
 # buffers and the kernel what it left in the page cache, so that no measurement shares the machine with that

@@ -15,15 +15,8 @@ source bench/common.sh
 
 # start NAME DATABASE_URL HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, token, domain
 start() {
-  local name=$1 url=$2 memory=$3 iterations=$4 port
-  port=$(free_port)
-  mkdir -p "$work/$name"
-  GATEHOUSE_LOG=warn GATEHOUSE_PASSWORD_HASH_MEMORY_KIB=$memory GATEHOUSE_PASSWORD_HASH_ITERATIONS=$iterations \
-    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --database-url "$url" \
-    --bootstrap-output "$work/$name/boot.json" >/dev/null 2>"$work/$name/log" &
-  pids+=($!)
-  until [ -s "$work/$name/boot.json" ]; do sleep 0.1; done
-  base="http://127.0.0.1:$port"
+  local name=$1 url=$2 memory=$3 iterations=$4
+  launch "$name" "$url" "$memory" "$iterations"
   local tenant client secret
   tenant=$(json_field "$work/$name/boot.json" tenantId)
   client=$(json_field "$work/$name/boot.json" clientId)

@@ -20,20 +20,13 @@ database_for "$engine"
 # start NAME HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, tenant, token, client (a public client with
 # consent for User.Read), user (its object id); the user signs in as $upn with $password.
 start() {
-  local name=$1 memory=$2 iterations=$3 port
-  port=$(free_port)
+  local name=$1 memory=$2 iterations=$3
   if [ "$engine" = sqlite ]; then url="sqlite://$work/$name.db"; fi
   if [ "$engine" = postgres ]; then
     psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE \"$name\"" postgres
     url="postgres://postgres@127.0.0.1:$pgport/$name"
   fi
-  mkdir -p "$work/$name"
-  GATEHOUSE_LOG=warn GATEHOUSE_PASSWORD_HASH_MEMORY_KIB=$memory GATEHOUSE_PASSWORD_HASH_ITERATIONS=$iterations \
-    "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --database-url "$url" \
-    --bootstrap-output "$work/$name/boot.json" >/dev/null 2>"$work/$name/log" &
-  pids+=($!)
-  until [ -s "$work/$name/boot.json" ]; do sleep 0.1; done
-  base="http://127.0.0.1:$port"
+  launch "$name" "$url" "$memory" "$iterations"
   read -r tenant token client user < <(python3 - "$base" "$work/$name/boot.json" <<'PY'
 import json, sys, urllib.parse, urllib.request
 base, boot = sys.argv[1], json.load(open(sys.argv[2]))

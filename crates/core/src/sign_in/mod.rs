@@ -129,7 +129,8 @@ impl SignIn<'_> {
             .await?;
         let user = self.check_password(tenant, username, password).await?;
         let methods = vec!["pwd".to_owned()];
-        let scopes = self.evaluate(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let scopes = granted(decision, &client.client)?;
         let family = Family::Start { id: self.directory.random().uuid(), spa: false };
         let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, scopes };
         self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
@@ -202,14 +203,14 @@ impl SignIn<'_> {
         if sessions_revoked(&user, family.auth_time) {
             return Err(revoked());
         }
-        let granted = Scopes::parse(&family.scopes);
+        let held = Scopes::parse(&family.scopes);
         let (openid, graph) = match request.scope.trim() {
-            "" => (granted.iter().filter(|s| s.is_openid()).collect(), GraphRequest::Default),
+            "" => (held.iter().filter(|s| s.is_openid()).collect(), GraphRequest::Default),
             scope => parse_scope(scope)?,
         };
-        let scopes = self
-            .evaluate(tenant, &client.client, client.assignment_required, &user, openid.intersect(granted), graph)
-            .await?;
+        let openid = openid.intersect(held);
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
+        let scopes = granted(decision, &client.client)?;
         let expires_at = match family.sliding {
             true => now + Duration::days(REFRESH_LIFETIME_DAYS),
             false => family.expires_at,
@@ -278,22 +279,6 @@ impl SignIn<'_> {
             consented,
         };
         Ok(policy::evaluate(&facts))
-    }
-
-    /// The policy stage for a door that cannot ask the person anything: the scopes granted, or Entra's error.
-    async fn evaluate(
-        &self,
-        tenant: Uuid,
-        client: &AuthenticatedClient,
-        assignment_required: bool,
-        user: &ObjectRecord,
-        openid: Scopes,
-        graph: GraphRequest,
-    ) -> Result<Scopes> {
-        match self.decide(tenant, client, assignment_required, user, openid, graph).await? {
-            Decision::Grant(scopes) => Ok(scopes),
-            other => Err(refusal(other, client)),
-        }
     }
 
     /// The app roles of the client (its service principal) the user holds, directly or through a group they
@@ -396,6 +381,14 @@ impl SignIn<'_> {
         tracing::warn!(%tenant, %family, "a refresh token was used twice; every token of its sign-in is revoked");
         self.directory.commit(&Caller::System { tenant }, vec![Write::RevokeRefreshFamily { id: family }]).await?;
         Ok(())
+    }
+}
+
+/// The policy's answer at a door that cannot ask the person anything: the scopes granted, or Entra's error.
+fn granted(decision: Decision, client: &AuthenticatedClient) -> Result<Scopes> {
+    match decision {
+        Decision::Grant(scopes) => Ok(scopes),
+        other => Err(refusal(other, client)),
     }
 }
 
