@@ -499,6 +499,7 @@ pub const APPLICATION: &[Property] = &[
         true,
     ),
     p("api", PropertyType::Special, W, true),
+    p("optionalClaims", PropertyType::Special, W, true),
     p("requiredResourceAccess", PropertyType::Special, W, true),
     p("passwordCredentials", PropertyType::Special, R, true),
     p("keyCredentials", PropertyType::Special, W, true),

@@ -18,7 +18,37 @@ use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
 
 pub fn routes() -> Router<GraphState> {
-    Router::new().merge(resource_routes(&APPLICATIONS)).merge(resource_routes(&SERVICE_PRINCIPALS))
+    Router::new()
+        .merge(resource_routes(&APPLICATIONS))
+        .merge(resource_routes(&SERVICE_PRINCIPALS))
+        .route(
+            "/applications/{id}/addKey",
+            post(
+                |State(state): State<GraphState>,
+                 Authenticated(caller): Authenticated,
+                 Path(id): Path<String>,
+                 JsonObject(body): JsonObject| async move {
+                    let mut key = state.directory.applications().add_key(&caller, &id, &body).await?;
+                    let context = format!("{}/$metadata#microsoft.graph.keyCredential", odata::base_url());
+                    if let Value::Object(fields) = &mut key {
+                        fields.insert("@odata.context".into(), json!(context));
+                    }
+                    GraphResult::Ok(Json(key))
+                },
+            ),
+        )
+        .route(
+            "/applications/{id}/removeKey",
+            post(
+                |State(state): State<GraphState>,
+                 Authenticated(caller): Authenticated,
+                 Path(id): Path<String>,
+                 JsonObject(body): JsonObject| async move {
+                    state.directory.applications().remove_key(&caller, &id, &body).await?;
+                    GraphResult::Ok(StatusCode::NO_CONTENT)
+                },
+            ),
+        )
 }
 
 /// The routes both resources share, bound to the resource.

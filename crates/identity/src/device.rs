@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
-use gatehouse_core::auth::scopes::Scopes;
 use gatehouse_core::kernel::request;
 use gatehouse_core::sign_in::authorize::Authorized;
 use gatehouse_core::sign_in::device::DevicePrompt;
@@ -77,9 +76,9 @@ fn confirm_form(state: &IdentityState, tenant: &str, otc: &str, app: &str, cooki
     page(StatusCode::OK, "Confirm sign-in", &body, "form-action 'self'", &[cookies, vec![csrf]].concat())
 }
 
-fn consent_form(state: &IdentityState, tenant: &str, prompt: &DevicePrompt, scopes: Scopes) -> Response {
+fn consent_form(state: &IdentityState, tenant: &str, prompt: &DevicePrompt, scopes: Vec<String>) -> Response {
     let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": prompt.user_code}));
-    let body = consent_body(&prompt.app_name, &format!("/{tenant}/devicelogin"), &fields, scopes);
+    let body = consent_body(&prompt.app_name, &format!("/{tenant}/devicelogin"), &fields, &scopes);
     page(StatusCode::OK, "Permissions requested", &body, "form-action 'self'", &[csrf])
 }
 
@@ -147,7 +146,7 @@ pub async fn devicelogin_form(
     let (outcome, approved) = match (field("approve"), field("consent")) {
         ("Continue", _) => (sign_in.decide_device(&session, otc, true).await, true),
         ("Cancel", _) | (_, "Cancel") => (sign_in.decide_device(&session, otc, false).await, false),
-        (_, "Accept") => (sign_in.consent_device(&session, otc, Scopes::parse(field("scopes"))).await, true),
+        (_, "Accept") => (sign_in.consent_device(&session, otc, field("scopes")).await, true),
         _ => return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, Vec::new()),
     };
     match outcome {

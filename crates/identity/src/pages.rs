@@ -13,7 +13,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use chrono::Duration;
-use gatehouse_core::auth::scopes::Scopes;
 use gatehouse_core::kernel::request;
 use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Session};
 use gatehouse_core::sign_in::Tenancy;
@@ -258,6 +257,7 @@ async fn checked_request(
         Err(e) => {
             let error = match e.target.as_deref() {
                 Some("scope") => "invalid_scope",
+                Some("resource") => "invalid_resource",
                 Some("response_type") => "unsupported_response_type",
                 _ => "invalid_request",
             };
@@ -277,7 +277,7 @@ async fn proceed(
     let sign_in = state.directory.sign_in();
     let forced = flow.param("prompt") == Some("consent");
     let outcome = match forced {
-        true => Ok(Authorized::Consent(requested(&request.scope))),
+        true => sign_in.requested(request).await.map(Authorized::Consent),
         false => sign_in.authorize(session, request, &request::current().base_url).await,
     };
     match outcome {
@@ -303,11 +303,6 @@ async fn proceed(
 /// What a granted request answers the client with.
 fn granted(code: Option<String>, id_token: Option<String>) -> Vec<(&'static str, String)> {
     [("code", code), ("id_token", id_token)].into_iter().filter_map(|(name, value)| Some((name, value?))).collect()
-}
-
-/// The Graph scopes a scope parameter names (consent is asked for those).
-fn requested(scope: &str) -> Scopes {
-    Scopes::parse(scope).iter().filter(|s| !s.is_openid()).collect()
 }
 
 /// The hidden fields every form carries: the signed request and a CSRF token tied to a cookie.
@@ -350,13 +345,13 @@ pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Opt
 }
 
 /// The consent form of every page that asks for consent: the scopes asked, Accept and Cancel.
-pub(crate) fn consent_body(app: &str, action: &str, fields: &str, scopes: Scopes) -> String {
-    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s.name()))).collect();
+pub(crate) fn consent_body(app: &str, action: &str, fields: &str, scopes: &[String]) -> String {
+    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s))).collect();
     format!(
         "<h1>Permissions requested</h1>\n<p>{app} would like to:</p>\n<ul>{items}</ul>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"scopes\" value=\"{scopes}\">\n<p><button type=\"submit\" name=\"consent\" value=\"Accept\" id=\"idBtn_Accept\">Accept</button>\n<button type=\"submit\" name=\"consent\" value=\"Cancel\" id=\"idBtn_Back\">Cancel</button></p>\n</form>",
         app = escape(app),
         action = escape(action),
-        scopes = escape(&scopes.to_text()),
+        scopes = escape(&scopes.join(" ")),
     )
 }
 
@@ -374,13 +369,13 @@ fn consent_form(
     state: &IdentityState,
     flow: &Flow,
     request: &AuthorizeRequest,
-    scopes: Scopes,
+    scopes: Vec<String>,
     mut cookies: Vec<String>,
 ) -> Response {
     let (fields, csrf_cookie) = carried(state, flow);
     cookies.push(csrf_cookie);
     let action = format!("/{}/oauth2/v2.0/authorize", flow.tenant_path);
-    let body = consent_body(&request.client.client.display_name, &action, &fields, scopes);
+    let body = consent_body(&request.client.client.display_name, &action, &fields, &scopes);
     page(StatusCode::OK, "Permissions requested", &body, &form_action(flow), &cookies)
 }
 
@@ -488,7 +483,7 @@ async fn consent_answer(
             "AADSTS65004: User declined to consent to access the app.",
         );
     }
-    if let Err(e) = sign_in.consent(&session, &request, Scopes::parse(scopes)).await {
+    if let Err(e) = sign_in.consent(&session, &request, scopes).await {
         return error_page(&e.message);
     }
     match sign_in.authorize(&session, &request, &request::current().base_url).await {

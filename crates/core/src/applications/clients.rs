@@ -9,7 +9,7 @@ use crate::credentials::secrets;
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::store::{ObjectKind, PermissionGrantRecord, SecretRecord, Write};
 use crate::Caller;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -25,6 +25,8 @@ pub struct AuthenticatedClient {
     pub roles: Vec<(Uuid, String)>,
     /// The application's `groupMembershipClaims` (`SecurityGroup`, `All`, …), if any.
     pub group_claims: Option<String>,
+    /// The optional claims it asks for in its id tokens.
+    pub id_token_claims: Vec<String>,
 }
 
 /// How a confidential client proves itself at the token endpoint.
@@ -296,6 +298,23 @@ impl Applications<'_> {
         })
     }
 
+    /// An application as a resource, by the identifier a scope names it with: its app id or one of its
+    /// identifier URIs. It must have a service principal in the tenant, as Entra requires.
+    pub(crate) async fn resource(&self, tenant: Uuid, identifier: &str) -> Result<Option<Arc<CachedClient>>> {
+        let app_id = match Uuid::parse_str(identifier) {
+            Ok(app_id) => Some(app_id),
+            Err(_) => {
+                let trimmed = identifier.trim_end_matches('/');
+                let found = self.by_identifier_uri(tenant, trimmed).await?;
+                found.and_then(|app| app.unique_key).and_then(|key| Uuid::parse_str(&key).ok())
+            }
+        };
+        match app_id {
+            Some(app_id) => self.client(tenant, app_id).await,
+            None => Ok(None),
+        }
+    }
+
     /// A client as the token endpoint needs it, from this node's cache while it is younger than
     /// [`CLIENT_CACHE_SECONDS`], else from the store (four reads). The cache forgets a tenant's clients when
     /// this node changes any application, service principal, secret or grant of it, so it is exact
@@ -338,38 +357,18 @@ impl Applications<'_> {
                 display_name: app.doc.get("displayName").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 service_principal: sp.id,
                 permissions,
-                roles: app
-                    .doc
-                    .get("appRoles")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter(|r| r.get("isEnabled") != Some(&Value::Bool(false)))
-                    .filter(|r| {
-                        r.get("allowedMemberTypes")
-                            .and_then(Value::as_array)
-                            .is_some_and(|t| t.contains(&Value::from("User")))
-                    })
-                    .filter_map(|r| {
-                        let id = r.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())?;
-                        Some((id, r.get("value").and_then(Value::as_str)?.to_owned()))
-                    })
-                    .collect(),
+                roles: enabled_roles(&app.doc, "User"),
                 group_claims: app.doc.get("groupMembershipClaims").and_then(Value::as_str).map(str::to_owned),
+                id_token_claims: optional_claims(&app.doc, "idToken"),
             },
+            application_roles: enabled_roles(&app.doc, "Application"),
+            api: ApiDefinition::of(&app.doc),
+            access_token_claims: optional_claims(&app.doc, "accessToken"),
             secrets,
             grants,
             enabled: sp.doc.get("accountEnabled") != Some(&Value::Bool(false)),
             public_fallback: app.doc.get("isFallbackPublicClient") == Some(&Value::Bool(true)),
-            certificates: app
-                .doc
-                .get("keyCredentials")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|k| k.get("key").and_then(Value::as_str))
-                .filter_map(|key| certificates::parse_key_credential(key).ok())
-                .collect(),
+            certificates: super::keys::registered_certificates(&app.doc),
             id_token_issuance: app
                 .doc
                 .get("web")
@@ -403,9 +402,100 @@ pub const CLIENT_CACHE_SECONDS: i64 = 5;
 /// The most clients a node caches at once.
 const CLIENT_CACHE_CAPACITY: usize = 10_000;
 
-/// A client as cached for the token endpoint and the check of bearer tokens.
+/// The enabled app roles of an application that `member_type` (`User` or `Application`) may be assigned,
+/// by id, with their values.
+fn enabled_roles(app: &Map<String, Value>, member_type: &str) -> Vec<(Uuid, String)> {
+    app.get("appRoles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("isEnabled") != Some(&Value::Bool(false)))
+        .filter(|r| {
+            r.get("allowedMemberTypes").and_then(Value::as_array).is_some_and(|t| t.contains(&member_type.into()))
+        })
+        .filter_map(|r| {
+            let id = r.get("id").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())?;
+            Some((id, r.get("value").and_then(Value::as_str)?.to_owned()))
+        })
+        .collect()
+}
+
+/// The names of the optional claims an application asks for in one kind of token.
+fn optional_claims(app: &Map<String, Value>, kind: &str) -> Vec<String> {
+    let claims = app.get("optionalClaims").and_then(|c| c.get(kind)).and_then(Value::as_array);
+    claims.into_iter().flatten().filter_map(|c| c.get("name").and_then(Value::as_str)).map(str::to_owned).collect()
+}
+
+/// A delegated scope an application's API defines, enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiScope {
+    pub id: Uuid,
+    pub value: String,
+    /// Only an administrator may consent to it (`type: Admin`).
+    pub admin: bool,
+}
+
+/// The API an application exposes, as the token endpoint uses it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ApiDefinition {
+    pub scopes: Vec<ApiScope>,
+    /// Its access tokens name it by app id (`requestedAccessTokenVersion` 2) rather than by the identifier
+    /// URI the client asked with.
+    pub version_two: bool,
+    /// Clients it pre-authorizes: their users need not consent to these scopes.
+    pub pre_authorized: Vec<(Uuid, Vec<Uuid>)>,
+    /// The scopes of other resources the application's registration requires
+    /// (`requiredResourceAccess`, type `Scope`), by resource app id and scope id.
+    pub required: Vec<(Uuid, Uuid)>,
+}
+
+impl ApiDefinition {
+    fn of(app: &Map<String, Value>) -> ApiDefinition {
+        let api = app.get("api");
+        let list = |value: Option<&Value>| value.and_then(Value::as_array).cloned().unwrap_or_default();
+        let guid = |value: Option<&Value>| value.and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
+        let scopes = list(api.and_then(|a| a.get("oauth2PermissionScopes")))
+            .iter()
+            .filter(|s| s.get("isEnabled") != Some(&Value::Bool(false)))
+            .filter_map(|s| {
+                let value = s.get("value").and_then(Value::as_str)?.to_owned();
+                Some(ApiScope { id: guid(s.get("id"))?, value, admin: s.get("type") == Some(&"Admin".into()) })
+            })
+            .collect();
+        let pre_authorized = list(api.and_then(|a| a.get("preAuthorizedApplications")))
+            .iter()
+            .filter_map(|p| {
+                let ids = list(p.get("delegatedPermissionIds")).iter().filter_map(|id| guid(Some(id))).collect();
+                Some((guid(p.get("appId"))?, ids))
+            })
+            .collect();
+        let required = list(app.get("requiredResourceAccess"))
+            .iter()
+            .flat_map(|r| {
+                let resource = guid(r.get("resourceAppId"));
+                let scopes =
+                    list(r.get("resourceAccess")).into_iter().filter(|a| a.get("type") == Some(&"Scope".into()));
+                scopes.filter_map(move |a| Some((resource?, guid(a.get("id"))?))).collect::<Vec<_>>()
+            })
+            .collect();
+        ApiDefinition {
+            scopes,
+            version_two: api.and_then(|a| a.get("requestedAccessTokenVersion")).and_then(Value::as_i64) == Some(2),
+            pre_authorized,
+            required,
+        }
+    }
+}
+
+/// A client as cached for the token endpoint and the check of bearer tokens; an application as a resource
+/// for the tokens of its API.
 pub(crate) struct CachedClient {
     authenticated: AuthenticatedClient,
+    /// The enabled app roles applications may be assigned (app-only tokens' `roles`).
+    application_roles: Vec<(Uuid, String)>,
+    api: ApiDefinition,
+    /// The optional claims it asks for in access tokens for its API.
+    access_token_claims: Vec<String>,
     secrets: Vec<SecretRecord>,
     /// The delegated permission grants to the client.
     grants: Vec<PermissionGrantRecord>,
@@ -446,6 +536,26 @@ impl CachedClient {
     /// Whether the client's service principal is enabled.
     pub(crate) fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Who the application is (as a client, or as a resource: its app id, service principal and roles).
+    pub(crate) fn authenticated(&self) -> &AuthenticatedClient {
+        &self.authenticated
+    }
+
+    /// The app roles applications may hold of it.
+    pub(crate) fn application_roles(&self) -> &[(Uuid, String)] {
+        &self.application_roles
+    }
+
+    /// The API it exposes.
+    pub(crate) fn api(&self) -> &ApiDefinition {
+        &self.api
+    }
+
+    /// The optional claims it asks for in access tokens for its API.
+    pub(crate) fn access_token_claims(&self) -> &[String] {
+        &self.access_token_claims
     }
 }
 

@@ -7,18 +7,21 @@
 
 mod assignments;
 mod clients;
+mod keys;
+pub mod registration;
 pub mod tokens;
 
+pub(crate) use clients::CachedClient;
 pub use clients::{
     AuthenticatedClient, AuthorizeClient, ClientProof, ProofKind, RedirectKind, SignInClient, CLIENT_CACHE_SECONDS,
 };
 
 use crate::auth::authorization::{object_actions, require, Action, GRAPH_APP_ID};
-use crate::credentials::certificates;
 use crate::credentials::secrets;
 use crate::directory::contention::object_id;
 use crate::directory::objects::Page;
 use crate::directory::write_error;
+use crate::filter::{Filter, Literal, Op, Test};
 use crate::kernel::error::{Error, Result};
 use crate::query::Listing;
 use crate::schema::{self, format_time, Selection, APPLICATION, SERVICE_PRINCIPAL};
@@ -64,9 +67,9 @@ impl Applications<'_> {
         if let Some(keys) = doc.get_mut("keyCredentials") {
             *keys = self.key_credentials(keys)?;
         }
-        if let Some(roles) = doc.get_mut("appRoles") {
-            *roles = app_roles(roles)?;
-        }
+        let domains = self.directory.tenant_record(caller.tenant()).await?.domains;
+        registration::check(&mut doc, None, &domains)?;
+        self.unique_identifier_uris(caller, &doc, None).await?;
         if doc.get("displayName").and_then(Value::as_str).is_none_or(|d| d.trim().is_empty()) {
             return Err(Error::invalid_property(
                 "displayName",
@@ -111,7 +114,6 @@ impl Applications<'_> {
         let mut base = service_principal_doc(&app.doc);
         base.append(&mut doc);
         base.insert("passwordCredentials".into(), json!([]));
-        base.insert("servicePrincipalNames".into(), json!([application]));
         let record = self.directory.new_object(
             ObjectKind::ServicePrincipal,
             Some(application.clone()),
@@ -125,6 +127,33 @@ impl Applications<'_> {
             )
         })?;
         Ok(record)
+    }
+
+    /// The live application an identifier URI names (compared as Graph's `eq` compares).
+    pub(crate) async fn by_identifier_uri(&self, tenant: Uuid, uri: &str) -> Result<Option<ObjectRecord>> {
+        let test = Test::Compare(Op::Eq, Literal::Text(uri.to_owned()));
+        let filter = Filter::Any { property: "identifierUris".into(), test };
+        let query = ObjectQuery { filter: Some(filter), limit: 1, ..ObjectQuery::of(ObjectKind::Application) };
+        Ok(self.directory.store.objects(tenant, &query).await.map_err(Error::from)?.into_iter().next())
+    }
+
+    /// Entra's rule that an identifier URI names one application of the tenant.
+    async fn unique_identifier_uris(
+        &self,
+        caller: &Caller,
+        doc: &Map<String, Value>,
+        this: Option<Uuid>,
+    ) -> Result<()> {
+        let uris = doc.get("identifierUris").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str);
+        for uri in uris {
+            if self.by_identifier_uri(caller.tenant(), uri).await?.is_some_and(|other| Some(other.id) != this) {
+                return Err(Error::invalid_property(
+                    "identifierUris",
+                    "Another object with the same value for property identifierUris already exists.",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A live application or service principal by object id.
@@ -172,15 +201,17 @@ impl Applications<'_> {
         if let Some(keys) = changes.get_mut("keyCredentials") {
             *keys = self.key_credentials(keys)?;
         }
-        if let Some(roles) = changes.get_mut("appRoles") {
-            *roles = app_roles(roles)?;
-        }
         if changes.contains_key("appId") {
             return Err(Error::invalid_property("appId", "Property 'appId' is read-only and cannot be set."));
         }
         let target = self.directory.live_object(caller, kind, id).await?;
         if target.unique_key.as_deref() == Some(GRAPH_APP_ID) {
             return Err(Error::invalid("Microsoft Graph's service principal cannot be changed."));
+        }
+        if kind == ObjectKind::Application {
+            let domains = self.directory.tenant_record(caller.tenant()).await?.domains;
+            registration::check(&mut changes, Some(&target.doc), &domains)?;
+            self.unique_identifier_uris(caller, &changes, Some(target.id)).await?;
         }
         let mut turn = self.directory.turn(caller, target.id, type_name).await?;
         loop {
@@ -199,15 +230,18 @@ impl Applications<'_> {
                 ));
             }
             let mut writes = Vec::new();
-            // A service principal shows its application's app roles, as in Entra.
-            if let (ObjectKind::Application, Some(roles)) = (kind, changes.get("appRoles")) {
+            // A service principal shows its application's app roles, scopes and identifier URIs, as in Entra.
+            if kind == ObjectKind::Application && registration::MIRRORED_FROM.iter().any(|p| changes.contains_key(*p)) {
                 let key = record.unique_key.clone().unwrap_or_default();
                 let store = &self.directory.store;
                 let principal = store.object_by_key(caller.tenant(), ObjectKind::ServicePrincipal, &key).await;
                 if let Some(sp) = principal.map_err(Error::from)? {
                     let mut mirrored = sp.clone();
-                    mirrored.doc.insert("appRoles".into(), roles.clone());
-                    let attributes = vec!["appRoles".to_owned()];
+                    let mut attributes = Vec::new();
+                    for (name, value) in registration::mirrored(&record.doc) {
+                        mirrored.doc.insert(name.to_owned(), value);
+                        attributes.push(name.to_owned());
+                    }
                     writes.push(Write::UpdateObject {
                         before: None,
                         object: mirrored,
@@ -225,47 +259,6 @@ impl Applications<'_> {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
-    }
-
-    /// An application's certificates as given (`type` AsymmetricX509Cert, `usage` Verify, `key` the base64
-    /// DER certificate), checked and completed as Entra stores them: a `keyId`, the SHA-1 thumbprint as
-    /// `customKeyIdentifier`, and the certificate's validity as start and end.
-    fn key_credentials(&self, given: &Value) -> Result<Value> {
-        let wrong = |what: &str| {
-            Error::invalid_property(
-                "keyCredentials",
-                format!("Invalid value specified for property 'keyCredentials': {what}."),
-            )
-        };
-        let Value::Array(items) = given else { return Err(wrong("expected a list")) };
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let text = |name: &str| item.get(name).and_then(Value::as_str);
-            if !text("type").is_some_and(|t| t.eq_ignore_ascii_case("AsymmetricX509Cert")) {
-                return Err(wrong("type must be 'AsymmetricX509Cert'"));
-            }
-            if !text("usage").is_some_and(|u| u.eq_ignore_ascii_case("Verify")) {
-                return Err(wrong("usage must be 'Verify'"));
-            }
-            let key = text("key").ok_or_else(|| wrong("key is required"))?;
-            let certificate = certificates::parse_key_credential(key)?;
-            let key_id = match text("keyId") {
-                Some(id) => Uuid::parse_str(id).map_err(|_| wrong("keyId must be a GUID"))?,
-                None => self.directory.random().uuid(),
-            };
-            let thumbprint: String = certificate.sha1.iter().map(|b| format!("{b:02X}")).collect();
-            out.push(json!({
-                "keyId": key_id,
-                "type": "AsymmetricX509Cert",
-                "usage": "Verify",
-                "key": key.trim(),
-                "displayName": text("displayName"),
-                "customKeyIdentifier": thumbprint,
-                "startDateTime": format_time(certificate.not_before),
-                "endDateTime": format_time(certificate.not_after),
-            }));
-        }
-        Ok(Value::Array(out))
     }
 
     /// `addPassword`: a new client secret on an application or service principal.
@@ -407,56 +400,10 @@ pub(crate) fn service_principal_doc(application: &Map<String, Value>) -> Map<Str
     doc.insert("displayName".into(), application.get("displayName").cloned().unwrap_or(Value::Null));
     doc.insert("accountEnabled".into(), json!(true));
     doc.insert("servicePrincipalType".into(), json!("Application"));
-    doc.insert("appRoles".into(), application.get("appRoles").cloned().unwrap_or_else(|| json!([])));
-    doc
-}
-
-/// An application's app roles as given, checked as Entra checks them: each with a GUID `id`, a non-empty
-/// `allowedMemberTypes` of `User` and `Application`, a `displayName`, and a `value` (what tokens carry in
-/// `roles`) without spaces, ids and values unique; `isEnabled` defaults to true.
-fn app_roles(given: &Value) -> Result<Value> {
-    let wrong = |what: &str| {
-        Error::invalid_property("appRoles", format!("Invalid value specified for property 'appRoles': {what}."))
-    };
-    let Value::Array(items) = given else { return Err(wrong("expected a list")) };
-    let mut ids = std::collections::HashSet::new();
-    let mut values = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let text = |name: &str| item.get(name).and_then(Value::as_str);
-        let id =
-            text("id").and_then(|id| Uuid::parse_str(id).ok()).ok_or_else(|| wrong("each role needs a GUID id"))?;
-        let types: Vec<&str> = item
-            .get("allowedMemberTypes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if types.is_empty() || types.iter().any(|t| !["User", "Application"].contains(t)) {
-            return Err(wrong("allowedMemberTypes must name User, Application or both"));
-        }
-        let display = text("displayName")
-            .filter(|d| !d.trim().is_empty())
-            .ok_or_else(|| wrong("each role needs a displayName"))?;
-        let value = text("value").unwrap_or_default();
-        if value.chars().any(char::is_whitespace) || value.len() > 120 {
-            return Err(wrong("a value has no spaces and at most 120 characters"));
-        }
-        if !ids.insert(id) || (!value.is_empty() && !values.insert(value.to_lowercase())) {
-            return Err(wrong("ids and values must be unique"));
-        }
-        out.push(json!({
-            "id": id,
-            "allowedMemberTypes": types,
-            "displayName": display,
-            "description": text("description").unwrap_or(display),
-            "isEnabled": item.get("isEnabled").and_then(Value::as_bool).unwrap_or(true),
-            "origin": "Application",
-            "value": (!value.is_empty()).then_some(value),
-        }));
+    for (name, value) in registration::mirrored(application) {
+        doc.insert(name.to_owned(), value);
     }
-    Ok(Value::Array(out))
+    doc
 }
 
 fn credential_json(secret: &SecretRecord) -> Value {

@@ -7,8 +7,8 @@
 //! (`idtyp` app) becomes [`Caller::App`]; a signed-in user's (`idtyp` user, issued by the sign-in
 //! pipeline) becomes [`Caller::User`].
 
-use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
-use crate::auth::authorization::{Permission, GRAPH_APP_ID, GRAPH_RESOURCE};
+use crate::applications::{AuthenticatedClient, CachedClient, ClientProof, ProofKind};
+use crate::auth::authorization::{is_graph, Permission, GRAPH_RESOURCE};
 use crate::auth::roles::GUEST_ROLE;
 use crate::auth::scopes::Scopes;
 use crate::credentials::keys;
@@ -30,12 +30,6 @@ const NOT_BEFORE_SKEW: i64 = 300;
 pub struct IssuedToken {
     pub access_token: String,
     pub expires_in: i64,
-}
-
-/// Resources a client-credentials scope may name for Graph.
-fn is_graph_resource(resource: &str) -> bool {
-    let resource = resource.trim_end_matches('/');
-    resource.eq_ignore_ascii_case(GRAPH_RESOURCE) || resource.eq_ignore_ascii_case(GRAPH_APP_ID)
 }
 
 /// The issuer of a tenant's tokens under a public base URL.
@@ -84,13 +78,23 @@ impl Tokens<'_> {
                 ))
             }
         };
-        if !is_graph_resource(resource) {
-            return Err(Error::invalid_property(
-                "resource",
-                format!("AADSTS500011: The resource principal named {resource} was not found in the tenant."),
-            ));
-        }
+        let api = match is_graph(resource) {
+            true => None,
+            false => Some(self.directory.applications().resource(tenant, resource).await?.ok_or_else(|| {
+                Error::invalid_property(
+                    "resource",
+                    format!("AADSTS500011: The resource principal named {resource} was not found in the tenant named {tenant}."),
+                )
+            })?),
+        };
         let (client, proof) = self.authenticate_client_throttled(tenant, client_id, proof, base, source).await?;
+        let (aud, roles) = match api {
+            None => (
+                GRAPH_RESOURCE.to_owned(),
+                client.permissions.iter().map(Permission::name).map(str::to_owned).collect(),
+            ),
+            Some(api) => self.api_audience(tenant, &client, &api, resource).await?,
+        };
         let keys =
             self.directory.tenant_keys(tenant).await?.ok_or_else(|| Error::internal("tenant has no signing key"))?;
         let now = self.directory.now().timestamp();
@@ -98,9 +102,8 @@ impl Tokens<'_> {
         let iss = issuer(base, tenant);
         let mut uti = [0u8; 16];
         self.directory.random().fill(&mut uti);
-        let roles: Vec<&str> = client.permissions.iter().map(Permission::name).collect();
         let claims = json!({
-            "aud": GRAPH_RESOURCE,
+            "aud": aud,
             "iss": iss,
             "iat": now,
             "nbf": now,
@@ -121,6 +124,32 @@ impl Tokens<'_> {
         });
         let access_token = keys.signing.sign(&claims)?;
         Ok(IssuedToken { access_token, expires_in: lifetime })
+    }
+
+    /// An app-only token's audience and roles for one of the tenant's APIs: its app id (version 2) or the
+    /// identifier URI asked with, and the values of its app roles the client's service principal was
+    /// assigned.
+    async fn api_audience(
+        &self,
+        tenant: Uuid,
+        client: &AuthenticatedClient,
+        api: &CachedClient,
+        resource: &str,
+    ) -> Result<(String, Vec<String>)> {
+        let store = &self.directory.store;
+        let assignments = store.app_role_assignments(tenant, client.service_principal).await.map_err(Error::from)?;
+        let held: Vec<Uuid> = assignments
+            .iter()
+            .filter(|a| a.resource == api.authenticated().service_principal)
+            .map(|a| a.app_role_id)
+            .collect();
+        let roles =
+            api.application_roles().iter().filter(|(id, _)| held.contains(id)).map(|(_, v)| v.clone()).collect();
+        let aud = match api.api().version_two {
+            true => api.authenticated().app_id.to_string(),
+            false => resource.to_owned(),
+        };
+        Ok((aud, roles))
     }
 
     /// [`crate::applications::Applications::authenticate_client`] behind the failure throttle: a locked-out client or source is refused
@@ -204,7 +233,7 @@ impl Tokens<'_> {
         if !issuer_ok {
             return Err(Error::unauthenticated("Access token has an invalid issuer."));
         }
-        let audience_ok = claims.get("aud").and_then(Value::as_str).is_some_and(is_graph_resource);
+        let audience_ok = claims.get("aud").and_then(Value::as_str).is_some_and(is_graph);
         if !audience_ok {
             return Err(Error::unauthenticated("Access token has an invalid audience."));
         }

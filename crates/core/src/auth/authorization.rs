@@ -15,6 +15,12 @@ pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 /// The resource a client-credentials request names for Graph.
 pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 
+/// Whether a scope's resource part names Microsoft Graph (its URI or its app id).
+pub fn is_graph(resource: &str) -> bool {
+    let resource = resource.trim_end_matches('/');
+    resource.eq_ignore_ascii_case(GRAPH_RESOURCE) || resource.eq_ignore_ascii_case(GRAPH_APP_ID)
+}
+
 /// One Graph application permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {

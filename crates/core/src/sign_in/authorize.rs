@@ -6,10 +6,10 @@
 //! password change, `revokeSignInSessions`) since it began. Codes are stored as digests, single use, ten
 //! minutes; a code redeemed twice revokes the refresh tokens its first redemption started.
 
-use super::policy::{Decision, Interaction};
-use super::{grant_error, parse_scope, refusal, Family, Grant, SignIn, Tenancy};
+use super::policy::Asked;
+use super::resource::Granted;
+use super::{grant_error, granted_or_consent, Family, Grant, SignIn, Tenancy};
 use crate::applications::{AuthenticatedClient, AuthorizeClient, RedirectKind};
-use crate::auth::scopes::{Scope, Scopes};
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
 use crate::store::{AuthorizationCodeRecord, StoreError, Write};
@@ -87,8 +87,8 @@ impl ResponseType {
 pub enum Authorized {
     /// Answer the client with these (none for the device door, whose device polls for its tokens).
     Granted { code: Option<String>, id_token: Option<String> },
-    /// Ask the person to consent to these scopes first.
-    Consent(Scopes),
+    /// Ask the person to consent to these scopes first (as a `scope` parameter names them).
+    Consent(Vec<String>),
 }
 
 /// The value and MAC purposes of signed values, so that one can never pass for another.
@@ -145,7 +145,7 @@ impl SignIn<'_> {
                 return Err(Error::invalid("AADSTS90014: The required field 'nonce' is missing from the request."));
             }
         }
-        parse_scope(scope)?;
+        self.resolve_scope(tenant, scope).await?;
         let (challenge, method) = pkce;
         let method = challenge.map(|_| method.unwrap_or("plain"));
         if let Some(m) = method {
@@ -222,31 +222,29 @@ impl SignIn<'_> {
             .find_user(tenant, &session.user.to_string())
             .await
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
-        let (openid, graph) = parse_scope(&request.scope)?;
+        let asked = self.resolve_scope(tenant, &request.scope).await?;
         let client = &request.client;
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
-        let scopes = match decision {
-            Decision::Grant(scopes) => scopes,
-            Decision::Require(Interaction::Consent(missing)) => return Ok(Authorized::Consent(missing)),
-            other => return Err(refusal(other, &client.client)),
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let granted = match granted_or_consent(decision, asked, &client.client)? {
+            Ok(granted) => granted,
+            Err(missing) => return Ok(Authorized::Consent(missing)),
         };
         let code = match request.response {
             ResponseType::IdToken => None,
             ResponseType::Code | ResponseType::CodeIdToken => {
-                Some(self.new_code(session, request, &user, scopes).await?)
+                Some(self.new_code(session, request, &user, &granted).await?)
             }
         };
         let id_token = match request.response.has_id_token() {
             false => None,
             true => {
                 let (roles, groups) = self.about(tenant, &client.client, &user).await?;
-                let openid: Scopes = scopes.iter().filter(|s| s.is_openid()).collect();
                 let subject = Subject {
                     tenant,
                     user: &user,
-                    app_id: client.client.app_id,
+                    client: &client.client,
                     proof: None,
-                    scopes: openid,
+                    openid: granted.openid,
                     auth_time: session.auth_time,
                     methods: &session.methods,
                     nonce: request.nonce.as_deref(),
@@ -266,7 +264,7 @@ impl SignIn<'_> {
         session: &Session,
         request: &AuthorizeRequest,
         user: &crate::store::ObjectRecord,
-        scopes: Scopes,
+        granted: &Granted,
     ) -> Result<String> {
         let (tenant, client) = (request.tenant, &request.client);
         let mut random = [0u8; 32];
@@ -278,7 +276,7 @@ impl SignIn<'_> {
             client: client.client.app_id,
             redirect_uri: request.redirect_uri.clone(),
             user: user.id,
-            scopes: scopes.to_text(),
+            scopes: granted.to_text(),
             nonce: request.nonce.clone(),
             challenge: request.challenge.clone(),
             challenge_method: request.challenge_method.clone(),
@@ -292,33 +290,49 @@ impl SignIn<'_> {
         Ok(code)
     }
 
-    /// Records the person's consent to `scopes` for the request's client.
-    pub async fn consent(&self, session: &Session, request: &AuthorizeRequest, scopes: Scopes) -> Result<()> {
-        self.consent_for(session, &request.client.client, scopes).await
+    /// The scopes a request names, as the consent page lists them when it is asked for (`prompt=consent`):
+    /// those named, or for `.default` what the resource falls back to.
+    pub async fn requested(&self, request: &AuthorizeRequest) -> Result<Vec<String>> {
+        let asked = self.resolve_scope(request.tenant, &request.scope).await?;
+        let names = match asked.asked {
+            Asked::Named(names) => names,
+            Asked::Default => {
+                let app_id = request.client.client.app_id;
+                let client = self.directory.applications().client(request.tenant, app_id).await?;
+                client.map(|c| asked.resource.fallback(&c)).unwrap_or_default()
+            }
+        };
+        Ok(names.iter().map(|name| asked.resource.qualified(name)).collect())
     }
 
-    /// Records the person's consent to `scopes` for a client: their own grant (`Principal`), joined to what
-    /// they consented to before. A member may consent to scopes that need no administrator; a Global
-    /// Administrator to any.
-    pub(super) async fn consent_for(
-        &self,
-        session: &Session,
-        client: &AuthenticatedClient,
-        scopes: Scopes,
-    ) -> Result<()> {
+    /// Records the person's consent to the scopes `scope` names (as a `scope` parameter does) for the
+    /// request's client.
+    pub async fn consent(&self, session: &Session, request: &AuthorizeRequest, scope: &str) -> Result<()> {
+        self.consent_for(session, &request.client.client, scope).await
+    }
+
+    /// Records the person's consent to the scopes `scope` names for a client: their own grant (`Principal`)
+    /// for that resource, joined to what they consented to before. A member may consent to scopes that need
+    /// no administrator; a Global Administrator to any.
+    pub(super) async fn consent_for(&self, session: &Session, client: &AuthenticatedClient, scope: &str) -> Result<()> {
         let tenant = session.tenant;
         let user = self
             .find_user(tenant, &session.user.to_string())
             .await
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
+        let asked = self.resolve_scope(tenant, scope).await?;
+        let Asked::Named(names) = asked.asked else {
+            return Err(grant_error("AADSTS65001: Consent names the scopes it grants."));
+        };
         let admin = crate::auth::roles::roles_of(&user).contains(&crate::auth::roles::GLOBAL_ADMINISTRATOR);
-        if !admin && scopes.iter().any(Scope::admin_consent_required) {
+        if !admin && names.iter().any(|name| asked.resource.admin_only(name)) {
             return Err(grant_error(format!(
                 "AADSTS90094: {} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.",
                 client.display_name
             )));
         }
-        self.directory.consent().record_user_consent(tenant, client.service_principal, user.id, scopes).await
+        let resource = asked.resource.principal(self.directory, tenant).await?;
+        self.directory.consent().record_user_consent(tenant, client.service_principal, resource, user.id, &names).await
     }
 
     /// The authorization-code grant: redeems a code once, for the client and redirect URI it was issued
@@ -407,7 +421,8 @@ impl SignIn<'_> {
             )
         })?;
         let methods: Vec<String> = record.methods.split_whitespace().map(str::to_owned).collect();
-        let grant = Grant { tenant, client: &client.client, proof, user: &user, scopes: Scopes::parse(&record.scopes) };
+        let granted = Granted::of(self.resolve_scope(tenant, &record.scopes).await?);
+        let grant = Grant { tenant, client: &client.client, proof, user: &user, granted };
         let nonce = record.nonce.as_deref();
         let family = Family::Start { id: record.family, spa: client.redirect == RedirectKind::Spa };
         self.issue(grant, record.auth_time, &methods, nonce, request.base, family).await

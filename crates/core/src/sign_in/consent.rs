@@ -1,10 +1,13 @@
 //! Delegated permission grants (Graph's `oauth2PermissionGrants`): which scopes of a resource a client may
 //! use for everyone (`AllPrincipals`, admin consent) or for one user (`Principal`).
 
+use crate::applications::CachedClient;
 use crate::auth::authorization::{require, Action};
-use crate::auth::scopes::{Scope, Scopes};
+use crate::auth::scopes::Scope;
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
+use crate::sign_in::policy::Names;
+use crate::sign_in::resource::Resource;
 use crate::store::{ObjectKind, PermissionGrantRecord, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
@@ -132,48 +135,65 @@ impl Consent<'_> {
         Ok(())
     }
 
-    /// The scope text normalised (space-separated, Graph's spelling), each scope one Microsoft Graph
-    /// defines; other resources define none yet.
+    /// The scope text normalised (space-separated, the resource's spelling), each scope one the resource
+    /// defines: Microsoft Graph's catalog, or the delegated scopes of the tenant's API whose service
+    /// principal it is.
     async fn check_scope(&self, tenant: Uuid, resource: Uuid, scope: &str) -> Result<String> {
         let graph = self.directory.graph_principal(tenant).await?;
-        let mut scopes = Scopes::default();
-        for name in scope.split_whitespace() {
-            match Scope::from_name(name) {
-                Some(s) if graph == Some(resource) => scopes.insert(s),
-                _ => {
-                    return Err(Error::invalid_property(
-                        "scope",
-                        format!("The scope '{name}' is not defined by the resource '{resource}'."),
-                    ))
+        let api = match graph == Some(resource) {
+            true => None,
+            false => {
+                let sp = self.directory.store.object(tenant, ObjectKind::ServicePrincipal, resource).await;
+                let app_id =
+                    sp.map_err(Error::from)?.and_then(|sp| sp.unique_key).and_then(|k| Uuid::parse_str(&k).ok());
+                match app_id {
+                    Some(app_id) => self.directory.applications().client(tenant, app_id).await?,
+                    None => None,
                 }
             }
+        };
+        let mut names = Names::new();
+        for name in scope.split_whitespace() {
+            let known = match &api {
+                None => Scope::from_name(name).filter(|_| graph == Some(resource)).map(|s| s.name().to_owned()),
+                Some(api) => {
+                    api.api().scopes.iter().find(|s| s.value.eq_ignore_ascii_case(name)).map(|s| s.value.clone())
+                }
+            };
+            let known = known.ok_or_else(|| {
+                Error::invalid_property(
+                    "scope",
+                    format!("The scope '{name}' is not defined by the resource '{resource}'."),
+                )
+            })?;
+            names.insert(known);
         }
-        Ok(scopes.to_text())
+        Ok(scope_text(&names))
     }
 
-    /// A person's consent at the pages: their grant to the client for Graph joins `scopes`.
+    /// A person's consent at the pages: their grant to the client for the resource joins `names`.
     pub(crate) async fn record_user_consent(
         &self,
         tenant: Uuid,
         client: Uuid,
+        resource: Uuid,
         user: Uuid,
-        scopes: Scopes,
+        names: &Names,
     ) -> Result<()> {
-        let graph =
-            self.directory.graph_principal(tenant).await?.ok_or_else(|| Error::internal("no Graph principal"))?;
         let grants = self.directory.store.permission_grants(tenant, Some(client)).await.map_err(Error::from)?;
         let system = Caller::System { tenant };
-        let write = match grants.iter().find(|g| g.resource == graph && g.principal == Some(user)) {
+        let write = match grants.iter().find(|g| g.resource == resource && g.principal == Some(user)) {
             Some(grant) => {
-                let scope = Scopes::parse(&grant.scope).iter().chain(scopes.iter()).collect::<Scopes>().to_text();
-                Write::UpdatePermissionGrant { id: grant.id, scope }
+                let joined: Names =
+                    grant.scope.split_whitespace().map(str::to_owned).chain(names.iter().cloned()).collect();
+                Write::UpdatePermissionGrant { id: grant.id, scope: scope_text(&joined) }
             }
             None => Write::AddPermissionGrant(PermissionGrantRecord {
                 id: self.directory.random().uuid(),
                 client,
                 principal: Some(user),
-                resource: graph,
-                scope: scopes.to_text(),
+                resource,
+                scope: scope_text(names),
                 created_at: self.directory.now(),
             }),
         };
@@ -184,18 +204,27 @@ impl Consent<'_> {
         Ok(())
     }
 
-    /// The Graph scopes a client may use for a user: the union of its grants for everyone and for that
-    /// user, as this node's client cache knows them ([`crate::applications::CLIENT_CACHE_SECONDS`]).
-    pub(crate) async fn consented(&self, tenant: Uuid, app_id: Uuid, user: Uuid) -> Result<Scopes> {
-        let Some(graph) = self.directory.graph_principal(tenant).await? else { return Ok(Scopes::default()) };
-        let Some(client) = self.directory.applications().client(tenant, app_id).await? else {
-            return Ok(Scopes::default());
-        };
-        Ok(client
+    /// The scopes of a resource a client may use for a user: the union of its grants for everyone and for
+    /// that user, as this node's client cache knows them ([`crate::applications::CLIENT_CACHE_SECONDS`]),
+    /// and those the resource pre-authorizes the client for.
+    pub(crate) async fn consented(
+        &self,
+        tenant: Uuid,
+        client: &CachedClient,
+        resource: &Resource,
+        user: Uuid,
+    ) -> Result<Names> {
+        let principal = resource.principal(self.directory, tenant).await?;
+        let granted = client
             .grants()
             .iter()
-            .filter(|g| g.resource == graph && g.principal.is_none_or(|p| p == user))
-            .flat_map(|g| Scopes::parse(&g.scope).iter())
-            .collect())
+            .filter(|g| g.resource == principal && g.principal.is_none_or(|p| p == user))
+            .flat_map(|g| g.scope.split_whitespace().map(str::to_owned));
+        Ok(granted.chain(resource.pre_authorized(client.authenticated().app_id)).collect())
     }
+}
+
+/// A grant's `scope`: the names, space-separated.
+fn scope_text(names: &Names) -> String {
+    names.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
 }

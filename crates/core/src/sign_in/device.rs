@@ -6,9 +6,8 @@
 //! `slow_down`, `bad_verification_code`): they name the target [`DEVICE`] and carry the error as their code.
 
 use super::authorize::{Authorized, Session};
-use super::policy::{Decision, Interaction};
-use super::{parse_scope, refusal, ClientRequest, Family, Grant, SignIn, Tenancy};
-use crate::auth::scopes::Scopes;
+use super::resource::Granted;
+use super::{granted_or_consent, ClientRequest, Family, Grant, SignIn, Tenancy};
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
 use crate::store::{DeviceCodeRecord, StoreError, Write};
@@ -66,7 +65,7 @@ impl SignIn<'_> {
                 "AADSTS90002: Device codes are issued by a tenant's own endpoint here: use the tenant's id or domain rather than /organizations or /common.",
             ));
         };
-        parse_scope(scope)?;
+        self.resolve_scope(tenant, scope).await?;
         let client = self.directory.applications().sign_in_client(tenant, client_id, None, false).await?;
         let mut random = [0u8; 32];
         self.directory.random().fill(&mut random);
@@ -140,28 +139,27 @@ impl SignIn<'_> {
             .ok_or_else(|| super::grant_error("AADSTS50034: The user account does not exist in the directory."))?;
         let client =
             self.directory.applications().sign_in_client(tenant, &record.client.to_string(), None, false).await?;
-        let (openid, graph) = parse_scope(&record.scope)?;
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
-        let scopes = match decision {
-            Decision::Grant(scopes) => scopes,
-            Decision::Require(Interaction::Consent(missing)) => return Ok(Authorized::Consent(missing)),
-            other => return Err(refusal(other, &client.client)),
+        let asked = self.resolve_scope(tenant, &record.scope).await?;
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let granted = match granted_or_consent(decision, asked, &client.client)? {
+            Ok(granted) => granted,
+            Err(missing) => return Ok(Authorized::Consent(missing)),
         };
-        let approval = Some((user.id, session.auth_time, session.methods.join(" "), scopes.to_text()));
+        let approval = Some((user.id, session.auth_time, session.methods.join(" "), granted.to_text()));
         let write = Write::DecideDeviceCode { user_code: record.user_code, approval };
         self.directory.commit(&system, vec![write]).await?;
         Ok(Authorized::Granted { code: None, id_token: None })
     }
 
     /// The person consents at the device login page, then approves.
-    pub async fn consent_device(&self, session: &Session, user_code: &str, scopes: Scopes) -> Result<Authorized> {
+    pub async fn consent_device(&self, session: &Session, user_code: &str, scope: &str) -> Result<Authorized> {
         let record = self.pending_device(session.tenant, user_code).await?;
         let client = self
             .directory
             .applications()
             .sign_in_client(session.tenant, &record.client.to_string(), None, false)
             .await?;
-        self.consent_for(session, &client.client, scopes).await?;
+        self.consent_for(session, &client.client, scope).await?;
         self.decide_device(session, user_code, true).await
     }
 
@@ -227,13 +225,8 @@ impl SignIn<'_> {
             )
         })?;
         let methods: Vec<String> = record.methods.split_whitespace().map(str::to_owned).collect();
-        let grant = Grant {
-            tenant,
-            client: &client.client,
-            proof: client.proof,
-            user: &user,
-            scopes: Scopes::parse(&record.scopes),
-        };
+        let granted = Granted::of(self.resolve_scope(tenant, &record.scopes).await?);
+        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, granted };
         let family = Family::Start { id: self.directory.random().uuid(), spa: false };
         self.issue(grant, auth_time, &methods, None, request.base, family).await
     }

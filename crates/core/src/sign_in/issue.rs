@@ -1,13 +1,15 @@
 //! The issue stage: one claims builder for every token a sign-in yields (Entra's v2 claims), and the
 //! response's other parts (`client_info`, the refresh token).
 
+use crate::applications::registration::OPTIONAL_CLAIMS;
 use crate::applications::tokens::issuer;
-use crate::applications::ProofKind;
+use crate::applications::{AuthenticatedClient, ProofKind};
 use crate::auth::authorization::GRAPH_RESOURCE;
 use crate::auth::roles::{roles_of, GUEST_ROLE, MEMBER_ROLE};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::directory::TenantKeys;
 use crate::kernel::error::{Error, Result};
+use crate::sign_in::resource::{Granted, Resource};
 use crate::sign_in::SignIn;
 use crate::store::ObjectRecord;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -35,10 +37,11 @@ pub struct Issued {
 pub(crate) struct Subject<'a> {
     pub tenant: Uuid,
     pub user: &'a ObjectRecord,
-    pub app_id: Uuid,
+    pub client: &'a AuthenticatedClient,
     /// What the client proved itself with (`azpacr`: 0 for nothing, a public client).
     pub proof: Option<ProofKind>,
-    pub scopes: Scopes,
+    /// The OpenID Connect scopes granted.
+    pub openid: Scopes,
     pub auth_time: DateTime<Utc>,
     pub methods: &'a [String],
     pub nonce: Option<&'a str>,
@@ -46,6 +49,18 @@ pub(crate) struct Subject<'a> {
     pub roles: Vec<String>,
     /// The user's groups when the application asks for them (the id token's `groups`, or its overage).
     pub groups: Option<Vec<Uuid>>,
+}
+
+/// What an access token says of the resource it is for.
+pub(crate) struct Audience {
+    pub aud: String,
+    pub scp: String,
+    /// The values of the resource's app roles the user holds.
+    pub roles: Vec<String>,
+    /// The user's groups, when the resource asks for them.
+    pub groups: Option<Vec<Uuid>>,
+    /// The optional claims the resource asks for.
+    pub claims: Vec<String>,
 }
 
 /// The most groups a JWT names; beyond it the token points to where they can be read (Entra's overage).
@@ -85,8 +100,37 @@ impl SignIn<'_> {
         })
     }
 
-    /// Signs the access token (for Microsoft Graph) and, when `openid` was granted, the id token.
-    pub(crate) async fn sign_user_tokens(&self, subject: &Subject<'_>, base: &str) -> Result<(String, Option<String>)> {
+    /// What the access token of a grant says of its resource: Graph by its URI, with the scopes; an API by
+    /// its app id (version 2) or the identifier URI the client asked with, with its scopes, the user's roles
+    /// of it, their groups when it asks, and its optional claims.
+    pub(crate) async fn audience(&self, tenant: Uuid, granted: &Granted, user: &ObjectRecord) -> Result<Audience> {
+        let scp = granted.scp();
+        match &granted.resource {
+            Resource::Graph => Ok(Audience {
+                aud: GRAPH_RESOURCE.to_owned(),
+                scp,
+                roles: Vec::new(),
+                groups: None,
+                claims: Vec::new(),
+            }),
+            Resource::Api { api, identifier } => {
+                let (roles, groups) = self.about(tenant, api.authenticated(), user).await?;
+                let aud = match api.api().version_two {
+                    true => api.authenticated().app_id.to_string(),
+                    false => identifier.clone(),
+                };
+                Ok(Audience { aud, scp, roles, groups, claims: api.access_token_claims().to_vec() })
+            }
+        }
+    }
+
+    /// Signs the access token and, when `openid` was granted, the id token.
+    pub(crate) async fn sign_user_tokens(
+        &self,
+        subject: &Subject<'_>,
+        audience: &Audience,
+        base: &str,
+    ) -> Result<(String, Option<String>)> {
         let directory = self.directory;
         let stamp = self.stamp(subject.tenant, base).await?;
         let (now, iss) = (stamp.now, &stamp.iss);
@@ -96,12 +140,12 @@ impl SignIn<'_> {
         directory.random().fill(&mut uti);
         let mut access = Map::new();
         for (name, value) in [
-            ("aud", json!(GRAPH_RESOURCE)),
+            ("aud", json!(audience.aud)),
             ("iss", json!(iss)),
             ("iat", json!(now)),
             ("nbf", json!(now)),
             ("exp", json!(now + directory.config.access_token_lifetime)),
-            ("azp", json!(subject.app_id)),
+            ("azp", json!(subject.client.app_id)),
             ("azpacr", json!(subject.proof.map(ProofKind::acr).unwrap_or("0"))),
             ("amr", json!(subject.methods)),
             ("idp", json!(iss)),
@@ -109,8 +153,8 @@ impl SignIn<'_> {
             ("name", json!(text("displayName"))),
             ("oid", json!(user.id)),
             ("preferred_username", json!(text("userPrincipalName"))),
-            ("scp", json!(subject.scopes.to_text())),
-            ("sub", json!(self.pairwise_subject(subject.tenant, subject.app_id, user.id))),
+            ("scp", json!(audience.scp)),
+            ("sub", json!(self.pairwise_subject(subject.tenant, subject.client.app_id, user.id))),
             ("tid", json!(subject.tenant)),
             ("uti", json!(URL_SAFE_NO_PAD.encode(uti))),
             ("ver", json!("2.0")),
@@ -118,8 +162,10 @@ impl SignIn<'_> {
         ] {
             access.insert(name.to_owned(), value);
         }
+        about_user(&mut access, user, &audience.roles, audience.groups.as_deref(), &stamp.base);
+        optional_claims(&mut access, user, &audience.claims);
         let access_token = stamp.keys.signing.sign(&Value::Object(access))?;
-        if !subject.scopes.contains(Scope::OpenId) {
+        if !subject.openid.contains(Scope::OpenId) {
             return Ok((access_token, None));
         }
         let id_token = self.sign_id_token(subject, &stamp, Some(("at_hash", half_hash(&access_token))))?;
@@ -140,14 +186,14 @@ impl SignIn<'_> {
         let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut id = Map::new();
         for (name, value) in [
-            ("aud", json!(subject.app_id)),
+            ("aud", json!(subject.client.app_id)),
             ("iss", json!(iss)),
             ("iat", json!(now)),
             ("nbf", json!(now)),
             ("exp", json!(now + directory.config.access_token_lifetime)),
             ("auth_time", json!(subject.auth_time.timestamp())),
             ("oid", json!(user.id)),
-            ("sub", json!(self.pairwise_subject(subject.tenant, subject.app_id, user.id))),
+            ("sub", json!(self.pairwise_subject(subject.tenant, subject.client.app_id, user.id))),
             ("tid", json!(subject.tenant)),
             ("ver", json!("2.0")),
         ] {
@@ -159,27 +205,15 @@ impl SignIn<'_> {
         if let Some(nonce) = subject.nonce {
             id.insert("nonce".into(), json!(nonce));
         }
-        if subject.scopes.contains(Scope::Profile) {
+        if subject.openid.contains(Scope::Profile) {
             id.insert("name".into(), json!(text("displayName")));
             id.insert("preferred_username".into(), json!(text("userPrincipalName")));
         }
-        if let (true, Some(mail)) = (subject.scopes.contains(Scope::Email), text("mail")) {
+        if let (true, Some(mail)) = (subject.openid.contains(Scope::Email), text("mail")) {
             id.insert("email".into(), json!(mail));
         }
-        if !subject.roles.is_empty() {
-            id.insert("roles".into(), json!(subject.roles));
-        }
-        match &subject.groups {
-            Some(groups) if groups.len() > GROUPS_IN_TOKEN => {
-                let endpoint = format!("{}/v1.0/users/{}/getMemberObjects", stamp.base, user.id);
-                id.insert("_claim_names".into(), json!({"groups": "src1"}));
-                id.insert("_claim_sources".into(), json!({"src1": {"endpoint": endpoint}}));
-            }
-            Some(groups) => {
-                id.insert("groups".into(), json!(groups));
-            }
-            None => {}
-        }
+        about_user(&mut id, user, &subject.roles, subject.groups.as_deref(), &stamp.base);
+        optional_claims(&mut id, user, &subject.client.id_token_claims);
         stamp.keys.signing.sign(&Value::Object(id))
     }
 
@@ -188,6 +222,42 @@ impl SignIn<'_> {
     fn pairwise_subject(&self, tenant: Uuid, app: Uuid, user: Uuid) -> String {
         let data = [b"sub".as_slice(), tenant.as_bytes(), app.as_bytes(), user.as_bytes()].concat();
         URL_SAFE_NO_PAD.encode(self.directory.master.token_mac(&data))
+    }
+}
+
+/// A token's `roles` (when the user holds any) and `groups` (when asked for; beyond
+/// [`GROUPS_IN_TOKEN`], Entra's overage pointing to where they can be read).
+fn about_user(
+    claims: &mut Map<String, Value>,
+    user: &ObjectRecord,
+    roles: &[String],
+    groups: Option<&[Uuid]>,
+    base: &str,
+) {
+    if !roles.is_empty() {
+        claims.insert("roles".into(), json!(roles));
+    }
+    match groups {
+        Some(groups) if groups.len() > GROUPS_IN_TOKEN => {
+            let endpoint = format!("{base}/v1.0/users/{}/getMemberObjects", user.id);
+            claims.insert("_claim_names".into(), json!({"groups": "src1"}));
+            claims.insert("_claim_sources".into(), json!({"src1": {"endpoint": endpoint}}));
+        }
+        Some(groups) => {
+            claims.insert("groups".into(), json!(groups));
+        }
+        None => {}
+    }
+}
+
+/// The optional claims an application asked for that Gatehouse issues ([`OPTIONAL_CLAIMS`]), where the
+/// user has the value; a claim the token already carries is left as it is.
+fn optional_claims(claims: &mut Map<String, Value>, user: &ObjectRecord, asked: &[String]) {
+    for (claim, property) in OPTIONAL_CLAIMS {
+        if let (true, Some(value)) = (asked.iter().any(|a| a == claim), user.doc.get(property).and_then(Value::as_str))
+        {
+            claims.entry(claim).or_insert_with(|| json!(value));
+        }
     }
 }
 

@@ -12,9 +12,9 @@ pub mod device;
 pub mod issue;
 pub mod policy;
 pub mod refresh;
+pub mod resource;
 
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
-use crate::auth::authorization::{GRAPH_APP_ID, GRAPH_RESOURCE};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::kernel::error::{Error, Result};
 use crate::store::{ObjectRecord, RefreshFamilyRecord, StoreError, Write};
@@ -22,8 +22,9 @@ use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
 use crate::{Caller, Directory};
 use chrono::{DateTime, Duration, Utc};
 use issue::{client_info, Issued, Subject};
-use policy::{Block, Decision, Facts, GraphRequest, Interaction};
+use policy::{Asked, Block, Decision, Facts, Interaction};
 use refresh::RefreshToken;
+use resource::{Granted, Resource, ScopeRequest};
 use serde_json::Value;
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -61,7 +62,7 @@ struct Grant<'a> {
     /// What the client proved itself with (none: a public client).
     proof: Option<ProofKind>,
     user: &'a ObjectRecord,
-    scopes: Scopes,
+    granted: Granted,
 }
 
 /// The refresh-token family a grant's refresh token belongs to.
@@ -122,17 +123,17 @@ impl SignIn<'_> {
             }
             Tenancy::Organizations => self.tenant_of(username).await?,
         };
-        let (openid, graph) = parse_scope(request.scope)?;
+        let asked = self.resolve_scope(tenant, request.scope).await?;
         let applications = self.directory.applications();
         let client = applications
             .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), false)
             .await?;
         let user = self.check_password(tenant, username, password).await?;
         let methods = vec!["pwd".to_owned()];
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
-        let scopes = granted(decision, &client.client)?;
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let granted = granted(decision, asked, &client.client)?;
         let family = Family::Start { id: self.directory.random().uuid(), spa: false };
-        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, scopes };
+        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, granted };
         self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
     }
 
@@ -204,13 +205,17 @@ impl SignIn<'_> {
             return Err(revoked());
         }
         let held = Scopes::parse(&family.scopes);
-        let (openid, graph) = match request.scope.trim() {
-            "" => (held.iter().filter(|s| s.is_openid()).collect(), GraphRequest::Default),
-            scope => parse_scope(scope)?,
+        let mut asked = match request.scope.trim() {
+            "" => ScopeRequest {
+                openid: held.iter().filter(|s| s.is_openid()).collect(),
+                resource: Resource::Graph,
+                asked: Asked::Default,
+            },
+            scope => self.resolve_scope(tenant, scope).await?,
         };
-        let openid = openid.intersect(held);
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, openid, graph).await?;
-        let scopes = granted(decision, &client.client)?;
+        asked.openid = asked.openid.intersect(held);
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let granted = granted(decision, asked, &client.client)?;
         let expires_at = match family.sliding {
             true => now + Duration::days(REFRESH_LIFETIME_DAYS),
             false => family.expires_at,
@@ -226,7 +231,7 @@ impl SignIn<'_> {
         }
         let next = RefreshToken { generation: family.generation + 1, ..presented };
         let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
-        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, scopes };
+        let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, granted };
         self.issue(grant, family.auth_time, &methods, None, request.base, Family::Rotated(next)).await
     }
 
@@ -264,19 +269,21 @@ impl SignIn<'_> {
         client: &AuthenticatedClient,
         assignment_required: bool,
         user: &ObjectRecord,
-        openid: Scopes,
-        graph: GraphRequest,
+        request: &ScopeRequest,
     ) -> Result<Decision> {
         let sp = client.service_principal;
         let unassigned = assignment_required && self.held_roles(tenant, sp, user.id).await?.is_none();
-        let consented = self.directory.consent().consented(tenant, client.app_id, user.id).await?;
+        let cached = self.directory.applications().client(tenant, client.app_id).await?;
+        let cached = cached.ok_or_else(|| Error::unauthenticated("The application is gone."))?;
+        let resource = &request.resource;
+        let consented = self.directory.consent().consented(tenant, &cached, resource, user.id).await?;
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
             must_change_password: user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)),
             unassigned,
-            openid,
-            graph,
+            asked: request.asked.clone(),
             consented,
+            fallback: resource.fallback(&cached),
         };
         Ok(policy::evaluate(&facts))
     }
@@ -308,15 +315,16 @@ impl SignIn<'_> {
         base: &str,
         family: Family,
     ) -> Result<Issued> {
-        let Grant { tenant, client, proof, user, scopes } = grant;
-        let (roles, groups) = match scopes.contains(Scope::OpenId) {
+        let Grant { tenant, client, proof, user, granted } = grant;
+        let openid = granted.openid;
+        let (roles, groups) = match openid.contains(Scope::OpenId) {
             true => self.about(tenant, client, user).await?,
             false => (Vec::new(), None),
         };
-        let subject =
-            Subject { tenant, user, app_id: client.app_id, proof, scopes, auth_time, methods, nonce, roles, groups };
-        let (access_token, id_token) = self.sign_user_tokens(&subject, base).await?;
-        let refresh_token = match (family, scopes.contains(Scope::OfflineAccess)) {
+        let subject = Subject { tenant, user, client, proof, openid, auth_time, methods, nonce, roles, groups };
+        let audience = self.audience(tenant, &granted, user).await?;
+        let (access_token, id_token) = self.sign_user_tokens(&subject, &audience, base).await?;
+        let refresh_token = match (family, openid.contains(Scope::OfflineAccess)) {
             (Family::Rotated(next), _) => Some(next.encode(&self.directory.master)),
             (Family::Start { id, spa }, true) => {
                 let now = self.directory.now();
@@ -326,7 +334,7 @@ impl SignIn<'_> {
                     id,
                     user: user.id,
                     client: client.app_id,
-                    scopes: scopes.to_text(),
+                    scopes: granted.to_text(),
                     generation: 0,
                     auth_time,
                     methods: methods.join(" "),
@@ -343,7 +351,7 @@ impl SignIn<'_> {
         Ok(Issued {
             access_token,
             expires_in: self.directory.config.access_token_lifetime,
-            scope: scopes.to_text(),
+            scope: granted.to_text(),
             id_token,
             refresh_token,
             client_info: client_info(tenant, user.id),
@@ -384,11 +392,27 @@ impl SignIn<'_> {
     }
 }
 
-/// The policy's answer at a door that cannot ask the person anything: the scopes granted, or Entra's error.
-fn granted(decision: Decision, client: &AuthenticatedClient) -> Result<Scopes> {
+/// The policy's answer to a request at a door that cannot ask the person anything: what is granted, or
+/// Entra's error.
+fn granted(decision: Decision, request: ScopeRequest, client: &AuthenticatedClient) -> Result<Granted> {
     match decision {
-        Decision::Grant(scopes) => Ok(scopes),
+        Decision::Grant(names) => Ok(Granted { openid: request.openid, resource: request.resource, names }),
         other => Err(refusal(other, client)),
+    }
+}
+
+/// The policy's answer to a request at a door that can ask the person: what is granted, the scopes
+/// (qualified, as a `scope` parameter names them) to consent to first, or Entra's error.
+fn granted_or_consent(
+    decision: Decision,
+    request: ScopeRequest,
+    client: &AuthenticatedClient,
+) -> Result<std::result::Result<Granted, Vec<String>>> {
+    match decision {
+        Decision::Require(Interaction::Consent(missing)) => {
+            Ok(Err(missing.iter().map(|name| request.resource.qualified(name)).collect()))
+        }
+        other => granted(other, request, client).map(Ok),
     }
 }
 
@@ -429,59 +453,4 @@ fn sessions_revoked(user: &ObjectRecord, auth_time: DateTime<Utc>) -> bool {
         .and_then(Value::as_str)
         .and_then(|text| DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)));
     valid_from.is_some_and(|from| auth_time.timestamp() <= from.timestamp())
-}
-
-/// Splits a `scope` parameter into its OpenID Connect scopes and what it asks of Microsoft Graph: Graph's
-/// scopes by bare name or under Graph's resource URI or app id, or Graph's `.default`. Anything else is
-/// refused as `invalid_scope` (AADSTS70011): Gatehouse's only resource is Graph so far.
-pub fn parse_scope(text: &str) -> Result<(Scopes, GraphRequest)> {
-    let invalid = |what: &str| {
-        Error::invalid_property(
-            "scope",
-            format!("AADSTS70011: The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {what} is not valid."),
-        )
-    };
-    let (mut openid, mut named, mut default) = (Scopes::default(), Scopes::default(), false);
-    for item in text.split_whitespace() {
-        let (resource, name) = match item.rsplit_once('/') {
-            Some((resource, name)) => (Some(resource), name),
-            None => (None, item),
-        };
-        let graph = resource.is_none_or(|r| {
-            r.trim_end_matches('/').eq_ignore_ascii_case(GRAPH_RESOURCE) || r.eq_ignore_ascii_case(GRAPH_APP_ID)
-        });
-        match (graph, name, Scope::from_name(name)) {
-            (true, ".default", _) if resource.is_some() => default = true,
-            (true, _, Some(scope)) if scope.is_openid() && resource.is_none() => openid.insert(scope),
-            (true, _, Some(scope)) if !scope.is_openid() => named.insert(scope),
-            _ => return Err(invalid(item)),
-        }
-    }
-    if default && !named.is_empty() {
-        return Err(invalid(text));
-    }
-    Ok((openid, if default { GraphRequest::Default } else { GraphRequest::Named(named) }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_split_into_openid_and_graph() -> Result<()> {
-        let (openid, graph) = parse_scope("openid profile offline_access User.Read")?;
-        assert_eq!(openid.to_text(), "openid profile offline_access");
-        assert_eq!(graph, GraphRequest::Named(Scopes::parse("User.Read")));
-        let (_, graph) = parse_scope("https://graph.microsoft.com/User.Read.All openid")?;
-        assert_eq!(graph, GraphRequest::Named(Scopes::parse("User.Read.All")));
-        let (_, graph) = parse_scope("https://graph.microsoft.com/.default offline_access")?;
-        assert_eq!(graph, GraphRequest::Default);
-        let (_, graph) = parse_scope("00000003-0000-0000-c000-000000000000/.default")?;
-        assert_eq!(graph, GraphRequest::Default);
-        for bad in ["Mail.Send", "api://other/.default", ".default", "https://graph.microsoft.com/.default User.Read"] {
-            let refused = parse_scope(bad).err().map(|e| e.target);
-            assert_eq!(refused, Some(Some("scope".to_owned())), "{bad}");
-        }
-        Ok(())
-    }
 }

@@ -2,15 +2,18 @@
 //! and MFA add their rules here and nowhere else, so every front door enforces them alike and the
 //! decision can be explained without replaying the request.
 
-use crate::auth::scopes::{Scope, Scopes};
+use std::collections::BTreeSet;
 
-/// What a request for scopes asked of Microsoft Graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraphRequest {
-    /// `https://graph.microsoft.com/.default`: every scope consented to.
+/// Scopes of one resource by their values, in the resource's spelling.
+pub type Names = BTreeSet<String>;
+
+/// What a request asked of its resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// `{resource}/.default`: every scope consented to.
     Default,
     /// These scopes by name (none: only OpenID Connect scopes were asked for).
-    Named(Scopes),
+    Named(Names),
 }
 
 /// The facts a decision reads.
@@ -22,11 +25,11 @@ pub struct Facts {
     /// The client requires an app role assignment and the user holds none (directly or through a group
     /// they are a direct member of).
     pub unassigned: bool,
-    /// The OpenID Connect scopes asked for.
-    pub openid: Scopes,
-    pub graph: GraphRequest,
-    /// The Graph scopes consented to for this user and client.
-    pub consented: Scopes,
+    pub asked: Asked,
+    /// The resource's scopes consented to (or pre-authorized) for this user and client.
+    pub consented: Names,
+    /// What `.default` asks for when nothing is consented yet.
+    pub fallback: Names,
 }
 
 /// Why a sign-in stops.
@@ -37,19 +40,19 @@ pub enum Block {
 }
 
 /// What the person must do before the sign-in can go on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interaction {
-    /// Consent to these scopes, not yet granted.
-    Consent(Scopes),
+    /// Consent to these scopes of the resource, not yet granted.
+    Consent(Names),
     /// Change an expired or temporary password.
     PasswordChange,
 }
 
 /// The policy's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Issue tokens with these scopes (Graph's and OpenID Connect's).
-    Grant(Scopes),
+    /// Issue tokens with these scopes of the resource (and the OpenID Connect scopes asked).
+    Grant(Names),
     Require(Interaction),
     Block(Block),
 }
@@ -66,59 +69,59 @@ pub fn evaluate(facts: &Facts) -> Decision {
     if facts.must_change_password {
         return Decision::Require(Interaction::PasswordChange);
     }
-    let graph = match facts.graph {
-        // Nothing consented, nothing named: the sign-in itself asks for the user's profile.
-        GraphRequest::Default if facts.consented.is_empty() => {
-            return Decision::Require(Interaction::Consent(user_read()))
+    let consented = &facts.consented;
+    match &facts.asked {
+        // Nothing consented, nothing named: ask for what the sign-in needs.
+        Asked::Default if consented.is_empty() && !facts.fallback.is_empty() => {
+            Decision::Require(Interaction::Consent(facts.fallback.clone()))
         }
-        GraphRequest::Default => facts.consented,
-        GraphRequest::Named(asked) if asked.intersect(facts.consented) != asked => {
-            let missing = asked.iter().filter(|s| !facts.consented.contains(*s)).collect();
-            return Decision::Require(Interaction::Consent(missing));
+        Asked::Default => Decision::Grant(consented.clone()),
+        Asked::Named(asked) if !asked.is_subset(consented) => {
+            Decision::Require(Interaction::Consent(asked.difference(consented).cloned().collect()))
         }
-        GraphRequest::Named(asked) if asked.is_empty() => facts.consented.intersect(user_read()),
-        GraphRequest::Named(asked) => asked,
-    };
-    Decision::Grant(graph.iter().chain(facts.openid.iter()).collect())
-}
-
-fn user_read() -> Scopes {
-    [Scope::UserRead].into_iter().collect()
+        Asked::Named(asked) if asked.is_empty() => {
+            Decision::Grant(consented.intersection(&facts.fallback).cloned().collect())
+        }
+        Asked::Named(asked) => Decision::Grant(asked.clone()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn names(text: &str) -> Names {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
     fn facts() -> Facts {
         Facts {
             account_enabled: true,
             must_change_password: false,
             unassigned: false,
-            openid: Scopes::parse("openid profile offline_access"),
-            graph: GraphRequest::Named(Scopes::parse("User.Read")),
-            consented: Scopes::parse("User.Read Group.Read.All"),
+            asked: Asked::Named(names("User.Read")),
+            consented: names("User.Read Group.Read.All"),
+            fallback: names("User.Read"),
         }
     }
 
     #[test]
     fn grants_what_was_asked_and_consented() {
-        assert_eq!(evaluate(&facts()), Decision::Grant(Scopes::parse("openid profile offline_access User.Read")));
-        let default = Facts { graph: GraphRequest::Default, ..facts() };
-        assert_eq!(
-            evaluate(&default),
-            Decision::Grant(Scopes::parse("openid profile offline_access User.Read Group.Read.All"))
-        );
-        let only_openid = Facts { graph: GraphRequest::Named(Scopes::default()), ..facts() };
-        assert_eq!(evaluate(&only_openid), Decision::Grant(Scopes::parse("openid profile offline_access User.Read")));
+        assert_eq!(evaluate(&facts()), Decision::Grant(names("User.Read")));
+        let default = Facts { asked: Asked::Default, ..facts() };
+        assert_eq!(evaluate(&default), Decision::Grant(names("User.Read Group.Read.All")));
+        let only_openid = Facts { asked: Asked::Named(Names::new()), ..facts() };
+        assert_eq!(evaluate(&only_openid), Decision::Grant(names("User.Read")));
+        let roles_only = Facts { asked: Asked::Default, consented: Names::new(), fallback: Names::new(), ..facts() };
+        assert_eq!(evaluate(&roles_only), Decision::Grant(Names::new()));
     }
 
     #[test]
     fn blocks_before_asking_and_asks_before_granting() {
-        let unconsented = Facts { graph: GraphRequest::Named(Scopes::parse("User.Read.All")), ..facts() };
-        assert_eq!(evaluate(&unconsented), Decision::Require(Interaction::Consent(Scopes::parse("User.Read.All"))));
-        let nothing = Facts { graph: GraphRequest::Default, consented: Scopes::default(), ..facts() };
-        assert_eq!(evaluate(&nothing), Decision::Require(Interaction::Consent(Scopes::parse("User.Read"))));
+        let unconsented = Facts { asked: Asked::Named(names("User.Read.All User.Read")), ..facts() };
+        assert_eq!(evaluate(&unconsented), Decision::Require(Interaction::Consent(names("User.Read.All"))));
+        let nothing = Facts { asked: Asked::Default, consented: Names::new(), ..facts() };
+        assert_eq!(evaluate(&nothing), Decision::Require(Interaction::Consent(names("User.Read"))));
         let disabled = Facts { account_enabled: false, ..unconsented.clone() };
         assert_eq!(evaluate(&disabled), Decision::Block(Block::Disabled));
         let unassigned = Facts { unassigned: true, must_change_password: true, ..facts() };

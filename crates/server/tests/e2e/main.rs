@@ -14,6 +14,7 @@ mod interop;
 mod licensing;
 mod operations;
 mod organization;
+mod own_api;
 mod processes;
 mod queries;
 mod sign_in;

@@ -5,20 +5,20 @@ use crate::support::{claims, new_user, servers, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "Str0ng!Passw0rd";
+pub(crate) const PASSWORD: &str = "Str0ng!Passw0rd";
 
 /// A registered client: its app id, service principal and a client secret.
-struct Client {
-    app_id: String,
+pub(crate) struct Client {
+    pub(crate) app_id: String,
     /// The application's object id.
-    object: String,
-    sp: String,
-    secret: String,
+    pub(crate) object: String,
+    pub(crate) sp: String,
+    pub(crate) secret: String,
 }
 
 impl Server {
     /// Registers an app (a public client when `public`), with admin consent for `scope` of Graph.
-    async fn client(&self, admin: &str, public: bool, scope: &str) -> Client {
+    pub(crate) async fn client(&self, admin: &str, public: bool, scope: &str) -> Client {
         let body = json!({"displayName": "sign-in app", "isFallbackPublicClient": public});
         let (status, app) = self.call(admin, Method::POST, "/v1.0/applications", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{app}");
@@ -38,13 +38,13 @@ impl Server {
     }
 
     /// Posts a form to a tenant's token endpoint.
-    async fn grant(&self, tenant: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    pub(crate) async fn grant(&self, tenant: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let url = self.url(&format!("/{tenant}/oauth2/v2.0/token"));
         let response = self.http.post(url).form(form).send().await.unwrap();
         (response.status(), response.json().await.unwrap())
     }
 
-    async fn password_grant(
+    pub(crate) async fn password_grant(
         &self,
         tenant: &str,
         client: &str,
@@ -63,12 +63,12 @@ impl Server {
         self.grant(tenant, &form).await
     }
 
-    async fn refresh_grant(&self, tenant: &str, client: &str, token: &str) -> (StatusCode, Value) {
+    pub(crate) async fn refresh_grant(&self, tenant: &str, client: &str, token: &str) -> (StatusCode, Value) {
         let form = [("grant_type", "refresh_token"), ("client_id", client), ("refresh_token", token)];
         self.grant(tenant, &form).await
     }
 
-    async fn member(&self, admin: &str, alias: &str) -> String {
+    pub(crate) async fn member(&self, admin: &str, alias: &str) -> String {
         let mut body = new_user(alias);
         body["passwordProfile"]["forceChangePasswordNextSignIn"] = json!(false);
         let (status, user) = self.call(admin, Method::POST, "/v1.0/users", Some(body)).await;
@@ -77,7 +77,7 @@ impl Server {
     }
 }
 
-fn assert_grant_error(engine: &str, (status, body): &(StatusCode, Value), error: &str, code: &str) {
+pub(crate) fn assert_grant_error(engine: &str, (status, body): &(StatusCode, Value), error: &str, code: &str) {
     assert_eq!(*status, StatusCode::BAD_REQUEST, "{engine}: {body}");
     assert_eq!(body["error"], error, "{engine}: {body}");
     let description = body["error_description"].as_str().unwrap();
@@ -98,14 +98,14 @@ async fn a_person_signs_in_with_a_password_and_reads_their_own_profile() {
         let (status, body) = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, scope).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {body}");
         assert_eq!(body["token_type"], "Bearer");
-        assert_eq!(body["scope"], "openid profile offline_access User.Read", "{engine}");
+        assert_eq!(body["scope"], "User.Read openid profile offline_access", "{engine}");
         let access = claims(body["access_token"].as_str().unwrap());
         assert_eq!(access["idtyp"], "user");
         assert_eq!(access["oid"], user.as_str());
         assert_eq!(access["tid"], tenant.as_str());
         assert_eq!(access["azp"], client.app_id.as_str());
         assert_eq!(access["azpacr"], "0", "a public client proved nothing");
-        assert_eq!(access["scp"], "openid profile offline_access User.Read");
+        assert_eq!(access["scp"], "User.Read openid profile offline_access");
         assert_eq!(access["amr"], json!(["pwd"]));
         assert_eq!(access["wids"], json!(["b79fbf4d-3ef9-4689-8143-76b194e85509"]), "a member's implicit role");
         let id = claims(body["id_token"].as_str().unwrap());
@@ -266,7 +266,9 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_sign_in() {
         let other = server.client(&admin, true, "User.Read").await;
         let stolen = server.refresh_grant(&tenant, &other.app_id, &fresh).await;
         assert_grant_error(engine, &stolen, "invalid_grant", "AADSTS70000");
-        let forged = format!("{}A", &fresh[..fresh.len() - 1]);
+        let mut forged = fresh.clone().into_bytes();
+        forged[10] = if forged[10] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
         let forged = server.refresh_grant(&tenant, &client.app_id, &forged).await;
         assert_grant_error(engine, &forged, "invalid_grant", "AADSTS9002313");
         let garbage = server.refresh_grant(&tenant, &client.app_id, "not-a-refresh-token").await;
@@ -327,7 +329,7 @@ async fn delegated_calls_are_what_both_the_scopes_and_the_person_allow() {
         let (status, member) =
             server.password_grant(&tenant, &client.app_id, "eli@contoso.gatehouse.test", PASSWORD, scope).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {member}");
-        assert_eq!(member["scope"], "User.Read User.ReadWrite.All Directory.ReadWrite.All", "{engine}");
+        assert_eq!(member["scope"], "Directory.ReadWrite.All User.Read User.ReadWrite.All", "{engine}");
         let member = member["access_token"].as_str().unwrap().to_owned();
         let (status, list) = server.call(&member, Method::GET, "/v1.0/users", None).await;
         assert_eq!(status, StatusCode::OK, "{engine}: members read the directory: {list}");
@@ -367,14 +369,14 @@ async fn delegated_calls_are_what_both_the_scopes_and_the_person_allow() {
 }
 
 /// The value of a hidden form field in a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page.find(&marker).map(|i| i + marker.len()).unwrap();
     page[start..].split('"').next().unwrap().replace("&amp;", "&")
 }
 
 /// The `name=value` of a `Set-Cookie` header named `name`, with its attributes.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -384,11 +386,11 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn pair(cookie: &str) -> &str {
+pub(crate) fn pair(cookie: &str) -> &str {
     cookie.split(';').next().unwrap()
 }
 
-fn location_query(response: &reqwest::Response) -> std::collections::HashMap<String, String> {
+pub(crate) fn location_query(response: &reqwest::Response) -> std::collections::HashMap<String, String> {
     let location = response.headers()[reqwest::header::LOCATION].to_str().unwrap();
     let url = reqwest::Url::parse(location).unwrap();
     url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
@@ -754,6 +756,52 @@ async fn clients_prove_themselves_with_certificates() {
         let (status, body) = present(forged).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: signed by another key: {body}");
         assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS700027"));
+
+        let (_, body) = present(assertion(&pkcs8, &certificate, &claims(&audience, "jti-6", now + 600))).await;
+        let own = body["access_token"].as_str().unwrap().to_owned();
+        let old_key_id = shown["keyId"].as_str().unwrap().to_owned();
+        let (new_key, new_certificate) = (other_key, other_certificate);
+        let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &new_certificate);
+        let proof = |key: &[u8], certificate: &[u8], aud: &str| {
+            let claims = json!({"aud": aud, "iss": client.object, "nbf": now, "exp": now + 600});
+            assertion(key, certificate, &claims)
+        };
+        let legacy = "00000002-0000-0000-c000-000000000000";
+        let add = |proof: String| {
+            let body = json!({
+                "keyCredential": {"type": "AsymmetricX509Cert", "usage": "Verify", "key": encoded},
+                "passwordCredential": null,
+                "proof": proof,
+            });
+            let path = format!("/v1.0/applications/{}/addKey", client.object);
+            let (server, own) = (&server, &own);
+            async move { server.call(own, Method::POST, &path, Some(body)).await }
+        };
+        for (proof, why) in [
+            (proof(&new_key, &new_certificate, legacy), "signed by a certificate it does not hold yet"),
+            (proof(&pkcs8, &certificate, "https://graph.microsoft.com"), "another audience"),
+        ] {
+            let (status, body) = add(proof).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {why}: {body}");
+        }
+        let stranger = server.client(&admin, false, "").await;
+        let path = format!("/v1.0/applications/{}/addKey", client.object);
+        let body = json!({"keyCredential": {"type": "AsymmetricX509Cert", "usage": "Verify", "key": encoded}, "proof": proof(&pkcs8, &certificate, legacy)});
+        let stranger_token = server.token(&tenant, &stranger.app_id, &stranger.secret).await;
+        let (status, _) = server.call(&stranger_token, Method::POST, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: another app may not roll this one's keys");
+        let (status, added) = add(proof(&pkcs8, &certificate, legacy)).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the app rolls its own key: {added}");
+        assert_eq!(added["key"], Value::Null, "{engine}");
+        let (status, body) =
+            present(assertion(&new_key, &new_certificate, &claims(&audience, "jti-7", now + 600))).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the new certificate signs in: {body}");
+        let remove = json!({"keyId": old_key_id, "proof": proof(&new_key, &new_certificate, legacy)});
+        let path = format!("/v1.0/applications/{}/removeKey", client.object);
+        assert_eq!(server.call(&own, Method::POST, &path, Some(remove.clone())).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(server.call(&own, Method::POST, &path, Some(remove)).await.0, StatusCode::NOT_FOUND, "{engine}");
+        let (status, _) = present(assertion(&pkcs8, &certificate, &claims(&audience, "jti-8", now + 600))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{engine}: the removed certificate signs in no more");
     }
 }
 
