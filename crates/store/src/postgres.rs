@@ -250,7 +250,7 @@ async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
         call.add(batch);
     }
     let outcome = sqlx::query_as::<_, (Vec<Option<i64>>, Vec<Option<String>>, Vec<Option<String>>)>(
-        "SELECT lasts, codes, messages FROM gatehouse_apply_2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "SELECT lasts, codes, messages FROM gatehouse_apply_3($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&call.tenants)
     .bind(&call.ats)
@@ -430,7 +430,7 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// (see [`PgDb::transaction`]); per batch, its last sequence number or its failure's SQLSTATE and message.
 /// Versioned by name, so nodes of two versions can share a database during an upgrade.
 const APPLY: &str = r#"
-CREATE OR REPLACE FUNCTION gatehouse_apply_2(
+CREATE OR REPLACE FUNCTION gatehouse_apply_3(
     batch_tenants TEXT[], ats BIGINT[], statement_counts INT[], change_counts INT[],
     statements TEXT[], checked BOOLEAN[], texts TEXT[], ints BIGINT[],
     object_types TEXT[], object_ids TEXT[], kinds TEXT[], attributes TEXT[],
@@ -450,9 +450,15 @@ BEGIN
     FOR b IN 1 .. batches LOOP
         n := change_counts[b];
         BEGIN
-            -- A batch that creates its tenant finds no row to advance before its statements have run.
+            -- A batch that creates its tenant finds no row to advance before its statements have run. One
+            -- that logs nothing (a refresh token's rotation) reads the sequence and leaves the row alone.
             last := NULL;
-            UPDATE tenants SET change_seq = change_seq + n WHERE id = batch_tenants[b] RETURNING change_seq INTO last;
+            IF n = 0 THEN
+                SELECT change_seq INTO last FROM tenants WHERE id = batch_tenants[b];
+            ELSE
+                UPDATE tenants SET change_seq = change_seq + n WHERE id = batch_tenants[b]
+                    RETURNING change_seq INTO last;
+            END IF;
             FOR i IN s + 1 .. s + statement_counts[b] LOOP
                 EXECUTE statements[i] USING texts, ints;
                 GET DIAGNOSTICS affected = ROW_COUNT;
@@ -460,7 +466,9 @@ BEGIN
                     RAISE EXCEPTION USING ERRCODE = 'GH001', MESSAGE = (i - s)::TEXT;
                 END IF;
             END LOOP;
-            IF last IS NULL THEN
+            IF last IS NULL AND n = 0 THEN
+                SELECT change_seq INTO last FROM tenants WHERE id = batch_tenants[b];
+            ELSIF last IS NULL THEN
                 UPDATE tenants SET change_seq = change_seq + n WHERE id = batch_tenants[b]
                     RETURNING change_seq INTO last;
             END IF;

@@ -186,6 +186,11 @@ impl Batch {
 
     /// Advances the tenant's change sequence; returns the new last sequence number as its one row.
     pub fn advance_sequence(&self) -> Query {
+        if self.changes.is_empty() {
+            // A batch that logs nothing (a refresh token's rotation) reads the sequence and leaves the tenant's
+            // row alone: no page to write, and on PostgreSQL no row lock held until the commit.
+            return query("SELECT change_seq FROM tenants WHERE id = $1", vec![self.tenant.as_str().into()]);
+        }
         query(
             "UPDATE tenants SET change_seq = change_seq + $1 WHERE id = $2 RETURNING change_seq",
             vec![(self.changes.len() as i64).into(), self.tenant.as_str().into()],
