@@ -36,6 +36,7 @@ pub mod licensing;
 pub mod membership;
 pub mod processors;
 pub mod query;
+pub mod role_management;
 pub mod rules;
 pub mod schema;
 pub mod sign_in;

@@ -202,6 +202,10 @@ pub const DIRECTORY_OBJECT: &[Property] = &[
     p("displayName", s(256), R, false),
 ];
 
+/// Internal document key: the directory roles (template ids) the object holds. Not a Graph property; role
+/// assignments are their own resource, and queries find the holders by it.
+pub const ROLES_KEY: &str = "_directoryRoles";
+
 /// Checks a request body against a property table and returns the checked values, normalised. Unknown and
 /// read-only properties are refused by name; `@odata.type` must name `type_name`; other instance
 /// annotations and `{link}@odata.bind` for the given `links` are left to the caller. `Special` values

@@ -37,6 +37,17 @@ fn required_message(property: &str) -> String {
     format!("Invalid value specified for property '{property}' of resource 'User'.")
 }
 
+/// What a change of a user is, for the authorization table: its `usageLocation` alone (License
+/// Administrators may), its password alone (a reset: Helpdesk and Password Administrators may), or anything
+/// else (a write of the user).
+fn update_action(changes: &Map<String, Value>, password: bool) -> Action {
+    match (changes.keys().all(|name| name == "usageLocation"), password) {
+        (true, false) if !changes.is_empty() => Action::WriteUsageLocation,
+        (true, true) => Action::ResetPasswords,
+        _ => Action::WriteUsers,
+    }
+}
+
 /// Checks a Graph request body against the user table; returns the checked properties and the password.
 /// Directory extensions (`extension_<app id>_<name>`) are kept as given when they hold a single value.
 fn check_body(body: &Map<String, Value>) -> Result<(Map<String, Value>, Option<PasswordProfile>)> {
@@ -302,8 +313,12 @@ impl Users<'_> {
     }
 
     pub async fn update(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
-        require(caller, Action::WriteUsers)?;
         let (changes, profile) = check_body(patch)?;
+        let action = update_action(&changes, profile.is_some());
+        require(caller, action)?;
+        if profile.is_some() {
+            require(caller, Action::ResetPasswords)?;
+        }
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let new_password = match profile {
             Some(PasswordProfile { password: Some(password), force_change, force_change_with_mfa }) => {
@@ -318,7 +333,7 @@ impl Users<'_> {
         loop {
             let current = self.live_user(caller, key).await?;
             if sensitive {
-                self.directory.check_sensitive(caller, Action::WriteUsers, &current).await?;
+                self.directory.check_sensitive(caller, action, &current).await?;
             }
             let mut record = current.clone();
             let mut attributes: Vec<String> = changes.keys().cloned().collect();
@@ -400,11 +415,11 @@ impl Users<'_> {
     /// Revokes every refresh token and session of the user (Graph's `revokeSignInSessions`): sign-ins
     /// before now no longer count. A password change does the same.
     pub async fn revoke_sign_in_sessions(&self, caller: &Caller, key: &str) -> Result<()> {
-        require(caller, Action::WriteUsers)?;
+        require(caller, Action::RevokeSessions)?;
         let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let current = self.live_user(caller, key).await?;
-            self.directory.check_sensitive(caller, Action::WriteUsers, &current).await?;
+            self.directory.check_sensitive(caller, Action::RevokeSessions, &current).await?;
             let mut record = current.clone();
             record.doc.insert(SESSIONS_VALID_FROM.into(), json!(format_time(self.directory.now())));
             let attributes = vec![SESSIONS_VALID_FROM.into()];

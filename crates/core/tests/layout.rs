@@ -21,6 +21,7 @@ const LAYERS: &[&str] = &[
     "users",
     "contacts",
     "groups",
+    "role_management",
     "applications",
     "tenants",
     "deleted",
@@ -126,8 +127,18 @@ fn modules_import_only_lower_layers() {
 /// The modules whose use cases are a service on the directory's context: on `Directory` itself they may
 /// define only the accessor of their service (`pub fn users(&self) -> Users<'_>`), so the context does not
 /// grow back into one type that carries every feature.
-const FEATURES: &[&str] =
-    &["users", "contacts", "groups", "applications", "tenants", "deleted", "membership", "licensing", "sign_in"];
+const FEATURES: &[&str] = &[
+    "users",
+    "contacts",
+    "groups",
+    "role_management",
+    "applications",
+    "tenants",
+    "deleted",
+    "membership",
+    "licensing",
+    "sign_in",
+];
 
 /// The functions each `impl Directory` block of the code defines, by their first line.
 fn directory_functions(code: &str) -> Vec<Vec<String>> {

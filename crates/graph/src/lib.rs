@@ -21,6 +21,7 @@ mod me;
 mod objects;
 mod odata;
 mod organization;
+mod roles;
 mod users;
 
 use axum::Router;
@@ -51,6 +52,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(domains::routes())
         .merge(consent::routes())
         .merge(assignments::routes())
+        .merge(roles::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

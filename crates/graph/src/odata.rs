@@ -49,6 +49,10 @@ pub struct QueryOptions {
 pub enum Expand {
     Manager,
     MemberOf,
+    /// A role assignment's principal.
+    Principal,
+    /// A role assignment's role definition.
+    RoleDefinition,
 }
 
 impl Expand {
@@ -56,6 +60,8 @@ impl Expand {
         match self {
             Expand::Manager => "manager",
             Expand::MemberOf => "memberOf",
+            Expand::Principal => "principal",
+            Expand::RoleDefinition => "roleDefinition",
         }
     }
 }
@@ -130,9 +136,11 @@ impl QueryOptions {
                     options.expand = Some(match value.trim() {
                         "manager" => Expand::Manager,
                         "memberOf" => Expand::MemberOf,
+                        "principal" => Expand::Principal,
+                        "roleDefinition" => Expand::RoleDefinition,
                         other => {
                             return Err(GraphError::unsupported_query(format!(
-                                "Expanding '{other}' is not supported; 'manager' and 'memberOf' are."
+                                "Expanding '{other}' is not supported; 'manager', 'memberOf', 'principal' and 'roleDefinition' are."
                             )))
                         }
                     })

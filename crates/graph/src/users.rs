@@ -2,7 +2,7 @@
 
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
-use crate::error::GraphResult;
+use crate::error::{GraphError, GraphResult};
 use crate::groups::{counted, text_count};
 use crate::objects::{object_json, page_json, refs_json};
 use crate::odata::{self, Collection, Expand, QueryOptions};
@@ -46,6 +46,9 @@ async fn expanded(
     let mut bodies: Vec<Map<String, Value>> = users.iter().map(|u| object_json(u, options, false)).collect();
     match options.expand {
         None => {}
+        Some(other @ (Expand::Principal | Expand::RoleDefinition)) => {
+            return Err(GraphError::unsupported_query(format!("A user has no '{other:?}' to expand.")))
+        }
         Some(Expand::Manager) => {
             let managers = state.directory.users().managers_of(caller, users).await?;
             for (body, user) in bodies.iter_mut().zip(users) {

@@ -287,9 +287,10 @@ CREATE TABLE client_assertions (
 );
 "#,
     ),
+    (14, "-- Directory role holders become queryable: the roles they hold are indexed after this version."),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is
 /// Rust's, so SQL cannot back-fill them), and the kinds of object each concerns (none: every kind).
 pub const INDEXED_VALUES: &[(i64, &[ObjectKind])] =
-    &[(2, &[]), (5, &[]), (7, &[ObjectKind::Application, ObjectKind::ServicePrincipal]), (8, &[])];
+    &[(2, &[]), (5, &[]), (7, &[ObjectKind::Application, ObjectKind::ServicePrincipal]), (8, &[]), (14, &[])];

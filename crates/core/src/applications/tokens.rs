@@ -9,7 +9,7 @@
 
 use crate::applications::{AuthenticatedClient, CachedClient, ClientProof, ProofKind};
 use crate::auth::authorization::{is_graph, Permission, GRAPH_RESOURCE};
-use crate::auth::roles::GUEST_ROLE;
+use crate::auth::roles::{is_guest, wids, GUEST_ROLE};
 use crate::auth::scopes::Scopes;
 use crate::credentials::keys;
 use crate::credentials::throttle::Policy;
@@ -207,8 +207,7 @@ impl Tokens<'_> {
             if now >= expires {
                 return Err(expired());
             }
-            self.check_principal(&caller).await?;
-            return Ok(caller);
+            return self.current(caller).await;
         }
         let parsed = keys::parse(token)?;
         let claims = &parsed.claims;
@@ -275,35 +274,41 @@ impl Tokens<'_> {
             }
             _ => return Err(Error::unauthenticated("Access token is neither an app's nor a user's.")),
         };
-        self.check_principal(&caller).await?;
+        let caller = self.current(caller).await?;
         self.directory.remember_token(digest, caller.clone(), expires);
         Ok(caller)
     }
 
-    /// Refuses a caller whose service principal was deleted or disabled since its token was issued, as this
-    /// node's client cache knows it ([`crate::applications::Applications::client`]: at once for changes made here, within
-    /// [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes'); and a signed-in user who was deleted or
-    /// disabled since, as this node's object cache or the store knows it.
-    async fn check_principal(&self, caller: &Caller) -> Result<()> {
-        let (tenant, app_id) = match caller {
+    /// The caller as it stands now: refused if its service principal was deleted or disabled since its token
+    /// was issued, as this node's client cache knows it ([`crate::applications::Applications::client`]: at once
+    /// for changes made here, within [`crate::applications::CLIENT_CACHE_SECONDS`] for other nodes'); a
+    /// signed-in user refused if deleted or disabled since, and otherwise given the directory roles they hold
+    /// now (a role assigned or removed counts from the next request), as this node's object cache or the
+    /// store knows them.
+    async fn current(&self, caller: Caller) -> Result<Caller> {
+        let (tenant, app_id) = match &caller {
             Caller::App { tenant, app_id, .. } | Caller::User { tenant, app_id, .. } => (*tenant, *app_id),
-            Caller::System { .. } => return Ok(()),
+            Caller::System { .. } => return Ok(caller),
         };
         let client = self.directory.applications().client(tenant, app_id).await?;
-        let admitted = match caller {
+        let admitted = match &caller {
             Caller::App { service_principal, .. } => client.is_some_and(|c| c.admits(*service_principal)),
             _ => client.is_some_and(|c| c.enabled()),
         };
         if !admitted {
             return Err(Error::unauthenticated("The application's service principal is disabled or deleted."));
         }
-        let Caller::User { user, .. } = caller else { return Ok(()) };
-        let record = match self.directory.cache.get(tenant, *user) {
+        let Caller::User { user, app_id, scopes, .. } = caller else { return Ok(caller) };
+        let record = match self.directory.cache.get(tenant, user) {
             Some(record) => Some(record),
-            None => self.directory.store.object(tenant, ObjectKind::User, *user).await.map_err(Error::from)?,
+            None => self.directory.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?,
         };
         match record {
-            Some(r) if r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true)) => Ok(()),
+            Some(r) if r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true)) => {
+                let mut roles = wids(&r);
+                roles.extend(self.directory.role_management().group_roles_of(tenant, user).await?);
+                Ok(Caller::User { tenant, user, app_id, scopes, roles, guest: is_guest(&r) })
+            }
             _ => Err(Error::unauthenticated("The signed-in user is disabled or deleted.")),
         }
     }

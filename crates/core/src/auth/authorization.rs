@@ -43,10 +43,13 @@ pub enum Permission {
     DomainReadAll,
     DomainReadWriteAll,
     DelegatedPermissionGrantReadWriteAll,
+    RoleManagementReadDirectory,
+    UserPasswordProfileReadWriteAll,
+    UserAuthenticationMethodReadWriteAll,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 22] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -66,6 +69,9 @@ impl Permission {
         Permission::DomainReadAll,
         Permission::DomainReadWriteAll,
         Permission::DelegatedPermissionGrantReadWriteAll,
+        Permission::RoleManagementReadDirectory,
+        Permission::UserPasswordProfileReadWriteAll,
+        Permission::UserAuthenticationMethodReadWriteAll,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -90,6 +96,9 @@ impl Permission {
             Permission::DomainReadAll => "Domain.Read.All",
             Permission::DomainReadWriteAll => "Domain.ReadWrite.All",
             Permission::DelegatedPermissionGrantReadWriteAll => "DelegatedPermissionGrant.ReadWrite.All",
+            Permission::RoleManagementReadDirectory => "RoleManagement.Read.Directory",
+            Permission::UserPasswordProfileReadWriteAll => "User-PasswordProfile.ReadWrite.All",
+            Permission::UserAuthenticationMethodReadWriteAll => "UserAuthenticationMethod.ReadWrite.All",
         }
     }
 
@@ -115,6 +124,9 @@ impl Permission {
             Permission::DomainReadAll => "dbb9058a-0e50-45d7-ae91-66909b5d4664",
             Permission::DomainReadWriteAll => "7e05723c-0bb0-42da-be95-ae9f08a6e53c",
             Permission::DelegatedPermissionGrantReadWriteAll => "8e8e4742-1d95-4f68-9d56-6ee75648c72a",
+            Permission::RoleManagementReadDirectory => "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
+            Permission::UserPasswordProfileReadWriteAll => "cc117bb9-00cf-4eb8-b580-ea2a878fe8f7",
+            Permission::UserAuthenticationMethodReadWriteAll => "50483e42-d915-4231-9639-7fdb7fd190e5",
         }
     }
 
@@ -139,6 +151,11 @@ impl Permission {
             Permission::DomainReadAll => "Read domains",
             Permission::DomainReadWriteAll => "Read and write domains",
             Permission::DelegatedPermissionGrantReadWriteAll => "Manage all delegated permission grants",
+            Permission::RoleManagementReadDirectory => "Read all directory RBAC settings",
+            Permission::UserPasswordProfileReadWriteAll => {
+                "Read and write all password profiles and reset user passwords"
+            }
+            Permission::UserAuthenticationMethodReadWriteAll => "Read and write all users' authentication methods",
         }
     }
 
@@ -220,6 +237,16 @@ pub enum Action {
     /// Change one's own password, proving the current one (`changePassword`): only a signed-in user, for
     /// themselves, with `Directory.AccessAsUser.All`.
     ChangeOwnPassword,
+    /// Set or reset another user's password (`passwordProfile`).
+    ResetPasswords,
+    /// End a user's sign-in sessions (`revokeSignInSessions`).
+    RevokeSessions,
+    /// Set a user's `usageLocation` alone (what licensing needs).
+    WriteUsageLocation,
+    /// Read role definitions, role assignments and directory roles.
+    ReadRoles,
+    /// Assign and remove directory roles.
+    WriteRoles,
 }
 
 impl Action {
@@ -267,8 +294,136 @@ impl Action {
             }
             Action::WritePermissionGrants => &[DelegatedPermissionGrantReadWriteAll],
             Action::ChangeOwnPassword => &[],
+            Action::ResetPasswords => &[UserPasswordProfileReadWriteAll, UserReadWriteAll, DirectoryReadWriteAll],
+            Action::RevokeSessions => &[UserReadWriteAll, DirectoryReadWriteAll],
+            Action::WriteUsageLocation => &[UserReadWriteAll, DirectoryReadWriteAll],
+            Action::ReadRoles => &[
+                RoleManagementReadDirectory,
+                RoleManagementReadWriteDirectory,
+                DirectoryReadAll,
+                DirectoryReadWriteAll,
+            ],
+            Action::WriteRoles => &[RoleManagementReadWriteDirectory],
         }
     }
+
+    /// Every action, for tables and tests that go through them all.
+    pub const ALL: [Action; 26] = [
+        Action::ReadUsers,
+        Action::WriteUsers,
+        Action::ReadApplications,
+        Action::WriteApplications,
+        Action::GrantAppRoles,
+        Action::ReadGroups,
+        Action::WriteGroups,
+        Action::ReadMemberships,
+        Action::WriteMemberships,
+        Action::WriteRoleAssignableMemberships,
+        Action::ReadContacts,
+        Action::WriteContacts,
+        Action::AssignLicenses,
+        Action::ReadOrganization,
+        Action::ReadOrganizationProfile,
+        Action::WriteOrganization,
+        Action::ReadDomains,
+        Action::WriteDomains,
+        Action::ReadPermissionGrants,
+        Action::WritePermissionGrants,
+        Action::ChangeOwnPassword,
+        Action::ResetPasswords,
+        Action::RevokeSessions,
+        Action::WriteUsageLocation,
+        Action::ReadRoles,
+        Action::WriteRoles,
+    ];
+
+    /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
+    /// members and settings are role management).
+    fn needed(self, target: &Target<'_>) -> impl Iterator<Item = Action> {
+        let extra = match target {
+            Target::Group { role_assignable: true }
+                if matches!(self, Action::WriteMemberships | Action::WriteGroups) =>
+            {
+                Some(Action::WriteRoleAssignableMemberships)
+            }
+            _ => None,
+        };
+        std::iter::once(self).chain(extra)
+    }
+}
+
+/// What every member may do (Entra's default user permissions): read the directory — users, groups and their
+/// members, contacts, applications, the organization's profile and domains, and directory roles.
+const MEMBER_DEFAULTS: &[Action] = &[
+    Action::ReadUsers,
+    Action::ReadGroups,
+    Action::ReadMemberships,
+    Action::ReadContacts,
+    Action::ReadApplications,
+    Action::ReadOrganizationProfile,
+    Action::ReadDomains,
+    Action::ReadRoles,
+];
+
+/// Everything there is to read (Global Reader).
+const EVERY_READ: &[Action] = &[
+    Action::ReadUsers,
+    Action::ReadGroups,
+    Action::ReadMemberships,
+    Action::ReadContacts,
+    Action::ReadApplications,
+    Action::ReadOrganization,
+    Action::ReadOrganizationProfile,
+    Action::ReadDomains,
+    Action::ReadPermissionGrants,
+    Action::ReadRoles,
+];
+
+/// The role table: what each built-in directory role allows its holders beyond a member's defaults, from
+/// Entra's permissions reference as far as Gatehouse has the actions (Conditional Access, invitations and
+/// authentication methods join their roles with the issues that build them). Global Administrator allows
+/// everything; who may act on which privileged user is [`may_act_on`]'s, on top of this.
+const ROLE_TABLE: &[(&str, &[Action])] = {
+    use crate::auth::roles::*;
+    use Action::*;
+    &[
+        (GLOBAL_READER, EVERY_READ),
+        (DIRECTORY_READERS, MEMBER_DEFAULTS),
+        (DIRECTORY_WRITERS, &[WriteUsers, WriteGroups, WriteMemberships, WriteUsageLocation]),
+        (
+            USER_ADMINISTRATOR,
+            &[
+                WriteUsers,
+                ResetPasswords,
+                RevokeSessions,
+                WriteUsageLocation,
+                WriteGroups,
+                WriteMemberships,
+                AssignLicenses,
+                ReadOrganization,
+            ],
+        ),
+        (GROUPS_ADMINISTRATOR, &[WriteGroups, WriteMemberships]),
+        (LICENSE_ADMINISTRATOR, &[AssignLicenses, WriteUsageLocation, ReadOrganization]),
+        (HELPDESK_ADMINISTRATOR, &[ResetPasswords, RevokeSessions]),
+        (PASSWORD_ADMINISTRATOR, &[ResetPasswords]),
+        (AUTHENTICATION_ADMINISTRATOR, &[ResetPasswords, RevokeSessions]),
+        (PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, &[ResetPasswords, RevokeSessions]),
+        (
+            PRIVILEGED_ROLE_ADMINISTRATOR,
+            &[WriteRoles, WriteRoleAssignableMemberships, ReadPermissionGrants, WritePermissionGrants],
+        ),
+        (APPLICATION_ADMINISTRATOR, &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants]),
+        (SECURITY_ADMINISTRATOR, &[ReadPermissionGrants]),
+        (CONDITIONAL_ACCESS_ADMINISTRATOR, &[]),
+        (GUEST_INVITER, &[]),
+    ]
+};
+
+/// Whether holding `role` allows `action` (beyond a member's defaults).
+pub fn role_allows(role: &str, action: Action) -> bool {
+    role == GLOBAL_ADMINISTRATOR
+        || ROLE_TABLE.iter().any(|(id, actions)| id.eq_ignore_ascii_case(role) && actions.contains(&action))
 }
 
 /// The read and the write action on objects of a kind, for use cases that take objects of several kinds
@@ -308,10 +463,11 @@ pub struct Privilege<'a> {
 }
 
 /// The one authorization decision: allows `action` on `target` or returns `Forbidden`. An application needs
-/// one of the action's permissions, plus what the target adds. A signed-in user's client needs the same of
-/// the permissions its scopes reach to ([`crate::auth::scopes::Scopes::reach`]), and the user must be allowed the action
-/// themselves ([`user_may`]); reading one's own profile needs any Graph scope (`User.Read` at least). The system caller may do
-/// anything in its own tenant.
+/// one of the permissions of the action and of what the target adds ([`Action::needed`]). A signed-in user's
+/// client needs the same of the permissions its scopes reach to ([`crate::auth::scopes::Scopes::reach`]), and
+/// the user must be allowed each of them by a member's defaults or a role they hold ([`user_may`]); reading
+/// one's own profile needs any Graph scope (`User.Read` at least). A sensitive action on a privileged user
+/// is Entra's rule on top ([`may_act_on`]). The system caller may do anything in its own tenant.
 pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()> {
     let allowed = match caller {
         Caller::System { .. } => true,
@@ -322,7 +478,10 @@ pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()
                 Action::ChangeOwnPassword => scopes.contains(Scope::DirectoryAccessAsUserAll),
                 _ => false,
             },
-            _ => permitted(scopes.reach(), action, target) && user_may(roles, *guest, action),
+            _ => {
+                permitted(scopes.reach(), action, target)
+                    && action.needed(target).all(|needed| user_may(roles, *guest, needed))
+            }
         },
     };
     if allowed {
@@ -335,39 +494,21 @@ pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()
 /// Whether `permissions` allow `action` on `target`.
 fn permitted(permissions: Permissions, action: Action, target: &Target<'_>) -> bool {
     let granted = |action: Action| action.allowed_by().iter().any(|p| permissions.contains(*p));
-    granted(action)
+    action.needed(target).all(granted)
         && match target {
-            Target::Tenant | Target::OwnProfile => true,
-            Target::Group { role_assignable } => {
-                !role_assignable
-                    || action != Action::WriteMemberships
-                    || granted(Action::WriteRoleAssignableMemberships)
-            }
             Target::SensitiveUser(privilege) => {
                 may_act_on(&privilege.actor_roles, &privilege.target_roles, privilege.in_role_assignable_group)
             }
+            Target::Tenant | Target::OwnProfile | Target::Group { .. } => true,
         }
 }
 
-/// What a signed-in user may do in the directory, whatever the client's scopes: a Global Administrator
-/// anything; a member Entra's default user permissions (read the directory: users, groups and their
-/// members, contacts, applications, the organization and its domains; change nothing of others); a guest
-/// nothing beyond their own profile ([`Target::OwnProfile`]).
-fn user_may(roles: &[String], guest: bool, action: Action) -> bool {
-    if roles.iter().any(|r| r == GLOBAL_ADMINISTRATOR) {
-        return true;
-    }
-    !guest
-        && matches!(
-            action,
-            Action::ReadUsers
-                | Action::ReadGroups
-                | Action::ReadMemberships
-                | Action::ReadContacts
-                | Action::ReadApplications
-                | Action::ReadOrganizationProfile
-                | Action::ReadDomains
-        )
+/// What a signed-in user may do in the directory, whatever the client's scopes: a member Entra's default
+/// user permissions ([`MEMBER_DEFAULTS`]: read the directory, change nothing of others), and what the roles
+/// they hold allow ([`role_allows`]); a guest only what their roles allow, beyond their own profile
+/// ([`Target::OwnProfile`]).
+pub fn user_may(roles: &[String], guest: bool, action: Action) -> bool {
+    (!guest && MEMBER_DEFAULTS.contains(&action)) || roles.iter().any(|role| role_allows(role, action))
 }
 
 /// [`decide`] for an action whose target adds nothing ([`Target::Tenant`]).
@@ -520,6 +661,94 @@ mod tests {
         ];
         for (caller, action, target, allowed) in cases {
             assert_eq!(decide(caller, *action, target).is_ok(), *allowed, "{caller:?} {action:?} {target:?}");
+        }
+    }
+
+    /// Cells of the role matrix written by hand from Microsoft's permissions reference, apart from
+    /// [`ROLE_TABLE`]: what a holder of each role may do with a token that reaches everything.
+    #[test]
+    fn the_role_table_says_what_entras_documentation_says() {
+        use crate::auth::roles::*;
+        use Action::*;
+        let cells: &[(&str, Action, bool)] = &[
+            (GLOBAL_ADMINISTRATOR, WriteUsers, true),
+            (GLOBAL_ADMINISTRATOR, WriteRoles, true),
+            (GLOBAL_ADMINISTRATOR, WriteDomains, true),
+            (GLOBAL_ADMINISTRATOR, WriteRoleAssignableMemberships, true),
+            (GLOBAL_READER, ReadUsers, true),
+            (GLOBAL_READER, ReadOrganization, true),
+            (GLOBAL_READER, ReadPermissionGrants, true),
+            (GLOBAL_READER, ReadRoles, true),
+            (GLOBAL_READER, WriteUsers, false),
+            (GLOBAL_READER, WriteGroups, false),
+            (GLOBAL_READER, ResetPasswords, false),
+            (GLOBAL_READER, AssignLicenses, false),
+            (USER_ADMINISTRATOR, WriteUsers, true),
+            (USER_ADMINISTRATOR, ResetPasswords, true),
+            (USER_ADMINISTRATOR, RevokeSessions, true),
+            (USER_ADMINISTRATOR, WriteGroups, true),
+            (USER_ADMINISTRATOR, WriteMemberships, true),
+            (USER_ADMINISTRATOR, AssignLicenses, true),
+            (USER_ADMINISTRATOR, WriteUsageLocation, true),
+            (USER_ADMINISTRATOR, WriteRoles, false),
+            (USER_ADMINISTRATOR, WriteApplications, false),
+            (USER_ADMINISTRATOR, WriteRoleAssignableMemberships, false),
+            (GROUPS_ADMINISTRATOR, WriteGroups, true),
+            (GROUPS_ADMINISTRATOR, WriteMemberships, true),
+            (GROUPS_ADMINISTRATOR, WriteUsers, false),
+            (GROUPS_ADMINISTRATOR, ResetPasswords, false),
+            (GROUPS_ADMINISTRATOR, WriteRoleAssignableMemberships, false),
+            (LICENSE_ADMINISTRATOR, AssignLicenses, true),
+            (LICENSE_ADMINISTRATOR, WriteUsageLocation, true),
+            (LICENSE_ADMINISTRATOR, ReadOrganization, true),
+            (LICENSE_ADMINISTRATOR, WriteUsers, false),
+            (LICENSE_ADMINISTRATOR, WriteGroups, false),
+            (HELPDESK_ADMINISTRATOR, ResetPasswords, true),
+            (HELPDESK_ADMINISTRATOR, RevokeSessions, true),
+            (HELPDESK_ADMINISTRATOR, WriteUsers, false),
+            (HELPDESK_ADMINISTRATOR, AssignLicenses, false),
+            (PASSWORD_ADMINISTRATOR, ResetPasswords, true),
+            (PASSWORD_ADMINISTRATOR, RevokeSessions, false),
+            (PASSWORD_ADMINISTRATOR, WriteUsers, false),
+            (AUTHENTICATION_ADMINISTRATOR, ResetPasswords, true),
+            (AUTHENTICATION_ADMINISTRATOR, WriteUsers, false),
+            (PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, ResetPasswords, true),
+            (PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, WriteRoles, false),
+            (PRIVILEGED_ROLE_ADMINISTRATOR, WriteRoles, true),
+            (PRIVILEGED_ROLE_ADMINISTRATOR, WriteRoleAssignableMemberships, true),
+            (PRIVILEGED_ROLE_ADMINISTRATOR, WritePermissionGrants, true),
+            (PRIVILEGED_ROLE_ADMINISTRATOR, WriteUsers, false),
+            (PRIVILEGED_ROLE_ADMINISTRATOR, ResetPasswords, false),
+            (APPLICATION_ADMINISTRATOR, WriteApplications, true),
+            (APPLICATION_ADMINISTRATOR, GrantAppRoles, true),
+            (APPLICATION_ADMINISTRATOR, WritePermissionGrants, true),
+            (APPLICATION_ADMINISTRATOR, WriteUsers, false),
+            (APPLICATION_ADMINISTRATOR, WriteRoles, false),
+            (DIRECTORY_READERS, ReadUsers, true),
+            (DIRECTORY_READERS, ReadGroups, true),
+            (DIRECTORY_READERS, WriteUsers, false),
+            (DIRECTORY_WRITERS, WriteUsers, true),
+            (DIRECTORY_WRITERS, WriteGroups, true),
+            (DIRECTORY_WRITERS, ResetPasswords, false),
+            (DIRECTORY_WRITERS, WriteRoles, false),
+            (GUEST_INVITER, WriteUsers, false),
+            (CONDITIONAL_ACCESS_ADMINISTRATOR, WriteUsers, false),
+            (SECURITY_ADMINISTRATOR, WriteUsers, false),
+            (SECURITY_ADMINISTRATOR, ReadPermissionGrants, true),
+            (MEMBER_ROLE, ReadUsers, true),
+            (MEMBER_ROLE, WriteUsers, false),
+        ];
+        assert!(cells.len() >= 60);
+        for (role, action, allowed) in cells {
+            let roles = vec![role.to_string()];
+            assert_eq!(user_may(&roles, false, *action), *allowed, "{:?} {action:?}", crate::auth::roles::role(role));
+        }
+        for role in ROLES {
+            let roles = vec![role.id.to_owned()];
+            for action in Action::ALL {
+                assert!(!user_may(&roles, true, action) || role_allows(role.id, action), "a guest's defaults are none");
+            }
+            assert!(user_may(&roles, false, ReadUsers), "{}: every holder reads what members read", role.name);
         }
     }
 

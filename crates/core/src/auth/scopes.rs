@@ -21,10 +21,14 @@ pub enum Scope {
     DirectoryReadAll,
     DirectoryReadWriteAll,
     DirectoryAccessAsUserAll,
+    RoleManagementReadDirectory,
+    RoleManagementReadWriteDirectory,
+    UserPasswordProfileReadWriteAll,
+    UserAuthenticationMethodReadWriteAll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 14] = [
+    pub const ALL: [Scope; 18] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -39,6 +43,10 @@ impl Scope {
         Scope::DirectoryReadAll,
         Scope::DirectoryReadWriteAll,
         Scope::DirectoryAccessAsUserAll,
+        Scope::RoleManagementReadDirectory,
+        Scope::RoleManagementReadWriteDirectory,
+        Scope::UserPasswordProfileReadWriteAll,
+        Scope::UserAuthenticationMethodReadWriteAll,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -58,6 +66,10 @@ impl Scope {
             Scope::DirectoryReadAll => "Directory.Read.All",
             Scope::DirectoryReadWriteAll => "Directory.ReadWrite.All",
             Scope::DirectoryAccessAsUserAll => "Directory.AccessAsUser.All",
+            Scope::RoleManagementReadDirectory => "RoleManagement.Read.Directory",
+            Scope::RoleManagementReadWriteDirectory => "RoleManagement.ReadWrite.Directory",
+            Scope::UserPasswordProfileReadWriteAll => "User-PasswordProfile.ReadWrite.All",
+            Scope::UserAuthenticationMethodReadWriteAll => "UserAuthenticationMethod.ReadWrite.All",
         }
     }
 
@@ -78,6 +90,10 @@ impl Scope {
             Scope::DirectoryReadAll => "06da0dbc-49e2-44d2-8312-53f166ab848a",
             Scope::DirectoryReadWriteAll => "c5366453-9fb0-48a5-a156-24f0c49a4b84",
             Scope::DirectoryAccessAsUserAll => "0e263e50-5827-48a4-b97c-d940288653c7",
+            Scope::RoleManagementReadDirectory => "741c54c3-0c1e-44a1-818b-3f97ab4e8c83",
+            Scope::RoleManagementReadWriteDirectory => "d01b97e9-cbc0-49fe-810a-750afd5527a3",
+            Scope::UserPasswordProfileReadWriteAll => "56760768-b641-451f-8906-e1b8ab31bca7",
+            Scope::UserAuthenticationMethodReadWriteAll => "b7887744-6746-4312-813d-72daeaee7e2d",
         }
     }
 
@@ -101,8 +117,8 @@ impl Scope {
 
     /// The application permission whose reach the scope has on the directory, if it reaches past the
     /// signed-in user's own profile. `User.ReadBasic.All` reads every user as `User.Read.All` does here: the
-    /// basic profile is what Gatehouse's users are. `Directory.AccessAsUser.All` reaches as far as the
-    /// directory does, which leaves what the user may do.
+    /// basic profile is what Gatehouse's users are. `Directory.AccessAsUser.All` reaches every permission
+    /// ([`Scopes::reach`]), which leaves what the user may do.
     pub fn reach(self) -> Option<Permission> {
         match self {
             Scope::UserReadBasicAll | Scope::UserReadAll => Some(Permission::UserReadAll),
@@ -112,6 +128,10 @@ impl Scope {
             Scope::GroupMemberReadAll => Some(Permission::GroupMemberReadAll),
             Scope::DirectoryReadAll => Some(Permission::DirectoryReadAll),
             Scope::DirectoryReadWriteAll | Scope::DirectoryAccessAsUserAll => Some(Permission::DirectoryReadWriteAll),
+            Scope::RoleManagementReadDirectory => Some(Permission::RoleManagementReadDirectory),
+            Scope::RoleManagementReadWriteDirectory => Some(Permission::RoleManagementReadWriteDirectory),
+            Scope::UserPasswordProfileReadWriteAll => Some(Permission::UserPasswordProfileReadWriteAll),
+            Scope::UserAuthenticationMethodReadWriteAll => Some(Permission::UserAuthenticationMethodReadWriteAll),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }
@@ -152,8 +172,11 @@ impl Scopes {
         text.split_whitespace().filter_map(Scope::from_name).collect()
     }
 
-    /// The application permissions these scopes reach to.
+    /// The application permissions these scopes reach to; `Directory.AccessAsUser.All` reaches them all.
     pub fn reach(self) -> crate::auth::authorization::Permissions {
+        if self.contains(Scope::DirectoryAccessAsUserAll) {
+            return Permission::ALL.into_iter().collect();
+        }
         self.iter().filter_map(Scope::reach).collect()
     }
 

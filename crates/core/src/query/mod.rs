@@ -504,6 +504,8 @@ pub fn index_values(record: &ObjectRecord) -> Vec<(String, String)> {
     if record.kind == ObjectKind::User {
         rule_values(record, &mut out);
     }
+    let roles = record.doc.get(schema::ROLES_KEY).and_then(Value::as_array).into_iter().flatten();
+    out.extend(roles.filter_map(Value::as_str).map(|role| (schema::ROLES_KEY.to_owned(), role.to_owned())));
     if let Some(sources) = crate::rules::group_rule::member_of_rule(record) {
         out.push((crate::rules::group_rule::MEMBER_OF_RULE.to_owned(), "true".to_owned()));
         out.extend(sources.iter().map(|s| (crate::rules::group_rule::MEMBER_OF_SOURCES.to_owned(), s.to_string())));

@@ -5,7 +5,7 @@ use crate::applications::registration::OPTIONAL_CLAIMS;
 use crate::applications::tokens::issuer;
 use crate::applications::{AuthenticatedClient, ProofKind};
 use crate::auth::authorization::GRAPH_RESOURCE;
-use crate::auth::roles::{roles_of, GUEST_ROLE, MEMBER_ROLE};
+use crate::auth::roles::wids;
 use crate::auth::scopes::{Scope, Scopes};
 use crate::directory::TenantKeys;
 use crate::kernel::error::{Error, Result};
@@ -65,18 +65,6 @@ pub(crate) struct Audience {
 
 /// The most groups a JWT names; beyond it the token points to where they can be read (Entra's overage).
 pub const GROUPS_IN_TOKEN: usize = 200;
-
-/// Whether a user is a guest.
-pub(crate) fn is_guest(user: &ObjectRecord) -> bool {
-    user.doc.get("userType").and_then(Value::as_str) == Some("Guest")
-}
-
-/// The directory roles a token names in `wids`: those the user holds, and the implicit one of members or
-/// guests.
-pub(crate) fn wids(user: &ObjectRecord) -> Vec<String> {
-    let implicit = if is_guest(user) { GUEST_ROLE } else { MEMBER_ROLE };
-    roles_of(user).into_iter().chain([implicit]).map(str::to_owned).collect()
-}
 
 /// What every token of one issue shares: the tenant's signing key, the time and the issuer.
 pub(crate) struct Stamp {
@@ -138,6 +126,8 @@ impl SignIn<'_> {
         let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut uti = [0u8; 16];
         directory.random().fill(&mut uti);
+        let mut roles = wids(user);
+        roles.extend(directory.role_management().group_roles_of(subject.tenant, user.id).await?);
         let mut access = Map::new();
         for (name, value) in [
             ("aud", json!(audience.aud)),
@@ -158,7 +148,7 @@ impl SignIn<'_> {
             ("tid", json!(subject.tenant)),
             ("uti", json!(URL_SAFE_NO_PAD.encode(uti))),
             ("ver", json!("2.0")),
-            ("wids", json!(wids(user))),
+            ("wids", json!(roles)),
         ] {
             access.insert(name.to_owned(), value);
         }

@@ -17,6 +17,7 @@ mod organization;
 mod own_api;
 mod processes;
 mod queries;
+mod roles;
 mod sign_in;
 mod support;
 mod users;
