@@ -6,7 +6,7 @@ use crate::pages::{
     consent_body, cookie, error_page, escape, form_context, hidden_fields, page, read_cookie, shown, sign_in_body,
     SESSION_COOKIE,
 };
-use crate::{form_of, required, tenancy, IdentityState, OAuthError};
+use crate::{form_of, required, source_of, tenancy, IdentityState, OAuthError, Peer};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -110,6 +110,7 @@ pub async fn devicelogin_form(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    peer: Peer,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
@@ -134,7 +135,9 @@ pub async fn devicelogin_form(
         Err(e) => return code_form(&state, &tenant, Some(&e.message)),
     };
     if form.contains_key("login") {
-        let session = match sign_in.password_session(Tenancy::Tenant(tenant_id), field("login"), field("passwd")).await
+        let session = match sign_in
+            .password_session(Tenancy::Tenant(tenant_id), field("login"), field("passwd"), source_of(peer))
+            .await
         {
             Ok(session) => session,
             Err(e) => return sign_in_form(&state, &tenant, otc, Some((field("login"), &shown(&e)))),

@@ -33,6 +33,13 @@ struct IdentityState {
     directory: Arc<Directory>,
 }
 
+/// The address a request came from, where the server knows it (smart lockout and client throttling count by it).
+pub(crate) type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+pub(crate) fn source_of(peer: Peer) -> Option<std::net::IpAddr> {
+    peer.map(|Extension(ConnectInfo(address))| address.ip())
+}
+
 pub fn router(directory: Arc<Directory>) -> Router {
     Router::new()
         .route(
@@ -310,7 +317,7 @@ async fn token(
     state: State<IdentityState>,
     tenant: Path<String>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Peer,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let origin = headers.get(header::ORIGIN).cloned();
@@ -350,7 +357,7 @@ async fn token_grant(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
     headers: &HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Peer,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, OAuthError> {
     let form = form_of(form)?;
@@ -358,7 +365,7 @@ async fn token_grant(
     let grant = required(&form, "grant_type")?;
     let (client_id, shown) = client_auth(headers, &form)?;
     let base = request::current().base_url;
-    let source = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let source = source_of(peer);
     let scope = form.get("scope").map(String::as_str).unwrap_or_default();
     let proof = shown.as_ref().map(Shown::proof);
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());

@@ -7,7 +7,7 @@
 //! token tied to a SameSite=Strict cookie. A password is never echoed back. Errors that come before the
 //! redirect URI is known to be the client's are shown here, never redirected to.
 
-use crate::{tenancy, unknown_tenant, IdentityState};
+use crate::{source_of, tenancy, unknown_tenant, IdentityState, Peer};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -384,6 +384,7 @@ pub async fn authorize_form(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    peer: Peer,
     form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
@@ -403,7 +404,7 @@ pub async fn authorize_form(
         return consent_answer(&state, &flow, &headers, field("consent"), field("scopes")).await;
     }
     let (login, password) = (field("login"), field("passwd"));
-    let session = match sign_in.password_session(flow.tenancy, login, password).await {
+    let session = match sign_in.password_session(flow.tenancy, login, password, source_of(peer)).await {
         Ok(session) => session,
         Err(e) => return sign_in_form(&state, &flow, Some((login, &shown(&e)))),
     };

@@ -288,6 +288,18 @@ CREATE TABLE client_assertions (
 "#,
     ),
     (14, "-- Directory role holders become queryable: the roles they hold are indexed after this version."),
+    (
+        15,
+        r#"
+CREATE TABLE sign_in_lockouts (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    user_id {text_c} NOT NULL,
+    state TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, DeviceCodeRecord, DomainRecord,
-    DynamicStatusRecord, Link, ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord,
-    SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    DynamicStatusRecord, Link, LockoutRecord, ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord,
+    RefreshFamilyRecord, SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -297,6 +297,14 @@ impl Store for SqlStore {
             vec![tenant.into(), id.into()],
         );
         self.fetch_one(q, plan::refresh_family).await
+    }
+
+    async fn lockout(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<LockoutRecord>> {
+        let q = query(
+            "SELECT state, version FROM sign_in_lockouts WHERE tenant_id = $1 AND user_id = $2",
+            vec![tenant.into(), user.into()],
+        );
+        self.fetch_one(q, |row| Ok(LockoutRecord { state: row.text(0)?, version: row.int(1)? })).await
     }
 
     async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>> {

@@ -170,13 +170,19 @@ impl SignIn<'_> {
         })
     }
 
-    /// The authenticate stage of the pages: a password, giving a session.
-    pub async fn password_session(&self, tenancy: Tenancy, username: &str, password: &str) -> Result<Session> {
+    /// The authenticate stage of the pages: a password entered from `source`, giving a session.
+    pub async fn password_session(
+        &self,
+        tenancy: Tenancy,
+        username: &str,
+        password: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Session> {
         let tenant = match tenancy {
             Tenancy::Tenant(tenant) => tenant,
             Tenancy::Organizations | Tenancy::Common => self.tenant_of(username).await?,
         };
-        let user = self.check_password(tenant, username, password).await?;
+        let user = self.check_password(tenant, username, password, source).await?;
         Ok(Session { tenant, user: user.id, auth_time: self.directory.now(), methods: vec!["pwd".into()] })
     }
 

@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod consent;
 pub mod device;
 pub mod issue;
+pub mod lockout;
 pub mod policy;
 pub mod refresh;
 pub mod resource;
@@ -17,11 +18,14 @@ pub mod resource;
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::kernel::error::{Error, Result};
-use crate::store::{ObjectRecord, RefreshFamilyRecord, StoreError, Write};
+use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
 use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
 use crate::{Caller, Directory};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use issue::{client_info, Issued, Subject};
+use lockout::Lockout;
 use policy::{Asked, Block, Decision, Facts, Interaction};
 use refresh::RefreshToken;
 use resource::{Granted, Resource, ScopeRequest};
@@ -128,7 +132,7 @@ impl SignIn<'_> {
         let client = applications
             .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), false)
             .await?;
-        let user = self.check_password(tenant, username, password).await?;
+        let user = self.check_password(tenant, username, password, request.source).await?;
         let methods = vec!["pwd".to_owned()];
         let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
         let granted = granted(decision, asked, &client.client)?;
@@ -137,14 +141,34 @@ impl SignIn<'_> {
         self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
     }
 
-    /// The authenticate stage for a password: the live user of that name whose password it is. An unknown
-    /// name costs one hash, as a wrong password does.
-    async fn check_password(&self, tenant: Uuid, username: &str, password: &str) -> Result<ObjectRecord> {
+    /// The authenticate stage for a password: the live user of that name whose password it is, unless smart
+    /// lockout holds their password entries from this kind of place ([`lockout`]). An unknown name costs one
+    /// hash, as a wrong password does.
+    pub(super) async fn check_password(
+        &self,
+        tenant: Uuid,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<ObjectRecord> {
         let user = self.find_user(tenant, username).await;
-        let hash = match &user {
-            Some(user) => self.directory.store.password_hash(tenant, user.id).await.map_err(Error::from)?,
-            None => None,
+        let source = source.map(|ip| ip.to_string());
+        let (hash, stored) = match &user {
+            Some(user) => {
+                let store = &self.directory.store;
+                let hash = store.password_hash(tenant, user.id).await.map_err(Error::from)?;
+                (hash, store.lockout(tenant, user.id).await.map_err(Error::from)?)
+            }
+            None => (None, None),
         };
+        let state = stored.as_ref().map(|s| Lockout::read(&s.state)).unwrap_or_default();
+        let familiar = state.familiar(source.as_deref());
+        let now = self.directory.now().timestamp();
+        if user.is_some() && state.locked(familiar, now) {
+            return Err(grant_error(
+                "AADSTS50053: Your account is locked because you've tried to sign in too many times with an incorrect user ID or password. Try again later.",
+            ));
+        }
         let verified =
             self.directory.hasher.verify(password.to_owned(), hash.unwrap_or_else(|| DECOY_HASH.to_owned())).await?;
         let Some(user) = user else {
@@ -152,10 +176,47 @@ impl SignIn<'_> {
                 "AADSTS50034: The user account {{EmailHidden}} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
             )));
         };
-        if !verified {
+        let wrong = (!verified).then(|| {
+            let data = [b"wrong-password\0".as_slice(), user.id.as_bytes(), password.as_bytes()].concat();
+            URL_SAFE_NO_PAD.encode(&self.directory.master.token_mac(&data)[..12])
+        });
+        self.count_entry(tenant, user.id, stored, familiar, source.as_deref(), wrong.clone()).await?;
+        if wrong.is_some() {
             return Err(grant_error("AADSTS50126: Error validating credentials due to invalid username or password."));
         }
         Ok(user)
+    }
+
+    /// Records a password entry in the user's lockout state (a wrong one by its digest), by compare-and-set:
+    /// a concurrent entry's change is read again and this one applied on top.
+    async fn count_entry(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        mut stored: Option<LockoutRecord>,
+        familiar: bool,
+        source: Option<&str>,
+        wrong: Option<String>,
+    ) -> Result<()> {
+        loop {
+            let mut state = stored.as_ref().map(|s| Lockout::read(&s.state)).unwrap_or_default();
+            let changed = match &wrong {
+                Some(digest) => state.failed(familiar, digest.clone(), self.directory.now().timestamp()),
+                None => state.succeeded(familiar, source),
+            };
+            if !changed {
+                return Ok(());
+            }
+            let write =
+                Write::SetLockout { user, state: state.write(), expected_version: stored.as_ref().map(|s| s.version) };
+            match self.directory.commit(&Caller::System { tenant }, vec![write]).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict(_)) => {
+                    stored = self.directory.store.lockout(tenant, user).await.map_err(Error::from)?;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
     }
 
     /// The refresh-token grant: the token is exchanged for new tokens and a new refresh token, once. A token

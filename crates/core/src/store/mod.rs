@@ -222,6 +222,14 @@ pub struct AuthorizationCodeRecord {
     pub redeemed: bool,
 }
 
+/// A user's smart-lockout state: a document of the sign-in pipeline's own making (failures, lockouts and the
+/// source addresses the user signed in from), and its version for compare-and-set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutRecord {
+    pub state: String,
+    pub version: i64,
+}
+
 /// A device code (the device authorization grant): a device asks, a person approves at the device login
 /// page, the device polls for its tokens. Only the device code's digest is stored; the user code is short
 /// and shown to the person.
@@ -406,6 +414,13 @@ pub enum Write {
     /// Logs no change.
     RedeemDeviceCode {
         digest: String,
+    },
+    /// Sets a user's smart-lockout state: inserts it (`expected_version` none; `Conflict` when another sign-in
+    /// inserted it first) or replaces the version read (`Conflict` when it changed since). Logs no change.
+    SetLockout {
+        user: Uuid,
+        state: String,
+        expected_version: Option<i64>,
     },
     /// Records a client assertion's `jti` until it expires, and forgets the tenant's expired ones; fails
     /// with `Conflict` when the client used it already. Logs no change.
@@ -615,6 +630,8 @@ pub trait Store: Send + Sync + 'static {
     async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>>;
     /// A device code by its digest or by its user code.
     async fn device_code(&self, tenant: Uuid, digest_or_user_code: &str) -> StoreResult<Option<DeviceCodeRecord>>;
+    /// A user's smart-lockout state, if they ever mistyped their password.
+    async fn lockout(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<LockoutRecord>>;
     /// The tenant's delegated permission grants, oldest first; only the client's when `client` is given.
     async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>>;
     /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose

@@ -12,6 +12,7 @@ mod faults;
 mod groups;
 mod interop;
 mod licensing;
+mod lockout;
 mod operations;
 mod organization;
 mod own_api;

@@ -525,6 +525,22 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![],
         ),
+        Write::SetLockout { user, state, expected_version: None } => (
+            vec![statement(
+                "INSERT INTO sign_in_lockouts (tenant_id, user_id, state, version) VALUES ($1, $2, $3, 1)",
+                vec![t(), user.into(), state.into()],
+            )],
+            vec![],
+        ),
+        Write::SetLockout { user, state, expected_version: Some(version) } => (
+            vec![checked(
+                "UPDATE sign_in_lockouts SET state = $1, version = version + 1 \
+                 WHERE tenant_id = $2 AND user_id = $3 AND version = $4",
+                vec![state.into(), t(), user.into(), version.into()],
+                StoreError::Conflict("lockout".into()),
+            )],
+            vec![],
+        ),
         Write::UseAssertion { client, jti, expires_at, now } => (
             vec![
                 statement(

@@ -1,0 +1,65 @@
+//! Smart lockout at the token endpoint: ten wrong passwords lock, the right one is refused while locked and
+//! accepted after, a retyped wrong password counts once, and an attacker at an unfamiliar address cannot
+//! lock the user out of the address they sign in from.
+
+use crate::sign_in::{assert_grant_error, PASSWORD};
+use crate::support::{servers, Server};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// A password grant sent from `source` (any 127/8 address reaches the server on loopback).
+async fn password_from(
+    server: &Server,
+    source: [u8; 4],
+    client: &str,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let http = reqwest::Client::builder().local_address(std::net::IpAddr::from(source)).build().unwrap();
+    let tenant = server.tenant.tenant_id.to_string();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", client),
+        ("username", username),
+        ("password", password),
+        ("scope", "User.Read"),
+    ];
+    let response = http.post(server.url(&format!("/{tenant}/oauth2/v2.0/token"))).form(&form).send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn smart_lockout_locks_the_attacker_out_and_not_the_user() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "User.Read").await.app_id;
+        let (home, elsewhere) = ([127, 0, 0, 1], [127, 0, 0, 2]);
+
+        server.member(&admin, "max").await;
+        let max = "max@contoso.gatehouse.test";
+        for _ in 0..12 {
+            let wrong = password_from(&server, home, &client, max, "Same-Wr0ng-Passw0rd").await;
+            assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
+        }
+        let (status, body) = password_from(&server, home, &client, max, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: one wrong password retyped counts once: {body}");
+        for n in 0..10 {
+            let wrong = password_from(&server, elsewhere, &client, max, &format!("Wr0ng-{n}")).await;
+            assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
+        }
+        let locked = password_from(&server, elsewhere, &client, max, PASSWORD).await;
+        assert_grant_error(engine, &locked, "invalid_grant", "AADSTS50053");
+        let (status, body) = password_from(&server, home, &client, max, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the familiar address is counted apart: {body}");
+
+        for n in 0..10 {
+            password_from(&server, home, &client, max, &format!("Home-Wr0ng-{n}")).await;
+        }
+        let locked = password_from(&server, home, &client, max, PASSWORD).await;
+        assert_grant_error(engine, &locked, "invalid_grant", "AADSTS50053");
+        server.clock.advance(chrono::Duration::seconds(61));
+        let (status, body) = password_from(&server, home, &client, max, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the lockout ends after a minute: {body}");
+    }
+}
