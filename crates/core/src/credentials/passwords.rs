@@ -20,6 +20,17 @@ impl HashParams {
     /// OWASP's minimum recommendation for argon2id.
     pub const PRODUCTION: HashParams = HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 };
 
+    /// Whether a stored hash (PHC string) was made with these parameters by argon2id, version 19.
+    pub fn made(self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else { return false };
+        let value = |name: &str| parsed.params.get_decimal(name);
+        parsed.algorithm.as_str() == "argon2id"
+            && parsed.version == Some(0x13)
+            && value("m") == Some(self.memory_kib)
+            && value("t") == Some(self.iterations)
+            && value("p") == Some(self.parallelism)
+    }
+
     fn argon2(self) -> Result<Argon2<'static>> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(Error::internal)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
@@ -137,6 +148,11 @@ impl Hasher {
 
     /// Verifies a password against a stored hash when a turn comes. Refused as unavailable when the pool is
     /// saturated (a sign-in answers `503` with `Retry-After`).
+    /// The parameters new hashes are made with.
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
     pub async fn verify(&self, password: String, phc: String) -> Result<bool> {
         self.run(move || Ok(verify_now(&password, &phc))).await.map_err(|_| {
             Error::unavailable("AADSTS90033: A transient error has occurred. Please try again.", RETRY_AFTER)
@@ -223,6 +239,18 @@ mod tests {
         }
         assert!(check_complexity("password", false).is_ok());
         assert!(check_complexity(&"a".repeat(257), false).is_err());
+    }
+
+    #[test]
+    fn a_hash_knows_the_parameters_it_was_made_with() -> Result<()> {
+        let cheap = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+        let phc = hash_now("Sup3r-secret", &[7; 16], cheap)?;
+        assert!(cheap.made(&phc));
+        assert!(!HashParams { iterations: 2, ..cheap }.made(&phc));
+        assert!(!HashParams::PRODUCTION.made(&phc));
+        assert!(!cheap.made("$argon2i$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA"));
+        assert!(!cheap.made("not a hash"));
+        Ok(())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,7 +143,8 @@ impl SignIn<'_> {
 
     /// The authenticate stage for a password: the live user of that name whose password it is, unless smart
     /// lockout holds their password entries from this kind of place ([`lockout`]). An unknown name costs one
-    /// hash, as a wrong password does.
+    /// hash, as a wrong password does. A password hashed with other parameters than today's is hashed again
+    /// with today's once it is proven right.
     pub(super) async fn check_password(
         &self,
         tenant: Uuid,
@@ -169,8 +170,9 @@ impl SignIn<'_> {
                 "AADSTS50053: Your account is locked because you've tried to sign in too many times with an incorrect user ID or password. Try again later.",
             ));
         }
+        let hasher = &self.directory.hasher;
         let verified =
-            self.directory.hasher.verify(password.to_owned(), hash.unwrap_or_else(|| DECOY_HASH.to_owned())).await?;
+            hasher.verify(password.to_owned(), hash.clone().unwrap_or_else(|| DECOY_HASH.to_owned())).await?;
         let Some(user) = user else {
             return Err(grant_error(format!(
                 "AADSTS50034: The user account {{EmailHidden}} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
@@ -183,6 +185,11 @@ impl SignIn<'_> {
         self.count_entry(tenant, user.id, stored, familiar, source.as_deref(), wrong.clone()).await?;
         if wrong.is_some() {
             return Err(grant_error("AADSTS50126: Error validating credentials due to invalid username or password."));
+        }
+        if hash.is_some_and(|h| !hasher.params().made(&h)) {
+            let rehashed = hasher.hash(password.to_owned(), self.directory.salt()).await?;
+            let write = Write::RehashPassword { user: user.id, hash: rehashed };
+            self.directory.commit(&Caller::System { tenant }, vec![write]).await?;
         }
         Ok(user)
     }

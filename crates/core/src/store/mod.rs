@@ -341,6 +341,12 @@ pub enum Write {
         user: Uuid,
         hash: String,
     },
+    /// Replaces a password's hash with one of the same password made with today's parameters. Logs no
+    /// change: the password is the same.
+    RehashPassword {
+        user: Uuid,
+        hash: String,
+    },
     AddSecret(SecretRecord),
     RemoveSecret {
         owner: Uuid,

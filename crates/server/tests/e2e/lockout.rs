@@ -63,3 +63,37 @@ async fn smart_lockout_locks_the_attacker_out_and_not_the_user() {
         assert_eq!(status, StatusCode::OK, "{engine}: the lockout ends after a minute: {body}");
     }
 }
+
+/// The password hash of a user, read from the store.
+async fn stored_hash(server: &Server, user: &str) -> String {
+    use gatehouse_core::store::Store;
+    let user = uuid::Uuid::parse_str(user).unwrap();
+    server.store.password_hash(server.tenant.tenant_id, user).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_password_hashed_with_old_parameters_is_hashed_again_at_sign_in() {
+    use gatehouse_core::credentials::passwords::{hash_now, HashParams};
+    use gatehouse_core::store::{Store, Write};
+    use gatehouse_core::Clock;
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "User.Read").await.app_id;
+        let user = server.member(&admin, "old").await;
+        let old = HashParams { memory_kib: 128, iterations: 2, parallelism: 1 };
+        let hash = hash_now(PASSWORD, &[9; 16], old).unwrap();
+        let write = Write::SetPassword { user: uuid::Uuid::parse_str(&user).unwrap(), hash: hash.clone() };
+        server.store.commit(server.tenant.tenant_id, vec![write], server.clock.now()).await.unwrap();
+        let upn = "old@contoso.gatehouse.test";
+        let wrong = password_from(&server, [127, 0, 0, 1], &client, upn, "Wr0ng-Passw0rd").await;
+        assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
+        assert_eq!(stored_hash(&server, &user).await, hash, "{engine}: a wrong password changes nothing");
+        let (status, body) = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        let rehashed = stored_hash(&server, &user).await;
+        assert!(server.directory.hasher().params().made(&rehashed), "{engine}: today's parameters: {rehashed}");
+        let (status, _) = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the new hash holds the same password");
+    }
+}

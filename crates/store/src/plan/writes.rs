@@ -323,6 +323,14 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![Change::object(ObjectKind::User, user, ChangeKind::Updated, vec!["passwordProfile".into()])],
         ),
+        Write::RehashPassword { user, hash } => (
+            vec![checked(
+                "UPDATE passwords SET hash = $1 WHERE tenant_id = $2 AND user_id = $3",
+                vec![hash.into(), t(), user.into()],
+                StoreError::Missing,
+            )],
+            vec![],
+        ),
         Write::AddSecret(secret) => (
             vec![statement(
                 "INSERT INTO client_secrets (tenant_id, owner_id, key_id, digest, hint, display_name, start_at, end_at) \
