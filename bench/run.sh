@@ -44,7 +44,7 @@ run_engine() {
   start "$engine-production" "$url_prod" 19456 2
   "$bench" load --name "$engine create user, production argon2id" --url "$base/v1.0/users" --method POST \
     --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds" \
-    --body "{\"accountEnabled\":true,\"displayName\":\"P {n}\",\"mailNickname\":\"p\",\"userPrincipalName\":\"p{n}@$domain\",\"passwordProfile\":{\"password\":\"Bench-Passw0rd!\"}}"
+    --body "{\"accountEnabled\":true,\"displayName\":\"P {n}\",\"mailNickname\":\"p\",\"userPrincipalName\":\"p{n}@$domain\",\"passwordProfile\":{\"password\":\"Bench-Kestr3l!\"}}"
 }
 
 if [ "$engines" = all ] || [ "$engines" = sqlite ]; then

@@ -47,12 +47,12 @@ sp = call("POST", "/v1.0/servicePrincipals", {"appId": app["appId"]}, token)
 graph = next(p for p in call("GET", "/v1.0/servicePrincipals", token=token)["value"] if p["appId"].startswith("00000003"))
 call("POST", "/v1.0/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": "User.Read"}, token)
 user = call("POST", "/v1.0/users", {"accountEnabled": True, "displayName": "Bench", "mailNickname": "bench",
-            "userPrincipalName": "bench@" + boot["tenantDomain"], "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Bench-Passw0rd!"}}, token)
+            "userPrincipalName": "bench@" + boot["tenantDomain"], "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Bench-Kestr3l!"}}, token)
 print(tenant, token, app["appId"], user["id"])
 PY
 )
   upn="bench@$(json_field "$work/$name/boot.json" tenantDomain)"
-  password="Bench-Passw0rd!"
+  password="Bench-Kestr3l!"
 }
 
 password_form() { echo "grant_type=password&client_id=$client&username=$upn&password=$password&scope=$1"; }

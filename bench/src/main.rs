@@ -451,7 +451,7 @@ async fn seed(
         method: "POST".into(),
         headers: vec![("authorization".into(), format!("Bearer {token}"))],
         body: Some(format!(
-            r#"{{"accountEnabled":true,"displayName":"Seed {{n}}","mailNickname":"s{run}","userPrincipalName":"s{{n}}@{domain}","passwordProfile":{{"password":"Seed-Passw0rd!"}}}}"#,
+            r#"{{"accountEnabled":true,"displayName":"Seed {{n}}","mailNickname":"s{run}","userPrincipalName":"s{{n}}@{domain}","passwordProfile":{{"password":"Seed-Kestr3l!"}}}}"#,
             run = &run[..8]
         )),
         content_type: "application/json".into(),

@@ -5,14 +5,14 @@
 //! and is never part of the user document; every change is one store batch.
 
 use crate::auth::authorization::{decide, require, Action, Target};
-use crate::credentials::passwords;
+use crate::credentials::{banned, passwords};
 use crate::directory::objects::Page;
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::query::Listing;
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, Write};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, TenantRecord, Write};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -201,6 +201,20 @@ fn normalise(doc: &mut Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
+/// Entra's checks of a new password: its complexity (unless the user's `passwordPolicies` say
+/// `DisableStrongPassword`), then the banned lists, with the user's first and last names and the tenant's
+/// name ([`banned`]).
+fn check_new_password(password: &str, user: &Map<String, Value>, tenant: &TenantRecord) -> Result<()> {
+    passwords::check_complexity(password, strong_passwords(user))?;
+    let text = |doc: &Map<String, Value>, name: &str| doc.get(name).and_then(Value::as_str).map(str::to_owned);
+    let names = [text(user, "givenName"), text(user, "surname"), text(&tenant.organization, "displayName")];
+    let context = banned::Context { custom: None, names: names.into_iter().flatten().collect() };
+    match banned::allowed(password, &context) {
+        true => Ok(()),
+        false => Err(Error::invalid_property("passwordProfile", passwords::COMPLEXITY_MESSAGE)),
+    }
+}
+
 fn strong_passwords(doc: &Map<String, Value>) -> bool {
     !doc.get("passwordPolicies").and_then(Value::as_str).unwrap_or_default().contains("DisableStrongPassword")
 }
@@ -239,7 +253,7 @@ impl Users<'_> {
         doc.insert("userPrincipalName".into(), Value::String(upn.clone()));
         doc.entry("userType").or_insert_with(|| json!("Member"));
         normalise(&mut doc)?;
-        passwords::check_complexity(&password.0, strong_passwords(&doc))?;
+        check_new_password(&password.0, &doc, &tenant)?;
         self.check_upn_free(caller, &upn, None).await?;
         let now = self.directory.now();
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
@@ -351,7 +365,7 @@ impl Users<'_> {
             normalise(&mut record.doc)?;
             let mut writes = Vec::new();
             if let Some((password, force)) = &new_password {
-                passwords::check_complexity(password, strong_passwords(&record.doc))?;
+                check_new_password(password, &record.doc, &tenant)?;
                 if hash.is_none() {
                     if let Some(upn) = record.doc.get("userPrincipalName").and_then(Value::as_str) {
                         self.check_upn_free(caller, upn, Some(record.id)).await?;
@@ -391,7 +405,10 @@ impl Users<'_> {
         if !verified {
             return Err(Error::invalid_property("currentPassword", "The current password is not correct."));
         }
-        passwords::check_complexity(new, strong_passwords(&user.doc))?;
+        if new == current {
+            return Err(Error::invalid_property("newPassword", "The new password cannot be the current password."));
+        }
+        check_new_password(new, &user.doc, &self.directory.tenant_record(caller.tenant()).await?)?;
         let hash = self.directory.hasher.hash(new.to_owned(), self.directory.salt()).await?;
         let mut turn = self.directory.turn(caller, user.id, "user").await?;
         loop {

@@ -10,7 +10,7 @@ pub fn new_user(alias: &str) -> Value {
         "displayName": format!("User {alias}"),
         "mailNickname": alias,
         "userPrincipalName": format!("{alias}@contoso.gatehouse.test"),
-        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Str0ng!Passw0rd"},
+        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": "Str0ng!Kestr3l"},
     })
 }
 

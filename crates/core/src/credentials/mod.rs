@@ -1,6 +1,7 @@
 //! Credentials: password hashes, client secrets and certificates, the master key, token-signing keys, and the throttling
 //! of failed client authentications.
 
+pub mod banned;
 pub mod certificates;
 pub mod keys;
 pub mod passwords;

@@ -1162,7 +1162,7 @@ async fn nul_characters_are_refused_on_every_engine() {
                 "a password",
                 post.clone(),
                 users,
-                user_with(|u| u["passwordProfile"]["password"] = json!("Str0ng!\u{0}Passw0rd")),
+                user_with(|u| u["passwordProfile"]["password"] = json!("Str0ng!\u{0}Kestr3l")),
                 400,
                 bad,
             ),

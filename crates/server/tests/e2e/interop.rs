@@ -142,7 +142,7 @@ async fn msgraph_sdk_queries_and_page_iterator() {
                     let user = serde_json::json!({
                         "accountEnabled": true, "displayName": format!("User {i:04}"), "mailNickname": format!("u{i}"),
                         "userPrincipalName": format!("u{i}@{domain}"), "department": department,
-                        "passwordProfile": {"password": "Seed-Passw0rd!"},
+                        "passwordProfile": {"password": "Seed-Kestr3l!"},
                     });
                     let response =
                         http.post(format!("{base}/v1.0/users")).bearer_auth(&token).json(&user).send().await.unwrap();

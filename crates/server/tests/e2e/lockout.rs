@@ -39,7 +39,7 @@ async fn smart_lockout_locks_the_attacker_out_and_not_the_user() {
         server.member(&admin, "max").await;
         let max = "max@contoso.gatehouse.test";
         for _ in 0..12 {
-            let wrong = password_from(&server, home, &client, max, "Same-Wr0ng-Passw0rd").await;
+            let wrong = password_from(&server, home, &client, max, "Same-Wr0ng-Kestr3l").await;
             assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
         }
         let (status, body) = password_from(&server, home, &client, max, PASSWORD).await;
@@ -86,7 +86,7 @@ async fn a_password_hashed_with_old_parameters_is_hashed_again_at_sign_in() {
         let write = Write::SetPassword { user: uuid::Uuid::parse_str(&user).unwrap(), hash: hash.clone() };
         server.store.commit(server.tenant.tenant_id, vec![write], server.clock.now()).await.unwrap();
         let upn = "old@contoso.gatehouse.test";
-        let wrong = password_from(&server, [127, 0, 0, 1], &client, upn, "Wr0ng-Passw0rd").await;
+        let wrong = password_from(&server, [127, 0, 0, 1], &client, upn, "Wr0ng-Kestr3l").await;
         assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
         assert_eq!(stored_hash(&server, &user).await, hash, "{engine}: a wrong password changes nothing");
         let (status, body) = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
@@ -95,5 +95,33 @@ async fn a_password_hashed_with_old_parameters_is_hashed_again_at_sign_in() {
         assert!(server.directory.hasher().params().made(&rehashed), "{engine}: today's parameters: {rehashed}");
         let (status, _) = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "{engine}: the new hash holds the same password");
+    }
+}
+
+#[tokio::test]
+async fn banned_passwords_are_refused_and_others_taken() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let mut body = crate::support::new_user("adele");
+        body["givenName"] = serde_json::json!("Adele");
+        body["surname"] = serde_json::json!("Vance");
+        let (status, user) = server.call(&admin, reqwest::Method::POST, "/v1.0/users", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {user}");
+        let path = format!("/v1.0/users/{}", user["id"].as_str().unwrap());
+        for (password, expected) in [
+            ("P@ssw0rd123!", StatusCode::BAD_REQUEST),
+            ("Qwerty1234!", StatusCode::BAD_REQUEST),
+            ("AdeleV@nce1!", StatusCode::BAD_REQUEST),
+            ("Tr4vel-Kite-Moss", StatusCode::NO_CONTENT),
+        ] {
+            let reset =
+                serde_json::json!({"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": false}});
+            let (status, body) = server.call(&admin, reqwest::Method::PATCH, &path, Some(reset)).await;
+            assert_eq!(status, expected, "{engine}: {password}: {body}");
+            if status == StatusCode::BAD_REQUEST {
+                assert!(body["error"]["message"].as_str().unwrap().contains("complexity"), "{engine}: {body}");
+            }
+        }
     }
 }

@@ -244,7 +244,7 @@ async fn https_with_the_development_certificate() {
         ("TENANT_ID", "7d3e2f4a-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
         ("TENANT_DOMAIN", "contoso.gatehouse.test"),
         ("ADMIN_USER_PRINCIPAL_NAME", "root@contoso.gatehouse.test"),
-        ("ADMIN_PASSWORD", "Preset-Passw0rd!"),
+        ("ADMIN_PASSWORD", "Preset-Kestr3l!"),
         ("CLIENT_ID", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
         ("CLIENT_SECRET", "preset-client-secret-0123456789-abcdef"),
     ];

@@ -65,7 +65,7 @@ async fn administrators_do_what_their_roles_allow_and_nothing_more() {
         let (hd, ua, la, gx, gr) =
             (token("hd").await, token("ua").await, token("la").await, token("gx").await, token("gr").await);
         let user = |alias: &str| format!("/v1.0/users/{}", ids[alias]);
-        let reset = json!({"passwordProfile": {"password": "R3set!Passw0rd", "forceChangePasswordNextSignIn": true}});
+        let reset = json!({"passwordProfile": {"password": "R3set!Kestr3l", "forceChangePasswordNextSignIn": true}});
 
         let (status, body) = server.call(&hd, Method::PATCH, &user("tm"), Some(reset.clone())).await;
         assert_eq!(

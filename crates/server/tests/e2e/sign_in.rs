@@ -5,7 +5,7 @@ use crate::support::{claims, new_user, servers, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-pub(crate) const PASSWORD: &str = "Str0ng!Passw0rd";
+pub(crate) const PASSWORD: &str = "Str0ng!Kestr3l";
 
 /// A registered client: its app id, service principal and a client secret.
 pub(crate) struct Client {
@@ -176,7 +176,7 @@ async fn sign_ins_fail_as_entra_fails_them() {
         let upn = "bob@contoso.gatehouse.test";
         let before = server.snapshot().await;
 
-        let wrong = server.password_grant(&tenant, &public.app_id, upn, "Wr0ng!Passw0rd", "User.Read").await;
+        let wrong = server.password_grant(&tenant, &public.app_id, upn, "Wr0ng!Kestr3l", "User.Read").await;
         assert_grant_error(engine, &wrong, "invalid_grant", "AADSTS50126");
         let unknown = server
             .password_grant(&tenant, &public.app_id, "nobody@contoso.gatehouse.test", PASSWORD, "User.Read")
@@ -295,7 +295,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_sign_in() {
         let (_, again) = sign_in().await;
         let again = refresh_of(&again);
         server.clock.advance(chrono::Duration::seconds(2));
-        let reset = json!({"passwordProfile": {"password": "N3w!Passw0rd", "forceChangePasswordNextSignIn": false}});
+        let reset = json!({"passwordProfile": {"password": "N3w!Kestr3l", "forceChangePasswordNextSignIn": false}});
         let (status, _) = server.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), Some(reset)).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let after_reset = server.refresh_grant(&tenant, &client.app_id, &again).await;
@@ -303,7 +303,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_sign_in() {
 
         server.clock.advance(chrono::Duration::seconds(2));
         let (status, body) =
-            server.password_grant(&tenant, &client.app_id, upn, "N3w!Passw0rd", "User.Read offline_access").await;
+            server.password_grant(&tenant, &client.app_id, upn, "N3w!Kestr3l", "User.Read offline_access").await;
         assert_eq!(status, StatusCode::OK, "{engine}: {body}");
         let last = refresh_of(&body);
         let access = body["access_token"].as_str().unwrap().to_owned();
@@ -487,10 +487,10 @@ async fn the_sign_in_pages_refuse_what_they_must() {
         assert!(set_cookie(&forged, "gatehouse_session").is_none());
         let other_cookie = Some("gatehouse_csrf=someone-elses".to_owned());
         assert_eq!(post(other_cookie, login(PASSWORD)).await.unwrap().status(), StatusCode::BAD_REQUEST, "{engine}");
-        let wrong = post(Some(pair(&csrf_cookie).to_owned()), login("Wr0ng!Passw0rd")).await.unwrap();
+        let wrong = post(Some(pair(&csrf_cookie).to_owned()), login("Wr0ng!Kestr3l")).await.unwrap();
         assert_eq!(wrong.status(), StatusCode::OK);
         let text = wrong.text().await.unwrap();
-        assert!(text.contains("AADSTS50126") && !text.contains("Wr0ng!Passw0rd"), "{engine}: said, not echoed");
+        assert!(text.contains("AADSTS50126") && !text.contains("Wr0ng!Kestr3l"), "{engine}: said, not echoed");
 
         let signed_in = post(Some(pair(&csrf_cookie).to_owned()), login(PASSWORD)).await.unwrap();
         assert_eq!(signed_in.status(), StatusCode::FOUND, "{engine}: consented already, so straight back");
@@ -983,18 +983,18 @@ async fn people_change_their_own_password() {
             let server = &server;
             async move { server.call(&token, Method::POST, "/v1.0/me/changePassword", Some(body)).await }
         };
-        let (status, body) = change(narrow, PASSWORD, "N3w-Passw0rd!").await;
+        let (status, body) = change(narrow, PASSWORD, "N3w-Kestr3l!").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: User.Read is not enough: {body}");
         let (_, wide) = server
             .password_grant(&tenant, &client.app_id, upn, PASSWORD, "Directory.AccessAsUser.All offline_access")
             .await;
         let (token, refresh) =
             (wide["access_token"].as_str().unwrap().to_owned(), wide["refresh_token"].as_str().unwrap().to_owned());
-        let (status, body) = change(token.clone(), "Wr0ng!Passw0rd", "N3w-Passw0rd!").await;
+        let (status, body) = change(token.clone(), "Wr0ng!Kestr3l", "N3w-Kestr3l!").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: the current password is proved: {body}");
         assert_eq!(change(token.clone(), PASSWORD, "weak").await.0, StatusCode::BAD_REQUEST, "{engine}: complexity");
         let path = format!("/v1.0/users/{}/changePassword", server.tenant.admin_user_principal_name);
-        let body = json!({"currentPassword": PASSWORD, "newPassword": "N3w-Passw0rd!"});
+        let body = json!({"currentPassword": PASSWORD, "newPassword": "N3w-Kestr3l!"});
         assert_eq!(
             server.call(&token, Method::POST, &path, Some(body)).await.0,
             StatusCode::FORBIDDEN,
@@ -1005,16 +1005,16 @@ async fn people_change_their_own_password() {
                 &admin,
                 Method::POST,
                 &format!("/v1.0/users/{user}/changePassword"),
-                Some(json!({"currentPassword": PASSWORD, "newPassword": "N3w-Passw0rd!"})),
+                Some(json!({"currentPassword": PASSWORD, "newPassword": "N3w-Kestr3l!"})),
             )
             .await;
         assert_eq!(app_change.0, StatusCode::FORBIDDEN, "{engine}: an app has no password of its own to change here");
         server.clock.advance(chrono::Duration::seconds(1));
-        assert_eq!(change(token, PASSWORD, "N3w-Passw0rd!").await.0, StatusCode::NO_CONTENT, "{engine}");
+        assert_eq!(change(token, PASSWORD, "N3w-Kestr3l!").await.0, StatusCode::NO_CONTENT, "{engine}");
         let old = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Read").await;
         assert_grant_error(engine, &old, "invalid_grant", "AADSTS50126");
         server.clock.advance(chrono::Duration::seconds(1));
-        let (status, _) = server.password_grant(&tenant, &client.app_id, upn, "N3w-Passw0rd!", "User.Read").await;
+        let (status, _) = server.password_grant(&tenant, &client.app_id, upn, "N3w-Kestr3l!", "User.Read").await;
         assert_eq!(status, StatusCode::OK, "{engine}");
         let revoked = server.refresh_grant(&tenant, &client.app_id, &refresh).await;
         assert_grant_error(engine, &revoked, "invalid_grant", "AADSTS50173");

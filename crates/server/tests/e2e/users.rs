@@ -306,7 +306,7 @@ async fn sensitive_actions_on_privileged_users_need_a_privileged_role() {
         let (writer, _) = server.app_with(&admin, &["User.ReadWrite.All"]).await;
         let root = "/v1.0/users/admin@contoso.gatehouse.test";
         let password =
-            json!({"passwordProfile": {"password": "An0ther!Passw0rd", "forceChangePasswordNextSignIn": false}});
+            json!({"passwordProfile": {"password": "An0ther!Kestr3l", "forceChangePasswordNextSignIn": false}});
         for (what, patch) in [
             ("password", password.clone()),
             ("user principal name", json!({"userPrincipalName": "root@contoso.gatehouse.test"})),

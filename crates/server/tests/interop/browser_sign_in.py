@@ -32,7 +32,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-PASSWORD = "Br0wser-Passw0rd!"
+PASSWORD = "Br0wser-Kestr3l!"
 
 
 class Callback(http.server.BaseHTTPRequestHandler):
@@ -112,11 +112,11 @@ def main(base, token, domain):
         wait.until(expected_conditions.presence_of_element_located((By.NAME, "login")))
         check(driver.find_element(By.CSS_SELECTOR, "label[for=login]").is_displayed(), "the field has its label")
         driver.find_element(By.NAME, "login").send_keys(upn)
-        driver.find_element(By.NAME, "passwd").send_keys("Wr0ng-Passw0rd!")
+        driver.find_element(By.NAME, "passwd").send_keys("Wr0ng-Kestr3l!")
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         alert = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
         check("AADSTS50126" in alert.text, f"a wrong password is said so: {alert.text}")
-        check(PASSWORD not in driver.page_source and "Wr0ng-Passw0rd!" not in driver.page_source, "no password echoed")
+        check(PASSWORD not in driver.page_source and "Wr0ng-Kestr3l!" not in driver.page_source, "no password echoed")
         driver.find_element(By.NAME, "passwd").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         accept = wait.until(expected_conditions.presence_of_element_located((By.XPATH, "//button[text()='Accept']")))

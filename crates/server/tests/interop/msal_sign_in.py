@@ -73,10 +73,10 @@ def register(base, token, domain):
         "displayName": f"MSAL {run}",
         "mailNickname": f"msal{run}",
         "userPrincipalName": upn,
-        "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Msal-Passw0rd!"},
+        "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Msal-Kestr3l!"},
     }
     created = graph(base, token, "POST", "/users", user)
-    return app["appId"], upn, "Msal-Passw0rd!", created["id"]
+    return app["appId"], upn, "Msal-Kestr3l!", created["id"]
 
 
 def certificate_app(base, token):
@@ -162,7 +162,7 @@ def msal_flows(base, bootstrap, client_id, upn, password, user_id):
     again = app.acquire_token_silent(["User.Read"], account=accounts[0], force_refresh=True)
     check(again and "access_token" in again, f"the rotated refresh token works: {again}")
 
-    wrong = app.acquire_token_by_username_password(upn, "Wr0ng-Passw0rd!", scopes=["User.Read"])
+    wrong = app.acquire_token_by_username_password(upn, "Wr0ng-Kestr3l!", scopes=["User.Read"])
     check(wrong.get("error") == "invalid_grant" and 50126 in wrong.get("error_codes", []), f"wrong password: {wrong}")
     unconsented = app.acquire_token_by_username_password(upn, password, scopes=["User.Read.All"])
     check(unconsented.get("suberror") == "consent_required", f"consent required: {unconsented}")

@@ -44,7 +44,7 @@ async def main(base, token, domain, ca):
                 display_name=f"SDK {alias}",
                 mail_nickname=f"{alias}{run}",
                 user_principal_name=f"{alias}{run}@{domain}",
-                password_profile=PasswordProfile(password="SDK-Passw0rd!"),
+                password_profile=PasswordProfile(password="SDK-Kestr3l!"),
             )
         )
         users.append(user.id)

@@ -48,7 +48,7 @@ async def main(base, token, domain, ca):
                 mail_nickname=f"{alias}{run}",
                 user_principal_name=f"{alias}{run}@{domain}",
                 usage_location="NL",
-                password_profile=PasswordProfile(password="SDK-Passw0rd!"),
+                password_profile=PasswordProfile(password="SDK-Kestr3l!"),
             )
         )
         ids.append(user.id)

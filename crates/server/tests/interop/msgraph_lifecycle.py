@@ -30,7 +30,7 @@ async def main(base, token, domain, ca):
             display_name=f"SDK {alias}",
             mail_nickname=alias,
             user_principal_name=f"{alias}@{domain}",
-            password_profile=PasswordProfile(force_change_password_next_sign_in=True, password="SDK-Passw0rd!"),
+            password_profile=PasswordProfile(force_change_password_next_sign_in=True, password="SDK-Kestr3l!"),
         )
 
     ada = new_user(f"ada{run}")
