@@ -5,6 +5,7 @@
 //! and is never part of the user document; every change is one store batch.
 
 use crate::auth::authorization::{decide, require, Action, Target};
+use crate::credentials::password_rules::password_rules;
 use crate::credentials::{banned, passwords};
 use crate::directory::objects::Page;
 use crate::directory::write_error;
@@ -202,13 +203,16 @@ fn normalise(doc: &mut Map<String, Value>) -> Result<()> {
 }
 
 /// Entra's checks of a new password: its complexity (unless the user's `passwordPolicies` say
-/// `DisableStrongPassword`), then the banned lists, with the user's first and last names and the tenant's
-/// name ([`banned`]).
+/// `DisableStrongPassword`), then the banned lists (the global one, and the tenant's custom one when its
+/// `Password Rule Settings` enforce it), with the user's first and last names and the tenant's name
+/// ([`banned`]).
 fn check_new_password(password: &str, user: &Map<String, Value>, tenant: &TenantRecord) -> Result<()> {
     passwords::check_complexity(password, strong_passwords(user))?;
     let text = |doc: &Map<String, Value>, name: &str| doc.get(name).and_then(Value::as_str).map(str::to_owned);
     let names = [text(user, "givenName"), text(user, "surname"), text(&tenant.organization, "displayName")];
-    let context = banned::Context { custom: None, names: names.into_iter().flatten().collect() };
+    let rules = password_rules(tenant);
+    let custom = banned::Terms::of(rules.custom_banned.iter().map(String::as_str));
+    let context = banned::Context { custom: Some(&custom), names: names.into_iter().flatten().collect() };
     match banned::allowed(password, &context) {
         true => Ok(()),
         false => Err(Error::invalid_property("passwordProfile", passwords::COMPLEXITY_MESSAGE)),

@@ -22,6 +22,7 @@ mod objects;
 mod odata;
 mod organization;
 mod roles;
+mod settings;
 mod users;
 
 use axum::Router;
@@ -53,6 +54,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(consent::routes())
         .merge(assignments::routes())
         .merge(roles::routes())
+        .merge(settings::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -247,6 +247,10 @@ pub enum Action {
     ReadRoles,
     /// Assign and remove directory roles.
     WriteRoles,
+    /// Read the tenant's directory settings (password rules).
+    ReadDirectorySettings,
+    /// Change the tenant's directory settings.
+    WriteDirectorySettings,
 }
 
 impl Action {
@@ -304,11 +308,13 @@ impl Action {
                 DirectoryReadWriteAll,
             ],
             Action::WriteRoles => &[RoleManagementReadWriteDirectory],
+            Action::ReadDirectorySettings => &[DirectoryReadAll, DirectoryReadWriteAll],
+            Action::WriteDirectorySettings => &[DirectoryReadWriteAll],
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 28] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -335,6 +341,8 @@ impl Action {
         Action::WriteUsageLocation,
         Action::ReadRoles,
         Action::WriteRoles,
+        Action::ReadDirectorySettings,
+        Action::WriteDirectorySettings,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -377,6 +385,7 @@ const EVERY_READ: &[Action] = &[
     Action::ReadDomains,
     Action::ReadPermissionGrants,
     Action::ReadRoles,
+    Action::ReadDirectorySettings,
 ];
 
 /// The role table: what each built-in directory role allows its holders beyond a member's defaults, from
@@ -414,7 +423,7 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
             &[WriteRoles, WriteRoleAssignableMemberships, ReadPermissionGrants, WritePermissionGrants],
         ),
         (APPLICATION_ADMINISTRATOR, &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants]),
-        (SECURITY_ADMINISTRATOR, &[ReadPermissionGrants]),
+        (SECURITY_ADMINISTRATOR, &[ReadPermissionGrants, ReadDirectorySettings, WriteDirectorySettings]),
         (CONDITIONAL_ACCESS_ADMINISTRATOR, &[]),
         (GUEST_INVITER, &[]),
     ]

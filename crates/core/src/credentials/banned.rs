@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 /// The score a password needs.
 pub const MIN_SCORE: usize = 5;
 /// The shortest and longest banned term.
-const TERM_LENGTHS: std::ops::RangeInclusive<usize> = 4..=16;
+pub const TERM_LENGTHS: std::ops::RangeInclusive<usize> = 4..=16;
 /// The shortest text matched at edit distance one: a four-character text is one change away from too many
 /// common passwords to mean anything.
 const FUZZY_FROM: usize = 5;

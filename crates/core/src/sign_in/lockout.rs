@@ -7,10 +7,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Wrong passwords that lock the account.
-pub const THRESHOLD: u32 = 10;
-/// How long the first lockout lasts, in seconds; each further one lasts twice the one before.
-pub const DURATION_SECONDS: i64 = 60;
+/// How many wrong passwords lock the account, and for how long the first time (each further lockout lasts
+/// twice the one before): the tenant's `Password Rule Settings`, by default 10 and 60 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub threshold: u32,
+    pub seconds: i64,
+}
 /// The longest a lockout lasts, in seconds.
 const LONGEST_SECONDS: i64 = 24 * 3600;
 /// Distinct wrong passwords remembered, so that a retyped one does not count again.
@@ -70,7 +73,7 @@ impl Lockout {
 
     /// Counts a wrong password (by its digest) unless it was one of the last ones; returns whether the state
     /// changed. The failure that reaches the threshold locks that side.
-    pub fn failed(&mut self, familiar: bool, wrong: String, now: i64) -> bool {
+    pub fn failed(&mut self, familiar: bool, wrong: String, now: i64, policy: Policy) -> bool {
         let count = self.count(familiar);
         if count.recent.contains(&wrong) {
             return false;
@@ -78,9 +81,9 @@ impl Lockout {
         count.recent.insert(0, wrong);
         count.recent.truncate(REMEMBERED_WRONG);
         count.failures += 1;
-        if count.failures >= THRESHOLD {
+        if count.failures >= policy.threshold {
             let doubling = count.lockouts.min(16);
-            count.until = now + (DURATION_SECONDS << doubling).min(LONGEST_SECONDS);
+            count.until = now + (policy.seconds << doubling).min(LONGEST_SECONDS);
             count.lockouts += 1;
             count.failures = 0;
             count.recent.clear();
@@ -106,20 +109,22 @@ impl Lockout {
 mod tests {
     use super::*;
 
+    const POLICY: Policy = Policy { threshold: 10, seconds: 60 };
+
     #[test]
     fn ten_distinct_wrong_passwords_lock_for_a_minute_then_longer() {
         let mut state = Lockout::default();
-        for n in 0..THRESHOLD - 1 {
-            assert!(state.failed(false, format!("wrong-{n}"), 0));
+        for n in 0..POLICY.threshold - 1 {
+            assert!(state.failed(false, format!("wrong-{n}"), 0, POLICY));
             assert!(!state.locked(false, 0));
         }
-        assert!(!state.failed(false, "wrong-8".into(), 0), "a retyped wrong password counts once");
+        assert!(!state.failed(false, "wrong-8".into(), 0, POLICY), "a retyped wrong password counts once");
         assert!(!state.locked(false, 0));
-        state.failed(false, "wrong-last".into(), 0);
+        state.failed(false, "wrong-last".into(), 0, POLICY);
         assert!(state.locked(false, 59) && !state.locked(false, 60), "a minute");
         assert!(!state.locked(true, 1), "familiar places are counted apart");
-        for n in 0..THRESHOLD {
-            state.failed(false, format!("again-{n}"), 100);
+        for n in 0..POLICY.threshold {
+            state.failed(false, format!("again-{n}"), 100, POLICY);
         }
         assert!(state.locked(false, 219) && !state.locked(false, 220), "the second lockout lasts two minutes");
         assert!(state.succeeded(false, Some("192.0.2.1")));

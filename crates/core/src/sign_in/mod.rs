@@ -17,6 +17,7 @@ pub mod resource;
 
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::scopes::{Scope, Scopes};
+use crate::credentials::password_rules::password_rules;
 use crate::kernel::error::{Error, Result};
 use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
 use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
@@ -208,7 +209,11 @@ impl SignIn<'_> {
         loop {
             let mut state = stored.as_ref().map(|s| Lockout::read(&s.state)).unwrap_or_default();
             let changed = match &wrong {
-                Some(digest) => state.failed(familiar, digest.clone(), self.directory.now().timestamp()),
+                Some(digest) => {
+                    let rules = password_rules(&self.directory.tenant_record(tenant).await?);
+                    let policy = lockout::Policy { threshold: rules.lockout_threshold, seconds: rules.lockout_seconds };
+                    state.failed(familiar, digest.clone(), self.directory.now().timestamp(), policy)
+                }
                 None => state.succeeded(familiar, source),
             };
             if !changed {

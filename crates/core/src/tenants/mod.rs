@@ -6,6 +6,7 @@
 
 pub mod domains;
 pub mod organization;
+pub mod settings;
 
 use crate::applications::{application_doc, service_principal_doc};
 use crate::auth::authorization::{Permission, GRAPH_APP_ID};

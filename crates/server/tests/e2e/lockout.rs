@@ -125,3 +125,72 @@ async fn banned_passwords_are_refused_and_others_taken() {
         }
     }
 }
+
+#[tokio::test]
+async fn password_rule_settings_add_banned_terms_and_tune_lockout() {
+    use reqwest::Method;
+    use serde_json::json;
+    const TEMPLATE: &str = "5cf42378-d67d-4f36-ba46-e8b86229381d";
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "User.Read").await.app_id;
+        let (_, templates) = server.call(&admin, Method::GET, "/v1.0/groupSettingTemplates", None).await;
+        assert_eq!(templates["value"][0]["displayName"], "Password Rule Settings", "{engine}: {templates}");
+        let older = format!("/v1.0/directorySettingTemplates/{TEMPLATE}");
+        let (status, template) = server.call(&admin, Method::GET, &older, None).await;
+        assert_eq!((status, &template["id"]), (StatusCode::OK, &json!(TEMPLATE)), "{engine}: the older name answers");
+
+        let user = server.member(&admin, "zed").await;
+        let path = format!("/v1.0/users/{user}");
+        let reset =
+            |password: &str| json!({"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": false}});
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(reset("Zorbl@x-Zorbl@x9"))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: no custom list yet: {body}");
+
+        let setting = |values: serde_json::Value| json!({"templateId": TEMPLATE, "values": values});
+        for bad in [
+            json!([{"name": "BannedPasswordList", "value": "abc"}]),
+            json!([{"name": "NoSuchValue", "value": "1"}]),
+            json!([{"name": "LockoutThreshold", "value": "many"}]),
+        ] {
+            let (status, body) = server.call(&admin, Method::POST, "/v1.0/groupSettings", Some(setting(bad))).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        }
+        let values = json!([
+            {"name": "BannedPasswordList", "value": "zorblax\tfrobnitz"},
+            {"name": "EnableBannedPasswordCheck", "value": "true"},
+            {"name": "LockoutThreshold", "value": "3"},
+            {"name": "LockoutDurationInSeconds", "value": "30"},
+        ]);
+        let (status, created) =
+            server.call(&admin, Method::POST, "/v1.0/groupSettings", Some(setting(values.clone()))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {created}");
+        let (status, _) = server.call(&admin, Method::POST, "/v1.0/groupSettings", Some(setting(values))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: one setting per template");
+        let (_, listed) = server.call(&admin, Method::GET, "/v1.0/settings", None).await;
+        assert_eq!(listed["value"][0]["id"], created["id"], "{engine}: the older name lists the same setting");
+
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(reset("Zorbl@x-Zorbl@x9"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: the custom list bans it now: {body}");
+        let upn = "zed@contoso.gatehouse.test";
+        for n in 0..3 {
+            password_from(&server, [127, 0, 0, 1], &client, upn, &format!("Wr0ng-{n}")).await;
+        }
+        let current = "Zorbl@x-Zorbl@x9";
+        let locked = password_from(&server, [127, 0, 0, 1], &client, upn, current).await;
+        assert_grant_error(engine, &locked, "invalid_grant", "AADSTS50053");
+        server.clock.advance(chrono::Duration::seconds(31));
+        let (status, body) = password_from(&server, [127, 0, 0, 1], &client, upn, current).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: thirty seconds, as set: {body}");
+
+        let id = created["id"].as_str().unwrap();
+        let off = json!({"values": [{"name": "EnableBannedPasswordCheck", "value": "False"}]});
+        let (status, _) = server.call(&admin, Method::PATCH, &format!("/v1.0/groupSettings/{id}"), Some(off)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
+        let (status, body) = server.call(&admin, Method::PATCH, &path, Some(reset("Zorbl@x-Zorbl@x9"))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: the custom list is off: {body}");
+        let (status, _) = server.call(&admin, Method::DELETE, &format!("/v1.0/groupSettings/{id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
+    }
+}
