@@ -15,6 +15,8 @@ use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, TenantRecord, Write};
 use crate::{Caller, Directory};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -219,6 +221,18 @@ fn check_new_password(password: &str, user: &Map<String, Value>, tenant: &Tenant
     }
 }
 
+/// The id of every user's password method (Entra's, the same everywhere).
+pub const PASSWORD_METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+
+/// Marks a user's document for a new password: when it changed (sign-ins before then stand no more), and
+/// whether it must be changed at the next sign-in.
+fn mark_password_change(doc: &mut Map<String, Value>, force: bool, now: chrono::DateTime<chrono::Utc>) {
+    let now = json!(format_time(now));
+    doc.insert("lastPasswordChangeDateTime".into(), now.clone());
+    doc.insert(SESSIONS_VALID_FROM.into(), now);
+    doc.insert(FORCE_CHANGE.into(), json!(force));
+}
+
 fn strong_passwords(doc: &Map<String, Value>) -> bool {
     !doc.get("passwordPolicies").and_then(Value::as_str).unwrap_or_default().contains("DisableStrongPassword")
 }
@@ -376,10 +390,7 @@ impl Users<'_> {
                     }
                     hash = Some(self.directory.hasher.hash(password.clone(), self.directory.salt()).await?);
                 }
-                let now = json!(format_time(self.directory.now()));
-                record.doc.insert("lastPasswordChangeDateTime".into(), now.clone());
-                record.doc.insert(SESSIONS_VALID_FROM.into(), now);
-                record.doc.insert(FORCE_CHANGE.into(), json!(force));
+                mark_password_change(&mut record.doc, *force, self.directory.now());
                 attributes.push("passwordProfile".into());
                 if let Some(hash) = &hash {
                     writes.push(Write::SetPassword { user: record.id, hash: hash.clone() });
@@ -414,14 +425,17 @@ impl Users<'_> {
         }
         check_new_password(new, &user.doc, &self.directory.tenant_record(caller.tenant()).await?)?;
         let hash = self.directory.hasher.hash(new.to_owned(), self.directory.salt()).await?;
-        let mut turn = self.directory.turn(caller, user.id, "user").await?;
+        self.set_password(caller, key, hash, false).await
+    }
+
+    /// Sets a user's password (hashed already): a change that ends their sign-ins before now, and that they
+    /// must follow with a change of their own at the next sign-in when `force`.
+    async fn set_password(&self, caller: &Caller, key: &str, hash: String, force: bool) -> Result<()> {
+        let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let current = self.live_user(caller, key).await?;
             let mut record = current.clone();
-            let now = json!(format_time(self.directory.now()));
-            record.doc.insert("lastPasswordChangeDateTime".into(), now.clone());
-            record.doc.insert(SESSIONS_VALID_FROM.into(), now);
-            record.doc.insert(FORCE_CHANGE.into(), json!(false));
+            mark_password_change(&mut record.doc, force, self.directory.now());
             let attributes = vec!["passwordProfile".into()];
             let writes = vec![
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
@@ -431,6 +445,103 @@ impl Users<'_> {
                 return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
             }
         }
+    }
+
+    /// `resetPassword` on a user's password method: an Authentication or Privileged Authentication
+    /// Administrator (or a Global Administrator) sets a new password — the one given, or one generated and
+    /// returned — in a delegated call, never on themselves, subject to Entra's rule on privileged users. The
+    /// user must change it at the next sign-in. Returns the generated password, if any, and the operation's id.
+    pub async fn reset_password_method(
+        &self,
+        caller: &Caller,
+        key: &str,
+        method: &str,
+        new: Option<&str>,
+    ) -> Result<(Option<String>, String)> {
+        if !method.eq_ignore_ascii_case(PASSWORD_METHOD) {
+            return Err(Error::not_found(method));
+        }
+        require(caller, Action::ManageAuthenticationMethods)?;
+        let user = self.live_user(caller, key).await?;
+        if matches!(caller, Caller::App { .. }) || caller.user() == Some(user.id) {
+            return Err(Error::forbidden());
+        }
+        self.directory.check_sensitive(caller, Action::ManageAuthenticationMethods, &user).await?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
+        let (password, generated) = match new {
+            Some(password) => (password.to_owned(), None),
+            None => {
+                let password = self.generated_password(&user.doc, &tenant)?;
+                (password.clone(), Some(password))
+            }
+        };
+        check_new_password(&password, &user.doc, &tenant)?;
+        let hash = self.directory.hasher.hash(password, self.directory.salt()).await?;
+        self.set_password(caller, key, hash, true).await?;
+        Ok((generated, self.operation_id(user.id)))
+    }
+
+    /// A password of 16 characters of every class that passes the tenant's checks.
+    fn generated_password(&self, user: &Map<String, Value>, tenant: &TenantRecord) -> Result<String> {
+        const CLASSES: [&str; 4] = ["ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "23456789", "!#%+-=?@_"];
+        for _ in 0..16 {
+            let password: String = (0..16)
+                .map(|n| {
+                    let class = CLASSES[n % CLASSES.len()].as_bytes();
+                    char::from(class[self.directory.random().below(class.len() as u64) as usize])
+                })
+                .collect();
+            if check_new_password(&password, user, tenant).is_ok() {
+                return Ok(password);
+            }
+        }
+        Err(Error::internal("no generated password passed the password checks"))
+    }
+
+    /// The id of a password reset's operation: the user and the time, MAC'd, so that it can be read back
+    /// without being stored.
+    fn operation_id(&self, user: Uuid) -> String {
+        let at = self.directory.now().timestamp().to_be_bytes();
+        let body = [user.as_bytes().as_slice(), &at].concat();
+        let tag = self.directory.master.token_mac(&[b"reset-operation\0".as_slice(), &body].concat());
+        URL_SAFE_NO_PAD.encode([body.as_slice(), &tag].concat())
+    }
+
+    /// A password reset's operation, as Graph shows it (`authenticationOperation`): it succeeded when it was
+    /// made, the reset being done by the time it is answered.
+    pub async fn reset_operation(&self, caller: &Caller, key: &str, id: &str) -> Result<Map<String, Value>> {
+        require(caller, Action::ManageAuthenticationMethods)?;
+        let user = self.live_user(caller, key).await?;
+        let bytes = URL_SAFE_NO_PAD.decode(id).map_err(|_| Error::not_found(id))?;
+        let (body, tag) = (bytes.get(..24).ok_or_else(|| Error::not_found(id))?, bytes.get(24..).unwrap_or_default());
+        let signed = [b"reset-operation\0".as_slice(), body].concat();
+        let at = i64::from_be_bytes(body[16..24].try_into().map_err(|_| Error::not_found(id))?);
+        if body[..16] != *user.id.as_bytes() || !self.directory.master.verify_token_mac(&signed, tag) {
+            return Err(Error::not_found(id));
+        }
+        let at = chrono::DateTime::from_timestamp(at, 0).map(format_time).unwrap_or_default();
+        let mut out = Map::new();
+        out.insert("id".into(), json!(id));
+        out.insert("status".into(), json!("succeeded"));
+        out.insert("createdDateTime".into(), json!(at));
+        out.insert("lastActionDateTime".into(), json!(at));
+        out.insert("resourceLocation".into(), Value::Null);
+        Ok(out)
+    }
+
+    /// A user's password method (`passwordAuthenticationMethod`): the password never shown, made when it was
+    /// last changed.
+    pub async fn password_method(&self, caller: &Caller, key: &str) -> Result<Map<String, Value>> {
+        require(caller, Action::ReadAuthenticationMethods)?;
+        let user = self.live_user(caller, key).await?;
+        let mut out = Map::new();
+        out.insert("id".into(), json!(PASSWORD_METHOD));
+        out.insert("password".into(), Value::Null);
+        out.insert(
+            "createdDateTime".into(),
+            user.doc.get("lastPasswordChangeDateTime").cloned().unwrap_or(Value::Null),
+        );
+        Ok(out)
     }
 
     /// Revokes every refresh token and session of the user (Graph's `revokeSignInSessions`): sign-ins

@@ -18,6 +18,7 @@ mod filter;
 mod groups;
 mod licensing;
 mod me;
+mod methods;
 mod objects;
 mod odata;
 mod organization;
@@ -55,6 +56,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(assignments::routes())
         .merge(roles::routes())
         .merge(settings::routes())
+        .merge(methods::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

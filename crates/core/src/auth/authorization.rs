@@ -251,6 +251,10 @@ pub enum Action {
     ReadDirectorySettings,
     /// Change the tenant's directory settings.
     WriteDirectorySettings,
+    /// Read users' authentication methods.
+    ReadAuthenticationMethods,
+    /// Reset and remove users' authentication methods (a password's `resetPassword`).
+    ManageAuthenticationMethods,
 }
 
 impl Action {
@@ -310,11 +314,14 @@ impl Action {
             Action::WriteRoles => &[RoleManagementReadWriteDirectory],
             Action::ReadDirectorySettings => &[DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteDirectorySettings => &[DirectoryReadWriteAll],
+            Action::ReadAuthenticationMethods | Action::ManageAuthenticationMethods => {
+                &[UserAuthenticationMethodReadWriteAll]
+            }
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 30] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -343,6 +350,8 @@ impl Action {
         Action::WriteRoles,
         Action::ReadDirectorySettings,
         Action::WriteDirectorySettings,
+        Action::ReadAuthenticationMethods,
+        Action::ManageAuthenticationMethods,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -386,6 +395,7 @@ const EVERY_READ: &[Action] = &[
     Action::ReadPermissionGrants,
     Action::ReadRoles,
     Action::ReadDirectorySettings,
+    Action::ReadAuthenticationMethods,
 ];
 
 /// The role table: what each built-in directory role allows its holders beyond a member's defaults, from
@@ -416,8 +426,14 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
         (LICENSE_ADMINISTRATOR, &[AssignLicenses, WriteUsageLocation, ReadOrganization]),
         (HELPDESK_ADMINISTRATOR, &[ResetPasswords, RevokeSessions]),
         (PASSWORD_ADMINISTRATOR, &[ResetPasswords]),
-        (AUTHENTICATION_ADMINISTRATOR, &[ResetPasswords, RevokeSessions]),
-        (PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, &[ResetPasswords, RevokeSessions]),
+        (
+            AUTHENTICATION_ADMINISTRATOR,
+            &[ResetPasswords, RevokeSessions, ReadAuthenticationMethods, ManageAuthenticationMethods],
+        ),
+        (
+            PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
+            &[ResetPasswords, RevokeSessions, ReadAuthenticationMethods, ManageAuthenticationMethods],
+        ),
         (
             PRIVILEGED_ROLE_ADMINISTRATOR,
             &[WriteRoles, WriteRoleAssignableMemberships, ReadPermissionGrants, WritePermissionGrants],

@@ -191,3 +191,68 @@ async fn administrators_do_what_their_roles_allow_and_nothing_more() {
         }
     }
 }
+
+#[tokio::test]
+async fn authentication_administrators_reset_passwords_through_the_password_method() {
+    const AUTHENTICATION_ADMIN: &str = "c4e39bd9-1100-46d3-8c65-fb160da0071f";
+    const PASSWORD_METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "Directory.AccessAsUser.All").await.app_id;
+        let mut ids = std::collections::HashMap::new();
+        for alias in ["aa", "hd", "tm", "boss"] {
+            ids.insert(alias, server.member(&admin, alias).await);
+        }
+        for (alias, role) in [("aa", AUTHENTICATION_ADMIN), ("hd", HELPDESK), ("boss", GLOBAL_ADMIN)] {
+            server.assign_role(&admin, role, &ids[alias]).await;
+        }
+        let (aa, hd) = (server.user_token(&client, "aa").await, server.user_token(&client, "hd").await);
+        let reset =
+            |alias: &str| format!("/v1.0/users/{}/authentication/methods/{PASSWORD_METHOD}/resetPassword", ids[alias]);
+
+        let (status, methods) = server
+            .call(&aa, Method::GET, &format!("/v1.0/users/{}/authentication/passwordMethods", ids["tm"]), None)
+            .await;
+        assert_eq!(
+            (status, &methods["value"][0]["id"]),
+            (StatusCode::OK, &json!(PASSWORD_METHOD)),
+            "{engine}: {methods}"
+        );
+        assert_eq!(methods["value"][0]["password"], Value::Null, "{engine}: never shown");
+
+        let response =
+            server.http.post(server.url(&reset("tm"))).bearer_auth(&aa).json(&json!({})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{engine}");
+        let location = response.headers()[reqwest::header::LOCATION].to_str().unwrap().to_owned();
+        let generated: Value = response.json().await.unwrap();
+        let password = generated["newPassword"].as_str().unwrap().to_owned();
+        assert_eq!(password.len(), 16, "{engine}: {generated}");
+        let operation = location.split("/v1.0").nth(1).map(|p| format!("/v1.0{p}")).unwrap();
+        let (status, state) = server.call(&aa, Method::GET, &operation, None).await;
+        assert_eq!((status, &state["status"]), (StatusCode::OK, &json!("succeeded")), "{engine}: {state}");
+        let tenant = server.tenant.tenant_id.to_string();
+        let (status, body) =
+            server.password_grant(&tenant, &client, "tm@contoso.gatehouse.test", &password, "User.Read").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        assert!(
+            body["error_description"].as_str().unwrap().starts_with("AADSTS50055"),
+            "{engine}: the generated password is right, and must be changed first: {body}"
+        );
+
+        let given = json!({"newPassword": "Tr4vel-Kite-Moss"});
+        for (token, path, why) in [
+            (&aa, reset("aa"), "never on oneself"),
+            (&aa, reset("boss"), "not a Global Administrator's"),
+            (&hd, reset("tm"), "a Helpdesk Administrator resets with passwordProfile, not here"),
+            (&admin, reset("tm"), "delegated only"),
+        ] {
+            let (status, body) = server.call(token, Method::POST, &path, Some(given.clone())).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: {why}: {body}");
+        }
+        let wrong_method =
+            format!("/v1.0/users/{}/authentication/methods/{}/resetPassword", ids["tm"], uuid::Uuid::new_v4());
+        let (status, _) = server.call(&aa, Method::POST, &wrong_method, Some(given)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine}");
+    }
+}

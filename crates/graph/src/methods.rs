@@ -1,0 +1,83 @@
+//! A user's authentication methods: the password method (`passwordMethods`, `methods`), its
+//! `resetPassword`, and the reset's operation.
+
+use crate::auth::Authenticated;
+use crate::body::JsonObject;
+use crate::error::GraphResult;
+use crate::odata::{self, context_url};
+use crate::GraphState;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gatehouse_core::users::PASSWORD_METHOD;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<GraphState> {
+    Router::new()
+        .route("/users/{id}/authentication/passwordMethods", get(password_methods))
+        .route("/users/{id}/authentication/passwordMethods/{method}", get(password_method))
+        .route("/users/{id}/authentication/methods", get(methods))
+        .route("/users/{id}/authentication/methods/{method}/resetPassword", post(reset_password))
+        .route("/users/{id}/authentication/operations/{operation}", get(operation))
+}
+
+async fn password_methods(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<Json<Value>> {
+    let method = state.directory.users().password_method(&caller, &id).await?;
+    let context = context_url(&format!("users('{id}')/authentication/passwordMethods"), None);
+    Ok(Json(json!({"@odata.context": context, "value": [method]})))
+}
+
+async fn password_method(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path((id, method)): Path<(String, String)>,
+) -> GraphResult<Json<Value>> {
+    let found = state.directory.users().password_method(&caller, &id).await?;
+    if !method.eq_ignore_ascii_case(PASSWORD_METHOD) {
+        return Err(gatehouse_core::Error::not_found(&method).into());
+    }
+    Ok(Json(odata::entity(&format!("users('{id}')/authentication/passwordMethods"), None, found)))
+}
+
+async fn methods(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<Json<Value>> {
+    let mut method = state.directory.users().password_method(&caller, &id).await?;
+    method.insert("@odata.type".into(), json!("#microsoft.graph.passwordAuthenticationMethod"));
+    let context = context_url(&format!("users('{id}')/authentication/methods"), None);
+    Ok(Json(json!({"@odata.context": context, "value": [method]})))
+}
+
+async fn reset_password(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path((id, method)): Path<(String, String)>,
+    JsonObject(body): JsonObject,
+) -> GraphResult<Response> {
+    let given = body.get("newPassword").and_then(Value::as_str);
+    let users = state.directory.users();
+    let (generated, operation) = users.reset_password_method(&caller, &id, &method, given).await?;
+    let location = format!("{}/users/{id}/authentication/operations/{operation}", odata::base_url());
+    let body = match generated {
+        Some(password) => Json(json!({"newPassword": password})).into_response(),
+        None => ().into_response(),
+    };
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], body).into_response())
+}
+
+async fn operation(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path((id, operation)): Path<(String, String)>,
+) -> GraphResult<Json<Value>> {
+    let found = state.directory.users().reset_operation(&caller, &id, &operation).await?;
+    Ok(Json(odata::entity(&format!("users('{id}')/authentication/operations"), None, found)))
+}
