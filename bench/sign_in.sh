@@ -63,6 +63,18 @@ echo "$user" > "$work/ids"
 "$bench" load --name "$engine password grant (ROPC), production argon2id" --url "$base/$tenant/oauth2/v2.0/token" \
   --method POST --content-type application/x-www-form-urlencoded --body "$(password_form User.Read)" \
   --concurrency 16 --seconds "$seconds"
+# What the authorization of a signed-in user adds: the same GET with the user's own token (their roles read
+# at every request, the role table, the token's scopes) against the administration app's, alternating.
+user_token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$(password_form User.Read)" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+for round in 1 2; do
+  for who in app user; do
+    bearer=$token
+    if [ "$who" = user ]; then bearer=$user_token; fi
+    "$bench" load --name "$engine GET /v1.0/users/{id} with the $who's token (round $round)" --url "$base/v1.0/users/{id}" \
+      --ids "$work/ids" --header "Authorization: Bearer $bearer" --concurrency 8 --seconds "$seconds"
+  done
+done
 # The reads' p99, idle and with the hash pool saturated, in three alternating rounds (a shared machine's
 # drift then reaches both sides alike; docs/benchmarks.md gives each round's ratio and their median).
 for round in 1 2 3; do
