@@ -12,6 +12,7 @@ const GROUPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph
 const LICENSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_licensing.py");
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_sign_in.py");
 const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
+const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_admin_roles.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -46,6 +47,18 @@ async fn msgraph_sdk_groups_and_membership() {
     for (engine, url) in postgres::engines(dir.path()).await {
         let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
         run(&python, GROUPS, &server, None, engine, "msgraph-sdk groups passed").await;
+    }
+}
+
+/// Roles assigned with msgraph-sdk; a Helpdesk Administrator's own token resets a member's password with it
+/// and is refused for administrators.
+#[tokio::test]
+async fn msgraph_sdk_helpdesk_resets_a_password() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
+        run(&python, ROLES, &server, None, engine, "msgraph-sdk admin roles passed").await;
     }
 }
 
