@@ -141,3 +141,28 @@ pub fn password_rules(tenant: &TenantRecord) -> PasswordRules {
         lockout_seconds: value("LockoutDurationInSeconds").parse().unwrap_or(60),
     }
 }
+
+/// Internal organization key: each domain's password validity in days (`passwordValidityPeriodInDays`).
+pub const VALIDITY_KEY: &str = "_passwordValidity";
+/// Graph's value for passwords that never expire (Entra's default since 2021).
+pub const NEVER_EXPIRES: i64 = 2_147_483_647;
+
+/// How many days a password of a user of `domain` stays valid.
+pub fn validity_days(tenant: &TenantRecord, domain: &str) -> i64 {
+    let days = tenant.organization.get(VALIDITY_KEY).and_then(|v| v.get(domain.to_lowercase()));
+    days.and_then(Value::as_i64).unwrap_or(NEVER_EXPIRES)
+}
+
+/// Whether a user's password has expired at `now`: its domain's validity has passed since
+/// `lastPasswordChangeDateTime`, and the user's `passwordPolicies` do not say `DisablePasswordExpiration`.
+pub fn password_expired(tenant: &TenantRecord, user: &Map<String, Value>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let text = |name: &str| user.get(name).and_then(Value::as_str).unwrap_or_default();
+    if text("passwordPolicies").contains("DisablePasswordExpiration") {
+        return false;
+    }
+    let domain = text("userPrincipalName").rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let days = validity_days(tenant, domain);
+    let changed = chrono::DateTime::parse_from_rfc3339(text("lastPasswordChangeDateTime")).ok();
+    days < NEVER_EXPIRES
+        && changed.is_some_and(|at| now >= at.with_timezone(&chrono::Utc) + chrono::Duration::days(days))
+}

@@ -17,7 +17,7 @@ pub mod resource;
 
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::scopes::{Scope, Scopes};
-use crate::credentials::password_rules::password_rules;
+use crate::credentials::password_rules::{password_expired, password_rules};
 use crate::kernel::error::{Error, Result};
 use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
 use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
@@ -186,6 +186,9 @@ impl SignIn<'_> {
         self.count_entry(tenant, user.id, stored, familiar, source.as_deref(), wrong.clone()).await?;
         if wrong.is_some() {
             return Err(grant_error("AADSTS50126: Error validating credentials due to invalid username or password."));
+        }
+        if password_expired(&self.directory.tenant_record(tenant).await?, &user.doc, self.directory.now()) {
+            return Err(password_change_required());
         }
         if hash.is_some_and(|h| !hasher.params().made(&h)) {
             let rehashed = hasher.hash(password.to_owned(), self.directory.salt()).await?;
@@ -504,11 +507,16 @@ fn refusal(decision: Decision, client: &AuthenticatedClient) -> Error {
             INTERACTION,
             format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{app}' named '{name}'. Send an interactive authorization request for this user and resource."),
         ),
-        Decision::Require(Interaction::PasswordChange) => Error::invalid_property(
-            INTERACTION,
-            "AADSTS50055: The password is expired. The user must change it at an interactive sign-in.",
-        ),
+        Decision::Require(Interaction::PasswordChange) => password_change_required(),
     }
+}
+
+/// Entra's error for a password that must be changed (expired, or set by an administrator) before anything else.
+fn password_change_required() -> Error {
+    Error::invalid_property(
+        INTERACTION,
+        "AADSTS50055: The password is expired. The user must change it at an interactive sign-in.",
+    )
 }
 
 fn revoked() -> Error {

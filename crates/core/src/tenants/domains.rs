@@ -12,6 +12,7 @@
 //! can be used at once everywhere; the tenant a domain names in a URL is cached per node for a minute.
 
 use crate::auth::authorization::{require, Action};
+use crate::credentials::password_rules::{validity_days, NEVER_EXPIRES, VALIDITY_KEY};
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::kernel::random::Random;
@@ -28,7 +29,8 @@ const fn property(name: &'static str, ty: PropertyType, access: Access) -> Prope
 
 const R: Access = Access::ReadOnly;
 
-/// The domain's properties as Graph shows them; a PATCH may set only `isDefault` here.
+/// The domain's properties as Graph shows them; a PATCH may set `isDefault` here, and the update takes
+/// `passwordValidityPeriodInDays` (how long its users' passwords stay valid, a number) itself.
 pub const DOMAIN: &[Property] = &[
     property("authenticationType", PropertyType::String { max: 16 }, R),
     property("availabilityStatus", PropertyType::String { max: 64 }, R),
@@ -93,7 +95,7 @@ fn domain_properties(
             "isRoot" => json!(root),
             "isVerified" => json!(domain.verified),
             "passwordNotificationWindowInDays" => json!(14),
-            "passwordValidityPeriodInDays" => json!(i32::MAX),
+            "passwordValidityPeriodInDays" => json!(validity_days(tenant, &domain.name)),
             "supportedServices" => json!(supported_services(tenant, &domain.name)),
             _ => Value::Null,
         };
@@ -268,8 +270,13 @@ impl Domains<'_> {
     /// `PATCH /domains/{id}`: `isDefault: true` makes a verified domain the default one.
     pub async fn update(&self, caller: &Caller, name: &str, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteDomains)?;
-        let changes = schema::check_body(DOMAIN, "domain", &[], body)?;
+        let mut body = body.clone();
+        let validity = body.remove("passwordValidityPeriodInDays");
+        let changes = schema::check_body(DOMAIN, "domain", &[], &body)?;
         let (tenant, domain) = self.tenant_domain(caller, name).await?;
+        if let Some(days) = validity {
+            self.set_validity(caller, &domain.name, &days).await?;
+        }
         match changes.get("isDefault") {
             None => Ok(()),
             Some(Value::Bool(true)) if !domain.verified => {
@@ -287,6 +294,26 @@ impl Domains<'_> {
                 "A domain stops being the default only when another verified domain is made the default.",
             )),
         }
+    }
+
+    /// A domain's password validity: 14 to 730 days, or 2147483647 for passwords that never expire.
+    async fn set_validity(&self, caller: &Caller, domain: &str, days: &Value) -> Result<()> {
+        let days = days.as_i64().filter(|d| (14..=730).contains(d) || *d == NEVER_EXPIRES).ok_or_else(|| {
+            Error::invalid_property(
+                "passwordValidityPeriodInDays",
+                "passwordValidityPeriodInDays is from 14 to 730 days, or 2147483647 for passwords that never expire.",
+            )
+        })?;
+        self.directory
+            .organization()
+            .change(caller, vec![VALIDITY_KEY.to_owned()], |organization| {
+                let mut validity =
+                    organization.get(VALIDITY_KEY).and_then(Value::as_object).cloned().unwrap_or_default();
+                validity.insert(domain.to_owned(), json!(days));
+                organization.insert(VALIDITY_KEY.into(), Value::Object(validity));
+                Ok(())
+            })
+            .await
     }
 
     /// `DELETE /domains/{id}`: removes a domain nothing uses.

@@ -227,23 +227,39 @@ impl Organization<'_> {
     pub async fn update(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteOrganization)?;
         let changes = check_settings(body)?;
-        let mut turn = self.directory.turn(caller, caller.tenant(), "organization").await?;
-        loop {
-            let tenant = self.organization_record(caller, Some(id)).await?;
-            if changes.is_empty() {
-                return Ok(());
-            }
-            let mut organization = tenant.organization.clone();
+        self.organization_record(caller, Some(id)).await?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.change(caller, changes.keys().cloned().collect(), |organization| {
             for (name, value) in &changes {
                 match value {
                     Value::Null => organization.remove(name),
                     value => organization.insert(name.clone(), value.clone()),
                 };
             }
+            Ok(())
+        })
+        .await
+    }
+
+    /// One change of the organization record, in the tenant's turn: `edit` changes its document (or refuses),
+    /// again on the fresh record when another change came first. Callers decide who may.
+    pub(crate) async fn change(
+        &self,
+        caller: &Caller,
+        attributes: Vec<String>,
+        edit: impl Fn(&mut Map<String, Value>) -> Result<()>,
+    ) -> Result<()> {
+        let mut turn = self.directory.turn(caller, caller.tenant(), "organization").await?;
+        loop {
+            let tenant = self.directory.tenant_record(caller.tenant()).await?;
+            let mut organization = tenant.organization.clone();
+            edit(&mut organization)?;
             let write = Write::UpdateOrganization {
                 organization,
                 expected_version: tenant.version,
-                attributes: changes.keys().cloned().collect(),
+                attributes: attributes.clone(),
             };
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));

@@ -9,9 +9,7 @@ use crate::credentials::banned::TERM_LENGTHS;
 use crate::credentials::password_rules::{
     stored, template, Template, ValueType, MOST_CUSTOM_TERMS, SETTINGS_KEY, TEMPLATES,
 };
-use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
-use crate::store::Write;
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
 
@@ -188,21 +186,16 @@ impl DirectorySettings<'_> {
 
     /// One change of the tenant's settings, in its organization record.
     async fn change(&self, caller: &Caller, edit: impl Fn(&mut Map<String, Value>) -> Result<()>) -> Result<()> {
-        let mut turn = self.directory.turn(caller, caller.tenant(), "organization").await?;
-        loop {
-            let tenant = self.directory.tenant_record(caller.tenant()).await?;
-            let mut organization = tenant.organization.clone();
-            let mut settings = organization.get(SETTINGS_KEY).and_then(Value::as_object).cloned().unwrap_or_default();
-            edit(&mut settings)?;
-            organization.insert(SETTINGS_KEY.into(), Value::Object(settings));
-            let write = Write::UpdateOrganization {
-                organization,
-                expected_version: tenant.version,
-                attributes: vec![SETTINGS_KEY.into()],
-            };
-            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
-                return committed.map_err(|other| write_error(other, "conflict"));
-            }
-        }
+        let attributes = vec![SETTINGS_KEY.to_owned()];
+        self.directory
+            .organization()
+            .change(caller, attributes, |organization| {
+                let mut settings =
+                    organization.get(SETTINGS_KEY).and_then(Value::as_object).cloned().unwrap_or_default();
+                edit(&mut settings)?;
+                organization.insert(SETTINGS_KEY.into(), Value::Object(settings));
+                Ok(())
+            })
+            .await
     }
 }

@@ -194,3 +194,37 @@ async fn password_rule_settings_add_banned_terms_and_tune_lockout() {
         assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
     }
 }
+
+#[tokio::test]
+async fn passwords_expire_by_their_domains_validity() {
+    use reqwest::Method;
+    use serde_json::json;
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "User.Read").await.app_id;
+        let user = server.member(&admin, "ivy").await;
+        let domain = "/v1.0/domains/contoso.gatehouse.test";
+        let (status, _) =
+            server.call(&admin, Method::PATCH, domain, Some(json!({"passwordValidityPeriodInDays": 5}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: 14 days at least");
+        let (status, body) =
+            server.call(&admin, Method::PATCH, domain, Some(json!({"passwordValidityPeriodInDays": 90}))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+        let (_, shown) = server.call(&admin, Method::GET, domain, None).await;
+        assert_eq!(shown["passwordValidityPeriodInDays"], 90, "{engine}: {shown}");
+
+        let upn = "ivy@contoso.gatehouse.test";
+        let (status, body) = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {body}");
+        server.clock.advance(chrono::Duration::days(91));
+        let expired = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
+        assert_grant_error(engine, &expired, "invalid_grant", "AADSTS50055");
+        let admin = server.admin_token().await;
+        let policy = json!({"passwordPolicies": "DisablePasswordExpiration"});
+        let (status, _) = server.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), Some(policy)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
+        let (status, body) = password_from(&server, [127, 0, 0, 1], &client, upn, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: the user's passwords do not expire: {body}");
+    }
+}
