@@ -256,3 +256,114 @@ async fn authentication_administrators_reset_passwords_through_the_password_meth
         assert_eq!(status, StatusCode::NOT_FOUND, "{engine}");
     }
 }
+
+/// One request per action, as the role table names it: the request a holder of a role makes, and the
+/// action that decides it.
+fn request_of(
+    action: gatehouse_core::auth::authorization::Action,
+    target: &str,
+    run: &str,
+) -> (Method, String, Option<Value>) {
+    use gatehouse_core::auth::authorization::Action::*;
+    let user = format!("/v1.0/users/{target}");
+    match action {
+        ReadUsers => (Method::GET, "/v1.0/users".into(), None),
+        WriteUsers => (Method::POST, "/v1.0/users".into(), Some(crate::support::new_user(&format!("made-{run}")))),
+        ReadGroups => (Method::GET, "/v1.0/groups".into(), None),
+        WriteGroups => {
+            let body = json!({"displayName": run, "mailEnabled": false, "mailNickname": format!("g-{run}"), "securityEnabled": true});
+            (Method::POST, "/v1.0/groups".into(), Some(body))
+        }
+        WriteUsageLocation => (Method::PATCH, user, Some(json!({"usageLocation": "CA"}))),
+        ResetPasswords => {
+            let body =
+                json!({"passwordProfile": {"password": "Tr4vel-Kite-Moss", "forceChangePasswordNextSignIn": false}});
+            (Method::PATCH, user, Some(body))
+        }
+        RevokeSessions => (Method::POST, format!("{user}/revokeSignInSessions"), None),
+        AssignLicenses => {
+            let body = json!({"addLicenses": [{"skuId": E3}], "removeLicenses": []});
+            (Method::POST, format!("{user}/assignLicense"), Some(body))
+        }
+        ReadOrganization => (Method::GET, "/v1.0/subscribedSkus".into(), None),
+        WriteApplications => (Method::POST, "/v1.0/applications".into(), Some(json!({"displayName": run}))),
+        ReadPermissionGrants => (Method::GET, "/v1.0/oauth2PermissionGrants".into(), None),
+        ReadDirectorySettings => (Method::GET, "/v1.0/groupSettings".into(), None),
+        ReadRoles => (Method::GET, ASSIGNMENTS.into(), None),
+        WriteRoles => {
+            let body = json!({"roleDefinitionId": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "principalId": target, "directoryScopeId": "/"});
+            (Method::POST, ASSIGNMENTS.into(), Some(body))
+        }
+        other => panic!("no request for {other:?}"),
+    }
+}
+
+/// The role matrix through Graph, cell by cell: for each built-in role, a person holding it alone makes one
+/// request per action with their own token; what the role table (the code's own, `user_may`) allows must
+/// succeed and what it does not must be `403`.
+#[tokio::test]
+async fn every_role_is_allowed_what_the_table_says_through_graph() {
+    use gatehouse_core::auth::authorization::{user_may, Action::*};
+    use gatehouse_core::auth::roles::ROLES;
+    let actions = [
+        ReadUsers,
+        ReadGroups,
+        ReadOrganization,
+        ReadPermissionGrants,
+        ReadDirectorySettings,
+        ReadRoles,
+        WriteUsageLocation,
+        AssignLicenses,
+        ResetPasswords,
+        RevokeSessions,
+        WriteUsers,
+        WriteGroups,
+        WriteApplications,
+        WriteRoles,
+    ];
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "Directory.AccessAsUser.All").await.app_id;
+        let subscribe = json!({"skuPartNumber": "ENTERPRISEPACK", "prepaidUnits": {"enabled": 50}});
+        assert_eq!(
+            server.call(&admin, Method::POST, "/v1.0/subscribedSkus", Some(subscribe)).await.0,
+            StatusCode::CREATED
+        );
+        let mut cells = 0;
+        for (n, role) in ROLES.iter().enumerate() {
+            let (holder, target) = (format!("holder{n}"), format!("target{n}"));
+            let holder_id = server.member(&admin, &holder).await;
+            let target_id = server.member(&admin, &target).await;
+            let located = json!({"usageLocation": "US"});
+            server.call(&admin, Method::PATCH, &format!("/v1.0/users/{target_id}"), Some(located)).await;
+            server.assign_role(&admin, role.id, &holder_id).await;
+            let upn = format!("{holder}@contoso.gatehouse.test");
+            let tenant = server.tenant.tenant_id.to_string();
+            let (status, issued) =
+                server.password_grant(&tenant, &client, &upn, PASSWORD, "https://graph.microsoft.com/.default").await;
+            assert_eq!(status, StatusCode::OK, "{issued}");
+            let token = issued["access_token"].as_str().unwrap();
+            for action in actions {
+                let (method, path, body) = request_of(action, &target_id, &format!("{n}-{action:?}").to_lowercase());
+                let (status, answer) = server.call(token, method.clone(), &path, body).await;
+                let allowed = user_may(&[role.id.to_owned()], false, action);
+                match allowed {
+                    true => assert!(
+                        status.is_success(),
+                        "{engine}: {} may {action:?}: {method} {path}: {status} {answer}",
+                        role.name
+                    ),
+                    false => assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{engine}: {} may not {action:?}: {method} {path}: {answer}",
+                        role.name
+                    ),
+                }
+                cells += 1;
+            }
+        }
+        assert_eq!(cells, ROLES.len() * actions.len());
+    }
+}
