@@ -2,6 +2,7 @@
 //! carry parameters in and results out.
 
 mod rows;
+mod values;
 mod writes;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -16,8 +17,9 @@ pub use rows::*;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
+use values::*;
+pub use values::{index_statements, sort_statement};
 use writes::*;
-pub use writes::{index_statements, sort_statement};
 
 /// A parameter or a column value.
 #[derive(Debug, Clone, PartialEq)]
