@@ -9,7 +9,7 @@
 //! [`GROUP_ROLES_SECONDS`], and forgotten at once when this node changes an assignment.
 
 use crate::auth::authorization::{require, Action};
-use crate::auth::roles::{role, roles_of, Role, GLOBAL_ADMINISTRATOR, ROLES, ROLES_KEY};
+use crate::auth::roles::{role, roles_of, wids, Role, GLOBAL_ADMINISTRATOR, ROLES, ROLES_KEY};
 use crate::directory::write_error;
 use crate::filter::{Filter, Test};
 use crate::kernel::error::{Error, Result};
@@ -160,16 +160,24 @@ impl RoleManagement<'_> {
     pub async fn assign(&self, caller: &Caller, body: &Map<String, Value>) -> Result<RoleAssignment> {
         require(caller, Action::WriteRoles)?;
         let text = |name: &str| body.get(name).and_then(Value::as_str);
-        let held = text("roleDefinitionId").and_then(role).ok_or_else(|| {
-            Error::invalid_property("roleDefinitionId", "Invalid value specified for property 'roleDefinitionId'.")
-        })?;
         if text("directoryScopeId").is_some_and(|scope| scope != "/") {
             return Err(Error::invalid_property(
                 "directoryScopeId",
                 "Only the tenant scope ('/') is supported for directory role assignments here.",
             ));
         }
-        let principal = text("principalId").and_then(|p| Uuid::parse_str(p).ok()).ok_or_else(|| {
+        self.assign_to(caller, text("roleDefinitionId").unwrap_or_default(), text("principalId").unwrap_or_default())
+            .await
+    }
+
+    /// Assigns a role (by id) to a principal (by object id) at the tenant scope: a role assignment's
+    /// creation, and a legacy directory role's new member.
+    pub async fn assign_to(&self, caller: &Caller, role_id: &str, principal: &str) -> Result<RoleAssignment> {
+        require(caller, Action::WriteRoles)?;
+        let held = role(role_id).ok_or_else(|| {
+            Error::invalid_property("roleDefinitionId", "Invalid value specified for property 'roleDefinitionId'.")
+        })?;
+        let principal = Uuid::parse_str(principal).map_err(|_| {
             Error::invalid_property("principalId", "Invalid value specified for property 'principalId'.")
         })?;
         let mut turn = self.directory.turn(caller, principal, "object").await?;
@@ -195,6 +203,25 @@ impl RoleManagement<'_> {
                 return Ok(RoleAssignment { id: assignment_id(held, target.id), role: held, principal: target });
             }
         }
+    }
+
+    /// Removes a role from a principal (a legacy directory role's member).
+    pub async fn unassign_from(&self, caller: &Caller, role_id: &str, principal: &str) -> Result<()> {
+        let held = self.definition(caller, role_id)?;
+        let principal = Uuid::parse_str(principal).map_err(|_| Error::not_found(principal))?;
+        self.unassign(caller, &assignment_id(held, principal)).await
+    }
+
+    /// Activates a directory role from its template (`POST /directoryRoles`): every built-in role is active
+    /// here, so this checks the caller and the template and answers with the role.
+    pub fn activate(&self, caller: &Caller, template: &str) -> Result<&'static Role> {
+        require(caller, Action::WriteRoles)?;
+        role(template).ok_or_else(|| {
+            Error::invalid_property(
+                "roleTemplateId",
+                format!("Invalid value specified for property 'roleTemplateId': '{template}'."),
+            )
+        })
     }
 
     /// Removes an assignment. The tenant keeps at least one user who is a Global Administrator.
@@ -255,14 +282,18 @@ impl RoleManagement<'_> {
         }
     }
 
-    /// The roles a user holds through the role-assignable groups they are a member of.
-    pub(crate) async fn group_roles_of(&self, tenant: Uuid, user: Uuid) -> Result<Vec<String>> {
+    /// The directory roles a user holds, as a token's `wids` and the authorization layer name them: their
+    /// own, the implicit one of members or guests, and those of the role-assignable groups they are a member
+    /// of.
+    pub(crate) async fn held(&self, tenant: Uuid, user: &ObjectRecord) -> Result<Vec<String>> {
+        let mut roles = wids(user);
         let groups = self.groups_with_roles(tenant).await?;
         if groups.is_empty() {
-            return Ok(Vec::new());
+            return Ok(roles);
         }
-        let links = self.directory.store.memberships(tenant, &[user]).await.map_err(Error::from)?;
-        Ok(links.iter().filter_map(|l| groups.get(&l.group)).flatten().cloned().collect())
+        let links = self.directory.store.memberships(tenant, &[user.id]).await.map_err(Error::from)?;
+        roles.extend(links.iter().filter_map(|l| groups.get(&l.group)).flatten().cloned());
+        Ok(roles)
     }
 
     /// The tenant's groups that hold roles, from this node's cache while it is younger than

@@ -529,10 +529,13 @@ impl Users<'_> {
         Ok(out)
     }
 
-    /// A user's password method (`passwordAuthenticationMethod`): the password never shown, made when it was
-    /// last changed.
-    pub async fn password_method(&self, caller: &Caller, key: &str) -> Result<Map<String, Value>> {
+    /// A user's password method (`passwordAuthenticationMethod`, the one id [`PASSWORD_METHOD`]): the
+    /// password never shown, made when it was last changed.
+    pub async fn password_method(&self, caller: &Caller, key: &str, method: &str) -> Result<Map<String, Value>> {
         require(caller, Action::ReadAuthenticationMethods)?;
+        if !method.eq_ignore_ascii_case(PASSWORD_METHOD) {
+            return Err(Error::not_found(method));
+        }
         let user = self.live_user(caller, key).await?;
         let mut out = Map::new();
         out.insert("id".into(), json!(PASSWORD_METHOD));

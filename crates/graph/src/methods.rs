@@ -28,7 +28,7 @@ async fn password_methods(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let method = state.directory.users().password_method(&caller, &id).await?;
+    let method = state.directory.users().password_method(&caller, &id, PASSWORD_METHOD).await?;
     let context = context_url(&format!("users('{id}')/authentication/passwordMethods"), None);
     Ok(Json(json!({"@odata.context": context, "value": [method]})))
 }
@@ -38,10 +38,7 @@ async fn password_method(
     Authenticated(caller): Authenticated,
     Path((id, method)): Path<(String, String)>,
 ) -> GraphResult<Json<Value>> {
-    let found = state.directory.users().password_method(&caller, &id).await?;
-    if !method.eq_ignore_ascii_case(PASSWORD_METHOD) {
-        return Err(gatehouse_core::Error::not_found(&method).into());
-    }
+    let found = state.directory.users().password_method(&caller, &id, &method).await?;
     Ok(Json(odata::entity(&format!("users('{id}')/authentication/passwordMethods"), None, found)))
 }
 
@@ -50,7 +47,7 @@ async fn methods(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> GraphResult<Json<Value>> {
-    let mut method = state.directory.users().password_method(&caller, &id).await?;
+    let mut method = state.directory.users().password_method(&caller, &id, PASSWORD_METHOD).await?;
     method.insert("@odata.type".into(), json!("#microsoft.graph.passwordAuthenticationMethod"));
     let context = context_url(&format!("users('{id}')/authentication/methods"), None);
     Ok(Json(json!({"@odata.context": context, "value": [method]})))

@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use gatehouse_core::auth::authorization::{require, Action};
 use gatehouse_core::auth::roles::Role;
 use gatehouse_core::role_management::{definition_json, AssignmentFilter, RoleAssignment};
 use serde_json::{json, Map, Value};
@@ -193,19 +192,14 @@ async fn read_role(
     Ok(Json(odata::entity("directoryRoles", None, role_json(role, false))))
 }
 
-/// `POST /directoryRoles` activates a role from its template; every built-in role is active here, so this
-/// answers with the role as Graph does for a fresh activation.
+/// `POST /directoryRoles` activates a role from its template (every built-in role is active here).
 async fn activate_role(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     JsonObject(body): JsonObject,
 ) -> GraphResult<(StatusCode, Json<Value>)> {
-    let management = state.directory.role_management();
-    require(&caller, Action::WriteRoles)?;
     let template = body.get("roleTemplateId").and_then(Value::as_str).unwrap_or_default();
-    let role = management.definition(&caller, template).map_err(|_| {
-        GraphError::bad_request(format!("Invalid value specified for property 'roleTemplateId': '{template}'."))
-    })?;
+    let role = state.directory.role_management().activate(&caller, template)?;
     Ok((StatusCode::CREATED, Json(odata::entity("directoryRoles", None, role_json(role, false)))))
 }
 
@@ -231,11 +225,7 @@ async fn add_member(
 ) -> GraphResult<StatusCode> {
     let reference = body.get("@odata.id").and_then(Value::as_str).unwrap_or_default();
     let member = reference.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
-    let management = state.directory.role_management();
-    let role = management.definition(&caller, role_key(&id))?;
-    let assignment = json!({"roleDefinitionId": role.id, "principalId": member, "directoryScopeId": "/"});
-    let body = assignment.as_object().cloned().unwrap_or_default();
-    management.assign(&caller, &body).await?;
+    state.directory.role_management().assign_to(&caller, role_key(&id), member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -244,13 +234,6 @@ async fn remove_member(
     Authenticated(caller): Authenticated,
     Path((id, member)): Path<(String, String)>,
 ) -> GraphResult<StatusCode> {
-    let management = state.directory.role_management();
-    let role = management.definition(&caller, role_key(&id))?;
-    let principal =
-        uuid::Uuid::parse_str(&member).map_err(|_| GraphError::from(gatehouse_core::Error::not_found(&member)))?;
-    let filter = AssignmentFilter { role: Some(role.id.to_owned()), principal: Some(principal) };
-    let assignment = management.assignments(&caller, &filter).await?.into_iter().next();
-    let assignment = assignment.ok_or_else(|| GraphError::from(gatehouse_core::Error::not_found(&member)))?;
-    management.unassign(&caller, &assignment.id).await?;
+    state.directory.role_management().unassign_from(&caller, role_key(&id), &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,7 +9,7 @@
 
 use crate::applications::{AuthenticatedClient, CachedClient, ClientProof, ProofKind};
 use crate::auth::authorization::{is_graph, Permission, GRAPH_RESOURCE};
-use crate::auth::roles::{is_guest, wids, GUEST_ROLE};
+use crate::auth::roles::{is_guest, GUEST_ROLE};
 use crate::auth::scopes::Scopes;
 use crate::credentials::keys;
 use crate::credentials::throttle::Policy;
@@ -305,8 +305,7 @@ impl Tokens<'_> {
         };
         match record {
             Some(r) if r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true)) => {
-                let mut roles = wids(&r);
-                roles.extend(self.directory.role_management().group_roles_of(tenant, user).await?);
+                let roles = self.directory.role_management().held(tenant, &r).await?;
                 Ok(Caller::User { tenant, user, app_id, scopes, roles, guest: is_guest(&r) })
             }
             _ => Err(Error::unauthenticated("The signed-in user is disabled or deleted.")),

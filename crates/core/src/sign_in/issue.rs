@@ -5,7 +5,6 @@ use crate::applications::registration::OPTIONAL_CLAIMS;
 use crate::applications::tokens::issuer;
 use crate::applications::{AuthenticatedClient, ProofKind};
 use crate::auth::authorization::GRAPH_RESOURCE;
-use crate::auth::roles::wids;
 use crate::auth::scopes::{Scope, Scopes};
 use crate::directory::TenantKeys;
 use crate::kernel::error::{Error, Result};
@@ -126,8 +125,7 @@ impl SignIn<'_> {
         let text = |name: &str| user.doc.get(name).and_then(Value::as_str).map(str::to_owned);
         let mut uti = [0u8; 16];
         directory.random().fill(&mut uti);
-        let mut roles = wids(user);
-        roles.extend(directory.role_management().group_roles_of(subject.tenant, user.id).await?);
+        let roles = directory.role_management().held(subject.tenant, user).await?;
         let mut access = Map::new();
         for (name, value) in [
             ("aud", json!(audience.aud)),
