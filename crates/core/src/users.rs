@@ -17,6 +17,7 @@ use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, TenantRecord, Write};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -27,6 +28,9 @@ const REQUIRED_ON_CREATE: &[&str] = &["accountEnabled", "displayName", "mailNick
 pub const FORCE_CHANGE: &str = "_forceChangePassword";
 /// The user's property naming when sign-ins start to count: tokens of earlier sign-ins are refused.
 pub const SESSIONS_VALID_FROM: &str = "signInSessionsValidFromDateTime";
+/// Internal document key: the same instant in microseconds. The property keeps whole seconds, which cannot
+/// tell a sign-in made just after a password change from one made just before it in the same second.
+const SESSIONS_VALID_FROM_MICROS: &str = "_sessionsValidFromMicros";
 
 /// The password part of a create or update.
 #[derive(Debug, Clone)]
@@ -226,11 +230,29 @@ pub const PASSWORD_METHOD: &str = "28c10230-6103-485e-b985-444c60001490";
 
 /// Marks a user's document for a new password: when it changed (sign-ins before then stand no more), and
 /// whether it must be changed at the next sign-in.
-fn mark_password_change(doc: &mut Map<String, Value>, force: bool, now: chrono::DateTime<chrono::Utc>) {
-    let now = json!(format_time(now));
-    doc.insert("lastPasswordChangeDateTime".into(), now.clone());
-    doc.insert(SESSIONS_VALID_FROM.into(), now);
+fn mark_password_change(doc: &mut Map<String, Value>, force: bool, now: DateTime<Utc>) {
+    doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
+    mark_sessions_revoked(doc, now);
     doc.insert(FORCE_CHANGE.into(), json!(force));
+}
+
+/// Marks a user's document so that their sign-ins made until `now` stand no more.
+fn mark_sessions_revoked(doc: &mut Map<String, Value>, now: DateTime<Utc>) {
+    doc.insert(SESSIONS_VALID_FROM.into(), json!(format_time(now)));
+    doc.insert(SESSIONS_VALID_FROM_MICROS.into(), json!(now.timestamp_micros()));
+}
+
+/// Whether a sign-in made at `auth_time` was made before the user's sessions were last revoked (a password
+/// change, `revokeSignInSessions`), and so stands no more.
+pub fn sessions_revoked(user: &Map<String, Value>, auth_time: DateTime<Utc>) -> bool {
+    if let Some(micros) = user.get(SESSIONS_VALID_FROM_MICROS).and_then(Value::as_i64) {
+        return auth_time.timestamp_micros() <= micros;
+    }
+    let valid_from = user
+        .get(SESSIONS_VALID_FROM)
+        .and_then(Value::as_str)
+        .and_then(|text| DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)));
+    valid_from.is_some_and(|from| auth_time.timestamp() <= from.timestamp())
 }
 
 fn strong_passwords(doc: &Map<String, Value>) -> bool {
@@ -420,29 +442,55 @@ impl Users<'_> {
         if !verified {
             return Err(Error::invalid_property("currentPassword", "The current password is not correct."));
         }
+        self.replace_proven_password(caller, &user, current, new).await.map(|_| ())
+    }
+
+    /// The user's own change of a password they proved (`changePassword`, or the sign-in pages when the
+    /// password has expired or was set by an administrator): the new one must differ from it and pass the
+    /// tenant's rules.
+    pub(crate) async fn replace_proven_password(
+        &self,
+        caller: &Caller,
+        user: &ObjectRecord,
+        current: &str,
+        new: &str,
+    ) -> Result<DateTime<Utc>> {
         if new == current {
             return Err(Error::invalid_property("newPassword", "The new password cannot be the current password."));
         }
+        self.replace_password(caller, user, new).await
+    }
+
+    /// Sets a password the user chose (their own change, or a self-service reset) once it passes the tenant's
+    /// rules; returns the instant of the change (sign-ins until then stand no more).
+    pub(crate) async fn replace_password(
+        &self,
+        caller: &Caller,
+        user: &ObjectRecord,
+        new: &str,
+    ) -> Result<DateTime<Utc>> {
         check_new_password(new, &user.doc, &self.directory.tenant_record(caller.tenant()).await?)?;
         let hash = self.directory.hasher.hash(new.to_owned(), self.directory.salt()).await?;
-        self.set_password(caller, key, hash, false).await
+        self.set_password(caller, &user.id.to_string(), hash, false).await
     }
 
     /// Sets a user's password (hashed already): a change that ends their sign-ins before now, and that they
     /// must follow with a change of their own at the next sign-in when `force`.
-    async fn set_password(&self, caller: &Caller, key: &str, hash: String, force: bool) -> Result<()> {
+    /// Returns the instant of the change.
+    async fn set_password(&self, caller: &Caller, key: &str, hash: String, force: bool) -> Result<DateTime<Utc>> {
         let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let current = self.live_user(caller, key).await?;
             let mut record = current.clone();
-            mark_password_change(&mut record.doc, force, self.directory.now());
+            let now = self.directory.now();
+            mark_password_change(&mut record.doc, force, now);
             let attributes = vec!["passwordProfile".into()];
             let writes = vec![
                 Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
                 Write::SetPassword { user: current.id, hash: hash.clone() },
             ];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
-                return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
+                return committed.map(|_| now).map_err(|other| write_error(other, DUPLICATE_UPN));
             }
         }
     }
@@ -556,7 +604,7 @@ impl Users<'_> {
             let current = self.live_user(caller, key).await?;
             self.directory.check_sensitive(caller, Action::RevokeSessions, &current).await?;
             let mut record = current.clone();
-            record.doc.insert(SESSIONS_VALID_FROM.into(), json!(format_time(self.directory.now())));
+            mark_sessions_revoked(&mut record.doc, self.directory.now());
             let attributes = vec![SESSIONS_VALID_FROM.into()];
             let writes = vec![Write::UpdateObject {
                 before: None,

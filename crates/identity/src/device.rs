@@ -3,8 +3,8 @@
 //! approves. The device then collects its tokens at the token endpoint.
 
 use crate::pages::{
-    consent_body, cookie, error_page, escape, form_context, hidden_fields, page, read_cookie, shown, sign_in_body,
-    SESSION_COOKIE,
+    alert, change_password_body, consent_body, cookie, error_page, escape, form_context, hidden_fields, new_password,
+    page, read_cookie, shown, sign_in_body, SESSION_COOKIE,
 };
 use crate::{form_of, required, source_of, tenancy, IdentityState, OAuthError, Peer};
 use axum::extract::{Path, State};
@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use gatehouse_core::kernel::request;
-use gatehouse_core::sign_in::authorize::Authorized;
+use gatehouse_core::sign_in::authorize::{Authorized, Entered};
 use gatehouse_core::sign_in::device::DevicePrompt;
 use gatehouse_core::sign_in::Tenancy;
 use serde_json::{json, Value};
@@ -50,7 +50,7 @@ fn action(tenant: &str) -> String {
 /// The first page: enter the code.
 fn code_form(state: &IdentityState, tenant: &str, problem: Option<&str>) -> Response {
     let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant}));
-    let alert = problem.map(|p| format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(p))).unwrap_or_default();
+    let (alert, _) = alert(problem);
     let body = format!(
         "<h1>Enter code</h1>\n{alert}<p>Enter the code displayed on your app or device.</p>\n<form method=\"post\" action=\"{}\">\n{fields}\n<p><label for=\"otc\">Code</label>\n<input id=\"otc\" name=\"otc\" autocomplete=\"one-time-code\" required autofocus></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Next</button></p>\n</form>",
         action(tenant)
@@ -63,6 +63,19 @@ fn sign_in_form(state: &IdentityState, tenant: &str, otc: &str, problem: Option<
     let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
     let body = sign_in_body(&format!("/{tenant}/devicelogin"), &fields, login, message);
     page(StatusCode::OK, "Sign in to your account", &body, "form-action 'self'", &[csrf])
+}
+
+/// Asks for a new password for `login`, whose right password must change before the sign-in goes on.
+fn change_password_form(
+    state: &IdentityState,
+    tenant: &str,
+    otc: &str,
+    login: &str,
+    problem: Option<&str>,
+) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc, "login": login}));
+    let body = change_password_body(&format!("/{tenant}/devicelogin"), &fields, login, problem);
+    page(StatusCode::OK, "Update your password", &body, "form-action 'self'", &[csrf])
 }
 
 /// Asks the signed-in person whether they are signing in on the device.
@@ -134,14 +147,27 @@ pub async fn devicelogin_form(
         Ok(prompt) => prompt,
         Err(e) => return code_form(&state, &tenant, Some(&e.message)),
     };
-    if form.contains_key("login") {
-        let session = match sign_in
-            .password_session(Tenancy::Tenant(tenant_id), field("login"), field("passwd"), source_of(peer))
-            .await
+    let tenancy = Tenancy::Tenant(tenant_id);
+    let entered = match (ctx.get("login").and_then(Value::as_str), form.contains_key("login")) {
+        (Some(login), _) => {
+            let changed = match new_password(&form) {
+                Ok(passwords) => sign_in.change_password_session(tenancy, login, passwords, source_of(peer)).await,
+                Err(problem) => return change_password_form(&state, &tenant, otc, login, Some(problem)),
+            };
+            match changed {
+                Ok(session) => Some(session),
+                Err(e) => return change_password_form(&state, &tenant, otc, login, Some(&shown(&e))),
+            }
+        }
+        (None, true) => match sign_in.password_session(tenancy, field("login"), field("passwd"), source_of(peer)).await
         {
-            Ok(session) => session,
+            Ok(Entered::SignedIn(session)) => Some(session),
+            Ok(Entered::MustChangePassword) => return change_password_form(&state, &tenant, otc, field("login"), None),
             Err(e) => return sign_in_form(&state, &tenant, otc, Some((field("login"), &shown(&e)))),
-        };
+        },
+        (None, false) => None,
+    };
+    if let Some(session) = entered {
         let cookies = vec![cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None)];
         return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, cookies);
     }

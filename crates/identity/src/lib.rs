@@ -5,10 +5,12 @@
 //! `{tenant}` in every path is the tenant's id or any of its domains, or `organizations`/`common`, where
 //! the account that signs in names its tenant. Errors use OAuth's
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
-//! `correlation_id`). Interactive sign-in (authorize, sign-in pages, MFA) comes later and lives here too.
+//! `correlation_id`). The pages a person meets (sign-in, consent, a password change the sign-in requires,
+//! device login, self-service password reset) live here too.
 
 mod device;
 mod pages;
+mod reset;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -53,6 +55,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
         .route("/{tenant}/devicelogin", get(device::devicelogin).post(device::devicelogin_form))
+        .route("/{tenant}/passwordreset", get(reset::password_reset).post(reset::password_reset_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use chrono::Duration;
 use gatehouse_core::kernel::request;
-use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Session};
+use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Entered, Session};
 use gatehouse_core::sign_in::Tenancy;
 use gatehouse_core::Error;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -332,16 +332,45 @@ fn form_action(flow: &Flow) -> String {
     format!("form-action 'self' {target}").trim_end().to_owned()
 }
 
-/// The sign-in form of every page that signs a person in: Entra's field names, the name prefilled (never the
-/// password), and a failed sign-in said with its message, which the name field points to.
-pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Option<&str>) -> String {
+/// A form's problem, said where assistive technology finds it: the alert, and the attribute that points the
+/// first field to it.
+pub(crate) fn alert(problem: Option<&str>) -> (String, &'static str) {
     let alert = problem.map(|p| format!("<p role=\"alert\" id=\"error\">{}</p>\n", escape(p))).unwrap_or_default();
-    let described = if problem.is_some() { " aria-describedby=\"error\"" } else { "" };
+    (alert, if problem.is_some() { " aria-describedby=\"error\"" } else { "" })
+}
+
+/// The sign-in form of every page that signs a person in: Entra's field names, the name prefilled (never the
+/// password), a failed sign-in said with its message, which the name field points to, and the way to the
+/// self-service password reset of the tenant at `tenant_path`.
+pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Option<&str>) -> String {
+    let (alert, described) = alert(problem);
+    let tenant_path = action.trim_start_matches('/').split('/').next().unwrap_or_default();
     format!(
-        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
+        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>\n<p><a id=\"idA_PWD_ForgotPassword\" href=\"/{reset}/passwordreset\">Forgot my password</a></p>",
+        action = escape(action),
+        login = escape(login),
+        reset = escape(tenant_path),
+    )
+}
+
+/// Entra's "Update your password" form inside a sign-in whose password must change first: the current
+/// password again (a stolen form is worth nothing without it), and the new one twice.
+pub(crate) fn change_password_body(action: &str, fields: &str, login: &str, problem: Option<&str>) -> String {
+    let (alert, described) = alert(problem);
+    format!(
+        "<h1>Update your password</h1>\n{alert}<p>You need to update your password because this is the first time you are signing in, or because your password has expired.</p>\n<p id=\"account\">{login}</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"username\" autocomplete=\"username\" value=\"{login}\">\n<p><label for=\"currentPassword\">Current password</label>\n<input id=\"currentPassword\" name=\"currentPassword\" type=\"password\" autocomplete=\"current-password\" required autofocus{described}></p>\n<p><label for=\"newPassword\">New password</label>\n<input id=\"newPassword\" name=\"newPassword\" type=\"password\" autocomplete=\"new-password\" required></p>\n<p><label for=\"confirmNewPassword\">Confirm password</label>\n<input id=\"confirmNewPassword\" name=\"confirmNewPassword\" type=\"password\" autocomplete=\"new-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>",
         action = escape(action),
         login = escape(login),
     )
+}
+
+/// The new password a change form carries, once its two entries match; else what the form says.
+pub(crate) fn new_password(form: &HashMap<String, String>) -> Result<(&str, &str), &'static str> {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    match field("newPassword") == field("confirmNewPassword") {
+        true => Ok((field("currentPassword"), field("newPassword"))),
+        false => Err("The passwords don't match. Enter the new password the same way twice."),
+    }
 }
 
 /// The consent form of every page that asks for consent: the scopes asked, Accept and Cancel.
@@ -363,6 +392,16 @@ fn sign_in_form(state: &IdentityState, flow: &Flow, problem: Option<(&str, &str)
     };
     let body = sign_in_body(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path), &fields, login, message);
     page(StatusCode::OK, "Sign in to your account", &body, &form_action(flow), &[csrf_cookie])
+}
+
+/// Asks for a new password for `login`, whose right password must change before the sign-in goes on; the
+/// account travels in the signed context, so the form changes no other.
+fn change_password_form(state: &IdentityState, flow: &Flow, login: &str, problem: Option<&str>) -> Response {
+    let payload = json!({"path": flow.tenant_path, "params": flow.params, "login": login});
+    let (fields, csrf_cookie) = hidden_fields(state, "authorize", &payload);
+    let action = format!("/{}/oauth2/v2.0/authorize", flow.tenant_path);
+    let body = change_password_body(&action, &fields, login, problem);
+    page(StatusCode::OK, "Update your password", &body, &form_action(flow), &[csrf_cookie])
 }
 
 fn consent_form(
@@ -403,10 +442,25 @@ pub async fn authorize_form(
     if form.contains_key("consent") {
         return consent_answer(&state, &flow, &headers, field("consent"), field("scopes")).await;
     }
-    let (login, password) = (field("login"), field("passwd"));
-    let session = match sign_in.password_session(flow.tenancy, login, password, source_of(peer)).await {
-        Ok(session) => session,
-        Err(e) => return sign_in_form(&state, &flow, Some((login, &shown(&e)))),
+    let session = match ctx.get("login").and_then(Value::as_str) {
+        Some(login) => {
+            let passwords = match new_password(&form) {
+                Ok(passwords) => passwords,
+                Err(problem) => return change_password_form(&state, &flow, login, Some(problem)),
+            };
+            match sign_in.change_password_session(flow.tenancy, login, passwords, source_of(peer)).await {
+                Ok(session) => session,
+                Err(e) => return change_password_form(&state, &flow, login, Some(&shown(&e))),
+            }
+        }
+        None => {
+            let (login, password) = (field("login"), field("passwd"));
+            match sign_in.password_session(flow.tenancy, login, password, source_of(peer)).await {
+                Ok(Entered::SignedIn(session)) => session,
+                Ok(Entered::MustChangePassword) => return change_password_form(&state, &flow, login, None),
+                Err(e) => return sign_in_form(&state, &flow, Some((login, &shown(&e)))),
+            }
+        }
     };
     let request = match checked_request(&state, &flow, Some(session.tenant)).await {
         Ok(Some(request)) => request,

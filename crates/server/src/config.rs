@@ -34,6 +34,9 @@ pub struct StoreArgs {
     /// The name server that domain verification asks, as ADDRESS:PORT (default: the system's resolvers).
     #[arg(long, env = "GATEHOUSE_DNS_SERVER")]
     pub dns_server: Option<String>,
+    /// Folder outgoing email is written to, one .eml file a message (default: `outbox` in the data directory).
+    #[arg(long, env = "GATEHOUSE_OUTBOX")]
+    pub outbox: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -94,6 +97,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     metrics_listen: Option<String>,
     dns_server: Option<String>,
+    outbox: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -112,6 +116,8 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// The name server domain verification asks; `None` for the system's.
     pub dns_server: Option<SocketAddr>,
+    /// The folder outgoing email is written to.
+    pub outbox: PathBuf,
     /// Whether a missing master key may be made: only `serve` makes one, on its first start; the operator
     /// commands need the existing key.
     pub makes_master_key: bool,
@@ -187,6 +193,7 @@ impl Settings {
         };
         Ok(Settings {
             makes_master_key: true,
+            outbox: args.store.outbox.clone().or(file.outbox).unwrap_or_else(|| data_dir.join("outbox")),
             dns_server,
             limits,
             metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),

@@ -10,6 +10,7 @@
 //! - [`certs`]: `dev-cert`, a local CA and a localhost certificate for trying HTTPS.
 //! - [`connections`]: the listener, with its header and idle timeouts and its connection limit.
 //! - [`dns`]: the DNS lookups of domain verification.
+//! - [`outbox`]: outgoing email as files in a folder.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind port 0 and stop the
 //! server cleanly; in-flight requests finish before it returns.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod connections;
 pub mod dns;
 pub mod metrics;
+pub mod outbox;
 
 pub use connections::{serve, tls_config, Limits};
 use gatehouse_core::processors;
@@ -43,7 +45,8 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
         access_token_lifetime: settings.access_token_lifetime,
         ..DirectoryConfig::default()
     };
-    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config);
+    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config)
+        .with_mailer(Arc::new(outbox::FileOutbox::new(settings.outbox.clone())));
     match dns::resolver(settings.dns_server) {
         Ok(resolver) => directory = directory.with_dns(resolver),
         Err(error) if settings.dns_server.is_none() => {

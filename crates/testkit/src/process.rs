@@ -17,6 +17,8 @@ pub struct ServerProcess {
     pub base_url: String,
     /// The bootstrap JSON, when this start created the first tenant.
     pub bootstrap: Option<serde_json::Value>,
+    /// The folder the server writes its email to (the data directory's `outbox`).
+    pub outbox: PathBuf,
 }
 
 pub struct Launch<'a> {
@@ -80,7 +82,8 @@ impl ServerProcess {
         let bootstrap = std::fs::read(&output).ok().map(|b| serde_json::from_slice(&b).unwrap());
         let scheme = if https { "https" } else { "http" };
         let host = address.replace("127.0.0.1", if https { "localhost" } else { "127.0.0.1" });
-        ServerProcess { child, base_url: format!("{scheme}://{host}"), address, bootstrap }
+        let outbox = launch.data_dir.join("outbox");
+        ServerProcess { child, base_url: format!("{scheme}://{host}"), address, bootstrap, outbox }
     }
 
     /// SIGKILL: no chance to flush or finish anything.

@@ -79,6 +79,8 @@ pub struct Directory {
     tenant_names: RwLock<HashMap<String, (Uuid, std::time::Instant)>>,
     /// Looks up the DNS records that prove a domain's ownership; none on a node that has no resolver.
     pub(crate) dns: Option<Arc<dyn crate::kernel::dns::Dns>>,
+    /// Sends the directory's email; none on a node that sends none.
+    pub(crate) mailer: Option<Arc<dyn crate::kernel::mail::Mailer>>,
     /// Each tenant's Microsoft Graph service principal, which never changes.
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
     /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
@@ -113,6 +115,7 @@ impl Directory {
             verified: Mutex::new(HashMap::new()),
             tenant_names: RwLock::new(HashMap::new()),
             dns: None,
+            mailer: None,
             graph_principals: RwLock::new(HashMap::new()),
             committed: tokio::sync::Notify::new(),
             node: node::NodeState::default(),
@@ -151,6 +154,11 @@ impl Directory {
     /// The directory with a DNS resolver, for domain verification.
     pub fn with_dns(self, dns: Arc<dyn crate::kernel::dns::Dns>) -> Self {
         Self { dns: Some(dns), ..self }
+    }
+
+    /// The directory with a way to send email.
+    pub fn with_mailer(self, mailer: Arc<dyn crate::kernel::mail::Mailer>) -> Self {
+        Self { mailer: Some(mailer), ..self }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

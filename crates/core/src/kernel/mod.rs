@@ -1,8 +1,9 @@
-//! What every layer uses: the error type, injected time, the DNS port, and the request's context.
+//! What every layer uses: the error type, injected time, the DNS and mail ports, and the request's context.
 
 pub mod clock;
 pub mod dns;
 pub mod error;
+pub mod mail;
 pub mod random;
 pub mod request;
 pub mod text;

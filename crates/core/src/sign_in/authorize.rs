@@ -82,6 +82,15 @@ impl ResponseType {
     }
 }
 
+/// What a password entered at the pages comes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entered {
+    SignedIn(Session),
+    /// The password is right but must be changed before the sign-in goes on (expired, or set by an
+    /// administrator): the pages ask for a new one ([`SignIn::change_password_session`]).
+    MustChangePassword,
+}
+
 /// What an authorization request comes to once a person is signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorized {
@@ -170,26 +179,57 @@ impl SignIn<'_> {
         })
     }
 
-    /// The authenticate stage of the pages: a password entered from `source`, giving a session.
+    /// The authenticate stage of the pages: a password entered from `source`, giving a session, unless the
+    /// password must be changed first.
     pub async fn password_session(
         &self,
         tenancy: Tenancy,
         username: &str,
         password: &str,
         source: Option<std::net::IpAddr>,
+    ) -> Result<Entered> {
+        let tenant = self.tenant_named(tenancy, username).await?;
+        let user = self.verify_password(tenant, username, password, source).await?;
+        match self.must_change_password(tenant, &user).await? {
+            true => Ok(Entered::MustChangePassword),
+            false => Ok(Entered::SignedIn(self.new_session(tenant, user.id))),
+        }
+    }
+
+    /// The pages' password change inside a sign-in: the current password, proven as at any sign-in (smart
+    /// lockout counts it), is replaced by a new one that passes the tenant's rules, ending the user's earlier
+    /// sign-ins; the session begins after that, even on a clock that has not moved since.
+    pub async fn change_password_session(
+        &self,
+        tenancy: Tenancy,
+        username: &str,
+        (current, new): (&str, &str),
+        source: Option<std::net::IpAddr>,
     ) -> Result<Session> {
-        let tenant = match tenancy {
-            Tenancy::Tenant(tenant) => tenant,
-            Tenancy::Organizations | Tenancy::Common => self.tenant_of(username).await?,
-        };
-        let user = self.check_password(tenant, username, password, source).await?;
-        Ok(Session { tenant, user: user.id, auth_time: self.directory.now(), methods: vec!["pwd".into()] })
+        let tenant = self.tenant_named(tenancy, username).await?;
+        let user = self.verify_password(tenant, username, current, source).await?;
+        let system = Caller::System { tenant };
+        let changed = self.directory.users().replace_proven_password(&system, &user, current, new).await?;
+        let auth_time = self.directory.now().max(changed + Duration::microseconds(1));
+        Ok(Session { auth_time, ..self.new_session(tenant, user.id) })
+    }
+
+    /// The tenant a sign-in is for: the one the URL names, or the one that holds the account's domain.
+    pub(super) async fn tenant_named(&self, tenancy: Tenancy, username: &str) -> Result<Uuid> {
+        match tenancy {
+            Tenancy::Tenant(tenant) => Ok(tenant),
+            Tenancy::Organizations | Tenancy::Common => self.tenant_of(username).await,
+        }
+    }
+
+    fn new_session(&self, tenant: Uuid, user: Uuid) -> Session {
+        Session { tenant, user, auth_time: self.directory.now(), methods: vec!["pwd".into()] }
     }
 
     /// A session's cookie value.
     pub fn session_value(&self, session: &Session) -> String {
         let payload = json!({
-            "t": session.tenant, "u": session.user, "a": session.auth_time.timestamp(), "m": session.methods,
+            "t": session.tenant, "u": session.user, "a": session.auth_time.timestamp_micros(), "m": session.methods,
         });
         self.seal("session", &payload, Duration::hours(SESSION_HOURS))
     }
@@ -198,7 +238,7 @@ impl SignIn<'_> {
     pub async fn session(&self, value: &str) -> Option<Session> {
         let payload = self.open("session", value)?;
         let id = |name: &str| payload.get(name).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
-        let auth_time = Utc.timestamp_opt(payload.get("a")?.as_i64()?, 0).single()?;
+        let auth_time = Utc.timestamp_micros(payload.get("a")?.as_i64()?).single()?;
         let methods = payload.get("m")?.as_array()?.iter().filter_map(Value::as_str).map(str::to_owned).collect();
         let session = Session { tenant: id("t")?, user: id("u")?, auth_time, methods };
         self.standing_user(session.tenant, session.user, session.auth_time).await.map(|_| session)
@@ -214,7 +254,7 @@ impl SignIn<'_> {
     ) -> Option<crate::store::ObjectRecord> {
         let user = self.find_user(tenant, &user.to_string()).await?;
         let enabled = user.doc.get("accountEnabled") == Some(&Value::Bool(true));
-        (enabled && !super::sessions_revoked(&user, auth_time)).then_some(user)
+        (enabled && !crate::users::sessions_revoked(&user.doc, auth_time)).then_some(user)
     }
 
     /// The policy and issue stages of the pages: a code for the client, or the scopes the person must

@@ -20,6 +20,9 @@ const LONGEST_SECONDS: i64 = 24 * 3600;
 const REMEMBERED_WRONG: usize = 3;
 /// Source addresses remembered as familiar, the most recent first.
 const FAMILIAR_SOURCES: usize = 16;
+/// At most this many reset codes are sent to a user in [`MAIL_WINDOW_SECONDS`].
+const MOST_MAILED: usize = 5;
+const MAIL_WINDOW_SECONDS: i64 = 3600;
 
 /// One side's count: unfamiliar or familiar sources.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,13 +36,16 @@ struct Count {
     recent: Vec<String>,
 }
 
-/// A user's smart-lockout state.
+/// A user's smart-lockout state, with the self-service reset codes recently sent to them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Lockout {
     familiar: Count,
     unfamiliar: Count,
     /// Addresses the user signed in from with the right password.
     sources: Vec<String>,
+    /// When reset codes were sent (Unix seconds), within the last [`MAIL_WINDOW_SECONDS`].
+    mailed: Vec<i64>,
 }
 
 impl Lockout {
@@ -91,6 +97,23 @@ impl Lockout {
         true
     }
 
+    /// Takes one of the reset codes the user may be sent in the window ending `now`; false when none is left.
+    pub fn mail(&mut self, now: i64) -> bool {
+        self.mailed.retain(|at| now - at < MAIL_WINDOW_SECONDS);
+        if self.mailed.len() >= MOST_MAILED {
+            return false;
+        }
+        self.mailed.push(now);
+        true
+    }
+
+    /// A self-service reset proved the person: every lockout ends and both counts start again.
+    pub fn unlock(&mut self) -> bool {
+        let before = self.clone();
+        (self.familiar, self.unfamiliar) = (Count::default(), Count::default());
+        *self != before
+    }
+
     /// A sign-in with the right password: that side's count starts again, and the source becomes familiar.
     /// Returns whether the state changed.
     pub fn succeeded(&mut self, familiar: bool, source: Option<&str>) -> bool {
@@ -127,10 +150,22 @@ mod tests {
             state.failed(false, format!("again-{n}"), 100, POLICY);
         }
         assert!(state.locked(false, 219) && !state.locked(false, 220), "the second lockout lasts two minutes");
+        let mut reset = state.clone();
+        assert!(reset.unlock() && !reset.locked(false, 100), "a reset unlocks");
+        assert!(!reset.unlock(), "nothing left to unlock");
         assert!(state.succeeded(false, Some("192.0.2.1")));
         assert!(state.familiar(Some("192.0.2.1")) && !state.familiar(Some("198.51.100.7")) && !state.familiar(None));
         assert!(!state.succeeded(false, Some("192.0.2.1")), "nothing new to write");
         assert_eq!(Lockout::read(&state.write()), state);
         assert_eq!(Lockout::read("not json"), Lockout::default());
+    }
+
+    #[test]
+    fn five_reset_codes_an_hour() {
+        let mut state = Lockout::read(r#"{"familiar":{"failures":1,"until":0,"lockouts":0,"recent":[]}}"#);
+        assert_eq!(state.familiar.failures, 1, "a state written before codes were counted still reads");
+        assert!((0..5).all(|n| state.mail(n * 60)));
+        assert!(!state.mail(600), "the sixth within the hour is refused");
+        assert!(state.mail(3600), "the first has left the window");
     }
 }

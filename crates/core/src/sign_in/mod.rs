@@ -13,6 +13,7 @@ pub mod issue;
 pub mod lockout;
 pub mod policy;
 pub mod refresh;
+pub mod reset;
 pub mod resource;
 
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
@@ -20,7 +21,7 @@ use crate::auth::scopes::{Scope, Scopes};
 use crate::credentials::password_rules::{password_expired, password_rules};
 use crate::kernel::error::{Error, Result};
 use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
-use crate::users::{FORCE_CHANGE, SESSIONS_VALID_FROM};
+use crate::users::{sessions_revoked, FORCE_CHANGE};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -142,11 +143,32 @@ impl SignIn<'_> {
         self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
     }
 
-    /// The authenticate stage for a password: the live user of that name whose password it is, unless smart
-    /// lockout holds their password entries from this kind of place ([`lockout`]). An unknown name costs one
-    /// hash, as a wrong password does. A password hashed with other parameters than today's is hashed again
-    /// with today's once it is proven right.
+    /// The authenticate stage for a password: [`SignIn::verify_password`], and the password must not need
+    /// changing first (expired, or set by an administrator): AADSTS50055 where it does.
     pub(super) async fn check_password(
+        &self,
+        tenant: Uuid,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<ObjectRecord> {
+        let user = self.verify_password(tenant, username, password, source).await?;
+        match self.must_change_password(tenant, &user).await? {
+            true => Err(password_change_required()),
+            false => Ok(user),
+        }
+    }
+
+    /// Whether the user must change their password before signing in: it expired, or an administrator set it.
+    async fn must_change_password(&self, tenant: Uuid, user: &ObjectRecord) -> Result<bool> {
+        let forced = user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true));
+        Ok(forced || password_expired(&self.directory.tenant_record(tenant).await?, &user.doc, self.directory.now()))
+    }
+
+    /// The live user of that name whose password it is, unless smart lockout holds their password entries
+    /// from this kind of place ([`lockout`]). An unknown name costs one hash, as a wrong password does. A
+    /// password hashed with other parameters than today's is hashed again with today's once it is proven right.
+    pub(super) async fn verify_password(
         &self,
         tenant: Uuid,
         username: &str,
@@ -179,16 +201,10 @@ impl SignIn<'_> {
                 "AADSTS50034: The user account {{EmailHidden}} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
             )));
         };
-        let wrong = (!verified).then(|| {
-            let data = [b"wrong-password\0".as_slice(), user.id.as_bytes(), password.as_bytes()].concat();
-            URL_SAFE_NO_PAD.encode(&self.directory.master.token_mac(&data)[..12])
-        });
+        let wrong = (!verified).then(|| self.wrong_entry("wrong-password", user.id, password));
         self.count_entry(tenant, user.id, stored, familiar, source.as_deref(), wrong.clone()).await?;
         if wrong.is_some() {
             return Err(grant_error("AADSTS50126: Error validating credentials due to invalid username or password."));
-        }
-        if password_expired(&self.directory.tenant_record(tenant).await?, &user.doc, self.directory.now()) {
-            return Err(password_change_required());
         }
         if hash.is_some_and(|h| !hasher.params().made(&h)) {
             let rehashed = hasher.hash(password.to_owned(), self.directory.salt()).await?;
@@ -198,34 +214,56 @@ impl SignIn<'_> {
         Ok(user)
     }
 
-    /// Records a password entry in the user's lockout state (a wrong one by its digest), by compare-and-set:
-    /// a concurrent entry's change is read again and this one applied on top.
+    /// The digest a wrong entry (a password, a reset code) is remembered by: keyed, short, never the text.
+    fn wrong_entry(&self, kind: &str, user: Uuid, text: &str) -> String {
+        let data = [kind.as_bytes(), b"\0", user.as_bytes(), text.as_bytes()].concat();
+        URL_SAFE_NO_PAD.encode(&self.directory.master.token_mac(&data)[..12])
+    }
+
+    /// Records a password entry in the user's lockout state: a wrong one by its digest, against the tenant's
+    /// lockout policy; a right one makes its source familiar.
     async fn count_entry(
         &self,
         tenant: Uuid,
         user: Uuid,
-        mut stored: Option<LockoutRecord>,
+        stored: Option<LockoutRecord>,
         familiar: bool,
         source: Option<&str>,
         wrong: Option<String>,
     ) -> Result<()> {
+        match wrong {
+            Some(digest) => {
+                let rules = password_rules(&self.directory.tenant_record(tenant).await?);
+                let policy = lockout::Policy { threshold: rules.lockout_threshold, seconds: rules.lockout_seconds };
+                let now = self.directory.now().timestamp();
+                self.change_lockout(tenant, user, stored, |state| state.failed(familiar, digest.clone(), now, policy))
+                    .await
+                    .map(|_| ())
+            }
+            None => {
+                self.change_lockout(tenant, user, stored, |state| state.succeeded(familiar, source)).await.map(|_| ())
+            }
+        }
+    }
+
+    /// Changes the user's lockout state by compare-and-set: a concurrent change is read again and this one
+    /// applied on top. `change` says whether it changed anything; so does the answer.
+    pub(super) async fn change_lockout(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        mut stored: Option<LockoutRecord>,
+        change: impl Fn(&mut Lockout) -> bool,
+    ) -> Result<bool> {
         loop {
             let mut state = stored.as_ref().map(|s| Lockout::read(&s.state)).unwrap_or_default();
-            let changed = match &wrong {
-                Some(digest) => {
-                    let rules = password_rules(&self.directory.tenant_record(tenant).await?);
-                    let policy = lockout::Policy { threshold: rules.lockout_threshold, seconds: rules.lockout_seconds };
-                    state.failed(familiar, digest.clone(), self.directory.now().timestamp(), policy)
-                }
-                None => state.succeeded(familiar, source),
-            };
-            if !changed {
-                return Ok(());
+            if !change(&mut state) {
+                return Ok(false);
             }
             let write =
                 Write::SetLockout { user, state: state.write(), expected_version: stored.as_ref().map(|s| s.version) };
             match self.directory.commit(&Caller::System { tenant }, vec![write]).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(true),
                 Err(StoreError::Conflict(_)) => {
                     stored = self.directory.store.lockout(tenant, user).await.map_err(Error::from)?;
                 }
@@ -277,7 +315,7 @@ impl SignIn<'_> {
             .find_user(tenant, &family.user.to_string())
             .await
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
-        if sessions_revoked(&user, family.auth_time) {
+        if sessions_revoked(&user.doc, family.auth_time) {
             return Err(revoked());
         }
         let held = Scopes::parse(&family.scopes);
@@ -523,15 +561,4 @@ fn revoked() -> Error {
     grant_error(
         "AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password, or the token was used twice.",
     )
-}
-
-/// Whether the user's sessions were revoked (a password change, `revokeSignInSessions`) since a sign-in
-/// made at `auth_time` (compared in whole seconds, as the property records them).
-fn sessions_revoked(user: &ObjectRecord, auth_time: DateTime<Utc>) -> bool {
-    let valid_from = user
-        .doc
-        .get(SESSIONS_VALID_FROM)
-        .and_then(Value::as_str)
-        .and_then(|text| DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)));
-    valid_from.is_some_and(|from| auth_time.timestamp() <= from.timestamp())
 }

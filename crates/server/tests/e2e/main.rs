@@ -16,6 +16,7 @@ mod lockout;
 mod operations;
 mod organization;
 mod own_api;
+mod password_pages;
 mod processes;
 mod queries;
 mod roles;

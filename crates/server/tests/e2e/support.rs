@@ -31,6 +31,8 @@ pub struct Server {
     pub engine: &'static str,
     /// The name server the directory verifies domains with.
     pub zone: crate::zone::Zone,
+    /// The folder the directory's email is written to.
+    pub outbox: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     _dir: Arc<tempfile::TempDir>,
 }
@@ -83,7 +85,10 @@ impl Server {
         let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
         let zone = crate::zone::Zone::start().await;
         let dns = gatehouse::dns::resolver(Some(zone.address)).unwrap();
-        let directory = Arc::new(Directory::new(store.clone(), clock.clone(), master.clone(), config).with_dns(dns));
+        let outbox = dir.path().join(format!("outbox-{}", uuid::Uuid::new_v4().simple()));
+        let mailer = Arc::new(gatehouse::outbox::FileOutbox::new(outbox.clone()));
+        let directory = Directory::new(store.clone(), clock.clone(), master.clone(), config).with_dns(dns);
+        let directory = Arc::new(directory.with_mailer(mailer));
         let tenant = directory
             .tenants()
             .create(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
@@ -109,9 +114,20 @@ impl Server {
             http: reqwest::Client::new(),
             engine,
             zone,
+            outbox,
             stop: Some(stop),
             _dir: dir,
         }
+    }
+
+    /// The messages written to `address` so far, oldest first.
+    pub fn mail_to(&self, address: &str) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else { return Vec::new() };
+        let mut names: Vec<_> =
+            entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
+        names.sort();
+        let to = format!("\r\nTo: {address}\r\n");
+        names.into_iter().map(|p| std::fs::read_to_string(p).unwrap()).filter(|m| m.contains(&to)).collect()
     }
 
     pub fn url(&self, path: &str) -> String {
