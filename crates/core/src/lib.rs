@@ -25,6 +25,7 @@
 pub mod applications;
 pub mod auth;
 pub mod changelog;
+pub mod conditional_access;
 pub mod contacts;
 pub mod credentials;
 pub mod deleted;

@@ -27,6 +27,7 @@ const LAYERS: &[&str] = &[
     "deleted",
     "membership",
     "licensing",
+    "conditional_access",
     "sign_in",
     "processors",
 ];
@@ -137,6 +138,7 @@ const FEATURES: &[&str] = &[
     "deleted",
     "membership",
     "licensing",
+    "conditional_access",
     "sign_in",
 ];
 

@@ -9,6 +9,7 @@ mod assignments;
 mod auth;
 mod batch;
 mod body;
+mod conditional_access;
 mod consent;
 mod contacts;
 mod deleted;
@@ -40,6 +41,8 @@ pub struct GraphState {
     pub directory: Arc<Directory>,
 }
 
+pub use conditional_access::beta_router;
+
 /// The Graph routes, to be nested under `/v1.0`.
 pub fn router(directory: Arc<Directory>) -> Router {
     let state = GraphState { directory };
@@ -57,6 +60,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(roles::routes())
         .merge(settings::routes())
         .merge(methods::routes())
+        .merge(conditional_access::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

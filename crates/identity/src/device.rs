@@ -6,7 +6,7 @@ use crate::pages::{
     alert, change_password_body, consent_body, cookie, error_page, escape, form_context, hidden_fields, new_password,
     page, read_cookie, shown, sign_in_body, SESSION_COOKIE,
 };
-use crate::{form_of, required, source_of, tenancy, IdentityState, OAuthError, Peer};
+use crate::{form_of, required, tenancy, IdentityState, OAuthError, Peer};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -148,10 +148,11 @@ pub async fn devicelogin_form(
         Err(e) => return code_form(&state, &tenant, Some(&e.message)),
     };
     let tenancy = Tenancy::Tenant(tenant_id);
+    let browser = crate::browser_of(peer, &headers);
     let entered = match (ctx.get("login").and_then(Value::as_str), form.contains_key("login")) {
         (Some(login), _) => {
             let changed = match new_password(&form) {
-                Ok(passwords) => sign_in.change_password_session(tenancy, login, passwords, source_of(peer)).await,
+                Ok(passwords) => sign_in.change_password_session(tenancy, login, passwords, browser.ip).await,
                 Err(problem) => return change_password_form(&state, &tenant, otc, login, Some(problem)),
             };
             match changed {
@@ -159,8 +160,7 @@ pub async fn devicelogin_form(
                 Err(e) => return change_password_form(&state, &tenant, otc, login, Some(&shown(&e))),
             }
         }
-        (None, true) => match sign_in.password_session(tenancy, field("login"), field("passwd"), source_of(peer)).await
-        {
+        (None, true) => match sign_in.password_session(tenancy, field("login"), field("passwd"), browser.ip).await {
             Ok(Entered::SignedIn(session)) => Some(session),
             Ok(Entered::MustChangePassword) => return change_password_form(&state, &tenant, otc, field("login"), None),
             Err(e) => return sign_in_form(&state, &tenant, otc, Some((field("login"), &shown(&e)))),
@@ -173,9 +173,9 @@ pub async fn devicelogin_form(
     }
     let Some(session) = session else { return sign_in_form(&state, &tenant, &prompt.user_code, None) };
     let (outcome, approved) = match (field("approve"), field("consent")) {
-        ("Continue", _) => (sign_in.decide_device(&session, otc, true).await, true),
-        ("Cancel", _) | (_, "Cancel") => (sign_in.decide_device(&session, otc, false).await, false),
-        (_, "Accept") => (sign_in.consent_device(&session, otc, field("scopes")).await, true),
+        ("Continue", _) => (sign_in.decide_device(&session, otc, true, &browser).await, true),
+        ("Cancel", _) | (_, "Cancel") => (sign_in.decide_device(&session, otc, false, &browser).await, false),
+        (_, "Accept") => (sign_in.consent_device(&session, otc, field("scopes"), &browser).await, true),
         _ => return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, Vec::new()),
     };
     match outcome {

@@ -42,6 +42,12 @@ pub(crate) fn source_of(peer: Peer) -> Option<std::net::IpAddr> {
     peer.map(|Extension(ConnectInfo(address))| address.ip())
 }
 
+/// The browser a page's request comes from, as Conditional Access reads it.
+pub(crate) fn browser_of(peer: Peer, headers: &HeaderMap) -> sign_in::Browser {
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    sign_in::Browser { ip: source_of(peer), user_agent }
+}
+
 pub fn router(directory: Arc<Directory>) -> Router {
     Router::new()
         .route(
@@ -88,6 +94,9 @@ impl From<Error> for OAuthError {
             }
             (ErrorKind::Invalid, Some(sign_in::GRANT)) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", e.message)
+            }
+            (ErrorKind::Invalid, Some(sign_in::INTERACTION)) if e.message.starts_with("AADSTS50076") => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "interaction_required", e.message)
             }
             (ErrorKind::Invalid, Some(sign_in::INTERACTION)) => OAuthError {
                 suberror: Some(if e.message.starts_with("AADSTS65001") {
@@ -372,7 +381,8 @@ async fn token_grant(
     let scope = form.get("scope").map(String::as_str).unwrap_or_default();
     let proof = shown.as_ref().map(Shown::proof);
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    let client = ClientRequest { client_id: &client_id, proof, scope, base: &base, source, origin };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let client = ClientRequest { client_id: &client_id, proof, scope, base: &base, source, origin, user_agent };
     let body = match grant {
         "client_credentials" => {
             let Tenancy::Tenant(id) = tenancy else {

@@ -7,7 +7,7 @@
 //! token tied to a SameSite=Strict cookie. A password is never echoed back. Errors that come before the
 //! redirect URI is known to be the client's are shown here, never redirected to.
 
-use crate::{source_of, tenancy, unknown_tenant, IdentityState, Peer};
+use crate::{browser_of, source_of, tenancy, unknown_tenant, IdentityState, Peer};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use axum::Form;
 use chrono::Duration;
 use gatehouse_core::kernel::request;
 use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Entered, Session};
-use gatehouse_core::sign_in::Tenancy;
+use gatehouse_core::sign_in::{Browser, Tenancy};
 use gatehouse_core::Error;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
@@ -109,6 +109,7 @@ struct Flow {
     tenancy: Tenancy,
     tenant_path: String,
     params: Map<String, Value>,
+    browser: Browser,
 }
 
 impl Flow {
@@ -187,6 +188,7 @@ pub async fn authorize(
     Path(tenant): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    peer: Peer,
 ) -> Response {
     let params: Map<String, Value> =
         CARRIED.iter().filter_map(|k| query.get(*k).map(|v| (k.to_string(), json!(v)))).collect();
@@ -194,7 +196,7 @@ pub async fn authorize(
         Ok(t) => t,
         Err(_) => return error_page(&unknown_tenant(&tenant).description),
     };
-    let flow = Flow { tenancy, tenant_path: tenant, params };
+    let flow = Flow { tenancy, tenant_path: tenant, params, browser: browser_of(peer, &headers) };
     let session = match flow.param("prompt") {
         Some("login") | Some("select_account") => None,
         _ => match read_cookie(&headers, SESSION_COOKIE) {
@@ -278,7 +280,7 @@ async fn proceed(
     let forced = flow.param("prompt") == Some("consent");
     let outcome = match forced {
         true => sign_in.requested(request).await.map(Authorized::Consent),
-        false => sign_in.authorize(session, request, &request::current().base_url).await,
+        false => sign_in.authorize(session, request, &request::current().base_url, &flow.browser).await,
     };
     match outcome {
         Ok(Authorized::Granted { code, id_token }) => {
@@ -438,7 +440,7 @@ pub async fn authorize_form(
         Ok(t) => t,
         Err(_) => return error_page(&unknown_tenant(&tenant).description),
     };
-    let flow = Flow { tenancy, tenant_path: tenant, params };
+    let flow = Flow { tenancy, tenant_path: tenant, params, browser: browser_of(peer, &headers) };
     if form.contains_key("consent") {
         return consent_answer(&state, &flow, &headers, field("consent"), field("scopes")).await;
     }
@@ -541,7 +543,7 @@ async fn consent_answer(
     if let Err(e) = sign_in.consent(&session, &request, scopes).await {
         return error_page(&e.message);
     }
-    match sign_in.authorize(&session, &request, &request::current().base_url).await {
+    match sign_in.authorize(&session, &request, &request::current().base_url, &flow.browser).await {
         Ok(Authorized::Granted { code, id_token }) => flow.respond(&request.redirect_uri, granted(code, id_token)),
         Ok(Authorized::Consent(_)) => error_page("AADSTS65001: Consent was not recorded for every permission asked."),
         Err(e) => error_page(&e.message),

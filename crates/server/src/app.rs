@@ -53,6 +53,7 @@ pub fn router(
     operational
         .with_state(operations.clone())
         .nest("/v1.0", gatehouse_graph::router(directory.clone()))
+        .nest("/beta", gatehouse_graph::beta_router(directory.clone()))
         .merge(gatehouse_identity::router(directory))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(operations, context))

@@ -46,10 +46,12 @@ pub enum Permission {
     RoleManagementReadDirectory,
     UserPasswordProfileReadWriteAll,
     UserAuthenticationMethodReadWriteAll,
+    PolicyReadAll,
+    PolicyReadWriteConditionalAccess,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 24] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -72,6 +74,8 @@ impl Permission {
         Permission::RoleManagementReadDirectory,
         Permission::UserPasswordProfileReadWriteAll,
         Permission::UserAuthenticationMethodReadWriteAll,
+        Permission::PolicyReadAll,
+        Permission::PolicyReadWriteConditionalAccess,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -99,6 +103,8 @@ impl Permission {
             Permission::RoleManagementReadDirectory => "RoleManagement.Read.Directory",
             Permission::UserPasswordProfileReadWriteAll => "User-PasswordProfile.ReadWrite.All",
             Permission::UserAuthenticationMethodReadWriteAll => "UserAuthenticationMethod.ReadWrite.All",
+            Permission::PolicyReadAll => "Policy.Read.All",
+            Permission::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
         }
     }
 
@@ -127,6 +133,8 @@ impl Permission {
             Permission::RoleManagementReadDirectory => "483bed4a-2ad3-4361-a73b-c83ccdbdc53c",
             Permission::UserPasswordProfileReadWriteAll => "cc117bb9-00cf-4eb8-b580-ea2a878fe8f7",
             Permission::UserAuthenticationMethodReadWriteAll => "50483e42-d915-4231-9639-7fdb7fd190e5",
+            Permission::PolicyReadAll => "246dd0d5-5bd0-4def-940b-0421030a5b68",
+            Permission::PolicyReadWriteConditionalAccess => "01c0a623-fc9b-48e9-b794-0756f8e8f067",
         }
     }
 
@@ -156,6 +164,10 @@ impl Permission {
                 "Read and write all password profiles and reset user passwords"
             }
             Permission::UserAuthenticationMethodReadWriteAll => "Read and write all users' authentication methods",
+            Permission::PolicyReadAll => "Read your organization's policies",
+            Permission::PolicyReadWriteConditionalAccess => {
+                "Read and write your organization's conditional access policies"
+            }
         }
     }
 
@@ -255,6 +267,10 @@ pub enum Action {
     ReadAuthenticationMethods,
     /// Reset and remove users' authentication methods (a password's `resetPassword`).
     ManageAuthenticationMethods,
+    /// Read Conditional Access policies and named locations, and ask what they would do (What If).
+    ReadPolicies,
+    /// Create, change and delete Conditional Access policies and named locations.
+    WritePolicies,
 }
 
 impl Action {
@@ -317,11 +333,13 @@ impl Action {
             Action::ReadAuthenticationMethods | Action::ManageAuthenticationMethods => {
                 &[UserAuthenticationMethodReadWriteAll]
             }
+            Action::ReadPolicies => &[PolicyReadAll, PolicyReadWriteConditionalAccess],
+            Action::WritePolicies => &[PolicyReadWriteConditionalAccess],
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 32] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -352,6 +370,8 @@ impl Action {
         Action::WriteDirectorySettings,
         Action::ReadAuthenticationMethods,
         Action::ManageAuthenticationMethods,
+        Action::ReadPolicies,
+        Action::WritePolicies,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -396,6 +416,7 @@ const EVERY_READ: &[Action] = &[
     Action::ReadRoles,
     Action::ReadDirectorySettings,
     Action::ReadAuthenticationMethods,
+    Action::ReadPolicies,
 ];
 
 /// The role table: what each built-in directory role allows its holders beyond a member's defaults, from
@@ -439,8 +460,11 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
             &[WriteRoles, WriteRoleAssignableMemberships, ReadPermissionGrants, WritePermissionGrants],
         ),
         (APPLICATION_ADMINISTRATOR, &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants]),
-        (SECURITY_ADMINISTRATOR, &[ReadPermissionGrants, ReadDirectorySettings, WriteDirectorySettings]),
-        (CONDITIONAL_ACCESS_ADMINISTRATOR, &[]),
+        (
+            SECURITY_ADMINISTRATOR,
+            &[ReadPermissionGrants, ReadDirectorySettings, WriteDirectorySettings, ReadPolicies, WritePolicies],
+        ),
+        (CONDITIONAL_ACCESS_ADMINISTRATOR, &[ReadPolicies, WritePolicies]),
         (GUEST_INVITER, &[]),
     ]
 };

@@ -25,10 +25,12 @@ pub enum Scope {
     RoleManagementReadWriteDirectory,
     UserPasswordProfileReadWriteAll,
     UserAuthenticationMethodReadWriteAll,
+    PolicyReadAll,
+    PolicyReadWriteConditionalAccess,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 18] = [
+    pub const ALL: [Scope; 20] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -47,6 +49,8 @@ impl Scope {
         Scope::RoleManagementReadWriteDirectory,
         Scope::UserPasswordProfileReadWriteAll,
         Scope::UserAuthenticationMethodReadWriteAll,
+        Scope::PolicyReadAll,
+        Scope::PolicyReadWriteConditionalAccess,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -70,6 +74,8 @@ impl Scope {
             Scope::RoleManagementReadWriteDirectory => "RoleManagement.ReadWrite.Directory",
             Scope::UserPasswordProfileReadWriteAll => "User-PasswordProfile.ReadWrite.All",
             Scope::UserAuthenticationMethodReadWriteAll => "UserAuthenticationMethod.ReadWrite.All",
+            Scope::PolicyReadAll => "Policy.Read.All",
+            Scope::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
         }
     }
 
@@ -94,6 +100,8 @@ impl Scope {
             Scope::RoleManagementReadWriteDirectory => "d01b97e9-cbc0-49fe-810a-750afd5527a3",
             Scope::UserPasswordProfileReadWriteAll => "56760768-b641-451f-8906-e1b8ab31bca7",
             Scope::UserAuthenticationMethodReadWriteAll => "b7887744-6746-4312-813d-72daeaee7e2d",
+            Scope::PolicyReadAll => "572fea84-0151-49b2-9301-11cb16974376",
+            Scope::PolicyReadWriteConditionalAccess => "ad902697-1014-4ef5-81ef-2b4301988e8c",
         }
     }
 
@@ -132,6 +140,8 @@ impl Scope {
             Scope::RoleManagementReadWriteDirectory => Some(Permission::RoleManagementReadWriteDirectory),
             Scope::UserPasswordProfileReadWriteAll => Some(Permission::UserPasswordProfileReadWriteAll),
             Scope::UserAuthenticationMethodReadWriteAll => Some(Permission::UserAuthenticationMethodReadWriteAll),
+            Scope::PolicyReadAll => Some(Permission::PolicyReadAll),
+            Scope::PolicyReadWriteConditionalAccess => Some(Permission::PolicyReadWriteConditionalAccess),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

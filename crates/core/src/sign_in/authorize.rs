@@ -8,8 +8,9 @@
 
 use super::policy::Asked;
 use super::resource::Granted;
-use super::{grant_error, granted_or_consent, Family, Grant, SignIn, Tenancy};
+use super::{grant_error, granted_or_consent, Browser, Family, Grant, SignIn, Tenancy};
 use crate::applications::{AuthenticatedClient, AuthorizeClient, RedirectKind};
+use crate::conditional_access::policy::ClientApp;
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
 use crate::store::{AuthorizationCodeRecord, StoreError, Write};
@@ -259,7 +260,13 @@ impl SignIn<'_> {
 
     /// The policy and issue stages of the pages: a code for the client, or the scopes the person must
     /// consent to first. Refusals (a disabled account, an unassigned user) are errors to show.
-    pub async fn authorize(&self, session: &Session, request: &AuthorizeRequest, base: &str) -> Result<Authorized> {
+    pub async fn authorize(
+        &self,
+        session: &Session,
+        request: &AuthorizeRequest,
+        base: &str,
+        browser: &Browser,
+    ) -> Result<Authorized> {
         let tenant = request.tenant;
         if session.tenant != tenant {
             return Err(grant_error("AADSTS50020: The signed-in account is not of this tenant."));
@@ -270,7 +277,8 @@ impl SignIn<'_> {
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
         let asked = self.resolve_scope(tenant, &request.scope).await?;
         let client = &request.client;
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let origin = browser.origin(ClientApp::Browser, &session.methods);
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
         let granted = match granted_or_consent(decision, asked, &client.client)? {
             Ok(granted) => granted,
             Err(missing) => return Ok(Authorized::Consent(missing)),

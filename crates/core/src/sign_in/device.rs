@@ -7,7 +7,8 @@
 
 use super::authorize::{Authorized, Session};
 use super::resource::Granted;
-use super::{granted_or_consent, ClientRequest, Family, Grant, SignIn, Tenancy};
+use super::{granted_or_consent, Browser, ClientRequest, Family, Grant, SignIn, Tenancy};
+use crate::conditional_access::policy::ClientApp;
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
 use crate::store::{DeviceCodeRecord, StoreError, Write};
@@ -124,7 +125,13 @@ impl SignIn<'_> {
     /// The signed-in person approves (or declines) the device's sign-in; approval goes through the policy
     /// stage, and may first need their consent (`Authorized::Consent`). `Authorized::Granted` carries nothing
     /// here: the device collects its tokens by polling.
-    pub async fn decide_device(&self, session: &Session, user_code: &str, approve: bool) -> Result<Authorized> {
+    pub async fn decide_device(
+        &self,
+        session: &Session,
+        user_code: &str,
+        approve: bool,
+        browser: &Browser,
+    ) -> Result<Authorized> {
         let tenant = session.tenant;
         let record = self.pending_device(tenant, user_code).await?;
         let system = Caller::System { tenant };
@@ -140,7 +147,8 @@ impl SignIn<'_> {
         let client =
             self.directory.applications().sign_in_client(tenant, &record.client.to_string(), None, false).await?;
         let asked = self.resolve_scope(tenant, &record.scope).await?;
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let origin = browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods);
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
         let granted = match granted_or_consent(decision, asked, &client.client)? {
             Ok(granted) => granted,
             Err(missing) => return Ok(Authorized::Consent(missing)),
@@ -152,7 +160,13 @@ impl SignIn<'_> {
     }
 
     /// The person consents at the device login page, then approves.
-    pub async fn consent_device(&self, session: &Session, user_code: &str, scope: &str) -> Result<Authorized> {
+    pub async fn consent_device(
+        &self,
+        session: &Session,
+        user_code: &str,
+        scope: &str,
+        browser: &Browser,
+    ) -> Result<Authorized> {
         let record = self.pending_device(session.tenant, user_code).await?;
         let client = self
             .directory
@@ -160,7 +174,7 @@ impl SignIn<'_> {
             .sign_in_client(session.tenant, &record.client.to_string(), None, false)
             .await?;
         self.consent_for(session, &client.client, scope).await?;
-        self.decide_device(session, user_code, true).await
+        self.decide_device(session, user_code, true, browser).await
     }
 
     /// The device-code grant: the device polls with its code until the person approved.

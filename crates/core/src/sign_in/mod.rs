@@ -18,6 +18,9 @@ pub mod resource;
 
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::scopes::{Scope, Scopes};
+use crate::conditional_access::evaluate::Context;
+use crate::conditional_access::platform_of;
+use crate::conditional_access::policy::ClientApp;
 use crate::credentials::password_rules::{password_expired, password_rules};
 use crate::kernel::error::{Error, Result};
 use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
@@ -80,6 +83,31 @@ enum Family {
     Rotated(RefreshToken),
 }
 
+/// The browser a page's request comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl Browser {
+    /// A sign-in from this browser, by a client of that kind, with those methods.
+    fn origin(&self, client_app: ClientApp, methods: &[String]) -> Origin {
+        Origin { client_app, ip: self.ip, user_agent: self.user_agent.clone(), methods: methods.to_vec() }
+    }
+}
+
+/// Where a sign-in comes from, through what kind of client, and what the person proved: what Conditional
+/// Access reads of it.
+#[derive(Debug, Clone)]
+struct Origin {
+    pub client_app: ClientApp,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    /// The sign-in's `amr` values (`pwd`, `mfa`).
+    pub methods: Vec<String>,
+}
+
 /// What every token request says of its client.
 #[derive(Debug, Clone)]
 pub struct ClientRequest<'a> {
@@ -93,6 +121,19 @@ pub struct ClientRequest<'a> {
     pub source: Option<IpAddr>,
     /// The browser origin of a cross-origin request (a single-page app's), from its `Origin` header.
     pub origin: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+impl ClientRequest<'_> {
+    /// The request's origin, for a sign-in by a client of that kind with those methods.
+    fn origin_of(&self, client_app: ClientApp, methods: &[String]) -> Origin {
+        Origin {
+            client_app,
+            ip: self.source,
+            user_agent: self.user_agent.map(str::to_owned),
+            methods: methods.to_vec(),
+        }
+    }
 }
 
 /// The sign-in service.
@@ -136,7 +177,8 @@ impl SignIn<'_> {
             .await?;
         let user = self.check_password(tenant, username, password, request.source).await?;
         let methods = vec!["pwd".to_owned()];
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let origin = request.origin_of(ClientApp::MobileAppsAndDesktopClients, &methods);
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
         let granted = granted(decision, asked, &client.client)?;
         let family = Family::Start { id: self.directory.random().uuid(), spa: false };
         let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, granted };
@@ -328,7 +370,19 @@ impl SignIn<'_> {
             scope => self.resolve_scope(tenant, scope).await?,
         };
         asked.openid = asked.openid.intersect(held);
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked).await?;
+        let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
+        let browser = !family.sliding || client.proof.is_some();
+        let kind = if browser { ClientApp::Browser } else { ClientApp::MobileAppsAndDesktopClients };
+        let decision = self
+            .decide(
+                tenant,
+                &client.client,
+                client.assignment_required,
+                &user,
+                &asked,
+                &request.origin_of(kind, &methods),
+            )
+            .await?;
         let granted = granted(decision, asked, &client.client)?;
         let expires_at = match family.sliding {
             true => now + Duration::days(REFRESH_LIFETIME_DAYS),
@@ -344,7 +398,6 @@ impl SignIn<'_> {
             Err(other) => return Err(other.into()),
         }
         let next = RefreshToken { generation: family.generation + 1, ..presented };
-        let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
         let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, granted };
         self.issue(grant, family.auth_time, &methods, None, request.base, Family::Rotated(next)).await
     }
@@ -376,7 +429,8 @@ impl SignIn<'_> {
         self.directory.users().get(&Caller::System { tenant }, key).await.ok()
     }
 
-    /// The policy stage: gathers the facts and decides.
+    /// The policy stage: gathers the facts (Conditional Access's outcome for this sign-in among them) and
+    /// decides.
     async fn decide(
         &self,
         tenant: Uuid,
@@ -384,6 +438,7 @@ impl SignIn<'_> {
         assignment_required: bool,
         user: &ObjectRecord,
         request: &ScopeRequest,
+        origin: &Origin,
     ) -> Result<Decision> {
         let sp = client.service_principal;
         let unassigned = assignment_required && self.held_roles(tenant, sp, user.id).await?.is_none();
@@ -391,6 +446,15 @@ impl SignIn<'_> {
         let cached = cached.ok_or_else(|| Error::unauthenticated("The application is gone."))?;
         let resource = &request.resource;
         let consented = self.directory.consent().consented(tenant, &cached, resource, user.id).await?;
+        let context = Context {
+            applications: vec![client.app_id.to_string(), resource.app_id()],
+            user_action: None,
+            client_app: Some(origin.client_app),
+            platform: origin.user_agent.as_deref().and_then(platform_of),
+            ip: origin.ip,
+        };
+        let mfa = origin.methods.iter().any(|m| m == "mfa");
+        let access = self.directory.conditional_access().evaluate(tenant, user, &context, mfa).await?;
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
             must_change_password: user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)),
@@ -398,6 +462,8 @@ impl SignIn<'_> {
             asked: request.asked.clone(),
             consented,
             fallback: resource.fallback(&cached),
+            access: access.requirement,
+            mfa,
         };
         Ok(policy::evaluate(&facts))
     }
@@ -546,6 +612,13 @@ fn refusal(decision: Decision, client: &AuthenticatedClient) -> Error {
             format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{app}' named '{name}'. Send an interactive authorization request for this user and resource."),
         ),
         Decision::Require(Interaction::PasswordChange) => password_change_required(),
+        Decision::Block(Block::ConditionalAccess) => grant_error(
+            "AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        ),
+        Decision::Require(Interaction::Mfa) => Error::invalid_property(
+            INTERACTION,
+            format!("AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{app}'."),
+        ),
     }
 }
 

@@ -1,7 +1,8 @@
-//! The policy stage of a sign-in: pure, given the facts the earlier stages gathered. Conditional Access
-//! and MFA add their rules here and nowhere else, so every front door enforces them alike and the
-//! decision can be explained without replaying the request.
+//! The policy stage of a sign-in: pure, given the facts the earlier stages gathered (Conditional Access's
+//! outcome among them, [`crate::conditional_access::evaluate`]), so every front door enforces the same rules
+//! and the decision can be explained without replaying the request.
 
+use crate::conditional_access::evaluate::Requirement;
 use std::collections::BTreeSet;
 
 /// Scopes of one resource by their values, in the resource's spelling.
@@ -30,6 +31,10 @@ pub struct Facts {
     pub consented: Names,
     /// What `.default` asks for when nothing is consented yet.
     pub fallback: Names,
+    /// What the Conditional Access policies that apply require.
+    pub access: Requirement,
+    /// Whether the sign-in was made with multifactor authentication.
+    pub mfa: bool,
 }
 
 /// Why a sign-in stops.
@@ -37,6 +42,8 @@ pub struct Facts {
 pub enum Block {
     Disabled,
     Unassigned,
+    /// A Conditional Access policy blocks the sign-in.
+    ConditionalAccess,
 }
 
 /// What the person must do before the sign-in can go on.
@@ -46,6 +53,8 @@ pub enum Interaction {
     Consent(Names),
     /// Change an expired or temporary password.
     PasswordChange,
+    /// Prove a second factor (a Conditional Access policy requires multifactor authentication).
+    Mfa,
 }
 
 /// The policy's answer.
@@ -57,8 +66,9 @@ pub enum Decision {
     Block(Block),
 }
 
-/// Decides a sign-in. A blocked account is refused before anything is asked of the person; consent is
-/// asked last, since only a person allowed in may be asked for it.
+/// Decides a sign-in. A blocked account is refused before anything is asked of the person; then a blocking
+/// Conditional Access policy; then the second factor a policy requires; consent is asked last, since only a
+/// person allowed in may be asked for it.
 pub fn evaluate(facts: &Facts) -> Decision {
     if !facts.account_enabled {
         return Decision::Block(Block::Disabled);
@@ -66,8 +76,14 @@ pub fn evaluate(facts: &Facts) -> Decision {
     if facts.unassigned {
         return Decision::Block(Block::Unassigned);
     }
+    if facts.access == Requirement::Block {
+        return Decision::Block(Block::ConditionalAccess);
+    }
     if facts.must_change_password {
         return Decision::Require(Interaction::PasswordChange);
+    }
+    if facts.access == Requirement::Mfa && !facts.mfa {
+        return Decision::Require(Interaction::Mfa);
     }
     let consented = &facts.consented;
     match &facts.asked {
@@ -102,6 +118,8 @@ mod tests {
             asked: Asked::Named(names("User.Read")),
             consented: names("User.Read Group.Read.All"),
             fallback: names("User.Read"),
+            access: Requirement::Nothing,
+            mfa: false,
         }
     }
 
@@ -126,7 +144,13 @@ mod tests {
         assert_eq!(evaluate(&disabled), Decision::Block(Block::Disabled));
         let unassigned = Facts { unassigned: true, must_change_password: true, ..facts() };
         assert_eq!(evaluate(&unassigned), Decision::Block(Block::Unassigned));
-        let expired = Facts { must_change_password: true, ..unconsented };
+        let expired = Facts { must_change_password: true, ..unconsented.clone() };
         assert_eq!(evaluate(&expired), Decision::Require(Interaction::PasswordChange));
+        let blocked = Facts { access: Requirement::Block, must_change_password: true, ..unconsented.clone() };
+        assert_eq!(evaluate(&blocked), Decision::Block(Block::ConditionalAccess));
+        let second = Facts { access: Requirement::Mfa, ..unconsented.clone() };
+        assert_eq!(evaluate(&second), Decision::Require(Interaction::Mfa), "the second factor before consent");
+        let proven = Facts { access: Requirement::Mfa, mfa: true, ..facts() };
+        assert_eq!(evaluate(&proven), Decision::Grant(names("User.Read")));
     }
 }

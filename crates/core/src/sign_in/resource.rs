@@ -42,6 +42,14 @@ pub(crate) struct Granted {
 }
 
 impl Resource {
+    /// The resource application's app id (Conditional Access targets it).
+    pub(crate) fn app_id(&self) -> String {
+        match self {
+            Resource::Graph => crate::auth::authorization::GRAPH_APP_ID.to_owned(),
+            Resource::Api { api, .. } => api.authenticated().app_id.to_string(),
+        }
+    }
+
     /// The resource's own spelling of a delegated scope it defines, if `name` is one.
     fn canonical(&self, name: &str) -> Option<String> {
         match self {

@@ -54,7 +54,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 10] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 12] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -65,6 +65,8 @@ const ADMIN_APP_PERMISSIONS: [Permission; 10] = [
     Permission::OrganizationReadWriteAll,
     Permission::DomainReadWriteAll,
     Permission::DelegatedPermissionGrantReadWriteAll,
+    Permission::PolicyReadAll,
+    Permission::PolicyReadWriteConditionalAccess,
 ];
 
 /// Years an initial client secret stays valid.

@@ -134,6 +134,8 @@ async fn the_token_endpoint_speaks_oauth() {
             "Group.ReadWrite.All",
             "LicenseAssignment.ReadWrite.All",
             "Organization.ReadWrite.All",
+            "Policy.Read.All",
+            "Policy.ReadWrite.ConditionalAccess",
             "RoleManagement.ReadWrite.Directory",
             "User.ReadWrite.All"
         ]

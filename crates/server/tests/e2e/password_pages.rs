@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// A page as a browser got it.
-struct Page {
-    status: StatusCode,
-    text: String,
-    location: Option<String>,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) text: String,
+    pub(crate) location: Option<String>,
 }
 
 impl Page {
@@ -24,14 +24,19 @@ impl Page {
 }
 
 /// A browser without JavaScript: keeps cookies, follows nothing.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     cookies: Mutex<BTreeMap<String, String>>,
 }
 
 impl Browser {
     fn new() -> Self {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self::with(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap())
+    }
+
+    /// A browser over a client of the caller's making (its source address, its User-Agent); it must not
+    /// follow redirects.
+    pub(crate) fn with(http: reqwest::Client) -> Self {
         Self { http, cookies: Mutex::new(BTreeMap::new()) }
     }
 
@@ -51,12 +56,12 @@ impl Browser {
         Page { status: response.status(), location, text: response.text().await.unwrap() }
     }
 
-    async fn get(&self, url: &str) -> Page {
+    pub(crate) async fn get(&self, url: &str) -> Page {
         self.send(self.http.get(url)).await
     }
 
     /// Submits the form of `page` to `url` with `fields`.
-    async fn submit(&self, url: &str, page: &Page, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&self, url: &str, page: &Page, fields: &[(&str, &str)]) -> Page {
         let mut form = page.carried();
         form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         self.send(self.http.post(url).form(&form)).await

@@ -47,14 +47,17 @@ def password_grant(base, tenant, client_id, upn, password):
 
 
 def fill(driver, values):
-    """Fills the page's form, submits it, and waits until the browser has left the page."""
+    """Fills the loaded page's form, submits it, and waits until the next page has loaded."""
+    wait = WebDriverWait(driver, 60)
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
     page = driver.find_element(By.TAG_NAME, "html")
     for name, value in values.items():
         field = driver.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+    wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "button[type=submit]"))).click()
+    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def main(base, token, domain):

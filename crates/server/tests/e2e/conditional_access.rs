@@ -1,0 +1,736 @@
+//! Conditional Access: the policy table, each case judged twice — by Graph's What If API and by a real
+//! sign-in (the password grant, or the pages in a browser's shoes) from a loopback address of its own with
+//! its own User-Agent — and both must agree with the expectation written here.
+
+use crate::password_pages::Browser;
+use crate::sign_in::PASSWORD;
+use crate::support::{new_user, servers, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
+const LOCATIONS: &str = "/v1.0/identity/conditionalAccess/namedLocations";
+const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+const MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Safari/605.1.15";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148";
+const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36";
+const LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+const NO_AGENT: &str = "";
+
+/// Where a case's sign-in goes through.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Door {
+    /// The password grant: a mobile or desktop client.
+    Ropc,
+    /// The authorize pages: a browser.
+    Pages,
+}
+
+/// One case: the policies (with `{name}` placeholders for the tenant's ids), who signs in where from, and
+/// whether each policy applies.
+struct Case {
+    name: &'static str,
+    policies: Vec<Value>,
+    who: &'static str,
+    client: &'static str,
+    door: Door,
+    ip: u8,
+    agent: &'static str,
+    applies: Vec<bool>,
+}
+
+/// A policy: its users and applications conditions, other conditions, grant controls and state.
+fn policy(users: Value, apps: Value, more: Value, grant: Value, state: &str) -> Value {
+    let mut conditions = json!({"users": users, "applications": apps});
+    for (k, v) in more.as_object().cloned().unwrap_or_default() {
+        conditions[k] = v;
+    }
+    json!({"displayName": "case policy", "state": state, "conditions": conditions, "grantControls": grant})
+}
+
+/// A policy on every user and application, with no other condition.
+fn for_everyone(grant: Value, state: &str) -> Value {
+    policy(all_users(), all_apps(), json!({}), grant, state)
+}
+
+fn block() -> Value {
+    json!({"operator": "OR", "builtInControls": ["block"]})
+}
+
+fn mfa() -> Value {
+    json!({"operator": "OR", "builtInControls": ["mfa"]})
+}
+
+fn all_users() -> Value {
+    json!({"includeUsers": ["All"]})
+}
+
+fn all_apps() -> Value {
+    json!({"includeApplications": ["All"]})
+}
+
+/// A blocking policy on users, with every application.
+fn users_case(name: &'static str, users: Value, who: &'static str, applies: bool) -> Case {
+    Case {
+        name,
+        policies: vec![policy(users, all_apps(), json!({}), block(), "enabled")],
+        who,
+        client: "a",
+        door: Door::Ropc,
+        ip: 1,
+        agent: NO_AGENT,
+        applies: vec![applies],
+    }
+}
+
+/// A blocking policy for everyone with one more condition, signed in to by ann through `door`.
+fn condition_case(name: &'static str, more: Value, door: Door, ip: u8, agent: &'static str, applies: bool) -> Case {
+    Case {
+        name,
+        policies: vec![policy(all_users(), all_apps(), more, block(), "enabled")],
+        who: "ann",
+        client: "a",
+        door,
+        ip,
+        agent,
+        applies: vec![applies],
+    }
+}
+
+fn apps_case(name: &'static str, apps: Value, client: &'static str, door: Door, applies: bool) -> Case {
+    Case {
+        name,
+        policies: vec![policy(all_users(), apps, json!({}), block(), "enabled")],
+        who: "ann",
+        client,
+        door,
+        ip: 1,
+        agent: NO_AGENT,
+        applies: vec![applies],
+    }
+}
+
+/// Policies judged for `who` signing in to client a with the password grant, from 127.0.0.1, no User-Agent.
+fn ropc(name: &'static str, policies: Vec<Value>, who: &'static str, applies: Vec<bool>) -> Case {
+    Case { name, policies, who, client: "a", door: Door::Ropc, ip: 1, agent: NO_AGENT, applies }
+}
+
+fn cases() -> Vec<Case> {
+    use Door::*;
+    let guests = |types: &str| json!({"guestOrExternalUserTypes": types, "externalTenants": {"@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants", "membershipKind": "all"}});
+    let platforms = |include: Value, exclude: Value| json!({"platforms": {"includePlatforms": include, "excludePlatforms": exclude}});
+    let locations = |include: Value, exclude: Value| json!({"locations": {"includeLocations": include, "excludeLocations": exclude}});
+    let clients = |types: Value| json!({"clientAppTypes": types});
+    let combined = || {
+        let more = json!({
+            "platforms": {"includePlatforms": ["windows"]},
+            "locations": {"includeLocations": ["{office}"]},
+        });
+        policy(all_users(), json!({"includeApplications": ["{a}"]}), more, block(), "enabled")
+    };
+    let cases = vec![
+        users_case("everyone", all_users(), "ann", true),
+        users_case("nobody", json!({"includeUsers": ["None"]}), "ann", false),
+        users_case("another user", json!({"includeUsers": ["{bob}"]}), "ann", false),
+        users_case("the user", json!({"includeUsers": ["{bob}"]}), "bob", true),
+        users_case("everyone but the user", json!({"includeUsers": ["All"], "excludeUsers": ["{ann}"]}), "ann", false),
+        users_case("everyone but another", json!({"includeUsers": ["All"], "excludeUsers": ["{ann}"]}), "bob", true),
+        users_case("the user's group", json!({"includeGroups": ["{sales}"]}), "bob", true),
+        users_case("a group the user is not in", json!({"includeGroups": ["{sales}"]}), "ann", false),
+        users_case(
+            "everyone but a group",
+            json!({"includeUsers": ["All"], "excludeGroups": ["{sales}"]}),
+            "bob",
+            false,
+        ),
+        users_case("a group holding the user's group", json!({"includeGroups": ["{region}"]}), "bob", true),
+        users_case("the user's role", json!({"includeRoles": [HELPDESK]}), "dan", true),
+        users_case("a role the user lacks", json!({"includeRoles": [HELPDESK]}), "ann", false),
+        users_case("everyone but a role", json!({"includeUsers": ["All"], "excludeRoles": [HELPDESK]}), "dan", false),
+        users_case("guests, a guest", json!({"includeUsers": ["GuestsOrExternalUsers"]}), "cat", true),
+        users_case("guests, a member", json!({"includeUsers": ["GuestsOrExternalUsers"]}), "ann", false),
+        users_case(
+            "everyone but guests, a guest",
+            json!({"includeUsers": ["All"], "excludeUsers": ["GuestsOrExternalUsers"]}),
+            "cat",
+            false,
+        ),
+        users_case(
+            "everyone but guests, a member",
+            json!({"includeUsers": ["All"], "excludeUsers": ["GuestsOrExternalUsers"]}),
+            "ann",
+            true,
+        ),
+        users_case(
+            "B2B collaboration guests",
+            json!({"includeGuestsOrExternalUsers": guests("b2bCollaborationGuest")}),
+            "cat",
+            true,
+        ),
+        users_case(
+            "direct-connect users only",
+            json!({"includeGuestsOrExternalUsers": guests("b2bDirectConnectUser")}),
+            "cat",
+            false,
+        ),
+        users_case(
+            "a group, less one of its members",
+            json!({"includeGroups": ["{sales}"], "excludeUsers": ["{bob}"]}),
+            "bob",
+            false,
+        ),
+        users_case("a role or a user", json!({"includeRoles": [HELPDESK], "includeUsers": ["{ann}"]}), "ann", true),
+        apps_case("the client", json!({"includeApplications": ["{a}"]}), "a", Ropc, true),
+        apps_case("another client", json!({"includeApplications": ["{b}"]}), "a", Ropc, false),
+        apps_case(
+            "all but the client",
+            json!({"includeApplications": ["All"], "excludeApplications": ["{a}"]}),
+            "a",
+            Ropc,
+            false,
+        ),
+        apps_case("the resource", json!({"includeApplications": [GRAPH]}), "a", Ropc, true),
+        apps_case(
+            "all but the resource",
+            json!({"includeApplications": ["All"], "excludeApplications": [GRAPH]}),
+            "a",
+            Ropc,
+            false,
+        ),
+        apps_case("no application", json!({"includeApplications": ["None"]}), "a", Ropc, false),
+        apps_case("a user action", json!({"includeUserActions": ["urn:user:registersecurityinfo"]}), "a", Ropc, false),
+        apps_case("the client, at the pages", json!({"includeApplications": ["{a}"]}), "a", Pages, true),
+        apps_case("another client, at the pages", json!({"includeApplications": ["{b}"]}), "a", Pages, false),
+        apps_case("the second client", json!({"includeApplications": ["{b}"]}), "b", Ropc, true),
+        condition_case("browsers, the password grant", clients(json!(["browser"])), Ropc, 1, NO_AGENT, false),
+        condition_case(
+            "desktop clients, the password grant",
+            clients(json!(["mobileAppsAndDesktopClients"])),
+            Ropc,
+            1,
+            NO_AGENT,
+            true,
+        ),
+        condition_case("browsers, the pages", clients(json!(["browser"])), Pages, 1, WINDOWS, true),
+        condition_case(
+            "desktop clients, the pages",
+            clients(json!(["mobileAppsAndDesktopClients"])),
+            Pages,
+            1,
+            WINDOWS,
+            false,
+        ),
+        condition_case("all client apps, the pages", clients(json!(["all"])), Pages, 1, MAC, true),
+        condition_case(
+            "legacy clients only",
+            clients(json!(["exchangeActiveSync", "other"])),
+            Ropc,
+            1,
+            NO_AGENT,
+            false,
+        ),
+        condition_case("Windows, from Windows", platforms(json!(["windows"]), json!([])), Ropc, 1, WINDOWS, true),
+        condition_case("Windows, from a Mac", platforms(json!(["windows"]), json!([])), Ropc, 1, MAC, false),
+        condition_case(
+            "all but iOS, from an iPhone",
+            platforms(json!(["all"]), json!(["iOS"])),
+            Ropc,
+            1,
+            IPHONE,
+            false,
+        ),
+        condition_case("all but iOS, from Android", platforms(json!(["all"]), json!(["iOS"])), Ropc, 1, ANDROID, true),
+        condition_case("Android, unknown platform", platforms(json!(["android"]), json!([])), Ropc, 1, NO_AGENT, false),
+        condition_case(
+            "all platforms, unknown platform",
+            platforms(json!(["all"]), json!([])),
+            Ropc,
+            1,
+            NO_AGENT,
+            true,
+        ),
+        condition_case("Linux, from Linux", platforms(json!(["linux"]), json!([])), Ropc, 1, LINUX, true),
+        condition_case("macOS, at the pages from a Mac", platforms(json!(["macOS"]), json!([])), Pages, 1, MAC, true),
+        condition_case("any location", locations(json!(["All"]), json!([])), Ropc, 1, NO_AGENT, true),
+        condition_case("the office, from it", locations(json!(["{office}"]), json!([])), Ropc, 2, NO_AGENT, true),
+        condition_case(
+            "the office, from elsewhere",
+            locations(json!(["{office}"]), json!([])),
+            Ropc,
+            1,
+            NO_AGENT,
+            false,
+        ),
+        condition_case(
+            "untrusted places, from the office",
+            locations(json!(["All"]), json!(["AllTrusted"])),
+            Ropc,
+            2,
+            NO_AGENT,
+            false,
+        ),
+        condition_case(
+            "untrusted places, from the lab",
+            locations(json!(["All"]), json!(["AllTrusted"])),
+            Ropc,
+            3,
+            NO_AGENT,
+            true,
+        ),
+        condition_case(
+            "trusted places, from the lab",
+            locations(json!(["AllTrusted"]), json!([])),
+            Ropc,
+            3,
+            NO_AGENT,
+            false,
+        ),
+        condition_case("the lab, from it", locations(json!(["{lab}"]), json!([])), Ropc, 3, NO_AGENT, true),
+        condition_case("unknown countries", locations(json!(["{unknown}"]), json!([])), Ropc, 1, NO_AGENT, true),
+        condition_case("all but a known country", locations(json!(["All"]), json!(["{nl}"])), Ropc, 1, NO_AGENT, true),
+        condition_case(
+            "the office, at the pages from it",
+            locations(json!(["{office}"]), json!([])),
+            Pages,
+            2,
+            LINUX,
+            true,
+        ),
+        ropc("a disabled policy", vec![for_everyone(block(), "disabled")], "ann", vec![false]),
+        ropc(
+            "a report-only block",
+            vec![for_everyone(block(), "enabledForReportingButNotEnforced")],
+            "ann",
+            vec![true],
+        ),
+        Case {
+            door: Pages,
+            agent: WINDOWS,
+            ..ropc(
+                "a report-only second factor",
+                vec![for_everyone(mfa(), "enabledForReportingButNotEnforced")],
+                "ann",
+                vec![true],
+            )
+        },
+        ropc("a second factor, the password grant", vec![for_everyone(mfa(), "enabled")], "ann", vec![true]),
+        Case {
+            door: Pages,
+            agent: WINDOWS,
+            ..ropc("a second factor, the pages", vec![for_everyone(mfa(), "enabled")], "ann", vec![true])
+        },
+        ropc(
+            "all of a second factor",
+            vec![policy(
+                all_users(),
+                all_apps(),
+                json!({}),
+                json!({"operator": "AND", "builtInControls": ["mfa"]}),
+                "enabled",
+            )],
+            "ann",
+            vec![true],
+        ),
+        ropc(
+            "block wins over a second factor",
+            vec![
+                policy(json!({"includeUsers": ["{bob}"]}), all_apps(), json!({}), block(), "enabled"),
+                for_everyone(mfa(), "enabled"),
+            ],
+            "bob",
+            vec![true, true],
+        ),
+        ropc(
+            "the second factor where the block does not apply",
+            vec![
+                policy(json!({"includeUsers": ["{bob}"]}), all_apps(), json!({}), block(), "enabled"),
+                for_everyone(mfa(), "enabled"),
+            ],
+            "ann",
+            vec![false, true],
+        ),
+        ropc(
+            "neither of two policies",
+            vec![
+                policy(json!({"includeGroups": ["{sales}"]}), all_apps(), json!({}), mfa(), "enabled"),
+                policy(json!({"includeUsers": ["GuestsOrExternalUsers"]}), all_apps(), json!({}), block(), "enabled"),
+            ],
+            "ann",
+            vec![false, false],
+        ),
+        ropc(
+            "a session control only",
+            vec![{
+                let mut p = for_everyone(Value::Null, "enabled");
+                p["sessionControls"] = json!({"signInFrequency": {"isEnabled": true, "type": "hours", "value": 4}});
+                p
+            }],
+            "ann",
+            vec![true],
+        ),
+        Case { ip: 2, agent: WINDOWS, ..ropc("every condition holds", vec![combined()], "bob", vec![true]) },
+        Case { agent: WINDOWS, ..ropc("all but the location", vec![combined()], "bob", vec![false]) },
+        Case { ip: 2, agent: MAC, ..ropc("all but the platform", vec![combined()], "bob", vec![false]) },
+        Case {
+            client: "b",
+            ip: 2,
+            agent: WINDOWS,
+            ..ropc("all but the application", vec![combined()], "bob", vec![false])
+        },
+    ];
+    cases
+}
+
+/// What the enforced policies that apply come to: `blocked`, `mfa` or `allowed`.
+fn expected_outcome(case: &Case) -> &'static str {
+    let applying: Vec<&Value> = case
+        .policies
+        .iter()
+        .zip(&case.applies)
+        .filter(|(p, applies)| **applies && p["state"] == "enabled")
+        .map(|(p, _)| p)
+        .collect();
+    let controls = |p: &Value| p["grantControls"]["builtInControls"].as_array().cloned().unwrap_or_default();
+    if applying.iter().any(|p| controls(p).contains(&json!("block"))) {
+        "blocked"
+    } else if applying.iter().any(|p| controls(p).contains(&json!("mfa"))) {
+        "mfa"
+    } else {
+        "allowed"
+    }
+}
+
+/// The platform Graph's What If names for a User-Agent of the table.
+fn platform(agent: &str) -> Option<&'static str> {
+    [(WINDOWS, "windows"), (MAC, "macOS"), (IPHONE, "iOS"), (ANDROID, "android"), (LINUX, "linux")]
+        .into_iter()
+        .find(|(a, _)| *a == agent)
+        .map(|(_, p)| p)
+}
+
+struct Tenant {
+    ids: HashMap<&'static str, String>,
+    clients: HashMap<&'static str, crate::sign_in::Client>,
+}
+
+impl Tenant {
+    fn fill(&self, value: &Value) -> Value {
+        let mut text = value.to_string();
+        for (name, id) in &self.ids {
+            text = text.replace(&format!("{{{name}}}"), id);
+        }
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+async fn tenant(server: &Server, admin: &str) -> Tenant {
+    let mut ids = HashMap::new();
+    for alias in ["ann", "bob", "dan"] {
+        ids.insert(alias, server.member(admin, alias).await);
+    }
+    let mut guest = new_user("cat");
+    guest["userType"] = json!("Guest");
+    guest["passwordProfile"]["forceChangePasswordNextSignIn"] = json!(false);
+    guest["passwordProfile"]["password"] = json!(PASSWORD);
+    let (status, cat) = server.call(admin, Method::POST, "/v1.0/users", Some(guest)).await;
+    assert_eq!(status, StatusCode::CREATED, "{cat}");
+    ids.insert("cat", cat["id"].as_str().unwrap().to_owned());
+    let group =
+        |name: &str| json!({"displayName": name, "mailEnabled": false, "mailNickname": name, "securityEnabled": true});
+    for name in ["sales", "region"] {
+        let (status, made) = server.call(admin, Method::POST, "/v1.0/groups", Some(group(name))).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        ids.insert(if name == "sales" { "sales" } else { "region" }, made["id"].as_str().unwrap().to_owned());
+    }
+    let add = |group: &str, member: &str| {
+        let body = json!({"@odata.id": format!("{}/v1.0/directoryObjects/{member}", server.base)});
+        (format!("/v1.0/groups/{group}/members/$ref"), body)
+    };
+    for (group, member) in [(ids["sales"].clone(), ids["bob"].clone()), (ids["region"].clone(), ids["sales"].clone())] {
+        let (path, body) = add(&group, &member);
+        assert_eq!(server.call(admin, Method::POST, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+    }
+    let role = json!({"roleDefinitionId": HELPDESK, "principalId": ids["dan"], "directoryScopeId": "/"});
+    let (status, body) =
+        server.call(admin, Method::POST, "/v1.0/roleManagement/directory/roleAssignments", Some(role)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ip = |name: &str, cidr: &str, trusted: bool| json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": name, "isTrusted": trusted, "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": cidr}]});
+    let country = |name: &str, unknown: bool| json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": name, "countriesAndRegions": ["NL"], "includeUnknownCountriesAndRegions": unknown});
+    for (name, body) in [
+        ("office", ip("Office", "127.0.0.2/32", true)),
+        ("lab", ip("Lab", "127.0.0.3/32", false)),
+        ("unknown", country("Unknown places", true)),
+        ("nl", country("The Netherlands", false)),
+    ] {
+        let (status, made) = server.call(admin, Method::POST, LOCATIONS, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        ids.insert(name, made["id"].as_str().unwrap().to_owned());
+    }
+    let mut clients = HashMap::new();
+    for name in ["a", "b"] {
+        let client = server.client(admin, true, "User.Read").await;
+        let body = json!({"publicClient": {"redirectUris": [REDIRECT]}});
+        let path = format!("/v1.0/applications/{}", client.object);
+        assert_eq!(server.call(admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        ids.insert(name, client.app_id.clone());
+        clients.insert(name, client);
+    }
+    Tenant { ids, clients }
+}
+
+const REDIRECT: &str = "http://localhost:7777/callback";
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+/// The case's sign-in, for real: `allowed`, `blocked` or `mfa`, read from the answer.
+async fn sign_in(server: &Server, tenant: &Tenant, case: &Case) -> String {
+    let tenant_id = server.tenant.tenant_id.to_string();
+    let client = &tenant.clients[case.client].app_id;
+    let upn = format!("{}@contoso.gatehouse.test", case.who);
+    let source = std::net::IpAddr::from([127, 0, 0, case.ip]);
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !case.agent.is_empty() {
+        headers.insert(reqwest::header::USER_AGENT, case.agent.parse().unwrap());
+    }
+    let http = reqwest::Client::builder()
+        .local_address(source)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let text = match case.door {
+        Door::Ropc => {
+            let form = [
+                ("grant_type", "password"),
+                ("client_id", client.as_str()),
+                ("username", upn.as_str()),
+                ("password", PASSWORD),
+                ("scope", "User.Read"),
+            ];
+            let url = server.url(&format!("/{tenant_id}/oauth2/v2.0/token"));
+            let response = http.post(url).form(&form).send().await.unwrap();
+            if response.status() == StatusCode::OK {
+                return "allowed".into();
+            }
+            response.text().await.unwrap()
+        }
+        Door::Pages => {
+            let browser = Browser::with(http);
+            let challenge = base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
+            );
+            let query = [
+                ("client_id", client.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("scope", "openid User.Read"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ];
+            let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
+            let form = browser.get(reqwest::Url::parse_with_params(&authorize, &query).unwrap().as_str()).await;
+            let answer = browser.submit(&authorize, &form, &[("login", &upn), ("passwd", PASSWORD)]).await;
+            if answer.status == StatusCode::FOUND && answer.location.as_deref().is_some_and(|l| l.contains("code=")) {
+                return "allowed".into();
+            }
+            answer.text
+        }
+    };
+    if text.contains("AADSTS53003") {
+        "blocked".into()
+    } else if text.contains("AADSTS50076") {
+        assert!(case.door == Door::Pages || text.contains("interaction_required"), "{}: {text}", case.name);
+        "mfa".into()
+    } else {
+        format!("unexpected: {text}")
+    }
+}
+
+#[tokio::test]
+async fn the_policy_table_holds_in_what_if_and_in_real_sign_ins() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = tenant(&server, &admin).await;
+        let cases = cases();
+        assert!(cases.len() >= 60, "{} cases", cases.len());
+        let mut confirmed = reqwest::header::HeaderMap::new();
+        confirmed.insert("Prefer", "lockout-confirmed".parse().unwrap());
+        for case in &cases {
+            let (_, listed) = server.call(&admin, Method::GET, POLICIES, None).await;
+            for old in listed["value"].as_array().unwrap() {
+                let path = format!("{POLICIES}/{}", old["id"].as_str().unwrap());
+                assert_eq!(server.call(&admin, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+            }
+            let mut ids = Vec::new();
+            for body in &case.policies {
+                let response = server
+                    .http
+                    .post(server.url(POLICIES))
+                    .bearer_auth(&admin)
+                    .headers(confirmed.clone())
+                    .json(&tenant.fill(body))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let made: Value = response.json().await.unwrap();
+                assert_eq!(status, StatusCode::CREATED, "{engine} {}: {made}", case.name);
+                ids.push(made["id"].as_str().unwrap().to_owned());
+            }
+            let mut conditions = json!({
+                "clientAppType": if case.door == Door::Pages { "browser" } else { "mobileAppsAndDesktopClients" },
+                "ipAddress": format!("127.0.0.{}", case.ip),
+            });
+            if let Some(platform) = platform(case.agent) {
+                conditions["devicePlatform"] = json!(platform);
+            }
+            let what_if = json!({
+                "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": tenant.ids[case.who]},
+                "signInContext": {"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [tenant.ids[case.client], GRAPH]},
+                "signInConditions": conditions,
+            });
+            let (status, results) =
+                server.call(&admin, Method::POST, "/v1.0/identity/conditionalAccess/evaluate", Some(what_if)).await;
+            assert_eq!(status, StatusCode::OK, "{engine} {}: {results}", case.name);
+            for (id, applies) in ids.iter().zip(&case.applies) {
+                let result = results["value"].as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap();
+                assert_eq!(result["policyApplies"], json!(applies), "{engine} {}: what if says {result}", case.name);
+                assert_eq!(result["analysisReasons"] == "notSet", *applies, "{engine} {}: {result}", case.name);
+            }
+            let outcome = sign_in(&server, &tenant, case).await;
+            assert_eq!(outcome, expected_outcome(case), "{engine} {}: the real sign-in", case.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn policies_are_checked_guarded_and_enforced_at_every_door() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant_id = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read Policy.ReadWrite.ConditionalAccess").await;
+        let everyone = for_everyone(block(), "enabled");
+
+        let (status, body) = server.call(&admin, Method::POST, POLICIES, Some(everyone.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: blocking everyone needs confirming: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("every user"), "{engine}: {body}");
+        let risky = policy(all_users(), all_apps(), json!({"signInRiskLevels": ["high"]}), mfa(), "enabled");
+        let (status, body) = server.call(&admin, Method::POST, POLICIES, Some(risky)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("risk"), "{engine}: the reason is given: {body}");
+        let (_, before) = server.call(&admin, Method::GET, POLICIES, None).await;
+        assert_eq!(before["value"], json!([]), "{engine}: nothing was written");
+
+        // A Conditional Access Administrator manages policies with their own token; blocking themselves from
+        // Graph needs confirming; a User Administrator may not touch policies.
+        let carla = server.member(&admin, "carla").await;
+        let urs = server.member(&admin, "urs").await;
+        for (role, principal) in
+            [("b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", &carla), ("fe930be7-5e62-47db-91af-98c3a49a38b1", &urs)]
+        {
+            let body = json!({"roleDefinitionId": role, "principalId": principal, "directoryScopeId": "/"});
+            let path = "/v1.0/roleManagement/directory/roleAssignments";
+            assert_eq!(server.call(&admin, Method::POST, path, Some(body)).await.0, StatusCode::CREATED);
+        }
+        let token = |alias: &'static str| {
+            let server = &server;
+            let (tenant_id, client) = (tenant_id.clone(), client.app_id.clone());
+            async move {
+                let upn = format!("{alias}@contoso.gatehouse.test");
+                let scope = "Policy.ReadWrite.ConditionalAccess offline_access";
+                let (status, body) = server.password_grant(&tenant_id, &client, &upn, PASSWORD, scope).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                (body["access_token"].as_str().unwrap().to_owned(), body["refresh_token"].as_str().unwrap().to_owned())
+            }
+        };
+        let (carla_token, carla_refresh) = token("carla").await;
+        let (urs_token, _) = token("urs").await;
+        let mine = policy(json!({"includeUsers": [carla.clone()]}), all_apps(), json!({}), block(), "enabled");
+        let (status, body) = server.call(&urs_token, Method::POST, POLICIES, Some(mine.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: {body}");
+        let (status, body) = server.call(&carla_token, Method::POST, POLICIES, Some(mine.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("block you"), "{engine}: {body}");
+        let mut for_urs = mine.clone();
+        for_urs["conditions"]["users"] = json!({"includeUsers": [urs.clone()]});
+        for_urs["displayName"] = json!("Block Urs");
+        let (status, made) = server.call(&carla_token, Method::POST, POLICIES, Some(for_urs)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {made}");
+        assert_eq!(
+            made["@odata.context"].as_str().unwrap().rsplit('#').next(),
+            Some("identity/conditionalAccess/policies/$entity")
+        );
+        let path = format!("{POLICIES}/{}", made["id"].as_str().unwrap());
+        let (_, shown) = server.call(&carla_token, Method::GET, &path, None).await;
+        assert_eq!(shown["conditions"]["users"]["includeUsers"], json!([urs.clone()]), "{engine}: {shown}");
+        assert_eq!(shown["conditions"]["platforms"], Value::Null, "{engine}: unset objects are null");
+
+        // Every door enforces it: the password grant, and a refresh of a token issued before.
+        let upn = "urs@contoso.gatehouse.test";
+        let blocked = server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, "User.Read").await;
+        crate::sign_in::assert_grant_error(engine, &blocked, "invalid_grant", "AADSTS53003");
+        let (status, rotated) = server.refresh_grant(&tenant_id, &client.app_id, &carla_refresh).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: others sign in");
+        let carla_refresh = rotated["refresh_token"].as_str().unwrap().to_owned();
+        let patch = json!({"conditions": {"users": {"includeUsers": [carla.clone(), urs.clone()]}}, "state": "enabledForReportingButNotEnforced"});
+        assert_eq!(server.call(&carla_token, Method::PATCH, &path, Some(patch)).await.0, StatusCode::NO_CONTENT);
+        let (_, shown) = server.call(&carla_token, Method::GET, &path, None).await;
+        assert_eq!(
+            shown["conditions"]["applications"]["includeApplications"],
+            json!(["All"]),
+            "{engine}: the rest stays"
+        );
+        assert_eq!(shown["state"], "enabledForReportingButNotEnforced");
+        let (status, body) = server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, "User.Read").await;
+        assert_eq!(status, StatusCode::OK, "{engine}: report-only is not enforced: {body}");
+        let enable = json!({"state": "enabled"});
+        let confirmed = server
+            .http
+            .patch(server.url(&path))
+            .bearer_auth(&carla_token)
+            .header("Prefer", "lockout-confirmed")
+            .json(&enable)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(confirmed.status(), StatusCode::NO_CONTENT, "{engine}: confirmed, it is enabled");
+        let refreshed = server.refresh_grant(&tenant_id, &client.app_id, &carla_refresh).await;
+        crate::sign_in::assert_grant_error(engine, &refreshed, "invalid_grant", "AADSTS53003");
+
+        // Named locations: checked, and not deleted while a policy names them.
+        let bad = json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Bad", "ipRanges": [{"cidrAddress": "10.0.0.0/33"}]});
+        assert_eq!(server.call(&admin, Method::POST, LOCATIONS, Some(bad)).await.0, StatusCode::BAD_REQUEST);
+        let office = json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "isTrusted": true, "ipRanges": [{"cidrAddress": "192.0.2.0/24"}]});
+        let (status, location) = server.call(&admin, Method::POST, LOCATIONS, Some(office)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {location}");
+        let location_path = format!("{LOCATIONS}/{}", location["id"].as_str().unwrap());
+        let named = policy(
+            json!({"includeUsers": [urs.clone()]}),
+            all_apps(),
+            json!({"locations": {"includeLocations": [location["id"]]}}),
+            mfa(),
+            "disabled",
+        );
+        assert_eq!(server.call(&admin, Method::POST, POLICIES, Some(named)).await.0, StatusCode::CREATED);
+        assert_eq!(server.call(&admin, Method::DELETE, &location_path, None).await.0, StatusCode::BAD_REQUEST);
+        let rename = json!({"displayName": "Head office"});
+        assert_eq!(server.call(&admin, Method::PATCH, &location_path, Some(rename)).await.0, StatusCode::NO_CONTENT);
+        let (_, shown) = server.call(&admin, Method::GET, &location_path, None).await;
+        assert_eq!(shown["displayName"], "Head office");
+        assert_eq!(shown["ipRanges"][0]["cidrAddress"], "192.0.2.0/24", "{engine}: {shown}");
+
+        // At most 195 policies.
+        let (_, listed) = server.call(&admin, Method::GET, POLICIES, None).await;
+        let quiet = policy(json!({"includeUsers": ["None"]}), all_apps(), json!({}), mfa(), "disabled");
+        for _ in listed["value"].as_array().unwrap().len()..195 {
+            assert_eq!(server.call(&admin, Method::POST, POLICIES, Some(quiet.clone())).await.0, StatusCode::CREATED);
+        }
+        let (status, body) = server.call(&admin, Method::POST, POLICIES, Some(quiet)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: the 196th: {body}");
+    }
+}
