@@ -24,6 +24,7 @@
 
 pub mod applications;
 pub mod auth;
+pub mod authentication_methods;
 pub mod changelog;
 pub mod conditional_access;
 pub mod contacts;

@@ -599,13 +599,32 @@ impl Users<'_> {
     /// before now no longer count. A password change does the same.
     pub async fn revoke_sign_in_sessions(&self, caller: &Caller, key: &str) -> Result<()> {
         require(caller, Action::RevokeSessions)?;
+        let now = self.directory.now();
+        self.change_document(caller, key, SESSIONS_VALID_FROM, Action::RevokeSessions, |doc| {
+            mark_sessions_revoked(doc, now);
+            Ok(())
+        })
+        .await
+    }
+
+    /// One change of a user's document beyond what Graph's PATCH reaches (sessions, authentication methods),
+    /// recorded under `attribute`: `edit` changes it, again on the fresh record when another change came
+    /// first; `action` is what the caller does to the user, by Entra's rule on privileged targets.
+    pub(crate) async fn change_document(
+        &self,
+        caller: &Caller,
+        key: &str,
+        attribute: &str,
+        action: Action,
+        edit: impl Fn(&mut Map<String, Value>) -> Result<()>,
+    ) -> Result<()> {
         let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let current = self.live_user(caller, key).await?;
-            self.directory.check_sensitive(caller, Action::RevokeSessions, &current).await?;
+            self.directory.check_sensitive(caller, action, &current).await?;
             let mut record = current.clone();
-            mark_sessions_revoked(&mut record.doc, self.directory.now());
-            let attributes = vec![SESSIONS_VALID_FROM.into()];
+            edit(&mut record.doc)?;
+            let attributes = vec![attribute.to_owned()];
             let writes = vec![Write::UpdateObject {
                 before: None,
                 object: record,

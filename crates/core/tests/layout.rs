@@ -19,6 +19,7 @@ const LAYERS: &[&str] = &[
     "directory",
     "changelog",
     "users",
+    "authentication_methods",
     "contacts",
     "groups",
     "role_management",
@@ -130,6 +131,7 @@ fn modules_import_only_lower_layers() {
 /// grow back into one type that carries every feature.
 const FEATURES: &[&str] = &[
     "users",
+    "authentication_methods",
     "contacts",
     "groups",
     "role_management",

@@ -1,5 +1,5 @@
 //! A user's authentication methods: the password method (`passwordMethods`, `methods`), its
-//! `resetPassword`, and the reset's operation.
+//! `resetPassword`, and the reset's operation; authenticator apps (`softwareOathMethods`: list, get, delete).
 
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
@@ -21,6 +21,40 @@ pub fn routes() -> Router<GraphState> {
         .route("/users/{id}/authentication/methods", get(methods))
         .route("/users/{id}/authentication/methods/{method}/resetPassword", post(reset_password))
         .route("/users/{id}/authentication/operations/{operation}", get(operation))
+        .route("/users/{id}/authentication/softwareOathMethods", get(software_oath_methods))
+        .route(
+            "/users/{id}/authentication/softwareOathMethods/{method}",
+            get(software_oath_method).delete(delete_software_oath_method),
+        )
+}
+
+async fn software_oath_methods(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<Json<Value>> {
+    let methods = state.directory.authentication_methods().software_oath_methods(&caller, &id).await?;
+    let value: Vec<Value> = methods.into_iter().map(Value::Object).collect();
+    let context = context_url(&format!("users('{id}')/authentication/softwareOathMethods"), None);
+    Ok(Json(json!({"@odata.context": context, "value": value})))
+}
+
+async fn software_oath_method(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path((id, method)): Path<(String, String)>,
+) -> GraphResult<Json<Value>> {
+    let found = state.directory.authentication_methods().software_oath_method(&caller, &id, &method).await?;
+    Ok(Json(odata::entity(&format!("users('{id}')/authentication/softwareOathMethods"), None, found)))
+}
+
+async fn delete_software_oath_method(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path((id, method)): Path<(String, String)>,
+) -> GraphResult<StatusCode> {
+    state.directory.authentication_methods().delete_software_oath_method(&caller, &id, &method).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn password_methods(
@@ -49,8 +83,10 @@ async fn methods(
 ) -> GraphResult<Json<Value>> {
     let mut method = state.directory.users().password_method(&caller, &id, PASSWORD_METHOD).await?;
     method.insert("@odata.type".into(), json!("#microsoft.graph.passwordAuthenticationMethod"));
+    let apps = state.directory.authentication_methods().software_oath_methods(&caller, &id).await?;
+    let value: Vec<Value> = std::iter::once(method).chain(apps).map(Value::Object).collect();
     let context = context_url(&format!("users('{id}')/authentication/methods"), None);
-    Ok(Json(json!({"@odata.context": context, "value": [method]})))
+    Ok(Json(json!({"@odata.context": context, "value": value})))
 }
 
 async fn reset_password(

@@ -3,8 +3,8 @@
 //! approves. The device then collects its tokens at the token endpoint.
 
 use crate::pages::{
-    alert, change_password_body, consent_body, cookie, error_page, escape, form_context, hidden_fields, new_password,
-    page, read_cookie, shown, sign_in_body, SESSION_COOKIE,
+    alert, change_password_body, consent_body, cookie, error_page, escape, factor_context, form_context, hidden_fields,
+    new_password, page, read_cookie, second_factor_answer, second_factor_body, shown, sign_in_body, SESSION_COOKIE,
 };
 use crate::{form_of, required, tenancy, IdentityState, OAuthError, Peer};
 use axum::extract::{Path, State};
@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use gatehouse_core::kernel::request;
-use gatehouse_core::sign_in::authorize::{Authorized, Entered};
+use gatehouse_core::sign_in::authorize::{Authorized, Entered, Session};
 use gatehouse_core::sign_in::device::DevicePrompt;
 use gatehouse_core::sign_in::Tenancy;
 use serde_json::{json, Value};
@@ -137,8 +137,9 @@ pub async fn devicelogin_form(
     };
     let sign_in = state.directory.sign_in();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let otc =
-        form.get("otc").map(String::as_str).or_else(|| ctx.get("otc").and_then(Value::as_str)).unwrap_or_default();
+    let factor = ctx.get("factor");
+    let from_form = form.get("otc").map(String::as_str).filter(|_| factor.is_none());
+    let otc = from_form.or_else(|| ctx.get("otc").and_then(Value::as_str)).unwrap_or_default();
     let session = match read_cookie(&headers, SESSION_COOKIE) {
         Some(value) => sign_in.session(&value).await.filter(|s| s.tenant == tenant_id),
         None => None,
@@ -172,15 +173,63 @@ pub async fn devicelogin_form(
         return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, cookies);
     }
     let Some(session) = session else { return sign_in_form(&state, &tenant, &prompt.user_code, None) };
+    if let Some(factor) = factor {
+        let session = match second_factor_answer(&state, &session, factor, field("otc"), browser.ip).await {
+            Ok(session) => session,
+            Err(problem) => return second_factor_form(&state, &tenant, otc, factor, Some(&problem), Vec::new()),
+        };
+        let cookies = vec![cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None)];
+        let outcome = sign_in.decide_device(&session, otc, true, &browser).await;
+        return answer(&state, &tenant, &prompt, &session, outcome, true, cookies).await;
+    }
     let (outcome, approved) = match (field("approve"), field("consent")) {
         ("Continue", _) => (sign_in.decide_device(&session, otc, true, &browser).await, true),
         ("Cancel", _) | (_, "Cancel") => (sign_in.decide_device(&session, otc, false, &browser).await, false),
         (_, "Accept") => (sign_in.consent_device(&session, otc, field("scopes"), &browser).await, true),
         _ => return confirm_form(&state, &tenant, &prompt.user_code, &prompt.app_name, Vec::new()),
     };
-    match outcome {
+    answer(&state, &tenant, &prompt, &session, outcome, approved, Vec::new()).await
+}
+
+/// The page after the person's answer: done, the consent form, or the second factor first.
+async fn answer(
+    state: &IdentityState,
+    tenant: &str,
+    prompt: &DevicePrompt,
+    session: &Session,
+    outcome: gatehouse_core::Result<Authorized>,
+    approved: bool,
+    cookies: Vec<String>,
+) -> Response {
+    let mut response = match outcome {
         Ok(Authorized::Granted { .. }) => done(approved),
-        Ok(Authorized::Consent(scopes)) => consent_form(&state, &tenant, &prompt, scopes),
+        Ok(Authorized::Consent(scopes)) => consent_form(state, tenant, prompt, scopes),
+        Ok(Authorized::SecondFactor) => match state.directory.sign_in().second_factor(session).await {
+            Ok(factor) => {
+                return second_factor_form(state, tenant, &prompt.user_code, &factor_context(&factor), None, cookies)
+            }
+            Err(e) => error_page(&e.message),
+        },
         Err(e) => error_page(&e.message),
+    };
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
+    response
+}
+
+/// Asks for the second factor before the device's sign-in is approved.
+fn second_factor_form(
+    state: &IdentityState,
+    tenant: &str,
+    otc: &str,
+    factor: &Value,
+    problem: Option<&str>,
+    cookies: Vec<String>,
+) -> Response {
+    let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc, "factor": factor}));
+    let body = second_factor_body(&format!("/{tenant}/devicelogin"), &fields, factor, problem);
+    page(StatusCode::OK, "Verify your identity", &body, "form-action 'self'", &[cookies, vec![csrf]].concat())
 }

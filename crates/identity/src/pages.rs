@@ -15,6 +15,7 @@ use axum::Form;
 use chrono::Duration;
 use gatehouse_core::kernel::request;
 use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Entered, Session};
+use gatehouse_core::sign_in::second_factor::SecondFactor;
 use gatehouse_core::sign_in::{Browser, Tenancy};
 use gatehouse_core::Error;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -298,6 +299,15 @@ async fn proceed(
             "AADSTS65001: The user or administrator has not consented to use the application.",
         ),
         Ok(Authorized::Consent(scopes)) => consent_form(state, flow, request, scopes, cookies),
+        Ok(Authorized::SecondFactor) if flow.param("prompt") == Some("none") => flow.error(
+            &request.redirect_uri,
+            "interaction_required",
+            "AADSTS50076: Multi-factor authentication is required; a silent sign-in cannot ask for it.",
+        ),
+        Ok(Authorized::SecondFactor) => match sign_in.second_factor(session).await {
+            Ok(factor) => second_factor_form(state, flow, &factor_context(&factor), None, cookies),
+            Err(e) => error_page(&e.message),
+        },
         Err(e) => error_page(&e.message),
     }
 }
@@ -366,6 +376,49 @@ pub(crate) fn change_password_body(action: &str, fields: &str, login: &str, prob
     )
 }
 
+/// The second-factor form of every page that asks for one: the code in Entra's field `otc`, and for a person
+/// without an authenticator app the secret to add to one first (as text and as the `otpauth://` URI).
+pub(crate) fn second_factor_body(action: &str, fields: &str, factor: &Value, problem: Option<&str>) -> String {
+    let (alert, described) = alert(problem);
+    let setup = match (factor.get("secret").and_then(Value::as_str), factor.get("uri").and_then(Value::as_str)) {
+        (Some(secret), Some(uri)) => format!(
+            "<h1>Set up your authenticator app</h1>\n<p>Your organization requires a second way to prove who you are. Add an account to your authenticator app with this key, then enter the code it shows.</p>\n<p>Key: <code id=\"secret\">{}</code></p>\n<p>Or open: <code id=\"uri\">{}</code></p>\n",
+            escape(secret),
+            escape(uri)
+        ),
+        _ => "<h1>Enter code</h1>\n<p>Enter the code displayed in the authenticator app on your mobile device.</p>\n".to_owned(),
+    };
+    format!(
+        "{setup}{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"otc\">Code</label>\n<input id=\"otc\" name=\"otc\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus{described}></p>\n<p><button type=\"submit\" id=\"idSubmit_SAOTCC_Continue\">Verify</button></p>\n</form>",
+        action = escape(action),
+    )
+}
+
+/// What a second-factor form carries in its signed context: `"code"`, or the registration's ticket, secret
+/// and URI.
+pub(crate) fn factor_context(factor: &SecondFactor) -> Value {
+    match factor {
+        SecondFactor::Code => json!("code"),
+        SecondFactor::Register { secret, uri, ticket } => json!({"ticket": ticket, "secret": secret, "uri": uri}),
+    }
+}
+
+/// The session after the second factor a form carried (`otc`), with the form's problem if it was wrong.
+pub(crate) async fn second_factor_answer(
+    state: &IdentityState,
+    session: &Session,
+    factor: &Value,
+    code: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Session, String> {
+    let sign_in = state.directory.sign_in();
+    let answered = match factor.get("ticket").and_then(Value::as_str) {
+        Some(ticket) => sign_in.register_second_factor(session, ticket, code, ip).await,
+        None => sign_in.verify_second_factor(session, code, ip).await,
+    };
+    answered.map_err(|e| shown(&e))
+}
+
 /// The new password a change form carries, once its two entries match; else what the form says.
 pub(crate) fn new_password(form: &HashMap<String, String>) -> Result<(&str, &str), &'static str> {
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
@@ -406,6 +459,22 @@ fn change_password_form(state: &IdentityState, flow: &Flow, login: &str, problem
     page(StatusCode::OK, "Update your password", &body, &form_action(flow), &[csrf_cookie])
 }
 
+/// Asks for the second factor inside the sign-in.
+fn second_factor_form(
+    state: &IdentityState,
+    flow: &Flow,
+    factor: &Value,
+    problem: Option<&str>,
+    mut cookies: Vec<String>,
+) -> Response {
+    let payload = json!({"path": flow.tenant_path, "params": flow.params, "factor": factor});
+    let (fields, csrf_cookie) = hidden_fields(state, "authorize", &payload);
+    cookies.push(csrf_cookie);
+    let action = format!("/{}/oauth2/v2.0/authorize", flow.tenant_path);
+    let body = second_factor_body(&action, &fields, factor, problem);
+    page(StatusCode::OK, "Verify your identity", &body, &form_action(flow), &cookies)
+}
+
 fn consent_form(
     state: &IdentityState,
     flow: &Flow,
@@ -444,6 +513,18 @@ pub async fn authorize_form(
     if form.contains_key("consent") {
         return consent_answer(&state, &flow, &headers, field("consent"), field("scopes")).await;
     }
+    if let Some(factor) = ctx.get("factor") {
+        let session = match read_cookie(&headers, SESSION_COOKIE) {
+            Some(value) => sign_in.session(&value).await,
+            None => None,
+        };
+        let Some(session) = session else { return sign_in_form(&state, &flow, None) };
+        let session = match second_factor_answer(&state, &session, factor, field("otc"), flow.browser.ip).await {
+            Ok(session) => session,
+            Err(problem) => return second_factor_form(&state, &flow, factor, Some(&problem), Vec::new()),
+        };
+        return signed_in(&state, &flow, session).await;
+    }
     let session = match ctx.get("login").and_then(Value::as_str) {
         Some(login) => {
             let passwords = match new_password(&form) {
@@ -464,14 +545,19 @@ pub async fn authorize_form(
             }
         }
     };
-    let request = match checked_request(&state, &flow, Some(session.tenant)).await {
+    signed_in(&state, &flow, session).await
+}
+
+/// A person just signed in (a password, a second factor): the session's cookie, and on with the request.
+async fn signed_in(state: &IdentityState, flow: &Flow, session: Session) -> Response {
+    let request = match checked_request(state, flow, Some(session.tenant)).await {
         Ok(Some(request)) => request,
         Ok(None) => return error_page("The request names no tenant."),
         Err(response) => return *response,
     };
-    let value = sign_in.session_value(&session);
+    let value = state.directory.sign_in().session_value(&session);
     let cookies = vec![cookie(SESSION_COOKIE, &value, "Lax", None)];
-    proceed(&state, &flow, &request, &session, cookies).await
+    proceed(state, flow, &request, &session, cookies).await
 }
 
 /// The signed context of a posted form, when the form is untampered, unexpired, posted to the tenant it was
@@ -546,6 +632,7 @@ async fn consent_answer(
     match sign_in.authorize(&session, &request, &request::current().base_url, &flow.browser).await {
         Ok(Authorized::Granted { code, id_token }) => flow.respond(&request.redirect_uri, granted(code, id_token)),
         Ok(Authorized::Consent(_)) => error_page("AADSTS65001: Consent was not recorded for every permission asked."),
+        Ok(Authorized::SecondFactor) => error_page("AADSTS50076: Multi-factor authentication is required first."),
         Err(e) => error_page(&e.message),
     }
 }

@@ -1,4 +1,4 @@
-//! A Python virtual environment with Microsoft's Graph SDK, MSAL, azure-identity, authlib and Selenium, for
+//! A Python virtual environment with Microsoft's Graph SDK, MSAL, azure-identity, authlib, Selenium and pyotp, for
 //! the interoperability tests.
 //!
 //! Made once under the given directory (the build's target tree) and reused; an interrupted install
@@ -13,8 +13,14 @@ use std::sync::Mutex;
 static BUILDING: Mutex<()> = Mutex::new(());
 
 /// The pinned client libraries the interop tests drive Gatehouse with.
-pub const PACKAGES: &[&str] =
-    &["msgraph-sdk==1.65.0", "msal==1.39.0", "azure-identity==1.27.0", "authlib==1.6.5", "selenium==4.38.0"];
+pub const PACKAGES: &[&str] = &[
+    "msgraph-sdk==1.65.0",
+    "msal==1.39.0",
+    "azure-identity==1.27.0",
+    "authlib==1.6.5",
+    "selenium==4.38.0",
+    "pyotp==2.9.0",
+];
 
 /// A stable digest of the package list (FNV-1a), so a changed list gets an environment of its own.
 fn fingerprint(packages: &[&str]) -> u64 {

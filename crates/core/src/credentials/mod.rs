@@ -1,4 +1,4 @@
-//! Credentials: password hashes, client secrets and certificates, the master key, token-signing keys, and the throttling
+//! Credentials: password hashes, client secrets and certificates, one-time passwords, the master key, token-signing keys, and the throttling
 //! of failed client authentications.
 
 pub mod banned;
@@ -8,3 +8,4 @@ pub mod password_rules;
 pub mod passwords;
 pub mod secrets;
 pub mod throttle;
+pub mod totp;

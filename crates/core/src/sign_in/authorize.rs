@@ -8,7 +8,7 @@
 
 use super::policy::Asked;
 use super::resource::Granted;
-use super::{grant_error, granted_or_consent, Browser, Family, Grant, SignIn, Tenancy};
+use super::{grant_error, granted_or_asked, Browser, Family, Grant, SignIn, Tenancy};
 use crate::applications::{AuthenticatedClient, AuthorizeClient, RedirectKind};
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::secrets;
@@ -99,6 +99,8 @@ pub enum Authorized {
     Granted { code: Option<String>, id_token: Option<String> },
     /// Ask the person to consent to these scopes first (as a `scope` parameter names them).
     Consent(Vec<String>),
+    /// Ask the person for a second factor first ([`super::second_factor`]).
+    SecondFactor,
 }
 
 /// The value and MAC purposes of signed values, so that one can never pass for another.
@@ -279,9 +281,9 @@ impl SignIn<'_> {
         let client = &request.client;
         let origin = browser.origin(ClientApp::Browser, &session.methods);
         let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
-        let granted = match granted_or_consent(decision, asked, &client.client)? {
+        let granted = match granted_or_asked(decision, asked, &client.client)? {
             Ok(granted) => granted,
-            Err(missing) => return Ok(Authorized::Consent(missing)),
+            Err(ask) => return Ok(ask),
         };
         let code = match request.response {
             ResponseType::IdToken => None,

@@ -7,7 +7,7 @@
 
 use super::authorize::{Authorized, Session};
 use super::resource::Granted;
-use super::{granted_or_consent, Browser, ClientRequest, Family, Grant, SignIn, Tenancy};
+use super::{granted_or_asked, Browser, ClientRequest, Family, Grant, SignIn, Tenancy};
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
@@ -149,9 +149,9 @@ impl SignIn<'_> {
         let asked = self.resolve_scope(tenant, &record.scope).await?;
         let origin = browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods);
         let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
-        let granted = match granted_or_consent(decision, asked, &client.client)? {
+        let granted = match granted_or_asked(decision, asked, &client.client)? {
             Ok(granted) => granted,
-            Err(missing) => return Ok(Authorized::Consent(missing)),
+            Err(ask) => return Ok(ask),
         };
         let approval = Some((user.id, session.auth_time, session.methods.join(" "), granted.to_text()));
         let write = Write::DecideDeviceCode { user_code: record.user_code, approval };

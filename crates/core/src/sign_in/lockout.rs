@@ -46,6 +46,8 @@ pub struct Lockout {
     sources: Vec<String>,
     /// When reset codes were sent (Unix seconds), within the last [`MAIL_WINDOW_SECONDS`].
     mailed: Vec<i64>,
+    /// The last time step whose one-time password was used: each is good once.
+    totp_step: i64,
 }
 
 impl Lockout {
@@ -104,6 +106,20 @@ impl Lockout {
             return false;
         }
         self.mailed.push(now);
+        true
+    }
+
+    /// The last one-time password step used.
+    pub fn totp_step(&self) -> i64 {
+        self.totp_step
+    }
+
+    /// Spends a one-time password's step; false when it (or a later one) was spent already.
+    pub fn spend_step(&mut self, step: i64) -> bool {
+        if step <= self.totp_step {
+            return false;
+        }
+        self.totp_step = step;
         true
     }
 

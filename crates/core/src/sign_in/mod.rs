@@ -15,6 +15,7 @@ pub mod policy;
 pub mod refresh;
 pub mod reset;
 pub mod resource;
+pub mod second_factor;
 
 use crate::applications::{AuthenticatedClient, ClientProof, ProofKind};
 use crate::auth::scopes::{Scope, Scopes};
@@ -26,6 +27,7 @@ use crate::kernel::error::{Error, Result};
 use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
 use crate::users::{sessions_revoked, FORCE_CHANGE};
 use crate::{Caller, Directory};
+use authorize::Authorized;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -581,17 +583,19 @@ fn granted(decision: Decision, request: ScopeRequest, client: &AuthenticatedClie
     }
 }
 
-/// The policy's answer to a request at a door that can ask the person: what is granted, the scopes
-/// (qualified, as a `scope` parameter names them) to consent to first, or Entra's error.
-fn granted_or_consent(
+/// The policy's answer to a request at a door that can ask the person: what is granted, or what to ask the
+/// person first (the scopes to consent to, qualified as a `scope` parameter names them; the second factor),
+/// or Entra's error.
+fn granted_or_asked(
     decision: Decision,
     request: ScopeRequest,
     client: &AuthenticatedClient,
-) -> Result<std::result::Result<Granted, Vec<String>>> {
+) -> Result<std::result::Result<Granted, Authorized>> {
     match decision {
         Decision::Require(Interaction::Consent(missing)) => {
-            Ok(Err(missing.iter().map(|name| request.resource.qualified(name)).collect()))
+            Ok(Err(Authorized::Consent(missing.iter().map(|name| request.resource.qualified(name)).collect())))
         }
+        Decision::Require(Interaction::Mfa) => Ok(Err(Authorized::SecondFactor)),
         other => granted(other, request, client).map(Ok),
     }
 }

@@ -54,7 +54,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 12] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 13] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -67,6 +67,7 @@ const ADMIN_APP_PERMISSIONS: [Permission; 12] = [
     Permission::DelegatedPermissionGrantReadWriteAll,
     Permission::PolicyReadAll,
     Permission::PolicyReadWriteConditionalAccess,
+    Permission::UserAuthenticationMethodReadWriteAll,
 ];
 
 /// Years an initial client secret stays valid.

@@ -137,7 +137,8 @@ async fn the_token_endpoint_speaks_oauth() {
             "Policy.Read.All",
             "Policy.ReadWrite.ConditionalAccess",
             "RoleManagement.ReadWrite.Directory",
-            "User.ReadWrite.All"
+            "User.ReadWrite.All",
+            "UserAuthenticationMethod.ReadWrite.All"
         ]
     );
 

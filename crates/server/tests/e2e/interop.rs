@@ -12,6 +12,7 @@ const GROUPS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph
 const LICENSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_licensing.py");
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_sign_in.py");
 const BROWSER_PASSWORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_passwords.py");
+const BROWSER_MFA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_mfa.py");
 const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
 const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_admin_roles.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
@@ -102,6 +103,13 @@ async fn a_browser_signs_in_through_the_pages() {
 #[tokio::test]
 async fn a_browser_changes_and_resets_passwords() {
     run_over_https(BROWSER_PASSWORDS, "browser passwords passed").await;
+}
+
+/// In Chromium: a Conditional Access policy made with msgraph-sdk requires a second factor; the person registers
+/// an authenticator app at the sign-in page (codes from pyotp) and the device code flow asks for a code too.
+#[tokio::test]
+async fn a_browser_gives_a_second_factor() {
+    run_over_https(BROWSER_MFA, "browser mfa passed").await;
 }
 
 /// Runs a script against a server of each engine over HTTPS (with the development certificates), each

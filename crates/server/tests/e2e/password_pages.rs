@@ -30,7 +30,7 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap())
     }
 

@@ -60,13 +60,15 @@ def fill(driver, values):
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
-def main(base, token, domain):
+def consented_app(base, token, name):
+    """A public client with admin consent for User.Read, whose redirect URI a local page answers: the app,
+    its redirect URI, the page's server (to shut down) and a short random name for this run's objects."""
     callback = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Callback)
     threading.Thread(target=callback.serve_forever, daemon=True).start()
     redirect_uri = f"http://localhost:{callback.server_address[1]}/callback"
     run = uuid.uuid4().hex[:8]
     app = graph(base, token, "POST", "/applications", {
-        "displayName": f"Password app {run}",
+        "displayName": f"{name} {run}",
         "publicClient": {"redirectUris": [redirect_uri]},
         "isFallbackPublicClient": True,
     })
@@ -75,6 +77,11 @@ def main(base, token, domain):
     graph(base, token, "POST", "/oauth2PermissionGrants", {
         "clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph_sp["value"][0]["id"], "scope": "User.Read",
     })
+    return app, redirect_uri, callback, run
+
+
+def main(base, token, domain):
+    app, redirect_uri, callback, run = consented_app(base, token, "Password app")
     upn = f"pat{run}@{domain}"
     home = f"pat{run}@home.example"
     user = graph(base, token, "POST", "/users", {
