@@ -286,12 +286,16 @@ impl RoleManagement<'_> {
     /// own, the implicit one of members or guests, and those of the role-assignable groups they are a member
     /// of.
     pub(crate) async fn held(&self, tenant: Uuid, user: &ObjectRecord) -> Result<Vec<String>> {
-        let mut roles = wids(user);
+        self.held_by(tenant, user.id, wids(user)).await
+    }
+
+    /// [`RoleManagement::held`] for the user of that id, whose own roles (`wids`) were read already.
+    pub(crate) async fn held_by(&self, tenant: Uuid, user: Uuid, mut roles: Vec<String>) -> Result<Vec<String>> {
         let groups = self.groups_with_roles(tenant).await?;
         if groups.is_empty() {
             return Ok(roles);
         }
-        let links = self.directory.store.memberships(tenant, &[user.id]).await.map_err(Error::from)?;
+        let links = self.directory.store.memberships(tenant, &[user]).await.map_err(Error::from)?;
         roles.extend(links.iter().filter_map(|l| groups.get(&l.group)).flatten().cloned());
         Ok(roles)
     }

@@ -9,12 +9,12 @@
 
 use crate::applications::{AuthenticatedClient, CachedClient, ClientProof, ProofKind};
 use crate::auth::authorization::{is_graph, Permission, GRAPH_RESOURCE};
-use crate::auth::roles::{is_guest, GUEST_ROLE};
+use crate::auth::roles::{is_guest, wids, GUEST_ROLE};
 use crate::auth::scopes::Scopes;
 use crate::credentials::keys;
 use crate::credentials::throttle::Policy;
 use crate::kernel::error::{Error, Result};
-use crate::store::ObjectKind;
+use crate::store::{ObjectKind, ObjectRecord};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -299,16 +299,24 @@ impl Tokens<'_> {
             return Err(Error::unauthenticated("The application's service principal is disabled or deleted."));
         }
         let Caller::User { user, app_id, scopes, .. } = caller else { return Ok(caller) };
-        let record = match self.directory.cache.get(tenant, user) {
-            Some(record) => Some(record),
-            None => self.directory.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?,
+        // What the caller needs of the user's record, read in place from this node's cache when it holds it.
+        let standing = |r: &ObjectRecord| {
+            let live = r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true));
+            live.then(|| (wids(r), is_guest(r)))
         };
-        match record {
-            Some(r) if r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true)) => {
-                let roles = self.directory.role_management().held(tenant, &r).await?;
-                Ok(Caller::User { tenant, user, app_id, scopes, roles, guest: is_guest(&r) })
+        let facts = match self.directory.cache.read(tenant, user, standing) {
+            Some(facts) => facts,
+            None => {
+                let record = self.directory.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?;
+                record.as_ref().and_then(standing)
             }
-            _ => Err(Error::unauthenticated("The signed-in user is disabled or deleted.")),
+        };
+        match facts {
+            Some((own, guest)) => {
+                let roles = self.directory.role_management().held_by(tenant, user, own).await?;
+                Ok(Caller::User { tenant, user, app_id, scopes, roles, guest })
+            }
+            None => Err(Error::unauthenticated("The signed-in user is disabled or deleted.")),
         }
     }
 }

@@ -65,7 +65,12 @@ impl ObjectCache {
     }
 
     pub(crate) fn get(&self, tenant: Uuid, id: Uuid) -> Option<ObjectRecord> {
-        self.state().objects.get(&(tenant, id)).cloned()
+        self.read(tenant, id, ObjectRecord::clone)
+    }
+
+    /// What `read` takes from a kept object, without copying the object.
+    pub(crate) fn read<T>(&self, tenant: Uuid, id: Uuid, read: impl FnOnce(&ObjectRecord) -> T) -> Option<T> {
+        self.state().objects.get(&(tenant, id)).map(read)
     }
 
     /// The generation a read starts under, when the tenant is followed.
