@@ -6,6 +6,7 @@
 
 mod applications;
 mod assignments;
+mod audit;
 mod auth;
 mod batch;
 mod body;
@@ -61,6 +62,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(settings::routes())
         .merge(methods::routes())
         .merge(conditional_access::routes())
+        .merge(audit::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

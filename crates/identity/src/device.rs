@@ -161,7 +161,7 @@ pub async fn devicelogin_form(
                 Err(e) => return change_password_form(&state, &tenant, otc, login, Some(&shown(&e))),
             }
         }
-        (None, true) => match sign_in.password_session(tenancy, field("login"), field("passwd"), browser.ip).await {
+        (None, true) => match sign_in.password_session(tenancy, field("login"), field("passwd"), &browser).await {
             Ok(Entered::SignedIn(session)) => Some(session),
             Ok(Entered::MustChangePassword) => return change_password_form(&state, &tenant, otc, field("login"), None),
             Err(e) => return sign_in_form(&state, &tenant, otc, Some((field("login"), &shown(&e)))),

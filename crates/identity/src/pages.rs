@@ -538,7 +538,7 @@ pub async fn authorize_form(
         }
         None => {
             let (login, password) = (field("login"), field("passwd"));
-            match sign_in.password_session(flow.tenancy, login, password, source_of(peer)).await {
+            match sign_in.password_session(flow.tenancy, login, password, &flow.browser).await {
                 Ok(Entered::SignedIn(session)) => session,
                 Ok(Entered::MustChangePassword) => return change_password_form(&state, &flow, login, None),
                 Err(e) => return sign_in_form(&state, &flow, Some((login, &shown(&e)))),

@@ -61,6 +61,9 @@ pub struct ServeArgs {
     /// Access-token lifetime in seconds (default 3599).
     #[arg(long, env = "GATEHOUSE_ACCESS_TOKEN_LIFETIME")]
     pub access_token_lifetime: Option<i64>,
+    /// Days the sign-in log keeps its records (default 30).
+    #[arg(long, env = "GATEHOUSE_SIGN_IN_LOG_DAYS")]
+    pub sign_in_log_days: Option<i64>,
     /// Seconds a request's headers may take to arrive, counted from when the connection opens or finishes its
     /// last response; also how long an idle keep-alive connection is kept (default 20).
     #[arg(long, env = "GATEHOUSE_HEADER_TIMEOUT")]
@@ -90,6 +93,7 @@ struct FileSettings {
     bootstrap_output: Option<PathBuf>,
     public_url: Option<String>,
     access_token_lifetime: Option<i64>,
+    sign_in_log_days: Option<i64>,
     password_hash_memory_kib: Option<u32>,
     password_hash_iterations: Option<u32>,
     header_timeout: Option<u64>,
@@ -111,6 +115,8 @@ pub struct Settings {
     pub bootstrap_output: Option<PathBuf>,
     pub public_url: Option<String>,
     pub access_token_lifetime: i64,
+    /// Days the sign-in log keeps its records.
+    pub sign_in_log_days: i64,
     pub hash_params: HashParams,
     pub limits: Limits,
     pub metrics_listen: Option<String>,
@@ -162,6 +168,10 @@ impl Settings {
         if !(60..=86_400).contains(&access_token_lifetime) {
             anyhow::bail!("the access-token lifetime must be between 60 and 86400 seconds");
         }
+        let sign_in_log_days = args.sign_in_log_days.or(file.sign_in_log_days).unwrap_or(30);
+        if !(1..=3650).contains(&sign_in_log_days) {
+            anyhow::bail!("the sign-in log keeps its records 1 to 3650 days");
+        }
         let defaults = Limits::default();
         let seconds = |given: Option<u64>, default: Duration, name: &str| -> anyhow::Result<Duration> {
             match given {
@@ -205,6 +215,7 @@ impl Settings {
             bootstrap_output: args.bootstrap_output.clone().or(file.bootstrap_output),
             public_url: args.public_url.clone().or(file.public_url).map(|u| u.trim_end_matches('/').to_owned()),
             access_token_lifetime,
+            sign_in_log_days,
             hash_params,
         })
     }

@@ -43,6 +43,7 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
     let directory_config = DirectoryConfig {
         hash_params: settings.hash_params,
         access_token_lifetime: settings.access_token_lifetime,
+        sign_in_retention: chrono::Duration::days(settings.sign_in_log_days),
         ..DirectoryConfig::default()
     };
     let mut directory = Directory::new(Arc::new(store), clock, master, directory_config)
@@ -78,7 +79,7 @@ pub async fn open(settings: &config::Settings) -> anyhow::Result<Arc<Directory>>
     open_directory(settings, Arc::new(SystemClock)).await
 }
 
-/// Purges expired deleted items now and then every hour, until the process ends.
+/// Purges expired deleted items and old sign-in records now and then every hour, until the process ends.
 pub fn spawn_retention(directory: Arc<Directory>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -88,6 +89,9 @@ pub fn spawn_retention(directory: Arc<Directory>) {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, "purged expired deleted items"),
                 Err(error) => tracing::warn!(%error, "purging expired deleted items failed"),
+            }
+            if let Err(error) = directory.sign_in().purge_logs().await {
+                tracing::warn!(%error, "purging old sign-in records failed");
             }
         }
     });

@@ -300,6 +300,24 @@ CREATE TABLE sign_in_lockouts (
 );
 "#,
     ),
+    (
+        16,
+        r#"
+CREATE TABLE sign_ins (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    created_at BIGINT NOT NULL,
+    user_id {text_c},
+    user_principal_name {text_c} NOT NULL,
+    app_id {text_c},
+    error_code BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX sign_ins_by_time ON sign_ins (tenant_id, created_at, id);
+CREATE INDEX sign_ins_by_user ON sign_ins (tenant_id, user_id, created_at);
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, DeviceCodeRecord, DomainRecord,
     DynamicStatusRecord, Link, LockoutRecord, ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord,
-    RefreshFamilyRecord, SecretRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    RefreshFamilyRecord, SecretRecord, SignInQuery, SignInRecord, SigningKeyRecord, Store, StoreError, StoreResult,
+    TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -305,6 +306,60 @@ impl Store for SqlStore {
             vec![tenant.into(), user.into()],
         );
         self.fetch_one(q, |row| Ok(LockoutRecord { state: row.text(0)?, version: row.int(1)? })).await
+    }
+
+    async fn sign_ins(&self, tenant: Uuid, q: &SignInQuery) -> StoreResult<Vec<SignInRecord>> {
+        let mut params: Vec<SqlValue> = vec![tenant.into()];
+        let mut conditions = String::new();
+        let mut add = |sql: &str, values: Vec<SqlValue>| {
+            let mut sql = sql.to_owned();
+            for value in values {
+                params.push(value);
+                sql = sql.replacen('?', &format!("${}", params.len()), 1);
+            }
+            conditions.push_str(" AND ");
+            conditions.push_str(&sql);
+        };
+        if let Some(from) = q.from {
+            add("created_at >= ?", vec![plan::micros(from).into()]);
+        }
+        if let Some(until) = q.until {
+            add("created_at <= ?", vec![plan::micros(until).into()]);
+        }
+        if let Some(user) = q.user {
+            add("user_id = ?", vec![user.into()]);
+        }
+        if let Some(upn) = &q.user_principal_name {
+            add("user_principal_name = ?", vec![upn.clone().into()]);
+        }
+        if let Some(app) = q.app {
+            add("app_id = ?", vec![app.into()]);
+        }
+        if let Some(code) = q.error_code {
+            add("error_code = ?", vec![code.into()]);
+        }
+        if let Some((at, id)) = q.after {
+            let at = plan::micros(at);
+            add("(created_at < ? OR (created_at = ? AND id < ?))", vec![at.into(), at.into(), id.into()]);
+        }
+        params.push(i64::from(q.limit).into());
+        let sql = format!(
+            "SELECT id, created_at, user_id, user_principal_name, app_id, error_code, record FROM sign_ins \
+             WHERE tenant_id = $1{conditions} ORDER BY created_at DESC, id DESC LIMIT ${}",
+            params.len()
+        );
+        self.fetch_all(query(sql, params), |row| {
+            Ok(SignInRecord {
+                id: row.uuid(0)?,
+                at: row.time(1)?,
+                user: row.optional_text(2)?.and_then(|t| Uuid::parse_str(&t).ok()),
+                user_principal_name: row.text(3)?,
+                app: row.optional_text(4)?.and_then(|t| Uuid::parse_str(&t).ok()),
+                error_code: row.int(5)?,
+                doc: plan::document(&row.text(6)?)?,
+            })
+        })
+        .await
     }
 
     async fn authorization_code(&self, tenant: Uuid, digest: &str) -> StoreResult<Option<AuthorizationCodeRecord>> {

@@ -48,10 +48,11 @@ pub enum Permission {
     UserAuthenticationMethodReadWriteAll,
     PolicyReadAll,
     PolicyReadWriteConditionalAccess,
+    AuditLogReadAll,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 25] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -76,6 +77,7 @@ impl Permission {
         Permission::UserAuthenticationMethodReadWriteAll,
         Permission::PolicyReadAll,
         Permission::PolicyReadWriteConditionalAccess,
+        Permission::AuditLogReadAll,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -105,6 +107,7 @@ impl Permission {
             Permission::UserAuthenticationMethodReadWriteAll => "UserAuthenticationMethod.ReadWrite.All",
             Permission::PolicyReadAll => "Policy.Read.All",
             Permission::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
+            Permission::AuditLogReadAll => "AuditLog.Read.All",
         }
     }
 
@@ -135,6 +138,7 @@ impl Permission {
             Permission::UserAuthenticationMethodReadWriteAll => "50483e42-d915-4231-9639-7fdb7fd190e5",
             Permission::PolicyReadAll => "246dd0d5-5bd0-4def-940b-0421030a5b68",
             Permission::PolicyReadWriteConditionalAccess => "01c0a623-fc9b-48e9-b794-0756f8e8f067",
+            Permission::AuditLogReadAll => "b0afded3-3588-46d8-8b3d-9842eff778da",
         }
     }
 
@@ -168,6 +172,7 @@ impl Permission {
             Permission::PolicyReadWriteConditionalAccess => {
                 "Read and write your organization's conditional access policies"
             }
+            Permission::AuditLogReadAll => "Read all audit log data",
         }
     }
 
@@ -271,6 +276,8 @@ pub enum Action {
     ReadPolicies,
     /// Create, change and delete Conditional Access policies and named locations.
     WritePolicies,
+    /// Read the sign-in and audit logs.
+    ReadAuditLogs,
 }
 
 impl Action {
@@ -335,11 +342,12 @@ impl Action {
             }
             Action::ReadPolicies => &[PolicyReadAll, PolicyReadWriteConditionalAccess],
             Action::WritePolicies => &[PolicyReadWriteConditionalAccess],
+            Action::ReadAuditLogs => &[AuditLogReadAll],
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -372,6 +380,7 @@ impl Action {
         Action::ManageAuthenticationMethods,
         Action::ReadPolicies,
         Action::WritePolicies,
+        Action::ReadAuditLogs,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -417,6 +426,7 @@ const EVERY_READ: &[Action] = &[
     Action::ReadDirectorySettings,
     Action::ReadAuthenticationMethods,
     Action::ReadPolicies,
+    Action::ReadAuditLogs,
 ];
 
 /// The role table: what each built-in directory role allows its holders beyond a member's defaults, from
@@ -462,7 +472,14 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
         (APPLICATION_ADMINISTRATOR, &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants]),
         (
             SECURITY_ADMINISTRATOR,
-            &[ReadPermissionGrants, ReadDirectorySettings, WriteDirectorySettings, ReadPolicies, WritePolicies],
+            &[
+                ReadPermissionGrants,
+                ReadDirectorySettings,
+                WriteDirectorySettings,
+                ReadPolicies,
+                WritePolicies,
+                ReadAuditLogs,
+            ],
         ),
         (CONDITIONAL_ACCESS_ADMINISTRATOR, &[ReadPolicies, WritePolicies]),
         (GUEST_INVITER, &[]),

@@ -27,10 +27,11 @@ pub enum Scope {
     UserAuthenticationMethodReadWriteAll,
     PolicyReadAll,
     PolicyReadWriteConditionalAccess,
+    AuditLogReadAll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 20] = [
+    pub const ALL: [Scope; 21] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -51,6 +52,7 @@ impl Scope {
         Scope::UserAuthenticationMethodReadWriteAll,
         Scope::PolicyReadAll,
         Scope::PolicyReadWriteConditionalAccess,
+        Scope::AuditLogReadAll,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -76,6 +78,7 @@ impl Scope {
             Scope::UserAuthenticationMethodReadWriteAll => "UserAuthenticationMethod.ReadWrite.All",
             Scope::PolicyReadAll => "Policy.Read.All",
             Scope::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
+            Scope::AuditLogReadAll => "AuditLog.Read.All",
         }
     }
 
@@ -102,6 +105,7 @@ impl Scope {
             Scope::UserAuthenticationMethodReadWriteAll => "b7887744-6746-4312-813d-72daeaee7e2d",
             Scope::PolicyReadAll => "572fea84-0151-49b2-9301-11cb16974376",
             Scope::PolicyReadWriteConditionalAccess => "ad902697-1014-4ef5-81ef-2b4301988e8c",
+            Scope::AuditLogReadAll => "e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20",
         }
     }
 
@@ -142,6 +146,7 @@ impl Scope {
             Scope::UserAuthenticationMethodReadWriteAll => Some(Permission::UserAuthenticationMethodReadWriteAll),
             Scope::PolicyReadAll => Some(Permission::PolicyReadAll),
             Scope::PolicyReadWriteConditionalAccess => Some(Permission::PolicyReadWriteConditionalAccess),
+            Scope::AuditLogReadAll => Some(Permission::AuditLogReadAll),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

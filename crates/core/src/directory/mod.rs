@@ -32,6 +32,8 @@ pub struct DirectoryConfig {
     pub deleted_retention: chrono::Duration,
     /// How many password hashes may run at once (default: one per core).
     pub hash_concurrency: usize,
+    /// How long the sign-in log keeps its records.
+    pub sign_in_retention: chrono::Duration,
 }
 
 impl Default for DirectoryConfig {
@@ -41,6 +43,7 @@ impl Default for DirectoryConfig {
             access_token_lifetime: 3599,
             deleted_retention: chrono::Duration::days(30),
             hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            sign_in_retention: chrono::Duration::days(30),
         }
     }
 }

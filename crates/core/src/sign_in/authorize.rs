@@ -6,6 +6,7 @@
 //! password change, `revokeSignInSessions`) since it began. Codes are stored as digests, single use, ten
 //! minutes; a code redeemed twice revokes the refresh tokens its first redemption started.
 
+use super::log::Seen;
 use super::policy::Asked;
 use super::resource::Granted;
 use super::{grant_error, granted_or_asked, Browser, Family, Grant, SignIn, Tenancy};
@@ -184,15 +185,27 @@ impl SignIn<'_> {
 
     /// The authenticate stage of the pages: a password entered from `source`, giving a session, unless the
     /// password must be changed first.
+    ///
+    /// A failed entry is recorded in the sign-in log; a successful one is recorded when the sign-in it begins
+    /// comes to its answer.
     pub async fn password_session(
         &self,
         tenancy: Tenancy,
         username: &str,
         password: &str,
-        source: Option<std::net::IpAddr>,
+        browser: &Browser,
     ) -> Result<Entered> {
         let tenant = self.tenant_named(tenancy, username).await?;
-        let user = self.verify_password(tenant, username, password, source).await?;
+        let user = match self.verify_password(tenant, username, password, browser.ip).await {
+            Ok(user) => user,
+            Err(error) => {
+                let mut seen = Seen::new(browser.origin(ClientApp::Browser, &["pwd".to_owned()]), username);
+                seen.tenant = Some(tenant);
+                seen.user = self.find_user(tenant, username).await;
+                self.log(&seen, true, Some(&error)).await?;
+                return Err(error);
+            }
+        };
         match self.must_change_password(tenant, &user).await? {
             true => Ok(Entered::MustChangePassword),
             false => Ok(Entered::SignedIn(self.new_session(tenant, user.id))),
@@ -269,18 +282,34 @@ impl SignIn<'_> {
         base: &str,
         browser: &Browser,
     ) -> Result<Authorized> {
+        let mut seen = Seen::new(browser.origin(ClientApp::Browser, &session.methods), "");
+        seen.tenant = Some(request.tenant);
+        seen.client = Some(request.client.client.clone());
+        let result = self.authorize_signed_in(session, request, base, &mut seen).await;
+        self.log_answer(&seen, &result).await?;
+        result
+    }
+
+    async fn authorize_signed_in(
+        &self,
+        session: &Session,
+        request: &AuthorizeRequest,
+        base: &str,
+        seen: &mut Seen,
+    ) -> Result<Authorized> {
         let tenant = request.tenant;
         if session.tenant != tenant {
             return Err(grant_error("AADSTS50020: The signed-in account is not of this tenant."));
         }
-        let user = self
-            .find_user(tenant, &session.user.to_string())
-            .await
+        seen.user = self.find_user(tenant, &session.user.to_string()).await;
+        let user = seen
+            .user
+            .clone()
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
         let asked = self.resolve_scope(tenant, &request.scope).await?;
+        seen.resource = Some(asked.resource.clone());
         let client = &request.client;
-        let origin = browser.origin(ClientApp::Browser, &session.methods);
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = match granted_or_asked(decision, asked, &client.client)? {
             Ok(granted) => granted,
             Err(ask) => return Ok(ask),

@@ -6,6 +6,7 @@
 //! `slow_down`, `bad_verification_code`): they name the target [`DEVICE`] and carry the error as their code.
 
 use super::authorize::{Authorized, Session};
+use super::log::Seen;
 use super::resource::Granted;
 use super::{granted_or_asked, Browser, ClientRequest, Family, Grant, SignIn, Tenancy};
 use crate::conditional_access::policy::ClientApp;
@@ -140,21 +141,38 @@ impl SignIn<'_> {
             self.directory.commit(&system, vec![write]).await?;
             return Ok(Authorized::Granted { code: None, id_token: None });
         }
-        let user = self
-            .find_user(tenant, &session.user.to_string())
-            .await
+        let mut seen = Seen::new(browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods), "");
+        seen.tenant = Some(tenant);
+        let result = self.approve_device(session, &record, &mut seen).await;
+        self.log_answer(&seen, &result).await?;
+        result
+    }
+
+    /// The policy stage of a device's sign-in the person approves, and the approval it comes to.
+    async fn approve_device(
+        &self,
+        session: &Session,
+        record: &DeviceCodeRecord,
+        seen: &mut Seen,
+    ) -> Result<Authorized> {
+        let (tenant, system) = (session.tenant, Caller::System { tenant: session.tenant });
+        seen.user = self.find_user(tenant, &session.user.to_string()).await;
+        let user = seen
+            .user
+            .clone()
             .ok_or_else(|| super::grant_error("AADSTS50034: The user account does not exist in the directory."))?;
         let client =
             self.directory.applications().sign_in_client(tenant, &record.client.to_string(), None, false).await?;
+        seen.client = Some(client.client.clone());
         let asked = self.resolve_scope(tenant, &record.scope).await?;
-        let origin = browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods);
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
+        seen.resource = Some(asked.resource.clone());
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = match granted_or_asked(decision, asked, &client.client)? {
             Ok(granted) => granted,
             Err(ask) => return Ok(ask),
         };
         let approval = Some((user.id, session.auth_time, session.methods.join(" "), granted.to_text()));
-        let write = Write::DecideDeviceCode { user_code: record.user_code, approval };
+        let write = Write::DecideDeviceCode { user_code: record.user_code.clone(), approval };
         self.directory.commit(&system, vec![write]).await?;
         Ok(Authorized::Granted { code: None, id_token: None })
     }

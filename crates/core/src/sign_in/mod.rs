@@ -11,6 +11,7 @@ pub mod consent;
 pub mod device;
 pub mod issue;
 pub mod lockout;
+pub mod log;
 pub mod policy;
 pub mod refresh;
 pub mod reset;
@@ -33,6 +34,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use issue::{client_info, Issued, Subject};
 use lockout::Lockout;
+use log::Seen;
 use policy::{Asked, Block, Decision, Facts, Interaction};
 use refresh::RefreshToken;
 use resource::{Granted, Resource, ScopeRequest};
@@ -102,7 +104,7 @@ impl Browser {
 /// Where a sign-in comes from, through what kind of client, and what the person proved: what Conditional
 /// Access reads of it.
 #[derive(Debug, Clone)]
-struct Origin {
+pub(crate) struct Origin {
     pub client_app: ClientApp,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
@@ -155,13 +157,29 @@ fn grant_error(message: impl Into<String>) -> Error {
 }
 
 impl SignIn<'_> {
-    /// The password grant (ROPC): the client signs the person in with their name and password.
+    /// The password grant (ROPC): the client signs the person in with their name and password. The attempt
+    /// is recorded in the sign-in log, whatever its end.
     pub async fn password(
         &self,
         tenancy: Tenancy,
         request: &ClientRequest<'_>,
         username: &str,
         password: &str,
+    ) -> Result<Issued> {
+        let origin = request.origin_of(ClientApp::MobileAppsAndDesktopClients, &["pwd".to_owned()]);
+        let mut seen = Seen::new(origin, username);
+        let result = self.password_grant(tenancy, request, username, password, &mut seen).await;
+        self.log(&seen, true, result.as_ref().err()).await?;
+        result
+    }
+
+    async fn password_grant(
+        &self,
+        tenancy: Tenancy,
+        request: &ClientRequest<'_>,
+        username: &str,
+        password: &str,
+        seen: &mut Seen,
     ) -> Result<Issued> {
         let tenant = match tenancy {
             Tenancy::Tenant(tenant) => tenant,
@@ -172,19 +190,22 @@ impl SignIn<'_> {
             }
             Tenancy::Organizations => self.tenant_of(username).await?,
         };
+        seen.tenant = Some(tenant);
+        seen.user = self.find_user(tenant, username).await;
         let asked = self.resolve_scope(tenant, request.scope).await?;
+        seen.resource = Some(asked.resource.clone());
         let applications = self.directory.applications();
         let client = applications
             .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), false)
             .await?;
+        seen.client = Some(client.client.clone());
         let user = self.check_password(tenant, username, password, request.source).await?;
-        let methods = vec!["pwd".to_owned()];
-        let origin = request.origin_of(ClientApp::MobileAppsAndDesktopClients, &methods);
-        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, &origin).await?;
+        let origin = seen.origin.clone();
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = granted(decision, asked, &client.client)?;
         let family = Family::Start { id: self.directory.random().uuid(), spa: false };
         let grant = Grant { tenant, client: &client.client, proof: client.proof, user: &user, granted };
-        self.issue(grant, self.directory.now(), &methods, None, request.base, family).await
+        self.issue(grant, self.directory.now(), &origin.methods, None, request.base, family).await
     }
 
     /// The authenticate stage for a password: [`SignIn::verify_password`], and the password must not need
@@ -318,7 +339,25 @@ impl SignIn<'_> {
 
     /// The refresh-token grant: the token is exchanged for new tokens and a new refresh token, once. A token
     /// used a second time revokes every token of its sign-in.
+    ///
+    /// Refreshes are non-interactive sign-ins in the sign-in log: a success's record is committed with the
+    /// rotation, in one transaction; a failure's goes through the log's writer.
     pub async fn refresh(&self, tenancy: Tenancy, request: &ClientRequest<'_>, token: &str) -> Result<Issued> {
+        let mut seen = Seen::new(request.origin_of(ClientApp::MobileAppsAndDesktopClients, &[]), "");
+        let result = self.refresh_grant(tenancy, request, token, &mut seen).await;
+        if let Err(error) = &result {
+            self.log(&seen, false, Some(error)).await?;
+        }
+        result
+    }
+
+    async fn refresh_grant(
+        &self,
+        tenancy: Tenancy,
+        request: &ClientRequest<'_>,
+        token: &str,
+        seen: &mut Seen,
+    ) -> Result<Issued> {
         let malformed = || grant_error("AADSTS9002313: Invalid request. Request is malformed or invalid.");
         let presented = RefreshToken::decode(token, &self.directory.master).ok_or_else(malformed)?;
         let tenant = presented.tenant;
@@ -327,6 +366,7 @@ impl SignIn<'_> {
                 "AADSTS50020: The refresh token was issued by another tenant than the one this request names.",
             ));
         }
+        seen.tenant = Some(tenant);
         let family = self
             .directory
             .store
@@ -338,6 +378,8 @@ impl SignIn<'_> {
         let client = applications
             .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), true)
             .await?;
+        seen.client = Some(client.client.clone());
+        seen.user = self.find_user(tenant, &family.user.to_string()).await;
         if client.client.app_id != family.client {
             return Err(grant_error("AADSTS70000: The refresh token was issued to a different client."));
         }
@@ -355,9 +397,9 @@ impl SignIn<'_> {
                 false => "AADSTS700084: The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended.",
             }));
         }
-        let user = self
-            .find_user(tenant, &family.user.to_string())
-            .await
+        let user = seen
+            .user
+            .clone()
             .ok_or_else(|| grant_error("AADSTS50034: The user account does not exist in the directory."))?;
         if sessions_revoked(&user.doc, family.auth_time) {
             return Err(revoked());
@@ -372,26 +414,20 @@ impl SignIn<'_> {
             scope => self.resolve_scope(tenant, scope).await?,
         };
         asked.openid = asked.openid.intersect(held);
+        seen.resource = Some(asked.resource.clone());
         let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
         let browser = !family.sliding || client.proof.is_some();
         let kind = if browser { ClientApp::Browser } else { ClientApp::MobileAppsAndDesktopClients };
-        let decision = self
-            .decide(
-                tenant,
-                &client.client,
-                client.assignment_required,
-                &user,
-                &asked,
-                &request.origin_of(kind, &methods),
-            )
-            .await?;
+        seen.origin = request.origin_of(kind, &methods);
+        let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = granted(decision, asked, &client.client)?;
         let expires_at = match family.sliding {
             true => now + Duration::days(REFRESH_LIFETIME_DAYS),
             false => family.expires_at,
         };
         let rotate = Write::RotateRefreshFamily { id: family.id, from: family.generation, expires_at };
-        match self.directory.commit(&Caller::System { tenant }, vec![rotate]).await {
+        let logged = Write::LogSignIns(vec![self.record(seen, false, None)]);
+        match self.directory.commit(&Caller::System { tenant }, vec![rotate, logged]).await {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => {
                 self.revoke(tenant, family.id).await?;
@@ -440,8 +476,9 @@ impl SignIn<'_> {
         assignment_required: bool,
         user: &ObjectRecord,
         request: &ScopeRequest,
-        origin: &Origin,
+        seen: &mut Seen,
     ) -> Result<Decision> {
+        let origin = &seen.origin;
         let sp = client.service_principal;
         let unassigned = assignment_required && self.held_roles(tenant, sp, user.id).await?.is_none();
         let cached = self.directory.applications().client(tenant, client.app_id).await?;
@@ -457,6 +494,8 @@ impl SignIn<'_> {
         };
         let mfa = origin.methods.iter().any(|m| m == "mfa");
         let access = self.directory.conditional_access().evaluate(tenant, user, &context, mfa).await?;
+        let requirement = access.requirement;
+        seen.access = Some(access);
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
             must_change_password: user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)),
@@ -464,7 +503,7 @@ impl SignIn<'_> {
             asked: request.asked.clone(),
             consented,
             fallback: resource.fallback(&cached),
-            access: access.requirement,
+            access: requirement,
             mfa,
         };
         Ok(policy::evaluate(&facts))

@@ -230,6 +230,38 @@ pub struct LockoutRecord {
     pub version: i64,
 }
 
+/// One sign-in attempt as the sign-in log keeps it: the columns it is found by, and Graph's `signIn`
+/// document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInRecord {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub user: Option<Uuid>,
+    /// Folded to lower case.
+    pub user_principal_name: String,
+    pub app: Option<Uuid>,
+    /// Entra's error code; 0 for a success.
+    pub error_code: i64,
+    pub doc: Map<String, Value>,
+}
+
+/// What a read of the sign-in log selects, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignInQuery {
+    /// Made at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Made at or before.
+    pub until: Option<DateTime<Utc>>,
+    pub user: Option<Uuid>,
+    /// Folded to lower case.
+    pub user_principal_name: Option<String>,
+    pub app: Option<Uuid>,
+    pub error_code: Option<i64>,
+    /// Continue after this record (its time and id), newest first.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: u32,
+}
+
 /// A device code (the device authorization grant): a device asks, a person approves at the device login
 /// page, the device polls for its tokens. Only the device code's digest is stored; the user code is short
 /// and shown to the person.
@@ -357,6 +389,12 @@ pub enum Write {
         id: Uuid,
     },
     AddSigningKey(SigningKeyRecord),
+    /// Appends sign-in attempts to the tenant's sign-in log. Logs no change.
+    LogSignIns(Vec<SignInRecord>),
+    /// Forgets the tenant's sign-in log before `before`. Logs no change.
+    PurgeSignIns {
+        before: DateTime<Utc>,
+    },
     /// Records a fact of the whole deployment under `name`, once: fails with `Conflict` if it is recorded
     /// already (the first tenant is claimed so, so that nodes starting together on an empty database make one).
     /// Logs no change.
@@ -658,6 +696,9 @@ pub trait Store: Send + Sync + 'static {
     async fn last_change(&self, tenant: Uuid) -> StoreResult<i64>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.
     async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
+
+    /// The tenant's sign-in log, newest first.
+    async fn sign_ins(&self, tenant: Uuid, query: &SignInQuery) -> StoreResult<Vec<SignInRecord>>;
 
     /// A fact of the whole deployment, recorded by [`Write::ClaimDeployment`].
     async fn deployment(&self, name: &str) -> StoreResult<Option<String>>;

@@ -54,7 +54,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 13] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 14] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -68,6 +68,7 @@ const ADMIN_APP_PERMISSIONS: [Permission; 13] = [
     Permission::PolicyReadAll,
     Permission::PolicyReadWriteConditionalAccess,
     Permission::UserAuthenticationMethodReadWriteAll,
+    Permission::AuditLogReadAll,
 ];
 
 /// Years an initial client secret stays valid.

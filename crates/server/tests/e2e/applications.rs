@@ -128,6 +128,7 @@ async fn the_token_endpoint_speaks_oauth() {
         [
             "AppRoleAssignment.ReadWrite.All",
             "Application.ReadWrite.All",
+            "AuditLog.Read.All",
             "DelegatedPermissionGrant.ReadWrite.All",
             "Directory.ReadWrite.All",
             "Domain.ReadWrite.All",

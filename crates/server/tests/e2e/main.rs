@@ -22,6 +22,7 @@ mod processes;
 mod queries;
 mod roles;
 mod sign_in;
+mod sign_in_log;
 mod support;
 mod users;
 mod zone;

@@ -372,6 +372,32 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![Change::other("appRoleAssignment", id, ChangeKind::Purged, vec![])],
         ),
+        Write::LogSignIns(records) => (
+            records
+                .iter()
+                .map(|r| {
+                    statement(
+                        "INSERT INTO sign_ins (tenant_id, id, created_at, user_id, user_principal_name, app_id, \
+                         error_code, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        vec![
+                            t(),
+                            r.id.into(),
+                            micros(r.at).into(),
+                            r.user.into(),
+                            r.user_principal_name.clone().into(),
+                            r.app.into(),
+                            r.error_code.into(),
+                            Value::Object(r.doc.clone()).to_string().into(),
+                        ],
+                    )
+                })
+                .collect(),
+            vec![],
+        ),
+        Write::PurgeSignIns { before } => (
+            vec![statement("DELETE FROM sign_ins WHERE tenant_id = $1 AND created_at < $2", vec![t(), micros(before).into()])],
+            vec![],
+        ),
         Write::ClaimDeployment { name, value } => (
             vec![statement("INSERT INTO deployment (name, value) VALUES ($1, $2)", vec![name.into(), value.into()])],
             vec![],
