@@ -17,46 +17,6 @@ source bench/common.sh
 "$bench" baseline --seconds 5
 database_for "$engine"
 
-# start NAME HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, tenant, token, client (a public client with
-# consent for User.Read), user (its object id); the user signs in as $upn with $password.
-start() {
-  local name=$1 memory=$2 iterations=$3
-  if [ "$engine" = sqlite ]; then url="sqlite://$work/$name.db"; fi
-  if [ "$engine" = postgres ]; then
-    psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE \"$name\"" postgres
-    url="postgres://postgres@127.0.0.1:$pgport/$name"
-  fi
-  launch "$name" "$url" "$memory" "$iterations"
-  read -r tenant token client user < <(python3 - "$base" "$work/$name/boot.json" <<'PY'
-import json, sys, urllib.parse, urllib.request
-base, boot = sys.argv[1], json.load(open(sys.argv[2]))
-def call(method, path, body=None, token=None, form=False):
-    data = urllib.parse.urlencode(body).encode() if form else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("Content-Type", "application/x-www-form-urlencoded" if form else "application/json")
-    if token:
-        request.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(request) as response:
-        text = response.read()
-        return json.loads(text) if text else None
-tenant = boot["tenantId"]
-token = call("POST", f"/{tenant}/oauth2/v2.0/token", {"grant_type": "client_credentials", "client_id": boot["clientId"],
-             "client_secret": boot["clientSecret"], "scope": "https://graph.microsoft.com/.default"}, form=True)["access_token"]
-app = call("POST", "/v1.0/applications", {"displayName": "bench", "isFallbackPublicClient": True}, token)
-sp = call("POST", "/v1.0/servicePrincipals", {"appId": app["appId"]}, token)
-graph = next(p for p in call("GET", "/v1.0/servicePrincipals", token=token)["value"] if p["appId"].startswith("00000003"))
-call("POST", "/v1.0/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": "User.Read"}, token)
-user = call("POST", "/v1.0/users", {"accountEnabled": True, "displayName": "Bench", "mailNickname": "bench",
-            "userPrincipalName": "bench@" + boot["tenantDomain"], "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Bench-Kestr3l!"}}, token)
-print(tenant, token, app["appId"], user["id"])
-PY
-)
-  upn="bench@$(json_field "$work/$name/boot.json" tenantDomain)"
-  password="Bench-Kestr3l!"
-}
-
-password_form() { echo "grant_type=password&client_id=$client&username=$upn&password=$password&scope=$1"; }
-
 # Password sign-ins and reads beside them, with production argon2id.
 start production 19456 2
 echo "$user" > "$work/ids"

@@ -316,6 +316,11 @@ CREATE TABLE sign_ins (
 );
 CREATE INDEX sign_ins_by_time ON sign_ins (tenant_id, created_at, id);
 CREATE INDEX sign_ins_by_user ON sign_ins (tenant_id, user_id, created_at);
+CREATE TABLE conditional_access (
+    tenant_id {text_c} NOT NULL PRIMARY KEY REFERENCES tenants (id),
+    doc TEXT NOT NULL,
+    version BIGINT NOT NULL
+);
 "#,
     ),
 ];

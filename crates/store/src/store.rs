@@ -8,10 +8,10 @@ use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, DeviceCodeRecord, DomainRecord,
-    DynamicStatusRecord, Link, LockoutRecord, ObjectKind, ObjectQuery, ObjectRecord, PermissionGrantRecord,
-    RefreshFamilyRecord, SecretRecord, SignInQuery, SignInRecord, SigningKeyRecord, Store, StoreError, StoreResult,
-    TenantRecord, Write,
+    AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, ConditionalAccessRecord, DeviceCodeRecord,
+    DomainRecord, DynamicStatusRecord, Link, LockoutRecord, ObjectKind, ObjectQuery, ObjectRecord,
+    PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SignInQuery, SignInRecord, SigningKeyRecord, Store,
+    StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -306,6 +306,19 @@ impl Store for SqlStore {
             vec![tenant.into(), user.into()],
         );
         self.fetch_one(q, |row| Ok(LockoutRecord { state: row.text(0)?, version: row.int(1)? })).await
+    }
+
+    async fn conditional_access(&self, tenant: Uuid) -> StoreResult<Option<ConditionalAccessRecord>> {
+        let q = query("SELECT doc, version FROM conditional_access WHERE tenant_id = $1", vec![tenant.into()]);
+        self.fetch_one(q, |row| {
+            Ok(ConditionalAccessRecord { doc: plan::document(&row.text(0)?)?, version: row.int(1)? })
+        })
+        .await
+    }
+
+    async fn conditional_access_version(&self, tenant: Uuid) -> StoreResult<i64> {
+        let q = query("SELECT version FROM conditional_access WHERE tenant_id = $1", vec![tenant.into()]);
+        Ok(self.fetch_one(q, |row| row.int(0)).await?.unwrap_or(0))
     }
 
     async fn sign_ins(&self, tenant: Uuid, q: &SignInQuery) -> StoreResult<Vec<SignInRecord>> {

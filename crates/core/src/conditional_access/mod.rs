@@ -1,9 +1,10 @@
 //! Conditional Access (Graph's `/identity/conditionalAccess`): the tenant's policies and named locations,
 //! the What If evaluation, and the evaluation of every user sign-in, all by [`evaluate`].
 //!
-//! Policies and named locations are kept in the organization record (at most [`MOST_POLICIES`] policies, as
-//! in Entra), so a change is one write under the tenant's turn; each node keeps them parsed per tenant for
-//! as long as the record's version stands. A policy Gatehouse could not evaluate is refused when it is
+//! Policies and named locations are kept together in one document per tenant (at most [`MOST_POLICIES`]
+//! policies, as in Entra), changed by compare-and-set under the tenant's turn, so a policy and the
+//! locations it names never disagree. Each node keeps them parsed per tenant for as long as the document's
+//! version stands; a sign-in reads only that version. A policy Gatehouse could not evaluate is refused when it is
 //! written ([`policy::normalise`]). Enabling a policy that blocks the administrator who writes it, or every
 //! user, needs the request to say it means it (`Prefer: lockout-confirmed`).
 
@@ -13,9 +14,10 @@ pub mod policy;
 
 use crate::auth::authorization::{require, Action, GRAPH_APP_ID};
 use crate::auth::roles::is_guest;
+use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::schema::format_time;
-use crate::store::{ObjectRecord, TenantRecord};
+use crate::store::{ObjectRecord, Write};
 use crate::{Caller, Directory};
 use evaluate::{judge, outcome, Context, Judged, Outcome, Subject};
 use locations::Location;
@@ -25,8 +27,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-/// The organization record's key for the tenant's policies and named locations.
-const KEY: &str = "_conditionalAccess";
 const POLICIES: &str = "policies";
 const LOCATIONS: &str = "namedLocations";
 /// The most policies a tenant holds (Entra's limit).
@@ -55,14 +55,17 @@ fn remove(items: &mut Vec<Map<String, Value>>, id: &str) -> Result<()> {
     }
 }
 
-fn stored(tenant: &TenantRecord, list: &str) -> Vec<Map<String, Value>> {
-    let items = tenant.organization.get(KEY).and_then(|c| c.get(list)).and_then(Value::as_array);
+/// The items of one list of a tenant's document.
+fn items(doc: &Map<String, Value>, list: &str) -> Vec<Map<String, Value>> {
+    let items = doc.get(list).and_then(Value::as_array);
     items.into_iter().flatten().filter_map(Value::as_object).cloned().collect()
 }
 
-/// A tenant's policies and locations, parsed, as of one version of its organization record.
+/// A tenant's policies and locations, parsed, as of one version of its document.
 struct Compiled {
     version: i64,
+    /// The policies' documents, as Graph shows them, in the order of `policies`.
+    docs: Vec<Map<String, Value>>,
     policies: Vec<Policy>,
     locations: Vec<Location>,
 }
@@ -110,13 +113,20 @@ fn conditions_context(conditions: Option<&Map<String, Value>>) -> Result<Context
 }
 
 impl ConditionalAccess<'_> {
-    async fn tenant(&self, caller: &Caller, action: Action) -> Result<TenantRecord> {
-        require(caller, action)?;
-        self.directory.tenant_record(caller.tenant()).await
+    /// The tenant's document and its version (an empty one, version 0, before its first policy).
+    async fn document(&self, tenant: Uuid) -> Result<(Map<String, Value>, i64)> {
+        let record = self.directory.store.conditional_access(tenant).await.map_err(Error::from)?;
+        Ok(record.map(|r| (r.doc, r.version)).unwrap_or_default())
+    }
+
+    /// One list of the caller's tenant's document, for a caller who may read policies.
+    async fn list(&self, caller: &Caller, list: &str) -> Result<Vec<Map<String, Value>>> {
+        require(caller, Action::ReadPolicies)?;
+        Ok(items(&self.document(caller.tenant()).await?.0, list))
     }
 
     pub async fn policies(&self, caller: &Caller) -> Result<Vec<Map<String, Value>>> {
-        Ok(stored(&self.tenant(caller, Action::ReadPolicies).await?, POLICIES))
+        self.list(caller, POLICIES).await
     }
 
     pub async fn policy(&self, caller: &Caller, id: &str) -> Result<Map<String, Value>> {
@@ -124,7 +134,7 @@ impl ConditionalAccess<'_> {
     }
 
     pub async fn locations(&self, caller: &Caller) -> Result<Vec<Map<String, Value>>> {
-        Ok(stored(&self.tenant(caller, Action::ReadPolicies).await?, LOCATIONS))
+        self.list(caller, LOCATIONS).await
     }
 
     pub async fn location(&self, caller: &Caller, id: &str) -> Result<Map<String, Value>> {
@@ -150,8 +160,8 @@ impl ConditionalAccess<'_> {
         confirmed: bool,
     ) -> Result<Map<String, Value>> {
         require(caller, Action::WritePolicies)?;
-        let tenant = self.directory.tenant_record(caller.tenant()).await?;
-        let doc = policy::normalise(&self.stamped(body), &location_ids(&tenant))?;
+        let (current, _) = self.document(caller.tenant()).await?;
+        let doc = policy::normalise(&self.stamped(body), &location_ids(&current))?;
         self.guard_lockout(caller, &doc, confirmed).await?;
         let written = doc.clone();
         self.change(caller, move |lists| {
@@ -176,9 +186,9 @@ impl ConditionalAccess<'_> {
         confirmed: bool,
     ) -> Result<()> {
         require(caller, Action::WritePolicies)?;
-        let tenant = self.directory.tenant_record(caller.tenant()).await?;
+        let (current, _) = self.document(caller.tenant()).await?;
         let before =
-            stored(&tenant, POLICIES).into_iter().find(|p| has_id(p, id)).ok_or_else(|| Error::not_found(id))?;
+            items(&current, POLICIES).into_iter().find(|p| has_id(p, id)).ok_or_else(|| Error::not_found(id))?;
         let mut merged = before.clone();
         for (name, value) in body {
             match (name.as_str(), merged.get_mut("conditions").and_then(Value::as_object_mut), value.as_object()) {
@@ -192,7 +202,7 @@ impl ConditionalAccess<'_> {
             }
         }
         merged.insert("modifiedDateTime".into(), json!(format_time(self.directory.now())));
-        let doc = policy::normalise(&merged, &location_ids(&tenant))?;
+        let doc = policy::normalise(&merged, &location_ids(&current))?;
         self.guard_lockout(caller, &doc, confirmed).await?;
         let id = id.to_owned();
         self.change(caller, move |lists| {
@@ -293,13 +303,10 @@ impl ConditionalAccess<'_> {
         }
         let only_applying = body.get("appliedPoliciesOnly") == Some(&Value::Bool(true));
         let compiled = self.compiled(tenant).await?;
-        let facts = self.facts(tenant, &user).await?;
+        let facts = self.facts(tenant, &user, &compiled.policies).await?;
         let subject = facts.subject(&user);
-        let docs = stored(&self.directory.tenant_record(tenant).await?, POLICIES);
         let mut out = Vec::new();
-        for doc in docs {
-            let id = doc.get("id").and_then(Value::as_str).unwrap_or_default();
-            let Some(policy) = compiled.policies.iter().find(|p| p.id == id) else { continue };
+        for (policy, doc) in compiled.policies.iter().zip(&compiled.docs) {
             let judged = judge(policy, &subject, &context, &compiled.locations);
             if only_applying && !judged.applies {
                 continue;
@@ -327,7 +334,7 @@ impl ConditionalAccess<'_> {
         if compiled.policies.is_empty() {
             return Ok(outcome(&[], mfa));
         }
-        let facts = self.facts(tenant, user).await?;
+        let facts = self.facts(tenant, user, &compiled.policies).await?;
         let subject = facts.subject(user);
         let judged: Vec<Judged<'_>> =
             compiled.policies.iter().map(|p| judge(p, &subject, context, &compiled.locations)).collect();
@@ -335,26 +342,39 @@ impl ConditionalAccess<'_> {
     }
 
     /// The user's groups (transitively) and roles.
-    async fn facts(&self, tenant: Uuid, user: &ObjectRecord) -> Result<Facts> {
+    /// The user's groups (transitively) and roles, each read only when some policy names any.
+    async fn facts(&self, tenant: Uuid, user: &ObjectRecord, policies: &[Policy]) -> Result<Facts> {
+        let names = |lists: fn(&Policy) -> &policy::Lists| {
+            policies.iter().any(|p| !lists(p).include.is_empty() || !lists(p).exclude.is_empty())
+        };
         let system = Caller::System { tenant };
-        let groups = self.directory.groups().member_groups(&system, &user.id.to_string(), false).await?;
-        let roles = self.directory.role_management().held(tenant, user).await?;
+        let groups = match names(|p| &p.groups) {
+            true => self.directory.groups().member_groups(&system, &user.id.to_string(), false).await?,
+            false => Vec::new(),
+        };
+        let roles = match names(|p| &p.roles) {
+            true => self.directory.role_management().held(tenant, user).await?,
+            false => Vec::new(),
+        };
         Ok(Facts { groups, roles })
     }
 
-    /// The tenant's parsed policies and locations, parsed again when its organization record changed.
+    /// The tenant's parsed policies and locations, parsed again when its document changed.
     async fn compiled(&self, tenant: Uuid) -> Result<Arc<Compiled>> {
-        let record = self.directory.tenant_record(tenant).await?;
+        let version = self.directory.store.conditional_access_version(tenant).await.map_err(Error::from)?;
         let cache = self.directory.node_state::<CompiledPolicies>();
         if let Some(compiled) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
-            if compiled.version == record.version {
+            if compiled.version == version {
                 return Ok(compiled.clone());
             }
         }
+        let (doc, version) = self.document(tenant).await?;
+        let docs = items(&doc, POLICIES);
         let compiled = Arc::new(Compiled {
-            version: record.version,
-            policies: stored(&record, POLICIES).iter().map(Policy::read).collect(),
-            locations: stored(&record, LOCATIONS).iter().map(Location::read).collect(),
+            version,
+            policies: docs.iter().map(Policy::read).collect(),
+            docs,
+            locations: items(&doc, LOCATIONS).iter().map(Location::read).collect(),
         });
         cache.0.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, compiled.clone());
         Ok(compiled)
@@ -378,7 +398,7 @@ impl ConditionalAccess<'_> {
             Some(id) => {
                 let tenant = caller.tenant();
                 let user = self.directory.users().get(&Caller::System { tenant }, &id.to_string()).await?;
-                let facts = self.facts(tenant, &user).await?;
+                let facts = self.facts(tenant, &user, std::slice::from_ref(&policy)).await?;
                 let context = Context { applications: vec![GRAPH_APP_ID.to_owned()], ..Context::default() };
                 let unconditional =
                     Policy { client_apps: Vec::new(), platforms: None, locations: None, ..policy.clone() };
@@ -395,33 +415,34 @@ impl ConditionalAccess<'_> {
         Ok(())
     }
 
-    /// One change of the tenant's policies and locations, in its organization record.
+    /// One change of the tenant's policies and locations, in the tenant's turn: `edit` changes the lists (or
+    /// refuses), again on the fresh document when another change came first.
     async fn change(
         &self,
         caller: &Caller,
         edit: impl Fn(&mut HashMap<&'static str, Vec<Map<String, Value>>>) -> Result<()>,
     ) -> Result<()> {
-        self.directory
-            .organization()
-            .change(caller, vec![KEY.to_owned()], |organization| {
-                let mut lists: HashMap<&'static str, Vec<Map<String, Value>>> = HashMap::new();
-                for list in [POLICIES, LOCATIONS] {
-                    let items = organization.get(KEY).and_then(|c| c.get(list)).and_then(Value::as_array);
-                    let items = items.into_iter().flatten().filter_map(Value::as_object).cloned().collect();
-                    lists.insert(list, items);
-                }
-                edit(&mut lists)?;
-                let (policies, locations) = (lists.remove(POLICIES), lists.remove(LOCATIONS));
-                organization.insert(KEY.into(), json!({POLICIES: policies, LOCATIONS: locations}));
-                Ok(())
-            })
-            .await
+        let tenant = caller.tenant();
+        let mut turn = self.directory.turn(caller, tenant, "conditionalAccess").await?;
+        loop {
+            let (doc, version) = self.document(tenant).await?;
+            let mut lists: HashMap<&'static str, Vec<Map<String, Value>>> =
+                [POLICIES, LOCATIONS].into_iter().map(|list| (list, items(&doc, list))).collect();
+            edit(&mut lists)?;
+            let (policies, locations) = (lists.remove(POLICIES), lists.remove(LOCATIONS));
+            let doc = json!({POLICIES: policies, LOCATIONS: locations}).as_object().cloned().unwrap_or_default();
+            let attributes = vec![POLICIES.to_owned(), LOCATIONS.to_owned()];
+            let write = Write::SetConditionalAccess { doc, expected_version: version, attributes };
+            if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
+                return committed.map_err(|other| write_error(other, "conflict"));
+            }
+        }
     }
 }
 
 /// The named locations' ids, for checking a policy's.
-fn location_ids(tenant: &TenantRecord) -> Vec<String> {
-    stored(tenant, LOCATIONS).iter().filter_map(|l| l.get("id").and_then(Value::as_str).map(str::to_owned)).collect()
+fn location_ids(doc: &Map<String, Value>) -> Vec<String> {
+    items(doc, LOCATIONS).iter().filter_map(|l| l.get("id").and_then(Value::as_str).map(str::to_owned)).collect()
 }
 
 /// What evaluation reads of a user beyond their record.

@@ -230,6 +230,14 @@ pub struct LockoutRecord {
     pub version: i64,
 }
 
+/// A tenant's Conditional Access policies and named locations (`{"policies": […], "namedLocations": […]}`),
+/// and their version for compare-and-set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionalAccessRecord {
+    pub doc: Map<String, Value>,
+    pub version: i64,
+}
+
 /// One sign-in attempt as the sign-in log keeps it: the columns it is found by, and Graph's `signIn`
 /// document.
 #[derive(Debug, Clone, PartialEq)]
@@ -389,6 +397,13 @@ pub enum Write {
         id: Uuid,
     },
     AddSigningKey(SigningKeyRecord),
+    /// Replaces the tenant's Conditional Access document; `expected_version` 0 when it has none yet.
+    /// `VersionMismatch` when it moved on. Logs a change of `conditionalAccess` with the attributes.
+    SetConditionalAccess {
+        doc: Map<String, Value>,
+        expected_version: i64,
+        attributes: Vec<String>,
+    },
     /// Appends sign-in attempts to the tenant's sign-in log. Logs no change.
     LogSignIns(Vec<SignInRecord>),
     /// Forgets the tenant's sign-in log before `before`. Logs no change.
@@ -697,6 +712,10 @@ pub trait Store: Send + Sync + 'static {
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.
     async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
 
+    /// The tenant's Conditional Access document, if it has one.
+    async fn conditional_access(&self, tenant: Uuid) -> StoreResult<Option<ConditionalAccessRecord>>;
+    /// The version of the tenant's Conditional Access document (0 when it has none), read without it.
+    async fn conditional_access_version(&self, tenant: Uuid) -> StoreResult<i64>;
     /// The tenant's sign-in log, newest first.
     async fn sign_ins(&self, tenant: Uuid, query: &SignInQuery) -> StoreResult<Vec<SignInRecord>>;
 

@@ -372,6 +372,23 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![Change::other("appRoleAssignment", id, ChangeKind::Purged, vec![])],
         ),
+        Write::SetConditionalAccess { doc, expected_version: 0, attributes } => (
+            vec![checked(
+                "INSERT INTO conditional_access (tenant_id, doc, version) VALUES ($1, $2, 1) \
+                 ON CONFLICT (tenant_id) DO NOTHING",
+                vec![t(), json(&doc)?.into()],
+                StoreError::VersionMismatch,
+            )],
+            vec![Change::other("conditionalAccess", tenant, ChangeKind::Updated, attributes)],
+        ),
+        Write::SetConditionalAccess { doc, expected_version, attributes } => (
+            vec![checked(
+                "UPDATE conditional_access SET doc = $1, version = version + 1 WHERE tenant_id = $2 AND version = $3",
+                vec![json(&doc)?.into(), t(), expected_version.into()],
+                StoreError::VersionMismatch,
+            )],
+            vec![Change::other("conditionalAccess", tenant, ChangeKind::Updated, attributes)],
+        ),
         Write::LogSignIns(records) => (
             records
                 .iter()
