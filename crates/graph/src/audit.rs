@@ -1,12 +1,12 @@
 //! The sign-in log: `/auditLogs/signIns`, newest first, with `$filter` on `createdDateTime` (`ge`, `gt`,
 //! `le`, `lt`), `userId`, `userPrincipalName`, `appId` and `status/errorCode` (`eq`), clauses joined by
-//! `and`; `$top` (at most 1,000) and paging by `@odata.nextLink`.
+//! `and`; `$top` (at most 1,000) and paging by `@odata.nextLink`; one record by its id.
 
 use crate::auth::Authenticated;
 use crate::error::{GraphError, GraphResult};
 use crate::odata::{base_url, context_url};
 use crate::GraphState;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +19,16 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 pub fn routes() -> Router<GraphState> {
-    Router::new().route("/auditLogs/signIns", get(sign_ins))
+    Router::new().route("/auditLogs/signIns", get(sign_ins)).route("/auditLogs/signIns/{id}", get(sign_in))
+}
+
+async fn sign_in(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<Json<Value>> {
+    let record = state.directory.sign_in().log_record(&caller, &id).await?;
+    Ok(Json(crate::odata::entity("auditLogs/signIns", None, record.doc)))
 }
 
 fn unsupported(clause: &str) -> GraphError {

@@ -204,6 +204,7 @@ async fn answer(
     let mut response = match outcome {
         Ok(Authorized::Granted { .. }) => done(approved),
         Ok(Authorized::Consent(scopes)) => consent_form(state, tenant, prompt, scopes),
+        Ok(Authorized::SignInAgain) => sign_in_form(state, tenant, &prompt.user_code, None),
         Ok(Authorized::SecondFactor) => match state.directory.sign_in().second_factor(session).await {
             Ok(factor) => {
                 return second_factor_form(state, tenant, &prompt.user_code, &factor_context(&factor), None, cookies)

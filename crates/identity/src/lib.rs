@@ -95,7 +95,9 @@ impl From<Error> for OAuthError {
             (ErrorKind::Invalid, Some(sign_in::GRANT)) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", e.message)
             }
-            (ErrorKind::Invalid, Some(sign_in::INTERACTION)) if e.message.starts_with("AADSTS50076") => {
+            (ErrorKind::Invalid, Some(sign_in::INTERACTION))
+                if e.message.starts_with("AADSTS50076") || e.message.starts_with("AADSTS70044") =>
+            {
                 OAuthError::new(StatusCode::BAD_REQUEST, "interaction_required", e.message)
             }
             (ErrorKind::Invalid, Some(sign_in::INTERACTION)) => OAuthError {

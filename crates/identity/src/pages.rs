@@ -299,6 +299,12 @@ async fn proceed(
             "AADSTS65001: The user or administrator has not consented to use the application.",
         ),
         Ok(Authorized::Consent(scopes)) => consent_form(state, flow, request, scopes, cookies),
+        Ok(Authorized::SignInAgain) if flow.param("prompt") == Some("none") => flow.error(
+            &request.redirect_uri,
+            "login_required",
+            "AADSTS70044: The session is older than the organization's sign-in frequency allows.",
+        ),
+        Ok(Authorized::SignInAgain) => sign_in_form(state, flow, None),
         Ok(Authorized::SecondFactor) if flow.param("prompt") == Some("none") => flow.error(
             &request.redirect_uri,
             "interaction_required",
@@ -633,6 +639,7 @@ async fn consent_answer(
         Ok(Authorized::Granted { code, id_token }) => flow.respond(&request.redirect_uri, granted(code, id_token)),
         Ok(Authorized::Consent(_)) => error_page("AADSTS65001: Consent was not recorded for every permission asked."),
         Ok(Authorized::SecondFactor) => error_page("AADSTS50076: Multi-factor authentication is required first."),
+        Ok(Authorized::SignInAgain) => sign_in_form(state, flow, None),
         Err(e) => error_page(&e.message),
     }
 }

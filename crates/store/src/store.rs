@@ -333,6 +333,9 @@ impl Store for SqlStore {
             conditions.push_str(" AND ");
             conditions.push_str(&sql);
         };
+        if let Some(id) = q.id {
+            add("id = ?", vec![id.into()]);
+        }
         if let Some(from) = q.from {
             add("created_at >= ?", vec![plan::micros(from).into()]);
         }

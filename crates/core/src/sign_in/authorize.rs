@@ -9,7 +9,7 @@
 use super::log::Seen;
 use super::policy::Asked;
 use super::resource::Granted;
-use super::{grant_error, granted_or_asked, Browser, Family, Grant, SignIn, Tenancy};
+use super::{grant_error, granted_or_asked, Browser, Family, Grant, Origin, SignIn, Tenancy};
 use crate::applications::{AuthenticatedClient, AuthorizeClient, RedirectKind};
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::secrets;
@@ -102,6 +102,8 @@ pub enum Authorized {
     Consent(Vec<String>),
     /// Ask the person for a second factor first ([`super::second_factor`]).
     SecondFactor,
+    /// Ask the person to sign in again: the session is older than a policy's sign-in frequency allows.
+    SignInAgain,
 }
 
 /// The value and MAC purposes of signed values, so that one can never pass for another.
@@ -282,7 +284,8 @@ impl SignIn<'_> {
         base: &str,
         browser: &Browser,
     ) -> Result<Authorized> {
-        let mut seen = Seen::new(browser.origin(ClientApp::Browser, &session.methods), "");
+        let origin = browser.origin(ClientApp::Browser, &session.methods);
+        let mut seen = Seen::new(Origin { auth_time: Some(session.auth_time), ..origin }, "");
         seen.tenant = Some(request.tenant);
         seen.client = Some(request.client.client.clone());
         let result = self.authorize_signed_in(session, request, base, &mut seen).await;

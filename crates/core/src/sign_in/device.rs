@@ -8,7 +8,7 @@
 use super::authorize::{Authorized, Session};
 use super::log::Seen;
 use super::resource::Granted;
-use super::{granted_or_asked, Browser, ClientRequest, Family, Grant, SignIn, Tenancy};
+use super::{granted_or_asked, Browser, ClientRequest, Family, Grant, Origin, SignIn, Tenancy};
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::secrets;
 use crate::kernel::error::{Error, Result};
@@ -141,7 +141,8 @@ impl SignIn<'_> {
             self.directory.commit(&system, vec![write]).await?;
             return Ok(Authorized::Granted { code: None, id_token: None });
         }
-        let mut seen = Seen::new(browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods), "");
+        let origin = browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods);
+        let mut seen = Seen::new(Origin { auth_time: Some(session.auth_time), ..origin }, "");
         seen.tenant = Some(tenant);
         let result = self.approve_device(session, &record, &mut seen).await;
         self.log_answer(&seen, &result).await?;

@@ -126,6 +126,9 @@ impl SignIn<'_> {
         let interrupted = match result {
             Ok(Authorized::Granted { .. }) => None,
             Ok(Authorized::SecondFactor) => Some(super::grant_error("AADSTS50074: Strong Authentication is required.")),
+            Ok(Authorized::SignInAgain) => Some(super::grant_error(
+                "AADSTS70044: The session has expired or is invalid due to sign-in frequency checks by conditional access.",
+            )),
             Ok(Authorized::Consent(_)) => Some(super::grant_error(
                 "AADSTS65001: The user or administrator has not consented to use the application.",
             )),
@@ -234,6 +237,15 @@ impl SignIn<'_> {
         require(caller, Action::ReadAuditLogs)?;
         let query = SignInQuery { limit: query.limit.clamp(1, MOST_RECORDS), ..query.clone() };
         self.directory.store.sign_ins(caller.tenant(), &query).await.map_err(Error::from)
+    }
+
+    /// One record of the tenant's sign-in log.
+    pub async fn log_record(&self, caller: &Caller, id: &str) -> Result<SignInRecord> {
+        let found = match Uuid::parse_str(id) {
+            Ok(id) => self.logs(caller, &SignInQuery { id: Some(id), limit: 1, ..SignInQuery::default() }).await?,
+            Err(_) => Vec::new(),
+        };
+        found.into_iter().next().ok_or_else(|| Error::not_found(id))
     }
 
     /// Forgets every tenant's sign-in records older than the directory's retention.

@@ -97,7 +97,13 @@ pub struct Browser {
 impl Browser {
     /// A sign-in from this browser, by a client of that kind, with those methods.
     fn origin(&self, client_app: ClientApp, methods: &[String]) -> Origin {
-        Origin { client_app, ip: self.ip, user_agent: self.user_agent.clone(), methods: methods.to_vec() }
+        Origin {
+            client_app,
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+            methods: methods.to_vec(),
+            auth_time: None,
+        }
     }
 }
 
@@ -110,6 +116,9 @@ pub(crate) struct Origin {
     pub user_agent: Option<String>,
     /// The sign-in's `amr` values (`pwd`, `mfa`).
     pub methods: Vec<String>,
+    /// When the person signed in, for a sign-in that goes on from an earlier one (a browser's session, a
+    /// refresh token); none for one made now.
+    pub auth_time: Option<DateTime<Utc>>,
 }
 
 /// What every token request says of its client.
@@ -136,6 +145,7 @@ impl ClientRequest<'_> {
             ip: self.source,
             user_agent: self.user_agent.map(str::to_owned),
             methods: methods.to_vec(),
+            auth_time: None,
         }
     }
 }
@@ -418,7 +428,7 @@ impl SignIn<'_> {
         let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
         let browser = !family.sliding || client.proof.is_some();
         let kind = if browser { ClientApp::Browser } else { ClientApp::MobileAppsAndDesktopClients };
-        seen.origin = request.origin_of(kind, &methods);
+        seen.origin = Origin { auth_time: Some(family.auth_time), ..request.origin_of(kind, &methods) };
         let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = granted(decision, asked, &client.client)?;
         let expires_at = match family.sliding {
@@ -495,6 +505,12 @@ impl SignIn<'_> {
         let mfa = origin.methods.iter().any(|m| m == "mfa");
         let access = self.directory.conditional_access().evaluate(tenant, user, &context, mfa).await?;
         let requirement = access.requirement;
+        let now = self.directory.now();
+        let stale = match (access.sign_in_frequency, seen.origin.auth_time) {
+            (Some(0), Some(_)) => true,
+            (Some(seconds), Some(at)) => (now - at).num_seconds() > seconds,
+            _ => false,
+        };
         seen.access = Some(access);
         let facts = Facts {
             account_enabled: user.doc.get("accountEnabled") == Some(&Value::Bool(true)),
@@ -505,6 +521,7 @@ impl SignIn<'_> {
             fallback: resource.fallback(&cached),
             access: requirement,
             mfa,
+            stale,
         };
         Ok(policy::evaluate(&facts))
     }
@@ -635,6 +652,7 @@ fn granted_or_asked(
             Ok(Err(Authorized::Consent(missing.iter().map(|name| request.resource.qualified(name)).collect())))
         }
         Decision::Require(Interaction::Mfa) => Ok(Err(Authorized::SecondFactor)),
+        Decision::Require(Interaction::SignInAgain) => Ok(Err(Authorized::SignInAgain)),
         other => granted(other, request, client).map(Ok),
     }
 }
@@ -657,6 +675,10 @@ fn refusal(decision: Decision, client: &AuthenticatedClient) -> Error {
         Decision::Require(Interaction::PasswordChange) => password_change_required(),
         Decision::Block(Block::ConditionalAccess) => grant_error(
             "AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        ),
+        Decision::Require(Interaction::SignInAgain) => Error::invalid_property(
+            INTERACTION,
+            "AADSTS70044: The session has expired or is invalid due to sign-in frequency checks by conditional access.",
         ),
         Decision::Require(Interaction::Mfa) => Error::invalid_property(
             INTERACTION,

@@ -35,6 +35,8 @@ pub struct Facts {
     pub access: Requirement,
     /// Whether the sign-in was made with multifactor authentication.
     pub mfa: bool,
+    /// The sign-in this one goes on from is older than a policy's sign-in frequency allows.
+    pub stale: bool,
 }
 
 /// Why a sign-in stops.
@@ -55,6 +57,8 @@ pub enum Interaction {
     PasswordChange,
     /// Prove a second factor (a Conditional Access policy requires multifactor authentication).
     Mfa,
+    /// Sign in again: the earlier sign-in is older than a policy's sign-in frequency allows.
+    SignInAgain,
 }
 
 /// The policy's answer.
@@ -78,6 +82,9 @@ pub fn evaluate(facts: &Facts) -> Decision {
     }
     if facts.access == Requirement::Block {
         return Decision::Block(Block::ConditionalAccess);
+    }
+    if facts.stale {
+        return Decision::Require(Interaction::SignInAgain);
     }
     if facts.must_change_password {
         return Decision::Require(Interaction::PasswordChange);
@@ -120,6 +127,7 @@ mod tests {
             fallback: names("User.Read"),
             access: Requirement::Nothing,
             mfa: false,
+            stale: false,
         }
     }
 
@@ -150,6 +158,8 @@ mod tests {
         assert_eq!(evaluate(&blocked), Decision::Block(Block::ConditionalAccess));
         let second = Facts { access: Requirement::Mfa, ..unconsented.clone() };
         assert_eq!(evaluate(&second), Decision::Require(Interaction::Mfa), "the second factor before consent");
+        let stale = Facts { stale: true, access: Requirement::Mfa, ..facts() };
+        assert_eq!(evaluate(&stale), Decision::Require(Interaction::SignInAgain), "signing in again comes first");
         let proven = Facts { access: Requirement::Mfa, mfa: true, ..facts() };
         assert_eq!(evaluate(&proven), Decision::Grant(names("User.Read")));
     }

@@ -256,6 +256,8 @@ pub struct SignInRecord {
 /// What a read of the sign-in log selects, newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SignInQuery {
+    /// The record of that id only.
+    pub id: Option<Uuid>,
     /// Made at or after.
     pub from: Option<DateTime<Utc>>,
     /// Made at or before.

@@ -886,3 +886,67 @@ async fn a_second_factor_is_registered_and_given_at_the_pages_and_the_device_log
         assert!(asked.text.contains("Set up your authenticator app"), "{engine}: {}", asked.text);
     }
 }
+
+#[tokio::test]
+async fn sign_in_frequency_asks_for_a_new_sign_in_once_it_has_passed() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant_id = server.tenant.tenant_id.to_string();
+        let client = server.client(&admin, true, "User.Read").await;
+        let body = json!({"publicClient": {"redirectUris": [REDIRECT]}});
+        let path = format!("/v1.0/applications/{}", client.object);
+        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        server.member(&admin, "ivy").await;
+        let upn = "ivy@contoso.gatehouse.test";
+        let mut hourly = for_everyone(Value::Null, "enabled");
+        hourly["sessionControls"] = json!({"signInFrequency": {"isEnabled": true, "type": "hours", "value": 1}});
+        assert_eq!(server.call(&admin, Method::POST, POLICIES, Some(hourly)).await.0, StatusCode::CREATED);
+
+        let (status, tokens) =
+            server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, "User.Read offline_access").await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {tokens}");
+        server.clock.advance(chrono::Duration::minutes(30));
+        let (status, tokens) =
+            server.refresh_grant(&tenant_id, &client.app_id, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: within the hour: {tokens}");
+
+        let browser = Browser::new();
+        let challenge = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
+        );
+        let query = |prompt: &'static str| {
+            let mut query = vec![
+                ("client_id", client.app_id.clone()),
+                ("response_type", "code".to_owned()),
+                ("redirect_uri", REDIRECT.to_owned()),
+                ("scope", "openid User.Read".to_owned()),
+                ("code_challenge", challenge.clone()),
+                ("code_challenge_method", "S256".to_owned()),
+            ];
+            if !prompt.is_empty() {
+                query.push(("prompt", prompt.to_owned()));
+            }
+            let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
+            reqwest::Url::parse_with_params(&authorize, &query).unwrap().to_string()
+        };
+        let form = browser.get(&query("")).await;
+        let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
+        let signed_in = browser.submit(&authorize, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+        assert_eq!(signed_in.status, StatusCode::FOUND, "{engine}: {}", signed_in.text);
+        assert_eq!(browser.get(&query("none")).await.status, StatusCode::FOUND, "{engine}: the session stands");
+
+        server.clock.advance(chrono::Duration::minutes(61));
+        let refused = server.refresh_grant(&tenant_id, &client.app_id, tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(refused.1["error"], "interaction_required", "{engine}: {}", refused.1);
+        assert!(refused.1["error_description"].as_str().unwrap().starts_with("AADSTS70044"), "{engine}");
+        let silent = browser.get(&query("none")).await;
+        let location = silent.location.unwrap_or_default();
+        assert!(location.contains("error=login_required"), "{engine}: {location}");
+        let asked = browser.get(&query("")).await;
+        assert!(asked.text.contains("name=\"passwd\""), "{engine}: the password is asked again: {}", asked.text);
+        let again = browser.submit(&authorize, &asked, &[("login", upn), ("passwd", PASSWORD)]).await;
+        assert_eq!(again.status, StatusCode::FOUND, "{engine}: a new sign-in counts from now: {}", again.text);
+    }
+}

@@ -123,6 +123,12 @@ async fn every_attempt_is_recorded_once_and_found_by_graphs_filters() {
         assert!(results.contains(&"notApplied") && results.contains(&"reportOnlyInterrupted"), "{engine}: {results:?}");
         let block = records.iter().find(|r| r["status"]["errorCode"] == 53003).unwrap();
         assert_eq!(block["conditionalAccessStatus"], "failure", "{engine}: {block}");
+        let path = format!("{SIGN_INS}/{}", success["id"].as_str().unwrap());
+        let (status, one) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {one}");
+        assert_eq!(one["id"], success["id"]);
+        let missing = format!("{SIGN_INS}/{}", uuid::Uuid::new_v4());
+        assert_eq!(server.call(&admin, Method::GET, &missing, None).await.0, StatusCode::NOT_FOUND, "{engine}");
         let unknown = records.iter().find(|r| r["status"]["errorCode"] == 50034).unwrap();
         assert_eq!(unknown["userId"], Value::Null);
         assert_eq!(unknown["userPrincipalName"], "nobody@contoso.gatehouse.test");
