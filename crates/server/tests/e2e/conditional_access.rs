@@ -471,10 +471,7 @@ async fn tenant(server: &Server, admin: &str) -> Tenant {
     }
     let mut clients = HashMap::new();
     for name in ["a", "b"] {
-        let client = server.client(admin, true, "User.Read").await;
-        let body = json!({"publicClient": {"redirectUris": [REDIRECT]}});
-        let path = format!("/v1.0/applications/{}", client.object);
-        assert_eq!(server.call(admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        let client = page_client(server, admin).await;
         ids.insert(name, client.app_id.clone());
         clients.insert(name, client);
     }
@@ -482,6 +479,15 @@ async fn tenant(server: &Server, admin: &str) -> Tenant {
 }
 
 const REDIRECT: &str = "http://localhost:7777/callback";
+
+/// A public client with consent for User.Read that the pages redirect to [`REDIRECT`].
+async fn page_client(server: &Server, admin: &str) -> crate::sign_in::Client {
+    let client = server.client(admin, true, "User.Read").await;
+    let body = json!({"publicClient": {"redirectUris": [REDIRECT]}});
+    let path = format!("/v1.0/applications/{}", client.object);
+    assert_eq!(server.call(admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+    client
+}
 const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
 
 /// The case's sign-in, for real: `allowed`, `blocked` or `mfa`, read from the answer.
@@ -774,10 +780,7 @@ async fn a_second_factor_is_registered_and_given_at_the_pages_and_the_device_log
         let engine = server.engine;
         let admin = server.admin_token().await;
         let tenant_id = server.tenant.tenant_id.to_string();
-        let client = server.client(&admin, true, "User.Read").await;
-        let body = json!({"publicClient": {"redirectUris": [REDIRECT]}});
-        let path = format!("/v1.0/applications/{}", client.object);
-        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        let client = page_client(&server, &admin).await;
         let ann = server.member(&admin, "ann").await;
         let upn = "ann@contoso.gatehouse.test";
         let required = policy(json!({"includeUsers": [ann.clone()]}), all_apps(), json!({}), mfa(), "enabled");
@@ -893,10 +896,7 @@ async fn sign_in_frequency_asks_for_a_new_sign_in_once_it_has_passed() {
         let engine = server.engine;
         let admin = server.admin_token().await;
         let tenant_id = server.tenant.tenant_id.to_string();
-        let client = server.client(&admin, true, "User.Read").await;
-        let body = json!({"publicClient": {"redirectUris": [REDIRECT]}});
-        let path = format!("/v1.0/applications/{}", client.object);
-        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        let client = page_client(&server, &admin).await;
         server.member(&admin, "ivy").await;
         let upn = "ivy@contoso.gatehouse.test";
         let mut hourly = for_everyone(Value::Null, "enabled");
