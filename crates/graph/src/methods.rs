@@ -1,5 +1,6 @@
 //! A user's authentication methods: the password method (`passwordMethods`, `methods`), its
-//! `resetPassword`, and the reset's operation; authenticator apps (`softwareOathMethods`: list, get, delete).
+//! `resetPassword`, and the reset's operation; authenticator apps (`softwareOathMethods`: list, get, delete);
+//! temporary access passes (`temporaryAccessPassMethods`: create, list, get, delete).
 
 use crate::auth::Authenticated;
 use crate::body::JsonObject;
@@ -24,8 +25,49 @@ pub fn routes() -> Router<GraphState> {
         .route("/users/{id}/authentication/softwareOathMethods", get(software_oath_methods))
         .route(
             "/users/{id}/authentication/softwareOathMethods/{method}",
-            get(software_oath_method).delete(delete_software_oath_method),
+            get(software_oath_method).delete(delete_method),
         )
+        .route(
+            "/users/{id}/authentication/temporaryAccessPassMethods",
+            get(temporary_access_passes).post(create_temporary_access_pass),
+        )
+        .route(
+            "/users/{id}/authentication/temporaryAccessPassMethods/{method}",
+            get(temporary_access_pass).delete(delete_method),
+        )
+}
+
+async fn temporary_access_passes(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> GraphResult<Json<Value>> {
+    let passes = state.directory.authentication_methods().temporary_access_passes(&caller, &id).await?;
+    let value: Vec<Value> = passes.into_iter().map(Value::Object).collect();
+    let context = context_url(&format!("users('{id}')/authentication/temporaryAccessPassMethods"), None);
+    Ok(Json(json!({"@odata.context": context, "value": value})))
+}
+
+async fn temporary_access_pass(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path((id, method)): Path<(String, String)>,
+) -> GraphResult<Json<Value>> {
+    let passes = state.directory.authentication_methods().temporary_access_passes(&caller, &id).await?;
+    let found = passes.into_iter().find(|p| p.get("id") == Some(&json!(method)));
+    let found = found.ok_or_else(|| gatehouse_core::Error::not_found(&method))?;
+    Ok(Json(odata::entity(&format!("users('{id}')/authentication/temporaryAccessPassMethods"), None, found)))
+}
+
+async fn create_temporary_access_pass(
+    State(state): State<GraphState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> GraphResult<(StatusCode, Json<Value>)> {
+    let made = state.directory.authentication_methods().create_temporary_access_pass(&caller, &id, &body).await?;
+    let context = format!("users('{id}')/authentication/temporaryAccessPassMethods");
+    Ok((StatusCode::CREATED, Json(odata::entity(&context, None, made))))
 }
 
 async fn software_oath_methods(
@@ -48,12 +90,12 @@ async fn software_oath_method(
     Ok(Json(odata::entity(&format!("users('{id}')/authentication/softwareOathMethods"), None, found)))
 }
 
-async fn delete_software_oath_method(
+async fn delete_method(
     State(state): State<GraphState>,
     Authenticated(caller): Authenticated,
     Path((id, method)): Path<(String, String)>,
 ) -> GraphResult<StatusCode> {
-    state.directory.authentication_methods().delete_software_oath_method(&caller, &id, &method).await?;
+    state.directory.authentication_methods().delete_method(&caller, &id, &method).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -83,8 +125,10 @@ async fn methods(
 ) -> GraphResult<Json<Value>> {
     let mut method = state.directory.users().password_method(&caller, &id, PASSWORD_METHOD).await?;
     method.insert("@odata.type".into(), json!("#microsoft.graph.passwordAuthenticationMethod"));
-    let apps = state.directory.authentication_methods().software_oath_methods(&caller, &id).await?;
-    let value: Vec<Value> = std::iter::once(method).chain(apps).map(Value::Object).collect();
+    let methods = state.directory.authentication_methods();
+    let apps = methods.software_oath_methods(&caller, &id).await?;
+    let passes = methods.temporary_access_passes(&caller, &id).await?;
+    let value: Vec<Value> = std::iter::once(method).chain(apps).chain(passes).map(Value::Object).collect();
     let context = context_url(&format!("users('{id}')/authentication/methods"), None);
     Ok(Json(json!({"@odata.context": context, "value": value})))
 }

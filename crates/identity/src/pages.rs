@@ -545,7 +545,14 @@ pub async fn authorize_form(
         None => {
             let (login, password) = (field("login"), field("passwd"));
             match sign_in.password_session(flow.tenancy, login, password, &flow.browser).await {
-                Ok(Entered::SignedIn(session)) => session,
+                Ok(Entered::SignedIn(session)) => match sign_in.onboarding(&session).await {
+                    Ok(Some(factor)) => {
+                        let cookies = vec![cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None)];
+                        return second_factor_form(&state, &flow, &factor_context(&factor), None, cookies);
+                    }
+                    Ok(None) => session,
+                    Err(e) => return error_page(&e.message),
+                },
                 Ok(Entered::MustChangePassword) => return change_password_form(&state, &flow, login, None),
                 Err(e) => return sign_in_form(&state, &flow, Some((login, &shown(&e)))),
             }

@@ -63,6 +63,18 @@ impl SignIn<'_> {
         })
     }
 
+    /// What a person who signed in with multifactor authentication but holds no authenticator app (a temporary
+    /// access pass) is offered next: registering one.
+    pub async fn onboarding(&self, session: &Session) -> Result<Option<SecondFactor>> {
+        if !session.methods.iter().any(|m| m == "mfa") {
+            return Ok(None);
+        }
+        match self.second_factor(session).await? {
+            SecondFactor::Code => Ok(None),
+            register => Ok(Some(register)),
+        }
+    }
+
     /// A code from the person's authenticator app, entered from `source`: the session, now with `mfa`.
     pub async fn verify_second_factor(&self, session: &Session, code: &str, source: Option<IpAddr>) -> Result<Session> {
         let user = self.session_user(session).await?;

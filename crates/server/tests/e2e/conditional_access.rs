@@ -950,3 +950,90 @@ async fn sign_in_frequency_asks_for_a_new_sign_in_once_it_has_passed() {
         assert_eq!(again.status, StatusCode::FOUND, "{engine}: a new sign-in counts from now: {}", again.text);
     }
 }
+
+#[tokio::test]
+async fn a_temporary_access_pass_signs_a_new_user_in_to_register_an_app() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant_id = server.tenant.tenant_id.to_string();
+        let client = page_client(&server, &admin).await;
+        let mut newcomer = new_user("neo");
+        newcomer["passwordProfile"]["forceChangePasswordNextSignIn"] = json!(false);
+        let (_, neo) = server.call(&admin, Method::POST, "/v1.0/users", Some(newcomer)).await;
+        let neo = neo["id"].as_str().unwrap().to_owned();
+        let upn = "neo@contoso.gatehouse.test";
+        let required = policy(json!({"includeUsers": [neo.clone()]}), all_apps(), json!({}), mfa(), "enabled");
+        assert_eq!(server.call(&admin, Method::POST, POLICIES, Some(required)).await.0, StatusCode::CREATED);
+
+        let passes = format!("/v1.0/users/{neo}/authentication/temporaryAccessPassMethods");
+        let too_long = json!({"lifetimeInMinutes": 50_000});
+        assert_eq!(server.call(&admin, Method::POST, &passes, Some(too_long)).await.0, StatusCode::BAD_REQUEST);
+        let (status, made) = server
+            .call(&admin, Method::POST, &passes, Some(json!({"lifetimeInMinutes": 60, "isUsableOnce": true})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {made}");
+        let pass = made["temporaryAccessPass"].as_str().unwrap().to_owned();
+        assert_eq!(made["isUsable"], true);
+        assert_eq!(
+            server.call(&admin, Method::POST, &passes, Some(json!({}))).await.0,
+            StatusCode::BAD_REQUEST,
+            "{engine}: one per user"
+        );
+        let (_, listed) = server.call(&admin, Method::GET, &passes, None).await;
+        assert_eq!(listed["value"][0]["temporaryAccessPass"], Value::Null, "{engine}: shown once: {listed}");
+        let ropc = server.password_grant(&tenant_id, &client.app_id, upn, &pass, "User.Read").await;
+        crate::sign_in::assert_grant_error(engine, &ropc, "invalid_grant", "AADSTS50126");
+
+        let now = || gatehouse_core::Clock::now(server.clock.as_ref()).timestamp();
+        let browser = Browser::new();
+        let challenge = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
+        );
+        let query = [
+            ("client_id", client.app_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid User.Read"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
+        let start = reqwest::Url::parse_with_params(&authorize, &query).unwrap().to_string();
+        let form = browser.get(&start).await;
+        let asked = browser.submit(&authorize, &form, &[("login", upn), ("passwd", &pass)]).await;
+        assert!(asked.text.contains("Set up your authenticator app"), "{engine}: {}", asked.text);
+        let secret = element(&asked.text, "secret");
+        let done = browser.submit(&authorize, &asked, &[("otc", &totp(&secret, now()))]).await;
+        assert_eq!(done.status, StatusCode::FOUND, "{engine}: {}", done.text);
+        let apps = format!("/v1.0/users/{neo}/authentication/softwareOathMethods");
+        assert_eq!(
+            server.call(&admin, Method::GET, &apps, None).await.1["value"].as_array().unwrap().len(),
+            1,
+            "{engine}"
+        );
+        let (_, listed) = server.call(&admin, Method::GET, &passes, None).await;
+        assert_eq!(listed["value"][0]["methodUsabilityReason"], "OneTimeUsed", "{engine}: {listed}");
+
+        let again = Browser::new();
+        let form = again.get(&start).await;
+        let refused = again.submit(&authorize, &form, &[("login", upn), ("passwd", &pass)]).await;
+        assert!(refused.text.contains("AADSTS50126"), "{engine}: a pass good once is spent: {}", refused.text);
+        let id = listed["value"][0]["id"].as_str().unwrap();
+        assert_eq!(
+            server.call(&admin, Method::DELETE, &format!("{passes}/{id}"), None).await.0,
+            StatusCode::NO_CONTENT
+        );
+        let (status, lasting) =
+            server.call(&admin, Method::POST, &passes, Some(json!({"lifetimeInMinutes": 10}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {lasting}");
+        server.clock.advance(chrono::Duration::minutes(11));
+        let late = Browser::new();
+        let form = late.get(&start).await;
+        let lapsed = late
+            .submit(&authorize, &form, &[("login", upn), ("passwd", lasting["temporaryAccessPass"].as_str().unwrap())])
+            .await;
+        assert!(lapsed.text.contains("AADSTS50126"), "{engine}: a lapsed pass is refused: {}", lapsed.text);
+    }
+}
