@@ -480,6 +480,26 @@ async fn tenant(server: &Server, admin: &str) -> Tenant {
 
 const REDIRECT: &str = "http://localhost:7777/callback";
 
+/// The authorize URL of a code flow with PKCE (the verifier [`VERIFIER`]) for `client` at the pages, with
+/// `prompt` when given.
+fn authorize_url(server: &Server, client: &str, prompt: Option<&str>) -> String {
+    let challenge = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
+    );
+    let mut query = vec![
+        ("client_id", client),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid User.Read"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    query.extend(prompt.map(|p| ("prompt", p)));
+    let authorize = server.url(&format!("/{}/oauth2/v2.0/authorize", server.tenant.tenant_id));
+    reqwest::Url::parse_with_params(&authorize, &query).unwrap().to_string()
+}
+
 /// A public client with consent for User.Read that the pages redirect to [`REDIRECT`].
 async fn page_client(server: &Server, admin: &str) -> crate::sign_in::Client {
     let client = server.client(admin, true, "User.Read").await;
@@ -524,20 +544,8 @@ async fn sign_in(server: &Server, tenant: &Tenant, case: &Case) -> String {
         }
         Door::Pages => {
             let browser = Browser::with(http);
-            let challenge = base64::Engine::encode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
-            );
-            let query = [
-                ("client_id", client.as_str()),
-                ("response_type", "code"),
-                ("redirect_uri", REDIRECT),
-                ("scope", "openid User.Read"),
-                ("code_challenge", challenge.as_str()),
-                ("code_challenge_method", "S256"),
-            ];
             let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
-            let form = browser.get(reqwest::Url::parse_with_params(&authorize, &query).unwrap().as_str()).await;
+            let form = browser.get(&authorize_url(server, client, None)).await;
             let answer = browser.submit(&authorize, &form, &[("login", &upn), ("passwd", PASSWORD)]).await;
             if answer.status == StatusCode::FOUND && answer.location.as_deref().is_some_and(|l| l.contains("code=")) {
                 return "allowed".into();
@@ -790,19 +798,7 @@ async fn a_second_factor_is_registered_and_given_at_the_pages_and_the_device_log
 
         let now = || gatehouse_core::Clock::now(server.clock.as_ref()).timestamp();
         let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
-        let challenge = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
-        );
-        let query = [
-            ("client_id", client.app_id.as_str()),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid User.Read"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
-        let start = reqwest::Url::parse_with_params(&authorize, &query).unwrap().to_string();
+        let start = authorize_url(&server, &client.app_id, None);
         let sign_in = |browser: Browser| {
             let (start, authorize) = (start.clone(), authorize.clone());
             async move {
@@ -912,25 +908,8 @@ async fn sign_in_frequency_asks_for_a_new_sign_in_once_it_has_passed() {
         assert_eq!(status, StatusCode::OK, "{engine}: within the hour: {tokens}");
 
         let browser = Browser::new();
-        let challenge = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
-        );
-        let query = |prompt: &'static str| {
-            let mut query = vec![
-                ("client_id", client.app_id.clone()),
-                ("response_type", "code".to_owned()),
-                ("redirect_uri", REDIRECT.to_owned()),
-                ("scope", "openid User.Read".to_owned()),
-                ("code_challenge", challenge.clone()),
-                ("code_challenge_method", "S256".to_owned()),
-            ];
-            if !prompt.is_empty() {
-                query.push(("prompt", prompt.to_owned()));
-            }
-            let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
-            reqwest::Url::parse_with_params(&authorize, &query).unwrap().to_string()
-        };
+        let query =
+            |prompt: &'static str| authorize_url(&server, &client.app_id, Some(prompt).filter(|p| !p.is_empty()));
         let form = browser.get(&query("")).await;
         let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
         let signed_in = browser.submit(&authorize, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
@@ -987,20 +966,8 @@ async fn a_temporary_access_pass_signs_a_new_user_in_to_register_an_app() {
 
         let now = || gatehouse_core::Clock::now(server.clock.as_ref()).timestamp();
         let browser = Browser::new();
-        let challenge = base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            <sha2::Sha256 as sha2::Digest>::digest(VERIFIER.as_bytes()),
-        );
-        let query = [
-            ("client_id", client.app_id.as_str()),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-            ("scope", "openid User.Read"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
         let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
-        let start = reqwest::Url::parse_with_params(&authorize, &query).unwrap().to_string();
+        let start = authorize_url(&server, &client.app_id, None);
         let form = browser.get(&start).await;
         let asked = browser.submit(&authorize, &form, &[("login", upn), ("passwd", &pass)]).await;
         assert!(asked.text.contains("Set up your authenticator app"), "{engine}: {}", asked.text);
