@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use chrono::Duration;
 use gatehouse_core::kernel::request;
-use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Entered, Session};
+use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Entered, Session, SESSION_HOURS};
 use gatehouse_core::sign_in::second_factor::SecondFactor;
 use gatehouse_core::sign_in::{Browser, Tenancy};
 use gatehouse_core::Error;
@@ -284,8 +284,15 @@ async fn proceed(
         false => sign_in.authorize(session, request, &request::current().base_url, &flow.browser).await,
     };
     match outcome {
-        Ok(Authorized::Granted { code, id_token }) => {
+        Ok(Authorized::Granted { code, id_token, persistent }) => {
             let mut response = flow.respond(&request.redirect_uri, granted(code, id_token));
+            let mut cookies = cookies;
+            if persistent == Some(true) {
+                let lasting =
+                    cookie(SESSION_COOKIE, &sign_in.session_value(session), "Lax", Some(SESSION_HOURS * 3600));
+                cookies.retain(|c| !c.starts_with(SESSION_COOKIE));
+                cookies.push(lasting);
+            }
             for cookie in cookies {
                 if let Ok(value) = HeaderValue::from_str(&cookie) {
                     response.headers_mut().append(header::SET_COOKIE, value);
@@ -643,7 +650,7 @@ async fn consent_answer(
         return error_page(&e.message);
     }
     match sign_in.authorize(&session, &request, &request::current().base_url, &flow.browser).await {
-        Ok(Authorized::Granted { code, id_token }) => flow.respond(&request.redirect_uri, granted(code, id_token)),
+        Ok(Authorized::Granted { code, id_token, .. }) => flow.respond(&request.redirect_uri, granted(code, id_token)),
         Ok(Authorized::Consent(_)) => error_page("AADSTS65001: Consent was not recorded for every permission asked."),
         Ok(Authorized::SecondFactor) => error_page("AADSTS50076: Multi-factor authentication is required first."),
         Ok(Authorized::SignInAgain) => sign_in_form(state, flow, None),

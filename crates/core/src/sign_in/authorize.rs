@@ -96,8 +96,9 @@ pub enum Entered {
 /// What an authorization request comes to once a person is signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Authorized {
-    /// Answer the client with these (none for the device door, whose device polls for its tokens).
-    Granted { code: Option<String>, id_token: Option<String> },
+    /// Answer the client with these (none for the device door, whose device polls for its tokens);
+    /// `persistent` when a Conditional Access policy says whether the browser's session outlives the browser.
+    Granted { code: Option<String>, id_token: Option<String>, persistent: Option<bool> },
     /// Ask the person to consent to these scopes first (as a `scope` parameter names them).
     Consent(Vec<String>),
     /// Ask the person for a second factor first ([`super::second_factor`]).
@@ -356,7 +357,8 @@ impl SignIn<'_> {
                 Some(self.sign_id_token(&subject, &self.stamp(tenant, base).await?, bound)?)
             }
         };
-        Ok(Authorized::Granted { code, id_token })
+        let persistent = seen.access.as_ref().and_then(|access| access.persistent_browser);
+        Ok(Authorized::Granted { code, id_token, persistent })
     }
 
     /// A new authorization code for what the policy granted.

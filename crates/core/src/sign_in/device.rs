@@ -139,7 +139,7 @@ impl SignIn<'_> {
         if !approve {
             let write = Write::DecideDeviceCode { user_code: record.user_code, approval: None };
             self.directory.commit(&system, vec![write]).await?;
-            return Ok(Authorized::Granted { code: None, id_token: None });
+            return Ok(Authorized::Granted { code: None, id_token: None, persistent: None });
         }
         let origin = browser.origin(ClientApp::MobileAppsAndDesktopClients, &session.methods);
         let mut seen = Seen::new(Origin { auth_time: Some(session.auth_time), ..origin }, "");
@@ -175,7 +175,7 @@ impl SignIn<'_> {
         let approval = Some((user.id, session.auth_time, session.methods.join(" "), granted.to_text()));
         let write = Write::DecideDeviceCode { user_code: record.user_code.clone(), approval };
         self.directory.commit(&system, vec![write]).await?;
-        Ok(Authorized::Granted { code: None, id_token: None })
+        Ok(Authorized::Granted { code: None, id_token: None, persistent: None })
     }
 
     /// The person consents at the device login page, then approves.

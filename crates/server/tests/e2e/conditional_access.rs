@@ -1004,3 +1004,29 @@ async fn a_temporary_access_pass_signs_a_new_user_in_to_register_an_app() {
         assert!(lapsed.text.contains("AADSTS50126"), "{engine}: a lapsed pass is refused: {}", lapsed.text);
     }
 }
+
+#[tokio::test]
+async fn a_persistent_browser_session_outlives_the_browser_only_when_a_policy_says_so() {
+    let server = crate::support::sqlite_server().await;
+    let admin = server.admin_token().await;
+    let client = page_client(&server, &admin).await;
+    server.member(&admin, "pia").await;
+    let authorize = server.url(&format!("/{}/oauth2/v2.0/authorize", server.tenant.tenant_id));
+    let session_cookie = |page: &crate::password_pages::Page| {
+        page.set_cookies.iter().find(|c| c.starts_with("gatehouse_session=")).cloned().unwrap_or_default()
+    };
+    let sign_in = || async {
+        let browser = Browser::new();
+        let form = browser.get(&authorize_url(&server, &client.app_id, None)).await;
+        browser.submit(&authorize, &form, &[("login", "pia@contoso.gatehouse.test"), ("passwd", PASSWORD)]).await
+    };
+    let plain = sign_in().await;
+    assert_eq!(plain.status, StatusCode::FOUND);
+    assert!(!session_cookie(&plain).contains("Max-Age"), "a session ends with the browser: {:?}", plain.set_cookies);
+    let mut lasting = for_everyone(Value::Null, "enabled");
+    lasting["sessionControls"] = json!({"persistentBrowser": {"isEnabled": true, "mode": "always"}});
+    assert_eq!(server.call(&admin, Method::POST, POLICIES, Some(lasting)).await.0, StatusCode::CREATED);
+    let kept = sign_in().await;
+    assert_eq!(kept.status, StatusCode::FOUND);
+    assert!(session_cookie(&kept).contains("Max-Age=86400"), "{:?}", kept.set_cookies);
+}

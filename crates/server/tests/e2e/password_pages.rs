@@ -14,6 +14,8 @@ pub(crate) struct Page {
     pub(crate) status: StatusCode,
     pub(crate) text: String,
     pub(crate) location: Option<String>,
+    /// The `Set-Cookie` headers, whole.
+    pub(crate) set_cookies: Vec<String>,
 }
 
 impl Page {
@@ -43,8 +45,13 @@ impl Browser {
     async fn send(&self, request: reqwest::RequestBuilder) -> Page {
         let jar: Vec<String> = self.cookies.lock().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect();
         let response = request.header(reqwest::header::COOKIE, jar.join("; ")).send().await.unwrap();
-        for cookie in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let cookie = cookie.to_str().unwrap();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|c| c.to_str().unwrap().to_owned())
+            .collect();
+        for cookie in &set_cookies {
             let (name, value) = cookie.split(';').next().unwrap().split_once('=').unwrap();
             let mut cookies = self.cookies.lock().unwrap();
             match cookie.contains("Max-Age=0") {
@@ -53,7 +60,7 @@ impl Browser {
             };
         }
         let location = response.headers().get(reqwest::header::LOCATION).map(|l| l.to_str().unwrap().to_owned());
-        Page { status: response.status(), location, text: response.text().await.unwrap() }
+        Page { status: response.status(), location, set_cookies, text: response.text().await.unwrap() }
     }
 
     pub(crate) async fn get(&self, url: &str) -> Page {
