@@ -3,8 +3,9 @@
 //! approves. The device then collects its tokens at the token endpoint.
 
 use crate::pages::{
-    alert, change_password_body, consent_body, cookie, error_page, escape, factor_context, form_context, hidden_fields,
-    new_password, page, read_cookie, second_factor_answer, second_factor_body, shown, sign_in_body, SESSION_COOKIE,
+    alert, change_password_body, consent_body, cookie, error_page, escape, factor_context, hidden_fields, new_password,
+    one_tenant, opened, page, read_cookie, second_factor_answer, second_factor_body, shown, sign_in_body, Posted,
+    SESSION_COOKIE,
 };
 use crate::{form_of, required, tenancy, IdentityState, OAuthError, Peer};
 use axum::extract::{Path, State};
@@ -17,7 +18,6 @@ use gatehouse_core::sign_in::device::DevicePrompt;
 use gatehouse_core::sign_in::Tenancy;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use uuid::Uuid;
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.
 pub async fn devicecode(
@@ -103,16 +103,9 @@ fn done(approved: bool) -> Response {
     page(StatusCode::OK, "Device sign-in", body, "", &[])
 }
 
-async fn tenant_of_path(state: &IdentityState, tenant: &str) -> Result<Uuid, Box<Response>> {
-    match tenancy(state, tenant).await {
-        Ok(Tenancy::Tenant(id)) => Ok(id),
-        _ => Err(Box::new(error_page("AADSTS90002: This device login page belongs to no tenant."))),
-    }
-}
-
 /// `GET /{tenant}/devicelogin`.
 pub async fn devicelogin(State(state): State<IdentityState>, Path(tenant): Path<String>) -> Response {
-    if let Err(response) = tenant_of_path(&state, &tenant).await {
+    if let Err(response) = one_tenant(&state, &tenant).await {
         return *response;
     }
     code_form(&state, &tenant, None)
@@ -124,15 +117,10 @@ pub async fn devicelogin_form(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     peer: Peer,
-    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Posted,
 ) -> Response {
-    let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
-    let tenant_id = match tenant_of_path(&state, &tenant).await {
-        Ok(id) => id,
-        Err(response) => return *response,
-    };
-    let ctx = match form_context(&state, &headers, &form, "device", &tenant) {
-        Ok(ctx) => ctx,
+    let (tenant_id, form, ctx) = match opened(&state, &headers, &tenant, form, "device").await {
+        Ok(opened) => opened,
         Err(response) => return *response,
     };
     let sign_in = state.directory.sign_in();

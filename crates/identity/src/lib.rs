@@ -6,9 +6,10 @@
 //! the account that signs in names its tenant. Errors use OAuth's
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). The pages a person meets (sign-in, consent, a password change the sign-in requires,
-//! device login, self-service password reset) live here too.
+//! the second factor, device login, self-service password reset, My Sign-ins) live here too.
 
 mod device;
+mod mysignins;
 mod pages;
 mod reset;
 
@@ -62,6 +63,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
         .route("/{tenant}/devicelogin", get(device::devicelogin).post(device::devicelogin_form))
         .route("/{tenant}/passwordreset", get(reset::password_reset).post(reset::password_reset_form))
+        .route("/{tenant}/mysignins", get(mysignins::my_sign_ins).post(mysignins::my_sign_ins_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })
 }

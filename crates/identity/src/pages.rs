@@ -78,6 +78,32 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str, extra_csp: &str,
     response
 }
 
+/// A posted form as the pages take it: its fields, or axum's rejection of a body that is no form.
+pub(crate) type Posted = Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>;
+
+/// The one tenant a page's path names (not `organizations` or `common`), or the page that says it must.
+pub(crate) async fn one_tenant(state: &IdentityState, tenant: &str) -> Result<Uuid, Box<Response>> {
+    match tenancy(state, tenant).await {
+        Ok(Tenancy::Tenant(id)) => Ok(id),
+        _ => Err(Box::new(error_page("AADSTS90002: This page belongs to a tenant: name the tenant in its address."))),
+    }
+}
+
+/// A form posted to a page of one tenant, opened: the tenant, the fields and the signed context — or the
+/// page that says what is wrong with it.
+pub(crate) async fn opened(
+    state: &IdentityState,
+    headers: &HeaderMap,
+    tenant: &str,
+    form: Posted,
+    purpose: &str,
+) -> Result<(Uuid, HashMap<String, String>, Value), Box<Response>> {
+    let Ok(Form(form)) = form else { return Err(Box::new(error_page("The form could not be read."))) };
+    let tenant_id = one_tenant(state, tenant).await?;
+    let ctx = form_context(state, headers, &form, purpose, tenant)?;
+    Ok((tenant_id, form, ctx))
+}
+
 /// An error shown on the page (never sent to a redirect URI that is not known to be the client's).
 pub(crate) fn error_page(message: &str) -> Response {
     let body = format!("<h1>Sign in failed</h1>\n<p role=\"alert\">{}</p>", escape(message));
@@ -508,7 +534,7 @@ pub async fn authorize_form(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     peer: Peer,
-    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Posted,
 ) -> Response {
     let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
     let sign_in = state.directory.sign_in();

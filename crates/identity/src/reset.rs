@@ -3,7 +3,7 @@
 //! chooses a new password. The core decides every step (`sign_in::reset`); the page carries its tickets in
 //! the signed form context and says the same whether or not the account exists.
 
-use crate::pages::{alert, error_page, escape, form_context, hidden_fields, page, shown};
+use crate::pages::{alert, error_page, escape, form_context, hidden_fields, page, shown, Posted};
 use crate::{source_of, tenancy, unknown_tenant, IdentityState, Peer};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -75,7 +75,7 @@ pub async fn password_reset_form(
     Path(tenant): Path<String>,
     headers: HeaderMap,
     peer: Peer,
-    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    form: Posted,
 ) -> Response {
     let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
     let tenancy = match tenancy(&state, &tenant).await {

@@ -50,6 +50,29 @@ impl SignIn<'_> {
         if !self.directory.authentication_methods().secrets(&user).is_empty() {
             return Ok(SecondFactor::Code);
         }
+        self.registration(session, &user)
+    }
+
+    /// The person's own security info (My Sign-ins): their authenticator apps, listed, and a new one to
+    /// register — or, for a person who holds one and has not proved a second factor in this session, the
+    /// code first (`SecondFactor::Code`), so a stolen password cannot add a method.
+    pub async fn security_info(
+        &self,
+        session: &Session,
+    ) -> Result<(Vec<serde_json::Map<String, Value>>, SecondFactor)> {
+        let user = self.session_user(session).await?;
+        let system = crate::Caller::System { tenant: session.tenant };
+        let methods = self.directory.authentication_methods();
+        let apps = methods.software_oath_methods(&system, &user.id.to_string()).await?;
+        let proven = session.methods.iter().any(|m| m == "mfa");
+        match apps.is_empty() || proven {
+            true => Ok((apps, self.registration(session, &user)?)),
+            false => Ok((apps, SecondFactor::Code)),
+        }
+    }
+
+    /// A new authenticator app to register for the person, sealed in its ticket.
+    fn registration(&self, session: &Session, user: &ObjectRecord) -> Result<SecondFactor> {
         let mut secret = [0u8; totp::SECRET_BYTES];
         self.directory.random().fill(&mut secret);
         let sealed = self.directory.master.seal(self.directory.random(), &secret)?;
@@ -79,7 +102,7 @@ impl SignIn<'_> {
     pub async fn verify_second_factor(&self, session: &Session, code: &str, source: Option<IpAddr>) -> Result<Session> {
         let user = self.session_user(session).await?;
         let secrets = self.directory.authentication_methods().secrets(&user);
-        self.spend_code(session, &secrets, code, source).await?;
+        self.spend_code(session, &secrets, code, source, false).await?;
         Ok(with_mfa(session))
     }
 
@@ -97,19 +120,21 @@ impl SignIn<'_> {
         let mine = payload.get("t") == Some(&json!(session.tenant)) && payload.get("u") == Some(&json!(session.user));
         let sealed = payload.get("s").and_then(Value::as_str).filter(|_| mine).ok_or_else(expired)?;
         let secret = self.directory.master.open(sealed)?;
-        self.spend_code(session, std::slice::from_ref(&secret), code, source).await?;
+        self.spend_code(session, std::slice::from_ref(&secret), code, source, true).await?;
         self.directory.authentication_methods().add_software_oath(session.tenant, session.user, &secret).await?;
         Ok(with_mfa(session))
     }
 
     /// Accepts a code of one of `secrets` whose time step is not spent yet, and spends it; a wrong code is a
-    /// wrong entry to smart lockout, and a locked person gets no further.
+    /// wrong entry to smart lockout, and a locked person gets no further. A new app's first code (`first`)
+    /// proves the new secret: it is accepted even when another app's code spent its step already.
     async fn spend_code(
         &self,
         session: &Session,
         secrets: &[Vec<u8>],
         code: &str,
         source: Option<IpAddr>,
+        first: bool,
     ) -> Result<()> {
         let (tenant, user) = (session.tenant, session.user);
         let stored = self.directory.store.lockout(tenant, user).await.map_err(Error::from)?;
@@ -122,12 +147,16 @@ impl SignIn<'_> {
                 "AADSTS50053: Your account is locked because of too many attempts with an incorrect code or password. Try again later.",
             ));
         }
-        let step = secrets.iter().find_map(|secret| totp::matching_step(secret, code, now, state.totp_step()));
+        let after = if first { i64::MIN } else { state.totp_step() };
+        let step = secrets.iter().find_map(|secret| totp::matching_step(secret, code, now, after));
         let Some(step) = step else {
             let wrong = self.wrong_entry("wrong-otp", user, code.trim());
             self.count_entry(tenant, user, stored, familiar, source.as_deref(), Some(wrong)).await?;
             return Err(wrong_code());
         };
+        if first && step <= state.totp_step() {
+            return Ok(());
+        }
         match self.change_lockout(tenant, user, stored, |state| state.spend_step(step)).await? {
             true => Ok(()),
             false => Err(wrong_code()),

@@ -1030,3 +1030,44 @@ async fn a_persistent_browser_session_outlives_the_browser_only_when_a_policy_sa
     assert_eq!(kept.status, StatusCode::FOUND);
     assert!(session_cookie(&kept).contains("Max-Age=86400"), "{:?}", kept.set_cookies);
 }
+
+#[tokio::test]
+async fn people_add_authenticator_apps_at_my_sign_ins() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let ola = server.member(&admin, "ola").await;
+        let upn = "ola@contoso.gatehouse.test";
+        let page = server.url("/contoso.gatehouse.test/mysignins");
+        let now = || gatehouse_core::Clock::now(server.clock.as_ref()).timestamp();
+
+        let browser = Browser::new();
+        let form = browser.get(&page).await;
+        assert!(form.text.contains("name=\"passwd\""), "{engine}: signed out, the page asks to sign in");
+        let info = browser.submit(&page, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+        assert!(info.text.contains("You have no authenticator app yet"), "{engine}: {}", info.text);
+        assert!(info.text.contains("Set up your authenticator app"), "{engine}: a first app needs no code");
+        let secret = element(&info.text, "secret");
+        let added = browser.submit(&page, &info, &[("otc", &totp(&secret, now()))]).await;
+        assert!(added.text.contains("Your authenticator app was added"), "{engine}: {}", added.text);
+        assert!(added.text.contains("id=\"methods\""), "{engine}: {}", added.text);
+        let apps = format!("/v1.0/users/{ola}/authentication/softwareOathMethods");
+        assert_eq!(server.call(&admin, Method::GET, &apps, None).await.1["value"].as_array().unwrap().len(), 1);
+
+        // Another browser, the password alone: the app's code first, then another app may be added.
+        let other = Browser::new();
+        let form = other.get(&page).await;
+        let info = other.submit(&page, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+        assert!(info.text.contains("Enter code") && !info.text.contains("id=\"secret\""), "{engine}: {}", info.text);
+        let wrong = other.submit(&page, &info, &[("otc", "000000")]).await;
+        assert!(wrong.text.contains("role=\"alert\""), "{engine}: {}", wrong.text);
+        server.clock.advance(chrono::Duration::seconds(30));
+        let proven = other.submit(&page, &wrong, &[("otc", &totp(&secret, now()))]).await;
+        assert!(proven.text.contains("Set up your authenticator app"), "{engine}: {}", proven.text);
+        let second = element(&proven.text, "secret");
+        assert_ne!(second, secret, "{engine}: a new key");
+        let added = other.submit(&page, &proven, &[("otc", &totp(&second, now()))]).await;
+        assert!(added.text.contains("Your authenticator app was added"), "{engine}: {}", added.text);
+        assert_eq!(server.call(&admin, Method::GET, &apps, None).await.1["value"].as_array().unwrap().len(), 2);
+    }
+}

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 import msal
 import pyotp
 import requests
-from browser_passwords import consented_app, fill
+from browser_passwords import consented_app, describe, fill
 from browser_sign_in import browser, graph
 from graph_client import check, connect
 from msgraph.generated.models.conditional_access_applications import ConditionalAccessApplications
@@ -105,6 +105,9 @@ def main(base, token, domain):
         wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "You're signed in"))
         result = msal_app.acquire_token_by_device_flow(device)
         check("mfa" in amr(result.get("access_token", "x.e30.x")), f"MSAL device flow with a second factor: {result}")
+    except Exception:
+        describe(driver)
+        raise
     finally:
         driver.quit()
         callback.shutdown()

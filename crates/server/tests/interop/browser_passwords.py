@@ -46,6 +46,14 @@ def password_grant(base, tenant, client_id, upn, password):
     }).json()
 
 
+def describe(driver):
+    """Prints where the browser stood when a step failed: its address and the page's headings and alerts."""
+    print(f"the browser was at {driver.current_url}", file=sys.stderr)
+    for selector in ["h1", "[role=alert]"]:
+        for element in driver.find_elements(By.CSS_SELECTOR, selector):
+            print(f"  {selector}: {element.text}", file=sys.stderr)
+
+
 def fill(driver, values):
     """Fills the loaded page's form, submits it, and waits until the next page has loaded."""
     wait = WebDriverWait(driver, 60)
@@ -137,6 +145,9 @@ def main(base, token, domain):
         new = password_grant(base, tenant, app["appId"], upn, RESET)
         check("access_token" in new, f"the reset password signs in: {new}")
         check(RESET not in driver.page_source and CHOSEN not in driver.page_source, "no password echoed")
+    except Exception:
+        describe(driver)
+        raise
     finally:
         driver.quit()
         callback.shutdown()
