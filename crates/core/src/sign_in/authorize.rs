@@ -199,15 +199,16 @@ impl SignIn<'_> {
         browser: &Browser,
     ) -> Result<Entered> {
         let tenant = self.tenant_named(tenancy, username).await?;
-        if let Some(session) = self.pass_session(tenant, username, password).await? {
+        let entered = self.find_user(tenant, username).await;
+        if let Some(session) = self.pass_session(tenant, entered.as_ref(), password).await? {
             return Ok(Entered::SignedIn(session));
         }
-        let user = match self.verify_password(tenant, username, password, browser.ip).await {
+        let user = match self.verify_password(tenant, entered.clone(), password, browser.ip).await {
             Ok(user) => user,
             Err(error) => {
                 let mut seen = Seen::new(browser.origin(ClientApp::Browser, &["pwd".to_owned()]), username);
                 seen.tenant = Some(tenant);
-                seen.user = self.find_user(tenant, username).await;
+                seen.user = entered;
                 self.log(&seen, true, Some(&error)).await?;
                 return Err(error);
             }
@@ -229,7 +230,8 @@ impl SignIn<'_> {
         source: Option<std::net::IpAddr>,
     ) -> Result<Session> {
         let tenant = self.tenant_named(tenancy, username).await?;
-        let user = self.verify_password(tenant, username, current, source).await?;
+        let entered = self.find_user(tenant, username).await;
+        let user = self.verify_password(tenant, entered, current, source).await?;
         let system = Caller::System { tenant };
         let changed = self.directory.users().replace_proven_password(&system, &user, current, new).await?;
         let auth_time = self.directory.now().max(changed + Duration::microseconds(1));
@@ -250,10 +252,15 @@ impl SignIn<'_> {
 
     /// A session for a temporary access pass entered in place of the password: it counts as multifactor
     /// authentication, and a pass good once is spent.
-    async fn pass_session(&self, tenant: Uuid, username: &str, entered: &str) -> Result<Option<Session>> {
-        let Some(user) = self.find_user(tenant, username).await else { return Ok(None) };
+    async fn pass_session(
+        &self,
+        tenant: Uuid,
+        user: Option<&crate::store::ObjectRecord>,
+        entered: &str,
+    ) -> Result<Option<Session>> {
+        let Some(user) = user else { return Ok(None) };
         let methods = self.directory.authentication_methods();
-        let Some(pass) = methods.matching_pass(&user, entered) else { return Ok(None) };
+        let Some(pass) = methods.matching_pass(user, entered) else { return Ok(None) };
         methods.spend_pass(tenant, user.id, &pass).await?;
         Ok(Some(Session { methods: vec!["mfa".into()], ..self.new_session(tenant, user.id) }))
     }

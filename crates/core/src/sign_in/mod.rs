@@ -202,6 +202,7 @@ impl SignIn<'_> {
         };
         seen.tenant = Some(tenant);
         seen.user = self.find_user(tenant, username).await;
+        let entered = seen.user.clone();
         let asked = self.resolve_scope(tenant, request.scope).await?;
         seen.resource = Some(asked.resource.clone());
         let applications = self.directory.applications();
@@ -209,7 +210,7 @@ impl SignIn<'_> {
             .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), false)
             .await?;
         seen.client = Some(client.client.clone());
-        let user = self.check_password(tenant, username, password, request.source).await?;
+        let user = self.check_password(tenant, entered, password, request.source).await?;
         let origin = seen.origin.clone();
         let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = granted(decision, asked, &client.client)?;
@@ -223,11 +224,11 @@ impl SignIn<'_> {
     pub(super) async fn check_password(
         &self,
         tenant: Uuid,
-        username: &str,
+        user: Option<ObjectRecord>,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<ObjectRecord> {
-        let user = self.verify_password(tenant, username, password, source).await?;
+        let user = self.verify_password(tenant, user, password, source).await?;
         match self.must_change_password(tenant, &user).await? {
             true => Err(password_change_required()),
             false => Ok(user),
@@ -240,17 +241,17 @@ impl SignIn<'_> {
         Ok(forced || password_expired(&self.directory.tenant_record(tenant).await?, &user.doc, self.directory.now()))
     }
 
-    /// The live user of that name whose password it is, unless smart lockout holds their password entries
-    /// from this kind of place ([`lockout`]). An unknown name costs one hash, as a wrong password does. A
-    /// password hashed with other parameters than today's is hashed again with today's once it is proven right.
+    /// The user whose password it is — `user`, the live user of the name entered (the door found them, none
+    /// for an unknown name) —, unless smart lockout holds their password entries from this kind of place
+    /// ([`lockout`]). An unknown name costs one hash, as a wrong password does. A password hashed with other
+    /// parameters than today's is hashed again with today's once it is proven right.
     pub(super) async fn verify_password(
         &self,
         tenant: Uuid,
-        username: &str,
+        user: Option<ObjectRecord>,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<ObjectRecord> {
-        let user = self.find_user(tenant, username).await;
         let source = source.map(|ip| ip.to_string());
         let (hash, stored) = match &user {
             Some(user) => {
