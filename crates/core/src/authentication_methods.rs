@@ -212,11 +212,11 @@ impl AuthenticationMethods<'_> {
 
     /// Spends a pass that is good once (a pass a concurrent sign-in spent refuses this one).
     pub(crate) async fn spend_pass(&self, tenant: Uuid, user: Uuid, id: &str) -> Result<()> {
-        let system = Caller::System { tenant };
+        let person = Caller::SelfService { tenant, user };
         let action = Action::ManageAuthenticationMethods;
         self.directory
             .users()
-            .change_document(&system, &user.to_string(), METHODS_KEY, action, |doc| {
+            .change_document(&person, &user.to_string(), METHODS_KEY, action, |doc| {
                 let methods = doc.get_mut(METHODS_KEY).and_then(Value::as_array_mut);
                 let pass = methods
                     .and_then(|m| m.iter_mut().find(|m| m.get("id") == Some(&json!(id))))
@@ -242,11 +242,11 @@ impl AuthenticationMethods<'_> {
             "secret": sealed,
             "createdDateTime": format_time(self.directory.now()),
         });
-        let system = Caller::System { tenant };
+        let person = Caller::SelfService { tenant, user };
         let action = Action::ManageAuthenticationMethods;
         self.directory
             .users()
-            .change_document(&system, &user.to_string(), METHODS_KEY, action, |doc| {
+            .change_document(&person, &user.to_string(), METHODS_KEY, action, |doc| {
                 let methods = doc.entry(METHODS_KEY).or_insert_with(|| json!([]));
                 let methods = methods.as_array_mut().ok_or_else(|| Error::internal("methods are a list"))?;
                 if methods.len() >= MOST_TOKENS {

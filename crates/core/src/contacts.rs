@@ -130,8 +130,7 @@ impl Contacts<'_> {
             }
             normalise(&mut record.doc)?;
             let attributes = changes.keys().cloned().collect();
-            let write =
-                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
+            let write = Write::update(&current, record, attributes);
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|e| write_error(e, "conflict"));
             }

@@ -359,12 +359,7 @@ impl Groups<'_> {
             let mut writes = Vec::new();
             if !changes.is_empty() {
                 let attributes = changes.keys().cloned().collect();
-                writes.push(Write::UpdateObject {
-                    before: None,
-                    object: record.clone(),
-                    expected_version: current.version,
-                    attributes,
-                });
+                writes.push(Write::update(&current, record.clone(), attributes));
             }
             writes.extend(self.bind_writes(caller, &record, binds).await?);
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {

@@ -17,6 +17,7 @@
 //!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`]. Each
 //!   is a service on the context (`directory.users().create(…)`): its use cases are the service's methods.
 //! - [`sign_in`]: people signing in to apps, one pipeline behind every front door, and consent.
+//! - [`directory_audits`]: the directory audit log, read from the change log.
 //! - [`processors`]: the change-log processors a node runs.
 //!
 //! The core names no protocol: no HTTP, no SQL, no Graph JSON envelopes. It does speak in Graph's property
@@ -31,6 +32,7 @@ pub mod contacts;
 pub mod credentials;
 pub mod deleted;
 pub mod directory;
+pub mod directory_audits;
 pub mod filter;
 pub mod groups;
 pub mod kernel;

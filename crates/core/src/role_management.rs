@@ -274,12 +274,7 @@ impl RoleManagement<'_> {
             true => record.doc.remove(ROLES_KEY),
             false => record.doc.insert(ROLES_KEY.into(), json!(roles)),
         };
-        Write::UpdateObject {
-            before: None,
-            object: record,
-            expected_version: target.version,
-            attributes: vec![ROLES_KEY.into()],
-        }
+        Write::update(target, record, vec![ROLES_KEY.into()])
     }
 
     /// The directory roles a user holds, as a token's `wids` and the authorization layer name them: their

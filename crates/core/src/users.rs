@@ -418,10 +418,7 @@ impl Users<'_> {
                     writes.push(Write::SetPassword { user: record.id, hash: hash.clone() });
                 }
             }
-            writes.insert(
-                0,
-                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
-            );
+            writes.insert(0, Write::update(&current, record, attributes));
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
             }
@@ -486,7 +483,7 @@ impl Users<'_> {
             mark_password_change(&mut record.doc, force, now);
             let attributes = vec!["passwordProfile".into()];
             let writes = vec![
-                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
+                Write::update(&current, record, attributes),
                 Write::SetPassword { user: current.id, hash: hash.clone() },
             ];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
@@ -625,12 +622,7 @@ impl Users<'_> {
             let mut record = current.clone();
             edit(&mut record.doc)?;
             let attributes = vec![attribute.to_owned()];
-            let writes = vec![Write::UpdateObject {
-                before: None,
-                object: record,
-                expected_version: current.version,
-                attributes,
-            }];
+            let writes = vec![Write::update(&current, record, attributes)];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, DUPLICATE_UPN));
             }
@@ -744,7 +736,7 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
 /// The write that sets (or removes) the user's manager.
 fn manager_write(user: &ObjectRecord, manager: Option<Uuid>) -> Write {
     let object = ObjectRecord { manager, ..user.clone() };
-    Write::UpdateObject { before: None, object, expected_version: user.version, attributes: vec!["manager".into()] }
+    Write::update(user, object, vec!["manager".into()])
 }
 
 #[cfg(test)]

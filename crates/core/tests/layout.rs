@@ -30,6 +30,7 @@ const LAYERS: &[&str] = &[
     "licensing",
     "conditional_access",
     "sign_in",
+    "directory_audits",
     "processors",
 ];
 
@@ -142,6 +143,7 @@ const FEATURES: &[&str] = &[
     "licensing",
     "conditional_access",
     "sign_in",
+    "directory_audits",
 ];
 
 /// The functions each `impl Directory` block of the code defines, by their first line.

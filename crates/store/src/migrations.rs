@@ -323,6 +323,17 @@ CREATE TABLE conditional_access (
 );
 "#,
     ),
+    (
+        17,
+        r#"
+ALTER TABLE change_log ADD COLUMN actor TEXT;
+ALTER TABLE change_log ADD COLUMN batch BIGINT;
+ALTER TABLE change_log ADD COLUMN category TEXT;
+ALTER TABLE change_log ADD COLUMN activity TEXT;
+ALTER TABLE change_log ADD COLUMN service TEXT;
+ALTER TABLE change_log ADD COLUMN detail TEXT;
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -215,20 +215,35 @@ impl PgDb {
                 column.push(value);
             }
         }
+        let mut notes: [Vec<Option<String>>; 4] = Default::default();
+        for note in batch.note_columns() {
+            for (column, value) in notes.iter_mut().zip(note) {
+                column.push(value.clone());
+            }
+        }
         if !columns[0].is_empty() {
+            let first = last - columns[0].len() as i64;
             sqlx::query(
-                "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) \
-             SELECT $1, $2 + c.n, c.object_type, c.object_id, c.kind, c.attributes, $3 \
-             FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY \
-             AS c (object_type, object_id, kind, attributes, n)",
+                "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at, actor, batch, \
+                 category, activity, service, detail) \
+             SELECT $1, $2 + c.n, c.object_type, c.object_id, c.kind, c.attributes, $3, $4, $2 + 1, c.category, \
+                 c.activity, c.service, c.detail \
+             FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                 $12::text[]) WITH ORDINALITY \
+             AS c (object_type, object_id, kind, attributes, category, activity, service, detail, n)",
             )
             .bind(&batch.tenant)
-            .bind(last - columns[0].len() as i64)
+            .bind(first)
             .bind(batch.at())
+            .bind(batch.actor())
             .bind(&columns[0])
             .bind(&columns[1])
             .bind(&columns[2])
             .bind(&columns[3])
+            .bind(&notes[0])
+            .bind(&notes[1])
+            .bind(&notes[2])
+            .bind(&notes[3])
             .execute(&mut *tx)
             .await
             .map_err(write_error)?;
@@ -250,10 +265,12 @@ async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
         call.add(batch);
     }
     let outcome = sqlx::query_as::<_, (Vec<Option<i64>>, Vec<Option<String>>, Vec<Option<String>>)>(
-        "SELECT lasts, codes, messages FROM gatehouse_apply_3($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "SELECT lasts, codes, messages FROM gatehouse_apply_4($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17)",
     )
     .bind(&call.tenants)
     .bind(&call.ats)
+    .bind(&call.actors)
     .bind(&call.statement_counts)
     .bind(&call.change_counts)
     .bind(&call.statements)
@@ -264,6 +281,10 @@ async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
     .bind(&call.changes[1])
     .bind(&call.changes[2])
     .bind(&call.changes[3])
+    .bind(&call.notes[0])
+    .bind(&call.notes[1])
+    .bind(&call.notes[2])
+    .bind(&call.notes[3])
     .fetch_one(pool)
     .await;
     for (index, (batch, sender)) in jobs.into_iter().enumerate() {
@@ -302,6 +323,7 @@ fn batch_result(batch: &Batch, last: Option<i64>, code: Option<String>, message:
 struct GroupCall<'a> {
     tenants: Vec<&'a str>,
     ats: Vec<i64>,
+    actors: Vec<String>,
     statement_counts: Vec<i32>,
     change_counts: Vec<i32>,
     statements: Vec<String>,
@@ -310,6 +332,8 @@ struct GroupCall<'a> {
     ints: Vec<i64>,
     /// Object types, object ids, kinds and attributes of the changes.
     changes: [Vec<String>; 4],
+    /// Categories, activities, services and details of the changes' notes.
+    notes: [Vec<Option<&'a str>>; 4],
 }
 
 impl<'a> GroupCall<'a> {
@@ -318,6 +342,7 @@ impl<'a> GroupCall<'a> {
         let changes = batch.change_columns();
         self.tenants.push(&batch.tenant);
         self.ats.push(batch.at());
+        self.actors.push(batch.actor());
         self.statement_counts.push(batch.statements.len() as i32);
         self.change_counts.push(changes.len() as i32);
         for statement in &batch.statements {
@@ -327,6 +352,11 @@ impl<'a> GroupCall<'a> {
         for change in changes {
             for (column, value) in self.changes.iter_mut().zip(change) {
                 column.push(value);
+            }
+        }
+        for note in batch.note_columns() {
+            for (column, value) in self.notes.iter_mut().zip(note) {
+                column.push(value.as_deref());
             }
         }
     }
@@ -430,10 +460,11 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// (see [`PgDb::transaction`]); per batch, its last sequence number or its failure's SQLSTATE and message.
 /// Versioned by name, so nodes of two versions can share a database during an upgrade.
 const APPLY: &str = r#"
-CREATE OR REPLACE FUNCTION gatehouse_apply_3(
-    batch_tenants TEXT[], ats BIGINT[], statement_counts INT[], change_counts INT[],
+CREATE OR REPLACE FUNCTION gatehouse_apply_4(
+    batch_tenants TEXT[], ats BIGINT[], actors TEXT[], statement_counts INT[], change_counts INT[],
     statements TEXT[], checked BOOLEAN[], texts TEXT[], ints BIGINT[],
     object_types TEXT[], object_ids TEXT[], kinds TEXT[], attributes TEXT[],
+    categories TEXT[], activities TEXT[], services TEXT[], details TEXT[],
     OUT lasts BIGINT[], OUT codes TEXT[], OUT messages TEXT[]
 ) LANGUAGE plpgsql AS $body$
 DECLARE
@@ -475,10 +506,15 @@ BEGIN
             IF last IS NULL THEN
                 RAISE EXCEPTION USING ERRCODE = 'GH002', MESSAGE = 'no such tenant';
             END IF;
-            INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at)
-                SELECT batch_tenants[b], last - n + u.ord, u.object_type, u.object_id, u.kind, u.attributes, ats[b]
+            INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at, actor, batch,
+                                    category, activity, service, detail)
+                SELECT batch_tenants[b], last - n + u.ord, u.object_type, u.object_id, u.kind, u.attributes, ats[b],
+                       actors[b], last - n + 1, u.category, u.activity, u.service, u.detail
                 FROM unnest(object_types[c + 1 : c + n], object_ids[c + 1 : c + n], kinds[c + 1 : c + n],
-                            attributes[c + 1 : c + n]) WITH ORDINALITY AS u(object_type, object_id, kind, attributes, ord);
+                            attributes[c + 1 : c + n], categories[c + 1 : c + n], activities[c + 1 : c + n],
+                            services[c + 1 : c + n], details[c + 1 : c + n])
+                     WITH ORDINALITY AS u(object_type, object_id, kind, attributes, category, activity, service,
+                                          detail, ord);
             lasts[b] := last;
         EXCEPTION WHEN OTHERS THEN
             codes[b] := SQLSTATE;

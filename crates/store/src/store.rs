@@ -7,6 +7,7 @@ use crate::postgres::PgDb;
 use crate::sqlite::SqliteDb;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use gatehouse_core::store::audit::{AuditQuery, AuditRecord, Initiator};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, ConditionalAccessRecord, DeviceCodeRecord,
     DomainRecord, DynamicStatusRecord, Link, LockoutRecord, ObjectKind, ObjectQuery, ObjectRecord,
@@ -168,8 +169,8 @@ fn placeholders(from: usize, count: usize) -> String {
 
 #[async_trait]
 impl Store for SqlStore {
-    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
-        self.run(Batch::new(tenant, writes, at, self.engine() == Engine::Postgres)?).await
+    async fn commit_by(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>, by: Initiator) -> StoreResult<i64> {
+        self.run(Batch::new(tenant, writes, at, by, self.engine() == Engine::Postgres)?).await
     }
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
@@ -485,6 +486,49 @@ impl Store for SqlStore {
             vec![tenant.into(), after.into(), i64::from(limit).into()],
         );
         self.fetch_all(q, plan::change_record).await
+    }
+
+    async fn audits(&self, tenant: Uuid, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let mut params: Vec<SqlValue> = vec![tenant.into()];
+        let mut conditions = vec!["tenant_id = $1".to_owned(), "activity IS NOT NULL".to_owned()];
+        let bind = |params: &mut Vec<SqlValue>, value: SqlValue| {
+            params.push(value);
+            format!("${}", params.len())
+        };
+        if let Some(from) = query.from {
+            conditions.push(format!("at >= {}", bind(&mut params, plan::micros(from).into())));
+        }
+        if let Some(until) = query.until {
+            conditions.push(format!("at <= {}", bind(&mut params, plan::micros(until).into())));
+        }
+        if let Some(before) = query.before {
+            conditions.push(format!("seq < {}", bind(&mut params, before.into())));
+        }
+        for (column, value) in
+            [("category", &query.category), ("activity", &query.activity), ("service", &query.service)]
+        {
+            if let Some(value) = value {
+                conditions.push(format!("{column} = {}", bind(&mut params, value.as_str().into())));
+            }
+        }
+        if let Some(user) = query.user {
+            let [delegated, own] = Initiator::of_user(user);
+            let (a, b) = (bind(&mut params, delegated.into()), bind(&mut params, own.into()));
+            conditions.push(format!("actor IN ({a}, {b})"));
+        }
+        if let Some(target) = &query.target {
+            let exact = bind(&mut params, target.as_str().into());
+            let group = bind(&mut params, format!("{target}/%").into());
+            let member = bind(&mut params, format!("%/{target}").into());
+            conditions.push(format!("(object_id = {exact} OR object_id LIKE {group} OR object_id LIKE {member})"));
+        }
+        let limit = bind(&mut params, i64::from(query.limit).into());
+        let sql = format!(
+            "SELECT seq, object_type, object_id, kind, attributes, at, actor, batch, category, activity, service, \
+             detail FROM change_log WHERE {} ORDER BY seq DESC LIMIT {limit}",
+            conditions.join(" AND ")
+        );
+        self.fetch_all(plan::query(sql, params), plan::audit_record).await
     }
 
     async fn last_change(&self, tenant: Uuid) -> StoreResult<i64> {

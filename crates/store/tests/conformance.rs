@@ -114,6 +114,7 @@ async fn organization_settings_are_kept_with_their_version() {
         );
         let settings = json!({"countryLetterCode": "BE", "technicalNotificationMails": ["tech@contoso.test"]});
         let update = |expected_version| Write::UpdateOrganization {
+            previous: Default::default(),
             organization: settings.as_object().cloned().unwrap(),
             expected_version,
             attributes: vec!["countryLetterCode".into(), "technicalNotificationMails".into()],
@@ -276,6 +277,7 @@ async fn updates_are_optimistic() {
         let mut changed = ada.clone();
         changed.doc.insert("jobTitle".into(), json!("Engineer"));
         let update = |version| Write::UpdateObject {
+            previous: Default::default(),
             before: None,
             object: changed.clone(),
             expected_version: version,
@@ -829,6 +831,7 @@ async fn an_update_given_its_old_values_writes_only_the_difference() {
         changed.doc.insert("city".into(), json!("Bergen"));
         changed.doc.insert("assignedLicenses".into(), json!([{"skuId": "078d2b04-f1bd-4111-bbd4-b4b1b354cef4"}]));
         let write = Write::UpdateObject {
+            previous: Default::default(),
             object: changed,
             expected_version: 1,
             attributes: vec!["city".into(), "assignedLicenses".into()],
@@ -874,6 +877,7 @@ async fn updates_given_their_old_values_are_written_together_and_all_or_nothing(
                     changed.doc.insert("assignedLicenses".into(), json!([{"skuId": e3}]));
                     changed.doc.insert("city".into(), json!("O'Hare \\ ☃"));
                     Write::UpdateObject {
+                        previous: Default::default(),
                         object: changed,
                         expected_version: version,
                         attributes: vec!["assignedLicenses".into()],
@@ -947,6 +951,7 @@ async fn bulk_batches_keep_every_character_and_are_all_or_nothing() {
                 changed.doc.insert("jobTitle".into(), json!("Changed"));
                 let expected_version = if i == 39 { 7 } else { 1 };
                 Write::UpdateObject {
+                    previous: Default::default(),
                     object: changed,
                     expected_version,
                     attributes: vec!["jobTitle".into()],

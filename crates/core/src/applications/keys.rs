@@ -138,12 +138,7 @@ impl Applications<'_> {
             let mut keys = record.doc.get("keyCredentials").and_then(Value::as_array).cloned().unwrap_or_default();
             change(&mut keys)?;
             record.doc.insert("keyCredentials".into(), Value::Array(keys));
-            let writes = vec![Write::UpdateObject {
-                before: None,
-                object: record,
-                expected_version: target.version,
-                attributes: vec!["keyCredentials".into()],
-            }];
+            let writes = vec![Write::update(&target, record, vec!["keyCredentials".into()])];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }

@@ -242,19 +242,11 @@ impl Applications<'_> {
                         mirrored.doc.insert(name.to_owned(), value);
                         attributes.push(name.to_owned());
                     }
-                    writes.push(Write::UpdateObject {
-                        before: None,
-                        object: mirrored,
-                        expected_version: sp.version,
-                        attributes,
-                    });
+                    writes.push(Write::update(&sp, mirrored, attributes));
                 }
             }
             let attributes = changes.keys().cloned().collect();
-            writes.insert(
-                0,
-                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes },
-            );
+            writes.insert(0, Write::update(&current, record, attributes));
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
@@ -325,15 +317,8 @@ impl Applications<'_> {
                 items.push(shown.clone());
             }
             let owned = SecretRecord { owner: target.id, ..secret.clone() };
-            let writes = vec![
-                Write::UpdateObject {
-                    before: None,
-                    object: record,
-                    expected_version: target.version,
-                    attributes: vec!["passwordCredentials".into()],
-                },
-                Write::AddSecret(owned),
-            ];
+            let writes =
+                vec![Write::update(&target, record, vec!["passwordCredentials".into()]), Write::AddSecret(owned)];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 committed.map_err(|other| write_error(other, "conflict"))?;
                 break;
@@ -371,12 +356,7 @@ impl Applications<'_> {
                 return Err(Error::not_found(key_id));
             }
             let writes = vec![
-                Write::UpdateObject {
-                    before: None,
-                    object: record,
-                    expected_version: target.version,
-                    attributes: vec!["passwordCredentials".into()],
-                },
+                Write::update(&target, record, vec!["passwordCredentials".into()]),
                 Write::RemoveSecret { owner: target.id, key_id },
             ];
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {

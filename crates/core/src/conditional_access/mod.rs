@@ -425,14 +425,13 @@ impl ConditionalAccess<'_> {
         let tenant = caller.tenant();
         let mut turn = self.directory.turn(caller, tenant, "conditionalAccess").await?;
         loop {
-            let (doc, version) = self.document(tenant).await?;
+            let (previous, version) = self.document(tenant).await?;
             let mut lists: HashMap<&'static str, Vec<Map<String, Value>>> =
-                [POLICIES, LOCATIONS].into_iter().map(|list| (list, items(&doc, list))).collect();
+                [POLICIES, LOCATIONS].into_iter().map(|list| (list, items(&previous, list))).collect();
             edit(&mut lists)?;
             let (policies, locations) = (lists.remove(POLICIES), lists.remove(LOCATIONS));
             let doc = json!({POLICIES: policies, LOCATIONS: locations}).as_object().cloned().unwrap_or_default();
-            let attributes = vec![POLICIES.to_owned(), LOCATIONS.to_owned()];
-            let write = Write::SetConditionalAccess { doc, expected_version: version, attributes };
+            let write = Write::SetConditionalAccess { doc, previous, expected_version: version };
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }

@@ -185,6 +185,7 @@ mod tests {
         cache.written(
             tenant,
             ObjectCache::eviction(&[Write::UpdateObject {
+                previous: Default::default(),
                 object: user(1),
                 expected_version: 1,
                 attributes: vec![],

@@ -193,7 +193,7 @@ impl Directory {
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
         let clients_changed = writes.iter().any(touches_clients);
         let eviction = crate::directory::cache::ObjectCache::eviction(&writes);
-        let committed = self.store.commit(caller.tenant(), writes, self.clock.now()).await;
+        let committed = self.store.commit_by(caller.tenant(), writes, self.clock.now(), caller.initiator()).await;
         if clients_changed {
             *self.client_changes.lock().unwrap_or_else(|p| p.into_inner()).entry(caller.tenant()).or_default() += 1;
         }

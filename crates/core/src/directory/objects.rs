@@ -130,7 +130,7 @@ impl Directory {
         let (tenant, actor) = match caller {
             Caller::App { tenant, service_principal, .. } => (tenant, Some(*service_principal)),
             Caller::User { tenant, .. } => (tenant, None),
-            Caller::System { .. } => return Ok(()),
+            Caller::System { .. } | Caller::SelfService { .. } => return Ok(()),
         };
         let target_roles = roles_of(target);
         let links = self.store.links(*tenant, target.id, true).await.map_err(Error::from)?;

@@ -93,12 +93,7 @@ impl Licensing<'_> {
             record.doc.insert(DIRECT.into(), licenses_json(&direct.licenses));
             apply(&mut record.doc, &resolution, &subscriptions, &format_time(self.directory.now()));
             let attributes = vec!["assignedLicenses".into(), "assignedPlans".into(), "licenseAssignmentStates".into()];
-            let mut writes = vec![Write::UpdateObject {
-                before: None,
-                object: record.clone(),
-                expected_version: user.version,
-                attributes,
-            }];
+            let mut writes = vec![Write::update(&user, record.clone(), attributes)];
             writes.extend(seat_guards(&subscriptions, add.iter().map(|(sku, _)| *sku)));
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map(|()| ObjectRecord { version: user.version + 1, ..record }).map_err(|other| {

@@ -71,12 +71,7 @@ impl Licensing<'_> {
             let mut record = group.clone();
             record.doc.insert("assignedLicenses".into(), licenses_json(&licenses));
             record.doc.insert("licenseProcessingState".into(), json!({"state": "QueuedForProcessing"}));
-            let write = Write::UpdateObject {
-                before: None,
-                object: record.clone(),
-                expected_version: group.version,
-                attributes: vec!["assignedLicenses".into()],
-            };
+            let write = Write::update(&group, record.clone(), vec!["assignedLicenses".into()]);
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map(|()| record).map_err(|other| write_error(other, "conflict"));
             }
@@ -188,7 +183,7 @@ impl Licensing<'_> {
         let object = ObjectRecord { doc, ..user.clone() };
         let attributes = vec!["assignedLicenses".into(), "assignedPlans".into(), "licenseAssignmentStates".into()];
         let before = Some(crate::query::index_values(user));
-        Ok(Some((Write::UpdateObject { before, object, expected_version: user.version, attributes }, gained)))
+        Ok(Some((Write::update_indexed(user, object, attributes, before), gained)))
     }
 
     /// The writes that resolve one page of a group's user members again (with the seat checks and the lease's
@@ -321,11 +316,10 @@ impl Licensing<'_> {
                 }
             }
             let record = self.directory.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::from)?;
-            if let Some(mut record) = record.filter(|g| g.deleted_at.is_none()) {
-                let version = record.version;
+            if let Some(current) = record.filter(|g| g.deleted_at.is_none()) {
+                let mut record = current.clone();
                 record.doc.insert("licenseProcessingState".into(), json!({"state": "ProcessingComplete"}));
-                let attributes = vec!["licenseProcessingState".into()];
-                let write = Write::UpdateObject { before: None, object: record, expected_version: version, attributes };
+                let write = Write::update(&current, record, vec!["licenseProcessingState".into()]);
                 self.directory
                     .commit(caller, vec![write])
                     .await

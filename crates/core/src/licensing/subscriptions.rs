@@ -221,8 +221,7 @@ impl Licensing<'_> {
             let mut record = current.clone();
             set_units(&mut record.doc, body)?;
             let attributes = vec!["prepaidUnits".into(), "capabilityStatus".into()];
-            let write =
-                Write::UpdateObject { before: None, object: record, expected_version: current.version, attributes };
+            let write = Write::update(&current, record, attributes);
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
                 return committed.map_err(|other| write_error(other, "conflict"));
             }

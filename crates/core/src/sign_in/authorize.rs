@@ -232,8 +232,8 @@ impl SignIn<'_> {
         let tenant = self.tenant_named(tenancy, username).await?;
         let entered = self.find_user(tenant, username).await;
         let user = self.verify_password(tenant, entered, current, source).await?;
-        let system = Caller::System { tenant };
-        let changed = self.directory.users().replace_proven_password(&system, &user, current, new).await?;
+        let person = Caller::SelfService { tenant, user: user.id };
+        let changed = self.directory.users().replace_proven_password(&person, &user, current, new).await?;
         let auth_time = self.directory.now().max(changed + Duration::microseconds(1));
         Ok(Session { auth_time, ..self.new_session(tenant, user.id) })
     }

@@ -142,7 +142,7 @@ impl SignIn<'_> {
                 return Err(Error::invalid_property("newPassword", "The new password cannot be the current password."));
             }
         }
-        self.directory.users().replace_password(&Caller::System { tenant }, &user, new).await?;
+        self.directory.users().replace_password(&Caller::SelfService { tenant, user: user.id }, &user, new).await?;
         let stored = self.directory.store.lockout(tenant, user.id).await.map_err(Error::from)?;
         self.change_lockout(tenant, user.id, stored, super::Lockout::unlock).await?;
         Ok(())

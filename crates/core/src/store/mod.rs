@@ -11,6 +11,7 @@
 //! - Optimistic concurrency: an update names the version it read; if the row moved on, the batch fails with
 //!   [`StoreError::VersionMismatch`] and the use case re-reads and retries.
 
+pub mod audit;
 mod changes;
 
 use crate::filter::Filter;
@@ -318,6 +319,8 @@ pub enum Write {
     /// `expected_version`.
     UpdateOrganization {
         organization: Map<String, Value>,
+        /// The settings as they were, for the audit log.
+        previous: Map<String, Value>,
         expected_version: i64,
         attributes: Vec<String>,
     },
@@ -339,10 +342,13 @@ pub enum Write {
         name: String,
     },
     InsertObject(ObjectRecord),
+    /// Made by [`Write::update`].
     UpdateObject {
         object: ObjectRecord,
         expected_version: i64,
         attributes: Vec<String>,
+        /// The values of `attributes` before the update (those set), for the audit log.
+        previous: Map<String, Value>,
         /// The object's query values as stored before the update, when the use case has them: only the
         /// difference is then written. `None` rewrites them all.
         before: Option<Vec<(String, String)>>,
@@ -399,12 +405,13 @@ pub enum Write {
         id: Uuid,
     },
     AddSigningKey(SigningKeyRecord),
-    /// Replaces the tenant's Conditional Access document; `expected_version` 0 when it has none yet.
-    /// `VersionMismatch` when it moved on. Logs a change of `conditionalAccess` with the attributes.
+    /// Replaces the tenant's Conditional Access document (`previous`, empty when it has none yet, and
+    /// `expected_version` 0). `VersionMismatch` when it moved on. Logs a change of each policy and named
+    /// location added, changed or removed ([`audit::conditional_access_changes`]).
     SetConditionalAccess {
         doc: Map<String, Value>,
+        previous: Map<String, Value>,
         expected_version: i64,
-        attributes: Vec<String>,
     },
     /// Appends sign-in attempts to the tenant's sign-in log. Logs no change.
     LogSignIns(Vec<SignInRecord>),
@@ -516,6 +523,25 @@ pub struct DynamicStatusRecord {
     /// When the whole rule was last evaluated.
     pub evaluated_at: DateTime<Utc>,
     pub error: Option<String>,
+}
+
+impl Write {
+    /// The update of an object read as `current` to `object`, which changed `attributes`.
+    pub fn update(current: &ObjectRecord, object: ObjectRecord, attributes: Vec<String>) -> Write {
+        Write::update_indexed(current, object, attributes, None)
+    }
+
+    /// [`Write::update`] with the object's query values as stored before (`before`).
+    pub fn update_indexed(
+        current: &ObjectRecord,
+        object: ObjectRecord,
+        attributes: Vec<String>,
+        before: Option<Vec<(String, String)>>,
+    ) -> Write {
+        let previous =
+            attributes.iter().filter_map(|name| Some((name.clone(), current.doc.get(name)?.clone()))).collect();
+        Write::UpdateObject { object, expected_version: current.version, attributes, previous, before }
+    }
 }
 
 /// A property a list can be ordered by; every order ends with the object id, which makes it total.
@@ -655,8 +681,20 @@ pub fn sort_name(record: &ObjectRecord) -> String {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Applies the batch atomically, with one change record per write; returns the last sequence number.
-    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64>;
+    /// Applies the batch atomically, with its change records, each noting `by` as the initiator; returns the
+    /// last sequence number.
+    async fn commit_by(
+        &self,
+        tenant: Uuid,
+        writes: Vec<Write>,
+        at: DateTime<Utc>,
+        by: audit::Initiator,
+    ) -> StoreResult<i64>;
+
+    /// [`Store::commit_by`] Gatehouse itself.
+    async fn commit(&self, tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>) -> StoreResult<i64> {
+        self.commit_by(tenant, writes, at, audit::Initiator::System).await
+    }
 
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>>;
     /// A tenant by its id or any of its domains (case-insensitive).
@@ -709,6 +747,9 @@ pub trait Store: Send + Sync + 'static {
     async fn value_count(&self, tenant: Uuid, property: &str, value: &str) -> StoreResult<u64>;
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
+
+    /// The change records the directory audit log shows, newest first.
+    async fn audits(&self, tenant: Uuid, query: &audit::AuditQuery) -> StoreResult<Vec<audit::AuditRecord>>;
     /// The sequence number of the tenant's last change record (0 before the first).
     async fn last_change(&self, tenant: Uuid) -> StoreResult<i64>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.

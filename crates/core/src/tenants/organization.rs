@@ -258,6 +258,7 @@ impl Organization<'_> {
             edit(&mut organization)?;
             let write = Write::UpdateOrganization {
                 organization,
+                previous: tenant.organization.clone(),
                 expected_version: tenant.version,
                 attributes: attributes.clone(),
             };

@@ -7,6 +7,7 @@ mod bad_input;
 mod batch;
 mod conditional_access;
 mod connections;
+mod directory_audits;
 mod domains;
 mod dynamic;
 mod faults;

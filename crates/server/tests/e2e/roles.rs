@@ -17,7 +17,7 @@ const ASSIGNMENTS: &str = "/v1.0/roleManagement/directory/roleAssignments";
 
 impl Server {
     /// Assigns a directory role; returns the assignment's id.
-    async fn assign_role(&self, admin: &str, role: &str, principal: &str) -> String {
+    pub(crate) async fn assign_role(&self, admin: &str, role: &str, principal: &str) -> String {
         let body = json!({"roleDefinitionId": role, "principalId": principal, "directoryScopeId": "/"});
         let (status, assignment) = self.call(admin, Method::POST, ASSIGNMENTS, Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{assignment}");
@@ -25,7 +25,7 @@ impl Server {
     }
 
     /// A token for `alias` signed in to `client` with everything the person may do.
-    async fn user_token(&self, client: &str, alias: &str) -> String {
+    pub(crate) async fn user_token(&self, client: &str, alias: &str) -> String {
         let tenant = self.tenant.tenant_id.to_string();
         let upn = format!("{alias}@contoso.gatehouse.test");
         let scope = "https://graph.microsoft.com/.default";

@@ -8,6 +8,7 @@ mod writes;
 use chrono::{DateTime, TimeZone, Utc};
 use gatehouse_core::query;
 use gatehouse_core::schema::format_time;
+use gatehouse_core::store::audit::{self, AuditRecord, Initiator, Modified, Note, Values};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
     DynamicStatusRecord, Link, ObjectKind, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, Relation,
@@ -143,22 +144,47 @@ pub struct Batch {
     pub tenant: String,
     pub statements: Vec<Statement>,
     changes: Vec<Change>,
+    /// The audit log's note of each change, as the log's `category`, `activity`, `service` and `detail`
+    /// columns (all null for a change the audit log passes over).
+    notes: Vec<NoteColumns>,
+    by: Initiator,
     at: i64,
+}
+
+/// A change's note as the change log's `category`, `activity`, `service` and `detail` columns.
+pub type NoteColumns = [Option<String>; 4];
+
+fn note_columns(note: Option<Note>) -> StoreResult<NoteColumns> {
+    let Some(note) = note else { return Ok(Default::default()) };
+    let modified: Vec<Value> =
+        note.modified.into_iter().map(|m| serde_json::json!({"name": m.name, "old": m.old, "new": m.new})).collect();
+    let detail = serde_json::json!({"operation": note.operation, "modified": modified});
+    let detail = serde_json::to_string(&detail).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok([Some(note.category), Some(note.activity), Some(note.service), Some(detail)])
 }
 
 impl Batch {
     /// The batch of the writes; `together` writes runs of updates given their old values as one (see
     /// [`revisions`]).
-    pub fn new(tenant: Uuid, writes: Vec<Write>, at: DateTime<Utc>, together: bool) -> StoreResult<Batch> {
+    pub fn new(
+        tenant: Uuid,
+        writes: Vec<Write>,
+        at: DateTime<Utc>,
+        by: Initiator,
+        together: bool,
+    ) -> StoreResult<Batch> {
         let tenant = tenant.to_string();
         let mut statements = Vec::new();
         let mut changes = Vec::with_capacity(writes.len());
+        let mut notes = Vec::with_capacity(writes.len());
         let at = micros(at);
         // Consecutive updates of distinct objects with their values read before are written together.
         let (mut run, mut in_run): (Vec<Revision>, HashSet<Uuid>) = Default::default();
         for write in writes {
+            let values = Values::of(&write);
+            let first = changes.len();
             match write {
-                Write::UpdateObject { object, expected_version, attributes, before: Some(before) }
+                Write::UpdateObject { object, expected_version, attributes, before: Some(before), .. }
                     if together && in_run.insert(object.id) =>
                 {
                     changes.push(Change::object(object.kind, object.id, ChangeKind::Updated, attributes));
@@ -174,16 +200,20 @@ impl Batch {
                     changes.append(&mut c);
                 }
             }
+            for change in &changes[first..] {
+                notes.push(note_columns(audit::note(change, &values, &by))?);
+            }
         }
         if !run.is_empty() {
             statements.extend(revisions(&tenant, &run)?);
         }
-        Ok(Batch { tenant, statements, changes, at })
+        Ok(Batch { tenant, statements, changes, notes, by, at })
     }
 
     /// Statements that change no directory object and so log no change (index maintenance).
     pub fn maintenance(tenant: Uuid, statements: Vec<Statement>) -> Batch {
-        Batch { tenant: tenant.to_string(), statements, changes: Vec::new(), at: 0 }
+        let (changes, notes) = (Vec::new(), Vec::new());
+        Batch { tenant: tenant.to_string(), statements, changes, notes, by: Initiator::System, at: 0 }
     }
 
     /// Advances the tenant's change sequence; returns the new last sequence number as its one row.
@@ -205,19 +235,24 @@ impl Batch {
         let columns = self.change_columns();
         let mut out = Vec::new();
         for (chunk_index, chunk) in columns.chunks(ROWS_PER_INSERT).enumerate() {
-            let mut params: Vec<SqlValue> = vec![self.tenant.as_str().into(), self.at.into()];
+            let mut params: Vec<SqlValue> =
+                vec![self.tenant.as_str().into(), self.at.into(), self.actor().into(), first.into()];
             let mut rows = Vec::with_capacity(chunk.len());
             for (offset, [object_type, object_id, kind, attributes]) in chunk.iter().enumerate() {
+                let index = chunk_index * ROWS_PER_INSERT + offset;
                 let n = params.len();
-                rows.push(format!("($1, ${}, ${}, ${}, ${}, ${}, $2)", n + 1, n + 2, n + 3, n + 4, n + 5));
-                params.push((first + (chunk_index * ROWS_PER_INSERT + offset) as i64).into());
+                let slots: Vec<String> = (n + 1..=n + 9).map(|i| format!("${i}")).collect();
+                rows.push(format!("($1, $2, $3, $4, {})", slots.join(", ")));
+                params.push((first + index as i64).into());
                 for value in [object_type, object_id, kind, attributes] {
                     params.push(value.as_str().into());
                 }
+                params.extend(self.notes[index].iter().cloned().map(SqlValue::from));
             }
             out.push(query(
                 format!(
-                    "INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at) VALUES {}",
+                    "INSERT INTO change_log (tenant_id, at, actor, batch, seq, object_type, object_id, kind, attributes, \
+                     category, activity, service, detail) VALUES {}",
                     rows.join(", ")
                 ),
                 params,
@@ -230,6 +265,16 @@ impl Batch {
     /// (a JSON array).
     pub fn change_columns(&self) -> Vec<[String; 4]> {
         self.changes.iter().map(Change::encode).collect()
+    }
+
+    /// The notes of the change-log rows, in order.
+    pub fn note_columns(&self) -> &[NoteColumns] {
+        &self.notes
+    }
+
+    /// Who made the changes, as the change log's `actor` column holds it.
+    pub fn actor(&self) -> String {
+        self.by.encode()
     }
 
     /// When the batch's changes happened, in microseconds.

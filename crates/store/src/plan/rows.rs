@@ -140,6 +140,32 @@ pub fn signing_key(row: &Row) -> StoreResult<SigningKeyRecord> {
     Ok(SigningKeyRecord { kid: row.text(0)?, sealed_private_key: row.text(1)?, created_at: row.time(2)? })
 }
 
+/// A change record with its audit note (see [`crate::Store::audits`] for the columns).
+pub fn audit_record(row: &Row) -> StoreResult<AuditRecord> {
+    let ChangeRecord { seq, change, at } = change_record(row)?;
+    let unreadable = || StoreError::Unavailable(format!("unreadable audit record {seq}"));
+    let detail: Value = serde_json::from_str(&row.text(11)?).map_err(|_| unreadable())?;
+    let text = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_owned);
+    let modified = detail.get("modified").and_then(Value::as_array).cloned().unwrap_or_default();
+    let modified = modified
+        .into_iter()
+        .map(|m| Modified {
+            name: m.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            old: m.get("old").filter(|v| !v.is_null()).cloned(),
+            new: m.get("new").filter(|v| !v.is_null()).cloned(),
+        })
+        .collect();
+    let note = Note {
+        category: row.text(8)?,
+        activity: row.text(9)?,
+        service: row.text(10)?,
+        operation: text("operation").ok_or_else(unreadable)?,
+        modified,
+    };
+    let by = Initiator::decode(&row.optional_text(6)?.unwrap_or_default());
+    Ok(AuditRecord { seq, batch: row.optional_int(7)?.unwrap_or(seq), change, at, by, note })
+}
+
 pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
     let (subject, id, kind, attributes) = (row.text(1)?, row.text(2)?, row.text(3)?, row.text(4)?);
     let change = Change::decode(&subject, &id, &kind, &attributes)

@@ -238,7 +238,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             ],
             vec![Change::other("domain", name, ChangeKind::Purged, vec![])],
         ),
-        Write::UpdateOrganization { organization, expected_version, attributes } => (
+        Write::UpdateOrganization { organization, expected_version, attributes, .. } => (
             vec![checked(
                 "UPDATE tenants SET organization = $1, version = version + 1 WHERE id = $2 AND version = $3",
                 vec![json(&organization)?.into(), t(), expected_version.into()],
@@ -268,7 +268,7 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             statements.extend(index_statements(tenant, &object));
             (statements, vec![Change::object(object.kind, object.id, ChangeKind::Created, attributes)])
         }
-        Write::UpdateObject { object, expected_version, attributes, before } => {
+        Write::UpdateObject { object, expected_version, attributes, before, .. } => {
             let update = checked(
                 "UPDATE objects SET version = version + 1, unique_key = $1, manager_id = $2, doc = $3, sort_name = $7 \
                  WHERE tenant_id = $4 AND id = $5 AND version = $6 AND deleted_at IS NULL",
@@ -372,23 +372,23 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
             )],
             vec![Change::other("appRoleAssignment", id, ChangeKind::Purged, vec![])],
         ),
-        Write::SetConditionalAccess { doc, expected_version: 0, attributes } => (
-            vec![checked(
-                "INSERT INTO conditional_access (tenant_id, doc, version) VALUES ($1, $2, 1) \
-                 ON CONFLICT (tenant_id) DO NOTHING",
-                vec![t(), json(&doc)?.into()],
-                StoreError::VersionMismatch,
-            )],
-            vec![Change::other("conditionalAccess", tenant, ChangeKind::Updated, attributes)],
-        ),
-        Write::SetConditionalAccess { doc, expected_version, attributes } => (
-            vec![checked(
-                "UPDATE conditional_access SET doc = $1, version = version + 1 WHERE tenant_id = $2 AND version = $3",
-                vec![json(&doc)?.into(), t(), expected_version.into()],
-                StoreError::VersionMismatch,
-            )],
-            vec![Change::other("conditionalAccess", tenant, ChangeKind::Updated, attributes)],
-        ),
+        Write::SetConditionalAccess { doc, previous, expected_version } => {
+            let changes = audit::conditional_access_changes(&previous, &doc);
+            let statement = match expected_version {
+                0 => checked(
+                    "INSERT INTO conditional_access (tenant_id, doc, version) VALUES ($1, $2, 1) \
+                     ON CONFLICT (tenant_id) DO NOTHING",
+                    vec![t(), json(&doc)?.into()],
+                    StoreError::VersionMismatch,
+                ),
+                _ => checked(
+                    "UPDATE conditional_access SET doc = $1, version = version + 1 WHERE tenant_id = $2 AND version = $3",
+                    vec![json(&doc)?.into(), t(), expected_version.into()],
+                    StoreError::VersionMismatch,
+                ),
+            };
+            (vec![statement], changes)
+        }
         Write::LogSignIns(records) => (
             records
                 .iter()
