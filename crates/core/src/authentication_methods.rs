@@ -9,9 +9,10 @@
 //!   multifactor authentication, so a person without any method can sign in and register one.
 
 use crate::auth::authorization::{require, Action};
+use crate::credentials::method_policy::{Configuration, Method};
 use crate::kernel::error::{Error, Result};
 use crate::schema::format_time;
-use crate::store::ObjectRecord;
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, Scope};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -162,6 +163,12 @@ impl AuthenticationMethods<'_> {
         let length = PASS_ALPHABET.len() as u64;
         let pass: String = (0..PASS_LENGTH).map(|_| char::from(PASS_ALPHABET[random.below(length) as usize])).collect();
         let user = self.directory.users().user_id(caller, key).await?;
+        let record = self.directory.users().get(&Caller::System { tenant: caller.tenant() }, &user.to_string()).await?;
+        if !self.allowed(caller.tenant(), &record, Method::TemporaryAccessPass).await? {
+            return Err(Error::invalid(
+                "The authentication methods policy does not enable temporary access passes for this user.",
+            ));
+        }
         let method = json!({
             "id": random.uuid().to_string(),
             "type": "temporaryAccessPass",
@@ -188,6 +195,22 @@ impl AuthenticationMethods<'_> {
             .await?;
         let method = method.as_object().cloned().unwrap_or_default();
         Ok(shown_pass(&method, now, Some(&pass)))
+    }
+
+    /// Whether the tenant's authentication methods policy enables `method` for the user.
+    pub(crate) async fn allowed(&self, tenant: Uuid, user: &ObjectRecord, method: Method) -> Result<bool> {
+        let organization = self.directory.tenant_record(tenant).await?.organization;
+        let configuration = Configuration::of(&organization, method);
+        let groups = match configuration.names_groups() {
+            true => {
+                let scope = Scope::TransitiveMemberOf { member: user.id };
+                let query = ObjectQuery { scope: Some(scope), limit: u32::MAX, ..ObjectQuery::of(ObjectKind::Group) };
+                let found = self.directory.store.object_ids(tenant, &query).await.map_err(Error::from)?;
+                found.into_iter().map(|(id, _)| id).collect()
+            }
+            false => Vec::new(),
+        };
+        Ok(configuration.allows(&groups))
     }
 
     /// The user's temporary access passes (one at most), without the pass.

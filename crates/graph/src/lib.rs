@@ -21,6 +21,7 @@ mod groups;
 mod licensing;
 mod me;
 mod methods;
+mod methods_policy;
 mod objects;
 mod odata;
 mod organization;
@@ -63,6 +64,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(methods::routes())
         .merge(conditional_access::routes())
         .merge(audit::routes())
+        .merge(methods_policy::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::sign_in::authorize::{Entered, Session};
-use gatehouse_core::sign_in::Tenancy;
+use gatehouse_core::sign_in::{Browser, Tenancy};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -34,11 +34,12 @@ async fn info_page(
     state: &IdentityState,
     tenant: &str,
     session: &Session,
+    browser: &Browser,
     note: Option<&str>,
     problem: Option<(&Value, &str)>,
     mut cookies: Vec<String>,
 ) -> Response {
-    let (apps, factor) = match state.directory.sign_in().security_info(session).await {
+    let (apps, factor) = match state.directory.sign_in().security_info(session, browser).await {
         Ok(info) => info,
         Err(e) => return error_page(&e.message),
     };
@@ -72,13 +73,16 @@ pub async fn my_sign_ins(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    peer: Peer,
 ) -> Response {
     let tenant_id = match one_tenant(&state, &tenant).await {
         Ok(id) => id,
         Err(response) => return *response,
     };
     match session_of(&state, &headers, tenant_id).await {
-        Some(session) => info_page(&state, &tenant, &session, None, None, Vec::new()).await,
+        Some(session) => {
+            info_page(&state, &tenant, &session, &browser_of(peer, &headers), None, None, Vec::new()).await
+        }
         None => sign_in_page(&state, &tenant, None),
     }
 }
@@ -102,7 +106,9 @@ pub async fn my_sign_ins_form(
     if form.contains_key("login") {
         let login = field("login");
         return match sign_in.password_session(Tenancy::Tenant(tenant_id), login, field("passwd"), &browser).await {
-            Ok(Entered::SignedIn(session)) => info_page(&state, &tenant, &session, None, None, keep(&session)).await,
+            Ok(Entered::SignedIn(session)) => {
+                info_page(&state, &tenant, &session, &browser, None, None, keep(&session)).await
+            }
             Ok(Entered::MustChangePassword) => sign_in_page(
                 &state,
                 &tenant,
@@ -118,8 +124,10 @@ pub async fn my_sign_ins_form(
     match second_factor_answer(&state, &session, &factor, field("otc"), browser.ip).await {
         Ok(session) => {
             let note = factor.get("ticket").is_some().then_some("Your authenticator app was added.");
-            info_page(&state, &tenant, &session, note, None, keep(&session)).await
+            info_page(&state, &tenant, &session, &browser, note, None, keep(&session)).await
         }
-        Err(problem) => info_page(&state, &tenant, &session, None, Some((&factor, &problem)), Vec::new()).await,
+        Err(problem) => {
+            info_page(&state, &tenant, &session, &browser, None, Some((&factor, &problem)), Vec::new()).await
+        }
     }
 }

@@ -417,15 +417,32 @@ pub(crate) fn change_password_body(action: &str, fields: &str, login: &str, prob
 
 /// The second-factor form of every page that asks for one: the code in Entra's field `otc`, and for a person
 /// without an authenticator app the secret to add to one first (as text and as the `otpauth://` URI).
+/// The `otpauth://` URI as a QR code an authenticator app scans: an inline SVG (no image to fetch, so
+/// nothing for the content security policy to allow).
+fn qr_code(uri: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) else { return String::new() };
+    let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
+    let svg = svg.find("<svg").map_or("", |at| &svg[at..]);
+    format!("<div id=\"qr\" role=\"img\" aria-label=\"QR code of your key\">{svg}</div>\n")
+}
+
 pub(crate) fn second_factor_body(action: &str, fields: &str, factor: &Value, problem: Option<&str>) -> String {
     let (alert, described) = alert(problem);
     let setup = match (factor.get("secret").and_then(Value::as_str), factor.get("uri").and_then(Value::as_str)) {
         (Some(secret), Some(uri)) => format!(
-            "<h1>Set up your authenticator app</h1>\n<p>Your organization requires a second way to prove who you are. Add an account to your authenticator app with this key, then enter the code it shows.</p>\n<p>Key: <code id=\"secret\">{}</code></p>\n<p>Or open: <code id=\"uri\">{}</code></p>\n",
+            "<h1>Set up your authenticator app</h1>\n<p>Your organization requires a second way to prove who you are. Scan this code with your authenticator app, or add an account with the key below, then enter the code it shows.</p>\n{}<p>Key: <code id=\"secret\">{}</code></p>\n<p>Or open: <code id=\"uri\">{}</code></p>\n",
+            qr_code(uri),
             escape(secret),
             escape(uri)
         ),
-        _ => "<h1>Enter code</h1>\n<p>Enter the code displayed in the authenticator app on your mobile device.</p>\n".to_owned(),
+        _ => match factor.get("to").and_then(Value::as_str) {
+            Some(to) => format!(
+                "<h1>Enter code</h1>\n<p>We emailed a code to <span id=\"sent-to\">{}</span>. Enter it to sign in.</p>\n",
+                escape(to)
+            ),
+            None => "<h1>Enter code</h1>\n<p>Enter the code displayed in the authenticator app on your mobile device.</p>\n"
+                .to_owned(),
+        },
     };
     format!(
         "{setup}{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"otc\">Code</label>\n<input id=\"otc\" name=\"otc\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus{described}></p>\n<p><button type=\"submit\" id=\"idSubmit_SAOTCC_Continue\">Verify</button></p>\n</form>",
@@ -433,12 +450,13 @@ pub(crate) fn second_factor_body(action: &str, fields: &str, factor: &Value, pro
     )
 }
 
-/// What a second-factor form carries in its signed context: `"code"`, or the registration's ticket, secret
-/// and URI.
+/// What a second-factor form carries in its signed context: `"code"`, the registration's ticket, secret
+/// and URI, or an email code's ticket and masked address.
 pub(crate) fn factor_context(factor: &SecondFactor) -> Value {
     match factor {
         SecondFactor::Code => json!("code"),
         SecondFactor::Register { secret, uri, ticket } => json!({"ticket": ticket, "secret": secret, "uri": uri}),
+        SecondFactor::Email { ticket, to } => json!({"email": ticket, "to": to}),
     }
 }
 
@@ -451,9 +469,10 @@ pub(crate) async fn second_factor_answer(
     ip: Option<std::net::IpAddr>,
 ) -> Result<Session, String> {
     let sign_in = state.directory.sign_in();
-    let answered = match factor.get("ticket").and_then(Value::as_str) {
-        Some(ticket) => sign_in.register_second_factor(session, ticket, code, ip).await,
-        None => sign_in.verify_second_factor(session, code, ip).await,
+    let answered = match (factor.get("ticket").and_then(Value::as_str), factor.get("email").and_then(Value::as_str)) {
+        (Some(ticket), _) => sign_in.register_second_factor(session, ticket, code, ip).await,
+        (_, Some(ticket)) => sign_in.verify_email_factor(session, ticket, code, ip).await,
+        _ => sign_in.verify_second_factor(session, code, ip).await,
     };
     answered.map_err(|e| shown(&e))
 }

@@ -49,10 +49,11 @@ pub enum Permission {
     PolicyReadAll,
     PolicyReadWriteConditionalAccess,
     AuditLogReadAll,
+    PolicyReadWriteAuthenticationMethod,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 26] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -78,6 +79,7 @@ impl Permission {
         Permission::PolicyReadAll,
         Permission::PolicyReadWriteConditionalAccess,
         Permission::AuditLogReadAll,
+        Permission::PolicyReadWriteAuthenticationMethod,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -108,6 +110,7 @@ impl Permission {
             Permission::PolicyReadAll => "Policy.Read.All",
             Permission::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
             Permission::AuditLogReadAll => "AuditLog.Read.All",
+            Permission::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
         }
     }
 
@@ -139,6 +142,7 @@ impl Permission {
             Permission::PolicyReadAll => "246dd0d5-5bd0-4def-940b-0421030a5b68",
             Permission::PolicyReadWriteConditionalAccess => "01c0a623-fc9b-48e9-b794-0756f8e8f067",
             Permission::AuditLogReadAll => "b0afded3-3588-46d8-8b3d-9842eff778da",
+            Permission::PolicyReadWriteAuthenticationMethod => "29c18626-4985-4dcd-85c0-193eef327366",
         }
     }
 
@@ -173,6 +177,7 @@ impl Permission {
                 "Read and write your organization's conditional access policies"
             }
             Permission::AuditLogReadAll => "Read all audit log data",
+            Permission::PolicyReadWriteAuthenticationMethod => "Read and write all authentication method policies",
         }
     }
 
@@ -278,6 +283,8 @@ pub enum Action {
     WritePolicies,
     /// Read the sign-in and audit logs.
     ReadAuditLogs,
+    /// Change the tenant's authentication methods policy.
+    WriteAuthenticationMethodsPolicy,
 }
 
 impl Action {
@@ -340,14 +347,17 @@ impl Action {
             Action::ReadAuthenticationMethods | Action::ManageAuthenticationMethods => {
                 &[UserAuthenticationMethodReadWriteAll]
             }
-            Action::ReadPolicies => &[PolicyReadAll, PolicyReadWriteConditionalAccess],
+            Action::ReadPolicies => {
+                &[PolicyReadAll, PolicyReadWriteConditionalAccess, PolicyReadWriteAuthenticationMethod]
+            }
+            Action::WriteAuthenticationMethodsPolicy => &[PolicyReadWriteAuthenticationMethod],
             Action::WritePolicies => &[PolicyReadWriteConditionalAccess],
             Action::ReadAuditLogs => &[AuditLogReadAll],
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -381,6 +391,7 @@ impl Action {
         Action::ReadPolicies,
         Action::WritePolicies,
         Action::ReadAuditLogs,
+        Action::WriteAuthenticationMethodsPolicy,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -482,6 +493,7 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
             ],
         ),
         (CONDITIONAL_ACCESS_ADMINISTRATOR, &[ReadPolicies, WritePolicies]),
+        (AUTHENTICATION_POLICY_ADMINISTRATOR, &[ReadPolicies, WriteAuthenticationMethodsPolicy]),
         (GUEST_INVITER, &[]),
     ]
 };

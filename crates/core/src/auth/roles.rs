@@ -25,6 +25,7 @@ pub const AUTHENTICATION_ADMINISTRATOR: &str = "c4e39bd9-1100-46d3-8c65-fb160da0
 pub const PRIVILEGED_ROLE_ADMINISTRATOR: &str = "e8611ab8-c189-46e8-94e1-60213ab1f814";
 pub const GLOBAL_READER: &str = "f2ef992c-3afb-46b9-b7cf-a126ee74c451";
 pub const CONDITIONAL_ACCESS_ADMINISTRATOR: &str = "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9";
+pub const AUTHENTICATION_POLICY_ADMINISTRATOR: &str = "0526716b-113d-4c15-b2c8-68e3c22b9f80";
 pub const SECURITY_ADMINISTRATOR: &str = "194ae4cb-b126-40b2-bd5b-6091b380977d";
 pub const APPLICATION_ADMINISTRATOR: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
 pub const GUEST_INVITER: &str = "95e79109-95c0-4d8e-aee3-d01accf2d47b";
@@ -41,7 +42,7 @@ pub struct Role {
 
 /// The built-in roles Gatehouse knows, as Entra names them. What each allows is the authorization table's
 /// ([`crate::auth::authorization::role_allows`]).
-pub const ROLES: [Role; 16] = [
+pub const ROLES: [Role; 17] = [
     Role { id: GLOBAL_ADMINISTRATOR, name: "Global Administrator", description: "Can manage all aspects of Microsoft Entra ID and Microsoft services that use Microsoft Entra identities." },
     Role { id: USER_ADMINISTRATOR, name: "User Administrator", description: "Can manage all aspects of users and groups, including resetting passwords for limited admins." },
     Role { id: GROUPS_ADMINISTRATOR, name: "Groups Administrator", description: "Members of this role can create/manage groups, create/manage groups settings like naming and expiration policies, and view groups activity and audit reports." },
@@ -54,6 +55,7 @@ pub const ROLES: [Role; 16] = [
     Role { id: PRIVILEGED_ROLE_ADMINISTRATOR, name: "Privileged Role Administrator", description: "Can manage role assignments in Microsoft Entra ID, and all aspects of Privileged Identity Management." },
     Role { id: GLOBAL_READER, name: "Global Reader", description: "Can read everything that a Global Administrator can, but not update anything." },
     Role { id: CONDITIONAL_ACCESS_ADMINISTRATOR, name: "Conditional Access Administrator", description: "Can manage Conditional Access capabilities." },
+    Role { id: AUTHENTICATION_POLICY_ADMINISTRATOR, name: "Authentication Policy Administrator", description: "Can create and manage the authentication methods policy, tenant-wide MFA settings, password protection policy, and verifiable credentials." },
     Role { id: SECURITY_ADMINISTRATOR, name: "Security Administrator", description: "Can read security information and reports, and manage configuration in Microsoft Entra ID and Office 365." },
     Role { id: APPLICATION_ADMINISTRATOR, name: "Application Administrator", description: "Can create and manage all aspects of app registrations and enterprise apps." },
     Role { id: DIRECTORY_READERS, name: "Directory Readers", description: "Can read basic directory information. Commonly used to grant directory read access to applications and guests." },

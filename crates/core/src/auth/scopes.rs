@@ -28,10 +28,11 @@ pub enum Scope {
     PolicyReadAll,
     PolicyReadWriteConditionalAccess,
     AuditLogReadAll,
+    PolicyReadWriteAuthenticationMethod,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 21] = [
+    pub const ALL: [Scope; 22] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -53,6 +54,7 @@ impl Scope {
         Scope::PolicyReadAll,
         Scope::PolicyReadWriteConditionalAccess,
         Scope::AuditLogReadAll,
+        Scope::PolicyReadWriteAuthenticationMethod,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -79,6 +81,7 @@ impl Scope {
             Scope::PolicyReadAll => "Policy.Read.All",
             Scope::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
             Scope::AuditLogReadAll => "AuditLog.Read.All",
+            Scope::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
         }
     }
 
@@ -106,6 +109,7 @@ impl Scope {
             Scope::PolicyReadAll => "572fea84-0151-49b2-9301-11cb16974376",
             Scope::PolicyReadWriteConditionalAccess => "ad902697-1014-4ef5-81ef-2b4301988e8c",
             Scope::AuditLogReadAll => "e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20",
+            Scope::PolicyReadWriteAuthenticationMethod => "7e823077-d88e-468f-a337-e18f1f0e6c7c",
         }
     }
 
@@ -147,6 +151,7 @@ impl Scope {
             Scope::PolicyReadAll => Some(Permission::PolicyReadAll),
             Scope::PolicyReadWriteConditionalAccess => Some(Permission::PolicyReadWriteConditionalAccess),
             Scope::AuditLogReadAll => Some(Permission::AuditLogReadAll),
+            Scope::PolicyReadWriteAuthenticationMethod => Some(Permission::PolicyReadWriteAuthenticationMethod),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

@@ -4,6 +4,7 @@
 pub mod banned;
 pub mod certificates;
 pub mod keys;
+pub mod method_policy;
 pub mod password_rules;
 pub mod passwords;
 pub mod secrets;

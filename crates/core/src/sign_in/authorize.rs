@@ -251,7 +251,8 @@ impl SignIn<'_> {
     }
 
     /// A session for a temporary access pass entered in place of the password: it counts as multifactor
-    /// authentication, and a pass good once is spent.
+    /// authentication, and a pass good once is spent. A pass is no pass while the authentication methods
+    /// policy disables passes for the user.
     async fn pass_session(
         &self,
         tenant: Uuid,
@@ -261,6 +262,9 @@ impl SignIn<'_> {
         let Some(user) = user else { return Ok(None) };
         let methods = self.directory.authentication_methods();
         let Some(pass) = methods.matching_pass(user, entered) else { return Ok(None) };
+        if !methods.allowed(tenant, user, crate::credentials::method_policy::Method::TemporaryAccessPass).await? {
+            return Ok(None);
+        }
         methods.spend_pass(tenant, user.id, &pass).await?;
         Ok(Some(Session { methods: vec!["mfa".into()], ..self.new_session(tenant, user.id) }))
     }

@@ -34,6 +34,14 @@ const CODE_DIGITS: u32 = 8;
 const CODE_PURPOSE: &str = "reset-code";
 const VERIFIED_PURPOSE: &str = "reset-verified";
 
+/// What a mailed code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeMail {
+    PasswordReset,
+    /// A second factor at sign-in.
+    SignIn,
+}
+
 /// A ticket's contents.
 struct Ticket {
     tenant: Uuid,
@@ -88,13 +96,13 @@ impl SignIn<'_> {
             None => None,
         };
         let random = self.directory.random();
-        let code = format!("{:0width$}", random.below(10u64.pow(CODE_DIGITS)), width = CODE_DIGITS as usize);
+        let code = self.mailed_code();
         let (tenant, id, version) = match (&user, tenant) {
             (Some(user), Some(tenant)) => (tenant, user.id, user.version),
             _ => (tenant.unwrap_or_default(), random.uuid(), 0),
         };
         if let (Some(user), Some(address)) = (&user, self.reset_address(tenant, user.as_ref()).await?) {
-            self.send_code(tenant, user, &address, &code).await?;
+            self.send_code(tenant, user, &address, CodeMail::PasswordReset, &code).await?;
         }
         let digest = self.directory.master.token_mac(&code_input(id, &code)).to_vec();
         let ticket = Ticket { tenant, user: id, version, code: Some(digest) };
@@ -107,19 +115,9 @@ impl SignIn<'_> {
         let ticket = self.open(CODE_PURPOSE, ticket).as_ref().and_then(Ticket::read).ok_or_else(expired)?;
         let user = self.find_user(ticket.tenant, &ticket.user.to_string()).await;
         let Some(user) = user.filter(|u| u.version == ticket.version) else { return Err(wrong_code()) };
-        let (tenant, source) = (ticket.tenant, source.map(|ip| ip.to_string()));
-        let stored = self.directory.store.lockout(tenant, user.id).await.map_err(Error::from)?;
-        let state = stored.as_ref().map(|s| super::Lockout::read(&s.state)).unwrap_or_default();
-        let familiar = state.familiar(source.as_deref());
-        if state.locked(familiar, self.directory.now().timestamp()) {
-            return Err(grant_error(
-                "AADSTS50053: Your account is locked because of too many attempts with an incorrect code or password. Try again later.",
-            ));
-        }
-        let tag = ticket.code.unwrap_or_default();
-        if !self.directory.master.verify_token_mac(&code_input(user.id, code), &tag) {
-            let wrong = self.wrong_entry("wrong-code", user.id, code.trim());
-            self.count_entry(tenant, user.id, stored, familiar, source.as_deref(), Some(wrong)).await?;
+        let tag = ticket.code.clone().unwrap_or_default();
+        let input = code_input(user.id, code);
+        if !self.check_mailed_code(ticket.tenant, user.id, &tag, &input, code, source).await? {
             return Err(wrong_code());
         }
         let verified = Ticket { code: None, ..ticket };
@@ -163,31 +161,81 @@ impl SignIn<'_> {
         Ok(first.and_then(Value::as_str).map(str::to_owned))
     }
 
-    /// Sends the code, within the user's allowance of codes; a code that cannot be sent is logged (without
-    /// the code) and the person, told nothing different, never receives it.
-    async fn send_code(&self, tenant: Uuid, user: &ObjectRecord, address: &str, code: &str) -> Result<()> {
+    /// A new code to mail: eight digits.
+    pub(super) fn mailed_code(&self) -> String {
+        let random = self.directory.random();
+        format!("{:0width$}", random.below(10u64.pow(CODE_DIGITS)), width = CODE_DIGITS as usize)
+    }
+
+    /// Checks a mailed code entered from `source` against its keyed digest (`tag`, over `input`): a locked
+    /// person is refused, a wrong code is a wrong entry to smart lockout (`false`).
+    pub(super) async fn check_mailed_code(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        tag: &[u8],
+        input: &[u8],
+        code: &str,
+        source: Option<IpAddr>,
+    ) -> Result<bool> {
+        let source = source.map(|ip| ip.to_string());
+        let stored = self.directory.store.lockout(tenant, user).await.map_err(Error::from)?;
+        let state = stored.as_ref().map(|s| super::Lockout::read(&s.state)).unwrap_or_default();
+        let familiar = state.familiar(source.as_deref());
+        if state.locked(familiar, self.directory.now().timestamp()) {
+            return Err(grant_error(
+                "AADSTS50053: Your account is locked because of too many attempts with an incorrect code or password. Try again later.",
+            ));
+        }
+        if self.directory.master.verify_token_mac(input, tag) {
+            return Ok(true);
+        }
+        let wrong = self.wrong_entry("wrong-code", user, code.trim());
+        self.count_entry(tenant, user, stored, familiar, source.as_deref(), Some(wrong)).await?;
+        Ok(false)
+    }
+
+    /// Sends a code, within the user's allowance of codes (five an hour, whatever they are for); a code
+    /// that cannot be sent is logged (without the code) and the person, told nothing different, never
+    /// receives it.
+    pub(super) async fn send_code(
+        &self,
+        tenant: Uuid,
+        user: &ObjectRecord,
+        address: &str,
+        kind: CodeMail,
+        code: &str,
+    ) -> Result<()> {
         let Some(mailer) = self.directory.mailer.as_ref() else {
-            tracing::warn!(%tenant, user = %user.id, "a password reset code was not sent: this node sends no email");
+            tracing::warn!(%tenant, user = %user.id, "a code was not sent: this node sends no email");
             return Ok(());
         };
         let now = self.directory.now().timestamp();
         let stored = self.directory.store.lockout(tenant, user.id).await.map_err(Error::from)?;
         if !self.change_lockout(tenant, user.id, stored, |state| state.mail(now)).await? {
-            tracing::warn!(%tenant, user = %user.id, "a password reset code was not sent: too many codes this hour");
+            tracing::warn!(%tenant, user = %user.id, "a code was not sent: too many codes this hour");
             return Ok(());
         }
         let organization = self.directory.tenant_record(tenant).await?.organization;
         let name = organization.get("displayName").and_then(Value::as_str).unwrap_or("your organization").to_owned();
-        let message = Message {
-            to: address.to_owned(),
-            subject: format!("{name} account password reset code"),
-            text: format!(
-                "Someone asked to reset the password of the {name} account {upn}.\n\nYour verification code is: {code}\n\nIt is good for {TICKET_MINUTES} minutes. If you did not ask for it, you can ignore this message: the password stays as it is.\n",
-                upn = user.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default(),
+        let upn = user.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
+        let (subject, text) = match kind {
+            CodeMail::PasswordReset => (
+                format!("{name} account password reset code"),
+                format!(
+                    "Someone asked to reset the password of the {name} account {upn}.\n\nYour verification code is: {code}\n\nIt is good for {TICKET_MINUTES} minutes. If you did not ask for it, you can ignore this message: the password stays as it is.\n"
+                ),
+            ),
+            CodeMail::SignIn => (
+                format!("{name} account verification code"),
+                format!(
+                    "Someone is signing in to the {name} account {upn} with its password.\n\nYour verification code is: {code}\n\nIt is good for {TICKET_MINUTES} minutes. If this was not you, change your password: someone else knows it.\n"
+                ),
             ),
         };
+        let message = Message { to: address.to_owned(), subject, text };
         if let Err(error) = mailer.send(&message).await {
-            tracing::warn!(%tenant, user = %user.id, %error, "a password reset code could not be sent");
+            tracing::warn!(%tenant, user = %user.id, %error, "a code could not be sent");
         }
         Ok(())
     }

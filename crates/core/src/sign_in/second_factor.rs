@@ -1,21 +1,32 @@
 //! The second factor at the pages, when a Conditional Access policy requires multifactor authentication: a
 //! code from the person's authenticator app (each time step used once, a wrong code counted by smart lockout
-//! like a wrong password), or, for a person with no app yet, registering one there — Entra's registration at
-//! sign-in — proved by its first code. Either way the session then carries `mfa` beside `pwd`.
+//! like a wrong password); for a person with no app yet, a code sent to their email address where the
+//! tenant's authentication methods policy enables email codes for them, or else registering an app there —
+//! Entra's registration at sign-in — proved by its first code. Either way the session then carries `mfa`
+//! beside `pwd`. The methods policy decides which methods a person may use and register.
 //!
-//! A registration in progress is stored nowhere: its secret travels sealed by the master key in a signed,
-//! ten-minute ticket, and becomes the person's method only with a right code.
+//! Nothing in progress is stored: a registration's secret travels sealed by the master key in a signed,
+//! ten-minute ticket, and becomes the person's method only with a right code; an email code's ticket
+//! carries a keyed digest of the code.
 
 use super::authorize::Session;
-use super::{Lockout, SignIn};
+use super::reset::CodeMail;
+use super::{Browser, Lockout, SignIn};
+use crate::conditional_access::evaluate::{Context, Requirement};
+use crate::conditional_access::platform_of;
+use crate::conditional_access::policy::{ClientApp, REGISTER_SECURITY_INFO};
+use crate::credentials::method_policy::Method;
 use crate::credentials::totp;
 use crate::kernel::error::{Error, Result};
 use crate::store::ObjectRecord;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::Duration;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 
 const REGISTRATION_PURPOSE: &str = "totp-registration";
+const EMAIL_PURPOSE: &str = "email-code";
 const REGISTRATION_MINUTES: i64 = 10;
 /// The issuer an authenticator app shows beside the account.
 const ISSUER: &str = "Gatehouse";
@@ -28,6 +39,33 @@ pub enum SecondFactor {
     /// The person has none: register one with this secret (base32, and as the `otpauth://` URI a QR code
     /// carries), then enter its code; the ticket goes back with the code.
     Register { secret: String, uri: String, ticket: String },
+    /// A code was sent to the person's email address (`to`, masked); the ticket goes back with the code.
+    Email { ticket: String, to: String },
+}
+
+fn no_method() -> Error {
+    super::grant_error(
+        "AADSTS50072: The sign-in needs a second factor, and no method your organization allows is available to you. Ask your administrator.",
+    )
+}
+
+/// An address as a page may show it: its first character and its domain.
+fn masked(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => format!("{}•••@{domain}", local.chars().next().unwrap_or('•')),
+        None => "•••".to_owned(),
+    }
+}
+
+/// Where a person's email codes go: their first alternate address, else their own mailbox.
+fn email_address(user: &ObjectRecord) -> Option<String> {
+    let first = user.doc.get("otherMails").and_then(Value::as_array).and_then(|m| m.first()).and_then(Value::as_str);
+    first.or_else(|| user.doc.get("mail").and_then(Value::as_str)).map(str::to_owned)
+}
+
+/// What the keyed digest of an email code is taken over.
+fn email_code_input(user: uuid::Uuid, code: &str) -> Vec<u8> {
+    [b"email-code\0".as_slice(), user.as_bytes(), code.trim().as_bytes()].concat()
 }
 
 fn wrong_code() -> Error {
@@ -44,31 +82,115 @@ impl SignIn<'_> {
             .ok_or_else(|| super::grant_error("AADSTS50173: The sign-in is no longer valid. Sign in again."))
     }
 
-    /// What the person signed in with `session` is asked for the second factor.
+    /// What the person signed in with `session` is asked for the second factor: their app's code, an email
+    /// code (sent now), or a new app to register — as the methods policy allows them.
     pub async fn second_factor(&self, session: &Session) -> Result<SecondFactor> {
         let user = self.session_user(session).await?;
-        if !self.directory.authentication_methods().secrets(&user).is_empty() {
+        let methods = self.directory.authentication_methods();
+        let apps = methods.allowed(session.tenant, &user, Method::SoftwareOath).await?;
+        if apps && !methods.secrets(&user).is_empty() {
             return Ok(SecondFactor::Code);
         }
-        self.registration(session, &user)
+        if let Some(address) = email_address(&user) {
+            if methods.allowed(session.tenant, &user, Method::Email).await? {
+                return self.email_code(session.tenant, &user, &address).await;
+            }
+        }
+        match apps {
+            true => self.registration(session, &user),
+            false => Err(no_method()),
+        }
     }
 
-    /// The person's own security info (My Sign-ins): their authenticator apps, listed, and a new one to
-    /// register — or, for a person who holds one and has not proved a second factor in this session, the
-    /// code first (`SecondFactor::Code`), so a stolen password cannot add a method.
+    /// Sends a new code to the person's address; the ticket it is entered with.
+    async fn email_code(&self, tenant: uuid::Uuid, user: &ObjectRecord, address: &str) -> Result<SecondFactor> {
+        let code = self.mailed_code();
+        self.send_code(tenant, user, address, CodeMail::SignIn, &code).await?;
+        let digest = self.directory.master.token_mac(&email_code_input(user.id, &code));
+        let payload = json!({"t": tenant, "u": user.id, "c": URL_SAFE_NO_PAD.encode(digest)});
+        let ticket = self.seal(EMAIL_PURPOSE, &payload, Duration::minutes(REGISTRATION_MINUTES));
+        Ok(SecondFactor::Email { ticket, to: masked(address) })
+    }
+
+    /// A field of a ticket made for `purpose` and the person of `session`; `None` for any other ticket, or
+    /// one that expired.
+    fn ticket_field(&self, purpose: &str, ticket: &str, session: &Session, field: &str) -> Option<String> {
+        let payload = self.open(purpose, ticket)?;
+        let mine = payload.get("t") == Some(&json!(session.tenant)) && payload.get("u") == Some(&json!(session.user));
+        payload.get(field).and_then(Value::as_str).filter(|_| mine).map(str::to_owned)
+    }
+
+    /// A code from the person's email, with the ticket [`SignIn::second_factor`] gave, entered from
+    /// `source`: the session, now with `mfa`.
+    pub async fn verify_email_factor(
+        &self,
+        session: &Session,
+        ticket: &str,
+        code: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Session> {
+        let expired = || Error::invalid_property("otc", "The code expired. Sign in again for a new one.");
+        let tag = self.ticket_field(EMAIL_PURPOSE, ticket, session, "c").ok_or_else(expired)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| expired())?;
+        let input = email_code_input(session.user, code);
+        match self.check_mailed_code(session.tenant, session.user, &tag, &input, code, source).await? {
+            true => Ok(with_mfa(session)),
+            false => Err(wrong_code()),
+        }
+    }
+
+    /// The person's own security info (My Sign-ins), seen from `browser`: their authenticator apps, listed,
+    /// and a new one to register — or, for a person who holds one and has not proved a second factor in this
+    /// session, the code first (`SecondFactor::Code`), so a stolen password cannot add a method. Conditional
+    /// Access policies on the user action "register security information" apply: one that blocks refuses
+    /// the registration, one that requires multifactor authentication asks for the code first (a person
+    /// with no method yet needs a temporary access pass, as in Entra).
     pub async fn security_info(
         &self,
         session: &Session,
+        browser: &Browser,
     ) -> Result<(Vec<serde_json::Map<String, Value>>, SecondFactor)> {
         let user = self.session_user(session).await?;
         let system = crate::Caller::System { tenant: session.tenant };
         let methods = self.directory.authentication_methods();
         let apps = methods.software_oath_methods(&system, &user.id.to_string()).await?;
         let proven = session.methods.iter().any(|m| m == "mfa");
-        match apps.is_empty() || proven {
-            true => Ok((apps, self.registration(session, &user)?)),
-            false => Ok((apps, SecondFactor::Code)),
+        if !methods.allowed(session.tenant, &user, Method::SoftwareOath).await? {
+            return Err(super::grant_error(
+                "Your organization's authentication methods policy does not let you register an authenticator app.",
+            ));
         }
+        match self.registration_requirement(session, &user, browser).await? {
+            Requirement::Block => Err(super::grant_error(
+                "AADSTS53003: Access has been blocked by Conditional Access policies: security info cannot be registered from here.",
+            )),
+            Requirement::Mfa if apps.is_empty() => Err(super::grant_error(
+                "AADSTS50076: A Conditional Access policy requires multifactor authentication to register security info. Sign in with a temporary access pass.",
+            )),
+            Requirement::Mfa => Ok((apps, SecondFactor::Code)),
+            Requirement::Nothing if apps.is_empty() || proven => Ok((apps, self.registration(session, &user)?)),
+            Requirement::Nothing => Ok((apps, SecondFactor::Code)),
+        }
+    }
+
+    /// What Conditional Access requires of the person registering security info from `browser` (Entra's
+    /// user action), given the methods of the session.
+    async fn registration_requirement(
+        &self,
+        session: &Session,
+        user: &ObjectRecord,
+        browser: &Browser,
+    ) -> Result<Requirement> {
+        let context = Context {
+            user_action: Some(REGISTER_SECURITY_INFO.to_owned()),
+            client_app: Some(ClientApp::Browser),
+            platform: browser.user_agent.as_deref().and_then(platform_of),
+            ip: browser.ip,
+            ..Context::default()
+        };
+        let mfa = session.methods.iter().any(|m| m == "mfa");
+        let outcome = self.directory.conditional_access().evaluate(session.tenant, user, &context, mfa).await?;
+        Ok(outcome.requirement)
     }
 
     /// A new authenticator app to register for the person, sealed in its ticket.
@@ -92,17 +214,22 @@ impl SignIn<'_> {
         if !session.methods.iter().any(|m| m == "mfa") {
             return Ok(None);
         }
-        match self.second_factor(session).await? {
-            SecondFactor::Code => Ok(None),
-            register => Ok(Some(register)),
+        let user = self.session_user(session).await?;
+        let methods = self.directory.authentication_methods();
+        match methods.secrets(&user).is_empty() && methods.allowed(session.tenant, &user, Method::SoftwareOath).await? {
+            true => Ok(Some(self.registration(session, &user)?)),
+            false => Ok(None),
         }
     }
 
     /// A code from the person's authenticator app, entered from `source`: the session, now with `mfa`.
     pub async fn verify_second_factor(&self, session: &Session, code: &str, source: Option<IpAddr>) -> Result<Session> {
         let user = self.session_user(session).await?;
-        let secrets = self.directory.authentication_methods().secrets(&user);
-        self.spend_code(session, &secrets, code, source, false).await?;
+        let methods = self.directory.authentication_methods();
+        if !methods.allowed(session.tenant, &user, Method::SoftwareOath).await? {
+            return Err(no_method());
+        }
+        self.spend_code(session, &methods.secrets(&user), code, source, false).await?;
         Ok(with_mfa(session))
     }
 
@@ -116,10 +243,8 @@ impl SignIn<'_> {
         source: Option<IpAddr>,
     ) -> Result<Session> {
         let expired = || Error::invalid_property("otc", "The registration expired. Sign in again to start it anew.");
-        let payload = self.open(REGISTRATION_PURPOSE, ticket).ok_or_else(expired)?;
-        let mine = payload.get("t") == Some(&json!(session.tenant)) && payload.get("u") == Some(&json!(session.user));
-        let sealed = payload.get("s").and_then(Value::as_str).filter(|_| mine).ok_or_else(expired)?;
-        let secret = self.directory.master.open(sealed)?;
+        let sealed = self.ticket_field(REGISTRATION_PURPOSE, ticket, session, "s").ok_or_else(expired)?;
+        let secret = self.directory.master.open(&sealed)?;
         self.spend_code(session, std::slice::from_ref(&secret), code, source, true).await?;
         self.directory.authentication_methods().add_software_oath(session.tenant, session.user, &secret).await?;
         Ok(with_mfa(session))

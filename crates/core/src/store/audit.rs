@@ -136,6 +136,11 @@ fn hidden(name: &str) -> bool {
     name.starts_with('_') || name == "passwordProfile"
 }
 
+/// Properties the audit log leaves out: what follows from a user's `assignedLicenses` and the product
+/// catalog (their service plans and the assignments' states), large and written for every member a group
+/// licence reaches.
+const DERIVED: [&str; 2] = ["assignedPlans", "licenseAssignmentStates"];
+
 /// The properties a write set, by the id of the record they belong to, read before the write is planned.
 /// They include hidden ones (whose growth tells a registered method from a deleted one); a [`Note`] never
 /// does.
@@ -190,11 +195,12 @@ impl Values {
         };
         let entries = match write {
             Write::InsertObject(object) => {
-                let set = object.doc.iter().filter(|(name, _)| !hidden(name));
+                let set = object.doc.iter().filter(|(name, _)| !hidden(name) && !DERIVED.contains(&name.as_str()));
                 vec![(object.id.to_string(), set.map(|(name, value)| property(name, None, Some(value))).collect())]
             }
             Write::UpdateObject { object, previous, attributes, .. } => {
-                let set = attributes.iter().map(|name| property(name, previous.get(name), object.doc.get(name)));
+                let kept = attributes.iter().filter(|name| !DERIVED.contains(&name.as_str()));
+                let set = kept.map(|name| property(name, previous.get(name), object.doc.get(name)));
                 vec![(object.id.to_string(), set.collect())]
             }
             Write::UpdateOrganization { organization, previous, attributes, .. } => {
@@ -347,6 +353,9 @@ pub fn note(change: &Change, values: &Values, by: &Initiator) -> Option<Note> {
                 Note::new("Policy", activity, CONDITIONAL_ACCESS, operation).with(&values.of_record(id))
             };
             Some(match (subject.as_str(), kind) {
+                ("organization", _) if attributes.iter().any(|a| a == "_authenticationMethodsPolicy") => {
+                    Note::new("Policy", "Authentication Methods Policy Update", METHODS, "Update")
+                }
                 ("organization", _) => {
                     Note::new(directory, "Set Company Information", CORE, "Update").with(&values.of_record(""))
                 }

@@ -5,6 +5,7 @@
 //! user and an administration app with a client secret and Graph permissions.
 
 pub mod domains;
+pub mod methods_policy;
 pub mod organization;
 pub mod settings;
 
@@ -54,7 +55,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 14] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 15] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -67,6 +68,7 @@ const ADMIN_APP_PERMISSIONS: [Permission; 14] = [
     Permission::DelegatedPermissionGrantReadWriteAll,
     Permission::PolicyReadAll,
     Permission::PolicyReadWriteConditionalAccess,
+    Permission::PolicyReadWriteAuthenticationMethod,
     Permission::UserAuthenticationMethodReadWriteAll,
     Permission::AuditLogReadAll,
 ];

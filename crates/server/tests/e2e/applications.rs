@@ -136,6 +136,7 @@ async fn the_token_endpoint_speaks_oauth() {
             "LicenseAssignment.ReadWrite.All",
             "Organization.ReadWrite.All",
             "Policy.Read.All",
+            "Policy.ReadWrite.AuthenticationMethod",
             "Policy.ReadWrite.ConditionalAccess",
             "RoleManagement.ReadWrite.Directory",
             "User.ReadWrite.All",

@@ -1047,6 +1047,8 @@ async fn people_add_authenticator_apps_at_my_sign_ins() {
         let info = browser.submit(&page, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
         assert!(info.text.contains("You have no authenticator app yet"), "{engine}: {}", info.text);
         assert!(info.text.contains("Set up your authenticator app"), "{engine}: a first app needs no code");
+        let qr = info.text.split("id=\"qr\"").nth(1).unwrap_or_default();
+        assert!(qr.contains("<svg") && qr.contains("<path"), "{engine}: a QR code to scan: {}", info.text);
         let secret = element(&info.text, "secret");
         let added = browser.submit(&page, &info, &[("otc", &totp(&secret, now()))]).await;
         assert!(added.text.contains("Your authenticator app was added"), "{engine}: {}", added.text);
@@ -1069,5 +1071,155 @@ async fn people_add_authenticator_apps_at_my_sign_ins() {
         let added = other.submit(&page, &proven, &[("otc", &totp(&second, now()))]).await;
         assert!(added.text.contains("Your authenticator app was added"), "{engine}: {}", added.text);
         assert_eq!(server.call(&admin, Method::GET, &apps, None).await.1["value"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn registering_security_info_follows_the_policies_on_its_user_action() {
+    let server = crate::support::sqlite_server().await;
+    let admin = server.admin_token().await;
+    server.member(&admin, "una").await;
+    let upn = "una@contoso.gatehouse.test";
+    let page = server.url("/contoso.gatehouse.test/mysignins");
+    let office = json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "isTrusted": true,
+                        "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.0/8"}]});
+    let (status, office) = server.call(&admin, Method::POST, LOCATIONS, Some(office)).await;
+    assert_eq!(status, StatusCode::CREATED, "{office}");
+    let office = format!("{LOCATIONS}/{}", office["id"].as_str().unwrap());
+    let registration = json!({"includeUserActions": ["urn:user:registersecurityinfo"]});
+    let outside = json!({"locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}});
+    let (status, created) = server
+        .call(&admin, Method::POST, POLICIES, Some(policy(all_users(), registration, outside, block(), "enabled")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let rule = format!("{POLICIES}/{}", created["id"].as_str().unwrap());
+    let signed_in = || async {
+        let browser = Browser::new();
+        let form = browser.get(&page).await;
+        browser.submit(&page, &form, &[("login", upn), ("passwd", PASSWORD)]).await
+    };
+
+    let outside_office = signed_in().await;
+    assert!(outside_office.text.contains("AADSTS53003"), "blocked outside the office: {}", outside_office.text);
+    assert!(!outside_office.text.contains("Set up your authenticator app"));
+    let client = server.client(&admin, true, "User.Read").await;
+    let tenant = server.tenant.tenant_id.to_string();
+    let (status, _) = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Read").await;
+    assert_eq!(status, StatusCode::OK, "signing in to an app is not the user action");
+
+    let loopback = json!({"@odata.type": "#microsoft.graph.ipNamedLocation",
+                          "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "127.0.0.0/8"}]});
+    assert_eq!(server.call(&admin, Method::PATCH, &office, Some(loopback)).await.0, StatusCode::NO_CONTENT);
+    let in_office = signed_in().await;
+    assert!(in_office.text.contains("Set up your authenticator app"), "allowed in the office: {}", in_office.text);
+
+    let required = json!({"grantControls": mfa(), "conditions": {"users": all_users(),
+                          "applications": {"includeUserActions": ["urn:user:registersecurityinfo"]},
+                          "locations": {"includeLocations": ["All"]}}});
+    assert_eq!(server.call(&admin, Method::PATCH, &rule, Some(required)).await.0, StatusCode::NO_CONTENT);
+    let without_method = signed_in().await;
+    assert!(without_method.text.contains("AADSTS50076"), "a first method needs a pass: {}", without_method.text);
+}
+
+/// The eight-digit code of the newest message to `address`.
+fn mailed_code(server: &Server, address: &str) -> String {
+    let mail = server.mail_to(address).pop().unwrap_or_default();
+    let at = mail.find("verification code is: ").unwrap_or_else(|| panic!("no code in {mail}")) + 22;
+    mail[at..at + 8].to_owned()
+}
+
+#[tokio::test]
+async fn the_methods_policy_decides_which_second_factors_people_use() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant_id = server.tenant.tenant_id.to_string();
+        let policy_path = "/v1.0/policies/authenticationMethodsPolicy";
+        let configuration = |id: &str| format!("{policy_path}/authenticationMethodConfigurations/{id}");
+        let (status, read) = server.call(&admin, Method::GET, policy_path, None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {read}");
+        let states: HashMap<String, String> = read["authenticationMethodConfigurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["id"].as_str().unwrap().to_owned(), c["state"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(states["SoftwareOath"], "enabled", "{engine}: {read}");
+        assert_eq!(states["TemporaryAccessPass"], "enabled");
+        assert_eq!(states["Email"], "disabled", "{engine}: email codes need the tenant to allow them");
+
+        // Email codes for one group.
+        let eve = server.member(&admin, "eve").await;
+        let ray = server.member(&admin, "ray").await;
+        for (user, address) in [(&eve, "eve@home.example"), (&ray, "ray@home.example")] {
+            let path = format!("/v1.0/users/{user}");
+            let body = json!({"otherMails": [address]});
+            assert_eq!(server.call(&admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        }
+        let group = json!({"displayName": "Email codes", "mailNickname": "emailcodes", "mailEnabled": false, "securityEnabled": true,
+                           "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/users/{eve}")]});
+        let (status, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(group)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
+        let group = group["id"].as_str().unwrap().to_owned();
+        let nobody =
+            json!({"state": "enabled", "includeTargets": [{"targetType": "group", "id": uuid::Uuid::new_v4()}]});
+        let (status, body) = server.call(&admin, Method::PATCH, &configuration("Email"), Some(nobody)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: a group that does not exist: {body}");
+        let (reader, _) = server.app_with(&admin, &["Policy.Read.All"]).await;
+        let enable = json!({"state": "enabled", "includeTargets": [{"targetType": "group", "id": group.clone()}]});
+        let (status, _) = server.call(&reader, Method::PATCH, &configuration("Email"), Some(enable.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: reading policies is not writing them");
+        assert_eq!(server.call(&reader, Method::GET, &configuration("Email"), None).await.0, StatusCode::OK);
+        let (status, _) = server.call(&admin, Method::PATCH, &configuration("Email"), Some(enable)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
+        let (_, email) = server.call(&admin, Method::GET, &configuration("Email"), None).await;
+        assert_eq!(email["state"], "enabled");
+        assert_eq!(email["includeTargets"][0]["id"], group.as_str(), "{engine}: {email}");
+
+        // Both must prove a second factor: eve gets an email code, ray (outside the group) registers an app.
+        let required =
+            policy(json!({"includeUsers": [eve.clone(), ray.clone()]}), all_apps(), json!({}), mfa(), "enabled");
+        assert_eq!(server.call(&admin, Method::POST, POLICIES, Some(required)).await.0, StatusCode::CREATED);
+        let client = page_client(&server, &admin).await;
+        let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
+        let start = authorize_url(&server, &client.app_id, None);
+        let sign_in = |upn: &'static str| {
+            let (start, authorize) = (start.clone(), authorize.clone());
+            async move {
+                let browser = Browser::new();
+                let form = browser.get(&start).await;
+                let asked = browser.submit(&authorize, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+                (browser, asked)
+            }
+        };
+        let (browser, asked) = sign_in("eve@contoso.gatehouse.test").await;
+        assert!(asked.text.contains("We emailed a code to"), "{engine}: {}", asked.text);
+        assert_eq!(element(&asked.text, "sent-to"), "e•••@home.example");
+        let code = mailed_code(&server, "eve@home.example");
+        let wrong = if code == "00000000" { "11111111" } else { "00000000" };
+        let refused = browser.submit(&authorize, &asked, &[("otc", wrong)]).await;
+        assert!(refused.text.contains("not correct"), "{engine}: {}", refused.text);
+        let done = browser.submit(&authorize, &refused, &[("otc", &code)]).await;
+        assert_eq!(done.status, StatusCode::FOUND, "{engine}: {}", done.text);
+        assert!(done.location.as_deref().unwrap().starts_with(REDIRECT), "{engine}");
+        let (_, asked) = sign_in("ray@contoso.gatehouse.test").await;
+        assert!(asked.text.contains("Set up your authenticator app"), "{engine}: {}", asked.text);
+        assert!(server.mail_to("ray@home.example").is_empty(), "{engine}: ray gets no email code");
+
+        // Without authenticator apps, ray has nothing to prove a second factor with; without passes, none are made.
+        let off = json!({"state": "disabled"});
+        let (status, _) = server.call(&admin, Method::PATCH, &configuration("SoftwareOath"), Some(off.clone())).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, asked) = sign_in("ray@contoso.gatehouse.test").await;
+        assert!(asked.text.contains("AADSTS50072"), "{engine}: {}", asked.text);
+        let (status, _) = server.call(&admin, Method::PATCH, &configuration("TemporaryAccessPass"), Some(off)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let passes = format!("/v1.0/users/{ray}/authentication/temporaryAccessPassMethods");
+        let (status, body) = server.call(&admin, Method::POST, &passes, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {body}");
+
+        let audits = "/v1.0/auditLogs/directoryAudits?$filter=activityDisplayName%20eq%20'Authentication%20Methods%20Policy%20Update'";
+        let (_, updates) = server.call(&admin, Method::GET, audits, None).await;
+        assert_eq!(updates["value"].as_array().unwrap().len(), 3, "{engine}: {updates}");
     }
 }

@@ -1,5 +1,5 @@
-//! The sign-in log: exactly one record per attempt at every door, under concurrent load of good and bad
-//! sign-ins; Graph's filters and paging; the Conditional Access results each record carries.
+//! The sign-in log: exactly one record per attempt at every door, under 30 seconds of concurrent load of good
+//! and bad sign-ins; Graph's filters and paging; the Conditional Access results each record carries.
 
 use crate::sign_in::PASSWORD;
 use crate::support::{servers, Server};
@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const SIGN_INS: &str = "/v1.0/auditLogs/signIns";
+/// How long the load runs.
+const LOAD: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Every record a query selects, following `@odata.nextLink` page by page.
 async fn all(server: &Server, token: &str, query: &str) -> Vec<Value> {
@@ -56,7 +58,7 @@ async fn every_attempt_is_recorded_once_and_found_by_graphs_filters() {
             server.call(&admin, Method::POST, "/v1.0/identity/conditionalAccess/policies", Some(watching)).await;
         assert_eq!(status, StatusCode::CREATED);
 
-        // Concurrent load: good and bad sign-ins of four kinds, each counted as it is answered.
+        // Thirty seconds of concurrent load: good and bad sign-ins of four kinds, each counted as it is answered.
         let kinds = [
             ("ann@contoso.gatehouse.test", PASSWORD, 0),
             ("ann@contoso.gatehouse.test", "Wr0ng-Kestr3l!", 50126),
@@ -64,12 +66,16 @@ async fn every_attempt_is_recorded_once_and_found_by_graphs_filters() {
             ("bob@contoso.gatehouse.test", PASSWORD, 53003),
         ];
         let mut tasks = Vec::new();
+        let until = std::time::Instant::now() + LOAD;
         for worker in 0..8usize {
             let (server_url, client_id, tenant) = (server.base.clone(), client.app_id.clone(), tenant.clone());
             tasks.push(tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let mut counts: HashMap<i64, usize> = HashMap::new();
-                for n in 0..12usize {
+                for n in 0.. {
+                    if std::time::Instant::now() >= until {
+                        break;
+                    }
                     let (user, password, _) = kinds[(worker + n) % kinds.len()];
                     let password = if password == PASSWORD { password.to_owned() } else { format!("{password}{n}") };
                     let form = [
@@ -94,11 +100,14 @@ async fn every_attempt_is_recorded_once_and_found_by_graphs_filters() {
                 *answered.entry(code).or_default() += count;
             }
         }
-        assert_eq!(answered.values().sum::<usize>(), 96);
-        assert_eq!(answered.len(), 4, "{engine}: every kind was answered as expected: {answered:?}");
+        let attempts: usize = answered.values().sum();
+        assert!(attempts >= 8 * 4, "{engine}: the load ran: {answered:?}");
+        for code in [0, 50126, 50034, 53003] {
+            assert!(answered.contains_key(&code), "{engine}: every kind was answered as expected: {answered:?}");
+        }
 
-        let records = all(&server, &admin, "$top=25").await;
-        assert_eq!(records.len(), 96, "{engine}: one record per attempt");
+        let records = all(&server, &admin, "$top=1000").await;
+        assert_eq!(records.len(), attempts, "{engine}: one record per attempt");
         let mut recorded: HashMap<i64, usize> = HashMap::new();
         for record in &records {
             *recorded.entry(record["status"]["errorCode"].as_i64().unwrap()).or_default() += 1;
@@ -136,12 +145,13 @@ async fn every_attempt_is_recorded_once_and_found_by_graphs_filters() {
         // Graph's filters.
         let by_code = all(&server, &admin, "$filter=status/errorCode%20eq%2050126").await;
         assert_eq!(by_code.len(), answered[&50126], "{engine}");
-        let by_user = all(&server, &admin, &format!("$filter=userId%20eq%20'{ann}'")).await;
-        assert_eq!(by_user.len(), answered[&0] + answered[&50126], "{engine}");
+        let by_user = all(&server, &admin, &format!("$filter=userId%20eq%20'{ann}'&$top=50")).await;
+        let of_ann: usize = answered.iter().filter(|(code, _)| ![50034, 53003].contains(*code)).map(|(_, n)| n).sum();
+        assert_eq!(by_user.len(), of_ann, "{engine}: {answered:?}");
         let by_name = all(&server, &admin, "$filter=userPrincipalName%20eq%20'BOB@contoso.gatehouse.test'").await;
         assert_eq!(by_name.len(), answered[&53003], "{engine}");
         let by_app = all(&server, &admin, &format!("$filter=appId%20eq%20'{}'", client.app_id)).await;
-        assert_eq!(by_app.len(), 96, "{engine}");
+        assert_eq!(by_app.len(), attempts, "{engine}");
         server.clock.advance(chrono::Duration::seconds(10));
         let since = gatehouse_core::schema::format_time(gatehouse_core::Clock::now(server.clock.as_ref()));
         let recent = all(&server, &admin, &format!("$filter=createdDateTime%20ge%20{since}")).await;
