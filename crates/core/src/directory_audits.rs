@@ -153,7 +153,10 @@ fn named_ids(record: &AuditRecord) -> Vec<Uuid> {
     match &record.change {
         Change::Object { id, .. } => ids.push(*id),
         Change::Link { group, member, .. } => ids.extend([*group, *member]),
-        Change::Other { .. } => {}
+        Change::Other { subject, attributes, .. } => {
+            let holders = ["oauth2PermissionGrant", "appRoleAssignment"].contains(&subject.as_str());
+            ids.extend(attributes.first().filter(|_| holders).and_then(|a| Uuid::parse_str(a).ok()));
+        }
     }
     ids
 }
@@ -177,7 +180,7 @@ fn audit_doc(tenant: Uuid, record: &AuditRecord, names: &Names) -> Map<String, V
                 object_target(names, *group, ObjectKind::Group, Vec::new()),
             ]
         }
-        Change::Other { subject, id, .. } => {
+        Change::Other { subject, id, attributes, .. } => {
             let kind = match subject.as_str() {
                 "conditionalAccessPolicy" | "namedLocation" => "Policy",
                 "organization" => "Directory",
@@ -189,7 +192,13 @@ fn audit_doc(tenant: Uuid, record: &AuditRecord, names: &Names) -> Map<String, V
                 _ => named.cloned().unwrap_or(Value::Null),
             };
             let listed = subject == "organization";
-            vec![other_target(id, name, kind, modified_properties(&note.modified, listed))]
+            let mut targets = vec![other_target(id, name, kind, modified_properties(&note.modified, listed))];
+            // A grant's or an assignment's first attribute is the service principal or principal it is for.
+            let holder = attributes.first().and_then(|a| Uuid::parse_str(a).ok());
+            if let Some((holder, object)) = holder.and_then(|h| names.get(&h).map(|o| (h, o.kind))) {
+                targets.push(object_target(names, holder, object, Vec::new()));
+            }
+            targets
         }
     };
     let correlation = correlation(tenant, record.batch);

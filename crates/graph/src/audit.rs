@@ -54,16 +54,18 @@ fn unsupported(clause: &str, supported: &str) -> GraphError {
 /// A `$filter`'s clauses (joined by `and`), each as its property, operator and value (a lambda's clause
 /// whole, as its property).
 fn clauses<'a>(text: &'a str, supported: &str) -> GraphResult<Vec<(String, String, &'a str)>> {
-    let lowered = text.to_ascii_lowercase();
-    let mut rest = text;
-    let mut offset = 0;
-    let mut clauses = Vec::new();
-    while let Some(at) = lowered[offset..].find(" and ") {
-        clauses.push(&rest[..at]);
-        rest = &rest[at + 5..];
-        offset += at + 5;
+    // Split at each ` and ` outside quoted strings (a quote inside one is written twice, which toggles
+    // twice and leaves the state alone).
+    let (mut clauses, mut start, mut quoted) = (Vec::new(), 0, false);
+    for (at, c) in text.char_indices() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted && text[at..].get(..5).is_some_and(|w| w.eq_ignore_ascii_case(" and ")) && at >= start {
+            clauses.push(&text[start..at]);
+            start = at + 5;
+        }
     }
-    clauses.push(rest);
+    clauses.push(&text[start..]);
     clauses
         .into_iter()
         .map(|clause| {
@@ -288,6 +290,9 @@ mod tests {
         assert_eq!(query.category.as_deref(), Some("GroupManagement"));
         assert_eq!(query.activity.as_deref(), Some("Add member to group"));
         assert_eq!(query.target.as_deref(), Some("abc"));
+        let quoted = audit_filter("activityDisplayName eq 'Update application – Certificates and secrets management '")
+            .expect("an and inside quotes");
+        assert_eq!(quoted.activity.as_deref(), Some("Update application – Certificates and secrets management "));
         for bad in ["result eq 'success'", "initiatedBy/user/id eq 'x'", "targetResources/any(t: t/type eq 'User')"] {
             assert!(audit_filter(bad).is_err(), "{bad}");
         }

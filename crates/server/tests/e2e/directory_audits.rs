@@ -146,6 +146,25 @@ async fn every_change_is_audited_with_who_made_it_and_its_old_and_new_values() {
         assert_eq!(role["category"], "RoleManagement", "{engine}: {role}");
         let client = server.client(&admin, true, "User.ReadWrite.All").await;
         let ann_token = server.user_token(&client.app_id, "ann").await;
+
+        // Applications, their secrets and consent: the secret never shows.
+        let registered = latest(&server, &admin, "Add application", &client.object).await;
+        assert_eq!(registered["category"], "ApplicationManagement", "{engine}: {registered}");
+        assert_eq!(registered["targetResources"][0]["type"], "Application");
+        latest(&server, &admin, "Add service principal", &client.sp).await;
+        let grants = audits(&server, &admin, "activityDisplayName eq 'Add delegated permission grant'", 100).await;
+        let consent = grants.iter().find(|g| g["targetResources"][1]["id"] == client.sp.as_str());
+        let consent = consent.unwrap_or_else(|| panic!("{engine}: no consent record for the client: {grants:?}"));
+        assert_eq!(consent["targetResources"][1]["type"], "ServicePrincipal", "{engine}: {consent}");
+        let add_password = format!("/v1.0/applications/{}/addPassword", client.object);
+        let (status, secret) =
+            server.call(&admin, Method::POST, &add_password, Some(json!({"passwordCredential": {}}))).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {secret}");
+        let secret_text = secret["secretText"].as_str().unwrap();
+        let credentials =
+            latest(&server, &admin, "Update application – Certificates and secrets management ", &client.object).await;
+        assert!(!credentials.to_string().contains(secret_text), "{engine}: the secret shows: {credentials}");
+        assert!(modified(&credentials, "PasswordCredentials")["newValue"].as_str().unwrap().contains("hint"));
         let (status, _) = server.call(&ann_token, Method::PATCH, &path, Some(json!({"jobTitle": "Counsel"}))).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let by_ann = audits(&server, &admin, &format!("initiatedBy/user/id eq '{ann}'"), 100).await;
