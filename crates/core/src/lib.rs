@@ -13,6 +13,7 @@
 //! - [`directory`]: the context every use case runs in ([`Directory`]): the store, the clock, randomness,
 //!   keys, the object cache, per-object write turns, the commit, and each feature's in-memory state.
 //! - [`changelog`]: followers of the per-tenant change log, with leases and cursors.
+//! - [`outbox`]: email queued with the changes that cause it, delivered after they commit.
 //! - The features: [`users`], [`contacts`], [`groups`], [`applications`] (and the token endpoint),
 //!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`]. Each
 //!   is a service on the context (`directory.users().create(…)`): its use cases are the service's methods.
@@ -38,6 +39,7 @@ pub mod groups;
 pub mod kernel;
 pub mod licensing;
 pub mod membership;
+pub mod outbox;
 pub mod processors;
 pub mod query;
 pub mod role_management;

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "credentials",
     "directory",
     "changelog",
+    "outbox",
     "users",
     "authentication_methods",
     "contacts",
@@ -131,6 +132,7 @@ fn modules_import_only_lower_layers() {
 /// define only the accessor of their service (`pub fn users(&self) -> Users<'_>`), so the context does not
 /// grow back into one type that carries every feature.
 const FEATURES: &[&str] = &[
+    "outbox",
     "users",
     "authentication_methods",
     "contacts",

@@ -34,9 +34,21 @@ pub struct StoreArgs {
     /// The name server that domain verification asks, as ADDRESS:PORT (default: the system's resolvers).
     #[arg(long, env = "GATEHOUSE_DNS_SERVER")]
     pub dns_server: Option<String>,
-    /// Folder outgoing email is written to, one .eml file a message (default: `outbox` in the data directory).
+    /// Folder outgoing email is written to, one .eml file a message, when no SMTP relay is configured
+    /// (default: `outbox` in the data directory).
     #[arg(long, env = "GATEHOUSE_OUTBOX")]
     pub outbox: Option<PathBuf>,
+    /// The SMTP relay outgoing email goes to: smtp://host[:port] (plain), smtp://host:587?tls=required
+    /// (STARTTLS) or smtps://host[:465] (TLS), with user:password@ for authentication.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of outgoing email (default: Gatehouse <no-reply@localhost>).
+    #[arg(long, env = "GATEHOUSE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Seconds one attempt to hand a message to the relay may take; a node that dies mid-attempt holds the
+    /// message that long before another tries it (default 120).
+    #[arg(long, env = "GATEHOUSE_MAIL_ATTEMPT_SECONDS")]
+    pub mail_attempt_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
@@ -102,6 +114,9 @@ struct FileSettings {
     metrics_listen: Option<String>,
     dns_server: Option<String>,
     outbox: Option<PathBuf>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    mail_attempt_seconds: Option<u64>,
 }
 
 /// Resolved settings.
@@ -122,8 +137,14 @@ pub struct Settings {
     pub metrics_listen: Option<String>,
     /// The name server domain verification asks; `None` for the system's.
     pub dns_server: Option<SocketAddr>,
-    /// The folder outgoing email is written to.
+    /// The folder outgoing email is written to without an SMTP relay.
     pub outbox: PathBuf,
+    /// The SMTP relay, if any (it may hold a password: never logged).
+    pub smtp_url: Option<String>,
+    /// The sender of outgoing email.
+    pub mail_from: String,
+    /// How long one delivery attempt may take.
+    pub mail_attempt_timeout: std::time::Duration,
     /// Whether a missing master key may be made: only `serve` makes one, on its first start; the operator
     /// commands need the existing key.
     pub makes_master_key: bool,
@@ -204,6 +225,16 @@ impl Settings {
         Ok(Settings {
             makes_master_key: true,
             outbox: args.store.outbox.clone().or(file.outbox).unwrap_or_else(|| data_dir.join("outbox")),
+            smtp_url: args.store.smtp_url.clone().or(file.smtp_url),
+            mail_from: args
+                .store
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or_else(|| "Gatehouse <no-reply@localhost>".into()),
+            mail_attempt_timeout: std::time::Duration::from_secs(
+                args.store.mail_attempt_seconds.or(file.mail_attempt_seconds).unwrap_or(120).max(1),
+            ),
             dns_server,
             limits,
             metrics_listen: args.metrics_listen.clone().or(file.metrics_listen),

@@ -10,7 +10,8 @@
 //! - [`certs`]: `dev-cert`, a local CA and a localhost certificate for trying HTTPS.
 //! - [`connections`]: the listener, with its header and idle timeouts and its connection limit.
 //! - [`dns`]: the DNS lookups of domain verification.
-//! - [`outbox`]: outgoing email as files in a folder.
+//! - [`outbox`]: outgoing email as files in a folder, where no SMTP relay is configured; [`smtp`]: to a
+//!   relay.
 //!
 //! [`serve`] takes an already-bound listener and a shutdown future, so tests bind port 0 and stop the
 //! server cleanly; in-flight requests finish before it returns.
@@ -23,6 +24,7 @@ pub mod connections;
 pub mod dns;
 pub mod metrics;
 pub mod outbox;
+pub mod smtp;
 
 pub use connections::{serve, tls_config, Limits};
 use gatehouse_core::processors;
@@ -44,10 +46,14 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
         hash_params: settings.hash_params,
         access_token_lifetime: settings.access_token_lifetime,
         sign_in_retention: chrono::Duration::days(settings.sign_in_log_days),
+        mail_attempt_timeout: chrono::Duration::from_std(settings.mail_attempt_timeout)?,
         ..DirectoryConfig::default()
     };
-    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config)
-        .with_mailer(Arc::new(outbox::FileOutbox::new(settings.outbox.clone())));
+    let mailer: Arc<dyn gatehouse_core::kernel::mail::Mailer> = match &settings.smtp_url {
+        Some(url) => Arc::new(smtp::SmtpMailer::new(url, &settings.mail_from, settings.mail_attempt_timeout / 2)?),
+        None => Arc::new(outbox::FileOutbox::new(settings.outbox.clone())),
+    };
+    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config).with_mailer(mailer);
     match dns::resolver(settings.dns_server) {
         Ok(resolver) => directory = directory.with_dns(resolver),
         Err(error) if settings.dns_server.is_none() => {
@@ -95,6 +101,35 @@ pub fn spawn_retention(directory: Arc<Directory>) {
             }
         }
     });
+}
+
+/// Delivers every tenant's due outgoing email each second, until the process ends; says at start where
+/// mail goes.
+pub fn spawn_mail_delivery(directory: Arc<Directory>, settings: &config::Settings) {
+    match &settings.smtp_url {
+        Some(_) => tracing::info!("outgoing email goes to the SMTP relay of --smtp-url"),
+        None => tracing::info!(
+            folder = %settings.outbox.display(),
+            "no SMTP relay is configured (--smtp-url): outgoing email is written to files in this folder"
+        ),
+    }
+    deliver_mail(directory);
+}
+
+/// The delivery loop of [`spawn_mail_delivery`].
+pub fn deliver_mail(directory: Arc<Directory>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tenants = Tenants::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            for tenant in tenants.current(&directory).await.to_vec() {
+                if let Err(error) = directory.outbox().deliver(tenant).await {
+                    tracing::warn!(%tenant, %error, "delivering outgoing email failed");
+                }
+            }
+        }
+    })
 }
 
 /// This node's change-log processors, running until [`Processors::stop`].

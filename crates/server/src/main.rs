@@ -6,6 +6,7 @@ use gatehouse::app::{self, Addressing, MetricsExposure};
 use gatehouse::config::{ServeArgs, Settings, StoreArgs};
 use gatehouse::metrics::Metrics;
 use gatehouse::{bootstrap, certs};
+use gatehouse_core::store::MailState;
 use gatehouse_core::tenants::NewTenant;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +69,24 @@ enum Command {
     /// Verify and list a tenant's domains (they are added through Graph's /domains).
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// See a tenant's outgoing email: what was sent, what waits, what was given up on and why.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// List a tenant's outbox, newest first: id, state, attempts, recipient, kind, created, last error.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The tenant, by id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// Only messages in this state: pending, sent or dead.
+        #[arg(long)]
+        state: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +227,31 @@ fn run() -> anyhow::Result<()> {
             }
             Command::Subscription(command) => subscription(command).await,
             Command::Domain(command) => domain(command).await,
+            Command::Mail(MailCommand::List { store, tenant, state }) => {
+                let state = match state.as_deref() {
+                    Some(name) => Some(
+                        MailState::parse(name).ok_or_else(|| anyhow::anyhow!("--state is pending, sent or dead"))?,
+                    ),
+                    None => None,
+                };
+                let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
+                let fail = |e: gatehouse_core::Error| anyhow::anyhow!("{}", e.message);
+                let caller =
+                    gatehouse_core::Caller::System { tenant: directory.resolve_tenant(&tenant).await.map_err(fail)? };
+                for mail in directory.outbox().list(&caller, state, 1000).await.map_err(fail)? {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        mail.id,
+                        mail.state.as_str(),
+                        mail.attempts,
+                        mail.to,
+                        mail.kind,
+                        gatehouse_core::schema::format_time(mail.created_at),
+                        mail.last_error.unwrap_or_default().replace(['\t', '\n'], " ")
+                    );
+                }
+                Ok(())
+            }
             Command::Tenant(TenantCommand::Recover { store, tenant }) => {
                 let directory = gatehouse::open(&Settings::for_store(&store)?).await?;
                 let fail = |e: gatehouse_core::Error| anyhow::anyhow!("{}", e.message);
@@ -255,6 +299,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let addressing = Addressing { public_url: settings.public_url.clone(), https: tls.is_some() };
     let router = app::router(directory.clone(), addressing, metrics.clone(), exposure);
     gatehouse::spawn_retention(directory.clone());
+    gatehouse::spawn_mail_delivery(directory.clone(), &settings);
     let processors = gatehouse::spawn_processors(directory, gatehouse::node_id(&settings.data_dir)?);
     if let Some(created) = &created {
         match &settings.bootstrap_output {

@@ -334,6 +334,29 @@ ALTER TABLE change_log ADD COLUMN service TEXT;
 ALTER TABLE change_log ADD COLUMN detail TEXT;
 "#,
     ),
+    (
+        18,
+        r#"
+CREATE TABLE mail_outbox (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body_text TEXT NOT NULL,
+    body_html TEXT,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    claimed_until BIGINT,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX mail_outbox_due ON mail_outbox (tenant_id, state, next_attempt_at);
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

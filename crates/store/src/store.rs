@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use gatehouse_core::store::audit::{AuditQuery, AuditRecord, Initiator};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, ConditionalAccessRecord, DeviceCodeRecord,
-    DomainRecord, DynamicStatusRecord, Link, LockoutRecord, ObjectKind, ObjectQuery, ObjectRecord,
-    PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SignInQuery, SignInRecord, SigningKeyRecord, Store,
-    StoreError, StoreResult, TenantRecord, Write,
+    DomainRecord, DynamicStatusRecord, Link, LockoutRecord, MailRecord, MailState, ObjectKind, ObjectQuery,
+    ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SignInQuery, SignInRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -166,6 +166,10 @@ impl SqlStore {
 fn placeholders(from: usize, count: usize) -> String {
     (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
+
+/// The outbox's columns, as [`plan::mail_record`] reads them.
+const MAIL_COLUMNS: &str = "id, kind, recipient, subject, body_text, body_html, state, attempts, next_attempt_at, \
+     claimed_until, last_error, created_at, sent_at";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -486,6 +490,25 @@ impl Store for SqlStore {
             vec![tenant.into(), after.into(), i64::from(limit).into()],
         );
         self.fetch_all(q, plan::change_record).await
+    }
+
+    async fn due_mail(&self, tenant: Uuid, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<MailRecord>> {
+        let sql = format!(
+            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE tenant_id = $1 AND state = 'pending' \
+             AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2) \
+             ORDER BY next_attempt_at, id LIMIT $3"
+        );
+        let params = vec![tenant.into(), plan::micros(now).into(), i64::from(limit).into()];
+        self.fetch_all(query(sql, params), plan::mail_record).await
+    }
+
+    async fn mail(&self, tenant: Uuid, state: Option<MailState>, limit: u32) -> StoreResult<Vec<MailRecord>> {
+        let sql = format!(
+            "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE tenant_id = $1 AND ($2 = '' OR state = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let state = state.map_or("", MailState::as_str);
+        self.fetch_all(query(sql, vec![tenant.into(), state.into(), i64::from(limit).into()]), plan::mail_record).await
     }
 
     async fn audits(&self, tenant: Uuid, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {

@@ -1,5 +1,5 @@
-//! A Python virtual environment with Microsoft's Graph SDK, MSAL, azure-identity, authlib, Selenium and pyotp, for
-//! the interoperability tests.
+//! A Python virtual environment with Microsoft's Graph SDK, MSAL, azure-identity, authlib, Selenium, pyotp and
+//! aiosmtpd (an SMTP server), for the interoperability tests.
 //!
 //! Made once under the given directory (the build's target tree) and reused; an interrupted install
 //! never leaves a half-made environment behind, because it is built beside and renamed into place. Tests
@@ -20,6 +20,7 @@ pub const PACKAGES: &[&str] = &[
     "authlib==1.6.5",
     "selenium==4.38.0",
     "pyotp==2.9.0",
+    "aiosmtpd==1.4.6",
 ];
 
 /// A stable digest of the package list (FNV-1a), so a changed list gets an environment of its own.

@@ -34,6 +34,9 @@ pub struct DirectoryConfig {
     pub hash_concurrency: usize,
     /// How long the sign-in log keeps its records.
     pub sign_in_retention: chrono::Duration,
+    /// How long a node may take over one delivery attempt of a message before another may try it (a node
+    /// that died mid-attempt holds it that long).
+    pub mail_attempt_timeout: chrono::Duration,
 }
 
 impl Default for DirectoryConfig {
@@ -44,6 +47,7 @@ impl Default for DirectoryConfig {
             deleted_retention: chrono::Duration::days(30),
             hash_concurrency: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
             sign_in_retention: chrono::Duration::days(30),
+            mail_attempt_timeout: chrono::Duration::minutes(2),
         }
     }
 }

@@ -17,7 +17,7 @@
 use super::{grant_error, SignIn, Tenancy};
 use crate::auth::roles::{is_guest, GUEST_ROLE, MEMBER_ROLE};
 use crate::kernel::error::{Error, Result};
-use crate::kernel::mail::Message;
+use crate::outbox::Mail;
 use crate::store::ObjectRecord;
 use crate::Caller;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -195,8 +195,8 @@ impl SignIn<'_> {
         Ok(false)
     }
 
-    /// Sends a code, within the user's allowance of codes (five an hour, whatever they are for); a code
-    /// that cannot be sent is logged (without the code) and the person, told nothing different, never
+    /// Queues a code for the outbox, within the user's allowance of codes (five an hour, whatever they are
+    /// for); a code beyond it is logged (without the code) and the person, told nothing different, never
     /// receives it.
     pub(super) async fn send_code(
         &self,
@@ -206,10 +206,11 @@ impl SignIn<'_> {
         kind: CodeMail,
         code: &str,
     ) -> Result<()> {
-        let Some(mailer) = self.directory.mailer.as_ref() else {
+        let outbox = self.directory.outbox();
+        if !outbox.sends() {
             tracing::warn!(%tenant, user = %user.id, "a code was not sent: this node sends no email");
             return Ok(());
-        };
+        }
         let now = self.directory.now().timestamp();
         let stored = self.directory.store.lockout(tenant, user.id).await.map_err(Error::from)?;
         if !self.change_lockout(tenant, user.id, stored, |state| state.mail(now)).await? {
@@ -219,24 +220,24 @@ impl SignIn<'_> {
         let organization = self.directory.tenant_record(tenant).await?.organization;
         let name = organization.get("displayName").and_then(Value::as_str).unwrap_or("your organization").to_owned();
         let upn = user.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
-        let (subject, text) = match kind {
+        let (kind, subject, text) = match kind {
             CodeMail::PasswordReset => (
+                "passwordResetCode",
                 format!("{name} account password reset code"),
                 format!(
                     "Someone asked to reset the password of the {name} account {upn}.\n\nYour verification code is: {code}\n\nIt is good for {TICKET_MINUTES} minutes. If you did not ask for it, you can ignore this message: the password stays as it is.\n"
                 ),
             ),
             CodeMail::SignIn => (
+                "signInCode",
                 format!("{name} account verification code"),
                 format!(
                     "Someone is signing in to the {name} account {upn} with its password.\n\nYour verification code is: {code}\n\nIt is good for {TICKET_MINUTES} minutes. If this was not you, change your password: someone else knows it.\n"
                 ),
             ),
         };
-        let message = Message { to: address.to_owned(), subject, text };
-        if let Err(error) = mailer.send(&message).await {
-            tracing::warn!(%tenant, user = %user.id, %error, "a code could not be sent");
-        }
+        let queued = outbox.queue(Mail { kind, to: address.to_owned(), subject, text });
+        self.directory.commit(&Caller::System { tenant }, vec![queued]).await.map_err(Error::from)?;
         Ok(())
     }
 }

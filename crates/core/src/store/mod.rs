@@ -13,11 +13,13 @@
 
 pub mod audit;
 mod changes;
+mod logs;
 
 use crate::filter::Filter;
 use async_trait::async_trait;
 pub use changes::{Change, ChangeKind, ChangeRecord};
 use chrono::{DateTime, Utc};
+pub use logs::{MailRecord, MailState, SignInQuery, SignInRecord};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -239,40 +241,6 @@ pub struct ConditionalAccessRecord {
     pub version: i64,
 }
 
-/// One sign-in attempt as the sign-in log keeps it: the columns it is found by, and Graph's `signIn`
-/// document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignInRecord {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub user: Option<Uuid>,
-    /// Folded to lower case.
-    pub user_principal_name: String,
-    pub app: Option<Uuid>,
-    /// Entra's error code; 0 for a success.
-    pub error_code: i64,
-    pub doc: Map<String, Value>,
-}
-
-/// What a read of the sign-in log selects, newest first.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SignInQuery {
-    /// The record of that id only.
-    pub id: Option<Uuid>,
-    /// Made at or after.
-    pub from: Option<DateTime<Utc>>,
-    /// Made at or before.
-    pub until: Option<DateTime<Utc>>,
-    pub user: Option<Uuid>,
-    /// Folded to lower case.
-    pub user_principal_name: Option<String>,
-    pub app: Option<Uuid>,
-    pub error_code: Option<i64>,
-    /// Continue after this record (its time and id), newest first.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
-    pub limit: u32,
-}
-
 /// A device code (the device authorization grant): a device asks, a person approves at the device login
 /// page, the device polls for its tokens. Only the device code's digest is stored; the user code is short
 /// and shown to the person.
@@ -415,6 +383,24 @@ pub enum Write {
     },
     /// Appends sign-in attempts to the tenant's sign-in log. Logs no change.
     LogSignIns(Vec<SignInRecord>),
+    /// Puts a message in the tenant's outbox. Logs no change.
+    QueueMail(MailRecord),
+    /// Claims a pending message for delivery until `until`, counting an attempt; `VersionMismatch` when
+    /// its attempts moved on from `attempts` or another node's claim still runs at `now`. Logs no change.
+    ClaimMail {
+        id: Uuid,
+        attempts: i64,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// Ends a claimed message's attempt: sent at `sent` (when `Some`), else failed with `error`, to be tried
+    /// again at `retry_at` or (`None`) given up on. Logs no change.
+    EndMailAttempt {
+        id: Uuid,
+        sent: Option<DateTime<Utc>>,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    },
     /// Forgets the tenant's sign-in log before `before`. Logs no change.
     PurgeSignIns {
         before: DateTime<Utc>,
@@ -747,6 +733,12 @@ pub trait Store: Send + Sync + 'static {
     async fn value_count(&self, tenant: Uuid, property: &str, value: &str) -> StoreResult<u64>;
 
     async fn changes(&self, tenant: Uuid, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
+
+    /// Pending messages of the tenant's outbox due at `now` and claimed by no node, oldest first.
+    async fn due_mail(&self, tenant: Uuid, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<MailRecord>>;
+
+    /// The tenant's outbox, newest first: messages in `state` (any when `None`).
+    async fn mail(&self, tenant: Uuid, state: Option<MailState>, limit: u32) -> StoreResult<Vec<MailRecord>>;
 
     /// The change records the directory audit log shows, newest first.
     async fn audits(&self, tenant: Uuid, query: &audit::AuditQuery) -> StoreResult<Vec<audit::AuditRecord>>;

@@ -1122,8 +1122,8 @@ async fn registering_security_info_follows_the_policies_on_its_user_action() {
 }
 
 /// The eight-digit code of the newest message to `address`.
-fn mailed_code(server: &Server, address: &str) -> String {
-    let mail = server.mail_to(address).pop().unwrap_or_default();
+async fn mailed_code(server: &Server, address: &str) -> String {
+    let mail = server.mail_to(address).await.pop().unwrap_or_default();
     let at = mail.find("verification code is: ").unwrap_or_else(|| panic!("no code in {mail}")) + 22;
     mail[at..at + 8].to_owned()
 }
@@ -1195,7 +1195,7 @@ async fn the_methods_policy_decides_which_second_factors_people_use() {
         let (browser, asked) = sign_in("eve@contoso.gatehouse.test").await;
         assert!(asked.text.contains("We emailed a code to"), "{engine}: {}", asked.text);
         assert_eq!(element(&asked.text, "sent-to"), "e•••@home.example");
-        let code = mailed_code(&server, "eve@home.example");
+        let code = mailed_code(&server, "eve@home.example").await;
         let wrong = if code == "00000000" { "11111111" } else { "00000000" };
         let refused = browser.submit(&authorize, &asked, &[("otc", wrong)]).await;
         assert!(refused.text.contains("not correct"), "{engine}: {}", refused.text);
@@ -1204,7 +1204,7 @@ async fn the_methods_policy_decides_which_second_factors_people_use() {
         assert!(done.location.as_deref().unwrap().starts_with(REDIRECT), "{engine}");
         let (_, asked) = sign_in("ray@contoso.gatehouse.test").await;
         assert!(asked.text.contains("Set up your authenticator app"), "{engine}: {}", asked.text);
-        assert!(server.mail_to("ray@home.example").is_empty(), "{engine}: ray gets no email code");
+        assert!(server.mail_to("ray@home.example").await.is_empty(), "{engine}: ray gets no email code");
 
         // Without authenticator apps, ray has nothing to prove a second factor with; without passes, none are made.
         let off = json!({"state": "disabled"});

@@ -15,6 +15,7 @@ mod groups;
 mod interop;
 mod licensing;
 mod lockout;
+mod mail;
 mod operations;
 mod organization;
 mod own_api;

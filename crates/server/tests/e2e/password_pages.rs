@@ -240,11 +240,11 @@ async fn a_member_resets_a_forgotten_password_with_a_code_sent_to_their_alternat
         }
         let page = start("admin@contoso.gatehouse.test").await;
         assert!(page.text.contains("Enter your verification code"), "{engine}");
-        assert!(server.mail_to("boss.home@example.net").is_empty(), "{engine}: administrators need two methods");
+        assert!(server.mail_to("boss.home@example.net").await.is_empty(), "{engine}: administrators need two methods");
 
         let page = start("liv@contoso.gatehouse.test").await;
         assert!(page.text.contains("Enter your verification code"), "{engine}: {}", page.text);
-        let mail = server.mail_to(home);
+        let mail = server.mail_to(home).await;
         assert_eq!(mail.len(), 1, "{engine}: one code sent");
         assert!(mail[0].contains(upn), "{engine}: the message names the account");
         let code = code_in(&mail[0]);
@@ -278,7 +278,7 @@ async fn a_member_resets_a_forgotten_password_with_a_code_sent_to_their_alternat
         assert_grant_error(engine, &old, "invalid_grant", "AADSTS50173");
 
         let page = start("liv@contoso.gatehouse.test").await;
-        let code = code_in(server.mail_to(home).last().unwrap());
+        let code = code_in(server.mail_to(home).await.last().unwrap());
         let mut page = page;
         for n in 0..10 {
             let wrong = format!("{:08}", (code.parse::<u32>().unwrap() + 1 + n) % 100_000_000);
@@ -309,12 +309,14 @@ async fn reset_messages_are_private_files_in_the_outbox() {
     assert!(page.text.contains("value=\"ned@contoso.gatehouse.test\""), "the account is prefilled: {}", page.text);
     let url = server.url("/contoso.gatehouse.test/passwordreset");
     browser.submit(&url, &page, &[("login", "ned@contoso.gatehouse.test")]).await;
+    assert_eq!(server.mail_to("ned@example.org").await.len(), 1, "delivered");
     let entry = std::fs::read_dir(&server.outbox).unwrap().next().unwrap().unwrap();
     assert_eq!(entry.metadata().unwrap().permissions().mode() & 0o777, 0o600);
     let message = std::fs::read_to_string(entry.path()).unwrap();
     assert!(message.contains("\r\nTo: ned@example.org\r\n"), "{message}");
     assert!(message.contains("Subject: "), "{message}");
     assert_eq!(code_in(&message).len(), 8);
+    assert!(message.contains("multipart/alternative") && message.contains("Content-Type: text/html"), "{message}");
     let tampered = [("ctx", "x.y".to_owned()), ("csrf", hidden(&page.text, "csrf")), ("code", "12345678".into())];
     let refused = browser.send(browser.http.post(&url).form(&tampered)).await;
     assert!(refused.text.contains("AADSTS90015"), "an altered form is refused: {}", refused.text);

@@ -79,6 +79,26 @@ impl Server {
         dir: Arc<tempfile::TempDir>,
         limits: gatehouse::Limits,
     ) -> Server {
+        Server::start_mailing(engine, url, dir, limits, None).await
+    }
+
+    /// A SQLite server whose mail goes to the SMTP relay of `smtp_url`.
+    pub async fn smtp(smtp_url: &str) -> Server {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        let from = "Contoso <no-reply@contoso.gatehouse.test>";
+        let mailer = gatehouse::smtp::SmtpMailer::new(smtp_url, from, std::time::Duration::from_secs(30)).unwrap();
+        Server::start_mailing("sqlite", &url, dir, gatehouse::Limits::default(), Some(Arc::new(mailer))).await
+    }
+
+    /// A server whose mail goes through `mailer`, or to a folder of its own (`outbox`).
+    async fn start_mailing(
+        engine: &'static str,
+        url: &str,
+        dir: Arc<tempfile::TempDir>,
+        limits: gatehouse::Limits,
+        mailer: Option<Arc<dyn gatehouse_core::kernel::mail::Mailer>>,
+    ) -> Server {
         let store = Arc::new(SqlStore::connect(url).await.unwrap());
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
         let master = MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
@@ -86,7 +106,7 @@ impl Server {
         let zone = crate::zone::Zone::start().await;
         let dns = gatehouse::dns::resolver(Some(zone.address)).unwrap();
         let outbox = dir.path().join(format!("outbox-{}", uuid::Uuid::new_v4().simple()));
-        let mailer = Arc::new(gatehouse::outbox::FileOutbox::new(outbox.clone()));
+        let mailer = mailer.unwrap_or_else(|| Arc::new(gatehouse::outbox::FileOutbox::new(outbox.clone())));
         let directory = Directory::new(store.clone(), clock.clone(), master.clone(), config).with_dns(dns);
         let directory = Arc::new(directory.with_mailer(mailer));
         let tenant = directory
@@ -95,6 +115,7 @@ impl Server {
             .await
             .unwrap();
         gatehouse::spawn_processors(directory.clone(), uuid::Uuid::new_v4().to_string());
+        gatehouse::deliver_mail(directory.clone());
         let metrics = Arc::new(gatehouse::metrics::Metrics::of(directory.clone()));
         let addressing = Addressing { public_url: None, https: false };
         let router = app::router(directory.clone(), addressing, metrics, app::MetricsExposure::Here);
@@ -120,8 +141,16 @@ impl Server {
         }
     }
 
-    /// The messages written to `address` so far, oldest first.
-    pub fn mail_to(&self, address: &str) -> Vec<String> {
+    /// The messages written to `address` so far, oldest first, once the outbox has delivered what it holds.
+    pub async fn mail_to(&self, address: &str) -> Vec<String> {
+        let tenant = self.tenant.tenant_id;
+        for _ in 0..400 {
+            let pending = self.store.mail(tenant, Some(gatehouse_core::store::MailState::Pending), 1).await.unwrap();
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
         let Ok(entries) = std::fs::read_dir(&self.outbox) else { return Vec::new() };
         let mut names: Vec<_> =
             entries.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();

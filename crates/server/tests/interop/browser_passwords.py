@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from urllib.parse import parse_qs, urlparse
 
@@ -28,14 +29,19 @@ CHOSEN = "Chosen-Kestr3l-19"
 RESET = "Reset-Kestr3l-23"
 
 
-def codes_sent_to(address):
-    """The verification codes of the messages in the outbox addressed to `address`, oldest first."""
-    codes = []
-    for path in sorted(glob.glob(os.path.join(os.environ["GATEHOUSE_OUTBOX"], "*.eml"))):
-        with open(path, encoding="utf-8", newline="") as f:
-            message = f.read()
-        if f"\r\nTo: {address}\r\n" in message:
-            codes.append(re.search(r"verification code is: (\d{8})", message).group(1))
+def codes_sent_to(address, at_least=1):
+    """The verification codes of the messages in the outbox addressed to `address`, oldest first, once at
+    least `at_least` have arrived (the server delivers its outbox within a second or so)."""
+    for _ in range(100):
+        codes = []
+        for path in sorted(glob.glob(os.path.join(os.environ["GATEHOUSE_OUTBOX"], "*.eml"))):
+            with open(path, encoding="utf-8", newline="") as f:
+                message = f.read()
+            if f"\r\nTo: {address}\r\n" in message:
+                codes.append(re.search(r"verification code is: (\d{8})", message).group(1))
+        if len(codes) >= at_least:
+            return codes
+        time.sleep(0.1)
     return codes
 
 

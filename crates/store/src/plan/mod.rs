@@ -11,8 +11,8 @@ use gatehouse_core::schema::format_time;
 use gatehouse_core::store::audit::{self, AuditRecord, Initiator, Modified, Note, Values};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
-    DynamicStatusRecord, Link, ObjectKind, ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, Relation,
-    SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+    DynamicStatusRecord, Link, MailRecord, MailState, ObjectKind, ObjectRecord, PermissionGrantRecord,
+    RefreshFamilyRecord, Relation, SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};

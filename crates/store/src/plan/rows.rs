@@ -166,6 +166,27 @@ pub fn audit_record(row: &Row) -> StoreResult<AuditRecord> {
     Ok(AuditRecord { seq, batch: row.optional_int(7)?.unwrap_or(seq), change, at, by, note })
 }
 
+/// A message of the outbox (see [`crate::Store::mail`] for the columns).
+pub fn mail_record(row: &Row) -> StoreResult<MailRecord> {
+    let state = row.text(6)?;
+    Ok(MailRecord {
+        id: row.uuid(0)?,
+        kind: row.text(1)?,
+        to: row.text(2)?,
+        subject: row.text(3)?,
+        text: row.text(4)?,
+        html: row.optional_text(5)?,
+        state: MailState::parse(&state)
+            .ok_or_else(|| StoreError::Unavailable(format!("unknown mail state {state}")))?,
+        attempts: row.int(7)?,
+        next_attempt_at: row.time(8)?,
+        claimed_until: row.optional_int(9)?.map(from_micros),
+        last_error: row.optional_text(10)?,
+        created_at: row.time(11)?,
+        sent_at: row.optional_int(12)?.map(from_micros),
+    })
+}
+
 pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
     let (subject, id, kind, attributes) = (row.text(1)?, row.text(2)?, row.text(3)?, row.text(4)?);
     let change = Change::decode(&subject, &id, &kind, &attributes)

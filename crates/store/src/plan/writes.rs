@@ -411,6 +411,53 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 .collect(),
             vec![],
         ),
+        Write::QueueMail(m) => (
+            vec![statement(
+                "INSERT INTO mail_outbox (tenant_id, id, kind, recipient, subject, body_text, body_html, state, \
+                 attempts, next_attempt_at, claimed_until, last_error, created_at, sent_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11, NULL)",
+                vec![
+                    t(),
+                    m.id.into(),
+                    m.kind.into(),
+                    m.to.into(),
+                    m.subject.into(),
+                    m.text.into(),
+                    m.html.into(),
+                    m.state.as_str().into(),
+                    m.attempts.into(),
+                    micros(m.next_attempt_at).into(),
+                    micros(m.created_at).into(),
+                ],
+            )],
+            vec![],
+        ),
+        Write::ClaimMail { id, attempts, until, now } => (
+            vec![checked(
+                "UPDATE mail_outbox SET attempts = attempts + 1, claimed_until = $1 WHERE tenant_id = $2 AND id = $3 \
+                 AND state = 'pending' AND attempts = $4 AND (claimed_until IS NULL OR claimed_until < $5)",
+                vec![micros(until).into(), t(), id.into(), attempts.into(), micros(now).into()],
+                StoreError::VersionMismatch,
+            )],
+            vec![],
+        ),
+        Write::EndMailAttempt { id, sent, error, retry_at } => {
+            let state = match (sent, retry_at) {
+                (Some(_), _) => MailState::Sent,
+                (None, Some(_)) => MailState::Pending,
+                (None, None) => MailState::Dead,
+            };
+            let next = retry_at.map(micros);
+            (
+                vec![statement(
+                    "UPDATE mail_outbox SET state = $1, sent_at = $2, last_error = $3, \
+                     next_attempt_at = COALESCE($4, next_attempt_at), claimed_until = NULL \
+                     WHERE tenant_id = $5 AND id = $6",
+                    vec![state.as_str().into(), sent.map(micros).into(), error.into(), next.into(), t(), id.into()],
+                )],
+                vec![],
+            )
+        }
         Write::PurgeSignIns { before } => (
             vec![statement("DELETE FROM sign_ins WHERE tenant_id = $1 AND created_at < $2", vec![t(), micros(before).into()])],
             vec![],
