@@ -18,6 +18,7 @@
 //!   [`tenants`] (organization, domains), [`deleted`], [`membership`] (dynamic groups), [`licensing`]. Each
 //!   is a service on the context (`directory.users().create(…)`): its use cases are the service's methods.
 //! - [`sign_in`]: people signing in to apps, one pipeline behind every front door, and consent.
+//! - [`invitations`]: B2B guests invited from outside (redeemed at the sign-in pages).
 //! - [`directory_audits`]: the directory audit log, read from the change log.
 //! - [`processors`]: the change-log processors a node runs.
 //!
@@ -36,6 +37,7 @@ pub mod directory;
 pub mod directory_audits;
 pub mod filter;
 pub mod groups;
+pub mod invitations;
 pub mod kernel;
 pub mod licensing;
 pub mod membership;

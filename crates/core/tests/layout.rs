@@ -31,6 +31,7 @@ const LAYERS: &[&str] = &[
     "licensing",
     "conditional_access",
     "sign_in",
+    "invitations",
     "directory_audits",
     "processors",
 ];
@@ -145,6 +146,7 @@ const FEATURES: &[&str] = &[
     "licensing",
     "conditional_access",
     "sign_in",
+    "invitations",
     "directory_audits",
 ];
 

@@ -18,6 +18,7 @@ mod domains;
 mod error;
 mod filter;
 mod groups;
+mod invitations;
 mod licensing;
 mod me;
 mod methods;
@@ -65,6 +66,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(conditional_access::routes())
         .merge(audit::routes())
         .merge(methods_policy::routes())
+        .merge(invitations::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

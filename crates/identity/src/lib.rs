@@ -11,6 +11,7 @@
 mod device;
 mod mysignins;
 mod pages;
+mod redeem;
 mod reset;
 
 use axum::extract::{ConnectInfo, Path, State};
@@ -63,6 +64,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device::devicecode))
         .route("/{tenant}/devicelogin", get(device::devicelogin).post(device::devicelogin_form))
         .route("/{tenant}/passwordreset", get(reset::password_reset).post(reset::password_reset_form))
+        .route("/{tenant}/redeem", get(redeem::redeem).post(redeem::redeem_form))
         .route("/{tenant}/mysignins", get(mysignins::my_sign_ins).post(mysignins::my_sign_ins_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })

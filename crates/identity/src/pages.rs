@@ -194,7 +194,7 @@ fn origin_of(uri: &str) -> String {
     uri[..end].to_owned()
 }
 
-fn redirect(location: &str, cookies: &[String]) -> Response {
+pub(crate) fn redirect(location: &str, cookies: &[String]) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);

@@ -50,10 +50,11 @@ pub enum Permission {
     PolicyReadWriteConditionalAccess,
     AuditLogReadAll,
     PolicyReadWriteAuthenticationMethod,
+    UserInviteAll,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 27] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -80,6 +81,7 @@ impl Permission {
         Permission::PolicyReadWriteConditionalAccess,
         Permission::AuditLogReadAll,
         Permission::PolicyReadWriteAuthenticationMethod,
+        Permission::UserInviteAll,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -111,6 +113,7 @@ impl Permission {
             Permission::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
             Permission::AuditLogReadAll => "AuditLog.Read.All",
             Permission::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
+            Permission::UserInviteAll => "User.Invite.All",
         }
     }
 
@@ -143,6 +146,7 @@ impl Permission {
             Permission::PolicyReadWriteConditionalAccess => "01c0a623-fc9b-48e9-b794-0756f8e8f067",
             Permission::AuditLogReadAll => "b0afded3-3588-46d8-8b3d-9842eff778da",
             Permission::PolicyReadWriteAuthenticationMethod => "29c18626-4985-4dcd-85c0-193eef327366",
+            Permission::UserInviteAll => "09850681-111b-4a89-9bed-3f2cae46d706",
         }
     }
 
@@ -178,6 +182,7 @@ impl Permission {
             }
             Permission::AuditLogReadAll => "Read all audit log data",
             Permission::PolicyReadWriteAuthenticationMethod => "Read and write all authentication method policies",
+            Permission::UserInviteAll => "Invite guest users to the organization",
         }
     }
 
@@ -285,6 +290,8 @@ pub enum Action {
     ReadAuditLogs,
     /// Change the tenant's authentication methods policy.
     WriteAuthenticationMethodsPolicy,
+    /// Invite people from outside as guests.
+    InviteGuests,
 }
 
 impl Action {
@@ -351,13 +358,14 @@ impl Action {
                 &[PolicyReadAll, PolicyReadWriteConditionalAccess, PolicyReadWriteAuthenticationMethod]
             }
             Action::WriteAuthenticationMethodsPolicy => &[PolicyReadWriteAuthenticationMethod],
+            Action::InviteGuests => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
             Action::WritePolicies => &[PolicyReadWriteConditionalAccess],
             Action::ReadAuditLogs => &[AuditLogReadAll],
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -392,6 +400,7 @@ impl Action {
         Action::WritePolicies,
         Action::ReadAuditLogs,
         Action::WriteAuthenticationMethodsPolicy,
+        Action::InviteGuests,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -462,6 +471,7 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
                 WriteMemberships,
                 AssignLicenses,
                 ReadOrganization,
+                InviteGuests,
             ],
         ),
         (GROUPS_ADMINISTRATOR, &[WriteGroups, WriteMemberships]),
@@ -494,7 +504,7 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
         ),
         (CONDITIONAL_ACCESS_ADMINISTRATOR, &[ReadPolicies, WritePolicies]),
         (AUTHENTICATION_POLICY_ADMINISTRATOR, &[ReadPolicies, WriteAuthenticationMethodsPolicy]),
-        (GUEST_INVITER, &[]),
+        (GUEST_INVITER, &[InviteGuests]),
     ]
 };
 
@@ -586,7 +596,8 @@ fn permitted(permissions: Permissions, action: Action, target: &Target<'_>) -> b
 /// they hold allow ([`role_allows`]); a guest only what their roles allow, beyond their own profile
 /// ([`Target::OwnProfile`]).
 pub fn user_may(roles: &[String], guest: bool, action: Action) -> bool {
-    (!guest && MEMBER_DEFAULTS.contains(&action)) || roles.iter().any(|role| role_allows(role, action))
+    let member_default = MEMBER_DEFAULTS.contains(&action) || action == Action::InviteGuests;
+    (!guest && member_default) || roles.iter().any(|role| role_allows(role, action))
 }
 
 /// [`decide`] for an action whose target adds nothing ([`Target::Tenant`]).

@@ -29,10 +29,11 @@ pub enum Scope {
     PolicyReadWriteConditionalAccess,
     AuditLogReadAll,
     PolicyReadWriteAuthenticationMethod,
+    UserInviteAll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 22] = [
+    pub const ALL: [Scope; 23] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -55,6 +56,7 @@ impl Scope {
         Scope::PolicyReadWriteConditionalAccess,
         Scope::AuditLogReadAll,
         Scope::PolicyReadWriteAuthenticationMethod,
+        Scope::UserInviteAll,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -82,6 +84,7 @@ impl Scope {
             Scope::PolicyReadWriteConditionalAccess => "Policy.ReadWrite.ConditionalAccess",
             Scope::AuditLogReadAll => "AuditLog.Read.All",
             Scope::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
+            Scope::UserInviteAll => "User.Invite.All",
         }
     }
 
@@ -110,6 +113,7 @@ impl Scope {
             Scope::PolicyReadWriteConditionalAccess => "ad902697-1014-4ef5-81ef-2b4301988e8c",
             Scope::AuditLogReadAll => "e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20",
             Scope::PolicyReadWriteAuthenticationMethod => "7e823077-d88e-468f-a337-e18f1f0e6c7c",
+            Scope::UserInviteAll => "63dd7cd9-b489-4adf-a28c-ac38b9a0f962",
         }
     }
 
@@ -152,6 +156,7 @@ impl Scope {
             Scope::PolicyReadWriteConditionalAccess => Some(Permission::PolicyReadWriteConditionalAccess),
             Scope::AuditLogReadAll => Some(Permission::AuditLogReadAll),
             Scope::PolicyReadWriteAuthenticationMethod => Some(Permission::PolicyReadWriteAuthenticationMethod),
+            Scope::UserInviteAll => Some(Permission::UserInviteAll),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

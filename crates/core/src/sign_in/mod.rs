@@ -13,6 +13,7 @@ pub mod issue;
 pub mod lockout;
 pub mod log;
 pub mod policy;
+pub mod redeem;
 pub mod refresh;
 pub mod reset;
 pub mod resource;

@@ -40,6 +40,8 @@ pub(super) enum CodeMail {
     PasswordReset,
     /// A second factor at sign-in.
     SignIn,
+    /// Redeeming an invitation.
+    Redemption,
 }
 
 /// A ticket's contents.
@@ -226,6 +228,14 @@ impl SignIn<'_> {
                 format!("{name} account password reset code"),
                 format!(
                     "Someone asked to reset the password of the {name} account {upn}.\n\nYour verification code is: {code}\n\nIt is good for {TICKET_MINUTES} minutes. If you did not ask for it, you can ignore this message: the password stays as it is.\n"
+                ),
+            ),
+            CodeMail::Redemption => (
+                "invitationCode",
+                format!("{name} invitation verification code"),
+                format!(
+                    "Someone is accepting {name}'s invitation for {address}.\n\nYour verification code is: {code}\n\nIt is good for {minutes} minutes. If this was not you, you can ignore this message.\n",
+                    minutes = super::redeem::CODE_MINUTES,
                 ),
             ),
             CodeMail::SignIn => (

@@ -84,6 +84,7 @@ const CORE: &str = "Core Directory";
 const METHODS: &str = "Authentication Methods";
 const SSPR: &str = "Self-service Password Management";
 const CONDITIONAL_ACCESS: &str = "Conditional Access";
+const INVITED_USERS: &str = "Invited Users";
 
 impl Note {
     fn new(category: &'static str, activity: &'static str, service: &'static str, operation: &'static str) -> Note {
@@ -250,7 +251,13 @@ fn object_note(object: ObjectKind, id: Uuid, kind: ChangeKind, by: &Initiator, r
         ObjectKind::Contact => "Contact",
         ObjectKind::Subscription => "DirectoryManagement",
     };
+    let invited = raw.iter().any(|m| m.name == "creationType" && m.new == Some(Value::from("Invitation")));
     let note = match (object, kind) {
+        (ObjectKind::User, Created) if invited => Note::new(category, "Invite external user", INVITED_USERS, "Add"),
+        (ObjectKind::User, Updated) if touched("externalUserState") => match by {
+            Initiator::SelfService(_) => Note::new(category, "Redeem external user invite", INVITED_USERS, "Update"),
+            _ => Note::new(category, "Invite external user", INVITED_USERS, "Update"),
+        },
         (ObjectKind::User, Updated) if touched("passwordProfile") => match by {
             Initiator::SelfService(_) => Note::new(category, "Change password (self-service)", SSPR, "Update"),
             _ if own => Note::new(category, "Change user password", CORE, "Update"),

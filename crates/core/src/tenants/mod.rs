@@ -55,7 +55,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 15] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 16] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -71,6 +71,7 @@ const ADMIN_APP_PERMISSIONS: [Permission; 15] = [
     Permission::PolicyReadWriteAuthenticationMethod,
     Permission::UserAuthenticationMethodReadWriteAll,
     Permission::AuditLogReadAll,
+    Permission::UserInviteAll,
 ];
 
 /// Years an initial client secret stays valid.

@@ -139,6 +139,7 @@ async fn the_token_endpoint_speaks_oauth() {
             "Policy.ReadWrite.AuthenticationMethod",
             "Policy.ReadWrite.ConditionalAccess",
             "RoleManagement.ReadWrite.Directory",
+            "User.Invite.All",
             "User.ReadWrite.All",
             "UserAuthenticationMethod.ReadWrite.All"
         ]

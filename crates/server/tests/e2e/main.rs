@@ -13,6 +13,7 @@ mod dynamic;
 mod faults;
 mod groups;
 mod interop;
+mod invitations;
 mod licensing;
 mod lockout;
 mod mail;

@@ -196,7 +196,7 @@ async fn an_expired_password_is_changed_at_the_device_login_page() {
 }
 
 /// The verification code in a reset message.
-fn code_in(message: &str) -> String {
+pub(crate) fn code_in(message: &str) -> String {
     let after = message.split("verification code is: ").nth(1).unwrap();
     after.chars().take_while(char::is_ascii_digit).collect()
 }

@@ -1,0 +1,130 @@
+//! B2B invitations: Graph's `POST /invitations` makes a guest and mails the link (in the same transaction);
+//! the guest redeems it at the pages with a code mailed to the invited address, once; a code of another
+//! invitation is refused; inviting again needs `resetRedemption`; who may invite; the audit log.
+
+use crate::password_pages::{code_in, Browser};
+use crate::sign_in::PASSWORD;
+use crate::support::servers;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const INVITATIONS: &str = "/v1.0/invitations";
+const WELCOME: &str = "https://apps.partner.example/welcome";
+
+fn invitation(email: &str, send: bool) -> Value {
+    json!({
+        "invitedUserEmailAddress": email, "inviteRedirectUrl": WELCOME, "sendInvitationMessage": send,
+        "invitedUserMessageInfo": {"customizedMessageBody": "Welcome aboard, we share the roadmap with you."},
+    })
+}
+
+#[tokio::test]
+async fn invited_people_redeem_once_with_a_mailed_code_and_become_accepted_guests() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+
+        // Who may invite, and what an invitation must say.
+        let (reader, _) = server.app_with(&admin, &["User.Read.All"]).await;
+        let (status, _) =
+            server.call(&reader, Method::POST, INVITATIONS, Some(invitation("x@partner.example", false))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}");
+        for bad in [
+            json!({"inviteRedirectUrl": WELCOME}),
+            json!({"invitedUserEmailAddress": "not an address", "inviteRedirectUrl": WELCOME}),
+            json!({"invitedUserEmailAddress": "x@partner.example", "inviteRedirectUrl": "http://apps.partner.example"}),
+        ] {
+            let (status, body) = server.call(&admin, Method::POST, INVITATIONS, Some(bad.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {bad}: {body}");
+        }
+
+        // The invitation: a pending guest, and the link mailed with the inviter's message.
+        let (status, invited) =
+            server.call(&admin, Method::POST, INVITATIONS, Some(invitation("Pat@Partner.example", true))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {invited}");
+        assert_eq!(invited["status"], "PendingAcceptance");
+        assert_eq!(invited["invitedUserEmailAddress"], "pat@partner.example");
+        let pat = invited["invitedUser"]["id"].as_str().unwrap().to_owned();
+        let link = invited["inviteRedeemUrl"].as_str().unwrap().to_owned();
+        assert!(link.starts_with(&format!("{}/{tenant}/redeem?ticket=", server.base)), "{engine}: {link}");
+        let select = "$select=userType,userPrincipalName,creationType,externalUserState,mail";
+        let (_, guest) = server.call(&admin, Method::GET, &format!("/v1.0/users/{pat}?{select}"), None).await;
+        assert_eq!(guest["userType"], "Guest", "{engine}: {guest}");
+        assert_eq!(guest["userPrincipalName"], "pat_partner.example#EXT#@contoso.gatehouse.test");
+        assert_eq!(guest["creationType"], "Invitation");
+        assert_eq!(guest["externalUserState"], "PendingAcceptance");
+        let (_, guests) = server.advanced(&admin, "/v1.0/users?$filter=userType%20eq%20'Guest'&$count=true").await;
+        assert!(guests["value"].as_array().unwrap().iter().any(|u| u["id"] == pat.as_str()), "{engine}: {guests}");
+        let mail = server.mail_to("pat@partner.example").await;
+        assert_eq!(mail.len(), 1, "{engine}");
+        assert!(mail[0].contains("Welcome aboard") && mail[0].contains(&link), "{engine}: {}", mail[0]);
+
+        // Another person's invitation and code, to be refused on Pat's.
+        let (_, lee) =
+            server.call(&admin, Method::POST, INVITATIONS, Some(invitation("lee@partner.example", false))).await;
+        let lee_link = lee["inviteRedeemUrl"].as_str().unwrap().to_owned();
+        let lee_browser = Browser::new();
+        let lee_page = lee_browser.get(&lee_link).await;
+        let redeem = server.url(&format!("/{tenant}/redeem"));
+        lee_browser.submit(&redeem, &lee_page, &[("send", "1")]).await;
+        let lee_code = code_in(server.mail_to("lee@partner.example").await.last().unwrap());
+
+        // Redemption: review, a code, a wrong one and another invitation's refused, then accepted.
+        let browser = Browser::new();
+        let review = browser.get(&link).await;
+        assert!(review.text.contains("Review permissions") && review.text.contains("pat@partner.example"), "{engine}");
+        let asked = browser.submit(&redeem, &review, &[("send", "1")]).await;
+        assert!(asked.text.contains("name=\"otc\""), "{engine}: {}", asked.text);
+        let code = code_in(server.mail_to("pat@partner.example").await.last().unwrap());
+        let wrong = browser.submit(&redeem, &asked, &[("otc", &lee_code)]).await;
+        assert!(wrong.text.contains("role=\"alert\""), "{engine}: another invitation's code: {}", wrong.text);
+        let done = browser.submit(&redeem, &wrong, &[("otc", &code)]).await;
+        assert_eq!(done.status, StatusCode::FOUND, "{engine}: {}", done.text);
+        assert_eq!(done.location.as_deref(), Some(WELCOME));
+        let (_, guest) = server.call(&admin, Method::GET, &format!("/v1.0/users/{pat}?{select}"), None).await;
+        assert_eq!(guest["externalUserState"], "Accepted", "{engine}: {guest}");
+        let again = Browser::new().get(&link).await;
+        assert!(again.text.contains("redeemed already"), "{engine}: a link redeems once: {}", again.text);
+
+        // Inviting an accepted guest again completes at once; resetRedemption makes a new link to redeem.
+        let (status, body) =
+            server.call(&admin, Method::POST, INVITATIONS, Some(invitation("pat@partner.example", false))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {body}");
+        assert_eq!(body["status"], "Completed");
+        assert_eq!(body["inviteRedeemUrl"], WELCOME);
+        let mut reset = invitation("pat@partner.example", false);
+        reset["resetRedemption"] = json!(true);
+        let (status, reinvited) = server.call(&admin, Method::POST, INVITATIONS, Some(reset)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {reinvited}");
+        assert_eq!(reinvited["invitedUser"]["id"], pat.as_str(), "{engine}: the same guest");
+        let fresh = Browser::new().get(reinvited["inviteRedeemUrl"].as_str().unwrap()).await;
+        assert!(fresh.text.contains("Review permissions"), "{engine}: {}", fresh.text);
+
+        // A member invites; the audit log tells it all.
+        let mia = server.member(&admin, "mia").await;
+        let client = server.client(&admin, true, "User.Invite.All").await;
+        let upn = "mia@contoso.gatehouse.test";
+        let (status, tokens) = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Invite.All").await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {tokens}");
+        let member = tokens["access_token"].as_str().unwrap();
+        let (status, _) =
+            server.call(member, Method::POST, INVITATIONS, Some(invitation("kai@partner.example", false))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: members may invite by default");
+        let audits = "/v1.0/auditLogs/directoryAudits?$filter=loggedByService%20eq%20'Invited%20Users'";
+        let (_, audits) = server.call(&admin, Method::GET, audits, None).await;
+        let activities: Vec<&str> =
+            audits["value"].as_array().unwrap().iter().map(|a| a["activityDisplayName"].as_str().unwrap()).collect();
+        assert!(
+            activities.contains(&"Invite external user") && activities.contains(&"Redeem external user invite"),
+            "{engine}: {activities:?}"
+        );
+        let by_mia = audits["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["initiatedBy"]["user"]["id"] == mia.as_str())
+            .count();
+        assert_eq!(by_mia, 1, "{engine}");
+    }
+}
