@@ -31,8 +31,9 @@ RESET = "Reset-Kestr3l-23"
 
 def codes_sent_to(address, at_least=1):
     """The verification codes of the messages in the outbox addressed to `address`, oldest first, once at
-    least `at_least` have arrived (the server delivers its outbox within a second or so)."""
-    for _ in range(100):
+    least `at_least` have arrived (the server delivers its outbox within a second or so; a busy machine may
+    take longer)."""
+    for _ in range(300):
         codes = []
         for path in sorted(glob.glob(os.path.join(os.environ["GATEHOUSE_OUTBOX"], "*.eml"))):
             with open(path, encoding="utf-8", newline="") as f:
