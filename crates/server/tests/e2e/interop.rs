@@ -15,6 +15,7 @@ const BROWSER_PASSWORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/inte
 const BROWSER_MFA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_mfa.py");
 const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
 const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_admin_roles.py");
+const INVITATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_invitations.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -49,6 +50,17 @@ async fn msgraph_sdk_groups_and_membership() {
     for (engine, url) in postgres::engines(dir.path()).await {
         let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
         run(&python, GROUPS, &server, None, engine, "msgraph-sdk groups passed").await;
+    }
+}
+
+/// Invitations sent with msgraph-sdk, the guests listed with it, and a redemption with the mailed code.
+#[tokio::test]
+async fn msgraph_sdk_invites_guests() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
+        run(&python, INVITATIONS, &server, None, engine, "msgraph-sdk invitations passed").await;
     }
 }
 
