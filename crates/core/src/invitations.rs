@@ -5,10 +5,11 @@
 //! ticket naming the guest and the invitation; redeeming it ([`crate::sign_in`]'s redemption) proves the
 //! address with a code mailed there, and the guest is then Accepted.
 //!
-//! Members may invite (Entra's default external collaboration setting), as may the Guest Inviter and User
-//! Administrator roles and apps with `User.Invite.All`; guests may not.
+//! Who may invite follows the tenant's authorization policy (`allowInvitesFrom`): by default members, the
+//! Guest Inviter and User Administrator roles and apps with `User.Invite.All`. Guests invite only through a
+//! role until they can sign in (with the guests' sign-in to come).
 
-use crate::auth::authorization::{require, Action};
+use crate::auth::authorization::{require, role_allows, Action};
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::kernel::request;
@@ -17,6 +18,7 @@ use crate::outbox::Mail;
 use crate::schema::format_time;
 use crate::sign_in::redeem::{INVITATION_KEY, REDEEM_PURPOSE};
 use crate::store::{ObjectKind, ObjectRecord, Write};
+use crate::tenants::authorization_policy::allow_invites_from;
 use crate::{Caller, Directory};
 use chrono::Duration;
 use serde_json::{json, Map, Value};
@@ -72,6 +74,25 @@ fn redirect_url(value: &str) -> Result<String> {
     }
 }
 
+/// Whether the tenant's authorization policy lets the caller invite: nobody (`none`); administrators and
+/// Guest Inviters, and apps (`adminsAndGuestInviters`); members too (`adminsGuestInvitersAndAllMembers`);
+/// everyone (`everyone`, Entra's default).
+fn may_invite(caller: &Caller, who: &str) -> Result<()> {
+    let allowed = match caller {
+        Caller::System { .. } | Caller::SelfService { .. } => true,
+        _ if who == "none" => false,
+        Caller::App { .. } => true,
+        Caller::User { roles, guest, .. } => {
+            let admin = roles.iter().any(|role| role_allows(role, Action::InviteGuests));
+            admin || (who == "everyone") || (who == "adminsGuestInvitersAndAllMembers" && !guest)
+        }
+    };
+    match allowed {
+        true => Ok(()),
+        false => Err(Error::forbidden().with_code("Authorization_RequestDenied")),
+    }
+}
+
 impl Invitations<'_> {
     /// `POST /invitations`: the guest (made now, or the one this address was invited as) and Graph's
     /// `invitation`, with the link to redeem it. Inviting a guest who accepted already completes at once
@@ -107,6 +128,7 @@ impl Invitations<'_> {
             ));
         }
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
+        may_invite(caller, &allow_invites_from(&tenant.organization))?;
         let upn = format!("{}#EXT#@{}", email.replace('@', "_"), tenant.initial_domain);
         let now = self.directory.now();
         let invitation = self.directory.new_object_id();

@@ -8,6 +8,7 @@ mod applications;
 mod assignments;
 mod audit;
 mod auth;
+mod authorization_policy;
 mod batch;
 mod body;
 mod conditional_access;
@@ -67,6 +68,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(audit::routes())
         .merge(methods_policy::routes())
         .merge(invitations::routes())
+        .merge(authorization_policy::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -51,10 +51,11 @@ pub enum Permission {
     AuditLogReadAll,
     PolicyReadWriteAuthenticationMethod,
     UserInviteAll,
+    PolicyReadWriteAuthorization,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 28] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -82,6 +83,7 @@ impl Permission {
         Permission::AuditLogReadAll,
         Permission::PolicyReadWriteAuthenticationMethod,
         Permission::UserInviteAll,
+        Permission::PolicyReadWriteAuthorization,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -114,6 +116,7 @@ impl Permission {
             Permission::AuditLogReadAll => "AuditLog.Read.All",
             Permission::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
             Permission::UserInviteAll => "User.Invite.All",
+            Permission::PolicyReadWriteAuthorization => "Policy.ReadWrite.Authorization",
         }
     }
 
@@ -147,6 +150,7 @@ impl Permission {
             Permission::AuditLogReadAll => "b0afded3-3588-46d8-8b3d-9842eff778da",
             Permission::PolicyReadWriteAuthenticationMethod => "29c18626-4985-4dcd-85c0-193eef327366",
             Permission::UserInviteAll => "09850681-111b-4a89-9bed-3f2cae46d706",
+            Permission::PolicyReadWriteAuthorization => "fb221be6-99f2-473f-bd32-01c6a0e9ca3b",
         }
     }
 
@@ -183,6 +187,7 @@ impl Permission {
             Permission::AuditLogReadAll => "Read all audit log data",
             Permission::PolicyReadWriteAuthenticationMethod => "Read and write all authentication method policies",
             Permission::UserInviteAll => "Invite guest users to the organization",
+            Permission::PolicyReadWriteAuthorization => "Read and write your organization's authorization policy",
         }
     }
 
@@ -292,6 +297,8 @@ pub enum Action {
     WriteAuthenticationMethodsPolicy,
     /// Invite people from outside as guests.
     InviteGuests,
+    /// Change the tenant's authorization policy (who may invite, what guests may do).
+    WriteAuthorizationPolicy,
 }
 
 impl Action {
@@ -354,9 +361,13 @@ impl Action {
             Action::ReadAuthenticationMethods | Action::ManageAuthenticationMethods => {
                 &[UserAuthenticationMethodReadWriteAll]
             }
-            Action::ReadPolicies => {
-                &[PolicyReadAll, PolicyReadWriteConditionalAccess, PolicyReadWriteAuthenticationMethod]
-            }
+            Action::ReadPolicies => &[
+                PolicyReadAll,
+                PolicyReadWriteConditionalAccess,
+                PolicyReadWriteAuthenticationMethod,
+                PolicyReadWriteAuthorization,
+            ],
+            Action::WriteAuthorizationPolicy => &[PolicyReadWriteAuthorization],
             Action::WriteAuthenticationMethodsPolicy => &[PolicyReadWriteAuthenticationMethod],
             Action::InviteGuests => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
             Action::WritePolicies => &[PolicyReadWriteConditionalAccess],
@@ -365,7 +376,7 @@ impl Action {
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -401,6 +412,7 @@ impl Action {
         Action::ReadAuditLogs,
         Action::WriteAuthenticationMethodsPolicy,
         Action::InviteGuests,
+        Action::WriteAuthorizationPolicy,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's

@@ -30,10 +30,11 @@ pub enum Scope {
     AuditLogReadAll,
     PolicyReadWriteAuthenticationMethod,
     UserInviteAll,
+    PolicyReadWriteAuthorization,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 23] = [
+    pub const ALL: [Scope; 24] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -57,6 +58,7 @@ impl Scope {
         Scope::AuditLogReadAll,
         Scope::PolicyReadWriteAuthenticationMethod,
         Scope::UserInviteAll,
+        Scope::PolicyReadWriteAuthorization,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -85,6 +87,7 @@ impl Scope {
             Scope::AuditLogReadAll => "AuditLog.Read.All",
             Scope::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
             Scope::UserInviteAll => "User.Invite.All",
+            Scope::PolicyReadWriteAuthorization => "Policy.ReadWrite.Authorization",
         }
     }
 
@@ -114,6 +117,7 @@ impl Scope {
             Scope::AuditLogReadAll => "e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20",
             Scope::PolicyReadWriteAuthenticationMethod => "7e823077-d88e-468f-a337-e18f1f0e6c7c",
             Scope::UserInviteAll => "63dd7cd9-b489-4adf-a28c-ac38b9a0f962",
+            Scope::PolicyReadWriteAuthorization => "edd3c878-b384-41fd-95ad-e7407dd775be",
         }
     }
 
@@ -157,6 +161,7 @@ impl Scope {
             Scope::AuditLogReadAll => Some(Permission::AuditLogReadAll),
             Scope::PolicyReadWriteAuthenticationMethod => Some(Permission::PolicyReadWriteAuthenticationMethod),
             Scope::UserInviteAll => Some(Permission::UserInviteAll),
+            Scope::PolicyReadWriteAuthorization => Some(Permission::PolicyReadWriteAuthorization),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

@@ -360,6 +360,9 @@ pub fn note(change: &Change, values: &Values, by: &Initiator) -> Option<Note> {
                 Note::new("Policy", activity, CONDITIONAL_ACCESS, operation).with(&values.of_record(id))
             };
             Some(match (subject.as_str(), kind) {
+                ("organization", _) if attributes.iter().any(|a| a == "_authorizationPolicy") => {
+                    Note::new("Policy", "Update authorization policy", CORE, "Update")
+                }
                 ("organization", _) if attributes.iter().any(|a| a == "_authenticationMethodsPolicy") => {
                     Note::new("Policy", "Authentication Methods Policy Update", METHODS, "Update")
                 }

@@ -4,6 +4,7 @@
 //! service principal (the resource whose app roles are Graph's application permissions), an administrator
 //! user and an administration app with a client secret and Graph permissions.
 
+pub mod authorization_policy;
 pub mod domains;
 pub mod methods_policy;
 pub mod organization;
@@ -55,7 +56,7 @@ pub struct TenantBootstrap {
 }
 
 /// The permissions the administration app is granted.
-const ADMIN_APP_PERMISSIONS: [Permission; 16] = [
+const ADMIN_APP_PERMISSIONS: [Permission; 17] = [
     Permission::DirectoryReadWriteAll,
     Permission::UserReadWriteAll,
     Permission::GroupReadWriteAll,
@@ -72,6 +73,7 @@ const ADMIN_APP_PERMISSIONS: [Permission; 16] = [
     Permission::UserAuthenticationMethodReadWriteAll,
     Permission::AuditLogReadAll,
     Permission::UserInviteAll,
+    Permission::PolicyReadWriteAuthorization,
 ];
 
 /// Years an initial client secret stays valid.

@@ -137,6 +137,7 @@ async fn the_token_endpoint_speaks_oauth() {
             "Organization.ReadWrite.All",
             "Policy.Read.All",
             "Policy.ReadWrite.AuthenticationMethod",
+            "Policy.ReadWrite.Authorization",
             "Policy.ReadWrite.ConditionalAccess",
             "RoleManagement.ReadWrite.Directory",
             "User.Invite.All",

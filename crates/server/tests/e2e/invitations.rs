@@ -128,3 +128,59 @@ async fn invited_people_redeem_once_with_a_mailed_code_and_become_accepted_guest
         assert_eq!(by_mia, 1, "{engine}");
     }
 }
+
+#[tokio::test]
+async fn the_authorization_policy_decides_who_may_invite() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id.to_string();
+        const POLICY: &str = "/v1.0/policies/authorizationPolicy";
+        let (status, policy) = server.call(&admin, Method::GET, POLICY, None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {policy}");
+        assert_eq!(policy["allowInvitesFrom"], "everyone", "{engine}: Entra's default");
+        assert_eq!(policy["guestUserRoleId"], "10dae51f-b6af-4016-8d66-8c2a99b929b3");
+
+        let (reader, _) = server.app_with(&admin, &["Policy.Read.All"]).await;
+        assert_eq!(server.call(&reader, Method::GET, POLICY, None).await.0, StatusCode::OK);
+        let only_admins = json!({"allowInvitesFrom": "adminsAndGuestInviters"});
+        let (status, _) = server.call(&reader, Method::PATCH, POLICY, Some(only_admins.clone())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: reading is not writing");
+        for bad in [json!({"allowInvitesFrom": "anyone"}), json!({"blockMsolPowerShell": true})] {
+            let (status, body) = server.call(&admin, Method::PATCH, POLICY, Some(bad.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: {bad}: {body}");
+        }
+
+        // Only administrators and Guest Inviters: a member is refused, the admin app is not.
+        server.member(&admin, "ivy").await;
+        let client = server.client(&admin, true, "User.Invite.All").await;
+        let upn = "ivy@contoso.gatehouse.test";
+        let (_, tokens) = server.password_grant(&tenant, &client.app_id, upn, PASSWORD, "User.Invite.All").await;
+        let ivy = tokens["access_token"].as_str().unwrap().to_owned();
+        let (status, _) = server.call(&admin, Method::PATCH, POLICY, Some(only_admins)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}");
+        let (_, policy) = server.call(&admin, Method::GET, POLICY, None).await;
+        assert_eq!(policy["allowInvitesFrom"], "adminsAndGuestInviters");
+        let (status, body) =
+            server.call(&ivy, Method::POST, INVITATIONS, Some(invitation("a@partner.example", false))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: {body}");
+        assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
+        let (status, _) =
+            server.call(&admin, Method::POST, INVITATIONS, Some(invitation("b@partner.example", false))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}");
+
+        // Members again; then nobody at all.
+        let members = json!({"allowInvitesFrom": "adminsGuestInvitersAndAllMembers"});
+        assert_eq!(server.call(&admin, Method::PATCH, POLICY, Some(members)).await.0, StatusCode::NO_CONTENT);
+        let (status, _) =
+            server.call(&ivy, Method::POST, INVITATIONS, Some(invitation("c@partner.example", false))).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}");
+        let nobody = json!({"allowInvitesFrom": "none", "guestUserRoleId": "2af84b1e-32c8-42b7-82bc-daa82404023b"});
+        assert_eq!(server.call(&admin, Method::PATCH, POLICY, Some(nobody)).await.0, StatusCode::NO_CONTENT);
+        let (status, _) =
+            server.call(&admin, Method::POST, INVITATIONS, Some(invitation("d@partner.example", false))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: nobody invites");
+        let (_, policy) = server.call(&admin, Method::GET, POLICY, None).await;
+        assert_eq!(policy["guestUserRoleId"], "2af84b1e-32c8-42b7-82bc-daa82404023b", "{engine}");
+    }
+}
