@@ -56,6 +56,19 @@ async fn invited_people_redeem_once_with_a_mailed_code_and_become_accepted_guest
         assert_eq!(guest["externalUserState"], "PendingAcceptance");
         let (_, guests) = server.advanced(&admin, "/v1.0/users?$filter=userType%20eq%20'Guest'&$count=true").await;
         assert!(guests["value"].as_array().unwrap().iter().any(|u| u["id"] == pat.as_str()), "{engine}: {guests}");
+        let rule = json!({
+            "displayName": "Guests", "mailNickname": "guests", "mailEnabled": false, "securityEnabled": true,
+            "groupTypes": ["DynamicMembership"], "membershipRule": "user.userType -eq \"Guest\"",
+            "membershipRuleProcessingState": "On",
+        });
+        let (status, guests_group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(rule)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {guests_group}");
+        crate::dynamic::settled(&server).await;
+        let members = format!("/v1.0/groups/{}/members", guests_group["id"].as_str().unwrap());
+        let (_, members) = server.call(&admin, Method::GET, &members, None).await;
+        let members: Vec<&str> =
+            members["value"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(members, [pat.as_str()], "{engine}: a dynamic rule on userType finds the guest");
         let mail = server.mail_to("pat@partner.example").await;
         assert_eq!(mail.len(), 1, "{engine}");
         assert!(mail[0].contains("Welcome aboard") && mail[0].contains(&link), "{engine}: {}", mail[0]);
