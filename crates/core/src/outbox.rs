@@ -1,6 +1,7 @@
 //! The outbox: messages are queued in the store ([`Write::QueueMail`]), in the transaction of the change
 //! that causes them where there is one, and delivered after that commits through the mail port
-//! ([`crate::kernel::mail::Mailer`]) by every node's delivery loop ([`Outbox::deliver`]).
+//! ([`crate::kernel::mail::Mailer`]) by every node's delivery loop ([`Outbox::deliver_due`]), which asks only
+//! the tenants that have due mail.
 //!
 //! - **Nothing lost, nothing sent twice by Gatehouse.** A node claims a due message by compare-and-set on
 //!   its attempt count before handing it on, so two nodes never deliver it at once; a node that dies holding
@@ -135,6 +136,23 @@ impl Outbox<'_> {
                 }
             };
             self.directory.commit(&system, vec![end]).await.map_err(Error::from)?;
+        }
+        Ok(sent)
+    }
+
+    /// Delivers the due messages of every tenant that has any (a tenant whose delivery fails is logged and
+    /// left for the next round); returns how many were sent.
+    pub async fn deliver_due(&self) -> Result<usize> {
+        if self.directory.mailer.is_none() {
+            return Ok(0);
+        }
+        let tenants = self.directory.store.tenants_with_due_mail(self.directory.now()).await.map_err(Error::from)?;
+        let mut sent = 0;
+        for tenant in tenants {
+            match self.deliver(tenant).await {
+                Ok(count) => sent += count,
+                Err(error) => tracing::warn!(%tenant, %error, "delivering a tenant's outgoing email failed"),
+            }
         }
         Ok(sent)
     }

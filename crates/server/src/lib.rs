@@ -116,17 +116,14 @@ pub fn spawn_mail_delivery(directory: Arc<Directory>, settings: &config::Setting
     deliver_mail(directory);
 }
 
-/// The delivery loop of [`spawn_mail_delivery`].
+/// The delivery loop of [`spawn_mail_delivery`]: every half second, the tenants that have due mail.
 pub fn deliver_mail(directory: Arc<Directory>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tenants = Tenants::default();
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            for tenant in tenants.current(&directory).await.to_vec() {
-                if let Err(error) = directory.outbox().deliver(tenant).await {
-                    tracing::warn!(%tenant, %error, "delivering outgoing email failed");
-                }
+            if let Err(error) = directory.outbox().deliver_due().await {
+                tracing::warn!(%error, "delivering outgoing email failed");
             }
         }
     })

@@ -355,6 +355,7 @@ CREATE TABLE mail_outbox (
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX mail_outbox_due ON mail_outbox (tenant_id, state, next_attempt_at);
+CREATE INDEX mail_outbox_pending ON mail_outbox (state, next_attempt_at, tenant_id);
 "#,
     ),
 ];

@@ -502,6 +502,14 @@ impl Store for SqlStore {
         self.fetch_all(query(sql, params), plan::mail_record).await
     }
 
+    async fn tenants_with_due_mail(&self, now: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
+        let q = query(
+            "SELECT DISTINCT tenant_id FROM mail_outbox WHERE state = 'pending' AND next_attempt_at <= $1",
+            vec![plan::micros(now).into()],
+        );
+        self.fetch_all(q, |row| row.uuid(0)).await
+    }
+
     async fn mail(&self, tenant: Uuid, state: Option<MailState>, limit: u32) -> StoreResult<Vec<MailRecord>> {
         let sql = format!(
             "SELECT {MAIL_COLUMNS} FROM mail_outbox WHERE tenant_id = $1 AND ($2 = '' OR state = $2) \

@@ -737,6 +737,10 @@ pub trait Store: Send + Sync + 'static {
     /// Pending messages of the tenant's outbox due at `now` and claimed by no node, oldest first.
     async fn due_mail(&self, tenant: Uuid, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<MailRecord>>;
 
+    /// The tenants whose outbox holds a pending message due at `now` (for the delivery loop of the whole
+    /// deployment, which so asks every tenant's outbox only when it has something to send).
+    async fn tenants_with_due_mail(&self, now: DateTime<Utc>) -> StoreResult<Vec<Uuid>>;
+
     /// The tenant's outbox, newest first: messages in `state` (any when `None`).
     async fn mail(&self, tenant: Uuid, state: Option<MailState>, limit: u32) -> StoreResult<Vec<MailRecord>>;
 
