@@ -716,6 +716,12 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
         ("assignedLicenses" | "assignedPlans" | "licenseAssignmentStates", _) => {
             Some(record.doc.get(property.name).cloned().unwrap_or_else(|| json!([])))
         }
+        // An invited guest proves their email address: their identity is issued by `mail`.
+        ("identities", _) if record.doc.get("creationType") == Some(&json!("Invitation")) => Some(json!([{
+            "signInType": "federated",
+            "issuer": "mail",
+            "issuerAssignedId": record.doc.get("mail"),
+        }])),
         ("identities", _) => Some(json!([{
             "signInType": "userPrincipalName",
             "issuer": upn.and_then(|u| u.rsplit_once('@')).map(|(_, domain)| domain),

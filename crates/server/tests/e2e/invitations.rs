@@ -48,12 +48,17 @@ async fn invited_people_redeem_once_with_a_mailed_code_and_become_accepted_guest
         let pat = invited["invitedUser"]["id"].as_str().unwrap().to_owned();
         let link = invited["inviteRedeemUrl"].as_str().unwrap().to_owned();
         assert!(link.starts_with(&format!("{}/{tenant}/redeem?ticket=", server.base)), "{engine}: {link}");
-        let select = "$select=userType,userPrincipalName,creationType,externalUserState,mail";
+        let select = "$select=userType,userPrincipalName,creationType,externalUserState,mail,identities";
         let (_, guest) = server.call(&admin, Method::GET, &format!("/v1.0/users/{pat}?{select}"), None).await;
         assert_eq!(guest["userType"], "Guest", "{engine}: {guest}");
         assert_eq!(guest["userPrincipalName"], "pat_partner.example#EXT#@contoso.gatehouse.test");
         assert_eq!(guest["creationType"], "Invitation");
         assert_eq!(guest["externalUserState"], "PendingAcceptance");
+        assert_eq!(
+            guest["identities"],
+            json!([{"signInType": "federated", "issuer": "mail", "issuerAssignedId": "pat@partner.example"}]),
+            "{engine}"
+        );
         let (_, guests) = server.advanced(&admin, "/v1.0/users?$filter=userType%20eq%20'Guest'&$count=true").await;
         assert!(guests["value"].as_array().unwrap().iter().any(|u| u["id"] == pat.as_str()), "{engine}: {guests}");
         let rule = json!({
