@@ -3,12 +3,11 @@
 //! entering it; they then go on to the invitation's redirect URL. The core decides every step
 //! (`sign_in::redeem`); the page carries the tickets in its signed form context.
 
-use crate::pages::{alert, error_page, escape, form_context, hidden_fields, page, redirect, shown, Posted};
+use crate::pages::{alert, error_page, escape, hidden_fields, opened, page, redirect, shown, Posted};
 use crate::{source_of, IdentityState, Peer};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Form;
 use gatehouse_core::sign_in::redeem::Invited;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -79,9 +78,8 @@ pub async fn redeem_form(
     peer: Peer,
     form: Posted,
 ) -> Response {
-    let Ok(Form(form)) = form else { return error_page("The form could not be read.") };
-    let ctx = match form_context(&state, &headers, &form, PURPOSE, &tenant) {
-        Ok(ctx) => ctx,
+    let (_, form, ctx) = match opened(&state, &headers, &tenant, form, PURPOSE).await {
+        Ok(opened) => opened,
         Err(response) => return *response,
     };
     let sign_in = state.directory.sign_in();

@@ -167,6 +167,36 @@ fn placeholders(from: usize, count: usize) -> String {
     (from..from + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The conditions of a read of one tenant's rows (`tenant_id = $1` first), each added with a `?` for each of
+/// its parameters, in order.
+struct Conditions {
+    sql: String,
+    params: Vec<SqlValue>,
+}
+
+impl Conditions {
+    fn of(tenant: Uuid) -> Conditions {
+        Conditions { sql: "tenant_id = $1".to_owned(), params: vec![tenant.into()] }
+    }
+
+    fn add(&mut self, condition: &str, values: Vec<SqlValue>) {
+        let mut condition = condition.to_owned();
+        for value in values {
+            self.params.push(value);
+            condition = condition.replacen('?', &format!("${}", self.params.len()), 1);
+        }
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&condition);
+    }
+
+    /// The conditions, the `LIMIT`'s parameter slot for `limit`, and the parameters.
+    fn limited(mut self, limit: u32) -> (String, String, Vec<SqlValue>) {
+        self.params.push(i64::from(limit).into());
+        let slot = format!("${}", self.params.len());
+        (self.sql, slot, self.params)
+    }
+}
+
 /// The outbox's columns, as [`plan::mail_record`] reads them.
 const MAIL_COLUMNS: &str = "id, kind, recipient, subject, body_text, body_html, state, attempts, next_attempt_at, \
      claimed_until, last_error, created_at, sent_at";
@@ -327,47 +357,36 @@ impl Store for SqlStore {
     }
 
     async fn sign_ins(&self, tenant: Uuid, q: &SignInQuery) -> StoreResult<Vec<SignInRecord>> {
-        let mut params: Vec<SqlValue> = vec![tenant.into()];
-        let mut conditions = String::new();
-        let mut add = |sql: &str, values: Vec<SqlValue>| {
-            let mut sql = sql.to_owned();
-            for value in values {
-                params.push(value);
-                sql = sql.replacen('?', &format!("${}", params.len()), 1);
-            }
-            conditions.push_str(" AND ");
-            conditions.push_str(&sql);
-        };
+        let mut w = Conditions::of(tenant);
         if let Some(id) = q.id {
-            add("id = ?", vec![id.into()]);
+            w.add("id = ?", vec![id.into()]);
         }
         if let Some(from) = q.from {
-            add("created_at >= ?", vec![plan::micros(from).into()]);
+            w.add("created_at >= ?", vec![plan::micros(from).into()]);
         }
         if let Some(until) = q.until {
-            add("created_at <= ?", vec![plan::micros(until).into()]);
+            w.add("created_at <= ?", vec![plan::micros(until).into()]);
         }
         if let Some(user) = q.user {
-            add("user_id = ?", vec![user.into()]);
+            w.add("user_id = ?", vec![user.into()]);
         }
         if let Some(upn) = &q.user_principal_name {
-            add("user_principal_name = ?", vec![upn.clone().into()]);
+            w.add("user_principal_name = ?", vec![upn.clone().into()]);
         }
         if let Some(app) = q.app {
-            add("app_id = ?", vec![app.into()]);
+            w.add("app_id = ?", vec![app.into()]);
         }
         if let Some(code) = q.error_code {
-            add("error_code = ?", vec![code.into()]);
+            w.add("error_code = ?", vec![code.into()]);
         }
         if let Some((at, id)) = q.after {
             let at = plan::micros(at);
-            add("(created_at < ? OR (created_at = ? AND id < ?))", vec![at.into(), at.into(), id.into()]);
+            w.add("(created_at < ? OR (created_at = ? AND id < ?))", vec![at.into(), at.into(), id.into()]);
         }
-        params.push(i64::from(q.limit).into());
+        let (conditions, limit, params) = w.limited(q.limit);
         let sql = format!(
             "SELECT id, created_at, user_id, user_principal_name, app_id, error_code, record FROM sign_ins \
-             WHERE tenant_id = $1{conditions} ORDER BY created_at DESC, id DESC LIMIT ${}",
-            params.len()
+             WHERE {conditions} ORDER BY created_at DESC, id DESC LIMIT {limit}"
         );
         self.fetch_all(query(sql, params), |row| {
             Ok(SignInRecord {
@@ -520,44 +539,36 @@ impl Store for SqlStore {
     }
 
     async fn audits(&self, tenant: Uuid, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
-        let mut params: Vec<SqlValue> = vec![tenant.into()];
-        let mut conditions = vec!["tenant_id = $1".to_owned(), "activity IS NOT NULL".to_owned()];
-        let bind = |params: &mut Vec<SqlValue>, value: SqlValue| {
-            params.push(value);
-            format!("${}", params.len())
-        };
+        let mut w = Conditions::of(tenant);
+        w.add("activity IS NOT NULL", vec![]);
         if let Some(from) = query.from {
-            conditions.push(format!("at >= {}", bind(&mut params, plan::micros(from).into())));
+            w.add("at >= ?", vec![plan::micros(from).into()]);
         }
         if let Some(until) = query.until {
-            conditions.push(format!("at <= {}", bind(&mut params, plan::micros(until).into())));
+            w.add("at <= ?", vec![plan::micros(until).into()]);
         }
         if let Some(before) = query.before {
-            conditions.push(format!("seq < {}", bind(&mut params, before.into())));
+            w.add("seq < ?", vec![before.into()]);
         }
-        for (column, value) in
-            [("category", &query.category), ("activity", &query.activity), ("service", &query.service)]
+        for (sql, value) in
+            [("category = ?", &query.category), ("activity = ?", &query.activity), ("service = ?", &query.service)]
         {
             if let Some(value) = value {
-                conditions.push(format!("{column} = {}", bind(&mut params, value.as_str().into())));
+                w.add(sql, vec![value.as_str().into()]);
             }
         }
         if let Some(user) = query.user {
             let [delegated, own] = Initiator::of_user(user);
-            let (a, b) = (bind(&mut params, delegated.into()), bind(&mut params, own.into()));
-            conditions.push(format!("actor IN ({a}, {b})"));
+            w.add("actor IN (?, ?)", vec![delegated.into(), own.into()]);
         }
         if let Some(target) = &query.target {
-            let exact = bind(&mut params, target.as_str().into());
-            let group = bind(&mut params, format!("{target}/%").into());
-            let member = bind(&mut params, format!("%/{target}").into());
-            conditions.push(format!("(object_id = {exact} OR object_id LIKE {group} OR object_id LIKE {member})"));
+            let values = vec![target.as_str().into(), format!("{target}/%").into(), format!("%/{target}").into()];
+            w.add("(object_id = ? OR object_id LIKE ? OR object_id LIKE ?)", values);
         }
-        let limit = bind(&mut params, i64::from(query.limit).into());
+        let (conditions, limit, params) = w.limited(query.limit);
         let sql = format!(
             "SELECT seq, object_type, object_id, kind, attributes, at, actor, batch, category, activity, service, \
-             detail FROM change_log WHERE {} ORDER BY seq DESC LIMIT {limit}",
-            conditions.join(" AND ")
+             detail FROM change_log WHERE {conditions} ORDER BY seq DESC LIMIT {limit}"
         );
         self.fetch_all(plan::query(sql, params), plan::audit_record).await
     }
