@@ -310,7 +310,7 @@ impl Groups<'_> {
     }
 
     pub async fn list(&self, caller: &Caller, listing: Listing) -> Result<Page> {
-        require(caller, Action::ReadGroups)?;
+        decide(caller, Action::ReadGroups, &Target::Collection)?;
         self.directory.page(caller, ObjectQuery::of(ObjectKind::Group), listing).await
     }
 
@@ -493,7 +493,8 @@ impl Groups<'_> {
         transitive: bool,
         listing: Listing,
     ) -> Result<Page> {
-        require(caller, Action::ReadMemberships)?;
+        let own = caller.user().is_some_and(|user| user.to_string().eq_ignore_ascii_case(object));
+        decide(caller, Action::ReadMemberships, if own { &Target::OwnProfile } else { &Target::Tenant })?;
         let object = self.member_object(caller, object).await?;
         let scope = match transitive {
             true => Scope::TransitiveMemberOf { member: object.id },

@@ -6,19 +6,20 @@
 //! address with a code mailed there, and the guest is then Accepted.
 //!
 //! Who may invite follows the tenant's authorization policy (`allowInvitesFrom`): by default members, the
-//! Guest Inviter and User Administrator roles and apps with `User.Invite.All`. Guests invite only through a
-//! role until they can sign in (with the guests' sign-in to come).
+//! Guest Inviter and User Administrator roles and apps with `User.Invite.All`; guests too when the policy
+//! says `everyone`.
 
 use crate::auth::authorization::{require, role_allows, Action};
+use crate::auth::guest_policy::{allow_invites_from, invitations_reach};
 use crate::directory::write_error;
-use crate::kernel::error::{Error, Result};
+use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::kernel::request;
 use crate::kernel::text::fold;
 use crate::outbox::Mail;
 use crate::schema::format_time;
+use crate::sign_in::guest::guest_name;
 use crate::sign_in::redeem::{INVITATION_KEY, REDEEM_PURPOSE};
 use crate::store::{ObjectKind, ObjectRecord, Write};
-use crate::tenants::authorization_policy::allow_invites_from;
 use crate::{Caller, Directory};
 use chrono::Duration;
 use serde_json::{json, Map, Value};
@@ -82,9 +83,9 @@ fn may_invite(caller: &Caller, who: &str) -> Result<()> {
         Caller::System { .. } | Caller::SelfService { .. } => true,
         _ if who == "none" => false,
         Caller::App { .. } => true,
-        Caller::User { roles, guest, .. } => {
+        Caller::User { roles, standing, .. } => {
             let admin = roles.iter().any(|role| role_allows(role, Action::InviteGuests));
-            admin || (who == "everyone") || (who == "adminsGuestInvitersAndAllMembers" && !guest)
+            admin || (who == "everyone") || (who == "adminsGuestInvitersAndAllMembers" && !standing.is_guest())
         }
     };
     match allowed {
@@ -128,8 +129,14 @@ impl Invitations<'_> {
             ));
         }
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
-        may_invite(caller, &allow_invites_from(&tenant.organization))?;
-        let upn = format!("{}#EXT#@{}", email.replace('@', "_"), tenant.initial_domain);
+        may_invite(caller, allow_invites_from(&tenant.organization))?;
+        let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        if !invitations_reach(&tenant.organization, domain) {
+            let message =
+                format!("Invitations to '{domain}' are blocked by the organization's collaboration restrictions.");
+            return Err(Error::new(ErrorKind::Forbidden, message).with_code("Authorization_RequestDenied"));
+        }
+        let upn = guest_name(&email, &tenant.initial_domain);
         let now = self.directory.now();
         let invitation = self.directory.new_object_id();
         let pending = json!({"id": invitation, "redirect": redirect});

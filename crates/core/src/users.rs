@@ -362,7 +362,7 @@ impl Users<'_> {
 
     /// A page of the tenant's users that match the listing's filter, in its order.
     pub async fn list(&self, caller: &Caller, listing: Listing) -> Result<Page> {
-        require(caller, Action::ReadUsers)?;
+        decide(caller, Action::ReadUsers, &Target::Collection)?;
         self.directory.page(caller, ObjectQuery::of(ObjectKind::User), listing).await
     }
 
@@ -708,6 +708,12 @@ impl Users<'_> {
     }
 }
 
+/// Whether a user's identity is issued by `mail`: an invited guest, who proves their email address (by a
+/// code mailed there) to redeem the invitation and to sign in.
+pub fn signs_in_by_mail(record: &ObjectRecord) -> bool {
+    record.doc.get("creationType") == Some(&json!("Invitation"))
+}
+
 /// Every user property with its current value: stored, derived, or the empty value Graph shows.
 pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String, Value> {
     let upn = record.doc.get("userPrincipalName").and_then(Value::as_str);
@@ -716,8 +722,7 @@ pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<S
         ("assignedLicenses" | "assignedPlans" | "licenseAssignmentStates", _) => {
             Some(record.doc.get(property.name).cloned().unwrap_or_else(|| json!([])))
         }
-        // An invited guest proves their email address: their identity is issued by `mail`.
-        ("identities", _) if record.doc.get("creationType") == Some(&json!("Invitation")) => Some(json!([{
+        ("identities", _) if signs_in_by_mail(record) => Some(json!([{
             "signInType": "federated",
             "issuer": "mail",
             "issuerAssignedId": record.doc.get("mail"),

@@ -61,7 +61,7 @@ fn code_form(state: &IdentityState, tenant: &str, problem: Option<&str>) -> Resp
 fn sign_in_form(state: &IdentityState, tenant: &str, otc: &str, problem: Option<(&str, &str)>) -> Response {
     let (fields, csrf) = hidden_fields(state, "device", &json!({"path": tenant, "otc": otc}));
     let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
-    let body = sign_in_body(&format!("/{tenant}/devicelogin"), &fields, login, message);
+    let body = sign_in_body(&format!("/{tenant}/devicelogin"), &fields, login, message, false);
     page(StatusCode::OK, "Sign in to your account", &body, "form-action 'self'", &[csrf])
 }
 

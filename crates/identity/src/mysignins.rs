@@ -25,7 +25,7 @@ fn action(tenant: &str) -> String {
 fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
     let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
     let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
-    let body = sign_in_body(&action(tenant), &fields, login, message);
+    let body = sign_in_body(&action(tenant), &fields, login, message, false);
     page(StatusCode::OK, "My Sign-ins", &body, "form-action 'self'", &[csrf])
 }
 

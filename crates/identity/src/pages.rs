@@ -392,12 +392,17 @@ pub(crate) fn alert(problem: Option<&str>) -> (String, &'static str) {
 
 /// The sign-in form of every page that signs a person in: Entra's field names, the name prefilled (never the
 /// password), a failed sign-in said with its message, which the name field points to, and the way to the
-/// self-service password reset of the tenant at `tenant_path`.
-pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Option<&str>) -> String {
+/// self-service password reset of the tenant at `tenant_path`. Where guests may sign in (`codes`), a second
+/// button asks for a code by email instead of the password.
+pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Option<&str>, codes: bool) -> String {
     let (alert, described) = alert(problem);
     let tenant_path = action.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let code = match codes {
+        true => "\n<p><button type=\"submit\" name=\"otp\" value=\"1\" formnovalidate id=\"idSendCode\">Guests: email me a sign-in code</button></p>",
+        false => "",
+    };
     format!(
-        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>\n</form>\n<p><a id=\"idA_PWD_ForgotPassword\" href=\"/{reset}/passwordreset\">Forgot my password</a></p>",
+        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>{code}\n</form>\n<p><a id=\"idA_PWD_ForgotPassword\" href=\"/{reset}/passwordreset\">Forgot my password</a></p>",
         action = escape(action),
         login = escape(login),
         reset = escape(tenant_path),
@@ -503,7 +508,9 @@ fn sign_in_form(state: &IdentityState, flow: &Flow, problem: Option<(&str, &str)
         Some((login, message)) => (login, Some(message)),
         None => (flow.param("login_hint").unwrap_or_default(), None),
     };
-    let body = sign_in_body(&format!("/{}/oauth2/v2.0/authorize", flow.tenant_path), &fields, login, message);
+    let action = format!("/{}/oauth2/v2.0/authorize", flow.tenant_path);
+    let codes = matches!(flow.tenancy, Tenancy::Tenant(_));
+    let body = sign_in_body(&action, &fields, login, message, codes);
     page(StatusCode::OK, "Sign in to your account", &body, &form_action(flow), &[csrf_cookie])
 }
 
@@ -523,9 +530,21 @@ fn second_factor_form(
     flow: &Flow,
     factor: &Value,
     problem: Option<&str>,
+    cookies: Vec<String>,
+) -> Response {
+    code_form(state, flow, ("factor", factor), problem, cookies)
+}
+
+/// Asks for a code inside the sign-in: a second factor (`factor`) or a guest's mailed code (`guest`), whose
+/// ticket and masked address travel in the form's signed context under that key.
+fn code_form(
+    state: &IdentityState,
+    flow: &Flow,
+    (key, factor): (&str, &Value),
+    problem: Option<&str>,
     mut cookies: Vec<String>,
 ) -> Response {
-    let payload = json!({"path": flow.tenant_path, "params": flow.params, "factor": factor});
+    let payload = json!({"path": flow.tenant_path, "params": flow.params, key: factor});
     let (fields, csrf_cookie) = hidden_fields(state, "authorize", &payload);
     cookies.push(csrf_cookie);
     let action = format!("/{}/oauth2/v2.0/authorize", flow.tenant_path);
@@ -570,6 +589,22 @@ pub async fn authorize_form(
     let flow = Flow { tenancy, tenant_path: tenant, params, browser: browser_of(peer, &headers) };
     if form.contains_key("consent") {
         return consent_answer(&state, &flow, &headers, field("consent"), field("scopes")).await;
+    }
+    if form.contains_key("otp") {
+        return match sign_in.send_guest_code(flow.tenancy, field("login"), &flow.browser).await {
+            Ok(sent) => {
+                let guest = json!({"email": sent.ticket, "to": sent.to});
+                code_form(&state, &flow, ("guest", &guest), None, Vec::new())
+            }
+            Err(e) => sign_in_form(&state, &flow, Some((field("login"), &shown(&e)))),
+        };
+    }
+    if let Some(guest) = ctx.get("guest") {
+        let ticket = guest.get("email").and_then(Value::as_str).unwrap_or_default();
+        return match sign_in.guest_code_session(flow.tenancy, ticket, field("otc"), &flow.browser).await {
+            Ok(session) => signed_in(&state, &flow, session).await,
+            Err(e) => code_form(&state, &flow, ("guest", guest), Some(&shown(&e)), Vec::new()),
+        };
     }
     if let Some(factor) = ctx.get("factor") {
         let session = match read_cookie(&headers, SESSION_COOKIE) {

@@ -8,7 +8,8 @@
 //! pipeline) becomes [`Caller::User`].
 
 use crate::applications::{AuthenticatedClient, CachedClient, ClientProof, ProofKind};
-use crate::auth::authorization::{is_graph, Permission, GRAPH_RESOURCE};
+use crate::auth::authorization::{is_graph, Permission, Standing, GRAPH_RESOURCE};
+use crate::auth::guest_policy::guest_standing;
 use crate::auth::roles::{is_guest, wids, GUEST_ROLE};
 use crate::auth::scopes::Scopes;
 use crate::credentials::keys;
@@ -268,7 +269,10 @@ impl Tokens<'_> {
                     user: oid,
                     app_id,
                     scopes: Scopes::parse(claims.get("scp").and_then(Value::as_str).unwrap_or_default()),
-                    guest: roles.iter().any(|r| r == GUEST_ROLE),
+                    standing: match roles.iter().any(|r| r == GUEST_ROLE) {
+                        true => Standing::LimitedGuest,
+                        false => Standing::Member,
+                    },
                     roles,
                 }
             }
@@ -314,7 +318,11 @@ impl Tokens<'_> {
         match facts {
             Some((own, guest)) => {
                 let roles = self.directory.role_management().held_by(tenant, user, own).await?;
-                Ok(Caller::User { tenant, user, app_id, scopes, roles, guest })
+                let standing = match guest {
+                    true => guest_standing(&self.directory.tenant_record(tenant).await?.organization),
+                    false => Standing::Member,
+                };
+                Ok(Caller::User { tenant, user, app_id, scopes, roles, standing })
             }
             None => Err(Error::unauthenticated("The signed-in user is disabled or deleted.")),
         }

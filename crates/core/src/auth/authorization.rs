@@ -443,6 +443,31 @@ const MEMBER_DEFAULTS: &[Action] = &[
     Action::ReadRoles,
 ];
 
+/// What a guest with limited access (Entra's Guest User role, the default) reads: a user, a group, a group's
+/// members or an object's groups that it names, and the organization's profile — never a whole collection.
+const LIMITED_GUEST_DEFAULTS: &[Action] =
+    &[Action::ReadUsers, Action::ReadGroups, Action::ReadMemberships, Action::ReadOrganizationProfile];
+
+/// Who a signed-in person is to the directory's default permissions: a member, or a guest with the access the
+/// tenant's authorization policy gives guests (`guestUserRoleId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// A member: Entra's default user permissions ([`MEMBER_DEFAULTS`]).
+    Member,
+    /// A guest with the same access as members (the User role).
+    GuestAsMember,
+    /// A guest with limited access (Guest User, Entra's default): [`LIMITED_GUEST_DEFAULTS`].
+    LimitedGuest,
+    /// A guest restricted to their own objects (Restricted Guest User): their profile and their groups.
+    RestrictedGuest,
+}
+
+impl Standing {
+    pub fn is_guest(self) -> bool {
+        self != Standing::Member
+    }
+}
+
 /// Everything there is to read (Global Reader).
 const EVERY_READ: &[Action] = &[
     Action::ReadUsers,
@@ -549,8 +574,10 @@ pub enum Target<'a> {
     /// A user on whom a sensitive action is done (deleting, restoring, purging, changing a password or a
     /// sensitive property): who may act on a privileged user is Entra's rule ([`may_act_on`]).
     SensitiveUser(&'a Privilege<'a>),
-    /// The signed-in user's own profile (`/me`).
+    /// The signed-in user's own profile (`/me`), and their own groups.
     OwnProfile,
+    /// A whole collection (listing users or groups): what a guest with limited access never reads.
+    Collection,
 }
 
 /// The facts Entra's rule on sensitive actions reads: the caller's directory roles, the target's, and
@@ -572,15 +599,15 @@ pub fn decide(caller: &Caller, action: Action, target: &Target<'_>) -> Result<()
     let allowed = match caller {
         Caller::System { .. } | Caller::SelfService { .. } => true,
         Caller::App { permissions, .. } => permitted(*permissions, action, target),
-        Caller::User { scopes, roles, guest, .. } => match target {
+        Caller::User { scopes, roles, standing, .. } => match target {
             Target::OwnProfile => match action {
-                Action::ReadUsers => scopes.iter().any(|s| !s.is_openid()),
+                Action::ReadUsers | Action::ReadMemberships => scopes.iter().any(|s| !s.is_openid()),
                 Action::ChangeOwnPassword => scopes.contains(Scope::DirectoryAccessAsUserAll),
                 _ => false,
             },
             _ => {
                 permitted(scopes.reach(), action, target)
-                    && action.needed(target).all(|needed| user_may(roles, *guest, needed))
+                    && action.needed(target).all(|needed| user_may(roles, *standing, needed, target))
             }
         },
     };
@@ -599,17 +626,24 @@ fn permitted(permissions: Permissions, action: Action, target: &Target<'_>) -> b
             Target::SensitiveUser(privilege) => {
                 may_act_on(&privilege.actor_roles, &privilege.target_roles, privilege.in_role_assignable_group)
             }
-            Target::Tenant | Target::OwnProfile | Target::Group { .. } => true,
+            Target::Tenant | Target::OwnProfile | Target::Collection | Target::Group { .. } => true,
         }
 }
 
-/// What a signed-in user may do in the directory, whatever the client's scopes: a member Entra's default
-/// user permissions ([`MEMBER_DEFAULTS`]: read the directory, change nothing of others), and what the roles
-/// they hold allow ([`role_allows`]); a guest only what their roles allow, beyond their own profile
-/// ([`Target::OwnProfile`]).
-pub fn user_may(roles: &[String], guest: bool, action: Action) -> bool {
-    let member_default = MEMBER_DEFAULTS.contains(&action) || action == Action::InviteGuests;
-    (!guest && member_default) || roles.iter().any(|role| role_allows(role, action))
+/// What a signed-in user may do to `target`, whatever the client's scopes: what the roles they hold allow
+/// ([`role_allows`]), and the defaults of their [`Standing`]: a member's (and a guest's given as much) are
+/// Entra's default user permissions ([`MEMBER_DEFAULTS`]: read the directory, change nothing of others); a
+/// guest with limited access reads what it names, never a collection; a restricted guest nothing beyond
+/// their own profile ([`Target::OwnProfile`]). Anyone may ask to invite guests: the tenant's authorization
+/// policy decides who does.
+pub fn user_may(roles: &[String], standing: Standing, action: Action, target: &Target<'_>) -> bool {
+    let default = action == Action::InviteGuests
+        || match standing {
+            Standing::Member | Standing::GuestAsMember => MEMBER_DEFAULTS.contains(&action),
+            Standing::LimitedGuest => LIMITED_GUEST_DEFAULTS.contains(&action) && !matches!(target, Target::Collection),
+            Standing::RestrictedGuest => false,
+        };
+    default || roles.iter().any(|role| role_allows(role, action))
 }
 
 /// [`decide`] for an action whose target adds nothing ([`Target::Tenant`]).
@@ -730,17 +764,19 @@ mod tests {
     fn a_signed_in_user_may_do_what_both_the_scopes_and_the_person_allow() {
         use crate::auth::scopes::Scopes;
         use Action::*;
-        let user = |scopes: &str, roles: &[&str], guest: bool| Caller::User {
+        let user = |scopes: &str, roles: &[&str], standing: Standing| Caller::User {
             tenant: Uuid::nil(),
             user: Uuid::nil(),
             app_id: Uuid::nil(),
             scopes: Scopes::parse(scopes),
             roles: roles.iter().map(|r| r.to_string()).collect(),
-            guest,
+            standing,
         };
-        let member = |scopes: &str| user(scopes, &[], false);
-        let admin = |scopes: &str| user(scopes, &[GLOBAL_ADMINISTRATOR], false);
-        let guest = |scopes: &str| user(scopes, &[], true);
+        let member = |scopes: &str| user(scopes, &[], Standing::Member);
+        let admin = |scopes: &str| user(scopes, &[GLOBAL_ADMINISTRATOR], Standing::Member);
+        let guest = |scopes: &str| user(scopes, &[], Standing::RestrictedGuest);
+        let limited = |scopes: &str| user(scopes, &[], Standing::LimitedGuest);
+        let as_member = |scopes: &str| user(scopes, &[], Standing::GuestAsMember);
         let cases: &[(Caller, Action, Target<'_>, bool)] = &[
             (member("User.Read"), ReadUsers, Target::OwnProfile, true),
             (guest("User.Read"), ReadUsers, Target::OwnProfile, true),
@@ -753,6 +789,16 @@ mod tests {
             (member("Directory.ReadWrite.All"), WriteUsers, Target::Tenant, false),
             (member("Directory.ReadWrite.All"), WriteGroups, Target::Tenant, false),
             (guest("Directory.Read.All"), ReadUsers, Target::Tenant, false),
+            (guest("User.Read"), ReadMemberships, Target::OwnProfile, true),
+            (guest("Directory.Read.All"), ReadGroups, Target::Tenant, false),
+            (limited("Directory.Read.All"), ReadUsers, Target::Tenant, true),
+            (limited("Directory.Read.All"), ReadUsers, Target::Collection, false),
+            (limited("Directory.Read.All"), ReadGroups, Target::Collection, false),
+            (limited("Directory.Read.All"), ReadContacts, Target::Tenant, false),
+            (limited("User.Read"), ReadUsers, Target::Tenant, false),
+            (as_member("Directory.Read.All"), ReadUsers, Target::Collection, true),
+            (as_member("Directory.ReadWrite.All"), WriteUsers, Target::Tenant, false),
+            (member("Directory.Read.All"), ReadUsers, Target::Collection, true),
             (admin("User.Read"), ReadUsers, Target::Tenant, false),
             (admin("User.ReadWrite.All"), WriteUsers, Target::Tenant, true),
             (admin("Directory.ReadWrite.All"), WriteDomains, Target::Tenant, false),
@@ -842,14 +888,18 @@ mod tests {
         assert!(cells.len() >= 60);
         for (role, action, allowed) in cells {
             let roles = vec![role.to_string()];
-            assert_eq!(user_may(&roles, false, *action), *allowed, "{:?} {action:?}", crate::auth::roles::role(role));
+            let may = user_may(&roles, Standing::Member, *action, &Target::Tenant);
+            assert_eq!(may, *allowed, "{:?} {action:?}", crate::auth::roles::role(role));
         }
         for role in ROLES {
             let roles = vec![role.id.to_owned()];
             for action in Action::ALL {
-                assert!(!user_may(&roles, true, action) || role_allows(role.id, action), "a guest's defaults are none");
+                let may = user_may(&roles, Standing::RestrictedGuest, action, &Target::Tenant);
+                let own = action == InviteGuests || role_allows(role.id, action);
+                assert!(!may || own, "a restricted guest's defaults are none");
             }
-            assert!(user_may(&roles, false, ReadUsers), "{}: every holder reads what members read", role.name);
+            let may = user_may(&roles, Standing::Member, ReadUsers, &Target::Tenant);
+            assert!(may, "{}: every holder reads what members read", role.name);
         }
     }
 

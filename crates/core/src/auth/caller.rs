@@ -1,6 +1,6 @@
 //! The authenticated principal behind a request. Every use case takes one as its first argument.
 
-use crate::auth::authorization::Permissions;
+use crate::auth::authorization::{Permissions, Standing};
 use crate::auth::scopes::Scopes;
 use crate::store::audit::Initiator;
 use uuid::Uuid;
@@ -27,8 +27,8 @@ pub enum Caller {
         scopes: Scopes,
         /// The directory roles the person held when the token was issued (the token's `wids`).
         roles: Vec<String>,
-        /// Whether the person is a guest (`userType` Guest), whose default permissions are narrower.
-        guest: bool,
+        /// Whether the person is a member or a guest, and what the tenant lets its guests read.
+        standing: Standing,
     },
     /// Gatehouse itself: bootstrap, the CLI run by the operator, background processors.
     System { tenant: Uuid },

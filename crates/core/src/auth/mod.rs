@@ -2,5 +2,6 @@
 
 pub mod authorization;
 pub mod caller;
+pub mod guest_policy;
 pub mod roles;
 pub mod scopes;

@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 /// Internal organization key of the policy: each configured method's document, by its id.
 pub const POLICY_KEY: &str = "_authenticationMethodsPolicy";
+/// The email method's setting for guests' codes.
+const EXTERNAL_OTP: &str = "allowExternalIdToUseEmailOtp";
 /// The target that stands for every user.
 const ALL_USERS: &str = "all_users";
 
@@ -61,11 +63,19 @@ pub struct Configuration {
     pub include: Vec<String>,
     /// Group ids.
     pub exclude: Vec<String>,
+    /// Email codes only: whether guests sign in with codes mailed to them (`allowExternalIdToUseEmailOtp`:
+    /// `default`, which is on, `enabled` or `disabled`), whatever the method's state for members.
+    pub external_otp: Option<String>,
 }
 
 impl Configuration {
     fn default_for(method: Method) -> Configuration {
-        Configuration { enabled: method.enabled_by_default(), include: vec![ALL_USERS.to_owned()], exclude: Vec::new() }
+        Configuration {
+            enabled: method.enabled_by_default(),
+            include: vec![ALL_USERS.to_owned()],
+            exclude: Vec::new(),
+            external_otp: (method == Method::Email).then(|| "default".to_owned()),
+        }
     }
 
     /// The method's configuration in the organization record (its default when never configured).
@@ -80,6 +90,10 @@ impl Configuration {
             enabled: stored.get("state") == Some(&json!("enabled")),
             include: ids("includeTargets"),
             exclude: ids("excludeTargets"),
+            external_otp: (method == Method::Email).then(|| {
+                let stored = stored.get(EXTERNAL_OTP).and_then(Value::as_str);
+                stored.unwrap_or("default").to_owned()
+            }),
         }
     }
 
@@ -109,7 +123,11 @@ impl Configuration {
             "includeTargets": included,
             "excludeTargets": excluded,
         });
-        doc.as_object().cloned().unwrap_or_default()
+        let mut doc = doc.as_object().cloned().unwrap_or_default();
+        if let Some(external) = &self.external_otp {
+            doc.insert(EXTERNAL_OTP.into(), json!(external));
+        }
+        doc
     }
 
     /// The configuration with a `PATCH` body's `state`, `includeTargets` and `excludeTargets` applied;
@@ -128,6 +146,11 @@ impl Configuration {
                 }
                 "includeTargets" => out.include = targets(name, value, true)?,
                 "excludeTargets" => out.exclude = targets(name, value, false)?,
+                EXTERNAL_OTP if self.external_otp.is_some() => {
+                    let value = value.as_str().filter(|v| ["default", "enabled", "disabled"].contains(v));
+                    let wrong = || Error::invalid_property(name, "It is 'default', 'enabled' or 'disabled'.");
+                    out.external_otp = Some(value.ok_or_else(wrong)?.to_owned());
+                }
                 other => {
                     return Err(Error::invalid_property(
                         other,
@@ -145,11 +168,15 @@ impl Configuration {
     /// The configuration as the organization record keeps it.
     pub fn stored(&self) -> Value {
         let targets = |ids: &[String]| ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>();
-        json!({
+        let mut stored = json!({
             "state": if self.enabled { "enabled" } else { "disabled" },
             "includeTargets": targets(&self.include),
             "excludeTargets": targets(&self.exclude),
-        })
+        });
+        if let (Some(external), Value::Object(doc)) = (&self.external_otp, &mut stored) {
+            doc.insert(EXTERNAL_OTP.into(), json!(external));
+        }
+        stored
     }
 }
 
@@ -171,6 +198,11 @@ fn targets(name: &str, value: &Value, include: bool) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Whether guests whose identity `mail` issued sign in with codes mailed to them (on unless disabled).
+pub fn guests_use_email_codes(organization: &Map<String, Value>) -> bool {
+    Configuration::of(organization, Method::Email).external_otp.as_deref() != Some("disabled")
 }
 
 /// The whole policy as Graph shows it.
@@ -204,6 +236,10 @@ mod tests {
         let mut organization = Map::new();
         organization.insert(POLICY_KEY.into(), json!({"Email": email.stored()}));
         assert_eq!(Configuration::of(&organization, Method::Email), email);
+        assert!(guests_use_email_codes(&organization), "guests' codes are on by default");
+        let off = email.patched(json!({"allowExternalIdToUseEmailOtp": "disabled"}).as_object().unwrap()).unwrap();
+        organization.insert(POLICY_KEY.into(), json!({"Email": off.stored()}));
+        assert!(!guests_use_email_codes(&organization));
         for bad in [
             json!({"state": "on"}),
             json!({"includeTargets": [{"targetType": "user", "id": staff.to_string()}]}),

@@ -5,12 +5,14 @@ use crate::applications::registration::OPTIONAL_CLAIMS;
 use crate::applications::tokens::issuer;
 use crate::applications::{AuthenticatedClient, ProofKind};
 use crate::auth::authorization::GRAPH_RESOURCE;
+use crate::auth::roles::is_guest;
 use crate::auth::scopes::{Scope, Scopes};
 use crate::directory::TenantKeys;
 use crate::kernel::error::{Error, Result};
 use crate::sign_in::resource::{Granted, Resource};
 use crate::sign_in::SignIn;
 use crate::store::ObjectRecord;
+use crate::users::signs_in_by_mail;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -136,7 +138,7 @@ impl SignIn<'_> {
             ("azp", json!(subject.client.app_id)),
             ("azpacr", json!(subject.proof.map(ProofKind::acr).unwrap_or("0"))),
             ("amr", json!(subject.methods)),
-            ("idp", json!(iss)),
+            ("idp", json!(identity_provider(user, iss))),
             ("idtyp", json!("user")),
             ("name", json!(text("displayName"))),
             ("oid", json!(user.id)),
@@ -193,6 +195,10 @@ impl SignIn<'_> {
         if let Some(nonce) = subject.nonce {
             id.insert("nonce".into(), json!(nonce));
         }
+        let idp = identity_provider(user, iss);
+        if idp != *iss {
+            id.insert("idp".into(), json!(idp));
+        }
         if subject.openid.contains(Scope::Profile) {
             id.insert("name".into(), json!(text("displayName")));
             id.insert("preferred_username".into(), json!(text("userPrincipalName")));
@@ -238,9 +244,22 @@ fn about_user(
     }
 }
 
-/// The optional claims an application asked for that Gatehouse issues ([`OPTIONAL_CLAIMS`]), where the
-/// user has the value; a claim the token already carries is left as it is.
+/// Who proved the person's identity (`idp`): the issuer itself for its own users, `mail` for a guest who
+/// signs in with codes mailed to them (Entra's email one-time passcode).
+fn identity_provider(user: &ObjectRecord, iss: &str) -> String {
+    match signs_in_by_mail(user) {
+        true => "mail".to_owned(),
+        false => iss.to_owned(),
+    }
+}
+
+/// The optional claims an application asked for that Gatehouse issues: `acct` (0 for a member, 1 for a
+/// guest) and those of a user's properties ([`OPTIONAL_CLAIMS`]) where the user has the value; a claim the
+/// token already carries is left as it is.
 fn optional_claims(claims: &mut Map<String, Value>, user: &ObjectRecord, asked: &[String]) {
+    if asked.iter().any(|a| a == "acct") {
+        claims.entry("acct").or_insert_with(|| json!(u8::from(is_guest(user))));
+    }
     for (claim, property) in OPTIONAL_CLAIMS {
         if let (true, Some(value)) = (asked.iter().any(|a| a == claim), user.doc.get(property).and_then(Value::as_str))
         {

@@ -196,6 +196,9 @@ impl SignIn<'_> {
         doc.insert("userId".into(), json!(seen.user.as_ref().map(|u| u.id)));
         doc.insert("userDisplayName".into(), seen.user.as_ref().map(|u| text(u, "displayName")).unwrap_or(Value::Null));
         doc.insert("userPrincipalName".into(), json!(upn));
+        let guest = seen.user.as_ref().is_some_and(crate::auth::roles::is_guest);
+        doc.insert("userType".into(), json!(if guest { "guest" } else { "member" }));
+        doc.insert("crossTenantAccessType".into(), json!(if guest { "b2bCollaboration" } else { "none" }));
         doc.insert("appId".into(), json!(seen.client.as_ref().map(|c| c.app_id)));
         doc.insert("appDisplayName".into(), json!(seen.client.as_ref().map(|c| c.display_name.clone())));
         doc.insert("resourceId".into(), resource_id);

@@ -9,6 +9,7 @@
 pub mod authorize;
 pub mod consent;
 pub mod device;
+pub mod guest;
 pub mod issue;
 pub mod lockout;
 pub mod log;

@@ -50,7 +50,7 @@ fn no_method() -> Error {
 }
 
 /// An address as a page may show it: its first character and its domain.
-fn masked(address: &str) -> String {
+pub(super) fn masked(address: &str) -> String {
     match address.split_once('@') {
         Some((local, domain)) => format!("{}•••@{domain}", local.chars().next().unwrap_or('•')),
         None => "•••".to_owned(),

@@ -1,34 +1,18 @@
 //! The tenant's authorization policy (Graph's `/policies/authorizationPolicy`), as far as Gatehouse keeps
-//! it: who may invite guests (`allowInvitesFrom`) and the role guests get (`guestUserRoleId`). Kept in the
-//! organization record; without a change, Entra's defaults: everyone may invite, guests get the Guest User
-//! role. Read with `Policy.Read.All`, changed with `Policy.ReadWrite.Authorization`.
+//! it: who may invite guests (`allowInvitesFrom`), the role guests get (`guestUserRoleId`), and — Gatehouse's
+//! addition, Entra's collaboration restrictions, which Graph v1.0 does not show — the domains invitations
+//! may go to (`allowedDomains`) or may not (`blockedDomains`), one list or the other. Kept in the
+//! organization record ([`crate::auth::guest_policy`]); without a change, Entra's defaults: everyone may
+//! invite, guests get the Guest User role, any domain. Read with `Policy.Read.All`, changed with
+//! `Policy.ReadWrite.Authorization`.
 
 use crate::auth::authorization::{require, Action};
+use crate::auth::guest_policy::{
+    allow_invites_from, domains, guest_role, ALLOWED_DOMAINS, BLOCKED_DOMAINS, GUEST_ROLES, INVITERS, POLICY_KEY,
+};
 use crate::kernel::error::{Error, Result};
 use crate::{Caller, Directory};
 use serde_json::{json, Map, Value};
-
-/// Internal organization key of the policy.
-const POLICY_KEY: &str = "_authorizationPolicy";
-/// Who may invite guests, most restrictive first.
-pub const INVITERS: [&str; 4] = ["none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"];
-/// The roles guests may get: User (as members), Guest User, Restricted Guest User.
-const GUEST_ROLES: [&str; 3] = [
-    "a0b1b346-4d3e-4e8b-98f8-753987be4970",
-    "10dae51f-b6af-4016-8d66-8c2a99b929b3",
-    "2af84b1e-32c8-42b7-82bc-daa82404023b",
-];
-
-/// A setting of the policy, stored or by default.
-fn setting(organization: &Map<String, Value>, name: &str, default: &'static str) -> String {
-    let stored = organization.get(POLICY_KEY).and_then(|p| p.get(name)).and_then(Value::as_str);
-    stored.unwrap_or(default).to_owned()
-}
-
-/// Who may invite guests (one of [`INVITERS`]).
-pub fn allow_invites_from(organization: &Map<String, Value>) -> String {
-    setting(organization, "allowInvitesFrom", "everyone")
-}
 
 /// The policy service.
 pub struct AuthorizationPolicy<'a> {
@@ -52,26 +36,32 @@ impl AuthorizationPolicy<'_> {
             "displayName": "Authorization Policy",
             "description": "Used to manage authorization related settings across the company.",
             "allowInvitesFrom": allow_invites_from(&organization),
-            "guestUserRoleId": setting(&organization, "guestUserRoleId", GUEST_ROLES[1]),
+            "guestUserRoleId": guest_role(&organization),
+            "allowedDomains": domains(&organization, ALLOWED_DOMAINS),
+            "blockedDomains": domains(&organization, BLOCKED_DOMAINS),
         });
         Ok(doc.as_object().cloned().unwrap_or_default())
     }
 
-    /// Changes `allowInvitesFrom` and `guestUserRoleId`; the policy's other settings are not kept here and
-    /// are refused.
+    /// Changes `allowInvitesFrom`, `guestUserRoleId` and the domain lists; the policy's other settings are
+    /// not kept here and are refused.
     pub async fn update(&self, caller: &Caller, body: &Map<String, Value>) -> Result<()> {
         require(caller, Action::WriteAuthorizationPolicy)?;
         let mut changes = Map::new();
         for (name, value) in body {
             let allowed: &[&str] = match name.as_str() {
                 "@odata.type" | "id" => continue,
+                ALLOWED_DOMAINS | BLOCKED_DOMAINS => {
+                    changes.insert(name.clone(), json!(domain_list(name, value)?));
+                    continue;
+                }
                 "allowInvitesFrom" => &INVITERS,
                 "guestUserRoleId" => &GUEST_ROLES,
                 other => {
                     return Err(Error::invalid_property(
                         other,
                         format!(
-                            "'{other}' is not a setting Gatehouse keeps: allowInvitesFrom and guestUserRoleId are."
+                            "'{other}' is not a setting Gatehouse keeps: allowInvitesFrom, guestUserRoleId, allowedDomains and blockedDomains are."
                         ),
                     ))
                 }
@@ -89,8 +79,40 @@ impl AuthorizationPolicy<'_> {
                 if let Value::Object(policy) = policy {
                     policy.extend(changes.clone());
                 }
-                Ok(())
+                let both =
+                    [ALLOWED_DOMAINS, BLOCKED_DOMAINS].iter().all(|list| !domains(organization, list).is_empty());
+                match both {
+                    true => Err(Error::invalid_property(
+                        BLOCKED_DOMAINS,
+                        "Invitations have an allow list or a block list of domains, not both: empty one first.",
+                    )),
+                    false => Ok(()),
+                }
             })
             .await
     }
+}
+
+/// A list of domains as a body gives it: strings, each a domain name or `*.` and one, lower-cased.
+fn domain_list(name: &str, value: &Value) -> Result<Vec<String>> {
+    let wrong = || {
+        Error::invalid_property(
+            name,
+            format!("{name} is a list of domain names, such as contoso.com or *.contoso.com."),
+        )
+    };
+    let items = value.as_array().ok_or_else(wrong)?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let domain = item.as_str().map(|d| d.trim().to_lowercase()).ok_or_else(wrong)?;
+        let bare = domain.strip_prefix("*.").unwrap_or(&domain);
+        let fine = bare.contains('.')
+            && !bare.contains("..")
+            && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !fine || domain.len() > 253 {
+            return Err(wrong());
+        }
+        out.push(domain);
+    }
+    Ok(out)
 }

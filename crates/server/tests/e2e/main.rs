@@ -12,6 +12,7 @@ mod domains;
 mod dynamic;
 mod faults;
 mod groups;
+mod guests;
 mod interop;
 mod invitations;
 mod licensing;

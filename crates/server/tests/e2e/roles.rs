@@ -303,7 +303,7 @@ fn request_of(
 /// succeed and what it does not must be `403`.
 #[tokio::test]
 async fn every_role_is_allowed_what_the_table_says_through_graph() {
-    use gatehouse_core::auth::authorization::{user_may, Action::*};
+    use gatehouse_core::auth::authorization::{user_may, Action::*, Standing, Target};
     use gatehouse_core::auth::roles::ROLES;
     let actions = [
         ReadUsers,
@@ -347,7 +347,7 @@ async fn every_role_is_allowed_what_the_table_says_through_graph() {
             for action in actions {
                 let (method, path, body) = request_of(action, &target_id, &format!("{n}-{action:?}").to_lowercase());
                 let (status, answer) = server.call(token, method.clone(), &path, body).await;
-                let allowed = user_may(&[role.id.to_owned()], false, action);
+                let allowed = user_may(&[role.id.to_owned()], Standing::Member, action, &Target::Tenant);
                 match allowed {
                     true => assert!(
                         status.is_success(),
