@@ -1,7 +1,7 @@
 //! What the tenant's authorization policy says of guests, as the organization record keeps it: who may
 //! invite them (`allowInvitesFrom`), the role they get (`guestUserRoleId`, hence their [`Standing`]), and the
 //! domains invitations may go to (an allow list or a block list, Entra's collaboration restrictions). Graph's `/policies/authorizationPolicy` shows and changes it
-//! (`crate::tenants::authorization_policy`); without a change, Entra's defaults: everyone may invite, guests
+//! (the tenants feature); without a change, Entra's defaults: everyone may invite, guests
 //! get the Guest User role (limited access), any domain.
 
 use crate::auth::authorization::Standing;
