@@ -67,6 +67,9 @@ fn redirect_url(value: &str) -> Result<String> {
     let wrong = || Error::invalid_property("inviteRedirectUrl", "inviteRedirectUrl must be an absolute https URL.");
     let (scheme, rest) = value.split_once("://").ok_or_else(wrong)?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
+        return Err(wrong());
+    }
     let local = host.starts_with("localhost") || host.starts_with("127.0.0.1");
     match (scheme.to_ascii_lowercase().as_str(), host.is_empty()) {
         ("https", false) => Ok(value.to_owned()),
@@ -240,7 +243,9 @@ mod tests {
         }
         assert!(redirect_url("https://apps.example.org/welcome").is_ok());
         assert!(redirect_url("http://localhost:7777/done").is_ok());
-        for bad in ["http://apps.example.org", "apps.example.org", "javascript:alert(1)", "https://"] {
+        for bad in
+            ["http://apps.example.org", "apps.example.org", "javascript:alert(1)", "https://", "https://a.example;x"]
+        {
             assert!(redirect_url(bad).is_err(), "{bad}");
         }
     }

@@ -188,7 +188,7 @@ impl Flow {
     }
 }
 
-fn origin_of(uri: &str) -> String {
+pub(crate) fn origin_of(uri: &str) -> String {
     let after_scheme = uri.find("://").map(|i| i + 3).unwrap_or(0);
     let end = uri[after_scheme..].find('/').map(|i| i + after_scheme).unwrap_or(uri.len());
     uri[..end].to_owned()

@@ -3,7 +3,7 @@
 //! entering it; they then go on to the invitation's redirect URL. The core decides every step
 //! (`sign_in::redeem`); the page carries the tickets in its signed form context.
 
-use crate::pages::{alert, error_page, escape, hidden_fields, opened, page, redirect, shown, Posted};
+use crate::pages::{alert, error_page, escape, hidden_fields, opened, origin_of, page, redirect, shown, Posted};
 use crate::{source_of, IdentityState, Peer};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -54,7 +54,9 @@ fn code_page(
         escape(&invited.email),
         action(tenant),
     );
-    page(StatusCode::OK, "Review permissions", &body, "form-action 'self'", &[csrf])
+    // The accepted form goes on to the redirect URL, which the browser checks against `form-action` too.
+    let form_action = format!("form-action 'self' {}", origin_of(&invited.redirect));
+    page(StatusCode::OK, "Review permissions", &body, form_action.trim_end(), &[csrf])
 }
 
 /// `GET /{tenant}/redeem?ticket=…`.

@@ -30,6 +30,8 @@ pub const CODE_MINUTES: i64 = 30;
 pub struct Invited {
     pub email: String,
     pub organization: String,
+    /// Where the person goes once they accept (the invitation's redirect URL).
+    pub redirect: String,
 }
 
 fn invalid() -> Error {
@@ -66,7 +68,8 @@ impl SignIn<'_> {
         let (tenant, guest, _) = self.pending(ticket).await?;
         let organization = self.directory.tenant_record(tenant).await?.display_name;
         let email = guest.doc.get("mail").and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(Invited { email, organization })
+        let redirect = guest.doc.get(INVITATION_KEY).and_then(|i| i.get("redirect")).and_then(Value::as_str);
+        Ok(Invited { email, organization, redirect: redirect.unwrap_or_default().to_owned() })
     }
 
     /// Sends a code to the invited address; the ticket it is entered with.

@@ -2,6 +2,7 @@
 //! every engine, over HTTP and over HTTPS.
 
 use crate::processes::{client, dev_certificates, launch, token};
+use crate::support::{free_port, Relay};
 use gatehouse_testkit::postgres;
 use gatehouse_testkit::process::ServerProcess;
 use std::path::Path;
@@ -16,6 +17,7 @@ const BROWSER_MFA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/br
 const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
 const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_admin_roles.py");
 const INVITATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_invitations.py");
+const BROWSER_GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_guest.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -124,9 +126,31 @@ async fn a_browser_gives_a_second_factor() {
     run_over_https(BROWSER_MFA, "browser mfa passed").await;
 }
 
+/// A guest's whole way in, in Chromium over real SMTP: invited with msgraph-sdk, the invitation and codes
+/// read from what an SMTP server on loopback received, the invitation redeemed (once), then a sign-in to an
+/// app with MSAL's authorization code flow and a mailed code; the tokens mark the guest (`idp`, `acct`).
+#[tokio::test]
+async fn a_browser_guest_redeems_an_invitation_and_signs_in_with_mailed_codes() {
+    run_over_https_mailing(BROWSER_GUEST, "browser guest passed").await;
+}
+
 /// Runs a script against a server of each engine over HTTPS (with the development certificates), each
 /// from an empty database.
 async fn run_over_https(script: &str, passed: &str) {
+    over_https(script, passed, None).await;
+}
+
+/// [`run_over_https`] with the servers' mail going to an SMTP server on loopback, whose maildir the script
+/// reads (`GATEHOUSE_MAILDIR`).
+async fn run_over_https_mailing(script: &str, passed: &str) {
+    let folder = tempfile::tempdir().unwrap();
+    let maildir = folder.path().join("maildir");
+    let port = free_port();
+    let _relay = Relay::start(port, &maildir).await;
+    over_https(script, passed, Some((&format!("smtp://127.0.0.1:{port}"), &maildir))).await;
+}
+
+async fn over_https(script: &str, passed: &str, mail: Option<(&str, &Path)>) {
     let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = dev_certificates(dir.path());
@@ -134,8 +158,12 @@ async fn run_over_https(script: &str, passed: &str) {
         let data = dir.path().join(engine);
         let mut settings = launch(&data, &url, None);
         settings.tls = Some((cert.clone(), key.clone()));
+        if let Some((smtp, _)) = mail {
+            settings.env.insert("GATEHOUSE_SMTP_URL".into(), smtp.to_owned());
+        }
         let server = ServerProcess::start(settings);
-        run(&python, script, &server, Some(ca.as_path()), engine, passed).await;
+        let maildir = mail.map(|(_, maildir)| maildir);
+        run_with(&python, script, &server, Some(ca.as_path()), (engine, passed), maildir).await;
     }
 }
 
@@ -144,11 +172,26 @@ async fn run_over_https(script: &str, passed: &str) {
 /// trusted by Python's HTTP clients and the server's certificate (beside it) in `GATEHOUSE_TLS_CERT`; it must
 /// print `passed`.
 async fn run(python: &Path, script: &str, server: &ServerProcess, ca: Option<&Path>, engine: &str, passed: &str) {
+    run_with(python, script, server, ca, (engine, passed), None).await;
+}
+
+/// [`run`], with the maildir of the SMTP server the server's mail goes to in `GATEHOUSE_MAILDIR`.
+async fn run_with(
+    python: &Path,
+    script: &str,
+    server: &ServerProcess,
+    ca: Option<&Path>,
+    (engine, passed): (&str, &str),
+    maildir: Option<&Path>,
+) {
     let bootstrap = server.bootstrap.clone().unwrap();
     let token = token(&client(ca), &server.base_url, &bootstrap).await;
     let mut command = tokio::process::Command::new(python);
     command.arg(script).arg(&server.base_url).arg(&token).arg(bootstrap["tenantDomain"].as_str().unwrap());
     command.env("GATEHOUSE_BOOTSTRAP", bootstrap.to_string()).env("GATEHOUSE_OUTBOX", &server.outbox);
+    if let Some(maildir) = maildir {
+        command.env("GATEHOUSE_MAILDIR", maildir);
+    }
     if let Some(ca) = ca {
         command.arg(ca).env("REQUESTS_CA_BUNDLE", ca).env("SSL_CERT_FILE", ca);
         command.env("GATEHOUSE_TLS_CERT", ca.with_file_name("cert.pem"));

@@ -6,7 +6,7 @@
 
 use crate::password_pages::Browser;
 use crate::processes::{launch, token, BINARY};
-use crate::support::Server;
+use crate::support::{free_port, Relay, Server};
 use gatehouse_core::outbox::MOST_ATTEMPTS;
 use gatehouse_core::store::{MailRecord, MailState, Store};
 use gatehouse_core::Caller;
@@ -15,30 +15,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// An SMTP server on loopback that keeps what it receives in a maildir.
-struct Relay {
-    _child: tokio::process::Child,
-}
-
-impl Relay {
-    async fn start(port: u16, maildir: &Path) -> Relay {
-        let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
-        let child = tokio::process::Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Relay { _child: child };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the SMTP server did not start");
-    }
-}
 
 /// The messages a maildir holds.
 fn received(maildir: &Path) -> Vec<String> {
@@ -49,10 +25,6 @@ fn received(maildir: &Path) -> Vec<String> {
         }
     }
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts a password reset at `base` for `upn`.

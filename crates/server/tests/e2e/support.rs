@@ -276,3 +276,32 @@ impl Server {
         (token, sp_id)
     }
 }
+
+/// An SMTP server on loopback that keeps what it receives in a maildir.
+pub struct Relay {
+    _child: tokio::process::Child,
+}
+
+impl Relay {
+    pub async fn start(port: u16, maildir: &std::path::Path) -> Relay {
+        let python = gatehouse_testkit::python::interop_python(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+        let child = tokio::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Relay { _child: child };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the SMTP server did not start");
+    }
+}
+
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
