@@ -51,7 +51,7 @@ fn text<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>>
 }
 
 /// An email address the way an invitation takes it: one `@`, a local part, a domain with a dot; lower-cased.
-fn email_address(value: &str) -> Result<String> {
+pub(crate) fn email_address(value: &str) -> Result<String> {
     let wrong = || Error::invalid_property("invitedUserEmailAddress", "The invited user's email address is not valid.");
     let value = value.trim().to_lowercase();
     let (local, domain) = value.split_once('@').ok_or_else(wrong)?;

@@ -32,6 +32,7 @@ const LAYERS: &[&str] = &[
     "conditional_access",
     "sign_in",
     "invitations",
+    "sharing",
     "directory_audits",
     "processors",
 ];
@@ -147,6 +148,7 @@ const FEATURES: &[&str] = &[
     "conditional_access",
     "sign_in",
     "invitations",
+    "sharing",
     "directory_audits",
 ];
 

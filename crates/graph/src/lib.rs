@@ -29,6 +29,7 @@ mod odata;
 mod organization;
 mod roles;
 mod settings;
+mod sharing;
 mod users;
 
 use axum::Router;
@@ -69,6 +70,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(methods_policy::routes())
         .merge(invitations::routes())
         .merge(authorization_policy::routes())
+        .merge(sharing::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -13,6 +13,7 @@ mod mysignins;
 mod pages;
 mod redeem;
 mod reset;
+mod share;
 
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -65,6 +66,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/devicelogin", get(device::devicelogin).post(device::devicelogin_form))
         .route("/{tenant}/passwordreset", get(reset::password_reset).post(reset::password_reset_form))
         .route("/{tenant}/redeem", get(redeem::redeem).post(redeem::redeem_form))
+        .route("/{tenant}/share", get(share::share).post(share::share_form))
+        .route("/{tenant}/oauth2/v2.0/introspect", post(introspect))
         .route("/{tenant}/mysignins", get(mysignins::my_sign_ins).post(mysignins::my_sign_ins_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .with_state(IdentityState { directory })
@@ -362,6 +365,40 @@ async fn token_preflight(headers: HeaderMap) -> Response {
     out.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("86400"));
     out.insert(header::VARY, header::HeaderValue::from_static("Origin"));
     response
+}
+
+/// Token introspection (RFC 7662) for resources: a resource, proving itself as a confidential client, asks
+/// whether a token for it stands — a sharing link's token stops standing when its link is revoked.
+async fn introspect(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    peer: Peer,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, OAuthError> {
+    let form = form_of(form)?;
+    let Tenancy::Tenant(tenant) = tenancy(&state, &tenant).await? else {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "AADSTS50059: Introspection names its tenant.",
+        ));
+    };
+    let token = required(&form, "token")?;
+    let (client_id, shown) = client_auth(&headers, &form)?;
+    let base = request::current().base_url;
+    let proof = shown.as_ref().map(Shown::proof);
+    let client = ClientRequest {
+        client_id: &client_id,
+        proof,
+        scope: "",
+        base: &base,
+        source: source_of(peer),
+        origin: None,
+        user_agent: None,
+    };
+    let answer = state.directory.sharing().introspect(tenant, &client, token).await?;
+    Ok(Json(Value::Object(answer)).into_response())
 }
 
 /// Discovery and keys are public: any origin may read them.

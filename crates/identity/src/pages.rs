@@ -151,25 +151,7 @@ impl Flow {
         }
         let default = if answer.iter().any(|(name, _)| *name == "id_token") { "fragment" } else { "query" };
         match self.param("response_mode").unwrap_or(default) {
-            "form_post" => {
-                let nonce = Uuid::new_v4().simple().to_string();
-                let fields: String = answer
-                    .iter()
-                    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
-                    .collect();
-                let body = format!(
-                    "<h1>Signing you in</h1>\n<form method=\"post\" action=\"{}\">{fields}<button type=\"submit\">Continue</button></form>\n<script nonce=\"{nonce}\">document.forms[0].submit()</script>",
-                    escape(redirect_uri)
-                );
-                let origin = origin_of(redirect_uri);
-                page(
-                    StatusCode::OK,
-                    "Signing you in",
-                    &body,
-                    &format!("form-action {origin}; script-src 'nonce-{nonce}'"),
-                    &[],
-                )
-            }
+            "form_post" => form_post(redirect_uri, &answer),
             mode => {
                 let encoded: Vec<String> = answer.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
                 let separator = match (mode, redirect_uri.contains('?')) {
@@ -186,6 +168,22 @@ impl Flow {
     fn error(&self, redirect_uri: &str, error: &str, description: &str) -> Response {
         self.respond(redirect_uri, vec![("error", error.to_owned()), ("error_description", description.to_owned())])
     }
+}
+
+/// An answer posted to `redirect_uri` by the browser (OAuth's `form_post`): a form the page submits at once
+/// with its one allowed script, or the person with its button.
+pub(crate) fn form_post(redirect_uri: &str, answer: &[(&str, String)]) -> Response {
+    let nonce = Uuid::new_v4().simple().to_string();
+    let fields: String = answer
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
+        .collect();
+    let body = format!(
+        "<h1>Signing you in</h1>\n<form method=\"post\" action=\"{}\">{fields}<button type=\"submit\">Continue</button></form>\n<script nonce=\"{nonce}\">document.forms[0].submit()</script>",
+        escape(redirect_uri)
+    );
+    let origin = origin_of(redirect_uri);
+    page(StatusCode::OK, "Signing you in", &body, &format!("form-action {origin}; script-src 'nonce-{nonce}'"), &[])
 }
 
 pub(crate) fn origin_of(uri: &str) -> String {

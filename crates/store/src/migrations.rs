@@ -358,6 +358,26 @@ CREATE INDEX mail_outbox_due ON mail_outbox (tenant_id, state, next_attempt_at);
 CREATE INDEX mail_outbox_pending ON mail_outbox (state, next_attempt_at, tenant_id);
 "#,
     ),
+    (
+        19,
+        r#"
+CREATE TABLE sharing_links (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    resource_id {text_c} NOT NULL,
+    shared_by TEXT NOT NULL,
+    recipient TEXT,
+    access TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    uses BIGINT NOT NULL,
+    last_used_at BIGINT,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX sharing_links_resource ON sharing_links (tenant_id, resource_id, created_at);
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -11,8 +11,8 @@ use gatehouse_core::store::audit::{AuditQuery, AuditRecord, Initiator};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, ConditionalAccessRecord, DeviceCodeRecord,
     DomainRecord, DynamicStatusRecord, Link, LockoutRecord, MailRecord, MailState, ObjectKind, ObjectQuery,
-    ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SignInQuery, SignInRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SharingLinkRecord, SignInQuery,
+    SignInRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -200,6 +200,10 @@ impl Conditions {
 /// The outbox's columns, as [`plan::mail_record`] reads them.
 const MAIL_COLUMNS: &str = "id, kind, recipient, subject, body_text, body_html, state, attempts, next_attempt_at, \
      claimed_until, last_error, created_at, sent_at";
+
+/// The sharing links' columns, as [`plan::sharing_link_record`] reads them.
+const SHARING_COLUMNS: &str =
+    "id, resource_id, shared_by, recipient, access, created_at, expires_at, revoked_at, uses, last_used_at";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -536,6 +540,21 @@ impl Store for SqlStore {
         );
         let state = state.map_or("", MailState::as_str);
         self.fetch_all(query(sql, vec![tenant.into(), state.into(), i64::from(limit).into()]), plan::mail_record).await
+    }
+
+    async fn sharing_links(&self, tenant: Uuid, resource: Option<Uuid>) -> StoreResult<Vec<SharingLinkRecord>> {
+        let sql = format!(
+            "SELECT {SHARING_COLUMNS} FROM sharing_links WHERE tenant_id = $1 AND ($2 = '' OR resource_id = $2) \
+             ORDER BY created_at DESC, id DESC"
+        );
+        let resource = resource.map(|r| r.to_string()).unwrap_or_default();
+        self.fetch_all(query(sql, vec![tenant.into(), resource.into()]), plan::sharing_link_record).await
+    }
+
+    async fn sharing_link(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<SharingLinkRecord>> {
+        let sql = format!("SELECT {SHARING_COLUMNS} FROM sharing_links WHERE tenant_id = $1 AND id = $2");
+        let found = self.fetch_all(query(sql, vec![tenant.into(), id.into()]), plan::sharing_link_record).await?;
+        Ok(found.into_iter().next())
     }
 
     async fn audits(&self, tenant: Uuid, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {

@@ -299,6 +299,8 @@ pub enum Action {
     InviteGuests,
     /// Change the tenant's authorization policy (who may invite, what guests may do).
     WriteAuthorizationPolicy,
+    /// Share a resource (an application) with people who have no account, and revoke its links.
+    ShareResources,
 }
 
 impl Action {
@@ -311,7 +313,7 @@ impl Action {
             Action::ReadApplications => {
                 &[ApplicationReadAll, ApplicationReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll]
             }
-            Action::WriteApplications => &[ApplicationReadWriteAll],
+            Action::WriteApplications | Action::ShareResources => &[ApplicationReadWriteAll],
             Action::GrantAppRoles => &[AppRoleAssignmentReadWriteAll],
             Action::ReadGroups => &[GroupReadAll, GroupReadWriteAll, DirectoryReadAll, DirectoryReadWriteAll],
             Action::WriteGroups => &[GroupReadWriteAll, DirectoryReadWriteAll],
@@ -376,7 +378,7 @@ impl Action {
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -413,6 +415,7 @@ impl Action {
         Action::WriteAuthenticationMethodsPolicy,
         Action::InviteGuests,
         Action::WriteAuthorizationPolicy,
+        Action::ShareResources,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -527,7 +530,10 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
             PRIVILEGED_ROLE_ADMINISTRATOR,
             &[WriteRoles, WriteRoleAssignableMemberships, ReadPermissionGrants, WritePermissionGrants],
         ),
-        (APPLICATION_ADMINISTRATOR, &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants]),
+        (
+            APPLICATION_ADMINISTRATOR,
+            &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants, ShareResources],
+        ),
         (
             SECURITY_ADMINISTRATOR,
             &[
@@ -578,6 +584,8 @@ pub enum Target<'a> {
     OwnProfile,
     /// A whole collection (listing users or groups): what a guest with limited access never reads.
     Collection,
+    /// A resource (an application) the signed-in member is assigned to, which they may share.
+    AssignedResource,
 }
 
 /// The facts Entra's rule on sensitive actions reads: the caller's directory roles, the target's, and
@@ -626,7 +634,11 @@ fn permitted(permissions: Permissions, action: Action, target: &Target<'_>) -> b
             Target::SensitiveUser(privilege) => {
                 may_act_on(&privilege.actor_roles, &privilege.target_roles, privilege.in_role_assignable_group)
             }
-            Target::Tenant | Target::OwnProfile | Target::Collection | Target::Group { .. } => true,
+            Target::Tenant
+            | Target::OwnProfile
+            | Target::Collection
+            | Target::AssignedResource
+            | Target::Group { .. } => true,
         }
 }
 
@@ -634,11 +646,12 @@ fn permitted(permissions: Permissions, action: Action, target: &Target<'_>) -> b
 /// ([`role_allows`]), and the defaults of their [`Standing`]: a member's (and a guest's given as much) are
 /// Entra's default user permissions ([`MEMBER_DEFAULTS`]: read the directory, change nothing of others); a
 /// guest with limited access reads what it names, never a collection; a restricted guest nothing beyond
-/// their own profile ([`Target::OwnProfile`]). Anyone may ask to invite guests: the tenant's authorization
+/// their own profile ([`Target::OwnProfile`]). A member shares the resources they are assigned to. Anyone may ask to invite guests: the tenant's authorization
 /// policy decides who does.
 pub fn user_may(roles: &[String], standing: Standing, action: Action, target: &Target<'_>) -> bool {
     let default = action == Action::InviteGuests
         || match standing {
+            Standing::Member if action == Action::ShareResources => matches!(target, Target::AssignedResource),
             Standing::Member | Standing::GuestAsMember => MEMBER_DEFAULTS.contains(&action),
             Standing::LimitedGuest => LIMITED_GUEST_DEFAULTS.contains(&action) && !matches!(target, Target::Collection),
             Standing::RestrictedGuest => false,
@@ -799,6 +812,11 @@ mod tests {
             (as_member("Directory.Read.All"), ReadUsers, Target::Collection, true),
             (as_member("Directory.ReadWrite.All"), WriteUsers, Target::Tenant, false),
             (member("Directory.Read.All"), ReadUsers, Target::Collection, true),
+            (member("Application.ReadWrite.All"), ShareResources, Target::AssignedResource, true),
+            (member("Application.ReadWrite.All"), ShareResources, Target::Tenant, false),
+            (member("User.Read"), ShareResources, Target::AssignedResource, false),
+            (as_member("Application.ReadWrite.All"), ShareResources, Target::AssignedResource, false),
+            (admin("Application.ReadWrite.All"), ShareResources, Target::Tenant, true),
             (admin("User.Read"), ReadUsers, Target::Tenant, false),
             (admin("User.ReadWrite.All"), WriteUsers, Target::Tenant, true),
             (admin("Directory.ReadWrite.All"), WriteDomains, Target::Tenant, false),

@@ -22,6 +22,21 @@ pub const GUEST_ROLES: [&str; 3] = [
 pub const ALLOWED_DOMAINS: &str = "allowedDomains";
 pub const BLOCKED_DOMAINS: &str = "blockedDomains";
 
+/// Whether the tenant's resources may be shared with people who have no account (SharePoint's
+/// `sharingCapability`): not at all (`disabled`), only with guests already in the directory
+/// (`existingExternalUserSharingOnly`, so no link here), with outsiders who prove their address by a mailed
+/// code (`externalUserSharingOnly`, the default), or by links anyone holding them opens too
+/// (`externalUserAndGuestSharing`).
+pub const SHARING: [&str; 4] =
+    ["disabled", "existingExternalUserSharingOnly", "externalUserSharingOnly", "externalUserAndGuestSharing"];
+/// The key of the sharing capability.
+pub const SHARING_CAPABILITY: &str = "sharingCapability";
+/// The key of the most days a sharing link lives.
+pub const SHARING_DAYS: &str = "sharingLinkExpirationInDays";
+/// The most days a sharing link lives by default, and at most.
+pub const DEFAULT_SHARING_DAYS: i64 = 30;
+pub const MOST_SHARING_DAYS: i64 = 730;
+
 /// A setting of the policy, stored or by default.
 pub fn setting<'a>(organization: &'a Map<String, Value>, name: &str, default: &'a str) -> &'a str {
     let stored = organization.get(POLICY_KEY).and_then(|p| p.get(name)).and_then(Value::as_str);
@@ -45,6 +60,17 @@ pub fn guest_standing(organization: &Map<String, Value>) -> Standing {
         role if role == GUEST_ROLES[2] => Standing::RestrictedGuest,
         _ => Standing::LimitedGuest,
     }
+}
+
+/// The tenant's sharing capability (one of [`SHARING`]).
+pub fn sharing_capability(organization: &Map<String, Value>) -> &str {
+    setting(organization, SHARING_CAPABILITY, SHARING[2])
+}
+
+/// The most days a sharing link lives.
+pub fn sharing_days(organization: &Map<String, Value>) -> i64 {
+    let stored = organization.get(POLICY_KEY).and_then(|p| p.get(SHARING_DAYS)).and_then(Value::as_i64);
+    stored.unwrap_or(DEFAULT_SHARING_DAYS)
 }
 
 /// A list of domains of the policy ([`ALLOWED_DOMAINS`] or [`BLOCKED_DOMAINS`]).

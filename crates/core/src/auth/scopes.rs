@@ -31,10 +31,11 @@ pub enum Scope {
     PolicyReadWriteAuthenticationMethod,
     UserInviteAll,
     PolicyReadWriteAuthorization,
+    ApplicationReadWriteAll,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 24] = [
+    pub const ALL: [Scope; 25] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Email,
@@ -59,6 +60,7 @@ impl Scope {
         Scope::PolicyReadWriteAuthenticationMethod,
         Scope::UserInviteAll,
         Scope::PolicyReadWriteAuthorization,
+        Scope::ApplicationReadWriteAll,
     ];
 
     /// The scope's value, as in `scp` and in a request's `scope`.
@@ -88,6 +90,7 @@ impl Scope {
             Scope::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
             Scope::UserInviteAll => "User.Invite.All",
             Scope::PolicyReadWriteAuthorization => "Policy.ReadWrite.Authorization",
+            Scope::ApplicationReadWriteAll => "Application.ReadWrite.All",
         }
     }
 
@@ -118,6 +121,7 @@ impl Scope {
             Scope::PolicyReadWriteAuthenticationMethod => "7e823077-d88e-468f-a337-e18f1f0e6c7c",
             Scope::UserInviteAll => "63dd7cd9-b489-4adf-a28c-ac38b9a0f962",
             Scope::PolicyReadWriteAuthorization => "edd3c878-b384-41fd-95ad-e7407dd775be",
+            Scope::ApplicationReadWriteAll => "bdfbf15f-ee85-4955-8675-146e8e5296b5",
         }
     }
 
@@ -162,6 +166,7 @@ impl Scope {
             Scope::PolicyReadWriteAuthenticationMethod => Some(Permission::PolicyReadWriteAuthenticationMethod),
             Scope::UserInviteAll => Some(Permission::UserInviteAll),
             Scope::PolicyReadWriteAuthorization => Some(Permission::PolicyReadWriteAuthorization),
+            Scope::ApplicationReadWriteAll => Some(Permission::ApplicationReadWriteAll),
             Scope::OpenId | Scope::Profile | Scope::Email | Scope::OfflineAccess | Scope::UserRead => None,
         }
     }

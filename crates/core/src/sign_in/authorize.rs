@@ -116,7 +116,12 @@ impl SignIn<'_> {
     /// A value the pages hand the browser and get back untampered: `payload` with an expiry, MAC'd with the
     /// master key under `purpose`.
     pub fn seal(&self, purpose: &str, payload: &Value, lifetime: Duration) -> String {
-        let expires = (self.directory.now() + lifetime).timestamp();
+        self.seal_until(purpose, payload, self.directory.now() + lifetime)
+    }
+
+    /// [`SignIn::seal`], good until `until`.
+    pub fn seal_until(&self, purpose: &str, payload: &Value, until: DateTime<Utc>) -> String {
+        let expires = until.timestamp();
         let body = URL_SAFE_NO_PAD.encode(json!({"p": payload, "e": expires}).to_string());
         let tag = URL_SAFE_NO_PAD.encode(self.directory.master.token_mac(&mac_input(purpose, body.as_bytes())));
         format!("{body}.{tag}")

@@ -76,6 +76,22 @@ pub(crate) struct Stamp {
     base: String,
 }
 
+impl Stamp {
+    /// Signs a token of these claims, with the issuer and the time of the stamp (`iss`, `iat`, `nbf`), to
+    /// live `lifetime` seconds (`exp`).
+    pub(crate) fn sign(&self, mut claims: Map<String, Value>, lifetime: i64) -> Result<String> {
+        for (name, value) in [
+            ("iss", json!(self.iss)),
+            ("iat", json!(self.now)),
+            ("nbf", json!(self.now)),
+            ("exp", json!(self.now + lifetime)),
+        ] {
+            claims.insert(name.to_owned(), value);
+        }
+        self.keys.signing.sign(&Value::Object(claims))
+    }
+}
+
 impl SignIn<'_> {
     /// The stamp of tokens issued now by `tenant` under the public base URL `base`.
     pub(crate) async fn stamp(&self, tenant: Uuid, base: &str) -> Result<Stamp> {

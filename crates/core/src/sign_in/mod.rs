@@ -326,7 +326,7 @@ impl SignIn<'_> {
 
     /// Changes the user's lockout state by compare-and-set: a concurrent change is read again and this one
     /// applied on top. `change` says whether it changed anything; so does the answer.
-    pub(super) async fn change_lockout(
+    pub(crate) async fn change_lockout(
         &self,
         tenant: Uuid,
         user: Uuid,
@@ -532,7 +532,7 @@ impl SignIn<'_> {
     /// The app roles of the client (its service principal) the user holds, directly or through a group they
     /// are a direct member of (Entra does not follow nesting here); `None` when they hold no assignment at
     /// all (default access counts as one).
-    async fn held_roles(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<Option<Vec<Uuid>>> {
+    pub(crate) async fn held_roles(&self, tenant: Uuid, client: Uuid, user: Uuid) -> Result<Option<Vec<Uuid>>> {
         let store = &self.directory.store;
         let groups = store.memberships(tenant, &[user]).await.map_err(Error::from)?;
         let mut held: Option<Vec<Uuid>> = None;

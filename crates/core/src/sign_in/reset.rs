@@ -164,14 +164,14 @@ impl SignIn<'_> {
     }
 
     /// A new code to mail: eight digits.
-    pub(super) fn mailed_code(&self) -> String {
+    pub(crate) fn mailed_code(&self) -> String {
         let random = self.directory.random();
         format!("{:0width$}", random.below(10u64.pow(CODE_DIGITS)), width = CODE_DIGITS as usize)
     }
 
     /// Checks a mailed code entered from `source` against its keyed digest (`tag`, over `input`): a locked
     /// person is refused, a wrong code is a wrong entry to smart lockout (`false`).
-    pub(super) async fn check_mailed_code(
+    pub(crate) async fn check_mailed_code(
         &self,
         tenant: Uuid,
         user: Uuid,

@@ -4,7 +4,7 @@
 //! store writes the record: no write reaches the directory without them.
 
 use super::{Change, ChangeKind, ObjectKind, Relation, Write};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 /// Who made a change.
@@ -222,6 +222,18 @@ impl Values {
                     })
                 })
                 .collect(),
+            Write::CreateSharingLink(link) => {
+                let set = [
+                    ("Recipient", json!(link.recipient.as_deref().unwrap_or("anyone with the link"))),
+                    ("Access", json!(if link.edit { "edit" } else { "view" })),
+                    ("ExpirationDateTime", json!(link.expires_at.to_rfc3339())),
+                ];
+                let set = set.iter().map(|(name, value)| property(&(*name).to_owned(), None, Some(value)));
+                vec![(link.id.to_string(), set.collect())]
+            }
+            Write::UseSharingLink { id, by, .. } => {
+                vec![(id.to_string(), vec![property(&"UsedBy".to_owned(), None, Some(&json!(by)))])]
+            }
             _ => Vec::new(),
         };
         Values(entries)
@@ -390,6 +402,14 @@ pub fn note(change: &Change, values: &Values, by: &Initiator) -> Option<Note> {
                 ("namedLocation", Created) => policy("Add named location", "Add"),
                 ("namedLocation", Updated) => policy("Update named location", "Update"),
                 ("namedLocation", Purged) => policy("Delete named location", "Delete"),
+                ("sharingLink", kind) => {
+                    let (activity, operation) = match kind {
+                        Created => ("Add sharing link", "Add"),
+                        Updated => ("Use sharing link", "Update"),
+                        _ => ("Remove sharing link", "Delete"),
+                    };
+                    Note::new(apps, activity, CORE, operation).with(&values.of_record(id))
+                }
                 _ => return None,
             })
         }

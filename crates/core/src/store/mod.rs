@@ -14,6 +14,7 @@
 pub mod audit;
 mod changes;
 mod logs;
+mod sharing;
 
 use crate::filter::Filter;
 use async_trait::async_trait;
@@ -21,6 +22,7 @@ pub use changes::{Change, ChangeKind, ChangeRecord};
 use chrono::{DateTime, Utc};
 pub use logs::{MailRecord, MailState, SignInQuery, SignInRecord};
 use serde_json::{Map, Value};
+pub use sharing::SharingLinkRecord;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -401,6 +403,20 @@ pub enum Write {
         error: Option<String>,
         retry_at: Option<DateTime<Utc>>,
     },
+    /// Shares a resource by a new link. Logs the link's creation.
+    CreateSharingLink(SharingLinkRecord),
+    /// Revokes a link at `at`; `Missing` when it is revoked already or does not exist. Logs its removal.
+    RevokeSharingLink {
+        id: Uuid,
+        at: DateTime<Utc>,
+    },
+    /// Counts a use of a link by `by` (an address, or `anonymous`) at `at`; `Missing` when the link was
+    /// revoked or expired meanwhile, so that no use slips past a revocation. Logs the use.
+    UseSharingLink {
+        id: Uuid,
+        by: String,
+        at: DateTime<Utc>,
+    },
     /// Forgets the tenant's sign-in log before `before`. Logs no change.
     PurgeSignIns {
         before: DateTime<Utc>,
@@ -750,6 +766,10 @@ pub trait Store: Send + Sync + 'static {
     async fn last_change(&self, tenant: Uuid) -> StoreResult<i64>;
     /// Soft-deleted objects, of every tenant, deleted before the cutoff.
     async fn deleted_before(&self, cutoff: DateTime<Utc>, limit: u32) -> StoreResult<Vec<(Uuid, ObjectKind, Uuid)>>;
+
+    /// The tenant's sharing links, newest first: those of one resource, or all.
+    async fn sharing_links(&self, tenant: Uuid, resource: Option<Uuid>) -> StoreResult<Vec<SharingLinkRecord>>;
+    async fn sharing_link(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<SharingLinkRecord>>;
 
     /// The tenant's Conditional Access document, if it has one.
     async fn conditional_access(&self, tenant: Uuid) -> StoreResult<Option<ConditionalAccessRecord>>;

@@ -1,14 +1,16 @@
 //! The tenant's authorization policy (Graph's `/policies/authorizationPolicy`), as far as Gatehouse keeps
 //! it: who may invite guests (`allowInvitesFrom`), the role guests get (`guestUserRoleId`), and — Gatehouse's
 //! addition, Entra's collaboration restrictions, which Graph v1.0 does not show — the domains invitations
-//! may go to (`allowedDomains`) or may not (`blockedDomains`), one list or the other. Kept in the
+//! may go to (`allowedDomains`) or may not (`blockedDomains`), one list or the other, and SharePoint's
+//! `sharingCapability` with the most days a sharing link lives (`sharingLinkExpirationInDays`). Kept in the
 //! organization record ([`crate::auth::guest_policy`]); without a change, Entra's defaults: everyone may
 //! invite, guests get the Guest User role, any domain. Read with `Policy.Read.All`, changed with
 //! `Policy.ReadWrite.Authorization`.
 
 use crate::auth::authorization::{require, Action};
 use crate::auth::guest_policy::{
-    allow_invites_from, domains, guest_role, ALLOWED_DOMAINS, BLOCKED_DOMAINS, GUEST_ROLES, INVITERS, POLICY_KEY,
+    allow_invites_from, domains, guest_role, sharing_capability, sharing_days, ALLOWED_DOMAINS, BLOCKED_DOMAINS,
+    GUEST_ROLES, INVITERS, MOST_SHARING_DAYS, POLICY_KEY, SHARING, SHARING_CAPABILITY, SHARING_DAYS,
 };
 use crate::kernel::error::{Error, Result};
 use crate::{Caller, Directory};
@@ -39,6 +41,8 @@ impl AuthorizationPolicy<'_> {
             "guestUserRoleId": guest_role(&organization),
             "allowedDomains": domains(&organization, ALLOWED_DOMAINS),
             "blockedDomains": domains(&organization, BLOCKED_DOMAINS),
+            SHARING_CAPABILITY: sharing_capability(&organization),
+            SHARING_DAYS: sharing_days(&organization),
         });
         Ok(doc.as_object().cloned().unwrap_or_default())
     }
@@ -55,13 +59,21 @@ impl AuthorizationPolicy<'_> {
                     changes.insert(name.clone(), json!(domain_list(name, value)?));
                     continue;
                 }
+                SHARING_DAYS => {
+                    let days = value.as_i64().filter(|d| (1..=MOST_SHARING_DAYS).contains(d)).ok_or_else(|| {
+                        Error::invalid_property(name, format!("{name} is a whole number from 1 to {MOST_SHARING_DAYS}."))
+                    })?;
+                    changes.insert(name.clone(), json!(days));
+                    continue;
+                }
+                SHARING_CAPABILITY => &SHARING,
                 "allowInvitesFrom" => &INVITERS,
                 "guestUserRoleId" => &GUEST_ROLES,
                 other => {
                     return Err(Error::invalid_property(
                         other,
                         format!(
-                            "'{other}' is not a setting Gatehouse keeps: allowInvitesFrom, guestUserRoleId, allowedDomains and blockedDomains are."
+                            "'{other}' is not a setting Gatehouse keeps: allowInvitesFrom, guestUserRoleId, allowedDomains, blockedDomains, sharingCapability and sharingLinkExpirationInDays are."
                         ),
                     ))
                 }

@@ -12,7 +12,7 @@ use gatehouse_core::store::audit::{self, AuditRecord, Initiator, Modified, Note,
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
     DynamicStatusRecord, Link, MailRecord, MailState, ObjectKind, ObjectRecord, PermissionGrantRecord,
-    RefreshFamilyRecord, Relation, SecretRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+    RefreshFamilyRecord, Relation, SecretRecord, SharingLinkRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};

@@ -187,6 +187,21 @@ pub fn mail_record(row: &Row) -> StoreResult<MailRecord> {
     })
 }
 
+pub fn sharing_link_record(row: &Row) -> StoreResult<SharingLinkRecord> {
+    Ok(SharingLinkRecord {
+        id: row.uuid(0)?,
+        resource: row.uuid(1)?,
+        shared_by: row.text(2)?,
+        recipient: row.optional_text(3)?,
+        edit: row.text(4)? == "edit",
+        created_at: row.time(5)?,
+        expires_at: row.time(6)?,
+        revoked_at: row.optional_int(7)?.map(from_micros),
+        uses: row.int(8)?,
+        last_used_at: row.optional_int(9)?.map(from_micros),
+    })
+}
+
 pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
     let (subject, id, kind, attributes) = (row.text(1)?, row.text(2)?, row.text(3)?, row.text(4)?);
     let change = Change::decode(&subject, &id, &kind, &attributes)

@@ -458,6 +458,40 @@ pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Ve
                 vec![],
             )
         }
+        Write::CreateSharingLink(l) => (
+            vec![statement(
+                "INSERT INTO sharing_links (tenant_id, id, resource_id, shared_by, recipient, access, created_at, \
+                 expires_at, revoked_at, uses, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, NULL)",
+                vec![
+                    t(),
+                    l.id.into(),
+                    l.resource.into(),
+                    l.shared_by.into(),
+                    l.recipient.into(),
+                    if l.edit { "edit" } else { "view" }.into(),
+                    micros(l.created_at).into(),
+                    micros(l.expires_at).into(),
+                ],
+            )],
+            vec![Change::other("sharingLink", l.id, ChangeKind::Created, vec![l.resource.to_string()])],
+        ),
+        Write::RevokeSharingLink { id, at } => (
+            vec![checked(
+                "UPDATE sharing_links SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
+                vec![micros(at).into(), t(), id.into()],
+                StoreError::Missing,
+            )],
+            vec![Change::other("sharingLink", id, ChangeKind::Purged, vec![])],
+        ),
+        Write::UseSharingLink { id, at, .. } => (
+            vec![checked(
+                "UPDATE sharing_links SET uses = uses + 1, last_used_at = $1 WHERE tenant_id = $2 AND id = $3 \
+                 AND revoked_at IS NULL AND expires_at > $1",
+                vec![micros(at).into(), t(), id.into()],
+                StoreError::Missing,
+            )],
+            vec![Change::other("sharingLink", id, ChangeKind::Updated, vec!["uses".to_owned()])],
+        ),
         Write::PurgeSignIns { before } => (
             vec![statement("DELETE FROM sign_ins WHERE tenant_id = $1 AND created_at < $2", vec![t(), micros(before).into()])],
             vec![],
