@@ -117,7 +117,13 @@ impl Outbox<'_> {
                 html: mail.html.clone(),
             };
             let attempts = mail.attempts + 1;
-            let end = match mailer.send(&message).await {
+            // A relay that stops answering ends the attempt, as the claim does, rather than this loop.
+            let limit = self.directory.config.mail_attempt_timeout.to_std().unwrap_or(std::time::Duration::MAX);
+            let outcome = match tokio::time::timeout(limit, mailer.send(&message)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!("the relay did not finish within {} seconds", limit.as_secs())),
+            };
+            let end = match outcome {
                 Ok(()) => {
                     sent += 1;
                     Write::EndMailAttempt { id: mail.id, sent: Some(self.directory.now()), error: None, retry_at: None }

@@ -42,6 +42,10 @@ pub struct StoreArgs {
     /// (STARTTLS) or smtps://host[:465] (TLS), with user:password@ for authentication.
     #[arg(long, env = "GATEHOUSE_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// A PEM file of the certificate authority that issued the SMTP relay's certificate, trusted besides the
+    /// public roots (a relay with a private certificate).
+    #[arg(long, env = "GATEHOUSE_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// The sender of outgoing email (default: Gatehouse <no-reply@localhost>).
     #[arg(long, env = "GATEHOUSE_MAIL_FROM")]
     pub mail_from: Option<String>,
@@ -115,6 +119,7 @@ struct FileSettings {
     dns_server: Option<String>,
     outbox: Option<PathBuf>,
     smtp_url: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
     mail_from: Option<String>,
     mail_attempt_seconds: Option<u64>,
 }
@@ -141,6 +146,8 @@ pub struct Settings {
     pub outbox: PathBuf,
     /// The SMTP relay, if any (it may hold a password: never logged).
     pub smtp_url: Option<String>,
+    /// The certificate authority the relay's certificate is trusted through, besides the public roots.
+    pub smtp_ca_file: Option<PathBuf>,
     /// The sender of outgoing email.
     pub mail_from: String,
     /// How long one delivery attempt may take.
@@ -226,6 +233,7 @@ impl Settings {
             makes_master_key: true,
             outbox: args.store.outbox.clone().or(file.outbox).unwrap_or_else(|| data_dir.join("outbox")),
             smtp_url: args.store.smtp_url.clone().or(file.smtp_url),
+            smtp_ca_file: args.store.smtp_ca_file.clone().or(file.smtp_ca_file),
             mail_from: args
                 .store
                 .mail_from

@@ -50,7 +50,12 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
         ..DirectoryConfig::default()
     };
     let mailer: Arc<dyn gatehouse_core::kernel::mail::Mailer> = match &settings.smtp_url {
-        Some(url) => Arc::new(smtp::SmtpMailer::new(url, &settings.mail_from, settings.mail_attempt_timeout / 2)?),
+        Some(url) => Arc::new(smtp::SmtpMailer::new(
+            url,
+            &settings.mail_from,
+            settings.mail_attempt_timeout / 2,
+            settings.smtp_ca_file.as_deref(),
+        )?),
         None => Arc::new(outbox::FileOutbox::new(settings.outbox.clone())),
     };
     let mut directory = Directory::new(Arc::new(store), clock, master, directory_config).with_mailer(mailer);

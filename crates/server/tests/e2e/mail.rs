@@ -2,10 +2,10 @@
 //! reaches the relay as text with its HTML alternative; a relay that refuses for a while gets the message
 //! once it is back, and once only; a message that cannot be delivered is given up on after its attempts and
 //! shown to administrators with its last error; a server killed (`kill -9`) while handing a message on
-//! delivers it once after its restart.
+//! delivers it once after its restart; relays that want STARTTLS or TLS and a login get their mail.
 
 use crate::password_pages::Browser;
-use crate::processes::{launch, token, BINARY};
+use crate::processes::{dev_certificates, launch, token, BINARY};
 use crate::support::{free_port, Relay, Server};
 use gatehouse_core::outbox::MOST_ATTEMPTS;
 use gatehouse_core::store::{MailRecord, MailState, Store};
@@ -51,7 +51,8 @@ async fn outbox_until(server: &Server, to: &str, done: impl Fn(&MailRecord) -> b
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("the message to {to} never got there");
+    let mail = server.store.mail(tenant, None, 100).await.unwrap();
+    panic!("the message to {to} never got there: {mail:?}");
 }
 
 async fn wait_for(maildir: &Path, count: usize) -> Vec<String> {
@@ -176,4 +177,95 @@ async fn a_message_being_handed_on_when_the_server_is_killed_is_delivered_once_a
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
     let fields: Vec<&str> = listed.trim().split('\t').collect();
     assert_eq!(fields.get(1..5), Some(&["sent", "2", "kim@example.org", "passwordResetCode"][..]), "{listed}");
+}
+
+/// A relay that wants STARTTLS and a login, and one that speaks TLS from the first byte: mail goes through
+/// both, their private certificate authority trusted (`--smtp-ca-file`); a wrong password is a failed
+/// attempt whose error the outbox keeps, and nothing reaches the relay.
+#[tokio::test]
+async fn mail_goes_over_starttls_and_tls_with_a_login() {
+    let folder = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = dev_certificates(folder.path());
+    for mode in ["starttls", "tls"] {
+        let port = free_port();
+        let maildir = folder.path().join(format!("maildir-{mode}"));
+        let _relay = Relay::secure(port, &maildir, mode, (&cert, &key), "Relay-Pa55").await;
+        let url = |password: &str| match mode {
+            "starttls" => format!("smtp://mailer:{password}@localhost:{port}?tls=required"),
+            _ => format!("smtps://mailer:{password}@localhost:{port}"),
+        };
+
+        let refused = Server::smtp_trusting(&url("wrong"), Some(&ca)).await;
+        let admin = refused.admin_token().await;
+        let user = refused.member(&admin, "amy").await;
+        let mails = Some(json!({"otherMails": ["amy@example.org"]}));
+        refused.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), mails.clone()).await;
+        reset(&refused, "amy").await;
+        let failed = outbox_until(&refused, "amy@example.org", |m| m.attempts == 1 && m.claimed_until.is_none()).await;
+        let error = failed.last_error.unwrap_or_default();
+        assert!(error.contains("535") || error.to_lowercase().contains("auth"), "{mode}: {error}");
+
+        let server = Server::smtp_trusting(&url("Relay-Pa55"), Some(&ca)).await;
+        let admin = server.admin_token().await;
+        let user = server.member(&admin, "amy").await;
+        server.call(&admin, Method::PATCH, &format!("/v1.0/users/{user}"), mails).await;
+        reset(&server, "amy").await;
+        let messages = wait_for(&maildir, 1).await;
+        assert_eq!(messages.len(), 1, "{mode}: only the right login delivers: {messages:?}");
+        assert!(messages[0].contains("verification code is"), "{mode}: {}", messages[0]);
+        outbox_until(&server, "amy@example.org", |m| m.state == MailState::Sent).await;
+    }
+}
+
+/// A relay that takes the connection and never answers ends the attempt within its time
+/// (`--mail-attempt-seconds`): the message waits for its next attempt with the error, and the delivery loop
+/// goes on.
+#[tokio::test]
+async fn a_relay_that_never_answers_ends_the_attempt_in_time() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let holding = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let url = format!("sqlite://{}", data.join("gatehouse.db").display());
+    let mut launched = launch(&data, &url, None);
+    launched.env.insert("GATEHOUSE_SMTP_URL".into(), format!("smtp://127.0.0.1:{port}"));
+    launched.env.insert("GATEHOUSE_MAIL_ATTEMPT_SECONDS".into(), "2".into());
+    let server = ServerProcess::start(launched);
+    let bootstrap = server.bootstrap.clone().unwrap();
+    let domain = bootstrap["tenantDomain"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let admin = token(&http, &server.base_url, &bootstrap).await;
+    let body = json!({
+        "accountEnabled": true, "displayName": "Lee", "mailNickname": "lee", "userPrincipalName": format!("lee@{domain}"),
+        "passwordProfile": {"password": "Durab1e!pass"}, "otherMails": ["lee@example.org"],
+    });
+    let created = http.post(format!("{}/v1.0/users", server.base_url)).bearer_auth(&admin).json(&body).send().await;
+    assert_eq!(created.unwrap().status(), StatusCode::CREATED);
+    reset_at(&server.base_url, &domain, &format!("lee@{domain}")).await;
+    let mut listed = String::new();
+    for _ in 0..300 {
+        let output = std::process::Command::new(BINARY)
+            .args(["mail", "list", "--tenant", &domain, "--data-dir"])
+            .arg(&data)
+            .args(["--database-url", &url])
+            .output()
+            .unwrap();
+        listed = String::from_utf8_lossy(&output.stdout).into_owned();
+        let fields: Vec<&str> = listed.trim().split('\t').collect();
+        if fields.get(1..3) == Some(&["pending", "1"][..]) && fields.len() > 6 && !fields[6].is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fields: Vec<&str> = listed.trim().split('\t').collect();
+    assert_eq!(fields.get(1..3), Some(&["pending", "1"][..]), "the attempt ended: {listed}");
+    assert!(fields.len() > 6 && !fields[6].is_empty(), "with its error: {listed}");
+    holding.abort();
 }

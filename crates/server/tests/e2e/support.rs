@@ -84,10 +84,16 @@ impl Server {
 
     /// A SQLite server whose mail goes to the SMTP relay of `smtp_url`.
     pub async fn smtp(smtp_url: &str) -> Server {
+        Server::smtp_trusting(smtp_url, None).await
+    }
+
+    /// A server whose mail goes to the SMTP relay of `smtp_url`, its certificate issued by the authority of the
+    /// PEM file `ca`.
+    pub async fn smtp_trusting(smtp_url: &str, ca: Option<&std::path::Path>) -> Server {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
         let from = "Contoso <no-reply@contoso.gatehouse.test>";
-        let mailer = gatehouse::smtp::SmtpMailer::new(smtp_url, from, std::time::Duration::from_secs(30)).unwrap();
+        let mailer = gatehouse::smtp::SmtpMailer::new(smtp_url, from, std::time::Duration::from_secs(30), ca).unwrap();
         Server::start_mailing("sqlite", &url, dir, gatehouse::Limits::default(), Some(Arc::new(mailer))).await
     }
 
@@ -298,6 +304,35 @@ impl Relay {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("the SMTP server did not start");
+    }
+
+    /// A relay that speaks TLS (`mode` `starttls`, or `tls` from the first byte) with the certificate and key
+    /// given, and wants the login `mailer` with `password`.
+    pub async fn secure(
+        port: u16,
+        maildir: &std::path::Path,
+        mode: &str,
+        (cert, key): (&std::path::Path, &std::path::Path),
+        password: &str,
+    ) -> Relay {
+        let python = gatehouse_testkit::python::interop_python(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/smtp_relay.py");
+        let mut child = tokio::process::Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(maildir)
+            .arg(mode)
+            .args([cert, key])
+            .args(["mailer", password])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await;
+        assert!(matches!(ready, Ok(Ok(Some(ref line))) if line == "ready"), "the SMTP server did not start: {ready:?}");
+        Relay { _child: child }
     }
 }
 
