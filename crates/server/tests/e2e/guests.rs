@@ -1,8 +1,8 @@
 //! Guests after their invitation: they sign in to apps at the tenant's pages with a code mailed to them
 //! (tokens whose `idp` is `mail` and whose `acct` says guest); a wrong code, an unredeemed invitation and a
 //! tenant that turned the codes off are refused; what a guest reads of the directory follows the tenant's
-//! guest access level; invitations follow the allowed or blocked domains; Conditional Access, app roles and
-//! the sign-in log see guests as guests.
+//! guest access level; invitations follow the allowed or blocked domains; Conditional Access, app roles, group
+//! licensing and the sign-in log see guests as guests.
 
 use crate::password_pages::{code_in, Browser};
 use crate::support::{claims, servers, Server};
@@ -14,6 +14,8 @@ const POLICY: &str = "/v1.0/policies/authorizationPolicy";
 const LIMITED: &str = "10dae51f-b6af-4016-8d66-8c2a99b929b3";
 const RESTRICTED: &str = "2af84b1e-32c8-42b7-82bc-daa82404023b";
 const AS_MEMBERS: &str = "a0b1b346-4d3e-4e8b-98f8-753987be4970";
+/// Microsoft Entra ID P1's SKU.
+const P1: &str = "078d2b04-f1bd-4111-bbd4-b4b1b354cef4";
 
 /// Invites `email` and redeems the invitation with the mailed code: the guest's id.
 async fn accepted_guest(server: &Server, admin: &str, email: &str) -> String {
@@ -200,6 +202,21 @@ async fn what_guests_read_follows_the_guest_access_level_and_invitations_the_dom
         let (status, group) = server.call(&admin, Method::POST, "/v1.0/groups", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
         let group = group["id"].as_str().unwrap().to_owned();
+
+        // The group's licence reaches the guest, like any member (the organization's country standing in).
+        let subscribe = json!({"skuPartNumber": "AAD_PREMIUM", "prepaidUnits": {"enabled": 5}});
+        assert_eq!(
+            server.call(&admin, Method::POST, "/v1.0/subscribedSkus", Some(subscribe)).await.0,
+            StatusCode::CREATED
+        );
+        let license = json!({"addLicenses": [{"skuId": P1}], "removeLicenses": []});
+        let path = format!("/v1.0/groups/{group}/assignLicense");
+        assert_eq!(server.call(&admin, Method::POST, &path, Some(license)).await.0, StatusCode::ACCEPTED, "{engine}");
+        crate::dynamic::settled(&server).await;
+        let path = format!("/v1.0/users/{guest}?$select=assignedLicenses,licenseAssignmentStates");
+        let (_, licensed) = server.call(&admin, Method::GET, &path, None).await;
+        assert_eq!(licensed["assignedLicenses"][0]["skuId"], P1, "{engine}: {licensed}");
+        assert_eq!(licensed["licenseAssignmentStates"][0]["state"], "Active", "{engine}: {licensed}");
 
         // What each level reads, with the same token: the level counts from the next request.
         let tokens = guest_tokens(&server, &client, "kim@partner.example").await;
