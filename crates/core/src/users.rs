@@ -10,6 +10,7 @@ use crate::credentials::{banned, passwords};
 use crate::directory::objects::Page;
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
+use crate::outbox::Mail;
 use crate::query::Listing;
 use crate::rules;
 use crate::schema::{self, format_time, PropertyType, Selection, USER};
@@ -459,22 +460,33 @@ impl Users<'_> {
     }
 
     /// Sets a password the user chose (their own change, or a self-service reset) once it passes the tenant's
-    /// rules; returns the instant of the change (sign-ins until then stand no more).
+    /// rules, and tells them by email in the same transaction (Entra's notice of a password reset), so that a
+    /// change they did not make does not go unseen; returns the instant of the change (sign-ins until then
+    /// stand no more).
     pub(crate) async fn replace_password(
         &self,
         caller: &Caller,
         user: &ObjectRecord,
         new: &str,
     ) -> Result<DateTime<Utc>> {
-        check_new_password(new, &user.doc, &self.directory.tenant_record(caller.tenant()).await?)?;
+        let tenant = self.directory.tenant_record(caller.tenant()).await?;
+        check_new_password(new, &user.doc, &tenant)?;
         let hash = self.directory.hasher.hash(new.to_owned(), self.directory.salt()).await?;
-        self.set_password(caller, &user.id.to_string(), hash, false).await
+        let notice = password_notice(&tenant.display_name, user, self.directory.now());
+        self.set_password(caller, &user.id.to_string(), hash, false, notice).await
     }
 
     /// Sets a user's password (hashed already): a change that ends their sign-ins before now, and that they
     /// must follow with a change of their own at the next sign-in when `force`.
     /// Returns the instant of the change.
-    async fn set_password(&self, caller: &Caller, key: &str, hash: String, force: bool) -> Result<DateTime<Utc>> {
+    async fn set_password(
+        &self,
+        caller: &Caller,
+        key: &str,
+        hash: String,
+        force: bool,
+        notice: Option<Mail>,
+    ) -> Result<DateTime<Utc>> {
         let mut turn = self.directory.turn(caller, self.user_id(caller, key).await?, "user").await?;
         loop {
             let current = self.live_user(caller, key).await?;
@@ -482,10 +494,11 @@ impl Users<'_> {
             let now = self.directory.now();
             mark_password_change(&mut record.doc, force, now);
             let attributes = vec!["passwordProfile".into()];
-            let writes = vec![
+            let mut writes = vec![
                 Write::update(&current, record, attributes),
                 Write::SetPassword { user: current.id, hash: hash.clone() },
             ];
+            writes.extend(notice.clone().map(|mail| self.directory.outbox().queue(mail)));
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map(|_| now).map_err(|other| write_error(other, DUPLICATE_UPN));
             }
@@ -522,7 +535,7 @@ impl Users<'_> {
         };
         check_new_password(&password, &user.doc, &tenant)?;
         let hash = self.directory.hasher.hash(password, self.directory.salt()).await?;
-        self.set_password(caller, key, hash, true).await?;
+        self.set_password(caller, key, hash, true, None).await?;
         Ok((generated, self.operation_id(user.id)))
     }
 
@@ -706,6 +719,23 @@ impl Users<'_> {
             .page(caller, ObjectQuery { manager: Some(user.id), ..ObjectQuery::of(ObjectKind::User) }, listing)
             .await
     }
+}
+
+/// The notice of a password the user changed or reset, to their first alternate address (else their
+/// mailbox); none for a user with neither.
+fn password_notice(organization: &str, user: &ObjectRecord, at: DateTime<Utc>) -> Option<Mail> {
+    let alternate = user.doc.get("otherMails").and_then(Value::as_array).and_then(|m| m.first());
+    let to = alternate.or_else(|| user.doc.get("mail")).and_then(Value::as_str)?.to_owned();
+    let upn = user.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
+    Some(Mail {
+        kind: "passwordChanged",
+        to,
+        subject: format!("Your {organization} account password was changed"),
+        text: format!(
+            "The password of the {organization} account {upn} was changed at {}.\n\nIf you did this, there is nothing more to do. If you did not, your account may be in someone else's hands: tell your administrator at once.\n",
+            format_time(at)
+        ),
+    })
 }
 
 /// Whether a user's identity is issued by `mail`: an invited guest, who proves their email address (by a

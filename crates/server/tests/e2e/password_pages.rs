@@ -271,6 +271,9 @@ async fn a_member_resets_a_forgotten_password_with_a_code_sent_to_their_alternat
         let again = [("newPassword", "Other-Kestr3l-77"), ("confirmNewPassword", "Other-Kestr3l-77")];
         let replayed = browser.submit(&reset, &page, &again).await;
         assert!(replayed.text.contains("expired"), "{engine}: a ticket is spent by its change: {}", replayed.text);
+        let notice = server.mail_to(home).await;
+        assert_eq!(notice.len(), 2, "{engine}: the code, then the notice of the change");
+        assert!(notice[1].contains("password was changed") && notice[1].contains(upn), "{engine}: {}", notice[1]);
 
         let (status, body) = server.password_grant(&tenant, &client.app_id, upn, NEW_PASSWORD, "User.Read").await;
         assert_eq!(status, StatusCode::OK, "{engine}: {body}");

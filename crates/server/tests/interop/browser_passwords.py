@@ -30,16 +30,17 @@ RESET = "Reset-Kestr3l-23"
 
 
 def codes_sent_to(address, at_least=1):
-    """The verification codes of the messages in the outbox addressed to `address`, oldest first, once at
-    least `at_least` have arrived (the server delivers its outbox within a second or so; a busy machine may
-    take longer)."""
+    """The verification codes of the messages in the outbox addressed to `address` (not the notices of a changed
+    password that go there too), oldest first, once at least `at_least` have arrived (the server delivers its
+    outbox within a second or so; a busy machine may take longer)."""
     for _ in range(300):
         codes = []
         for path in sorted(glob.glob(os.path.join(os.environ["GATEHOUSE_OUTBOX"], "*.eml"))):
             with open(path, encoding="utf-8", newline="") as f:
                 message = f.read()
-            if f"\r\nTo: {address}\r\n" in message:
-                codes.append(re.search(r"verification code is: (\d{8})", message).group(1))
+            code = re.search(r"verification code is: (\d{8})", message)
+            if f"\r\nTo: {address}\r\n" in message and code:
+                codes.append(code.group(1))
         if len(codes) >= at_least:
             return codes
         time.sleep(0.1)
