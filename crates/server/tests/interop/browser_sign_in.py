@@ -66,16 +66,24 @@ def browser(cert_path):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def click_through(driver, wait, locator):
+    """Clicks the button `locator` finds once it can be clicked, and waits until the next page replaced this
+    one (an element of the page left behind cannot be used)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    wait.until(expected_conditions.element_to_be_clickable(locator)).click()
+    wait.until(expected_conditions.staleness_of(page))
+
+
 def complete_device(driver, wait, verification_uri, user_code, upn):
     """A person at the device login page: enters the code, signs in unless the browser is, and continues."""
     driver.get(verification_uri)
     wait.until(expected_conditions.presence_of_element_located((By.NAME, "otc"))).send_keys(user_code)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    click_through(driver, wait, (By.CSS_SELECTOR, "button[type=submit]"))
     if upn:
         wait.until(expected_conditions.presence_of_element_located((By.NAME, "login"))).send_keys(upn)
         driver.find_element(By.NAME, "passwd").send_keys(PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(expected_conditions.presence_of_element_located((By.XPATH, "//button[text()='Continue']"))).click()
+        click_through(driver, wait, (By.CSS_SELECTOR, "button[type=submit]"))
+    click_through(driver, wait, (By.XPATH, "//button[text()='Continue']"))
     wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "You're signed in"))
 
 
