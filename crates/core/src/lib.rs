@@ -47,6 +47,7 @@ pub mod query;
 pub mod role_management;
 pub mod rules;
 pub mod schema;
+pub mod scim;
 pub mod sharing;
 pub mod sign_in;
 pub mod store;

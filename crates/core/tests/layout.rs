@@ -33,6 +33,7 @@ const LAYERS: &[&str] = &[
     "sign_in",
     "invitations",
     "sharing",
+    "scim",
     "directory_audits",
     "processors",
 ];
@@ -149,6 +150,7 @@ const FEATURES: &[&str] = &[
     "sign_in",
     "invitations",
     "sharing",
+    "scim",
     "directory_audits",
 ];
 

@@ -54,6 +54,7 @@ pub fn router(
         .with_state(operations.clone())
         .nest("/v1.0", gatehouse_graph::router(directory.clone()))
         .nest("/beta", gatehouse_graph::beta_router(directory.clone()))
+        .nest("/scim/v2", gatehouse_scim::router(directory.clone()))
         .merge(gatehouse_identity::router(directory))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(operations, context))

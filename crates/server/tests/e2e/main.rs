@@ -25,6 +25,7 @@ mod password_pages;
 mod processes;
 mod queries;
 mod roles;
+mod scim;
 mod sharing;
 mod sign_in;
 mod sign_in_log;
