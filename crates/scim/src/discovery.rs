@@ -50,8 +50,16 @@ fn attribute(name: &str, kind: &str, extra: Value) -> Value {
     attribute
 }
 
-fn complex(name: &str, multi: bool, fields: &[&str]) -> Value {
-    let sub: Vec<Value> = fields.iter().map(|f| attribute(f, "string", json!({}))).collect();
+/// A complex attribute of string sub-attributes; its `type` takes the values `kinds`. (The directory keeps
+/// one address of each kind, so `primary` is not among them: it is accepted and means nothing.)
+fn complex(name: &str, multi: bool, fields: &[&str], kinds: &[&str]) -> Value {
+    let sub: Vec<Value> = fields
+        .iter()
+        .map(|field| match *field {
+            "type" => attribute(field, "string", json!({"canonicalValues": kinds})),
+            _ => attribute(field, "string", json!({})),
+        })
+        .collect();
     attribute(name, "complex", json!({"multiValued": multi, "subAttributes": sub}))
 }
 
@@ -64,15 +72,15 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "attributes": [
             attribute("userName", "string", json!({"required": true, "uniqueness": "server"})),
             attribute("externalId", "string", json!({})),
-            attribute("displayName", "string", json!({})),
+            attribute("displayName", "string", json!({"required": true})),
             attribute("title", "string", json!({})),
             attribute("preferredLanguage", "string", json!({})),
-            attribute("active", "boolean", json!({})),
+            attribute("active", "boolean", json!({"required": true})),
             attribute("password", "string", json!({"mutability": "writeOnly", "returned": "never"})),
-            complex("name", false, &["givenName", "familyName", "formatted"]),
-            complex("emails", true, &["value", "type", "primary"]),
-            complex("phoneNumbers", true, &["value", "type"]),
-            complex("addresses", true, &["type", "streetAddress", "locality", "region", "postalCode", "country"]),
+            complex("name", false, &["givenName", "familyName"], &[]),
+            complex("emails", true, &["value", "type"], &["work"]),
+            complex("phoneNumbers", true, &["value", "type"], &["work", "mobile"]),
+            complex("addresses", true, &["type", "streetAddress", "locality", "region", "postalCode", "country"], &["work"]),
         ],
         "meta": {"resourceType": "Schema", "location": format!("{base}/scim/v2/Schemas/{USER_SCHEMA}")},
     });

@@ -141,17 +141,104 @@ fn number(query: &HashMap<String, String>, name: &str, default: usize) -> Result
     }
 }
 
+/// The names of a comma-separated list (`attributes`, `excludedAttributes`), lower-cased.
+fn names(list: Option<&str>) -> Vec<String> {
+    let items = list.map(|l| l.split(',').map(|n| n.trim().to_ascii_lowercase()).collect::<Vec<_>>());
+    items.unwrap_or_default().into_iter().filter(|n| !n.is_empty()).collect()
+}
+
+/// A complex value with only the sub-attributes `keep` takes.
+fn keep_within(value: Value, keep: &dyn Fn(&str) -> bool) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(k, _)| keep(&k.to_ascii_lowercase())).collect()),
+        other => other,
+    }
+}
+
+/// A resource with only the `attributes` asked for, or without the `excludedAttributes` (RFC 7644
+/// §3.4.2.5); `schemas` and `id` always stay. A name reaches one level down: `name.givenName`, or an
+/// extension's attribute by its URN.
+fn project(resource: Map<String, Value>, attributes: &[String], excluded: &[String]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in resource {
+        let lower = key.to_ascii_lowercase();
+        let below = |list: &[String]| -> Vec<String> {
+            let (dot, colon) = (format!("{lower}."), format!("{lower}:"));
+            list.iter()
+                .filter_map(|n| n.strip_prefix(&dot).or_else(|| n.strip_prefix(&colon)))
+                .map(str::to_owned)
+                .collect()
+        };
+        if key == "schemas" || key == "id" {
+            out.insert(key, value);
+        } else if !attributes.is_empty() {
+            let wanted = below(attributes);
+            if attributes.contains(&lower) {
+                out.insert(key, value);
+            } else if !wanted.is_empty() {
+                out.insert(key, keep_within(value, &|k| wanted.iter().any(|w| w == k)));
+            }
+        } else if !excluded.contains(&lower) {
+            let unwanted = below(excluded);
+            out.insert(key, keep_within(value, &|k| !unwanted.iter().any(|w| w == k)));
+        }
+    }
+    out
+}
+
+/// A query of users, from the URL or a `.search` body.
+struct Search<'a> {
+    filter: Option<&'a str>,
+    start: usize,
+    count: usize,
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+}
+
+async fn searched(state: &ScimState, caller: &Caller, search: Search<'_>) -> Answer {
+    let start = search.start.max(1);
+    let listed = state.directory.scim().users(caller, search.filter, start, search.count).await?;
+    let shown = listed.resources.into_iter().map(|r| Value::Object(project(r, &search.attributes, &search.excluded)));
+    Ok(list(shown.collect(), listed.total, start))
+}
+
 async fn users(
     State(state): State<ScimState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Answer {
     let caller = caller(&state, &headers).await?;
-    let start = number(&query, "startIndex", 1)?.max(1);
-    let count = number(&query, "count", 100)?;
-    let filter = query.get("filter").map(String::as_str);
-    let listed = state.directory.scim().users(&caller, filter, start, count).await?;
-    Ok(list(listed.resources.into_iter().map(Value::Object).collect(), listed.total, start))
+    let get = |name: &str| query.get(name).map(String::as_str);
+    let search = Search {
+        filter: get("filter"),
+        start: number(&query, "startIndex", 1)?,
+        count: number(&query, "count", 100)?,
+        attributes: names(get("attributes")),
+        excluded: names(get("excludedAttributes")),
+    };
+    searched(&state, &caller, search).await
+}
+
+/// `POST /Users/.search` (RFC 7644 §3.4.3): the query in a `SearchRequest` body; also the root's
+/// `/.search`, users being the one resource type served.
+async fn search_users(State(state): State<ScimState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let caller = caller(&state, &headers).await?;
+    let body = object(&body)?;
+    let text = |name: &str| body.get(name).and_then(Value::as_str);
+    let list_of = |name: &str| match body.get(name) {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect(),
+        _ => names(text(name)),
+    };
+    let whole =
+        |name: &str, default: usize| body.get(name).and_then(Value::as_i64).map_or(default, |n| n.max(0) as usize);
+    let search = Search {
+        filter: text("filter"),
+        start: whole("startIndex", 1),
+        count: whole("count", 100),
+        attributes: list_of("attributes"),
+        excluded: list_of("excludedAttributes"),
+    };
+    searched(&state, &caller, search).await
 }
 
 async fn create_user(State(state): State<ScimState>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -160,9 +247,19 @@ async fn create_user(State(state): State<ScimState>, headers: HeaderMap, body: B
     Ok(resource(StatusCode::CREATED, created))
 }
 
-async fn user(State(state): State<ScimState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
+async fn user(
+    State(state): State<ScimState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Answer {
     let caller = caller(&state, &headers).await?;
-    Ok(resource(StatusCode::OK, state.directory.scim().user(&caller, &id).await?))
+    let (attributes, excluded) = (
+        names(query.get("attributes").map(String::as_str)),
+        names(query.get("excludedAttributes").map(String::as_str)),
+    );
+    let found = state.directory.scim().user(&caller, &id).await?;
+    Ok(resource(StatusCode::OK, project(found, &attributes, &excluded)))
 }
 
 async fn replace_user(
@@ -214,6 +311,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
             get(move |Path(id): Path<String>| async move { one_of(discovery::schemas(&base()), &id) }),
         )
         .route("/Users", get(users).post(create_user))
+        .route("/Users/.search", axum::routing::post(search_users))
+        .route("/.search", axum::routing::post(search_users))
         .route("/Users/{id}", get(user).put(replace_user).patch(patch_user).delete(delete_user))
         .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "No such endpoint.") })
         .with_state(ScimState { directory })

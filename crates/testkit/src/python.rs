@@ -21,6 +21,7 @@ pub const PACKAGES: &[&str] = &[
     "selenium==4.38.0",
     "pyotp==2.9.0",
     "aiosmtpd==1.4.6",
+    "scim2-tester[httpx2]==0.5.2",
 ];
 
 /// A stable digest of the package list (FNV-1a), so a changed list gets an environment of its own.

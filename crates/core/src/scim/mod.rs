@@ -49,17 +49,15 @@ impl Scim<'_> {
 
     /// `POST /Users`: a new user; one without a password gets a random one to change at first sign-in.
     pub async fn create_user(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Map<String, Value>> {
-        let mut changes = users::changes_of(body, &self.default_domain(caller).await?)?;
-        let (password, generated) = match body.get("password").and_then(Value::as_str) {
-            Some(password) => (password.to_owned(), false),
-            None => (crate::tenants::generate_password(self.directory.random()), true),
-        };
+        let changes = users::changes_of(body, &self.default_domain(caller).await?)?;
+        let (mut changes, kept) = users::split_kept(changes);
         changes.retain(|_, value| !value.is_null());
-        changes.insert(
-            "passwordProfile".into(),
-            serde_json::json!({"password": password, "forceChangePasswordNextSignIn": generated}),
-        );
-        let record = self.directory.users().create(caller, &changes).await?;
+        if !changes.contains_key("passwordProfile") {
+            let password = crate::tenants::generate_password(self.directory.random());
+            let profile = serde_json::json!({"password": password, "forceChangePasswordNextSignIn": true});
+            changes.insert("passwordProfile".into(), profile);
+        }
+        let record = self.directory.users().create_keeping(caller, &changes, &kept).await?;
         Ok(self.shown(&record))
     }
 
@@ -120,18 +118,19 @@ impl Scim<'_> {
         body: &Map<String, Value>,
     ) -> Result<Map<String, Value>> {
         let changes = users::changes_of(body, &self.default_domain(caller).await?)?;
-        self.changed(caller, id, &changes).await
+        self.changed(caller, id, changes).await
     }
 
     /// `PATCH /Users/{id}`: the operations applied together, or none of them.
     pub async fn patch_user(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<Map<String, Value>> {
         let changes = users::patch_changes(body, &self.default_domain(caller).await?)?;
-        self.changed(caller, id, &changes).await
+        self.changed(caller, id, changes).await
     }
 
-    async fn changed(&self, caller: &Caller, id: &str, changes: &Map<String, Value>) -> Result<Map<String, Value>> {
+    async fn changed(&self, caller: &Caller, id: &str, changes: Map<String, Value>) -> Result<Map<String, Value>> {
         let id = Self::id(id)?;
-        self.directory.users().update(caller, &id, changes).await?;
+        let (changes, kept) = users::split_kept(changes);
+        self.directory.users().update_keeping(caller, &id, &changes, &kept).await?;
         self.user(caller, &id).await
     }
 

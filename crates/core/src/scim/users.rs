@@ -51,6 +51,9 @@ pub fn attribute(path: &str) -> Option<&'static str> {
     })
 }
 
+/// Internal user key of the `userName` SCIM gave, shown back while it still names the user.
+pub const SCIM_USER_NAME: &str = "_scimUserName";
+
 /// Paths a client may send that the directory keeps nothing of (accepted and left alone).
 const IGNORED: &[&str] = &["name.formatted", "roles", "meta", "schemas", "nickname", "usertype"];
 
@@ -63,10 +66,9 @@ pub fn to_scim(record: &ObjectRecord, base: &str) -> Map<String, Value> {
     let mut user = json!({
         "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
         "id": record.id,
-        "userName": text("userPrincipalName"),
+        "userName": user_name(record),
         "active": record.doc.get("accountEnabled").and_then(Value::as_bool).unwrap_or(false),
         "displayName": text("displayName"),
-        "name": {"givenName": text("givenName"), "familyName": text("surname"), "formatted": text("displayName")},
         "meta": {
             "resourceType": "User",
             "created": format_time(record.created_at),
@@ -75,6 +77,13 @@ pub fn to_scim(record: &ObjectRecord, base: &str) -> Map<String, Value> {
         },
     });
     let Value::Object(map) = &mut user else { return Map::new() };
+    let name: Map<String, Value> = [("givenName", "givenName"), ("familyName", "surname")]
+        .into_iter()
+        .filter_map(|(attribute, property)| text(property).map(|v| (attribute.to_owned(), json!(v))))
+        .collect();
+    if !name.is_empty() {
+        map.insert("name".into(), Value::Object(name));
+    }
     for (attribute, property) in
         [("externalId", "onPremisesImmutableId"), ("title", "jobTitle"), ("preferredLanguage", "preferredLanguage")]
     {
@@ -83,7 +92,7 @@ pub fn to_scim(record: &ObjectRecord, base: &str) -> Map<String, Value> {
         }
     }
     if let Some(mail) = text("mail") {
-        map.insert("emails".into(), json!([{"value": mail, "type": "work", "primary": true}]));
+        map.insert("emails".into(), json!([{"value": mail, "type": "work"}]));
     }
     let work =
         record.doc.get("businessPhones").and_then(Value::as_array).and_then(|p| p.first()).and_then(Value::as_str);
@@ -117,6 +126,18 @@ pub fn to_scim(record: &ObjectRecord, base: &str) -> Map<String, Value> {
         map.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
     map.clone()
+}
+
+/// The user's `userName`: the one SCIM gave while the user's principal name is still that name (with the
+/// domain it took), else the principal name.
+fn user_name(record: &ObjectRecord) -> Option<String> {
+    let upn = record.doc.get("userPrincipalName").and_then(Value::as_str)?;
+    let given = record.doc.get(SCIM_USER_NAME).and_then(Value::as_str);
+    let still = given.filter(|name| {
+        let (name, upn) = (name.to_lowercase(), upn.to_lowercase());
+        upn == name || upn.strip_prefix(&name).is_some_and(|rest| rest.starts_with('@'))
+    });
+    Some(still.unwrap_or(upn).to_owned())
 }
 
 fn invalid_value(message: impl Into<String>) -> Error {
@@ -163,6 +184,11 @@ fn set(changes: &mut Map<String, Value>, path: &str, value: Option<&Value>, defa
         return Ok(());
     }
     let value = value.filter(|v| !v.is_null());
+    if lower == "password" {
+        let password = value.and_then(Value::as_str).ok_or_else(|| invalid_value("password is a string."))?;
+        changes.insert("passwordProfile".into(), json!({"password": password, "forceChangePasswordNextSignIn": false}));
+        return Ok(());
+    }
     if lower == WORK_PHONE {
         let phones = value.map(|v| json!([v])).unwrap_or_else(|| json!([]));
         changes.insert("businessPhones".into(), phones);
@@ -180,6 +206,7 @@ fn set(changes: &mut Map<String, Value>, path: &str, value: Option<&Value>, defa
         ("accountEnabled", None) => return Err(invalid_value("active cannot be removed.")),
         ("userPrincipalName", Some(Value::String(name))) => {
             changes.insert("mailNickname".into(), json!(nickname(name)));
+            changes.insert(SCIM_USER_NAME.into(), json!(name));
             json!(principal_name(name, default_domain))
         }
         ("userPrincipalName", _) => return Err(invalid_value("userName is a string and cannot be removed.")),
@@ -197,10 +224,15 @@ const ENTERPRISE_LOWER: &str = "urn:ietf:params:scim:schemas:extension:enterpris
 /// extension's object.
 fn set_complex(changes: &mut Map<String, Value>, lower: &str, value: Option<&Value>, domain: &str) -> Result<()> {
     let items = |value: Option<&Value>| -> Vec<Value> { value.and_then(Value::as_array).cloned().unwrap_or_default() };
-    let typed = |items: &[Value], kind: &str| -> Option<Value> {
-        let of_kind = items.iter().find(|i| i.get("type").and_then(Value::as_str) == Some(kind));
-        let primary = items.iter().find(|i| i.get("primary") == Some(&json!(true)));
-        of_kind.or(if kind == "work" { primary.or(items.first()) } else { None }).and_then(|i| i.get("value")).cloned()
+    // The item of that type; for the work one, else an item of no type (and an email: else the primary
+    // or first, the one address the directory keeps).
+    let typed = |items: &[Value], kind: &str, any: bool| -> Option<Value> {
+        let kind_of = |i: &&Value| i.get("type").and_then(Value::as_str).map(str::to_owned);
+        let of_kind = items.iter().find(|i| kind_of(i).as_deref() == Some(kind));
+        let untyped = items.iter().find(|i| kind_of(i).is_none()).filter(|_| kind == "work");
+        let primary = items.iter().find(|i| i.get("primary") == Some(&json!(true))).filter(|_| any);
+        let first = items.first().filter(|_| any);
+        of_kind.or(untyped).or(primary).or(first).and_then(|i| i.get("value")).cloned()
     };
     match lower {
         "name" => {
@@ -208,11 +240,13 @@ fn set_complex(changes: &mut Map<String, Value>, lower: &str, value: Option<&Val
                 set(changes, path, value.and_then(|v| v.get(attribute)), domain)?;
             }
         }
-        "emails" => set(changes, "emails[type eq \"work\"].value", typed(&items(value), "work").as_ref(), domain)?,
+        "emails" => {
+            set(changes, "emails[type eq \"work\"].value", typed(&items(value), "work", true).as_ref(), domain)?
+        }
         "phonenumbers" => {
             let phones = items(value);
-            set(changes, WORK_PHONE, typed(&phones, "work").as_ref(), domain)?;
-            set(changes, "phonenumbers[type eq \"mobile\"].value", typed(&phones, "mobile").as_ref(), domain)?;
+            set(changes, WORK_PHONE, typed(&phones, "work", false).as_ref(), domain)?;
+            set(changes, "phonenumbers[type eq \"mobile\"].value", typed(&phones, "mobile", false).as_ref(), domain)?;
         }
         "addresses" => {
             let addresses = items(value);
@@ -232,6 +266,15 @@ fn set_complex(changes: &mut Map<String, Value>, lower: &str, value: Option<&Val
     Ok(())
 }
 
+/// Changes split into what a body sets (the directory's properties) and the internal values kept beside
+/// them (names that begin with `_`).
+pub fn split_kept(mut changes: Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
+    let kept: Map<String, Value> =
+        changes.iter().filter(|(name, _)| name.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect();
+    changes.retain(|name, _| !name.starts_with('_'));
+    (changes, kept)
+}
+
 /// The directory changes a whole SCIM user makes (`POST` and `PUT`): every attribute it maps, those it
 /// leaves out cleared; `userName` required.
 pub fn changes_of(body: &Map<String, Value>, default_domain: &str) -> Result<Map<String, Value>> {
@@ -241,6 +284,9 @@ pub fn changes_of(body: &Map<String, Value>, default_domain: &str) -> Result<Map
     set(&mut changes, "userName", Some(&json!(user_name)), default_domain)?;
     for attribute in ["externalId", "title", "preferredLanguage", "displayName"] {
         set(&mut changes, attribute, body.get(attribute), default_domain)?;
+    }
+    if let Some(password) = body.get("password") {
+        set(&mut changes, "password", Some(password), default_domain)?;
     }
     for complex in ["name", "emails", "phoneNumbers", "addresses", ENTERPRISE_SCHEMA] {
         set(&mut changes, complex, body.get(complex), default_domain)?;

@@ -17,6 +17,7 @@ const BROWSER_MFA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/br
 const SIGN_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msal_sign_in.py");
 const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_admin_roles.py");
 const INVITATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_invitations.py");
+const SCIM_TESTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/scim_tester.py");
 const BROWSER_GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_guest.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
@@ -63,6 +64,17 @@ async fn msgraph_sdk_invites_guests() {
     for (engine, url) in postgres::engines(dir.path()).await {
         let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
         run(&python, INVITATIONS, &server, None, engine, "msgraph-sdk invitations passed").await;
+    }
+}
+
+/// The SCIM compliance tester (scim2-tester) finds nothing to object to in `/scim/v2`.
+#[tokio::test]
+async fn scim2_tester_passes() {
+    let python = gatehouse_testkit::python::interop_python(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in postgres::engines(dir.path()).await {
+        let server = ServerProcess::start(launch(&dir.path().join(engine), &url, None));
+        run(&python, SCIM_TESTER, &server, None, engine, "scim2-tester passed").await;
     }
 }
 

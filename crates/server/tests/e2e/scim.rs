@@ -72,7 +72,7 @@ async fn entras_provisioning_sequence_reaches_the_directory() {
         let (status, _, created) = scim(&server, &token, Method::POST, "/Users", Some(create.clone())).await;
         assert_eq!(status, StatusCode::CREATED, "{engine}: {created}");
         let id = created["id"].as_str().unwrap().to_owned();
-        assert_eq!(created["userName"], format!("{name}@contoso.gatehouse.test"), "{engine}: the default domain");
+        assert_eq!(created["userName"], name, "{engine}: SCIM's user name, as given");
         assert_eq!(created["externalId"], "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef");
         assert_eq!(created["meta"]["resourceType"], "User");
         let (status, _, again) = scim(&server, &token, Method::POST, "/Users", Some(create)).await;
@@ -92,6 +92,12 @@ async fn entras_provisioning_sequence_reaches_the_directory() {
             "$select=userPrincipalName,mail,givenName,surname,onPremisesImmutableId,department,accountEnabled,creationType";
         let (_, graph) = server.call(&admin, Method::GET, &format!("/v1.0/users/{id}?{select}"), None).await;
         assert_eq!(graph["mail"], "Test_User_11bb11bb-cccc-dddd-eeee-ffffffffffff@testuser.com", "{engine}: {graph}");
+        let upn = format!("{}@contoso.gatehouse.test", name.to_lowercase());
+        assert_eq!(
+            graph["userPrincipalName"].as_str().map(str::to_lowercase),
+            Some(upn),
+            "{engine}: the default domain"
+        );
         assert_eq!((graph["givenName"].as_str(), graph["surname"].as_str()), (Some("givenName"), Some("familyName")));
         assert_eq!(graph["onPremisesImmutableId"], "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef");
         assert_eq!(graph["accountEnabled"], true);

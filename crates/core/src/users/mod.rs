@@ -4,6 +4,11 @@
 //! live users, compared case-insensitively; the password exists only as an argon2id hash in its own table
 //! and is never part of the user document; every change is one store batch.
 
+mod shown;
+
+use shown::password_notice;
+pub use shown::{signs_in_by_mail, user_properties};
+
 use crate::auth::authorization::{decide, require, Action, Target};
 use crate::credentials::password_rules::password_rules;
 use crate::credentials::{banned, passwords};
@@ -13,7 +18,7 @@ use crate::kernel::error::{Error, Result};
 use crate::outbox::Mail;
 use crate::query::Listing;
 use crate::rules;
-use crate::schema::{self, format_time, PropertyType, Selection, USER};
+use crate::schema::{self, format_time, USER};
 use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, TenantRecord, Write};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -278,6 +283,17 @@ impl Directory {
 
 impl Users<'_> {
     pub async fn create(&self, caller: &Caller, body: &Map<String, Value>) -> Result<ObjectRecord> {
+        self.create_keeping(caller, body, &Map::new()).await
+    }
+
+    /// [`Users::create`], the user also keeping the internal values `kept` (names that begin with `_`,
+    /// which no body may set): what another door to the directory remembers of the user.
+    pub(crate) async fn create_keeping(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+        kept: &Map<String, Value>,
+    ) -> Result<ObjectRecord> {
         require(caller, Action::WriteUsers)?;
         let (mut doc, profile) = check_body(body)?;
         for name in REQUIRED_ON_CREATE {
@@ -299,6 +315,7 @@ impl Users<'_> {
         let now = self.directory.now();
         doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
         doc.insert(FORCE_CHANGE.into(), json!(password.1.force_change || password.1.force_change_with_mfa));
+        doc.extend(kept.iter().filter(|(name, _)| name.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())));
         let hash = self.directory.hasher.hash(password.0, self.directory.salt()).await?;
         let record = self.directory.new_object(ObjectKind::User, Some(fold(&upn)), doc, now);
         let writes = vec![Write::InsertObject(record.clone()), Write::SetPassword { user: record.id, hash }];
@@ -368,6 +385,18 @@ impl Users<'_> {
     }
 
     pub async fn update(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
+        self.update_keeping(caller, key, patch, &Map::new()).await
+    }
+
+    /// [`Users::update`], also setting (or, `null`, removing) the internal values `kept` (names that begin
+    /// with `_`) in the same write.
+    pub(crate) async fn update_keeping(
+        &self,
+        caller: &Caller,
+        key: &str,
+        patch: &Map<String, Value>,
+        kept: &Map<String, Value>,
+    ) -> Result<()> {
         let (changes, profile) = check_body(patch)?;
         let action = update_action(&changes, profile.is_some());
         require(caller, action)?;
@@ -404,6 +433,13 @@ impl Users<'_> {
                 }
             }
             normalise(&mut record.doc)?;
+            for (name, value) in kept.iter().filter(|(name, _)| name.starts_with('_')) {
+                match value.is_null() {
+                    true => record.doc.remove(name),
+                    false => record.doc.insert(name.clone(), value.clone()),
+                };
+                attributes.push(name.clone());
+            }
             let mut writes = Vec::new();
             if let Some((password, force)) = &new_password {
                 check_new_password(password, &record.doc, &tenant)?;
@@ -719,59 +755,6 @@ impl Users<'_> {
             .page(caller, ObjectQuery { manager: Some(user.id), ..ObjectQuery::of(ObjectKind::User) }, listing)
             .await
     }
-}
-
-/// The notice of a password the user changed or reset, to their first alternate address (else their
-/// mailbox); none for a user with neither.
-fn password_notice(organization: &str, user: &ObjectRecord, at: DateTime<Utc>) -> Option<Mail> {
-    let alternate = user.doc.get("otherMails").and_then(Value::as_array).and_then(|m| m.first());
-    let to = alternate.or_else(|| user.doc.get("mail")).and_then(Value::as_str)?.to_owned();
-    let upn = user.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
-    Some(Mail {
-        kind: "passwordChanged",
-        to,
-        subject: format!("Your {organization} account password was changed"),
-        text: format!(
-            "The password of the {organization} account {upn} was changed at {}.\n\nIf you did this, there is nothing more to do. If you did not, your account may be in someone else's hands: tell your administrator at once.\n",
-            format_time(at)
-        ),
-    })
-}
-
-/// Whether a user's identity is issued by `mail`: an invited guest, who proves their email address (by a
-/// code mailed there) to redeem the invitation and to sign in.
-pub fn signs_in_by_mail(record: &ObjectRecord) -> bool {
-    record.doc.get("creationType") == Some(&json!("Invitation"))
-}
-
-/// Every user property with its current value: stored, derived, or the empty value Graph shows.
-pub fn user_properties(record: &ObjectRecord, selection: Selection<'_>) -> Map<String, Value> {
-    let upn = record.doc.get("userPrincipalName").and_then(Value::as_str);
-    schema::properties(USER, record, selection, |property| match (property.name, property.ty) {
-        ("passwordProfile", _) => Some(Value::Null),
-        ("assignedLicenses" | "assignedPlans" | "licenseAssignmentStates", _) => {
-            Some(record.doc.get(property.name).cloned().unwrap_or_else(|| json!([])))
-        }
-        ("identities", _) if signs_in_by_mail(record) => Some(json!([{
-            "signInType": "federated",
-            "issuer": "mail",
-            "issuerAssignedId": record.doc.get("mail"),
-        }])),
-        ("identities", _) => Some(json!([{
-            "signInType": "userPrincipalName",
-            "issuer": upn.and_then(|u| u.rsplit_once('@')).map(|(_, domain)| domain),
-            "issuerAssignedId": upn,
-        }])),
-        ("onPremisesExtensionAttributes", PropertyType::StringObject(members)) => {
-            let stored = record.doc.get(property.name).and_then(Value::as_object);
-            let attributes = members
-                .iter()
-                .map(|m| ((*m).to_owned(), stored.and_then(|s| s.get(*m)).cloned().unwrap_or(Value::Null)))
-                .collect();
-            Some(Value::Object(attributes))
-        }
-        _ => None,
-    })
 }
 
 /// The write that sets (or removes) the user's manager.
