@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 import msal
 from browser_passwords import consented_app, describe, fill
-from browser_sign_in import browser, graph
+from browser_sign_in import browser, graph, replaced
 from graph_client import check, connect
 from msgraph.generated.models.invitation import Invitation
 from msgraph.generated.models.invited_user_message_info import InvitedUserMessageInfo
@@ -100,7 +100,7 @@ def main(base, token, domain):
         driver.find_element(By.NAME, "login").send_keys(address)
         page = driver.find_element(By.TAG_NAME, "html")
         driver.find_element(By.ID, "idSendCode").click()
-        wait.until(expected_conditions.staleness_of(page))
+        wait.until(replaced(page))
         wait.until(expected_conditions.presence_of_element_located((By.NAME, "otc")))
         check("p•••@partner.example" in driver.find_element(By.ID, "sent-to").text, "the page says where the code went")
         fill(driver, {"otc": code_of(received(address, 3)[-1])})

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 import msal
 import requests
-from browser_sign_in import Callback, browser, graph
+from browser_sign_in import Callback, browser, graph, replaced
 from graph_client import check
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -72,7 +72,7 @@ def fill(driver, values):
         field.clear()
         field.send_keys(value)
     wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "button[type=submit]"))).click()
-    wait.until(expected_conditions.staleness_of(page))
+    wait.until(replaced(page))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 

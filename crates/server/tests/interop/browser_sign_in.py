@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from graph_client import check
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -66,12 +67,29 @@ def browser(cert_path):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def replaced(page):
+    """A wait condition: the element `page` (a page's `html`) is gone, another page loaded in its place.
+    Chromium answers a look at a node of the page left behind with a stale reference, or at times with an
+    inspector error that the node does not belong to the document: both mean it is gone."""
+    def gone(_driver):
+        try:
+            page.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+    return gone
+
+
 def click_through(driver, wait, locator):
     """Clicks the button `locator` finds once it can be clicked, and waits until the next page replaced this
     one (an element of the page left behind cannot be used)."""
     page = driver.find_element(By.TAG_NAME, "html")
     wait.until(expected_conditions.element_to_be_clickable(locator)).click()
-    wait.until(expected_conditions.staleness_of(page))
+    wait.until(replaced(page))
 
 
 def complete_device(driver, wait, verification_uri, user_code, upn):
