@@ -15,7 +15,7 @@ pub fn service_provider_config(base: &str) -> Value {
         "filter": {"supported": true, "maxResults": MOST_RESULTS},
         "changePassword": {"supported": true},
         "sort": {"supported": false},
-        "etag": {"supported": false},
+        "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -47,10 +47,12 @@ impl From<Error> for ScimError {
             (ErrorKind::Invalid, Some("invalidPath")) => Some("invalidPath"),
             (ErrorKind::Invalid, Some("noTarget")) => Some("noTarget"),
             (ErrorKind::Invalid, _) => Some("invalidValue"),
+            (ErrorKind::Conflict, Some("version")) => None,
             (ErrorKind::Conflict, _) => Some("uniqueness"),
             _ => None,
         };
         let status = match e.kind {
+            ErrorKind::Conflict if e.target.as_deref() == Some("version") => StatusCode::PRECONDITION_FAILED,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Invalid | ErrorKind::UnsupportedQuery => StatusCode::BAD_REQUEST,
@@ -262,6 +264,17 @@ async fn user(
     Ok(resource(StatusCode::OK, project(found, &attributes, &excluded)))
 }
 
+/// The version an `If-Match` header names (`W/"3"` or `"3"`); `None` without one or for `*`. A value that
+/// names no version matches none.
+fn if_match(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(header::IF_MATCH)?.to_str().unwrap_or_default().trim();
+    if value == "*" {
+        return None;
+    }
+    let quoted = value.strip_prefix("W/").unwrap_or(value).trim_matches('"');
+    Some(quoted.parse().unwrap_or(-1))
+}
+
 async fn replace_user(
     State(state): State<ScimState>,
     headers: HeaderMap,
@@ -269,12 +282,14 @@ async fn replace_user(
     body: Bytes,
 ) -> Answer {
     let caller = caller(&state, &headers).await?;
-    Ok(resource(StatusCode::OK, state.directory.scim().replace_user(&caller, &id, &object(&body)?).await?))
+    let replaced = state.directory.scim().replace_user(&caller, &id, &object(&body)?, if_match(&headers)).await?;
+    Ok(resource(StatusCode::OK, replaced))
 }
 
 async fn patch_user(State(state): State<ScimState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Answer {
     let caller = caller(&state, &headers).await?;
-    Ok(resource(StatusCode::OK, state.directory.scim().patch_user(&caller, &id, &object(&body)?).await?))
+    let patched = state.directory.scim().patch_user(&caller, &id, &object(&body)?, if_match(&headers)).await?;
+    Ok(resource(StatusCode::OK, patched))
 }
 
 async fn delete_user(State(state): State<ScimState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {

@@ -110,27 +110,41 @@ impl Scim<'_> {
         Ok(Listed { resources, total })
     }
 
-    /// `PUT /Users/{id}`: the user replaced by the body (what it leaves out is cleared).
+    /// `PUT /Users/{id}`: the user replaced by the body (what it leaves out is cleared), while at the version
+    /// `expected` (`If-Match`) when one is named.
     pub async fn replace_user(
         &self,
         caller: &Caller,
         id: &str,
         body: &Map<String, Value>,
+        expected: Option<i64>,
     ) -> Result<Map<String, Value>> {
         let changes = users::changes_of(body, &self.default_domain(caller).await?)?;
-        self.changed(caller, id, changes).await
+        self.changed(caller, id, changes, expected).await
     }
 
-    /// `PATCH /Users/{id}`: the operations applied together, or none of them.
-    pub async fn patch_user(&self, caller: &Caller, id: &str, body: &Map<String, Value>) -> Result<Map<String, Value>> {
+    /// `PATCH /Users/{id}`: the operations applied together, or none of them; as `PUT` for `expected`.
+    pub async fn patch_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: &Map<String, Value>,
+        expected: Option<i64>,
+    ) -> Result<Map<String, Value>> {
         let changes = users::patch_changes(body, &self.default_domain(caller).await?)?;
-        self.changed(caller, id, changes).await
+        self.changed(caller, id, changes, expected).await
     }
 
-    async fn changed(&self, caller: &Caller, id: &str, changes: Map<String, Value>) -> Result<Map<String, Value>> {
+    async fn changed(
+        &self,
+        caller: &Caller,
+        id: &str,
+        changes: Map<String, Value>,
+        expected: Option<i64>,
+    ) -> Result<Map<String, Value>> {
         let id = Self::id(id)?;
         let (changes, kept) = users::split_kept(changes);
-        self.directory.users().update_keeping(caller, &id, &changes, &kept).await?;
+        self.directory.users().update_keeping(caller, &id, &changes, &kept, expected).await?;
         self.user(caller, &id).await
     }
 

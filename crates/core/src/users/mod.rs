@@ -385,17 +385,19 @@ impl Users<'_> {
     }
 
     pub async fn update(&self, caller: &Caller, key: &str, patch: &Map<String, Value>) -> Result<()> {
-        self.update_keeping(caller, key, patch, &Map::new()).await
+        self.update_keeping(caller, key, patch, &Map::new(), None).await
     }
 
     /// [`Users::update`], also setting (or, `null`, removing) the internal values `kept` (names that begin
-    /// with `_`) in the same write.
+    /// with `_`) in the same write, and only while the user is at the version `expected` when one is named
+    /// (else a `Conflict` on `version`).
     pub(crate) async fn update_keeping(
         &self,
         caller: &Caller,
         key: &str,
         patch: &Map<String, Value>,
         kept: &Map<String, Value>,
+        expected: Option<i64>,
     ) -> Result<()> {
         let (changes, profile) = check_body(patch)?;
         let action = update_action(&changes, profile.is_some());
@@ -416,6 +418,10 @@ impl Users<'_> {
             || changes.keys().any(|name| crate::auth::roles::SENSITIVE_USER_PROPERTIES.contains(&name.as_str()));
         loop {
             let current = self.live_user(caller, key).await?;
+            if expected.is_some_and(|version| version != current.version) {
+                let moved = Error::conflict("The user changed since the version the request names.");
+                return Err(Error { target: Some("version".into()), ..moved });
+            }
             if sensitive {
                 self.directory.check_sensitive(caller, action, &current).await?;
             }

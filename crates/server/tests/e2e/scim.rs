@@ -125,6 +125,22 @@ async fn entras_provisioning_sequence_reaches_the_directory() {
             (Some(false), Some("updatedFamilyName"))
         );
 
+        // Versions: `If-Match` with the version read changes; with a version passed since, 412 and nothing.
+        let read =
+            server.http.get(server.url(&format!("/scim/v2/Users/{id}"))).bearer_auth(&token).send().await.unwrap();
+        let etag = read.headers()["etag"].to_str().unwrap().to_owned();
+        let title = |value: &str| json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": value}]});
+        let patch = |etag: String, body: Value| {
+            let url = server.url(&format!("/scim/v2/Users/{id}"));
+            let request = server.http.patch(url).bearer_auth(&token).header("if-match", etag);
+            request.header("content-type", "application/scim+json").body(body.to_string()).send()
+        };
+        assert_eq!(patch(etag.clone(), title("Buyer")).await.unwrap().status(), StatusCode::OK, "{engine}: {etag}");
+        let stale = patch(etag.clone(), title("Seller")).await.unwrap();
+        assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED, "{engine}");
+        let (_, _, now) = scim(&server, &token, Method::GET, &format!("/Users/{id}"), None).await;
+        assert_eq!(now["title"], "Buyer", "{engine}: the stale change was not made");
+
         // The audit log names the provisioning app.
         let (_, audits) = server.call(&admin, Method::GET, "/v1.0/auditLogs/directoryAudits", None).await;
         let added = audits["value"].as_array().unwrap().iter().find(|a| a["activityDisplayName"] == "Add user");
