@@ -20,13 +20,12 @@ from urllib.parse import parse_qs, urlparse
 
 import msal
 from browser_passwords import consented_app, describe, fill
-from browser_sign_in import browser, graph, replaced
+from browser_sign_in import browser, graph, patient, replaced
 from graph_client import check, connect
 from msgraph.generated.models.invitation import Invitation
 from msgraph.generated.models.invited_user_message_info import InvitedUserMessageInfo
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 
 def received(address, at_least):
@@ -79,7 +78,7 @@ def main(base, token, domain):
     check(link == invitation.invite_redeem_url, f"the mailed link is the invitation's: {link}")
 
     driver = browser(os.environ["GATEHOUSE_TLS_CERT"])
-    wait = WebDriverWait(driver, 30)
+    wait = patient(driver, 30)
     try:
         # Redemption: the code mailed to the invited address proves it.
         driver.get(link)

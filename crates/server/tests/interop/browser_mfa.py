@@ -19,7 +19,7 @@ import msal
 import pyotp
 import requests
 from browser_passwords import consented_app, describe, fill
-from browser_sign_in import browser, graph
+from browser_sign_in import browser, graph, patient
 from graph_client import check, connect
 from msgraph.generated.models.conditional_access_applications import ConditionalAccessApplications
 from msgraph.generated.models.conditional_access_condition_set import ConditionalAccessConditionSet
@@ -30,7 +30,6 @@ from msgraph.generated.models.conditional_access_policy_state import Conditional
 from msgraph.generated.models.conditional_access_users import ConditionalAccessUsers
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 PASSWORD = "Factor-Kestr3l-31"
 
@@ -73,7 +72,7 @@ def main(base, token, domain):
     msal_app = msal.PublicClientApplication(app["appId"], authority=f"{base}/{tenant}", instance_discovery=False)
 
     driver = browser(os.environ["GATEHOUSE_TLS_CERT"])
-    wait = WebDriverWait(driver, 30)
+    wait = patient(driver, 30)
     try:
         flow = msal_app.initiate_auth_code_flow(["User.Read"], redirect_uri=redirect_uri)
         driver.get(flow["auth_uri"])

@@ -18,11 +18,10 @@ from urllib.parse import parse_qs, urlparse
 
 import msal
 import requests
-from browser_sign_in import Callback, browser, graph, replaced
+from browser_sign_in import Callback, browser, graph, patient, replaced
 from graph_client import check
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 TEMPORARY = "Temp0rary-Kestr3l!"
 CHOSEN = "Chosen-Kestr3l-19"
@@ -64,7 +63,7 @@ def describe(driver):
 
 def fill(driver, values):
     """Fills the loaded page's form, submits it, and waits until the next page has loaded."""
-    wait = WebDriverWait(driver, 60)
+    wait = patient(driver, 60)
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
     page = driver.find_element(By.TAG_NAME, "html")
     for name, value in values.items():
@@ -108,7 +107,7 @@ def main(base, token, domain):
     msal_app = msal.PublicClientApplication(app["appId"], authority=f"{base}/{tenant}", instance_discovery=False)
 
     driver = browser(os.environ["GATEHOUSE_TLS_CERT"])
-    wait = WebDriverWait(driver, 30)
+    wait = patient(driver, 30)
     try:
         # The temporary password, changed inside the sign-in.
         flow = msal_app.initiate_auth_code_flow(["User.Read"], redirect_uri=redirect_uri, prompt="login")

@@ -67,6 +67,13 @@ def browser(cert_path):
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def patient(driver, seconds):
+    """A wait that polls through the moments a page is being replaced: Chromium may then answer a look at
+    the page left behind with an inspector error ("does not belong to the document") rather than a stale
+    reference. A condition that never holds still ends the wait with a timeout."""
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException, WebDriverException))
+
+
 def replaced(page):
     """A wait condition: the element `page` (a page's `html`) is gone, another page loaded in its place.
     Chromium answers a look at a node of the page left behind with a stale reference, or at times with an
@@ -126,7 +133,7 @@ def main(base, token, domain):
     jwks = JsonWebKey.import_key_set(requests.get(discovery["jwks_uri"]).json())
 
     driver = browser(os.environ["GATEHOUSE_TLS_CERT"])
-    wait = WebDriverWait(driver, 30)
+    wait = patient(driver, 30)
     try:
         # authlib: authorization code with PKCE; the person signs in and consents through the pages.
         client = OAuth2Session(app["appId"], scope="openid profile offline_access User.Read", redirect_uri=redirect_uri,
