@@ -96,11 +96,6 @@ fn wrong_code() -> Error {
     Error::invalid_property("otc", "The code you entered is not correct. Check the code in the email and try again.")
 }
 
-/// What the keyed digest of a link's code is taken over.
-fn code_input(link: Uuid, email: &str, code: &str) -> Vec<u8> {
-    [b"sharing-code\0".as_slice(), link.as_bytes(), email.as_bytes(), b"\0", code.trim().as_bytes()].concat()
-}
-
 /// The resource's first web redirect URI, where a link's visitors arrive with their token.
 fn landing(app: &ObjectRecord) -> Option<String> {
     let uris = app.doc.get("web").and_then(|w| w.get("redirectUris")).and_then(Value::as_array)?;

@@ -7,7 +7,7 @@
 //! `Shared.Edit`, `idtyp` `sharing`, the link's id (`sharing_link`), and for an address `email` and `idp`
 //! `mail`; its `sub` is pairwise for the link and address. No directory object stands behind it.
 
-use super::{code_input, gone, landing, wrong_code, Opened, Shared, Sharing, ANYONE, CODE_MINUTES, CODE_PURPOSE};
+use super::{gone, landing, wrong_code, Opened, Shared, Sharing, ANYONE, CODE_MINUTES, CODE_PURPOSE};
 use super::{text, LINK_PURPOSE, TOKEN_SECONDS};
 use crate::kernel::error::{Error, Result};
 use crate::outbox::Mail;
@@ -55,32 +55,21 @@ impl Sharing<'_> {
         };
         let email = email.trim().to_lowercase();
         let sign_in = self.directory.sign_in();
-        let code = sign_in.mailed_code();
-        if *recipient == email && self.directory.outbox().sends() {
-            let stored = self.directory.store.lockout(tenant, link.id).await.map_err(Error::from)?;
-            let now = self.directory.now().timestamp();
-            match sign_in.change_lockout(tenant, link.id, stored, |state| state.mail(now)).await? {
-                true => {
-                    let mail = Mail {
-                        kind: "sharingCode",
-                        to: email.clone(),
-                        subject: format!("Your code to open \"{}\"", text(&app, "displayName")),
-                        text: format!(
-                            "Someone is opening \"{}\", shared with {email}.\n\nYour verification code is: {code}\n\nIt is good for {CODE_MINUTES} minutes. If this was not you, you can ignore this message.\n",
-                            text(&app, "displayName")
-                        ),
-                    };
-                    let write = self.directory.outbox().queue(mail);
-                    self.directory.commit(&Caller::System { tenant }, vec![write]).await?;
-                }
-                false => {
-                    tracing::warn!(%tenant, link = %link.id, "a sharing code was not sent: too many codes this hour")
-                }
-            }
+        let payload = json!({"t": tenant, "l": link.id, "e": email});
+        let (code, ticket) = sign_in.code_ticket(CODE_PURPOSE, payload, Duration::minutes(CODE_MINUTES));
+        if *recipient == email {
+            let resource = text(&app, "displayName");
+            let mail = Mail {
+                kind: "sharingCode",
+                to: email.clone(),
+                subject: format!("Your code to open \"{resource}\""),
+                text: format!(
+                    "Someone is opening \"{resource}\", shared with {email}.\n\nYour verification code is: {code}\n\nIt is good for {CODE_MINUTES} minutes. If this was not you, you can ignore this message.\n"
+                ),
+            };
+            sign_in.mail_code(tenant, link.id, mail).await?;
         }
-        let digest = self.directory.master.token_mac(&code_input(link.id, &email, &code));
-        let payload = json!({"t": tenant, "l": link.id, "e": email, "c": URL_SAFE_NO_PAD.encode(digest)});
-        Ok(sign_in.seal(CODE_PURPOSE, &payload, Duration::minutes(CODE_MINUTES)))
+        Ok(ticket)
     }
 
     /// Opens the link of `ticket` with the code mailed for it, entered from `source`; `base` is the public
@@ -95,15 +84,12 @@ impl Sharing<'_> {
         let (tenant, link, app) = self.standing(ticket).await?;
         let sign_in = self.directory.sign_in();
         let expired = || Error::invalid_property("otc", "The code expired. Ask for a new one.");
-        let payload = sign_in.open(CODE_PURPOSE, code_ticket).ok_or_else(expired)?;
-        if payload.get("l") != Some(&json!(link.id)) {
+        let ticket = sign_in.open_code_ticket(CODE_PURPOSE, code_ticket).ok_or_else(expired)?;
+        if ticket.id("l") != Some(link.id) {
             return Err(expired());
         }
-        let email = payload.get("e").and_then(Value::as_str).ok_or_else(expired)?.to_owned();
-        let tag = payload.get("c").and_then(Value::as_str).unwrap_or_default();
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| expired())?;
-        let input = code_input(link.id, &email, code);
-        if !sign_in.check_mailed_code(tenant, link.id, &tag, &input, code, source).await? {
+        let email = ticket.payload.get("e").and_then(Value::as_str).ok_or_else(expired)?.to_owned();
+        if !sign_in.check_code_ticket(&ticket, (tenant, link.id), code, source).await? {
             return Err(wrong_code());
         }
         self.use_link(tenant, &link, &app, Some(&email), base).await

@@ -9,7 +9,7 @@
 
 use super::authorize::Session;
 use super::log::Seen;
-use super::reset::CodeMail;
+use super::reset::{CodeMail, CodeTicket};
 use super::second_factor::masked;
 use super::{grant_error, Browser, SignIn, Tenancy};
 use crate::conditional_access::policy::ClientApp;
@@ -17,15 +17,13 @@ use crate::credentials::method_policy::guests_use_email_codes;
 use crate::kernel::error::{Error, Result};
 use crate::store::ObjectRecord;
 use crate::users::signs_in_by_mail;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::Duration;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 const CODE_PURPOSE: &str = "guest-code";
 /// How long a guest's sign-in code stays good.
-const CODE_MINUTES: i64 = 30;
+pub(super) const CODE_MINUTES: i64 = 30;
 /// What a session started with a mailed code says the person proved (`amr`).
 pub const ONE_TIME_CODE: &str = "otp";
 
@@ -45,11 +43,6 @@ fn unknown() -> Error {
     grant_error(
         "AADSTS50034: The user account does not exist in this organization, or does not sign in with a code. Sign in with your password.",
     )
-}
-
-/// What the keyed digest of a guest's code is taken over.
-fn code_input(user: Uuid, code: &str) -> Vec<u8> {
-    [b"guest-code\0".as_slice(), user.as_bytes(), code.trim().as_bytes()].concat()
 }
 
 impl SignIn<'_> {
@@ -100,11 +93,9 @@ impl SignIn<'_> {
             ));
         }
         let address = guest.doc.get("mail").and_then(Value::as_str).ok_or_else(unknown)?.to_owned();
-        let code = self.mailed_code();
-        self.send_code(tenant, guest, &address, CodeMail::SignIn, &code).await?;
-        let digest = self.directory.master.token_mac(&code_input(guest.id, &code));
-        let payload = json!({"t": tenant, "u": guest.id, "c": URL_SAFE_NO_PAD.encode(digest)});
-        let ticket = self.seal(CODE_PURPOSE, &payload, Duration::minutes(CODE_MINUTES));
+        let payload = json!({"t": tenant, "u": guest.id});
+        let (code, ticket) = self.code_ticket(CODE_PURPOSE, payload, Duration::minutes(CODE_MINUTES));
+        self.send_code(tenant, guest, &address, CodeMail::GuestSignIn, &code).await?;
         Ok(CodeSent { ticket, to: masked(&address) })
     }
 
@@ -118,14 +109,13 @@ impl SignIn<'_> {
         browser: &Browser,
     ) -> Result<Session> {
         let expired = || Error::invalid_property("otc", "The code expired. Ask for a new one.");
-        let payload = self.open(CODE_PURPOSE, ticket).ok_or_else(expired)?;
-        let id = |name: &str| payload.get(name).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok());
-        let (tenant, user) = (id("t").ok_or_else(expired)?, id("u").ok_or_else(expired)?);
+        let ticket = self.open_code_ticket(CODE_PURPOSE, ticket).ok_or_else(expired)?;
+        let (tenant, user) = (ticket.id("t").ok_or_else(expired)?, ticket.id("u").ok_or_else(expired)?);
         if matches!(tenancy, Tenancy::Tenant(named) if named != tenant) {
             return Err(expired());
         }
         let guest = self.find_user(tenant, &user.to_string()).await;
-        let result = self.guest_code_entered(tenant, guest.as_ref(), &payload, code, browser).await;
+        let result = self.guest_code_entered(tenant, guest.as_ref(), &ticket, code, browser).await;
         if let Err(error) = &result {
             let name = guest.as_ref().and_then(|g| g.doc.get("mail")).and_then(Value::as_str).unwrap_or_default();
             let mut seen = Seen::new(browser.origin(ClientApp::Browser, &[ONE_TIME_CODE.to_owned()]), name);
@@ -140,15 +130,12 @@ impl SignIn<'_> {
         &self,
         tenant: Uuid,
         guest: Option<&ObjectRecord>,
-        payload: &Value,
+        ticket: &CodeTicket,
         code: &str,
         browser: &Browser,
     ) -> Result<Session> {
         let guest = guest.filter(|g| g.doc.get("accountEnabled") == Some(&json!(true))).ok_or_else(unknown)?;
-        let tag = payload.get("c").and_then(Value::as_str).unwrap_or_default();
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| unknown())?;
-        let input = code_input(guest.id, code);
-        if !self.check_mailed_code(tenant, guest.id, &tag, &input, code, browser.ip).await? {
+        if !self.check_code_ticket(ticket, (tenant, guest.id), code, browser.ip).await? {
             return Err(Error::invalid_property(
                 "otc",
                 "AADSTS50181: The code you entered is not correct. Check the code in the email and try again.",

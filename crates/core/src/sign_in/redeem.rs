@@ -10,8 +10,6 @@ use crate::kernel::error::{Error, Result};
 use crate::schema::format_time;
 use crate::store::{ObjectRecord, Write};
 use crate::Caller;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::Duration;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -40,11 +38,6 @@ fn invalid() -> Error {
 
 fn wrong_code() -> Error {
     Error::invalid_property("otc", "The code you entered is not correct. Check the code and try again.")
-}
-
-/// What the keyed digest of a redemption code is taken over.
-fn code_input(user: Uuid, invitation: &str, code: &str) -> Vec<u8> {
-    [b"invitation-code\0".as_slice(), user.as_bytes(), invitation.as_bytes(), b"\0", code.trim().as_bytes()].concat()
 }
 
 impl SignIn<'_> {
@@ -76,11 +69,10 @@ impl SignIn<'_> {
     pub async fn send_redemption_code(&self, ticket: &str) -> Result<String> {
         let (tenant, guest, invitation) = self.pending(ticket).await?;
         let email = guest.doc.get("mail").and_then(Value::as_str).ok_or_else(invalid)?.to_owned();
-        let code = self.mailed_code();
+        let payload = json!({"t": tenant, "u": guest.id, "i": invitation});
+        let (code, ticket) = self.code_ticket(CODE_PURPOSE, payload, Duration::minutes(CODE_MINUTES));
         self.send_code(tenant, &guest, &email, CodeMail::Redemption, &code).await?;
-        let digest = self.directory.master.token_mac(&code_input(guest.id, &invitation, &code));
-        let payload = json!({"t": tenant, "u": guest.id, "i": invitation, "c": URL_SAFE_NO_PAD.encode(digest)});
-        Ok(self.seal(CODE_PURPOSE, &payload, Duration::minutes(CODE_MINUTES)))
+        Ok(ticket)
     }
 
     /// Redeems the invitation of `ticket` with the code from the mail, entered from `source`: the URL the
@@ -94,12 +86,12 @@ impl SignIn<'_> {
     ) -> Result<String> {
         let (tenant, guest, invitation) = self.pending(ticket).await?;
         let expired = || Error::invalid_property("otc", "The code expired. Ask for a new one.");
-        let payload = self.open(CODE_PURPOSE, code_ticket).ok_or_else(expired)?;
-        let same = payload.get("u") == Some(&json!(guest.id)) && payload.get("i") == Some(&json!(invitation));
-        let tag = payload.get("c").and_then(Value::as_str).filter(|_| same).ok_or_else(expired)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| expired())?;
-        let input = code_input(guest.id, &invitation, code);
-        if !self.check_mailed_code(tenant, guest.id, &tag, &input, code, source).await? {
+        let ticket = self.open_code_ticket(CODE_PURPOSE, code_ticket).ok_or_else(expired)?;
+        let payload = &ticket.payload;
+        if payload.get("u") != Some(&json!(guest.id)) || payload.get("i") != Some(&json!(invitation)) {
+            return Err(expired());
+        }
+        if !self.check_code_ticket(&ticket, (tenant, guest.id), code, source).await? {
             return Err(wrong_code());
         }
         let redirect = guest.doc.get(INVITATION_KEY).and_then(|i| i.get("redirect")).and_then(Value::as_str);

@@ -33,6 +33,28 @@ const TICKET_MINUTES: i64 = 10;
 const CODE_DIGITS: u32 = 8;
 const CODE_PURPOSE: &str = "reset-code";
 const VERIFIED_PURPOSE: &str = "reset-verified";
+/// The code ticket's field that carries the code's keyed digest.
+const DIGEST: &str = "c";
+
+/// What a code ticket is for, opened: its payload, and the keyed digest of its code.
+#[derive(Debug, Clone)]
+pub(crate) struct CodeTicket {
+    purpose: String,
+    pub payload: Value,
+    tag: Vec<u8>,
+}
+
+impl CodeTicket {
+    /// A field of the payload that names an object.
+    pub fn id(&self, name: &str) -> Option<Uuid> {
+        self.payload.get(name).and_then(Value::as_str).and_then(|v| Uuid::parse_str(v).ok())
+    }
+}
+
+/// What a code ticket's digest is taken over: its purpose, its payload and the code.
+fn ticket_input(purpose: &str, payload: &Value, code: &str) -> Vec<u8> {
+    [purpose.as_bytes(), b"\0", payload.to_string().as_bytes(), b"\0", code.trim().as_bytes()].concat()
+}
 
 /// What a mailed code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +64,8 @@ pub(super) enum CodeMail {
     SignIn,
     /// Redeeming an invitation.
     Redemption,
+    /// A guest's sign-in with a code in place of a password.
+    GuestSignIn,
 }
 
 /// A ticket's contents.
@@ -169,6 +193,40 @@ impl SignIn<'_> {
         format!("{:0width$}", random.below(10u64.pow(CODE_DIGITS)), width = CODE_DIGITS as usize)
     }
 
+    /// A new mailed code for `purpose` and the ticket it is entered with: `payload` (what the code is for —
+    /// tenant, person, invitation, link) sealed with a keyed digest of the code over it, good for `lifetime`.
+    /// Nothing in progress is stored.
+    pub(crate) fn code_ticket(&self, purpose: &str, payload: Value, lifetime: Duration) -> (String, String) {
+        let code = self.mailed_code();
+        let digest = self.directory.master.token_mac(&ticket_input(purpose, &payload, &code));
+        let mut sealed = payload;
+        if let Value::Object(fields) = &mut sealed {
+            fields.insert(DIGEST.into(), json!(URL_SAFE_NO_PAD.encode(digest)));
+        }
+        (code, self.seal(purpose, &sealed, lifetime))
+    }
+
+    /// What a code ticket made for `purpose` is for, while it is untampered and unexpired.
+    pub(crate) fn open_code_ticket(&self, purpose: &str, ticket: &str) -> Option<CodeTicket> {
+        let mut payload = self.open(purpose, ticket)?;
+        let digest = payload.as_object_mut()?.remove(DIGEST)?;
+        let tag = URL_SAFE_NO_PAD.decode(digest.as_str()?).ok()?;
+        Some(CodeTicket { purpose: purpose.to_owned(), payload, tag })
+    }
+
+    /// Checks a code entered from `source` against its ticket, counted by smart lockout under `subject`
+    /// (the person, or what the code opens); see [`SignIn::check_mailed_code`].
+    pub(crate) async fn check_code_ticket(
+        &self,
+        ticket: &CodeTicket,
+        (tenant, subject): (Uuid, Uuid),
+        code: &str,
+        source: Option<IpAddr>,
+    ) -> Result<bool> {
+        let input = ticket_input(&ticket.purpose, &ticket.payload, code);
+        self.check_mailed_code(tenant, subject, &ticket.tag, &input, code, source).await
+    }
+
     /// Checks a mailed code entered from `source` against its keyed digest (`tag`, over `input`): a locked
     /// person is refused, a wrong code is a wrong entry to smart lockout (`false`).
     pub(crate) async fn check_mailed_code(
@@ -208,17 +266,6 @@ impl SignIn<'_> {
         kind: CodeMail,
         code: &str,
     ) -> Result<()> {
-        let outbox = self.directory.outbox();
-        if !outbox.sends() {
-            tracing::warn!(%tenant, user = %user.id, "a code was not sent: this node sends no email");
-            return Ok(());
-        }
-        let now = self.directory.now().timestamp();
-        let stored = self.directory.store.lockout(tenant, user.id).await.map_err(Error::from)?;
-        if !self.change_lockout(tenant, user.id, stored, |state| state.mail(now)).await? {
-            tracing::warn!(%tenant, user = %user.id, "a code was not sent: too many codes this hour");
-            return Ok(());
-        }
         let organization = self.directory.tenant_record(tenant).await?.organization;
         let name = organization.get("displayName").and_then(Value::as_str).unwrap_or("your organization").to_owned();
         let upn = user.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
@@ -238,6 +285,14 @@ impl SignIn<'_> {
                     minutes = super::redeem::CODE_MINUTES,
                 ),
             ),
+            CodeMail::GuestSignIn => (
+                "guestSignInCode",
+                format!("{name} sign-in code"),
+                format!(
+                    "Someone is signing in to {name}'s applications as {address}.\n\nYour verification code is: {code}\n\nIt is good for {minutes} minutes. If this was not you, you can ignore this message.\n",
+                    minutes = super::guest::CODE_MINUTES,
+                ),
+            ),
             CodeMail::SignIn => (
                 "signInCode",
                 format!("{name} account verification code"),
@@ -246,7 +301,25 @@ impl SignIn<'_> {
                 ),
             ),
         };
-        let queued = outbox.queue(Mail { kind, to: address.to_owned(), subject, text });
+        self.mail_code(tenant, user.id, Mail { kind, to: address.to_owned(), subject, text }).await
+    }
+
+    /// Queues a message that carries a code, within the allowance of codes of `subject` (five an hour,
+    /// whatever they are for: a person's, or a sharing link's); a message beyond it is logged (without the
+    /// code) and never sent, the person told nothing different.
+    pub(crate) async fn mail_code(&self, tenant: Uuid, subject: Uuid, mail: Mail) -> Result<()> {
+        let outbox = self.directory.outbox();
+        if !outbox.sends() {
+            tracing::warn!(%tenant, %subject, "a code was not sent: this node sends no email");
+            return Ok(());
+        }
+        let now = self.directory.now().timestamp();
+        let stored = self.directory.store.lockout(tenant, subject).await.map_err(Error::from)?;
+        if !self.change_lockout(tenant, subject, stored, |state| state.mail(now)).await? {
+            tracing::warn!(%tenant, %subject, "a code was not sent: too many codes this hour");
+            return Ok(());
+        }
+        let queued = outbox.queue(mail);
         self.directory.commit(&Caller::System { tenant }, vec![queued]).await.map_err(Error::from)?;
         Ok(())
     }

@@ -19,8 +19,6 @@ use crate::credentials::method_policy::Method;
 use crate::credentials::totp;
 use crate::kernel::error::{Error, Result};
 use crate::store::ObjectRecord;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::Duration;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -63,11 +61,6 @@ fn email_address(user: &ObjectRecord) -> Option<String> {
     first.or_else(|| user.doc.get("mail").and_then(Value::as_str)).map(str::to_owned)
 }
 
-/// What the keyed digest of an email code is taken over.
-fn email_code_input(user: uuid::Uuid, code: &str) -> Vec<u8> {
-    [b"email-code\0".as_slice(), user.as_bytes(), code.trim().as_bytes()].concat()
-}
-
 fn wrong_code() -> Error {
     Error::invalid_property(
         "otc",
@@ -104,11 +97,9 @@ impl SignIn<'_> {
 
     /// Sends a new code to the person's address; the ticket it is entered with.
     async fn email_code(&self, tenant: uuid::Uuid, user: &ObjectRecord, address: &str) -> Result<SecondFactor> {
-        let code = self.mailed_code();
+        let payload = json!({"t": tenant, "u": user.id});
+        let (code, ticket) = self.code_ticket(EMAIL_PURPOSE, payload, Duration::minutes(REGISTRATION_MINUTES));
         self.send_code(tenant, user, address, CodeMail::SignIn, &code).await?;
-        let digest = self.directory.master.token_mac(&email_code_input(user.id, &code));
-        let payload = json!({"t": tenant, "u": user.id, "c": URL_SAFE_NO_PAD.encode(digest)});
-        let ticket = self.seal(EMAIL_PURPOSE, &payload, Duration::minutes(REGISTRATION_MINUTES));
         Ok(SecondFactor::Email { ticket, to: masked(address) })
     }
 
@@ -130,10 +121,11 @@ impl SignIn<'_> {
         source: Option<IpAddr>,
     ) -> Result<Session> {
         let expired = || Error::invalid_property("otc", "The code expired. Sign in again for a new one.");
-        let tag = self.ticket_field(EMAIL_PURPOSE, ticket, session, "c").ok_or_else(expired)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| expired())?;
-        let input = email_code_input(session.user, code);
-        match self.check_mailed_code(session.tenant, session.user, &tag, &input, code, source).await? {
+        let ticket = self.open_code_ticket(EMAIL_PURPOSE, ticket).ok_or_else(expired)?;
+        if ticket.id("t") != Some(session.tenant) || ticket.id("u") != Some(session.user) {
+            return Err(expired());
+        }
+        match self.check_code_ticket(&ticket, (session.tenant, session.user), code, source).await? {
             true => Ok(with_mfa(session)),
             false => Err(wrong_code()),
         }
