@@ -49,6 +49,19 @@ pub struct Binds {
     pub owners: Vec<String>,
 }
 
+/// How a write changes a group's links.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Links<'a> {
+    /// Graph's binds: each a new member or owner, at most [`MAX_LINK_CHANGES`] in all.
+    Bound(&'a Binds),
+    /// SCIM's member edits (object ids): adding a member already there or removing one not there (or no
+    /// longer live) does nothing; at most [`MAX_MEMBER_EDITS`] in all.
+    Edited { add: &'a [String], remove: &'a [String] },
+}
+
+/// Member edits one SCIM request may carry.
+pub const MAX_MEMBER_EDITS: usize = 1_000;
+
 impl Binds {
     fn len(&self) -> usize {
         self.members.len() + self.owners.len()
@@ -56,6 +69,26 @@ impl Binds {
 
     fn by_relation(&self) -> [(Relation, &Vec<String>); 2] {
         [(Relation::Member, &self.members), (Relation::Owner, &self.owners)]
+    }
+}
+
+impl Links<'_> {
+    /// Refuses more changes than one request may carry: binds counted together on a create (`together`),
+    /// by relation on an update, as Graph counts them.
+    fn check_size(&self, together: bool) -> Result<()> {
+        let bound = |binds: &Binds| match together {
+            true => binds.len(),
+            false => binds.members.len().max(binds.owners.len()),
+        };
+        match self {
+            Links::Bound(binds) if bound(binds) > MAX_LINK_CHANGES => {
+                Err(Error::invalid("A resource cannot contain more than 20 link changes"))
+            }
+            Links::Edited { add, remove } if add.len() + remove.len() > MAX_MEMBER_EDITS => {
+                Err(Error::invalid(format!("A request changes at most {MAX_MEMBER_EDITS} members.")))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -242,6 +275,18 @@ impl Directory {
 
 impl Groups<'_> {
     pub async fn create(&self, caller: &Caller, body: &Map<String, Value>, binds: &Binds) -> Result<ObjectRecord> {
+        self.create_keeping(caller, body, &Map::new(), Links::Bound(binds)).await
+    }
+
+    /// [`Groups::create`] with the internal values `kept` (names that begin with `_`, which no body may
+    /// set) and the links as `links` makes them.
+    pub(crate) async fn create_keeping(
+        &self,
+        caller: &Caller,
+        body: &Map<String, Value>,
+        kept: &Map<String, Value>,
+        links: Links<'_>,
+    ) -> Result<ObjectRecord> {
         require(caller, Action::WriteGroups)?;
         let mut doc = schema::check_body(GROUP, "group", &["members", "owners"], body)?;
         for name in REQUIRED_ON_CREATE {
@@ -252,17 +297,16 @@ impl Groups<'_> {
                 ));
             }
         }
-        if binds.len() > MAX_LINK_CHANGES {
-            return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
-        }
+        links.check_size(true)?;
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
         doc.entry("groupTypes").or_insert_with(|| json!([]));
         let unique_key = normalise(&mut doc, None, &tenant.initial_domain)?;
+        doc.extend(kept.iter().filter(|(name, _)| name.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())));
         let now = self.directory.now();
         let record = self.directory.new_object(ObjectKind::Group, unique_key, doc, now);
         self.check_member_of_rule(caller, &record, None).await?;
         let mut writes = vec![Write::InsertObject(record.clone())];
-        writes.extend(self.bind_writes(caller, &record, binds).await?);
+        writes.extend(self.link_writes(caller, &record, links).await?);
         self.directory.commit(caller, writes).await.map_err(|e| link_error(e, record.id, Relation::Member))?;
         Ok(record)
     }
@@ -316,6 +360,21 @@ impl Groups<'_> {
 
     /// Updates a group's properties and binds further members and owners, all or nothing.
     pub async fn update(&self, caller: &Caller, id: &str, patch: &Map<String, Value>, binds: &Binds) -> Result<()> {
+        self.update_keeping(caller, id, patch, &Map::new(), Links::Bound(binds), None).await
+    }
+
+    /// [`Groups::update`], also setting (or, `null`, removing) the internal values `kept` in the same
+    /// write, the links changed as `links` says, and only while the group is at the version `expected`
+    /// when one is named (else a `Conflict` on `version`).
+    pub(crate) async fn update_keeping(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: &Map<String, Value>,
+        kept: &Map<String, Value>,
+        links: Links<'_>,
+        expected: Option<i64>,
+    ) -> Result<()> {
         require(caller, Action::WriteGroups)?;
         let changes = schema::check_body(GROUP, "group", &["members", "owners"], patch)?;
         if changes.contains_key("isAssignableToRole") {
@@ -324,16 +383,18 @@ impl Groups<'_> {
                 "Property 'isAssignableToRole' can only be set when the group is created.",
             ));
         }
-        if binds.members.len() > MAX_LINK_CHANGES || binds.owners.len() > MAX_LINK_CHANGES {
-            return Err(Error::invalid("A resource cannot contain more than 20 link changes"));
-        }
+        links.check_size(false)?;
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let group = object_id(id)?;
         let mut turn = self.directory.turn(caller, group, "group").await?;
         loop {
             let current = self.live_group(caller, id).await?;
+            if expected.is_some_and(|version| version != current.version) {
+                let moved = Error::conflict("The group changed since the version the request names.");
+                return Err(Error { target: Some("version".into()), ..moved });
+            }
             let mut record = current.clone();
-            for (name, value) in &changes {
+            for (name, value) in changes.iter().chain(kept.iter().filter(|(name, _)| name.starts_with('_'))) {
                 if value.is_null() {
                     record.doc.remove(name);
                 } else {
@@ -357,11 +418,11 @@ impl Groups<'_> {
             record.unique_key = normalise(&mut record.doc, Some(&current.doc), &tenant.initial_domain)?;
             self.check_member_of_rule(caller, &record, Some(&current)).await?;
             let mut writes = Vec::new();
-            if !changes.is_empty() {
-                let attributes = changes.keys().cloned().collect();
+            if !changes.is_empty() || !kept.is_empty() {
+                let attributes = changes.keys().chain(kept.keys()).cloned().collect();
                 writes.push(Write::update(&current, record.clone(), attributes));
             }
-            writes.extend(self.bind_writes(caller, &record, binds).await?);
+            writes.extend(self.link_writes(caller, &record, links).await?);
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, writes).await? {
                 return committed.map_err(|other| link_error(other, group, Relation::Member));
             }
@@ -380,6 +441,47 @@ impl Groups<'_> {
         let writes = vec![self.directory.soft_delete(caller, ObjectKind::Group, group.id).await?];
         self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_NICKNAME))?;
         Ok(())
+    }
+
+    async fn link_writes(&self, caller: &Caller, group: &ObjectRecord, links: Links<'_>) -> Result<Vec<Write>> {
+        match links {
+            Links::Bound(binds) => self.bind_writes(caller, group, binds).await,
+            Links::Edited { add, remove } => self.edit_writes(caller, group, add, remove).await,
+        }
+    }
+
+    /// The writes that make SCIM's member edits: each add checked as a single add is, and what is already
+    /// so left alone.
+    async fn edit_writes(
+        &self,
+        caller: &Caller,
+        group: &ObjectRecord,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Vec<Write>> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.require_link_change(caller, group, Relation::Member)?;
+        let (mut writes, mut seen) = (Vec::new(), std::collections::HashSet::new());
+        for (id, adding) in add.iter().map(|id| (id, true)).chain(remove.iter().map(|id| (id, false))) {
+            let object = match self.directory.live_of(caller, id, link_kinds(Relation::Member)).await {
+                Ok(object) => object,
+                Err(e) if e.kind == ErrorKind::NotFound && !adding => continue,
+                Err(e) => return Err(e),
+            };
+            let link = match adding {
+                true => checked_link(group, Relation::Member, &object)?,
+                false => {
+                    Link { group: group.id, relation: Relation::Member, member: object.id, member_kind: object.kind }
+                }
+            };
+            let existing = self.directory.store.has_link(caller.tenant(), &link).await.map_err(Error::from)?;
+            if seen.insert(link) && existing != adding {
+                writes.push(if adding { Write::AddLink(link) } else { Write::RemoveLink(link) });
+            }
+        }
+        Ok(writes)
     }
 
     /// The writes that add the bound members and owners to a group, each checked as a single add is.

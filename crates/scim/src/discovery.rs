@@ -1,5 +1,7 @@
 //! What the service tells about itself (RFC 7644 §4): its configuration, resource types and schemas.
 
+use gatehouse_core::scim::bulk::MOST_OPERATIONS;
+use gatehouse_core::scim::groups::GROUP_SCHEMA;
 use gatehouse_core::scim::users::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 use gatehouse_core::scim::MOST_RESULTS;
 use serde_json::{json, Value};
@@ -7,14 +9,15 @@ use serde_json::{json, Value};
 pub const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 pub fn service_provider_config(base: &str) -> Value {
+    use super::MOST_BODY;
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": format!("{base}/scim/v2"),
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {"supported": true, "maxOperations": MOST_OPERATIONS, "maxPayloadSize": MOST_BODY},
         "filter": {"supported": true, "maxResults": MOST_RESULTS},
         "changePassword": {"supported": true},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
@@ -27,16 +30,27 @@ pub fn service_provider_config(base: &str) -> Value {
 }
 
 pub fn resource_types(base: &str) -> Vec<Value> {
-    vec![json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "A person of the directory",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
-        "meta": {"resourceType": "ResourceType", "location": format!("{base}/scim/v2/ResourceTypes/User")},
-    })]
+    vec![
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "User",
+            "name": "User",
+            "endpoint": "/Users",
+            "description": "A person of the directory",
+            "schema": USER_SCHEMA,
+            "schemaExtensions": [{"schema": ENTERPRISE_SCHEMA, "required": false}],
+            "meta": {"resourceType": "ResourceType", "location": format!("{base}/scim/v2/ResourceTypes/User")},
+        }),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": "Group",
+            "name": "Group",
+            "endpoint": "/Groups",
+            "description": "A security group of the directory",
+            "schema": GROUP_SCHEMA,
+            "meta": {"resourceType": "ResourceType", "location": format!("{base}/scim/v2/ResourceTypes/Group")},
+        }),
+    ]
 }
 
 fn attribute(name: &str, kind: &str, extra: Value) -> Value {
@@ -92,5 +106,24 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "attributes": [attribute("department", "string", json!({})), attribute("organization", "string", json!({}))],
         "meta": {"resourceType": "Schema", "location": format!("{base}/scim/v2/Schemas/{ENTERPRISE_SCHEMA}")},
     });
-    vec![user, enterprise]
+    let member = ["value", "type", "$ref"].map(|field| match field {
+        "type" => attribute(field, "string", json!({"canonicalValues": ["User", "Group"], "mutability": "immutable"})),
+        "$ref" => {
+            attribute(field, "reference", json!({"referenceTypes": ["User", "Group"], "mutability": "immutable"}))
+        }
+        _ => attribute(field, "string", json!({"mutability": "immutable"})),
+    });
+    let group = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "Group",
+        "attributes": [
+            attribute("displayName", "string", json!({"required": true})),
+            attribute("externalId", "string", json!({})),
+            attribute("members", "complex", json!({"multiValued": true, "subAttributes": member})),
+        ],
+        "meta": {"resourceType": "Schema", "location": format!("{base}/scim/v2/Schemas/{GROUP_SCHEMA}")},
+    });
+    vec![user, enterprise, group]
 }

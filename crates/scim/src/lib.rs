@@ -9,9 +9,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::kernel::request;
+use gatehouse_core::scim::{Edit, Kind, Query as ListQuery};
 use gatehouse_core::{Caller, Directory, Error, ErrorKind};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ impl From<Error> for ScimError {
             (ErrorKind::Invalid, Some("filter")) | (ErrorKind::UnsupportedQuery, _) => Some("invalidFilter"),
             (ErrorKind::Invalid, Some("invalidPath")) => Some("invalidPath"),
             (ErrorKind::Invalid, Some("noTarget")) => Some("noTarget"),
+            (ErrorKind::Invalid, Some("tooMany")) => Some("tooMany"),
             (ErrorKind::Invalid, _) => Some("invalidValue"),
             (ErrorKind::Conflict, Some("version")) => None,
             (ErrorKind::Conflict, _) => Some("uniqueness"),
@@ -70,14 +72,21 @@ impl From<Error> for ScimError {
     }
 }
 
-impl IntoResponse for ScimError {
-    fn into_response(self) -> Response {
+impl ScimError {
+    /// The error's body (RFC 7644 §3.12).
+    fn body(&self) -> Value {
         let mut body =
             json!({"schemas": [ERROR_SCHEMA], "status": self.status.as_u16().to_string(), "detail": self.detail});
         if let (Some(kind), Value::Object(map)) = (self.scim_type, &mut body) {
             map.insert("scimType".into(), json!(kind));
         }
-        scim(self.status, body)
+        body
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        scim(self.status, self.body())
     }
 }
 
@@ -188,44 +197,89 @@ fn project(resource: Map<String, Value>, attributes: &[String], excluded: &[Stri
     out
 }
 
-/// A query of users, from the URL or a `.search` body.
+/// A list's query, from the URL or a `.search` body, with the attributes to show.
+#[derive(Clone)]
 struct Search<'a> {
-    filter: Option<&'a str>,
-    start: usize,
-    count: usize,
+    query: ListQuery<'a>,
     attributes: Vec<String>,
     excluded: Vec<String>,
 }
 
-async fn searched(state: &ScimState, caller: &Caller, search: Search<'_>) -> Answer {
-    let start = search.start.max(1);
-    let listed = state.directory.scim().users(caller, search.filter, start, search.count).await?;
-    let shown = listed.resources.into_iter().map(|r| Value::Object(project(r, &search.attributes, &search.excluded)));
-    Ok(list(shown.collect(), listed.total, start))
+impl Search<'_> {
+    /// Whether the resources shown keep their members (a group's members are read only then).
+    fn shows_members(&self) -> bool {
+        match self.attributes.is_empty() {
+            true => !self.excluded.iter().any(|n| n == "members"),
+            false => self.attributes.iter().any(|n| n == "members" || n.starts_with("members.")),
+        }
+    }
 }
 
-async fn users(
-    State(state): State<ScimState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Answer {
-    let caller = caller(&state, &headers).await?;
+async fn searched(state: &ScimState, caller: &Caller, kinds: &[Kind], search: Search<'_>) -> Answer {
+    let start = search.query.start.max(1);
+    let (mut resources, mut total, mut refused) = (Vec::new(), 0, None);
+    for kind in kinds {
+        // Across kinds (the root's `.search`), the pages run on: one kind's resources, then the next's.
+        let query = ListQuery {
+            start: (start as u64).saturating_sub(total).max(1) as usize,
+            count: search.query.count.saturating_sub(resources.len()),
+            ..search.query.clone()
+        };
+        let page = state.directory.scim().list(caller, *kind, &query, search.shows_members()).await;
+        match page {
+            Ok(page) => {
+                total += page.total;
+                resources.extend(page.resources);
+            }
+            // A filter one kind cannot read finds none of that kind, unless no kind can read it.
+            Err(e) if kinds.len() > 1 && e.kind == ErrorKind::Invalid => refused = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let (Some(e), true) = (refused, resources.is_empty() && total == 0 && kinds.len() > 1) {
+        return Err(e.into());
+    }
+    let shown = resources.into_iter().map(|r| Value::Object(project(r, &search.attributes, &search.excluded)));
+    Ok(list(shown.collect(), total, start))
+}
+
+/// A list's query from URL parameters.
+fn url_search(query: &HashMap<String, String>) -> Result<Search<'_>, ScimError> {
     let get = |name: &str| query.get(name).map(String::as_str);
-    let search = Search {
-        filter: get("filter"),
-        start: number(&query, "startIndex", 1)?,
-        count: number(&query, "count", 100)?,
+    Ok(Search {
+        query: ListQuery {
+            filter: get("filter"),
+            sort_by: get("sortBy"),
+            descending: descending(get("sortOrder"))?,
+            start: number(query, "startIndex", 1)?,
+            count: number(query, "count", 100)?,
+        },
         attributes: names(get("attributes")),
         excluded: names(get("excludedAttributes")),
-    };
-    searched(&state, &caller, search).await
+    })
 }
 
-/// `POST /Users/.search` (RFC 7644 §3.4.3): the query in a `SearchRequest` body; also the root's
-/// `/.search`, users being the one resource type served.
-async fn search_users(State(state): State<ScimState>, headers: HeaderMap, body: Bytes) -> Answer {
-    let caller = caller(&state, &headers).await?;
-    let body = object(&body)?;
+/// `sortOrder`: `ascending` (the default) or `descending`.
+fn descending(order: Option<&str>) -> Result<bool, ScimError> {
+    match order.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("ascending") => Ok(false),
+        Some("descending") => Ok(true),
+        Some(_) => {
+            Err(ScimError::new(StatusCode::BAD_REQUEST, Some("invalidValue"), "sortOrder is ascending or descending."))
+        }
+    }
+}
+
+async fn list_of(state: &ScimState, headers: &HeaderMap, query: &HashMap<String, String>, kinds: &[Kind]) -> Answer {
+    let caller = caller(state, headers).await?;
+    searched(state, &caller, kinds, url_search(query)?).await
+}
+
+/// `POST /Users/.search`, `/Groups/.search` and the root's `/.search` (RFC 7644 §3.4.3): the query in a
+/// `SearchRequest` body.
+async fn search(state: &ScimState, headers: &HeaderMap, body: &Bytes, kinds: &[Kind]) -> Answer {
+    let caller = caller(state, headers).await?;
+    let body = object(body)?;
     let text = |name: &str| body.get(name).and_then(Value::as_str);
     let list_of = |name: &str| match body.get(name) {
         Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect(),
@@ -234,68 +288,91 @@ async fn search_users(State(state): State<ScimState>, headers: HeaderMap, body: 
     let whole =
         |name: &str, default: usize| body.get(name).and_then(Value::as_i64).map_or(default, |n| n.max(0) as usize);
     let search = Search {
-        filter: text("filter"),
-        start: whole("startIndex", 1),
-        count: whole("count", 100),
+        query: ListQuery {
+            filter: text("filter"),
+            sort_by: text("sortBy"),
+            descending: descending(text("sortOrder"))?,
+            start: whole("startIndex", 1),
+            count: whole("count", 100),
+        },
         attributes: list_of("attributes"),
         excluded: list_of("excludedAttributes"),
     };
-    searched(&state, &caller, search).await
+    searched(state, &caller, kinds, search).await
 }
 
-async fn create_user(State(state): State<ScimState>, headers: HeaderMap, body: Bytes) -> Answer {
-    let caller = caller(&state, &headers).await?;
-    let created = state.directory.scim().create_user(&caller, &object(&body)?).await?;
+async fn create(state: &ScimState, headers: &HeaderMap, body: &Bytes, kind: Kind) -> Answer {
+    let caller = caller(state, headers).await?;
+    let created = state.directory.scim().create(&caller, kind, &object(body)?).await?;
     Ok(resource(StatusCode::CREATED, created))
 }
 
-async fn user(
-    State(state): State<ScimState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Answer {
-    let caller = caller(&state, &headers).await?;
-    let (attributes, excluded) = (
-        names(query.get("attributes").map(String::as_str)),
-        names(query.get("excludedAttributes").map(String::as_str)),
-    );
-    let found = state.directory.scim().user(&caller, &id).await?;
-    Ok(resource(StatusCode::OK, project(found, &attributes, &excluded)))
+async fn read(state: &ScimState, headers: &HeaderMap, id: &str, query: &HashMap<String, String>, kind: Kind) -> Answer {
+    let caller = caller(state, headers).await?;
+    let get = |name: &str| names(query.get(name).map(String::as_str));
+    let shown =
+        Search { query: ListQuery::default(), attributes: get("attributes"), excluded: get("excludedAttributes") };
+    let found = state.directory.scim().get(&caller, kind, id, shown.shows_members()).await?;
+    Ok(resource(StatusCode::OK, project(found, &shown.attributes, &shown.excluded)))
 }
 
-/// The version an `If-Match` header names (`W/"3"` or `"3"`); `None` without one or for `*`. A value that
-/// names no version matches none.
-fn if_match(headers: &HeaderMap) -> Option<i64> {
-    let value = headers.get(header::IF_MATCH)?.to_str().unwrap_or_default().trim();
-    if value == "*" {
-        return None;
-    }
-    let quoted = value.strip_prefix("W/").unwrap_or(value).trim_matches('"');
-    Some(quoted.parse().unwrap_or(-1))
+async fn change(state: &ScimState, headers: &HeaderMap, id: &str, body: &Bytes, kind: Kind, edit: Edit) -> Answer {
+    let caller = caller(state, headers).await?;
+    let changed = state.directory.scim().change(&caller, kind, id, &object(body)?, edit, if_match(headers)).await?;
+    Ok(resource(StatusCode::OK, changed))
 }
 
-async fn replace_user(
-    State(state): State<ScimState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Answer {
-    let caller = caller(&state, &headers).await?;
-    let replaced = state.directory.scim().replace_user(&caller, &id, &object(&body)?, if_match(&headers)).await?;
-    Ok(resource(StatusCode::OK, replaced))
-}
-
-async fn patch_user(State(state): State<ScimState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Answer {
-    let caller = caller(&state, &headers).await?;
-    let patched = state.directory.scim().patch_user(&caller, &id, &object(&body)?, if_match(&headers)).await?;
-    Ok(resource(StatusCode::OK, patched))
-}
-
-async fn delete_user(State(state): State<ScimState>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    let caller = caller(&state, &headers).await?;
-    state.directory.scim().delete_user(&caller, &id).await?;
+async fn delete(state: &ScimState, headers: &HeaderMap, id: &str, kind: Kind) -> Answer {
+    let caller = caller(state, headers).await?;
+    state.directory.scim().delete(&caller, kind, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The version an `If-Match` header names, if any.
+fn if_match(headers: &HeaderMap) -> Option<i64> {
+    gatehouse_core::scim::version_of(headers.get(header::IF_MATCH)?.to_str().unwrap_or_default())
+}
+
+/// `POST /Bulk` (RFC 7644 §3.7): each operation's status, and its resource's location and version or its
+/// error.
+async fn bulk(State(state): State<ScimState>, headers: HeaderMap, body: Bytes) -> Answer {
+    let caller = caller(&state, &headers).await?;
+    let done = state.directory.scim().bulk(&caller, &object(&body)?).await?;
+    let operations: Vec<Value> = done
+        .into_iter()
+        .map(|done| {
+            let mut shown = Map::new();
+            shown.insert("method".into(), json!(done.method));
+            if let Some(bulk_id) = done.bulk_id {
+                shown.insert("bulkId".into(), json!(bulk_id));
+            }
+            match done.outcome {
+                Ok(outcome) => {
+                    let meta = outcome.resource.as_ref().and_then(|r| r.get("meta"));
+                    for field in ["location", "version"] {
+                        if let Some(value) = meta.and_then(|m| m.get(field)) {
+                            shown.insert(field.into(), value.clone());
+                        }
+                    }
+                    shown.insert("status".into(), json!(outcome.status.to_string()));
+                }
+                Err(e) => {
+                    let error = ScimError::from(e);
+                    shown.insert("status".into(), json!(error.status.as_u16().to_string()));
+                    shown.insert("response".into(), error.body());
+                }
+            }
+            Value::Object(shown)
+        })
+        .collect();
+    let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkResponse"], "Operations": operations});
+    Ok(scim(StatusCode::OK, body))
+}
+
+/// The whole list of discovery documents.
+fn counted(documents: Vec<Value>) -> Response {
+    let total = documents.len() as u64;
+    list(documents, total, 1)
 }
 
 /// One of the discovery documents, by id.
@@ -307,6 +384,43 @@ fn one_of(documents: Vec<Value>, id: &str) -> Answer {
         .ok_or_else(|| ScimError::new(StatusCode::NOT_FOUND, None, format!("'{id}' is not served here.")))
 }
 
+/// One resource type's routes, at `endpoint`.
+fn routes_of(kind: Kind, endpoint: &str) -> Router<ScimState> {
+    type Id = Path<String>;
+    type Params = Query<HashMap<String, String>>;
+    Router::new()
+        .route(
+            endpoint,
+            get(move |State(state): State<ScimState>, headers: HeaderMap, Query(query): Params| async move {
+                list_of(&state, &headers, &query, &[kind]).await
+            })
+            .post(move |State(state): State<ScimState>, headers: HeaderMap, body: Bytes| async move {
+                create(&state, &headers, &body, kind).await
+            }),
+        )
+        .route(
+            &format!("{endpoint}/.search"),
+            post(move |State(state): State<ScimState>, headers: HeaderMap, body: Bytes| async move {
+                search(&state, &headers, &body, &[kind]).await
+            }),
+        )
+        .route(
+            &format!("{endpoint}/{{id}}"),
+            get(move |State(state): State<ScimState>, headers: HeaderMap, Path(id): Id, Query(query): Params| async move {
+                read(&state, &headers, &id, &query, kind).await
+            })
+            .put(move |State(state): State<ScimState>, headers: HeaderMap, Path(id): Id, body: Bytes| async move {
+                change(&state, &headers, &id, &body, kind, Edit::Replace).await
+            })
+            .patch(move |State(state): State<ScimState>, headers: HeaderMap, Path(id): Id, body: Bytes| async move {
+                change(&state, &headers, &id, &body, kind, Edit::Patch).await
+            })
+            .delete(move |State(state): State<ScimState>, headers: HeaderMap, Path(id): Id| async move {
+                delete(&state, &headers, &id, kind).await
+            }),
+        )
+}
+
 /// The SCIM routes, to be mounted at `/scim/v2`.
 pub fn router(directory: Arc<Directory>) -> Router {
     let base = || request::current().base_url;
@@ -315,20 +429,25 @@ pub fn router(directory: Arc<Directory>) -> Router {
             "/ServiceProviderConfig",
             get(move || async move { scim(StatusCode::OK, discovery::service_provider_config(&base())) }),
         )
-        .route("/ResourceTypes", get(move || async move { list(discovery::resource_types(&base()), 1, 1) }))
+        .route("/ResourceTypes", get(move || async move { counted(discovery::resource_types(&base())) }))
         .route(
             "/ResourceTypes/{id}",
             get(move |Path(id): Path<String>| async move { one_of(discovery::resource_types(&base()), &id) }),
         )
-        .route("/Schemas", get(move || async move { list(discovery::schemas(&base()), 2, 1) }))
+        .route("/Schemas", get(move || async move { counted(discovery::schemas(&base())) }))
         .route(
             "/Schemas/{id}",
             get(move |Path(id): Path<String>| async move { one_of(discovery::schemas(&base()), &id) }),
         )
-        .route("/Users", get(users).post(create_user))
-        .route("/Users/.search", axum::routing::post(search_users))
-        .route("/.search", axum::routing::post(search_users))
-        .route("/Users/{id}", get(user).put(replace_user).patch(patch_user).delete(delete_user))
+        .route(
+            "/.search",
+            post(|State(state): State<ScimState>, headers: HeaderMap, body: Bytes| async move {
+                search(&state, &headers, &body, &[Kind::User, Kind::Group]).await
+            }),
+        )
+        .route("/Bulk", post(bulk))
+        .merge(routes_of(Kind::User, "/Users"))
+        .merge(routes_of(Kind::Group, "/Groups"))
         .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "No such endpoint.") })
         .with_state(ScimState { directory })
 }

@@ -4,13 +4,16 @@
 //! shapes mapped onto the directory's ([`users`]) and its filters read into the directory's own
 //! ([`filter`]).
 
+pub mod bulk;
 pub mod filter;
+mod group_service;
+pub mod groups;
 pub mod users;
 
 use crate::kernel::error::{Error, Result};
 use crate::kernel::request;
 use crate::query::{check_filter, resource_of, Listing, MAX_PAGE};
-use crate::store::ObjectKind;
+use crate::store::{ObjectKind, Sort};
 use crate::{Caller, Directory};
 use serde_json::{Map, Value};
 
@@ -18,6 +21,30 @@ use serde_json::{Map, Value};
 /// filter narrows the list).
 pub const MOST_RESULTS: usize = MAX_PAGE as usize;
 pub const FURTHEST_INDEX: usize = 10_000;
+
+/// The resource types SCIM serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Group,
+}
+
+/// How a write names a resource's new state: whole (`PUT`) or by operations (`PATCH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    Replace,
+    Patch,
+}
+
+/// A list's query: SCIM's `filter`, `sortBy`/`sortOrder`, `startIndex` (1-based) and `count`.
+#[derive(Debug, Clone, Default)]
+pub struct Query<'a> {
+    pub filter: Option<&'a str>,
+    pub sort_by: Option<&'a str>,
+    pub descending: bool,
+    pub start: usize,
+    pub count: usize,
+}
 
 /// A page of a list: its resources and how many match in all.
 #[derive(Debug, Clone)]
@@ -47,8 +74,8 @@ impl Scim<'_> {
         users::to_scim(record, &request::current().base_url)
     }
 
-    /// `POST /Users`: a new user; one without a password gets a random one to change at first sign-in.
-    pub async fn create_user(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Map<String, Value>> {
+    /// A new user; one without a password gets a random one to change at first sign-in.
+    async fn create_user(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Map<String, Value>> {
         let changes = users::changes_of(body, &self.default_domain(caller).await?)?;
         let (mut changes, kept) = users::split_kept(changes);
         changes.retain(|_, value| !value.is_null());
@@ -61,96 +88,158 @@ impl Scim<'_> {
         Ok(self.shown(&record))
     }
 
-    /// `GET /Users/{id}`.
-    pub async fn user(&self, caller: &Caller, id: &str) -> Result<Map<String, Value>> {
-        let record = self.directory.users().get(caller, &Self::id(id)?).await?;
+    async fn user(&self, caller: &Caller, id: &str) -> Result<Map<String, Value>> {
+        let record = self.directory.users().get(caller, id).await?;
         Ok(self.shown(&record))
     }
 
-    /// `GET /Users?filter=…&startIndex=…&count=…`: the users matching the filter, in id order, from the
-    /// 1-based `start`, at most `count`.
-    pub async fn users(&self, caller: &Caller, filter: Option<&str>, start: usize, count: usize) -> Result<Listed> {
-        let resource = resource_of(ObjectKind::User).ok_or_else(|| Error::internal("users have no query resource"))?;
+    async fn users(&self, caller: &Caller, query: &Query<'_>) -> Result<Listed> {
         let domain = self.default_domain(caller).await?;
-        let filter = match filter {
+        let (records, total) =
+            self.listed(caller, ObjectKind::User, users::attribute, query, |f| qualify_user_names(f, &domain)).await?;
+        Ok(Listed { resources: records.iter().map(|r| self.shown(r)).collect(), total })
+    }
+
+    /// The records of a list: the query read against the kind's attributes (`adjust` then applied to its
+    /// filter) and paged as SCIM pages.
+    async fn listed(
+        &self,
+        caller: &Caller,
+        kind: ObjectKind,
+        attributes: filter::Attributes,
+        query: &Query<'_>,
+        adjust: impl Fn(crate::filter::Filter) -> crate::filter::Filter,
+    ) -> Result<(Vec<crate::store::ObjectRecord>, u64)> {
+        let resource = resource_of(kind).ok_or_else(|| Error::internal("no query resource"))?;
+        let filter = match query.filter {
             Some(text) => {
-                let parsed = filter::parse(text, users::attribute)?;
-                let parsed = qualify_user_names(parsed, &domain);
+                let parsed = adjust(filter::parse(text, attributes)?);
                 check_filter(resource, &parsed).map_err(|e| Error::invalid_property("filter", e.message))?;
                 Some(parsed)
             }
             None => None,
         };
-        let start = start.max(1);
+        let order = match query.sort_by {
+            Some(path) => {
+                let property = attributes(&path.to_ascii_lowercase());
+                let orderable = resource.orderable.iter().find(|o| Some(o.name) == property);
+                let orderable = orderable.ok_or_else(|| {
+                    Error::invalid_property("sortBy", format!("A list cannot be sorted by '{path}'."))
+                })?;
+                vec![Sort { by: orderable.by, descending: query.descending }]
+            }
+            None => Vec::new(),
+        };
+        let start = query.start.max(1);
         if start > FURTHEST_INDEX {
             return Err(Error::invalid_property(
                 "startIndex",
                 format!("startIndex goes to {FURTHEST_INDEX} at most: filter the list."),
             ));
         }
-        let count = count.min(MOST_RESULTS);
-        let (mut skip, mut resources, mut after, mut total) = (start - 1, Vec::new(), None, 0);
+        let count = query.count.min(MOST_RESULTS);
+        let (mut skip, mut records, mut after, mut total) = (start - 1, Vec::new(), None, 0);
         loop {
-            let top = (skip + count - resources.len()).clamp(1, MOST_RESULTS) as u32;
-            let listing = Listing { filter: filter.clone(), order: Vec::new(), after, top, count: total == 0 };
-            let page = self.directory.users().list(caller, listing).await?;
+            let top = (skip + count - records.len()).clamp(1, MOST_RESULTS) as u32;
+            let listing = Listing { filter: filter.clone(), order: order.clone(), after, top, count: total == 0 };
+            let page = match kind {
+                ObjectKind::Group => self.directory.groups().list(caller, listing).await?,
+                _ => self.directory.users().list(caller, listing).await?,
+            };
             total = page.count.unwrap_or(total);
             for record in page.items {
                 match skip {
-                    0 if resources.len() < count => resources.push(self.shown(&record)),
+                    0 if records.len() < count => records.push(record),
                     0 => {}
                     _ => skip -= 1,
                 }
             }
             match page.next {
-                Some(next) if resources.len() < count && count > 0 => after = Some(next),
+                Some(next) if records.len() < count && count > 0 => after = Some(next),
                 _ => break,
             }
         }
-        Ok(Listed { resources, total })
+        Ok((records, total))
     }
 
-    /// `PUT /Users/{id}`: the user replaced by the body (what it leaves out is cleared), while at the version
-    /// `expected` (`If-Match`) when one is named.
-    pub async fn replace_user(
-        &self,
-        caller: &Caller,
-        id: &str,
-        body: &Map<String, Value>,
-        expected: Option<i64>,
-    ) -> Result<Map<String, Value>> {
-        let changes = users::changes_of(body, &self.default_domain(caller).await?)?;
-        self.changed(caller, id, changes, expected).await
-    }
-
-    /// `PATCH /Users/{id}`: the operations applied together, or none of them; as `PUT` for `expected`.
-    pub async fn patch_user(
-        &self,
-        caller: &Caller,
-        id: &str,
-        body: &Map<String, Value>,
-        expected: Option<i64>,
-    ) -> Result<Map<String, Value>> {
-        let changes = users::patch_changes(body, &self.default_domain(caller).await?)?;
-        self.changed(caller, id, changes, expected).await
-    }
-
-    async fn changed(
+    async fn changed_user(
         &self,
         caller: &Caller,
         id: &str,
         changes: Map<String, Value>,
         expected: Option<i64>,
     ) -> Result<Map<String, Value>> {
-        let id = Self::id(id)?;
         let (changes, kept) = users::split_kept(changes);
-        self.directory.users().update_keeping(caller, &id, &changes, &kept, expected).await?;
-        self.user(caller, &id).await
+        self.directory.users().update_keeping(caller, id, &changes, &kept, expected).await?;
+        self.user(caller, id).await
     }
 
-    /// `DELETE /Users/{id}`: the user deleted (restorable, as Graph's delete).
-    pub async fn delete_user(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.directory.users().delete(caller, &Self::id(id)?).await
+    /// `POST /Users` or `/Groups`: a new resource.
+    pub async fn create(&self, caller: &Caller, kind: Kind, body: &Map<String, Value>) -> Result<Map<String, Value>> {
+        match kind {
+            Kind::User => self.create_user(caller, body).await,
+            Kind::Group => self.create_group(caller, body).await,
+        }
+    }
+
+    /// `GET /Users/{id}` or `/Groups/{id}`; a group's members read only when they are to be shown.
+    pub async fn get(&self, caller: &Caller, kind: Kind, id: &str, with_members: bool) -> Result<Map<String, Value>> {
+        let id = Self::id(id)?;
+        match kind {
+            Kind::User => self.user(caller, &id).await,
+            Kind::Group => self.group(caller, &id, with_members).await,
+        }
+    }
+
+    /// A list (`GET` or `.search`): the resources matching the query's filter, in the order asked (else id
+    /// order), from its 1-based `start`, at most `count`; groups with their members when they are to be
+    /// shown.
+    pub async fn list(&self, caller: &Caller, kind: Kind, query: &Query<'_>, with_members: bool) -> Result<Listed> {
+        match kind {
+            Kind::User => self.users(caller, query).await,
+            Kind::Group => self.groups(caller, query, with_members).await,
+        }
+    }
+
+    /// `PUT` (the resource replaced by the body: what it leaves out is cleared) or `PATCH` (the operations
+    /// applied together, or none of them), while the resource is at the version `expected` (`If-Match`)
+    /// when one is named.
+    pub async fn change(
+        &self,
+        caller: &Caller,
+        kind: Kind,
+        id: &str,
+        body: &Map<String, Value>,
+        edit: Edit,
+        expected: Option<i64>,
+    ) -> Result<Map<String, Value>> {
+        let id = Self::id(id)?;
+        match kind {
+            Kind::User => {
+                let domain = self.default_domain(caller).await?;
+                let changes = match edit {
+                    Edit::Replace => users::changes_of(body, &domain)?,
+                    Edit::Patch => users::patch_changes(body, &domain)?,
+                };
+                self.changed_user(caller, &id, changes, expected).await
+            }
+            Kind::Group => {
+                let changes = match edit {
+                    Edit::Replace => groups::changes_of(body)?,
+                    Edit::Patch => groups::patch_changes(body)?,
+                };
+                self.changed_group(caller, &id, changes, expected).await
+            }
+        }
+    }
+
+    /// `DELETE`: the resource deleted (restorable, as Graph's delete).
+    pub async fn delete(&self, caller: &Caller, kind: Kind, id: &str) -> Result<()> {
+        let id = Self::id(id)?;
+        match kind {
+            Kind::User => self.directory.users().delete(caller, &id).await,
+            Kind::Group => self.directory.groups().delete(caller, &id).await,
+        }
     }
 
     /// A resource id: an object id, never a user name (SCIM addresses resources by id alone).
@@ -179,4 +268,47 @@ fn qualify_user_names(filter: crate::filter::Filter, domain: &str) -> crate::fil
         }
         other => other,
     }
+}
+
+/// The version an ETag names (`W/"3"` or `"3"`, as `If-Match` and a bulk operation's `version` carry it);
+/// `None` for `*`. A value that names no version matches none.
+pub fn version_of(etag: &str) -> Option<i64> {
+    let etag = etag.trim();
+    if etag == "*" {
+        return None;
+    }
+    Some(etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').parse().unwrap_or(-1))
+}
+
+/// What one `PATCH` operation does, given its op (lower-cased), path and value.
+pub(crate) type Apply<'a> = dyn FnMut(&str, &str, Option<&Value>) -> Result<()> + 'a;
+
+/// Applies a `PATCH`'s operations (RFC 7644 §3.5.2) in order: `add`, `replace` and `remove` in any case
+/// (Entra sends `Replace`), each with its path — an `add` or `replace` without one carries an object of
+/// attributes, each applied as if named by its path (dotted names included, as Entra sends them).
+pub(crate) fn operations(body: &Map<String, Value>, apply: &mut Apply<'_>) -> Result<()> {
+    let invalid = |message: &str| Error::invalid_property("invalidValue", message);
+    let operations = body.get("Operations").and_then(Value::as_array);
+    let operations = operations.filter(|o| !o.is_empty()).ok_or_else(|| invalid("Operations lists the changes."))?;
+    for operation in operations {
+        let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+        let path = operation.get("path").and_then(Value::as_str);
+        let value = operation.get("value");
+        match (op.as_str(), path) {
+            ("add" | "replace" | "remove", Some(path)) => apply(&op, path, value)?,
+            ("remove", None) => {
+                return Err(Error::invalid_property("noTarget", "A remove operation names its path."));
+            }
+            ("add" | "replace", None) => {
+                let attributes = value
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| invalid("An operation without a path carries an object of attributes."))?;
+                for (name, value) in attributes {
+                    apply(&op, name, Some(value))?;
+                }
+            }
+            _ => return Err(invalid(&format!("'{op}' is not an operation: add, replace or remove."))),
+        }
+    }
+    Ok(())
 }

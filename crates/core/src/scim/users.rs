@@ -40,6 +40,7 @@ pub fn attribute(path: &str) -> Option<&'static str> {
         "name.familyname" => "surname",
         "title" => "jobTitle",
         "preferredlanguage" => "preferredLanguage",
+        "meta.created" => "createdDateTime",
         "emails[type eq \"work\"].value" | "emails.value" => "mail",
         "phonenumbers[type eq \"mobile\"].value" => "mobilePhone",
         "addresses[type eq \"work\"].streetaddress" => "streetAddress",
@@ -140,12 +141,12 @@ fn user_name(record: &ObjectRecord) -> Option<String> {
     Some(still.unwrap_or(upn).to_owned())
 }
 
-fn invalid_value(message: impl Into<String>) -> Error {
+pub(super) fn invalid_value(message: impl Into<String>) -> Error {
     Error::invalid_property("invalidValue", message)
 }
 
-fn invalid_path(path: &str) -> Error {
-    Error::invalid_property("invalidPath", format!("'{path}' is not an attribute of a User here."))
+pub(super) fn invalid_path(path: &str, resource: &str) -> Error {
+    Error::invalid_property("invalidPath", format!("'{path}' is not an attribute of a {resource} here."))
 }
 
 /// A SCIM boolean: `true`/`false`, or the strings `"True"`/`"False"` Entra sends.
@@ -200,7 +201,7 @@ fn set(changes: &mut Map<String, Value>, path: &str, value: Option<&Value>, defa
         }
         _ => {}
     }
-    let property = attribute(&lower).filter(|p| *p != "id").ok_or_else(|| invalid_path(path))?;
+    let property = attribute(&lower).filter(|p| *p != "id").ok_or_else(|| invalid_path(path, "User"))?;
     let value = match (property, value) {
         ("accountEnabled", Some(v)) => boolean(v)?,
         ("accountEnabled", None) => return Err(invalid_value("active cannot be removed.")),
@@ -301,35 +302,13 @@ pub fn changes_of(body: &Map<String, Value>, default_domain: &str) -> Result<Map
     Ok(changes)
 }
 
-/// The directory changes of a SCIM `PATCH` (RFC 7644 §3.5.2): `add`, `replace` and `remove` in any case
-/// (Entra sends `Replace`), with a path, or (add and replace) without one and an object of attributes —
-/// dotted names included, as Entra sends them.
+/// The directory changes of a SCIM `PATCH` (its operations as [`super::operations`] reads them).
 pub fn patch_changes(body: &Map<String, Value>, default_domain: &str) -> Result<Map<String, Value>> {
-    let operations = body.get("Operations").and_then(Value::as_array);
-    let operations =
-        operations.filter(|o| !o.is_empty()).ok_or_else(|| invalid_value("Operations lists the changes."))?;
     let mut changes = Map::new();
-    for operation in operations {
-        let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
-        let path = operation.get("path").and_then(Value::as_str);
-        let value = operation.get("value");
-        match (op.as_str(), path) {
-            ("remove", Some(path)) => set(&mut changes, path, None, default_domain)?,
-            ("remove", None) => {
-                return Err(Error::invalid_property("noTarget", "A remove operation names its path."));
-            }
-            ("add" | "replace", Some(path)) => set(&mut changes, path, value, default_domain)?,
-            ("add" | "replace", None) => {
-                let attributes = value
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| invalid_value("An operation without a path carries an object of attributes."))?;
-                for (name, value) in attributes {
-                    set(&mut changes, name, Some(value), default_domain)?;
-                }
-            }
-            _ => return Err(invalid_value(format!("'{op}' is not an operation: add, replace or remove."))),
-        }
-    }
+    super::operations(body, &mut |op, path, value| match op {
+        "remove" => set(&mut changes, path, None, default_domain),
+        _ => set(&mut changes, path, value, default_domain),
+    })?;
     Ok(changes)
 }
 

@@ -160,6 +160,164 @@ async fn entras_provisioning_sequence_reaches_the_directory() {
     }
 }
 
+/// The ids of a SCIM group's members, sorted.
+fn member_ids(group: &Value) -> Vec<String> {
+    let members = group["members"].as_array().cloned().unwrap_or_default();
+    let mut ids: Vec<String> = members.iter().map(|m| m["value"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn entras_group_requests_reach_the_directory() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let (token, _) = server.app_with(&admin, &["User.ReadWrite.All", "Group.ReadWrite.All"]).await;
+        let mut people = Vec::new();
+        for name in ["Zoe", "Ann", "Max"] {
+            let body = json!({"schemas": [USER], "userName": format!("{name}.scim"), "displayName": name});
+            let (status, _, made) = scim(&server, &token, Method::POST, "/Users", Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "{engine}: {made}");
+            people.push(made["id"].as_str().unwrap().to_owned());
+        }
+        let (ann, max, zoe) = (people[1].clone(), people[2].clone(), people[0].clone());
+
+        // Sorting by a mapped attribute, either way.
+        let (_, _, sorted) =
+            scim(&server, &token, Method::GET, "/Users?sortBy=displayName&sortOrder=descending&count=2", None).await;
+        let names: Vec<&str> =
+            sorted["Resources"].as_array().unwrap().iter().map(|u| u["displayName"].as_str().unwrap()).collect();
+        assert_eq!(names.first(), Some(&"Zoe"), "{engine}: {sorted}");
+
+        // Entra's group sequence: create (no members), find by name without members, rename, add and remove
+        // members, delete.
+        let create = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159", "displayName": "displayName_cc1ff4e2", "meta": {"resourceType": "Group"}, "members": []});
+        let (status, _, group) = scim(&server, &token, Method::POST, "/Groups", Some(create)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {group}");
+        let id = group["id"].as_str().unwrap().to_owned();
+        assert_eq!(group["externalId"], "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159");
+        let by_name = "/Groups?excludedAttributes=members&filter=displayName%20eq%20%22displayName_cc1ff4e2%22";
+        let (_, _, found) = scim(&server, &token, Method::GET, by_name, None).await;
+        assert_eq!(
+            (found["totalResults"].as_u64(), found["Resources"][0]["id"].as_str()),
+            (Some(1), Some(id.as_str())),
+            "{engine}: {found}"
+        );
+        assert!(found["Resources"][0].get("members").is_none(), "{engine}: members excluded");
+        let path = format!("/Groups/{id}");
+        let rename = json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "displayName", "value": "1879db59updatedDisplayName"}]});
+        let (status, _, renamed) = scim(&server, &token, Method::PATCH, &path, Some(rename)).await;
+        assert_eq!(
+            (status, renamed["displayName"].as_str()),
+            (StatusCode::OK, Some("1879db59updatedDisplayName")),
+            "{engine}"
+        );
+        let add = json!({"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"$ref": null, "value": ann}, {"$ref": null, "value": max}]}]});
+        let (status, _, added) = scim(&server, &token, Method::PATCH, &path, Some(add.clone())).await;
+        let mut both = vec![ann.clone(), max.clone()];
+        both.sort();
+        assert_eq!((status, member_ids(&added)), (StatusCode::OK, both.clone()), "{engine}: {added}");
+        let (status, _, again) = scim(&server, &token, Method::PATCH, &path, Some(add)).await;
+        assert_eq!(
+            (status, member_ids(&again)),
+            (StatusCode::OK, both),
+            "{engine}: adding members twice changes nothing"
+        );
+        let (_, graph) = server.call(&admin, Method::GET, &format!("/v1.0/groups/{id}/members?$select=id"), None).await;
+        assert_eq!(graph["value"].as_array().map(Vec::len), Some(2), "{engine}: {graph}");
+        let remove = json!({"schemas": [PATCH], "Operations": [{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": ann}]}]});
+        let (_, _, removed) = scim(&server, &token, Method::PATCH, &path, Some(remove)).await;
+        assert_eq!(member_ids(&removed), vec![max.clone()], "{engine}: {removed}");
+        let by_filter = json!({"schemas": [PATCH], "Operations": [
+            {"op": "remove", "path": format!("members[value eq \"{max}\"]")},
+            {"op": "add", "path": "members", "value": [{"value": zoe}]},
+        ]});
+        let (_, _, swapped) = scim(&server, &token, Method::PATCH, &path, Some(by_filter)).await;
+        assert_eq!(member_ids(&swapped), vec![zoe.clone()], "{engine}: {swapped}");
+
+        // A bad member in a request changes nothing of it.
+        let bad = json!({"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "Never"},
+            {"op": "add", "path": "members", "value": [{"value": "00000000-0000-0000-0000-000000000001"}]},
+        ]});
+        let (status, _, refused) = scim(&server, &token, Method::PATCH, &path, Some(bad)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine}: {refused}");
+        let (_, _, still) = scim(&server, &token, Method::GET, &path, None).await;
+        assert_eq!(
+            (still["displayName"].as_str(), member_ids(&still)),
+            (Some("1879db59updatedDisplayName"), vec![zoe.clone()])
+        );
+
+        // PUT names the whole group: its members become the list.
+        let put = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Replaced", "members": [{"value": ann}]});
+        let (status, _, replaced) = scim(&server, &token, Method::PUT, &path, Some(put)).await;
+        assert_eq!((status, member_ids(&replaced)), (StatusCode::OK, vec![ann.clone()]), "{engine}: {replaced}");
+        assert!(replaced.get("externalId").is_none(), "{engine}: what a PUT leaves out is cleared");
+
+        // A dynamic group's members are its rule's, over SCIM as over Graph.
+        let rule = json!({
+            "displayName": "Rule", "mailNickname": "rule", "mailEnabled": false, "securityEnabled": true,
+            "groupTypes": ["DynamicMembership"], "membershipRule": "user.department -eq \"Ops\"",
+            "membershipRuleProcessingState": "On",
+        });
+        let (_, dynamic) = server.call(&admin, Method::POST, "/v1.0/groups", Some(rule)).await;
+        let add =
+            json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": ann}]}]});
+        let dynamic_path = format!("/Groups/{}", dynamic["id"].as_str().unwrap());
+        let (status, _, _) = scim(&server, &token, Method::PATCH, &dynamic_path, Some(add)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}");
+
+        assert_eq!(scim(&server, &token, Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT, "{engine}");
+        let (status, _, _) = scim(&server, &token, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine}");
+    }
+}
+
+#[tokio::test]
+async fn bulk_requests_run_in_order_with_bulk_ids() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let (token, _) = server.app_with(&admin, &["User.ReadWrite.All", "Group.ReadWrite.All"]).await;
+        let user = |name: &str| json!({"schemas": [USER], "userName": name, "displayName": name});
+        let request = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "qwerty", "data": user("alice.bulk")},
+            {"method": "POST", "path": "/Groups", "bulkId": "ytrewq", "data": {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Tour Guides",
+                "members": [{"type": "User", "value": "bulkId:qwerty"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "twice", "data": user("alice.bulk")},
+            {"method": "PATCH", "path": "/Users/bulkId:qwerty", "data": {"schemas": [PATCH], "Operations": [
+                {"op": "replace", "path": "title", "value": "Guide"}]}},
+            {"method": "POST", "path": "/Groups", "data": {"displayName": "Dangling", "members": [{"value": "bulkId:nowhere"}]}},
+        ]});
+        let (status, _, answer) = scim(&server, &token, Method::POST, "/Bulk", Some(request)).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {answer}");
+        let statuses: Vec<&str> =
+            answer["Operations"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["201", "201", "409", "200", "400"], "{engine}: {answer}");
+        assert_eq!(answer["Operations"][2]["response"]["scimType"], "uniqueness", "{engine}: {answer}");
+        let group = answer["Operations"][1]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        let alice = answer["Operations"][0]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        let (_, _, read) = scim(&server, &token, Method::GET, &format!("/Groups/{group}"), None).await;
+        assert_eq!(member_ids(&read), vec![alice.clone()], "{engine}: the bulkId named the user created first");
+        let (_, _, alice_read) = scim(&server, &token, Method::GET, &format!("/Users/{alice}"), None).await;
+        assert_eq!(alice_read["title"], "Guide", "{engine}");
+        let (_, graph) = server.call(&admin, Method::GET, "/v1.0/groups?$filter=displayName eq 'Dangling'", None).await;
+        assert_eq!(graph["value"].as_array().map(Vec::len), Some(0), "{engine}: a failed operation wrote nothing");
+
+        // failOnErrors: the run stops after that many errors.
+        let stops = json!({"failOnErrors": 1, "Operations": [
+            {"method": "POST", "path": "/Users", "data": user("alice.bulk")},
+            {"method": "POST", "path": "/Users", "data": user("never.bulk")},
+        ]});
+        let (_, _, stopped) = scim(&server, &token, Method::POST, "/Bulk", Some(stops)).await;
+        assert_eq!(stopped["Operations"].as_array().map(Vec::len), Some(1), "{engine}: {stopped}");
+        let (_, _, never) = scim(&server, &token, Method::GET, &filter("userName eq \"never.bulk\""), None).await;
+        assert_eq!(never["totalResults"], 0, "{engine}: {never}");
+    }
+}
+
 /// A request (token, method, path, body) and the status and `scimType` it must get.
 type Case<'a> = (&'a str, Method, String, Option<Value>, StatusCode, Option<&'a str>);
 
@@ -185,7 +343,9 @@ async fn bad_scim_requests_get_scims_errors() {
                 Some("invalidValue"),
             ),
             (&token, Method::GET, "/Users/not-an-id".into(), None, StatusCode::NOT_FOUND, None),
-            (&token, Method::GET, "/Groups".into(), None, StatusCode::NOT_FOUND, None),
+            (&reader, Method::POST, "/Groups".into(), Some(json!({"displayName": "x"})), StatusCode::FORBIDDEN, None),
+            (&token, Method::GET, "/Users?sortBy=nickName".into(), None, StatusCode::BAD_REQUEST, Some("invalidValue")),
+            (&token, Method::GET, "/Nothing".into(), None, StatusCode::NOT_FOUND, None),
         ];
         for (token, method, path, body, status, kind) in cases {
             let (got, _, answer) = scim(&server, token, method.clone(), &path, body).await;
@@ -207,6 +367,6 @@ async fn bad_scim_requests_get_scims_errors() {
         let (status, _, config) = scim(&server, &token, Method::GET, "/ServiceProviderConfig", None).await;
         assert_eq!((status, config["patch"]["supported"].as_bool()), (StatusCode::OK, Some(true)), "{engine}");
         let (_, _, schemas) = scim(&server, &token, Method::GET, "/Schemas", None).await;
-        assert_eq!(schemas["totalResults"], 2, "{engine}: {schemas}");
+        assert_eq!(schemas["totalResults"], 3, "{engine}: {schemas}");
     }
 }
