@@ -43,6 +43,7 @@ pub mod licensing;
 pub mod membership;
 pub mod outbox;
 pub mod processors;
+pub mod provisioning;
 pub mod query;
 pub mod role_management;
 pub mod rules;

@@ -34,6 +34,7 @@ const LAYERS: &[&str] = &[
     "invitations",
     "sharing",
     "scim",
+    "provisioning",
     "directory_audits",
     "processors",
 ];
@@ -151,6 +152,7 @@ const FEATURES: &[&str] = &[
     "invitations",
     "sharing",
     "scim",
+    "provisioning",
     "directory_audits",
 ];
 

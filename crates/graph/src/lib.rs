@@ -27,6 +27,7 @@ mod methods_policy;
 mod objects;
 mod odata;
 mod organization;
+mod provisioning;
 mod roles;
 mod settings;
 mod sharing;
@@ -71,6 +72,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(invitations::routes())
         .merge(authorization_policy::routes())
         .merge(sharing::routes())
+        .merge(provisioning::routes())
         .fallback(error::unknown_segment)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -24,6 +24,7 @@ pub mod connections;
 pub mod dns;
 pub mod metrics;
 pub mod outbox;
+pub mod scim_client;
 pub mod smtp;
 
 pub use connections::{serve, tls_config, Limits};
@@ -58,7 +59,9 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
         )?),
         None => Arc::new(outbox::FileOutbox::new(settings.outbox.clone())),
     };
-    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config).with_mailer(mailer);
+    let mut directory = Directory::new(Arc::new(store), clock, master, directory_config)
+        .with_mailer(mailer)
+        .with_scim_client(Arc::new(scim_client::HttpScimClient::new(PROVISIONING_TIMEOUT)?));
     match dns::resolver(settings.dns_server) {
         Ok(resolver) => directory = directory.with_dns(resolver),
         Err(error) if settings.dns_server.is_none() => {
@@ -129,6 +132,22 @@ pub fn deliver_mail(directory: Arc<Directory>) -> tokio::task::JoinHandle<()> {
             tick.tick().await;
             if let Err(error) = directory.outbox().deliver_due().await {
                 tracing::warn!(%error, "delivering outgoing email failed");
+            }
+        }
+    })
+}
+
+/// How long a provisioning request to an app may take.
+pub const PROVISIONING_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the provisioning jobs due, as `holder`, every half second, until the process ends.
+pub fn provision(directory: Arc<Directory>, holder: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            if let Err(error) = directory.provisioning().run_due(&holder).await {
+                tracing::warn!(%error, "provisioning failed");
             }
         }
     })

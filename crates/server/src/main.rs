@@ -300,7 +300,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let router = app::router(directory.clone(), addressing, metrics.clone(), exposure);
     gatehouse::spawn_retention(directory.clone());
     gatehouse::spawn_mail_delivery(directory.clone(), &settings);
-    let processors = gatehouse::spawn_processors(directory, gatehouse::node_id(&settings.data_dir)?);
+    let node = gatehouse::node_id(&settings.data_dir)?;
+    gatehouse::provision(directory.clone(), node.clone());
+    let processors = gatehouse::spawn_processors(directory, node);
     if let Some(created) = &created {
         match &settings.bootstrap_output {
             Some(path) => {

@@ -378,6 +378,45 @@ CREATE TABLE sharing_links (
 CREATE INDEX sharing_links_resource ON sharing_links (tenant_id, resource_id, created_at);
 "#,
     ),
+    (
+        20,
+        r#"
+CREATE TABLE provisioning_jobs (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    service_principal_id {text_c} NOT NULL,
+    doc TEXT NOT NULL,
+    seq BIGINT,
+    version BIGINT NOT NULL,
+    holder TEXT,
+    lease_until BIGINT,
+    due_at BIGINT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX provisioning_jobs_due ON provisioning_jobs (due_at);
+CREATE TABLE provisioned_objects (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    job_id {text_c} NOT NULL,
+    object_id {text_c} NOT NULL,
+    target_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, job_id, object_id)
+);
+CREATE TABLE provisioning_log (
+    tenant_id {text_c} NOT NULL REFERENCES tenants (id),
+    id {text_c} NOT NULL,
+    job_id {text_c} NOT NULL,
+    object_id {text_c},
+    at BIGINT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX provisioning_log_at ON provisioning_log (tenant_id, at);
+"#,
+    ),
 ];
 
 /// The migrations after which objects need their query values indexed by the application (the folding is

@@ -11,8 +11,9 @@ use gatehouse_core::store::audit::{AuditQuery, AuditRecord, Initiator};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, ConditionalAccessRecord, DeviceCodeRecord,
     DomainRecord, DynamicStatusRecord, Link, LockoutRecord, MailRecord, MailState, ObjectKind, ObjectQuery,
-    ObjectRecord, PermissionGrantRecord, RefreshFamilyRecord, SecretRecord, SharingLinkRecord, SignInQuery,
-    SignInRecord, SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    ObjectRecord, PermissionGrantRecord, ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogQuery,
+    ProvisioningLogRecord, RefreshFamilyRecord, SecretRecord, SharingLinkRecord, SignInQuery, SignInRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
 use uuid::Uuid;
 
@@ -204,6 +205,9 @@ const MAIL_COLUMNS: &str = "id, kind, recipient, subject, body_text, body_html, 
 /// The sharing links' columns, as [`plan::sharing_link_record`] reads them.
 const SHARING_COLUMNS: &str =
     "id, resource_id, shared_by, recipient, access, created_at, expires_at, revoked_at, uses, last_used_at";
+
+/// A provisioning job's columns, as [`plan::provisioning_job_record`] reads them.
+const JOB_COLUMNS: &str = "id, service_principal_id, doc, seq, version, holder, lease_until, due_at, created_at";
 
 #[async_trait]
 impl Store for SqlStore {
@@ -549,6 +553,74 @@ impl Store for SqlStore {
         );
         let resource = resource.map(|r| r.to_string()).unwrap_or_default();
         self.fetch_all(query(sql, vec![tenant.into(), resource.into()]), plan::sharing_link_record).await
+    }
+
+    async fn provisioning_jobs(
+        &self,
+        tenant: Uuid,
+        service_principal: Option<Uuid>,
+    ) -> StoreResult<Vec<ProvisioningJobRecord>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE tenant_id = $1 \
+             AND ($2 = '' OR service_principal_id = $2) ORDER BY created_at, id"
+        );
+        let principal = service_principal.map(|p| p.to_string()).unwrap_or_default();
+        self.fetch_all(query(sql, vec![tenant.into(), principal.into()]), plan::provisioning_job_record).await
+    }
+
+    async fn provisioning_job(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<ProvisioningJobRecord>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM provisioning_jobs WHERE tenant_id = $1 AND id = $2");
+        let found = self.fetch_all(query(sql, vec![tenant.into(), id.into()]), plan::provisioning_job_record).await?;
+        Ok(found.into_iter().next())
+    }
+
+    async fn due_provisioning_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        let q = query(
+            "SELECT tenant_id, id FROM provisioning_jobs WHERE due_at <= $1 \
+             AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at",
+            vec![plan::micros(now).into()],
+        );
+        self.fetch_all(q, |row| Ok((row.uuid(0)?, row.uuid(1)?))).await
+    }
+
+    async fn provisioned(&self, tenant: Uuid, job: Uuid, objects: &[Uuid]) -> StoreResult<Vec<ProvisionedRecord>> {
+        let mut found = Vec::new();
+        for chunk in objects.chunks(500) {
+            let mut params: Vec<SqlValue> = vec![tenant.into(), job.into()];
+            let slots: Vec<String> = chunk
+                .iter()
+                .map(|id| {
+                    params.push((*id).into());
+                    format!("${}", params.len())
+                })
+                .collect();
+            let sql = format!(
+                "SELECT job_id, object_id, target_id, doc FROM provisioned_objects WHERE tenant_id = $1 \
+                 AND job_id = $2 AND object_id IN ({})",
+                slots.join(", ")
+            );
+            found.extend(self.fetch_all(query(sql, params), plan::provisioned_record).await?);
+        }
+        Ok(found)
+    }
+
+    async fn provisioning_log(
+        &self,
+        tenant: Uuid,
+        q: &ProvisioningLogQuery,
+    ) -> StoreResult<Vec<ProvisioningLogRecord>> {
+        let text = |id: Option<Uuid>| id.map(|i| i.to_string()).unwrap_or_default();
+        let sql = "SELECT id, job_id, object_id, at, action, status, doc FROM provisioning_log WHERE tenant_id = $1 \
+                   AND ($2 = '' OR job_id = $2) AND ($3 = '' OR object_id = $3) AND ($4 = '' OR status = $4) \
+                   ORDER BY at DESC, id DESC LIMIT $5";
+        let params = vec![
+            tenant.into(),
+            text(q.job).into(),
+            text(q.object).into(),
+            q.status.clone().unwrap_or_default().into(),
+            i64::from(q.limit).into(),
+        ];
+        self.fetch_all(query(sql, params), plan::provisioning_log_record).await
     }
 
     async fn sharing_link(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<SharingLinkRecord>> {

@@ -965,3 +965,85 @@ async fn bulk_batches_keep_every_character_and_are_all_or_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn provisioning_jobs_move_by_compare_and_set_and_keep_what_they_made() {
+    use gatehouse_core::store::{
+        ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogQuery, ProvisioningLogRecord,
+    };
+    on_every_engine(|store| async move {
+        let (a, b) = (new_tenant(&store, "jobs-a.test").await, new_tenant(&store, "jobs-b.test").await);
+        let job = ProvisioningJobRecord {
+            id: Uuid::new_v4(),
+            service_principal: Uuid::new_v4(),
+            doc: json!({"status": {"code": "NotRun"}}).as_object().cloned().unwrap(),
+            seq: None,
+            version: 0,
+            holder: None,
+            lease_until: None,
+            due_at: Some(now()),
+            created_at: now(),
+        };
+        store.commit(a.id, vec![Write::PutProvisioningJob { job: job.clone(), expected: 0 }], now()).await.unwrap();
+        assert_eq!(store.due_provisioning_jobs(now()).await.unwrap(), vec![(a.id, job.id)]);
+        assert_eq!(store.provisioning_jobs(b.id, None).await.unwrap(), vec![], "tenant isolation");
+        // A claim moves the version; a second claim from the version read before fails.
+        let claimed = ProvisioningJobRecord {
+            holder: Some("node-1".into()),
+            lease_until: Some(now() + Duration::seconds(60)),
+            ..job.clone()
+        };
+        let claim = |expected| Write::PutProvisioningJob { job: claimed.clone(), expected };
+        store.commit(a.id, vec![claim(1)], now()).await.unwrap();
+        assert!(matches!(store.commit(a.id, vec![claim(1)], now()).await, Err(StoreError::VersionMismatch)));
+        assert!(store.due_provisioning_jobs(now()).await.unwrap().is_empty(), "a held job is not due");
+        let read = store.provisioning_job(a.id, job.id).await.unwrap().unwrap();
+        assert_eq!((read.version, read.holder.as_deref(), read.seq), (2, Some("node-1"), None));
+
+        // What a job made of an object is replaced, read in batches, and forgotten with the job.
+        let object = Uuid::new_v4();
+        let made = |target: &str| ProvisionedRecord {
+            job: job.id,
+            object,
+            target_id: target.into(),
+            doc: json!({"sent": {"active": true}}).as_object().cloned().unwrap(),
+        };
+        store
+            .commit(a.id, vec![Write::SetProvisioned(made("t-1")), Write::SetProvisioned(made("t-2"))], now())
+            .await
+            .unwrap();
+        let found = store.provisioned(a.id, job.id, &[object, Uuid::new_v4()]).await.unwrap();
+        assert_eq!(found, vec![made("t-2")]);
+        assert!(store.provisioned(b.id, job.id, &[object]).await.unwrap().is_empty());
+
+        // The log, newest first, filtered.
+        let entry = |minutes: i64, status: &str| ProvisioningLogRecord {
+            id: Uuid::new_v4(),
+            job: job.id,
+            object: Some(object),
+            at: now() + Duration::minutes(minutes),
+            action: "create".into(),
+            status: status.into(),
+            doc: Map::new(),
+        };
+        let entries = vec![entry(0, "failure"), entry(1, "success"), entry(2, "failure")];
+        store.commit(a.id, vec![Write::LogProvisioning(entries.clone())], now()).await.unwrap();
+        let query =
+            ProvisioningLogQuery { status: Some("failure".into()), limit: 10, ..ProvisioningLogQuery::default() };
+        let failures = store.provisioning_log(a.id, &query).await.unwrap();
+        assert_eq!(failures, vec![entries[2].clone(), entries[0].clone()]);
+        let of_job = ProvisioningLogQuery {
+            job: Some(job.id),
+            object: Some(object),
+            limit: 1,
+            ..ProvisioningLogQuery::default()
+        };
+        assert_eq!(store.provisioning_log(a.id, &of_job).await.unwrap(), vec![entries[2].clone()]);
+
+        store.commit(a.id, vec![Write::DeleteProvisioningJob { id: job.id }], now()).await.unwrap();
+        assert!(store.provisioning_job(a.id, job.id).await.unwrap().is_none());
+        assert!(store.provisioned(a.id, job.id, &[object]).await.unwrap().is_empty());
+        assert_eq!(store.provisioning_log(a.id, &of_job).await.unwrap().len(), 1, "the log stays");
+    })
+    .await;
+}

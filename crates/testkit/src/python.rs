@@ -22,6 +22,7 @@ pub const PACKAGES: &[&str] = &[
     "pyotp==2.9.0",
     "aiosmtpd==1.4.6",
     "scim2-tester[httpx2]==0.5.2",
+    "scim2-server==0.8.3",
 ];
 
 /// A stable digest of the package list (FNV-1a), so a changed list gets an environment of its own.

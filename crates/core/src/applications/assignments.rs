@@ -221,7 +221,14 @@ impl Applications<'_> {
             .find(|a| a.id.to_string().eq_ignore_ascii_case(assignment))
             .ok_or_else(|| Error::not_found(assignment))?;
         self.directory
-            .commit(caller, vec![Write::RemoveAppRoleAssignment { id: target.id }])
+            .commit(
+                caller,
+                vec![Write::RemoveAppRoleAssignment {
+                    id: target.id,
+                    principal: target.principal,
+                    resource: target.resource,
+                }],
+            )
             .await
             .map_err(|e| write_error(e, "conflict"))?;
         Ok(())

@@ -88,6 +88,8 @@ pub struct Directory {
     pub(crate) dns: Option<Arc<dyn crate::kernel::dns::Dns>>,
     /// Sends the directory's email; none on a node that sends none.
     pub(crate) mailer: Option<Arc<dyn crate::kernel::mail::Mailer>>,
+    /// Reaches the SCIM services of the apps provisioning feeds; none on a node that provisions nothing.
+    pub(crate) scim_client: Option<Arc<dyn crate::kernel::scim_client::ScimClient>>,
     /// Each tenant's Microsoft Graph service principal, which never changes.
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
     /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
@@ -123,6 +125,7 @@ impl Directory {
             tenant_names: RwLock::new(HashMap::new()),
             dns: None,
             mailer: None,
+            scim_client: None,
             graph_principals: RwLock::new(HashMap::new()),
             committed: tokio::sync::Notify::new(),
             node: node::NodeState::default(),
@@ -166,6 +169,11 @@ impl Directory {
     /// The directory with a way to send email.
     pub fn with_mailer(self, mailer: Arc<dyn crate::kernel::mail::Mailer>) -> Self {
         Self { mailer: Some(mailer), ..self }
+    }
+
+    /// The directory with a way to reach other systems' SCIM services, for provisioning.
+    pub fn with_scim_client(self, client: Arc<dyn crate::kernel::scim_client::ScimClient>) -> Self {
+        Self { scim_client: Some(client), ..self }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -1,4 +1,4 @@
-//! What every layer uses: the error type, injected time, the DNS and mail ports, and the request's context.
+//! What every layer uses: the error type, injected time, the DNS, mail and SCIM client ports, and the request's context.
 
 pub mod clock;
 pub mod dns;
@@ -6,4 +6,5 @@ pub mod error;
 pub mod mail;
 pub mod random;
 pub mod request;
+pub mod scim_client;
 pub mod text;

@@ -14,13 +14,16 @@
 pub mod audit;
 mod changes;
 mod logs;
+mod provisioning;
+mod query;
 mod sharing;
 
-use crate::filter::Filter;
 use async_trait::async_trait;
 pub use changes::{Change, ChangeKind, ChangeRecord};
 use chrono::{DateTime, Utc};
 pub use logs::{MailRecord, MailState, SignInQuery, SignInRecord};
+pub use provisioning::{ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogQuery, ProvisioningLogRecord};
+pub use query::{Cursor, ObjectQuery, OrderBy, Scope, Sort};
 use serde_json::{Map, Value};
 pub use sharing::SharingLinkRecord;
 use uuid::Uuid;
@@ -370,9 +373,13 @@ pub enum Write {
         owner: Uuid,
         key_id: Uuid,
     },
+    /// Assigns an app role. Logs the assignment, naming its principal and resource.
     AddAppRoleAssignment(AppRoleAssignmentRecord),
+    /// Removes an assignment (of `principal` to a role of `resource`). Logs its removal, naming both.
     RemoveAppRoleAssignment {
         id: Uuid,
+        principal: Uuid,
+        resource: Uuid,
     },
     AddSigningKey(SigningKeyRecord),
     /// Replaces the tenant's Conditional Access document (`previous`, empty when it has none yet, and
@@ -417,6 +424,26 @@ pub enum Write {
         by: String,
         at: DateTime<Utc>,
     },
+    /// Writes a provisioning job: a new one when `expected` is 0, else only while it is at that version
+    /// (`VersionMismatch` when it moved on); its version moves by one. Logs no change (a job's progress
+    /// must not feed its own change stream).
+    PutProvisioningJob {
+        job: ProvisioningJobRecord,
+        expected: i64,
+    },
+    /// Removes a job and what it recorded of the objects it provisioned (its log stays). Logs no change.
+    DeleteProvisioningJob {
+        id: Uuid,
+    },
+    /// Records (or replaces) what a job made of an object. Logs no change.
+    SetProvisioned(ProvisionedRecord),
+    /// Forgets what a job made of an object. Logs no change.
+    ForgetProvisioned {
+        job: Uuid,
+        object: Uuid,
+    },
+    /// Appends to the provisioning log. Logs no change.
+    LogProvisioning(Vec<ProvisioningLogRecord>),
     /// Forgets the tenant's sign-in log before `before`. Logs no change.
     PurgeSignIns {
         before: DateTime<Utc>,
@@ -543,95 +570,6 @@ impl Write {
         let previous =
             attributes.iter().filter_map(|name| Some((name.clone(), current.doc.get(name)?.clone()))).collect();
         Write::UpdateObject { object, expected_version: current.version, attributes, previous, before }
-    }
-}
-
-/// A property a list can be ordered by; every order ends with the object id, which makes it total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderBy {
-    /// Folded display name.
-    DisplayName,
-    /// Folded unique key (a user's UPN).
-    UniqueKey,
-    /// Creation time.
-    Created,
-}
-
-impl OrderBy {
-    /// The object's value of this key, as a cursor carries it.
-    pub fn key(self, record: &ObjectRecord) -> String {
-        match self {
-            OrderBy::DisplayName => sort_name(record),
-            OrderBy::UniqueKey => record.unique_key.clone().unwrap_or_default(),
-            OrderBy::Created => record.created_at.timestamp_micros().to_string(),
-        }
-    }
-}
-
-/// One key of a list's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sort {
-    pub by: OrderBy,
-    pub descending: bool,
-}
-
-/// Where the previous page ended: its last object's sort keys (one per [`Sort`] of the order; none when
-/// ordered by id) and id.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Cursor {
-    pub keys: Vec<String>,
-    pub id: Uuid,
-}
-
-impl Cursor {
-    /// After this object, in id order.
-    pub fn after(id: Uuid) -> Cursor {
-        Cursor { keys: Vec::new(), id }
-    }
-
-    /// After this object, in the given order.
-    pub fn at(order: &[Sort], record: &ObjectRecord) -> Cursor {
-        Cursor { keys: order.iter().map(|sort| sort.by.key(record)).collect(), id: record.id }
-    }
-}
-
-/// Narrows a list to the objects related to one object through group links (active links only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The direct members (or owners) of a group.
-    Members { group: Uuid, relation: Relation },
-    /// The groups the object is a direct member (or owner) of.
-    MemberOf { member: Uuid, relation: Relation },
-    /// Every member of a group, through nested groups.
-    TransitiveMembers { group: Uuid },
-    /// Every group the object is a member of, through nested groups.
-    TransitiveMemberOf { member: Uuid },
-}
-
-/// Selects a page of objects, in a keyset order, after a cursor.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ObjectQuery {
-    /// Only objects of this kind; `None` for any kind (scoped lists that mix kinds).
-    pub kind: Option<ObjectKind>,
-    /// Only objects related to another one through group links.
-    pub scope: Option<Scope>,
-    /// Soft-deleted objects instead of live ones.
-    pub deleted: bool,
-    /// Only the direct reports of this manager.
-    pub manager: Option<Uuid>,
-    /// Only objects that match.
-    pub filter: Option<Filter>,
-    /// The order's keys, before the id that ends every order (ascending unless the last key descends);
-    /// empty for id order.
-    pub order: Vec<Sort>,
-    pub after: Option<Cursor>,
-    pub limit: u32,
-}
-
-impl ObjectQuery {
-    /// The live objects of a kind, in id order.
-    pub fn of(kind: ObjectKind) -> ObjectQuery {
-        ObjectQuery { kind: Some(kind), ..ObjectQuery::default() }
     }
 }
 
@@ -770,6 +708,24 @@ pub trait Store: Send + Sync + 'static {
     /// The tenant's sharing links, newest first: those of one resource, or all.
     async fn sharing_links(&self, tenant: Uuid, resource: Option<Uuid>) -> StoreResult<Vec<SharingLinkRecord>>;
     async fn sharing_link(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<SharingLinkRecord>>;
+
+    /// The tenant's provisioning jobs, oldest first: those of one service principal, or all.
+    async fn provisioning_jobs(
+        &self,
+        tenant: Uuid,
+        service_principal: Option<Uuid>,
+    ) -> StoreResult<Vec<ProvisioningJobRecord>>;
+    async fn provisioning_job(&self, tenant: Uuid, id: Uuid) -> StoreResult<Option<ProvisioningJobRecord>>;
+    /// Jobs of every tenant due at `now` and not held by a running lease, as (tenant, job).
+    async fn due_provisioning_jobs(&self, now: DateTime<Utc>) -> StoreResult<Vec<(Uuid, Uuid)>>;
+    /// What a job made of these objects (those it made anything of).
+    async fn provisioned(&self, tenant: Uuid, job: Uuid, objects: &[Uuid]) -> StoreResult<Vec<ProvisionedRecord>>;
+    /// The provisioning log, newest first.
+    async fn provisioning_log(
+        &self,
+        tenant: Uuid,
+        query: &ProvisioningLogQuery,
+    ) -> StoreResult<Vec<ProvisioningLogRecord>>;
 
     /// The tenant's Conditional Access document, if it has one.
     async fn conditional_access(&self, tenant: Uuid) -> StoreResult<Option<ConditionalAccessRecord>>;

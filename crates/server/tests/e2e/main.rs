@@ -23,6 +23,7 @@ mod organization;
 mod own_api;
 mod password_pages;
 mod processes;
+mod provisioning;
 mod queries;
 mod roles;
 mod scim;

@@ -114,7 +114,8 @@ impl Server {
         let outbox = dir.path().join(format!("outbox-{}", uuid::Uuid::new_v4().simple()));
         let mailer = mailer.unwrap_or_else(|| Arc::new(gatehouse::outbox::FileOutbox::new(outbox.clone())));
         let directory = Directory::new(store.clone(), clock.clone(), master.clone(), config).with_dns(dns);
-        let directory = Arc::new(directory.with_mailer(mailer));
+        let client = gatehouse::scim_client::HttpScimClient::new(std::time::Duration::from_secs(5)).unwrap();
+        let directory = Arc::new(directory.with_mailer(mailer).with_scim_client(Arc::new(client)));
         let tenant = directory
             .tenants()
             .create(NewTenant { domain: Some("contoso.gatehouse.test".into()), ..NewTenant::default() })
@@ -122,6 +123,7 @@ impl Server {
             .unwrap();
         gatehouse::spawn_processors(directory.clone(), uuid::Uuid::new_v4().to_string());
         gatehouse::deliver_mail(directory.clone());
+        gatehouse::provision(directory.clone(), uuid::Uuid::new_v4().to_string());
         let metrics = Arc::new(gatehouse::metrics::Metrics::of(directory.clone()));
         let addressing = Addressing { public_url: None, https: false };
         let router = app::router(directory.clone(), addressing, metrics, app::MetricsExposure::Here);

@@ -12,7 +12,8 @@ use gatehouse_core::store::audit::{self, AuditRecord, Initiator, Modified, Note,
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
     DynamicStatusRecord, Link, MailRecord, MailState, ObjectKind, ObjectRecord, PermissionGrantRecord,
-    RefreshFamilyRecord, Relation, SecretRecord, SharingLinkRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+    ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogRecord, RefreshFamilyRecord, Relation, SecretRecord,
+    SharingLinkRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};

@@ -202,6 +202,41 @@ pub fn sharing_link_record(row: &Row) -> StoreResult<SharingLinkRecord> {
     })
 }
 
+pub fn provisioning_job_record(row: &Row) -> StoreResult<ProvisioningJobRecord> {
+    Ok(ProvisioningJobRecord {
+        id: row.uuid(0)?,
+        service_principal: row.uuid(1)?,
+        doc: document(&row.text(2)?)?,
+        seq: row.optional_int(3)?,
+        version: row.int(4)?,
+        holder: row.optional_text(5)?,
+        lease_until: row.optional_int(6)?.map(from_micros),
+        due_at: row.optional_int(7)?.map(from_micros),
+        created_at: row.time(8)?,
+    })
+}
+
+pub fn provisioned_record(row: &Row) -> StoreResult<ProvisionedRecord> {
+    Ok(ProvisionedRecord {
+        job: row.uuid(0)?,
+        object: row.uuid(1)?,
+        target_id: row.text(2)?,
+        doc: document(&row.text(3)?)?,
+    })
+}
+
+pub fn provisioning_log_record(row: &Row) -> StoreResult<ProvisioningLogRecord> {
+    Ok(ProvisioningLogRecord {
+        id: row.uuid(0)?,
+        job: row.uuid(1)?,
+        object: row.optional_text(2)?.and_then(|id| Uuid::parse_str(&id).ok()),
+        at: row.time(3)?,
+        action: row.text(4)?,
+        status: row.text(5)?,
+        doc: document(&row.text(6)?)?,
+    })
+}
+
 pub fn change_record(row: &Row) -> StoreResult<ChangeRecord> {
     let (subject, id, kind, attributes) = (row.text(1)?, row.text(2)?, row.text(3)?, row.text(4)?);
     let change = Change::decode(&subject, &id, &kind, &attributes)
