@@ -3,6 +3,8 @@
 //! Every figure is meant to be read next to a baseline measured in the same run (see `bench/run.sh` and
 //! `docs/benchmarks.md`): the machines are shared and noisy, so ratios carry the meaning.
 
+mod provisioning;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gatehouse_core::credentials::keys::SigningKey;
@@ -162,6 +164,40 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         changes: usize,
     },
+    /// Gives a new app a provisioning job into a SCIM server, assigns a group of MEMBERS users to it, and times
+    /// the initial cycle until every member is there; prints objects per second.
+    ProvisionCycle {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        group: String,
+        /// The SCIM server's base URL and bearer token.
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        target_token: String,
+        #[arg(long)]
+        members: u64,
+    },
+    /// Changes users' departments one at a time, timing each from the request's return until the SCIM
+    /// server shows it.
+    ProvisionLatency {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        target_token: String,
+        /// The ids of users the job provisions, one a line.
+        #[arg(long)]
+        users: std::path::PathBuf,
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+    },
     /// Follows `@odata.nextLink` from a first page to the last; prints users per second.
     Walk {
         #[arg(long)]
@@ -242,6 +278,13 @@ fn main() -> anyhow::Result<()> {
             }
             Command::LicenseLatency { base, token, users, changes } => {
                 license_latency(&Http::new(base, token), &users, changes).await
+            }
+            Command::ProvisionCycle { base, token, group, target, target_token, members } => {
+                provisioning::cycle(&Http::new(base, token), &group, &target, &target_token, members).await
+            }
+            Command::ProvisionLatency { base, token, target, target_token, users, changes } => {
+                let (http, app) = (Http::new(base, token), Http::new(target, target_token));
+                provisioning::latency(&http, &app, &users, changes).await
             }
             Command::CreateDynamic { base, token, count, out } => {
                 create_dynamic(&Http::new(base, token), count, &out).await
@@ -632,7 +675,7 @@ async fn seed_groups(url: &str, shape: GroupsShape, out: &std::path::Path) -> an
     commit(chain.windows(2).map(|pair| member(&pair[1], &pair[0])).collect()).await?;
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("big"), top.id.to_string())?;
-    for (name, ids) in [("chained", &chained), ("spare", &spare)] {
+    for (name, ids) in [("members", &big), ("chained", &chained), ("spare", &spare)] {
         std::fs::write(out.join(name), ids.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
     }
     println!(

@@ -73,6 +73,18 @@ pub fn routes() -> Router<GraphState> {
         .route("/servicePrincipals/{id}/synchronization/jobs/{job}/pause", control(Control::Pause))
         .route("/servicePrincipals/{id}/synchronization/jobs/{job}/restart", control(Control::Restart))
         .route(
+            "/servicePrincipals/{id}/synchronization/jobs/{job}/provisionOnDemand",
+            post(
+                |State(state): State<GraphState>,
+                 Authenticated(caller): Authenticated,
+                 Path((id, job)): Path<(String, String)>,
+                 JsonObject(body): JsonObject| async move {
+                    let pair = state.directory.provisioning().provision_on_demand(&caller, &id, &job, &body).await?;
+                    GraphResult::Ok(Json(entity("microsoft.graph.stringKeyStringValuePair", None, pair)))
+                },
+            ),
+        )
+        .route(
             "/servicePrincipals/{id}/synchronization/secrets",
             put(
                 |State(state): State<GraphState>,

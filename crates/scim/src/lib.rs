@@ -1,7 +1,7 @@
 //! The SCIM 2.0 adapter (`/scim/v2`): routes, bodies in `application/scim+json` (or `application/json`),
 //! list responses and SCIM error bodies (RFC 7644 §3.12) over the core's SCIM service. The tenant is the
 //! bearer token's: an app token from the tenant's token endpoint, allowed what its permissions allow, as in
-//! Graph.
+//! Graph, or (`SynchronizationData-User.Upload`) what a provisioning client may do here.
 
 mod discovery;
 
@@ -126,7 +126,7 @@ async fn caller(state: &ScimState, headers: &HeaderMap) -> Result<Caller, ScimEr
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim);
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| unauthenticated("A bearer token is required."))?;
-    Ok(state.directory.tokens().authenticate(token).await?)
+    Ok(gatehouse_core::scim::acting(state.directory.tokens().authenticate(token).await?))
 }
 
 /// A request body: one JSON object.

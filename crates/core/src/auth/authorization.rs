@@ -52,10 +52,12 @@ pub enum Permission {
     PolicyReadWriteAuthenticationMethod,
     UserInviteAll,
     PolicyReadWriteAuthorization,
+    SynchronizationReadWriteAll,
+    SynchronizationDataUserUpload,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 30] = [
         Permission::UserReadAll,
         Permission::UserReadWriteAll,
         Permission::DirectoryReadAll,
@@ -84,6 +86,8 @@ impl Permission {
         Permission::PolicyReadWriteAuthenticationMethod,
         Permission::UserInviteAll,
         Permission::PolicyReadWriteAuthorization,
+        Permission::SynchronizationReadWriteAll,
+        Permission::SynchronizationDataUserUpload,
     ];
 
     /// The permission's name as it appears in a token's `roles` claim.
@@ -117,6 +121,8 @@ impl Permission {
             Permission::PolicyReadWriteAuthenticationMethod => "Policy.ReadWrite.AuthenticationMethod",
             Permission::UserInviteAll => "User.Invite.All",
             Permission::PolicyReadWriteAuthorization => "Policy.ReadWrite.Authorization",
+            Permission::SynchronizationReadWriteAll => "Synchronization.ReadWrite.All",
+            Permission::SynchronizationDataUserUpload => "SynchronizationData-User.Upload",
         }
     }
 
@@ -151,6 +157,8 @@ impl Permission {
             Permission::PolicyReadWriteAuthenticationMethod => "29c18626-4985-4dcd-85c0-193eef327366",
             Permission::UserInviteAll => "09850681-111b-4a89-9bed-3f2cae46d706",
             Permission::PolicyReadWriteAuthorization => "fb221be6-99f2-473f-bd32-01c6a0e9ca3b",
+            Permission::SynchronizationReadWriteAll => "9b50c33d-700f-43b1-b2eb-87e89b703581",
+            Permission::SynchronizationDataUserUpload => "db31e92a-b9ea-4d87-bf6a-75a37a9ca35a",
         }
     }
 
@@ -188,6 +196,8 @@ impl Permission {
             Permission::PolicyReadWriteAuthenticationMethod => "Read and write all authentication method policies",
             Permission::UserInviteAll => "Invite guest users to the organization",
             Permission::PolicyReadWriteAuthorization => "Read and write your organization's authorization policy",
+            Permission::SynchronizationReadWriteAll => "Read and write all Azure AD synchronization data",
+            Permission::SynchronizationDataUserUpload => "Upload user data to the identity synchronization service",
         }
     }
 
@@ -301,6 +311,10 @@ pub enum Action {
     WriteAuthorizationPolicy,
     /// Share a resource (an application) with people who have no account, and revoke its links.
     ShareResources,
+    /// Read provisioning jobs and their status.
+    ReadSynchronization,
+    /// Create, start, pause, restart and delete provisioning jobs and set their credentials.
+    ManageSynchronization,
 }
 
 impl Action {
@@ -374,11 +388,13 @@ impl Action {
             Action::InviteGuests => &[UserInviteAll, UserReadWriteAll, DirectoryReadWriteAll],
             Action::WritePolicies => &[PolicyReadWriteConditionalAccess],
             Action::ReadAuditLogs => &[AuditLogReadAll],
+            Action::ReadSynchronization => &[SynchronizationReadWriteAll, ApplicationReadAll, ApplicationReadWriteAll],
+            Action::ManageSynchronization => &[SynchronizationReadWriteAll, ApplicationReadWriteAll],
         }
     }
 
     /// Every action, for tables and tests that go through them all.
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 39] = [
         Action::ReadUsers,
         Action::WriteUsers,
         Action::ReadApplications,
@@ -416,6 +432,8 @@ impl Action {
         Action::InviteGuests,
         Action::WriteAuthorizationPolicy,
         Action::ShareResources,
+        Action::ReadSynchronization,
+        Action::ManageSynchronization,
     ];
 
     /// The actions on a target: the action itself, and what the target adds (a role-assignable group's
@@ -487,6 +505,7 @@ const EVERY_READ: &[Action] = &[
     Action::ReadAuthenticationMethods,
     Action::ReadPolicies,
     Action::ReadAuditLogs,
+    Action::ReadSynchronization,
 ];
 
 /// The role table: what each built-in directory role allows its holders beyond a member's defaults, from
@@ -532,7 +551,15 @@ const ROLE_TABLE: &[(&str, &[Action])] = {
         ),
         (
             APPLICATION_ADMINISTRATOR,
-            &[WriteApplications, GrantAppRoles, ReadPermissionGrants, WritePermissionGrants, ShareResources],
+            &[
+                WriteApplications,
+                GrantAppRoles,
+                ReadPermissionGrants,
+                WritePermissionGrants,
+                ShareResources,
+                ReadSynchronization,
+                ManageSynchronization,
+            ],
         ),
         (
             SECURITY_ADMINISTRATOR,

@@ -15,18 +15,16 @@
 //!   the job at once; an object the app refuses is escrowed (logged, tried again in the next runs), and a
 //!   run in which most calls fail quarantines the job (Entra's rule), tried again hourly until restarted.
 
-use super::job::{self, Job, Quarantine};
-use super::mapping::{self, Attributes};
+use super::job::{Job, Quarantine};
 use crate::kernel::error::{Error, ErrorKind, Result};
-use crate::kernel::scim_client::{ScimClient, ScimRequest, ScimResponse};
+use crate::kernel::scim_client::ScimClient;
 use crate::store::{
-    AppRoleAssignmentRecord, Change, ObjectKind, ObjectQuery, ObjectRecord, ProvisionedRecord, ProvisioningLogRecord,
-    Relation, Scope, StoreError, Write,
+    AppRoleAssignmentRecord, Change, ObjectKind, ObjectQuery, ObjectRecord, ProvisionedRecord, ProvisioningJobRecord,
+    ProvisioningLogRecord, Relation, Scope, StoreError, Write,
 };
 use crate::Directory;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::{json, Map, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// How long a claim on a job lasts without renewal.
@@ -39,12 +37,16 @@ const CHANGES: u32 = 2_000;
 const QUARANTINE_CALLS: u32 = 10;
 /// How often a quarantined job is tried again.
 const QUARANTINE_RETRY: TimeDelta = TimeDelta::hours(1);
+/// An initial cycle over more objects than this reads the app's resources whole to match them.
+const LIST_ABOVE: usize = 50;
+/// Resources asked for per page when the app's resources are read whole.
+pub(super) const LIST_PAGE: usize = 1_000;
 /// Objects kept in escrow at most.
 const MOST_ESCROWED: usize = 10_000;
 
 /// Why a run stopped before its end.
 #[derive(Debug)]
-enum Stop {
+pub(super) enum Stop {
     /// The app could not be reached, or asked to be left alone for a while.
     Unreachable(String),
     /// The app refused the job's credentials.
@@ -65,13 +67,7 @@ impl From<StoreError> for Stop {
     }
 }
 
-type Step<T> = std::result::Result<T, Stop>;
-
-/// What the app said to one request that it answered.
-enum Answer {
-    Done(ScimResponse),
-    Refused(ScimResponse),
-}
+pub(super) type Step<T> = std::result::Result<T, Stop>;
 
 impl super::Provisioning<'_> {
     /// Runs every provisioning job due now, one after another, as `holder`; returns how many ran.
@@ -94,23 +90,40 @@ impl super::Provisioning<'_> {
         let Some(record) = self.directory.store.provisioning_job(tenant, id).await.map_err(Error::from)? else {
             return Ok(false);
         };
-        let now = self.directory.now();
-        let due = record.due_at.is_some_and(|at| at <= now);
-        if !due || record.lease_until.is_some_and(|until| until > now) {
+        if record.due_at.is_none_or(|at| at > self.directory.now()) {
             return Ok(false);
+        }
+        let Some(mut run) = self.claim(tenant, record, holder, client).await? else { return Ok(false) };
+        let outcome = run.run().await;
+        run.finish(outcome).await?;
+        Ok(true)
+    }
+
+    /// The job claimed by `holder` for a run, unless another holds it; a job without credentials is left
+    /// `NotConfigured` (and `None` answered).
+    async fn claim<'a>(
+        &'a self,
+        tenant: Uuid,
+        record: ProvisioningJobRecord,
+        holder: &str,
+        client: &'a dyn ScimClient,
+    ) -> Result<Option<Run<'a>>> {
+        let now = self.directory.now();
+        if record.lease_until.is_some_and(|until| until > now) {
+            return Ok(None);
         }
         let mut job = Job::from(record);
         job.record.holder = Some(holder.to_owned());
         job.record.lease_until = Some(now + LEASE);
         if !self.put_job(tenant, &mut job, Vec::new()).await? {
-            return Ok(false);
+            return Ok(None);
         }
         let Some(target) = job.target(&self.directory.master)? else {
             job.end_unconfigured();
             self.put_job(tenant, &mut job, Vec::new()).await?;
-            return Ok(true);
+            return Ok(None);
         };
-        let mut run = Run {
+        Ok(Some(Run {
             directory: self.directory,
             tenant,
             client,
@@ -122,10 +135,42 @@ impl super::Provisioning<'_> {
             escrow: BTreeSet::new(),
             last_call: None,
             began: now,
-        };
-        let outcome = run.run().await;
-        run.finish(outcome).await?;
-        Ok(true)
+            listed: HashMap::new(),
+            told: None,
+            holder: holder.to_owned(),
+            counted: BTreeMap::new(),
+        }))
+    }
+
+    /// Provisions these users and groups now (Graph's `provisionOnDemand`), in scope as a run would find
+    /// them, with the job claimed for the while; what it did, as log records.
+    pub(super) async fn on_demand(
+        &self,
+        tenant: Uuid,
+        record: ProvisioningJobRecord,
+        (users, groups): (Vec<Uuid>, Vec<Uuid>),
+    ) -> Result<Vec<ProvisioningLogRecord>> {
+        let client = self.directory.scim_client.clone().ok_or_else(|| {
+            Error::new(ErrorKind::Unavailable, "This node does not provision: it has no way to reach apps.")
+        })?;
+        let busy = || Error::new(ErrorKind::Throttled, "The job is running; try again in a moment.");
+        let holder = format!("on-demand-{}", self.directory.new_object_id());
+        let mut run = self.claim(tenant, record, &holder, client.as_ref()).await?.ok_or_else(busy)?;
+        run.told = Some(Vec::new());
+        let outcome = run.on_demand(users, groups).await;
+        let done = run.told.take().unwrap_or_default();
+        run.save(&|job| {
+            job.record.holder = None;
+            job.record.lease_until = None;
+        })
+        .await?;
+        match outcome {
+            Ok(()) => Ok(done),
+            Err(Stop::Directory(error)) => Err(error),
+            Err(Stop::Unreachable(reason) | Stop::Refused(reason)) => {
+                Err(Error::new(ErrorKind::Unavailable, format!("The app could not be provisioned: {reason}")))
+            }
+        }
     }
 
     /// Writes the job (with `writes` beside it) at its version; `false` when another node moved it on.
@@ -158,23 +203,39 @@ struct Assigned {
     groups: HashSet<Uuid>,
 }
 
-struct Run<'a> {
-    directory: &'a Directory,
-    tenant: Uuid,
-    client: &'a dyn ScimClient,
-    target: Target,
-    job: Job,
-    calls: u32,
-    failed: u32,
+pub(super) struct Run<'a> {
+    pub(super) directory: &'a Directory,
+    pub(super) tenant: Uuid,
+    pub(super) client: &'a dyn ScimClient,
+    pub(super) target: Target,
+    pub(super) job: Job,
+    pub(super) calls: u32,
+    pub(super) failed: u32,
     /// Writes of what was done, committed with the job's next progress.
-    pending: Vec<Write>,
+    pub(super) pending: Vec<Write>,
     /// Objects refused this run, tried again in the next.
-    escrow: BTreeSet<Uuid>,
-    last_call: Option<std::time::Instant>,
-    began: DateTime<Utc>,
+    pub(super) escrow: BTreeSet<Uuid>,
+    pub(super) last_call: Option<std::time::Instant>,
+    pub(super) began: DateTime<Utc>,
+    /// The app's resources by matching value, by endpoint, when the run read them whole.
+    pub(super) listed: HashMap<&'static str, HashMap<String, String>>,
+    /// What the run logged, kept when someone waits to be told (an on-demand run).
+    pub(super) told: Option<Vec<ProvisioningLogRecord>>,
+    /// The node (or on-demand request) the run holds the job as.
+    pub(super) holder: String,
+    /// Objects made (+) and deleted (-) in the app since the job was last written, by endpoint.
+    pub(super) counted: BTreeMap<&'static str, i64>,
 }
 
 impl Run<'_> {
+    /// An on-demand run: these objects only, the cursor left where it is.
+    async fn on_demand(&mut self, users: Vec<Uuid>, groups: Vec<Uuid>) -> Step<()> {
+        let assignments =
+            self.directory.store.app_role_assignments_to(self.tenant, self.job.record.service_principal).await?;
+        let assigned = self.assigned(&assignments).await?;
+        self.objects(&assigned, users, groups).await
+    }
+
     async fn run(&mut self) -> Step<()> {
         let store = &self.directory.store;
         let service_principal = self.job.record.service_principal;
@@ -185,6 +246,10 @@ impl Run<'_> {
             None => {
                 let head = store.last_change(self.tenant).await?;
                 let (users, groups) = self.everything_in_scope(&assigned).await?;
+                if users.len() + groups.len() > LIST_ABOVE {
+                    self.list_app("Users", "userName").await?;
+                    self.list_app("Groups", "displayName").await?;
+                }
                 self.objects(&assigned, users.into_iter().chain(escrowed.clone()).collect(), groups).await?;
                 self.job.record.seq = Some(head);
             }
@@ -319,356 +384,92 @@ impl Run<'_> {
         Ok(found.into_iter().map(|r| (r.id, r)).collect())
     }
 
-    async fn provisioned(&self, ids: &[Uuid]) -> Step<HashMap<Uuid, ProvisionedRecord>> {
+    pub(super) async fn provisioned(&self, ids: &[Uuid]) -> Step<HashMap<Uuid, ProvisionedRecord>> {
         let found = self.directory.store.provisioned(self.tenant, self.job.record.id, ids).await?;
         Ok(found.into_iter().map(|r| (r.object, r)).collect())
     }
 
     /// Commits what was done so far with the job's renewed claim.
     async fn progress(&mut self) -> Step<()> {
-        self.job.record.lease_until = Some(self.directory.now() + LEASE);
-        let writes = std::mem::take(&mut self.pending);
-        match self.directory.provisioning().put_job(self.tenant, &mut self.job, writes).await? {
+        let until = self.directory.now() + LEASE;
+        match self.save(&|job| job.record.lease_until = Some(until)).await? {
             true => Ok(()),
             false => Err(Stop::Directory(Error::conflict("Another node took the provisioning job over."))),
         }
     }
 
-    /// One user brought in step.
-    async fn user(
-        &mut self,
-        id: Uuid,
-        record: Option<&ObjectRecord>,
-        in_scope: bool,
-        provisioned: Option<&ProvisionedRecord>,
-    ) -> Step<()> {
-        let Some(record) = record else { return self.delete(id, provisioned, "Users").await };
-        let mut attributes = mapping::user(record);
-        if !in_scope {
-            let Some(provisioned) = provisioned else { return Ok(()) };
-            if provisioned.doc.get("sent").and_then(|s| s.get("active")) == Some(&json!(false)) {
-                return Ok(());
-            }
-            let before = sent(provisioned);
-            attributes = before.clone().into_iter().collect();
-            if let Some(active) = attributes.iter_mut().find(|(path, _)| path == "active") {
-                active.1 = json!(false);
-            }
-            return self.update(record, provisioned, &before, attributes, "Users", "disable").await;
+    /// Commits what was done (whoever holds the job by then: it happened), then writes the job with
+    /// `apply` made to it and the counts moved; when an administrator changed the job meanwhile (it is
+    /// still this run's), reads it again and makes `apply` to that. `false` when another holder has it.
+    async fn save(&mut self, apply: &(dyn Fn(&mut Job) + Sync)) -> Result<bool> {
+        let writes = std::mem::take(&mut self.pending);
+        if !writes.is_empty() {
+            self.directory.store.commit(self.tenant, writes, self.directory.now()).await.map_err(Error::from)?;
         }
-        match provisioned {
-            Some(provisioned) => {
-                let before = sent(provisioned);
-                let action = match (before.get("active"), attributes.iter().find(|(p, _)| p == "active")) {
-                    (Some(Value::Bool(true)), Some((_, Value::Bool(false)))) => "disable",
-                    _ => "update",
-                };
-                self.update(record, provisioned, &before, attributes, "Users", action).await
+        let seq = self.job.record.seq;
+        loop {
+            apply(&mut self.job);
+            for (endpoint, delta) in &self.counted {
+                self.job.count(endpoint, *delta);
             }
-            None => {
-                let user_name = record.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
-                let filter = format!("userName eq \"{}\"", user_name.replace('"', "\\\""));
-                self.create(record, attributes, "Users", &filter, None).await
+            if self.directory.provisioning().put_job(self.tenant, &mut self.job, Vec::new()).await? {
+                self.counted.clear();
+                return Ok(true);
             }
-        }
-    }
-
-    /// One group brought in step, with its members that are in the app.
-    async fn group(
-        &mut self,
-        id: Uuid,
-        record: Option<&ObjectRecord>,
-        in_scope: bool,
-        provisioned: Option<&ProvisionedRecord>,
-    ) -> Step<()> {
-        let (Some(record), true) = (record, in_scope) else { return self.delete(id, provisioned, "Groups").await };
-        let members = self.member_targets(id).await?;
-        let attributes = mapping::group(record);
-        match provisioned {
-            None => {
-                let name = record.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
-                let filter = format!("displayName eq \"{}\"", name.replace('"', "\\\""));
-                self.create(record, attributes, "Groups", &filter, Some(members)).await
-            }
-            Some(provisioned) => {
-                let before = sent(provisioned);
-                let had: BTreeSet<String> = job::strings(provisioned.doc.get("members"));
-                let mut operations = mapping::operations(&before, &attributes);
-                let added: Vec<Value> = members.difference(&had).map(|m| json!({"value": m})).collect();
-                if !added.is_empty() {
-                    operations.push(json!({"op": "Add", "path": "members", "value": added}));
+            let fresh = self.directory.store.provisioning_job(self.tenant, self.job.record.id).await;
+            match fresh.map_err(Error::from)? {
+                Some(fresh) if fresh.holder.as_deref() == Some(self.holder.as_str()) => {
+                    // A restart meanwhile moved the cursor back: it stands.
+                    let seq = if fresh.seq == self.job.started_seq { seq } else { fresh.seq };
+                    self.job.record = ProvisioningJobRecord { seq, ..fresh };
                 }
-                let removed = had.difference(&members);
-                operations
-                    .extend(removed.map(|m| json!({"op": "Remove", "path": format!("members[value eq \"{m}\"]")})));
-                if operations.is_empty() {
-                    return Ok(());
-                }
-                let url = format!("{}/Groups/{}", self.target.base, provisioned.target_id);
-                let body =
-                    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
-                let answer = self.call("PATCH", url, Some(body)).await?;
-                let remembered = remembered(&attributes, Some(&members));
-                self.ended(record, &provisioned.target_id, answer, "update", Some(remembered))
-            }
-        }
-    }
-
-    /// The ids in the app of the group's direct user members that the job has made there and left active.
-    async fn member_targets(&self, group: Uuid) -> Step<BTreeSet<String>> {
-        let scope = Some(Scope::Members { group, relation: Relation::Member });
-        let query = ObjectQuery { kind: Some(ObjectKind::User), scope, limit: 100_000, ..ObjectQuery::default() };
-        let members: Vec<Uuid> =
-            self.directory.store.object_ids(self.tenant, &query).await?.into_iter().map(|(id, _)| id).collect();
-        let provisioned = self.provisioned(&members).await?;
-        Ok(provisioned.values().map(|p| p.target_id.clone()).collect())
-    }
-
-    /// A create: the app's own resource of that name when it has one (then brought in step), else a new one.
-    async fn create(
-        &mut self,
-        record: &ObjectRecord,
-        attributes: Attributes,
-        endpoint: &str,
-        filter: &str,
-        members: Option<BTreeSet<String>>,
-    ) -> Step<()> {
-        let search = format!("{}/{endpoint}?filter={}", self.target.base, encode(filter));
-        let found = match self.call("GET", search, None).await? {
-            Answer::Done(response) => response.body["Resources"][0]["id"].as_str().map(str::to_owned),
-            Answer::Refused(response) => return self.refused(record, "create", &response),
-        };
-        let remembered = remembered(&attributes, members.as_ref());
-        if let Some(existing) = found {
-            let mut operations = mapping::operations(&Map::new(), &attributes);
-            if let Some(members) = members.filter(|m| !m.is_empty()) {
-                let value: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
-                operations.push(json!({"op": "Add", "path": "members", "value": value}));
-            }
-            let url = format!("{}/{endpoint}/{existing}", self.target.base);
-            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
-            let answer = self.call("PATCH", url, Some(body)).await?;
-            return self.ended(record, &existing, answer, "update", Some(remembered));
-        }
-        let mut body = mapping::resource(&attributes, endpoint == "Groups");
-        if let (Some(members), Value::Object(map)) = (members, &mut body) {
-            map.insert("members".into(), members.iter().map(|m| json!({"value": m})).collect());
-        }
-        let answer = self.call("POST", format!("{}/{endpoint}", self.target.base), Some(body)).await?;
-        let created = match &answer {
-            Answer::Done(response) => response.body["id"].as_str().unwrap_or_default().to_owned(),
-            Answer::Refused(_) => String::new(),
-        };
-        self.ended(record, &created, answer, "create", Some(remembered))
-    }
-
-    /// An update by the operations that take the app's resource from `before` to `attributes`.
-    async fn update(
-        &mut self,
-        record: &ObjectRecord,
-        provisioned: &ProvisionedRecord,
-        before: &Map<String, Value>,
-        attributes: Attributes,
-        endpoint: &str,
-        action: &str,
-    ) -> Step<()> {
-        let operations = mapping::operations(before, &attributes);
-        if operations.is_empty() {
-            return Ok(());
-        }
-        let url = format!("{}/{endpoint}/{}", self.target.base, provisioned.target_id);
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations});
-        let answer = self.call("PATCH", url, Some(body)).await?;
-        self.ended(record, &provisioned.target_id, answer, action, Some(remembered(&attributes, None)))
-    }
-
-    /// A delete of what the job made of an object purged from the directory (or a group out of scope), if
-    /// it made anything.
-    async fn delete(&mut self, id: Uuid, provisioned: Option<&ProvisionedRecord>, endpoint: &str) -> Step<()> {
-        let Some(provisioned) = provisioned else { return Ok(()) };
-        let url = format!("{}/{endpoint}/{}", self.target.base, provisioned.target_id);
-        let answer = self.call("DELETE", url, None).await?;
-        let gone = match &answer {
-            Answer::Done(_) => true,
-            Answer::Refused(response) => response.status == 404,
-        };
-        let status = if gone { "success" } else { "failure" };
-        if gone {
-            self.pending.push(Write::ForgetProvisioned { job: self.job.record.id, object: id });
-            self.job.count(endpoint, -1);
-        } else {
-            self.escrow.insert(id);
-        }
-        let response = match answer {
-            Answer::Done(r) | Answer::Refused(r) => r,
-        };
-        let source = json!({"id": id, "identityType": endpoint.trim_end_matches('s')});
-        self.log(Some(id), "delete", status, source, &provisioned.target_id, Some(&response));
-        Ok(())
-    }
-
-    /// Records an action's result: what is now in the app (remembered), the log entry, the escrow.
-    fn ended(
-        &mut self,
-        record: &ObjectRecord,
-        target_id: &str,
-        answer: Answer,
-        action: &str,
-        sent: Option<Map<String, Value>>,
-    ) -> Step<()> {
-        let response = match answer {
-            Answer::Done(response) => response,
-            Answer::Refused(response) => return self.refused(record, action, &response),
-        };
-        if let Some(doc) = sent {
-            let job = self.job.record.id;
-            if action == "create" {
-                self.job.count(kind_endpoint(record.kind), 1);
-            }
-            let target_id = target_id.to_owned();
-            self.pending.push(Write::SetProvisioned(ProvisionedRecord { job, object: record.id, target_id, doc }));
-        }
-        self.log(Some(record.id), action, "success", source(record), target_id, Some(&response));
-        Ok(())
-    }
-
-    /// An object the app refused: logged, and escrowed to be tried again.
-    fn refused(&mut self, record: &ObjectRecord, action: &str, response: &ScimResponse) -> Step<()> {
-        self.escrow.insert(record.id);
-        self.log(Some(record.id), action, "failure", source(record), "", Some(response));
-        Ok(())
-    }
-
-    fn log(
-        &mut self,
-        object: Option<Uuid>,
-        action: &str,
-        status: &str,
-        source: Value,
-        target_id: &str,
-        response: Option<&ScimResponse>,
-    ) {
-        let mut doc = Map::new();
-        doc.insert("sourceIdentity".into(), source);
-        doc.insert("targetIdentity".into(), json!({"id": target_id}));
-        if let Some(response) = response {
-            let body = response.body.to_string();
-            let body: String = body.chars().take(2_000).collect();
-            doc.insert("targetResponse".into(), json!({"status": response.status, "body": body}));
-            if status == "failure" {
-                let reason = response.body["detail"].as_str().map(str::to_owned);
-                let reason = reason.unwrap_or_else(|| format!("The app answered {}.", response.status));
-                doc.insert("error".into(), json!({"errorCode": format!("Scim{}", response.status), "reason": reason}));
-            }
-        }
-        doc.insert("cycleId".into(), json!(self.began.timestamp_millis().to_string()));
-        let record = ProvisioningLogRecord {
-            id: self.directory.new_object_id(),
-            job: self.job.record.id,
-            object,
-            at: self.directory.now(),
-            action: action.to_owned(),
-            status: status.to_owned(),
-            doc,
-        };
-        self.pending.push(Write::LogProvisioning(vec![record]));
-    }
-
-    /// Sends one request, at the job's pace; a refusal of the whole job or an app out of reach stops the run.
-    async fn call(&mut self, method: &'static str, url: String, body: Option<Value>) -> Step<Answer> {
-        let interval = std::time::Duration::from_secs_f64(1.0 / f64::from(self.target.per_second.max(1)));
-        if let Some(last) = self.last_call {
-            let wait = interval.saturating_sub(last.elapsed());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        self.last_call = Some(std::time::Instant::now());
-        self.calls += 1;
-        let request = ScimRequest { method, url, token: self.target.token.clone(), body };
-        let response = self.client.send(&request).await.map_err(Stop::Unreachable)?;
-        match response.status {
-            200..=299 => Ok(Answer::Done(response)),
-            401 | 403 => {
-                self.failed += 1;
-                Err(Stop::Refused(format!("The app refused the job's credentials ({}).", response.status)))
-            }
-            429 | 502..=504 => Err(Stop::Unreachable(format!("The app answered {}.", response.status))),
-            404 if method == "DELETE" => Ok(Answer::Refused(response)),
-            _ => {
-                self.failed += 1;
-                Ok(Answer::Refused(response))
+                _ => return Ok(false),
             }
         }
     }
 
     /// Ends the run: the job's status, its next run, and what was done, in one write.
     async fn finish(mut self, outcome: Step<()>) -> Result<()> {
-        let now = self.directory.now();
+        let (now, began) = (self.directory.now(), self.began);
         let failing = self.calls >= QUARANTINE_CALLS && self.failed * 2 > self.calls;
         let escrowed: Vec<Uuid> = self.escrow.iter().copied().take(MOST_ESCROWED).collect();
-        match outcome {
+        let started = self.job.started_seq;
+        let ending = match outcome {
             Ok(()) if failing => {
                 let reason = format!("{} of the run's {} calls to the app failed.", self.failed, self.calls);
-                let quarantine = Quarantine::new("EncounteredEscrowProportionThreshold", reason);
-                self.job.quarantine(now, quarantine, now + QUARANTINE_RETRY, escrowed);
+                Ending::Quarantine("EncounteredEscrowProportionThreshold", reason)
             }
-            Ok(()) => self.job.succeeded(self.began, now, escrowed),
+            Ok(()) => Ending::Succeeded,
             Err(Stop::Refused(reason)) => {
-                self.job.record.seq = self.job.started_seq;
-                let quarantine = Quarantine::new("EncounteredQuarantineException", reason);
-                self.job.quarantine(now, quarantine, now + QUARANTINE_RETRY, escrowed);
+                self.job.record.seq = started;
+                Ending::Quarantine("EncounteredQuarantineException", reason)
             }
             Err(Stop::Directory(error)) if error.kind == ErrorKind::Conflict => return Ok(()),
             Err(Stop::Unreachable(reason)) | Err(Stop::Directory(Error { message: reason, .. })) => {
-                self.job.record.seq = self.job.started_seq;
-                self.job.unreachable(now, &reason);
+                self.job.record.seq = started;
+                Ending::Unreachable(reason)
             }
-        }
-        self.job.record.holder = None;
-        self.job.record.lease_until = None;
-        let writes = std::mem::take(&mut self.pending);
-        self.directory.provisioning().put_job(self.tenant, &mut self.job, writes).await?;
+        };
+        let end = |job: &mut Job| {
+            match &ending {
+                Ending::Succeeded => job.succeeded(began, now, escrowed.clone()),
+                Ending::Quarantine(reason, detail) => {
+                    let quarantine = Quarantine::new(reason, detail.clone());
+                    job.quarantine(now, quarantine, now + QUARANTINE_RETRY, escrowed.clone());
+                }
+                Ending::Unreachable(reason) => job.unreachable(now, reason),
+            }
+            job.record.holder = None;
+            job.record.lease_until = None;
+        };
+        self.save(&end).await?;
         Ok(())
     }
 }
 
-/// The values last sent for an object, by path.
-fn sent(provisioned: &ProvisionedRecord) -> Map<String, Value> {
-    provisioned.doc.get("sent").and_then(Value::as_object).cloned().unwrap_or_default()
-}
-
-/// What is remembered of an object after a successful action: the values sent and a group's members.
-fn remembered(attributes: &Attributes, members: Option<&BTreeSet<String>>) -> Map<String, Value> {
-    let mut doc = Map::new();
-    doc.insert("sent".into(), Value::Object(mapping::remembered(attributes)));
-    if let Some(members) = members {
-        doc.insert("members".into(), json!(members));
-    }
-    doc
-}
-
-fn kind_endpoint(kind: ObjectKind) -> &'static str {
-    match kind {
-        ObjectKind::Group => "Groups",
-        _ => "Users",
-    }
-}
-
-/// The source identity a log entry names.
-fn source(record: &ObjectRecord) -> Value {
-    let name = record.doc.get("displayName").cloned().unwrap_or(Value::Null);
-    let kind = if record.kind == ObjectKind::Group { "Group" } else { "User" };
-    let principal = record.doc.get("userPrincipalName").cloned().unwrap_or(Value::Null);
-    json!({"id": record.id, "displayName": name, "identityType": kind, "userPrincipalName": principal})
-}
-
-/// A query value, percent-encoded.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// How a run ended, for the job's status.
+enum Ending {
+    Succeeded,
+    Quarantine(&'static str, String),
+    Unreachable(String),
 }

@@ -121,7 +121,7 @@ impl Job {
         let error = json!({"code": "AppUnreachable", "message": reason, "tenantActionable": true});
         self.execution(now, now, Some(error));
         let wait = 1_i64 << (failures - 1).clamp(0, 6);
-        self.record.due_at = Some(now + TimeDelta::seconds(wait.min(MOST_BACKOFF)));
+        self.next_run(now + TimeDelta::seconds(wait.min(MOST_BACKOFF)));
     }
 
     /// A run that ended: in step with the directory, due again at once (the node's provisioning loop
@@ -139,7 +139,14 @@ impl Job {
             status.insert("steadyStateLastAchievedTime".into(), json!(format_time(now)));
         });
         self.set_escrow(escrowed);
-        self.record.due_at = Some(now);
+        self.next_run(now);
+    }
+
+    /// When the job runs next, unless it was paused meanwhile.
+    fn next_run(&mut self, at: DateTime<Utc>) {
+        if self.record.due_at.is_some() {
+            self.record.due_at = Some(at);
+        }
     }
 
     fn set_escrow(&mut self, escrowed: Vec<Uuid>) {
@@ -168,7 +175,7 @@ impl Job {
             );
         });
         self.set_escrow(escrowed);
-        self.record.due_at = Some(next);
+        self.next_run(next);
     }
 
     /// Graph's `synchronizationJob`.

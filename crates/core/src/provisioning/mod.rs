@@ -6,6 +6,7 @@
 //! The service here is Graph's `synchronization` API: jobs (create, read, start, pause, restart, delete),
 //! the app's credentials (`secrets`, the token sealed at rest and never shown again), and the log.
 
+mod actions;
 pub mod engine;
 pub mod job;
 pub mod mapping;
@@ -21,6 +22,8 @@ use job::{job_id, parse_job_id, Job, TEMPLATE};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+/// Objects one on-demand provisioning takes.
+pub const MOST_ON_DEMAND: usize = 5;
 /// Log entries one read answers at most.
 pub const MOST_LOG_ENTRIES: u32 = 1_000;
 
@@ -57,7 +60,7 @@ impl Provisioning<'_> {
         principal: &str,
         body: &Map<String, Value>,
     ) -> Result<Map<String, Value>> {
-        require(caller, Action::WriteApplications)?;
+        require(caller, Action::ManageSynchronization)?;
         let principal = self.service_principal(caller, principal).await?;
         match body.get("templateId").and_then(Value::as_str) {
             Some(TEMPLATE) => {}
@@ -92,7 +95,7 @@ impl Provisioning<'_> {
 
     /// `GET /servicePrincipals/{id}/synchronization/jobs`.
     pub async fn jobs(&self, caller: &Caller, principal: &str) -> Result<Vec<Map<String, Value>>> {
-        require(caller, Action::ReadApplications)?;
+        require(caller, Action::ReadSynchronization)?;
         let principal = self.service_principal(caller, principal).await?;
         let records =
             self.directory.store.provisioning_jobs(caller.tenant(), Some(principal.id)).await.map_err(Error::from)?;
@@ -101,13 +104,13 @@ impl Provisioning<'_> {
 
     /// `GET /servicePrincipals/{id}/synchronization/jobs/{jobId}`, with its status.
     pub async fn get_job(&self, caller: &Caller, principal: &str, id: &str) -> Result<Map<String, Value>> {
-        require(caller, Action::ReadApplications)?;
+        require(caller, Action::ReadSynchronization)?;
         Ok(self.job(caller, principal, id).await?.to_graph())
     }
 
     /// `DELETE …/jobs/{jobId}`: the job ends; what it made in the app stays there.
     pub async fn delete_job(&self, caller: &Caller, principal: &str, id: &str) -> Result<()> {
-        require(caller, Action::WriteApplications)?;
+        require(caller, Action::ManageSynchronization)?;
         let job = self.job(caller, principal, id).await?;
         self.directory.commit(caller, vec![Write::DeleteProvisioningJob { id: job.record.id }]).await?;
         Ok(())
@@ -116,12 +119,20 @@ impl Provisioning<'_> {
     /// `POST …/start` (runs now), `pause` (stops after the run under way), `restart` (clears quarantine
     /// and escrow and runs a full cycle again).
     pub async fn control(&self, caller: &Caller, principal: &str, id: &str, action: Control) -> Result<()> {
-        require(caller, Action::WriteApplications)?;
+        require(caller, Action::ManageSynchronization)?;
         loop {
             let mut job = self.job(caller, principal, id).await?;
             let now = self.directory.now();
             match action {
-                Control::Start => job.record.due_at = Some(job.record.due_at.map_or(now, |at| at.min(now))),
+                Control::Start => {
+                    // As in Entra, a start also clears a quarantine.
+                    job.record.due_at = Some(now);
+                    let status = job.record.doc.entry("status").or_insert_with(|| json!({}));
+                    if status["code"] == "Quarantine" {
+                        status["quarantine"] = Value::Null;
+                        status["code"] = json!("NotRun");
+                    }
+                }
                 Control::Pause => job.record.due_at = None,
                 Control::Restart => {
                     job.record.seq = None;
@@ -139,11 +150,50 @@ impl Provisioning<'_> {
         }
     }
 
+    /// `POST …/jobs/{jobId}/provisionOnDemand`: the users and groups named (`parameters[].subjects[]`,
+    /// `objectId` and `objectTypeName`, at most five) provisioned now, in scope as a run would find them;
+    /// Graph's `stringKeyStringValuePair` whose `value` is the actions taken, as log entries in JSON.
+    pub async fn provision_on_demand(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        require(caller, Action::ManageSynchronization)?;
+        let job = self.job(caller, principal, id).await?;
+        let invalid = |message: &str| Error::invalid_property("parameters", message);
+        let parameters = body
+            .get("parameters")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("parameters lists the subjects."))?;
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
+        for subject in parameters.iter().filter_map(|p| p["subjects"].as_array()).flatten() {
+            let object = subject["objectId"].as_str().and_then(|id| Uuid::parse_str(id).ok());
+            let object = object.ok_or_else(|| invalid("A subject's objectId is an object id."))?;
+            match subject["objectTypeName"].as_str() {
+                Some("User") => users.push(object),
+                Some("Group") => groups.push(object),
+                _ => return Err(invalid("A subject's objectTypeName is User or Group.")),
+            }
+        }
+        if users.is_empty() && groups.is_empty() || users.len() + groups.len() > MOST_ON_DEMAND {
+            return Err(invalid(&format!("Name from 1 to {MOST_ON_DEMAND} subjects.")));
+        }
+        let service_principal = job.record.service_principal;
+        let done = self.on_demand(caller.tenant(), job.record, (users, groups)).await?;
+        let status = if done.iter().any(|r| r.status == "failure") { "failure" } else { "success" };
+        let entries: Vec<Value> =
+            done.iter().map(|r| Value::Object(summary(caller.tenant(), r, Some(service_principal)))).collect();
+        let pair = json!({"key": status, "value": Value::Array(entries).to_string()});
+        Ok(pair.as_object().cloned().unwrap_or_default())
+    }
+
     /// `PUT /servicePrincipals/{id}/synchronization/secrets`: the app's `BaseAddress`, `SecretToken` (sealed
     /// at rest, never shown again) and `SyncAll` (`true`: every user; else those assigned), for every job
     /// of the service principal.
     pub async fn set_secrets(&self, caller: &Caller, principal: &str, body: &Map<String, Value>) -> Result<()> {
-        require(caller, Action::WriteApplications)?;
+        require(caller, Action::ManageSynchronization)?;
         let principal = self.service_principal(caller, principal).await?;
         let items = body
             .get("value")

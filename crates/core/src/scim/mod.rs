@@ -280,6 +280,23 @@ pub fn version_of(etag: &str) -> Option<i64> {
     Some(etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"').parse().unwrap_or(-1))
 }
 
+/// The caller a SCIM request acts as: an app holding `SynchronizationData-User.Upload` (the permission
+/// Entra gives provisioning clients) writes and reads users and groups through SCIM as if it held
+/// `User.ReadWrite.All` and `Group.ReadWrite.All` — through this door only; any other caller as itself.
+pub fn acting(caller: Caller) -> Caller {
+    use crate::auth::authorization::Permission;
+    match caller {
+        Caller::App { tenant, service_principal, app_id, mut permissions }
+            if permissions.contains(Permission::SynchronizationDataUserUpload) =>
+        {
+            permissions.insert(Permission::UserReadWriteAll);
+            permissions.insert(Permission::GroupReadWriteAll);
+            Caller::App { tenant, service_principal, app_id, permissions }
+        }
+        other => other,
+    }
+}
+
 /// What one `PATCH` operation does, given its op (lower-cased), path and value.
 pub(crate) type Apply<'a> = dyn FnMut(&str, &str, Option<&Value>) -> Result<()> + 'a;
 

@@ -181,6 +181,35 @@ async fn an_assigned_groups_members_reach_the_app_and_follow_the_directory() {
         for expected in [("create", "success"), ("update", "success"), ("disable", "success")] {
             assert!(actions.contains(&expected), "{engine}: {expected:?} in {actions:?}");
         }
+        // On demand, with the job paused: a new member now; someone out of scope not at all.
+        let jobs = format!("/v1.0/servicePrincipals/{principal}/synchronization/jobs/{job}");
+        assert_eq!(server.call(&admin, Method::POST, &format!("{jobs}/pause"), None).await.0, StatusCode::NO_CONTENT);
+        let (_, paused) = server.call(&admin, Method::GET, &jobs, None).await;
+        assert_eq!(paused["status"]["code"], "Paused", "{engine}: {paused}");
+        let mut outsiders = Vec::new();
+        for name in ["cat", "dan"] {
+            let user = json!({
+                "accountEnabled": true, "displayName": name, "mailNickname": name,
+                "userPrincipalName": format!("{name}@contoso.gatehouse.test"),
+                "passwordProfile": {"password": "Correct-Horse-9-Battery"},
+            });
+            let (_, user) = server.call(&admin, Method::POST, "/v1.0/users", Some(user)).await;
+            outsiders.push(user["id"].as_str().unwrap().to_owned());
+        }
+        let reference = json!({"@odata.id": format!("{}/v1.0/directoryObjects/{}", server.base, outsiders[0])});
+        let path = format!("/v1.0/groups/{group}/members/$ref");
+        assert_eq!(server.call(&admin, Method::POST, &path, Some(reference)).await.0, StatusCode::NO_CONTENT);
+        let on_demand = |id: &str| json!({"parameters": [{"ruleId": "scim", "subjects": [{"objectId": id, "objectTypeName": "User"}]}]});
+        let path = format!("{jobs}/provisionOnDemand");
+        let (status, pair) = server.call(&admin, Method::POST, &path, Some(on_demand(&outsiders[0]))).await;
+        assert_eq!((status, pair["key"].as_str()), (StatusCode::OK, Some("success")), "{engine}: {pair}");
+        let steps: Value = serde_json::from_str(pair["value"].as_str().unwrap()).unwrap();
+        assert_eq!(steps[0]["provisioningAction"], "create", "{engine}: {steps}");
+        assert!(app.user("cat@contoso.gatehouse.test").await.is_some(), "{engine}: provisioned at once");
+        let (_, pair) = server.call(&admin, Method::POST, &path, Some(on_demand(&outsiders[1]))).await;
+        assert_eq!(pair["value"], "[]", "{engine}: out of scope, nothing done: {pair}");
+        assert!(app.user("dan@contoso.gatehouse.test").await.is_none(), "{engine}");
+
         let mine = format!("/v1.0/auditLogs/provisioning?$filter=sourceIdentity/id eq '{}'", members[1]);
         let (_, bobs) = server.call(&admin, Method::GET, &mine, None).await;
         assert!(bobs["value"].as_array().unwrap().iter().all(|e| e["sourceIdentity"]["id"] == members[1].as_str()));
@@ -244,8 +273,13 @@ async fn an_app_that_refuses_puts_the_job_in_quarantine() {
             }
         };
         eventually(&server, chrono::Duration::zero(), "the quarantine", || quarantined(path.clone())).await;
-        let (_, job_now) = server.call(&admin, Method::GET, &path, None).await;
+        let (synchronizer, _) = server.app_with(&admin, &["Synchronization.ReadWrite.All"]).await;
+        let (_, job_now) = server.call(&synchronizer, Method::GET, &path, None).await;
         assert_eq!(job_now["status"]["quarantine"]["reason"], "EncounteredQuarantineException", "{engine}: {job_now}");
+        let (reader, _) = server.app_with(&admin, &["User.Read.All"]).await;
+        assert_eq!(server.call(&reader, Method::GET, &path, None).await.0, StatusCode::FORBIDDEN, "{engine}");
+        let logs = "/v1.0/auditLogs/provisioning";
+        assert_eq!(server.call(&reader, Method::GET, logs, None).await.0, StatusCode::FORBIDDEN, "{engine}");
 
         // An app that refuses most requests (here: a base address it serves nothing at).
         let wrong = format!("{}/nothing-here", app.base);

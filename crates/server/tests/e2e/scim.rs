@@ -279,7 +279,13 @@ async fn bulk_requests_run_in_order_with_bulk_ids() {
     for server in servers().await {
         let engine = server.engine;
         let admin = server.admin_token().await;
-        let (token, _) = server.app_with(&admin, &["User.ReadWrite.All", "Group.ReadWrite.All"]).await;
+        let (token, _) = server.app_with(&admin, &["SynchronizationData-User.Upload"]).await;
+        let graph_write = json!({
+            "accountEnabled": true, "displayName": "x", "mailNickname": "x",
+            "userPrincipalName": "x@contoso.gatehouse.test", "passwordProfile": {"password": "Correct-Horse-9-Battery"},
+        });
+        let (status, _) = server.call(&token, Method::POST, "/v1.0/users", Some(graph_write)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{engine}: the provisioning permission opens SCIM only");
         let user = |name: &str| json!({"schemas": [USER], "userName": name, "displayName": name});
         let request = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
             {"method": "POST", "path": "/Users", "bulkId": "qwerty", "data": user("alice.bulk")},
