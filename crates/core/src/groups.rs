@@ -9,7 +9,7 @@
 
 use crate::auth::authorization::{decide, require, Action, Target};
 use crate::directory::contention::object_id;
-use crate::directory::objects::Page;
+use crate::directory::objects::{at_version, moved_on, Page};
 use crate::directory::write_error;
 use crate::filter::{Filter, Literal, Op, Test};
 use crate::kernel::error::{Error, ErrorKind, Result};
@@ -390,8 +390,7 @@ impl Groups<'_> {
         loop {
             let current = self.live_group(caller, id).await?;
             if expected.is_some_and(|version| version != current.version) {
-                let moved = Error::conflict("The group changed since the version the request names.");
-                return Err(Error { target: Some("version".into()), ..moved });
+                return Err(moved_on());
             }
             let mut record = current.clone();
             for (name, value) in changes.iter().chain(kept.iter().filter(|(name, _)| name.starts_with('_'))) {
@@ -431,6 +430,12 @@ impl Groups<'_> {
 
     /// Moves the group to deleted items; its memberships and its members' are suspended until a restore.
     pub async fn delete(&self, caller: &Caller, id: &str) -> Result<()> {
+        self.delete_at(caller, id, None).await
+    }
+
+    /// [`Groups::delete`], only while the group is at the version `expected` when one is named (else a
+    /// `Conflict` on `version`).
+    pub(crate) async fn delete_at(&self, caller: &Caller, id: &str, expected: Option<i64>) -> Result<()> {
         require(caller, Action::WriteGroups)?;
         let group = self.live_group(caller, id).await?;
         if group.doc.get("assignedLicenses").and_then(Value::as_array).is_some_and(|l| !l.is_empty()) {
@@ -438,8 +443,13 @@ impl Groups<'_> {
                 "The group has licenses assigned; remove them with assignLicense before deleting the group.",
             ));
         }
-        let writes = vec![self.directory.soft_delete(caller, ObjectKind::Group, group.id).await?];
-        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_NICKNAME))?;
+        let write = self.directory.soft_delete(caller, ObjectKind::Group, group.id).await?;
+        self.directory.commit(caller, vec![at_version(write, &group, expected)?]).await.map_err(|e| {
+            match (e, expected) {
+                (StoreError::Missing, Some(_)) => moved_on(),
+                (other, _) => write_error(other, DUPLICATE_NICKNAME),
+            }
+        })?;
         Ok(())
     }
 

@@ -85,6 +85,26 @@ pub fn routes() -> Router<GraphState> {
             ),
         )
         .route(
+            "/servicePrincipals/{id}/synchronization/jobs/{job}/schema",
+            get(
+                |State(state): State<GraphState>,
+                 Authenticated(caller): Authenticated,
+                 Path((id, job)): Path<(String, String)>| async move {
+                    let schema = state.directory.provisioning().schema(&caller, &id, &job).await?;
+                    GraphResult::Ok(Json(entity("microsoft.graph.synchronizationSchema", None, schema)))
+                },
+            )
+            .put(
+                |State(state): State<GraphState>,
+                 Authenticated(caller): Authenticated,
+                 Path((id, job)): Path<(String, String)>,
+                 JsonObject(body): JsonObject| async move {
+                    state.directory.provisioning().set_schema(&caller, &id, &job, &body).await?;
+                    GraphResult::Ok(StatusCode::NO_CONTENT)
+                },
+            ),
+        )
+        .route(
             "/servicePrincipals/{id}/synchronization/secrets",
             put(
                 |State(state): State<GraphState>,

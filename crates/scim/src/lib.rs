@@ -324,7 +324,7 @@ async fn change(state: &ScimState, headers: &HeaderMap, id: &str, body: &Bytes, 
 
 async fn delete(state: &ScimState, headers: &HeaderMap, id: &str, kind: Kind) -> Answer {
     let caller = caller(state, headers).await?;
-    state.directory.scim().delete(&caller, kind, id).await?;
+    state.directory.scim().delete(&caller, kind, id, if_match(headers)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -186,7 +186,7 @@ async fn a_verified_domain_names_one_tenant_and_is_removed_only_when_unused() {
         store.commit(contoso.id, vec![Write::InsertObject(ada.clone())], now()).await.unwrap();
         assert!(in_use(store.commit(contoso.id, remove("shared.example"), now()).await), "a subdomain");
         store.commit(contoso.id, remove("eu.shared.example"), now()).await.unwrap();
-        let deleted = Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![] };
+        let deleted = Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![], version: None };
         store.commit(contoso.id, vec![deleted], now()).await.unwrap();
         assert!(in_use(store.commit(contoso.id, remove("shared.example"), now()).await), "a deleted user");
         assert!(store.commit(fabrikam.id, remove("shared.example"), now()).await.is_ok(), "the other's is its own");
@@ -301,7 +301,7 @@ async fn soft_delete_frees_the_unique_value_and_restore_checks_it() {
         store
             .commit(
                 t.id,
-                vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![] }],
+                vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![], version: None }],
                 now(),
             )
             .await
@@ -319,7 +319,13 @@ async fn soft_delete_frees_the_unique_value_and_restore_checks_it() {
         store
             .commit(
                 t.id,
-                vec![Write::SoftDelete { kind: ObjectKind::User, id: successor.id, at: now(), links: vec![] }],
+                vec![Write::SoftDelete {
+                    kind: ObjectKind::User,
+                    id: successor.id,
+                    at: now(),
+                    links: vec![],
+                    version: None,
+                }],
                 now(),
             )
             .await
@@ -343,7 +349,7 @@ async fn soft_delete_frees_the_unique_value_and_restore_checks_it() {
         store
             .commit(
                 t.id,
-                vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![] }],
+                vec![Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![], version: None }],
                 now(),
             )
             .await
@@ -718,7 +724,13 @@ async fn links_nest_without_cycles_and_follow_their_ends_through_delete_and_rest
         let last = store
             .commit(
                 t.id,
-                vec![Write::SoftDelete { kind: ObjectKind::Group, id: g2.id, at: now(), links: suspended.clone() }],
+                vec![Write::SoftDelete {
+                    kind: ObjectKind::Group,
+                    id: g2.id,
+                    at: now(),
+                    links: suspended.clone(),
+                    version: None,
+                }],
                 now(),
             )
             .await
@@ -749,6 +761,7 @@ async fn links_nest_without_cycles_and_follow_their_ends_through_delete_and_rest
                     id: u2.id,
                     at: now(),
                     links: store.links(t.id, u2.id, true).await.unwrap(),
+                    version: None,
                 }],
                 now(),
             )
@@ -1044,6 +1057,22 @@ async fn provisioning_jobs_move_by_compare_and_set_and_keep_what_they_made() {
         assert!(store.provisioning_job(a.id, job.id).await.unwrap().is_none());
         assert!(store.provisioned(a.id, job.id, &[object]).await.unwrap().is_empty());
         assert_eq!(store.provisioning_log(a.id, &of_job).await.unwrap().len(), 1, "the log stays");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_soft_delete_at_a_version_happens_only_at_that_version() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "versions-delete.test").await;
+        let ada = user("ada@versions-delete.test");
+        store.commit(t.id, vec![Write::InsertObject(ada.clone())], now()).await.unwrap();
+        let delete =
+            |version| Write::SoftDelete { kind: ObjectKind::User, id: ada.id, at: now(), links: vec![], version };
+        assert!(matches!(store.commit(t.id, vec![delete(Some(7))], now()).await, Err(StoreError::Missing)));
+        assert!(store.object(t.id, ObjectKind::User, ada.id).await.unwrap().unwrap().deleted_at.is_none());
+        store.commit(t.id, vec![delete(Some(ada.version))], now()).await.unwrap();
+        assert!(store.object(t.id, ObjectKind::User, ada.id).await.unwrap().unwrap().deleted_at.is_some());
     })
     .await;
 }

@@ -119,7 +119,7 @@ impl Directory {
     /// The write that moves an object to deleted items, suspending the links at either end of it.
     pub(crate) async fn soft_delete(&self, caller: &Caller, kind: ObjectKind, id: Uuid) -> Result<Write> {
         let links = self.store.links(caller.tenant(), id, true).await.map_err(Error::from)?;
-        Ok(Write::SoftDelete { kind, id, at: self.now(), links })
+        Ok(Write::SoftDelete { kind, id, at: self.now(), links, version: None })
     }
 }
 
@@ -159,4 +159,22 @@ impl Directory {
         let privilege = Privilege { actor_roles, target_roles, in_role_assignable_group };
         decide(caller, action, &Target::SensitiveUser(&privilege))
     }
+}
+
+/// A soft delete made only while `object` is at the version `expected`, when one is named; refused at once
+/// when it has moved on already.
+pub(crate) fn at_version(write: Write, object: &ObjectRecord, expected: Option<i64>) -> Result<Write> {
+    if expected.is_some_and(|version| version != object.version) {
+        return Err(moved_on());
+    }
+    Ok(match write {
+        Write::SoftDelete { kind, id, at, links, .. } => Write::SoftDelete { kind, id, at, links, version: expected },
+        other => other,
+    })
+}
+
+/// The error of a write whose object changed since the version the request names (`If-Match`).
+pub(crate) fn moved_on() -> Error {
+    let moved = Error::conflict("The object changed since the version the request names.");
+    Error { target: Some("version".into()), ..moved }
 }

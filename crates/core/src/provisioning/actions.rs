@@ -56,7 +56,7 @@ impl Run<'_> {
         provisioned: Option<&ProvisionedRecord>,
     ) -> Step<()> {
         let Some(record) = record else { return self.delete(id, provisioned, "Users").await };
-        let mut attributes = mapping::user(record);
+        let mut attributes = mapping::user(record, &self.mappings);
         if !in_scope {
             let Some(provisioned) = provisioned else { return Ok(()) };
             if provisioned.doc.get("sent").and_then(|s| s.get("active")) == Some(&json!(false)) {
@@ -79,10 +79,19 @@ impl Run<'_> {
                 self.update(record, provisioned, &before, attributes, "Users", action).await
             }
             None => {
-                let user_name = record.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
-                self.create(record, attributes, "Users", ("userName", user_name), None).await
+                let matching = self.matching();
+                let value = attributes.iter().find(|(path, _)| *path == matching).and_then(|(_, v)| v.as_str());
+                let value = value.unwrap_or_default().to_owned();
+                self.create(record, attributes, "Users", (&matching, &value), None).await
             }
         }
+    }
+
+    /// The app's attribute creates match its existing users by: the mapping of the lowest matching
+    /// priority (`userName` by default).
+    pub(super) fn matching(&self) -> String {
+        let matching = self.mappings.iter().filter(|m| m.matching > 0).min_by_key(|m| m.matching);
+        matching.map_or_else(|| "userName".to_owned(), |m| m.target.clone())
     }
 
     /// One group brought in step, with its members that are in the app.

@@ -16,6 +16,7 @@
 //!   run in which most calls fail quarantines the job (Entra's rule), tried again hourly until restarted.
 
 use super::job::{Job, Quarantine};
+use super::mapping::AttributeMapping;
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::kernel::scim_client::ScimClient;
 use crate::store::{
@@ -118,6 +119,7 @@ impl super::Provisioning<'_> {
         if !self.put_job(tenant, &mut job, Vec::new()).await? {
             return Ok(None);
         }
+        let mappings = job.user_mappings()?;
         let Some(target) = job.target(&self.directory.master)? else {
             job.end_unconfigured();
             self.put_job(tenant, &mut job, Vec::new()).await?;
@@ -139,6 +141,7 @@ impl super::Provisioning<'_> {
             told: None,
             holder: holder.to_owned(),
             counted: BTreeMap::new(),
+            mappings,
         }))
     }
 
@@ -225,6 +228,8 @@ pub(super) struct Run<'a> {
     pub(super) holder: String,
     /// Objects made (+) and deleted (-) in the app since the job was last written, by endpoint.
     pub(super) counted: BTreeMap<&'static str, i64>,
+    /// How users map onto the app's users.
+    pub(super) mappings: Vec<AttributeMapping>,
 }
 
 impl Run<'_> {
@@ -247,7 +252,7 @@ impl Run<'_> {
                 let head = store.last_change(self.tenant).await?;
                 let (users, groups) = self.everything_in_scope(&assigned).await?;
                 if users.len() + groups.len() > LIST_ABOVE {
-                    self.list_app("Users", "userName").await?;
+                    self.list_app("Users", &self.matching()).await?;
                     self.list_app("Groups", "displayName").await?;
                 }
                 self.objects(&assigned, users.into_iter().chain(escrowed.clone()).collect(), groups).await?;

@@ -2,6 +2,7 @@
 //! shape (`synchronizationJob`).
 
 use super::engine::Target;
+use super::mapping::{default_user_mappings, AttributeMapping};
 use crate::credentials::secrets::MasterKey;
 use crate::kernel::error::{Error, Result};
 use crate::schema::format_time;
@@ -75,6 +76,19 @@ impl Job {
             sync_all: text("syncAll") == Some("true"),
             per_second,
         }))
+    }
+
+    /// How users map onto the app's: the administrator's mappings (`PUT …/schema`), else Entra's defaults.
+    pub fn user_mappings(&self) -> Result<Vec<AttributeMapping>> {
+        let Some(Value::Array(mappings)) = self.record.doc.get("mappings") else { return Ok(default_user_mappings()) };
+        mappings
+            .iter()
+            .map(|m| {
+                let text = |name: &str| m.get(name).and_then(Value::as_str).unwrap_or_default();
+                let matching = m.get("matching").and_then(Value::as_u64).unwrap_or(0) as u32;
+                AttributeMapping::new(text("target"), text("source"), matching)
+            })
+            .collect()
     }
 
     /// A value of the job's `synchronizationJobSettings`.

@@ -1,7 +1,9 @@
-//! Entra's default attribute mappings for provisioning into a SCIM app (its "customappsso" template): what
-//! a directory user or group becomes in the other system, as attribute paths and values — compared path
+//! Attribute mappings for provisioning into a SCIM app — Entra's defaults (its "customappsso" template) or
+//! an administrator's, as expressions: what a directory user or group becomes in the other system, as attribute paths and values — compared path
 //! by path with what was sent last, sent whole on a create, and as `Replace` operations on an update.
 
+use super::expression::{evaluate, parse, Expression};
+use crate::kernel::error::{Error, Result};
 use crate::scim::groups::GROUP_SCHEMA;
 use crate::scim::users::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 use crate::store::ObjectRecord;
@@ -11,36 +13,101 @@ use serde_json::{json, Map, Value};
 /// attribute by its URN), in the mapping's order.
 pub type Attributes = Vec<(String, Value)>;
 
-/// The user's attributes: `userName` ← `userPrincipalName`, `active` ← `accountEnabled` (and not deleted),
-/// `externalId` ← `mailNickname`, and the profile, as Entra maps them by default. Empty values are left out.
-pub fn user(record: &ObjectRecord) -> Attributes {
-    let text = |name: &str| record.doc.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    let active = record.deleted_at.is_none() && record.doc.get("accountEnabled") == Some(&json!(true));
-    let work_phone =
-        record.doc.get("businessPhones").and_then(Value::as_array).and_then(|p| p.first()).and_then(Value::as_str);
-    let formatted = [text("givenName"), text("surname")].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    let mut out: Attributes = vec![("active".into(), json!(active))];
-    let pairs: [(&str, Option<String>); 17] = [
-        ("userName", text("userPrincipalName")),
-        ("externalId", text("mailNickname")),
-        ("displayName", text("displayName")),
-        ("title", text("jobTitle")),
-        ("preferredLanguage", text("preferredLanguage")),
-        ("name.givenName", text("givenName")),
-        ("name.familyName", text("surname")),
-        ("name.formatted", Some(formatted).filter(|f| !f.is_empty())),
-        ("emails[type eq \"work\"].value", text("mail")),
-        ("phoneNumbers[type eq \"work\"].value", work_phone.map(str::to_owned)),
-        ("phoneNumbers[type eq \"mobile\"].value", text("mobilePhone")),
-        ("addresses[type eq \"work\"].streetAddress", text("streetAddress")),
-        ("addresses[type eq \"work\"].locality", text("city")),
-        ("addresses[type eq \"work\"].postalCode", text("postalCode")),
-        ("addresses[type eq \"work\"].country", text("country")),
-        (&format!("{ENTERPRISE_SCHEMA}:department"), text("department")),
-        (&format!("{ENTERPRISE_SCHEMA}:employeeNumber"), text("employeeId")),
-    ];
-    out.extend(pairs.into_iter().filter_map(|(path, value)| value.map(|v| (path.to_owned(), json!(v)))));
-    out
+/// One attribute mapping of users: the app's attribute (a SCIM path), the expression that gives its value
+/// ([`expression`](super::expression)), and its matching priority (1: creates match existing resources by
+/// it; 0: not a matching attribute).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeMapping {
+    pub target: String,
+    pub source: String,
+    pub expression: Expression,
+    pub matching: u32,
+}
+
+impl AttributeMapping {
+    /// A mapping, its target and expression checked.
+    pub fn new(target: &str, source: &str, matching: u32) -> Result<AttributeMapping> {
+        check_target(target)?;
+        Ok(AttributeMapping {
+            target: target.to_owned(),
+            source: source.to_owned(),
+            expression: parse(source)?,
+            matching,
+        })
+    }
+}
+
+/// Entra's default mappings of users for a SCIM app (the "customappsso" template), with the user's
+/// `userName` the matching attribute.
+pub const DEFAULT_USER_MAPPINGS: &[(&str, &str, u32)] = &[
+    ("userName", "[userPrincipalName]", 1),
+    ("active", "Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")", 0),
+    ("displayName", "[displayName]", 0),
+    ("title", "[jobTitle]", 0),
+    ("emails[type eq \"work\"].value", "[mail]", 0),
+    ("preferredLanguage", "[preferredLanguage]", 0),
+    ("name.givenName", "[givenName]", 0),
+    ("name.familyName", "[surname]", 0),
+    ("name.formatted", "Join(\" \", [givenName], [surname])", 0),
+    ("addresses[type eq \"work\"].streetAddress", "[streetAddress]", 0),
+    ("addresses[type eq \"work\"].locality", "[city]", 0),
+    ("addresses[type eq \"work\"].postalCode", "[postalCode]", 0),
+    ("addresses[type eq \"work\"].country", "[country]", 0),
+    ("phoneNumbers[type eq \"work\"].value", "[telephoneNumber]", 0),
+    ("phoneNumbers[type eq \"mobile\"].value", "[mobile]", 0),
+    ("externalId", "[mailNickname]", 0),
+    ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "[department]", 0),
+    ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "[employeeId]", 0),
+];
+
+/// Entra's default mappings, parsed.
+pub fn default_user_mappings() -> Vec<AttributeMapping> {
+    DEFAULT_USER_MAPPINGS
+        .iter()
+        .filter_map(|(target, source, matching)| AttributeMapping::new(target, source, *matching).ok())
+        .collect()
+}
+
+/// Refuses a target that is not a SCIM user path values can be sent to: a name, a sub-attribute
+/// (`name.givenName`), a typed item's sub-attribute (`emails[type eq "work"].value`), or an enterprise
+/// attribute by its URN.
+fn check_target(target: &str) -> Result<()> {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric())
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+    };
+    let plain = |s: &str| match s.split_once('.') {
+        Some((parent, child)) => name(parent) && name(child),
+        None => name(s),
+    };
+    let typed = || -> bool {
+        let Some((attribute, rest)) = target.split_once("[type eq \"") else { return false };
+        let Some((kind, field)) = rest.split_once("\"].") else { return false };
+        name(attribute) && name(kind) && name(field)
+    };
+    let enterprise = target.strip_prefix(&format!("{ENTERPRISE_SCHEMA}:")).is_some_and(name);
+    match plain(target) || typed() || enterprise {
+        true => Ok(()),
+        false => Err(Error::invalid_property(
+            "targetAttributeName",
+            format!("'{target}' is not a SCIM attribute of a user."),
+        )),
+    }
+}
+
+/// The user's attributes by the mappings (`active` a boolean, the rest text); what has no value is left out.
+pub fn user(record: &ObjectRecord, mappings: &[AttributeMapping]) -> Attributes {
+    mappings
+        .iter()
+        .filter_map(|m| {
+            let value = evaluate(&m.expression, record)?;
+            Some(match m.target.as_str() {
+                "active" => (m.target.clone(), json!(value.eq_ignore_ascii_case("true"))),
+                _ => (m.target.clone(), json!(value)),
+            })
+        })
+        .collect()
 }
 
 /// The group's attributes: `displayName`, and `externalId` ← its object id (Entra's default).
@@ -175,7 +242,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             deleted_at: None,
         };
-        let attributes = user(&record);
+        let attributes = user(&record, &default_user_mappings());
         let whole = resource(&attributes, false);
         assert_eq!(whole["userName"], "ann@contoso.test");
         assert_eq!(whole["active"], true);
@@ -186,7 +253,7 @@ mod tests {
         let mut moved = record.clone();
         moved.doc.insert("department".into(), json!("Ops"));
         moved.doc.remove("city");
-        let ops = operations(&remembered(&attributes), &user(&moved));
+        let ops = operations(&remembered(&attributes), &user(&moved, &default_user_mappings()));
         assert_eq!(ops.len(), 2, "{ops:?}");
         assert!(
             ops.contains(&json!({"op": "Replace", "path": format!("{ENTERPRISE_SCHEMA}:department"), "value": "Ops"}))
@@ -194,7 +261,7 @@ mod tests {
         assert!(ops.contains(&json!({"op": "Remove", "path": "addresses"})), "{ops:?}");
         moved.doc.insert("city".into(), json!("Bergen"));
         moved.doc.insert("postalCode".into(), json!("5003"));
-        let ops = operations(&remembered(&attributes), &user(&moved));
+        let ops = operations(&remembered(&attributes), &user(&moved, &default_user_mappings()));
         let address = json!({"op": "Replace", "path": "addresses", "value": [{"type": "work", "locality": "Bergen", "postalCode": "5003"}]});
         assert!(ops.contains(&address), "{ops:?}");
     }

@@ -8,6 +8,7 @@
 
 mod actions;
 pub mod engine;
+pub mod expression;
 pub mod job;
 pub mod mapping;
 
@@ -18,7 +19,9 @@ use crate::store::{
     ObjectKind, ObjectRecord, ProvisioningJobRecord, ProvisioningLogQuery, ProvisioningLogRecord, Write,
 };
 use crate::{Caller, Directory};
+use expression::Expression;
 use job::{job_id, parse_job_id, Job, TEMPLATE};
+use mapping::AttributeMapping;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -187,6 +190,107 @@ impl Provisioning<'_> {
             done.iter().map(|r| Value::Object(summary(caller.tenant(), r, Some(service_principal)))).collect();
         let pair = json!({"key": status, "value": Value::Array(entries).to_string()});
         Ok(pair.as_object().cloned().unwrap_or_default())
+    }
+
+    /// `GET …/jobs/{jobId}/schema`: how users map onto the app's, as Graph's `synchronizationSchema` (one
+    /// rule, one object mapping of users, its attribute mappings with their expressions).
+    pub async fn schema(&self, caller: &Caller, principal: &str, id: &str) -> Result<Map<String, Value>> {
+        require(caller, Action::ReadSynchronization)?;
+        let job = self.job(caller, principal, id).await?;
+        let mappings: Vec<Value> = job
+            .user_mappings()?
+            .iter()
+            .map(|m| {
+                let (kind, name) = match &m.expression {
+                    Expression::Attribute(name) => ("Attribute", Some(name.clone())),
+                    Expression::Constant(_) => ("Constant", None),
+                    _ => ("Function", None),
+                };
+                json!({
+                    "targetAttributeName": m.target,
+                    "source": {"expression": m.source, "name": name, "type": kind, "parameters": []},
+                    "matchingPriority": m.matching, "flowType": "Always", "flowBehavior": "FlowWhenChanged",
+                    "defaultValue": null, "exportMissingReferences": false,
+                })
+            })
+            .collect();
+        let schema = json!({
+            "id": job_id(job.record.id),
+            "version": job.record.doc.get("mappingsVersion").cloned().unwrap_or(json!("1")),
+            "directories": [],
+            "synchronizationRules": [{
+                "id": "scim-users", "name": "USER_OUTBOUND_USER", "editable": true,
+                "sourceDirectoryName": "Microsoft Entra ID", "targetDirectoryName": "SCIM",
+                "objectMappings": [{
+                    "enabled": true, "flowTypes": "Add, Update, Delete", "name": "Provision Microsoft Entra ID Users",
+                    "sourceObjectName": "User",
+                    "targetObjectName": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+                    "attributeMappings": mappings,
+                }],
+            }],
+        });
+        Ok(schema.as_object().cloned().unwrap_or_default())
+    }
+
+    /// `PUT …/jobs/{jobId}/schema`: the users' attribute mappings become the body's (its object mapping
+    /// whose `sourceObjectName` is `User`), each expression checked; a `userName` mapping is required and
+    /// the matching attribute (`matchingPriority` 1) is a plain attribute. The job then runs a full cycle,
+    /// as after a restart, so that every user there gets the new values.
+    pub async fn set_schema(
+        &self,
+        caller: &Caller,
+        principal: &str,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<()> {
+        require(caller, Action::ManageSynchronization)?;
+        let invalid = |message: &str| Error::invalid_property("synchronizationRules", message);
+        let rules = body
+            .get("synchronizationRules")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("The schema has its synchronizationRules."))?;
+        let users = rules
+            .iter()
+            .filter_map(|rule| rule["objectMappings"].as_array())
+            .flatten()
+            .find(|mapping| mapping["sourceObjectName"] == "User")
+            .ok_or_else(|| invalid("The schema maps users (an object mapping whose sourceObjectName is User)."))?;
+        let items = users["attributeMappings"]
+            .as_array()
+            .ok_or_else(|| invalid("The object mapping lists attributeMappings."))?;
+        let mut mappings = Vec::new();
+        for item in items {
+            let target = item["targetAttributeName"].as_str().unwrap_or_default();
+            let source = &item["source"];
+            let expression = match (source["type"].as_str(), source["expression"].as_str(), source["name"].as_str()) {
+                (_, Some(expression), _) if !expression.is_empty() => expression.to_owned(),
+                (Some("Attribute"), _, Some(name)) => format!("[{name}]"),
+                (Some("Constant"), _, Some(value)) => format!("\"{value}\""),
+                _ => return Err(invalid(&format!("The mapping of '{target}' has no source expression."))),
+            };
+            let matching = item["matchingPriority"].as_u64().unwrap_or(0).min(u64::from(u32::MAX)) as u32;
+            let mapping = AttributeMapping::new(target, &expression, matching)?;
+            if matching > 0 && !mapping.target.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(invalid(
+                    "A matching attribute is a plain attribute of the app's users (userName, externalId).",
+                ));
+            }
+            mappings.push(json!({"target": mapping.target, "source": mapping.source, "matching": matching}));
+        }
+        if !mappings.iter().any(|m| m["target"] == "userName") {
+            return Err(invalid("The users' mappings give userName a value."));
+        }
+        loop {
+            let mut job = self.job(caller, principal, id).await?;
+            let version =
+                job.record.doc.get("mappingsVersion").and_then(Value::as_str).and_then(|v| v.parse::<u64>().ok());
+            job.record.doc.insert("mappingsVersion".into(), json!((version.unwrap_or(1) + 1).to_string()));
+            job.record.doc.insert("mappings".into(), Value::Array(mappings.clone()));
+            job.record.seq = None;
+            if self.put_job(caller.tenant(), &mut job, Vec::new()).await? {
+                return Ok(());
+            }
+        }
     }
 
     /// `PUT /servicePrincipals/{id}/synchronization/secrets`: the app's `BaseAddress`, `SecretToken` (sealed

@@ -125,7 +125,7 @@ impl Scim<'_> {
             ("PUT", Some(id)) => ok(200, Some(self.change(caller, kind, id, &data()?, Edit::Replace, version).await?)),
             ("PATCH", Some(id)) => ok(200, Some(self.change(caller, kind, id, &data()?, Edit::Patch, version).await?)),
             ("DELETE", Some(id)) => {
-                self.delete(caller, kind, id).await?;
+                self.delete(caller, kind, id, version).await?;
                 ok(204, None)
             }
             _ => Err(invalid(format!(

@@ -233,12 +233,13 @@ impl Scim<'_> {
         }
     }
 
-    /// `DELETE`: the resource deleted (restorable, as Graph's delete).
-    pub async fn delete(&self, caller: &Caller, kind: Kind, id: &str) -> Result<()> {
+    /// `DELETE`: the resource deleted (restorable, as Graph's delete), while at the version `expected`
+    /// (`If-Match`) when one is named.
+    pub async fn delete(&self, caller: &Caller, kind: Kind, id: &str, expected: Option<i64>) -> Result<()> {
         let id = Self::id(id)?;
         match kind {
-            Kind::User => self.directory.users().delete(caller, &id).await,
-            Kind::Group => self.directory.groups().delete(caller, &id).await,
+            Kind::User => self.directory.users().delete_at(caller, &id, expected).await,
+            Kind::Group => self.directory.groups().delete_at(caller, &id, expected).await,
         }
     }
 

@@ -333,6 +333,8 @@ pub enum Write {
         id: Uuid,
         at: DateTime<Utc>,
         links: Vec<Link>,
+        /// Only while the object is at this version (`Missing` otherwise), when one is named.
+        version: Option<i64>,
     },
     /// Brings the object back with its suspended links whose other end is live (`links`, logged as
     /// resumed).

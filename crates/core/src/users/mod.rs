@@ -12,14 +12,14 @@ pub use shown::{signs_in_by_mail, user_properties};
 use crate::auth::authorization::{decide, require, Action, Target};
 use crate::credentials::password_rules::password_rules;
 use crate::credentials::{banned, passwords};
-use crate::directory::objects::Page;
+use crate::directory::objects::{at_version, moved_on, Page};
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
 use crate::outbox::Mail;
 use crate::query::Listing;
 use crate::rules;
 use crate::schema::{self, format_time, USER};
-use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, TenantRecord, Write};
+use crate::store::{ObjectKind, ObjectQuery, ObjectRecord, StoreError, TenantRecord, Write};
 use crate::{Caller, Directory};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -419,8 +419,7 @@ impl Users<'_> {
         loop {
             let current = self.live_user(caller, key).await?;
             if expected.is_some_and(|version| version != current.version) {
-                let moved = Error::conflict("The user changed since the version the request names.");
-                return Err(Error { target: Some("version".into()), ..moved });
+                return Err(moved_on());
             }
             if sensitive {
                 self.directory.check_sensitive(caller, action, &current).await?;
@@ -686,11 +685,22 @@ impl Users<'_> {
 
     /// Moves the user to deleted items, restorable for the retention period.
     pub async fn delete(&self, caller: &Caller, key: &str) -> Result<()> {
+        self.delete_at(caller, key, None).await
+    }
+
+    /// [`Users::delete`], only while the user is at the version `expected` when one is named (else a
+    /// `Conflict` on `version`).
+    pub(crate) async fn delete_at(&self, caller: &Caller, key: &str, expected: Option<i64>) -> Result<()> {
         require(caller, Action::WriteUsers)?;
         let user = self.live_user(caller, key).await?;
         self.directory.check_sensitive(caller, Action::WriteUsers, &user).await?;
-        let writes = vec![self.directory.soft_delete(caller, ObjectKind::User, user.id).await?];
-        self.directory.commit(caller, writes).await.map_err(|e| write_error(e, DUPLICATE_UPN))?;
+        let write = self.directory.soft_delete(caller, ObjectKind::User, user.id).await?;
+        self.directory.commit(caller, vec![at_version(write, &user, expected)?]).await.map_err(|e| {
+            match (e, expected) {
+                (StoreError::Missing, Some(_)) => moved_on(),
+                (other, _) => write_error(other, DUPLICATE_UPN),
+            }
+        })?;
         Ok(())
     }
 

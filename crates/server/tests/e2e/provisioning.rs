@@ -305,3 +305,55 @@ async fn an_app_that_refuses_puts_the_job_in_quarantine() {
         assert_ne!(restarted["status"]["quarantine"]["reason"], "EncounteredQuarantineException", "{engine}");
     }
 }
+
+#[tokio::test]
+async fn attribute_mappings_are_entras_expressions() {
+    for server in servers().await {
+        let engine = server.engine;
+        let app = ScimApp::start(free_port()).await;
+        let admin = server.admin_token().await;
+        let (principal, job) = provisioned_app(&server, &admin, &app.base, TOKEN).await;
+        let schema_path = format!("/v1.0/servicePrincipals/{principal}/synchronization/jobs/{job}/schema");
+        let (status, schema) = server.call(&admin, Method::GET, &schema_path, None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {schema}");
+        let mappings = schema["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"].clone();
+        let user_name = mappings.as_array().unwrap().iter().find(|m| m["targetAttributeName"] == "userName").unwrap();
+        assert_eq!(
+            (user_name["source"]["name"].as_str(), user_name["matchingPriority"].as_u64()),
+            (Some("userPrincipalName"), Some(1))
+        );
+
+        // An administrator's mappings: a function, a constant, and a plain attribute.
+        let mapping = |target: &str, expression: &str, matching: u32| json!({"targetAttributeName": target, "source": {"expression": expression, "type": "Function"}, "matchingPriority": matching});
+        let mut schema = schema.clone();
+        schema["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"] = json!([
+            mapping("userName", "ToLower([userPrincipalName], )", 1),
+            mapping("active", "Switch([IsSoftDeleted], , \"False\", \"True\", \"True\", \"False\")", 0),
+            mapping("displayName", "Join(\", \", [surname], [givenName])", 0),
+            mapping("title", "ToUpper(Coalesce([jobTitle], \"staff\"))", 0),
+            mapping("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:organization", "\"Contoso Ltd\"", 0),
+        ]);
+        let mut broken = schema.clone();
+        broken["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"][2] =
+            mapping("displayName", "Join(\", \", [surname]", 0);
+        let (status, _) = server.call(&admin, Method::PUT, &schema_path, Some(broken)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{engine}: a malformed expression is refused");
+        let (status, body) = server.call(&admin, Method::PUT, &schema_path, Some(schema)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{engine}: {body}");
+
+        assigned_group(&server, &admin, &principal, &["Hal"]).await;
+        start(&server, &admin, &principal, &job).await;
+        eventually(&server, chrono::Duration::zero(), "Hal's arrival", || async {
+            app.user("hal@contoso.gatehouse.test").await.is_some()
+        })
+        .await;
+        let hal = app.user("hal@contoso.gatehouse.test").await.unwrap();
+        assert_eq!(hal["displayName"], "Lee, Hal", "{engine}: {hal}");
+        assert_eq!(hal["title"], "STAFF", "{engine}: {hal}");
+        assert_eq!(hal["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["organization"], "Contoso Ltd");
+        assert!(hal.get("emails").is_none(), "{engine}: what no mapping names is not sent: {hal}");
+        let (_, read) = server.call(&admin, Method::GET, &schema_path, None).await;
+        let count = read["synchronizationRules"][0]["objectMappings"][0]["attributeMappings"].as_array().map(Vec::len);
+        assert_eq!(count, Some(5), "{engine}: {read}");
+    }
+}

@@ -147,6 +147,13 @@ async fn entras_provisioning_sequence_reaches_the_directory() {
         let added = added.map(|a| a["initiatedBy"]["app"]["servicePrincipalId"].clone());
         assert_eq!(added, Some(json!(provisioner)), "{engine}: {audits}");
 
+        // A delete names the version it saw, too.
+        let url = server.url(&format!("/scim/v2/Users/{id}"));
+        let stale = server.http.delete(&url).bearer_auth(&token).header("if-match", etag.clone()).send().await.unwrap();
+        assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED, "{engine}");
+        let (status, _, _) = scim(&server, &token, Method::GET, &format!("/Users/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: a stale delete deleted nothing");
+
         // Delete, then the id is gone.
         assert_eq!(
             scim(&server, &token, Method::DELETE, &format!("/Users/{id}"), None).await.0,

@@ -29,12 +29,12 @@ pub(super) fn link_change(link: &Link, kind: ChangeKind) -> Change {
 pub(super) fn write_plan(tenant: &str, write: Write, at: i64) -> StoreResult<(Vec<Statement>, Vec<Change>)> {
     let t = || SqlValue::from(tenant);
     Ok(match write {
-        Write::SoftDelete { kind, id, at, links } => {
+        Write::SoftDelete { kind, id, at, links, version } => {
             let statements = vec![
                 checked(
                     "UPDATE objects SET deleted_at = $1, version = version + 1 \
-                     WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL",
-                    vec![micros(at).into(), t(), id.into(), kind.as_str().into()],
+                     WHERE tenant_id = $2 AND id = $3 AND kind = $4 AND deleted_at IS NULL AND version = COALESCE($5, version)",
+                    vec![micros(at).into(), t(), id.into(), kind.as_str().into(), version.into()],
                     StoreError::Missing,
                 ),
                 statement(
