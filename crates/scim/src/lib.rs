@@ -449,5 +449,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .merge(routes_of(Kind::User, "/Users"))
         .merge(routes_of(Kind::Group, "/Groups"))
         .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "No such endpoint.") })
+        .method_not_allowed_fallback(|| async {
+            ScimError::new(StatusCode::METHOD_NOT_ALLOWED, None, "The endpoint does not take that method.")
+        })
         .with_state(ScimState { directory })
 }

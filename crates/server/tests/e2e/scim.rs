@@ -359,6 +359,7 @@ async fn bad_scim_requests_get_scims_errors() {
             (&reader, Method::POST, "/Groups".into(), Some(json!({"displayName": "x"})), StatusCode::FORBIDDEN, None),
             (&token, Method::GET, "/Users?sortBy=nickName".into(), None, StatusCode::BAD_REQUEST, Some("invalidValue")),
             (&token, Method::GET, "/Nothing".into(), None, StatusCode::NOT_FOUND, None),
+            (&token, Method::PATCH, "/Users".into(), Some(json!({})), StatusCode::METHOD_NOT_ALLOWED, None),
         ];
         for (token, method, path, body, status, kind) in cases {
             let (got, _, answer) = scim(&server, token, method.clone(), &path, body).await;
