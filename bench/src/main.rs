@@ -198,6 +198,17 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         changes: usize,
     },
+    /// Creates users without passwords through SCIM's `/Bulk`; prints users per second.
+    ScimBulk {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1000)]
+        per_request: usize,
+    },
     /// Follows `@odata.nextLink` from a first page to the last; prints users per second.
     Walk {
         #[arg(long)]
@@ -285,6 +296,9 @@ fn main() -> anyhow::Result<()> {
             Command::ProvisionLatency { base, token, target, target_token, users, changes } => {
                 let (http, app) = (Http::new(base, token), Http::new(target, target_token));
                 provisioning::latency(&http, &app, &users, changes).await
+            }
+            Command::ScimBulk { base, token, count, per_request } => {
+                provisioning::scim_bulk(&Http::new(base, token), count, per_request).await
             }
             Command::CreateDynamic { base, token, count, out } => {
                 create_dynamic(&Http::new(base, token), count, &out).await

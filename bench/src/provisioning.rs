@@ -87,3 +87,36 @@ pub async fn latency(http: &Http, target: &Http, users: &std::path::Path, change
     print_changes("user change reaching the app", latencies);
     Ok(())
 }
+
+/// Creates `count` users without passwords through SCIM's `/Bulk`, `per_request` at a time, one request
+/// after another; prints users per second.
+pub async fn scim_bulk(http: &Http, count: usize, per_request: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut made = 0;
+    while made < count {
+        let operations: Vec<serde_json::Value> = (made..(made + per_request).min(count))
+            .map(|n| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("bulk{n}"),
+                    "name": {"givenName": "Bulk", "familyName": format!("{n}")}, "active": true,
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Imported"},
+                }})
+            })
+            .collect();
+        let sent = operations.len();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations});
+        let (status, answer) = http.send("POST", "/scim/v2/Bulk", Some(body)).await?;
+        anyhow::ensure!(status == 200, "bulk request: {status} {answer}");
+        let failed =
+            answer["Operations"].as_array().map_or(sent, |o| o.iter().filter(|o| o["status"] != "201").count());
+        anyhow::ensure!(failed == 0, "{failed} operations failed: {answer}");
+        made += sent;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"name": "SCIM /Bulk import, users without passwords", "users": count, "per_request": per_request,
+            "seconds": (seconds * 100.0).round() / 100.0, "users_per_s": (count as f64 / seconds).round()})
+    );
+    Ok(())
+}

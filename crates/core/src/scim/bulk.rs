@@ -1,7 +1,9 @@
 //! SCIM's `/Bulk` (RFC 7644 §3.7): many operations in one request, each run in order through the same
 //! service calls as a single request (each its own transaction, as the RFC has it), a `bulkId` naming a
 //! resource an earlier operation created (`"bulkId:qwerty"` in a later operation's data or path), and
-//! `failOnErrors` stopping the run after that many errors.
+//! `failOnErrors` stopping the run after that many errors. Consecutive creates of users are written
+//! together, each with its own outcome ([`crate::users::Users::create_many`]), unless `failOnErrors`
+//! asks for operations one at a time.
 
 use super::{Edit, Kind, Scim};
 use crate::kernel::error::{Error, Result};
@@ -49,6 +51,19 @@ fn resolved(value: &Value, created: &HashMap<String, String>) -> Result<Value> {
     })
 }
 
+/// An operation's method, upper-cased.
+fn method_of(operation: &Value) -> String {
+    operation.get("method").and_then(Value::as_str).unwrap_or_default().to_ascii_uppercase()
+}
+
+/// Whether an operation creates a user from data that names no other operation's resource.
+fn plain_user_create(operation: &Value) -> bool {
+    method_of(operation) == "POST"
+        && operation["path"].as_str().is_some_and(|p| p.trim_end_matches('/') == "/Users")
+        && operation["data"].is_object()
+        && !operation["data"].to_string().contains("bulkId:")
+}
+
 /// The resource type and id an operation's path names: `/Users`, `/Groups/{id}`.
 fn target(path: &str) -> Result<(Kind, Option<&str>)> {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
@@ -80,20 +95,39 @@ impl Scim<'_> {
                 .ok_or_else(|| invalid("failOnErrors is a whole number above zero."))?,
         };
         let (mut done, mut created, mut errors) = (Vec::new(), HashMap::new(), 0);
-        for operation in operations {
-            let method = operation.get("method").and_then(Value::as_str).unwrap_or_default().to_ascii_uppercase();
-            let bulk_id = operation.get("bulkId").and_then(Value::as_str).map(str::to_owned);
-            let outcome = self.operation(caller, operation, &method, &created).await;
-            if let (Ok(Outcome { resource: Some(resource), .. }), Some(bulk_id)) = (&outcome, &bulk_id) {
-                if method == "POST" {
-                    let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
-                    created.insert(bulk_id.clone(), id.to_owned());
+        let mut at = 0;
+        while at < operations.len() && errors < most_errors {
+            // Consecutive creates of users that name no bulkId are written together when no error limit
+            // asks for them one at a time.
+            let run = match most_errors {
+                usize::MAX => operations[at..].iter().take_while(|o| plain_user_create(o)).count(),
+                _ => 0,
+            };
+            let outcomes: Vec<std::result::Result<Outcome, Error>> = match run {
+                0 | 1 => {
+                    let method = method_of(&operations[at]);
+                    vec![self.operation(caller, &operations[at], &method, &created).await]
                 }
-            }
-            errors += usize::from(outcome.is_err());
-            done.push(Done { method, bulk_id, outcome });
-            if errors >= most_errors {
-                break;
+                _ => {
+                    let bodies: Vec<Map<String, Value>> =
+                        operations[at..at + run].iter().filter_map(|o| o["data"].as_object().cloned()).collect();
+                    let made = self.create_users(caller, &bodies).await?;
+                    made.into_iter()
+                        .map(|r| r.map(|resource| Outcome { status: 201, resource: Some(resource) }))
+                        .collect()
+                }
+            };
+            for (operation, outcome) in operations[at..].iter().zip(outcomes) {
+                let (method, bulk_id) = (method_of(operation), operation["bulkId"].as_str().map(str::to_owned));
+                if let (Ok(Outcome { resource: Some(resource), .. }), Some(bulk_id)) = (&outcome, &bulk_id) {
+                    if method == "POST" {
+                        let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
+                        created.insert(bulk_id.clone(), id.to_owned());
+                    }
+                }
+                errors += usize::from(outcome.is_err());
+                done.push(Done { method, bulk_id, outcome });
+                at += 1;
             }
         }
         Ok(done)

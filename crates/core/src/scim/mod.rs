@@ -74,18 +74,38 @@ impl Scim<'_> {
         users::to_scim(record, &request::current().base_url)
     }
 
-    /// A new user; one without a password gets a random one to change at first sign-in.
+    /// A new user; one without a password has none until an administrator resets it or issues a temporary
+    /// access pass.
     async fn create_user(&self, caller: &Caller, body: &Map<String, Value>) -> Result<Map<String, Value>> {
-        let changes = users::changes_of(body, &self.default_domain(caller).await?)?;
-        let (mut changes, kept) = users::split_kept(changes);
-        changes.retain(|_, value| !value.is_null());
-        if !changes.contains_key("passwordProfile") {
-            let password = crate::tenants::generate_password(self.directory.random());
-            let profile = serde_json::json!({"password": password, "forceChangePasswordNextSignIn": true});
-            changes.insert("passwordProfile".into(), profile);
-        }
-        let record = self.directory.users().create_keeping(caller, &changes, &kept).await?;
-        Ok(self.shown(&record))
+        let created = self.create_users(caller, std::slice::from_ref(body)).await?;
+        created.into_iter().next().unwrap_or_else(|| Err(Error::internal("a create answered nothing")))
+    }
+
+    /// New users, written together ([`crate::users::Users::create_many`]); each one's outcome in order.
+    pub(crate) async fn create_users(
+        &self,
+        caller: &Caller,
+        bodies: &[Map<String, Value>],
+    ) -> Result<Vec<Result<Map<String, Value>>>> {
+        let domain = self.default_domain(caller).await?;
+        let read: Vec<Result<crate::users::NewUser>> = bodies
+            .iter()
+            .map(|body| {
+                let (mut changes, kept) = users::split_kept(users::changes_of(body, &domain)?);
+                changes.retain(|_, value| !value.is_null());
+                Ok((changes, kept))
+            })
+            .collect();
+        let items: Vec<crate::users::NewUser> = read.iter().filter_map(|r| r.as_ref().ok()).cloned().collect();
+        let mut created = self.directory.users().create_many(caller, &items).await?.into_iter();
+        Ok(read
+            .into_iter()
+            .map(|r| match r {
+                Ok(_) => created.next().unwrap_or_else(|| Err(Error::internal("a create answered nothing"))),
+                Err(e) => Err(e),
+            })
+            .map(|r| r.map(|record| self.shown(&record)))
+            .collect())
     }
 
     async fn user(&self, caller: &Caller, id: &str) -> Result<Map<String, Value>> {

@@ -6,9 +6,8 @@
 //! reads the same through SCIM and Graph.
 //!
 //! A `userName` without a domain (Entra's own test users are `Test_User_…`) takes the tenant's default
-//! domain, on create, update and in filters alike. A user created without a password gets a random one
-//! that must be changed at the first sign-in: people pushed in by an HR system sign in after an
-//! administrator's reset or a temporary access pass.
+//! domain, on create, update and in filters alike. A user created without a password has none: people
+//! pushed in by an HR system sign in after an administrator's reset or a temporary access pass.
 
 use crate::kernel::error::{Error, Result};
 use crate::schema::format_time;

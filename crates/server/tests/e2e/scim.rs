@@ -319,6 +319,32 @@ async fn bulk_requests_run_in_order_with_bulk_ids() {
         let (_, graph) = server.call(&admin, Method::GET, "/v1.0/groups?$filter=displayName eq 'Dangling'", None).await;
         assert_eq!(graph["value"].as_array().map(Vec::len), Some(0), "{engine}: a failed operation wrote nothing");
 
+        // Consecutive creates are written together, each with its own outcome.
+        let many: Vec<Value> = ["b1", "b2", "b1", "", "b3"]
+            .iter()
+            .map(|name| json!({"method": "POST", "path": "/Users", "data": user(&format!("{name}.many"))}))
+            .collect();
+        let mut many = many;
+        many[3]["data"] = json!({"schemas": [USER], "displayName": "no user name"});
+        let (_, _, answer) = scim(&server, &token, Method::POST, "/Bulk", Some(json!({"Operations": many}))).await;
+        let statuses: Vec<&str> =
+            answer["Operations"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses, ["201", "201", "409", "400", "201"], "{engine}: {answer}");
+        for name in ["b1", "b2", "b3"] {
+            let (_, _, found) =
+                scim(&server, &token, Method::GET, &filter(&format!("userName eq \"{name}.many\"")), None).await;
+            assert_eq!(found["totalResults"], 1, "{engine}: {name}: {found}");
+        }
+        let upn = "b1.many@contoso.gatehouse.test";
+        let (_, graph) = server
+            .call(&admin, Method::GET, &format!("/v1.0/users/{upn}?$select=lastPasswordChangeDateTime"), None)
+            .await;
+        assert_eq!(
+            graph["lastPasswordChangeDateTime"],
+            Value::Null,
+            "{engine}: pushed in without a password, it has none: {graph}"
+        );
+
         // failOnErrors: the run stops after that many errors.
         let stops = json!({"failOnErrors": 1, "Operations": [
             {"method": "POST", "path": "/Users", "data": user("alice.bulk")},
