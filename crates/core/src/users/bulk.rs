@@ -1,15 +1,20 @@
-//! Creating many users at once (SCIM's `/Bulk`; imports): each checked as a single create is, their
-//! passwords hashed side by side (the hash pool bounds how many at a time), and the batch written in one
-//! transaction — or, when one of them conflicts with a write that came in meanwhile, one transaction per
-//! user, so that each user's outcome is its own.
+//! Creating users: one checked and prepared as Graph's create has it, and many at once (SCIM's `/Bulk`;
+//! imports) — each checked as a single create is, their passwords hashed side by side (the hash pool bounds
+//! how many at a time), and the batch written in one transaction, or, when one of them conflicts with a
+//! write that came in meanwhile, one transaction per user, so that each user's outcome is its own.
 
-use super::{Users, DUPLICATE_UPN};
+use super::{
+    check_body, check_new_password, check_user_principal_name, normalise, required_message, Users, DUPLICATE_UPN,
+    FORCE_CHANGE, REQUIRED_ON_CREATE,
+};
 use crate::auth::authorization::{require, Action};
 use crate::directory::write_error;
 use crate::kernel::error::{Error, Result};
-use crate::store::{ObjectRecord, StoreError, Write};
+use crate::kernel::text::fold;
+use crate::schema::format_time;
+use crate::store::{ObjectKind, ObjectRecord, StoreError, TenantRecord, Write};
 use crate::Caller;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
 /// A new user: the body as Graph's create takes it, and the internal values kept beside it.
@@ -26,6 +31,50 @@ pub enum Password {
 }
 
 impl Users<'_> {
+    /// A new user's record and the writes that make it, checked as a create is, its password (when it has
+    /// one) hashed; `password` says whether one is required (Graph's create) or may be left out (a user
+    /// pushed in by another system, who signs in after a reset or a temporary access pass).
+    pub(crate) async fn prepared(
+        &self,
+        caller: &Caller,
+        tenant: &TenantRecord,
+        body: &Map<String, Value>,
+        kept: &Map<String, Value>,
+        password: Password,
+    ) -> Result<(ObjectRecord, Vec<Write>)> {
+        let (mut doc, profile) = check_body(body)?;
+        for name in REQUIRED_ON_CREATE {
+            if doc.get(*name).is_none_or(Value::is_null) {
+                return Err(Error::invalid_property(name, required_message(name)));
+            }
+        }
+        let given = profile.and_then(|p| p.password.clone().map(|pw| (pw, p)));
+        if given.is_none() && password == Password::Required {
+            return Err(Error::invalid_property("passwordProfile", required_message("passwordProfile")));
+        }
+        let upn = doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
+        let upn = check_user_principal_name(upn, &tenant.domains)?;
+        doc.insert("userPrincipalName".into(), Value::String(upn.clone()));
+        doc.entry("userType").or_insert_with(|| json!("Member"));
+        normalise(&mut doc)?;
+        if let Some((password, _)) = &given {
+            check_new_password(password, &doc, tenant)?;
+        }
+        self.check_upn_free(caller, &upn, None).await?;
+        let now = self.directory.now();
+        doc.extend(kept.iter().filter(|(name, _)| name.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())));
+        let mut hash = None;
+        if let Some((password, profile)) = given {
+            doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
+            doc.insert(FORCE_CHANGE.into(), json!(profile.force_change || profile.force_change_with_mfa));
+            hash = Some(self.directory.hasher.hash(password, self.directory.salt()).await?);
+        }
+        let record = self.directory.new_object(ObjectKind::User, Some(fold(&upn)), doc, now);
+        let mut writes = vec![Write::InsertObject(record.clone())];
+        writes.extend(hash.map(|hash| Write::SetPassword { user: record.id, hash }));
+        Ok((record, writes))
+    }
+
     /// Creates the users the bodies describe (each with its internal values `kept`), passwords optional;
     /// each user's outcome in order.
     pub(crate) async fn create_many(&self, caller: &Caller, items: &[NewUser]) -> Result<Vec<Result<ObjectRecord>>> {

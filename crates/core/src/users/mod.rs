@@ -304,53 +304,9 @@ impl Users<'_> {
         Ok(record)
     }
 
-    /// A new user's record and the writes that make it, checked as a create is, its password (when it has
-    /// one) hashed; `password` says whether one is required (Graph's create) or may be left out (a user
-    /// pushed in by another system, who signs in after a reset or a temporary access pass).
-    pub(crate) async fn prepared(
-        &self,
-        caller: &Caller,
-        tenant: &TenantRecord,
-        body: &Map<String, Value>,
-        kept: &Map<String, Value>,
-        password: Password,
-    ) -> Result<(ObjectRecord, Vec<Write>)> {
-        let (mut doc, profile) = check_body(body)?;
-        for name in REQUIRED_ON_CREATE {
-            if doc.get(*name).is_none_or(Value::is_null) {
-                return Err(Error::invalid_property(name, required_message(name)));
-            }
-        }
-        let given = profile.and_then(|p| p.password.clone().map(|pw| (pw, p)));
-        if given.is_none() && password == Password::Required {
-            return Err(Error::invalid_property("passwordProfile", required_message("passwordProfile")));
-        }
-        let upn = doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
-        let upn = check_user_principal_name(upn, &tenant.domains)?;
-        doc.insert("userPrincipalName".into(), Value::String(upn.clone()));
-        doc.entry("userType").or_insert_with(|| json!("Member"));
-        normalise(&mut doc)?;
-        if let Some((password, _)) = &given {
-            check_new_password(password, &doc, tenant)?;
-        }
-        self.check_upn_free(caller, &upn, None).await?;
-        let now = self.directory.now();
-        doc.extend(kept.iter().filter(|(name, _)| name.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())));
-        let mut hash = None;
-        if let Some((password, profile)) = given {
-            doc.insert("lastPasswordChangeDateTime".into(), json!(format_time(now)));
-            doc.insert(FORCE_CHANGE.into(), json!(profile.force_change || profile.force_change_with_mfa));
-            hash = Some(self.directory.hasher.hash(password, self.directory.salt()).await?);
-        }
-        let record = self.directory.new_object(ObjectKind::User, Some(fold(&upn)), doc, now);
-        let mut writes = vec![Write::InsertObject(record.clone())];
-        writes.extend(hash.map(|hash| Write::SetPassword { user: record.id, hash }));
-        Ok((record, writes))
-    }
-
     /// Refuses a UPN another live user has, before the expensive part of a write (hashing a password); the
     /// store's unique index still decides races.
-    async fn check_upn_free(&self, caller: &Caller, upn: &str, except: Option<Uuid>) -> Result<()> {
+    pub(super) async fn check_upn_free(&self, caller: &Caller, upn: &str, except: Option<Uuid>) -> Result<()> {
         let holder = self
             .directory
             .store
