@@ -22,6 +22,7 @@ pub mod certs;
 pub mod config;
 pub mod connections;
 pub mod dns;
+pub mod import;
 pub mod metrics;
 pub mod outbox;
 pub mod scim_client;

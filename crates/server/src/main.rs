@@ -72,6 +72,35 @@ enum Command {
     /// See a tenant's outgoing email: what was sent, what waits, what was given up on and why.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Work with a running server's users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create the users of a CSV in Entra's bulk-create template (`version:v1.0`, then columns such as
+    /// `User name [userPrincipalName] Required`) through the server's SCIM `/Bulk`, with an app's
+    /// credentials (the admin app's, or any app allowed to write users); each row's outcome goes to the
+    /// result file.
+    Import {
+        /// The CSV to import.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Where to write each row's outcome (CSV: row, userPrincipalName, status, id or error).
+        #[arg(long, default_value = "import-results.csv")]
+        results: PathBuf,
+        /// The server's base URL.
+        #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The tenant (id or domain).
+        #[arg(long, env = "GATEHOUSE_TENANT")]
+        tenant: String,
+        #[arg(long, env = "GATEHOUSE_CLIENT_ID")]
+        client_id: String,
+        #[arg(long, env = "GATEHOUSE_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +256,17 @@ fn run() -> anyhow::Result<()> {
             }
             Command::Subscription(command) => subscription(command).await,
             Command::Domain(command) => domain(command).await,
+            Command::Users(UsersCommand::Import { csv, results, url, tenant, client_id, client_secret }) => {
+                let target = gatehouse::import::Target {
+                    url: url.trim_end_matches('/').to_owned(),
+                    tenant,
+                    client_id,
+                    client_secret,
+                };
+                let (created, failed) = gatehouse::import::import(&target, &csv, &results).await?;
+                println!("{created} users created, {failed} failed; each row's outcome is in {}", results.display());
+                Ok(())
+            }
             Command::Mail(MailCommand::List { store, tenant, state }) => {
                 let state = match state.as_deref() {
                     Some(name) => Some(

@@ -410,3 +410,58 @@ async fn bad_scim_requests_get_scims_errors() {
         assert_eq!(schemas["totalResults"], 3, "{engine}: {schemas}");
     }
 }
+
+#[tokio::test]
+async fn the_cli_imports_entras_bulk_create_template() {
+    for server in servers().await {
+        let engine = server.engine;
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, results) = (dir.path().join("users.csv"), dir.path().join("results.csv"));
+        let template = "version:v1.0\n\
+            Name [displayName] Required,User name [userPrincipalName] Required,Initial password [passwordProfile] Required,Block sign in (Yes/No) [accountEnabled] Required,First name [givenName],Last name [surname],Job title [jobTitle],Department [department],City [city]\n\
+            Iris Ng,iris@contoso.gatehouse.test,Correct-Horse-9-Battery,No,Iris,Ng,Buyer,Sales,Oslo\n\
+            Jon Bo,jon@contoso.gatehouse.test,,Yes,Jon,Bo,,Ops,\n\
+            Iris Again,iris@contoso.gatehouse.test,,No,,,,,\n\
+            Nobody,,,No,,,,,\n";
+        std::fs::write(&csv, template).unwrap();
+        let t = &server.tenant;
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["users", "import", "--csv"])
+            .arg(&csv)
+            .arg("--results")
+            .arg(&results)
+            .args([
+                "--url",
+                &server.base,
+                "--tenant",
+                &t.tenant_id.to_string(),
+                "--client-id",
+                &t.client_id.to_string(),
+            ])
+            .env("GATEHOUSE_CLIENT_SECRET", &t.client_secret)
+            .output()
+            .await
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{engine}: {said} {}", String::from_utf8_lossy(&output.stderr));
+        assert!(said.contains("2 users created, 2 failed"), "{engine}: {said}");
+        let outcome = std::fs::read_to_string(&results).unwrap();
+        let lines: Vec<&str> = outcome.lines().collect();
+        assert_eq!(lines.len(), 5, "{engine}: {outcome}");
+        assert!(lines[1].starts_with("1,iris@contoso.gatehouse.test,created,"), "{engine}: {outcome}");
+        assert!(lines[3].contains(",failed,"), "{engine}: the duplicate: {outcome}");
+        assert!(lines[4].contains(",failed,") && lines[4].contains("user name"), "{engine}: {outcome}");
+        let admin = server.admin_token().await;
+        let select = "$select=displayName,jobTitle,department,city,accountEnabled";
+        let (_, iris) =
+            server.call(&admin, Method::GET, &format!("/v1.0/users/iris@contoso.gatehouse.test?{select}"), None).await;
+        assert_eq!(
+            (iris["jobTitle"].as_str(), iris["city"].as_str()),
+            (Some("Buyer"), Some("Oslo")),
+            "{engine}: {iris}"
+        );
+        let (_, jon) =
+            server.call(&admin, Method::GET, &format!("/v1.0/users/jon@contoso.gatehouse.test?{select}"), None).await;
+        assert_eq!(jon["accountEnabled"], false, "{engine}: sign-in blocked: {jon}");
+    }
+}
