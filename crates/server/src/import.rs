@@ -4,6 +4,7 @@
 //! a progress bar, and a result file with each row's outcome.
 
 use anyhow::Context;
+use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -27,7 +28,8 @@ fn property(column: &str) -> String {
     }
 }
 
-/// A SCIM user from one row: its columns by property name.
+/// A SCIM user from one row (its columns by property name): the row read as a user of the directory, shown
+/// as SCIM shows one, with its initial password.
 fn scim_user(row: &Map<String, Value>) -> anyhow::Result<Value> {
     let text = |name: &str| row.get(name).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
     let upn = text("userPrincipalName").context("the row has no user name (userPrincipalName)")?;
@@ -36,48 +38,35 @@ fn scim_user(row: &Map<String, Value>) -> anyhow::Result<Value> {
         Some("yes") | Some("true") => true,
         Some(other) => anyhow::bail!("'Block sign in' is Yes or No, not '{other}'"),
     };
-    let mut user = json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
-        "userName": upn,
-        "active": !blocked,
-    });
-    let set = |user: &mut Value, pointer: &[&str], value: Option<&str>| {
-        let Some(value) = value else { return };
-        let mut at = user;
-        for key in &pointer[..pointer.len() - 1] {
-            at = &mut at[*key];
-        }
-        at[pointer[pointer.len() - 1]] = json!(value);
+    let mut doc = Map::new();
+    for (column, value) in row {
+        let Some(value) = value.as_str().map(str::trim).filter(|v| !v.is_empty()) else { continue };
+        match column.as_str() {
+            "telephoneNumber" => doc.insert("businessPhones".into(), json!([value])),
+            "mobile" => doc.insert("mobilePhone".into(), json!(value)),
+            "accountEnabled" | "passwordProfile" => None,
+            other => doc.insert(other.to_owned(), json!(value)),
+        };
+    }
+    doc.insert("userPrincipalName".into(), json!(upn));
+    doc.insert("accountEnabled".into(), json!(!blocked));
+    let record = ObjectRecord {
+        id: uuid::Uuid::nil(),
+        kind: ObjectKind::User,
+        version: 1,
+        unique_key: None,
+        manager: None,
+        doc,
+        created_at: chrono::Utc::now(),
+        deleted_at: None,
     };
-    set(&mut user, &["displayName"], text("displayName"));
-    set(&mut user, &["password"], text("passwordProfile"));
-    set(&mut user, &["name", "givenName"], text("givenName"));
-    set(&mut user, &["name", "familyName"], text("surname"));
-    set(&mut user, &["title"], text("jobTitle"));
-    set(&mut user, &["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "department"], text("department"));
-    let address: Map<String, Value> = [
-        ("streetAddress", "streetAddress"),
-        ("locality", "city"),
-        ("region", "state"),
-        ("postalCode", "postalCode"),
-        ("country", "country"),
-    ]
-    .into_iter()
-    .filter_map(|(field, column)| text(column).map(|v| (field.to_owned(), json!(v))))
-    .collect();
-    if !address.is_empty() {
-        let mut address = address;
-        address.insert("type".into(), json!("work"));
-        user["addresses"] = json!([address]);
+    let mut user = gatehouse_core::scim::users::to_scim(&record, "");
+    user.remove("id");
+    user.remove("meta");
+    if let Some(password) = text("passwordProfile") {
+        user.insert("password".into(), json!(password));
     }
-    let phones: Vec<Value> = [("telephoneNumber", "work"), ("mobile", "mobile")]
-        .into_iter()
-        .filter_map(|(column, kind)| text(column).map(|v| json!({"type": kind, "value": v})))
-        .collect();
-    if !phones.is_empty() {
-        user["phoneNumbers"] = json!(phones);
-    }
-    Ok(user)
+    Ok(Value::Object(user))
 }
 
 /// The rows of a template file, each its columns by property name.
@@ -192,6 +181,7 @@ mod tests {
         assert_eq!(user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], "Sales");
         assert_eq!(user["addresses"][0]["locality"], "Oslo");
         assert_eq!(user["phoneNumbers"][0], json!({"type": "mobile", "value": "+47 2"}));
+        assert!(user.get("id").is_none(), "{user}");
         let mut bad = row.clone();
         bad.insert("accountEnabled".into(), json!("Maybe"));
         assert!(scim_user(&bad).is_err());
