@@ -5,12 +5,14 @@
 #
 # Starts the release server on an empty database. Baseline, same run: users without passwords created one
 # request each (SCIM POST /Users, 16 connections, 10 s). Then USERS (default 100,000) users without
-# passwords imported through /Bulk, 1,000 operations a request, one request after another. Prints one JSON
-# line each.
+# passwords imported through /Bulk, 1,000 operations a request, one request after another. Then, beside
+# the raw argon2id rate of one core (production parameters, `gatehouse-bench baseline`), PASSWORDS
+# (default 4,000) users with initial passwords through /Bulk. Prints one JSON line each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=$1
 users=${2:-100000}
+passwords=${3:-4000}
 source bench/common.sh
 
 database_for "$engine"
@@ -20,3 +22,5 @@ user='{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "s
 "$bench" load --url "$base/scim/v2/Users" --method POST --header "$auth" --content-type application/scim+json \
   --body "$user" --concurrency 16 --seconds 10 --name "SCIM POST /Users, one user a request"
 "$bench" scim-bulk --base "$base" --token "$token" --count "$users" --per-request 1000
+"$bench" baseline --seconds 5
+"$bench" scim-bulk --base "$base" --token "$token" --count "$passwords" --per-request 1000 --passwords

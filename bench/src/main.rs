@@ -198,7 +198,7 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         changes: usize,
     },
-    /// Creates users without passwords through SCIM's `/Bulk`; prints users per second.
+    /// Creates users through SCIM's `/Bulk`, with or without passwords; prints users per second.
     ScimBulk {
         #[arg(long)]
         base: String,
@@ -208,6 +208,9 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 1000)]
         per_request: usize,
+        /// Give each user an initial password (hashed with the server's argon2id parameters).
+        #[arg(long)]
+        passwords: bool,
     },
     /// Follows `@odata.nextLink` from a first page to the last; prints users per second.
     Walk {
@@ -297,8 +300,8 @@ fn main() -> anyhow::Result<()> {
                 let (http, app) = (Http::new(base, token), Http::new(target, target_token));
                 provisioning::latency(&http, &app, &users, changes).await
             }
-            Command::ScimBulk { base, token, count, per_request } => {
-                provisioning::scim_bulk(&Http::new(base, token), count, per_request).await
+            Command::ScimBulk { base, token, count, per_request, passwords } => {
+                provisioning::scim_bulk(&Http::new(base, token), count, per_request, passwords).await
             }
             Command::CreateDynamic { base, token, count, out } => {
                 create_dynamic(&Http::new(base, token), count, &out).await

@@ -88,19 +88,24 @@ pub async fn latency(http: &Http, target: &Http, users: &std::path::Path, change
     Ok(())
 }
 
-/// Creates `count` users without passwords through SCIM's `/Bulk`, `per_request` at a time, one request
-/// after another; prints users per second.
-pub async fn scim_bulk(http: &Http, count: usize, per_request: usize) -> anyhow::Result<()> {
+/// Creates `count` users through SCIM's `/Bulk` (each with an initial password when `passwords`),
+/// `per_request` at a time, one request after another; prints users per second.
+pub async fn scim_bulk(http: &Http, count: usize, per_request: usize, passwords: bool) -> anyhow::Result<()> {
+    let prefix = if passwords { "hashed" } else { "bulk" };
     let started = Instant::now();
     let mut made = 0;
     while made < count {
         let operations: Vec<serde_json::Value> = (made..(made + per_request).min(count))
             .map(|n| {
-                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": {
-                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("bulk{n}"),
+                let mut data = json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("{prefix}{n}"),
                     "name": {"givenName": "Bulk", "familyName": format!("{n}")}, "active": true,
                     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Imported"},
-                }})
+                });
+                if passwords {
+                    data["password"] = json!(format!("Imported-{n}-Correct-Horse"));
+                }
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{n}"), "data": data})
             })
             .collect();
         let sent = operations.len();
@@ -115,7 +120,7 @@ pub async fn scim_bulk(http: &Http, count: usize, per_request: usize) -> anyhow:
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({"name": "SCIM /Bulk import, users without passwords", "users": count, "per_request": per_request,
+        json!({"name": "SCIM /Bulk import", "passwords": passwords, "users": count, "per_request": per_request,
             "seconds": (seconds * 100.0).round() / 100.0, "users_per_s": (count as f64 / seconds).round()})
     );
     Ok(())

@@ -137,6 +137,11 @@ impl Hasher {
         }
     }
 
+    /// How many hashes the pool computes at once (its threads).
+    pub fn threads(&self) -> usize {
+        self.queue / QUEUE_PER_TURN
+    }
+
     /// Hashes the password with the salt given (16 bytes of the directory's randomness) when a turn comes;
     /// returns the PHC string (`$argon2id$v=19$m=…`). Refused as throttled when the pool is saturated.
     pub async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String> {

@@ -17,6 +17,11 @@ use crate::Caller;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
+/// Users with passwords prepared at once, per hashing thread.
+const HASHES_PER_THREAD: usize = 4;
+/// Users without passwords prepared at once (each reads the store to check its name is free).
+const PREPARED_AT_ONCE: usize = 64;
+
 /// A new user: the body as Graph's create takes it, and the internal values kept beside it.
 pub type NewUser = (Map<String, Value>, Map<String, Value>);
 
@@ -80,10 +85,16 @@ impl Users<'_> {
     pub(crate) async fn create_many(&self, caller: &Caller, items: &[NewUser]) -> Result<Vec<Result<ObjectRecord>>> {
         require(caller, Action::WriteUsers)?;
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
-        let prepared = futures_util::future::join_all(
-            items.iter().map(|(body, kept)| self.prepared(caller, &tenant, body, kept, Password::Optional)),
-        )
-        .await;
+        // Users with passwords are prepared a few per hashing thread at a time (enough to keep every thread
+        // busy between two groups, few enough to leave the pool's queue to sign-ins); the rest only read the
+        // store.
+        let hashing = items.iter().any(|(body, _)| body.contains_key("passwordProfile"));
+        let at_once = if hashing { self.directory.hasher.threads() * HASHES_PER_THREAD } else { PREPARED_AT_ONCE };
+        let mut prepared = Vec::with_capacity(items.len());
+        for chunk in items.chunks(at_once.max(1)) {
+            let ready = chunk.iter().map(|(body, kept)| self.prepared(caller, &tenant, body, kept, Password::Optional));
+            prepared.extend(futures_util::future::join_all(ready).await);
+        }
         let mut names = HashSet::new();
         let prepared: Vec<Result<(ObjectRecord, Vec<Write>)>> = prepared
             .into_iter()

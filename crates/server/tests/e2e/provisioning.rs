@@ -249,6 +249,10 @@ async fn an_app_that_was_down_is_caught_up_after() {
             app.user("cy@contoso.gatehouse.test").await.is_some_and(|u| u["title"] == "Buyer")
         })
         .await;
+        eventually(&server, chrono::Duration::seconds(30), "the group's arrival", || async {
+            app.all("Groups").await.first().is_some_and(|g| g["members"].as_array().map(Vec::len) == Some(3))
+        })
+        .await;
         assert_eq!(app.all("Groups").await.len(), 1, "{engine}: one group, not two");
         assert_eq!(app.all("Users").await.len(), 3, "{engine}: nothing doubled");
     }
