@@ -1,4 +1,4 @@
-//! `gatehouse users import`: Entra's bulk-create CSV (the admin center's template: a `version:v1.0` line,
+//! `gatehouse users import` and `export`. Import: Entra's bulk-create CSV (the admin center's template: a `version:v1.0` line,
 //! then columns such as `Name [displayName] Required`) sent to a running server through SCIM's `/Bulk` —
 //! the same core path as any bulk request — with the admin app's credentials, a thousand users a request,
 //! a progress bar, and a result file with each row's outcome.
@@ -88,11 +88,27 @@ fn rows(path: &Path) -> anyhow::Result<Vec<Map<String, Value>>> {
     Ok(out)
 }
 
-/// Imports the file's users; writes each row's outcome to `results` (CSV: row, user name, status, id or
-/// error) and answers how many were created and how many failed.
-pub async fn import(target: &Target, csv: &Path, results: &Path) -> anyhow::Result<(usize, usize)> {
-    let rows = rows(csv)?;
-    let http = reqwest::Client::new();
+/// The columns an export writes: Entra's bulk-create template's, without the password.
+const EXPORTED: &[(&str, &str)] = &[
+    ("Name [displayName] Required", "displayName"),
+    ("User name [userPrincipalName] Required", "userPrincipalName"),
+    ("Block sign in (Yes/No) [accountEnabled] Required", "accountEnabled"),
+    ("First name [givenName]", "givenName"),
+    ("Last name [surname]", "surname"),
+    ("Job title [jobTitle]", "jobTitle"),
+    ("Department [department]", "department"),
+    ("Usage location [usageLocation]", "usageLocation"),
+    ("Street address [streetAddress]", "streetAddress"),
+    ("State or province [state]", "state"),
+    ("Country or region [country]", "country"),
+    ("Office [officeLocation]", "officeLocation"),
+    ("City [city]", "city"),
+    ("ZIP or postal code [postalCode]", "postalCode"),
+    ("Mobile phone [mobile]", "mobilePhone"),
+];
+
+/// An app token for the target, by client credentials.
+async fn token(http: &reqwest::Client, target: &Target) -> anyhow::Result<String> {
     let form = [
         ("grant_type", "client_credentials"),
         ("client_id", target.client_id.as_str()),
@@ -101,7 +117,50 @@ pub async fn import(target: &Target, csv: &Path, results: &Path) -> anyhow::Resu
     ];
     let token_url = format!("{}/{}/oauth2/v2.0/token", target.url, target.tenant);
     let answer: Value = http.post(&token_url).form(&form).send().await?.json().await?;
-    let token = answer["access_token"].as_str().with_context(|| format!("no token: {answer}"))?.to_owned();
+    Ok(answer["access_token"].as_str().with_context(|| format!("no token: {answer}"))?.to_owned())
+}
+
+/// Writes every user of the tenant to `csv` in Entra's bulk-create template (a `version:v1.0` line, then
+/// its columns; "Block sign in" is Yes for a disabled account), read through Graph a page at a time;
+/// answers how many were written.
+pub async fn export(target: &Target, csv: &Path) -> anyhow::Result<usize> {
+    let http = reqwest::Client::new();
+    let token = token(&http, target).await?;
+    let select: Vec<&str> = EXPORTED.iter().map(|(_, property)| *property).collect();
+    let mut next = Some(format!("{}/v1.0/users?$top=999&$select={}", target.url, select.join(",")));
+    let mut text = String::from("version:v1.0\n");
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(EXPORTED.iter().map(|(column, _)| *column))?;
+    let progress = indicatif::ProgressBar::new_spinner();
+    let mut written = 0;
+    while let Some(url) = next {
+        let response = http.get(&url).bearer_auth(&token).send().await?;
+        let status = response.status();
+        let page: Value = response.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "reading users was refused ({status}): {page}");
+        for user in page["value"].as_array().cloned().unwrap_or_default() {
+            writer.write_record(EXPORTED.iter().map(|(_, property)| match (*property, &user[*property]) {
+                ("accountEnabled", Value::Bool(enabled)) => if *enabled { "No" } else { "Yes" }.to_owned(),
+                (_, Value::String(value)) => value.clone(),
+                _ => String::new(),
+            }))?;
+            written += 1;
+        }
+        progress.set_message(format!("{written} users"));
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    progress.finish_and_clear();
+    text.push_str(&String::from_utf8(writer.into_inner()?)?);
+    std::fs::write(csv, text).with_context(|| format!("cannot write {}", csv.display()))?;
+    Ok(written)
+}
+
+/// Imports the file's users; writes each row's outcome to `results` (CSV: row, user name, status, id or
+/// error) and answers how many were created and how many failed.
+pub async fn import(target: &Target, csv: &Path, results: &Path) -> anyhow::Result<(usize, usize)> {
+    let rows = rows(csv)?;
+    let http = reqwest::Client::new();
+    let token = token(&http, target).await?;
     let progress = indicatif::ProgressBar::new(rows.len() as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users, {per_sec}, {eta} left")

@@ -412,7 +412,7 @@ async fn bad_scim_requests_get_scims_errors() {
 }
 
 #[tokio::test]
-async fn the_cli_imports_entras_bulk_create_template() {
+async fn the_cli_imports_and_exports_entras_bulk_create_template() {
     for server in servers().await {
         let engine = server.engine;
         let dir = tempfile::tempdir().unwrap();
@@ -463,5 +463,38 @@ async fn the_cli_imports_entras_bulk_create_template() {
         let (_, jon) =
             server.call(&admin, Method::GET, &format!("/v1.0/users/jon@contoso.gatehouse.test?{select}"), None).await;
         assert_eq!(jon["accountEnabled"], false, "{engine}: sign-in blocked: {jon}");
+
+        // Export: every user, in the same template, through Graph.
+        let exported = dir.path().join("export.csv");
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["users", "export", "--csv"])
+            .arg(&exported)
+            .args([
+                "--url",
+                &server.base,
+                "--tenant",
+                &t.tenant_id.to_string(),
+                "--client-id",
+                &t.client_id.to_string(),
+            ])
+            .env("GATEHOUSE_CLIENT_SECRET", &t.client_secret)
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
+        let text = std::fs::read_to_string(&exported).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "version:v1.0", "{engine}");
+        assert!(
+            lines[1].starts_with("Name [displayName] Required,User name [userPrincipalName] Required"),
+            "{engine}: {text}"
+        );
+        let iris_row = lines.iter().find(|l| l.contains("iris@contoso.gatehouse.test")).unwrap();
+        assert!(
+            iris_row.starts_with("Iris Ng,iris@contoso.gatehouse.test,No,Iris,Ng,Buyer,Sales,"),
+            "{engine}: {iris_row}"
+        );
+        let jon_row = lines.iter().find(|l| l.contains("jon@contoso.gatehouse.test")).unwrap();
+        assert!(jon_row.contains(",Yes,"), "{engine}: blocked: {jon_row}");
     }
 }
