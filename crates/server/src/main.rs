@@ -90,16 +90,8 @@ enum UsersCommand {
         /// Where to write each row's outcome (CSV: row, userPrincipalName, status, id or error).
         #[arg(long, default_value = "import-results.csv")]
         results: PathBuf,
-        /// The server's base URL.
-        #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        /// The tenant (id or domain).
-        #[arg(long, env = "GATEHOUSE_TENANT")]
-        tenant: String,
-        #[arg(long, env = "GATEHOUSE_CLIENT_ID")]
-        client_id: String,
-        #[arg(long, env = "GATEHOUSE_CLIENT_SECRET", hide_env_values = true)]
-        client_secret: String,
+        #[command(flatten)]
+        server: ServerLogin,
     },
     /// Write every user to a CSV in Entra's bulk-create template (without passwords), read through Graph
     /// with an app's credentials: a file `import` takes back.
@@ -107,15 +99,36 @@ enum UsersCommand {
         /// The CSV to write.
         #[arg(long)]
         csv: PathBuf,
-        #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
-        #[arg(long, env = "GATEHOUSE_TENANT")]
-        tenant: String,
-        #[arg(long, env = "GATEHOUSE_CLIENT_ID")]
-        client_id: String,
-        #[arg(long, env = "GATEHOUSE_CLIENT_SECRET", hide_env_values = true)]
-        client_secret: String,
+        #[command(flatten)]
+        server: ServerLogin,
     },
+}
+
+/// A running server and an app's credentials on it.
+#[derive(clap::Args)]
+struct ServerLogin {
+    /// The server's base URL.
+    #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The tenant (id or domain).
+    #[arg(long, env = "GATEHOUSE_TENANT")]
+    tenant: String,
+    #[arg(long, env = "GATEHOUSE_CLIENT_ID")]
+    client_id: String,
+    #[arg(long, env = "GATEHOUSE_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: String,
+}
+
+impl ServerLogin {
+    fn target(self) -> gatehouse::import::Target {
+        let url = self.url.trim_end_matches('/').to_owned();
+        gatehouse::import::Target {
+            url,
+            tenant: self.tenant,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -271,25 +284,13 @@ fn run() -> anyhow::Result<()> {
             }
             Command::Subscription(command) => subscription(command).await,
             Command::Domain(command) => domain(command).await,
-            Command::Users(UsersCommand::Import { csv, results, url, tenant, client_id, client_secret }) => {
-                let target = gatehouse::import::Target {
-                    url: url.trim_end_matches('/').to_owned(),
-                    tenant,
-                    client_id,
-                    client_secret,
-                };
-                let (created, failed) = gatehouse::import::import(&target, &csv, &results).await?;
+            Command::Users(UsersCommand::Import { csv, results, server }) => {
+                let (created, failed) = gatehouse::import::import(&server.target(), &csv, &results).await?;
                 println!("{created} users created, {failed} failed; each row's outcome is in {}", results.display());
                 Ok(())
             }
-            Command::Users(UsersCommand::Export { csv, url, tenant, client_id, client_secret }) => {
-                let target = gatehouse::import::Target {
-                    url: url.trim_end_matches('/').to_owned(),
-                    tenant,
-                    client_id,
-                    client_secret,
-                };
-                let written = gatehouse::import::export(&target, &csv).await?;
+            Command::Users(UsersCommand::Export { csv, server }) => {
+                let written = gatehouse::import::export(&server.target(), &csv).await?;
                 println!("{written} users written to {}", csv.display());
                 Ok(())
             }

@@ -6,6 +6,7 @@
 use crate::support::{servers, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use std::ffi::OsStr;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -411,6 +412,19 @@ async fn bad_scim_requests_get_scims_errors() {
     }
 }
 
+/// Runs `gatehouse users …` with these arguments against the server, as its admin app.
+async fn users_command(server: &Server, arguments: &[&OsStr]) -> std::process::Output {
+    let t = &server.tenant;
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("users")
+        .args(arguments)
+        .args(["--url", &server.base, "--tenant", &t.tenant_id.to_string(), "--client-id", &t.client_id.to_string()])
+        .env("GATEHOUSE_CLIENT_SECRET", &t.client_secret)
+        .output()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_cli_imports_and_exports_entras_bulk_create_template() {
     for server in servers().await {
@@ -424,24 +438,9 @@ async fn the_cli_imports_and_exports_entras_bulk_create_template() {
             Iris Again,iris@contoso.gatehouse.test,,No,,,,,\n\
             Nobody,,,No,,,,,\n";
         std::fs::write(&csv, template).unwrap();
-        let t = &server.tenant;
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(["users", "import", "--csv"])
-            .arg(&csv)
-            .arg("--results")
-            .arg(&results)
-            .args([
-                "--url",
-                &server.base,
-                "--tenant",
-                &t.tenant_id.to_string(),
-                "--client-id",
-                &t.client_id.to_string(),
-            ])
-            .env("GATEHOUSE_CLIENT_SECRET", &t.client_secret)
-            .output()
-            .await
-            .unwrap();
+        let import =
+            [OsStr::new("import"), OsStr::new("--csv"), csv.as_os_str(), OsStr::new("--results"), results.as_os_str()];
+        let output = users_command(&server, &import).await;
         let said = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{engine}: {said} {}", String::from_utf8_lossy(&output.stderr));
         assert!(said.contains("2 users created, 2 failed"), "{engine}: {said}");
@@ -466,21 +465,7 @@ async fn the_cli_imports_and_exports_entras_bulk_create_template() {
 
         // Export: every user, in the same template, through Graph.
         let exported = dir.path().join("export.csv");
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args(["users", "export", "--csv"])
-            .arg(&exported)
-            .args([
-                "--url",
-                &server.base,
-                "--tenant",
-                &t.tenant_id.to_string(),
-                "--client-id",
-                &t.client_id.to_string(),
-            ])
-            .env("GATEHOUSE_CLIENT_SECRET", &t.client_secret)
-            .output()
-            .await
-            .unwrap();
+        let output = users_command(&server, &[OsStr::new("export"), OsStr::new("--csv"), exported.as_os_str()]).await;
         assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
         let text = std::fs::read_to_string(&exported).unwrap();
         let lines: Vec<&str> = text.lines().collect();
