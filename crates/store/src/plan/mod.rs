@@ -1,6 +1,7 @@
 //! The SQL of every write and read, written once for both engines, and the portable values and rows that
 //! carry parameters in and results out.
 
+mod provisioning;
 mod rows;
 mod values;
 mod writes;
