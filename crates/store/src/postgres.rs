@@ -152,12 +152,15 @@ impl PgDb {
     /// until commit, makes sequence order commit order and lets a tenant's writes take their row locks one
     /// transaction at a time (two batches updating the same users and counts in different orders cannot
     /// deadlock). A small batch — one request's write — is committed with the others waiting (see the
-    /// module's notes on group commit); a large one (bulk work: many statements or multi-row inserts) runs
-    /// alone, in scripts and prepared statements (see `in_steps`): the function's `EXECUTE` plans every
-    /// statement afresh and walks its parameter arrays for each.
+    /// module's notes on group commit); a large one (bulk work: many statements or multi-row inserts, or
+    /// the update of many objects) runs alone, in scripts and prepared statements (see `in_steps`): the
+    /// function's `EXECUTE` plans every statement afresh and walks its parameter arrays for each.
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
         let parameters: usize = batch.statements.iter().map(|s| s.query.params.len()).sum();
-        if batch.statements.len() > APPLY_STATEMENTS || parameters > APPLY_PARAMETERS {
+        if batch.statements.len() > APPLY_STATEMENTS
+            || parameters > APPLY_PARAMETERS
+            || batch.opening_run >= ALONE_OBJECTS
+        {
             return self.in_steps(batch).await;
         }
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -186,23 +189,43 @@ impl PgDb {
     /// A bulk batch in few round trips: its runs of small statements go as scripts (many statements in one
     /// message, their parameters written in as literals, each statement's row count checked), its multi-row
     /// inserts as prepared statements, whose plans PostgreSQL reuses.
+    ///
+    /// A batch that opens with statements that need no sequence (the rows of many objects, each checked
+    /// against its version) runs them first and takes the tenant's sequence after, so that the heavy part
+    /// of two such batches (a group's license reaching its members a page at a time) runs side by side.
+    /// Its rows are then locked before the sequence is, the other way round from every other writer: one
+    /// that holds the sequence and waits for one of those rows would wait forever, so the batch waits for
+    /// the sequence a moment at most (see [`GIVE_WAY`]), then rolls back and runs again in the usual order.
     async fn in_steps(&self, batch: Batch) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        // A batch that creates its tenant finds no row to advance before its statements have run.
-        let mut advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
-        let mut script: Vec<&Statement> = Vec::new();
-        for statement in &batch.statements {
-            if statement.query.params.len() <= SCRIPT_STATEMENT_PARAMETERS {
-                script.push(statement);
-                continue;
-            }
-            run_script(&mut tx, &std::mem::take(&mut script)).await?;
-            let affected = bind(&statement.query).execute(&mut *tx).await.map_err(write_error)?.rows_affected();
-            if let (0, Some(missing)) = (affected, &statement.must_affect) {
-                return Err(missing.clone());
+        if batch.unlocked > 0 {
+            if let Some(last) = self.steps(&batch, batch.unlocked).await? {
+                return Ok(last);
             }
         }
-        run_script(&mut tx, &script).await?;
+        self.steps(&batch, 0).await.and_then(|last| last.ok_or(StoreError::Missing))
+    }
+
+    /// Runs the batch, its first `early` statements before the sequence advances (then waiting for it a
+    /// moment at most); `None` when it gave way.
+    async fn steps(&self, batch: &Batch, early: usize) -> StoreResult<Option<i64>> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let (first, rest) = batch.statements.split_at(early);
+        run_statements(&mut tx, first).await?;
+        if early > 0 {
+            sqlx::query(GIVE_WAY).execute(&mut *tx).await.map_err(unavailable)?;
+        }
+        // A batch that creates its tenant finds no row to advance before its statements have run.
+        let mut advanced = match bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await {
+            Err(e) if early > 0 && e.as_database_error().and_then(|d| d.code()).as_deref() == Some(LOCK_WAIT) => {
+                tx.rollback().await.map_err(unavailable)?;
+                return Ok(None);
+            }
+            advanced => advanced.map_err(unavailable)?,
+        };
+        if early > 0 {
+            sqlx::query(WAIT).execute(&mut *tx).await.map_err(unavailable)?;
+        }
+        run_statements(&mut tx, rest).await?;
         if advanced.is_none() {
             advanced = bind(&batch.advance_sequence()).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         }
@@ -249,8 +272,26 @@ impl PgDb {
             .map_err(write_error)?;
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(last)
+        Ok(Some(last))
     }
+}
+
+/// Runs the statements in order in the transaction: runs of small ones as scripts, the others as prepared
+/// statements.
+async fn run_statements(tx: &mut sqlx::Transaction<'_, Postgres>, statements: &[Statement]) -> StoreResult<()> {
+    let mut script: Vec<&Statement> = Vec::new();
+    for statement in statements {
+        if statement.query.params.len() <= SCRIPT_STATEMENT_PARAMETERS {
+            script.push(statement);
+            continue;
+        }
+        run_script(tx, &std::mem::take(&mut script)).await?;
+        let affected = bind(&statement.query).execute(&mut **tx).await.map_err(write_error)?.rows_affected();
+        if let (0, Some(missing)) = (affected, &statement.must_affect) {
+            return Err(missing.clone());
+        }
+    }
+    run_script(tx, &script).await
 }
 
 /// The batches in one call of [`APPLY`], in tenant order (transactions that lock several tenants' sequences
@@ -445,6 +486,18 @@ fn substitute(sql: &str, slots: &[String]) -> String {
 /// afresh every time.
 const APPLY_STATEMENTS: usize = 32;
 const APPLY_PARAMETERS: usize = 512;
+
+/// The objects a batch's opening run of updates must reach for it to run alone, its rows written before
+/// the sequence is taken (see `in_steps`).
+const ALONE_OBJECTS: usize = 100;
+
+/// What a batch that wrote its rows first sets before it waits for its tenant's sequence, and after: it
+/// waits 250 ms at most, well under PostgreSQL's own deadlock check (one second by default), so that the
+/// other writer never sees a deadlock error.
+const GIVE_WAY: &str = "SET LOCAL lock_timeout = '250ms'";
+const WAIT: &str = "SET LOCAL lock_timeout = 0";
+/// PostgreSQL's SQLSTATE for a lock not granted within `lock_timeout`.
+const LOCK_WAIT: &str = "55P03";
 
 /// The most parameters a statement of a script may have: a multi-row insert of hundreds of rows runs as a
 /// prepared statement instead, whose plan PostgreSQL reuses.

@@ -874,58 +874,166 @@ async fn an_update_given_its_old_values_writes_only_the_difference() {
 
 /// Many updates given their old values, in one batch, are written together: every document, value and count
 /// moves, and one stale version fails the whole batch before anything is written.
+/// `people` each given a license and a city, as updates given their old values at `version`.
+fn licensed(people: &[ObjectRecord], version: i64) -> Vec<Write> {
+    people
+        .iter()
+        .map(|p| {
+            let mut changed = p.clone();
+            changed.doc.insert("assignedLicenses".into(), json!([{"skuId": E3}]));
+            changed.doc.insert("city".into(), json!("O'Hare \\ ☃"));
+            Write::UpdateObject {
+                previous: Default::default(),
+                object: changed,
+                expected_version: version,
+                attributes: vec!["assignedLicenses".into()],
+                before: Some(query::index_values(p)),
+            }
+        })
+        .collect()
+}
+
+const E3: &str = "6fd2c87f-b296-42f0-b197-1e91e994b900";
+
+/// `n` users of the tenant's domain, inserted.
+async fn people(store: &SqlStore, t: &TenantRecord, prefix: &str, n: usize) -> Vec<ObjectRecord> {
+    let people: Vec<ObjectRecord> = (0..n).map(|i| user(&format!("{prefix}{i}@{}", t.initial_domain))).collect();
+    let inserts = people.iter().cloned().map(Write::InsertObject).collect();
+    store.commit(t.id, inserts, now()).await.unwrap();
+    people
+}
+
+/// Five updates (one request's batch) and 150 (a bulk batch, whose rows PostgreSQL writes before it takes
+/// the tenant's sequence) alike.
 #[tokio::test]
 async fn updates_given_their_old_values_are_written_together_and_all_or_nothing() {
     on_every_engine(|store| async move {
         let t = new_tenant(&store, "together.test").await;
-        let e3 = "6fd2c87f-b296-42f0-b197-1e91e994b900";
-        let people: Vec<ObjectRecord> = (0..5).map(|i| user(&format!("p{i}@together.test"))).collect();
-        let inserts = people.iter().cloned().map(Write::InsertObject).collect();
-        store.commit(t.id, inserts, now()).await.unwrap();
-        let licensed = |people: &[ObjectRecord], version: i64| -> Vec<Write> {
-            people
-                .iter()
-                .map(|p| {
-                    let mut changed = p.clone();
-                    changed.doc.insert("assignedLicenses".into(), json!([{"skuId": e3}]));
-                    changed.doc.insert("city".into(), json!("O'Hare \\ ☃"));
-                    Write::UpdateObject {
-                        previous: Default::default(),
-                        object: changed,
-                        expected_version: version,
-                        attributes: vec!["assignedLicenses".into()],
-                        before: Some(query::index_values(p)),
-                    }
-                })
-                .collect()
-        };
-        let mut stale = licensed(&people, 1);
-        if let Some(Write::UpdateObject { expected_version, .. }) = stale.get_mut(3) {
-            *expected_version = 7;
-        }
-        let failed = store.commit(t.id, stale, now()).await;
-        assert!(matches!(failed, Err(StoreError::VersionMismatch)), "{failed:?}");
-        assert_eq!(store.value_count(t.id, "assignedLicenses", e3).await.unwrap(), 0, "nothing of the batch stays");
-        let before = store.changes(t.id, 0, u32::MAX).await.unwrap().len();
-        store.commit(t.id, licensed(&people, 1), now()).await.unwrap();
-        let changes = store.changes(t.id, 0, u32::MAX).await.unwrap();
-        let logged: Vec<String> = changes[before..].iter().map(|c| c.change.encode()[1].clone()).collect();
-        assert_eq!(logged, people.iter().map(|p| p.id.to_string()).collect::<Vec<_>>(), "one change each, in order");
-        assert_eq!(store.value_count(t.id, "assignedLicenses", e3).await.unwrap(), 5);
-        for p in &people {
-            let stored = store.object(t.id, ObjectKind::User, p.id).await.unwrap().unwrap();
-            assert_eq!((stored.version, &stored.doc["city"]), (2, &json!("O'Hare \\ ☃")));
+        for (n, prefix) in [(5, "p"), (150, "q")] {
+            let people = people(&store, &t, prefix, n).await;
+            let counted = store.value_count(t.id, "assignedLicenses", E3).await.unwrap();
+            let mut stale = licensed(&people, 1);
+            if let Some(Write::UpdateObject { expected_version, .. }) = stale.get_mut(3) {
+                *expected_version = 7;
+            }
+            let failed = store.commit(t.id, stale, now()).await;
+            assert!(matches!(failed, Err(StoreError::VersionMismatch)), "{n}: {failed:?}");
+            let unchanged = store.value_count(t.id, "assignedLicenses", E3).await.unwrap();
+            assert_eq!(unchanged, counted, "{n}: nothing of the batch stays");
+            let before = store.changes(t.id, 0, u32::MAX).await.unwrap().len();
+            store.commit(t.id, licensed(&people, 1), now()).await.unwrap();
+            let changes = store.changes(t.id, 0, u32::MAX).await.unwrap();
+            let logged: Vec<String> = changes[before..].iter().map(|c| c.change.encode()[1].clone()).collect();
+            let ids: Vec<String> = people.iter().map(|p| p.id.to_string()).collect();
+            assert_eq!(logged, ids, "{n}: one change each, in order");
+            let counted_now = store.value_count(t.id, "assignedLicenses", E3).await.unwrap();
+            assert_eq!(counted_now, counted + n as u64);
+            for p in &people {
+                let stored = store.object(t.id, ObjectKind::User, p.id).await.unwrap().unwrap();
+                assert_eq!((stored.version, &stored.doc["city"]), (2, &json!("O'Hare \\ ☃")));
+            }
         }
         let q = ObjectQuery {
             filter: Some(Filter::Any {
                 property: "assignedLicenses".into(),
-                test: Test::Compare(Op::Eq, Literal::Text(e3.into())),
+                test: Test::Compare(Op::Eq, Literal::Text(E3.into())),
             }),
             ..users_query(false)
         };
-        assert_eq!(store.count(t.id, &q).await.unwrap(), 5);
+        assert_eq!(store.count(t.id, &q).await.unwrap(), 155);
     })
     .await;
+}
+
+/// Bulk updates running at once (PostgreSQL writes their rows side by side) and requests' writes among
+/// them: every batch's changes are numbered without gaps, together and in commit order, and the counts
+/// add up.
+#[tokio::test]
+async fn bulk_updates_side_by_side_keep_the_change_log_gapless() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "side.test").await;
+        let mut tasks = Vec::new();
+        for b in 0..4 {
+            let people = people(&store, &t, &format!("b{b}-"), 120).await;
+            let bulk = store.clone();
+            tasks.push(tokio::spawn(async move { bulk.commit(t.id, licensed(&people, 1), now()).await }));
+            let single = store.clone();
+            let upn = format!("single{b}@side.test");
+            tasks.push(tokio::spawn(
+                async move { single.commit(t.id, vec![Write::InsertObject(user(&upn))], now()).await },
+            ));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let changes = store.changes(t.id, 0, u32::MAX).await.unwrap();
+        let seqs: Vec<i64> = changes.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs, (1..=changes.len() as i64).collect::<Vec<_>>(), "gapless");
+        let updated: Vec<i64> = changes
+            .iter()
+            .filter(|c| matches!(c.change, Change::Object { kind: ChangeKind::Updated, .. }))
+            .map(|c| c.seq)
+            .collect();
+        assert_eq!(updated.len(), 480);
+        for bulk in updated.chunks(120) {
+            assert_eq!(bulk[119] - bulk[0], 119, "a batch's changes are numbered together");
+        }
+        assert_eq!(store.value_count(t.id, "assignedLicenses", E3).await.unwrap(), 480);
+    })
+    .await;
+}
+
+/// PostgreSQL: a bulk update writes its rows before it takes the tenant's sequence, the other way round
+/// from every other writer. A writer that holds the sequence and then wants one of those rows does not
+/// deadlock: the bulk batch gives way (rolls back and runs again in the usual order) and finds the row
+/// changed.
+#[tokio::test]
+async fn a_bulk_update_gives_way_to_a_writer_holding_the_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
+        if engine != "postgres" {
+            continue;
+        }
+        let store = Arc::new(SqlStore::connect(&url).await.unwrap());
+        let t = new_tenant(&store, "way.test").await;
+        let people = people(&store, &t, "w", 150).await;
+        let raw = sqlx::PgPool::connect(&url).await.unwrap();
+        let mut writer = raw.begin().await.unwrap();
+        sqlx::query("UPDATE tenants SET change_seq = change_seq WHERE id = $1")
+            .bind(t.id.to_string())
+            .execute(&mut *writer)
+            .await
+            .unwrap();
+        let bulk = tokio::spawn({
+            let (store, people) = (store.clone(), people.clone());
+            async move { store.commit(t.id, licensed(&people, 1), now()).await }
+        });
+        // The bulk batch has written its rows and waits for the sequence.
+        let waiting =
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE tenants%'";
+        for _ in 0..500 {
+            if sqlx::query_scalar::<_, i64>(waiting).fetch_one(&raw).await.unwrap() > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let changed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::query("UPDATE objects SET version = version + 1 WHERE tenant_id = $1 AND id = $2")
+                .bind(t.id.to_string())
+                .bind(people[0].id.to_string())
+                .execute(&mut *writer),
+        )
+        .await
+        .expect("the writer is not kept waiting");
+        assert_eq!(changed.unwrap().rows_affected(), 1, "no deadlock");
+        writer.commit().await.unwrap();
+        let refused = bulk.await.unwrap();
+        assert!(matches!(refused, Err(StoreError::VersionMismatch)), "{refused:?}");
+        assert_eq!(store.value_count(t.id, "assignedLicenses", E3).await.unwrap(), 0, "nothing of the batch stays");
+        let second = store.object(t.id, ObjectKind::User, people[1].id).await.unwrap().unwrap();
+        assert_eq!(second.version, 1);
+    }
 }
 
 /// A bulk batch (PostgreSQL writes its parameters into scripts) keeps every character of every value and

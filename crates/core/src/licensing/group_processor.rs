@@ -26,6 +26,10 @@ impl ChangeProcessor for GroupLicensing {
 /// Users reconciled per transaction of a group's bulk license processing.
 pub(super) const USERS_PER_BATCH: usize = 2000;
 
+/// The pages of a group's members committing at once: on PostgreSQL two write their members' rows side by
+/// side, one core each, and only take the tenant's sequence in turn (see the store's bulk batches).
+const PAGES_IN_FLIGHT: usize = 2;
+
 /// What one licensing round knows: the tenant's subscriptions, seats taken per SKU (kept current as the
 /// round changes users), and the licenses of the groups it has looked at.
 pub(super) struct Ledger {
@@ -230,6 +234,54 @@ impl Licensing<'_> {
         Ok(Some((batch, next)))
     }
 
+    /// Resolves every direct user member of the group again, a page at a time so that a group of any size
+    /// is processed in bounded memory, the next page read and resolved while up to [`PAGES_IN_FLIGHT`]
+    /// commit; `true` when anything was committed.
+    async fn license_members(
+        &self,
+        caller: &Caller,
+        holder: &str,
+        group: Uuid,
+        ledger: &mut Ledger,
+        users: &mut BTreeSet<Uuid>,
+    ) -> Result<bool> {
+        use futures_util::StreamExt;
+        fn settled(written: std::result::Result<i64, crate::store::StoreError>) -> Result<()> {
+            written.map(drop).map_err(|e| Error::conflict(format!("licensing: {e}")))
+        }
+        let (mut after, mut more, mut committed) = (None, true, false);
+        let mut writing = futures_util::stream::FuturesOrdered::new();
+        while more || !writing.is_empty() {
+            if !more || writing.len() == PAGES_IN_FLIGHT {
+                if let Some(written) = writing.next().await {
+                    settled(written)?;
+                    committed = true;
+                }
+                continue;
+            }
+            let read = self.license_page(caller, holder, group, after.take(), ledger, users);
+            tokio::pin!(read);
+            let page = loop {
+                tokio::select! {
+                    page = &mut read => break page?,
+                    Some(written) = writing.next(), if !writing.is_empty() => {
+                        settled(written)?;
+                        committed = true;
+                    }
+                }
+            };
+            match page {
+                Some((batch, next)) => {
+                    writing.push_back(self.directory.commit(caller, batch));
+                    more = next.is_some();
+                    after = next;
+                }
+                None => more = false,
+            }
+        }
+        Ok(committed)
+    }
+
     /// One round of group-based licensing: users whose group memberships, group licenses or usage location
     /// changed are resolved again; a group whose licenses changed has all its direct user members resolved,
     /// in batches, and its processing state set.
@@ -288,33 +340,7 @@ impl Licensing<'_> {
         let mut ledger = self.ledger(caller).await?;
         let mut committed = false;
         for group in &groups {
-            // A page of members at a time, so a group of any size is processed in bounded memory; the next
-            // page is read and resolved while the last one commits.
-            let (mut after, mut more, mut pending) = (None, true, None);
-            while more || pending.is_some() {
-                let write = async {
-                    match pending.take() {
-                        Some(batch) => self.directory.commit(caller, batch).await.map(|_| true),
-                        None => Ok(false),
-                    }
-                };
-                let read = async {
-                    match more {
-                        true => self.license_page(caller, holder, *group, after.take(), &mut ledger, &mut users).await,
-                        false => Ok(None),
-                    }
-                };
-                let (written, page) = tokio::join!(write, read);
-                committed |= written.map_err(|e| Error::conflict(format!("licensing: {e}")))?;
-                match page? {
-                    Some((batch, next)) => {
-                        pending = Some(batch);
-                        more = next.is_some();
-                        after = next;
-                    }
-                    None => more = false,
-                }
-            }
+            committed |= self.license_members(caller, holder, *group, &mut ledger, &mut users).await?;
             let record = self.directory.store.object(tenant, ObjectKind::Group, *group).await.map_err(Error::from)?;
             if let Some(current) = record.filter(|g| g.deleted_at.is_none()) {
                 let mut record = current.clone();

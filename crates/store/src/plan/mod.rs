@@ -151,6 +151,12 @@ pub struct Batch {
     notes: Vec<NoteColumns>,
     by: Initiator,
     at: i64,
+    /// How many statements open the batch that need not wait for the tenant's sequence: those of a run of
+    /// updates that opens it (see [`values::Revised`]). PostgreSQL runs a large batch's before it advances
+    /// the sequence, so that two such batches write their rows side by side.
+    pub unlocked: usize,
+    /// The objects that opening run updates.
+    pub opening_run: usize,
 }
 
 /// A change's note as the change log's `category`, `activity`, `service` and `detail` columns.
@@ -182,6 +188,16 @@ impl Batch {
         let at = micros(at);
         // Consecutive updates of distinct objects with their values read before are written together.
         let (mut run, mut in_run): (Vec<Revision>, HashSet<Uuid>) = Default::default();
+        let (mut unlocked, mut opening_run) = (0, 0);
+        let mut flush = |run: &[Revision], statements: &mut Vec<Statement>| -> StoreResult<()> {
+            let revised = revisions(&tenant, run)?;
+            if statements.is_empty() {
+                (unlocked, opening_run) = (revised.unlocked.len(), run.len());
+            }
+            statements.extend(revised.unlocked);
+            statements.extend(revised.locked);
+            Ok(())
+        };
         for write in writes {
             let values = Values::of(&write);
             let first = changes.len();
@@ -194,7 +210,7 @@ impl Batch {
                 }
                 write => {
                     if !run.is_empty() {
-                        statements.extend(revisions(&tenant, &std::mem::take(&mut run))?);
+                        flush(&std::mem::take(&mut run), &mut statements)?;
                         in_run.clear();
                     }
                     let (mut s, mut c) = write_plan(&tenant, write, at)?;
@@ -207,15 +223,24 @@ impl Batch {
             }
         }
         if !run.is_empty() {
-            statements.extend(revisions(&tenant, &run)?);
+            flush(&run, &mut statements)?;
         }
-        Ok(Batch { tenant, statements, changes, notes, by, at })
+        Ok(Batch { tenant, statements, changes, notes, by, at, unlocked, opening_run })
     }
 
     /// Statements that change no directory object and so log no change (index maintenance).
     pub fn maintenance(tenant: Uuid, statements: Vec<Statement>) -> Batch {
         let (changes, notes) = (Vec::new(), Vec::new());
-        Batch { tenant: tenant.to_string(), statements, changes, notes, by: Initiator::System, at: 0 }
+        Batch {
+            tenant: tenant.to_string(),
+            statements,
+            changes,
+            notes,
+            by: Initiator::System,
+            at: 0,
+            unlocked: 0,
+            opening_run: 0,
+        }
     }
 
     /// Advances the tenant's change sequence; returns the new last sequence number as its one row.

@@ -93,22 +93,29 @@ pub(super) struct Revision {
     pub(super) before: Vec<(String, String)>,
 }
 
+/// A run of updates as statements: those that may run before the tenant's sequence is advanced (the rows
+/// of the run's objects, each guarded by its version in the statement that writes it) and those that must
+/// run after (the counts, rows every writer of the tenant shares).
+pub(super) struct Revised {
+    pub(super) unlocked: Vec<Statement>,
+    pub(super) locked: Vec<Statement>,
+}
+
 /// Updates of distinct objects in a fixed number of statements whatever their number, their rows carried
-/// as one JSON array each, for PostgreSQL: a guard that every object is live at its expected version (else
-/// `VersionMismatch`, before anything is written), the documents, only the difference between each
-/// object's stored query values and its new ones, and the counted values' counts moved by their totals.
-/// A group's license reaches 2,000 members in one batch: written per object, PostgreSQL parses and plans
-/// each statement and updates one seat count's row 2,000 times. SQLite, in process, runs the per-object
-/// statements faster than it reads rows out of JSON, and keeps them.
-pub(super) fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec<Statement>> {
+/// as one JSON array each, for PostgreSQL: the documents, written only where every object is live at its
+/// expected version (else `VersionMismatch`, and the transaction writes nothing), only the difference
+/// between each object's stored query values and its new ones, and the counted values' counts moved by
+/// their totals. A group's license reaches 2,000 members in one batch: written per object, PostgreSQL
+/// parses and plans each statement and updates one seat count's row 2,000 times. SQLite, in process, runs
+/// the per-object statements faster than it reads rows out of JSON, and keeps them.
+pub(super) fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Revised> {
     let rows_of = |rows: Vec<Value>| SqlValue::from(Value::Array(rows).to_string());
-    let (mut versions, mut objects) = (Vec::with_capacity(revisions.len()), Vec::with_capacity(revisions.len()));
+    let mut objects = Vec::with_capacity(revisions.len());
     let (mut removed, mut added) = (Vec::new(), Vec::new());
     let mut counts: BTreeMap<String, i64> = BTreeMap::new();
     for Revision { object, expected_version, before } in revisions {
-        versions.push(serde_json::json!({"id": object.id, "version": expected_version}));
         objects.push(serde_json::json!({
-            "id": object.id, "unique_key": object.unique_key,
+            "id": object.id, "version": expected_version, "unique_key": object.unique_key,
             "manager_id": object.manager, "doc": json(&object.doc)?, "sort_name": gatehouse_core::store::sort_name(object),
         }));
         let after = query::index_values(object);
@@ -126,35 +133,30 @@ pub(super) fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec
         }
     }
     let expected = revisions.len() as i64;
-    let mut statements = vec![
-        checked(
-            "UPDATE tenants SET change_seq = change_seq WHERE id = $1 AND $2 = (SELECT COUNT(*) \
-             FROM jsonb_array_elements($3::jsonb) AS r JOIN objects o ON o.tenant_id = $1 \
-             AND o.id = r.value ->> 'id' AND o.version = CAST(r.value ->> 'version' AS BIGINT) AND o.deleted_at IS NULL)",
-            vec![tenant.into(), expected.into(), rows_of(versions)],
-            StoreError::VersionMismatch,
-        ),
-        statement(
-            "UPDATE objects AS o SET version = o.version + 1, unique_key = r.value ->> 'unique_key', \
-             manager_id = r.value ->> 'manager_id', doc = r.value ->> 'doc', sort_name = r.value ->> 'sort_name' \
-             FROM jsonb_array_elements($2::jsonb) AS r WHERE o.tenant_id = $1 AND o.id = r.value ->> 'id'",
-            vec![tenant.into(), rows_of(objects)],
-        ),
-    ];
+    let mut unlocked = vec![checked(
+        "WITH updated AS (UPDATE objects AS o SET version = o.version + 1, unique_key = r.value ->> 'unique_key', \
+         manager_id = r.value ->> 'manager_id', doc = r.value ->> 'doc', sort_name = r.value ->> 'sort_name' \
+         FROM jsonb_array_elements($2::jsonb) AS r WHERE o.tenant_id = $1 AND o.id = r.value ->> 'id' \
+         AND o.version = CAST(r.value ->> 'version' AS BIGINT) AND o.deleted_at IS NULL RETURNING 1) \
+         SELECT 1 WHERE (SELECT COUNT(*) FROM updated) = $3",
+        vec![tenant.into(), rows_of(objects), expected.into()],
+        StoreError::VersionMismatch,
+    )];
     if !removed.is_empty() {
-        statements.push(statement(
+        unlocked.push(statement(
             "DELETE FROM object_values WHERE tenant_id = $1 AND (property, value, object_id) IN \
              (SELECT r.value ->> 'p', r.value ->> 'v', r.value ->> 'o' FROM jsonb_array_elements($2::jsonb) AS r)",
             vec![tenant.into(), rows_of(removed)],
         ));
     }
     if !added.is_empty() {
-        statements.push(statement(
+        unlocked.push(statement(
             "INSERT INTO object_values (tenant_id, object_id, property, value) \
              SELECT $1, r.value ->> 'o', r.value ->> 'p', r.value ->> 'v' FROM jsonb_array_elements($2::jsonb) AS r",
             vec![tenant.into(), rows_of(added)],
         ));
     }
+    let mut locked = Vec::new();
     for (value, delta) in counts.into_iter().filter(|(_, delta)| *delta != 0) {
         let sql = if delta > 0 {
             "INSERT INTO value_counts (tenant_id, property, value, n) VALUES ($1, $2, $3, $4) \
@@ -162,9 +164,9 @@ pub(super) fn revisions(tenant: &str, revisions: &[Revision]) -> StoreResult<Vec
         } else {
             "UPDATE value_counts SET n = n + $4 WHERE tenant_id = $1 AND property = $2 AND value = $3"
         };
-        statements.push(statement(sql, vec![tenant.into(), COUNTED_PROPERTY.into(), value.into(), delta.into()]));
+        locked.push(statement(sql, vec![tenant.into(), COUNTED_PROPERTY.into(), value.into(), delta.into()]));
     }
-    Ok(statements)
+    Ok(Revised { unlocked, locked })
 }
 
 pub fn index_statements(tenant: &str, object: &ObjectRecord) -> Vec<Statement> {
