@@ -3,6 +3,7 @@
 //! the same core path as any bulk request — with the admin app's credentials, a thousand users a request,
 //! a progress bar, and a result file with each row's outcome.
 
+use crate::remote::{Graph, Target};
 use anyhow::Context;
 use gatehouse_core::store::{ObjectKind, ObjectRecord};
 use serde_json::{json, Map, Value};
@@ -10,14 +11,6 @@ use std::path::Path;
 
 /// Users a request carries.
 const PER_REQUEST: usize = 1_000;
-
-/// Where and as whom the import runs: the server's base URL, the tenant, and an app's credentials.
-pub struct Target {
-    pub url: String,
-    pub tenant: String,
-    pub client_id: String,
-    pub client_secret: String,
-}
 
 /// The directory property a template column names: the text in its brackets (`Name [displayName]
 /// Required` → `displayName`), else the column as written.
@@ -107,60 +100,33 @@ const EXPORTED: &[(&str, &str)] = &[
     ("Mobile phone [mobile]", "mobilePhone"),
 ];
 
-/// An app token for the target, by client credentials.
-async fn token(http: &reqwest::Client, target: &Target) -> anyhow::Result<String> {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", target.client_id.as_str()),
-        ("client_secret", target.client_secret.as_str()),
-        ("scope", "https://graph.microsoft.com/.default"),
-    ];
-    let token_url = format!("{}/{}/oauth2/v2.0/token", target.url, target.tenant);
-    let answer: Value = http.post(&token_url).form(&form).send().await?.json().await?;
-    Ok(answer["access_token"].as_str().with_context(|| format!("no token: {answer}"))?.to_owned())
-}
-
 /// Writes every user of the tenant to `csv` in Entra's bulk-create template (a `version:v1.0` line, then
 /// its columns; "Block sign in" is Yes for a disabled account), read through Graph a page at a time;
 /// answers how many were written.
 pub async fn export(target: &Target, csv: &Path) -> anyhow::Result<usize> {
-    let http = reqwest::Client::new();
-    let token = token(&http, target).await?;
+    let graph = Graph::connect(target).await?;
     let select: Vec<&str> = EXPORTED.iter().map(|(_, property)| *property).collect();
-    let mut next = Some(format!("{}/v1.0/users?$top=999&$select={}", target.url, select.join(",")));
+    let users = graph.all(&format!("/users?$top=999&$select={}", select.join(",")), "users").await?;
     let mut text = String::from("version:v1.0\n");
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(EXPORTED.iter().map(|(column, _)| *column))?;
-    let progress = indicatif::ProgressBar::new_spinner();
-    let mut written = 0;
-    while let Some(url) = next {
-        let response = http.get(&url).bearer_auth(&token).send().await?;
-        let status = response.status();
-        let page: Value = response.json().await.unwrap_or(Value::Null);
-        anyhow::ensure!(status.is_success(), "reading users was refused ({status}): {page}");
-        for user in page["value"].as_array().cloned().unwrap_or_default() {
-            writer.write_record(EXPORTED.iter().map(|(_, property)| match (*property, &user[*property]) {
-                ("accountEnabled", Value::Bool(enabled)) => if *enabled { "No" } else { "Yes" }.to_owned(),
-                (_, Value::String(value)) => value.clone(),
-                _ => String::new(),
-            }))?;
-            written += 1;
-        }
-        progress.set_message(format!("{written} users"));
-        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    for user in &users {
+        writer.write_record(EXPORTED.iter().map(|(_, property)| match (*property, &user[*property]) {
+            ("accountEnabled", Value::Bool(enabled)) => if *enabled { "No" } else { "Yes" }.to_owned(),
+            (_, Value::String(value)) => value.clone(),
+            _ => String::new(),
+        }))?;
     }
-    progress.finish_and_clear();
     text.push_str(&String::from_utf8(writer.into_inner()?)?);
     std::fs::write(csv, text).with_context(|| format!("cannot write {}", csv.display()))?;
-    Ok(written)
+    Ok(users.len())
 }
 
 /// Imports the file's users; writes each row's outcome to `results` (CSV: row, user name, status, id or
 /// error) and answers how many were created and how many failed.
 pub async fn import(target: &Target, csv: &Path, results: &Path) -> anyhow::Result<(usize, usize)> {
     let rows = rows(csv)?;
-    let http = reqwest::Client::new();
-    let token = token(&http, target).await?;
+    let graph = Graph::connect(target).await?;
     let progress = indicatif::ProgressBar::new(rows.len() as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users, {per_sec}, {eta} left")
@@ -185,7 +151,8 @@ pub async fn import(target: &Target, csv: &Path, results: &Path) -> anyhow::Resu
             }
         }
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations});
-        let response = http.post(format!("{}/scim/v2/Bulk", target.url)).bearer_auth(&token).json(&body).send().await?;
+        let response =
+            graph.http.post(format!("{}/scim/v2/Bulk", graph.url)).bearer_auth(&graph.token).json(&body).send().await?;
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         anyhow::ensure!(status.is_success(), "the bulk request was refused ({status}): {answer}");

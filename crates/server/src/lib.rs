@@ -25,6 +25,7 @@ pub mod dns;
 pub mod import;
 pub mod metrics;
 pub mod outbox;
+pub mod remote;
 pub mod scim_client;
 pub mod smtp;
 

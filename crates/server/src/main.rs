@@ -5,9 +5,12 @@ use clap::{Parser, Subcommand};
 use gatehouse::app::{self, Addressing, MetricsExposure};
 use gatehouse::config::{ServeArgs, Settings, StoreArgs};
 use gatehouse::metrics::Metrics;
+use gatehouse::remote::{self, render, render_one, Graph, GroupKind, Output};
 use gatehouse::{bootstrap, certs};
 use gatehouse_core::store::MailState;
 use gatehouse_core::tenants::NewTenant;
+use reqwest::Method;
+use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -75,6 +78,12 @@ enum Command {
     /// Work with a running server's users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Work with a running server's groups and their members.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
+    /// Work with a running server's subscriptions and license assignments.
+    #[command(subcommand)]
+    Licenses(LicensesCommand),
 }
 
 #[derive(Subcommand)]
@@ -102,10 +111,122 @@ enum UsersCommand {
         #[command(flatten)]
         server: ServerLogin,
     },
+    /// List users (all of them, or those whose name or user name starts with the search).
+    List {
+        #[arg(long)]
+        search: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupsCommand {
+    /// List groups (all of them, or those whose name starts with the search).
+    List {
+        #[arg(long)]
+        search: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Create a group: a security group by default; with `--rule`, a dynamic one (Entra's rule language).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Its mail nickname (default: the name's letters and digits, lower-case).
+        #[arg(long)]
+        nickname: Option<String>,
+        #[arg(long, value_enum, default_value = "security")]
+        kind: GroupKind,
+        /// A membership rule, such as `user.department -eq "Sales"`.
+        #[arg(long)]
+        rule: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List a group's direct members (the group by id or display name).
+    Members {
+        group: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a user or group (by id, or a user by user name) to a group.
+    AddMember {
+        group: String,
+        #[arg(long)]
+        member: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Take a member out of a group.
+    RemoveMember {
+        group: String,
+        #[arg(long)]
+        member: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a group (restorable for 30 days).
+    Delete {
+        group: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum LicensesCommand {
+    /// List the tenant's subscriptions with their seats.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Assign a product (SKU id or part number, such as ENTERPRISEPACK) to a user, or to a group whose
+    /// members then get it.
+    Assign(LicenseChange),
+    /// Remove a product from a user or a group.
+    Remove(LicenseChange),
+}
+
+/// A product given to, or taken from, its holder.
+#[derive(clap::Args)]
+struct LicenseChange {
+    #[arg(long)]
+    sku: String,
+    #[command(flatten)]
+    holder: Holder,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Who holds a license: a user (id or user name) or a group (id or display name).
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Holder {
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    group: Option<String>,
+}
+
+/// A running server, an app's credentials on it, and how to show its answer.
+#[derive(clap::Args)]
+struct Remote {
+    #[command(flatten)]
+    server: ServerLogin,
+    #[arg(long, value_enum, default_value = "table")]
+    output: Output,
+}
+
+impl Remote {
+    async fn connect(&self) -> anyhow::Result<(Graph, Output)> {
+        let target = self.server.clone().target();
+        Ok((Graph::connect(&target).await?, self.output))
+    }
 }
 
 /// A running server and an app's credentials on it.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct ServerLogin {
     /// The server's base URL.
     #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080")]
@@ -120,9 +241,9 @@ struct ServerLogin {
 }
 
 impl ServerLogin {
-    fn target(self) -> gatehouse::import::Target {
+    fn target(self) -> gatehouse::remote::Target {
         let url = self.url.trim_end_matches('/').to_owned();
-        gatehouse::import::Target {
+        gatehouse::remote::Target {
             url,
             tenant: self.tenant,
             client_id: self.client_id,
@@ -294,6 +415,19 @@ fn run() -> anyhow::Result<()> {
                 println!("{written} users written to {}", csv.display());
                 Ok(())
             }
+            Command::Users(UsersCommand::List { search, remote }) => {
+                let filter = search.map(|s| {
+                    let s = s.replace('\'', "''");
+                    format!("&$filter=startsWith(displayName,'{s}') or startsWith(userPrincipalName,'{s}')")
+                });
+                let select = "id,displayName,userPrincipalName,userType,accountEnabled";
+                let path = format!("/users?$top=999&$select={select}{}", filter.unwrap_or_default());
+                let (graph, output) = remote.connect().await?;
+                println!("{}", render(output, &graph.all(&path, "users").await?, remote::USER_COLUMNS));
+                Ok(())
+            }
+            Command::Groups(command) => groups(command).await,
+            Command::Licenses(command) => licenses(command).await,
             Command::Mail(MailCommand::List { store, tenant, state }) => {
                 let state = match state.as_deref() {
                     Some(name) => Some(
@@ -511,5 +645,74 @@ async fn subscription(command: SubscriptionCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn groups(command: GroupsCommand) -> anyhow::Result<()> {
+    match command {
+        GroupsCommand::List { search, remote } => {
+            let filter = search
+                .map(|s| format!("&$filter=startsWith(displayName,'{}')", s.replace('\'', "''")))
+                .unwrap_or_default();
+            let path = format!("/groups?$top=999&$select=id,displayName,groupTypes,securityEnabled{filter}");
+            let (graph, output) = remote.connect().await?;
+            println!("{}", render(output, &graph.all(&path, "groups").await?, remote::GROUP_COLUMNS));
+        }
+        GroupsCommand::Create { name, nickname, kind, rule, remote } => {
+            let (graph, output) = remote.connect().await?;
+            let body = remote::new_group(&name, nickname.as_deref(), kind, rule.as_deref());
+            println!("{}", render_one(output, &graph.call(Method::POST, "/groups", Some(body)).await?));
+        }
+        GroupsCommand::Members { group, remote } => {
+            let (graph, output) = remote.connect().await?;
+            let id = graph.group_id(&group).await?;
+            let path = format!("/groups/{id}/members?$top=999&$select=id,displayName,userPrincipalName");
+            println!("{}", render(output, &graph.all(&path, "members").await?, remote::MEMBER_COLUMNS));
+        }
+        GroupsCommand::AddMember { group, member, remote } => {
+            let (graph, _) = remote.connect().await?;
+            let (id, member_id) = (graph.group_id(&group).await?, graph.user_id(&member).await?);
+            let body = remote::reference(&graph, member_id);
+            graph.call(Method::POST, &format!("/groups/{id}/members/$ref"), Some(body)).await?;
+            println!("Added {member} to {group}");
+        }
+        GroupsCommand::RemoveMember { group, member, remote } => {
+            let (graph, _) = remote.connect().await?;
+            let (id, member_id) = (graph.group_id(&group).await?, graph.user_id(&member).await?);
+            graph.call(Method::DELETE, &format!("/groups/{id}/members/{member_id}/$ref"), None).await?;
+            println!("Removed {member} from {group}");
+        }
+        GroupsCommand::Delete { group, remote } => {
+            let (graph, _) = remote.connect().await?;
+            let id = graph.group_id(&group).await?;
+            graph.call(Method::DELETE, &format!("/groups/{id}"), None).await?;
+            println!("Deleted {group} ({id}); it can be restored for 30 days");
+        }
+    }
+    Ok(())
+}
+
+async fn licenses(command: LicensesCommand) -> anyhow::Result<()> {
+    let (LicenseChange { sku, holder, remote }, adding) = match command {
+        LicensesCommand::List { remote } => {
+            let (graph, output) = remote.connect().await?;
+            println!("{}", render(output, &graph.all("/subscribedSkus", "subscriptions").await?, remote::SKU_COLUMNS));
+            return Ok(());
+        }
+        LicensesCommand::Assign(change) => (change, true),
+        LicensesCommand::Remove(change) => (change, false),
+    };
+    let (graph, output) = remote.connect().await?;
+    let sku_id = graph.sku_id(&sku).await?;
+    let path = match (&holder.user, &holder.group) {
+        (Some(user), _) => format!("/users/{}/assignLicense", graph.user_id(user).await?),
+        (None, Some(group)) => format!("/groups/{}/assignLicense", graph.group_id(group).await?),
+        (None, None) => anyhow::bail!("name a --user or a --group"),
+    };
+    let body = match adding {
+        true => json!({"addLicenses": [{"skuId": sku_id, "disabledPlans": []}], "removeLicenses": []}),
+        false => json!({"addLicenses": [], "removeLicenses": [sku_id]}),
+    };
+    println!("{}", render_one(output, &graph.call(Method::POST, &path, Some(body)).await?));
     Ok(())
 }

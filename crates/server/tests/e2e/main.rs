@@ -5,6 +5,7 @@ mod applications;
 mod authentication;
 mod bad_input;
 mod batch;
+mod cli;
 mod conditional_access;
 mod connections;
 mod directory_audits;
