@@ -22,6 +22,8 @@ pub enum Output {
     Table,
     /// Graph's JSON, for scripts.
     Json,
+    /// The table's columns as CSV, for spreadsheets.
+    Csv,
 }
 
 /// A Graph session on the target, with an app token got by client credentials.
@@ -165,13 +167,15 @@ fn cell(item: &Value, property: &str) -> String {
     }
 }
 
-/// Items as the output asks: JSON (Graph's objects, as an array), or a table of the columns.
+/// Items as the output asks: JSON (Graph's objects, as an array), or the columns as a table or as CSV.
 pub fn render(output: Output, items: &[Value], columns: &[(&str, &str)]) -> String {
-    if output == Output::Json {
-        return serde_json::to_string_pretty(items).unwrap_or_default();
-    }
     let rows: Vec<Vec<String>> =
         items.iter().map(|item| columns.iter().map(|(_, p)| cell(item, p)).collect()).collect();
+    match output {
+        Output::Json => return serde_json::to_string_pretty(items).unwrap_or_default(),
+        Output::Csv => return csv_of(columns, &rows),
+        Output::Table => {}
+    }
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -188,16 +192,28 @@ pub fn render(output: Output, items: &[Value], columns: &[(&str, &str)]) -> Stri
     lines.join("\n")
 }
 
+/// The columns' headings (their Graph property names, which a spreadsheet keeps) and the rows, as CSV.
+fn csv_of(columns: &[(&str, &str)], rows: &[Vec<String>]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written = writer
+        .write_record(columns.iter().map(|(_, property)| *property))
+        .and_then(|()| rows.iter().try_for_each(|row| writer.write_record(row)));
+    match (written, writer.into_inner()) {
+        (Ok(()), Ok(bytes)) => String::from_utf8_lossy(&bytes).trim_end().to_owned(),
+        _ => String::new(),
+    }
+}
+
 /// One object as the output asks: JSON, or a table of its properties and values.
 pub fn render_one(output: Output, item: &Value) -> String {
     match (output, item.as_object()) {
-        (Output::Table, Some(object)) => {
+        (Output::Table | Output::Csv, Some(object)) => {
             let rows: Vec<Value> = object
                 .iter()
                 .filter(|(name, _)| !name.starts_with('@'))
                 .map(|(name, value)| json!({"property": name, "value": value}))
                 .collect();
-            render(Output::Table, &rows, &[("PROPERTY", "property"), ("VALUE", "value")])
+            render(output, &rows, &[("PROPERTY", "property"), ("VALUE", "value")])
         }
         _ => serde_json::to_string_pretty(item).unwrap_or_default(),
     }
@@ -267,6 +283,11 @@ mod tests {
         assert!(render(Output::Table, &groups, GROUP_COLUMNS).contains("Unified,DynamicMembership"));
         let parsed: Value = serde_json::from_str(&render(Output::Json, &items, SKU_COLUMNS)).unwrap_or(Value::Null);
         assert_eq!(parsed[1]["skuPartNumber"], "AAD_PREMIUM");
+        let people = vec![json!({"id": "u", "displayName": "Ng, Iris \"Ace\"", "accountEnabled": false})];
+        assert_eq!(
+            render(Output::Csv, &people, USER_COLUMNS),
+            "id,displayName,userPrincipalName,userType,accountEnabled\nu,\"Ng, Iris \"\"Ace\"\"\",,,false"
+        );
     }
 
     #[test]

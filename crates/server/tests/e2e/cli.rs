@@ -94,6 +94,11 @@ async fn the_cli_manages_groups_members_and_licenses_as_tables_and_json() {
         said(&server, "groups", &["delete", "CLI Ops"]).await;
         let users = said(&server, "users", &["list", "--search", "cli.", "--output", "json"]).await;
         assert_eq!(serde_json::from_str::<Vec<Value>>(&users).unwrap().len(), 2, "{engine}: {users}");
+        let sheet = said(&server, "users", &["list", "--search", "cli.", "--output", "csv"]).await;
+        let rows: Vec<&str> = sheet.lines().collect();
+        assert_eq!(rows[0], "id,displayName,userPrincipalName,userType,accountEnabled", "{engine}: {sheet}");
+        assert_eq!(rows.len(), 3, "{engine}: {sheet}");
+        assert!(rows[1..].iter().all(|r| r.ends_with(",Member,true")), "{engine}: {sheet}");
         let missing = cli(
             &server,
             "licenses",
