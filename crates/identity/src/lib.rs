@@ -6,8 +6,10 @@
 //! the account that signs in names its tenant. Errors use OAuth's
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). The pages a person meets (sign-in, consent, a password change the sign-in requires,
-//! the second factor, device login, self-service password reset, My Sign-ins) live here too.
+//! the second factor, device login, self-service password reset, My Sign-ins) live here too, and so does the
+//! admin center (`/{tenant}/admin`), built on the same sign-in and pages.
 
+mod admin;
 mod device;
 mod mysignins;
 mod pages;
@@ -70,6 +72,12 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/oauth2/v2.0/introspect", post(introspect))
         .route("/{tenant}/mysignins", get(mysignins::my_sign_ins).post(mysignins::my_sign_ins_form))
         .route("/common/userrealm/{username}", get(user_realm))
+        .route("/admin", get(admin::choose_tenant))
+        .route("/admin/assets/admin-1.css", get(admin::stylesheet))
+        .route("/{tenant}/admin", get(admin::admin).post(admin::admin_sign_in))
+        .route("/{tenant}/admin/users", get(admin::users))
+        .route("/{tenant}/admin/users/new", get(admin::new_user).post(admin::create_user))
+        .route("/{tenant}/admin/users/{id}", get(admin::user).post(admin::user_action))
         .with_state(IdentityState { directory })
 }
 

@@ -45,7 +45,7 @@ const CARRIED: [&str; 11] = [
 /// RFC 3986's unreserved characters stay as they are.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
 
@@ -400,7 +400,7 @@ pub(crate) fn sign_in_body(action: &str, fields: &str, login: &str, problem: Opt
         false => "",
     };
     format!(
-        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>{code}\n</form>\n<p><a id=\"idA_PWD_ForgotPassword\" href=\"/{reset}/passwordreset\">Forgot my password</a></p>",
+        "<h1>Sign in</h1>\n{alert}<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"login\">Email or user name</label>\n<input id=\"login\" name=\"login\" type=\"text\" inputmode=\"email\" autocapitalize=\"none\" spellcheck=\"false\" autocomplete=\"username\" required autofocus value=\"{login}\"{described}></p>\n<p><label for=\"passwd\">Password</label>\n<input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\" required></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Sign in</button></p>{code}\n</form>\n<p><a id=\"idA_PWD_ForgotPassword\" href=\"/{reset}/passwordreset\">Forgot my password</a></p>",
         action = escape(action),
         login = escape(login),
         reset = escape(tenant_path),

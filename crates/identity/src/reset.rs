@@ -22,7 +22,7 @@ fn action(tenant: &str) -> String {
 fn account_form(state: &IdentityState, tenant: &str, login: &str, problem: Option<&str>) -> Response {
     let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
     let body = format!(
-        "<h1>Get back into your account</h1>\n{}<p>To recover your account, begin by entering your email or username.</p>\n<form method=\"post\" action=\"{}\">\n{fields}\n<p><label for=\"login\">Email or username</label>\n<input id=\"login\" name=\"login\" type=\"email\" autocomplete=\"username\" required autofocus value=\"{}\"></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Next</button></p>\n</form>",
+        "<h1>Get back into your account</h1>\n{}<p>To recover your account, begin by entering your email or username.</p>\n<form method=\"post\" action=\"{}\">\n{fields}\n<p><label for=\"login\">Email or username</label>\n<input id=\"login\" name=\"login\" type=\"text\" inputmode=\"email\" autocapitalize=\"none\" spellcheck=\"false\" autocomplete=\"username\" required autofocus value=\"{}\"></p>\n<p><button type=\"submit\" id=\"idSIButton9\">Next</button></p>\n</form>",
         alert(problem).0,
         action(tenant),
         escape(login),

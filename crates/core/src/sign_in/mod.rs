@@ -6,6 +6,7 @@
 //! Errors carry Entra's AADSTS codes. Those that OAuth sends as `invalid_grant` name the target
 //! [`GRANT`]; those that need the person again (consent, a password change) name [`INTERACTION`].
 
+pub mod admin_center;
 pub mod authorize;
 pub mod consent;
 pub mod device;

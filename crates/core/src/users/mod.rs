@@ -542,11 +542,32 @@ impl Users<'_> {
             return Err(Error::not_found(method));
         }
         require(caller, Action::ManageAuthenticationMethods)?;
+        self.reset_as(caller, key, new, Action::ManageAuthenticationMethods).await
+    }
+
+    /// The admin center's "Reset password": a generated temporary password, which the user changes at the
+    /// next sign-in, set by whoever may reset passwords (Helpdesk, Password, User and Authentication
+    /// Administrators, within Entra's rule on privileged users), never on themselves. Returns it.
+    pub async fn reset_password(&self, caller: &Caller, key: &str) -> Result<String> {
+        require(caller, Action::ResetPasswords)?;
+        let (generated, _) = self.reset_as(caller, key, None, Action::ResetPasswords).await?;
+        generated.ok_or_else(|| Error::internal("no password was generated"))
+    }
+
+    /// Sets the user's password (`new`, or one generated and returned) as a reset by a person allowed
+    /// `action`; the user must change it at the next sign-in.
+    async fn reset_as(
+        &self,
+        caller: &Caller,
+        key: &str,
+        new: Option<&str>,
+        action: Action,
+    ) -> Result<(Option<String>, String)> {
         let user = self.live_user(caller, key).await?;
         if matches!(caller, Caller::App { .. }) || caller.user() == Some(user.id) {
             return Err(Error::forbidden());
         }
-        self.directory.check_sensitive(caller, Action::ManageAuthenticationMethods, &user).await?;
+        self.directory.check_sensitive(caller, action, &user).await?;
         let tenant = self.directory.tenant_record(caller.tenant()).await?;
         let (password, generated) = match new {
             Some(password) => (password.to_owned(), None),

@@ -19,6 +19,7 @@ const ROLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_
 const INVITATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/msgraph_invitations.py");
 const SCIM_TESTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/scim_tester.py");
 const BROWSER_GUEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_guest.py");
+const BROWSER_ADMIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser_admin.py");
 /// Users the query run seeds: enough for many pages at every page size the script asks for.
 const SEEDED: usize = 1500;
 
@@ -146,6 +147,14 @@ async fn a_browser_guest_redeems_an_invitation_and_signs_in_with_mailed_codes() 
     run_over_https_mailing(BROWSER_GUEST, "browser guest passed").await;
 }
 
+/// The admin center in Chromium: a Global Administrator creates a user (a refused user name said at its field),
+/// finds, resets, blocks and deletes it; a Helpdesk Administrator sees and may do only what the role allows;
+/// axe-core finds no serious or critical violation on any page. Screenshots go to the target's scratch folder.
+#[tokio::test]
+async fn the_admin_center_in_a_browser() {
+    run_over_https(BROWSER_ADMIN, "browser admin passed").await;
+}
+
 /// Runs a script against a server of each engine over HTTPS (with the development certificates), each
 /// from an empty database.
 async fn run_over_https(script: &str, passed: &str) {
@@ -201,6 +210,7 @@ async fn run_with(
     let mut command = tokio::process::Command::new(python);
     command.arg(script).arg(&server.base_url).arg(&token).arg(bootstrap["tenantDomain"].as_str().unwrap());
     command.env("GATEHOUSE_BOOTSTRAP", bootstrap.to_string()).env("GATEHOUSE_OUTBOX", &server.outbox);
+    command.env("GATEHOUSE_SCREENSHOTS", Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots").join(engine));
     if let Some(maildir) = maildir {
         command.env("GATEHOUSE_MAILDIR", maildir);
     }
