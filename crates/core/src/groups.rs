@@ -43,6 +43,33 @@ pub const MAX_MEMBER_OF_RULE_GROUPS: u64 = 500;
 
 /// Members and owners a create or update binds, by relation, as object ids (Graph names them in
 /// `members@odata.bind` and `owners@odata.bind`).
+/// The body that creates a group, as Graph's `POST /groups` takes it: a security group, or (`unified`) a
+/// Microsoft 365 group; with a rule, a dynamic one whose processing is on. Without a nickname, the name's
+/// ASCII letters and digits, lower-case, make one.
+pub fn new_group_body(name: &str, nickname: Option<&str>, unified: bool, rule: Option<&str>) -> Map<String, Value> {
+    let nickname = nickname.map(str::to_owned).unwrap_or_else(|| {
+        let kept: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        if kept.is_empty() {
+            "group".to_owned()
+        } else {
+            kept.to_lowercase()
+        }
+    });
+    let mut types: Vec<&str> = if unified { vec!["Unified"] } else { vec![] };
+    let mut body = Map::new();
+    body.insert("displayName".into(), json!(name));
+    body.insert("mailNickname".into(), json!(nickname));
+    body.insert("mailEnabled".into(), json!(unified));
+    body.insert("securityEnabled".into(), json!(!unified));
+    if let Some(rule) = rule {
+        types.push("DynamicMembership");
+        body.insert("membershipRule".into(), json!(rule));
+        body.insert("membershipRuleProcessingState".into(), json!("On"));
+    }
+    body.insert("groupTypes".into(), json!(types));
+    body
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Binds {
     pub members: Vec<String>,

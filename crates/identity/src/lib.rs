@@ -78,6 +78,10 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/admin/users", get(admin::users))
         .route("/{tenant}/admin/users/new", get(admin::new_user).post(admin::create_user))
         .route("/{tenant}/admin/users/{id}", get(admin::user).post(admin::user_action))
+        .route("/{tenant}/admin/groups", get(admin::groups))
+        .route("/{tenant}/admin/groups/new", get(admin::new_group).post(admin::create_group))
+        .route("/{tenant}/admin/groups/{id}", get(admin::group).post(admin::group_action))
+        .route("/{tenant}/admin/licenses", get(admin::licenses))
         .with_state(IdentityState { directory })
 }
 

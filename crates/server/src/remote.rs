@@ -230,31 +230,7 @@ pub enum GroupKind {
 
 /// The Graph body that creates a group of the kind; with a rule, a dynamic group.
 pub fn new_group(name: &str, nickname: Option<&str>, kind: GroupKind, rule: Option<&str>) -> Value {
-    let nickname = nickname.map(str::to_owned).unwrap_or_else(|| {
-        let kept: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
-        if kept.is_empty() {
-            "group".to_owned()
-        } else {
-            kept.to_lowercase()
-        }
-    });
-    let mut types: Vec<&str> = match kind {
-        GroupKind::Security => vec![],
-        GroupKind::Microsoft365 => vec!["Unified"],
-    };
-    let mut body = json!({
-        "displayName": name,
-        "mailNickname": nickname,
-        "mailEnabled": kind == GroupKind::Microsoft365,
-        "securityEnabled": kind == GroupKind::Security,
-    });
-    if let Some(rule) = rule {
-        types.push("DynamicMembership");
-        body["membershipRule"] = json!(rule);
-        body["membershipRuleProcessingState"] = json!("On");
-    }
-    body["groupTypes"] = json!(types);
-    body
+    Value::Object(gatehouse_core::groups::new_group_body(name, nickname, kind == GroupKind::Microsoft365, rule))
 }
 
 /// The `@odata.id` that names a directory object in a `$ref` body.

@@ -20,9 +20,10 @@
 
 use crate::auth::authorization::{require, Action};
 use crate::changelog::{ChangeProcessor, Outcome, Round};
+use crate::directory::objects::Page;
 use crate::filter::Filter;
 use crate::kernel::error::{Error, Result};
-use crate::query::{self};
+use crate::query::{self, Listing};
 use crate::rules::group_rule::{is_dynamic, parsed_rule};
 use crate::rules::{self, Rule};
 use crate::store::{
@@ -465,6 +466,20 @@ impl Membership<'_> {
             out.push(Value::Object(entry));
         }
         Ok(out)
+    }
+
+    /// The users a rule would make members now, a page of them with their number: what a dynamic group of
+    /// that rule would hold (its processing state aside). A rule that does not parse is refused with the
+    /// parser's message, on `membershipRule`.
+    pub async fn preview_rule(&self, caller: &Caller, rule: &str, top: u32) -> Result<Page> {
+        require(caller, Action::ReadGroups)?;
+        require(caller, Action::ReadUsers)?;
+        crate::schema::check_text("membershipRule", rule)?;
+        let parsed = rules::parse(rule).map_err(|e| Error::invalid_property("membershipRule", e.to_string()))?;
+        let filter = rules::compile(&parsed, self.directory.now());
+        let base = ObjectQuery { kind: Some(ObjectKind::User), ..ObjectQuery::default() };
+        let listing = Listing { filter: Some(filter), order: Vec::new(), after: None, top, count: true };
+        self.directory.page(caller, base, listing).await
     }
 
     /// The saved rule of a dynamic group.

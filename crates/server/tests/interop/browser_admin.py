@@ -1,7 +1,8 @@
 """The admin center in a real browser (Debian's Chromium, driven by Selenium). A Global Administrator signs
 in at /admin, creates a user (a refused user name is said next to its field, the password never shown
 again), finds the user by search, resets the password (a temporary one shown once), blocks sign-in and
-deletes the user after confirming. A Helpdesk Administrator sees no way to create or delete users, may
+deletes the user after confirming; builds a dynamic group whose rule is checked and previewed first;
+assigns a licence through a group and sees its member get it and the seat counted. A Helpdesk Administrator sees no way to create or delete users and no licences, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. axe-core checks every page for serious and critical accessibility violations.
 Screenshots of the main pages go to GATEHOUSE_SCREENSHOTS when it is set.
@@ -11,6 +12,7 @@ Usage: browser_admin.py BASE_URL TOKEN DOMAIN CA_PEM, with the server's certific
 
 import os
 import sys
+import time
 import uuid
 
 from axe_selenium_python import Axe
@@ -24,13 +26,16 @@ HELPDESK_ADMINISTRATOR = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
 PASSWORD = "Adm1n-Kestr3l-Centre"
 
 
-def person(base, token, domain, name, role=None):
+def person(base, token, domain, name, role=None, department=None):
     nickname = name.lower().replace(" ", "")
-    user = graph(base, token, "POST", "/users", {
+    body = {
         "accountEnabled": True, "displayName": name, "mailNickname": nickname,
         "userPrincipalName": f"{nickname}@{domain}",
         "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": PASSWORD},
-    })
+    }
+    if department:
+        body["department"] = department
+    user = graph(base, token, "POST", "/users", body)
     if role:
         graph(base, token, "POST", "/roleManagement/directory/roleAssignments",
               {"roleDefinitionId": role, "principalId": user["id"], "directoryScopeId": "/"})
@@ -50,7 +55,8 @@ def shot(driver, name):
     folder = os.environ.get("GATEHOUSE_SCREENSHOTS")
     if folder:
         os.makedirs(folder, exist_ok=True)
-        driver.set_window_size(1280, 800)
+        driver.set_window_size(1280, 900)
+        driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(os.path.join(folder, f"{name}.png"))
 
 
@@ -63,6 +69,15 @@ def press(driver, value):
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, f"button[value='{value}']").click()
     patient(driver, 30).until(replaced(page))
+
+
+def submit(driver, values, button):
+    """Fills the form's fields, presses the button with this value, and waits for the next page."""
+    for name, value in values.items():
+        field = driver.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    press(driver, button)
 
 
 def sign_in(driver, base, domain, upn):
@@ -137,9 +152,54 @@ def main(base, token, domain):
         deleted = graph(base, token, "GET", f"/directory/deletedItems/{neo['id']}")
         check(deleted["id"] == neo["id"], "the user is in deleted items")
 
+        # Groups: a dynamic group's rule checked and previewed before it is made.
+        graph(base, token, "POST", "/subscribedSkus", {"skuPartNumber": "ENTERPRISEPACK", "prepaidUnits": {"enabled": 5}})
+        sam = person(base, token, domain, f"Sam {run}", department="Sales")
+        driver.get(f"{base}/{domain}/admin/groups/new")
+        check(heading(driver) == "New group", heading(driver))
+        accessible(driver, "the new-group form")
+        driver.find_element(By.ID, "membership-dynamic").click()
+        submit(driver, {"displayName": f"Sales {run}", "membershipRule": 'user.department -eq'}, "preview")
+        check(driver.find_elements(By.ID, "membershipRule-error"), "a broken rule is said at the rule")
+        submit(driver, {"membershipRule": 'user.department -eq "Sales"'}, "preview")
+        matched = driver.find_element(By.ID, "matched").text
+        check("1 user matches" in matched, f"the preview counts the users: {matched}")
+        check(sam["userPrincipalName"] in driver.find_element(By.CSS_SELECTOR, "section table").text, "and shows them")
+        check(driver.find_element(By.ID, "membership-dynamic").is_selected(), "the choices stay")
+        accessible(driver, "the rule's preview")
+        shot(driver, "admin-new-group-preview")
+        press(driver, "create")
+        check(heading(driver) == f"Sales {run}", f"the dynamic group's page: {heading(driver)}")
+        check("Dynamic" in driver.page_source, "its membership is dynamic")
+
+        # A licence through a group: its member gets it.
+        driver.get(f"{base}/{domain}/admin/groups/new")
+        submit(driver, {"displayName": f"Licensed {run}"}, "create")
+        check(heading(driver) == f"Licensed {run}", heading(driver))
+        submit(driver, {"member": plain["userPrincipalName"]}, "add-member")
+        check(plain["userPrincipalName"] in driver.find_element(By.CSS_SELECTOR, "tbody").text, "the member is listed")
+        press(driver, "assign-license")
+        check("ENTERPRISEPACK" in driver.find_element(By.ID, "licences").text, "the group holds the licence")
+        accessible(driver, "the group's page")
+        shot(driver, "admin-group")
+        for _ in range(200):
+            held = graph(base, token, "GET", f"/users/{plain['id']}?$select=assignedLicenses")["assignedLicenses"]
+            if held:
+                break
+            time.sleep(0.1)
+        check(held, "the member holds the group's licence")
+        driver.get(f"{base}/{domain}/admin/licenses")
+        accessible(driver, "the licences page")
+        consumed = driver.find_element(By.CSS_SELECTOR, "td.consumed").text
+        check(consumed == "1", f"one seat is taken: {consumed}")
+        shot(driver, "admin-licences")
+
         # A Helpdesk Administrator: no creating or deleting, resets for ordinary users only.
         sign_in(driver, base, domain, hal["userPrincipalName"])
         check(not driver.find_elements(By.LINK_TEXT, "New user"), "no new-user link for Helpdesk")
+        check(not driver.find_elements(By.LINK_TEXT, "Licences"), "no licences link for Helpdesk")
+        driver.get(f"{base}/{domain}/admin/licenses")
+        check(heading(driver) == "Not done", f"nor the licences page: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/users/{plain['id']}")
         buttons = [b.get_attribute("value") for b in driver.find_elements(By.CSS_SELECTOR, ".actions button")]
         check(buttons == ["reset", "revoke"], f"Helpdesk's actions: {buttons}")

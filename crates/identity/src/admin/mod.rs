@@ -1,0 +1,345 @@
+//! The admin center, `/{tenant}/admin`: an administrator signs in at Gatehouse's own sign-in form and
+//! manages users, groups and licences. One more adapter on the core: every page acts as the person through the core's use cases
+//! (`sign_in::admin_center` gives the caller, their directory roles read at each request), shows only what
+//! the core says those roles allow, and decides nothing itself. Pages work without JavaScript; every form
+//! carries a CSRF token; a destructive action asks for confirmation first.
+
+use crate::pages::{
+    cookie, encode, escape, hidden_fields, one_tenant, opened, page, read_cookie, redirect, shown, sign_in_body,
+    Posted, SESSION_COOKIE,
+};
+use crate::{browser_of, IdentityState, Peer};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use gatehouse_core::auth::authorization::{decide, Action, Target};
+use gatehouse_core::filter::{Filter, Test};
+use gatehouse_core::kernel::error::{Error, ErrorKind};
+use gatehouse_core::query::Listing;
+use gatehouse_core::sign_in::authorize::Entered;
+use gatehouse_core::sign_in::Tenancy;
+use gatehouse_core::store::{Cursor, ObjectRecord, OrderBy, Sort};
+use gatehouse_core::Caller;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+mod groups;
+mod licenses;
+mod users;
+
+pub use groups::{create_group, group, group_action, groups, new_group};
+pub use licenses::licenses;
+pub use users::{create_user, new_user, user, user_action, users};
+
+const PURPOSE: &str = "admin";
+/// Objects a page of a list shows.
+const PAGE_SIZE: u32 = 50;
+/// The admin center's stylesheet, served from the binary.
+const STYLESHEET: &str = include_str!("admin.css");
+/// Where pages load it from; its name changes with its content, so it is cached for a year.
+const STYLESHEET_PATH: &str = "/admin/assets/admin-1.css";
+const CSP: &str = "style-src 'self'; img-src 'self'; form-action 'self'";
+
+/// `GET /admin/assets/admin-1.css`.
+pub async fn stylesheet() -> Response {
+    let mut response = STYLESHEET.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// `GET /admin?tenant=…`: the admin center of the tenant named (by a domain or its id), or the form that asks
+/// which (the tenants of a server are not listed to anyone who has not signed in).
+pub async fn choose_tenant(Query(query): Query<HashMap<String, String>>) -> Response {
+    if let Some(tenant) = query.get("tenant").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        return redirect(&home(&encode(tenant)), &[]);
+    }
+    let body = format!("<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n<h1>Gatehouse admin center</h1>\n<form method=\"get\" action=\"/admin\">\n<p><label for=\"tenant\">Your organization's domain</label>\n<input id=\"tenant\" name=\"tenant\" type=\"text\" required autofocus placeholder=\"contoso.com\"></p>\n<p><button type=\"submit\">Next</button></p>\n</form>");
+    page(StatusCode::OK, "Gatehouse admin center", &body, CSP, &[])
+}
+
+fn home(tenant: &str) -> String {
+    format!("/{tenant}/admin")
+}
+
+/// A page of the admin center: the stylesheet, the navigation the caller's roles allow, then `body`.
+fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &[String]) -> Response {
+    let base = escape(&home(tenant));
+    let mut nav = vec![format!("<a href=\"{base}/users\">Users</a>")];
+    if may(caller, Action::WriteUsers) {
+        nav.push(format!("<a href=\"{base}/users/new\">New user</a>"));
+    }
+    nav.push(format!("<a href=\"{base}/groups\">Groups</a>"));
+    if may(caller, Action::WriteGroups) {
+        nav.push(format!("<a href=\"{base}/groups/new\">New group</a>"));
+    }
+    if may(caller, Action::AssignLicenses) {
+        nav.push(format!("<a href=\"{base}/licenses\">Licences</a>"));
+    }
+    let framed = format!(
+        "<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n<header><p class=\"brand\">Gatehouse admin center</p>\n<nav aria-label=\"Admin center\">{}</nav></header>\n{body}",
+        nav.join(" ")
+    );
+    page(StatusCode::OK, title, &framed, CSP, cookies)
+}
+
+/// Whether the core lets the caller do this across the tenant.
+fn may(caller: &Caller, action: Action) -> bool {
+    decide(caller, action, &Target::Tenant).is_ok()
+}
+
+fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
+    let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
+    let body = sign_in_body(&home(tenant), &fields, login, message, false);
+    let framed = format!("<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n{body}");
+    page(StatusCode::OK, "Sign in to the admin center", &framed, CSP, &[csrf])
+}
+
+/// The page that says an action was refused, within the admin center.
+fn refused(tenant: &str, caller: &Caller, error: &Error) -> Response {
+    let body = format!("<h1>Not done</h1>\n<p role=\"alert\">{}</p>", escape(&error.message));
+    let mut response = admin_page(tenant, caller, "Not done", &body, &[]);
+    *response.status_mut() = status_of(error);
+    response
+}
+
+/// The status a page that shows the error answers with.
+fn status_of(error: &Error) -> StatusCode {
+    match error.kind {
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The caller of a signed-in browser, or the response that sends it to sign in.
+async fn signed_in(state: &IdentityState, headers: &HeaderMap, tenant: &str) -> Result<Caller, Box<Response>> {
+    let tenant_id = one_tenant(state, tenant).await?;
+    let sign_in = state.directory.sign_in();
+    let session = match read_cookie(headers, SESSION_COOKIE) {
+        Some(value) => sign_in.session(&value).await.filter(|s| s.tenant == tenant_id),
+        None => None,
+    };
+    let Some(session) = session else { return Err(Box::new(redirect(&home(tenant), &[]))) };
+    sign_in.admin_center(&session).await.map_err(|e| Box::new(sign_in_page(state, tenant, Some(("", &e.message)))))
+}
+
+/// `GET /{tenant}/admin`: the users page once signed in, else the sign-in form.
+pub async fn admin(State(state): State<IdentityState>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(response) = one_tenant(&state, &tenant).await {
+        return *response;
+    }
+    match signed_in(&state, &headers, &tenant).await {
+        Ok(_) => redirect(&format!("{}/users", home(&tenant)), &[]),
+        Err(_) => sign_in_page(&state, &tenant, None),
+    }
+}
+
+/// `POST /{tenant}/admin`: the sign-in.
+pub async fn admin_sign_in(
+    State(state): State<IdentityState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    peer: Peer,
+    form: Posted,
+) -> Response {
+    let (tenant_id, form, _) = match opened(&state, &headers, &tenant, form, PURPOSE).await {
+        Ok(opened) => opened,
+        Err(response) => return *response,
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let sign_in = state.directory.sign_in();
+    let login = field("login");
+    let browser = browser_of(peer, &headers);
+    match sign_in.password_session(Tenancy::Tenant(tenant_id), login, field("passwd"), &browser).await {
+        Ok(Entered::SignedIn(session)) => match sign_in.admin_center(&session).await {
+            Ok(_) => {
+                let kept = cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None);
+                redirect(&format!("{}/users", home(&tenant)), &[kept])
+            }
+            Err(e) => sign_in_page(&state, &tenant, Some((login, &e.message))),
+        },
+        Ok(Entered::MustChangePassword) => sign_in_page(
+            &state,
+            &tenant,
+            Some((login, "Your password must be changed first: sign in to an application to change it.")),
+        ),
+        Err(e) => sign_in_page(&state, &tenant, Some((login, &shown(&e)))),
+    }
+}
+
+/// A list's search and page, read from the query: the search as typed, and the listing (by display name,
+/// [`PAGE_SIZE`] a page) of the objects whose `properties` start with it. A page token names the list
+/// (`purpose`) and its search, so it opens only the same list.
+fn listing_of(
+    state: &IdentityState,
+    query: &HashMap<String, String>,
+    purpose: &str,
+    properties: &[&str],
+) -> (String, Listing) {
+    let search = query.get("search").map(|s| s.trim()).filter(|s| !s.is_empty()).unwrap_or_default().to_owned();
+    let after = query
+        .get("page")
+        .and_then(|token| state.directory.sign_in().open(purpose, token))
+        .filter(|opened| opened.get("search").and_then(Value::as_str) == Some(search.as_str()))
+        .and_then(|opened| serde_json::from_value::<Cursor>(opened.get("cursor").cloned()?).ok());
+    let folded = gatehouse_core::kernel::text::fold(&search);
+    let starts =
+        |property: &&str| Filter::Property { property: (*property).into(), test: Test::StartsWith(folded.clone()) };
+    let filter = properties.iter().map(starts).reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)));
+    let listing = Listing {
+        filter: filter.filter(|_| !search.is_empty()),
+        order: vec![Sort { by: OrderBy::DisplayName, descending: false }],
+        after,
+        top: PAGE_SIZE,
+        count: false,
+    };
+    (search, listing)
+}
+
+/// The search form above a list at `path`.
+fn search_form(path: &str, label: &str, search: &str) -> String {
+    format!(
+        "<form method=\"get\" action=\"{path}\" role=\"search\">\n<p><label for=\"search\">{label}</label>\n<input id=\"search\" name=\"search\" type=\"search\" value=\"{search}\"> <button type=\"submit\">Search</button></p>\n</form>",
+        path = escape(path),
+        search = escape(search),
+    )
+}
+
+/// The link to a list's next page, when there is one.
+fn next_link(state: &IdentityState, purpose: &str, path: &str, search: &str, next: Option<Cursor>) -> String {
+    let Some(cursor) = next else { return String::new() };
+    let token =
+        state.directory.sign_in().seal(purpose, &json!({"cursor": cursor, "search": search}), Duration::hours(1));
+    format!(
+        "<p><a rel=\"next\" id=\"next\" href=\"{}?search={}&amp;page={}\">Next page</a></p>",
+        escape(path),
+        encode(search),
+        encode(&token)
+    )
+}
+
+/// A table with its caption and column headings, or the sentence that says it is empty.
+fn table(caption: &str, headings: &[&str], rows: &[String], empty: &str) -> String {
+    if rows.is_empty() {
+        return format!("<p class=\"empty\">{}</p>", escape(empty));
+    }
+    let headings: String = headings.iter().map(|h| format!("<th scope=\"col\">{h}</th>")).collect();
+    format!(
+        "<table>\n<caption>{caption}</caption>\n<thead><tr>{headings}</tr></thead>\n<tbody>\n{}</tbody>\n</table>",
+        rows.concat()
+    )
+}
+
+/// A labelled input, with the problem found with it said beside it (and pointed to) when there is one.
+fn input(id: &str, label: &str, kind: &str, value: &str, problem: Option<&str>, extra: &str) -> String {
+    let error = problem.map(|p| format!("\n<span class=\"field-error\" id=\"{id}-error\">{}</span>", escape(p)));
+    let described = match error {
+        Some(_) => format!(" aria-describedby=\"{id}-error\" aria-invalid=\"true\""),
+        None => String::new(),
+    };
+    format!(
+        "<p><label for=\"{id}\">{label}</label>\n<input id=\"{id}\" name=\"{id}\" type=\"{kind}\" value=\"{}\"{extra}{described}>{}</p>",
+        escape(value),
+        error.unwrap_or_default()
+    )
+}
+
+/// Asks before a destructive action: what it does, the one button that does it (`confirmed`, posted to
+/// `action` with the form's context), and the way back.
+fn confirm_page(
+    state: &IdentityState,
+    (tenant, caller): (&str, &Caller),
+    question: &str,
+    consequence: &str,
+    (action, confirmed): (&str, &str),
+    context: &Value,
+) -> Response {
+    let (fields, csrf) = hidden_fields(state, PURPOSE, context);
+    let body = format!(
+        "<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<button type=\"submit\" name=\"action\" value=\"{confirmed}\" class=\"danger\">Delete</button> <a href=\"{action}\">Cancel</a>\n</form>",
+        escape(question),
+        escape(consequence),
+        action = escape(action),
+    );
+    admin_page(tenant, caller, question, &body, &[csrf])
+}
+
+/// The first step of deleting an object from its page: the question, naming it (`found`, the object as the
+/// core read it), what follows, and the button that posts `delete-confirmed` back to the page (whose form
+/// context names the object under `key`).
+fn ask_delete(
+    state: &IdentityState,
+    (tenant, caller): (&str, &Caller),
+    (collection, key, id): (&str, &str, &str),
+    found: Result<ObjectRecord, Error>,
+    consequence: &str,
+) -> Response {
+    let object = match found {
+        Ok(object) => object,
+        Err(e) => return refused(tenant, caller, &e),
+    };
+    let name = object.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+    confirm_page(
+        state,
+        (tenant, caller),
+        &format!("Delete {name}?"),
+        consequence,
+        (&format!("{}/{collection}/{id}", home(tenant)), "delete-confirmed"),
+        &json!({"path": tenant, key: id}),
+    )
+}
+
+/// The second step: back to the list once the core deleted the object, or the refusal.
+fn deleted(tenant: &str, caller: &Caller, collection: &str, result: Result<(), Error>) -> Response {
+    match result {
+        Ok(()) => redirect(&format!("{}/{collection}", home(tenant)), &[]),
+        Err(e) => refused(tenant, caller, &e),
+    }
+}
+
+/// A signed-in admin center request: the tenant its path names and the caller the core made of the
+/// browser's session. A request without one is sent to sign in.
+pub struct Admin {
+    tenant: String,
+    caller: Caller,
+}
+
+impl FromRequestParts<IdentityState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &IdentityState) -> Result<Admin, Response> {
+        let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let tenant = params.0.get("tenant").cloned().unwrap_or_default();
+        let caller = signed_in(state, &parts.headers, &tenant).await.map_err(|response| *response)?;
+        Ok(Admin { tenant, caller })
+    }
+}
+
+/// A form posted to an admin page, opened: its fields, or the page that says what is wrong with it. The
+/// form of an object's page (`bound`: the key its context names the object under, and the object's id
+/// from the path) must have been made for that object.
+async fn posted(
+    state: &IdentityState,
+    headers: &HeaderMap,
+    (tenant, caller): (&str, &Caller),
+    form: Posted,
+    bound: Option<(&str, &str)>,
+) -> Result<HashMap<String, String>, Box<Response>> {
+    let (_, form, ctx) = opened(state, headers, tenant, form, PURPOSE).await?;
+    if let Some((key, id)) = bound {
+        if ctx.get(key).and_then(Value::as_str) != Some(id) {
+            let error = Error { message: "The form was made for another page.".into(), ..Error::forbidden() };
+            return Err(Box::new(refused(tenant, caller, &error)));
+        }
+    }
+    Ok(form)
+}

@@ -1,0 +1,239 @@
+//! The admin center's users: the list with search, a new user, a user's page and its actions.
+
+use super::{
+    admin_page, ask_delete, deleted, home, input, listing_of, may, next_link, posted, refused, search_form, status_of,
+    table, Admin, PURPOSE,
+};
+use crate::pages::{escape, hidden_fields, redirect, Posted};
+use crate::IdentityState;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use gatehouse_core::auth::authorization::Action;
+use gatehouse_core::kernel::error::Error;
+use gatehouse_core::Caller;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// `GET /{tenant}/admin/users?search=…&page=…`: users by display name, a page at a time, those whose name
+/// or user name starts with the search when there is one.
+pub async fn users(
+    State(state): State<IdentityState>,
+    Admin { tenant, caller }: Admin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (search, listing) = listing_of(&state, &query, "admin-users", &["displayName", "userPrincipalName"]);
+    let page = match state.directory.users().list(&caller, listing).await {
+        Ok(page) => page,
+        Err(e) => return refused(&tenant, &caller, &e),
+    };
+    let path = format!("{}/users", home(&tenant));
+    let rows: Vec<String> = page
+        .items
+        .iter()
+        .map(|user| {
+            let text = |name: &str| escape(user.doc.get(name).and_then(Value::as_str).unwrap_or_default());
+            let enabled = user.doc.get("accountEnabled").and_then(Value::as_bool).unwrap_or(false);
+            format!(
+                "<tr><td><a href=\"{path}/{id}\">{name}</a></td><td>{upn}</td><td>{kind}</td><td>{state}</td></tr>\n",
+                path = escape(&path),
+                id = user.id,
+                name = text("displayName"),
+                upn = text("userPrincipalName"),
+                kind = text("userType"),
+                state = if enabled { "Enabled" } else { "Sign-in blocked" },
+            )
+        })
+        .collect();
+    let empty = match search.is_empty() {
+        true => "There are no users yet.".to_owned(),
+        false => format!("No user's name or user name starts with “{search}”."),
+    };
+    let body = format!(
+        "<h1>Users</h1>\n{}\n{}\n{}",
+        search_form(&path, "Search by name or user name", &search),
+        table("Users", &["Name", "User name", "Type", "State"], &rows, &empty),
+        next_link(&state, "admin-users", &path, &search, page.next),
+    );
+    admin_page(&tenant, &caller, "Users", &body, &[])
+}
+
+/// The properties whose problems the new-user form shows beside a field; any other is said above the form.
+const FIELDS: [&str; 4] = ["displayName", "userPrincipalName", "passwordProfile", "password"];
+
+/// The new-user form, with what was entered (never the password) and each problem next to its field.
+fn new_user_form(
+    state: &IdentityState,
+    (tenant, caller): (&str, &Caller),
+    entered: &HashMap<String, String>,
+    problem: Option<&Error>,
+) -> Response {
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "form": "new-user"}));
+    let value = |name: &str| entered.get(name).map(String::as_str).unwrap_or_default();
+    let target = problem.and_then(|p| p.target.as_deref());
+    let at =
+        |names: &[&str]| problem.filter(|_| target.is_some_and(|t| names.contains(&t))).map(|p| p.message.as_str());
+    let general = problem
+        .filter(|_| at(&FIELDS).is_none())
+        .map(|p| format!("<p role=\"alert\">{}</p>\n", escape(&p.message)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>New user</h1>\n{general}<form method=\"post\" action=\"{base}/users/new\">\n{fields}\n{name}\n{upn}\n{password}\n<p><input id=\"blocked\" name=\"blocked\" type=\"checkbox\" value=\"1\"> <label for=\"blocked\">Block sign-in</label></p>\n<p><button type=\"submit\">Create</button> <a href=\"{base}/users\">Cancel</a></p>\n</form>",
+        base = escape(&home(tenant)),
+        name = input("displayName", "Display name", "text", value("displayName"), at(&["displayName"]), " required"),
+        upn = input(
+            "userPrincipalName",
+            "User name (name@domain)",
+            "email",
+            value("userPrincipalName"),
+            at(&["userPrincipalName"]),
+            " required"
+        ),
+        password = input(
+            "password",
+            "Initial password (the user changes it at first sign-in)",
+            "password",
+            "",
+            at(&["passwordProfile", "password"]),
+            " required autocomplete=\"new-password\""
+        ),
+    );
+    let mut response = admin_page(tenant, caller, "New user", &body, &[csrf]);
+    if let Some(problem) = problem {
+        *response.status_mut() = status_of(problem);
+    }
+    response
+}
+
+/// `GET /{tenant}/admin/users/new`.
+pub async fn new_user(State(state): State<IdentityState>, Admin { tenant, caller }: Admin) -> Response {
+    new_user_form(&state, (&tenant, &caller), &HashMap::new(), None)
+}
+
+/// `POST /{tenant}/admin/users/new`: creates the user through the core, as Graph's `POST /users` would.
+pub async fn create_user(
+    State(state): State<IdentityState>,
+    Admin { tenant, caller }: Admin,
+    headers: HeaderMap,
+    form: Posted,
+) -> Response {
+    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
+        Ok(form) => form,
+        Err(response) => return *response,
+    };
+    let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
+    let upn = field("userPrincipalName");
+    let nickname: String =
+        upn.split('@').next().unwrap_or_default().chars().filter(char::is_ascii_alphanumeric).collect();
+    let body = json!({
+        "accountEnabled": field("blocked") != "1",
+        "displayName": field("displayName"),
+        "userPrincipalName": upn,
+        "mailNickname": if nickname.is_empty() { "user".to_owned() } else { nickname },
+        "passwordProfile": {"password": form.get("password").cloned().unwrap_or_default(), "forceChangePasswordNextSignIn": true},
+    });
+    let body: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
+    match state.directory.users().create(&caller, &body).await {
+        Ok(user) => redirect(&format!("{}/users/{}?done=created", home(&tenant), user.id), &[]),
+        Err(e) => new_user_form(&state, (&tenant, &caller), &form, Some(&e)),
+    }
+}
+
+/// The user's page: their properties and the actions the caller may take, each its own form.
+async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &str, note: Option<&str>) -> Response {
+    let user = match state.directory.users().get(caller, id).await {
+        Ok(user) => user,
+        Err(e) => return refused(tenant, caller, &e),
+    };
+    let text = |name: &str| escape(user.doc.get(name).and_then(Value::as_str).unwrap_or_default());
+    let enabled = user.doc.get("accountEnabled").and_then(Value::as_bool).unwrap_or(false);
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "user": user.id}));
+    let action = format!("{}/users/{}", escape(&home(tenant)), user.id);
+    let button = |name: &str, label: &str| {
+        format!("<form method=\"post\" action=\"{action}\">\n{fields}\n<button type=\"submit\" name=\"action\" value=\"{name}\">{label}</button>\n</form>")
+    };
+    let mut actions = Vec::new();
+    if may(caller, Action::WriteUsers) {
+        actions.push(match enabled {
+            true => button("disable", "Block sign-in"),
+            false => button("enable", "Allow sign-in"),
+        });
+    }
+    if may(caller, Action::ResetPasswords) {
+        actions.push(button("reset", "Reset password"));
+    }
+    if may(caller, Action::RevokeSessions) {
+        actions.push(button("revoke", "Revoke sessions"));
+    }
+    if may(caller, Action::WriteUsers) {
+        actions.push(button("delete", "Delete user"));
+    }
+    let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{n}</p>\n")).unwrap_or_default();
+    let actions = match actions.is_empty() {
+        true => "<p class=\"empty\">Your roles allow no changes to this user.</p>".to_owned(),
+        false => actions.join("\n"),
+    };
+    let body = format!(
+        "<h1>{name}</h1>\n{note}<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Sign-in</dt><dd id=\"state\">{state}</dd>\n<dt>Department</dt><dd>{department}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Actions</h2>\n<div class=\"actions\">{actions}</div>",
+        name = text("displayName"),
+        upn = text("userPrincipalName"),
+        kind = text("userType"),
+        state = if enabled { "Allowed" } else { "Blocked" },
+        department = text("department"),
+        job = text("jobTitle"),
+        id = user.id,
+    );
+    admin_page(tenant, caller, "User", &body, &[csrf])
+}
+
+/// `GET /{tenant}/admin/users/{id}`.
+pub async fn user(
+    State(state): State<IdentityState>,
+    Admin { tenant, caller }: Admin,
+    Path((_, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let note = (query.get("done").map(String::as_str) == Some("created")).then_some("The user was created.");
+    user_page(&state, &tenant, &caller, &id, note).await
+}
+
+/// `POST /{tenant}/admin/users/{id}`: one action on the user; deletion only once confirmed.
+pub async fn user_action(
+    State(state): State<IdentityState>,
+    Admin { tenant, caller }: Admin,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: Posted,
+) -> Response {
+    let form = match posted(&state, &headers, (&tenant, &caller), form, Some(("user", &id))).await {
+        Ok(form) => form,
+        Err(response) => return *response,
+    };
+    let users = state.directory.users();
+    let enabled = |on: bool| json!({"accountEnabled": on}).as_object().cloned().unwrap_or_default();
+    let done = match form.get("action").map(String::as_str).unwrap_or_default() {
+        "disable" => users.update(&caller, &id, &enabled(false)).await.map(|()| "Sign-in is blocked.".to_owned()),
+        "enable" => users.update(&caller, &id, &enabled(true)).await.map(|()| "Sign-in is allowed.".to_owned()),
+        "revoke" => users
+            .revoke_sign_in_sessions(&caller, &id)
+            .await
+            .map(|()| "Every session and refresh token of the user was revoked.".to_owned()),
+        "reset" => users.reset_password(&caller, &id).await.map(|password| {
+            format!(
+                "The password was reset. Give the user this temporary password; it is shown only now, and they change it at their next sign-in: <code id=\"temporary\">{}</code>",
+                escape(&password)
+            )
+        }),
+        "delete" => {
+            let found = users.get(&caller, &id).await;
+            let consequence = "The user goes to deleted users and can be restored for 30 days. Their sign-ins stop at once.";
+            return ask_delete(&state, (&tenant, &caller), ("users", "user", &id), found, consequence);
+        }
+        "delete-confirmed" => return deleted(&tenant, &caller, "users", users.delete(&caller, &id).await),
+        _ => Err(Error::invalid("Choose an action.")),
+    };
+    match done {
+        Ok(note) => user_page(&state, &tenant, &caller, &id, Some(&note)).await,
+        Err(e) => refused(&tenant, &caller, &e),
+    }
+}
