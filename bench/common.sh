@@ -130,3 +130,20 @@ PY
 }
 
 password_form() { echo "grant_type=password&client_id=$client&username=$upn&password=$password&scope=$1"; }
+# seeded_users: the server on a store of $users seeded users ($engine's database; seeded once per BENCH_KEEP
+# directory), settled; writes $work/ids (random user numbers) and $work/prefixes (random five-digit prefixes
+# of them).
+seeded_users() {
+  database_for "$engine"
+  serve
+  if [ ! -e "$state/seeded-$users" ]; then
+    kill "$server"; wait "$server" 2>/dev/null || true
+    "$bench" seed-store --database-url "$url" --count "$users"
+    if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
+    touch "$state/seeded-$users"
+    serve
+  fi
+  settle
+  python3 -c "import random; random.seed(7); print('\n'.join(f'{random.randrange($users):07}' for _ in range(10000)))" > "$work/ids"
+  python3 -c "import random; random.seed(8); print('\n'.join(f'{random.randrange($users // 100):05}' for _ in range(10000)))" > "$work/prefixes"
+}

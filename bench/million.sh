@@ -16,18 +16,7 @@ users=${2:-1000000}
 seconds=${3:-10}
 source bench/common.sh
 
-database_for "$engine"
-serve
-if [ ! -e "$state/seeded-$users" ]; then
-  kill "$server"; wait "$server" 2>/dev/null || true
-  "$bench" seed-store --database-url "$url" --count "$users"
-  if [ "$engine" = postgres ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "VACUUM ANALYZE" gatehouse; fi
-  touch "$state/seeded-$users"
-  serve
-fi
-settle
-python3 -c "import random; random.seed(7); print('\n'.join(f'{random.randrange($users):07}' for _ in range(10000)))" > "$work/ids"
-python3 -c "import random; random.seed(8); print('\n'.join(f'{random.randrange($users // 100):05}' for _ in range(10000)))" > "$work/prefixes"
+seeded_users
 
 load() { "$bench" load --concurrency 8 --seconds "$seconds" "$@"; }
 load --name "$engine trivial GET /healthz" --url "$base/healthz"

@@ -6,11 +6,12 @@
 //! the account that signs in names its tenant. Errors use OAuth's
 //! `{"error","error_description"}` with Entra's extra fields (`error_codes`, `timestamp`, `trace_id`,
 //! `correlation_id`). The pages a person meets (sign-in, consent, a password change the sign-in requires,
-//! the second factor, device login, self-service password reset, My Sign-ins) live here too, and so does the
-//! admin center (`/{tenant}/admin`), built on the same sign-in and pages.
+//! the second factor, device login, self-service password reset, My Sign-ins, My Account) live here too, and
+//! so does the admin center (`/{tenant}/admin`), built on the same sign-in and pages.
 
 mod admin;
 mod device;
+mod myaccount;
 mod mysignins;
 mod pages;
 mod redeem;
@@ -71,6 +72,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/share", get(share::share).post(share::share_form))
         .route("/{tenant}/oauth2/v2.0/introspect", post(introspect))
         .route("/{tenant}/mysignins", get(mysignins::my_sign_ins).post(mysignins::my_sign_ins_form))
+        .route("/{tenant}/myaccount", get(myaccount::my_account).post(myaccount::my_account_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .route("/admin", get(admin::choose_tenant))
         .route("/admin/assets/admin-1.css", get(admin::stylesheet))

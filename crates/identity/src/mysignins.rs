@@ -4,15 +4,15 @@
 //! step (`sign_in::second_factor`).
 
 use crate::pages::{
-    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page, read_cookie,
-    second_factor_answer, second_factor_body, shown, sign_in_body, Posted, SESSION_COOKIE,
+    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page, page_sign_in, read_cookie,
+    second_factor_answer, second_factor_body, sign_in_body, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use gatehouse_core::sign_in::authorize::{Entered, Session};
-use gatehouse_core::sign_in::{Browser, Tenancy};
+use gatehouse_core::sign_in::authorize::Session;
+use gatehouse_core::sign_in::Browser;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -103,18 +103,10 @@ pub async fn my_sign_ins_form(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let browser = browser_of(peer, &headers);
     let keep = |session: &Session| vec![cookie(SESSION_COOKIE, &sign_in.session_value(session), "Lax", None)];
-    if form.contains_key("login") {
-        let login = field("login");
-        return match sign_in.password_session(Tenancy::Tenant(tenant_id), login, field("passwd"), &browser).await {
-            Ok(Entered::SignedIn(session)) => {
-                info_page(&state, &tenant, &session, &browser, None, None, keep(&session)).await
-            }
-            Ok(Entered::MustChangePassword) => sign_in_page(
-                &state,
-                &tenant,
-                Some((login, "Your password must be changed first: sign in to an application to change it.")),
-            ),
-            Err(e) => sign_in_page(&state, &tenant, Some((login, &shown(&e)))),
+    if let Some(login) = form.get("login") {
+        return match page_sign_in(&state, tenant_id, &form, &browser).await {
+            Ok((session, kept)) => info_page(&state, &tenant, &session, &browser, None, None, vec![kept]).await,
+            Err(message) => sign_in_page(&state, &tenant, Some((login, &message))),
         };
     }
     let Some(session) = session_of(&state, &headers, tenant_id).await else {

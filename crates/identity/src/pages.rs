@@ -686,6 +686,29 @@ pub(crate) fn form_context(
     Ok(ctx)
 }
 
+/// The sign-in form of a page that is not an authorization request (My Sign-ins, My Account, the admin
+/// center), answered: the person's session with the cookie that keeps it, or what to say beside the name
+/// they entered.
+pub(crate) async fn page_sign_in(
+    state: &IdentityState,
+    tenant: Uuid,
+    form: &HashMap<String, String>,
+    browser: &gatehouse_core::sign_in::Browser,
+) -> Result<(Session, String), String> {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let sign_in = state.directory.sign_in();
+    match sign_in.password_session(Tenancy::Tenant(tenant), field("login"), field("passwd"), browser).await {
+        Ok(Entered::SignedIn(session)) => {
+            let kept = cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None);
+            Ok((session, kept))
+        }
+        Ok(Entered::MustChangePassword) => {
+            Err("Your password must be changed first: sign in to an application to change it.".into())
+        }
+        Err(e) => Err(shown(&e)),
+    }
+}
+
 /// What the sign-in form says of a failed sign-in: Entra's wording, without saying which of the name or
 /// password was wrong.
 pub(crate) fn shown(error: &Error) -> String {

@@ -94,6 +94,13 @@ impl Builder {
             Filter::Or(a, b) => format!("({} OR {})", self.filter(a), self.filter(b)),
             Filter::Not(inner) => format!("(NOT {})", self.filter(inner)),
             Filter::Property { property, test } if property == "id" => self.id(test),
+            // A display name's prefix is a range of the folded sort key, which an index keeps in order: a
+            // search as you type reads just the names it shows, already sorted.
+            Filter::Property { property, test: Test::StartsWith(prefix) } if property == "displayName" => {
+                let low = self.bind(prefix.as_str());
+                let high = self.bind(format!("{prefix}{MAX_CHAR}"));
+                format!("(o.sort_name >= {low} AND o.sort_name < {high})")
+            }
             Filter::Property { property, test } | Filter::Any { property, test } => match test {
                 Test::Compare(Op::Eq, Literal::Null) => format!("o.id NOT IN ({})", self.ids(property, None)),
                 Test::Compare(Op::Ne, Literal::Null) => format!("o.id IN ({})", self.ids(property, None)),

@@ -3,7 +3,7 @@
 
 use super::{
     admin_page, ask_delete, deleted, home, input, listing_of, may, next_link, posted, refused, search_form, status_of,
-    table, Admin, PURPOSE,
+    table, Admin, Searched, PURPOSE,
 };
 use crate::pages::{escape, hidden_fields, redirect, Posted};
 use crate::IdentityState;
@@ -37,7 +37,7 @@ pub async fn groups(
     Admin { tenant, caller }: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (search, listing) = listing_of(&state, &query, "admin-groups", &["displayName"]);
+    let (search, listing) = listing_of(&state, &query, "admin-groups", Searched::Names);
     let page = match state.directory.groups().list(&caller, listing).await {
         Ok(page) => page,
         Err(e) => return refused(&tenant, &caller, &e),

@@ -5,8 +5,8 @@
 //! carries a CSRF token; a destructive action asks for confirmation first.
 
 use crate::pages::{
-    cookie, encode, escape, hidden_fields, one_tenant, opened, page, read_cookie, redirect, shown, sign_in_body,
-    Posted, SESSION_COOKIE,
+    encode, escape, hidden_fields, one_tenant, opened, page, page_sign_in, read_cookie, redirect, sign_in_body, Posted,
+    SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -18,8 +18,6 @@ use gatehouse_core::auth::authorization::{decide, Action, Target};
 use gatehouse_core::filter::{Filter, Test};
 use gatehouse_core::kernel::error::{Error, ErrorKind};
 use gatehouse_core::query::Listing;
-use gatehouse_core::sign_in::authorize::Entered;
-use gatehouse_core::sign_in::Tenancy;
 use gatehouse_core::store::{Cursor, ObjectRecord, OrderBy, Sort};
 use gatehouse_core::Caller;
 use serde_json::{json, Value};
@@ -39,8 +37,8 @@ const PAGE_SIZE: u32 = 50;
 /// The admin center's stylesheet, served from the binary.
 const STYLESHEET: &str = include_str!("admin.css");
 /// Where pages load it from; its name changes with its content, so it is cached for a year.
-const STYLESHEET_PATH: &str = "/admin/assets/admin-1.css";
-const CSP: &str = "style-src 'self'; img-src 'self'; form-action 'self'";
+pub(crate) const STYLESHEET_PATH: &str = "/admin/assets/admin-1.css";
+pub(crate) const CSP: &str = "style-src 'self'; img-src 'self'; form-action 'self'";
 
 /// `GET /admin/assets/admin-1.css`.
 pub async fn stylesheet() -> Response {
@@ -153,35 +151,34 @@ pub async fn admin_sign_in(
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-    let sign_in = state.directory.sign_in();
-    let login = field("login");
-    let browser = browser_of(peer, &headers);
-    match sign_in.password_session(Tenancy::Tenant(tenant_id), login, field("passwd"), &browser).await {
-        Ok(Entered::SignedIn(session)) => match sign_in.admin_center(&session).await {
-            Ok(_) => {
-                let kept = cookie(SESSION_COOKIE, &sign_in.session_value(&session), "Lax", None);
-                redirect(&format!("{}/users", home(&tenant)), &[kept])
-            }
+    let login = form.get("login").map(String::as_str).unwrap_or_default();
+    match page_sign_in(&state, tenant_id, &form, &browser_of(peer, &headers)).await {
+        Ok((session, kept)) => match state.directory.sign_in().admin_center(&session).await {
+            Ok(_) => redirect(&format!("{}/users", home(&tenant)), &[kept]),
             Err(e) => sign_in_page(&state, &tenant, Some((login, &e.message))),
         },
-        Ok(Entered::MustChangePassword) => sign_in_page(
-            &state,
-            &tenant,
-            Some((login, "Your password must be changed first: sign in to an application to change it.")),
-        ),
-        Err(e) => sign_in_page(&state, &tenant, Some((login, &shown(&e)))),
+        Err(message) => sign_in_page(&state, &tenant, Some((login, &message))),
     }
 }
 
-/// A list's search and page, read from the query: the search as typed, and the listing (by display name,
-/// [`PAGE_SIZE`] a page) of the objects whose `properties` start with it. A page token names the list
-/// (`purpose`) and its search, so it opens only the same list.
+/// How a list's search reads what was typed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Searched {
+    /// A prefix of the display name, the list in name order (an index range, already sorted).
+    Names,
+    /// Names, or (when the text has an `@`) a prefix of the user name, that list in the store's order: an
+    /// index of user names cannot also give name order.
+    NamesOrUserNames,
+}
+
+/// A list's search and page, read from the query: the search as typed, and the listing ([`PAGE_SIZE`] a
+/// page) it asks for. A page token names the list (`purpose`) and its search, so it opens only the same
+/// list.
 fn listing_of(
     state: &IdentityState,
     query: &HashMap<String, String>,
     purpose: &str,
-    properties: &[&str],
+    searched: Searched,
 ) -> (String, Listing) {
     let search = query.get("search").map(|s| s.trim()).filter(|s| !s.is_empty()).unwrap_or_default().to_owned();
     let after = query
@@ -189,17 +186,18 @@ fn listing_of(
         .and_then(|token| state.directory.sign_in().open(purpose, token))
         .filter(|opened| opened.get("search").and_then(Value::as_str) == Some(search.as_str()))
         .and_then(|opened| serde_json::from_value::<Cursor>(opened.get("cursor").cloned()?).ok());
-    let folded = gatehouse_core::kernel::text::fold(&search);
-    let starts =
-        |property: &&str| Filter::Property { property: (*property).into(), test: Test::StartsWith(folded.clone()) };
-    let filter = properties.iter().map(starts).reduce(|a, b| Filter::Or(Box::new(a), Box::new(b)));
-    let listing = Listing {
-        filter: filter.filter(|_| !search.is_empty()),
-        order: vec![Sort { by: OrderBy::DisplayName, descending: false }],
-        after,
-        top: PAGE_SIZE,
-        count: false,
+    let by_user_name = searched == Searched::NamesOrUserNames && search.contains('@');
+    let property = if by_user_name { "userPrincipalName" } else { "displayName" };
+    let prefix = Filter::Property {
+        property: property.into(),
+        test: Test::StartsWith(gatehouse_core::kernel::text::fold(&search)),
     };
+    let order = match by_user_name {
+        true => Vec::new(),
+        false => vec![Sort { by: OrderBy::DisplayName, descending: false }],
+    };
+    let listing =
+        Listing { filter: (!search.is_empty()).then_some(prefix), order, after, top: PAGE_SIZE, count: false };
     (search, listing)
 }
 
@@ -226,7 +224,7 @@ fn next_link(state: &IdentityState, purpose: &str, path: &str, search: &str, nex
 }
 
 /// A table with its caption and column headings, or the sentence that says it is empty.
-fn table(caption: &str, headings: &[&str], rows: &[String], empty: &str) -> String {
+pub(crate) fn table(caption: &str, headings: &[&str], rows: &[String], empty: &str) -> String {
     if rows.is_empty() {
         return format!("<p class=\"empty\">{}</p>", escape(empty));
     }
@@ -238,7 +236,7 @@ fn table(caption: &str, headings: &[&str], rows: &[String], empty: &str) -> Stri
 }
 
 /// A labelled input, with the problem found with it said beside it (and pointed to) when there is one.
-fn input(id: &str, label: &str, kind: &str, value: &str, problem: Option<&str>, extra: &str) -> String {
+pub(crate) fn input(id: &str, label: &str, kind: &str, value: &str, problem: Option<&str>, extra: &str) -> String {
     let error = problem.map(|p| format!("\n<span class=\"field-error\" id=\"{id}-error\">{}</span>", escape(p)));
     let described = match error {
         Some(_) => format!(" aria-describedby=\"{id}-error\" aria-invalid=\"true\""),

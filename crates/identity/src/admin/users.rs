@@ -2,7 +2,7 @@
 
 use super::{
     admin_page, ask_delete, deleted, home, input, listing_of, may, next_link, posted, refused, search_form, status_of,
-    table, Admin, PURPOSE,
+    table, Admin, Searched, PURPOSE,
 };
 use crate::pages::{escape, hidden_fields, redirect, Posted};
 use crate::IdentityState;
@@ -22,7 +22,7 @@ pub async fn users(
     Admin { tenant, caller }: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (search, listing) = listing_of(&state, &query, "admin-users", &["displayName", "userPrincipalName"]);
+    let (search, listing) = listing_of(&state, &query, "admin-users", Searched::NamesOrUserNames);
     let page = match state.directory.users().list(&caller, listing).await {
         Ok(page) => page,
         Err(e) => return refused(&tenant, &caller, &e),
@@ -51,7 +51,7 @@ pub async fn users(
     };
     let body = format!(
         "<h1>Users</h1>\n{}\n{}\n{}",
-        search_form(&path, "Search by name or user name", &search),
+        search_form(&path, "Search by name, or by user name (type its @)", &search),
         table("Users", &["Name", "User name", "Type", "State"], &rows, &empty),
         next_link(&state, "admin-users", &path, &search, page.next),
     );

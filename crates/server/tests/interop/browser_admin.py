@@ -4,7 +4,8 @@ again), finds the user by search, resets the password (a temporary one shown onc
 deletes the user after confirming; builds a dynamic group whose rule is checked and previewed first;
 assigns a licence through a group and sees its member get it and the seat counted. A Helpdesk Administrator sees no way to create or delete users and no licences, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
-the new-user form anyway. axe-core checks every page for serious and critical accessibility violations.
+the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
+(a wrong current one said at its field), which ends the session. axe-core checks every page for serious and critical accessibility violations.
 Screenshots of the main pages go to GATEHOUSE_SCREENSHOTS when it is set.
 
 Usage: browser_admin.py BASE_URL TOKEN DOMAIN CA_PEM, with the server's certificate in GATEHOUSE_TLS_CERT.
@@ -214,6 +215,30 @@ def main(base, token, domain):
         check("privileges" in alert, f"the server refuses Helpdesk's new user: {alert}")
         users = graph(base, token, "GET", f"/users?$filter=startsWith(userPrincipalName,'eve{run}')")
         check(users["value"] == [], "and nobody was made")
+
+        # My Account: an ordinary user's profile and groups, and their own password change.
+        mo = person(base, token, domain, f"Mo {run}")
+        licensed = graph(base, token, "GET", f"/groups?$filter=displayName eq 'Licensed {run}'")["value"][0]
+        graph(base, token, "POST", f"/groups/{licensed['id']}/members/$ref",
+              {"@odata.id": f"{base}/v1.0/directoryObjects/{mo['id']}"})
+        driver.delete_all_cookies()
+        driver.get(f"{base}/{domain}/myaccount")
+        fill(driver, {"login": mo["userPrincipalName"], "passwd": PASSWORD})
+        check(heading(driver) == mo["displayName"], f"My Account: {heading(driver)}")
+        accessible(driver, "My Account")
+        shot(driver, "myaccount")
+        groups = driver.find_element(By.CSS_SELECTOR, "table").text
+        check(f"Licensed {run}" in groups, f"the user's groups: {groups}")
+        new = "Kestr3l-Anew-Mo-77"
+        submit(driver, {"currentPassword": "not-the-password", "newPassword": new, "confirmNewPassword": new},
+               "change-password")
+        check(driver.find_elements(By.ID, "currentPassword-error"), "a wrong current password is said at its field")
+        submit(driver, {"currentPassword": PASSWORD, "newPassword": new, "confirmNewPassword": new}, "change-password")
+        check(heading(driver) == "Password changed", heading(driver))
+        driver.get(f"{base}/{domain}/myaccount")
+        check(heading(driver) == "Sign in", "the change ended the session")
+        fill(driver, {"login": mo["userPrincipalName"], "passwd": new})
+        check(heading(driver) == mo["displayName"], f"signed in with the new password: {heading(driver)}")
     except Exception:
         describe(driver)
         raise
