@@ -78,6 +78,7 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     if may(caller, Action::AssignLicenses) {
         nav.push(format!("<a href=\"{base}/licenses\">Licences</a>"));
     }
+    nav.push(format!("<a href=\"/{}/oauth2/v2.0/logout\">Sign out</a>", escape(tenant)));
     let framed = format!(
         "<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n<header><p class=\"brand\">Gatehouse admin center</p>\n<nav aria-label=\"Admin center\">{}</nav></header>\n{body}",
         nav.join(" ")

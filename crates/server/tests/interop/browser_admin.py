@@ -195,6 +195,11 @@ def main(base, token, domain):
         check(consumed == "1", f"one seat is taken: {consumed}")
         shot(driver, "admin-licences")
 
+        # Signing out ends the admin center's session.
+        driver.find_element(By.LINK_TEXT, "Sign out").click()
+        driver.get(f"{base}/{domain}/admin/users")
+        check(heading(driver) == "Sign in", f"signed out: {heading(driver)}")
+
         # A Helpdesk Administrator: no creating or deleting, resets for ordinary users only.
         sign_in(driver, base, domain, hal["userPrincipalName"])
         check(not driver.find_elements(By.LINK_TEXT, "New user"), "no new-user link for Helpdesk")
