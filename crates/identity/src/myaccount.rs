@@ -4,8 +4,8 @@
 
 use crate::admin::{input, table, CSP, STYLESHEET_PATH};
 use crate::pages::{
-    escape, hidden_fields, new_password, one_tenant, opened, page, page_sign_in, read_cookie, redirect, sign_in_body,
-    Posted, SESSION_COOKIE,
+    escape, hidden_fields, new_password, one_tenant, opened, page, page_sign_in, page_sign_in_form, read_cookie,
+    redirect, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
@@ -32,9 +32,7 @@ fn framed(title: &str, body: &str, cookies: &[String], status: StatusCode) -> Re
 }
 
 fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
-    let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
-    let body = sign_in_body(&action(tenant), &fields, login, message, false);
+    let (body, csrf) = page_sign_in_form(state, (PURPOSE, tenant, &action(tenant)), problem);
     framed("My Account", &body, &[csrf], StatusCode::OK)
 }
 

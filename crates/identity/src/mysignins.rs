@@ -4,8 +4,8 @@
 //! step (`sign_in::second_factor`).
 
 use crate::pages::{
-    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page, page_sign_in, read_cookie,
-    second_factor_answer, second_factor_body, sign_in_body, Posted, SESSION_COOKIE,
+    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page, page_sign_in,
+    page_sign_in_form, read_cookie, second_factor_answer, second_factor_body, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
@@ -23,9 +23,7 @@ fn action(tenant: &str) -> String {
 }
 
 fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
-    let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
-    let body = sign_in_body(&action(tenant), &fields, login, message, false);
+    let (body, csrf) = page_sign_in_form(state, (PURPOSE, tenant, &action(tenant)), problem);
     page(StatusCode::OK, "My Sign-ins", &body, "form-action 'self'", &[csrf])
 }
 

@@ -687,7 +687,19 @@ pub(crate) fn form_context(
 }
 
 /// The sign-in form of a page that is not an authorization request (My Sign-ins, My Account, the admin
-/// center), answered: the person's session with the cookie that keeps it, or what to say beside the name
+/// center), posted back to `action` under `purpose`: its body and the CSRF cookie that goes with it.
+/// `problem` is the name entered and what to say of it.
+pub(crate) fn page_sign_in_form(
+    state: &IdentityState,
+    (purpose, tenant, action): (&str, &str, &str),
+    problem: Option<(&str, &str)>,
+) -> (String, String) {
+    let (fields, csrf) = hidden_fields(state, purpose, &json!({"path": tenant}));
+    let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
+    (sign_in_body(action, &fields, login, message, false), csrf)
+}
+
+/// That form, answered: the person's session with the cookie that keeps it, or what to say beside the name
 /// they entered.
 pub(crate) async fn page_sign_in(
     state: &IdentityState,

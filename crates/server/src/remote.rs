@@ -128,15 +128,13 @@ fn quoted(text: &str) -> String {
     text.replace('\'', "''")
 }
 
+/// RFC 3986's unreserved characters and `@` stay as they are in a path segment; the rest is escaped.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'@');
+
 /// A path segment with the characters a URL path cannot carry escaped.
 fn encoded(segment: &str) -> String {
-    segment.bytes().fold(String::new(), |mut out, byte| {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-        out
-    })
+    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// The columns a table shows of users, groups and subscriptions: a heading and the property it shows.

@@ -311,6 +311,14 @@ impl Tokens<'_> {
             return Err(Error::unauthenticated("The application's service principal is disabled or deleted."));
         }
         let Caller::User { user, app_id, scopes, .. } = caller else { return Ok(caller) };
+        self.delegated(tenant, user, app_id, scopes).await
+    }
+
+    /// A signed-in user acting through `app_id` with `scopes`, as they stand now: refused if deleted or
+    /// disabled, otherwise given the directory roles they hold now (a role assigned or removed counts from
+    /// the next request) and their standing as member or guest, as this node's object cache or the store
+    /// knows them. Tokens and Gatehouse's own pages alike.
+    pub(crate) async fn delegated(&self, tenant: Uuid, user: Uuid, app_id: Uuid, scopes: Scopes) -> Result<Caller> {
         // What the caller needs of the user's record, read in place from this node's cache when it holds it.
         let standing = |r: &ObjectRecord| {
             let live = r.deleted_at.is_none() && r.doc.get("accountEnabled") == Some(&Value::Bool(true));

@@ -8,11 +8,8 @@
 use super::authorize::Session;
 use super::SignIn;
 use crate::auth::authorization::Standing;
-use crate::auth::guest_policy::guest_standing;
-use crate::auth::roles::{is_guest, wids};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::kernel::error::{Error, Result};
-use crate::store::ObjectKind;
 use crate::Caller;
 use uuid::Uuid;
 
@@ -35,19 +32,13 @@ impl SignIn<'_> {
     }
 
     async fn page_caller(&self, session: &Session, app_id: Uuid, guests: bool) -> Result<Caller> {
-        let (tenant, user) = (session.tenant, session.user);
-        let record = self.directory.store.object(tenant, ObjectKind::User, user).await.map_err(Error::from)?;
-        let record =
-            record.filter(|r| r.deleted_at.is_none()).ok_or_else(|| Error::unauthenticated("Sign in again."))?;
-        let standing = match is_guest(&record) {
-            true if !guests => {
-                return Err(Error { message: "Guests cannot use the admin center.".into(), ..Error::forbidden() })
-            }
-            true => guest_standing(&self.directory.tenant_record(tenant).await?.organization),
-            false => Standing::Member,
-        };
-        let roles = self.directory.role_management().held_by(tenant, user, wids(&record)).await?;
         let scopes: Scopes = [Scope::DirectoryAccessAsUserAll].into_iter().collect();
-        Ok(Caller::User { tenant, user, app_id, scopes, roles, standing })
+        let caller = self.directory.tokens().delegated(session.tenant, session.user, app_id, scopes).await?;
+        match &caller {
+            Caller::User { standing, .. } if !guests && *standing != Standing::Member => {
+                Err(Error { message: "Guests cannot use the admin center.".into(), ..Error::forbidden() })
+            }
+            _ => Ok(caller),
+        }
     }
 }

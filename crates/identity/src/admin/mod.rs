@@ -5,8 +5,8 @@
 //! carries a CSRF token; a destructive action asks for confirmation first.
 
 use crate::pages::{
-    encode, escape, hidden_fields, one_tenant, opened, page, page_sign_in, read_cookie, redirect, sign_in_body, Posted,
-    SESSION_COOKIE,
+    encode, escape, hidden_fields, one_tenant, opened, page, page_sign_in, page_sign_in_form, read_cookie, redirect,
+    Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -92,9 +92,7 @@ fn may(caller: &Caller, action: Action) -> bool {
 }
 
 fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
-    let (login, message) = problem.map_or(("", None), |(login, message)| (login, Some(message)));
-    let body = sign_in_body(&home(tenant), &fields, login, message, false);
+    let (body, csrf) = page_sign_in_form(state, (PURPOSE, tenant, &home(tenant)), problem);
     let framed = format!("<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n{body}");
     page(StatusCode::OK, "Sign in to the admin center", &framed, CSP, &[csrf])
 }
