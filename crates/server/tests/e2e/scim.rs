@@ -6,7 +6,6 @@
 use crate::support::{servers, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::ffi::OsStr;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -409,77 +408,5 @@ async fn bad_scim_requests_get_scims_errors() {
         assert_eq!((status, config["patch"]["supported"].as_bool()), (StatusCode::OK, Some(true)), "{engine}");
         let (_, _, schemas) = scim(&server, &token, Method::GET, "/Schemas", None).await;
         assert_eq!(schemas["totalResults"], 3, "{engine}: {schemas}");
-    }
-}
-
-/// Runs `gatehouse users …` with these arguments against the server, as its admin app.
-async fn users_command(server: &Server, arguments: &[&OsStr]) -> std::process::Output {
-    let t = &server.tenant;
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("users")
-        .args(arguments)
-        .args(["--url", &server.base, "--tenant", &t.tenant_id.to_string(), "--client-id", &t.client_id.to_string()])
-        .env("GATEHOUSE_CLIENT_SECRET", &t.client_secret)
-        .output()
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn the_cli_imports_and_exports_entras_bulk_create_template() {
-    for server in servers().await {
-        let engine = server.engine;
-        let dir = tempfile::tempdir().unwrap();
-        let (csv, results) = (dir.path().join("users.csv"), dir.path().join("results.csv"));
-        let template = "version:v1.0\n\
-            Name [displayName] Required,User name [userPrincipalName] Required,Initial password [passwordProfile] Required,Block sign in (Yes/No) [accountEnabled] Required,First name [givenName],Last name [surname],Job title [jobTitle],Department [department],City [city]\n\
-            Iris Ng,iris@contoso.gatehouse.test,Correct-Horse-9-Battery,No,Iris,Ng,Buyer,Sales,Oslo\n\
-            Jon Bo,jon@contoso.gatehouse.test,,Yes,Jon,Bo,,Ops,\n\
-            Iris Again,iris@contoso.gatehouse.test,,No,,,,,\n\
-            Nobody,,,No,,,,,\n";
-        std::fs::write(&csv, template).unwrap();
-        let import =
-            [OsStr::new("import"), OsStr::new("--csv"), csv.as_os_str(), OsStr::new("--results"), results.as_os_str()];
-        let output = users_command(&server, &import).await;
-        let said = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{engine}: {said} {}", String::from_utf8_lossy(&output.stderr));
-        assert!(said.contains("2 users created, 2 failed"), "{engine}: {said}");
-        let outcome = std::fs::read_to_string(&results).unwrap();
-        let lines: Vec<&str> = outcome.lines().collect();
-        assert_eq!(lines.len(), 5, "{engine}: {outcome}");
-        assert!(lines[1].starts_with("1,iris@contoso.gatehouse.test,created,"), "{engine}: {outcome}");
-        assert!(lines[3].contains(",failed,"), "{engine}: the duplicate: {outcome}");
-        assert!(lines[4].contains(",failed,") && lines[4].contains("user name"), "{engine}: {outcome}");
-        let admin = server.admin_token().await;
-        let select = "$select=displayName,jobTitle,department,city,accountEnabled";
-        let (_, iris) =
-            server.call(&admin, Method::GET, &format!("/v1.0/users/iris@contoso.gatehouse.test?{select}"), None).await;
-        assert_eq!(
-            (iris["jobTitle"].as_str(), iris["city"].as_str()),
-            (Some("Buyer"), Some("Oslo")),
-            "{engine}: {iris}"
-        );
-        let (_, jon) =
-            server.call(&admin, Method::GET, &format!("/v1.0/users/jon@contoso.gatehouse.test?{select}"), None).await;
-        assert_eq!(jon["accountEnabled"], false, "{engine}: sign-in blocked: {jon}");
-
-        // Export: every user, in the same template, through Graph.
-        let exported = dir.path().join("export.csv");
-        let output = users_command(&server, &[OsStr::new("export"), OsStr::new("--csv"), exported.as_os_str()]).await;
-        assert!(output.status.success(), "{engine}: {}", String::from_utf8_lossy(&output.stderr));
-        let text = std::fs::read_to_string(&exported).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "version:v1.0", "{engine}");
-        assert!(
-            lines[1].starts_with("Name [displayName] Required,User name [userPrincipalName] Required"),
-            "{engine}: {text}"
-        );
-        let iris_row = lines.iter().find(|l| l.contains("iris@contoso.gatehouse.test")).unwrap();
-        assert!(
-            iris_row.starts_with("Iris Ng,iris@contoso.gatehouse.test,No,Iris,Ng,Buyer,Sales,"),
-            "{engine}: {iris_row}"
-        );
-        let jon_row = lines.iter().find(|l| l.contains("jon@contoso.gatehouse.test")).unwrap();
-        assert!(jon_row.contains(",Yes,"), "{engine}: blocked: {jon_row}");
     }
 }
