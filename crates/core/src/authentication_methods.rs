@@ -119,6 +119,15 @@ impl AuthenticationMethods<'_> {
     /// An administrator removes a user's token or pass (Entra's rule on privileged users applies).
     pub async fn delete_method(&self, caller: &Caller, key: &str, id: &str) -> Result<()> {
         require(caller, Action::ManageAuthenticationMethods)?;
+        self.remove(caller, key, id).await
+    }
+
+    /// A person removes one of their own methods (at their security info, having proved a second factor).
+    pub(crate) async fn remove_own(&self, tenant: Uuid, user: Uuid, id: &str) -> Result<()> {
+        self.remove(&Caller::SelfService { tenant, user }, &user.to_string(), id).await
+    }
+
+    async fn remove(&self, caller: &Caller, key: &str, id: &str) -> Result<()> {
         let id = id.to_owned();
         let action = Action::ManageAuthenticationMethods;
         self.directory

@@ -75,7 +75,7 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/myaccount", get(myaccount::my_account).post(myaccount::my_account_form))
         .route("/common/userrealm/{username}", get(user_realm))
         .route("/admin", get(admin::choose_tenant))
-        .route("/admin/assets/admin-1.css", get(admin::stylesheet))
+        .route(admin::STYLESHEET_PATH, get(admin::stylesheet))
         .route("/{tenant}/admin", get(admin::admin).post(admin::admin_sign_in))
         .route("/{tenant}/admin/users", get(admin::users))
         .route("/{tenant}/admin/users/new", get(admin::new_user).post(admin::create_user))

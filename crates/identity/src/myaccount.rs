@@ -4,8 +4,8 @@
 
 use crate::admin::{input, table, CSP, STYLESHEET_PATH};
 use crate::pages::{
-    escape, hidden_fields, new_password, one_tenant, opened, page, page_sign_in, page_sign_in_form, read_cookie,
-    redirect, Posted, SESSION_COOKIE,
+    escape, hidden_fields, new_password, one_tenant, opened, page, page_entry, page_sign_in_form, read_cookie,
+    redirect, PageDoor, PageEntry, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
@@ -26,9 +26,19 @@ fn action(tenant: &str) -> String {
     format!("/{tenant}/myaccount")
 }
 
-fn framed(title: &str, body: &str, cookies: &[String], status: StatusCode) -> Response {
+pub(crate) fn framed(title: &str, body: &str, cookies: &[String], status: StatusCode) -> Response {
     let body = format!("<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n{body}");
     page(status, title, &body, CSP, cookies)
+}
+
+/// A page of My Account for a signed-in person: its header and navigation (the overview, security info, sign
+/// out), then `body`.
+pub(crate) fn account_page(tenant: &str, title: &str, body: &str, cookies: &[String], status: StatusCode) -> Response {
+    let tenant = escape(tenant);
+    let body = format!(
+        "<header><p class=\"brand\">My Account</p>\n<nav aria-label=\"My Account\"><a href=\"/{tenant}/myaccount\">Overview</a> <a href=\"/{tenant}/mysignins\">Security info</a> <a href=\"/{tenant}/oauth2/v2.0/logout\">Sign out</a></nav></header>\n{body}"
+    );
+    framed(title, &body, cookies, status)
 }
 
 fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
@@ -77,9 +87,8 @@ async fn overview(
         .unwrap_or_default();
     let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{}</p>\n", escape(n))).unwrap_or_default();
     let body = format!(
-        "<header><p class=\"brand\">My Account</p>\n<nav aria-label=\"My Account\"><a href=\"{action}\">Overview</a> <a href=\"/{tenant}/mysignins\">Security info</a> <a href=\"/{tenant}/oauth2/v2.0/logout\">Sign out</a></nav></header>\n<h1>{name}</h1>\n{note}<h2>Profile</h2>\n<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Email</dt><dd>{mail}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Department</dt><dd>{department}</dd>\n</dl>\n<h2>Groups</h2>\n{groups}\n<h2 id=\"password\">Change password</h2>\n{general}<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"username\" autocomplete=\"username\" value=\"{upn}\">\n{current}\n{new}\n{confirm}\n<p><button type=\"submit\" name=\"action\" value=\"change-password\">Change password</button></p>\n</form>",
+        "<h1>{name}</h1>\n{note}<h2>Profile</h2>\n<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Email</dt><dd>{mail}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Department</dt><dd>{department}</dd>\n</dl>\n<h2>Groups</h2>\n{groups}\n<h2 id=\"password\">Change password</h2>\n{general}<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"username\" autocomplete=\"username\" value=\"{upn}\">\n{current}\n{new}\n{confirm}\n<p><button type=\"submit\" name=\"action\" value=\"change-password\">Change password</button></p>\n</form>",
         action = escape(&action(tenant)),
-        tenant = escape(tenant),
         name = text("displayName"),
         upn = text("userPrincipalName"),
         mail = text("mail"),
@@ -91,7 +100,7 @@ async fn overview(
         confirm = input("confirmNewPassword", "Confirm new password", "password", "", None, " required autocomplete=\"new-password\""),
     );
     let status = problem.map_or(StatusCode::OK, |_| StatusCode::BAD_REQUEST);
-    framed("My Account", &body, &[csrf], status)
+    account_page(tenant, "My Account", &body, &[csrf], status)
 }
 
 async fn session_of(state: &IdentityState, headers: &HeaderMap, tenant: &str) -> Option<Session> {
@@ -124,16 +133,18 @@ pub async fn my_account_form(
     peer: Peer,
     form: Posted,
 ) -> Response {
-    let (tenant_id, form, _) = match opened(&state, &headers, &tenant, form, PURPOSE).await {
+    let (tenant_id, form, ctx) = match opened(&state, &headers, &tenant, form, PURPOSE).await {
         Ok(opened) => opened,
         Err(response) => return *response,
     };
     let sign_in = state.directory.sign_in();
-    if let Some(login) = form.get("login") {
-        return match page_sign_in(&state, tenant_id, &form, &browser_of(peer, &headers)).await {
-            Ok((_, kept)) => redirect(&action(&tenant), &[kept]),
-            Err(message) => sign_in_page(&state, &tenant, Some((login, &message))),
-        };
+    let here = action(&tenant);
+    let door = PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &here };
+    match page_entry(&state, door, (&headers, &form, &ctx), &browser_of(peer, &headers)).await {
+        Some(PageEntry::In(kept, _)) => return redirect(&here, &[kept]),
+        Some(PageEntry::Code(body, cookies)) => return framed("My Account", &body, &cookies, StatusCode::OK),
+        Some(PageEntry::Refused(login, message)) => return sign_in_page(&state, &tenant, Some((&login, &message))),
+        None => {}
     }
     let Some(session) = session_of(&state, &headers, &tenant).await else { return sign_in_page(&state, &tenant, None) };
     let caller = match sign_in.my_account(&session).await {

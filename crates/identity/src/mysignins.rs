@@ -3,15 +3,18 @@
 //! a code from it first in this session, so a password alone cannot add a method. The core decides each
 //! step (`sign_in::second_factor`).
 
+use crate::admin::table;
+use crate::myaccount::{account_page, framed};
 use crate::pages::{
-    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page, page_sign_in,
-    page_sign_in_form, read_cookie, second_factor_answer, second_factor_body, Posted, SESSION_COOKIE,
+    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page_password, page_sign_in_form,
+    read_cookie, second_factor_answer, second_factor_body, PageDoor, PageEntry, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::sign_in::authorize::Session;
+use gatehouse_core::sign_in::second_factor::SecondFactor;
 use gatehouse_core::sign_in::Browser;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -24,10 +27,11 @@ fn action(tenant: &str) -> String {
 
 fn sign_in_page(state: &IdentityState, tenant: &str, problem: Option<(&str, &str)>) -> Response {
     let (body, csrf) = page_sign_in_form(state, (PURPOSE, tenant, &action(tenant)), problem);
-    page(StatusCode::OK, "My Sign-ins", &body, "form-action 'self'", &[csrf])
+    framed("Security info", &body, &[csrf], StatusCode::OK)
 }
 
-/// The security info page: the person's apps, then the code to prove or the app to add.
+/// The security info page: the person's apps (each with its Remove button once the session proved a second
+/// factor), then the code to prove or the app to add.
 async fn info_page(
     state: &IdentityState,
     tenant: &str,
@@ -41,24 +45,44 @@ async fn info_page(
         Ok(info) => info,
         Err(e) => return error_page(&e.message),
     };
+    let proven = factor != SecondFactor::Code;
     let factor = problem.map(|(factor, _)| factor.clone()).unwrap_or_else(|| factor_context(&factor));
-    let listed: String = apps
-        .iter()
-        .map(|app| {
-            let added = app.get("createdDateTime").and_then(Value::as_str).unwrap_or_default();
-            format!("<li>Authenticator app, added {}</li>", escape(added))
-        })
-        .collect();
-    let list = match listed.is_empty() {
-        true => "<p>You have no authenticator app yet.</p>".to_owned(),
-        false => format!("<ul id=\"methods\">{listed}</ul>"),
-    };
-    let note = note.map(|n| format!("<p role=\"status\">{}</p>\n", escape(n))).unwrap_or_default();
     let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "factor": factor}));
     cookies.push(csrf);
+    let rows: Vec<String> = apps
+        .iter()
+        .map(|app| {
+            let text = |name: &str| escape(app.get(name).and_then(Value::as_str).unwrap_or_default());
+            let remove = match proven {
+                true => format!(
+                    "<form method=\"post\" action=\"{}\">{fields}<input type=\"hidden\" name=\"method\" value=\"{}\"><button type=\"submit\" name=\"action\" value=\"remove\" class=\"danger\">Remove</button></form>",
+                    escape(&action(tenant)),
+                    text("id")
+                ),
+                false => String::new(),
+            };
+            format!("<tr><td>Authenticator app</td><td>{}</td><td>{remove}</td></tr>\n", text("createdDateTime"))
+        })
+        .collect();
+    let headings = ["Method", "Added", "<span class=\"visually-hidden\">Actions</span>"];
+    let list = match rows.is_empty() {
+        true => table("", &headings, &rows, "You have no authenticator app yet."),
+        false => format!("<div id=\"methods\">{}</div>", table("Your sign-in methods", &headings, &rows, "")),
+    };
+    let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{}</p>\n", escape(n))).unwrap_or_default();
     let form = second_factor_body(&action(tenant), &fields, &factor, problem.map(|(_, p)| p));
     let body = format!("<h1>Security info</h1>\n{note}<h2>Your sign-in methods</h2>\n{list}\n{form}");
-    page(StatusCode::OK, "My Sign-ins", &body, "form-action 'self'", &cookies)
+    account_page(tenant, "Security info", &body, &cookies, StatusCode::OK)
+}
+
+/// Asks before an authenticator app is removed.
+fn confirm_removal(state: &IdentityState, tenant: &str, method: &str) -> Response {
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "method": method}));
+    let body = format!(
+        "<h1>Remove this authenticator app?</h1>\n<p>Its codes will no longer sign you in. Where your organization requires a second factor, you will be asked to set up a method again.</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<button type=\"submit\" name=\"action\" value=\"remove-confirmed\" class=\"danger\">Remove</button> <a href=\"{action}\">Cancel</a>\n</form>",
+        action = escape(&action(tenant)),
+    );
+    account_page(tenant, "Remove an authenticator app", &body, &[csrf], StatusCode::OK)
 }
 
 async fn session_of(state: &IdentityState, headers: &HeaderMap, tenant: Uuid) -> Option<Session> {
@@ -101,15 +125,36 @@ pub async fn my_sign_ins_form(
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let browser = browser_of(peer, &headers);
     let keep = |session: &Session| vec![cookie(SESSION_COOKIE, &sign_in.session_value(session), "Lax", None)];
-    if let Some(login) = form.get("login") {
-        return match page_sign_in(&state, tenant_id, &form, &browser).await {
-            Ok((session, kept)) => info_page(&state, &tenant, &session, &browser, None, None, vec![kept]).await,
-            Err(message) => sign_in_page(&state, &tenant, Some((login, &message))),
+    if form.contains_key("login") {
+        let door = PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &action(&tenant) };
+        return match page_password(&state, door, &form, &browser).await {
+            PageEntry::In(kept, session) => {
+                info_page(&state, &tenant, &session, &browser, None, None, vec![kept]).await
+            }
+            PageEntry::Code(body, cookies) => framed("Security info", &body, &cookies, StatusCode::OK),
+            PageEntry::Refused(login, message) => sign_in_page(&state, &tenant, Some((&login, &message))),
         };
     }
     let Some(session) = session_of(&state, &headers, tenant_id).await else {
         return sign_in_page(&state, &tenant, None);
     };
+    match field("action") {
+        "remove" => return confirm_removal(&state, &tenant, field("method")),
+        "remove-confirmed" => {
+            let method = ctx.get("method").and_then(Value::as_str).unwrap_or_default();
+            return match sign_in.remove_app(&session, method).await {
+                Ok(()) => {
+                    let note = Some("Your authenticator app was removed.");
+                    info_page(&state, &tenant, &session, &browser, note, None, Vec::new()).await
+                }
+                Err(e) => {
+                    let body = format!("<h1>Not done</h1>\n<p role=\"alert\">{}</p>", escape(&e.message));
+                    account_page(&tenant, "Not done", &body, &[], StatusCode::BAD_REQUEST)
+                }
+            };
+        }
+        _ => {}
+    }
     let factor = ctx.get("factor").cloned().unwrap_or(Value::Null);
     match second_factor_answer(&state, &session, &factor, field("otc"), browser.ip).await {
         Ok(session) => {

@@ -19,7 +19,7 @@ pub const PACKAGES: &[&str] = &[
     "azure-identity==1.27.0",
     "authlib==1.6.5",
     "selenium==4.38.0",
-    "axe-selenium-python==2.1.6",
+    "axe-selenium-python-nhsuk==1.0.4",
     "pyotp==2.9.0",
     "aiosmtpd==1.4.6",
     "scim2-tester[httpx2]==0.5.2",

@@ -31,7 +31,13 @@ impl SignIn<'_> {
         self.page_caller(session, MY_ACCOUNT_APP_ID, true).await
     }
 
+    /// The caller, once the session has every factor the person must give ([`SignIn::page_factor`]).
     async fn page_caller(&self, session: &Session, app_id: Uuid, guests: bool) -> Result<Caller> {
+        if self.page_factor(session).await?.is_some() {
+            return Err(super::grant_error(
+                "AADSTS50076: You hold an authenticator app: sign in again and enter its code.",
+            ));
+        }
         let scopes: Scopes = [Scope::DirectoryAccessAsUserAll].into_iter().collect();
         let caller = self.directory.tokens().delegated(session.tenant, session.user, app_id, scopes).await?;
         match &caller {

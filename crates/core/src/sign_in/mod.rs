@@ -106,6 +106,7 @@ impl Browser {
             user_agent: self.user_agent.clone(),
             methods: methods.to_vec(),
             auth_time: None,
+            refreshed: false,
         }
     }
 }
@@ -122,6 +123,8 @@ pub(crate) struct Origin {
     /// When the person signed in, for a sign-in that goes on from an earlier one (a browser's session, a
     /// refresh token); none for one made now.
     pub auth_time: Option<DateTime<Utc>>,
+    /// The sign-in is a refresh token's: it goes on from a sign-in made earlier, without the person.
+    pub refreshed: bool,
 }
 
 /// What every token request says of its client.
@@ -149,6 +152,7 @@ impl ClientRequest<'_> {
             user_agent: self.user_agent.map(str::to_owned),
             methods: methods.to_vec(),
             auth_time: None,
+            refreshed: false,
         }
     }
 }
@@ -432,7 +436,8 @@ impl SignIn<'_> {
         let methods: Vec<String> = family.methods.split_whitespace().map(str::to_owned).collect();
         let browser = !family.sliding || client.proof.is_some();
         let kind = if browser { ClientApp::Browser } else { ClientApp::MobileAppsAndDesktopClients };
-        seen.origin = Origin { auth_time: Some(family.auth_time), ..request.origin_of(kind, &methods) };
+        let origin = request.origin_of(kind, &methods);
+        seen.origin = Origin { auth_time: Some(family.auth_time), refreshed: true, ..origin };
         let decision = self.decide(tenant, &client.client, client.assignment_required, &user, &asked, seen).await?;
         let granted = granted(decision, asked, &client.client)?;
         let expires_at = match family.sliding {
@@ -507,6 +512,7 @@ impl SignIn<'_> {
             ip: origin.ip,
         };
         let mfa = origin.methods.iter().any(|m| m == "mfa");
+        let holds_app = !mfa && !origin.refreshed && self.holds_app(tenant, user).await?;
         let access = self.directory.conditional_access().evaluate(tenant, user, &context, mfa).await?;
         let requirement = access.requirement;
         let now = self.directory.now();
@@ -524,6 +530,7 @@ impl SignIn<'_> {
             consented,
             fallback: resource.fallback(&cached),
             access: requirement,
+            holds_app,
             mfa,
             stale,
         };

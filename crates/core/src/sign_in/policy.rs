@@ -33,6 +33,9 @@ pub struct Facts {
     pub fallback: Names,
     /// What the Conditional Access policies that apply require.
     pub access: Requirement,
+    /// The person holds an authenticator app, and this sign-in is one they make now (not a refresh token's
+    /// going on from an earlier one): a method a person registered is asked for at every sign-in.
+    pub holds_app: bool,
     /// Whether the sign-in was made with multifactor authentication.
     pub mfa: bool,
     /// The sign-in this one goes on from is older than a policy's sign-in frequency allows.
@@ -55,7 +58,8 @@ pub enum Interaction {
     Consent(Names),
     /// Change an expired or temporary password.
     PasswordChange,
-    /// Prove a second factor (a Conditional Access policy requires multifactor authentication).
+    /// Prove a second factor (a Conditional Access policy requires multifactor authentication, or the person
+    /// holds an authenticator app).
     Mfa,
     /// Sign in again: the earlier sign-in is older than a policy's sign-in frequency allows.
     SignInAgain,
@@ -71,7 +75,8 @@ pub enum Decision {
 }
 
 /// Decides a sign-in. A blocked account is refused before anything is asked of the person; then a blocking
-/// Conditional Access policy; then the second factor a policy requires; consent is asked last, since only a
+/// Conditional Access policy; then the second factor a policy requires
+/// or the person registered; consent is asked last, since only a
 /// person allowed in may be asked for it.
 pub fn evaluate(facts: &Facts) -> Decision {
     if !facts.account_enabled {
@@ -89,7 +94,7 @@ pub fn evaluate(facts: &Facts) -> Decision {
     if facts.must_change_password {
         return Decision::Require(Interaction::PasswordChange);
     }
-    if facts.access == Requirement::Mfa && !facts.mfa {
+    if (facts.access == Requirement::Mfa || facts.holds_app) && !facts.mfa {
         return Decision::Require(Interaction::Mfa);
     }
     let consented = &facts.consented;
@@ -126,6 +131,7 @@ mod tests {
             consented: names("User.Read Group.Read.All"),
             fallback: names("User.Read"),
             access: Requirement::Nothing,
+            holds_app: false,
             mfa: false,
             stale: false,
         }
@@ -162,5 +168,9 @@ mod tests {
         assert_eq!(evaluate(&stale), Decision::Require(Interaction::SignInAgain), "signing in again comes first");
         let proven = Facts { access: Requirement::Mfa, mfa: true, ..facts() };
         assert_eq!(evaluate(&proven), Decision::Grant(names("User.Read")));
+        let registered = Facts { holds_app: true, ..unconsented.clone() };
+        assert_eq!(evaluate(&registered), Decision::Require(Interaction::Mfa), "a registered app is asked for");
+        let given = Facts { holds_app: true, mfa: true, ..facts() };
+        assert_eq!(evaluate(&given), Decision::Grant(names("User.Read")));
     }
 }

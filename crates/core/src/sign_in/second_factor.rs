@@ -1,4 +1,5 @@
-//! The second factor at the pages, when a Conditional Access policy requires multifactor authentication: a
+//! The second factor at the pages, when a Conditional Access policy requires multifactor authentication or
+//! the person holds an authenticator app (a method once registered is asked for at every sign-in): a
 //! code from the person's authenticator app (each time step used once, a wrong code counted by smart lockout
 //! like a wrong password); for a person with no app yet, a code sent to their email address where the
 //! tenant's authentication methods policy enables email codes for them, or else registering an app there —
@@ -73,6 +74,25 @@ impl SignIn<'_> {
         self.standing_user(session.tenant, session.user, session.auth_time)
             .await
             .ok_or_else(|| super::grant_error("AADSTS50173: The sign-in is no longer valid. Sign in again."))
+    }
+
+    /// Whether the person holds an authenticator app the methods policy lets them use: then every sign-in
+    /// they make asks for its code (as Keycloak's conditional one-time code, and Entra once per-user MFA is
+    /// enforced), whatever Conditional Access requires.
+    pub(super) async fn holds_app(&self, tenant: uuid::Uuid, user: &ObjectRecord) -> Result<bool> {
+        let methods = self.directory.authentication_methods();
+        Ok(!methods.secrets(user).is_empty() && methods.allowed(tenant, user, Method::SoftwareOath).await?)
+    }
+
+    /// What a person signed in at Gatehouse's own pages (My Account, the admin center) must still prove
+    /// before those pages serve them: their app's code, when they hold one and the session has no second
+    /// factor yet.
+    pub async fn page_factor(&self, session: &Session) -> Result<Option<SecondFactor>> {
+        if session.methods.iter().any(|m| m == "mfa") {
+            return Ok(None);
+        }
+        let user = self.session_user(session).await?;
+        Ok(self.holds_app(session.tenant, &user).await?.then_some(SecondFactor::Code))
     }
 
     /// What the person signed in with `session` is asked for the second factor: their app's code, an email
@@ -163,6 +183,16 @@ impl SignIn<'_> {
             Requirement::Nothing if apps.is_empty() || proven => Ok((apps, self.registration(session, &user)?)),
             Requirement::Nothing => Ok((apps, SecondFactor::Code)),
         }
+    }
+
+    /// The person removes one of their authenticator apps from their security info: only in a session that
+    /// proved a second factor, so a stolen password cannot take a method away either.
+    pub async fn remove_app(&self, session: &Session, id: &str) -> Result<()> {
+        if !session.methods.iter().any(|m| m == "mfa") {
+            return Err(super::grant_error("AADSTS50076: Enter a code from your authenticator app first."));
+        }
+        self.session_user(session).await?;
+        self.directory.authentication_methods().remove_own(session.tenant, session.user, id).await
     }
 
     /// What Conditional Access requires of the person registering security info from `browser` (Entra's

@@ -5,8 +5,8 @@
 //! carries a CSRF token; a destructive action asks for confirmation first.
 
 use crate::pages::{
-    encode, escape, hidden_fields, one_tenant, opened, page, page_sign_in, page_sign_in_form, read_cookie, redirect,
-    Posted, SESSION_COOKIE,
+    encode, escape, hidden_fields, one_tenant, opened, page, page_entry, page_sign_in_form, read_cookie, redirect,
+    PageDoor, PageEntry, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -37,10 +37,10 @@ const PAGE_SIZE: u32 = 50;
 /// The admin center's stylesheet, served from the binary.
 const STYLESHEET: &str = include_str!("admin.css");
 /// Where pages load it from; its name changes with its content, so it is cached for a year.
-pub(crate) const STYLESHEET_PATH: &str = "/admin/assets/admin-1.css";
+pub(crate) const STYLESHEET_PATH: &str = "/admin/assets/admin-2.css";
 pub(crate) const CSP: &str = "style-src 'self'; img-src 'self'; form-action 'self'";
 
-/// `GET /admin/assets/admin-1.css`.
+/// `GET` of [`STYLESHEET_PATH`].
 pub async fn stylesheet() -> Response {
     let mut response = STYLESHEET.into_response();
     let headers = response.headers_mut();
@@ -138,7 +138,7 @@ pub async fn admin(State(state): State<IdentityState>, Path(tenant): Path<String
     }
 }
 
-/// `POST /{tenant}/admin`: the sign-in.
+/// `POST /{tenant}/admin`: the sign-in (the password, then the code of a person's authenticator app).
 pub async fn admin_sign_in(
     State(state): State<IdentityState>,
     Path(tenant): Path<String>,
@@ -146,17 +146,23 @@ pub async fn admin_sign_in(
     peer: Peer,
     form: Posted,
 ) -> Response {
-    let (tenant_id, form, _) = match opened(&state, &headers, &tenant, form, PURPOSE).await {
+    let (tenant_id, form, ctx) = match opened(&state, &headers, &tenant, form, PURPOSE).await {
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let login = form.get("login").map(String::as_str).unwrap_or_default();
-    match page_sign_in(&state, tenant_id, &form, &browser_of(peer, &headers)).await {
-        Ok((session, kept)) => match state.directory.sign_in().admin_center(&session).await {
-            Ok(_) => redirect(&format!("{}/users", home(&tenant)), &[kept]),
-            Err(e) => sign_in_page(&state, &tenant, Some((login, &e.message))),
+    let action = home(&tenant);
+    let door = PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &action };
+    match page_entry(&state, door, (&headers, &form, &ctx), &browser_of(peer, &headers)).await {
+        Some(PageEntry::In(kept, session)) => match state.directory.sign_in().admin_center(&session).await {
+            Ok(_) => redirect(&format!("{action}/users"), &[kept]),
+            Err(e) => sign_in_page(&state, &tenant, Some(("", &e.message))),
         },
-        Err(message) => sign_in_page(&state, &tenant, Some((login, &message))),
+        Some(PageEntry::Code(body, cookies)) => {
+            let framed = format!("<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n{body}");
+            page(StatusCode::OK, "Sign in to the admin center", &framed, CSP, &cookies)
+        }
+        Some(PageEntry::Refused(login, message)) => sign_in_page(&state, &tenant, Some((&login, &message))),
+        None => sign_in_page(&state, &tenant, None),
     }
 }
 

@@ -1075,6 +1075,90 @@ async fn people_add_authenticator_apps_at_my_sign_ins() {
 }
 
 #[tokio::test]
+async fn an_app_once_registered_is_asked_for_at_every_sign_in_without_a_policy() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant_id = server.tenant.tenant_id.to_string();
+        let client = page_client(&server, &admin).await;
+        let bea = server.member(&admin, "bea").await;
+        let upn = "bea@contoso.gatehouse.test";
+        let now = || gatehouse_core::Clock::now(server.clock.as_ref()).timestamp();
+        let scope = "User.Read offline_access";
+        let (status, before) = server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, scope).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: a password alone, while no app is registered: {before}");
+
+        let page = server.url("/contoso.gatehouse.test/mysignins");
+        let info_browser = Browser::new();
+        let form = info_browser.get(&page).await;
+        let info = info_browser.submit(&page, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+        let secret = element(&info.text, "secret");
+        let added = info_browser.submit(&page, &info, &[("otc", &totp(&secret, now()))]).await;
+        assert!(added.text.contains("Your authenticator app was added"), "{engine}: {}", added.text);
+        let step = || {
+            server.clock.advance(chrono::Duration::seconds(30));
+            totp(&secret, now())
+        };
+
+        // No policy asks for it; the app itself does, wherever the person signs in now.
+        let ropc = server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, scope).await;
+        assert_eq!(ropc.1["error"], "interaction_required", "{engine}: {}", ropc.1);
+        assert!(ropc.1["error_description"].as_str().unwrap().starts_with("AADSTS50076"), "{engine}: {}", ropc.1);
+        let refresh = before["refresh_token"].as_str().unwrap();
+        let (status, refreshed) = server.refresh_grant(&tenant_id, &client.app_id, refresh).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: a refresh token goes on from its sign-in: {refreshed}");
+
+        let authorize = server.url(&format!("/{tenant_id}/oauth2/v2.0/authorize"));
+        let start = authorize_url(&server, &client.app_id, None);
+        let browser = Browser::new();
+        let form = browser.get(&start).await;
+        let asked = browser.submit(&authorize, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+        assert!(asked.text.contains("Enter code"), "{engine}: {}", asked.text);
+        let done = browser.submit(&authorize, &asked, &[("otc", &step())]).await;
+        assert_eq!(done.status, StatusCode::FOUND, "{engine}: {}", done.text);
+
+        // Gatehouse's own pages ask for it after the password, and serve nothing before it.
+        for (door, landing) in
+            [("myaccount", "/contoso.gatehouse.test/myaccount"), ("admin", "/contoso.gatehouse.test/admin/users")]
+        {
+            let url = server.url(&format!("/contoso.gatehouse.test/{door}"));
+            let browser = Browser::new();
+            let form = browser.get(&url).await;
+            let asked = browser.submit(&url, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+            assert!(asked.text.contains("Enter code"), "{engine} {door}: {}", asked.text);
+            let wrong = browser.submit(&url, &asked, &[("otc", "12345x")]).await;
+            assert!(
+                wrong.text.contains("not correct") && wrong.text.contains("Enter code"),
+                "{engine} {door}: {}",
+                wrong.text
+            );
+            let early = browser.get(&server.url(landing)).await;
+            assert!(!early.text.contains(upn), "{engine} {door}: nothing before the code: {}", early.text);
+            let form = browser.get(&url).await;
+            let wrong = browser.submit(&url, &form, &[("login", upn), ("passwd", PASSWORD)]).await;
+            let done = browser.submit(&url, &wrong, &[("otc", &step())]).await;
+            assert_eq!(done.status, StatusCode::FOUND, "{engine} {door}: {}", done.text);
+            let landed = browser.get(&server.url(landing)).await;
+            assert_eq!(landed.status, StatusCode::OK, "{engine} {door}");
+            assert!(landed.text.contains(upn), "{engine} {door}: {}", landed.text);
+        }
+
+        // The person removes the app at their security info (after confirming): the password alone serves again.
+        let info = info_browser.get(&page).await;
+        assert!(info.text.contains("value=\"remove\""), "{engine}: {}", info.text);
+        let path = format!("/v1.0/users/{bea}/authentication/softwareOathMethods");
+        let (_, listed) = server.call(&admin, Method::GET, &path, None).await;
+        let method = listed["value"][0]["id"].as_str().unwrap();
+        let asked = info_browser.submit(&page, &info, &[("action", "remove"), ("method", method)]).await;
+        assert!(asked.text.contains("Remove this authenticator app?"), "{engine}: {}", asked.text);
+        let removed = info_browser.submit(&page, &asked, &[("action", "remove-confirmed")]).await;
+        assert!(removed.text.contains("Your authenticator app was removed"), "{engine}: {}", removed.text);
+        let (status, tokens) = server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, scope).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: {tokens}");
+    }
+}
+
+#[tokio::test]
 async fn registering_security_info_follows_the_policies_on_its_user_action() {
     let server = crate::support::sqlite_server().await;
     let admin = server.admin_token().await;

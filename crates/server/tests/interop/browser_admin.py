@@ -5,7 +5,8 @@ deletes the user after confirming; builds a dynamic group whose rule is checked 
 assigns a licence through a group and sees its member get it and the seat counted. A Helpdesk Administrator sees no way to create or delete users and no licences, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
-(a wrong current one said at its field), which ends the session. axe-core checks every page for serious and critical accessibility violations.
+(a wrong current one said at its field), which ends the session; then registers an authenticator app at
+their security info, and the next sign-in asks for its code. axe-core checks every page for serious and critical accessibility violations.
 Screenshots of the main pages go to GATEHOUSE_SCREENSHOTS when it is set.
 
 Usage: browser_admin.py BASE_URL TOKEN DOMAIN CA_PEM, with the server's certificate in GATEHOUSE_TLS_CERT.
@@ -16,6 +17,7 @@ import sys
 import time
 import uuid
 
+import pyotp
 from axe_selenium_python import Axe
 from browser_passwords import describe, fill
 from browser_sign_in import browser, graph, patient, replaced
@@ -244,6 +246,25 @@ def main(base, token, domain):
         check(heading(driver) == "Sign in", "the change ended the session")
         fill(driver, {"login": mo["userPrincipalName"], "passwd": new})
         check(heading(driver) == mo["displayName"], f"signed in with the new password: {heading(driver)}")
+
+        # Security info, from My Account: an authenticator app registered by its QR code's key, then asked for
+        # at the next sign-in, though no policy requires it.
+        driver.find_element(By.LINK_TEXT, "Security info").click()
+        check(heading(driver) == "Security info", heading(driver))
+        check(driver.find_elements(By.CSS_SELECTOR, "#qr svg"), "a QR code to scan")
+        accessible(driver, "security info")
+        shot(driver, "security-info")
+        app = pyotp.TOTP(driver.find_element(By.ID, "secret").text)
+        fill(driver, {"otc": app.now()})
+        check("was added" in driver.find_element(By.CSS_SELECTOR, "[role=status]").text, "the app was added")
+        check(driver.find_elements(By.CSS_SELECTOR, "#methods button[value=remove]"), "it can be removed")
+        driver.find_element(By.LINK_TEXT, "Sign out").click()
+        driver.get(f"{base}/{domain}/myaccount")
+        fill(driver, {"login": mo["userPrincipalName"], "passwd": new})
+        check(heading(driver) == "Enter code", f"the next sign-in asks for the app's code: {heading(driver)}")
+        accessible(driver, "the code form")
+        fill(driver, {"otc": app.at(time.time() + 30)})
+        check(heading(driver) == mo["displayName"], f"signed in with the code: {heading(driver)}")
     except Exception:
         describe(driver)
         raise
