@@ -20,25 +20,7 @@ source bench/common.sh
 
 seeded_users
 tenant=$(json_field "$state/boot.json" tenantId)
-session=$(python3 - "$base" "$tenant" "$state/boot.json" <<'PY'
-import http.cookiejar, json, re, sys, urllib.parse, urllib.request
-base, tenant, boot = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
-jar = http.cookiejar.CookieJar()
-class Stay(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args):
-        return None
-opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), Stay)
-page = opener.open(f"{base}/{tenant}/admin").read().decode()
-fields = dict(re.findall(r'name="(ctx|csrf)" value="([^"]*)"', page))
-fields.update(login=boot["adminUserPrincipalName"], passwd=boot["adminPassword"])
-try:
-    opener.open(f"{base}/{tenant}/admin", data=urllib.parse.urlencode(fields).encode())
-except urllib.error.HTTPError as answer:
-    if answer.code != 302:
-        raise
-print(next(c.value for c in jar if c.name == "gatehouse_session"))
-PY
-)
+session=$(python3 bench/admin_web.py session "$base" "$tenant" "$state/boot.json")
 shown=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: gatehouse_session=$session" "$base/$tenant/admin/users")
 [ "$shown" = 200 ] || { echo "the signed-in users page answered $shown" >&2; exit 1; }
 

@@ -7,7 +7,9 @@
 # request each (SCIM POST /Users, 16 connections, 10 s). Then USERS (default 100,000) users without
 # passwords imported through /Bulk, 1,000 operations a request, one request after another. Then, beside
 # the raw argon2id rate of one core (production parameters, `gatehouse-bench baseline`), PASSWORDS
-# (default 4,000) users with initial passwords through /Bulk. Prints one JSON line each.
+# (default 4,000) users with initial passwords through /Bulk. Then the same two imports through the admin
+# center: the template uploaded by the signed-in Global Administrator, its progress page followed to the end
+# (bench/admin_web.py). Prints one JSON line each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 engine=$1
@@ -24,3 +26,7 @@ user='{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "s
 "$bench" scim-bulk --base "$base" --token "$token" --count "$users" --per-request 1000
 "$bench" baseline --seconds 5
 "$bench" scim-bulk --base "$base" --token "$token" --count "$passwords" --per-request 1000 --passwords
+tenant=$(json_field "$state/boot.json" tenantId)
+python3 bench/admin_web.py import "$base" "$tenant" "$state/boot.json" "$users" web
+"$bench" baseline --seconds 5
+python3 bench/admin_web.py import "$base" "$tenant" "$state/boot.json" "$passwords" webpw --passwords

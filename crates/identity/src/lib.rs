@@ -39,6 +39,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 struct IdentityState {
     directory: Arc<Directory>,
+    /// The admin center's bulk imports running on this node.
+    imports: Arc<admin::Imports>,
 }
 
 /// The address a request came from, where the server knows it (smart lockout and client throttling count by it).
@@ -79,12 +81,21 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/admin", get(admin::admin).post(admin::admin_sign_in))
         .route("/{tenant}/admin/users", get(admin::users))
         .route("/{tenant}/admin/users/new", get(admin::new_user).post(admin::create_user))
+        .route(
+            "/{tenant}/admin/users/import",
+            get(admin::import_form)
+                .post(admin::start_import)
+                .layer(axum::extract::DefaultBodyLimit::max(admin::MOST_UPLOAD_BYTES)),
+        )
+        .route("/{tenant}/admin/users/template.csv", get(admin::import_template))
+        .route("/{tenant}/admin/users/import/{job}", get(admin::import_progress))
+        .route("/{tenant}/admin/users/import/{job}/results.csv", get(admin::import_results))
         .route("/{tenant}/admin/users/{id}", get(admin::user).post(admin::user_action))
         .route("/{tenant}/admin/groups", get(admin::groups))
         .route("/{tenant}/admin/groups/new", get(admin::new_group).post(admin::create_group))
         .route("/{tenant}/admin/groups/{id}", get(admin::group).post(admin::group_action))
         .route("/{tenant}/admin/licenses", get(admin::licenses))
-        .with_state(IdentityState { directory })
+        .with_state(IdentityState { directory, imports: Arc::default() })
 }
 
 /// An OAuth error response.

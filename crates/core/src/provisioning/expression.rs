@@ -221,16 +221,7 @@ mod tests {
     fn ann(enabled: bool) -> ObjectRecord {
         let doc = json!({"givenName": "Ann", "surname": "Lee", "mail": "", "userPrincipalName": "Ann.Lee@Contoso.test",
             "accountEnabled": enabled, "businessPhones": ["+47 1"]});
-        ObjectRecord {
-            id: uuid::Uuid::nil(),
-            kind: ObjectKind::User,
-            version: 1,
-            unique_key: None,
-            manager: None,
-            doc: doc.as_object().cloned().unwrap_or_default(),
-            created_at: chrono::Utc::now(),
-            deleted_at: None,
-        }
+        ObjectRecord::unsaved(ObjectKind::User, doc.as_object().cloned().unwrap_or_default())
     }
 
     #[test]

@@ -232,16 +232,7 @@ mod tests {
             "givenName": "Ann", "surname": "Lee", "accountEnabled": true, "mail": "ann@contoso.test",
             "department": "Sales", "city": "Oslo", "businessPhones": ["+47 1"],
         });
-        let record = ObjectRecord {
-            id: uuid::Uuid::nil(),
-            kind: ObjectKind::User,
-            version: 1,
-            unique_key: None,
-            manager: None,
-            doc: doc.as_object().unwrap().clone(),
-            created_at: chrono::Utc::now(),
-            deleted_at: None,
-        };
+        let record = ObjectRecord::unsaved(ObjectKind::User, doc.as_object().unwrap().clone());
         let attributes = user(&record, &default_user_mappings());
         let whole = resource(&attributes, false);
         assert_eq!(whole["userName"], "ann@contoso.test");

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod filter;
 mod group_service;
 pub mod groups;
+pub mod template;
 pub mod users;
 
 use crate::kernel::error::{Error, Result};

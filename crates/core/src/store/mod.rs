@@ -151,6 +151,23 @@ pub struct ObjectRecord {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+impl ObjectRecord {
+    /// An object that is not stored (no id yet): a document read as the directory would hold it, to be
+    /// shown or mapped the way a stored one is.
+    pub fn unsaved(kind: ObjectKind, doc: Map<String, Value>) -> ObjectRecord {
+        ObjectRecord {
+            id: Uuid::nil(),
+            kind,
+            version: 1,
+            unique_key: None,
+            manager: None,
+            doc,
+            created_at: Utc::now(),
+            deleted_at: None,
+        }
+    }
+}
+
 /// A client secret of an application, stored only as a SHA-256 digest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecretRecord {

@@ -24,10 +24,13 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 mod groups;
+mod import;
 mod licenses;
 mod users;
 
 pub use groups::{create_group, group, group_action, groups, new_group};
+pub use import::{import_form, import_progress, import_results, import_template, start_import};
+pub(crate) use import::{Imports, MOST_UPLOAD_BYTES};
 pub use licenses::licenses;
 pub use users::{create_user, new_user, user, user_action, users};
 
@@ -70,6 +73,7 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     let mut nav = vec![format!("<a href=\"{base}/users\">Users</a>")];
     if may(caller, Action::WriteUsers) {
         nav.push(format!("<a href=\"{base}/users/new\">New user</a>"));
+        nav.push(format!("<a href=\"{base}/users/import\">Bulk create</a>"));
     }
     nav.push(format!("<a href=\"{base}/groups\">Groups</a>"));
     if may(caller, Action::WriteGroups) {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the whole server on loopback port 0, driven over real HTTP by real clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_center;
 mod applications;
 mod authentication;
 mod bad_input;

@@ -74,6 +74,13 @@ impl Browser {
         self.send(self.http.post(url).form(&form)).await
     }
 
+    /// Uploads a file (`field`: its name and text) with the form of `page` to `url`, as `multipart/form-data`.
+    pub(crate) async fn upload(&self, url: &str, page: &Page, field: &str, (name, text): (&str, &str)) -> Page {
+        let form = page.carried().into_iter().fold(reqwest::multipart::Form::new(), |form, (k, v)| form.text(k, v));
+        let file = reqwest::multipart::Part::text(text.to_owned()).file_name(name.to_owned());
+        self.send(self.http.post(url).multipart(form.part(field.to_owned(), file))).await
+    }
+
     fn has_session(&self) -> bool {
         self.cookies.lock().unwrap().contains_key("gatehouse_session")
     }

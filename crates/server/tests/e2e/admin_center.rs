@@ -1,0 +1,96 @@
+//! The admin center's bulk create without a browser: the upload checked like every form, the import run
+//! through the core for the person who started it, its progress and result file theirs alone.
+
+use crate::password_pages::{Browser, Page};
+use crate::sign_in::PASSWORD;
+use crate::support::{servers, Server};
+use reqwest::{Method, StatusCode};
+
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+const TEMPLATE: &str = "version:v1.0\nName [displayName] Required,User name [userPrincipalName] Required,Block sign in (Yes/No) [accountEnabled] Required,Department [department]\n";
+
+/// A browser signed in to the admin center as `alias`.
+async fn signed_in(server: &Server, alias: &str) -> Browser {
+    let browser = Browser::new();
+    let url = server.url("/contoso.gatehouse.test/admin");
+    let form = browser.get(&url).await;
+    let upn = format!("{alias}@contoso.gatehouse.test");
+    let done = browser.submit(&url, &form, &[("login", &upn), ("passwd", PASSWORD)]).await;
+    assert_eq!(done.status, StatusCode::FOUND, "{alias}: {}", done.text);
+    browser
+}
+
+/// The import page once the import ended.
+async fn ended(server: &Server, browser: &Browser, location: &str) -> Page {
+    for _ in 0..600 {
+        let page = browser.get(&server.url(location)).await;
+        if !page.text.contains("Creating users") {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the import did not end");
+}
+
+#[tokio::test]
+async fn bulk_create_runs_through_the_core_for_its_owner_alone() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let gia = server.member(&admin, "gia").await;
+        server.assign_role(&admin, GLOBAL_ADMIN, &gia).await;
+        let hal = server.member(&admin, "hal").await;
+        server.assign_role(&admin, HELPDESK, &hal).await;
+        let url = server.url("/contoso.gatehouse.test/admin/users/import");
+        let rows = format!(
+            "{TEMPLATE}Una,una@contoso.gatehouse.test,No,Sales\nVic,vic@contoso.gatehouse.test,Perhaps,Sales\nWen,wen@contoso.gatehouse.test,Yes,\n"
+        );
+
+        let browser = signed_in(&server, "gia").await;
+        let form = browser.get(&url).await;
+        assert!(form.text.contains("enctype=\"multipart/form-data\""), "{engine}: {}", form.text);
+        let wrong = browser.upload(&url, &form, "file", ("people.csv", "Name,Department\nUna,Sales\n")).await;
+        assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{engine}: {}", wrong.text);
+        assert!(wrong.text.contains("id=\"file-error\""), "{engine}: said at the file: {}", wrong.text);
+        let forged = Page { text: form.text.replace("name=\"csrf\" value=\"", "name=\"csrf\" value=\"x"), ..form };
+        let refused = browser.upload(&url, &forged, "file", ("people.csv", &rows)).await;
+        assert!(refused.text.contains("AADSTS90023"), "{engine}: a forged form: {}", refused.text);
+        let (status, _) = server.call(&admin, Method::GET, "/v1.0/users/una@contoso.gatehouse.test", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine}: nothing was made");
+
+        let form = browser.get(&url).await;
+        let started = browser.upload(&url, &form, "file", ("people.csv", &rows)).await;
+        assert_eq!(started.status, StatusCode::SEE_OTHER, "{engine}: {}", started.text);
+        let progress = started.location.clone().unwrap();
+        let page = ended(&server, &browser, &progress).await;
+        assert!(page.text.contains("Finished: 2 created, 1 failed, of 3 rows."), "{engine}: {}", page.text);
+        let results = browser.get(&server.url(&format!("{progress}/results.csv"))).await;
+        assert_eq!(results.status, StatusCode::OK, "{engine}");
+        let lines: Vec<&str> = results.text.lines().collect();
+        assert_eq!(lines[0], "row,userPrincipalName,status,detail", "{engine}");
+        assert!(
+            lines[2].starts_with("2,vic@contoso.gatehouse.test,failed,") && lines[2].contains("Perhaps"),
+            "{engine}"
+        );
+        let (_, wen) = server
+            .call(&admin, Method::GET, "/v1.0/users/wen@contoso.gatehouse.test?$select=id,accountEnabled", None)
+            .await;
+        assert_eq!(lines[3], format!("3,wen@contoso.gatehouse.test,created,{}", wen["id"].as_str().unwrap()));
+        assert_eq!(wen["accountEnabled"], false, "{engine}: Block sign in: Yes");
+
+        // A Helpdesk Administrator can neither import nor see another person's import.
+        let helpdesk = signed_in(&server, "hal").await;
+        let form = helpdesk.get(&url).await;
+        assert_eq!(form.status, StatusCode::FORBIDDEN, "{engine}: {}", form.text);
+        let theirs = helpdesk.get(&server.url(&progress)).await;
+        assert_eq!(theirs.status, StatusCode::NOT_FOUND, "{engine}: {}", theirs.text);
+        let file = helpdesk.get(&server.url(&format!("{progress}/results.csv"))).await;
+        assert_eq!(file.status, StatusCode::NOT_FOUND, "{engine}");
+        let admin_form = browser.get(&url).await;
+        let posted = helpdesk.upload(&url, &admin_form, "file", ("people.csv", &rows.replace("una", "uma"))).await;
+        assert_eq!(posted.status, StatusCode::FORBIDDEN, "{engine}: {}", posted.text);
+        let (status, _) = server.call(&admin, Method::GET, "/v1.0/users/uma@contoso.gatehouse.test", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{engine}: Helpdesk made nobody");
+    }
+}
