@@ -95,6 +95,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/admin/groups/new", get(admin::new_group).post(admin::create_group))
         .route("/{tenant}/admin/groups/{id}", get(admin::group).post(admin::group_action))
         .route("/{tenant}/admin/licenses", get(admin::licenses))
+        .route("/{tenant}/admin/roles", get(admin::roles))
+        .route("/{tenant}/admin/roles/{id}", get(admin::role).post(admin::role_action))
         .with_state(IdentityState { directory, imports: Arc::default() })
 }
 

@@ -253,6 +253,10 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
             format!("<li><span class=\"licence\">{}</span> {remove}</li>", escape(&part_of(sku)))
         })
         .collect::<String>();
+    let errors = match held.is_empty() {
+        true => String::new(),
+        false => licence_errors(state, caller, &group, &form).await,
+    };
     let processing = group.doc.get("licenseProcessingState").and_then(|s| s["state"].as_str()).unwrap_or("—");
     let security = group.doc.get("securityEnabled").and_then(Value::as_bool).unwrap_or(false);
     let options: String = skus
@@ -283,11 +287,79 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
     let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{}</p>\n", escape(n))).unwrap_or_default();
     let name = escape(group.doc.get("displayName").and_then(Value::as_str).unwrap_or_default());
     let body = format!(
-        "<h1>{name}</h1>\n{note}<dl>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Membership</dt><dd>{membership}</dd>\n{rule}<dt>Licence processing</dt><dd id=\"processing\">{processing}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Licences</h2>\n<ul id=\"licences\">{licences}</ul>\n{assign}\n<h2>Members</h2>\n{members}\n{add}\n{delete}",
+        "<h1>{name}</h1>\n{note}<dl>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Membership</dt><dd>{membership}</dd>\n{rule}<dt>Licence processing</dt><dd id=\"processing\">{processing}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Licences</h2>\n<ul id=\"licences\">{licences}</ul>\n{assign}\n{errors}<h2>Members</h2>\n{members}\n{add}\n{delete}",
         id = group.id,
         members = table("Direct members (the first hundred)", &["Name", "User name", "Action"], &rows, "The group has no members."),
     );
     admin_page(tenant, caller, "Group", &body, &[csrf])
+}
+
+/// What fixes a licence error, as Entra's admin center says it.
+fn fix_for(error: &str) -> &'static str {
+    match error {
+        "CountViolation" => "Not enough licences: buy more, or free some, then reprocess.",
+        "MutuallyExclusiveViolation" => {
+            "A service plan conflicts with one the user already holds: remove the other licence or disable the plan."
+        }
+        "DependencyViolation" => "A service plan needs another the user lacks: assign the licence that has it.",
+        "ProhibitedInUsageLocationViolation" => "Set the user's usage location, then reprocess.",
+        _ => "Reprocess the user's licences; if it stays, remove and assign the licence again.",
+    }
+}
+
+/// The group's members whose licences from it are in error (the first hundred): each error with its fix,
+/// and the button that reprocesses the member.
+async fn licence_errors(
+    state: &IdentityState,
+    caller: &Caller,
+    group: &ObjectRecord,
+    form: &impl Fn(String) -> String,
+) -> String {
+    let listing = Listing { filter: None, order: Vec::new(), after: None, top: MEMBERS_SHOWN, count: false };
+    let id = group.id.to_string();
+    let Ok(page) = state.directory.licensing().members_with_license_errors(caller, &id, listing).await else {
+        return String::new();
+    };
+    let reprocess = may(caller, Action::AssignLicenses);
+    let rows: Vec<String> = page
+        .items
+        .iter()
+        .map(|member| {
+            // Every licence from the group is in error with the one that failed; the others say `Other`.
+            let states = member.doc.get("licenseAssignmentStates").and_then(Value::as_array);
+            let errors: Vec<&str> = states
+                .into_iter()
+                .flatten()
+                .filter(|s| s["assignedByGroup"] == id.as_str() && s["state"] == "Error")
+                .filter_map(|s| s["error"].as_str())
+                .collect();
+            let error = errors.iter().find(|e| **e != "Other").or(errors.first()).copied().unwrap_or("Other");
+            let text = |name: &str| escape(member.doc.get(name).and_then(Value::as_str).unwrap_or_default());
+            let button = match reprocess {
+                true => form(format!(
+                    "<input type=\"hidden\" name=\"member\" value=\"{}\"><button type=\"submit\" name=\"action\" value=\"reprocess\" aria-label=\"Reprocess {}\">Reprocess</button>",
+                    member.id,
+                    text("displayName")
+                )),
+                false => String::new(),
+            };
+            format!(
+                "<tr><td>{}</td><td class=\"licence-error\">{}</td><td>{}</td><td>{button}</td></tr>\n",
+                text("userPrincipalName"),
+                escape(error),
+                fix_for(error)
+            )
+        })
+        .collect();
+    format!(
+        "<h3>Licence errors</h3>\n{}\n",
+        table(
+            "Members whose licences from the group are in error",
+            &["User name", "Error", "Fix", "Action"],
+            &rows,
+            "No member's licence is in error."
+        )
+    )
 }
 
 /// `GET /{tenant}/admin/groups/{id}`.
@@ -341,6 +413,12 @@ pub async fn group_action(
                 "The licence was removed from the group: its members lose it unless they hold it otherwise.".to_owned()
             })
         }
+        "reprocess" => state
+            .directory
+            .licensing()
+            .reprocess_licenses(&caller, field("member"))
+            .await
+            .map(|_| "The member's licences were processed again.".to_owned()),
         "delete" => {
             let found = groups.get(&caller, &id).await;
             let consequence = "The group goes to deleted groups and can be restored for 30 days. Its members lose what it gave them: licences, app access and roles.";

@@ -26,12 +26,14 @@ use std::collections::HashMap;
 mod groups;
 mod import;
 mod licenses;
+mod roles;
 mod users;
 
 pub use groups::{create_group, group, group_action, groups, new_group};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
 pub(crate) use import::{Imports, MOST_UPLOAD_BYTES};
 pub use licenses::licenses;
+pub use roles::{role, role_action, roles};
 pub use users::{create_user, new_user, user, user_action, users};
 
 const PURPOSE: &str = "admin";
@@ -81,6 +83,9 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     }
     if may(caller, Action::AssignLicenses) {
         nav.push(format!("<a href=\"{base}/licenses\">Licences</a>"));
+    }
+    if may(caller, Action::WriteRoles) {
+        nav.push(format!("<a href=\"{base}/roles\">Roles</a>"));
     }
     nav.push(format!("<a href=\"/{}/oauth2/v2.0/logout\">Sign out</a>", escape(tenant)));
     let framed = format!(
@@ -258,24 +263,31 @@ pub(crate) fn input(id: &str, label: &str, kind: &str, value: &str, problem: Opt
     )
 }
 
-/// Asks before a destructive action: what it does, the one button that does it (`confirmed`, posted to
-/// `action` with the form's context), and the way back.
-fn confirm_page(
-    state: &IdentityState,
-    (tenant, caller): (&str, &Caller),
-    question: &str,
-    consequence: &str,
-    (action, confirmed): (&str, &str),
-    context: &Value,
-) -> Response {
-    let (fields, csrf) = hidden_fields(state, PURPOSE, context);
+/// What a confirmation asks: the question, what follows, where the one button posts (`action`, with its
+/// `confirmed` value and `label`), the form's context, and hidden fields the answer carries besides.
+struct Confirmation<'a> {
+    question: &'a str,
+    consequence: &'a str,
+    action: &'a str,
+    confirmed: &'a str,
+    label: &'a str,
+    context: Value,
+    carried: String,
+}
+
+/// Asks before a destructive action: what it does, the one button that does it, and the way back.
+fn confirm_page(state: &IdentityState, (tenant, caller): (&str, &Caller), asked: Confirmation<'_>) -> Response {
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &asked.context);
     let body = format!(
-        "<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<button type=\"submit\" name=\"action\" value=\"{confirmed}\" class=\"danger\">Delete</button> <a href=\"{action}\">Cancel</a>\n</form>",
-        escape(question),
-        escape(consequence),
-        action = escape(action),
+        "<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n{}<button type=\"submit\" name=\"action\" value=\"{}\" class=\"danger\">{}</button> <a href=\"{action}\">Cancel</a>\n</form>",
+        escape(asked.question),
+        escape(asked.consequence),
+        asked.carried,
+        escape(asked.confirmed),
+        escape(asked.label),
+        action = escape(asked.action),
     );
-    admin_page(tenant, caller, question, &body, &[csrf])
+    admin_page(tenant, caller, asked.question, &body, &[csrf])
 }
 
 /// The first step of deleting an object from its page: the question, naming it (`found`, the object as the
@@ -293,14 +305,18 @@ fn ask_delete(
         Err(e) => return refused(tenant, caller, &e),
     };
     let name = object.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
-    confirm_page(
-        state,
-        (tenant, caller),
-        &format!("Delete {name}?"),
+    let question = format!("Delete {name}?");
+    let action = format!("{}/{collection}/{id}", home(tenant));
+    let asked = Confirmation {
+        question: &question,
         consequence,
-        (&format!("{}/{collection}/{id}", home(tenant)), "delete-confirmed"),
-        &json!({"path": tenant, key: id}),
-    )
+        action: &action,
+        confirmed: "delete-confirmed",
+        label: "Delete",
+        context: json!({"path": tenant, key: id}),
+        carried: String::new(),
+    };
+    confirm_page(state, (tenant, caller), asked)
 }
 
 /// The second step: back to the list once the core deleted the object, or the refusal.

@@ -11,6 +11,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::kernel::error::Error;
+use gatehouse_core::query::Listing;
+use gatehouse_core::role_management::AssignmentFilter;
+use gatehouse_core::store::{ObjectRecord, Relation};
 use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -57,6 +60,9 @@ pub async fn users(
     );
     admin_page(&tenant, &caller, "Users", &body, &[])
 }
+
+/// How many of a user's groups their page lists.
+const LISTED: u32 = 100;
 
 /// The properties whose problems the new-user form shows beside a field; any other is said above the form.
 const FIELDS: [&str; 4] = ["displayName", "userPrincipalName", "passwordProfile", "password"];
@@ -173,8 +179,10 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
         true => "<p class=\"empty\">Your roles allow no changes to this user.</p>".to_owned(),
         false => actions.join("\n"),
     };
+    let about = about(state, caller, &user).await;
     let body = format!(
-        "<h1>{name}</h1>\n{note}<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Sign-in</dt><dd id=\"state\">{state}</dd>\n<dt>Department</dt><dd>{department}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Actions</h2>\n<div class=\"actions\">{actions}</div>",
+        "<h1>{name}</h1>\n{note}<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Sign-in</dt><dd id=\"state\">{state}</dd>\n<dt>Department</dt><dd>{department}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Usage location</dt><dd>{location}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Actions</h2>\n<div class=\"actions\">{actions}</div>\n{about}",
+        location = text("usageLocation"),
         name = text("displayName"),
         upn = text("userPrincipalName"),
         kind = text("userType"),
@@ -184,6 +192,65 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
         id = user.id,
     );
     admin_page(tenant, caller, "User", &body, &[csrf])
+}
+
+/// What the user's page shows of the user beyond their properties, as far as the caller may read it: their
+/// groups, licences (each with its state, and where it comes from), directory roles and authenticator apps.
+async fn about(state: &IdentityState, caller: &Caller, user: &ObjectRecord) -> String {
+    let id = user.id.to_string();
+    let listing = Listing { filter: None, order: Vec::new(), after: None, top: LISTED, count: false };
+    let groups = state.directory.groups().member_of(caller, &id, Relation::Member, false, listing).await;
+    let group_rows: Vec<String> = groups
+        .map(|page| page.items)
+        .unwrap_or_default()
+        .iter()
+        .map(|group| {
+            let name = escape(group.doc.get("displayName").and_then(Value::as_str).unwrap_or_default());
+            format!("<tr><td><a href=\"../groups/{}\">{name}</a></td></tr>\n", group.id)
+        })
+        .collect();
+    let skus = state.directory.licensing().subscribed_skus(caller).await.unwrap_or_default();
+    let licence_rows: Vec<String> = user
+        .doc
+        .get("licenseAssignmentStates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|held| {
+            let sku = held["skuId"].as_str().unwrap_or_default();
+            let product =
+                skus.iter().find(|s| s["skuId"] == sku).and_then(|s| s["skuPartNumber"].as_str()).unwrap_or(sku);
+            let from = match held["assignedByGroup"].as_str() {
+                Some(group) => format!("<a href=\"../groups/{}\">a group</a>", escape(group)),
+                None => "Direct".to_owned(),
+            };
+            let state_text = match held["error"].as_str().filter(|e| *e != "None") {
+                Some(error) => format!("Error: {}", escape(error)),
+                None => escape(held["state"].as_str().unwrap_or_default()),
+            };
+            format!("<tr><td>{}</td><td>{from}</td><td>{state_text}</td></tr>\n", escape(product))
+        })
+        .collect();
+    let filter = AssignmentFilter { role: None, principal: Some(user.id) };
+    let roles = state.directory.role_management().assignments(caller, &filter).await.unwrap_or_default();
+    let role_rows: Vec<String> = roles.iter().map(|a| format!("<tr><td>{}</td></tr>\n", escape(a.role.name))).collect();
+    let methods = match may(caller, Action::ReadAuthenticationMethods) {
+        true => {
+            let apps = state.directory.authentication_methods().software_oath_methods(caller, &id).await;
+            let count = apps.map(|apps| apps.len()).unwrap_or_default();
+            format!(
+                "<h2>Authentication methods</h2>\n<p id=\"methods\">Password; {count} authenticator app{}.</p>\n",
+                if count == 1 { "" } else { "s" }
+            )
+        }
+        false => String::new(),
+    };
+    format!(
+        "<h2>Groups</h2>\n{}\n<h2>Licences</h2>\n{}\n<h2>Roles</h2>\n{}\n{methods}",
+        table("Groups the user is a direct member of", &["Group"], &group_rows, "The user is in no groups."),
+        table("Licences", &["Product", "Assigned", "State"], &licence_rows, "The user holds no licences."),
+        table("Directory roles", &["Role"], &role_rows, "The user holds no directory roles."),
+    )
 }
 
 /// `GET /{tenant}/admin/users/{id}`.

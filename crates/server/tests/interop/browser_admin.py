@@ -3,7 +3,8 @@ in at /admin, creates a user (a refused user name is said next to its field, the
 again), finds the user by search, resets the password (a temporary one shown once), blocks sign-in and
 deletes the user after confirming; builds a dynamic group whose rule is checked and previewed first;
 assigns a licence through a group and sees its member get it and the seat counted; bulk-creates 10,000
-users from Entra's template with a progress bar and a result file that gives each row's outcome. A Helpdesk Administrator sees no way to create or delete users and no licences, may
+users from Entra's template with a progress bar and a result file that gives each row's outcome; sees a
+group member's licence error with its fix; gives a user a role and takes it back after confirming. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
 (a wrong current one said at its field), which ends the session; then registers an authenticator app at
@@ -27,6 +28,7 @@ from browser_passwords import describe, fill
 from browser_sign_in import browser, graph, patient, replaced
 from graph_client import check
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
 HELPDESK_ADMINISTRATOR = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
@@ -85,9 +87,10 @@ def press(driver, value):
 
 
 def submit(driver, values, button):
-    """Fills the form's fields, presses the button with this value, and waits for the next page."""
+    """Fills the form's fields (by their ids: a page may carry hidden fields of the same name), presses the
+    button with this value, and waits for the next page."""
     for name, value in values.items():
-        field = driver.find_element(By.NAME, name)
+        field = driver.find_element(By.ID, name)
         field.clear()
         field.send_keys(value)
     press(driver, button)
@@ -189,6 +192,7 @@ def main(base, token, domain):
         driver.get(f"{base}/{domain}/admin/groups/new")
         submit(driver, {"displayName": f"Licensed {run}"}, "create")
         check(heading(driver) == f"Licensed {run}", heading(driver))
+        licensed_page = driver.current_url
         submit(driver, {"member": plain["userPrincipalName"]}, "add-member")
         check(plain["userPrincipalName"] in driver.find_element(By.CSS_SELECTOR, "tbody").text, "the member is listed")
         press(driver, "assign-license")
@@ -206,6 +210,46 @@ def main(base, token, domain):
         consumed = driver.find_element(By.CSS_SELECTOR, "td.consumed").text
         check(consumed == "1", f"one seat is taken: {consumed}")
         shot(driver, "admin-licences")
+
+        # A product with one seat for a group of two: the group's page names the member left without it,
+        # the error and its fix; the member's own page shows where their licences come from.
+        graph(base, token, "POST", "/subscribedSkus", {"skuPartNumber": "AAD_PREMIUM", "prepaidUnits": {"enabled": 1}})
+        driver.get(licensed_page)
+        submit(driver, {"member": sam["userPrincipalName"]}, "add-member")
+        Select(driver.find_element(By.ID, "sku")).select_by_visible_text("AAD_PREMIUM")
+        press(driver, "assign-license")
+        for _ in range(100):
+            driver.get(licensed_page)
+            errors = driver.find_elements(By.CSS_SELECTOR, "td.licence-error")
+            if errors:
+                break
+            time.sleep(0.2)
+        check([e.text for e in errors] == ["CountViolation"], f"one member's licence is in error: {[e.text for e in errors]}")
+        check("Not enough licences" in driver.page_source, "with its fix")
+        accessible(driver, "the group's licence errors")
+        shot(driver, "admin-group-licence-errors")
+        driver.get(f"{base}/{domain}/admin/users/{plain['id']}")
+        licences = driver.find_element(By.XPATH, "//table[caption='Licences']").text
+        check("ENTERPRISEPACK" in licences and "a group" in licences, f"the user's licences: {licences}")
+
+        # Roles: who holds Helpdesk Administrator; a role given to a user and taken back after confirming.
+        driver.find_element(By.LINK_TEXT, "Roles").click()
+        check(heading(driver) == "Roles and administrators", heading(driver))
+        accessible(driver, "the roles page")
+        shot(driver, "admin-roles")
+        driver.find_element(By.LINK_TEXT, "Helpdesk Administrator").click()
+        check(hal["userPrincipalName"] in driver.find_element(By.CSS_SELECTOR, "tbody").text, "Hal holds the role")
+        submit(driver, {"member": plain["userPrincipalName"]}, "add")
+        held = graph(base, token, "GET", f"/roleManagement/directory/roleAssignments?$filter=principalId eq '{plain['id']}'")
+        check([a["roleDefinitionId"] for a in held["value"]] == [HELPDESK_ADMINISTRATOR], f"Graph sees the assignment: {held}")
+        accessible(driver, "a role's page")
+        page = driver.find_element(By.TAG_NAME, "html")
+        driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Remove {plain['displayName']}']").click()
+        patient(driver, 30).until(replaced(page))
+        check(heading(driver) == "Remove this assignment?", heading(driver))
+        press(driver, "remove-confirmed")
+        held = graph(base, token, "GET", f"/roleManagement/directory/roleAssignments?$filter=principalId eq '{plain['id']}'")
+        check(held["value"] == [], f"and the removal: {held}")
 
         # Bulk create: 10,000 users from Entra's template, with progress, and a result file with each row's
         # outcome (a taken user name and a bad "Block sign in" fail on their own rows).
@@ -267,6 +311,9 @@ def main(base, token, domain):
         check(not driver.find_elements(By.LINK_TEXT, "New user"), "no new-user link for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Licences"), "no licences link for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Bulk create"), "no bulk create for Helpdesk")
+        check(not driver.find_elements(By.LINK_TEXT, "Roles"), "no roles link for Helpdesk")
+        driver.get(f"{base}/{domain}/admin/roles")
+        check(heading(driver) == "Not done", f"nor the roles page: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/licenses")
         check(heading(driver) == "Not done", f"nor the licences page: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/users/{plain['id']}")
