@@ -96,6 +96,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/admin/groups/{id}", get(admin::group).post(admin::group_action))
         .route("/{tenant}/admin/licenses", get(admin::licenses))
         .route("/{tenant}/admin/roles", get(admin::roles))
+        .route("/{tenant}/admin/logs/sign-ins", get(admin::sign_in_logs))
+        .route("/{tenant}/admin/logs/audit", get(admin::audit_logs))
         .route("/{tenant}/admin/roles/{id}", get(admin::role).post(admin::role_action))
         .with_state(IdentityState { directory, imports: Arc::default() })
 }

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 mod groups;
 mod import;
 mod licenses;
+mod logs;
 mod roles;
 mod users;
 
@@ -33,6 +34,7 @@ pub use groups::{create_group, group, group_action, groups, new_group};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
 pub(crate) use import::{Imports, MOST_UPLOAD_BYTES};
 pub use licenses::licenses;
+pub use logs::{audit_logs, sign_in_logs};
 pub use roles::{role, role_action, roles};
 pub use users::{create_user, new_user, user, user_action, users};
 
@@ -86,6 +88,10 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     }
     if may(caller, Action::WriteRoles) {
         nav.push(format!("<a href=\"{base}/roles\">Roles</a>"));
+    }
+    if may(caller, Action::ReadAuditLogs) {
+        nav.push(format!("<a href=\"{base}/logs/sign-ins\">Sign-in logs</a>"));
+        nav.push(format!("<a href=\"{base}/logs/audit\">Audit logs</a>"));
     }
     nav.push(format!("<a href=\"/{}/oauth2/v2.0/logout\">Sign out</a>", escape(tenant)));
     let framed = format!(

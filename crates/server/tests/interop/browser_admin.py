@@ -4,7 +4,8 @@ again), finds the user by search, resets the password (a temporary one shown onc
 deletes the user after confirming; builds a dynamic group whose rule is checked and previewed first;
 assigns a licence through a group and sees its member get it and the seat counted; bulk-creates 10,000
 users from Entra's template with a progress bar and a result file that gives each row's outcome; sees a
-group member's licence error with its fix; gives a user a role and takes it back after confirming. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
+group member's licence error with its fix; gives a user a role and takes it back after confirming; finds a failed sign-in and a user's creation in
+the logs by their filters. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
 (a wrong current one said at its field), which ends the session; then registers an authenticator app at
@@ -17,6 +18,7 @@ Usage: browser_admin.py BASE_URL TOKEN DOMAIN CA_PEM, with the server's certific
 import csv
 import io
 import os
+import re
 import sys
 import time
 import uuid
@@ -80,9 +82,11 @@ def heading(driver):
 
 
 def press(driver, value):
-    """Presses the action button with this value and waits for the next page."""
+    """Presses the action button with this value (the form's only submit button, for an empty value) and waits
+    for the next page."""
     page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, f"button[value='{value}']").click()
+    selector = f"button[value='{value}']" if value else "main form button[type=submit]"
+    driver.find_element(By.CSS_SELECTOR, selector).click()
     patient(driver, 30).until(replaced(page))
 
 
@@ -301,6 +305,29 @@ def main(base, token, domain):
         check(next(r for r in rows if r["row"] == str(IMPORTED))["detail"] == made["id"], "the result names the new id")
         print(f"imported {IMPORTED} rows in {elapsed:.1f} s; progress values seen: {sorted(seen)}")
 
+        # The logs: a wrong password found by its error code, the new user's creation by its category.
+        attempt = requests.Session()
+        form = attempt.get(f"{base}/{domain}/admin").text
+        fields = dict(re.findall(r'name="(ctx|csrf)" value="([^"]*)"', form))
+        attempt.post(f"{base}/{domain}/admin", data={**fields, "login": plain["userPrincipalName"], "passwd": "wrong-Kestr3l-1"})
+        driver.find_element(By.LINK_TEXT, "Sign-in logs").click()
+        check(heading(driver) == "Sign-in logs", heading(driver))
+        submit(driver, {"error": "50126"}, "")
+        rows = driver.find_element(By.CSS_SELECTOR, "tbody").text
+        check(plain["userPrincipalName"].lower() in rows.lower() and "Failure 50126" in rows, f"the failed sign-in: {rows}")
+        check(ada["userPrincipalName"].lower() not in rows.lower(), f"and only failures: {rows}")
+        accessible(driver, "the sign-in logs")
+        shot(driver, "admin-sign-in-logs")
+        driver.find_element(By.LINK_TEXT, "Audit logs").click()
+        Select(driver.find_element(By.ID, "category")).select_by_visible_text("UserManagement")
+        submit(driver, {"activity": "Add user", "target": f"bulk{run}-00005@{domain}"}, "")
+        rows = driver.find_element(By.CSS_SELECTOR, "tbody").text
+        check(rows.count("Add user") == 1 and ada["userPrincipalName"] in rows, f"an imported user's creation, by Ada: {rows}")
+        submit(driver, {"activity": "", "target": neo["id"]}, "")
+        rows = driver.find_element(By.CSS_SELECTOR, "tbody").text
+        check("Add user" in rows and "Delete user" in rows, f"the deleted user's history, by its id: {rows}")
+        accessible(driver, "the audit logs")
+
         # Signing out ends the admin center's session.
         driver.find_element(By.LINK_TEXT, "Sign out").click()
         driver.get(f"{base}/{domain}/admin/users")
@@ -312,6 +339,9 @@ def main(base, token, domain):
         check(not driver.find_elements(By.LINK_TEXT, "Licences"), "no licences link for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Bulk create"), "no bulk create for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Roles"), "no roles link for Helpdesk")
+        check(not driver.find_elements(By.LINK_TEXT, "Audit logs"), "no logs for Helpdesk")
+        driver.get(f"{base}/{domain}/admin/logs/audit")
+        check(heading(driver) == "Not done", f"nor the audit logs: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/roles")
         check(heading(driver) == "Not done", f"nor the roles page: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/licenses")
