@@ -23,6 +23,7 @@ use gatehouse_core::Caller;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+mod apps;
 mod groups;
 mod import;
 mod licenses;
@@ -30,6 +31,7 @@ mod logs;
 mod roles;
 mod users;
 
+pub use apps::{app, app_action, apps, create_app, new_app};
 pub use groups::{create_group, group, group_action, groups, new_group};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
 pub(crate) use import::{Imports, MOST_UPLOAD_BYTES};
@@ -83,6 +85,7 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     if may(caller, Action::WriteGroups) {
         nav.push(format!("<a href=\"{base}/groups/new\">New group</a>"));
     }
+    nav.push(format!("<a href=\"{base}/apps\">Apps</a>"));
     if may(caller, Action::AssignLicenses) {
         nav.push(format!("<a href=\"{base}/licenses\">Licences</a>"));
     }

@@ -94,3 +94,39 @@ async fn bulk_create_runs_through_the_core_for_its_owner_alone() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{engine}: Helpdesk made nobody");
     }
 }
+
+#[tokio::test]
+async fn an_app_is_registered_its_secret_shown_once_and_people_assigned() {
+    let server = crate::support::sqlite_server().await;
+    let admin = server.admin_token().await;
+    let gia = server.member(&admin, "gia").await;
+    server.assign_role(&admin, GLOBAL_ADMIN, &gia).await;
+    let browser = signed_in(&server, "gia").await;
+    let url = server.url("/contoso.gatehouse.test/admin/apps/new");
+    let form = browser.get(&url).await;
+    let made =
+        browser.submit(&url, &form, &[("displayName", "Portal"), ("redirectUri", "https://portal.example/cb")]).await;
+    assert_eq!(made.status, StatusCode::FOUND, "{}", made.text);
+    let page_url = server.url(made.location.as_deref().unwrap());
+    let page = browser.get(&page_url).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("https://portal.example/cb"), "{}", page.text);
+    let shown = browser.submit(&page_url, &page, &[("action", "add-secret"), ("description", "CI")]).await;
+    let start = shown.text.find("id=\"secret\">").map(|i| i + "id=\"secret\">".len()).unwrap();
+    let secret = shown.text[start..].split('<').next().unwrap().to_owned();
+    let app_id = shown.text.split("id=\"app-id\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let tenant = server.tenant.tenant_id.to_string();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app_id.as_str()),
+        ("client_secret", secret.as_str()),
+        ("scope", "https://graph.microsoft.com/.default"),
+    ];
+    assert_eq!(server.grant(&tenant, &form).await.0, StatusCode::OK, "the secret signs the app in");
+    let again = browser.get(&page_url).await;
+    assert!(!again.text.contains(&secret) && again.text.contains(&secret[..3]), "shown once, its hint kept");
+    let (status, apps) =
+        server.call(&admin, Method::GET, "/v1.0/applications?$filter=displayName eq 'Portal'", None).await;
+    assert_eq!(status, StatusCode::OK, "{apps}");
+    assert_eq!(apps["value"][0]["passwordCredentials"][0]["displayName"], "CI", "{apps}");
+}

@@ -5,7 +5,7 @@ deletes the user after confirming; builds a dynamic group whose rule is checked 
 assigns a licence through a group and sees its member get it and the seat counted; bulk-creates 10,000
 users from Entra's template with a progress bar and a result file that gives each row's outcome; sees a
 group member's licence error with its fix; gives a user a role and takes it back after confirming; finds a failed sign-in and a user's creation in
-the logs by their filters. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
+the logs by their filters; registers an app whose client secret is shown once, and assigns a user to it. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
 (a wrong current one said at its field), which ends the session; then registers an authenticator app at
@@ -304,6 +304,34 @@ def main(base, token, domain):
         made = graph(base, token, "GET", f"/users/bulk{run}-09999@{domain}")
         check(next(r for r in rows if r["row"] == str(IMPORTED))["detail"] == made["id"], "the result names the new id")
         print(f"imported {IMPORTED} rows in {elapsed:.1f} s; progress values seen: {sorted(seen)}")
+
+        # An app registration: a client secret shown once, which signs the app in until it is removed; a user
+        # assigned to the app.
+        driver.find_element(By.LINK_TEXT, "Apps").click()
+        driver.find_element(By.LINK_TEXT, "New registration").click()
+        accessible(driver, "the new registration form")
+        submit(driver, {"displayName": f"Portal {run}", "redirectUri": "https://portal.example/callback"}, "")
+        check(heading(driver) == f"Portal {run}", heading(driver))
+        app_id = driver.find_element(By.ID, "app-id").text
+        submit(driver, {"description": "CI"}, "add-secret")
+        secret = driver.find_element(By.ID, "secret").text
+        accessible(driver, "an application's page")
+        shot(driver, "admin-app")
+        tenant_id = graph(base, token, "GET", "/organization")["value"][0]["id"]
+        signs_in = lambda: requests.post(f"{base}/{tenant_id}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret,
+            "scope": "https://graph.microsoft.com/.default"}).status_code
+        check(signs_in() == 200, "the new secret signs the app in")
+        driver.get(driver.current_url)
+        check(secret not in driver.page_source, "the secret is shown only once")
+        submit(driver, {"principal": plain["userPrincipalName"]}, "assign")
+        sp = graph(base, token, "GET", f"/servicePrincipals?$filter=appId eq '{app_id}'")["value"][0]
+        assigned = graph(base, token, "GET", f"/servicePrincipals/{sp['id']}/appRoleAssignedTo")["value"]
+        check([a["principalId"] for a in assigned] == [plain["id"]], f"Pia is assigned: {assigned}")
+        press(driver, "remove-secret")
+        check(heading(driver) == "Remove this client secret?", heading(driver))
+        press(driver, "remove-secret-confirmed")
+        check(signs_in() == 401, "the removed secret no longer signs in")
 
         # The logs: a wrong password found by its error code, the new user's creation by its category.
         attempt = requests.Session()
