@@ -96,6 +96,10 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/admin/groups/{id}", get(admin::group).post(admin::group_action))
         .route("/{tenant}/admin/licenses", get(admin::licenses))
         .route("/{tenant}/admin/apps", get(admin::apps))
+        .route(
+            "/{tenant}/admin/conditional-access",
+            get(admin::conditional_access).post(admin::conditional_access_action),
+        )
         .route("/{tenant}/admin/apps/new", get(admin::new_app).post(admin::create_app))
         .route("/{tenant}/admin/apps/{id}", get(admin::app).post(admin::app_action))
         .route("/{tenant}/admin/roles", get(admin::roles))

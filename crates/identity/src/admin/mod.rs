@@ -23,6 +23,7 @@ use gatehouse_core::Caller;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+mod access;
 mod apps;
 mod groups;
 mod import;
@@ -31,6 +32,7 @@ mod logs;
 mod roles;
 mod users;
 
+pub use access::{conditional_access, conditional_access_action};
 pub use apps::{app, app_action, apps, create_app, new_app};
 pub use groups::{create_group, group, group_action, groups, new_group};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
@@ -91,6 +93,9 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     }
     if may(caller, Action::WriteRoles) {
         nav.push(format!("<a href=\"{base}/roles\">Roles</a>"));
+    }
+    if may(caller, Action::ReadPolicies) {
+        nav.push(format!("<a href=\"{base}/conditional-access\">Conditional Access</a>"));
     }
     if may(caller, Action::ReadAuditLogs) {
         nav.push(format!("<a href=\"{base}/logs/sign-ins\">Sign-in logs</a>"));

@@ -5,7 +5,8 @@ deletes the user after confirming; builds a dynamic group whose rule is checked 
 assigns a licence through a group and sees its member get it and the seat counted; bulk-creates 10,000
 users from Entra's template with a progress bar and a result file that gives each row's outcome; sees a
 group member's licence error with its fix; gives a user a role and takes it back after confirming; finds a failed sign-in and a user's creation in
-the logs by their filters; registers an app whose client secret is shown once, and assigns a user to it. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
+the logs by their filters; registers an app whose client secret is shown once, and assigns a user to it; makes a Conditional Access
+policy and judges sign-ins with What If. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
 (a wrong current one said at its field), which ends the session; then registers an authenticator app at
@@ -356,6 +357,26 @@ def main(base, token, domain):
         check("Add user" in rows and "Delete user" in rows, f"the deleted user's history, by its id: {rows}")
         accessible(driver, "the audit logs")
 
+        # Conditional Access: a policy made for one user, judged by What If for them and for another, then
+        # deleted after confirming.
+        driver.find_element(By.LINK_TEXT, "Conditional Access").click()
+        submit(driver, {"displayName": f"MFA for Pia {run}", "who": plain["userPrincipalName"]}, "create")
+        Select(driver.find_element(By.CSS_SELECTOR, "select[id^='state-']")).select_by_visible_text("On")
+        press(driver, "state")
+        check(driver.find_element(By.CSS_SELECTOR, "td.policy-state").text == "On", "the policy is on")
+        policies = graph(base, token, "GET", "/identity/conditionalAccess/policies")["value"]
+        check([p["state"] for p in policies] == ["enabled"], f"Graph sees the policy: {policies}")
+        submit(driver, {"user": plain["userPrincipalName"]}, "1")
+        check(driver.find_element(By.CSS_SELECTOR, "td.applies").text == "Applies", "it applies to Pia")
+        accessible(driver, "Conditional Access with What If")
+        shot(driver, "admin-conditional-access")
+        submit(driver, {"user": sam["userPrincipalName"]}, "1")
+        check(driver.find_element(By.CSS_SELECTOR, "td.applies").text == "Does not apply", "not to Sam")
+        check("users" in driver.find_element(By.CSS_SELECTOR, "section tbody").text, "because of its users")
+        press(driver, "delete")
+        press(driver, "delete-confirmed")
+        check(graph(base, token, "GET", "/identity/conditionalAccess/policies")["value"] == [], "the policy is gone")
+
         # Signing out ends the admin center's session.
         driver.find_element(By.LINK_TEXT, "Sign out").click()
         driver.get(f"{base}/{domain}/admin/users")
@@ -368,6 +389,7 @@ def main(base, token, domain):
         check(not driver.find_elements(By.LINK_TEXT, "Bulk create"), "no bulk create for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Roles"), "no roles link for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Audit logs"), "no logs for Helpdesk")
+        check(not driver.find_elements(By.LINK_TEXT, "Conditional Access"), "no Conditional Access for Helpdesk")
         driver.get(f"{base}/{domain}/admin/logs/audit")
         check(heading(driver) == "Not done", f"nor the audit logs: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/roles")
