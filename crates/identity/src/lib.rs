@@ -96,6 +96,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/{tenant}/admin/groups/{id}", get(admin::group).post(admin::group_action))
         .route("/{tenant}/admin/licenses", get(admin::licenses))
         .route("/{tenant}/admin/apps", get(admin::apps))
+        .route("/{tenant}/admin/guests", get(admin::guests).post(admin::invite))
+        .route("/{tenant}/admin/settings", get(admin::settings).post(admin::save_settings))
         .route(
             "/{tenant}/admin/conditional-access",
             get(admin::conditional_access).post(admin::conditional_access_action),

@@ -26,20 +26,24 @@ use std::collections::HashMap;
 mod access;
 mod apps;
 mod groups;
+mod guests;
 mod import;
 mod licenses;
 mod logs;
 mod roles;
+mod settings;
 mod users;
 
 pub use access::{conditional_access, conditional_access_action};
 pub use apps::{app, app_action, apps, create_app, new_app};
 pub use groups::{create_group, group, group_action, groups, new_group};
+pub use guests::{guests, invite};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
 pub(crate) use import::{Imports, MOST_UPLOAD_BYTES};
 pub use licenses::licenses;
 pub use logs::{audit_logs, sign_in_logs};
 pub use roles::{role, role_action, roles};
+pub use settings::{save_settings, settings};
 pub use users::{create_user, new_user, user, user_action, users};
 
 const PURPOSE: &str = "admin";
@@ -87,6 +91,7 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     if may(caller, Action::WriteGroups) {
         nav.push(format!("<a href=\"{base}/groups/new\">New group</a>"));
     }
+    nav.push(format!("<a href=\"{base}/guests\">Guests</a>"));
     nav.push(format!("<a href=\"{base}/apps\">Apps</a>"));
     if may(caller, Action::AssignLicenses) {
         nav.push(format!("<a href=\"{base}/licenses\">Licences</a>"));
@@ -100,6 +105,9 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     if may(caller, Action::ReadAuditLogs) {
         nav.push(format!("<a href=\"{base}/logs/sign-ins\">Sign-in logs</a>"));
         nav.push(format!("<a href=\"{base}/logs/audit\">Audit logs</a>"));
+    }
+    if may(caller, Action::ReadDirectorySettings) || may(caller, Action::ReadPolicies) {
+        nav.push(format!("<a href=\"{base}/settings\">Settings</a>"));
     }
     nav.push(format!("<a href=\"/{}/oauth2/v2.0/logout\">Sign out</a>", escape(tenant)));
     let framed = format!(

@@ -6,7 +6,8 @@ assigns a licence through a group and sees its member get it and the seat counte
 users from Entra's template with a progress bar and a result file that gives each row's outcome; sees a
 group member's licence error with its fix; gives a user a role and takes it back after confirming; finds a failed sign-in and a user's creation in
 the logs by their filters; registers an app whose client secret is shown once, and assigns a user to it; makes a Conditional Access
-policy and judges sign-ins with What If. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
+policy and judges sign-ins with What If; invites a guest; changes smart lockout, the banned-password list
+and who may invite guests. A Helpdesk Administrator sees no way to create or delete users and no licences or roles, may
 reset an ordinary user's password but not an administrator's, and is refused by the server when posting
 the new-user form anyway. On My Account an ordinary user sees their groups and changes their password
 (a wrong current one said at its field), which ends the session; then registers an authenticator app at
@@ -377,6 +378,28 @@ def main(base, token, domain):
         press(driver, "delete-confirmed")
         check(graph(base, token, "GET", "/identity/conditionalAccess/policies")["value"] == [], "the policy is gone")
 
+        # Guests: an invitation made, its link shown, the guest listed until they accept.
+        driver.find_element(By.LINK_TEXT, "Guests").click()
+        driver.find_element(By.ID, "send").click()
+        submit(driver, {"invitedUserEmailAddress": f"partner{run}@example.org"}, "invite")
+        check("/redeem" in driver.find_element(By.ID, "redeem").get_attribute("href"), "the link to accept")
+        check("Pending acceptance" in driver.find_element(By.CSS_SELECTOR, "tbody").text, "the guest is listed")
+        accessible(driver, "the guests page")
+        shot(driver, "admin-guests")
+
+        # Settings: smart lockout and the banned list, and who may invite guests.
+        driver.find_element(By.LINK_TEXT, "Settings").click()
+        submit(driver, {"threshold": "7", "banned": f"kestrel{run}\ncontosocorp"}, "password-rules")
+        rules = {v["name"]: v["value"] for v in graph(base, token, "GET", "/groupSettings")["value"][0]["values"]}
+        check(rules["LockoutThreshold"] == "7" and rules["BannedPasswordList"] == f"kestrel{run}\tcontosocorp",
+              f"Graph sees the password rules: {rules}")
+        Select(driver.find_element(By.ID, "invites")).select_by_visible_text("Administrators and Guest Inviters")
+        press(driver, "collaboration")
+        policy = graph(base, token, "GET", "/policies/authorizationPolicy")
+        check(policy["allowInvitesFrom"] == "adminsAndGuestInviters", f"and the collaboration policy: {policy}")
+        accessible(driver, "the settings page")
+        shot(driver, "admin-settings")
+
         # Signing out ends the admin center's session.
         driver.find_element(By.LINK_TEXT, "Sign out").click()
         driver.get(f"{base}/{domain}/admin/users")
@@ -390,6 +413,7 @@ def main(base, token, domain):
         check(not driver.find_elements(By.LINK_TEXT, "Roles"), "no roles link for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Audit logs"), "no logs for Helpdesk")
         check(not driver.find_elements(By.LINK_TEXT, "Conditional Access"), "no Conditional Access for Helpdesk")
+        check(not driver.find_elements(By.LINK_TEXT, "Settings"), "no settings for Helpdesk")
         driver.get(f"{base}/{domain}/admin/logs/audit")
         check(heading(driver) == "Not done", f"nor the audit logs: {heading(driver)}")
         driver.get(f"{base}/{domain}/admin/roles")
