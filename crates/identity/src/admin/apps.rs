@@ -1,7 +1,8 @@
 //! The admin center's applications: app registrations a page at a time with search, a new registration
 //! (its enterprise application made with it, as Entra's portal does), and an application's page — its ids
 //! and redirect URIs, client secrets (a new one shown once; removal after confirmation), its app roles, and
-//! who is assigned to them (users and groups added and removed). Every action goes through the same use
+//! who is assigned to them (users and groups added and removed), and its provisioning jobs with their state
+//! and log (started, paused and restarted). Every action goes through the same use
 //! cases as Graph.
 
 use super::{
@@ -16,11 +17,15 @@ use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::kernel::error::Error;
+use gatehouse_core::provisioning::Control;
 use gatehouse_core::query::Listing;
-use gatehouse_core::store::{ObjectKind, ObjectRecord};
+use gatehouse_core::store::{ObjectKind, ObjectRecord, ProvisioningLogQuery};
 use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+
+/// The provisioning log entries an app's page shows.
+const LOG_SHOWN: u32 = 20;
 
 fn body_of(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
@@ -271,13 +276,17 @@ async fn app_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &str
         }
         None => "<p class=\"empty\">The application has no enterprise application in this organization.</p>".to_owned(),
     };
+    let provisioning = match &sp {
+        Some(sp) if may(caller, Action::ReadSynchronization) => provisioning(state, caller, sp, &form).await,
+        _ => String::new(),
+    };
     let delete = match writes {
         true => form("<button type=\"submit\" name=\"action\" value=\"delete\">Delete registration</button>".into()),
         false => String::new(),
     };
     let note = note.map(|n| format!("<div role=\"status\" class=\"note\">{n}</div>\n")).unwrap_or_default();
     let body = format!(
-        "<h1>{name}</h1>\n{note}<dl>\n<dt>Application (client) id</dt><dd id=\"app-id\">{app_id}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n<dt>Supported accounts</dt><dd>This organization only</dd>\n</dl>\n<h2>Redirect URIs</h2>\n<ul>{uris}</ul>\n<h2>Client secrets</h2>\n{secrets}\n{new_secret}\n<h2>App roles</h2>\n{roles}\n<h2>Users and groups</h2>\n{assigned}\n{delete}",
+        "<h1>{name}</h1>\n{note}<dl>\n<dt>Application (client) id</dt><dd id=\"app-id\">{app_id}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n<dt>Supported accounts</dt><dd>This organization only</dd>\n</dl>\n<h2>Redirect URIs</h2>\n<ul>{uris}</ul>\n<h2>Client secrets</h2>\n{secrets}\n{new_secret}\n<h2>App roles</h2>\n{roles}\n<h2>Users and groups</h2>\n{assigned}\n{provisioning}{delete}",
         name = text("displayName"),
         app_id = text("appId"),
         id = app.id,
@@ -285,6 +294,80 @@ async fn app_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &str
         roles = table("App roles", &["Name", "Value", "Who may hold it", "Description"], &roles, "The application defines no app roles."),
     );
     admin_page(tenant, caller, "Application", &body, &[csrf])
+}
+
+/// The app's provisioning jobs (users pushed into it over SCIM): each job's state, last run and counts, with
+/// Start, Pause and Restart for those who manage provisioning; then the newest entries of its log.
+async fn provisioning(
+    state: &IdentityState,
+    caller: &Caller,
+    sp: &ObjectRecord,
+    form: &impl Fn(String) -> String,
+) -> String {
+    let service = state.directory.provisioning();
+    let jobs = service.jobs(caller, &sp.id.to_string()).await.unwrap_or_default();
+    if jobs.is_empty() {
+        return "<h2>Provisioning</h2>\n<p class=\"empty\">The application has no provisioning job: set one up through Graph's synchronization API.</p>\n".to_owned();
+    }
+    let manages = may(caller, Action::ManageSynchronization);
+    let rows: Vec<String> = jobs
+        .iter()
+        .map(|job| {
+            let id = escape(job.get("id").and_then(Value::as_str).unwrap_or_default());
+            let status = job.get("status").cloned().unwrap_or(Value::Null);
+            let last = &status["lastExecution"];
+            let counts: Vec<String> = status["synchronizedEntryCountByType"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| format!("{} {}", c["value"], c["key"].as_str().unwrap_or_default().to_lowercase()))
+                .collect();
+            let controls = match manages {
+                true => form(format!(
+                    "<input type=\"hidden\" name=\"job\" value=\"{id}\"><button type=\"submit\" name=\"action\" value=\"start\">Start</button> <button type=\"submit\" name=\"action\" value=\"pause\">Pause</button> <button type=\"submit\" name=\"action\" value=\"restart\">Restart</button>"
+                )),
+                false => String::new(),
+            };
+            format!(
+                "<tr><td class=\"job-state\">{}</td><td>{} {}</td><td>{}</td><td>{controls}</td></tr>\n",
+                escape(status["code"].as_str().unwrap_or_default()),
+                escape(last["state"].as_str().unwrap_or("Not run yet")),
+                escape(last["timeEnded"].as_str().unwrap_or_default()),
+                escape(&counts.join(", ")),
+            )
+        })
+        .collect();
+    let first_job = jobs.first().and_then(|j| j.get("id")).and_then(Value::as_str);
+    let job = first_job.and_then(gatehouse_core::provisioning::job::parse_job_id);
+    let query = ProvisioningLogQuery { job, limit: LOG_SHOWN, ..ProvisioningLogQuery::default() };
+    let log = service.log(caller, &query).await.unwrap_or_default();
+    let log_rows: Vec<String> = log
+        .iter()
+        .map(|entry| {
+            let text = |name: &str| escape(entry.get(name).and_then(Value::as_str).unwrap_or_default());
+            let who = entry.get("sourceIdentity").and_then(|s| s["displayName"].as_str()).unwrap_or_default();
+            let info = entry.get("provisioningStatusInfo").cloned().unwrap_or(Value::Null);
+            let reason = info["errorInformation"]["reason"].as_str().unwrap_or_default();
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>\n",
+                text("activityDateTime"),
+                escape(who),
+                text("provisioningAction"),
+                escape(info["status"].as_str().unwrap_or_default()),
+                escape(reason),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Provisioning</h2>\n{}\n{}\n",
+        table("Provisioning jobs", &["State", "Last run", "In the app", "Control"], &rows, ""),
+        table(
+            "Provisioning log, newest first",
+            &["Date", "Who", "Action", "Result"],
+            &log_rows,
+            "Nothing was provisioned yet."
+        ),
+    )
 }
 
 /// `GET /{tenant}/admin/apps/{id}`.
@@ -385,6 +468,25 @@ pub async fn app_action(
             },
             Err(e) => Err(e),
         },
+        control @ ("start" | "pause" | "restart") => {
+            let control = match control {
+                "start" => Control::Start,
+                "pause" => Control::Pause,
+                _ => Control::Restart,
+            };
+            match applications.get(&caller, application, &id).await {
+                Ok(app) => match service_principal(&state, &caller, &app).await {
+                    Some(sp) => state
+                        .directory
+                        .provisioning()
+                        .control(&caller, &sp.id.to_string(), field("job"), control)
+                        .await
+                        .map(|()| "The provisioning job was told.".to_owned()),
+                    None => Err(Error::not_found(field("job"))),
+                },
+                Err(e) => Err(e),
+            }
+        }
         "delete" => {
             let found = applications.get(&caller, application, &id).await;
             let consequence = "The registration goes to deleted applications and can be restored for 30 days. Its secrets and certificates stop signing in at once.";

@@ -6,12 +6,12 @@ use crate::sign_in::PASSWORD;
 use crate::support::{servers, Server};
 use reqwest::{Method, StatusCode};
 
-const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+pub(crate) const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
 const HELPDESK: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 const TEMPLATE: &str = "version:v1.0\nName [displayName] Required,User name [userPrincipalName] Required,Block sign in (Yes/No) [accountEnabled] Required,Department [department]\n";
 
 /// A browser signed in to the admin center as `alias`.
-async fn signed_in(server: &Server, alias: &str) -> Browser {
+pub(crate) async fn signed_in(server: &Server, alias: &str) -> Browser {
     let browser = Browser::new();
     let url = server.url("/contoso.gatehouse.test/admin");
     let form = browser.get(&url).await;

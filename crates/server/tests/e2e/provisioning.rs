@@ -361,3 +361,34 @@ async fn attribute_mappings_are_entras_expressions() {
         assert_eq!(count, Some(5), "{engine}: {read}");
     }
 }
+
+#[tokio::test]
+async fn the_admin_center_shows_a_job_its_log_and_pauses_it() {
+    let server = crate::support::sqlite_server().await;
+    let app = ScimApp::start(free_port()).await;
+    let admin = server.admin_token().await;
+    let (principal, job) = provisioned_app(&server, &admin, &app.base, TOKEN).await;
+    assigned_group(&server, &admin, &principal, &["ann"]).await;
+    start(&server, &admin, &principal, &job).await;
+    eventually(&server, chrono::Duration::zero(), "Ann's arrival", || async {
+        app.user("ann@contoso.gatehouse.test").await.is_some()
+    })
+    .await;
+    let gia = server.member(&admin, "gia").await;
+    server.assign_role(&admin, crate::admin_center::GLOBAL_ADMIN, &gia).await;
+    let browser = crate::admin_center::signed_in(&server, "gia").await;
+    let (_, sp) = server.call(&admin, Method::GET, &format!("/v1.0/servicePrincipals/{principal}"), None).await;
+    let filter = format!("/v1.0/applications?$filter=appId eq '{}'", sp["appId"].as_str().unwrap());
+    let (_, apps) = server.call(&admin, Method::GET, &filter, None).await;
+    let page_url =
+        server.url(&format!("/contoso.gatehouse.test/admin/apps/{}", apps["value"][0]["id"].as_str().unwrap()));
+    let page = browser.get(&page_url).await;
+    assert!(page.text.contains("<td class=\"job-state\">Active</td>"), "{}", page.text);
+    assert!(page.text.contains("1 user"), "the count in the app: {}", page.text);
+    let log = page.text.split("Provisioning log").nth(1).unwrap_or_default();
+    assert!(log.contains("<td>ann</td><td>create</td><td>success"), "the log: {log}");
+    let paused = browser.submit(&page_url, &page, &[("action", "pause"), ("job", &job)]).await;
+    assert!(paused.text.contains("<td class=\"job-state\">Paused</td>"), "{}", paused.text);
+    let path = format!("/v1.0/servicePrincipals/{principal}/synchronization/jobs/{job}");
+    assert_eq!(server.call(&admin, Method::GET, &path, None).await.1["status"]["code"], "Paused");
+}
