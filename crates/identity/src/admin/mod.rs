@@ -44,7 +44,7 @@ pub use licenses::licenses;
 pub use logs::{audit_logs, sign_in_logs};
 pub use roles::{role, role_action, roles};
 pub use settings::{save_settings, settings};
-pub use users::{create_user, new_user, user, user_action, users};
+pub use users::{create_user, deleted_users, new_user, restore_user, user, user_action, users};
 
 const PURPOSE: &str = "admin";
 /// Objects a page of a list shows.

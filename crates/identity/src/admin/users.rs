@@ -10,10 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
+use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::kernel::error::Error;
 use gatehouse_core::query::Listing;
 use gatehouse_core::role_management::AssignmentFilter;
-use gatehouse_core::store::{ObjectRecord, Relation};
+use gatehouse_core::store::{ObjectKind, ObjectRecord, Relation};
 use gatehouse_core::Caller;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -25,7 +26,9 @@ pub async fn users(
     Admin { tenant, caller }: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (search, listing) = listing_of(&state, &query, "admin-users", Searched::NamesOrUserNames);
+    let (search, mut listing) = listing_of(&state, &query, "admin-users", Searched::NamesOrUserNames);
+    let chosen = Chosen::of(&query);
+    listing.filter = chosen.narrowed(listing.filter.take());
     let page = match state.directory.users().list(&caller, listing).await {
         Ok(page) => page,
         Err(e) => return refused(&tenant, &caller, &e),
@@ -52,13 +55,108 @@ pub async fn users(
         true => "There are no users yet.".to_owned(),
         false => format!("No user's name or user name starts with “{search}”."),
     };
+    let skus = state.directory.licensing().subscribed_skus(&caller).await.unwrap_or_default();
+    let products: Vec<(String, String)> = skus
+        .iter()
+        .map(|sku| {
+            (
+                sku["skuId"].as_str().unwrap_or_default().to_owned(),
+                sku["skuPartNumber"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let next = match chosen.is_empty() {
+        true => next_link(&state, "admin-users", &path, &search, page.next),
+        false => String::new(),
+    };
     let body = format!(
-        "<h1>Users</h1>\n{}\n{}\n{}",
+        "<h1>Users</h1>\n<p><a href=\"{}/users/deleted\">Deleted users</a></p>\n{}\n{}\n{}\n{next}",
+        escape(&home(&tenant)),
         search_form(&path, "Search by name, or by user name (type its @)", &search),
+        chosen.form(&path, &products),
         table("Users", &["Name", "User name", "Type", "State"], &rows, &empty),
-        next_link(&state, "admin-users", &path, &search, page.next),
     );
     admin_page(&tenant, &caller, "Users", &body, &[])
+}
+
+/// The users list's filters, as Entra's admin center offers them: the user type, sign-in state,
+/// department and a licence held.
+struct Chosen {
+    kind: String,
+    state: String,
+    department: String,
+    licence: String,
+}
+
+impl Chosen {
+    fn of(query: &HashMap<String, String>) -> Chosen {
+        let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        Chosen {
+            kind: value("type"),
+            state: value("state"),
+            department: value("department"),
+            licence: value("licence"),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kind.is_empty() && self.state.is_empty() && self.department.is_empty() && self.licence.is_empty()
+    }
+
+    /// The listing's filter with the chosen ones added.
+    fn narrowed(&self, filter: Option<Filter>) -> Option<Filter> {
+        let equals = |property: &str, value: &str| Filter::Property {
+            property: property.into(),
+            test: Test::Compare(Op::Eq, Literal::Text(gatehouse_core::kernel::text::fold(value))),
+        };
+        let mut chosen = Vec::new();
+        if matches!(self.kind.as_str(), "Member" | "Guest") {
+            chosen.push(equals("userType", &self.kind));
+        }
+        match self.state.as_str() {
+            "enabled" => chosen.push(equals("accountEnabled", "true")),
+            "blocked" => chosen.push(equals("accountEnabled", "false")),
+            _ => {}
+        }
+        if !self.department.is_empty() {
+            chosen.push(equals("department", &self.department));
+        }
+        if let Ok(sku) = uuid::Uuid::parse_str(&self.licence) {
+            let test = Test::Compare(Op::Eq, Literal::Text(sku.to_string()));
+            chosen.push(Filter::Any { property: "assignedLicenses".into(), test });
+        }
+        filter.into_iter().chain(chosen).reduce(|a, b| Filter::And(Box::new(a), Box::new(b)))
+    }
+
+    /// The filter form (applied with the search; a filtered list shows its first page), the licences to
+    /// choose from being the tenant's products the caller may read.
+    fn form(&self, path: &str, products: &[(String, String)]) -> String {
+        let select = |id: &str, label: &str, choices: &[(&str, &str)], chosen: &str| {
+            let options: String = choices
+                .iter()
+                .map(|(value, text)| {
+                    let selected = if *value == chosen { " selected" } else { "" };
+                    format!("<option value=\"{value}\"{selected}>{text}</option>")
+                })
+                .collect();
+            format!("<p><label for=\"{id}\">{label}</label>\n<select id=\"{id}\" name=\"{id}\">{options}</select></p>")
+        };
+        format!(
+            "<form method=\"get\" action=\"{}\" class=\"filters\" aria-label=\"Filters\">\n{}\n{}\n{}\n{}\n<p><button type=\"submit\" name=\"filter\" value=\"1\">Filter</button></p>\n</form>",
+            escape(path),
+            select("type", "User type", &[("", "Any"), ("Member", "Member"), ("Guest", "Guest")], &self.kind),
+            select("state", "Sign-in", &[("", "Any"), ("enabled", "Allowed"), ("blocked", "Blocked")], &self.state),
+            input("department", "Department", "text", &self.department, None, ""),
+            match products.is_empty() {
+                true => String::new(),
+                false => {
+                    let mut choices: Vec<(&str, &str)> = vec![("", "Any")];
+                    choices.extend(products.iter().map(|(id, name)| (id.as_str(), name.as_str())));
+                    select("licence", "Holds the licence", &choices, &self.licence)
+                }
+            },
+        )
+    }
 }
 
 /// How many of a user's groups their page lists.
@@ -174,6 +272,16 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
     if may(caller, Action::WriteUsers) {
         actions.push(button("delete", "Delete user"));
     }
+    let edit = match may(caller, Action::WriteUsers) {
+        true => format!(
+            "<h2>Properties</h2>\n<form method=\"post\" action=\"{action}\">\n{fields}\n{}\n{}\n{}\n{}\n<p><button type=\"submit\" name=\"action\" value=\"edit\">Save</button></p>\n</form>",
+            input("displayName", "Name", "text", &text("displayName"), None, " required"),
+            input("jobTitle", "Job title", "text", &text("jobTitle"), None, ""),
+            input("department", "Department", "text", &text("department"), None, ""),
+            input("usageLocation", "Usage location (two letters)", "text", &text("usageLocation"), None, " maxlength=\"2\""),
+        ),
+        false => String::new(),
+    };
     let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{n}</p>\n")).unwrap_or_default();
     let actions = match actions.is_empty() {
         true => "<p class=\"empty\">Your roles allow no changes to this user.</p>".to_owned(),
@@ -181,7 +289,7 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
     };
     let about = about(state, caller, &user).await;
     let body = format!(
-        "<h1>{name}</h1>\n{note}<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Sign-in</dt><dd id=\"state\">{state}</dd>\n<dt>Department</dt><dd>{department}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Usage location</dt><dd>{location}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Actions</h2>\n<div class=\"actions\">{actions}</div>\n{about}",
+        "<h1>{name}</h1>\n{note}<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Sign-in</dt><dd id=\"state\">{state}</dd>\n<dt>Department</dt><dd>{department}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Usage location</dt><dd>{location}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Actions</h2>\n<div class=\"actions\">{actions}</div>\n{edit}\n{about}",
         location = text("usageLocation"),
         name = text("displayName"),
         upn = text("userPrincipalName"),
@@ -253,6 +361,66 @@ async fn about(state: &IdentityState, caller: &Caller, user: &ObjectRecord) -> S
     )
 }
 
+/// `GET /{tenant}/admin/users/deleted`: deleted users (restorable for 30 days), each with its Restore button.
+pub async fn deleted_users(State(state): State<IdentityState>, Admin { tenant, caller }: Admin) -> Response {
+    deleted_page(&state, (&tenant, &caller), None).await
+}
+
+async fn deleted_page(state: &IdentityState, (tenant, caller): (&str, &Caller), note: Option<&str>) -> Response {
+    let listing = Listing { filter: None, order: Vec::new(), after: None, top: LISTED, count: false };
+    let page = match state.directory.deleted().list(caller, ObjectKind::User, listing).await {
+        Ok(page) => page,
+        Err(e) => return refused(tenant, caller, &e),
+    };
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "form": "deleted-users"}));
+    let action = format!("{}/users/deleted", escape(&home(tenant)));
+    let restores = may(caller, Action::WriteUsers);
+    let rows: Vec<String> = page
+        .items
+        .iter()
+        .map(|user| {
+            let text = |name: &str| escape(user.doc.get(name).and_then(Value::as_str).unwrap_or_default());
+            let restore = match restores {
+                true => format!(
+                    "<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"user\" value=\"{}\"><button type=\"submit\" name=\"action\" value=\"restore\" aria-label=\"Restore {}\">Restore</button>\n</form>",
+                    user.id,
+                    text("displayName")
+                ),
+                false => String::new(),
+            };
+            let deleted = user.deleted_at.map(|at| at.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
+            format!("<tr><td>{}</td><td>{}</td><td>{deleted}</td><td>{restore}</td></tr>\n", text("displayName"), text("userPrincipalName"))
+        })
+        .collect();
+    let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{}</p>\n", escape(n))).unwrap_or_default();
+    let body = format!(
+        "<h1>Deleted users</h1>\n{note}<p>A deleted user can be restored for 30 days, with their groups, licences and roles.</p>\n{}",
+        table("Deleted users (the first hundred)", &["Name", "User name", "Deleted", "Action"], &rows, "No user was deleted in the last 30 days.")
+    );
+    admin_page(tenant, caller, "Deleted users", &body, &[csrf])
+}
+
+/// `POST /{tenant}/admin/users/deleted`: a deleted user restored.
+pub async fn restore_user(
+    State(state): State<IdentityState>,
+    Admin { tenant, caller }: Admin,
+    headers: HeaderMap,
+    form: Posted,
+) -> Response {
+    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
+        Ok(form) => form,
+        Err(response) => return *response,
+    };
+    let user = form.get("user").map(String::as_str).unwrap_or_default();
+    match state.directory.deleted().restore(&caller, user).await {
+        Ok(restored) => {
+            let name = restored.doc.get("userPrincipalName").and_then(Value::as_str).unwrap_or_default();
+            deleted_page(&state, (&tenant, &caller), Some(&format!("{name} was restored."))).await
+        }
+        Err(e) => refused(&tenant, &caller, &e),
+    }
+}
+
 /// `GET /{tenant}/admin/users/{id}`.
 pub async fn user(
     State(state): State<IdentityState>,
@@ -291,6 +459,20 @@ pub async fn user_action(
                 escape(&password)
             )
         }),
+        "edit" => {
+            let value = |name: &str| match form.get(name).map(|v| v.trim()).unwrap_or_default() {
+                "" => Value::Null,
+                text => json!(text),
+            };
+            let patch = json!({
+                "displayName": value("displayName"),
+                "jobTitle": value("jobTitle"),
+                "department": value("department"),
+                "usageLocation": value("usageLocation"),
+            });
+            let patch = patch.as_object().cloned().unwrap_or_default();
+            users.update(&caller, &id, &patch).await.map(|()| "The user's properties were saved.".to_owned())
+        }
         "delete" => {
             let found = users.get(&caller, &id).await;
             let consequence = "The user goes to deleted users and can be restored for 30 days. Their sign-ins stop at once.";

@@ -174,6 +174,24 @@ def main(base, token, domain):
         deleted = graph(base, token, "GET", f"/directory/deletedItems/{neo['id']}")
         check(deleted["id"] == neo["id"], "the user is in deleted items")
 
+        # Deleted users: restored from their page; then a property edited, and the list filtered by it.
+        driver.find_element(By.LINK_TEXT, "Deleted users").click()
+        accessible(driver, "deleted users")
+        page = driver.find_element(By.TAG_NAME, "html")
+        driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Restore {name}']").click()
+        patient(driver, 30).until(replaced(page))
+        check("was restored" in driver.find_element(By.CSS_SELECTOR, "[role=status]").text, "the page says so")
+        check(graph(base, token, "GET", f"/users/{neo['id']}")["id"] == neo["id"], "the user is back")
+        driver.get(user_page)
+        submit(driver, {"department": f"Finance {run}", "usageLocation": "NO"}, "edit")
+        edited = graph(base, token, "GET", f"/users/{neo['id']}?$select=department,usageLocation")
+        check((edited["department"], edited["usageLocation"]) == (f"Finance {run}", "NO"), f"the edit: {edited}")
+        driver.get(f"{base}/{domain}/admin/users")
+        submit(driver, {"department": f"Finance {run}"}, "1")
+        rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+        check([r.text.split()[0] for r in rows] == ["Neo"], f"the department's users: {[r.text for r in rows]}")
+        accessible(driver, "the filtered users")
+
         # Groups: a dynamic group's rule checked and previewed before it is made.
         graph(base, token, "POST", "/subscribedSkus", {"skuPartNumber": "ENTERPRISEPACK", "prepaidUnits": {"enabled": 5}})
         sam = person(base, token, domain, f"Sam {run}", department="Sales")
