@@ -189,7 +189,12 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
         Err(e) => return refused(tenant, caller, &e),
     };
     let listing = Listing { filter: None, order: Vec::new(), after: None, top: MEMBERS_SHOWN, count: false };
-    let members = match state.directory.groups().group_links(caller, id, Relation::Member, false, None, listing).await {
+    let members =
+        match state.directory.groups().group_links(caller, id, Relation::Member, false, None, listing.clone()).await {
+            Ok(page) => page.items,
+            Err(e) => return refused(tenant, caller, &e),
+        };
+    let owners = match state.directory.groups().group_links(caller, id, Relation::Owner, false, None, listing).await {
         Ok(page) => page.items,
         Err(e) => return refused(tenant, caller, &e),
     };
@@ -214,6 +219,29 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
             format!("<tr><td>{}</td><td>{}</td><td>{remove}</td></tr>\n", text("displayName"), text("userPrincipalName"))
         })
         .collect();
+    let owns = may(caller, Action::WriteGroups);
+    let owner_rows: Vec<String> = owners
+        .iter()
+        .map(|owner| {
+            let text = |name: &str| escape(owner.doc.get(name).and_then(Value::as_str).unwrap_or_default());
+            let remove = match owns {
+                true => form(format!(
+                    "<input type=\"hidden\" name=\"owner\" value=\"{}\"><button type=\"submit\" name=\"action\" value=\"remove-owner\" aria-label=\"Remove owner {}\">Remove</button>",
+                    owner.id,
+                    text("displayName")
+                )),
+                false => String::new(),
+            };
+            format!("<tr><td>{}</td><td>{}</td><td>{remove}</td></tr>\n", text("displayName"), text("userPrincipalName"))
+        })
+        .collect();
+    let add_owner = match owns {
+        true => form(format!(
+            "{}<p><button type=\"submit\" name=\"action\" value=\"add-owner\">Add owner</button></p>",
+            input("owner", "Add an owner by user name", "text", "", None, " required")
+        )),
+        false => String::new(),
+    };
     let add = match editable {
         true => form(format!(
             "{}<p><button type=\"submit\" name=\"action\" value=\"add-member\">Add member</button></p>",
@@ -287,7 +315,8 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
     let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{}</p>\n", escape(n))).unwrap_or_default();
     let name = escape(group.doc.get("displayName").and_then(Value::as_str).unwrap_or_default());
     let body = format!(
-        "<h1>{name}</h1>\n{note}<dl>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Membership</dt><dd>{membership}</dd>\n{rule}<dt>Licence processing</dt><dd id=\"processing\">{processing}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Licences</h2>\n<ul id=\"licences\">{licences}</ul>\n{assign}\n{errors}<h2>Members</h2>\n{members}\n{add}\n{delete}",
+        "<h1>{name}</h1>\n{note}<dl>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Membership</dt><dd>{membership}</dd>\n{rule}<dt>Licence processing</dt><dd id=\"processing\">{processing}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Licences</h2>\n<ul id=\"licences\">{licences}</ul>\n{assign}\n{errors}<h2>Owners</h2>\n{owners}\n{add_owner}\n<h2>Members</h2>\n{members}\n{add}\n{delete}",
+        owners = table("Owners", &["Name", "User name", "Action"], &owner_rows, "The group has no owners."),
         id = group.id,
         members = table("Direct members (the first hundred)", &["Name", "User name", "Action"], &rows, "The group has no members."),
     );
@@ -397,6 +426,17 @@ pub async fn group_action(
                 .map(|()| format!("{} was added.", field("member"))),
             Err(e) => Err(e),
         },
+        "add-owner" => match state.directory.users().get(&caller, field("owner")).await {
+            Ok(user) => groups
+                .add_link(&caller, &id, Relation::Owner, &user.id.to_string())
+                .await
+                .map(|()| format!("{} is now an owner.", field("owner"))),
+            Err(e) => Err(e),
+        },
+        "remove-owner" => groups
+            .remove_link(&caller, &id, Relation::Owner, field("owner"))
+            .await
+            .map(|()| "The owner was removed.".to_owned()),
         "remove-member" => groups
             .remove_link(&caller, &id, Relation::Member, field("member"))
             .await

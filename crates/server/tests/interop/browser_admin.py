@@ -217,8 +217,13 @@ def main(base, token, domain):
         submit(driver, {"displayName": f"Licensed {run}"}, "create")
         check(heading(driver) == f"Licensed {run}", heading(driver))
         licensed_page = driver.current_url
+        submit(driver, {"owner": sam["userPrincipalName"]}, "add-owner")
+        licensed_id = licensed_page.rsplit("/", 1)[1]
+        owners = graph(base, token, "GET", f"/groups/{licensed_id}/owners")["value"]
+        check([o["id"] for o in owners] == [sam["id"]], f"Sam owns the group: {owners}")
         submit(driver, {"member": plain["userPrincipalName"]}, "add-member")
-        check(plain["userPrincipalName"] in driver.find_element(By.CSS_SELECTOR, "tbody").text, "the member is listed")
+        members = driver.find_element(By.XPATH, "//table[caption='Direct members (the first hundred)']").text
+        check(plain["userPrincipalName"] in members, f"the member is listed: {members}")
         press(driver, "assign-license")
         check("ENTERPRISEPACK" in driver.find_element(By.ID, "licences").text, "the group holds the licence")
         accessible(driver, "the group's page")
