@@ -1,11 +1,12 @@
-//! My Account, `/{tenant}/myaccount`: every person, member or guest, signs in and sees their profile and
-//! the groups they are in, changes their password, and reaches their security info (My Sign-ins). The
+//! My Account, `/{tenant}/myaccount`: every person, member or guest, signs in and sees their profile, the
+//! apps assigned to them (a launcher), the groups they are in and their recent sign-ins, changes their
+//! password, and reaches their security info (My Sign-ins). The
 //! core makes the caller (`sign_in::my_account`) and decides each step, as for the admin center.
 
-use crate::admin::{input, table, CSP, STYLESHEET_PATH};
+use crate::admin::{by_app_id, input, table, CSP, STYLESHEET_PATH};
 use crate::pages::{
-    escape, hidden_fields, new_password, one_tenant, opened, page, page_entry, page_sign_in_form, read_cookie,
-    redirect, PageDoor, PageEntry, Posted, SESSION_COOKIE,
+    escape, hidden_fields, new_password, one_tenant, opened, origin_of, page, page_entry, page_sign_in_form,
+    read_cookie, redirect, PageDoor, PageEntry, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
@@ -14,13 +15,15 @@ use axum::response::Response;
 use gatehouse_core::kernel::error::Error;
 use gatehouse_core::query::Listing;
 use gatehouse_core::sign_in::authorize::Session;
-use gatehouse_core::store::Relation;
+use gatehouse_core::store::{ObjectKind, ObjectRecord, Relation};
 use gatehouse_core::Caller;
 use serde_json::{json, Value};
 
 const PURPOSE: &str = "myaccount";
 /// Groups the page lists.
 const GROUPS_SHOWN: u32 = 100;
+/// Sign-ins the page lists.
+const RECENT_SIGN_INS: u32 = 10;
 
 fn action(tenant: &str) -> String {
     format!("/{tenant}/myaccount")
@@ -69,15 +72,16 @@ async fn overview(
     };
     let listing = Listing { filter: None, order: Vec::new(), after: None, top: GROUPS_SHOWN, count: false };
     let groups = state.directory.groups().member_of(caller, &me, Relation::Member, false, listing).await;
-    let rows: Vec<String> = groups
-        .map(|page| page.items)
-        .unwrap_or_default()
+    let groups_held: Vec<ObjectRecord> = groups.map(|page| page.items).unwrap_or_default();
+    let rows: Vec<String> = groups_held
         .iter()
         .map(|group| {
             let name = group.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
             format!("<tr><td>{}</td></tr>\n", escape(name))
         })
         .collect();
+    let apps = my_apps(state, caller, &me, &groups_held).await;
+    let activity = recent_sign_ins(state, caller).await;
     let text = |name: &str| escape(user.doc.get(name).and_then(Value::as_str).unwrap_or_default());
     let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant}));
     let at = |name: &str| problem.filter(|p| p.target.as_deref() == Some(name)).map(|p| p.message.as_str());
@@ -87,7 +91,7 @@ async fn overview(
         .unwrap_or_default();
     let note = note.map(|n| format!("<p role=\"status\" class=\"note\">{}</p>\n", escape(n))).unwrap_or_default();
     let body = format!(
-        "<h1>{name}</h1>\n{note}<h2>Profile</h2>\n<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Email</dt><dd>{mail}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Department</dt><dd>{department}</dd>\n</dl>\n<h2>Groups</h2>\n{groups}\n<h2 id=\"password\">Change password</h2>\n{general}<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"username\" autocomplete=\"username\" value=\"{upn}\">\n{current}\n{new}\n{confirm}\n<p><button type=\"submit\" name=\"action\" value=\"change-password\">Change password</button></p>\n</form>",
+        "<h1>{name}</h1>\n{note}<h2>Profile</h2>\n<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Email</dt><dd>{mail}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Department</dt><dd>{department}</dd>\n</dl>\n<h2>My apps</h2>\n{apps}\n<h2>Groups</h2>\n{groups}\n<h2>Recent sign-ins</h2>\n{activity}\n<h2 id=\"password\">Change password</h2>\n{general}<form method=\"post\" action=\"{action}\">\n{fields}\n<input type=\"hidden\" name=\"username\" autocomplete=\"username\" value=\"{upn}\">\n{current}\n{new}\n{confirm}\n<p><button type=\"submit\" name=\"action\" value=\"change-password\">Change password</button></p>\n</form>",
         action = escape(&action(tenant)),
         name = text("displayName"),
         upn = text("userPrincipalName"),
@@ -101,6 +105,66 @@ async fn overview(
     );
     let status = problem.map_or(StatusCode::OK, |_| StatusCode::BAD_REQUEST);
     account_page(tenant, "My Account", &body, &[csrf], status)
+}
+
+/// The apps the person is assigned to, directly or through a group they are a direct member of (as Entra's
+/// My Apps lists them), each a link to where it starts: its registration's home page, else the origin of its
+/// first web or single-page redirect URI.
+async fn my_apps(state: &IdentityState, caller: &Caller, me: &str, groups: &[ObjectRecord]) -> String {
+    let applications = state.directory.applications();
+    let mut assignments = applications.app_role_assignments(caller, ObjectKind::User, me).await.unwrap_or_default();
+    for group in groups {
+        let held = applications.app_role_assignments(caller, ObjectKind::Group, &group.id.to_string()).await;
+        assignments.extend(held.unwrap_or_default());
+    }
+    let mut resources: Vec<uuid::Uuid> = assignments.iter().map(|a| a.record.resource).collect();
+    resources.sort();
+    resources.dedup();
+    let mut tiles = Vec::new();
+    for resource in resources {
+        let Ok(sp) = applications.get(caller, ObjectKind::ServicePrincipal, &resource.to_string()).await else {
+            continue;
+        };
+        let name = sp.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
+        let app_id = sp.doc.get("appId").and_then(Value::as_str).unwrap_or_default();
+        let app = by_app_id(state, caller, ObjectKind::Application, app_id).await;
+        let start = app.and_then(|app| {
+            let web = app.doc.get("web").cloned().unwrap_or(Value::Null);
+            let home = web["homePageUrl"].as_str().map(str::to_owned);
+            let first = |kind: &str| app.doc.get(kind).and_then(|k| k["redirectUris"][0].as_str()).map(origin_of);
+            home.or_else(|| first("web")).or_else(|| first("spa"))
+        });
+        tiles.push(match start {
+            Some(start) => format!("<li><a href=\"{}\">{}</a></li>", escape(&start), escape(name)),
+            None => format!("<li>{}</li>", escape(name)),
+        });
+    }
+    match tiles.is_empty() {
+        true => "<p class=\"empty\">No apps are assigned to you.</p>".to_owned(),
+        false => format!("<ul id=\"apps\">{}</ul>", tiles.concat()),
+    }
+}
+
+/// The person's own recent sign-ins: when, to what, from where, and how it ended.
+async fn recent_sign_ins(state: &IdentityState, caller: &Caller) -> String {
+    let records = state.directory.sign_in().own_logs(caller, RECENT_SIGN_INS).await.unwrap_or_default();
+    let rows: Vec<String> = records
+        .iter()
+        .map(|record| {
+            let text = |name: &str| escape(record.doc.get(name).and_then(Value::as_str).unwrap_or_default());
+            let outcome = match record.error_code {
+                0 => "Successful".to_owned(),
+                code => format!("Unsuccessful ({code})"),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{outcome}</td></tr>\n",
+                text("createdDateTime"),
+                text("appDisplayName"),
+                text("ipAddress")
+            )
+        })
+        .collect();
+    table("Your recent sign-ins, newest first", &["Date", "App", "IP address", "Result"], &rows, "No sign-ins yet.")
 }
 
 async fn session_of(state: &IdentityState, headers: &HeaderMap, tenant: &str) -> Option<Session> {

@@ -242,6 +242,14 @@ impl SignIn<'_> {
         self.directory.store.sign_ins(caller.tenant(), &query).await.map_err(Error::from)
     }
 
+    /// The signed-in person's own recent sign-ins, newest first (My Account's recent activity): no role is
+    /// needed to read one's own.
+    pub async fn own_logs(&self, caller: &Caller, limit: u32) -> Result<Vec<SignInRecord>> {
+        let Some(user) = caller.user() else { return Err(Error::forbidden()) };
+        let query = SignInQuery { user: Some(user), limit: limit.clamp(1, MOST_RECORDS), ..SignInQuery::default() };
+        self.directory.store.sign_ins(caller.tenant(), &query).await.map_err(Error::from)
+    }
+
     /// One record of the tenant's sign-in log.
     pub async fn log_record(&self, caller: &Caller, id: &str) -> Result<SignInRecord> {
         let found = match Uuid::parse_str(id) {

@@ -131,16 +131,26 @@ pub async fn create_app(
     redirect(&format!("{}/apps/{}", home(&tenant), app.id), &[])
 }
 
-/// The enterprise application (service principal) of an app registration, when there is one.
-async fn service_principal(state: &IdentityState, caller: &Caller, app: &ObjectRecord) -> Option<ObjectRecord> {
-    let app_id = app.doc.get("appId").and_then(Value::as_str)?;
+/// The application or service principal (`kind`) of an app id, when there is one.
+pub(crate) async fn by_app_id(
+    state: &IdentityState,
+    caller: &Caller,
+    kind: ObjectKind,
+    app_id: &str,
+) -> Option<ObjectRecord> {
     let filter = Filter::Property {
         property: "appId".into(),
         test: Test::Compare(Op::Eq, Literal::Text(app_id.to_lowercase())),
     };
     let listing = Listing { filter: Some(filter), order: Vec::new(), after: None, top: 1, count: false };
-    let page = state.directory.applications().list(caller, ObjectKind::ServicePrincipal, listing).await.ok()?;
+    let page = state.directory.applications().list(caller, kind, listing).await.ok()?;
     page.items.into_iter().next()
+}
+
+/// The enterprise application (service principal) of an app registration, when there is one.
+async fn service_principal(state: &IdentityState, caller: &Caller, app: &ObjectRecord) -> Option<ObjectRecord> {
+    let app_id = app.doc.get("appId").and_then(Value::as_str)?;
+    by_app_id(state, caller, ObjectKind::ServicePrincipal, app_id).await
 }
 
 /// The app's roles people can be assigned, by id: the default access first, as Entra lists it.

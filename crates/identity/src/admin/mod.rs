@@ -35,6 +35,7 @@ mod settings;
 mod users;
 
 pub use access::{conditional_access, conditional_access_action};
+pub(crate) use apps::by_app_id;
 pub use apps::{app, app_action, apps, create_app, new_app};
 pub use groups::{create_group, group, group_action, groups, new_group};
 pub use guests::{guests, invite};

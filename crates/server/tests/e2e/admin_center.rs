@@ -130,3 +130,33 @@ async fn an_app_is_registered_its_secret_shown_once_and_people_assigned() {
     assert_eq!(status, StatusCode::OK, "{apps}");
     assert_eq!(apps["value"][0]["passwordCredentials"][0]["displayName"], "CI", "{apps}");
 }
+
+#[tokio::test]
+async fn my_account_lists_the_persons_own_sign_ins_and_no_one_elses() {
+    let server = crate::support::sqlite_server().await;
+    let admin = server.admin_token().await;
+    let tenant = server.tenant.tenant_id.to_string();
+    let client = server.client(&admin, true, "User.Read").await;
+    server.member(&admin, "ida").await;
+    server.member(&admin, "jon").await;
+    let (ida, jon) = ("ida@contoso.gatehouse.test", "jon@contoso.gatehouse.test");
+    assert_eq!(server.password_grant(&tenant, &client.app_id, ida, PASSWORD, "User.Read").await.0, StatusCode::OK);
+    let wrong = server.password_grant(&tenant, &client.app_id, ida, "not-her-password", "User.Read").await;
+    assert_eq!(wrong.0, StatusCode::BAD_REQUEST);
+    assert_eq!(server.password_grant(&tenant, &client.app_id, jon, PASSWORD, "User.Read").await.0, StatusCode::OK);
+    let url = server.url("/contoso.gatehouse.test/myaccount");
+    let browser = Browser::new();
+    let form = browser.get(&url).await;
+    browser.submit(&url, &form, &[("login", ida), ("passwd", PASSWORD)]).await;
+    let mut recent = String::new();
+    for _ in 0..100 {
+        let page = browser.get(&url).await;
+        recent = page.text.split("Your recent sign-ins").nth(1).unwrap_or_default().to_owned();
+        if recent.contains("Unsuccessful") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recent.contains("Successful") && recent.contains("Unsuccessful (50126)"), "{recent}");
+    assert_eq!(recent.matches("<tr><td>").count(), 2, "Ida's two, not Jon's: {recent}");
+}

@@ -463,10 +463,16 @@ def main(base, token, domain):
         licensed = graph(base, token, "GET", f"/groups?$filter=displayName eq 'Licensed {run}'")["value"][0]
         graph(base, token, "POST", f"/groups/{licensed['id']}/members/$ref",
               {"@odata.id": f"{base}/v1.0/directoryObjects/{mo['id']}"})
+        graph(base, token, "POST", f"/servicePrincipals/{sp['id']}/appRoleAssignedTo",
+              {"principalId": mo["id"], "resourceId": sp["id"], "appRoleId": "00000000-0000-0000-0000-000000000000"})
         driver.delete_all_cookies()
         driver.get(f"{base}/{domain}/myaccount")
         fill(driver, {"login": mo["userPrincipalName"], "passwd": PASSWORD})
         check(heading(driver) == mo["displayName"], f"My Account: {heading(driver)}")
+        launcher = driver.find_element(By.CSS_SELECTOR, "#apps a")
+        check((launcher.text, launcher.get_attribute("href")) == (f"Portal {run}", "https://portal.example/"),
+              f"My apps: {launcher.get_attribute('outerHTML')}")
+        check(driver.find_element(By.XPATH, "//h2[text()='Recent sign-ins']"), "their recent sign-ins")
         accessible(driver, "My Account")
         shot(driver, "myaccount")
         groups = driver.find_element(By.CSS_SELECTOR, "table").text
