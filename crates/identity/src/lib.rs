@@ -88,6 +88,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(admin::MOST_UPLOAD_BYTES)),
         )
         .route("/{tenant}/admin/users/template.csv", get(admin::import_template))
+        .route("/{tenant}/admin/users/export.csv", get(admin::export_users))
+        .route("/{tenant}/admin/groups/export.csv", get(admin::export_groups))
         .route("/{tenant}/admin/users/deleted", get(admin::deleted_users).post(admin::restore_user))
         .route("/{tenant}/admin/users/import/{job}", get(admin::import_progress))
         .route("/{tenant}/admin/users/import/{job}/results.csv", get(admin::import_results))

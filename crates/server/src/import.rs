@@ -15,7 +15,7 @@ pub async fn export(target: &Target, csv: &Path) -> anyhow::Result<usize> {
     let graph = Graph::connect(target).await?;
     let select: Vec<&str> = EXPORTED.iter().map(|(_, property)| *property).collect();
     let users = graph.all(&format!("/users?$top=999&$select={}", select.join(",")), "users").await?;
-    let text = template::export(&users).map_err(anyhow::Error::msg)?;
+    let text = template::export(&users);
     std::fs::write(csv, text).with_context(|| format!("cannot write {}", csv.display()))?;
     Ok(users.len())
 }

@@ -169,23 +169,47 @@ pub fn results(rows: &[Row], answers: Vec<std::result::Result<String, String>>) 
         .collect()
 }
 
-/// The template's lines for these users (Graph's shape; "Block sign in" is Yes for a disabled account),
-/// header included.
-pub fn export(users: &[Value]) -> std::result::Result<String, String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let failed = |e: csv::Error| e.to_string();
-    writer.write_record(EXPORTED.iter().map(|(column, _)| *column)).map_err(failed)?;
+/// The first lines of an export: the template's version line and its columns.
+pub fn export_header() -> String {
+    let columns: Vec<String> = EXPORTED.iter().map(|(column, _)| csv_field(column)).collect();
+    format!("version:v1.0\n{}\n", columns.join(","))
+}
+
+/// The template's lines for these users (Graph's shape; "Block sign in" is Yes for a disabled account).
+pub fn export_rows(users: &[Value]) -> String {
+    let mut out = String::new();
     for user in users {
-        writer
-            .write_record(EXPORTED.iter().map(|(_, property)| match (*property, &user[*property]) {
+        let fields: Vec<String> = EXPORTED
+            .iter()
+            .map(|(_, property)| match (*property, &user[*property]) {
                 ("accountEnabled", Value::Bool(enabled)) => if *enabled { "No" } else { "Yes" }.to_owned(),
-                (_, Value::String(value)) => value.clone(),
+                (_, Value::String(value)) => csv_field(value),
                 _ => String::new(),
-            }))
-            .map_err(failed)?;
+            })
+            .collect();
+        out.push_str(&fields.join(","));
+        out.push('\n');
     }
-    let written = writer.into_inner().map_err(|e| e.to_string())?;
-    Ok(format!("version:v1.0\n{}", String::from_utf8_lossy(&written)))
+    out
+}
+
+/// A whole export: [`export_header`], then [`export_rows`].
+pub fn export(users: &[Value]) -> String {
+    export_header() + &export_rows(users)
+}
+
+/// A value as one CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled); a
+/// value a spreadsheet would run as a formula (`=`, `@`) is written as text. A leading `+` or `-` is kept:
+/// phone numbers start with it.
+pub fn csv_field(value: &str) -> String {
+    let value = match value.starts_with(['=', '@']) {
+        true => format!("'{value}"),
+        false => value.to_owned(),
+    };
+    match value.contains([',', '"', '\n', '\r']) {
+        true => format!("\"{}\"", value.replace('"', "\"\"")),
+        false => value,
+    }
 }
 
 impl Scim<'_> {
@@ -255,11 +279,19 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_quoted_and_formulas_kept_as_text() {
+        assert_eq!(csv_field("Lee, Ann"), "\"Lee, Ann\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("Sales"), "Sales");
+    }
+
+    #[test]
     fn an_export_reads_back_as_the_same_users() {
         let users = vec![
             json!({"displayName": "Ann", "userPrincipalName": "ann@contoso.test", "accountEnabled": false, "department": "Sales"}),
         ];
-        let text = export(&users).unwrap();
+        let text = export(&users);
         let rows = read(&text).unwrap();
         let user = rows[0].user.as_ref().unwrap();
         assert_eq!((user["userName"].as_str(), user["active"].as_bool()), (Some("ann@contoso.test"), Some(false)));

@@ -2,8 +2,8 @@
 //! previewed against the users it would hold), a group's page with its members and licences.
 
 use super::{
-    admin_page, ask_delete, deleted, home, input, listing_of, may, next_link, posted, refused, search_form, status_of,
-    table, Admin, Searched, PURPOSE,
+    admin_page, ask_delete, deleted, download_link, home, input, listing_of, may, next_link, posted, refused,
+    search_form, status_of, table, Admin, Searched, PURPOSE,
 };
 use crate::pages::{escape, hidden_fields, redirect, Posted};
 use crate::IdentityState;
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 const PREVIEWED: u32 = 10;
 const MEMBERS_SHOWN: u32 = 100;
 
-fn kind_of(group: &ObjectRecord) -> (&'static str, &'static str) {
+pub(super) fn kind_of(group: &ObjectRecord) -> (&'static str, &'static str) {
     let types: Vec<&str> =
         group.doc.get("groupTypes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
     let kind = if types.contains(&"Unified") { "Microsoft 365" } else { "Security" };
@@ -62,8 +62,9 @@ pub async fn groups(
         false => format!("No group's name starts with “{search}”."),
     };
     let body = format!(
-        "<h1>Groups</h1>\n{}\n{}\n{}",
+        "<h1>Groups</h1>\n{}\n{}\n{}\n{}",
         search_form(&path, "Search by name", &search),
+        download_link(&path, &query),
         table("Groups", &["Name", "Type", "Membership"], &rows, &empty),
         next_link(&state, "admin-groups", &path, &search, page.next),
     );

@@ -106,11 +106,11 @@ pub async fn import_form(State(state): State<IdentityState>, Admin { tenant, cal
 
 /// `GET /{tenant}/admin/users/template.csv`: the template's columns, no rows.
 pub async fn import_template(Admin { .. }: Admin) -> Response {
-    csv_file("users-template.csv", template::export(&[]).unwrap_or_default())
+    csv_file("users-template.csv", template::export_header())
 }
 
-fn csv_file(name: &str, text: String) -> Response {
-    let mut response = text.into_response();
+pub(super) fn csv_file(name: &str, text: impl Into<axum::body::Body>) -> Response {
+    let mut response = text.into().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {

@@ -3,7 +3,7 @@
 //! activity, who did it and what it was done to for the audit log. For those who read the logs (Security Administrator, Global Reader, Global
 //! Administrator).
 
-use super::{admin_page, home, may, refused, table, Admin};
+use super::{admin_page, home, may, query_again, refused, table, Admin};
 use crate::pages::{encode, escape};
 use crate::IdentityState;
 use axum::extract::{Query, State};
@@ -75,10 +75,7 @@ fn filters(path: &str, fields: &[String]) -> String {
 /// The link to the next (older) page: the query as it is, with its `older` cursor.
 fn older_link(path: &str, query: &HashMap<String, String>, cursor: Option<String>) -> String {
     let Some(cursor) = cursor else { return String::new() };
-    let mut pairs: Vec<(&String, &String)> = query.iter().filter(|(k, _)| k.as_str() != "older").collect();
-    pairs.sort();
-    let mut link: String = pairs.iter().map(|(k, v)| format!("{}={}&", encode(k), encode(v))).collect();
-    link.push_str(&format!("older={}", encode(&cursor)));
+    let link = format!("{}&older={}", query_again(query, "older"), encode(&cursor));
     format!("<p><a rel=\"next\" id=\"older\" href=\"{}?{}\">Older</a></p>", escape(path), escape(&link))
 }
 

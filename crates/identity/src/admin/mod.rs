@@ -25,6 +25,7 @@ use std::collections::HashMap;
 
 mod access;
 mod apps;
+mod export;
 mod groups;
 mod guests;
 mod import;
@@ -37,6 +38,7 @@ mod users;
 pub use access::{conditional_access, conditional_access_action};
 pub(crate) use apps::by_app_id;
 pub use apps::{app, app_action, apps, create_app, new_app};
+pub use export::{export_groups, export_users};
 pub use groups::{create_group, group, group_action, groups, new_group};
 pub use guests::{guests, invite};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
@@ -244,6 +246,22 @@ fn search_form(path: &str, label: &str, search: &str) -> String {
         "<form method=\"get\" action=\"{path}\" role=\"search\">\n<p><label for=\"search\">{label}</label>\n<input id=\"search\" name=\"search\" type=\"search\" value=\"{search}\"> <button type=\"submit\">Search</button></p>\n</form>",
         path = escape(path),
         search = escape(search),
+    )
+}
+
+/// A list's query again, without the keys named (its page), as the text after a `?`.
+fn query_again(query: &HashMap<String, String>, without: &str) -> String {
+    let mut pairs: Vec<(&String, &String)> = query.iter().filter(|(k, _)| k.as_str() != without).collect();
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+/// The link that downloads a list (at `path`) as CSV, with the search and filters it shows.
+fn download_link(path: &str, query: &HashMap<String, String>) -> String {
+    format!(
+        "<p><a id=\"download\" href=\"{}/export.csv?{}\" download>Download CSV</a></p>",
+        escape(path),
+        escape(&query_again(query, "page"))
     )
 }
 

@@ -1,8 +1,8 @@
 //! The admin center's users: the list with search, a new user, a user's page and its actions.
 
 use super::{
-    admin_page, ask_delete, deleted, home, input, listing_of, may, next_link, posted, refused, search_form, status_of,
-    table, Admin, Searched, PURPOSE,
+    admin_page, ask_delete, deleted, download_link, home, input, listing_of, may, next_link, posted, refused,
+    search_form, status_of, table, Admin, Searched, PURPOSE,
 };
 use crate::pages::{escape, hidden_fields, redirect, Posted};
 use crate::IdentityState;
@@ -70,10 +70,11 @@ pub async fn users(
         false => String::new(),
     };
     let body = format!(
-        "<h1>Users</h1>\n<p><a href=\"{}/users/deleted\">Deleted users</a></p>\n{}\n{}\n{}\n{next}",
+        "<h1>Users</h1>\n<p><a href=\"{}/users/deleted\">Deleted users</a></p>\n{}\n{}\n{}\n{}\n{next}",
         escape(&home(&tenant)),
         search_form(&path, "Search by name, or by user name (type its @)", &search),
         chosen.form(&path, &products),
+        download_link(&path, &query),
         table("Users", &["Name", "User name", "Type", "State"], &rows, &empty),
     );
     admin_page(&tenant, &caller, "Users", &body, &[])
@@ -81,7 +82,7 @@ pub async fn users(
 
 /// The users list's filters, as Entra's admin center offers them: the user type, sign-in state,
 /// department and a licence held.
-struct Chosen {
+pub(super) struct Chosen {
     kind: String,
     state: String,
     department: String,
@@ -89,7 +90,7 @@ struct Chosen {
 }
 
 impl Chosen {
-    fn of(query: &HashMap<String, String>) -> Chosen {
+    pub(super) fn of(query: &HashMap<String, String>) -> Chosen {
         let value = |name: &str| query.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
         Chosen {
             kind: value("type"),
@@ -104,7 +105,7 @@ impl Chosen {
     }
 
     /// The listing's filter with the chosen ones added.
-    fn narrowed(&self, filter: Option<Filter>) -> Option<Filter> {
+    pub(super) fn narrowed(&self, filter: Option<Filter>) -> Option<Filter> {
         let equals = |property: &str, value: &str| Filter::Property {
             property: property.into(),
             test: Test::Compare(Op::Eq, Literal::Text(gatehouse_core::kernel::text::fold(value))),

@@ -78,6 +78,13 @@ async fn bulk_create_runs_through_the_core_for_its_owner_alone() {
             .await;
         assert_eq!(lines[3], format!("3,wen@contoso.gatehouse.test,created,{}", wen["id"].as_str().unwrap()));
         assert_eq!(wen["accountEnabled"], false, "{engine}: Block sign in: Yes");
+        let exported =
+            browser.get(&server.url("/contoso.gatehouse.test/admin/users/export.csv?department=Sales")).await;
+        let lines: Vec<&str> = exported.text.lines().collect();
+        assert_eq!((lines.len(), lines[0]), (3, "version:v1.0"), "{engine}: {}", exported.text);
+        assert!(lines[2].starts_with("Una,una@contoso.gatehouse.test,No,"), "{engine}: only Sales: {}", exported.text);
+        let groups = browser.get(&server.url("/contoso.gatehouse.test/admin/groups/export.csv")).await;
+        assert!(groups.text.starts_with("displayName,id,groupType,membershipType,membershipRule\n"), "{engine}");
 
         // A Helpdesk Administrator can neither import nor see another person's import.
         let helpdesk = signed_in(&server, "hal").await;
