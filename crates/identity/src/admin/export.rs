@@ -20,7 +20,6 @@ use gatehouse_core::{Caller, Directory};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 
 /// Objects a page of an export reads.
@@ -34,17 +33,10 @@ enum List {
 }
 
 impl List {
-    fn read(
-        self,
-        directory: Arc<Directory>,
-        caller: Caller,
-        listing: Listing,
-    ) -> impl Future<Output = Result<Page, Error>> {
-        async move {
-            match self {
-                List::Users => directory.users().list(&caller, listing).await,
-                List::Groups => directory.groups().list(&caller, listing).await,
-            }
+    async fn read(self, directory: Arc<Directory>, caller: Caller, listing: Listing) -> Result<Page, Error> {
+        match self {
+            List::Users => directory.users().list(&caller, listing).await,
+            List::Groups => directory.groups().list(&caller, listing).await,
         }
     }
 
