@@ -78,6 +78,8 @@ pub fn router(directory: Arc<Directory>) -> Router {
         .route("/common/userrealm/{username}", get(user_realm))
         .route("/admin", get(admin::choose_tenant))
         .route(admin::STYLESHEET_PATH, get(admin::stylesheet))
+        .route(admin::SCRIPT_PATH, get(admin::script))
+        .route("/{tenant}/admin/groups/rule", get(admin::check_rule))
         .route("/{tenant}/admin", get(admin::admin).post(admin::admin_sign_in))
         .route("/{tenant}/admin/users", get(admin::users))
         .route("/{tenant}/admin/users/new", get(admin::new_user).post(admin::create_user))

@@ -9,7 +9,7 @@ use crate::pages::{escape, hidden_fields, redirect, Posted};
 use crate::IdentityState;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::groups::{new_group_body, Binds};
 use gatehouse_core::kernel::error::Error;
@@ -116,7 +116,7 @@ fn new_group_form(
         None => " aria-describedby=\"rule-help\"",
     };
     let body = format!(
-        "<h1>New group</h1>\n{general}<form method=\"post\" action=\"{base}/groups/new\">\n{fields}\n{name}\n<fieldset><legend>Group type</legend>\n<p><input id=\"kind-security\" name=\"kind\" type=\"radio\" value=\"security\"{security}> <label for=\"kind-security\">Security</label></p>\n<p><input id=\"kind-m365\" name=\"kind\" type=\"radio\" value=\"microsoft365\"{unified}> <label for=\"kind-m365\">Microsoft 365</label></p>\n</fieldset>\n<fieldset><legend>Membership</legend>\n<p><input id=\"membership-assigned\" name=\"membership\" type=\"radio\" value=\"assigned\"{assigned}> <label for=\"membership-assigned\">Assigned</label></p>\n<p><input id=\"membership-dynamic\" name=\"membership\" type=\"radio\" value=\"dynamic\"{dynamic}> <label for=\"membership-dynamic\">Dynamic: members by a rule</label></p>\n</fieldset>\n<p><label for=\"membershipRule\">Membership rule (dynamic groups)</label>\n<textarea id=\"membershipRule\" name=\"membershipRule\" rows=\"3\" cols=\"60\"{rule_described}>{rule}</textarea>{rule_error}\n<span id=\"rule-help\" class=\"help\">Entra's rule language, such as user.department -eq \"Sales\".</span></p>\n<p><button type=\"submit\" name=\"action\" value=\"preview\" formnovalidate>Check the rule and preview members</button> <button type=\"submit\" name=\"action\" value=\"create\">Create</button> <a href=\"{base}/groups\">Cancel</a></p>\n</form>\n{preview}",
+        "<h1>New group</h1>\n{general}<form method=\"post\" action=\"{base}/groups/new\">\n{fields}\n{name}\n<fieldset><legend>Group type</legend>\n<p><input id=\"kind-security\" name=\"kind\" type=\"radio\" value=\"security\"{security}> <label for=\"kind-security\">Security</label></p>\n<p><input id=\"kind-m365\" name=\"kind\" type=\"radio\" value=\"microsoft365\"{unified}> <label for=\"kind-m365\">Microsoft 365</label></p>\n</fieldset>\n<fieldset><legend>Membership</legend>\n<p><input id=\"membership-assigned\" name=\"membership\" type=\"radio\" value=\"assigned\"{assigned}> <label for=\"membership-assigned\">Assigned</label></p>\n<p><input id=\"membership-dynamic\" name=\"membership\" type=\"radio\" value=\"dynamic\"{dynamic}> <label for=\"membership-dynamic\">Dynamic: members by a rule</label></p>\n</fieldset>\n<p><label for=\"membershipRule\">Membership rule (dynamic groups)</label>\n<textarea id=\"membershipRule\" name=\"membershipRule\" rows=\"3\" cols=\"60\" data-check=\"{base}/groups/rule\"{rule_described}>{rule}</textarea>{rule_error}\n<span id=\"rule-live\" role=\"status\" aria-live=\"polite\"></span>\n<span id=\"rule-help\" class=\"help\">Entra's rule language, such as user.department -eq \"Sales\".</span></p>\n<p><button type=\"submit\" name=\"action\" value=\"preview\" formnovalidate>Check the rule and preview members</button> <button type=\"submit\" name=\"action\" value=\"create\">Create</button> <a href=\"{base}/groups\">Cancel</a></p>\n</form>\n{preview}",
         base = escape(&home(tenant)),
         name = input("displayName", "Name", "text", entered.name, at(&["displayName", "mailNickname"]), " required"),
         security = checked(!entered.unified),
@@ -180,6 +180,25 @@ pub async fn create_group(
         Ok(group) => redirect(&format!("{}/groups/{}", home(&tenant), group.id), &[]),
         Err(e) => new_group_form(&state, (&tenant, &caller), &entered, Some(&e), None),
     }
+}
+
+/// `GET /{tenant}/admin/groups/rule?rule=…`: the rule checked as it is typed (the new-group form's script
+/// asks): `{valid, message}`, the parse error or how many users match now.
+pub async fn check_rule(
+    State(state): State<IdentityState>,
+    Admin { caller, .. }: Admin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let rule = query.get("rule").map(String::as_str).unwrap_or_default();
+    let answer = match state.directory.membership().preview_rule(&caller, rule, 1).await {
+        Ok(page) => {
+            let count = page.count.unwrap_or_default();
+            let users = if count == 1 { "user matches" } else { "users match" };
+            json!({"valid": true, "message": format!("The rule is valid. {count} {users} it now.")})
+        }
+        Err(e) => json!({"valid": false, "message": e.message}),
+    };
+    axum::Json(answer).into_response()
 }
 
 /// The group's page: its kind, rule and processing, its licences, its members, and the actions the

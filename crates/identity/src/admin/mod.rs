@@ -39,7 +39,7 @@ pub use access::{conditional_access, conditional_access_action};
 pub(crate) use apps::by_app_id;
 pub use apps::{app, app_action, apps, create_app, new_app};
 pub use export::{export_groups, export_users};
-pub use groups::{create_group, group, group_action, groups, new_group};
+pub use groups::{check_rule, create_group, group, group_action, groups, new_group};
 pub use guests::{guests, invite};
 pub use import::{import_form, import_progress, import_results, import_template, start_import};
 pub(crate) use import::{Imports, MOST_UPLOAD_BYTES};
@@ -55,14 +55,28 @@ const PAGE_SIZE: u32 = 50;
 /// The admin center's stylesheet, served from the binary.
 const STYLESHEET: &str = include_str!("admin.css");
 /// Where pages load it from; its name changes with its content, so it is cached for a year.
-pub(crate) const STYLESHEET_PATH: &str = "/admin/assets/admin-2.css";
-pub(crate) const CSP: &str = "style-src 'self'; img-src 'self'; form-action 'self'";
+pub(crate) const STYLESHEET_PATH: &str = "/admin/assets/admin-3.css";
+pub(crate) const CSP: &str =
+    "style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'";
+/// The admin center's script (a progressive enhancement), served from the binary under a versioned name.
+const SCRIPT: &str = include_str!("admin.js");
+pub(crate) const SCRIPT_PATH: &str = "/admin/assets/admin-1.js";
 
 /// `GET` of [`STYLESHEET_PATH`].
 pub async fn stylesheet() -> Response {
     let mut response = STYLESHEET.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// `GET` of [`SCRIPT_PATH`].
+pub async fn script() -> Response {
+    let mut response = SCRIPT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     response
@@ -114,7 +128,7 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     }
     nav.push(format!("<a href=\"/{}/oauth2/v2.0/logout\">Sign out</a>", escape(tenant)));
     let framed = format!(
-        "<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n<header><p class=\"brand\">Gatehouse admin center</p>\n<nav aria-label=\"Admin center\">{}</nav></header>\n{body}",
+        "<link rel=\"stylesheet\" href=\"{STYLESHEET_PATH}\">\n<script src=\"{SCRIPT_PATH}\" defer></script>\n<header><p class=\"brand\">Gatehouse admin center</p>\n<nav aria-label=\"Admin center\">{}</nav></header>\n{body}",
         nav.join(" ")
     );
     page(StatusCode::OK, title, &framed, CSP, cookies)

@@ -1,7 +1,8 @@
 """The admin center in a real browser (Debian's Chromium, driven by Selenium). A Global Administrator signs
 in at /admin, creates a user (a refused user name is said next to its field, the password never shown
 again), finds the user by search, resets the password (a temporary one shown once), blocks sign-in and
-deletes the user after confirming; builds a dynamic group whose rule is checked and previewed first;
+deletes the user after confirming; builds a dynamic group whose rule is checked as it is typed and
+previewed first;
 assigns a licence through a group and sees its member get it and the seat counted; bulk-creates 10,000
 users from Entra's template with a progress bar and a result file that gives each row's outcome, and
 exports them again as CSV; sees a
@@ -200,6 +201,15 @@ def main(base, token, domain):
         check(heading(driver) == "New group", heading(driver))
         accessible(driver, "the new-group form")
         driver.find_element(By.ID, "membership-dynamic").click()
+        # As you type: the page's script asks the server about the rule after a pause and says what it found.
+        rule = driver.find_element(By.ID, "membershipRule")
+        rule.send_keys('user.department -eq')
+        live = lambda d: d.find_element(By.ID, "rule-live").text
+        patient(driver, 10).until(lambda d: live(d) and "valid" not in live(d))
+        check(rule.get_attribute("aria-invalid") == "true", f"said as you type: {live(driver)}")
+        rule.send_keys(' "Sales"')
+        patient(driver, 10).until(lambda d: "1 user matches" in live(d))
+        rule.clear()
         submit(driver, {"displayName": f"Sales {run}", "membershipRule": 'user.department -eq'}, "preview")
         check(driver.find_elements(By.ID, "membershipRule-error"), "a broken rule is said at the rule")
         submit(driver, {"membershipRule": 'user.department -eq "Sales"'}, "preview")
