@@ -122,6 +122,28 @@ impl AuthenticationMethods<'_> {
         self.remove(caller, key, id).await
     }
 
+    /// An administrator removes every authenticator app of the user at once (Entra's "Require re-register
+    /// multifactor authentication"): the next sign-in that needs a second factor registers one anew. Answers
+    /// how many were removed.
+    pub async fn require_reregistration(&self, caller: &Caller, key: &str) -> Result<usize> {
+        require(caller, Action::ManageAuthenticationMethods)?;
+        let held = tokens(&self.directory.users().live_user(caller, key).await?).len();
+        if held == 0 {
+            return Ok(0);
+        }
+        let action = Action::ManageAuthenticationMethods;
+        self.directory
+            .users()
+            .change_document(caller, key, METHODS_KEY, action, |doc| {
+                if let Some(methods) = doc.get_mut(METHODS_KEY).and_then(Value::as_array_mut) {
+                    methods.retain(|m| m.get("type") != Some(&json!("softwareOath")));
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(held)
+    }
+
     /// A person removes one of their own methods (at their security info, having proved a second factor).
     pub(crate) async fn remove_own(&self, tenant: Uuid, user: Uuid, id: &str) -> Result<()> {
         self.remove(&Caller::SelfService { tenant, user }, &user.to_string(), id).await

@@ -270,6 +270,9 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
     if may(caller, Action::RevokeSessions) {
         actions.push(button("revoke", "Revoke sessions"));
     }
+    if may(caller, Action::ManageAuthenticationMethods) {
+        actions.push(button("reregister", "Require re-register MFA"));
+    }
     if may(caller, Action::WriteUsers) {
         actions.push(button("delete", "Delete user"));
     }
@@ -459,6 +462,9 @@ pub async fn user_action(
                 "The password was reset. Give the user this temporary password; it is shown only now, and they change it at their next sign-in: <code id=\"temporary\">{}</code>",
                 escape(&password)
             )
+        }),
+        "reregister" => state.directory.authentication_methods().require_reregistration(&caller, &id).await.map(|count| {
+            format!("{count} authenticator app(s) removed: the user registers a method again at their next sign-in that needs one.")
         }),
         "edit" => {
             let value = |name: &str| match form.get(name).map(|v| v.trim()).unwrap_or_default() {

@@ -1155,6 +1155,21 @@ async fn an_app_once_registered_is_asked_for_at_every_sign_in_without_a_policy()
         assert!(removed.text.contains("Your authenticator app was removed"), "{engine}: {}", removed.text);
         let (status, tokens) = server.password_grant(&tenant_id, &client.app_id, upn, PASSWORD, scope).await;
         assert_eq!(status, StatusCode::OK, "{engine}: {tokens}");
+
+        // An app registered again, then removed by an administrator ("Require re-register MFA").
+        let info = info_browser.get(&page).await;
+        let secret = element(&info.text, "secret");
+        let added = info_browser.submit(&page, &info, &[("otc", &totp(&secret, now()))]).await;
+        assert!(added.text.contains("Your authenticator app was added"), "{engine}: {}", added.text);
+        let gia = server.member(&admin, "gia").await;
+        server.assign_role(&admin, crate::admin_center::GLOBAL_ADMIN, &gia).await;
+        let admin_browser = crate::admin_center::signed_in(&server, "gia").await;
+        let user_page = server.url(&format!("/contoso.gatehouse.test/admin/users/{bea}"));
+        let shown = admin_browser.get(&user_page).await;
+        assert!(shown.text.contains("1 authenticator app."), "{engine}: {}", shown.text);
+        let done = admin_browser.submit(&user_page, &shown, &[("action", "reregister")]).await;
+        assert!(done.text.contains("1 authenticator app(s) removed"), "{engine}: {}", done.text);
+        assert_eq!(server.call(&admin, Method::GET, &path, None).await.1["value"], json!([]), "{engine}");
     }
 }
 
