@@ -4,11 +4,12 @@
 //! every policy exactly as a real one is judged (the core's `what_if`, Graph's evaluate). For those who read
 //! policies; changes for those who manage them.
 
-use super::{admin_page, confirm_page, home, input, may, posted, refused, table, Admin, Confirmation, PURPOSE};
-use crate::pages::{escape, hidden_fields, Posted};
+use super::{
+    admin_page, confirm_page, home, input, may, refused, select, table, Admin, AdminForm, Confirmation, PURPOSE,
+};
+use crate::pages::{escape, hidden_fields};
 use crate::IdentityState;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::kernel::error::Error;
@@ -33,17 +34,6 @@ const PLATFORM_CHOICES: [(&str, &str); 7] = [
 fn not_allowed(tenant: &str, caller: &Caller) -> Option<Response> {
     let error = Error { message: "Your roles do not include reading Conditional Access.".into(), ..Error::forbidden() };
     (!may(caller, Action::ReadPolicies)).then(|| refused(tenant, caller, &error))
-}
-
-fn select(id: &str, label: &str, choices: &[(&str, &str)], chosen: &str) -> String {
-    let options: String = choices
-        .iter()
-        .map(|(value, text)| {
-            let selected = if *value == chosen { " selected" } else { "" };
-            format!("<option value=\"{value}\"{selected}>{text}</option>")
-        })
-        .collect();
-    format!("<p><label for=\"{id}\">{label}</label>\n<select id=\"{id}\" name=\"{id}\">{options}</select></p>")
 }
 
 fn label_of<'a>(choices: &[(&'a str, &'a str)], value: &str) -> &'a str {
@@ -232,14 +222,8 @@ pub async fn conditional_access(
 /// confirmed.
 pub async fn conditional_access_action(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let access = state.directory.conditional_access();
     let policy = field("policy");
@@ -268,17 +252,9 @@ pub async fn conditional_access_action(
         }
         "delete" => {
             let action = format!("{}/conditional-access", home(&tenant));
-            let carried = format!("<input type=\"hidden\" name=\"policy\" value=\"{}\">\n", escape(policy));
-            let asked = Confirmation {
-                question: "Delete this policy?",
-                consequence: "Sign-ins are no longer judged by it, from the next one on.",
-                action: &action,
-                confirmed: "delete-confirmed",
-                label: "Delete",
-                context: json!({"path": tenant, "form": "conditional-access"}),
-                carried,
-            };
-            return confirm_page(&state, (&tenant, &caller), asked);
+            let consequence = "Sign-ins are no longer judged by it, from the next one on.";
+            let asked = Confirmation::new("Delete this policy?", consequence, (&action, "delete-confirmed"));
+            return confirm_page(&state, (&tenant, &caller), asked.carrying("policy", policy));
         }
         "delete-confirmed" => {
             access.delete_policy(&caller, policy).await.map(|()| "The policy was deleted.".to_owned())

@@ -6,13 +6,12 @@
 //! cases as Graph.
 
 use super::{
-    admin_page, confirm_page, home, input, listing_of, may, next_link, posted, refused, search_form, table, Admin,
+    admin_page, confirm_page, home, input, listing_of, may, next_link, refused, search_form, table, Admin, AdminForm,
     Confirmation, Searched, PURPOSE,
 };
-use crate::pages::{escape, hidden_fields, redirect, Posted};
+use crate::pages::{escape, hidden_fields, redirect};
 use crate::IdentityState;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
@@ -103,16 +102,7 @@ pub async fn new_app(State(state): State<IdentityState>, Admin { tenant, caller 
 }
 
 /// `POST /{tenant}/admin/apps/new`: the registration and its enterprise application, then its page.
-pub async fn create_app(
-    State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
-) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
+pub async fn create_app(State(state): State<IdentityState>, AdminForm { tenant, caller, form }: AdminForm) -> Response {
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let (name, uri) = (field("displayName"), field("redirectUri"));
     let mut body = json!({"displayName": name});
@@ -174,7 +164,7 @@ async fn app_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &str
         Err(e) => return refused(tenant, caller, &e),
     };
     let text = |name: &str| escape(app.doc.get(name).and_then(Value::as_str).unwrap_or_default());
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "app": app.id}));
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "object": app.id}));
     let action = format!("{}/apps/{}", escape(&home(tenant)), app.id);
     let form = |inner: String| format!("<form method=\"post\" action=\"{action}\">\n{fields}\n{inner}\n</form>");
     let writes = may(caller, Action::WriteApplications);
@@ -411,15 +401,9 @@ async fn principal(state: &IdentityState, caller: &Caller, name: &str) -> Result
 /// registration deleted once confirmed.
 pub async fn app_action(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
     Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, Some(("app", &id))).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let applications = state.directory.applications();
     let application = ObjectKind::Application;
@@ -435,16 +419,10 @@ pub async fn app_action(
         }
         "remove-secret" => {
             let action = format!("{}/apps/{id}", home(&tenant));
-            let carried = format!("<input type=\"hidden\" name=\"key\" value=\"{}\">\n", escape(field("key")));
-            let asked = Confirmation {
-                question: "Remove this client secret?",
-                consequence: "Anything that signs in with it stops working at once.",
-                action: &action,
-                confirmed: "remove-secret-confirmed",
-                label: "Remove",
-                context: json!({"path": tenant, "app": id}),
-                carried,
-            };
+            let question = "Remove this client secret?";
+            let consequence = "Anything that signs in with it stops working at once.";
+            let asked = Confirmation::new(question, consequence, (&action, "remove-secret-confirmed"));
+            let asked = asked.labelled("Remove").on(&id).carrying("key", field("key"));
             return confirm_page(&state, (&tenant, &caller), asked);
         }
         "remove-secret-confirmed" => applications
@@ -500,7 +478,7 @@ pub async fn app_action(
         "delete" => {
             let found = applications.get(&caller, application, &id).await;
             let consequence = "The registration goes to deleted applications and can be restored for 30 days. Its secrets and certificates stop signing in at once.";
-            return super::ask_delete(&state, (&tenant, &caller), ("apps", "app", &id), found, consequence);
+            return super::ask_delete(&state, (&tenant, &caller), ("apps", &id), found, consequence);
         }
         "delete-confirmed" => {
             return super::deleted(&tenant, &caller, "apps", applications.delete(&caller, application, &id).await)

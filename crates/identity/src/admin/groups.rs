@@ -2,13 +2,12 @@
 //! previewed against the users it would hold), a group's page with its members and licences.
 
 use super::{
-    admin_page, ask_delete, deleted, download_link, home, input, listing_of, may, next_link, posted, refused,
-    search_form, status_of, table, Admin, Searched, PURPOSE,
+    admin_page, ask_delete, deleted, download_link, home, input, listing_of, may, next_link, refused, search_form,
+    status_of, table, Admin, AdminForm, Searched, PURPOSE,
 };
-use crate::pages::{escape, hidden_fields, redirect, Posted};
+use crate::pages::{escape, hidden_fields, redirect};
 use crate::IdentityState;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::groups::{new_group_body, Binds};
@@ -143,14 +142,8 @@ pub async fn new_group(State(state): State<IdentityState>, Admin { tenant, calle
 /// `POST /{tenant}/admin/groups/new`: the rule's check and preview, or the group made through the core.
 pub async fn create_group(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let entered = Entered::of(&form);
     if form.get("action").map(String::as_str) == Some("preview") {
         return match state.directory.membership().preview_rule(&caller, entered.rule, PREVIEWED).await {
@@ -220,7 +213,7 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
     };
     let (kind, membership) = kind_of(&group);
     let dynamic = membership == "Dynamic";
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "group": group.id}));
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "object": group.id}));
     let action = format!("{}/groups/{}", escape(&home(tenant)), group.id);
     let form = |inner: String| format!("<form method=\"post\" action=\"{action}\">\n{fields}\n{inner}\n</form>");
     let editable = !dynamic && may(caller, Action::WriteMemberships);
@@ -424,15 +417,9 @@ pub async fn group(
 /// group deleted once confirmed.
 pub async fn group_action(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
     Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, Some(("group", &id))).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let groups = state.directory.groups();
     let licences = |add: Value, remove: Value| {
@@ -482,7 +469,7 @@ pub async fn group_action(
         "delete" => {
             let found = groups.get(&caller, &id).await;
             let consequence = "The group goes to deleted groups and can be restored for 30 days. Its members lose what it gave them: licences, app access and roles.";
-            return ask_delete(&state, (&tenant, &caller), ("groups", "group", &id), found, consequence);
+            return ask_delete(&state, (&tenant, &caller), ("groups", &id), found, consequence);
         }
         "delete-confirmed" => return deleted(&tenant, &caller, "groups", groups.delete(&caller, &id).await),
         _ => Err(Error::invalid("Choose an action.")),

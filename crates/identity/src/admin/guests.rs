@@ -3,12 +3,11 @@
 //! case as Graph's `POST /invitations`, so the tenant's collaboration settings decide who may invite whom.
 
 use super::{
-    admin_page, home, input, listing_of, may, next_link, posted, search_form, table, Admin, Searched, PURPOSE,
+    admin_page, home, input, listing_of, may, next_link, search_form, table, Admin, AdminForm, Searched, PURPOSE,
 };
-use crate::pages::{escape, hidden_fields, Posted};
+use crate::pages::{escape, hidden_fields};
 use crate::IdentityState;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
@@ -97,16 +96,7 @@ pub async fn guests(
 }
 
 /// `POST /{tenant}/admin/guests`: an invitation.
-pub async fn invite(
-    State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
-) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
+pub async fn invite(State(state): State<IdentityState>, AdminForm { tenant, caller, form }: AdminForm) -> Response {
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let body = json!({
         "invitedUserEmailAddress": field("invitedUserEmailAddress"),

@@ -3,7 +3,7 @@
 //! activity, who did it and what it was done to for the audit log. For those who read the logs (Security Administrator, Global Reader, Global
 //! Administrator).
 
-use super::{admin_page, home, may, query_again, refused, table, Admin};
+use super::{admin_page, home, may, query_again, refused, select, table, Admin};
 use crate::pages::{encode, escape};
 use crate::IdentityState;
 use axum::extract::{Query, State};
@@ -33,6 +33,14 @@ fn not_allowed(tenant: &str, caller: &Caller) -> Option<Response> {
     (!may(caller, Action::ReadAuditLogs)).then(|| refused(tenant, caller, &error))
 }
 
+/// A page of a log read one record past [`PAGE`]: the records it shows, and whether older ones follow.
+fn shown<T>(read: Result<Vec<T>, Error>) -> Result<(Vec<T>, bool), Error> {
+    let mut records = read?;
+    let more = records.len() > PAGE as usize;
+    records.truncate(PAGE as usize);
+    Ok((records, more))
+}
+
 /// The query's value of `name`, trimmed; empty when absent.
 fn asked<'a>(query: &'a HashMap<String, String>, name: &str) -> &'a str {
     query.get(name).map(|v| v.trim()).unwrap_or_default()
@@ -46,14 +54,7 @@ fn since(query: &HashMap<String, String>, now: DateTime<Utc>) -> (String, Option
 }
 
 fn period_select(days: &str) -> String {
-    let options: String = PERIODS
-        .iter()
-        .map(|(value, label)| {
-            let selected = if *value == days { " selected" } else { "" };
-            format!("<option value=\"{value}\"{selected}>{label}</option>")
-        })
-        .collect();
-    format!("<p><label for=\"days\">Date</label>\n<select id=\"days\" name=\"days\">{options}</select></p>")
+    select("days", "Date", &PERIODS, days)
 }
 
 fn text_filter(id: &str, label: &str, value: &str) -> String {
@@ -118,12 +119,10 @@ pub async fn sign_in_logs(
         limit: PAGE + 1,
         ..SignInQuery::default()
     };
-    let mut records = match state.directory.sign_in().logs(&caller, &wanted).await {
-        Ok(records) => records,
+    let (records, more) = match shown(state.directory.sign_in().logs(&caller, &wanted).await) {
+        Ok(shown) => shown,
         Err(e) => return refused(&tenant, &caller, &e),
     };
-    let more = records.len() > PAGE as usize;
-    records.truncate(PAGE as usize);
     let rows: Vec<String> = records
         .iter()
         .map(|record| {
@@ -205,12 +204,10 @@ pub async fn audit_logs(
         limit: PAGE + 1,
         ..AuditQuery::default()
     };
-    let mut audits = match state.directory.directory_audits().list(&caller, &wanted).await {
-        Ok(audits) => audits,
+    let (audits, more) = match shown(state.directory.directory_audits().list(&caller, &wanted).await) {
+        Ok(shown) => shown,
         Err(e) => return refused(&tenant, &caller, &e),
     };
-    let more = audits.len() > PAGE as usize;
-    audits.truncate(PAGE as usize);
     let rows: Vec<String> = audits
         .iter()
         .map(|audit| {
@@ -238,18 +235,13 @@ pub async fn audit_logs(
         .collect();
     let cursor = audits.last().filter(|_| more).map(|a| a.seq.to_string());
     let path = format!("{}/logs/audit", home(&tenant));
-    let options: String = std::iter::once(("", "All"))
-        .chain(CATEGORIES.iter().map(|c| (*c, *c)))
-        .map(|(value, label)| {
-            let selected = if value == category { " selected" } else { "" };
-            format!("<option value=\"{value}\"{selected}>{label}</option>")
-        })
-        .collect();
+    let categories: Vec<(&str, &str)> =
+        std::iter::once(("", "All")).chain(CATEGORIES.iter().map(|c| (*c, *c))).collect();
     let form = filters(
         &path,
         &[
             period_select(&days),
-            format!("<p><label for=\"category\">Category</label>\n<select id=\"category\" name=\"category\">{options}</select></p>"),
+            select("category", "Category", &categories, category),
             text_filter("activity", "Activity", activity),
             text_filter("by", "Initiated by (user name)", initiator),
             text_filter("target", "Target (user name or object id)", target),

@@ -9,10 +9,11 @@ use crate::pages::{
     PageDoor, PageEntry, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Form;
 use chrono::Duration;
 use gatehouse_core::auth::authorization::{decide, Action, Target};
 use gatehouse_core::filter::{Filter, Test};
@@ -304,6 +305,18 @@ pub(crate) fn table(caption: &str, headings: &[&str], rows: &[String], empty: &s
     )
 }
 
+/// A labelled choice among `choices` (value, text), `chosen` selected.
+pub(crate) fn select(id: &str, label: &str, choices: &[(&str, &str)], chosen: &str) -> String {
+    let options: String = choices
+        .iter()
+        .map(|(value, text)| {
+            let selected = if *value == chosen { " selected" } else { "" };
+            format!("<option value=\"{}\"{selected}>{}</option>", escape(value), escape(text))
+        })
+        .collect();
+    format!("<p><label for=\"{id}\">{label}</label>\n<select id=\"{id}\" name=\"{id}\">{options}</select></p>")
+}
+
 /// A labelled input, with the problem found with it said beside it (and pointed to) when there is one.
 pub(crate) fn input(id: &str, label: &str, kind: &str, value: &str, problem: Option<&str>, extra: &str) -> String {
     let error = problem.map(|p| format!("\n<span class=\"field-error\" id=\"{id}-error\">{}</span>", escape(p)));
@@ -319,25 +332,51 @@ pub(crate) fn input(id: &str, label: &str, kind: &str, value: &str, problem: Opt
 }
 
 /// What a confirmation asks: the question, what follows, where the one button posts (`action`, with its
-/// `confirmed` value and `label`), the form's context, and hidden fields the answer carries besides.
+/// `confirmed` value and `label`), the object the page's forms are bound to, and one hidden field the answer
+/// carries besides.
 struct Confirmation<'a> {
     question: &'a str,
     consequence: &'a str,
     action: &'a str,
     confirmed: &'a str,
     label: &'a str,
-    context: Value,
-    carried: String,
+    object: Option<&'a str>,
+    carried: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Confirmation<'a> {
+    /// Asks `question` (with what follows) before `confirmed` is posted to `action` by a Delete button.
+    fn new(question: &'a str, consequence: &'a str, (action, confirmed): (&'a str, &'a str)) -> Self {
+        Confirmation { question, consequence, action, confirmed, label: "Delete", object: None, carried: None }
+    }
+
+    /// The button says `label` instead.
+    fn labelled(self, label: &'a str) -> Self {
+        Confirmation { label, ..self }
+    }
+
+    /// The page's forms are bound to this object.
+    fn on(self, object: &'a str) -> Self {
+        Confirmation { object: Some(object), ..self }
+    }
+
+    /// The answer carries this field besides.
+    fn carrying(self, name: &'a str, value: &'a str) -> Self {
+        Confirmation { carried: Some((name, value)), ..self }
+    }
 }
 
 /// Asks before a destructive action: what it does, the one button that does it, and the way back.
 fn confirm_page(state: &IdentityState, (tenant, caller): (&str, &Caller), asked: Confirmation<'_>) -> Response {
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &asked.context);
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "object": asked.object}));
+    let carried = asked
+        .carried
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", escape(name), escape(value)))
+        .unwrap_or_default();
     let body = format!(
-        "<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n{}<button type=\"submit\" name=\"action\" value=\"{}\" class=\"danger\">{}</button> <a href=\"{action}\">Cancel</a>\n</form>",
+        "<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n{fields}\n{carried}<button type=\"submit\" name=\"action\" value=\"{}\" class=\"danger\">{}</button> <a href=\"{action}\">Cancel</a>\n</form>",
         escape(asked.question),
         escape(asked.consequence),
-        asked.carried,
         escape(asked.confirmed),
         escape(asked.label),
         action = escape(asked.action),
@@ -347,11 +386,11 @@ fn confirm_page(state: &IdentityState, (tenant, caller): (&str, &Caller), asked:
 
 /// The first step of deleting an object from its page: the question, naming it (`found`, the object as the
 /// core read it), what follows, and the button that posts `delete-confirmed` back to the page (whose form
-/// context names the object under `key`).
+/// context names the object).
 fn ask_delete(
     state: &IdentityState,
     (tenant, caller): (&str, &Caller),
-    (collection, key, id): (&str, &str, &str),
+    (collection, id): (&str, &str),
     found: Result<ObjectRecord, Error>,
     consequence: &str,
 ) -> Response {
@@ -362,16 +401,11 @@ fn ask_delete(
     let name = object.doc.get("displayName").and_then(Value::as_str).unwrap_or_default();
     let question = format!("Delete {name}?");
     let action = format!("{}/{collection}/{id}", home(tenant));
-    let asked = Confirmation {
-        question: &question,
-        consequence,
-        action: &action,
-        confirmed: "delete-confirmed",
-        label: "Delete",
-        context: json!({"path": tenant, key: id}),
-        carried: String::new(),
-    };
-    confirm_page(state, (tenant, caller), asked)
+    confirm_page(
+        state,
+        (tenant, caller),
+        Confirmation::new(&question, consequence, (&action, "delete-confirmed")).on(id),
+    )
 }
 
 /// The second step: back to the list once the core deleted the object, or the refusal.
@@ -402,22 +436,33 @@ impl FromRequestParts<IdentityState> for Admin {
     }
 }
 
-/// A form posted to an admin page, opened: its fields, or the page that says what is wrong with it. The
-/// form of an object's page (`bound`: the key its context names the object under, and the object's id
-/// from the path) must have been made for that object.
-async fn posted(
-    state: &IdentityState,
-    headers: &HeaderMap,
-    (tenant, caller): (&str, &Caller),
-    form: Posted,
-    bound: Option<(&str, &str)>,
-) -> Result<HashMap<String, String>, Box<Response>> {
-    let (_, form, ctx) = opened(state, headers, tenant, form, PURPOSE).await?;
-    if let Some((key, id)) = bound {
-        if ctx.get(key).and_then(Value::as_str) != Some(id) {
-            let error = Error { message: "The form was made for another page.".into(), ..Error::forbidden() };
-            return Err(Box::new(refused(tenant, caller, &error)));
+/// A form posted to an admin page by a signed-in person, opened: its CSRF token and sealed context checked
+/// (else the page that says what is wrong). The form of an object's page (a path with `{id}`) must have
+/// been made for that object: its context names it (`object`).
+pub struct AdminForm {
+    tenant: String,
+    caller: Caller,
+    form: HashMap<String, String>,
+}
+
+impl FromRequest<IdentityState> for AdminForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &IdentityState) -> Result<AdminForm, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Admin { tenant, caller } = Admin::from_request_parts(&mut parts, state).await?;
+        let params = Path::<HashMap<String, String>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let posted = Form::<HashMap<String, String>>::from_request(Request::from_parts(parts, body), state).await;
+        let (_, form, ctx) = opened(state, &headers, &tenant, posted, PURPOSE).await.map_err(|response| *response)?;
+        if let Some(id) = params.0.get("id") {
+            if ctx.get("object").and_then(Value::as_str) != Some(id.as_str()) {
+                let error = Error { message: "The form was made for another page.".into(), ..Error::forbidden() };
+                return Err(refused(&tenant, &caller, &error));
+            }
         }
+        Ok(AdminForm { tenant, caller, form })
     }
-    Ok(form)
 }

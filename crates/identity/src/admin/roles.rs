@@ -3,11 +3,10 @@
 //! (Privileged Role Administrator, Global Administrator): a Helpdesk Administrator gets no link and a
 //! refusal, though every member may read roles through Graph, as in Entra.
 
-use super::{admin_page, confirm_page, home, input, may, posted, refused, table, Admin, Confirmation, PURPOSE};
-use crate::pages::{escape, hidden_fields, Posted};
+use super::{admin_page, confirm_page, home, input, may, refused, table, Admin, AdminForm, Confirmation, PURPOSE};
+use crate::pages::{escape, hidden_fields};
 use crate::IdentityState;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::kernel::error::Error;
@@ -82,7 +81,7 @@ async fn role_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
         Ok(assignments) => assignments,
         Err(e) => return refused(tenant, caller, &e),
     };
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "role": role.id}));
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "object": role.id}));
     let action = format!("{}/roles/{}", escape(&home(tenant)), role.id);
     let form = |inner: String| format!("<form method=\"post\" action=\"{action}\">\n{fields}\n{inner}\n</form>");
     let rows: Vec<String> = assignments
@@ -128,15 +127,9 @@ pub async fn role(
 /// confirmed.
 pub async fn role_action(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
     Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, Some(("role", &id))).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let management = state.directory.role_management();
     let done = match field("action") {
@@ -148,18 +141,10 @@ pub async fn role_action(
             Err(e) => Err(e),
         },
         "remove" => {
-            let principal = field("principal");
             let action = format!("{}/roles/{id}", home(&tenant));
-            let carried = format!("<input type=\"hidden\" name=\"principal\" value=\"{}\">\n", escape(principal));
-            let asked = Confirmation {
-                question: "Remove this assignment?",
-                consequence: "The holder loses what the role allows at their next request.",
-                action: &action,
-                confirmed: "remove-confirmed",
-                label: "Remove",
-                context: json!({"path": tenant, "role": id}),
-                carried,
-            };
+            let consequence = "The holder loses what the role allows at their next request.";
+            let asked = Confirmation::new("Remove this assignment?", consequence, (&action, "remove-confirmed"));
+            let asked = asked.labelled("Remove").on(&id).carrying("principal", field("principal"));
             return confirm_page(&state, (&tenant, &caller), asked);
         }
         "remove-confirmed" => management

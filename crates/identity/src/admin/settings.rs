@@ -3,11 +3,10 @@
 //! collaboration (who may invite guests, what guests may read; Graph's authorization policy). Each part is
 //! shown to those who read it and saved by those who may change it, through the same use cases as Graph.
 
-use super::{admin_page, home, may, posted, refused, table, Admin, PURPOSE};
-use crate::pages::{escape, hidden_fields, Posted};
+use super::{admin_page, home, may, refused, select, table, Admin, AdminForm, PURPOSE};
+use crate::pages::{escape, hidden_fields};
 use crate::IdentityState;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::auth::guest_policy::{GUEST_ROLES, INVITERS};
@@ -29,15 +28,9 @@ fn body_of(value: Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
-fn options(values: &[&str], names: &[&str], chosen: &str) -> String {
-    values
-        .iter()
-        .zip(names)
-        .map(|(value, name)| {
-            let selected = if *value == chosen { " selected" } else { "" };
-            format!("<option value=\"{value}\"{selected}>{name}</option>")
-        })
-        .collect()
+/// The choices of a setting: its values, each with its name.
+fn choices<'a>(values: &[&'a str], names: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+    values.iter().copied().zip(names.iter().copied()).collect()
 }
 
 /// The tenant's password rule values (its setting's, else the template's defaults) and the setting's id.
@@ -96,9 +89,9 @@ async fn settings_page(state: &IdentityState, (tenant, caller): (&str, &Caller),
                     listed.filter_map(Value::as_str).map(escape).collect::<Vec<_>>().join(", ")
                 };
                 format!(
-                    "<h2>External collaboration</h2>\n<form method=\"post\" action=\"{action}\">\n{fields}\n<p><label for=\"invites\">Who can invite guests</label>\n<select id=\"invites\" name=\"invites\">{}</select></p>\n<p><label for=\"guestRole\">What guests can read</label>\n<select id=\"guestRole\" name=\"guestRole\">{}</select></p>\n{}\n{}</form>",
-                    options(&INVITERS, &INVITER_NAMES, &text("allowInvitesFrom")),
-                    options(&GUEST_ROLES, &GUEST_ROLE_NAMES, &text("guestUserRoleId")),
+                    "<h2>External collaboration</h2>\n<form method=\"post\" action=\"{action}\">\n{fields}\n{}\n{}\n{}\n{}</form>",
+                    select("invites", "Who can invite guests", &choices(&INVITERS, &INVITER_NAMES), &text("allowInvitesFrom")),
+                    select("guestRole", "What guests can read", &choices(&GUEST_ROLES, &GUEST_ROLE_NAMES), &text("guestUserRoleId")),
                     table(
                         "Domains invitations may go to",
                         &["Allowed only", "Blocked"],
@@ -125,14 +118,8 @@ pub async fn settings(State(state): State<IdentityState>, Admin { tenant, caller
 /// `POST /{tenant}/admin/settings`: password protection or external collaboration saved.
 pub async fn save_settings(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let saved = match field("action") {
         "password-rules" => {

@@ -1,13 +1,12 @@
 //! The admin center's users: the list with search, a new user, a user's page and its actions.
 
 use super::{
-    admin_page, ask_delete, deleted, download_link, home, input, listing_of, may, next_link, posted, refused,
-    search_form, status_of, table, Admin, Searched, PURPOSE,
+    admin_page, ask_delete, deleted, download_link, home, input, listing_of, may, next_link, refused, search_form,
+    select, status_of, table, Admin, AdminForm, Searched, PURPOSE,
 };
-use crate::pages::{escape, hidden_fields, redirect, Posted};
+use crate::pages::{escape, hidden_fields, redirect};
 use crate::IdentityState;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
@@ -132,16 +131,6 @@ impl Chosen {
     /// The filter form (applied with the search; a filtered list shows its first page), the licences to
     /// choose from being the tenant's products the caller may read.
     fn form(&self, path: &str, products: &[(String, String)]) -> String {
-        let select = |id: &str, label: &str, choices: &[(&str, &str)], chosen: &str| {
-            let options: String = choices
-                .iter()
-                .map(|(value, text)| {
-                    let selected = if *value == chosen { " selected" } else { "" };
-                    format!("<option value=\"{value}\"{selected}>{text}</option>")
-                })
-                .collect();
-            format!("<p><label for=\"{id}\">{label}</label>\n<select id=\"{id}\" name=\"{id}\">{options}</select></p>")
-        };
         format!(
             "<form method=\"get\" action=\"{}\" class=\"filters\" aria-label=\"Filters\">\n{}\n{}\n{}\n{}\n<p><button type=\"submit\" name=\"filter\" value=\"1\">Filter</button></p>\n</form>",
             escape(path),
@@ -218,14 +207,8 @@ pub async fn new_user(State(state): State<IdentityState>, Admin { tenant, caller
 /// `POST /{tenant}/admin/users/new`: creates the user through the core, as Graph's `POST /users` would.
 pub async fn create_user(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let field = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
     let upn = field("userPrincipalName");
     let nickname: String =
@@ -252,7 +235,7 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
     };
     let text = |name: &str| escape(user.doc.get(name).and_then(Value::as_str).unwrap_or_default());
     let enabled = user.doc.get("accountEnabled").and_then(Value::as_bool).unwrap_or(false);
-    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "user": user.id}));
+    let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "object": user.id}));
     let action = format!("{}/users/{}", escape(&home(tenant)), user.id);
     let button = |name: &str, label: &str| {
         format!("<form method=\"post\" action=\"{action}\">\n{fields}\n<button type=\"submit\" name=\"action\" value=\"{name}\">{label}</button>\n</form>")
@@ -407,14 +390,8 @@ async fn deleted_page(state: &IdentityState, (tenant, caller): (&str, &Caller), 
 /// `POST /{tenant}/admin/users/deleted`: a deleted user restored.
 pub async fn restore_user(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, None).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let user = form.get("user").map(String::as_str).unwrap_or_default();
     match state.directory.deleted().restore(&caller, user).await {
         Ok(restored) => {
@@ -439,15 +416,9 @@ pub async fn user(
 /// `POST /{tenant}/admin/users/{id}`: one action on the user; deletion only once confirmed.
 pub async fn user_action(
     State(state): State<IdentityState>,
-    Admin { tenant, caller }: Admin,
     Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    form: Posted,
+    AdminForm { tenant, caller, form }: AdminForm,
 ) -> Response {
-    let form = match posted(&state, &headers, (&tenant, &caller), form, Some(("user", &id))).await {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let users = state.directory.users();
     let enabled = |on: bool| json!({"accountEnabled": on}).as_object().cloned().unwrap_or_default();
     let done = match form.get("action").map(String::as_str).unwrap_or_default() {
@@ -483,7 +454,7 @@ pub async fn user_action(
         "delete" => {
             let found = users.get(&caller, &id).await;
             let consequence = "The user goes to deleted users and can be restored for 30 days. Their sign-ins stop at once.";
-            return ask_delete(&state, (&tenant, &caller), ("users", "user", &id), found, consequence);
+            return ask_delete(&state, (&tenant, &caller), ("users", &id), found, consequence);
         }
         "delete-confirmed" => return deleted(&tenant, &caller, "users", users.delete(&caller, &id).await),
         _ => Err(Error::invalid("Choose an action.")),
