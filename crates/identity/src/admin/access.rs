@@ -5,7 +5,8 @@
 //! policies; changes for those who manage them.
 
 use super::{
-    admin_page, confirm_page, home, input, may, refused, select, table, Admin, AdminForm, Confirmation, PURPOSE,
+    admin_page, confirm_page, home, input, may, refused, select, table, unless_allowed, Admin, AdminForm, Confirmation,
+    PURPOSE,
 };
 use crate::pages::{escape, hidden_fields};
 use crate::IdentityState;
@@ -30,11 +31,6 @@ const PLATFORM_CHOICES: [(&str, &str); 7] = [
     ("macOS", "macOS"),
     ("linux", "Linux"),
 ];
-
-fn not_allowed(tenant: &str, caller: &Caller) -> Option<Response> {
-    let error = Error { message: "Your roles do not include reading Conditional Access.".into(), ..Error::forbidden() };
-    (!may(caller, Action::ReadPolicies)).then(|| refused(tenant, caller, &error))
-}
 
 fn label_of<'a>(choices: &[(&'a str, &'a str)], value: &str) -> &'a str {
     choices.iter().find(|(v, _)| *v == value).map_or("", |(_, text)| *text)
@@ -208,7 +204,7 @@ pub async fn conditional_access(
     Admin { tenant, caller }: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::ReadPolicies, "reading Conditional Access") {
         return response;
     }
     let result = match query.contains_key("whatif") {

@@ -5,7 +5,7 @@
 //! progress and results. It runs on the node that received the upload and lives there for an hour after
 //! it ends.
 
-use super::{admin_page, home, may, refused, Admin, PURPOSE};
+use super::{admin_page, home, refused, unless_allowed, Admin, PURPOSE};
 use crate::pages::{escape, form_context, hidden_fields};
 use crate::IdentityState;
 use axum::extract::{Multipart, Path, State};
@@ -90,15 +90,9 @@ fn upload_form(state: &IdentityState, tenant: &str, caller: &Caller, problem: Op
     response
 }
 
-/// The refusal for a person whose roles do not let them create users.
-fn not_allowed(tenant: &str, caller: &Caller) -> Option<Response> {
-    let error = Error { message: "Your roles do not include creating users.".into(), ..Error::forbidden() };
-    (!may(caller, Action::WriteUsers)).then(|| refused(tenant, caller, &error))
-}
-
 /// `GET /{tenant}/admin/users/import`.
 pub async fn import_form(State(state): State<IdentityState>, Admin { tenant, caller }: Admin) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::WriteUsers, "creating users") {
         return response;
     }
     upload_form(&state, &tenant, &caller, None)
@@ -146,7 +140,7 @@ pub async fn start_import(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::WriteUsers, "creating users") {
         return response;
     }
     let (fields, file, text) = match read_upload(multipart).await {

@@ -1,19 +1,17 @@
 //! The admin center's licences: the tenant's subscriptions with their seats, for those who manage licences.
 
-use super::{admin_page, may, refused, table, Admin};
+use super::{admin_page, refused, table, unless_allowed, Admin};
 use crate::pages::escape;
 use crate::IdentityState;
 use axum::extract::State;
 use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
-use gatehouse_core::kernel::error::Error;
 
 /// `GET /{tenant}/admin/licenses`: each product with its seats taken and available. Only for those whose
 /// roles let them assign licences (a Helpdesk Administrator gets the refusal).
 pub async fn licenses(State(state): State<IdentityState>, Admin { tenant, caller }: Admin) -> Response {
-    if !may(&caller, Action::AssignLicenses) {
-        let error = Error { message: "Your roles do not include managing licences.".into(), ..Error::forbidden() };
-        return refused(&tenant, &caller, &error);
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::AssignLicenses, "managing licences") {
+        return response;
     }
     let skus = match state.directory.licensing().subscribed_skus(&caller).await {
         Ok(skus) => skus,

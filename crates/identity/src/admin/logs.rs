@@ -3,7 +3,7 @@
 //! activity, who did it and what it was done to for the audit log. For those who read the logs (Security Administrator, Global Reader, Global
 //! Administrator).
 
-use super::{admin_page, home, may, query_again, refused, select, table, Admin};
+use super::{admin_page, home, query_again, refused, select, table, unless_allowed, Admin};
 use crate::pages::{encode, escape};
 use crate::IdentityState;
 use axum::extract::{Query, State};
@@ -13,7 +13,6 @@ use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::kernel::error::Error;
 use gatehouse_core::store::audit::AuditQuery;
 use gatehouse_core::store::SignInQuery;
-use gatehouse_core::Caller;
 use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -27,11 +26,6 @@ const DEFAULT_PERIOD: &str = "7";
 /// The audit log's categories.
 const CATEGORIES: [&str; 6] =
     ["UserManagement", "GroupManagement", "ApplicationManagement", "RoleManagement", "DirectoryManagement", "Policy"];
-
-fn not_allowed(tenant: &str, caller: &Caller) -> Option<Response> {
-    let error = Error { message: "Your roles do not include reading the logs.".into(), ..Error::forbidden() };
-    (!may(caller, Action::ReadAuditLogs)).then(|| refused(tenant, caller, &error))
-}
 
 /// A page of a log read one record past [`PAGE`]: the records it shows, and whether older ones follow.
 fn shown<T>(read: Result<Vec<T>, Error>) -> Result<(Vec<T>, bool), Error> {
@@ -86,7 +80,7 @@ pub async fn sign_in_logs(
     Admin { tenant, caller }: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::ReadAuditLogs, "reading the logs") {
         return response;
     }
     let (days, from) = since(&query, state.directory.now());
@@ -175,7 +169,7 @@ pub async fn audit_logs(
     Admin { tenant, caller }: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::ReadAuditLogs, "reading the logs") {
         return response;
     }
     let (days, from) = since(&query, state.directory.now());

@@ -135,6 +135,13 @@ fn admin_page(tenant: &str, caller: &Caller, title: &str, body: &str, cookies: &
     page(StatusCode::OK, title, &framed, CSP, cookies)
 }
 
+/// The refusal page for a person whose roles do not allow `action` across the tenant (`what`: what the
+/// page is for, as the refusal says it); `None` when they do.
+fn unless_allowed(tenant: &str, caller: &Caller, action: Action, what: &str) -> Option<Response> {
+    let error = Error { message: format!("Your roles do not include {what}."), ..Error::forbidden() };
+    (!may(caller, action)).then(|| refused(tenant, caller, &error))
+}
+
 /// Whether the core lets the caller do this across the tenant.
 fn may(caller: &Caller, action: Action) -> bool {
     decide(caller, action, &Target::Tenant).is_ok()

@@ -3,7 +3,9 @@
 //! (Privileged Role Administrator, Global Administrator): a Helpdesk Administrator gets no link and a
 //! refusal, though every member may read roles through Graph, as in Entra.
 
-use super::{admin_page, confirm_page, home, input, may, refused, table, Admin, AdminForm, Confirmation, PURPOSE};
+use super::{
+    admin_page, confirm_page, home, input, refused, table, unless_allowed, Admin, AdminForm, Confirmation, PURPOSE,
+};
 use crate::pages::{escape, hidden_fields};
 use crate::IdentityState;
 use axum::extract::{Path, State};
@@ -16,15 +18,9 @@ use gatehouse_core::Caller;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// The refusal for a person whose roles do not let them manage roles.
-fn not_allowed(tenant: &str, caller: &Caller) -> Option<Response> {
-    let error = Error { message: "Your roles do not include managing roles.".into(), ..Error::forbidden() };
-    (!may(caller, Action::WriteRoles)).then(|| refused(tenant, caller, &error))
-}
-
 /// `GET /{tenant}/admin/roles`: every built-in role, with how many hold it.
 pub async fn roles(State(state): State<IdentityState>, Admin { tenant, caller }: Admin) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::WriteRoles, "managing roles") {
         return response;
     }
     let management = state.directory.role_management();
@@ -117,7 +113,7 @@ pub async fn role(
     Admin { tenant, caller }: Admin,
     Path((_, id)): Path<(String, String)>,
 ) -> Response {
-    if let Some(response) = not_allowed(&tenant, &caller) {
+    if let Some(response) = unless_allowed(&tenant, &caller, Action::WriteRoles, "managing roles") {
         return response;
     }
     role_page(&state, &tenant, &caller, &id, None).await
