@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use gatehouse_core::kernel::error::Error;
 use gatehouse_core::query::Listing;
+use gatehouse_core::sign_in::admin_center::FirstParty;
 use gatehouse_core::sign_in::authorize::Session;
 use gatehouse_core::store::{ObjectKind, ObjectRecord, Relation};
 use gatehouse_core::Caller;
@@ -203,7 +204,8 @@ pub async fn my_account_form(
     };
     let sign_in = state.directory.sign_in();
     let here = action(&tenant);
-    let door = PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &here };
+    let door =
+        PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &here, page: FirstParty::MyAccount };
     match page_entry(&state, door, (&headers, &form, &ctx), &browser_of(peer, &headers)).await {
         Some(PageEntry::In(kept, _)) => return redirect(&here, &[kept]),
         Some(PageEntry::Code(body, cookies)) => return framed("My Account", &body, &cookies, StatusCode::OK),

@@ -13,6 +13,7 @@ use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use gatehouse_core::sign_in::admin_center::FirstParty;
 use gatehouse_core::sign_in::authorize::Session;
 use gatehouse_core::sign_in::second_factor::SecondFactor;
 use gatehouse_core::sign_in::Browser;
@@ -126,7 +127,13 @@ pub async fn my_sign_ins_form(
     let browser = browser_of(peer, &headers);
     let keep = |session: &Session| vec![cookie(SESSION_COOKIE, &sign_in.session_value(session), "Lax", None)];
     if form.contains_key("login") {
-        let door = PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &action(&tenant) };
+        let door = PageDoor {
+            purpose: PURPOSE,
+            path: &tenant,
+            tenant: tenant_id,
+            action: &action(&tenant),
+            page: FirstParty::MySignIns,
+        };
         return match page_password(&state, door, &form, &browser).await {
             PageEntry::In(kept, session) => {
                 info_page(&state, &tenant, &session, &browser, None, None, vec![kept]).await

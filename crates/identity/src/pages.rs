@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use chrono::Duration;
 use gatehouse_core::kernel::request;
+use gatehouse_core::sign_in::admin_center::FirstParty;
 use gatehouse_core::sign_in::authorize::{AuthorizeRequest, Authorized, Entered, Session, SESSION_HOURS};
 use gatehouse_core::sign_in::second_factor::SecondFactor;
 use gatehouse_core::sign_in::{Browser, Tenancy};
@@ -718,6 +719,8 @@ pub(crate) struct PageDoor<'a> {
     pub path: &'a str,
     pub tenant: Uuid,
     pub action: &'a str,
+    /// The page, as the sign-in log names it.
+    pub page: FirstParty,
 }
 
 fn session_cookie(state: &IdentityState, session: &Session) -> String {
@@ -737,6 +740,20 @@ fn code_entry(
     PageEntry::Code(body, vec![session_cookie(state, session), csrf])
 }
 
+/// A person signed in to a page with every factor it asks for: the sign-in recorded in the log, and the
+/// session with its cookie.
+async fn entered(
+    state: &IdentityState,
+    door: PageDoor<'_>,
+    session: Session,
+    browser: &gatehouse_core::sign_in::Browser,
+) -> PageEntry {
+    if let Err(e) = state.directory.sign_in().log_page_sign_in(&session, door.page, browser).await {
+        return PageEntry::Refused(String::new(), e.message);
+    }
+    PageEntry::In(session_cookie(state, &session), session)
+}
+
 /// The sign-in form of a page that is not an authorization request, answered: the password, then, for a
 /// person who holds an authenticator app, the form that asks for its code.
 pub(crate) async fn page_password(
@@ -750,7 +767,7 @@ pub(crate) async fn page_password(
     let login = field("login").to_owned();
     match sign_in.password_session(Tenancy::Tenant(door.tenant), &login, field("passwd"), browser).await {
         Ok(Entered::SignedIn(session)) => match sign_in.page_factor(&session).await {
-            Ok(None) => PageEntry::In(session_cookie(state, &session), session),
+            Ok(None) => entered(state, door, session, browser).await,
             Ok(Some(factor)) => code_entry(state, door, &session, &factor_context(&factor), None),
             Err(e) => PageEntry::Refused(login, shown(&e)),
         },
@@ -785,7 +802,7 @@ pub(crate) async fn page_entry(
     };
     let code = form.get("otc").map(String::as_str).unwrap_or_default();
     Some(match second_factor_answer(state, &session, factor, code, browser.ip).await {
-        Ok(session) => PageEntry::In(session_cookie(state, &session), session),
+        Ok(session) => entered(state, door, session, browser).await,
         Err(problem) => code_entry(state, door, &session, factor, Some(&problem)),
     })
 }

@@ -19,6 +19,7 @@ use gatehouse_core::auth::authorization::{decide, Action, Target};
 use gatehouse_core::filter::{Filter, Test};
 use gatehouse_core::kernel::error::{Error, ErrorKind};
 use gatehouse_core::query::Listing;
+use gatehouse_core::sign_in::admin_center::FirstParty;
 use gatehouse_core::store::{Cursor, ObjectRecord, OrderBy, Sort};
 use gatehouse_core::Caller;
 use serde_json::{json, Value};
@@ -207,7 +208,8 @@ pub async fn admin_sign_in(
         Err(response) => return *response,
     };
     let action = home(&tenant);
-    let door = PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &action };
+    let door =
+        PageDoor { purpose: PURPOSE, path: &tenant, tenant: tenant_id, action: &action, page: FirstParty::AdminCenter };
     match page_entry(&state, door, (&headers, &form, &ctx), &browser_of(peer, &headers)).await {
         Some(PageEntry::In(kept, session)) => match state.directory.sign_in().admin_center(&session).await {
             Ok(_) => redirect(&format!("{action}/users"), &[kept]),

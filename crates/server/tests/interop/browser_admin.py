@@ -388,6 +388,9 @@ def main(base, token, domain):
         rows = driver.find_element(By.CSS_SELECTOR, "tbody").text
         check(plain["userPrincipalName"].lower() in rows.lower() and "Failure 50126" in rows, f"the failed sign-in: {rows}")
         check(ada["userPrincipalName"].lower() not in rows.lower(), f"and only failures: {rows}")
+        submit(driver, {"error": "", "user": ada["userPrincipalName"]}, "")
+        rows = driver.find_element(By.CSS_SELECTOR, "tbody").text
+        check("Azure Portal" in rows and "Success" in rows, f"Ada's sign-ins to the admin center: {rows}")
         accessible(driver, "the sign-in logs")
         shot(driver, "admin-sign-in-logs")
         driver.find_element(By.LINK_TEXT, "Audit logs").click()
@@ -491,7 +494,8 @@ def main(base, token, domain):
         launcher = driver.find_element(By.CSS_SELECTOR, "#apps a")
         check((launcher.text, launcher.get_attribute("href")) == (f"Portal {run}", "https://portal.example/"),
               f"My apps: {launcher.get_attribute('outerHTML')}")
-        check(driver.find_element(By.XPATH, "//h2[text()='Recent sign-ins']"), "their recent sign-ins")
+        recent = driver.find_element(By.XPATH, "//table[caption='Your recent sign-ins, newest first']").text
+        check("My Profile" in recent and "Successful" in recent, f"the sign-in to My Account itself: {recent}")
         accessible(driver, "My Account")
         shot(driver, "myaccount")
         groups = driver.find_element(By.CSS_SELECTOR, "table").text
