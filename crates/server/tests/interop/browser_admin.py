@@ -268,6 +268,9 @@ def main(base, token, domain):
         check("Not enough licences" in driver.page_source, "with its fix")
         accessible(driver, "the group's licence errors")
         shot(driver, "admin-group-licence-errors")
+        driver.get(f"{base}/{domain}/admin/licenses")
+        erring = driver.find_element(By.XPATH, "//table[starts-with(caption, 'Groups with members')]").text
+        check(f"Licensed {run}" in erring, f"the licences page names the group in error: {erring}")
         driver.get(f"{base}/{domain}/admin/users/{plain['id']}")
         licences = driver.find_element(By.XPATH, "//table[caption='Licences']").text
         check("ENTERPRISEPACK" in licences and "a group" in licences, f"the user's licences: {licences}")
