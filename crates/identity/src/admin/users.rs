@@ -237,8 +237,9 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
     let enabled = user.doc.get("accountEnabled").and_then(Value::as_bool).unwrap_or(false);
     let (fields, csrf) = hidden_fields(state, PURPOSE, &json!({"path": tenant, "object": user.id}));
     let action = format!("{}/users/{}", escape(&home(tenant)), user.id);
+    let form = |inner: String| format!("<form method=\"post\" action=\"{action}\">\n{fields}\n{inner}\n</form>");
     let button = |name: &str, label: &str| {
-        format!("<form method=\"post\" action=\"{action}\">\n{fields}\n<button type=\"submit\" name=\"action\" value=\"{name}\">{label}</button>\n</form>")
+        form(format!("<button type=\"submit\" name=\"action\" value=\"{name}\">{label}</button>"))
     };
     let mut actions = Vec::new();
     if may(caller, Action::WriteUsers) {
@@ -274,7 +275,7 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
         true => "<p class=\"empty\">Your roles allow no changes to this user.</p>".to_owned(),
         false => actions.join("\n"),
     };
-    let about = about(state, caller, &user).await;
+    let about = about(state, caller, &user, &form).await;
     let body = format!(
         "<h1>{name}</h1>\n{note}<dl>\n<dt>User name</dt><dd id=\"upn\">{upn}</dd>\n<dt>Type</dt><dd>{kind}</dd>\n<dt>Sign-in</dt><dd id=\"state\">{state}</dd>\n<dt>Department</dt><dd>{department}</dd>\n<dt>Job title</dt><dd>{job}</dd>\n<dt>Usage location</dt><dd>{location}</dd>\n<dt>Object id</dt><dd>{id}</dd>\n</dl>\n<h2>Actions</h2>\n<div class=\"actions\">{actions}</div>\n{edit}\n{about}",
         location = text("usageLocation"),
@@ -291,7 +292,12 @@ async fn user_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &st
 
 /// What the user's page shows of the user beyond their properties, as far as the caller may read it: their
 /// groups, licences (each with its state, and where it comes from), directory roles and authenticator apps.
-async fn about(state: &IdentityState, caller: &Caller, user: &ObjectRecord) -> String {
+async fn about(
+    state: &IdentityState,
+    caller: &Caller,
+    user: &ObjectRecord,
+    form: &impl Fn(String) -> String,
+) -> String {
     let id = user.id.to_string();
     let listing = Listing { filter: None, order: Vec::new(), after: None, top: LISTED, count: false };
     let groups = state.directory.groups().member_of(caller, &id, Relation::Member, false, listing).await;
@@ -305,6 +311,7 @@ async fn about(state: &IdentityState, caller: &Caller, user: &ObjectRecord) -> S
         })
         .collect();
     let skus = state.directory.licensing().subscribed_skus(caller).await.unwrap_or_default();
+    let assigns = may(caller, Action::AssignLicenses);
     let licence_rows: Vec<String> = user
         .doc
         .get("licenseAssignmentStates")
@@ -323,9 +330,37 @@ async fn about(state: &IdentityState, caller: &Caller, user: &ObjectRecord) -> S
                 Some(error) => format!("Error: {}", escape(error)),
                 None => escape(held["state"].as_str().unwrap_or_default()),
             };
-            format!("<tr><td>{}</td><td>{from}</td><td>{state_text}</td></tr>\n", escape(product))
+            let remove = match (assigns, held["assignedByGroup"].is_null()) {
+                (true, true) => form(format!(
+                    "<input type=\"hidden\" name=\"sku\" value=\"{}\"><button type=\"submit\" name=\"action\" value=\"remove-license\" aria-label=\"Remove {}\">Remove</button>",
+                    escape(sku),
+                    escape(product)
+                )),
+                _ => String::new(),
+            };
+            format!("<tr><td>{}</td><td>{from}</td><td>{state_text}</td><td>{remove}</td></tr>\n", escape(product))
         })
         .collect();
+    let held: Vec<&str> = user
+        .doc
+        .get("assignedLicenses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["skuId"].as_str())
+        .collect();
+    let choices: Vec<(&str, &str)> = skus
+        .iter()
+        .filter(|s| !held.contains(&s["skuId"].as_str().unwrap_or_default()))
+        .map(|s| (s["skuId"].as_str().unwrap_or_default(), s["skuPartNumber"].as_str().unwrap_or_default()))
+        .collect();
+    let assign = match assigns && !choices.is_empty() {
+        true => form(format!(
+            "{}<p><button type=\"submit\" name=\"action\" value=\"assign-license\">Assign</button></p>",
+            select("sku", "Assign a licence directly", &choices, "")
+        )),
+        false => String::new(),
+    };
     let filter = AssignmentFilter { role: None, principal: Some(user.id) };
     let roles = state.directory.role_management().assignments(caller, &filter).await.unwrap_or_default();
     let role_rows: Vec<String> = roles.iter().map(|a| format!("<tr><td>{}</td></tr>\n", escape(a.role.name))).collect();
@@ -341,9 +376,9 @@ async fn about(state: &IdentityState, caller: &Caller, user: &ObjectRecord) -> S
         false => String::new(),
     };
     format!(
-        "<h2>Groups</h2>\n{}\n<h2>Licences</h2>\n{}\n<h2>Roles</h2>\n{}\n{methods}",
+        "<h2>Groups</h2>\n{}\n<h2>Licences</h2>\n{}\n{assign}\n<h2>Roles</h2>\n{}\n{methods}",
         table("Groups the user is a direct member of", &["Group"], &group_rows, "The user is in no groups."),
-        table("Licences", &["Product", "Assigned", "State"], &licence_rows, "The user holds no licences."),
+        table("Licences", &["Product", "Assigned", "State", "Action"], &licence_rows, "The user holds no licences."),
         table("Directory roles", &["Role"], &role_rows, "The user holds no directory roles."),
     )
 }
@@ -434,6 +469,15 @@ pub async fn user_action(
                 escape(&password)
             )
         }),
+        licence @ ("assign-license" | "remove-license") => {
+            let sku = form.get("sku").map(|v| v.trim()).unwrap_or_default();
+            let body = match licence {
+                "assign-license" => json!({"addLicenses": [{"skuId": sku, "disabledPlans": []}], "removeLicenses": []}),
+                _ => json!({"addLicenses": [], "removeLicenses": [sku]}),
+            };
+            let body = body.as_object().cloned().unwrap_or_default();
+            state.directory.licensing().assign_license(&caller, &id, &body).await.map(|_| "The user's licences were changed.".to_owned())
+        }
         "reregister" => state.directory.authentication_methods().require_reregistration(&caller, &id).await.map(|count| {
             format!("{count} authenticator app(s) removed: the user registers a method again at their next sign-in that needs one.")
         }),

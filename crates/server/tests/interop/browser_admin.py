@@ -274,6 +274,16 @@ def main(base, token, domain):
         driver.get(f"{base}/{domain}/admin/users/{plain['id']}")
         licences = driver.find_element(By.XPATH, "//table[caption='Licences']").text
         check("ENTERPRISEPACK" in licences and "a group" in licences, f"the user's licences: {licences}")
+        driver.get(user_page)
+        Select(driver.find_element(By.ID, "sku")).select_by_visible_text("ENTERPRISEPACK")
+        press(driver, "assign-license")
+        held = graph(base, token, "GET", f"/users/{neo['id']}?$select=assignedLicenses")["assignedLicenses"]
+        check(len(held) == 1, f"a licence assigned directly: {held}")
+        licences = driver.find_element(By.XPATH, "//table[caption='Licences']").text
+        check("ENTERPRISEPACK Direct" in licences, f"shown as direct: {licences}")
+        press(driver, "remove-license")
+        held = graph(base, token, "GET", f"/users/{neo['id']}?$select=assignedLicenses")["assignedLicenses"]
+        check(held == [], f"and removed: {held}")
 
         # Roles: who holds Helpdesk Administrator; a role given to a user and taken back after confirming.
         driver.find_element(By.LINK_TEXT, "Roles").click()
