@@ -13,6 +13,7 @@ mod admin;
 mod device;
 mod myaccount;
 mod mysignins;
+mod page_sign_in;
 mod pages;
 mod redeem;
 mod reset;

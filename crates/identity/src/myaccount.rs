@@ -4,10 +4,8 @@
 //! core makes the caller (`sign_in::my_account`) and decides each step, as for the admin center.
 
 use crate::admin::{by_app_id, input, table, CSP, STYLESHEET_PATH};
-use crate::pages::{
-    escape, hidden_fields, new_password, one_tenant, opened, origin_of, page, page_entry, page_sign_in_form,
-    read_cookie, redirect, PageDoor, PageEntry, Posted, SESSION_COOKIE,
-};
+use crate::page_sign_in::{page_entry, page_session, page_sign_in_form, PageDoor, PageEntry};
+use crate::pages::{escape, hidden_fields, new_password, one_tenant, opened, origin_of, page, redirect, Posted};
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -169,9 +167,7 @@ async fn recent_sign_ins(state: &IdentityState, caller: &Caller) -> String {
 }
 
 async fn session_of(state: &IdentityState, headers: &HeaderMap, tenant: &str) -> Option<Session> {
-    let tenant_id = one_tenant(state, tenant).await.ok()?;
-    let value = read_cookie(headers, SESSION_COOKIE)?;
-    state.directory.sign_in().session(&value).await.filter(|s| s.tenant == tenant_id)
+    page_session(state, headers, one_tenant(state, tenant).await.ok()?).await
 }
 
 /// `GET /{tenant}/myaccount`.

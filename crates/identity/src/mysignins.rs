@@ -5,9 +5,10 @@
 
 use crate::admin::table;
 use crate::myaccount::{account_page, framed};
+use crate::page_sign_in::{page_password, page_session, page_sign_in_form, PageDoor, PageEntry};
 use crate::pages::{
-    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, page_password, page_sign_in_form,
-    read_cookie, second_factor_answer, second_factor_body, PageDoor, PageEntry, Posted, SESSION_COOKIE,
+    cookie, error_page, escape, factor_context, hidden_fields, one_tenant, opened, second_factor_answer,
+    second_factor_body, Posted, SESSION_COOKIE,
 };
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{Path, State};
@@ -18,7 +19,6 @@ use gatehouse_core::sign_in::authorize::Session;
 use gatehouse_core::sign_in::second_factor::SecondFactor;
 use gatehouse_core::sign_in::Browser;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 const PURPOSE: &str = "mysignins";
 
@@ -86,11 +86,6 @@ fn confirm_removal(state: &IdentityState, tenant: &str, method: &str) -> Respons
     account_page(tenant, "Remove an authenticator app", &body, &[csrf], StatusCode::OK)
 }
 
-async fn session_of(state: &IdentityState, headers: &HeaderMap, tenant: Uuid) -> Option<Session> {
-    let value = read_cookie(headers, SESSION_COOKIE)?;
-    state.directory.sign_in().session(&value).await.filter(|s| s.tenant == tenant)
-}
-
 /// `GET /{tenant}/mysignins`.
 pub async fn my_sign_ins(
     State(state): State<IdentityState>,
@@ -102,7 +97,7 @@ pub async fn my_sign_ins(
         Ok(id) => id,
         Err(response) => return *response,
     };
-    match session_of(&state, &headers, tenant_id).await {
+    match page_session(&state, &headers, tenant_id).await {
         Some(session) => {
             info_page(&state, &tenant, &session, &browser_of(peer, &headers), None, None, Vec::new()).await
         }
@@ -142,7 +137,7 @@ pub async fn my_sign_ins_form(
             PageEntry::Refused(login, message) => sign_in_page(&state, &tenant, Some((&login, &message))),
         };
     }
-    let Some(session) = session_of(&state, &headers, tenant_id).await else {
+    let Some(session) = page_session(&state, &headers, tenant_id).await else {
         return sign_in_page(&state, &tenant, None);
     };
     match field("action") {

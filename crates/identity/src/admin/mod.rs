@@ -4,10 +4,8 @@
 //! the core says those roles allow, and decides nothing itself. Pages work without JavaScript; every form
 //! carries a CSRF token; a destructive action asks for confirmation first.
 
-use crate::pages::{
-    encode, escape, hidden_fields, one_tenant, opened, page, page_entry, page_sign_in_form, read_cookie, redirect,
-    PageDoor, PageEntry, Posted, SESSION_COOKIE,
-};
+use crate::page_sign_in::{page_entry, page_session, page_sign_in_form, PageDoor, PageEntry};
+use crate::pages::{encode, escape, hidden_fields, one_tenant, opened, page, redirect, Posted};
 use crate::{browser_of, IdentityState, Peer};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -175,13 +173,15 @@ fn status_of(error: &Error) -> StatusCode {
 /// The caller of a signed-in browser, or the response that sends it to sign in.
 async fn signed_in(state: &IdentityState, headers: &HeaderMap, tenant: &str) -> Result<Caller, Box<Response>> {
     let tenant_id = one_tenant(state, tenant).await?;
-    let sign_in = state.directory.sign_in();
-    let session = match read_cookie(headers, SESSION_COOKIE) {
-        Some(value) => sign_in.session(&value).await.filter(|s| s.tenant == tenant_id),
-        None => None,
+    let Some(session) = page_session(state, headers, tenant_id).await else {
+        return Err(Box::new(redirect(&home(tenant), &[])));
     };
-    let Some(session) = session else { return Err(Box::new(redirect(&home(tenant), &[]))) };
-    sign_in.admin_center(&session).await.map_err(|e| Box::new(sign_in_page(state, tenant, Some(("", &e.message)))))
+    state
+        .directory
+        .sign_in()
+        .admin_center(&session)
+        .await
+        .map_err(|e| Box::new(sign_in_page(state, tenant, Some(("", &e.message)))))
 }
 
 /// `GET /{tenant}/admin`: the users page once signed in, else the sign-in form.
