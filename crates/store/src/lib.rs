@@ -15,6 +15,7 @@
 //! Times are stored as microseconds since the Unix epoch; ids as lower-case hyphenated GUID text.
 
 mod compile;
+mod group;
 mod migrations;
 mod plan;
 mod postgres;

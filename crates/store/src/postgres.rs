@@ -7,18 +7,16 @@
 //! failing batch is rolled back alone and gets its own error). No batch is acknowledged before that commit,
 //! so durability is unchanged; an idle node commits a lone batch at once.
 
+use crate::group::{GroupQueue, Job};
 use crate::migrations::MIGRATIONS;
 use crate::plan::{self, Batch, Query, Row, SqlValue, Statement};
 use gatehouse_core::store::{StoreError, StoreResult};
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::{Column, Executor, PgPool, Postgres, Row as _, TypeInfo};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f;
-
-/// A batch waiting to be committed, with where its result goes.
-type Job = (Batch, tokio::sync::oneshot::Sender<StoreResult<i64>>);
 
 /// The most batches one group commit carries.
 const GROUP: usize = 64;
@@ -26,9 +24,7 @@ const GROUP: usize = 64;
 pub struct PgDb {
     pool: PgPool,
     /// Small batches waiting for this node's next commit.
-    waiting: Arc<Mutex<Vec<Job>>>,
-    /// Held while this node commits a group.
-    committing: Arc<tokio::sync::Mutex<()>>,
+    waiting: Arc<GroupQueue>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -90,7 +86,7 @@ impl PgDb {
             .connect(url)
             .await
             .map_err(unavailable)?;
-        Ok(PgDb { pool, waiting: Arc::default(), committing: Arc::default() })
+        Ok(PgDb { pool, waiting: GroupQueue::new(1) })
     }
 
     /// Applies pending migrations under an advisory lock, so nodes starting together do not race.
@@ -163,26 +159,16 @@ impl PgDb {
         {
             return self.in_steps(batch).await;
         }
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).push((batch, sender));
-        let (pool, waiting, committing) = (self.pool.clone(), self.waiting.clone(), self.committing.clone());
-        // Its own task, so a caller that goes away does not abandon the batches of others it carries.
-        tokio::spawn(async move {
-            let _turn = committing.lock().await;
-            loop {
-                let jobs: Vec<Job> = {
-                    let mut queue = waiting.lock().unwrap_or_else(|p| p.into_inner());
-                    let take = queue.len().min(GROUP);
-                    queue.drain(..take).collect()
-                };
-                if jobs.is_empty() {
-                    break;
+        let (receiver, committer) = self.waiting.push(batch);
+        if let Some(mut committer) = committer {
+            // Its own task, so a caller that goes away does not abandon the batches of others it carries.
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                while let Some(jobs) = committer.next(GROUP) {
+                    commit_group(&pool, jobs).await;
                 }
-                commit_group(&pool, jobs).await;
-            }
-        })
-        .await
-        .map_err(unavailable)?;
+            });
+        }
         receiver.await.map_err(unavailable)?
     }
 
@@ -306,8 +292,8 @@ async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
         call.add(batch);
     }
     let outcome = sqlx::query_as::<_, (Vec<Option<i64>>, Vec<Option<String>>, Vec<Option<String>>)>(
-        "SELECT lasts, codes, messages FROM gatehouse_apply_4($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17)",
+        "SELECT lasts, codes, messages FROM gatehouse_apply_5($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(&call.tenants)
     .bind(&call.ats)
@@ -316,6 +302,8 @@ async fn commit_group(pool: &PgPool, mut jobs: Vec<Job>) {
     .bind(&call.change_counts)
     .bind(&call.statements)
     .bind(&call.checked)
+    .bind(&call.text_counts)
+    .bind(&call.int_counts)
     .bind(&call.texts)
     .bind(&call.ints)
     .bind(&call.changes[0])
@@ -369,6 +357,9 @@ struct GroupCall<'a> {
     change_counts: Vec<i32>,
     statements: Vec<String>,
     checked: Vec<bool>,
+    /// How many of `texts` and of `ints` each statement takes, in order.
+    text_counts: Vec<i32>,
+    int_counts: Vec<i32>,
     texts: Vec<&'a str>,
     ints: Vec<i64>,
     /// Object types, object ids, kinds and attributes of the changes.
@@ -387,8 +378,11 @@ impl<'a> GroupCall<'a> {
         self.statement_counts.push(batch.statements.len() as i32);
         self.change_counts.push(changes.len() as i32);
         for statement in &batch.statements {
+            let (texts, ints) = (self.texts.len(), self.ints.len());
             self.statements.push(inline_parameters(&statement.query, &mut self.texts, &mut self.ints));
             self.checked.push(statement.must_affect.is_some());
+            self.text_counts.push((self.texts.len() - texts) as i32);
+            self.int_counts.push((self.ints.len() - ints) as i32);
         }
         for change in changes {
             for (column, value) in self.changes.iter_mut().zip(change) {
@@ -443,9 +437,13 @@ fn with_literals(query: &Query) -> String {
     substitute(&query.sql, &slots)
 }
 
-/// The statement's SQL with each `$n` replaced by the array element that carries parameter `n`: `$1[i]`
-/// for text, `$2[i]` for integers, `NULL` for null.
+/// The statement's SQL with each `$n` replaced by the array element that carries parameter `n`, its
+/// texts and integers pushed onto `texts` and `ints`: `$1[i]` for the statement's `i`th text, `$2[i]` for
+/// its `i`th integer, `NULL` for null. [`APPLY`] runs each statement with its own slices of the two arrays:
+/// the planner copies the array into every `$1[i]` it folds, so a statement handed the whole group's texts
+/// (a sign-in record of kilobytes for every batch) would cost in proportion to the group.
 fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut Vec<i64>) -> String {
+    let (text_base, int_base) = (texts.len(), ints.len());
     let slots: Vec<String> = query
         .params
         .iter()
@@ -453,11 +451,11 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
             SqlValue::Null => "NULL".to_owned(),
             SqlValue::Int(i) => {
                 ints.push(*i);
-                format!("$2[{}]", ints.len())
+                format!("$2[{}]", ints.len() - int_base)
             }
             SqlValue::Text(t) => {
                 texts.push(t);
-                format!("$1[{}]", texts.len())
+                format!("$1[{}]", texts.len() - text_base)
             }
         })
         .collect();
@@ -513,9 +511,9 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// (see [`PgDb::transaction`]); per batch, its last sequence number or its failure's SQLSTATE and message.
 /// Versioned by name, so nodes of two versions can share a database during an upgrade.
 const APPLY: &str = r#"
-CREATE OR REPLACE FUNCTION gatehouse_apply_4(
+CREATE OR REPLACE FUNCTION gatehouse_apply_5(
     batch_tenants TEXT[], ats BIGINT[], actors TEXT[], statement_counts INT[], change_counts INT[],
-    statements TEXT[], checked BOOLEAN[], texts TEXT[], ints BIGINT[],
+    statements TEXT[], checked BOOLEAN[], text_counts INT[], int_counts INT[], texts TEXT[], ints BIGINT[],
     object_types TEXT[], object_ids TEXT[], kinds TEXT[], attributes TEXT[],
     categories TEXT[], activities TEXT[], services TEXT[], details TEXT[],
     OUT lasts BIGINT[], OUT codes TEXT[], OUT messages TEXT[]
@@ -524,6 +522,10 @@ DECLARE
     batches INT := COALESCE(array_length(batch_tenants, 1), 0);
     s INT := 0;
     c INT := 0;
+    t INT := 0;
+    k INT := 0;
+    tt INT;
+    kk INT;
     n BIGINT;
     last BIGINT;
     affected BIGINT;
@@ -537,6 +539,8 @@ BEGIN
             -- A batch that creates its tenant finds no row to advance before its statements have run. One
             -- that logs nothing (a refresh token's rotation) reads the sequence and leaves the row alone.
             last := NULL;
+            tt := t;
+            kk := k;
             IF n = 0 THEN
                 SELECT change_seq INTO last FROM tenants WHERE id = batch_tenants[b];
             ELSE
@@ -544,7 +548,9 @@ BEGIN
                     RETURNING change_seq INTO last;
             END IF;
             FOR i IN s + 1 .. s + statement_counts[b] LOOP
-                EXECUTE statements[i] USING texts, ints;
+                EXECUTE statements[i] USING texts[tt + 1 : tt + text_counts[i]], ints[kk + 1 : kk + int_counts[i]];
+                tt := tt + text_counts[i];
+                kk := kk + int_counts[i];
                 GET DIAGNOSTICS affected = ROW_COUNT;
                 IF affected = 0 AND checked[i] THEN
                     RAISE EXCEPTION USING ERRCODE = 'GH001', MESSAGE = (i - s)::TEXT;
@@ -559,20 +565,26 @@ BEGIN
             IF last IS NULL THEN
                 RAISE EXCEPTION USING ERRCODE = 'GH002', MESSAGE = 'no such tenant';
             END IF;
-            INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at, actor, batch,
-                                    category, activity, service, detail)
-                SELECT batch_tenants[b], last - n + u.ord, u.object_type, u.object_id, u.kind, u.attributes, ats[b],
-                       actors[b], last - n + 1, u.category, u.activity, u.service, u.detail
-                FROM unnest(object_types[c + 1 : c + n], object_ids[c + 1 : c + n], kinds[c + 1 : c + n],
-                            attributes[c + 1 : c + n], categories[c + 1 : c + n], activities[c + 1 : c + n],
-                            services[c + 1 : c + n], details[c + 1 : c + n])
-                     WITH ORDINALITY AS u(object_type, object_id, kind, attributes, category, activity, service,
-                                          detail, ord);
+            IF n > 0 THEN
+                INSERT INTO change_log (tenant_id, seq, object_type, object_id, kind, attributes, at, actor, batch,
+                                        category, activity, service, detail)
+                    SELECT batch_tenants[b], last - n + u.ord, u.object_type, u.object_id, u.kind, u.attributes, ats[b],
+                           actors[b], last - n + 1, u.category, u.activity, u.service, u.detail
+                    FROM unnest(object_types[c + 1 : c + n], object_ids[c + 1 : c + n], kinds[c + 1 : c + n],
+                                attributes[c + 1 : c + n], categories[c + 1 : c + n], activities[c + 1 : c + n],
+                                services[c + 1 : c + n], details[c + 1 : c + n])
+                         WITH ORDINALITY AS u(object_type, object_id, kind, attributes, category, activity, service,
+                                              detail, ord);
+            END IF;
             lasts[b] := last;
         EXCEPTION WHEN OTHERS THEN
             codes[b] := SQLSTATE;
             messages[b] := SQLERRM;
         END;
+        FOR i IN s + 1 .. s + statement_counts[b] LOOP
+            t := t + text_counts[i];
+            k := k + int_counts[i];
+        END LOOP;
         s := s + statement_counts[b];
         c := c + n;
     END LOOP;

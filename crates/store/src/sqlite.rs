@@ -12,6 +12,7 @@
 //! acknowledged before that commit, so durability is unchanged; an idle writer commits a lone batch at
 //! once, so nothing waits for company.
 
+use crate::group::{GroupQueue, Job};
 use crate::migrations::MIGRATIONS;
 use crate::plan::{self, Batch, Query, Row, SqlValue};
 use gatehouse_core::store::{StoreError, StoreResult};
@@ -19,9 +20,6 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// A batch waiting for the writer, with where its result goes.
-type Job = (Batch, tokio::sync::oneshot::Sender<StoreResult<i64>>);
 
 /// Reader connections kept open for reuse.
 const READERS: usize = 8;
@@ -31,7 +29,7 @@ pub struct SqliteDb {
     readers: Mutex<Vec<Connection>>,
     writer: Arc<Mutex<Connection>>,
     /// Batches waiting for the writer.
-    waiting: Arc<Mutex<Vec<Job>>>,
+    waiting: Arc<GroupQueue>,
     /// Dropped with the store, which ends the checkpointing thread.
     _checkpointer: std::sync::mpsc::Sender<()>,
 }
@@ -171,7 +169,7 @@ impl SqliteDb {
             path,
             readers: Mutex::new(Vec::new()),
             writer,
-            waiting: Arc::new(Mutex::new(Vec::new())),
+            waiting: GroupQueue::new(1),
             _checkpointer: checkpointer,
         })
     }
@@ -224,18 +222,16 @@ impl SqliteDb {
     /// Runs the batch in a transaction of the writer connection, on the blocking pool, together with the
     /// batches waiting when the writer is taken (see the module's notes on group commit).
     pub async fn transaction(&self, batch: Batch) -> StoreResult<i64> {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|p| p.into_inner()).push((batch, sender));
-        let (writer, waiting) = (self.writer.clone(), self.waiting.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut connection = writer.lock().unwrap_or_else(|p| p.into_inner());
-            let jobs = std::mem::take(&mut *waiting.lock().unwrap_or_else(|p| p.into_inner()));
-            if !jobs.is_empty() {
-                commit_group(&mut connection, jobs);
-            }
-        })
-        .await
-        .map_err(unavailable)?;
+        let (receiver, committer) = self.waiting.push(batch);
+        if let Some(mut committer) = committer {
+            let writer = self.writer.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut connection = writer.lock().unwrap_or_else(|p| p.into_inner());
+                while let Some(jobs) = committer.next(usize::MAX) {
+                    commit_group(&mut connection, jobs);
+                }
+            });
+        }
         receiver.await.map_err(unavailable)?
     }
 }

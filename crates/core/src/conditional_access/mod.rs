@@ -70,9 +70,14 @@ struct Compiled {
     locations: Vec<Location>,
 }
 
-/// Each tenant's parsed policies on this node.
+/// Each tenant's parsed policies on this node, with when their version was last read from the store.
 #[derive(Default)]
-struct CompiledPolicies(Mutex<HashMap<Uuid, Arc<Compiled>>>);
+struct CompiledPolicies(Mutex<HashMap<Uuid, (Arc<Compiled>, i64)>>);
+
+/// How long a node uses its parsed policies before it reads their version again: a change made on this
+/// node applies to its next sign-in, one made on another node within these seconds (a refresh grant
+/// would otherwise pay a read for a version that changes a few times a year).
+const POLICY_CHECK_SECONDS: i64 = 5;
 
 /// The Conditional Access service.
 pub struct ConditionalAccess<'a> {
@@ -361,22 +366,29 @@ impl ConditionalAccess<'_> {
 
     /// The tenant's parsed policies and locations, parsed again when its document changed.
     async fn compiled(&self, tenant: Uuid) -> Result<Arc<Compiled>> {
-        let version = self.directory.store.conditional_access_version(tenant).await.map_err(Error::from)?;
+        let now = self.directory.now().timestamp();
         let cache = self.directory.node_state::<CompiledPolicies>();
-        if let Some(compiled) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant) {
-            if compiled.version == version {
+        let cached = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant).cloned();
+        if let Some((compiled, checked)) = &cached {
+            if now - checked < POLICY_CHECK_SECONDS {
                 return Ok(compiled.clone());
             }
         }
-        let (doc, version) = self.document(tenant).await?;
-        let docs = items(&doc, POLICIES);
-        let compiled = Arc::new(Compiled {
-            version,
-            policies: docs.iter().map(Policy::read).collect(),
-            docs,
-            locations: items(&doc, LOCATIONS).iter().map(Location::read).collect(),
-        });
-        cache.0.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, compiled.clone());
+        let version = self.directory.store.conditional_access_version(tenant).await.map_err(Error::from)?;
+        let compiled = match cached {
+            Some((compiled, _)) if compiled.version == version => compiled,
+            _ => {
+                let (doc, version) = self.document(tenant).await?;
+                let docs = items(&doc, POLICIES);
+                Arc::new(Compiled {
+                    version,
+                    policies: docs.iter().map(Policy::read).collect(),
+                    docs,
+                    locations: items(&doc, LOCATIONS).iter().map(Location::read).collect(),
+                })
+            }
+        };
+        cache.0.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant, (compiled.clone(), now));
         Ok(compiled)
     }
 
@@ -433,6 +445,12 @@ impl ConditionalAccess<'_> {
             let doc = json!({POLICIES: policies, LOCATIONS: locations}).as_object().cloned().unwrap_or_default();
             let write = Write::SetConditionalAccess { doc, previous, expected_version: version };
             if let Some(committed) = self.directory.commit_attempt(caller, &mut turn, vec![write]).await? {
+                self.directory
+                    .node_state::<CompiledPolicies>()
+                    .0
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&tenant);
                 return committed.map_err(|other| write_error(other, "conflict"));
             }
         }
