@@ -39,7 +39,7 @@ use issue::{client_info, Issued, Subject};
 use lockout::Lockout;
 use log::Seen;
 use policy::{Asked, Block, Decision, Facts, Interaction};
-use refresh::RefreshToken;
+use refresh::{Families, RefreshToken};
 use resource::{Granted, Resource, ScopeRequest};
 use serde_json::Value;
 use std::net::IpAddr;
@@ -385,13 +385,17 @@ impl SignIn<'_> {
             ));
         }
         seen.tenant = Some(tenant);
-        let family = self
-            .directory
-            .store
-            .refresh_family(tenant, presented.family)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(malformed)?;
+        let families = self.directory.node_state::<Families>();
+        let family = match families.get(tenant, presented.family) {
+            Some(kept) if kept.generation == presented.generation => kept,
+            _ => {
+                let store = &self.directory.store;
+                let read = store.refresh_family(tenant, presented.family).await.map_err(Error::from)?;
+                let read = read.ok_or_else(malformed)?;
+                families.keep(tenant, read.clone());
+                read
+            }
+        };
         let applications = self.directory.applications();
         let client = applications
             .sign_in_client(tenant, request.client_id, request.proof.map(|p| (p, request.base)), true)
@@ -447,7 +451,9 @@ impl SignIn<'_> {
         let rotate = Write::RotateRefreshFamily { id: family.id, from: family.generation, expires_at };
         let logged = Write::LogSignIns(vec![self.record(seen, false, None)]);
         match self.directory.commit(&Caller::System { tenant }, vec![rotate, logged]).await {
-            Ok(_) => {}
+            Ok(_) => {
+                families.keep(tenant, RefreshFamilyRecord { generation: family.generation + 1, expires_at, ..family })
+            }
             Err(StoreError::Conflict(_)) => {
                 self.revoke(tenant, family.id).await?;
                 return Err(revoked());
@@ -591,8 +597,9 @@ impl SignIn<'_> {
                     sliding: !spa,
                     revoked: false,
                 };
-                let start = vec![Write::StartRefreshFamily(family)];
+                let start = vec![Write::StartRefreshFamily(family.clone())];
                 self.directory.commit(&Caller::System { tenant }, start).await?;
+                self.directory.node_state::<Families>().keep(tenant, family);
                 Some(RefreshToken { tenant, family: id, generation: 0 }.encode(&self.directory.master))
             }
             (Family::Start { .. }, false) => None,
@@ -636,6 +643,7 @@ impl SignIn<'_> {
 
     async fn revoke(&self, tenant: Uuid, family: Uuid) -> Result<()> {
         tracing::warn!(%tenant, %family, "a refresh token was used twice; every token of its sign-in is revoked");
+        self.directory.node_state::<Families>().forget(tenant, family);
         self.directory.commit(&Caller::System { tenant }, vec![Write::RevokeRefreshFamily { id: family }]).await?;
         Ok(())
     }

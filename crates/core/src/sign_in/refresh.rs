@@ -2,12 +2,51 @@
 //! its generation, with a MAC over them made with the master key; the store keeps only the family's
 //! current generation. A token of an earlier generation is genuine (its MAC verifies) but used already:
 //! the family is revoked, since either the client or a thief holds a copy.
+//!
+//! Each node keeps the families it started, rotated or read ([`Families`]), so that a refresh grant reads
+//! nothing before its rotation. A kept copy can be stale only in what other nodes change: the generation
+//! (a rotation there) and the revocation. Neither can let a used token through: a token whose generation
+//! is not the kept one sends the grant to the store for the family, and the rotation itself is a
+//! compare-and-set on the generation of a family not revoked, which fails for a token used or revoked
+//! elsewhere.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use std::collections::HashMap;
+use std::sync::Mutex;
 use uuid::Uuid;
 
 use crate::credentials::secrets::MasterKey;
+use crate::store::RefreshFamilyRecord;
+
+/// The most families a node keeps (a few hundred bytes each); beyond it one is forgotten for each added.
+const MOST_FAMILIES: usize = 50_000;
+
+/// The refresh families this node knows, by tenant and id.
+#[derive(Default)]
+pub(crate) struct Families(Mutex<HashMap<(Uuid, Uuid), RefreshFamilyRecord>>);
+
+impl Families {
+    /// The kept copy of a family, if this node has one.
+    pub fn get(&self, tenant: Uuid, id: Uuid) -> Option<RefreshFamilyRecord> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&(tenant, id)).cloned()
+    }
+
+    /// Keeps a family as the store now has it.
+    pub fn keep(&self, tenant: Uuid, family: RefreshFamilyRecord) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= MOST_FAMILIES && !kept.contains_key(&(tenant, family.id)) {
+            if let Some(any) = kept.keys().next().copied() {
+                kept.remove(&any);
+            }
+        }
+        kept.insert((tenant, family.id), family);
+    }
+
+    pub fn forget(&self, tenant: Uuid, id: Uuid) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&(tenant, id));
+    }
+}
 
 /// What a refresh token names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! People sign in: the password grant, refresh tokens, consent, delegated calls to Graph (`/me`), on every
 //! engine, with Entra's errors for everything that must fail.
 
-use crate::support::{claims, new_user, servers, Server};
+use crate::support::{claims, new_user, servers, Server, CHEAP_HASH};
+use gatehouse_core::sign_in::{ClientRequest, Tenancy};
+use gatehouse_core::{Directory, DirectoryConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -230,6 +232,50 @@ async fn sign_ins_fail_as_entra_fails_them() {
         let (changes, users) = server.snapshot().await;
         assert!(changes > before.0, "{engine}: the admin's changes were logged");
         assert_eq!(users.as_array().map(Vec::len), before.1.as_array().map(Vec::len), "{engine}: no user appeared");
+    }
+}
+
+/// Each node keeps the refresh families it knows: a token rotated on another node is taken here, and a
+/// reuse is caught on the node whose copy of the family is stale.
+#[tokio::test]
+async fn refresh_tokens_rotate_across_nodes_and_a_reuse_is_caught_on_either() {
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let tenant = server.tenant.tenant_id;
+        let client = server.client(&admin, true, "User.Read").await;
+        server.member(&admin, "di").await;
+        let upn = "di@contoso.gatehouse.test";
+        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+        let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
+        let request = ClientRequest {
+            client_id: &client.app_id,
+            proof: None,
+            scope: "",
+            base: "https://gatehouse.test",
+            source: None,
+            origin: None,
+            user_agent: None,
+        };
+        let refresh_of = |body: &Value| body["refresh_token"].as_str().unwrap().to_owned();
+
+        let (_, first) =
+            server.password_grant(&tenant.to_string(), &client.app_id, upn, PASSWORD, "User.Read offline_access").await;
+        let first = refresh_of(&first);
+        let there = other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &first).await;
+        let second = there.unwrap_or_else(|e| panic!("{engine}: {e:?}")).refresh_token.unwrap();
+        let (status, third) = server.refresh_grant(&tenant.to_string(), &client.app_id, &second).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: this node's copy is a generation behind: {third}");
+        let third = refresh_of(&third);
+
+        let reused = other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &second).await;
+        let message = reused.err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            message.starts_with("AADSTS50173"),
+            "{engine}: the other node's copy is stale, the store is not: {message}"
+        );
+        let after = server.refresh_grant(&tenant.to_string(), &client.app_id, &third).await;
+        assert_grant_error(engine, &after, "invalid_grant", "AADSTS50173");
     }
 }
 
