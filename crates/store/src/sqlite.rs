@@ -6,9 +6,9 @@
 //! the writer commits; `synchronous = FULL` makes every acknowledged commit survive a power loss; a thread
 //! of its own checkpoints the WAL. Each connection keeps a 64 MiB page cache.
 //!
-//! **Group commit.** Batches that arrive while the writer is busy wait in a queue; whoever takes the
-//! writer next runs every waiting batch in one transaction, each inside its own savepoint (a failing batch
-//! is rolled back alone and gets its own error), and pays for one `fsync` for all of them. No batch is
+//! **Group commit.** Batches that arrive while the writer is busy wait in a queue (`group.rs`); the
+//! writer's one committer runs every waiting batch in one transaction, each inside its own savepoint (a
+//! failing batch is rolled back alone and gets its own error), and pays for one `fsync` for all of them. No batch is
 //! acknowledged before that commit, so durability is unchanged; an idle writer commits a lone batch at
 //! once, so nothing waits for company.
 
