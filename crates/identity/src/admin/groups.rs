@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::groups::{new_group_body, Binds};
 use gatehouse_core::kernel::error::Error;
+use gatehouse_core::licensing::licenses_of;
 use gatehouse_core::query::Listing;
 use gatehouse_core::store::{ObjectRecord, Relation};
 use gatehouse_core::Caller;
@@ -272,15 +273,8 @@ async fn group_page(state: &IdentityState, tenant: &str, caller: &Caller, id: &s
             .and_then(|s| s["skuPartNumber"].as_str())
             .map_or_else(|| sku.to_owned(), str::to_owned)
     };
-    let held: Vec<String> = group
-        .doc
-        .get("assignedLicenses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["skuId"].as_str())
-        .map(str::to_owned)
-        .collect();
+    let held: Vec<String> =
+        licenses_of(group.doc.get("assignedLicenses")).into_iter().map(|(sku, _)| sku.to_string()).collect();
     let licences = held
         .iter()
         .map(|sku| {

@@ -11,6 +11,7 @@ use axum::response::Response;
 use gatehouse_core::auth::authorization::Action;
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::kernel::error::Error;
+use gatehouse_core::licensing::licenses_of;
 use gatehouse_core::query::Listing;
 use gatehouse_core::role_management::AssignmentFilter;
 use gatehouse_core::store::{ObjectKind, ObjectRecord, Relation};
@@ -341,17 +342,11 @@ async fn about(
             format!("<tr><td>{}</td><td>{from}</td><td>{state_text}</td><td>{remove}</td></tr>\n", escape(product))
         })
         .collect();
-    let held: Vec<&str> = user
-        .doc
-        .get("assignedLicenses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["skuId"].as_str())
-        .collect();
+    let held: Vec<String> =
+        licenses_of(user.doc.get("assignedLicenses")).into_iter().map(|(sku, _)| sku.to_string()).collect();
     let choices: Vec<(&str, &str)> = skus
         .iter()
-        .filter(|s| !held.contains(&s["skuId"].as_str().unwrap_or_default()))
+        .filter(|s| !held.iter().any(|sku| s["skuId"] == sku.as_str()))
         .map(|s| (s["skuId"].as_str().unwrap_or_default(), s["skuPartNumber"].as_str().unwrap_or_default()))
         .collect();
     let assign = match assigns && !choices.is_empty() {
