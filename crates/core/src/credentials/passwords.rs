@@ -151,13 +151,13 @@ impl Hasher {
             .map_err(|_| Error::throttled("Too many password changes at once; try again shortly.", RETRY_AFTER))?
     }
 
-    /// Verifies a password against a stored hash when a turn comes. Refused as unavailable when the pool is
-    /// saturated (a sign-in answers `503` with `Retry-After`).
     /// The parameters new hashes are made with.
     pub fn params(&self) -> HashParams {
         self.params
     }
 
+    /// Verifies a password against a stored hash when a turn comes. Refused as unavailable when the pool is
+    /// saturated (a sign-in answers `503` with `Retry-After`).
     pub async fn verify(&self, password: String, phc: String) -> Result<bool> {
         self.run(move || Ok(verify_now(&password, &phc))).await.map_err(|_| {
             Error::unavailable("AADSTS90033: A transient error has occurred. Please try again.", RETRY_AFTER)
