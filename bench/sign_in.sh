@@ -4,7 +4,8 @@
 #   bench/sign_in.sh [sqlite|postgres] [SECONDS]
 #
 # - password sign-ins (the password grant, production argon2id) per second, against cores × argon2id
-#   hashes/s on one core;
+#   hashes/s on one core (and, beside it, the hashes/s of every core hashing at once: two 19 MiB hashes
+#   outgrow the cache the cores share, where one fits);
 # - refresh-token grants per second, against cores × RS256 signatures/s on one core (each grant signs one
 #   access token; with `openid` it also signs an id token);
 # - GET /v1.0/users/{id} p99 while password sign-ins saturate the hash pool, against its p99 when idle.
