@@ -241,41 +241,99 @@ async fn sign_ins_fail_as_entra_fails_them() {
 async fn refresh_tokens_rotate_across_nodes_and_a_reuse_is_caught_on_either() {
     for server in servers().await {
         let engine = server.engine;
-        let admin = server.admin_token().await;
-        let tenant = server.tenant.tenant_id;
-        let client = server.client(&admin, true, "User.Read").await;
-        server.member(&admin, "di").await;
-        let upn = "di@contoso.gatehouse.test";
-        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
-        let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
-        let request = ClientRequest {
-            client_id: &client.app_id,
+        let nodes = two_nodes(&server, "di").await;
+        let (tenant, app_id) = (server.tenant.tenant_id, nodes.client.app_id.as_str());
+        let request = nodes.refresh_request();
+        let refresh_of = |body: &Value| body["refresh_token"].as_str().unwrap().to_owned();
+
+        let there = nodes.other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &nodes.refresh).await;
+        let second = there.unwrap_or_else(|e| panic!("{engine}: {e:?}")).refresh_token.unwrap();
+        let (status, third) = server.refresh_grant(&tenant.to_string(), app_id, &second).await;
+        assert_eq!(status, StatusCode::OK, "{engine}: this node's copy is a generation behind: {third}");
+        let third = refresh_of(&third);
+
+        let reused = nodes.other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &second).await;
+        let message = reused.err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            message.starts_with("AADSTS50173"),
+            "{engine}: the other node's copy is stale, the store is not: {message}"
+        );
+        let after = server.refresh_grant(&tenant.to_string(), app_id, &third).await;
+        assert_grant_error(engine, &after, "invalid_grant", "AADSTS50173");
+    }
+}
+
+/// A member signed in on the server with a refresh token, and a second node on the server's store (its
+/// clock and keys, caches of its own).
+struct TwoNodes {
+    admin: String,
+    client: Client,
+    user: String,
+    upn: String,
+    refresh: String,
+    other: Directory,
+}
+
+async fn two_nodes(server: &Server, alias: &str) -> TwoNodes {
+    let admin = server.admin_token().await;
+    let client = server.client(&admin, true, "User.Read").await;
+    let user = server.member(&admin, alias).await;
+    let upn = format!("{alias}@contoso.gatehouse.test");
+    let tenant = server.tenant.tenant_id.to_string();
+    let (_, body) = server.password_grant(&tenant, &client.app_id, &upn, PASSWORD, "User.Read offline_access").await;
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+    let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
+    TwoNodes { admin, client, user, upn, refresh, other }
+}
+
+impl TwoNodes {
+    /// A refresh grant's request from the client, as a node's sign-in pipeline takes it.
+    fn refresh_request(&self) -> ClientRequest<'_> {
+        ClientRequest {
+            client_id: &self.client.app_id,
             proof: None,
             scope: "",
             base: "https://gatehouse.test",
             source: None,
             origin: None,
             user_agent: None,
-        };
-        let refresh_of = |body: &Value| body["refresh_token"].as_str().unwrap().to_owned();
+        }
+    }
+}
 
-        let (_, first) =
-            server.password_grant(&tenant.to_string(), &client.app_id, upn, PASSWORD, "User.Read offline_access").await;
-        let first = refresh_of(&first);
-        let there = other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &first).await;
-        let second = there.unwrap_or_else(|e| panic!("{engine}: {e:?}")).refresh_token.unwrap();
-        let (status, third) = server.refresh_grant(&tenant.to_string(), &client.app_id, &second).await;
-        assert_eq!(status, StatusCode::OK, "{engine}: this node's copy is a generation behind: {third}");
-        let third = refresh_of(&third);
+#[tokio::test]
+async fn a_conditional_access_policy_made_on_one_node_applies_on_another_within_seconds() {
+    for server in servers().await {
+        let engine = server.engine;
+        let nodes = two_nodes(&server, "fay").await;
+        let tenant = server.tenant.tenant_id;
+        let request = nodes.refresh_request();
+        // The other node reads the tenant's policies (none yet) with its first grant.
+        let there = nodes.other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &nodes.refresh).await;
+        let token = there.unwrap_or_else(|e| panic!("{engine}: {e:?}")).refresh_token.unwrap();
 
-        let reused = other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &second).await;
-        let message = reused.err().map(|e| e.message).unwrap_or_default();
-        assert!(
-            message.starts_with("AADSTS50173"),
-            "{engine}: the other node's copy is stale, the store is not: {message}"
-        );
-        let after = server.refresh_grant(&tenant.to_string(), &client.app_id, &third).await;
-        assert_grant_error(engine, &after, "invalid_grant", "AADSTS50173");
+        let block = json!({
+            "displayName": "Block Fay",
+            "state": "enabled",
+            "conditions": {"users": {"includeUsers": [nodes.user]}, "applications": {"includeApplications": ["All"]}},
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+        });
+        let path = "/v1.0/identity/conditionalAccess/policies";
+        let (status, made) = server.call(&nodes.admin, Method::POST, path, Some(block)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {made}");
+        let here =
+            server.password_grant(&tenant.to_string(), &nodes.client.app_id, &nodes.upn, PASSWORD, "User.Read").await;
+        assert_grant_error(engine, &here, "invalid_grant", "AADSTS53003");
+
+        // The other node reads the policies' version at most every few seconds: its copy still holds...
+        let stale = nodes.other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &token).await;
+        let token = stale.unwrap_or_else(|e| panic!("{engine}: within the interval: {e:?}")).refresh_token.unwrap();
+        // ...until they have passed, and then the policy applies there too.
+        server.clock.advance(chrono::Duration::seconds(6));
+        let blocked = nodes.other.sign_in().refresh(Tenancy::Tenant(tenant), &request, &token).await;
+        let message = blocked.err().map(|e| e.message).unwrap_or_default();
+        assert!(message.starts_with("AADSTS53003"), "{engine}: the policy reached the other node: {message}");
     }
 }
 
