@@ -102,7 +102,7 @@ impl PgDb {
             .connect(url)
             .await
             .map_err(unavailable)?;
-        Ok(PgDb { pool, waiting: GroupQueue::new(1) })
+        Ok(PgDb { pool, waiting: Arc::default() })
     }
 
     /// Applies pending migrations under an advisory lock, so nodes starting together do not race.

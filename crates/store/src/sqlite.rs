@@ -8,9 +8,9 @@
 //!
 //! **Group commit.** Batches that arrive while the writer is busy wait in a queue (`group.rs`); the
 //! writer's one committer runs every waiting batch in one transaction, each inside its own savepoint (a
-//! failing batch is rolled back alone and gets its own error), and pays for one `fsync` for all of them. No batch is
-//! acknowledged before that commit, so durability is unchanged; an idle writer commits a lone batch at
-//! once, so nothing waits for company.
+//! failing batch is rolled back alone and gets its own error), and pays for one `fsync` for all of them.
+//! No batch is acknowledged before that commit, so durability is unchanged; an idle writer commits a lone
+//! batch at once, so nothing waits for company.
 
 use crate::group::{GroupQueue, Job};
 use crate::migrations::MIGRATIONS;
@@ -169,7 +169,7 @@ impl SqliteDb {
             path,
             readers: Mutex::new(Vec::new()),
             writer,
-            waiting: GroupQueue::new(1),
+            waiting: Arc::default(),
             _checkpointer: checkpointer,
         })
     }

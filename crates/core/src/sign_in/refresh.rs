@@ -43,6 +43,7 @@ impl Families {
         kept.insert((tenant, family.id), family);
     }
 
+    /// Forgets a family (revoked here: the next grant reads it from the store).
     pub fn forget(&self, tenant: Uuid, id: Uuid) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&(tenant, id));
     }
