@@ -1,12 +1,14 @@
 //! Passwords: Entra's complexity rule and argon2id hashing.
 //!
 //! Hashing is CPU work measured in tens of milliseconds, so it runs on threads of its own at low priority,
-//! never on an async worker, and a bounded number at a time ([`Hasher`]). Hash parameters are explicit configuration: production uses the OWASP minimum
-//! (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
+//! never on an async worker, and a bounded number at a time ([`Hasher`]), each thread in working memory it
+//! keeps from one hash to the next. Hash parameters are explicit configuration: production uses the OWASP
+//! minimum (m = 19 MiB, t = 2, p = 1); only a caller that asks for cheaper parameters gets them.
 
 use crate::kernel::error::{Error, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::cell::RefCell;
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +33,8 @@ impl HashParams {
             && value("p") == Some(self.parallelism)
     }
 
-    fn argon2(self) -> Result<Argon2<'static>> {
-        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(Error::internal)?;
-        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    fn argon2_params(self) -> Result<Params> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None).map_err(Error::internal)
     }
 }
 
@@ -80,11 +81,11 @@ const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How many hashes may wait for a turn, per hash that may run: beyond it a request is refused at once.
 const QUEUE_PER_TURN: usize = 32;
 
-/// Password hashing on a bounded pool of its own threads: at most `limit` hashes run at once, each holding
-/// its parameters' memory (19 MiB in production); at most [`QUEUE_PER_TURN`] × `limit` more wait their
-/// turn, for at most [`QUEUE_WAIT`]; the rest are refused at once. The threads run at the lowest scheduling
-/// priority (nice 19), so hashing takes the CPU that serving requests leaves: a flood of sign-ins costs a
-/// bounded amount of memory, and everything else stays fast while it lasts.
+/// Password hashing on a bounded pool of its own threads: at most `limit` hashes run at once, each thread
+/// keeping its parameters' memory (19 MiB in production) between hashes; at most [`QUEUE_PER_TURN`] ×
+/// `limit` more wait their turn, for at most [`QUEUE_WAIT`]; the rest are refused at once. The threads run at
+/// the lowest scheduling priority (nice 19), so hashing takes the CPU that serving requests leaves: a flood
+/// of sign-ins costs a bounded amount of memory, and everything else stays fast while it lasts.
 pub struct Hasher {
     params: HashParams,
     turns: tokio::sync::Semaphore,
@@ -211,17 +212,64 @@ impl Hasher {
 
 /// Hashes on the current thread with the salt given; for benchmarks and blocking contexts.
 pub fn hash_now(password: &str, salt: &[u8], params: HashParams) -> Result<String> {
+    let params = params.argon2_params()?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2id_into(Algorithm::Argon2id, Version::V0x13, &params, password.as_bytes(), salt, &mut output)?;
     let salt = SaltString::encode_b64(salt).map_err(Error::internal)?;
-    let hashed = params.argon2()?.hash_password(password.as_bytes(), &salt).map_err(Error::internal)?;
+    let hashed = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(Error::internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(Error::internal)?),
+    };
     Ok(hashed.to_string())
 }
 
-/// Verifies against a stored PHC string, with the parameters recorded in it. Constant-time inside argon2.
+/// Verifies against a stored PHC string, with the parameters recorded in it. The outputs are compared in
+/// constant time ([`Output`]'s equality).
 pub fn verify_now(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    }
+    let verified = || -> Option<bool> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let (salt, expected) = (parsed.salt?, parsed.hash?);
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = parsed.version.map_or(Ok(Version::default()), Version::try_from).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        let mut salt_bytes = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_bytes).ok()?;
+        let mut output = [0u8; Output::MAX_LENGTH];
+        let output = &mut output[..expected.len()];
+        argon2id_into(algorithm, version, &params, password.as_bytes(), salt, output).ok()?;
+        Some(Output::new(output).ok()? == expected)
+    };
+    verified().unwrap_or(false)
+}
+
+thread_local! {
+    /// This thread's argon2 working memory, kept from one hash to the next: allocated afresh, its 19 MiB
+    /// cost every hash thousands of page faults and the zeroing of every page, a third or more of the hash's
+    /// time (docs/benchmarks.md). Each hash writes every block it uses before reading it.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2 of the password and salt into `output`, in this thread's kept memory (grown to the largest
+/// parameters it has hashed with).
+fn argon2id_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    output: &mut [u8],
+) -> Result<()> {
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < params.block_count() {
+            memory.resize(params.block_count(), Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, output, &mut memory[..]).map_err(Error::internal)
+    })
 }
 
 #[cfg(test)]
@@ -283,6 +331,26 @@ mod tests {
         assert!(verified >= 1 + QUEUE_PER_TURN - 8, "the queue is served: {verified}");
         assert!(refused >= 100 - 1 - QUEUE_PER_TURN, "beyond the queue, refused: {refused}");
         assert_eq!(hasher.peak(), 1, "one at a time");
+        Ok(())
+    }
+
+    #[test]
+    fn hashes_agree_with_the_argon2_crates_own_hashing_both_ways() -> Result<()> {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let params = HashParams { memory_kib: 256, iterations: 2, parallelism: 1 };
+        let library = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.argon2_params()?);
+        let salt = SaltString::encode_b64(&[3; 16]).map_err(Error::internal)?;
+        let theirs = library.hash_password(b"Sup3r-secret", &salt).map_err(Error::internal)?.to_string();
+        // After a larger hash on this thread, in the memory that one left behind.
+        hash_now("Other-secret1", &[4; 16], HashParams { memory_kib: 1024, ..params })?;
+        let ours = hash_now("Sup3r-secret", &[3; 16], params)?;
+        assert_eq!(ours, theirs);
+        let older =
+            Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(128, 3, 2, Some(24)).map_err(Error::internal)?);
+        let older = older.hash_password(b"Sup3r-secret", &salt).map_err(Error::internal)?.to_string();
+        assert!(verify_now("Sup3r-secret", &older) && !verify_now("Sup3r-secreT", &older), "{older}");
+        let parsed = PasswordHash::new(&ours).map_err(Error::internal)?;
+        assert!(library.verify_password(b"Sup3r-secret", &parsed).is_ok());
         Ok(())
     }
 
