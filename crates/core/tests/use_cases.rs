@@ -138,3 +138,26 @@ async fn randomness_comes_from_the_source_the_directory_is_given() {
     }
     assert!(made.windows(2).all(|pair| pair[0] == pair[1]), "the same source, the same bootstrap client");
 }
+
+/// A commit wakes the node's change processors only when it logged a change: one that logs none (the
+/// processors' own leases and cursors, a sign-in record, a refresh token's rotation) gives them nothing to do.
+#[tokio::test]
+async fn only_a_commit_that_logs_a_change_wakes_the_processors() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, url) in gatehouse_testkit::postgres::engines(dir.path()).await {
+        let directory = directory(&url, Arc::new(gatehouse_core::SystemClock)).await;
+        let spec =
+            gatehouse_core::tenants::NewTenant { domain: Some("contoso.gatehouse.test".into()), ..Default::default() };
+        let tenant = directory.tenants().create(spec).await.unwrap().tenant_id;
+        let caller = gatehouse_core::Caller::System { tenant };
+        let woken = || async { tokio::time::timeout(Duration::from_millis(200), directory.committed()).await.is_ok() };
+        directory.users().create(&caller, new_user("ann").as_object().unwrap()).await.unwrap();
+        assert!(woken().await, "{engine}: a new user is a change");
+        // The processor takes its lease and moves its cursor past the new user's record: two commits.
+        directory.process(tenant, "the-only-node", &gatehouse_core::membership::DynamicMembership).await.unwrap();
+        assert!(!woken().await, "{engine}: a lease and a cursor log no change");
+        directory.users().create(&caller, new_user("bob").as_object().unwrap()).await.unwrap();
+        assert!(woken().await, "{engine}: so does a second user");
+    }
+}

@@ -92,8 +92,13 @@ pub struct Directory {
     pub(crate) scim_client: Option<Arc<dyn crate::kernel::scim_client::ScimClient>>,
     /// Each tenant's Microsoft Graph service principal, which never changes.
     graph_principals: RwLock<HashMap<Uuid, Uuid>>,
-    /// Wakes this node's change-log processors after a commit (other nodes' commits are found by polling).
+    /// Wakes this node's change-log processors after a commit that logged a change (other nodes' commits are
+    /// found by polling).
     committed: tokio::sync::Notify,
+    /// The highest change sequence number a commit on this node has returned, per tenant: a commit that
+    /// returns none higher logged no change (a refresh token's rotation, a sign-in record) and so gives the
+    /// processors nothing to do.
+    logged: Mutex<HashMap<Uuid, i64>>,
     /// What features keep in memory on this node (see [`node::NodeState`]).
     node: node::NodeState,
     /// Failed client authentications by client and by source address.
@@ -128,6 +133,7 @@ impl Directory {
             scim_client: None,
             graph_principals: RwLock::new(HashMap::new()),
             committed: tokio::sync::Notify::new(),
+            logged: Mutex::new(HashMap::new()),
             node: node::NodeState::default(),
             throttle: crate::credentials::throttle::Throttle::default(),
             hasher,
@@ -210,15 +216,27 @@ impl Directory {
             *self.client_changes.lock().unwrap_or_else(|p| p.into_inner()).entry(caller.tenant()).or_default() += 1;
         }
         match &committed {
-            Ok(_) => {
+            Ok(seq) => {
                 self.cache.written(caller.tenant(), eviction);
                 self.writes_failing.store(false, std::sync::atomic::Ordering::Relaxed);
-                self.committed.notify_one();
+                if self.logged_beyond(caller.tenant(), *seq) {
+                    self.committed.notify_one();
+                }
             }
             Err(StoreError::Unavailable(_)) => self.writes_failing.store(true, std::sync::atomic::Ordering::Relaxed),
             Err(_) => {}
         }
         committed
+    }
+
+    /// Whether `seq`, a commit's last sequence number, is beyond any an earlier commit on this node returned
+    /// for the tenant; notes it.
+    fn logged_beyond(&self, tenant: Uuid, seq: i64) -> bool {
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        let last = logged.entry(tenant).or_insert(i64::MIN);
+        let beyond = seq > *last;
+        *last = (*last).max(seq);
+        beyond
     }
 
     /// How many times this node has changed (or tried to change) the tenant's clients: a client read before
@@ -250,7 +268,7 @@ impl Directory {
         }
     }
 
-    /// Waits until this node commits a write (a wake-up left by an earlier commit counts).
+    /// Waits until this node commits a write that logs a change (a wake-up left by an earlier commit counts).
     pub async fn committed(&self) {
         self.committed.notified().await
     }
