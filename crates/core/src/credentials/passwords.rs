@@ -75,23 +75,25 @@ pub fn check_complexity(password: &str, strong: bool) -> Result<()> {
     Ok(())
 }
 
-/// How long a hash waits for its turn before the request is refused.
+/// How long a hash may wait for its turn and run before the request is refused.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How many hashes may wait for a turn, per hash that may run: beyond it a request is refused at once.
 const QUEUE_PER_TURN: usize = 32;
 
-/// Password hashing on a bounded pool of its own threads: at most `limit` hashes run at once, each thread
-/// keeping its parameters' memory (19 MiB in production) between hashes; at most [`QUEUE_PER_TURN`] ×
-/// `limit` more wait their turn, for at most [`QUEUE_WAIT`]; the rest are refused at once. The threads run at
-/// the lowest scheduling priority (nice 19), so hashing takes the CPU that serving requests leaves: a flood
-/// of sign-ins costs a bounded amount of memory, and everything else stays fast while it lasts.
+/// Password hashing on a bounded pool of its own threads: `limit` threads hash at once, each keeping its
+/// parameters' memory (19 MiB in production) between hashes; at most [`QUEUE_PER_TURN`] × `limit` more hashes
+/// wait in the pool's queue, and a request whose hash has not been computed within [`QUEUE_WAIT`] is refused,
+/// as is one that finds the queue full. A thread takes its next hash from the queue as it finishes one, so no
+/// core idles between hashes while requests wait. The threads run at the lowest scheduling priority
+/// (nice 19), so hashing takes the CPU that serving requests leaves: a flood of sign-ins costs a bounded
+/// amount of memory, and everything else stays fast while it lasts.
 pub struct Hasher {
     params: HashParams,
-    turns: tokio::sync::Semaphore,
-    queue: usize,
+    threads: usize,
     jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
-    waiting: std::sync::atomic::AtomicUsize,
+    /// Hashes queued or running.
+    pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     computed: std::sync::atomic::AtomicU64,
     running: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -104,10 +106,10 @@ const RETRY_AFTER: u64 = 1;
 
 impl Hasher {
     pub fn new(params: HashParams, limit: usize) -> Hasher {
-        let limit = limit.max(1);
+        let threads = limit.max(1);
         let (sender, receiver) = std::sync::mpsc::channel::<Job>();
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
-        for n in 0..limit {
+        for n in 0..threads {
             let receiver = receiver.clone();
             let spawned = std::thread::Builder::new().name(format!("password-hash-{n}")).spawn(move || {
                 use thread_priority::{set_current_thread_priority, ThreadPriority};
@@ -128,10 +130,9 @@ impl Hasher {
         }
         Hasher {
             params,
-            turns: tokio::sync::Semaphore::new(limit),
-            queue: limit * QUEUE_PER_TURN,
+            threads,
             jobs: std::sync::Mutex::new(sender),
-            waiting: Default::default(),
+            pending: Default::default(),
             computed: Default::default(),
             running: Default::default(),
             peak: Default::default(),
@@ -140,7 +141,7 @@ impl Hasher {
 
     /// How many hashes the pool computes at once (its threads).
     pub fn threads(&self) -> usize {
-        self.queue / QUEUE_PER_TURN
+        self.threads
     }
 
     /// Hashes the password with the salt given (16 bytes of the directory's randomness) when a turn comes;
@@ -165,38 +166,42 @@ impl Hasher {
         })?
     }
 
-    /// Runs `work` on the hashing threads when a turn comes; `Err(())` when the queue is full or the wait
-    /// too long.
+    /// Runs `work` on the hashing threads when a turn comes; `Err(())` when the queue is full or the result
+    /// has not come within [`QUEUE_WAIT`]. A hash whose caller has gone by the time its turn comes (a request
+    /// that timed out or was dropped) is skipped.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> std::result::Result<Result<T>, ()> {
         use std::sync::atomic::Ordering::Relaxed;
-        if self.waiting.fetch_add(1, Relaxed) >= self.queue {
-            self.waiting.fetch_sub(1, Relaxed);
+        let capacity = self.threads * (QUEUE_PER_TURN + 1);
+        if self.pending.fetch_add(1, Relaxed) >= capacity {
+            self.pending.fetch_sub(1, Relaxed);
             return Err(());
         }
-        let turn = tokio::time::timeout(QUEUE_WAIT, self.turns.acquire()).await;
-        self.waiting.fetch_sub(1, Relaxed);
-        let _turn = match turn {
-            Ok(Ok(turn)) => turn,
-            _ => return Err(()),
-        };
         let (done, result) = tokio::sync::oneshot::channel();
-        let (running, peak) = (self.running.clone(), self.peak.clone());
+        let (pending, running, peak) = (self.pending.clone(), self.running.clone(), self.peak.clone());
         let job: Job = Box::new(move || {
-            let now = running.fetch_add(1, Relaxed) + 1;
-            peak.fetch_max(now, Relaxed);
-            let outcome = work();
-            running.fetch_sub(1, Relaxed);
-            let _ = done.send(outcome);
+            if !done.is_closed() {
+                let now = running.fetch_add(1, Relaxed) + 1;
+                peak.fetch_max(now, Relaxed);
+                let outcome = work();
+                running.fetch_sub(1, Relaxed);
+                let _ = done.send(outcome);
+            }
+            pending.fetch_sub(1, Relaxed);
         });
         if self.jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job).is_err() {
+            self.pending.fetch_sub(1, Relaxed);
             return Ok(Err(Error::internal("the password hashing threads are gone")));
         }
-        let outcome = result.await.map_err(|_| Error::internal("a password hash was lost"));
-        self.computed.fetch_add(1, Relaxed);
-        Ok(outcome.and_then(|r| r))
+        match tokio::time::timeout(QUEUE_WAIT, result).await {
+            Ok(outcome) => {
+                self.computed.fetch_add(1, Relaxed);
+                Ok(outcome.map_err(|_| Error::internal("a password hash was lost")).and_then(|r| r))
+            }
+            Err(_) => Err(()),
+        }
     }
 
     /// How many hashes have been computed.
@@ -351,6 +356,36 @@ mod tests {
         assert!(verify_now("Sup3r-secret", &older) && !verify_now("Sup3r-secreT", &older), "{older}");
         let parsed = PasswordHash::new(&ours).map_err(Error::internal)?;
         assert!(library.verify_password(b"Sup3r-secret", &parsed).is_ok());
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hash_whose_caller_has_gone_is_skipped() -> Result<()> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let hasher = std::sync::Arc::new(Hasher::new(HashParams::PRODUCTION, 1));
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(move || Ok(hold.recv().is_ok())).await })
+        };
+        while hasher.running.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let ran = std::sync::Arc::new(AtomicBool::new(false));
+        let abandoned = {
+            let (hasher, ran) = (hasher.clone(), ran.clone());
+            tokio::spawn(async move { hasher.run(move || Ok(ran.store(true, Ordering::Relaxed))).await })
+        };
+        while hasher.pending.load(Ordering::Relaxed) < 2 {
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        assert!(abandoned.await.is_err_and(|e| e.is_cancelled()));
+        release.send(()).map_err(Error::internal)?;
+        assert_eq!(first.await.map_err(Error::internal)?, Ok(Ok(true)));
+        assert_eq!(hasher.run(|| Ok(7)).await, Ok(Ok(7)), "the queue moves on");
+        assert!(!ran.load(Ordering::Relaxed), "the abandoned hash was not computed");
+        assert_eq!(hasher.pending.load(Ordering::Relaxed), 0);
         Ok(())
     }
 
