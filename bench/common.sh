@@ -92,7 +92,8 @@ settle() {
   sync
 }
 # start NAME HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, tenant, token, client (a public client with
-# consent for User.Read), user (its object id); the user signs in as $upn with $password.
+# consent for User.Read and the redirect URI http://localhost:7777/callback), user (its object id); the user
+# signs in as $upn with $password.
 start() {
   local name=$1 memory=$2 iterations=$3
   if [ "$engine" = sqlite ]; then url="sqlite://$work/$name.db"; fi
@@ -116,7 +117,8 @@ def call(method, path, body=None, token=None, form=False):
 tenant = boot["tenantId"]
 token = call("POST", f"/{tenant}/oauth2/v2.0/token", {"grant_type": "client_credentials", "client_id": boot["clientId"],
              "client_secret": boot["clientSecret"], "scope": "https://graph.microsoft.com/.default"}, form=True)["access_token"]
-app = call("POST", "/v1.0/applications", {"displayName": "bench", "isFallbackPublicClient": True}, token)
+app = call("POST", "/v1.0/applications", {"displayName": "bench", "isFallbackPublicClient": True,
+           "publicClient": {"redirectUris": ["http://localhost:7777/callback"]}}, token)
 sp = call("POST", "/v1.0/servicePrincipals", {"appId": app["appId"]}, token)
 graph = next(p for p in call("GET", "/v1.0/servicePrincipals", token=token)["value"] if p["appId"].startswith("00000003"))
 call("POST", "/v1.0/oauth2PermissionGrants", {"clientId": sp["id"], "consentType": "AllPrincipals", "resourceId": graph["id"], "scope": "User.Read"}, token)

@@ -220,6 +220,25 @@ enum Command {
         #[arg(long)]
         token: String,
     },
+    /// Closed-loop sign-ins through the pages, each by a browser without a session: GET the authorize URL,
+    /// POST its sign-in form with the user's name and password, and land on the redirect URI with a code.
+    /// Prints throughput and latency percentiles (of the GET and POST together) as JSON.
+    SignInPages {
+        /// The `/authorize` URL, with every parameter of the request.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// A label for the JSON output.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
     /// POSTs a form `count` times and writes one field of each JSON answer to a file, a line each (refresh
     /// tokens for the refresh-grant benchmark).
     Collect {
@@ -271,6 +290,16 @@ fn main() -> anyhow::Result<()> {
                 };
                 let plan = Plan { url, method, headers: parse_headers(&header)?, body, content_type, ids };
                 let report = load(Arc::new(plan), concurrency, Duration::from_secs(seconds), requests).await;
+                println!("{}", report.json(&name));
+                Ok(())
+            }
+            Command::SignInPages { url, login, password, concurrency, seconds, name } => {
+                let person = Arc::new(PageSignIn { url, login, password });
+                let report = closed_loop(concurrency, Duration::from_secs(seconds), 0, move |client, _| {
+                    let person = person.clone();
+                    async move { person.sign_in(&client).await.is_ok() }
+                })
+                .await;
                 println!("{}", report.json(&name));
                 Ok(())
             }
@@ -419,48 +448,62 @@ fn print_changes(name: &str, mut latencies_us: Vec<u64>) {
 }
 
 async fn load(plan: Arc<Plan>, concurrency: usize, window: Duration, limit: u64) -> Report {
-    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    closed_loop(concurrency, window, limit, move |client, n| {
+        let plan = plan.clone();
+        async move {
+            let id = &plan.ids[(n as usize) % plan.ids.len()];
+            let url = plan.url.replace("{id}", id);
+            let mut request = Request::builder().method(plan.method.as_str()).uri(url);
+            for (name, value) in &plan.headers {
+                request = request.header(name, value);
+            }
+            let body = match &plan.body {
+                Some(body) => {
+                    request = request.header("content-type", &plan.content_type);
+                    body.replace("{n}", &format!("{n}-{}", uuid::Uuid::new_v4().simple())).replace("{id}", id)
+                }
+                None => String::new(),
+            };
+            let Ok(request) = request.body(Full::new(Bytes::from(body))) else { return false };
+            match client.request(request).await {
+                Ok(response) => {
+                    let success = response.status().is_success();
+                    response.into_body().collect().await.is_ok() && success
+                }
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// Runs `one` (given a keep-alive client of its loop's own and the run's number) in `concurrency` closed
+/// loops, for `window` or, when `limit` is not 0, `limit` runs in all; keeps the latency of each run that
+/// succeeded and counts the others as errors.
+async fn closed_loop<F, R>(concurrency: usize, window: Duration, limit: u64, one: F) -> Report
+where
+    F: Fn(HttpClient, u64) -> R + Send + Sync + 'static,
+    R: std::future::Future<Output = bool> + Send,
+{
+    let (one, counter) = (Arc::new(one), Arc::new(std::sync::atomic::AtomicU64::new(0)));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (plan, counter) = (plan.clone(), counter.clone());
+        let (one, counter) = (one.clone(), counter.clone());
         workers.push(tokio::spawn(async move {
-            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
             let mut report = Report::default();
             loop {
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if (limit > 0 && n >= limit) || (limit == 0 && started.elapsed() >= window) {
                     return report;
                 }
-                let id = &plan.ids[(n as usize) % plan.ids.len()];
-                let url = plan.url.replace("{id}", id);
-                let mut request = Request::builder().method(plan.method.as_str()).uri(url);
-                for (name, value) in &plan.headers {
-                    request = request.header(name, value);
-                }
-                let body = match &plan.body {
-                    Some(body) => {
-                        request = request.header("content-type", &plan.content_type);
-                        body.replace("{n}", &format!("{n}-{}", uuid::Uuid::new_v4().simple())).replace("{id}", id)
-                    }
-                    None => String::new(),
-                };
-                let Ok(request) = request.body(Full::new(Bytes::from(body))) else {
-                    report.errors += 1;
-                    continue;
-                };
                 let sent = Instant::now();
-                match client.request(request).await {
-                    Ok(response) => {
-                        let success = response.status().is_success();
-                        let drained = response.into_body().collect().await.is_ok();
-                        if success && drained {
-                            report.latencies_us.push(sent.elapsed().as_micros() as u64);
-                        } else {
-                            report.errors += 1;
-                        }
-                    }
-                    Err(_) => report.errors += 1,
+                match one(client.clone(), n).await {
+                    true => report.latencies_us.push(sent.elapsed().as_micros() as u64),
+                    false => report.errors += 1,
                 }
             }
         }));
@@ -475,6 +518,74 @@ async fn load(plan: Arc<Plan>, concurrency: usize, window: Duration, limit: u64)
     total.elapsed = started.elapsed();
     total.latencies_us.sort_unstable();
     total
+}
+
+/// One person signing in through the pages, as a browser without a session does.
+struct PageSignIn {
+    url: String,
+    login: String,
+    password: String,
+}
+
+impl PageSignIn {
+    /// GETs the sign-in page, then POSTs its form (its hidden fields, the name and the password, with the
+    /// cookie the page set); succeeds when the answer redirects with a code.
+    async fn sign_in(&self, client: &HttpClient) -> anyhow::Result<()> {
+        let request = Request::get(self.url.as_str()).body(Full::new(Bytes::new()))?;
+        let page = client.request(request).await?;
+        let cookies: Vec<&str> = page
+            .headers()
+            .get_all(hyper::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok()?.split(';').next())
+            .collect();
+        let cookie = cookies.join("; ");
+        let html = String::from_utf8(page.into_body().collect().await?.to_bytes().to_vec())?;
+        let action = between(&html, "<form method=\"post\" action=\"", "\"").context("the page has a form")?;
+        let mut fields = Vec::new();
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find("<input type=\"hidden\" name=\"") {
+            rest = &rest[at..];
+            let name = between(rest, "name=\"", "\"").context("a hidden field's name")?;
+            let value = between(rest, "value=\"", "\"").context("a hidden field's value")?;
+            fields.push((name, value));
+            rest = &rest[1..];
+        }
+        fields.extend([("login", self.login.as_str()), ("passwd", self.password.as_str())]);
+        let origin = self.url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        let request = Request::post(format!("{origin}{action}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", cookie)
+            .body(Full::new(Bytes::from(form_encode(&fields))))?;
+        let answer = client.request(request).await?;
+        let location = answer.headers().get(hyper::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or_default();
+        let landed = answer.status() == hyper::StatusCode::FOUND && location.contains("code=");
+        let location = location.to_owned();
+        answer.into_body().collect().await?;
+        anyhow::ensure!(landed, "the sign-in did not land with a code: {location}");
+        Ok(())
+    }
+}
+
+/// The text between the first `start` in `text` and the `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    Some(&text[from..from + text[from..].find(end)?])
+}
+
+/// `application/x-www-form-urlencoded` of the fields.
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields.iter().map(|(name, value)| format!("{}={}", percent(name), percent(value))).collect::<Vec<_>>().join("&")
+}
+
+/// The text with every byte but ASCII letters and digits percent-encoded: safe in a URL's query and in a form.
+pub(crate) fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b.is_ascii_alphanumeric() {
+            true => (b as char).to_string(),
+            false => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn collect(

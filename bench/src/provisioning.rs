@@ -58,14 +58,7 @@ pub async fn latency(http: &Http, target: &Http, users: &std::path::Path, change
         let (_, found) = http.send("GET", &format!("/v1.0/users/{user}?$select=userPrincipalName"), None).await?;
         let upn = found["userPrincipalName"].as_str().unwrap_or_default().to_owned();
         let filter = format!("userName eq \"{upn}\"");
-        let encoded: String = filter
-            .bytes()
-            .map(|b| match b.is_ascii_alphanumeric() {
-                true => (b as char).to_string(),
-                false => format!("%{b:02X}"),
-            })
-            .collect();
-        let (_, there) = target.send("GET", &format!("/Users?filter={encoded}"), None).await?;
+        let (_, there) = target.send("GET", &format!("/Users?filter={}", crate::percent(&filter)), None).await?;
         let id = there["Resources"][0]["id"].as_str().unwrap_or_default().to_owned();
         anyhow::ensure!(!id.is_empty(), "{upn} is not in the app");
         let department = format!("Department {n}");
