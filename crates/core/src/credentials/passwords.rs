@@ -252,8 +252,8 @@ pub fn verify_now(password: &str, phc: &str) -> bool {
 
 thread_local! {
     /// This thread's argon2 working memory, kept from one hash to the next: allocated afresh, its 19 MiB
-    /// cost every hash thousands of page faults and the zeroing of every page, a third or more of the hash's
-    /// time (docs/benchmarks.md). Each hash writes every block it uses before reading it.
+    /// cost every hash thousands of page faults and the zeroing of every page, up to 40 % of a hash's time
+    /// when page faults are slow (docs/benchmarks.md). Each hash writes every block it uses before reading it.
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
