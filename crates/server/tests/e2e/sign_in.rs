@@ -1312,3 +1312,56 @@ async fn the_hybrid_flow_binds_its_id_token_to_the_code() {
         assert_eq!(claims(body["access_token"].as_str().unwrap())["azpacr"], "1");
     }
 }
+
+/// A flood of password sign-ins beyond what the hashing pool queues is refused at once, in OAuth's own shape
+/// with `Retry-After`, while those it queued are served; afterwards the pool has drained and signs in again.
+#[tokio::test]
+async fn a_flood_of_password_sign_ins_beyond_the_queue_is_refused_and_the_rest_served() {
+    // One hashing thread, and hashes slow enough that the flood outruns it.
+    let slow =
+        gatehouse_core::credentials::passwords::HashParams { memory_kib: 16 * 1024, iterations: 4, parallelism: 1 };
+    let server = std::sync::Arc::new(Server::hashing(slow, 1).await);
+    let admin = server.admin_token().await;
+    let client = server.client(&admin, true, "User.Read").await;
+    server.member(&admin, "flo").await;
+    let tenant = server.tenant.tenant_id.to_string();
+    let flood = 200;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..flood {
+        let (server, tenant, app_id) = (server.clone(), tenant.clone(), client.app_id.clone());
+        tasks.spawn(async move {
+            let form = [
+                ("grant_type", "password"),
+                ("client_id", app_id.as_str()),
+                ("username", "flo@contoso.gatehouse.test"),
+                ("password", PASSWORD),
+                ("scope", "User.Read"),
+            ];
+            let url = server.url(&format!("/{tenant}/oauth2/v2.0/token"));
+            let response = server.http.post(url).form(&form).send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), retry_after, response.json::<Value>().await.unwrap())
+        });
+    }
+    let (mut served, mut refused) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        match done.unwrap() {
+            (StatusCode::OK, _, body) => {
+                assert!(body["access_token"].is_string(), "{body}");
+                served += 1;
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, retry_after, body) => {
+                assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+                assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+                assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS90033"), "{body}");
+                refused += 1;
+            }
+            (status, _, body) => panic!("neither served nor refused: {status} {body}"),
+        }
+    }
+    assert!(served >= 1 && refused >= 1, "served {served}, refused {refused}");
+    assert_eq!(server.directory.hasher().peak(), 1, "one hash at a time");
+    let (status, body) =
+        server.password_grant(&tenant, &client.app_id, "flo@contoso.gatehouse.test", PASSWORD, "User.Read").await;
+    assert_eq!(status, StatusCode::OK, "the pool has drained: {body}");
+}

@@ -20,6 +20,11 @@ use tokio::sync::oneshot;
 
 pub const CHEAP_HASH: HashParams = HashParams { memory_kib: 256, iterations: 1, parallelism: 1 };
 
+/// The directory settings of the tests' servers: cheap hashing, everything else as in production.
+fn cheap_hashing() -> DirectoryConfig {
+    DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() }
+}
+
 pub struct Server {
     pub base: String,
     pub store: Arc<SqlStore>,
@@ -79,7 +84,15 @@ impl Server {
         dir: Arc<tempfile::TempDir>,
         limits: gatehouse::Limits,
     ) -> Server {
-        Server::start_mailing(engine, url, dir, limits, None).await
+        Server::start_mailing(engine, url, dir, limits, None, cheap_hashing()).await
+    }
+
+    /// A SQLite server that hashes passwords with `params` on `threads` hashing threads.
+    pub async fn hashing(params: HashParams, threads: usize) -> Server {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+        let config = DirectoryConfig { hash_params: params, hash_concurrency: threads, ..DirectoryConfig::default() };
+        Server::start_mailing("sqlite", &url, dir, gatehouse::Limits::default(), None, config).await
     }
 
     /// A SQLite server whose mail goes to the SMTP relay of `smtp_url`.
@@ -94,7 +107,8 @@ impl Server {
         let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
         let from = "Contoso <no-reply@contoso.gatehouse.test>";
         let mailer = gatehouse::smtp::SmtpMailer::new(smtp_url, from, std::time::Duration::from_secs(30), ca).unwrap();
-        Server::start_mailing("sqlite", &url, dir, gatehouse::Limits::default(), Some(Arc::new(mailer))).await
+        let mailer: Arc<dyn gatehouse_core::kernel::mail::Mailer> = Arc::new(mailer);
+        Server::start_mailing("sqlite", &url, dir, gatehouse::Limits::default(), Some(mailer), cheap_hashing()).await
     }
 
     /// A server whose mail goes through `mailer`, or to a folder of its own (`outbox`).
@@ -104,11 +118,11 @@ impl Server {
         dir: Arc<tempfile::TempDir>,
         limits: gatehouse::Limits,
         mailer: Option<Arc<dyn gatehouse_core::kernel::mail::Mailer>>,
+        config: DirectoryConfig,
     ) -> Server {
         let store = Arc::new(SqlStore::connect(url).await.unwrap());
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()));
         let master = MasterKey::generate(&gatehouse_core::kernel::random::SystemRandom);
-        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
         let zone = crate::zone::Zone::start().await;
         let dns = gatehouse::dns::resolver(Some(zone.address)).unwrap();
         let outbox = dir.path().join(format!("outbox-{}", uuid::Uuid::new_v4().simple()));
