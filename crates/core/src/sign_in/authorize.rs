@@ -319,7 +319,10 @@ impl SignIn<'_> {
         seen.tenant = Some(request.tenant);
         seen.client = Some(request.client.client.clone());
         let result = self.authorize_signed_in(session, request, base, &mut seen).await;
-        self.log_answer(&seen, &result).await?;
+        // A grant committed its record with its code.
+        if !matches!(result, Ok(Authorized::Granted { .. })) {
+            self.log_answer(&seen, &result).await?;
+        }
         result
     }
 
@@ -349,9 +352,7 @@ impl SignIn<'_> {
         };
         let code = match request.response {
             ResponseType::IdToken => None,
-            ResponseType::Code | ResponseType::CodeIdToken => {
-                Some(self.new_code(session, request, &user, &granted).await?)
-            }
+            ResponseType::Code | ResponseType::CodeIdToken => Some(self.new_code(session, request, &user, &granted)),
         };
         let id_token = match request.response.has_id_token() {
             false => None,
@@ -369,22 +370,27 @@ impl SignIn<'_> {
                     roles,
                     groups,
                 };
-                let bound = code.as_ref().map(|code| ("c_hash", half_hash(code)));
+                let bound = code.as_ref().map(|(code, _)| ("c_hash", half_hash(code)));
                 Some(self.sign_id_token(&subject, &self.stamp(tenant, base).await?, bound)?)
             }
         };
+        // The code and the sign-in's record, in one commit: a code given out always has its record.
+        let (code, created) = code.unzip();
+        let logged = Write::LogSignIns(vec![self.record(seen, true, None)]);
+        let writes = created.map(Write::CreateCode).into_iter().chain([logged]).collect();
+        self.directory.commit(&Caller::System { tenant }, writes).await?;
         let persistent = seen.access.as_ref().and_then(|access| access.persistent_browser);
         Ok(Authorized::Granted { code, id_token, persistent })
     }
 
-    /// A new authorization code for what the policy granted.
-    async fn new_code(
+    /// A new authorization code for what the policy granted, and its record to commit.
+    fn new_code(
         &self,
         session: &Session,
         request: &AuthorizeRequest,
         user: &crate::store::ObjectRecord,
         granted: &Granted,
-    ) -> Result<String> {
+    ) -> (String, AuthorizationCodeRecord) {
         let (tenant, client) = (request.tenant, &request.client);
         let mut random = [0u8; 32];
         self.directory.random().fill(&mut random);
@@ -405,8 +411,7 @@ impl SignIn<'_> {
             family: self.directory.random().uuid(),
             redeemed: false,
         };
-        self.directory.commit(&Caller::System { tenant }, vec![Write::CreateCode(record)]).await?;
-        Ok(code)
+        (code, record)
     }
 
     /// The scopes a request names, as the consent page lists them when it is asked for (`prompt=consent`):

@@ -180,3 +180,49 @@ async fn every_attempt_is_recorded_once_and_found_by_graphs_filters() {
         assert_eq!(server.call(&member, Method::GET, SIGN_INS, None).await.0, StatusCode::FORBIDDEN, "{engine}");
     }
 }
+
+/// A sign-in through the pages leaves one record, committed with the code it gave out: interactive, from a
+/// browser, a success; a wrong password at the same page leaves its own failure.
+#[tokio::test]
+async fn a_sign_in_through_the_pages_is_recorded_once() {
+    use crate::password_pages::Browser;
+    for server in servers().await {
+        let engine = server.engine;
+        let admin = server.admin_token().await;
+        let client = server.client(&admin, true, "User.Read").await;
+        let redirect = "http://localhost:7777/callback";
+        let body = json!({"publicClient": {"redirectUris": [redirect]}});
+        let path = format!("/v1.0/applications/{}", client.object);
+        assert_eq!(server.call(&admin, Method::PATCH, &path, Some(body)).await.0, StatusCode::NO_CONTENT);
+        let ann = server.member(&admin, "ann").await;
+        let tenant = server.tenant.tenant_id;
+        let query = [
+            ("client_id", client.app_id.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+            ("scope", "User.Read"),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            ("code_challenge_method", "S256"),
+        ];
+        let authorize = server.url(&format!("/{tenant}/oauth2/v2.0/authorize"));
+        let url = reqwest::Url::parse_with_params(&authorize, &query).unwrap();
+        let upn = "ann@contoso.gatehouse.test";
+        let browser = Browser::new();
+        let form = browser.get(url.as_str()).await;
+        let wrong = browser.submit(&authorize, &form, &[("login", upn), ("passwd", "Wr0ng!Kestr3l")]).await;
+        assert!(wrong.text.contains("AADSTS50126"), "{engine}: {}", wrong.text);
+        let landed = browser.submit(&authorize, &wrong, &[("login", upn), ("passwd", PASSWORD)]).await;
+        assert_eq!(landed.status, StatusCode::FOUND, "{engine}: {}", landed.text);
+        assert!(landed.location.as_deref().unwrap_or_default().contains("code="), "{engine}: {:?}", landed.location);
+
+        let records = all(&server, &admin, &format!("$filter=userId eq '{ann}'")).await;
+        let mut codes: Vec<i64> = records.iter().map(|r| r["status"]["errorCode"].as_i64().unwrap()).collect();
+        codes.sort();
+        assert_eq!(codes, [0, 50126], "{engine}: one record each: {records:?}");
+        let success = records.iter().find(|r| r["status"]["errorCode"] == 0).unwrap();
+        assert_eq!(success["isInteractive"], true, "{engine}");
+        assert_eq!(success["clientAppUsed"], "Browser", "{engine}");
+        assert_eq!(success["appId"], client.app_id.as_str(), "{engine}");
+        assert_eq!(success["resourceDisplayName"], "Microsoft Graph", "{engine}");
+    }
+}
