@@ -135,6 +135,7 @@ impl SignIn<'_> {
         subject: &Subject<'_>,
         audience: &Audience,
         base: &str,
+        aside: bool,
     ) -> Result<(String, Option<String>)> {
         let directory = self.directory;
         let stamp = self.stamp(subject.tenant, base).await?;
@@ -170,12 +171,18 @@ impl SignIn<'_> {
         }
         about_user(&mut access, user, &audience.roles, audience.groups.as_deref(), &stamp.base);
         optional_claims(&mut access, user, &audience.claims);
-        let access_token = stamp.keys.signing.sign(&Value::Object(access))?;
-        if !subject.openid.contains(Scope::OpenId) {
-            return Ok((access_token, None));
+        let sign = || {
+            let access_token = stamp.keys.signing.sign(&Value::Object(access))?;
+            if !subject.openid.contains(Scope::OpenId) {
+                return Ok((access_token, None));
+            }
+            let id_token = self.sign_id_token(subject, &stamp, Some(("at_hash", half_hash(&access_token))))?;
+            Ok((access_token, Some(id_token)))
+        };
+        match aside {
+            true => crate::credentials::keys::aside(sign),
+            false => sign(),
         }
-        let id_token = self.sign_id_token(subject, &stamp, Some(("at_hash", half_hash(&access_token))))?;
-        Ok((access_token, Some(id_token)))
     }
 
     /// The id token; `bound` ties it to what it travels with (`at_hash` of an access token, `c_hash` of a

@@ -578,7 +578,9 @@ impl SignIn<'_> {
         };
         let subject = Subject { tenant, user, client, proof, openid, auth_time, methods, nonce, roles, groups };
         let audience = self.audience(tenant, &granted, user).await?;
-        let (access_token, id_token) = self.sign_user_tokens(&subject, &audience, base).await?;
+        // A sign-in's tokens are signed aside from the async worker, a refresh's inline (see `keys::aside`).
+        let aside = matches!(family, Family::Start { .. });
+        let (access_token, id_token) = self.sign_user_tokens(&subject, &audience, base, aside).await?;
         let refresh_token = match (family, openid.contains(Scope::OfflineAccess)) {
             (Family::Rotated(next), _) => Some(next.encode(&self.directory.master)),
             (Family::Start { id, spa }, true) => {
