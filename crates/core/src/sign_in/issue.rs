@@ -129,7 +129,8 @@ impl SignIn<'_> {
         }
     }
 
-    /// Signs the access token and, when `openid` was granted, the id token.
+    /// Signs the access token and, when `openid` was granted, the id token; with `aside`, aside from the async
+    /// worker ([`crate::credentials::keys::aside`]).
     pub(crate) async fn sign_user_tokens(
         &self,
         subject: &Subject<'_>,
