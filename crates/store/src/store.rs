@@ -11,7 +11,7 @@ use gatehouse_core::store::audit::{AuditQuery, AuditRecord, Initiator};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, ChangeRecord, ConditionalAccessRecord, DeviceCodeRecord,
     DomainRecord, DynamicStatusRecord, Link, LockoutRecord, MailRecord, MailState, ObjectKind, ObjectQuery,
-    ObjectRecord, PermissionGrantRecord, ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogQuery,
+    ObjectRecord, PasswordEntry, PermissionGrantRecord, ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogQuery,
     ProvisioningLogRecord, RefreshFamilyRecord, SecretRecord, SharingLinkRecord, SignInQuery, SignInRecord,
     SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
 };
@@ -349,6 +349,22 @@ impl Store for SqlStore {
             vec![tenant.into(), user.into()],
         );
         self.fetch_one(q, |row| Ok(LockoutRecord { state: row.text(0)?, version: row.int(1)? })).await
+    }
+
+    async fn password_entry(&self, tenant: Uuid, user: Uuid) -> StoreResult<PasswordEntry> {
+        let q = query(
+            "SELECT (SELECT hash FROM passwords WHERE tenant_id = $1 AND user_id = $2), l.state, l.version \
+             FROM (SELECT 1) AS one LEFT JOIN sign_in_lockouts l ON l.tenant_id = $1 AND l.user_id = $2",
+            vec![tenant.into(), user.into()],
+        );
+        let entry = self.fetch_one(q, |row| {
+            let lockout = match row.optional_text(1)? {
+                Some(state) => Some(LockoutRecord { state, version: row.int(2)? }),
+                None => None,
+            };
+            Ok(PasswordEntry { hash: row.optional_text(0)?, lockout })
+        });
+        Ok(entry.await?.unwrap_or_default())
     }
 
     async fn conditional_access(&self, tenant: Uuid) -> StoreResult<Option<ConditionalAccessRecord>> {

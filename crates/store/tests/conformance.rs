@@ -5,8 +5,8 @@ use chrono::{Duration, TimeZone, Utc};
 use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::query::{self};
 use gatehouse_core::store::{
-    AppRoleAssignmentRecord, Change, ChangeKind, Cursor, DomainRecord, Link, ObjectKind, ObjectQuery, ObjectRecord,
-    OrderBy, Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
+    AppRoleAssignmentRecord, Change, ChangeKind, Cursor, DomainRecord, Link, LockoutRecord, ObjectKind, ObjectQuery,
+    ObjectRecord, OrderBy, PasswordEntry, Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map, Value};
@@ -428,6 +428,39 @@ async fn purge_removes_everything_that_hangs_off_an_object() {
         assert_eq!(store.object(t.id, ObjectKind::User, report.id).await.unwrap().unwrap().manager, None);
         let missing = store.commit(t.id, vec![Write::Purge { kind: ObjectKind::User, id: manager.id }], now()).await;
         assert_eq!(missing, Err(StoreError::Missing));
+    })
+    .await;
+}
+
+/// A password check reads the user's hash and lockout state in one round trip, each there or not on its own,
+/// and only the tenant's.
+#[tokio::test]
+async fn a_password_entry_is_the_hash_and_the_lockout_state_whichever_exist() {
+    on_every_engine(|store| async move {
+        let (t, other) = (new_tenant(&store, "contoso.test").await, new_tenant(&store, "fabrikam.test").await);
+        let (ada, bob) = (user("ada@contoso.test"), user("bob@contoso.test"));
+        let inserts = vec![Write::InsertObject(ada.clone()), Write::InsertObject(bob.clone())];
+        store.commit(t.id, inserts, now()).await.unwrap();
+        assert_eq!(store.password_entry(t.id, ada.id).await.unwrap(), PasswordEntry::default());
+
+        let locked = |expected_version| Write::SetLockout { user: bob.id, state: "{}".into(), expected_version };
+        store.commit(t.id, vec![locked(None)], now()).await.unwrap();
+        let bob_entry = store.password_entry(t.id, bob.id).await.unwrap();
+        let state = LockoutRecord { state: "{}".into(), version: 1 };
+        assert_eq!(bob_entry, PasswordEntry { hash: None, lockout: Some(state.clone()) }, "a lockout state alone");
+
+        store.commit(t.id, vec![Write::SetPassword { user: ada.id, hash: "h".into() }], now()).await.unwrap();
+        let ada_entry = store.password_entry(t.id, ada.id).await.unwrap();
+        assert_eq!(ada_entry, PasswordEntry { hash: Some("h".into()), lockout: None }, "a hash alone");
+
+        store
+            .commit(t.id, vec![Write::SetPassword { user: bob.id, hash: "b".into() }, locked(Some(1))], now())
+            .await
+            .unwrap();
+        let both = store.password_entry(t.id, bob.id).await.unwrap();
+        let state = LockoutRecord { version: 2, ..state };
+        assert_eq!(both, PasswordEntry { hash: Some("b".into()), lockout: Some(state) }, "both");
+        assert_eq!(store.password_entry(other.id, bob.id).await.unwrap(), PasswordEntry::default(), "another tenant's");
     })
     .await;
 }

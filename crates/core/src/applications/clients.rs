@@ -6,12 +6,12 @@ use super::Applications;
 use crate::auth::authorization::{Permission, Permissions};
 use crate::credentials::certificates::{self, ClientCertificate};
 use crate::credentials::secrets;
+use crate::directory::brief::{Brief, Lifetime, Subject};
 use crate::kernel::error::{Error, ErrorKind, Result};
 use crate::store::{ObjectKind, PermissionGrantRecord, SecretRecord, Write};
 use crate::Caller;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What the token endpoint learns about an authenticated client.
@@ -173,7 +173,7 @@ impl Applications<'_> {
                 "AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter.",
             ));
         }
-        let record = self.directory.tenant_record(tenant).await?;
+        let record = self.directory.tenant_settings(tenant).await?;
         let base = base.trim_end_matches('/');
         let endpoints: Vec<String> = std::iter::once(tenant.to_string())
             .chain(record.domains.iter().cloned())
@@ -322,12 +322,10 @@ impl Applications<'_> {
     /// clients are not remembered.
     pub(crate) async fn client(&self, tenant: Uuid, app_id: Uuid) -> Result<Option<Arc<CachedClient>>> {
         let now = self.directory.now().timestamp();
-        let changes = self.directory.client_changes(tenant);
-        let cache = self.directory.node_state::<ClientCache>();
-        if let Some(client) = cache.0.lock().unwrap_or_else(|p| p.into_inner()).get(&(tenant, app_id)) {
-            if now - client.loaded < CLIENT_CACHE_SECONDS && client.changes == changes {
-                return Ok(Some(client.clone()));
-            }
+        let touches = self.directory.touches.count(tenant, Subject::Clients);
+        let cache = self.directory.node_state::<Brief<(Uuid, Uuid), CachedClient>>();
+        if let Some(client) = cache.fresh(&(tenant, app_id), now, touches, &CLIENT_CACHE) {
+            return Ok(Some(client));
         }
         let key = app_id.to_string();
         let kinds = [ObjectKind::Application, ObjectKind::ServicePrincipal];
@@ -383,14 +381,8 @@ impl Applications<'_> {
                 })
                 .collect(),
             assignment_required: sp.doc.get("appRoleAssignmentRequired") == Some(&Value::Bool(true)),
-            loaded: now,
-            changes,
         });
-        let mut clients = cache.0.lock().unwrap_or_else(|p| p.into_inner());
-        if clients.len() >= CLIENT_CACHE_CAPACITY {
-            clients.clear();
-        }
-        clients.insert((tenant, app_id), client.clone());
+        cache.keep((tenant, app_id), client.clone(), now, touches, &CLIENT_CACHE);
         Ok(Some(client))
     }
 }
@@ -399,8 +391,8 @@ impl Applications<'_> {
 /// change or a service principal's disabling made on another node can be here.
 pub const CLIENT_CACHE_SECONDS: i64 = 5;
 
-/// The most clients a node caches at once.
-const CLIENT_CACHE_CAPACITY: usize = 10_000;
+/// The client cache's lifetime, and the most clients a node caches at once.
+const CLIENT_CACHE: Lifetime = Lifetime { seconds: CLIENT_CACHE_SECONDS, capacity: 10_000 };
 
 /// The enabled app roles of an application that `member_type` (`User` or `Application`) may be assigned,
 /// by id, with their values.
@@ -507,15 +499,7 @@ pub(crate) struct CachedClient {
     /// The registered redirect URIs, by where they are registered.
     redirects: Vec<(RedirectKind, String)>,
     id_token_issuance: bool,
-    /// When it was read from the store (seconds).
-    loaded: i64,
-    /// The tenant's count of client changes on this node when it was read.
-    changes: u64,
 }
-
-/// The token endpoint's clients, by tenant and app id, briefly (see [`Applications::client`]).
-#[derive(Default)]
-struct ClientCache(Mutex<HashMap<(Uuid, Uuid), Arc<CachedClient>>>);
 
 impl CachedClient {
     /// Whether tokens issued to `service_principal` stand: it is this client's, live and enabled.

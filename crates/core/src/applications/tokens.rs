@@ -335,7 +335,7 @@ impl Tokens<'_> {
             Some((own, guest)) => {
                 let roles = self.directory.role_management().held_by(tenant, user, own).await?;
                 let standing = match guest {
-                    true => guest_standing(&self.directory.tenant_record(tenant).await?.organization),
+                    true => guest_standing(&self.directory.tenant_settings(tenant).await?.organization),
                     false => Standing::Member,
                 };
                 Ok(Caller::User { tenant, user, app_id, scopes, roles, standing })

@@ -3,6 +3,7 @@
 //! It owns the caches that make hot paths cheap: parsed signing keys per tenant, and recently verified
 //! access tokens (RS256 verification is cheap but not free, and a client sends the same token many times).
 
+pub(crate) mod brief;
 pub mod cache;
 pub(crate) mod contention;
 mod node;
@@ -70,6 +71,9 @@ pub(crate) struct VerifiedToken {
 const TOKEN_CACHE_CAPACITY: usize = 50_000;
 /// How long a tenant's id or domain, as named in a URL, is taken from memory before it is read again.
 const TENANT_NAME_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a tenant's record serves hot paths from memory ([`Directory::tenant_settings`]): how late a
+/// change to its password, lockout or guest policy made on another node can reach this one.
+const TENANT_CACHE: brief::Lifetime = brief::Lifetime { seconds: 5, capacity: 10_000 };
 
 pub struct Directory {
     pub(crate) store: Arc<dyn Store>,
@@ -105,8 +109,8 @@ pub struct Directory {
     pub(crate) throttle: crate::credentials::throttle::Throttle,
     /// Password hashing, a bounded number at a time.
     pub(crate) hasher: crate::credentials::passwords::Hasher,
-    /// How many times this node has changed each tenant's clients (see [`touches_clients`]).
-    client_changes: Mutex<HashMap<Uuid, u64>>,
+    /// How many commits on this node touched what each tenant's brief caches hold.
+    pub(crate) touches: brief::Touches,
     /// Users read by id, kept fresh from the change log.
     pub(crate) cache: crate::directory::cache::ObjectCache,
     /// Whether the last commit failed for want of the store.
@@ -138,7 +142,7 @@ impl Directory {
             throttle: crate::credentials::throttle::Throttle::default(),
             hasher,
             writes_failing: std::sync::atomic::AtomicBool::new(false),
-            client_changes: Mutex::new(HashMap::new()),
+            touches: brief::Touches::default(),
             cache: crate::directory::cache::ObjectCache::default(),
             object_locks: crate::directory::contention::ObjectLocks::default(),
         }
@@ -209,12 +213,10 @@ impl Directory {
 
     /// Commits one use case's writes in the caller's tenant.
     pub(crate) async fn commit(&self, caller: &Caller, writes: Vec<Write>) -> std::result::Result<i64, StoreError> {
-        let clients_changed = writes.iter().any(touches_clients);
+        let touched: Vec<brief::Subject> = writes.iter().filter_map(brief::Subject::of).collect();
         let eviction = crate::directory::cache::ObjectCache::eviction(&writes);
         let committed = self.store.commit_by(caller.tenant(), writes, self.clock.now(), caller.initiator()).await;
-        if clients_changed {
-            *self.client_changes.lock().unwrap_or_else(|p| p.into_inner()).entry(caller.tenant()).or_default() += 1;
-        }
+        self.touches.note(caller.tenant(), &touched);
         match &committed {
             Ok(seq) => {
                 self.cache.written(caller.tenant(), eviction);
@@ -237,12 +239,6 @@ impl Directory {
         let beyond = seq > *last;
         *last = (*last).max(seq);
         beyond
-    }
-
-    /// How many times this node has changed (or tried to change) the tenant's clients: a client read before
-    /// the count moved is stale.
-    pub(crate) fn client_changes(&self, tenant: Uuid) -> u64 {
-        self.client_changes.lock().unwrap_or_else(|p| p.into_inner()).get(&tenant).copied().unwrap_or_default()
     }
 
     /// This node's in-memory value of type `T` (a feature's caches and progress), made on first use.
@@ -316,6 +312,21 @@ impl Directory {
         Ok(graph)
     }
 
+    /// The tenant's record for the decisions of hot paths (a sign-in's password rules, expiry and lockout
+    /// policy, a guest's standing, a client assertion's audiences), from this node's brief cache: exact for
+    /// changes made on this node, at most [`TENANT_CACHE`]'s seconds late for other nodes'. Writes that
+    /// compare its version read [`Directory::tenant_record`].
+    pub(crate) async fn tenant_settings(&self, tenant: Uuid) -> Result<Arc<TenantRecord>> {
+        let (now, touches) = (self.now().timestamp(), self.touches.count(tenant, brief::Subject::Tenant));
+        let cache = self.node_state::<brief::Brief<Uuid, TenantRecord>>();
+        if let Some(record) = cache.fresh(&tenant, now, touches, &TENANT_CACHE) {
+            return Ok(record);
+        }
+        let record = Arc::new(self.tenant_record(tenant).await?);
+        cache.keep(tenant, record.clone(), now, touches, &TENANT_CACHE);
+        Ok(record)
+    }
+
     pub(crate) async fn tenant_record(&self, tenant: Uuid) -> Result<TenantRecord> {
         self.store
             .tenant(&tenant.to_string())
@@ -368,23 +379,6 @@ pub(crate) fn write_error(error: StoreError, conflict: &str) -> Error {
             Error::new(crate::ErrorKind::NotFound, "The object changed or was removed while the request ran.")
         }
         unavailable @ StoreError::Unavailable(_) => Error::from(unavailable),
-    }
-}
-
-/// Whether a write changes what the token endpoint knows of a client.
-fn touches_clients(write: &Write) -> bool {
-    let client_kind = |kind: &ObjectKind| matches!(kind, ObjectKind::Application | ObjectKind::ServicePrincipal);
-    match write {
-        Write::InsertObject(object) | Write::UpdateObject { object, .. } => client_kind(&object.kind),
-        Write::SoftDelete { kind, .. } | Write::Restore { kind, .. } | Write::Purge { kind, .. } => client_kind(kind),
-        Write::AddSecret(_)
-        | Write::RemoveSecret { .. }
-        | Write::AddAppRoleAssignment(_)
-        | Write::RemoveAppRoleAssignment { .. }
-        | Write::AddPermissionGrant(_)
-        | Write::UpdatePermissionGrant { .. }
-        | Write::RemovePermissionGrant { .. } => true,
-        _ => false,
     }
 }
 

@@ -28,7 +28,7 @@ use crate::conditional_access::platform_of;
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::password_rules::{password_expired, password_rules};
 use crate::kernel::error::{Error, Result};
-use crate::store::{LockoutRecord, ObjectRecord, RefreshFamilyRecord, StoreError, Write};
+use crate::store::{LockoutRecord, ObjectRecord, PasswordEntry, RefreshFamilyRecord, StoreError, Write};
 use crate::users::{sessions_revoked, FORCE_CHANGE};
 use crate::{Caller, Directory};
 use authorize::Authorized;
@@ -244,8 +244,11 @@ impl SignIn<'_> {
 
     /// Whether the user must change their password before signing in: it expired, or an administrator set it.
     async fn must_change_password(&self, tenant: Uuid, user: &ObjectRecord) -> Result<bool> {
-        let forced = user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true));
-        Ok(forced || password_expired(&self.directory.tenant_record(tenant).await?, &user.doc, self.directory.now()))
+        if user.doc.get(FORCE_CHANGE) == Some(&Value::Bool(true)) {
+            return Ok(true);
+        }
+        let settings = self.directory.tenant_settings(tenant).await?;
+        Ok(password_expired(&settings, &user.doc, self.directory.now()))
     }
 
     /// The user whose password it is — `user`, the live user of the name entered (the door found them, none
@@ -260,13 +263,9 @@ impl SignIn<'_> {
         source: Option<IpAddr>,
     ) -> Result<ObjectRecord> {
         let source = source.map(|ip| ip.to_string());
-        let (hash, stored) = match &user {
-            Some(user) => {
-                let store = &self.directory.store;
-                let hash = store.password_hash(tenant, user.id).await.map_err(Error::from)?;
-                (hash, store.lockout(tenant, user.id).await.map_err(Error::from)?)
-            }
-            None => (None, None),
+        let PasswordEntry { hash, lockout: stored } = match &user {
+            Some(user) => self.directory.store.password_entry(tenant, user.id).await.map_err(Error::from)?,
+            None => PasswordEntry::default(),
         };
         let state = stored.as_ref().map(|s| Lockout::read(&s.state)).unwrap_or_default();
         let familiar = state.familiar(source.as_deref());
@@ -316,7 +315,8 @@ impl SignIn<'_> {
     ) -> Result<()> {
         match wrong {
             Some(digest) => {
-                let rules = password_rules(&self.directory.tenant_record(tenant).await?);
+                let settings = self.directory.tenant_settings(tenant).await?;
+                let rules = password_rules(&settings);
                 let policy = lockout::Policy { threshold: rules.lockout_threshold, seconds: rules.lockout_seconds };
                 let now = self.directory.now().timestamp();
                 self.change_lockout(tenant, user, stored, |state| state.failed(familiar, digest.clone(), now, policy))

@@ -337,6 +337,51 @@ async fn a_conditional_access_policy_made_on_one_node_applies_on_another_within_
     }
 }
 
+/// A node keeps the tenant's record (its password and lockout policy) briefly: a change made on this node
+/// applies to its next sign-in, one made on another node within seconds.
+#[tokio::test]
+async fn a_lockout_policy_made_on_one_node_applies_on_another_within_seconds() {
+    for server in servers().await {
+        let engine = server.engine;
+        let nodes = two_nodes(&server, "gus").await;
+        let (tenant, app_id) = (server.tenant.tenant_id, nodes.client.app_id.as_str());
+        server.member(&nodes.admin, "hal").await;
+        let hal = "hal@contoso.gatehouse.test";
+        let request = ClientRequest { scope: "User.Read", ..nodes.refresh_request() };
+        let (other, request) = (&nodes.other, &request);
+        let there = |password: String| async move {
+            let signed = other.sign_in().password(Tenancy::Tenant(tenant), request, hal, &password).await;
+            signed.err().map(|e| e.message).unwrap_or_default()
+        };
+        assert_eq!(there(PASSWORD.to_owned()).await, "", "{engine}: the other node reads the record (10 tries)");
+
+        let setting = json!({"templateId": "5cf42378-d67d-4f36-ba46-e8b86229381d",
+            "values": [{"name": "LockoutThreshold", "value": "2"}]});
+        let (status, made) = server.call(&nodes.admin, Method::POST, "/v1.0/groupSettings", Some(setting)).await;
+        assert_eq!(status, StatusCode::CREATED, "{engine}: {made}");
+        let tenant_id = tenant.to_string();
+        for wrong in ["Wr0ng-1", "Wr0ng-2"] {
+            let here = server.password_grant(&tenant_id, app_id, &nodes.upn, wrong, "User.Read").await;
+            assert_grant_error(engine, &here, "invalid_grant", "AADSTS50126");
+        }
+        let here = server.password_grant(&tenant_id, app_id, &nodes.upn, PASSWORD, "User.Read").await;
+        assert_grant_error(engine, &here, "invalid_grant", "AADSTS50053");
+
+        // The other node's copy of the record still allows ten tries...
+        for wrong in ["Wr0ng-1", "Wr0ng-2"] {
+            assert!(there(wrong.to_owned()).await.starts_with("AADSTS50126"), "{engine}");
+        }
+        assert_eq!(there(PASSWORD.to_owned()).await, "", "{engine}: within the interval");
+        // ...until it is five seconds old, and then two do there too.
+        server.clock.advance(chrono::Duration::seconds(6));
+        for wrong in ["Wr0ng-3", "Wr0ng-4"] {
+            assert!(there(wrong.to_owned()).await.starts_with("AADSTS50126"), "{engine}");
+        }
+        let locked = there(PASSWORD.to_owned()).await;
+        assert!(locked.starts_with("AADSTS50053"), "{engine}: the policy reached the other node: {locked}");
+    }
+}
+
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_sign_in() {
     for server in servers().await {
