@@ -386,7 +386,8 @@ pub fn count(tenant: Uuid, q: &ObjectQuery) -> Query {
     Query { planned_per_run: parts.planned_per_run, ..query(sql, builder.params) }
 }
 
-fn prefixed_columns() -> String {
+/// The object columns, of the objects table named `o`.
+pub(crate) fn prefixed_columns() -> String {
     OBJECT_COLUMNS.split(", ").map(|c| format!("o.{c}")).collect::<Vec<_>>().join(", ")
 }
 

@@ -13,7 +13,7 @@ use gatehouse_core::store::{
     DomainRecord, DynamicStatusRecord, Link, LockoutRecord, MailRecord, MailState, ObjectKind, ObjectQuery,
     ObjectRecord, PasswordEntry, PermissionGrantRecord, ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogQuery,
     ProvisioningLogRecord, RefreshFamilyRecord, SecretRecord, SharingLinkRecord, SignInQuery, SignInRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, Write,
+    SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, UserName, Write,
 };
 use uuid::Uuid;
 
@@ -351,20 +351,31 @@ impl Store for SqlStore {
         self.fetch_one(q, |row| Ok(LockoutRecord { state: row.text(0)?, version: row.int(1)? })).await
     }
 
-    async fn password_entry(&self, tenant: Uuid, user: Uuid) -> StoreResult<PasswordEntry> {
-        let q = query(
-            "SELECT (SELECT hash FROM passwords WHERE tenant_id = $1 AND user_id = $2), l.state, l.version \
-             FROM (SELECT 1) AS one LEFT JOIN sign_in_lockouts l ON l.tenant_id = $1 AND l.user_id = $2",
-            vec![tenant.into(), user.into()],
+    async fn password_user(
+        &self,
+        tenant: Uuid,
+        name: UserName<'_>,
+    ) -> StoreResult<Option<(ObjectRecord, PasswordEntry)>> {
+        let (column, key) = match name {
+            UserName::Id(id) => ("id", SqlValue::from(id)),
+            UserName::Principal(upn) => ("unique_key", SqlValue::from(upn)),
+        };
+        let sql = format!(
+            "SELECT {}, p.hash, l.state, l.version FROM objects o \
+             LEFT JOIN passwords p ON p.tenant_id = o.tenant_id AND p.user_id = o.id \
+             LEFT JOIN sign_in_lockouts l ON l.tenant_id = o.tenant_id AND l.user_id = o.id \
+             WHERE o.tenant_id = $1 AND o.kind = $2 AND o.{column} = $3 AND o.deleted_at IS NULL",
+            compile::prefixed_columns()
         );
-        let entry = self.fetch_one(q, |row| {
-            let lockout = match row.optional_text(1)? {
-                Some(state) => Some(LockoutRecord { state, version: row.int(2)? }),
+        let q = query(sql, vec![tenant.into(), ObjectKind::User.as_str().into(), key]);
+        self.fetch_one(q, |row| {
+            let lockout = match row.optional_text(9)? {
+                Some(state) => Some(LockoutRecord { state, version: row.int(10)? }),
                 None => None,
             };
-            Ok(PasswordEntry { hash: row.optional_text(0)?, lockout })
-        });
-        Ok(entry.await?.unwrap_or_default())
+            Ok((plan::object(row)?, PasswordEntry { hash: row.optional_text(8)?, lockout }))
+        })
+        .await
     }
 
     async fn conditional_access(&self, tenant: Uuid) -> StoreResult<Option<ConditionalAccessRecord>> {

@@ -6,7 +6,8 @@ use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::query::{self};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, Change, ChangeKind, Cursor, DomainRecord, Link, LockoutRecord, ObjectKind, ObjectQuery,
-    ObjectRecord, OrderBy, PasswordEntry, Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord, Write,
+    ObjectRecord, OrderBy, PasswordEntry, Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord,
+    UserName, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map, Value};
@@ -432,35 +433,47 @@ async fn purge_removes_everything_that_hangs_off_an_object() {
     .await;
 }
 
-/// A password check reads the user's hash and lockout state in one round trip, each there or not on its own,
-/// and only the tenant's.
+/// A password sign-in reads the user it names with their hash and lockout state in one round trip, each
+/// there or not on its own: only a live user of the tenant, by id or by folded name.
 #[tokio::test]
-async fn a_password_entry_is_the_hash_and_the_lockout_state_whichever_exist() {
+async fn a_password_user_comes_with_the_hash_and_the_lockout_state_whichever_exist() {
     on_every_engine(|store| async move {
         let (t, other) = (new_tenant(&store, "contoso.test").await, new_tenant(&store, "fabrikam.test").await);
         let (ada, bob) = (user("ada@contoso.test"), user("bob@contoso.test"));
         let inserts = vec![Write::InsertObject(ada.clone()), Write::InsertObject(bob.clone())];
         store.commit(t.id, inserts, now()).await.unwrap();
-        assert_eq!(store.password_entry(t.id, ada.id).await.unwrap(), PasswordEntry::default());
+        let entry = |tenant, name| {
+            let store = store.clone();
+            async move {
+                let found = store.password_user(tenant, name).await.unwrap();
+                found.map(|(user, entry): (ObjectRecord, PasswordEntry)| (user.id, entry))
+            }
+        };
+        assert_eq!(
+            entry(t.id, UserName::Principal("ada@contoso.test")).await,
+            Some((ada.id, PasswordEntry::default()))
+        );
+        assert_eq!(entry(t.id, UserName::Principal("nobody@contoso.test")).await, None);
 
         let locked = |expected_version| Write::SetLockout { user: bob.id, state: "{}".into(), expected_version };
         store.commit(t.id, vec![locked(None)], now()).await.unwrap();
-        let bob_entry = store.password_entry(t.id, bob.id).await.unwrap();
         let state = LockoutRecord { state: "{}".into(), version: 1 };
-        assert_eq!(bob_entry, PasswordEntry { hash: None, lockout: Some(state.clone()) }, "a lockout state alone");
+        let alone = PasswordEntry { hash: None, lockout: Some(state.clone()) };
+        assert_eq!(entry(t.id, UserName::Id(bob.id)).await, Some((bob.id, alone)), "a lockout state alone");
 
         store.commit(t.id, vec![Write::SetPassword { user: ada.id, hash: "h".into() }], now()).await.unwrap();
-        let ada_entry = store.password_entry(t.id, ada.id).await.unwrap();
-        assert_eq!(ada_entry, PasswordEntry { hash: Some("h".into()), lockout: None }, "a hash alone");
+        let alone = PasswordEntry { hash: Some("h".into()), lockout: None };
+        assert_eq!(entry(t.id, UserName::Id(ada.id)).await, Some((ada.id, alone)), "a hash alone");
 
-        store
-            .commit(t.id, vec![Write::SetPassword { user: bob.id, hash: "b".into() }, locked(Some(1))], now())
-            .await
-            .unwrap();
-        let both = store.password_entry(t.id, bob.id).await.unwrap();
-        let state = LockoutRecord { version: 2, ..state };
-        assert_eq!(both, PasswordEntry { hash: Some("b".into()), lockout: Some(state) }, "both");
-        assert_eq!(store.password_entry(other.id, bob.id).await.unwrap(), PasswordEntry::default(), "another tenant's");
+        let writes = vec![Write::SetPassword { user: bob.id, hash: "b".into() }, locked(Some(1))];
+        store.commit(t.id, writes, now()).await.unwrap();
+        let both = PasswordEntry { hash: Some("b".into()), lockout: Some(LockoutRecord { version: 2, ..state }) };
+        assert_eq!(entry(t.id, UserName::Principal("bob@contoso.test")).await, Some((bob.id, both)), "both");
+        assert_eq!(entry(other.id, UserName::Id(bob.id)).await, None, "another tenant's");
+
+        let delete = Write::SoftDelete { kind: ObjectKind::User, id: bob.id, at: now(), links: vec![], version: None };
+        store.commit(t.id, vec![delete], now()).await.unwrap();
+        assert_eq!(entry(t.id, UserName::Principal("bob@contoso.test")).await, None, "a deleted user");
     })
     .await;
 }

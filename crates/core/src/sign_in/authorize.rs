@@ -204,16 +204,17 @@ impl SignIn<'_> {
         browser: &Browser,
     ) -> Result<Entered> {
         let tenant = self.tenant_named(tenancy, username).await?;
-        let entered = self.find_user(tenant, username).await;
-        if let Some(session) = self.pass_session(tenant, entered.as_ref(), password).await? {
+        let entered = self.find_password_user(tenant, username).await?;
+        let user = entered.as_ref().map(|(user, _)| user.clone());
+        if let Some(session) = self.pass_session(tenant, user.as_ref(), password).await? {
             return Ok(Entered::SignedIn(session));
         }
-        let user = match self.verify_password(tenant, entered.clone(), password, browser.ip).await {
+        let user = match self.verify_password(tenant, entered, password, browser.ip).await {
             Ok(user) => user,
             Err(error) => {
                 let mut seen = Seen::new(browser.origin(ClientApp::Browser, &["pwd".to_owned()]), username);
                 seen.tenant = Some(tenant);
-                seen.user = entered;
+                seen.user = user;
                 self.log(&seen, true, Some(&error)).await?;
                 return Err(error);
             }
@@ -235,7 +236,7 @@ impl SignIn<'_> {
         source: Option<std::net::IpAddr>,
     ) -> Result<Session> {
         let tenant = self.tenant_named(tenancy, username).await?;
-        let entered = self.find_user(tenant, username).await;
+        let entered = self.find_password_user(tenant, username).await?;
         let user = self.verify_password(tenant, entered, current, source).await?;
         let person = Caller::SelfService { tenant, user: user.id };
         let changed = self.directory.users().replace_proven_password(&person, &user, current, new).await?;

@@ -28,7 +28,7 @@ use crate::conditional_access::platform_of;
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::password_rules::{password_expired, password_rules};
 use crate::kernel::error::{Error, Result};
-use crate::store::{LockoutRecord, ObjectRecord, PasswordEntry, RefreshFamilyRecord, StoreError, Write};
+use crate::store::{LockoutRecord, ObjectRecord, PasswordEntry, RefreshFamilyRecord, StoreError, UserName, Write};
 use crate::users::{sessions_revoked, FORCE_CHANGE};
 use crate::{Caller, Directory};
 use authorize::Authorized;
@@ -208,8 +208,8 @@ impl SignIn<'_> {
             Tenancy::Organizations => self.tenant_of(username).await?,
         };
         seen.tenant = Some(tenant);
-        seen.user = self.find_user(tenant, username).await;
-        let entered = seen.user.clone();
+        let entered = self.find_password_user(tenant, username).await?;
+        seen.user = entered.as_ref().map(|(user, _)| user.clone());
         let asked = self.resolve_scope(tenant, request.scope).await?;
         seen.resource = Some(asked.resource.clone());
         let applications = self.directory.applications();
@@ -231,7 +231,7 @@ impl SignIn<'_> {
     pub(super) async fn check_password(
         &self,
         tenant: Uuid,
-        user: Option<ObjectRecord>,
+        user: Option<(ObjectRecord, PasswordEntry)>,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<ObjectRecord> {
@@ -251,21 +251,37 @@ impl SignIn<'_> {
         Ok(password_expired(&settings, &user.doc, self.directory.now()))
     }
 
-    /// The user whose password it is — `user`, the live user of the name entered (the door found them, none
-    /// for an unknown name) —, unless smart lockout holds their password entries from this kind of place
-    /// ([`lockout`]). An unknown name costs one hash, as a wrong password does. A password hashed with other
-    /// parameters than today's is hashed again with today's once it is proven right.
+    /// The live user a password sign-in names (by user principal name, or by object id), with their
+    /// password's hash and lockout state: one read.
+    pub(super) async fn find_password_user(
+        &self,
+        tenant: Uuid,
+        name: &str,
+    ) -> Result<Option<(ObjectRecord, PasswordEntry)>> {
+        if crate::schema::check_text("username", name).is_err() {
+            return Ok(None);
+        }
+        let folded = name.to_lowercase();
+        let name = Uuid::parse_str(name).map_or(UserName::Principal(&folded), UserName::Id);
+        self.directory.store.password_user(tenant, name).await.map_err(Error::from)
+    }
+
+    /// The user whose password it is — `user`, the live user of the name entered as
+    /// [`SignIn::find_password_user`] found them (none for an unknown name) —, unless smart lockout holds
+    /// their password entries from this kind of place ([`lockout`]). An unknown name costs one hash, as a
+    /// wrong password does. A password hashed with other parameters than today's is hashed again with
+    /// today's once it is proven right.
     pub(super) async fn verify_password(
         &self,
         tenant: Uuid,
-        user: Option<ObjectRecord>,
+        user: Option<(ObjectRecord, PasswordEntry)>,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<ObjectRecord> {
         let source = source.map(|ip| ip.to_string());
-        let PasswordEntry { hash, lockout: stored } = match &user {
-            Some(user) => self.directory.store.password_entry(tenant, user.id).await.map_err(Error::from)?,
-            None => PasswordEntry::default(),
+        let (user, PasswordEntry { hash, lockout: stored }) = match user {
+            Some((user, entry)) => (Some(user), entry),
+            None => (None, PasswordEntry::default()),
         };
         let state = stored.as_ref().map(|s| Lockout::read(&s.state)).unwrap_or_default();
         let familiar = state.familiar(source.as_deref());

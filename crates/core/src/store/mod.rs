@@ -255,6 +255,13 @@ pub struct LockoutRecord {
     pub version: i64,
 }
 
+/// A user as a sign-in names them: by object id, or by user principal name (folded to lower case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserName<'a> {
+    Id(Uuid),
+    Principal(&'a str),
+}
+
 /// A user's password hash (none if they have no password) and smart-lockout state (none if they never
 /// mistyped it), as a password check reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -698,8 +705,13 @@ pub trait Store: Send + Sync + 'static {
     async fn device_code(&self, tenant: Uuid, digest_or_user_code: &str) -> StoreResult<Option<DeviceCodeRecord>>;
     /// A user's smart-lockout state, if they ever mistyped their password.
     async fn lockout(&self, tenant: Uuid, user: Uuid) -> StoreResult<Option<LockoutRecord>>;
-    /// What checking a user's password reads, in one round trip: its hash and the user's lockout state.
-    async fn password_entry(&self, tenant: Uuid, user: Uuid) -> StoreResult<PasswordEntry>;
+    /// The live user a sign-in names, with what checking their password reads (its hash and their lockout
+    /// state), in one round trip.
+    async fn password_user(
+        &self,
+        tenant: Uuid,
+        name: UserName<'_>,
+    ) -> StoreResult<Option<(ObjectRecord, PasswordEntry)>>;
     /// The tenant's delegated permission grants, oldest first; only the client's when `client` is given.
     async fn permission_grants(&self, tenant: Uuid, client: Option<Uuid>) -> StoreResult<Vec<PermissionGrantRecord>>;
     /// The links at either end of an object: the active ones, or (`active` false) the suspended ones whose
