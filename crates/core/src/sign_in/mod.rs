@@ -261,7 +261,7 @@ impl SignIn<'_> {
         if crate::schema::check_text("username", name).is_err() {
             return Ok(None);
         }
-        let folded = name.to_lowercase();
+        let folded = crate::users::fold(name);
         let name = Uuid::parse_str(name).map_or(UserName::Principal(&folded), UserName::Id);
         self.directory.store.password_user(tenant, name).await.map_err(Error::from)
     }

@@ -268,7 +268,8 @@ fn strong_passwords(doc: &Map<String, Value>) -> bool {
     !doc.get("passwordPolicies").and_then(Value::as_str).unwrap_or_default().contains("DisableStrongPassword")
 }
 
-fn fold(text: &str) -> String {
+/// A user principal name as the store keys users by it.
+pub(crate) fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
