@@ -144,7 +144,7 @@ impl PgDb {
                 tracing::info!(version, "applied schema migration");
                 newly.push(*version);
             }
-            sqlx::raw_sql(APPLY).execute(&mut *conn).await.map_err(unavailable)?;
+            sqlx::raw_sql(&apply_function()).execute(&mut *conn).await.map_err(unavailable)?;
             Ok(newly)
         }
         .await;
@@ -459,6 +459,12 @@ fn with_literals(query: &Query) -> String {
 /// the planner copies the array into every `$1[i]` it folds, so a statement handed the whole group's texts
 /// (a sign-in record of kilobytes for every batch) would cost in proportion to the group.
 fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut Vec<i64>) -> String {
+    inline_as(query, texts, ints, ("$1[", "$2["))
+}
+
+/// [`inline_parameters`], each element named by its array's name (`prefixes`: texts', integers') and its
+/// 1-based index among the statement's own texts or integers, closed by `]`.
+fn inline_as<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut Vec<i64>, prefixes: (&str, &str)) -> String {
     let (text_base, int_base) = (texts.len(), ints.len());
     let slots: Vec<String> = query
         .params
@@ -467,11 +473,11 @@ fn inline_parameters<'a>(query: &'a Query, texts: &mut Vec<&'a str>, ints: &mut 
             SqlValue::Null => "NULL".to_owned(),
             SqlValue::Int(i) => {
                 ints.push(*i);
-                format!("$2[{}]", ints.len() - int_base)
+                format!("{}{}]", prefixes.1, ints.len() - int_base)
             }
             SqlValue::Text(t) => {
                 texts.push(t);
-                format!("$1[{}]", texts.len() - text_base)
+                format!("{}{}]", prefixes.0, texts.len() - text_base)
             }
         })
         .collect();
@@ -516,6 +522,28 @@ const LOCK_WAIT: &str = "55P03";
 /// The most parameters a statement of a script may have: a multi-row insert of hundreds of rows runs as a
 /// prepared statement instead, whose plan PostgreSQL reuses.
 const SCRIPT_STATEMENT_PARAMETERS: usize = 64;
+
+/// How [`APPLY`] runs a statement: `EXECUTE`, which parses and plans it afresh every time.
+const RUN_STATEMENT: &str =
+    "EXECUTE statements[i] USING texts[tt + 1 : tt + text_counts[i]], ints[kk + 1 : kk + int_counts[i]];";
+
+/// [`APPLY`] with a fast path for each of the statements written most often ([`plan::hot_statements`]): one
+/// that arrives as such a statement's text runs as static SQL on the same array elements, whose plan
+/// PL/pgSQL keeps for the session, and any other through [`RUN_STATEMENT`]. (Under refresh grants a third
+/// of the database's CPU went to parsing and planning the same two statements again and again.)
+fn apply_function() -> String {
+    let mut run = String::new();
+    for (n, hot) in plan::hot_statements().iter().enumerate() {
+        let (mut texts, mut ints) = (Vec::new(), Vec::new());
+        let sent = inline_parameters(&hot.query, &mut texts, &mut ints);
+        let (mut texts, mut ints) = (Vec::new(), Vec::new());
+        let static_sql = inline_as(&hot.query, &mut texts, &mut ints, ("texts[tt + ", "ints[kk + "));
+        let keyword = if n == 0 { "IF" } else { "ELSIF" };
+        run.push_str(&format!("{keyword} statements[i] = '{}' THEN\n{static_sql};\n", sent.replace('\'', "''")));
+    }
+    run.push_str(&format!("ELSE\n{RUN_STATEMENT}\nEND IF;"));
+    APPLY.replace(RUN_STATEMENT, &run)
+}
 
 /// SQLSTATEs [`APPLY`] reports: a checked statement affected no row (the message is its 1-based index in
 /// its batch), the batch's tenant does not exist, and PostgreSQL's own unique violation.
@@ -607,3 +635,38 @@ BEGIN
 END
 $body$;
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use gatehouse_core::store::audit::Initiator;
+    use gatehouse_core::store::{SignInRecord, Write};
+    use uuid::Uuid;
+
+    /// A sign-in's record and a refresh token's rotation, as a request's batch sends them to the group
+    /// function, each meet a fast path of their own; everything else runs through `EXECUTE`.
+    #[test]
+    fn the_hot_statements_as_requests_send_them_have_fast_paths() {
+        let record = SignInRecord {
+            id: Uuid::new_v4(),
+            at: Utc::now(),
+            user: Some(Uuid::new_v4()),
+            user_principal_name: "ada@contoso.test".into(),
+            app: Some(Uuid::new_v4()),
+            error_code: 50126,
+            doc: serde_json::Map::new(),
+        };
+        let rotation = Write::RotateRefreshFamily { id: Uuid::new_v4(), from: 3, expires_at: Utc::now() };
+        let writes = vec![Write::LogSignIns(vec![record]), rotation];
+        let batch = Batch::new(Uuid::new_v4(), writes, Utc::now(), Initiator::System, false).unwrap();
+        let function = apply_function();
+        assert_eq!(batch.statements.len(), 2);
+        for statement in &batch.statements {
+            let (mut texts, mut ints) = (Vec::new(), Vec::new());
+            let sent = inline_parameters(&statement.query, &mut texts, &mut ints);
+            assert!(function.contains(&format!("statements[i] = '{sent}' THEN")), "{sent}");
+        }
+        assert_eq!(function.matches(RUN_STATEMENT).count(), 1, "and one way for the rest");
+    }
+}

@@ -6,8 +6,8 @@ use gatehouse_core::filter::{Filter, Literal, Op, Test};
 use gatehouse_core::query::{self};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, Change, ChangeKind, Cursor, DomainRecord, Link, LockoutRecord, ObjectKind, ObjectQuery,
-    ObjectRecord, OrderBy, PasswordEntry, Relation, Scope, SecretRecord, Sort, Store, StoreError, TenantRecord,
-    UserName, Write,
+    ObjectRecord, OrderBy, PasswordEntry, RefreshFamilyRecord, Relation, Scope, SecretRecord, SignInQuery,
+    SignInRecord, Sort, Store, StoreError, TenantRecord, UserName, Write,
 };
 use gatehouse_store::SqlStore;
 use serde_json::{json, Map, Value};
@@ -474,6 +474,59 @@ async fn a_password_user_comes_with_the_hash_and_the_lockout_state_whichever_exi
         let delete = Write::SoftDelete { kind: ObjectKind::User, id: bob.id, at: now(), links: vec![], version: None };
         store.commit(t.id, vec![delete], now()).await.unwrap();
         assert_eq!(entry(t.id, UserName::Principal("bob@contoso.test")).await, None, "a deleted user");
+    })
+    .await;
+}
+
+/// The statements written most often — a sign-in's record, a refresh token's rotation — behave the same
+/// whichever way the engine runs them (PostgreSQL's group function runs them as cached static SQL when no
+/// parameter is null, and through `EXECUTE` otherwise): records with and without a user and app read back
+/// whole, and a rotation from a generation the family has left affects nothing and conflicts.
+#[tokio::test]
+async fn sign_in_records_and_refresh_rotations_are_written_as_given() {
+    on_every_engine(|store| async move {
+        let t = new_tenant(&store, "contoso.test").await;
+        let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let record = |user: Option<Uuid>, app: Option<Uuid>, error_code| SignInRecord {
+            id: Uuid::new_v4(),
+            at,
+            user,
+            user_principal_name: "ada@contoso.test".into(),
+            app,
+            error_code,
+            doc: json!({"status": {"errorCode": error_code}, "note": "it's"}).as_object().unwrap().clone(),
+        };
+        let known = record(Some(Uuid::new_v4()), Some(Uuid::new_v4()), 0);
+        let unknown = record(None, None, 50034);
+        let logged = vec![Write::LogSignIns(vec![known.clone()]), Write::LogSignIns(vec![unknown.clone()])];
+        for write in logged {
+            store.commit(t.id, vec![write], now()).await.unwrap();
+        }
+        let query = SignInQuery { limit: 10, ..SignInQuery::default() };
+        let mut read = store.sign_ins(t.id, &query).await.unwrap();
+        read.sort_by_key(|r| r.error_code);
+        assert_eq!(read, vec![known, unknown]);
+
+        let family = RefreshFamilyRecord {
+            id: Uuid::new_v4(),
+            user: Uuid::new_v4(),
+            client: Uuid::new_v4(),
+            scopes: "openid".into(),
+            generation: 0,
+            auth_time: at,
+            methods: "pwd".into(),
+            expires_at: at,
+            sliding: true,
+            revoked: false,
+        };
+        store.commit(t.id, vec![Write::StartRefreshFamily(family.clone())], now()).await.unwrap();
+        let later = at + Duration::days(1);
+        let rotate = |from| Write::RotateRefreshFamily { id: family.id, from, expires_at: later };
+        store.commit(t.id, vec![rotate(0)], now()).await.unwrap();
+        let stale = store.commit(t.id, vec![rotate(0)], now()).await;
+        assert_eq!(stale, Err(StoreError::Conflict("generation".into())), "a used generation");
+        let rotated = store.refresh_family(t.id, family.id).await.unwrap().unwrap();
+        assert_eq!((rotated.generation, rotated.expires_at), (1, later));
     })
     .await;
 }

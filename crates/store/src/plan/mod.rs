@@ -14,7 +14,7 @@ use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
     DynamicStatusRecord, Link, MailRecord, MailState, ObjectKind, ObjectRecord, PermissionGrantRecord,
     ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogRecord, RefreshFamilyRecord, Relation, SecretRecord,
-    SharingLinkRecord, SigningKeyRecord, StoreError, StoreResult, Write,
+    SharingLinkRecord, SignInRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };
 pub use rows::*;
 use serde_json::{Map, Value};
@@ -169,6 +169,27 @@ fn note_columns(note: Option<Note>) -> StoreResult<NoteColumns> {
     let detail = serde_json::json!({"operation": note.operation, "modified": modified});
     let detail = serde_json::to_string(&detail).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok([Some(note.category), Some(note.activity), Some(note.service), Some(detail)])
+}
+
+/// The statements written most often — a sign-in's record, a refresh token's rotation — as their writes make
+/// them when no parameter is null.
+pub fn hot_statements() -> Vec<Statement> {
+    let (tenant, id, at) = (Uuid::nil().to_string(), Uuid::nil(), DateTime::<Utc>::UNIX_EPOCH);
+    let record = SignInRecord {
+        id,
+        at,
+        user: Some(id),
+        user_principal_name: String::new(),
+        app: Some(id),
+        error_code: 0,
+        doc: Map::new(),
+    };
+    let writes = [Write::LogSignIns(vec![record]), Write::RotateRefreshFamily { id, from: 0, expires_at: at }];
+    writes
+        .into_iter()
+        .filter_map(|write| write_plan(&tenant, write, 0).ok())
+        .flat_map(|(statements, _)| statements)
+        .collect()
 }
 
 impl Batch {
