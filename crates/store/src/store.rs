@@ -348,7 +348,7 @@ impl Store for SqlStore {
             "SELECT state, version FROM sign_in_lockouts WHERE tenant_id = $1 AND user_id = $2",
             vec![tenant.into(), user.into()],
         );
-        self.fetch_one(q, |row| Ok(LockoutRecord { state: row.text(0)?, version: row.int(1)? })).await
+        Ok(self.fetch_one(q, |row| plan::lockout(row, 0)).await?.flatten())
     }
 
     async fn password_user(
@@ -369,11 +369,8 @@ impl Store for SqlStore {
         );
         let q = query(sql, vec![tenant.into(), ObjectKind::User.as_str().into(), key]);
         self.fetch_one(q, |row| {
-            let lockout = match row.optional_text(9)? {
-                Some(state) => Some(LockoutRecord { state, version: row.int(10)? }),
-                None => None,
-            };
-            Ok((plan::object(row)?, PasswordEntry { hash: row.optional_text(8)?, lockout }))
+            let entry = PasswordEntry { hash: row.optional_text(8)?, lockout: plan::lockout(row, 9)? };
+            Ok((plan::object(row)?, entry))
         })
         .await
     }

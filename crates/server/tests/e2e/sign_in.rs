@@ -1,9 +1,9 @@
 //! People sign in: the password grant, refresh tokens, consent, delegated calls to Graph (`/me`), on every
 //! engine, with Entra's errors for everything that must fail.
 
-use crate::support::{claims, new_user, servers, Server, CHEAP_HASH};
+use crate::support::{cheap_hashing, claims, new_user, servers, Server};
 use gatehouse_core::sign_in::{ClientRequest, Tenancy};
-use gatehouse_core::{Directory, DirectoryConfig};
+use gatehouse_core::Directory;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -282,7 +282,7 @@ async fn two_nodes(server: &Server, alias: &str) -> TwoNodes {
     let tenant = server.tenant.tenant_id.to_string();
     let (_, body) = server.password_grant(&tenant, &client.app_id, &upn, PASSWORD, "User.Read offline_access").await;
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
-    let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+    let config = cheap_hashing();
     let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
     TwoNodes { admin, client, user, upn, refresh, other }
 }

@@ -18,10 +18,10 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-pub const CHEAP_HASH: HashParams = HashParams { memory_kib: 256, iterations: 1, parallelism: 1 };
+const CHEAP_HASH: HashParams = HashParams { memory_kib: 256, iterations: 1, parallelism: 1 };
 
 /// The directory settings of the tests' servers: cheap hashing, everything else as in production.
-fn cheap_hashing() -> DirectoryConfig {
+pub fn cheap_hashing() -> DirectoryConfig {
     DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() }
 }
 

@@ -1,7 +1,7 @@
 //! The user lifecycle over the Graph API, on every engine.
 
-use crate::support::{new_user, servers, Server, CHEAP_HASH};
-use gatehouse_core::{Caller, Directory, DirectoryConfig};
+use crate::support::{cheap_hashing, new_user, servers, Server};
+use gatehouse_core::{Caller, Directory};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -245,7 +245,7 @@ async fn concurrent_updates_from_two_nodes_all_land() {
     for server in servers().await {
         let token = server.admin_token().await;
         let (id, path) = contended_user(&server, &token).await;
-        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+        let config = cheap_hashing();
         let other = Arc::new(Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config));
         let caller = Caller::System { tenant: server.tenant.tenant_id };
         let (here, there) = CHANGES.split_at(CHANGES.len() / 2);
@@ -376,7 +376,7 @@ async fn reads_by_id_see_this_nodes_writes_at_once_and_other_nodes_within_the_fo
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert_eq!(server.call(&token, Method::GET, &path, None).await.1["jobTitle"], "Mine", "{engine}: at once");
 
-        let config = DirectoryConfig { hash_params: CHEAP_HASH, ..DirectoryConfig::default() };
+        let config = cheap_hashing();
         let other = Directory::new(server.store.clone(), server.clock.clone(), server.master.clone(), config);
         let caller = Caller::System { tenant: server.tenant.tenant_id };
         let patch = json!({"jobTitle": "Theirs"}).as_object().unwrap().clone();

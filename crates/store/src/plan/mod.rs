@@ -12,7 +12,7 @@ use gatehouse_core::schema::format_time;
 use gatehouse_core::store::audit::{self, AuditRecord, Initiator, Modified, Note, Values};
 use gatehouse_core::store::{
     AppRoleAssignmentRecord, AuthorizationCodeRecord, Change, ChangeKind, ChangeRecord, DeviceCodeRecord,
-    DynamicStatusRecord, Link, MailRecord, MailState, ObjectKind, ObjectRecord, PermissionGrantRecord,
+    DynamicStatusRecord, Link, LockoutRecord, MailRecord, MailState, ObjectKind, ObjectRecord, PermissionGrantRecord,
     ProvisionedRecord, ProvisioningJobRecord, ProvisioningLogRecord, RefreshFamilyRecord, Relation, SecretRecord,
     SharingLinkRecord, SignInRecord, SigningKeyRecord, StoreError, StoreResult, Write,
 };

@@ -54,6 +54,15 @@ pub fn id_and_kind(row: &Row) -> StoreResult<(Uuid, ObjectKind)> {
     Ok((row.uuid(0)?, kind))
 }
 
+/// A smart-lockout state from its two columns, `state` at `at` and `version` after it; none where `state` is
+/// null (a left join that found none).
+pub fn lockout(row: &Row, at: usize) -> StoreResult<Option<LockoutRecord>> {
+    match row.optional_text(at)? {
+        Some(state) => Ok(Some(LockoutRecord { state, version: row.int(at + 1)? })),
+        None => Ok(None),
+    }
+}
+
 pub fn secret(row: &Row) -> StoreResult<SecretRecord> {
     Ok(SecretRecord {
         owner: row.uuid(0)?,
