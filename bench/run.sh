@@ -41,7 +41,7 @@ run_engine() {
     --header "Authorization: Bearer $token" --concurrency 32 --seconds "$seconds"
   "$bench" load --name "$engine client-credentials token" --url "$token_url" --method POST \
     --content-type application/x-www-form-urlencoded --body "$token_form" --concurrency 8 --seconds "$seconds"
-  start "$engine-production" "$url_prod" 19456 2
+  start "$engine-production" "$url_prod" 7168 5
   "$bench" load --name "$engine create user, production argon2id" --url "$base/v1.0/users" --method POST \
     --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds" \
     --body "{\"accountEnabled\":true,\"displayName\":\"P {n}\",\"mailNickname\":\"p\",\"userPrincipalName\":\"p{n}@$domain\",\"passwordProfile\":{\"password\":\"Bench-Kestr3l!\"}}"

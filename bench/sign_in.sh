@@ -4,8 +4,8 @@
 #   bench/sign_in.sh [sqlite|postgres] [SECONDS]
 #
 # - password sign-ins (the password grant, and the pages' code flow, production argon2id) per second, against
-#   cores × argon2id hashes/s on one core (and, beside it, the hashes/s of every core hashing at once: two
-#   19 MiB hashes outgrow the cache the cores share, where one fits);
+#   cores × argon2id hashes/s on one core (and, beside it, the hashes/s of every core hashing at once, below
+#   cores × one core's rate where the hashes' memory outgrows the cache the cores share);
 # - refresh-token grants per second, against cores × RS256 signatures/s on one core (each grant signs one
 #   access token; with `openid` it also signs an id token);
 # - GET /v1.0/users/{id} p99 while password sign-ins saturate the hash pool, against its p99 when idle.
@@ -20,7 +20,7 @@ database_for "$engine"
 # Password sign-ins and reads beside them, with production argon2id. Three rounds, each beside a baseline
 # measured just before it (a shared machine's speed drifts between rounds; docs/benchmarks.md gives each
 # round's ratio and their median).
-start production 19456 2
+start production 7168 5
 echo "$user" > "$work/ids"
 for round in 1 2 3; do
   "$bench" baseline --seconds 3

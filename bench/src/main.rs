@@ -362,7 +362,7 @@ fn baseline(window: Duration) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let hash_rate = rate(window, hash_once)?;
     // Every core hashing at once: what the machine's hashing is worth when the pool is full. Below cores ×
-    // one core's rate where the hashes' memory (19 MiB each) outgrows the caches the cores share.
+    // one core's rate where the hashes' memory outgrows the caches the cores share.
     let all_cores = std::thread::scope(|scope| -> anyhow::Result<f64> {
         let hashing: Vec<_> = (0..cores).map(|_| scope.spawn(|| rate(window, hash_once))).collect();
         let mut total = 0.0;

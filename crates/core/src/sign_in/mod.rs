@@ -56,10 +56,6 @@ const REFRESH_LIFETIME_DAYS: i64 = 90;
 /// tokens a browser holds).
 const SPA_REFRESH_HOURS: i64 = 24;
 
-/// A password's check when no user matched, so that an unknown name costs what a wrong password does.
-const DECOY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lkZWNveWRlY295$6Ttbi1pUvJPVdXtnAwZ1IbOXmmTi6yGAm3wYdJgH2bE";
-
 /// How the URL named the tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tenancy {
@@ -292,8 +288,7 @@ impl SignIn<'_> {
             ));
         }
         let hasher = &self.directory.hasher;
-        let verified =
-            hasher.verify(password.to_owned(), hash.clone().unwrap_or_else(|| DECOY_HASH.to_owned())).await?;
+        let verified = hasher.verify(password.to_owned(), hash.clone()).await?;
         let Some(user) = user else {
             return Err(grant_error(format!(
                 "AADSTS50034: The user account {{EmailHidden}} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."

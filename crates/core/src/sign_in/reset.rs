@@ -162,7 +162,7 @@ impl SignIn<'_> {
         }
         let hash = self.directory.store.password_hash(tenant, user.id).await.map_err(Error::from)?;
         if let Some(hash) = hash {
-            if self.directory.hasher.verify(new.to_owned(), hash).await? {
+            if self.directory.hasher.verify(new.to_owned(), Some(hash)).await? {
                 return Err(Error::invalid_property("newPassword", "The new password cannot be the current password."));
             }
         }

@@ -456,11 +456,7 @@ impl Users<'_> {
         decide(caller, Action::ChangeOwnPassword, if own { &Target::OwnProfile } else { &Target::Tenant })?;
         let user = self.live_user(caller, key).await?;
         let hash = self.directory.store.password_hash(caller.tenant(), user.id).await.map_err(Error::from)?;
-        let verified = match hash {
-            Some(hash) => self.directory.hasher.verify(current.to_owned(), hash).await?,
-            None => false,
-        };
-        if !verified {
+        if !self.directory.hasher.verify(current.to_owned(), hash).await? {
             return Err(Error::invalid_property("currentPassword", "The current password is not correct."));
         }
         self.replace_proven_password(caller, &user, current, new).await.map(|_| ())
