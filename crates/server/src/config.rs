@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use gatehouse_core::credentials::passwords::HashParams;
 use gatehouse_core::credentials::secrets::MasterKey;
+use gatehouse_store::StoreOptions;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ pub struct StoreArgs {
     /// The deployment's master key (base64 of 32 bytes); every node sharing a database needs the same.
     #[arg(long, env = "GATEHOUSE_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// PostgreSQL: the most connections this node keeps to the database (default: twice its cores, plus one).
+    #[arg(long, env = "GATEHOUSE_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
     /// argon2id memory in KiB (default 7168, with 5 iterations: OWASP's 7 MiB setting, Keycloak's default).
     #[arg(long, env = "GATEHOUSE_PASSWORD_HASH_MEMORY_KIB")]
     pub password_hash_memory_kib: Option<u32>,
@@ -103,6 +107,7 @@ struct FileSettings {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_max_connections: Option<u32>,
     master_key: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -130,6 +135,7 @@ pub struct Settings {
     pub listen: String,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub store_options: StoreOptions,
     master_key: Option<String>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub bootstrap_output: Option<PathBuf>,
@@ -177,6 +183,12 @@ impl Settings {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
+        let max_connections = args.store.database_max_connections.or(file.database_max_connections);
+        let store_options = match max_connections {
+            Some(0) => anyhow::bail!("the database needs at least one connection"),
+            Some(max_connections) => StoreOptions { max_connections },
+            None => StoreOptions::default(),
         };
         let defaults = HashParams::PRODUCTION;
         let hash_params = HashParams {
@@ -249,6 +261,7 @@ impl Settings {
             listen: args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
+            store_options,
             master_key: args.store.master_key.clone().or(file.master_key),
             tls,
             bootstrap_output: args.bootstrap_output.clone().or(file.bootstrap_output),
@@ -366,6 +379,9 @@ mod tests {
         ])?)?;
         assert_eq!(flagged.listen, "127.0.0.1:1");
         assert_eq!(flagged.database_url, "postgres://db/x");
+        assert_eq!(flagged.store_options, StoreOptions::default());
+        let pooled = Settings::resolve(&parse(&["--config", &config, "--database-max-connections", "3"])?)?;
+        assert_eq!(pooled.store_options, StoreOptions { max_connections: 3 });
 
         let defaults = Settings::resolve(&parse(&[])?)?;
         assert_eq!(defaults.listen, "127.0.0.1:8080");
@@ -384,6 +400,7 @@ mod tests {
         );
         assert!(Settings::resolve(&parse(&["--tls-cert", "cert.pem"])?).is_err(), "a certificate needs its key");
         assert!(Settings::resolve(&parse(&["--access-token-lifetime", "5"])?).is_err());
+        assert!(Settings::resolve(&parse(&["--database-max-connections", "0"])?).is_err());
         assert!(Settings::resolve(&parse(&["--dns-server", "localhost"])?).is_err(), "a name server needs its port");
         let dns = Settings::resolve(&parse(&["--dns-server", "127.0.0.1:5353"])?)?.dns_server;
         assert_eq!(dns, Some(SocketAddr::from(([127, 0, 0, 1], 5353))));

@@ -42,7 +42,7 @@ pub async fn open_directory(settings: &config::Settings, clock: Arc<dyn Clock>) 
     if settings.makes_master_key || settings.database_url.starts_with("sqlite:") {
         config::create_data_dir(&settings.data_dir)?;
     }
-    let store = SqlStore::connect(&settings.database_url).await.map_err(|e| {
+    let store = SqlStore::connect_with(&settings.database_url, settings.store_options).await.map_err(|e| {
         anyhow::anyhow!("cannot open the database {}: {e}", gatehouse_store::redact(&settings.database_url))
     })?;
     let directory_config = DirectoryConfig {

@@ -22,4 +22,4 @@ mod postgres;
 mod sqlite;
 mod store;
 
-pub use store::{redact, Engine, SqlStore};
+pub use store::{redact, Engine, SqlStore, StoreOptions};

@@ -72,9 +72,9 @@ fn row(row: &PgRow) -> StoreResult<Row> {
 }
 
 impl PgDb {
-    pub async fn connect(url: &str) -> StoreResult<PgDb> {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgDb> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections)
             // Scripts write string constants with only their quotes doubled (see `with_literals`); notices
             // (`relation "schema_migrations" already exists, skipping` at every start) are not for the log.
             .after_connect(|connection, _| {

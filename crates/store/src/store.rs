@@ -32,6 +32,22 @@ pub struct SqlStore {
     backend: Backend,
 }
 
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL: the most connections this node keeps to the database. Default: twice the node's cores,
+    /// plus one (PostgreSQL's own sizing rule, with this node's cores for the database's): on a loaded
+    /// machine, more connections than that only take turns on the same cores, each backend colder for it.
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        StoreOptions { max_connections: u32::try_from(cores * 2 + 1).unwrap_or(u32::MAX) }
+    }
+}
+
 /// Hides a password in a database URL before it reaches a log or an error.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -47,14 +63,20 @@ pub fn redact(url: &str) -> String {
 }
 
 impl SqlStore {
-    /// Connects and migrates. `url` is `sqlite://PATH` (created if missing) or `postgres://…`.
+    /// Connects with the default options and migrates. `url` is `sqlite://PATH` (created if missing) or
+    /// `postgres://…`.
     pub async fn connect(url: &str) -> StoreResult<SqlStore> {
+        SqlStore::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects and migrates.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<SqlStore> {
         let (backend, applied) = if url.starts_with("sqlite:") {
             let db = SqliteDb::open(url)?;
             let applied = db.migrate()?;
             (Backend::Sqlite(db), applied)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let db = PgDb::connect(url).await?;
+            let db = PgDb::connect(url, options.max_connections).await?;
             let applied = db.migrate().await?;
             (Backend::Postgres(db), applied)
         } else {

@@ -9,7 +9,7 @@ use gatehouse_core::store::{
     ObjectRecord, OrderBy, PasswordEntry, RefreshFamilyRecord, Relation, Scope, SecretRecord, SignInQuery,
     SignInRecord, Sort, Store, StoreError, TenantRecord, UserName, Write,
 };
-use gatehouse_store::SqlStore;
+use gatehouse_store::{SqlStore, StoreOptions};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -1092,6 +1092,37 @@ async fn bulk_updates_side_by_side_keep_the_change_log_gapless() {
         assert_eq!(store.value_count(t.id, "assignedLicenses", E3).await.unwrap(), 480);
     })
     .await;
+}
+
+/// PostgreSQL: a node keeps no more connections to the database than its options allow, however many
+/// requests read at once; below the limit, as many as the reads need.
+#[tokio::test]
+async fn a_node_keeps_at_most_its_configured_connections() {
+    let Some(cluster) = gatehouse_testkit::postgres::cluster() else { return };
+    for max_connections in [2, 6] {
+        let url = cluster.create_database().await;
+        let store = Arc::new(SqlStore::connect_with(&url, StoreOptions { max_connections }).await.unwrap());
+        new_tenant(&store, "pool.test").await;
+        let readers: Vec<_> = (0..64)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..10 {
+                        store.tenants().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.await.unwrap();
+        }
+        let raw = sqlx::PgPool::connect(&url).await.unwrap();
+        let others =
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+        let open: i64 = sqlx::query_scalar(others).fetch_one(&raw).await.unwrap();
+        assert!(open <= i64::from(max_connections), "{open} connections open, at most {max_connections}");
+        assert!(open > 1, "the reads at once opened more than one: {open}");
+    }
 }
 
 /// PostgreSQL: a bulk update writes its rows before it takes the tenant's sequence, the other way round
