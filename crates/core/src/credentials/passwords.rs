@@ -227,7 +227,7 @@ impl Hasher {
 
 /// Hashes on the current thread with the salt given; for benchmarks and blocking contexts. Never inlined, so
 /// that a benchmark's baseline runs the machine code the hashing pool runs: a copy inlined into another crate
-/// is laid out anew, and one such copy hashed 30–45 % slower on this machine.
+/// is laid out anew, and one such copy hashed 30–45 % slower (docs/benchmarks.md, 2026-12-07 evening).
 #[inline(never)]
 pub fn hash_now(password: &str, salt: &[u8], params: HashParams) -> Result<String> {
     let params = params.argon2_params()?;
