@@ -69,13 +69,18 @@ serve() {
   token=$(curl -s "$base/$tenant/oauth2/v2.0/token" --data "$form" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
   auth="Authorization: Bearer $token"
 }
-# launch NAME DATABASE_URL HASH_MEMORY_KIB HASH_ITERATIONS: starts a release server with its own data directory
-# ($work/NAME) and those hashing costs, and waits for its bootstrap output ($work/NAME/boot.json); sets base.
+# launch NAME DATABASE_URL [HASH_MEMORY_KIB HASH_ITERATIONS]: starts a release server with its own data
+# directory ($work/NAME) and those hashing costs (without them, the server's own: production, as the
+# baseline's by default), and waits for its bootstrap output ($work/NAME/boot.json); sets base.
 launch() {
-  local name=$1 url=$2 memory=$3 iterations=$4 port
+  local name=$1 url=$2 memory=${3:-} iterations=${4:-} port
+  local costs=()
+  if [ -n "$memory" ]; then
+    costs=(GATEHOUSE_PASSWORD_HASH_MEMORY_KIB="$memory" GATEHOUSE_PASSWORD_HASH_ITERATIONS="$iterations")
+  fi
   port=$(free_port)
   mkdir -p "$work/$name"
-  GATEHOUSE_LOG=warn GATEHOUSE_PASSWORD_HASH_MEMORY_KIB=$memory GATEHOUSE_PASSWORD_HASH_ITERATIONS=$iterations \
+  env GATEHOUSE_LOG=warn "${costs[@]}" \
     "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --database-url "$url" \
     --bootstrap-output "$work/$name/boot.json" >/dev/null 2>"$work/$name/log" &
   pids+=($!)
@@ -91,11 +96,11 @@ settle() {
   if [ -n "${pgport:-}" ]; then psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CHECKPOINT" gatehouse; fi
   sync
 }
-# start NAME HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, tenant, token, client (a public client with
+# start NAME [HASH_MEMORY_KIB HASH_ITERATIONS] -> sets base, tenant, token, client (a public client with
 # consent for User.Read and the redirect URI http://localhost:7777/callback), user (its object id); the user
 # signs in as $upn with $password.
 start() {
-  local name=$1 memory=$2 iterations=$3
+  local name=$1 memory=${2:-} iterations=${3:-}
   if [ "$engine" = sqlite ]; then url="sqlite://$work/$name.db"; fi
   if [ "$engine" = postgres ]; then
     psql -q -h 127.0.0.1 -p "$pgport" -U postgres -c "CREATE DATABASE \"$name\"" postgres

@@ -16,7 +16,7 @@ source bench/common.sh
 
 "$bench" baseline --seconds 5
 database_for "$engine"
-start policies 7168 5
+start policies
 
 # policies on|off: makes the 195 policies, or deletes every policy.
 policies() {

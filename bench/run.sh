@@ -13,9 +13,9 @@ engines=${1:-all}
 seconds=${2:-10}
 source bench/common.sh
 
-# start NAME DATABASE_URL HASH_MEMORY_KIB HASH_ITERATIONS -> sets base, token, domain
+# start NAME DATABASE_URL [HASH_MEMORY_KIB HASH_ITERATIONS] -> sets base, token, domain
 start() {
-  local name=$1 url=$2 memory=$3 iterations=$4
+  local name=$1 url=$2 memory=${3:-} iterations=${4:-}
   launch "$name" "$url" "$memory" "$iterations"
   local tenant client secret
   tenant=$(json_field "$work/$name/boot.json" tenantId)
@@ -41,7 +41,7 @@ run_engine() {
     --header "Authorization: Bearer $token" --concurrency 32 --seconds "$seconds"
   "$bench" load --name "$engine client-credentials token" --url "$token_url" --method POST \
     --content-type application/x-www-form-urlencoded --body "$token_form" --concurrency 8 --seconds "$seconds"
-  start "$engine-production" "$url_prod" 7168 5
+  start "$engine-production" "$url_prod"
   "$bench" load --name "$engine create user, production argon2id" --url "$base/v1.0/users" --method POST \
     --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds" \
     --body "{\"accountEnabled\":true,\"displayName\":\"P {n}\",\"mailNickname\":\"p\",\"userPrincipalName\":\"p{n}@$domain\",\"passwordProfile\":{\"password\":\"Bench-Kestr3l!\"}}"

@@ -20,7 +20,7 @@ database_for "$engine"
 # Password sign-ins and reads beside them, with production argon2id. Three rounds, each beside a baseline
 # measured just before it (a shared machine's speed drifts between rounds; docs/benchmarks.md gives each
 # round's ratio and their median).
-start production 7168 5
+start production
 echo "$user" > "$work/ids"
 for round in 1 2 3; do
   "$bench" baseline --seconds 3
