@@ -3,9 +3,10 @@
 //! success or failure, in Graph's `signIn` shape, with each Conditional Access policy's result.
 //!
 //! Records leave the request through a bounded queue (a full queue holds the sign-in back) to one writer task
-//! per node, which commits whatever has queued up as one batch per tenant. The sign-in waits until its
-//! record is committed: an acknowledged sign-in always has its record, and a log that cannot be written fails
-//! the sign-in (`503`) rather than lose it. Records older than the retention are purged hourly.
+//! per node, which commits whatever has queued up as one batch per tenant, at most once every
+//! [`COMMIT_SPACING`]. The sign-in waits until its record is committed: an acknowledged sign-in always has its
+//! record, and a log that cannot be written fails the sign-in (`503`) rather than lose it. Records older than
+//! the retention are purged hourly.
 
 use super::authorize::Authorized;
 use super::resource::Resource;
@@ -23,13 +24,20 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// Records queued for the writer at most; beyond it sign-ins wait for room.
 const QUEUE: usize = 4096;
 /// Records one commit takes at most.
 const BATCH: usize = 512;
+/// The writer commits at most once in this time. A record that comes sooner after the last commit waits for
+/// the rest of it, and the records that come meanwhile share its commit: under a flood of sign-ins, one
+/// commit (and one flush to disk) for several, where a commit each took 2–3 % of the sign-ins' throughput
+/// (docs/benchmarks.md, 2026-12-07 morning). A record on an idle node is committed at once.
+const COMMIT_SPACING: Duration = Duration::from_millis(20);
 /// The most records one read of the log returns.
 pub const MOST_RECORDS: u32 = 1000;
 
@@ -76,7 +84,12 @@ fn error_code(error: &Error) -> i64 {
 
 /// Commits queued records, a batch per tenant at a time, and answers each waiting sign-in.
 async fn write(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Queued>) {
+    let mut last: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
+        if let Some(last) = last {
+            tokio::time::sleep_until(last + COMMIT_SPACING).await;
+        }
+        last = Some(Instant::now());
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match queue.try_recv() {
