@@ -375,11 +375,8 @@ impl SignIn<'_> {
                 Some(self.sign_id_token(&subject, &self.stamp(tenant, base).await?, bound)?)
             }
         };
-        // The code and the sign-in's record, in one commit: a code given out always has its record.
         let (code, created) = code.unzip();
-        let logged = Write::LogSignIns(vec![self.record(seen, true, None)]);
-        let writes = created.map(Write::CreateCode).into_iter().chain([logged]).collect();
-        self.directory.commit(&Caller::System { tenant }, writes).await?;
+        self.commit_record(tenant, self.record(seen, true, None), created.map(Write::CreateCode)).await?;
         let persistent = seen.access.as_ref().and_then(|access| access.persistent_browser);
         Ok(Authorized::Granted { code, id_token, persistent })
     }

@@ -69,7 +69,23 @@ impl Seen {
 
 /// Told when a queued record is committed, or why it could not be.
 type Done = oneshot::Sender<std::result::Result<(), String>>;
-type Queued = (Uuid, SignInRecord, Done);
+
+/// A sign-in's record for the writer, with what its sign-in commits beside it (an authorization code: a code
+/// given out always has its record).
+struct Queued {
+    tenant: Uuid,
+    record: SignInRecord,
+    with: Option<Write>,
+    done: Done,
+}
+
+/// One tenant's part of a batch: one commit.
+#[derive(Default)]
+struct TenantBatch {
+    writes: Vec<Write>,
+    records: Vec<SignInRecord>,
+    waiting: Vec<Done>,
+}
 
 /// This node's writer of the sign-in log.
 #[derive(Default)]
@@ -97,14 +113,17 @@ async fn write(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        let mut by_tenant: HashMap<Uuid, Vec<(SignInRecord, Done)>> = HashMap::new();
-        for (tenant, record, done) in batch {
-            by_tenant.entry(tenant).or_default().push((record, done));
+        let mut by_tenant: HashMap<Uuid, TenantBatch> = HashMap::new();
+        for Queued { tenant, record, with, done } in batch {
+            let entry = by_tenant.entry(tenant).or_default();
+            entry.writes.extend(with);
+            entry.records.push(record);
+            entry.waiting.push(done);
         }
-        for (tenant, entries) in by_tenant {
-            let (records, waiting): (Vec<SignInRecord>, Vec<_>) = entries.into_iter().unzip();
+        for (tenant, TenantBatch { mut writes, records, waiting }) in by_tenant {
             let at = records.first().map(|r| r.at).unwrap_or_else(Utc::now);
-            let result = store.commit(tenant, vec![Write::LogSignIns(records)], at).await;
+            writes.push(Write::LogSignIns(records));
+            let result = store.commit(tenant, writes, at).await;
             for done in waiting {
                 let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
@@ -117,10 +136,15 @@ impl SignIn<'_> {
     /// record is committed.
     pub(crate) async fn log(&self, seen: &Seen, interactive: bool, ending: Option<&Error>) -> Result<()> {
         let Some(tenant) = seen.tenant else { return Ok(()) };
-        let record = self.record(seen, interactive, ending);
+        self.commit_record(tenant, self.record(seen, interactive, ending), None).await
+    }
+
+    /// Commits a sign-in's record, and `with` it what the sign-in commits beside it, in one transaction
+    /// through the node's writer; waits until they are committed.
+    pub(super) async fn commit_record(&self, tenant: Uuid, record: SignInRecord, with: Option<Write>) -> Result<()> {
         let (done, written) = oneshot::channel();
         self.queue()
-            .send((tenant, record, done))
+            .send(Queued { tenant, record, with, done })
             .await
             .map_err(|_| Error::unavailable("The sign-in log is closed.", 1))?;
         match written.await {
