@@ -137,6 +137,10 @@ PY
 }
 
 password_form() { echo "grant_type=password&client_id=$client&username=$upn&password=$password&scope=$1"; }
+# pages_url: the authorize URL of a browser without a session signing in to $client (code flow with PKCE).
+pages_url() {
+  echo "$base/$tenant/oauth2/v2.0/authorize?client_id=$client&response_type=code&scope=User.Read&state=bench&redirect_uri=http%3A%2F%2Flocalhost%3A7777%2Fcallback&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+}
 # seeded_users: the server on a store of $users seeded users ($engine's database; seeded once per BENCH_KEEP
 # directory), settled; writes $work/ids (random user numbers) and $work/prefixes (random five-digit prefixes
 # of them).

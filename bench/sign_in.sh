@@ -30,12 +30,9 @@ for round in 1 2 3; do
 done
 # Password sign-ins through the pages, three rounds likewise: a browser without a session GETs the authorize
 # URL (code flow with PKCE) and POSTs the sign-in form, landing on the redirect URI with a code.
-authorize="$base/$tenant/oauth2/v2.0/authorize?client_id=$client&response_type=code&scope=User.Read&state=bench"
-authorize+="&redirect_uri=http%3A%2F%2Flocalhost%3A7777%2Fcallback&code_challenge_method=S256"
-authorize+="&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 for round in 1 2 3; do
   "$bench" baseline --seconds 3
-  "$bench" sign-in-pages --name "$engine password sign-in through the pages (round $round)" --url "$authorize" \
+  "$bench" sign-in-pages --name "$engine password sign-in through the pages (round $round)" --url "$(pages_url)" \
     --login "$upn" --password "$password" --concurrency 16 --seconds "$seconds"
 done
 # What the authorization of a signed-in user adds: the same GET with the user's own token (their roles read

@@ -36,7 +36,7 @@ const BATCH: usize = 512;
 /// The writer commits at most once in this time. A record that comes sooner after the last commit waits for
 /// the rest of it, and the records that come meanwhile share its commit: under a flood of sign-ins, one
 /// commit (and one flush to disk) for about ten, where a commit each took 3–5 % of the password grant's
-/// throughput and one every 20 ms 1–2 % (docs/benchmarks.md, 2026-12-07 morning). A sign-in waits at most
+/// throughput and one every 20 ms 2–3 % (docs/benchmarks.md, 2026-12-07 morning). A sign-in waits at most
 /// this long more, next to the 10 ms of its password's hash; one on an idle node is committed at once.
 const COMMIT_SPACING: Duration = Duration::from_millis(50);
 /// The most records one read of the log returns.
