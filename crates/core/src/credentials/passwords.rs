@@ -104,6 +104,17 @@ pub struct Hasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// A hashing pool's load: how many hashes are queued or running.
+#[derive(Clone)]
+pub struct HashLoad(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl HashLoad {
+    /// Hashes queued or running now.
+    pub fn pending(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// Seconds a refused hash's caller is told to wait.
 const RETRY_AFTER: u64 = 1;
 
@@ -212,6 +223,11 @@ impl Hasher {
             }
             Err(_) => Err(()),
         }
+    }
+
+    /// The pool's load, to read later without borrowing the pool.
+    pub fn load(&self) -> HashLoad {
+        HashLoad(self.pending.clone())
     }
 
     /// How many hashes have been computed.

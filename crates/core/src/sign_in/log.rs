@@ -3,8 +3,8 @@
 //! success or failure, in Graph's `signIn` shape, with each Conditional Access policy's result.
 //!
 //! Records leave the request through a bounded queue (a full queue holds the sign-in back) to one writer task
-//! per node, which commits whatever has queued up as one batch per tenant, at most once every
-//! [`COMMIT_SPACING`]. The sign-in waits until its record is committed: an acknowledged sign-in always has its
+//! per node, which commits whatever has queued up as one batch per tenant; while passwords are being hashed,
+//! at most once every [`COMMIT_SPACING`]. The sign-in waits until its record is committed: an acknowledged sign-in always has its
 //! record, and a log that cannot be written fails the sign-in (`503`) rather than lose it. Records older than
 //! the retention are purged hourly.
 
@@ -15,6 +15,7 @@ use crate::applications::AuthenticatedClient;
 use crate::auth::authorization::{require, Action};
 use crate::conditional_access::evaluate::Outcome;
 use crate::conditional_access::policy::ClientApp;
+use crate::credentials::passwords::HashLoad;
 use crate::kernel::error::{Error, Result};
 use crate::kernel::request;
 use crate::schema::format_time;
@@ -33,12 +34,15 @@ use uuid::Uuid;
 const QUEUE: usize = 4096;
 /// Records one commit takes at most.
 const BATCH: usize = 512;
-/// The writer commits at most once in this time. A record that comes sooner after the last commit waits for
-/// the rest of it, and the records that come meanwhile share its commit: under a flood of sign-ins, one
-/// commit (and one flush to disk) for about ten, where a commit each took 3–5 % of the password grant's
-/// throughput and one every 20 ms 2–3 % (docs/benchmarks.md, 2026-12-07 morning). A sign-in waits at most
-/// this long more, next to the 10 ms of its password's hash; one on an idle node is committed at once.
+/// While passwords are being hashed, the writer commits at most once in this time. A record that comes
+/// sooner after the last commit waits for the rest of it (or until no hash is under way), and the records
+/// of the sign-ins whose hashes finish meanwhile share its commit: under a flood of sign-ins, one commit (and
+/// one flush to disk) for about ten, where a commit each took 3–5 % of the password grant's throughput and
+/// one every 20 ms 2–3 % (docs/benchmarks.md, 2026-12-07 morning). A sign-in waits at most this long more,
+/// next to the 10 ms of its password's hash.
 const COMMIT_SPACING: Duration = Duration::from_millis(50);
+/// How often the writer looks whether hashes are still under way while it gathers records.
+const GATHER_STEP: Duration = Duration::from_millis(2);
 /// The most records one read of the log returns.
 pub const MOST_RECORDS: u32 = 1000;
 
@@ -99,12 +103,26 @@ fn error_code(error: &Error) -> i64 {
     digits.and_then(|d| d.parse().ok()).unwrap_or(90033)
 }
 
+/// Waits until `deadline` while passwords are being hashed: the sign-ins they belong to are about to queue
+/// their records and can share the next commit. With no hash under way nothing is coming that waiting would
+/// gather (the sign-ins whose records are queued wait for this very commit), so the commit goes at once: a
+/// client signing in time after time, or a few signing in without a password, never waits for others.
+async fn gather(deadline: Instant, hashing: &HashLoad) {
+    while hashing.pending() > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(GATHER_STEP)).await;
+    }
+}
+
 /// Commits queued records, a batch per tenant at a time, and answers each waiting sign-in.
-async fn write(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Queued>) {
+async fn write(store: Arc<dyn Store>, hashing: HashLoad, mut queue: mpsc::Receiver<Queued>) {
     let mut last: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
         if let Some(last) = last {
-            tokio::time::sleep_until(last + COMMIT_SPACING).await;
+            gather(last + COMMIT_SPACING, &hashing).await;
         }
         last = Some(Instant::now());
         let mut batch = vec![first];
@@ -183,7 +201,7 @@ impl SignIn<'_> {
             Some(sender) if !sender.is_closed() => sender.clone(),
             _ => {
                 let (send, receive) = mpsc::channel(QUEUE);
-                tokio::spawn(write(self.directory.store.clone(), receive));
+                tokio::spawn(write(self.directory.store.clone(), self.directory.hasher.load(), receive));
                 *sender = Some(send.clone());
                 send
             }
