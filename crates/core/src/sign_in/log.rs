@@ -4,9 +4,9 @@
 //!
 //! Records leave the request through a bounded queue (a full queue holds the sign-in back) to one writer task
 //! per node, which commits whatever has queued up as one batch per tenant; while passwords are being hashed,
-//! at most once every [`COMMIT_SPACING`]. The sign-in waits until its record is committed: an acknowledged sign-in always has its
-//! record, and a log that cannot be written fails the sign-in (`503`) rather than lose it. Records older than
-//! the retention are purged hourly.
+//! at most once every [`COMMIT_SPACING`]. The sign-in waits until its record is committed: an acknowledged
+//! sign-in always has its record, and a log that cannot be written fails the sign-in (`503`) rather than lose
+//! it. Records older than the retention are purged hourly.
 
 use super::authorize::Authorized;
 use super::resource::Resource;
