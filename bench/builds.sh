@@ -51,9 +51,7 @@ for round in $(seq "$rounds"); do
     start "build$build$round"
     server=${pids[-1]}
     "$bench" baseline --seconds 3
-    measure "build $build, password grant" "$bench" load --name "$engine password grant, build $build (round $round)" \
-      --url "$base/$tenant/oauth2/v2.0/token" --method POST --content-type application/x-www-form-urlencoded \
-      --body "$(password_form User.Read)" --concurrency 16 --seconds "$seconds"
+    measure "build $build, password grant" grant_load "$engine password grant, build $build (round $round)" "$seconds"
     "$bench" baseline --seconds 3
     measure "build $build, pages" "$bench" sign-in-pages --name "$engine pages' sign-in, build $build (round $round)" \
       --url "$(pages_url)" --login "$upn" --password "$password" --concurrency 16 --seconds "$seconds"

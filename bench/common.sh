@@ -137,6 +137,11 @@ PY
 }
 
 password_form() { echo "grant_type=password&client_id=$client&username=$upn&password=$password&scope=$1"; }
+# grant_load NAME SECONDS: the password grant (scope User.Read) by 16 clients for SECONDS.
+grant_load() {
+  "$bench" load --name "$1" --url "$base/$tenant/oauth2/v2.0/token" --method POST \
+    --content-type application/x-www-form-urlencoded --body "$(password_form User.Read)" --concurrency 16 --seconds "$2"
+}
 # pages_url: the authorize URL of a browser without a session signing in to $client (code flow with PKCE).
 pages_url() {
   echo "$base/$tenant/oauth2/v2.0/authorize?client_id=$client&response_type=code&scope=User.Read&state=bench&redirect_uri=http%3A%2F%2Flocalhost%3A7777%2Fcallback&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"

@@ -26,8 +26,6 @@ for round in $(seq "$rounds"); do
     read -r memory iterations <<< "${settings[$n]}"
     base=${bases[$n]} tenant=${tenants[$n]} client=${clients[$n]} upn=${upns[$n]}
     "$bench" baseline --seconds 3 --memory-kib "$memory" --iterations "$iterations"
-    "$bench" load --name "$engine password grant, m=$memory KiB t=$iterations (round $round)" \
-      --url "$base/$tenant/oauth2/v2.0/token" --method POST --content-type application/x-www-form-urlencoded \
-      --body "$(password_form User.Read)" --concurrency 16 --seconds "$seconds"
+    grant_load "$engine password grant, m=$memory KiB t=$iterations (round $round)" "$seconds"
   done
 done

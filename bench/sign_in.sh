@@ -24,9 +24,7 @@ start production
 echo "$user" > "$work/ids"
 for round in 1 2 3; do
   "$bench" baseline --seconds 3
-  "$bench" load --name "$engine password grant (ROPC), production argon2id (round $round)" \
-    --url "$base/$tenant/oauth2/v2.0/token" --method POST --content-type application/x-www-form-urlencoded \
-    --body "$(password_form User.Read)" --concurrency 16 --seconds "$seconds"
+  grant_load "$engine password grant (ROPC), production argon2id (round $round)" "$seconds"
 done
 # Password sign-ins through the pages, three rounds likewise: a browser without a session GETs the authorize
 # URL (code flow with PKCE) and POSTs the sign-in form, landing on the redirect URI with a code.
@@ -53,9 +51,7 @@ done
 for round in 1 2 3; do
   "$bench" load --name "$engine GET /v1.0/users/{id}, idle (round $round)" --url "$base/v1.0/users/{id}" \
     --ids "$work/ids" --header "Authorization: Bearer $token" --concurrency 8 --seconds "$seconds"
-  "$bench" load --name "$engine password grant beside the reads (round $round)" --url "$base/$tenant/oauth2/v2.0/token" \
-    --method POST --content-type application/x-www-form-urlencoded --body "$(password_form User.Read)" \
-    --concurrency 16 --seconds "$((seconds + 2))" > "$work/saturating" &
+  grant_load "$engine password grant beside the reads (round $round)" "$((seconds + 2))" > "$work/saturating" &
   saturating=$!
   sleep 1
   "$bench" load --name "$engine GET /v1.0/users/{id}, hash pool saturated (round $round)" --url "$base/v1.0/users/{id}" \

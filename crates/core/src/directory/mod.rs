@@ -114,9 +114,31 @@ pub struct Directory {
     /// Users read by id, kept fresh from the change log.
     pub(crate) cache: crate::directory::cache::ObjectCache,
     /// Whether the last commit failed for want of the store.
-    writes_failing: std::sync::atomic::AtomicBool,
+    pub(crate) write_health: WriteHealth,
     /// The write locks of the objects that requests on this node are changing.
     pub(crate) object_locks: crate::directory::contention::ObjectLocks,
+}
+
+/// Whether the node's last write failed for want of the store (out of space, read-only, unreachable), for
+/// readiness: every commit on the node tells it its outcome, those of writers that commit on their own task
+/// (the sign-in log's) as well as [`Directory::commit`]'s.
+#[derive(Clone, Default)]
+pub(crate) struct WriteHealth(Arc<std::sync::atomic::AtomicBool>);
+
+impl WriteHealth {
+    /// Takes in a commit's outcome.
+    pub(crate) fn note<T>(&self, committed: &std::result::Result<T, StoreError>) {
+        let failing = match committed {
+            Ok(_) => false,
+            Err(StoreError::Unavailable(_)) => true,
+            Err(_) => return,
+        };
+        self.0.store(failing, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn failing(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Directory {
@@ -141,7 +163,7 @@ impl Directory {
             node: node::NodeState::default(),
             throttle: crate::credentials::throttle::Throttle::default(),
             hasher,
-            writes_failing: std::sync::atomic::AtomicBool::new(false),
+            write_health: WriteHealth::default(),
             touches: brief::Touches::default(),
             cache: crate::directory::cache::ObjectCache::default(),
             object_locks: crate::directory::contention::ObjectLocks::default(),
@@ -208,7 +230,7 @@ impl Directory {
     /// want of the store (out of space, read-only, unreachable) is not ready until a write succeeds again (the
     /// processors' lease renewals try one at least every 15 seconds).
     pub async fn ready(&self) -> bool {
-        !self.writes_failing.load(std::sync::atomic::Ordering::Relaxed) && self.store.ping().await.is_ok()
+        !self.write_health.failing() && self.store.ping().await.is_ok()
     }
 
     /// Commits one use case's writes in the caller's tenant.
@@ -217,16 +239,12 @@ impl Directory {
         let eviction = crate::directory::cache::ObjectCache::eviction(&writes);
         let committed = self.store.commit_by(caller.tenant(), writes, self.clock.now(), caller.initiator()).await;
         self.touches.note(caller.tenant(), &touched);
-        match &committed {
-            Ok(seq) => {
-                self.cache.written(caller.tenant(), eviction);
-                self.writes_failing.store(false, std::sync::atomic::Ordering::Relaxed);
-                if self.logged_beyond(caller.tenant(), *seq) {
-                    self.committed.notify_one();
-                }
+        self.write_health.note(&committed);
+        if let Ok(seq) = &committed {
+            self.cache.written(caller.tenant(), eviction);
+            if self.logged_beyond(caller.tenant(), *seq) {
+                self.committed.notify_one();
             }
-            Err(StoreError::Unavailable(_)) => self.writes_failing.store(true, std::sync::atomic::Ordering::Relaxed),
-            Err(_) => {}
         }
         committed
     }

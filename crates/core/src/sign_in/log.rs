@@ -16,6 +16,7 @@ use crate::auth::authorization::{require, Action};
 use crate::conditional_access::evaluate::Outcome;
 use crate::conditional_access::policy::ClientApp;
 use crate::credentials::passwords::HashLoad;
+use crate::directory::WriteHealth;
 use crate::kernel::error::{Error, Result};
 use crate::kernel::request;
 use crate::schema::format_time;
@@ -118,7 +119,7 @@ async fn gather(deadline: Instant, hashing: &HashLoad) {
 }
 
 /// Commits queued records, a batch per tenant at a time, and answers each waiting sign-in.
-async fn write(store: Arc<dyn Store>, hashing: HashLoad, mut queue: mpsc::Receiver<Queued>) {
+async fn write(store: Arc<dyn Store>, health: WriteHealth, hashing: HashLoad, mut queue: mpsc::Receiver<Queued>) {
     let mut last: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
         if let Some(last) = last {
@@ -143,6 +144,7 @@ async fn write(store: Arc<dyn Store>, hashing: HashLoad, mut queue: mpsc::Receiv
             let at = records.first().map(|r| r.at).unwrap_or_else(Utc::now);
             writes.push(Write::LogSignIns(records));
             let result = store.commit(tenant, writes, at).await;
+            health.note(&result);
             for done in waiting {
                 let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
@@ -201,7 +203,9 @@ impl SignIn<'_> {
             Some(sender) if !sender.is_closed() => sender.clone(),
             _ => {
                 let (send, receive) = mpsc::channel(QUEUE);
-                tokio::spawn(write(self.directory.store.clone(), self.directory.hasher.load(), receive));
+                let directory = self.directory;
+                let health = directory.write_health.clone();
+                tokio::spawn(write(directory.store.clone(), health, directory.hasher.load(), receive));
                 *sender = Some(send.clone());
                 send
             }
